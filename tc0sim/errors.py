@@ -1,0 +1,26 @@
+"""The error hierarchy: every error tc0sim raises on purpose derives from Tc0simError."""
+
+
+class Tc0simError(Exception):
+    """Base class of every deliberate tc0sim error (bad input, arithmetic fault, bad graph)."""
+
+
+class ConfigError(Tc0simError, ValueError):
+    """A model file, dimension or parameter is invalid."""
+
+
+class GraphError(Tc0simError):
+    """A DAG is malformed: shape mismatch, unknown primitive, missing interpreter rule."""
+
+
+class MissingRuleError(GraphError):
+    """An interpreter has no rule for a primitive (never a silent zero)."""
+
+    def __init__(self, interpreter: str, primitive: str):
+        super().__init__(f"interpreter {interpreter!r} has no rule for primitive {primitive!r}")
+        self.interpreter = interpreter
+        self.primitive = primitive
+
+
+class ExpansionLimitError(GraphError):
+    """A scalar expansion was refused because the graph exceeds the gate limit."""

@@ -1,0 +1,190 @@
+"""Depth vectors: path lengths counted per symbolic gate depth (SPEC §2).
+
+A depth vector is a 5-tuple of non-negative ints over ``SYMBOLS`` =
+(d_std, d_sum, d_prod, d_exp, d_sqrt); e.g. the attention bound of FlowAR Lemma 4.6,
+6(d_std + d_sum) + d_exp, is ``(6, 6, 0, 1, 0)``. No order between the symbols is known, so a
+set of paths has a set of Pareto-maximal vectors (``pareto_max``), and a claim holds for every
+non-negative value of the symbols exactly when every maximal vector is ``leq`` the claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
+from typing import Union
+
+from tc0sim.errors import ConfigError
+from tc0sim.ir.primitives import SYMBOLS
+
+Vec = tuple[int, int, int, int, int]
+Number = Union[int, float, Fraction]
+
+ZERO: Vec = (0, 0, 0, 0, 0)
+_INDEX = {s: i for i, s in enumerate(SYMBOLS)}
+
+
+def vec(**counts: int) -> Vec:
+    """``vec(d_std=1, d_sum=1)`` -> (1, 1, 0, 0, 0); an unknown symbol is a ConfigError."""
+    return from_dict(counts)
+
+
+def from_dict(counts: Mapping[str, int]) -> Vec:
+    """The vector with the given counts (missing symbols count 0)."""
+    out = [0] * len(SYMBOLS)
+    for name, count in counts.items():
+        if name not in _INDEX:
+            raise ConfigError(f"unknown depth symbol {name!r}; expected one of {', '.join(SYMBOLS)}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ConfigError(f"count of {name} must be a non-negative integer, got {count!r}")
+        out[_INDEX[name]] = count
+    return tuple(out)  # type: ignore[return-value]
+
+
+def to_dict(v: Vec, full: bool = False) -> dict[str, int]:
+    """{symbol: count}; zeros omitted unless ``full``."""
+    return {s: c for s, c in zip(SYMBOLS, v) if full or c}
+
+
+def unit(symbol: str) -> Vec:
+    """The vector of one gate of depth ``symbol``."""
+    return vec(**{symbol: 1})
+
+
+def add(a: Vec, b: Vec) -> Vec:
+    """Componentwise sum (concatenating two paths)."""
+    return tuple(x + y for x, y in zip(a, b))  # type: ignore[return-value]
+
+
+def sub(a: Vec, b: Vec) -> Vec:
+    """Componentwise difference (may have negative entries; used when backtracking paths)."""
+    return tuple(x - y for x, y in zip(a, b))  # type: ignore[return-value]
+
+
+def leq(a: Vec, b: Vec) -> bool:
+    """a ≤ b componentwise: path a is no longer than b for every non-negative symbol values."""
+    return all(x <= y for x, y in zip(a, b))
+
+
+def pareto_max(vectors: Iterable[Vec]) -> list[Vec]:
+    """The maximal vectors of ``vectors`` under ≤ (duplicates removed), sorted."""
+    kept: list[Vec] = []
+    for v in sorted(set(vectors), key=lambda u: (-sum(u), u)):
+        if not any(leq(v, k) for k in kept):
+            kept.append(v)
+    return sorted(kept)
+
+
+def dot(v: Vec, values: Mapping[str, Number]) -> Number:
+    """The weighted length Σ v_s · values[s]; every symbol with a non-zero count needs a value."""
+    total: Number = 0
+    for s, c in zip(SYMBOLS, v):
+        if c:
+            if s not in values:
+                raise ConfigError(f"no value given for depth symbol {s}")
+            total += c * values[s]
+    unknown = [s for s in values if s not in _INDEX]
+    if unknown:
+        raise ConfigError(f"unknown depth symbol(s) {', '.join(unknown)}; expected {', '.join(SYMBOLS)}")
+    return total
+
+
+def fmt(v: Vec) -> str:
+    """'3 d_std + 3 d_sum + d_exp' (coefficient 1 omitted); '0' for the zero vector."""
+    terms = [(s if c == 1 else f"{c} {s}") for s, c in zip(SYMBOLS, v) if c]
+    return " + ".join(terms) if terms else "0"
+
+
+def as_vec(claim: Vec | Mapping[str, int] | str) -> Vec:
+    """A vector from a vector, a {symbol: count} dict or a linear form string."""
+    if isinstance(claim, str):
+        return parse_linear(claim)
+    if isinstance(claim, Mapping):
+        return from_dict(claim)
+    v = tuple(int(c) for c in claim)
+    if len(v) != len(SYMBOLS):
+        raise ConfigError(f"a depth vector has {len(SYMBOLS)} entries, got {claim!r}")
+    return v  # type: ignore[return-value]
+
+
+class _Parser:
+    """Recursive descent over: expr := term ('+' term)*; term := [INT ['*']] (SYMBOL | '(' expr ')') | INT."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.pos = 0
+
+    def error(self, message: str, pos: int | None = None) -> ConfigError:
+        at = self.pos if pos is None else pos
+        return ConfigError(f"{message} at position {at} in linear form {self.text!r}")
+
+    def skip(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def peek(self) -> str:
+        self.skip()
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def integer(self) -> int | None:
+        self.skip()
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos].isdigit():
+            self.pos += 1
+        return int(self.text[start : self.pos]) if self.pos > start else None
+
+    def word(self) -> tuple[str, int]:
+        self.skip()
+        start = self.pos
+        while self.pos < len(self.text) and (self.text[self.pos].isalnum() or self.text[self.pos] == "_"):
+            self.pos += 1
+        return self.text[start : self.pos], start
+
+    def expr(self) -> list[int]:
+        total = self.term()
+        while self.peek() == "+":
+            self.pos += 1
+            total = [a + b for a, b in zip(total, self.term())]
+        return total
+
+    def term(self) -> list[int]:
+        coefficient = self.integer()
+        has_star = False
+        if coefficient is not None and self.peek() == "*":
+            self.pos += 1
+            has_star = True
+        nxt = self.peek()
+        if nxt == "(":
+            self.pos += 1
+            inner = self.expr()
+            if self.peek() != ")":
+                raise self.error("expected ')'")
+            self.pos += 1
+            factor = 1 if coefficient is None else coefficient
+            return [factor * c for c in inner]
+        if nxt.isalpha() or nxt == "_":
+            name, start = self.word()
+            if name not in _INDEX:
+                raise self.error(f"unknown depth symbol {name!r} (expected one of {', '.join(SYMBOLS)})", start)
+            out = [0] * len(SYMBOLS)
+            out[_INDEX[name]] = 1 if coefficient is None else coefficient
+            return out
+        if coefficient is None:
+            raise self.error(f"expected a count, a symbol or '(' but found {nxt!r}" if nxt else "unexpected end")
+        if has_star:
+            raise self.error("expected a symbol or '(' after '*'")
+        if coefficient != 0:
+            raise self.error(f"constant term {coefficient} has no depth symbol")
+        return [0] * len(SYMBOLS)
+
+
+def parse_linear(text: str) -> Vec:
+    """Parse '6 d_std + 6 d_sum + d_exp', '6*d_std + 2 d_sum', '3(d_std + d_sum) + d_exp', '0'.
+
+    A hand-written parser (never eval); garbage or an unknown symbol is a ConfigError giving the
+    position.
+    """
+    parser = _Parser(text)
+    result = parser.expr()
+    if parser.peek():
+        raise parser.error(f"unexpected {parser.peek()!r}")
+    return tuple(result)  # type: ignore[return-value]
