@@ -1,0 +1,1192 @@
+"""The registry of the papers' depth and size claims, as plain data.
+
+Sources (line numbers refer to the seed files in ``../shared/seeds/``):
+
+* seed 004 — ``004_b44d877f6fb1d2df.txt``, *Circuit Complexity Bounds for Visual
+  Autoregressive Model* (VAR; main result Theorem 5.11);
+* seed 002 — ``002_a5a98ee2256a4fde.readable.txt`` (same line numbering as the raw ``.txt``),
+  *On Computational Limits of FlowAR Models* (FlowAR; Theorem 4.9, fast FlowAR Section 5).
+
+Conventions:
+
+* Depth vectors are over :data:`SYMBOLS`; the papers' ``d_⊕`` is ``d_sum``, ``d_⊗`` is
+  ``d_prod``, ``d_sqr``/``d_sqrt`` is ``d_sqrt``. Zero entries are omitted.
+* ``Claim.depth`` is the explicit vector the paper states (in the statement, or as the
+  proof's stated total when the statement only says O(1) — the note says which).
+* ``Precondition.check`` is ``"<lhs> <op> <rhs>"`` over integers and names. A name is looked
+  up in the claim's ``dims`` first (evaluated at the sweep's ``n``); the bare name ``n`` is
+  the sweep's size parameter only when ``dims`` has no key ``n``. For the token-level kinds
+  of seed 002 (mlp, ffn, attention, layernorm) the kind's ``n`` is the token count
+  ``h*w = n_side^2`` (the paper assumes ``h = w = n``), so the paper's ``c <= n`` reads
+  ``c * c <= n`` there.
+* ``size_degree`` is None throughout: no claim states an explicit polynomial degree for the
+  circuit size (only ``poly(n)``); runtime exponents are recorded in ``runtime``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tc0sim.errors import ConfigError
+
+SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
+
+SEED_004 = "seed 004"
+SEED_002 = "seed 002"
+
+
+@dataclass(frozen=True)
+class ProofStep:
+    """One step of a proof, with its depth as the proof states it."""
+
+    text: str
+    depth: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """One assumption of a claim; ``check`` is machine-checkable or None."""
+
+    text: str
+    check: str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One lemma, proposition or theorem of a seed paper, with its depth and size claims."""
+
+    id: str
+    paper: str
+    ref: str
+    title: str
+    statement: str
+    depth: dict[str, int] | None
+    depth_o1: bool
+    size: str
+    size_degree: int | None
+    runtime: str
+    preconditions: tuple[Precondition, ...]
+    steps: tuple[ProofStep, ...]
+    kind: str | None
+    dims: dict[str, str]
+    unchecked: str | None
+    note: str
+
+
+_P_POLY = Precondition("p <= poly(n)", None)
+
+CLAIMS: tuple[Claim, ...] = (
+    # ------------------------------------------------------------------ seed 004 (VAR)
+    Claim(
+        id="VAR-L3.5",
+        paper=SEED_004,
+        ref="Lemma 3.5",
+        title="Operations on floating point numbers",
+        statement=(
+            "Assume p <= poly(n). Part 1: addition, division and multiplication of two p-bit "
+            "floats are simulated by a poly(n)-size DLOGTIME-uniform threshold circuit of "
+            "constant depth d_std. Part 2: the iterated multiplication of n p-bit floats, "
+            "constant depth d_⊗. Part 3: the iterated addition of n p-bit floats, constant "
+            "depth d_⊕, with one rounding after the summation is completed."
+        ),
+        depth=None,
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(_P_POLY,),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "arithmetic-level lemma about F_p gates (it defines d_std, d_prod, d_sum as the "
+            "depth of one gate); checked by the fp tests, not on a DAG"
+        ),
+        note=(
+            "Three parts with three depths (Part 1 d_std, Part 2 d_prod, Part 3 d_sum), so no "
+            "single vector is recorded. Part 1 lists addition, division and multiplication but "
+            "not comparison (line 141), which SPEC §1 also charges d_std; seed 002 Lemma 3.9 "
+            "lists comparison but not division. Cited as Lemmas 10 and 11 of [Chi24]."
+        ),
+    ),
+    Claim(
+        id="VAR-L3.6",
+        paper=SEED_004,
+        ref="Lemma 3.6",
+        title="Approximating the exponential",
+        statement=(
+            "Assume p <= poly(n). For any p-bit float x, exp(x) is approximated by a "
+            "poly(n)-size uniform threshold circuit of constant depth d_exp with relative "
+            "error at most 2^-p."
+        ),
+        depth={"d_exp": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(_P_POLY,),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "arithmetic-level lemma about one F_p gate (defines d_exp); the exp primitive is "
+            "correctly rounded, which meets the 2^-p relative error; checked by the fp tests"
+        ),
+        note=(
+            "Lemma 3.6 and Lemma 3.7 both cite 'Lemma 12 of [Chi24]' (lines 147, 151); at most "
+            "one of the two citations can be exact."
+        ),
+    ),
+    Claim(
+        id="VAR-L3.7",
+        paper=SEED_004,
+        ref="Lemma 3.7",
+        title="Approximating the square root",
+        statement=(
+            "Assume p <= poly(n). For any p-bit float x, sqrt(x) is approximated by a "
+            "poly(n)-size uniform threshold circuit of constant depth d_sqr with relative "
+            "error at most 2^-p."
+        ),
+        depth={"d_sqrt": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(_P_POLY,),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "arithmetic-level lemma about one F_p gate (defines d_sqrt); the sqrt primitive is "
+            "correctly rounded; checked by the fp tests"
+        ),
+        note=(
+            "The symbol is written d_{sqr} here (line 151) and 'd_{sqr}t' in Lemma 5.5 "
+            "(line 310); recorded as d_sqrt, the spelling of seed 002 Lemma 3.11. Same "
+            "citation as Lemma 3.6 ('Lemma 12 of [Chi24]')."
+        ),
+    ),
+    Claim(
+        id="VAR-L5.1",
+        paper=SEED_004,
+        ref="Lemma 5.1",
+        title="Up-interpolation",
+        statement=(
+            "For X in F_p^{h x w x c} and the up-scaled Y in F_p^{h' x w' x c}, assume "
+            "p <= poly(n) and h, h', w, w' <= poly(n); the up-interpolation layer of "
+            "Definition 4.3, Y_{i,j,l} = sum_{s,t in {-1..2}} W(s) X_{ih/h'+s, jw/w'+t, l} W(t), "
+            "is simulated by a poly(n)-size, O(1)-depth uniform threshold circuit; the proof "
+            "gives total depth 2d_std + d_⊕."
+        ),
+        depth={"d_std": 2, "d_sum": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            _P_POLY,
+            Precondition("h, h', w, w' <= poly(n)", None),
+        ),
+        steps=(
+            ProofStep(
+                "each product W(s) * X_{ih/h'+s, jw/w'+t, q} * W(t) by Part 1 of Lemma 3.5, "
+                "all s, t in parallel: 2d_std",
+                {"d_std": 2},
+            ),
+            ProofStep("the sum over s, t by Part 3 of Lemma 3.5: d_⊕", {"d_sum": 1}),
+        ),
+        kind="upsample",
+        dims={"h": "n", "w": "n", "c": "n", "r": "2"},
+        unchecked=None,
+        note=(
+            "The statement claims only O(1) depth (line 258); the vector 2d_std + d_⊕ is the "
+            "proof's stated total (line 270), which SPEC §3 uses as the claim. Proof typos: "
+            "channel index q for l in X (lines 262, 264, 268) and Y_{i,j,q} (line 270); "
+            "'W(u)' for W(s) (line 264). The proof uses c <= poly(n) (line 270), absent from "
+            "the statement. Definition 4.3 types the kernel W as a map F_p^{h x w x c} -> "
+            "F_p^{h' x w' x c} (line 182) while Definition 4.2 has W: F_p -> F_p with "
+            "W(x) in [0,1] (line 172); the Keys bicubic kernel (a = -0.75) that SPEC §3 "
+            "prescribes takes negative values, so W(x) in [0,1] does not hold for it. Line 216 "
+            "calls phi_up a matrix multiplication (an h'w' x hw matrix), which by Lemma 5.2 "
+            "would cost d_std + d_⊕, one d_std less than this proof; SPEC follows this proof. "
+            "The index ih/h'+s (no floor, no half-pixel offset, no border clamp) differs from "
+            "SPEC's PyTorch semantics; depth is unaffected."
+        ),
+    ),
+    Claim(
+        id="VAR-L5.2",
+        paper=SEED_004,
+        ref="Lemma 5.2",
+        title="Matrix multiplication",
+        statement=(
+            "Assume p <= poly(n), n1, n2 <= poly(n) and d <= n. For A in F_p^{n1 x d} and "
+            "B in F_p^{d x n2}, the product AB is computed by a DLOGTIME-uniform threshold "
+            "circuit of constant depth d_std + d_⊕ and size poly(n)."
+        ),
+        depth={"d_std": 1, "d_sum": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            _P_POLY,
+            Precondition("n1, n2 <= poly(n)", None),
+            Precondition("d <= n", "d <= n"),
+        ),
+        steps=(),
+        kind="matmul",
+        dims={"n1": "n", "d": "n", "n2": "n"},
+        unchecked=None,
+        note=(
+            "Cited from Lemma 4.2 of [CLL+24b] without proof. Seed 002's counterpart "
+            "(Lemma 4.1) drops the assumption d <= n. Lemma 5.2 sits in Section 5.2 "
+            "'Computing Attention Matrix' and Lemma 5.3 in Section 5.3 'Computing Single "
+            "Attention Layer' (lines 272, 278): the headings are one lemma off."
+        ),
+    ),
+    Claim(
+        id="VAR-L5.3",
+        paper=SEED_004,
+        ref="Lemma 5.3",
+        title="Attention matrix computation",
+        statement=(
+            "Assume p <= poly(n). The attention matrix A_{i,j} = exp(X_{i,*} W_Q W_K^T "
+            "X_{j,*}^T) of Definition 4.4 (X in F_p^{n x d}, W_Q, W_K in F_p^{d x d}) is "
+            "computed by a poly(n)-size uniform threshold circuit of constant depth "
+            "3(d_std + d_⊕) + d_exp."
+        ),
+        depth={"d_std": 3, "d_sum": 3, "d_exp": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            _P_POLY,
+            Precondition("implied by Lemma 5.2: d <= n", "d <= n"),
+        ),
+        steps=(
+            ProofStep("W_Q W_K^T by Lemma 5.2: d_std + d_⊕", {"d_std": 1, "d_sum": 1}),
+            ProofStep(
+                "s_{i,j} = X_{i,*} W_Q W_K^T X_{j,*}^T by Lemma 5.2: 2(d_std + d_⊕)",
+                {"d_std": 2, "d_sum": 2},
+            ),
+            ProofStep("A_{i,j} = exp(t_{i,j}) by Lemma 3.6: d_exp", {"d_exp": 1}),
+        ),
+        kind="attention_matrix",
+        dims={"n": "n", "d": "n"},
+        unchecked=None,
+        note=(
+            "Steps add up to the stated total (line 296). The score is named s_{i,j} "
+            "(line 288) and then t_{i,j} (lines 290, 292). The statement assumes only "
+            "p <= poly(n), but the proof applies Lemma 5.2, which needs d <= n (recorded as an "
+            "implied precondition). This lemma builds only A; Lemma 5.8 uses it for the whole "
+            "layer Attn = D^-1 A X W_V (Definition 4.5): seed 004 has no lemma for the row sums, "
+            "the division and the value products (seed 002 Lemma 4.6 / C.3 has)."
+        ),
+    ),
+    Claim(
+        id="VAR-L5.4",
+        paper=SEED_004,
+        ref="Lemma 5.4",
+        title="MLP layer",
+        statement=(
+            "Assume p <= poly(n). The MLP layer g^MLP(X)_{i,*} = W X_{i,*} + b of "
+            "Definition 4.6 is simulated by a poly(n)-size uniform threshold circuit of "
+            "constant depth 2d_std + d_⊕."
+        ),
+        depth={"d_std": 2, "d_sum": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            _P_POLY,
+            Precondition("implied by Lemma 5.2: inner dimension c <= n", "c <= n"),
+        ),
+        steps=(),
+        kind="mlp",
+        dims={"n": "n", "c": "n", "d": "n"},
+        unchecked=None,
+        note=(
+            "Cited from Lemma 4.5 of [CLL+24b] without proof. Definition 4.6 does not give the "
+            "shape of W and multiplies it on the left of the row X_{i,*} (line 206); SPEC "
+            "writes XW + b with W[c,d]. The inner-dimension bound is implied by Lemma 5.2."
+        ),
+    ),
+    Claim(
+        id="VAR-L5.5",
+        paper=SEED_004,
+        ref="Lemma 5.5",
+        title="Layer normalization",
+        statement=(
+            "Assume p <= poly(n). The layer-wise normalization g^LN(X)_{i,*} = (X_{i,*} - "
+            "mu_i) / sqrt(sigma_i^2) of Definition 4.7 is simulated by a poly(n)-size uniform "
+            "threshold circuit of constant depth 5d_std + 2d_⊕ + d_sqrt."
+        ),
+        depth={"d_std": 5, "d_sum": 2, "d_sqrt": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(_P_POLY,),
+        steps=(),
+        kind="layernorm",
+        dims={"n": "n", "c": "n"},
+        unchecked=None,
+        note=(
+            "Typo: the depth is printed '5d_std + 2d_⊕ + d_{sqr}t' (line 310), read as "
+            "5d_std + 2d_⊕ + d_sqrt. Cited from Lemma 4.6 of [CLL+24b] without proof."
+        ),
+    ),
+    Claim(
+        id="VAR-L5.6",
+        paper=SEED_004,
+        ref="Lemma 5.6",
+        title="One-kernel convolution",
+        statement=(
+            "For X in F_p^{h x w x c}, one kernel K in F_p^{h_k x w_k x c}, padding 0, stride "
+            "1, h, w, c <= poly(n) and h_k x w_k x c <= n, the one-kernel convolution "
+            "Y_{i,j} = sum_{m,n,q} X_{i+m-1, j+n-1, q} K_{m,n,q} + b is simulated by a "
+            "poly(n)-size, O(1)-depth uniform threshold circuit."
+        ),
+        depth=None,
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h, w, c <= poly(n)", None),
+            Precondition("h_k x w_k x c <= n", "hk * wk * c <= n"),
+        ),
+        steps=(
+            ProofStep(
+                "each product X_{i+m-1, j+n-1, q} K_{m,n,q} in O(1) depth by Part 1 of "
+                "Lemma 3.5 (one d_std)",
+                {"d_std": 1},
+            ),
+            ProofStep(
+                "the sum of all products and b in O(1) depth by Lemma 3.5 (iterated "
+                "addition, one d_⊕)",
+                {"d_sum": 1},
+            ),
+        ),
+        kind="conv2d",
+        dims={"h": "n", "w": "n", "c": "n//4", "k": "1", "hk": "2", "wk": "2"},
+        unchecked=None,
+        note=(
+            "Only O(1) is claimed; the steps' depths are those of the cited parts of "
+            "Lemma 3.5 (the proof itself says O(1)), giving d_std + d_⊕. The output is stated "
+            "as F_p^{(h-h_k+1) x (w-w_k+1) x c} (line 322), but one kernel yields one channel. "
+            "Unlike every other lemma the statement has no precision assumption p <= poly(n). "
+            "The bias is inside the iterated sum (h_k w_k c + 1 terms), as in SPEC §3. "
+            "Definition 4.10 says the input 'has zero padding' (line 234) while the lemma "
+            "assumes padding 0 and a valid-convolution output size. The summation index n "
+            "(line 331) shadows the size parameter n. dims need n >= 4 (c = n//4)."
+        ),
+    ),
+    Claim(
+        id="VAR-P5.7",
+        paper=SEED_004,
+        ref="Proposition 5.7",
+        title="Multiple-kernel convolution",
+        statement=(
+            "With k <= poly(n) convolution kernels in a convolution block, computed in "
+            "parallel, the whole convolution is simulated with size poly(n) and O(1) depth."
+        ),
+        depth=None,
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("k <= poly(n)", None),
+            Precondition("implied by Lemma 5.6: h_k x w_k x c <= n", "hk * wk * c <= n"),
+        ),
+        steps=(),
+        kind="conv2d",
+        dims={"h": "n", "w": "n", "c": "n//4", "k": "n", "hk": "2", "wk": "2"},
+        unchecked=None,
+        note=(
+            "5.7 is a Proposition (line 339), not a Lemma: the range 'Lemmas 5.1-5.10' has no "
+            "Lemma 5.7. Proof: 'easily derived from Lemma 5.6 and k <= poly(n)' (line 341). "
+            "dims need n >= 4 (c = n//4)."
+        ),
+    ),
+    Claim(
+        id="VAR-L5.8",
+        paper=SEED_004,
+        ref="Lemma 5.8",
+        title="VAR Transformer (Phase 1)",
+        statement=(
+            "Assume m = O(1) transformer layers and p <= poly(n). The VAR Transformer TF of "
+            "Definition 4.9 is simulated by a uniform threshold circuit of size poly(n) and "
+            "O(1) depth."
+        ),
+        depth=None,
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(Precondition("m = O(1)", None), _P_POLY),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "phase-level lemma (Phase 1 only); tc0sim audits the var model as a whole "
+            "(Theorem 5.11) and its operators (Lemmas 5.1, 5.3-5.5)"
+        ),
+        note=(
+            "The proof simulates Attn_i 'by using the result of Lemma 5.3' (line 353), which "
+            "computes only the attention matrix A, not D^-1 A X W_V (Definition 4.5); the "
+            "missing row sums, division and two matrix products are O(1) by Lemmas 3.5 and "
+            "5.2, so the conclusion stands. Definition 4.9 types the input as X in "
+            "F_p^{1 x d} and the output as F_p^{n x d} (lines 222-224)."
+        ),
+    ),
+    Claim(
+        id="VAR-L5.9",
+        paper=SEED_004,
+        ref="Lemma 5.9",
+        title="Feature map reconstruction (Phase 2)",
+        statement=(
+            "Assume the feature map reconstruction needs k <= poly(n) convolution kernels and "
+            "p <= poly(n). It is simulated by a uniform threshold circuit of size poly(n) and "
+            "O(1) depth."
+        ),
+        depth=None,
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(Precondition("k <= poly(n)", None), _P_POLY),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked="phase-level lemma (Phase 2 only); audited through the var model (Theorem 5.11)",
+        note=(
+            "The proof cites only Proposition 5.7 (line 365), but Phase 2 (Section 4.3, "
+            "line 232) also up-interpolates every token map to the final size, which needs "
+            "Lemma 5.1."
+        ),
+    ),
+    Claim(
+        id="VAR-L5.10",
+        paper=SEED_004,
+        ref="Lemma 5.10",
+        title="VQ-VAE decoder (Phase 3)",
+        statement=(
+            "Assume p <= poly(n). The VQ-VAE decoder process (ResNet blocks, attention blocks, "
+            "up-sample blocks) is simulated by a uniform threshold circuit of size poly(n) "
+            "and O(1) depth."
+        ),
+        depth=None,
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(_P_POLY,),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked="phase-level lemma (Phase 3 only); audited through the var model (Theorem 5.11)",
+        note=(
+            "The proof simulates the decoder's attention blocks 'by using the result of "
+            "Lemma 5.8' (line 375), the whole VAR-Transformer lemma; the attention lemma is "
+            "5.3 (which itself covers only A, see VAR-L5.8). The ResNet blocks use "
+            "Proposition 5.7 and Lemma 3.5 (residual additions), the up-sample blocks "
+            "Lemma 5.1. The decoder's kernel count is not bounded in the statement (Lemma 5.9 "
+            "assumes k <= poly(n))."
+        ),
+    ),
+    Claim(
+        id="VAR-T5.11",
+        paper=SEED_004,
+        ref="Theorem 5.11",
+        title="Circuit complexity of the VAR model",
+        statement=(
+            "Assuming p <= poly(n), the VAR model is simulated by a uniform threshold circuit "
+            "of size poly(n) and O(1) depth."
+        ),
+        depth=None,
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            _P_POLY,
+            Precondition("implied by Lemma 5.8: m = O(1)", None),
+            Precondition("implied by Lemma 5.9: k <= poly(n)", None),
+        ),
+        steps=(),
+        kind="var",
+        dims={"h": "n", "w": "n", "c": "n"},
+        unchecked=None,
+        note=(
+            "Proof: 'directly comes from Lemma 5.8, Lemma 5.9 and Lemma 5.10' (line 387). The "
+            "statement assumes only p <= poly(n), dropping Lemma 5.8's m = O(1) and Lemma "
+            "5.9's k <= poly(n) (recorded as implied); the abstract adds 'hidden dimension "
+            "d <= O(n)' (line 9), which the theorem does not state. dims: final map h x w with "
+            "c channels; the scale list, layer count and kernel counts come from the model file."
+        ),
+    ),
+    # ------------------------------------------------------------------ seed 002 (FlowAR)
+    Claim(
+        id="FlowAR-L3.9",
+        paper=SEED_002,
+        ref="Lemma 3.9",
+        title="Floating-point operations",
+        statement=(
+            "Assume p <= poly(n). Addition, comparison and multiplication of two p-bit floats "
+            "are computed by uniform TC^0 circuits (depth O(1), size poly(n)), of depth d_std; "
+            "the product of n p-bit floats, of depth d_⊗; the sum of n p-bit floats, of depth "
+            "d_⊕."
+        ),
+        depth=None,
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(_P_POLY,),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "arithmetic-level lemma about F_p gates (defines d_std, d_prod, d_sum); checked by "
+            "the fp tests, not on a DAG"
+        ),
+        note=(
+            "Three depths (basic arithmetic d_std, iterated multiplication d_prod, iterated "
+            "addition d_sum), no single vector. Division is not listed (line 131), yet the "
+            "proofs charge D^-1 (C.3, line 1314) and the LN quotient (C.4) to d_std 'by Lemma "
+            "3.9'. The lemma has no numbered parts, yet proofs cite 'Part 1' and 'Part 3 of "
+            "Lemma 3.9' (lines 179, 1222, 1360). Later lemmas say d_std, d_⊕ are 'defined in "
+            "Definition 3.9' and d_exp, d_sqrt 'in Definition 3.10/3.11' (lines 159, 289): "
+            "they are Lemmas 3.9-3.11. Definition 3.8 gives the value as a * w^b (line 125), a "
+            "typo for a * 2^b."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L3.10",
+        paper=SEED_002,
+        ref="Lemma 3.10",
+        title="Exponential approximation",
+        statement=(
+            "Let p <= poly(n). For every p-bit float x a constant-depth, poly(n)-size uniform "
+            "TC^0 circuit computes exp(x) with relative error at most 2^-p; its depth is d_exp."
+        ),
+        depth={"d_exp": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(_P_POLY,),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked="arithmetic-level lemma about one F_p gate (defines d_exp); checked by the fp tests",
+        note="Same content as seed 004 Lemma 3.6.",
+    ),
+    Claim(
+        id="FlowAR-L3.11",
+        paper=SEED_002,
+        ref="Lemma 3.11",
+        title="Square root approximation",
+        statement=(
+            "Let p <= poly(n). For every p-bit float x a constant-depth, poly(n)-size uniform "
+            "TC^0 circuit computes sqrt(x) with relative error at most 2^-p; its depth is "
+            "d_sqrt."
+        ),
+        depth={"d_sqrt": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(_P_POLY,),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked="arithmetic-level lemma about one F_p gate (defines d_sqrt); checked by the fp tests",
+        note="Same content as seed 004 Lemma 3.7.",
+    ),
+    Claim(
+        id="FlowAR-L4.1",
+        paper=SEED_002,
+        ref="Lemma 4.1",
+        title="Matrix multiplication",
+        statement=(
+            "Let p <= poly(n), X in F_p^{n1 x d}, Y in F_p^{d x n2} with n1, n2 <= poly(n). "
+            "The product XY is computed by a uniform TC^0 circuit of size poly(n) and depth "
+            "d_std + d_⊕."
+        ),
+        depth={"d_std": 1, "d_sum": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(_P_POLY, Precondition("n1, n2 <= poly(n)", None)),
+        steps=(),
+        kind="matmul",
+        dims={"n1": "n", "d": "n", "n2": "n"},
+        unchecked=None,
+        note=(
+            "Cited without proof. Unlike seed 004 Lemma 5.2 it has no assumption d <= n, and "
+            "the attention proof (C.3) applies it to A X, whose inner dimension is hw = n^2 "
+            "> n. It cites 'Chen et al., 2024a' (the RoPE-transformer paper, line 543) where "
+            "seed 004 cites Lemma 4.2 of the Mamba paper for the same result."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L4.2",
+        paper=SEED_002,
+        ref="Lemma 4.2",
+        title="Up-sampling",
+        statement=(
+            "Let X in R^{h x w x c} and phi_up(X, r): R^{h x w x c} -> R^{hr x wr x c} the "
+            "bicubic up-sampling of Definition B.1. Assume n = h = w, r <= n, c <= n, "
+            "p <= poly(n). It is computed by a uniform TC^0 circuit of size poly(n) and depth "
+            "2d_std + d_⊕."
+        ),
+        depth={"d_std": 2, "d_sum": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h = n (n = h = w)", "h == n"),
+            Precondition("w = n (n = h = w)", "w == n"),
+            Precondition("r <= n", "r <= n"),
+            Precondition("c <= n", "c <= n"),
+            _P_POLY,
+        ),
+        steps=(
+            ProofStep(
+                "W(s) * W(t) * X_{i/r+s, j/r+s, l} by Part 1 of Lemma 3.9, all s, t in "
+                "parallel: 2d_std",
+                {"d_std": 2},
+            ),
+            ProofStep("the sum over s, t by Part 3 of Lemma 3.9: d_⊕", {"d_sum": 1}),
+        ),
+        kind="upsample",
+        dims={"h": "n", "w": "n", "c": "n", "r": "2"},
+        unchecked=None,
+        note=(
+            "Steps add up to the total (line 181). The statement calls the bicubic function "
+            "'the linear up sample function' (line 167). The proof indexes X_{i/r+s, j/r+s, l} "
+            "(line 179): the second offset should be t, and Definition B.1 takes floors, "
+            "X_{floor(i/r)+s, floor(j/r)+t, l} (line 718). The proof multiplies W(s) W(t) X "
+            "(weights first) while seed 004 computes W(s) X W(t); SPEC follows seed 004; "
+            "both are 2d_std. Definition B.1's kernel W: R -> [0,1] (line 714) excludes the "
+            "negative lobes of the Keys kernel (a = -0.75) that SPEC prescribes."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L4.3",
+        paper=SEED_002,
+        ref="Lemma 4.3",
+        title="Down-sampling",
+        statement=(
+            "Let X in R^{h x w x c} and phi_down(X, r) the linear down-sampling of Definition "
+            "B.2. Assume n = h = w, r <= n, c <= n, p <= poly(n). It is computed by a uniform "
+            "TC^0 circuit of size poly(n) and depth d_std + d_⊕."
+        ),
+        depth={"d_std": 1, "d_sum": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h = n (n = h = w)", "h == n"),
+            Precondition("w = n (n = h = w)", "w == n"),
+            Precondition("r <= n", "r <= n"),
+            Precondition("c <= n", "c <= n"),
+            _P_POLY,
+        ),
+        steps=(
+            ProofStep(
+                "down-sampling is a matrix multiplication Phi_down X, by Lemma 4.1: "
+                "d_std + d_⊕",
+                {"d_std": 1, "d_sum": 1},
+            ),
+        ),
+        kind="downsample",
+        dims={"h": "n", "w": "n", "c": "n", "r": "2"},
+        unchecked=None,
+        note=(
+            "Definition B.2 leaves Phi_down an arbitrary linear map ('a linear transformation "
+            "matrix', line 734); SPEC fixes area averaging (entries 1/r^2). dims need n even "
+            "(r = 2 divides h)."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L4.4",
+        paper=SEED_002,
+        ref="Lemma 4.4",
+        title="MLP layer",
+        statement=(
+            "For X in R^{h x w x c} and MLP(X, c, d) of Definition B.6, under h = w = n, "
+            "c, d <= n, p <= poly(n), MLP(X, c, d) is computed by a uniform TC^0 circuit of "
+            "size poly(n) and depth 2d_std + d_⊕ (informal version of Lemma C.1, proved in "
+            "Appendix C.1)."
+        ),
+        depth={"d_std": 2, "d_sum": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h = w = n", None),
+            Precondition("c <= n (c, d <= n)", "c * c <= n"),
+            Precondition("d <= n (c, d <= n)", "d * d <= n"),
+            _P_POLY,
+        ),
+        steps=(
+            ProofStep("X_{j,*} W by Lemma 4.1: d_std + d_⊕", {"d_std": 1, "d_sum": 1}),
+            ProofStep("X_{j,*} W + b by Part 1 of Lemma 3.9: d_std", {"d_std": 1}),
+        ),
+        kind="mlp",
+        dims={"n": "n*n", "c": "n", "d": "n"},
+        unchecked=None,
+        note=(
+            "Steps (Lemma C.1, line 1222) add up to the total. The kind's token dim n is "
+            "h*w = n^2, so 'c <= n' is checked as c * c <= n; h = w = n is structural (the "
+            "lowering flattens h*w tokens). Definition B.12 declares MLP_i(., c, d): "
+            "R^{.. x c} -> R^{.. x c} (line 1076) while Definition B.6 outputs d channels "
+            "(line 824)."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L4.5",
+        paper=SEED_002,
+        ref="Lemma 4.5",
+        title="FFN (feed-forward) layer",
+        statement=(
+            "For X in R^{h x w x c} and FFN(X) of Definition B.7, under h = w = n, c <= n, "
+            "p <= poly(n), FFN(X) is computed by a uniform TC^0 circuit of size poly(n) and "
+            "depth 6d_std + 2d_⊕ (informal version of Lemma C.2)."
+        ),
+        depth={"d_std": 6, "d_sum": 2},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h = w = n", None),
+            Precondition("c <= n", "c * c <= n"),
+            _P_POLY,
+        ),
+        steps=(
+            ProofStep(
+                "X_{j,*} W_1 + b_1 by the proof of Lemma C.1: 2d_std + d_⊕",
+                {"d_std": 2, "d_sum": 1},
+            ),
+            ProofStep("A_1 = sigma(X_{j,*} W + b) by Lemma 3.9: d_std", {"d_std": 1}),
+            ProofStep(
+                "A_2 = A_1 W_2 + b_2 by Lemma C.1: 2d_std + d_⊕", {"d_std": 2, "d_sum": 1}
+            ),
+            ProofStep("X_{j,*} + A_2 by Part 1 of Lemma 3.9: d_std", {"d_std": 1}),
+        ),
+        kind="ffn",
+        dims={"n": "n*n", "c": "n"},
+        unchecked=None,
+        note=(
+            "Steps (Lemma C.2, line 1258) add up to the total (line 1260). Definition B.7 "
+            "declares W_1, W_2 in R^{c x d}, b in R^{1 x d} and an h x w x d output (lines "
+            "852, 858) but its formula uses c x c (line 868), and the lemma maps h x w x c to "
+            "h x w x c; SPEC uses c x c. The proof writes sigma(X W + b) without the "
+            "subscripts 1. Token dim n = h*w = n^2 (see FlowAR-L4.4)."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L4.6",
+        paper=SEED_002,
+        ref="Lemma 4.6",
+        title="Single attention layer",
+        statement=(
+            "For X in R^{h x w x c} and Attn(X) = D^-1 A X W_V of Definition B.5, under "
+            "h = w = n, c <= n, p <= poly(n), Attn(X) is computed by a uniform TC^0 circuit of "
+            "size poly(n) and depth 6(d_std + d_⊕) + d_exp (informal version of Lemma C.3)."
+        ),
+        depth={"d_std": 6, "d_sum": 6, "d_exp": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h = w = n", None),
+            Precondition("c <= n", "d * d <= n"),
+            _P_POLY,
+        ),
+        steps=(
+            ProofStep("W_Q W_K^T via Lemma 4.1: d_std + d_⊕", {"d_std": 1, "d_sum": 1}),
+            ProofStep(
+                "s_{i,j} = X_{i,*} W_Q W_K^T X_{j,*}^T by Lemma 4.1: 2(d_std + d_⊕)",
+                {"d_std": 2, "d_sum": 2},
+            ),
+            ProofStep("A_{i,j} = exp(s_{i,j}) by Lemma 3.10: d_exp", {"d_exp": 1}),
+            ProofStep("D = diag(A 1_n) by Lemma 3.9: d_⊕", {"d_sum": 1}),
+            ProofStep("D^-1 by Lemma 3.9: d_std", {"d_std": 1}),
+            ProofStep("A X W_V by Lemma 4.1: 2(d_std + d_⊕)", {"d_std": 2, "d_sum": 2}),
+            ProofStep("D^-1 * A X W_V: d_std", {"d_std": 1}),
+        ),
+        kind="attention",
+        dims={"n": "n*n", "d": "n"},
+        unchecked=None,
+        note=(
+            "STEPS DO NOT ADD UP: the steps of Lemma C.3 (lines 1302-1318) sum to "
+            "7d_std + 6d_⊕ + d_exp, the stated total is d_all = 6(d_std + d_⊕) + d_exp "
+            "(line 1322). Taking D, D^-1 in parallel with A X W_V, the longest chain is "
+            "A (3d_std + 3d_⊕ + d_exp) -> A X W_V (+2d_std + 2d_⊕) -> D^-1 * (+d_std) = "
+            "6d_std + 5d_⊕ + d_exp, which is also what SPEC's lowering gives: the stated total "
+            "bounds it but equals neither the sequential sum nor the parallel chain. SPEC §3 "
+            "quotes the stated total. D := diag(A 1_n) should use 1_{hw} (A is hw x hw; lines "
+            "804, 1314), and 'for i, j in [n]' (line 1308) should be [hw]. The kind's channel "
+            "dim is d, so the paper's 'c <= n' is checked as d * d <= n (token dim n = h*w)."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L4.7",
+        paper=SEED_002,
+        ref="Lemma 4.7",
+        title="Layer normalization",
+        statement=(
+            "For X in R^{h x w x c} and LN(X) of Definition B.8, under h = w = n, c <= n, "
+            "p <= poly(n), LN(X) is computed by a uniform TC^0 circuit of size poly(n) and "
+            "depth 5d_std + 2d_⊕ + d_sqrt (informal version of Lemma C.4)."
+        ),
+        depth={"d_std": 5, "d_sum": 2, "d_sqrt": 1},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h = w = n", None),
+            Precondition("c <= n", "c * c <= n"),
+            _P_POLY,
+        ),
+        steps=(
+            ProofStep(
+                "mean mu_j by Part 1 and Part 3 of Lemma 3.9: d_std + d_⊕",
+                {"d_std": 1, "d_sum": 1},
+            ),
+            ProofStep(
+                "sigma_i^2 by Part 1 and Part 3 of Lemma 3.9: 2d_std + d_⊕",
+                {"d_std": 2, "d_sum": 1},
+            ),
+            ProofStep(
+                "Y_{j,*} by Lemma 3.9 and Lemma 3.11: 2d_std + d_⊕ (as printed)",
+                {"d_std": 2, "d_sum": 1},
+            ),
+        ),
+        kind="layernorm",
+        dims={"n": "n*n", "c": "n"},
+        unchecked=None,
+        note=(
+            "STEPS DO NOT ADD UP: as printed (Lemma C.4, line 1360) they sum to "
+            "5d_std + 3d_⊕, with no d_sqrt, against the stated 5d_std + 2d_⊕ + d_sqrt. The "
+            "third step cites Lemma 3.11 (square root) but prints '2d_std + d_⊕': a typo for "
+            "2d_std + d_sqrt (subtract, square root, divide); with it the steps add up, and "
+            "SPEC's lowering gives exactly 5d_std + 2d_⊕ + d_sqrt. The second step calls "
+            "sigma_i^2 a 'mean vector' and switches index j -> i. Token dim n = h*w = n^2."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L4.8",
+        paper=SEED_002,
+        ref="Lemma 4.8",
+        title="Flow-matching layer",
+        statement=(
+            "For the flow-matching layer NN of Definition B.12, under h = w = n, c <= n, "
+            "p <= poly(n), NN(.,.,.) is computed by a uniform TC^0 circuit of size poly(n) and "
+            "depth 26d_std + 12d_⊕ + 2d_sqrt + d_exp."
+        ),
+        depth={"d_std": 26, "d_sum": 12, "d_exp": 1, "d_sqrt": 2},
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h = n (h = w = n)", "h == n"),
+            Precondition("w = n (h = w = n)", "w == n"),
+            Precondition("c <= n", "c <= n"),
+            _P_POLY,
+        ),
+        steps=(
+            ProofStep(
+                "Step 1: alpha_1, alpha_2, beta_1, beta_2, gamma_1, gamma_2 by Lemma C.1: "
+                "2d_std + d_⊕",
+                {"d_std": 2, "d_sum": 1},
+            ),
+            ProofStep(
+                "Step 2: LN(F_i^t) by Lemma C.4: 5d_std + 2d_⊕ + d_sqrt",
+                {"d_std": 5, "d_sum": 2, "d_sqrt": 1},
+            ),
+            ProofStep(
+                "Step 2: A_1 = gamma_1 o LN(F_t) + beta_1 by Lemma 3.9: 2d_std", {"d_std": 2}
+            ),
+            ProofStep(
+                "Step 2: A_2 = Attn(A_1) by Lemma C.3: 6(d_std + d_⊕) + d_exp",
+                {"d_std": 6, "d_sum": 6, "d_exp": 1},
+            ),
+            ProofStep("Step 2: A_2 o alpha_1 by Lemma 3.9: d_std", {"d_std": 1}),
+            ProofStep(
+                "Step 3: LN(F'_i^t) by Lemma C.4: 5d_std + 2d_⊕ + d_sqrt",
+                {"d_std": 5, "d_sum": 2, "d_sqrt": 1},
+            ),
+            ProofStep(
+                "Step 3: A_3 = gamma_2 o LN(F^_t) + beta_2 by Lemma 3.9: 2d_std", {"d_std": 2}
+            ),
+            ProofStep(
+                "Step 3: A_4 = MLP(A_3, c, c) by Lemma C.1: 2d_std + d_⊕",
+                {"d_std": 2, "d_sum": 1},
+            ),
+            ProofStep("Step 3: A_4 o alpha_2 by Lemma 3.9: d_std", {"d_std": 1}),
+        ),
+        kind="flow_matching",
+        dims={"h": "n", "w": "n", "c": "n"},
+        unchecked=None,
+        note=(
+            "Steps add up: Step 2 = 14d_std + 8d_⊕ + d_sqrt + d_exp and Step 3 = 10d_std + "
+            "3d_⊕ + d_sqrt as stated (lines 295, 297), total 26d_std + 12d_⊕ + 2d_sqrt + d_exp "
+            "(line 299). But the sum is sequential: Step 1 runs in parallel with LN(F_i^t), "
+            "and Step 1 omits the addition Y^_i + t_i 1 of Definition B.12 (one d_std, line "
+            "1088). With the paper's per-layer totals the longest chain is 24d_std + 11d_⊕ + "
+            "2d_sqrt + d_exp (24d_std + 10d_⊕ + ... with the 6d_std + 5d_⊕ + d_exp attention "
+            "chain of FlowAR-L4.6); the stated total bounds both. The statement names the "
+            "layer NN(X) of one tensor although NN takes (Y^_i, F_i^t, t_i); the proof mixes "
+            "F_t, F^_t and F'_i^t for the same inputs."
+        ),
+    ),
+    Claim(
+        id="FlowAR-T4.9",
+        paper=SEED_002,
+        ref="Theorem 4.9",
+        title="FlowAR model in TC^0",
+        statement=(
+            "Under h = w = n, c <= n, p <= poly(n), K = O(1) scales and d_std, d_⊕, d_sqrt, "
+            "d_exp = O(1), the FlowAR model is simulated by a uniform TC^0 circuit family; "
+            "the proof gives size poly(n) and depth O(1)."
+        ),
+        depth=None,
+        depth_o1=True,
+        size="poly(n)",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h = n (h = w = n)", "h == n"),
+            Precondition("w = n (h = w = n)", "w == n"),
+            Precondition("c <= n", "c <= n"),
+            _P_POLY,
+            Precondition("K = O(1)", None),
+            Precondition("d_std, d_⊕, d_sqrt, d_exp = O(1)", None),
+        ),
+        steps=(),
+        kind="flowar",
+        dims={"h": "n", "w": "n", "c": "n"},
+        unchecked=None,
+        note=(
+            "The statement claims membership in uniform TC^0 only; size poly(n) and depth O(1) "
+            "are the proof's (line 315). The proof cites Lemmas 4.2, 4.3, 4.6, 4.5, 4.8 per "
+            "scale; no lemma covers the flow itself (Definition B.10 linear, B.11 Bezier), "
+            "which is O(1) by Lemma 3.9, and inference does not use the down-sampling "
+            "tokenizer (line 1107) that Lemma 4.3 covers. Definition B.13 (line 1175) reads "
+            "Attn_i(Z_1) for Z_i (corrected in SPEC §4) and slices h~_{i-1}:h~_{i-1}, "
+            "w~_i:w~_i for h~_{i-1}:h~_i, w~_{i-1}:w~_i; line 1170 up-samples Y~_{i-1} in "
+            "every phi_up,j, j < i, where D.8 (line 1942) has Y~_j. Definition B.3 outputs "
+            "{Y^2, Y^2, ..., Y^K} (line 764) for {Y^1, ..., Y^K}. Definition B.11 says the "
+            "Bezier velocity is 'constant across t due to linear interpolation' (line 1042); "
+            "it depends on t. Part 5 (d_* = O(1)) restates Lemmas 3.9-3.11. dims: final map "
+            "h x w, c channels; K and a come from the model file."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L5.2",
+        paper=SEED_002,
+        ref="Lemma 5.2",
+        title="Fast attention (AAttC) runtime",
+        statement=(
+            "For AAttC of Definition 5.1 with d = O(log n), R = Theta(sqrt(log n)) and "
+            "delta = 1/poly(n), the computation takes T(n, n^{o(1)}, d) = n^{1+o(1)} time "
+            "(Theorem 1.4 of Alman and Song 2023)."
+        ),
+        depth=None,
+        depth_o1=False,
+        size="",
+        size_degree=None,
+        runtime="n^{1+o(1)}",
+        preconditions=(
+            Precondition("d = O(log n)", None),
+            Precondition("R = Theta(sqrt(log n))", None),
+            Precondition("delta = 1/poly(n)", None),
+        ),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "runtime claim of a cited algorithm; tc0sim's aattc lowering is audited for shape "
+            "and size only"
+        ),
+        note=(
+            "Not in the required list; recorded because SPEC's aattc kind cites it. "
+            "Definition 5.1 calls Q, K, V in R^{n x d} 'weight matrices' (line 327) whereas "
+            "SPEC's aattc takes W_Q, W_K, W_V [d,d] and a degree g."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L5.5",
+        paper=SEED_002,
+        ref="Lemma 5.5",
+        title="Inference runtime of FlowAR",
+        statement=(
+            "For X in R^{h x w x c} with h = w = n, c = O(log n), K = O(1) scales, "
+            "r_i = a^{K-i}, and the layers of Definitions B.1, B.5, B.7, B.12, the total "
+            "inference runtime of FlowAR is O(n^{4+o(1)}) (informal version of Lemma D.1)."
+        ),
+        depth=None,
+        depth_o1=False,
+        size="",
+        size_degree=None,
+        runtime="O(n^{4+o(1)})",
+        preconditions=(
+            Precondition("h = w = n", None),
+            Precondition("c = O(log n)", None),
+            Precondition("K = O(1)", None),
+            Precondition("r_i := a^{K-i}, a in N+", None),
+        ),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "runtime claim, not a circuit depth or size claim; the size interpreter's exact "
+            "gate-count polynomial of the flowar model (c, K fixed) is only a proxy: attention "
+            "over Theta(n^2) tokens has Theta(n^4) gates"
+        ),
+        note=(
+            "The proof (Lemma D.1) fixes a = 2 (phi_up,i(., 2), n/2^{K-j}; lines 1404-1411) "
+            "although the statement allows any a. Part 1's per-scale sum "
+            "O(n^2 c 2^{-2K} (1 - 4^{-i})) (line 1404) does not follow from the per-layer "
+            "terms; the total O(n^{2+o(1)}) is unaffected."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L5.6",
+        paper=SEED_002,
+        ref="Lemma 5.6",
+        title="Inference runtime of fast FlowAR",
+        statement=(
+            "With the same parameters as Lemma 5.5 but AAttC_i (Definition 5.1) for the "
+            "attention and the fast flow-matching layers FNN_i (Definition 5.3), the total "
+            "inference runtime is O(n^{2+o(1)}) (informal version of Lemma D.2)."
+        ),
+        depth=None,
+        depth_o1=False,
+        size="",
+        size_degree=None,
+        runtime="O(n^{2+o(1)})",
+        preconditions=(
+            Precondition("h = w = n", None),
+            Precondition("c = O(log n)", None),
+            Precondition("K = O(1)", None),
+            Precondition("r_i := a^{K-i}, a in N+", None),
+        ),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "runtime claim, not a circuit depth or size claim; the fast_flowar size polynomial "
+            "(c, K, g fixed) is only a proxy"
+        ),
+        note=(
+            "Copy-paste slips: 'Consider the original FlowAR inference pipeline' and 'the "
+            "total inference runtime of FlowAR' (lines 495, 497; again 1447, 1477) for the "
+            "fast architecture. Lemma D.2 Part 4 names its total T_Attn (line 1498) for "
+            "T_FM. The proof applies Lemma 5.2, whose R = Theta(sqrt(log n)) and "
+            "delta = 1/poly(n) are not assumed here. Definition 5.3 says AAttC_i 'is defined "
+            "in Definition B.5' (line 365), for Definition 5.1."
+        ),
+    ),
+    Claim(
+        id="FlowAR-L5.7",
+        paper=SEED_002,
+        ref="Lemma 5.7",
+        title="Error between fast FlowAR and FlowAR",
+        statement=(
+            "Under certain conditions (formal Lemma D.8: h = w = n, c = O(log n), K = O(1), "
+            "all entries bounded by R = O(sqrt(log n))), the l_inf error between the final "
+            "outputs is ||Y~'_K - Y~_K||_inf <= 1/poly(n)."
+        ),
+        depth=None,
+        depth_o1=False,
+        size="",
+        size_degree=None,
+        runtime="",
+        preconditions=(
+            Precondition("h = w = n", None),
+            Precondition("c = O(log n)", None),
+            Precondition("K = O(1)", None),
+            Precondition("R = O(sqrt(log n))", None),
+        ),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "approximation-error claim over the reals; the evaluate interpreter can measure "
+            "the fast_flowar vs flowar gap on instances but not prove a 1/poly(n) bound"
+        ),
+        note=(
+            "The informal statement says only 'under certain conditions' (line 507). The "
+            "entry bound is R = O(sqrt(log n)) in Lemma D.8 (line 1906), R = Theta(sqrt(log n)) "
+            "in Lemma 5.2 (line 333) and R = o(sqrt(log n)) in Theorem 5.8 (line 517). The "
+            "proof swaps the argument order FNN_1(FF_1^{t_1}, Y^'_1, t_1) (line 1991) against "
+            "Definition 5.3's FNN_i(Y^_i, F_i^{t_i}, t_i), writes Y^_k + 1 for Y^_{k+1} "
+            "(line 2024), and its constants O(k R^{g+6} c^3), O(k R^{g+1} c) use k and g that "
+            "Lemma D.8 does not define. Definition 5.4 repeats B.13's Z_1 and slice typos "
+            "(line 468)."
+        ),
+    ),
+    Claim(
+        id="FlowAR-T5.8",
+        paper=SEED_002,
+        ref="Theorem 5.8",
+        title="Almost quadratic time algorithm",
+        statement=(
+            "Suppose d = O(log n) and R = o(sqrt(log n)). There is an algorithm that "
+            "approximates the FlowAR architecture up to 1/poly(n) additive error in "
+            "O(n^{2+o(1)}) time."
+        ),
+        depth=None,
+        depth_o1=False,
+        size="",
+        size_degree=None,
+        runtime="O(n^{2+o(1)})",
+        preconditions=(
+            Precondition("d = O(log n)", None),
+            Precondition("R = o(sqrt(log n))", None),
+        ),
+        steps=(),
+        kind=None,
+        dims={},
+        unchecked=(
+            "runtime and approximation-error theorem: it claims no circuit depth or size, so "
+            "there is nothing to audit on a DAG (fast_flowar's O(1) depth would be a tc0sim "
+            "corollary of Theorem 4.9's argument, not a claim of the paper)"
+        ),
+        note=(
+            "Proof: 'combining the result of Lemma 5.6 and Lemma 5.7' (line 521). The theorem "
+            "makes no depth or size claim, so depth_o1 is False and size is empty, although a "
+            "whole-model O(1)-depth/poly(n)-size reading was suggested for it. R = o(sqrt(log "
+            "n)) contradicts Lemma 5.2's R = Theta(sqrt(log n)); d = O(log n) names the "
+            "attention width, which FlowAR calls c. Section 5.5 announces 'a quadratic-time "
+            "algorithm' (line 513) for the almost-quadratic O(n^{2+o(1)})."
+        ),
+    ),
+)
+
+_BY_ID: dict[str, Claim] = {claim.id: claim for claim in CLAIMS}
+
+
+def get(claim_id: str) -> Claim:
+    """Return the claim with this id; an unknown id is a :class:`ConfigError`."""
+    try:
+        return _BY_ID[claim_id]
+    except KeyError:
+        raise ConfigError(f"unknown claim {claim_id!r}") from None
