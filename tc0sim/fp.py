@@ -1,0 +1,668 @@
+"""The exact p-bit floating-point format F_p (seed 004 Definition 3.3, after Chiang 2024).
+
+A value of F_p is a pair <m, e> of integers with ``2^(p-1) <= |m| < 2^p`` or ``m == 0``
+and ``e in [-2^p, 2^p)``; its value is ``m * 2^e``.  No subnormals, infinities or NaNs.
+Every primitive rounds exactly once to nearest, ties to even (seed 004 Definition 3.4);
+iterated sums and products round once after the exact result (seed 004 Lemma 3.5).
+
+Values are ``gmpy2.mpfr`` objects of precision p, computed by MPFR in a context whose
+exponent range is that of F_p (MPFR exponent ``E = e + p``), with traps turned on, so a
+result that leaves the range is an error, never an infinity or a silent zero.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import numbers
+import operator
+import threading
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Callable, Iterable, Sequence
+
+import gmpy2
+import numpy as np
+
+from tc0sim.errors import Tc0simError
+
+__all__ = [
+    "Format",
+    "FpArithmeticError",
+    "FpOverflow",
+    "FpUnderflow",
+    "ExpOverflow",
+    "NegativeSqrt",
+    "DivisionByZero",
+    "PrecisionError",
+    "NotRepresentableError",
+    "MAP_OPS",
+    "REDUCE_OPS",
+]
+
+
+class FpArithmeticError(Tc0simError, ArithmeticError):
+    """An F_p primitive has no F_p result (base of the arithmetic errors)."""
+
+
+class FpOverflow(FpArithmeticError):
+    """The rounded result's exponent is above the F_p range (e >= 2^p)."""
+
+
+class FpUnderflow(FpArithmeticError):
+    """The rounded, non-zero result's exponent is below the F_p range (e < -2^p)."""
+
+
+class ExpOverflow(FpOverflow):
+    """exp(x) overflows the F_p range."""
+
+
+class NegativeSqrt(FpArithmeticError):
+    """sqrt of a negative number."""
+
+
+class DivisionByZero(FpArithmeticError, ZeroDivisionError):
+    """Division by zero."""
+
+
+class PrecisionError(Tc0simError, ValueError):
+    """The precision p is not an integer >= 2 (or exceeds MPFR's maximum precision)."""
+
+
+class NotRepresentableError(Tc0simError, ValueError):
+    """A value or pair is not an element of F_p (or of the requested target format)."""
+
+
+MAP_OPS = ("add", "sub", "mul", "div", "max", "min", "relu", "neg", "lt", "sqrt", "exp")
+REDUCE_OPS = ("sum", "prod")
+
+_MPFR = type(gmpy2.mpfr(0))
+_MPZ = type(gmpy2.mpz(0))
+_MPQ = type(gmpy2.mpq(0))
+_mpfr = gmpy2.mpfr
+_get_exp = gmpy2.get_exp
+_GMPY_ERROR = gmpy2.OverflowResultError.__mro__[2]
+_GMPY_ERRORS = (_GMPY_ERROR, ZeroDivisionError)
+
+# --- MPFR's global exponent range -----------------------------------------------------------
+# gmpy2 computes every operation in MPFR's *global* (thread-local) exponent range, which is
+# MPFR's default [1 - 2^30, 2^30 - 1], and only then checks the context's emin/emax.  To use
+# the full range up to get_emin_min()/get_emax_max() the global range is widened once per
+# thread through the libmpfr that gmpy2 itself loaded.  If that is impossible the formats are
+# clamped to MPFR's default range instead (never a silent wrong result).
+
+_DEFAULT_EMIN, _DEFAULT_EMAX = 1 - 2**30, 2**30 - 1
+
+
+def _load_libmpfr() -> Any:
+    paths: list[str] = []
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+            for line in maps:
+                if "libmpfr" in line:
+                    path = line.split()[-1]
+                    if path not in paths:
+                        paths.append(path)
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            for name in ("mpfr_get_emin_min", "mpfr_get_emax_max", "mpfr_get_emin", "mpfr_get_emax"):
+                getattr(lib, name).restype = ctypes.c_long
+            lib.mpfr_set_emin.argtypes = [ctypes.c_long]
+            lib.mpfr_set_emax.argtypes = [ctypes.c_long]
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+_LIB = _load_libmpfr()
+
+
+class _ThreadState(threading.local):
+    widened = False
+
+
+_TLS = _ThreadState()
+
+
+def _widen_range() -> None:
+    """Set MPFR's global exponent range to its maximum in the calling thread (idempotent)."""
+    if _LIB is not None:
+        _LIB.mpfr_set_emin(_LIB.mpfr_get_emin_min())
+        _LIB.mpfr_set_emax(_LIB.mpfr_get_emax_max())
+    _TLS.widened = True
+
+
+def _probe_range() -> tuple[int, int]:
+    """The exponent range MPFR really computes in, after widening."""
+    _widen_range()
+    lo, hi = gmpy2.get_emin_min(), gmpy2.get_emax_max()
+    probe = gmpy2.context(precision=2, emin=lo, emax=hi, trap_overflow=True)
+    try:
+        probe.mul_2exp(_mpfr(1), 2**40)
+    except _GMPY_ERROR:
+        return _DEFAULT_EMIN, _DEFAULT_EMAX
+    return lo, hi
+
+
+MPFR_EMIN, MPFR_EMAX = _probe_range()
+
+# --- formatting operands in messages ---------------------------------------------------------
+
+
+def _show(x: Any) -> str:
+    """Exact, compact text of an operand: ``m*2^e`` with m odd, or repr for non-mpfr."""
+    if isinstance(x, _MPFR):
+        if not x.is_finite():
+            return str(x)
+        if x == 0:
+            return "0"
+        m, e = x.as_mantissa_exp()
+        tz = gmpy2.bit_scan1(m)
+        m, e = int(m >> tz), int(e + tz)
+        return str(m) if e == 0 else f"{m}*2^{e}"
+    return repr(x)
+
+
+def _show_terms(values: Sequence[Any], limit: int = 4) -> str:
+    shown = ", ".join(_show(v) for v in values[:limit])
+    more = f", ... ({len(values)} terms)" if len(values) > limit else ""
+    return f"[{shown}{more}]"
+
+
+# Array-path versions of primitives that use the current gmpy2 context.  Format.map makes a
+# trap-free copy of the format's context current, runs the whole array, then checks the
+# context's flags once; on any flag it re-runs the trapping scalar path to raise the error.
+# The Python operators avoid the argument parsing of context methods.
+_FAST: dict[str, Callable[..., Any]] = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+    "exp": gmpy2.exp, "sqrt": gmpy2.sqrt,
+}
+
+_SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+
+
+class Format:
+    """The format F_p of seed 004 Definition 3.3 with round-to-nearest-even (Definition 3.4).
+
+    ``emin``/``emax`` are MPFR exponents (a value in ``[2^(E-1), 2^E)`` has exponent E):
+    ``emin = p - 2^p`` and ``emax = 2^p - 1 + p``, clamped to MPFR's limits for large p.
+    """
+
+    __slots__ = (
+        "p", "emin", "emax", "e_lo", "e_hi", "clamped", "context", "zero", "one",
+        "_fast", "_wide", "_binary", "_unary",
+    )
+
+    def __init__(self, p: int) -> None:
+        if isinstance(p, bool) or not isinstance(p, numbers.Integral):
+            raise PrecisionError(f"precision must be an integer >= 2, got {p!r}")
+        p = int(p)
+        if p < 2:
+            raise PrecisionError(f"precision must be an integer >= 2, got {p}")
+        if p > gmpy2.get_max_precision():
+            raise PrecisionError(f"precision {p} exceeds MPFR's maximum {gmpy2.get_max_precision()}")
+        if not _TLS.widened:
+            _widen_range()
+        self.p = p
+        big = p >= 64
+        self.e_lo = None if big else -(2**p)
+        self.e_hi = None if big else 2**p - 1
+        emin = MPFR_EMIN if big else max(p - 2**p, MPFR_EMIN)
+        emax = MPFR_EMAX if big else min(2**p - 1 + p, MPFR_EMAX)
+        self.emin, self.emax = emin, emax
+        self.clamped = big or emin != p - 2**p or emax != 2**p - 1 + p
+        self.context = gmpy2.context(
+            precision=p, round=gmpy2.RoundToNearest, emin=emin, emax=emax, subnormalize=False,
+            trap_underflow=True, trap_overflow=True, trap_inexact=False, trap_invalid=True,
+            trap_erange=True, trap_divzero=True, allow_complex=False, rational_division=False,
+        )
+        self._fast = gmpy2.context(
+            precision=p, round=gmpy2.RoundToNearest, emin=emin, emax=emax, subnormalize=False,
+            allow_complex=False, rational_division=False,
+        )
+        self._wide = gmpy2.context(
+            precision=p, round=gmpy2.RoundToNearest, emin=MPFR_EMIN, emax=MPFR_EMAX,
+        )
+        ctx = self.context
+        self.zero = _mpfr(0, p)
+        self.one = _mpfr(1, p)
+        zero, one = self.zero, self.one
+        self._binary: dict[str, Callable[[Any, Any], Any]] = {
+            "add": ctx.add, "sub": ctx.sub, "mul": ctx.mul, "div": ctx.div,
+            "max": ctx.maxnum, "min": ctx.minnum,
+            "lt": lambda a, b: one if a < b else zero,
+        }
+        self._unary: dict[str, Callable[[Any], Any]] = {
+            "neg": ctx.minus, "sqrt": ctx.sqrt, "exp": ctx.exp,
+            "relu": lambda a: ctx.maxnum(a, zero),
+        }
+
+    def __repr__(self) -> str:
+        return f"Format({self.p})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Format) and other.p == self.p
+
+    def __hash__(self) -> int:
+        return hash(("Format", self.p))
+
+    def __reduce__(self) -> tuple[type, tuple[int]]:
+        return (Format, (self.p,))
+
+    # --- errors -----------------------------------------------------------------------------
+
+    def _range_text(self) -> str:
+        if self.clamped:
+            return (
+                f"the F_{self.p} exponent range as clamped to MPFR's limits "
+                f"(MPFR exponents [{self.emin}, {self.emax}])"
+            )
+        return f"the F_{self.p} exponent range e in [{self.e_lo}, {self.e_hi}]"
+
+    def _error(self, op: str, exc: BaseException, operands: str) -> FpArithmeticError:
+        """Translate a gmpy2 trap into the tc0sim error that names the op and operands."""
+        p = self.p
+        zero_div = op == "div" and isinstance(exc, gmpy2.InvalidOperationError)
+        if zero_div or isinstance(exc, (gmpy2.DivisionByZeroError, ZeroDivisionError)):
+            return DivisionByZero(f"{op} division by zero at p={p}: {operands}")
+        if isinstance(exc, gmpy2.OverflowResultError):
+            cls = ExpOverflow if op == "exp" else FpOverflow
+            return cls(f"{op} overflow at p={p}: {operands} exceeds {self._range_text()}")
+        if isinstance(exc, gmpy2.UnderflowResultError):
+            return FpUnderflow(
+                f"{op} underflow at p={p}: {operands} is non-zero and below {self._range_text()}"
+            )
+        if isinstance(exc, gmpy2.InvalidOperationError) and op == "sqrt":
+            return NegativeSqrt(f"sqrt of a negative number at p={p}: {operands}")
+        return FpArithmeticError(f"{op} failed at p={p}: {operands}: {exc}")
+
+    def _operands(self, op: str, args: Sequence[Any]) -> str:
+        if len(args) == 2:
+            a, b = args
+            sym = _SYMBOL.get(op)
+            return f"{_show(a)} {sym} {_show(b)}" if sym else f"{op}({_show(a)}, {_show(b)})"
+        return f"{op}({_show(args[0])})"
+
+    # --- conversion -------------------------------------------------------------------------
+
+    def round(self, x: Any) -> Any:
+        """round_p(x): exact conversion of x, then one rounding to nearest, ties to even.
+
+        x may be an int, float, Fraction, Decimal, mpz/mpq/mpfr, numpy scalar, or a string
+        (decimal "0.1", "-1e-3", or rational "3/7").  Non-finite or unparseable input raises
+        NotRepresentableError; an out-of-range result raises FpOverflow / FpUnderflow.
+        """
+        if not _TLS.widened:
+            _widen_range()
+        v = self._exact(x)
+        try:
+            return _mpfr(v, 0, self.context)
+        except _GMPY_ERRORS as exc:
+            raise self._error("round", exc, f"round({x!r})") from None
+
+    def _exact(self, x: Any) -> Any:
+        """An exact gmpy2/Python value equal to x, accepted by mpfr()."""
+        if isinstance(x, (_MPFR, float)):
+            if not gmpy2.is_finite(x):
+                raise NotRepresentableError(f"round at p={self.p}: {x!r} is not a finite real number")
+            return x
+        if isinstance(x, (int, _MPZ, _MPQ)):
+            return x
+        if isinstance(x, Fraction):
+            return gmpy2.mpq(x.numerator, x.denominator)
+        if isinstance(x, np.integer):
+            return int(x)
+        if isinstance(x, np.floating):
+            if not np.isfinite(x):
+                raise NotRepresentableError(f"round at p={self.p}: {x!r} is not a finite real number")
+            return gmpy2.mpq(*x.as_integer_ratio())
+        if isinstance(x, (str, Decimal)):
+            try:
+                q = Fraction(x.strip() if isinstance(x, str) else x)
+            except (ValueError, ZeroDivisionError, OverflowError) as exc:
+                raise NotRepresentableError(
+                    f"round at p={self.p}: {x!r} is not a finite real number ({exc})"
+                ) from None
+            return gmpy2.mpq(q.numerator, q.denominator)
+        if isinstance(x, numbers.Rational):
+            return gmpy2.mpq(int(x.numerator), int(x.denominator))
+        raise NotRepresentableError(f"round at p={self.p}: cannot convert {type(x).__name__} {x!r}")
+
+    def to_pair(self, x: Any) -> tuple[int, int]:
+        """The canonical pair <m, e> of seed 004 Definition 3.3 (m == 0 gives (0, 0))."""
+        if not isinstance(x, _MPFR) or not x.is_finite():
+            raise NotRepresentableError(f"to_pair at p={self.p}: {x!r} is not a finite mpfr")
+        if x == 0:
+            return (0, 0)
+        m, e = x.as_mantissa_exp()
+        p = self.p
+        bl = m.bit_length()
+        if bl > p:
+            shift = bl - p
+            if gmpy2.bit_scan1(m) < shift:
+                raise NotRepresentableError(f"to_pair at p={p}: {_show(x)} has more than {p} bits")
+            m, e = m >> shift, e + shift
+        elif bl < p:
+            m, e = m << (p - bl), e - (p - bl)
+        m, e = int(m), int(e)
+        if not self._e_ok(e):
+            raise NotRepresentableError(
+                f"to_pair at p={p}: {_show(x)} is outside {self._range_text()}"
+            )
+        return (m, e)
+
+    def _e_ok(self, e: int) -> bool:
+        """Whether a pair exponent e is in range (e + p is the MPFR exponent)."""
+        return self.emin <= e + self.p <= self.emax
+
+    def from_pair(self, m: int, e: int) -> Any:
+        """The F_p value m * 2^e; NotRepresentableError unless <m, e> is a valid F_p pair.
+
+        By Definition 3.3, <0, e> is valid for every e in range; it is the value 0.
+        """
+        if not _TLS.widened:
+            _widen_range()
+        try:
+            m, e = operator.index(m), operator.index(e)
+        except TypeError:
+            raise NotRepresentableError(f"from_pair at p={self.p}: {m!r}, {e!r} are not integers") from None
+        p = self.p
+        am = abs(m)
+        if not (am == 0 or (1 << (p - 1)) <= am < (1 << p)):
+            raise NotRepresentableError(
+                f"from_pair at p={p}: significand {m} is not 0 and not in 2^{p - 1} <= |m| < 2^{p}"
+            )
+        in_paper = self.e_lo is None or self.e_lo <= e <= self.e_hi
+        if not in_paper or not self._e_ok(e):
+            raise NotRepresentableError(f"from_pair at p={p}: exponent {e} is outside {self._range_text()}")
+        if m == 0:
+            return self.zero
+        return self.context.mul_2exp(_mpfr(m, p), e)
+
+    def to_fraction(self, x: Any) -> Fraction:
+        """The exact rational value of x."""
+        if not isinstance(x, _MPFR) or not x.is_finite():
+            raise NotRepresentableError(f"to_fraction at p={self.p}: {x!r} is not a finite mpfr")
+        n, d = x.as_integer_ratio()
+        return Fraction(int(n), int(d))
+
+    # --- scalar primitives (one rounding each) ------------------------------------------------
+
+    def _apply2(self, op: str, a: Any, b: Any) -> Any:
+        if not _TLS.widened:
+            _widen_range()
+        try:
+            r = self._binary[op](a, b)
+        except _GMPY_ERRORS as exc:
+            raise self._error(op, exc, self._operands(op, (a, b))) from None
+        return r if type(r) is _MPFR else self.round(r)
+
+    def _apply1(self, op: str, a: Any) -> Any:
+        if not _TLS.widened:
+            _widen_range()
+        try:
+            r = self._unary[op](a)
+        except _GMPY_ERRORS as exc:
+            raise self._error(op, exc, self._operands(op, (a,))) from None
+        return r if type(r) is _MPFR else self.round(r)
+
+    def add(self, a: Any, b: Any) -> Any:
+        """round_p(a + b) (seed 004 Lemma 3.5 Part 1)."""
+        return self._apply2("add", a, b)
+
+    def sub(self, a: Any, b: Any) -> Any:
+        """round_p(a - b)."""
+        return self._apply2("sub", a, b)
+
+    def mul(self, a: Any, b: Any) -> Any:
+        """round_p(a * b)."""
+        return self._apply2("mul", a, b)
+
+    def div(self, a: Any, b: Any) -> Any:
+        """round_p(a / b); DivisionByZero when b == 0."""
+        return self._apply2("div", a, b)
+
+    def max(self, a: Any, b: Any) -> Any:
+        """max(a, b), exact."""
+        return self._apply2("max", a, b)
+
+    def min(self, a: Any, b: Any) -> Any:
+        """min(a, b), exact."""
+        return self._apply2("min", a, b)
+
+    def relu(self, a: Any) -> Any:
+        """max(a, 0), exact."""
+        return self._apply1("relu", a)
+
+    def neg(self, a: Any) -> Any:
+        """-a, exact."""
+        return self._apply1("neg", a)
+
+    def sqrt(self, a: Any) -> Any:
+        """round_p(sqrt(a)); NegativeSqrt when a < 0."""
+        return self._apply1("sqrt", a)
+
+    def exp(self, a: Any) -> Any:
+        """round_p(e^a), correctly rounded (within the 2^-p of seed 004 Lemma 3.6)."""
+        return self._apply1("exp", a)
+
+    def lt(self, a: Any, b: Any) -> bool:
+        """a < b, exact."""
+        return bool(a < b)
+
+    def sum(self, values: Iterable[Any]) -> Any:
+        """round_p(exact sum): one rounding after the whole sum (seed 004 Lemma 3.5 Part 3)."""
+        if not _TLS.widened:
+            _widen_range()
+        vals = list(values)
+        try:
+            return self.context.fsum(vals)
+        except _GMPY_ERRORS as exc:
+            raise self._error("sum", exc, "sum of " + _show_terms(vals)) from None
+
+    def prod(self, values: Iterable[Any]) -> Any:
+        """round_p(exact product): one rounding after the whole product (Lemma 3.5 Part 2)."""
+        if not _TLS.widened:
+            _widen_range()
+        vals = list(values)
+        return self._prod_row(vals)
+
+    def _prod_row(self, vals: list[Any]) -> Any:
+        m, e = 1, 0
+        for v in vals:
+            if type(v) is not _MPFR:
+                v = self.round(v)
+            elif not v.is_finite():
+                raise NotRepresentableError(f"prod at p={self.p}: {v!r} is not a finite real number")
+            mv, ev = v.as_mantissa_exp()
+            m *= mv
+            e += ev
+        if m == 0:
+            return self.zero
+        r = _mpfr(m, 0, self._wide)
+        big_e = _get_exp(r) + e
+        if big_e > self.emax:
+            exc: BaseException = gmpy2.OverflowResultError("overflow")
+        elif big_e < self.emin:
+            exc = gmpy2.UnderflowResultError("underflow")
+        else:
+            return self.context.mul_2exp(r, e)
+        raise self._error("prod", exc, "product of " + _show_terms(vals)) from None
+
+    # --- arrays -----------------------------------------------------------------------------
+
+    def _wrap(self, flat: list[Any], shape: tuple[int, ...]) -> np.ndarray:
+        return np.fromiter(flat, dtype=object, count=len(flat)).reshape(shape)
+
+    def asarray(self, x: Any) -> np.ndarray:
+        """An object ndarray of F_p values; every element is rounded (round_p) on entry."""
+        if not _TLS.widened:
+            _widen_range()
+        arr = x if isinstance(x, np.ndarray) else np.array(x, dtype=object)
+        kind = arr.dtype.kind
+        flat = arr.ravel().tolist() if kind in "biuf" and arr.dtype.itemsize <= 8 else list(arr.ravel())
+        ctx = self.context
+        if kind == "f" and arr.dtype.itemsize <= 8:
+            if not np.all(np.isfinite(arr)):
+                raise NotRepresentableError(f"asarray at p={self.p}: the array has non-finite values")
+        if kind in "biuf" and arr.dtype.itemsize <= 8:
+            try:
+                out = [_mpfr(v, 0, ctx) for v in flat]
+            except _GMPY_ERRORS:
+                out = [self.round(v) for v in flat]
+        else:
+            rnd = self.round
+            out = [rnd(v) for v in flat]
+        return self._wrap(out, arr.shape)
+
+    def _locate(self, op: str, fn: Callable[..., Any], shape: tuple[int, ...], cols: list[list[Any]]) -> None:
+        """Re-run an array op element by element to raise the error of the first bad element."""
+        for i, args in enumerate(zip(*cols)):
+            try:
+                fn(*args)
+            except _GMPY_ERRORS as exc:
+                index = np.unravel_index(i, shape) if shape else ()
+                err = self._error(op, exc, self._operands(op, args))
+                raise type(err)(f"{err} (element {tuple(int(k) for k in index)})") from None
+
+    def map(self, name: str, *arrays: np.ndarray) -> np.ndarray:
+        """Apply a primitive elementwise to same-shape F_p arrays; one rounding per element.
+
+        "lt" gives the F_p values 1 or 0 (the compare gate).
+        """
+        if not _TLS.widened:
+            _widen_range()
+        if name in self._binary:
+            arity = 2
+            fn: Callable[..., Any] = self._binary[name]
+        elif name in self._unary:
+            arity = 1
+            fn = self._unary[name]
+        else:
+            raise ValueError(f"unknown map primitive {name!r}; expected one of {MAP_OPS}")
+        if len(arrays) != arity:
+            raise ValueError(f"map {name!r} takes {arity} array(s), got {len(arrays)}")
+        shape = np.shape(arrays[0])
+        for a in arrays[1:]:
+            if np.shape(a) != shape:
+                raise ValueError(f"map {name!r}: shapes {shape} and {np.shape(a)} differ")
+        cols = [np.asarray(a, dtype=object).ravel().tolist() for a in arrays]
+        fast = self._fast.copy()
+        fast.clear_flags()
+        old = gmpy2.get_context()
+        gmpy2.set_context(fast)
+        try:
+            out = list(map(_FAST.get(name, fn), *cols))
+        except _GMPY_ERRORS:
+            out = []
+        finally:
+            gmpy2.set_context(old)
+        if len(out) != len(cols[0]) or fast.overflow or fast.underflow or fast.invalid or fast.divzero:
+            self._locate(name, fn, shape, cols)
+            raise FpArithmeticError(f"{name} failed at p={self.p} in the array path")
+        return self._wrap(out, shape)
+
+    def reduce(self, name: str, array: np.ndarray, axis: int | Sequence[int]) -> np.ndarray:
+        """Exact sum or product over ``axis`` (int or tuple), rounded once per output element."""
+        if not _TLS.widened:
+            _widen_range()
+        if name not in REDUCE_OPS:
+            raise ValueError(f"unknown reduce primitive {name!r}; expected one of {REDUCE_OPS}")
+        arr = np.asarray(array, dtype=object)
+        nd = arr.ndim
+        axes_in = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+        axes = []
+        for a in axes_in:
+            a = operator.index(a)
+            if not -nd <= a < nd:
+                raise ValueError(f"reduce {name!r}: axis {a} out of range for {nd}-d array")
+            axes.append(a % nd)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"reduce {name!r}: repeated axis in {axes_in}")
+        keep = [i for i in range(nd) if i not in axes]
+        out_shape = tuple(arr.shape[i] for i in keep)
+        k = math.prod(arr.shape[i] for i in axes)
+        n_out = math.prod(out_shape)
+        rows = np.transpose(arr, keep + axes).reshape(n_out, k).tolist()
+        if name == "sum":
+            fsum = self.context.fsum
+            try:
+                out = [fsum(r) for r in rows]
+            except _GMPY_ERRORS:
+                for i, r in enumerate(rows):
+                    try:
+                        fsum(r)
+                    except _GMPY_ERRORS as exc:
+                        index = tuple(int(j) for j in np.unravel_index(i, out_shape)) if out_shape else ()
+                        err = self._error("sum", exc, "sum of " + _show_terms(r))
+                        raise type(err)(f"{err} (element {index})") from None
+                raise
+        else:
+            out = []
+            for i, r in enumerate(rows):
+                try:
+                    out.append(self._prod_row(r))
+                except FpArithmeticError as err:
+                    index = tuple(int(j) for j in np.unravel_index(i, out_shape)) if out_shape else ()
+                    raise type(err)(f"{err} (element {index})") from None
+        return self._wrap(out, out_shape)
+
+    def to_pairs(self, array: np.ndarray) -> Any:
+        """Nested lists (shape of the array) of [m, e] pairs; a 0-d array gives one [m, e]."""
+        arr = np.asarray(array, dtype=object)
+        tp = self.to_pair
+        flat = [list(tp(x)) for x in arr.ravel().tolist()]
+        return _nest(flat, arr.shape)
+
+    def from_pairs(self, nested: Any, shape: Sequence[int]) -> np.ndarray:
+        """Inverse of to_pairs: an object ndarray of the given shape; every pair is validated."""
+        shape = tuple(int(s) for s in shape)
+        flat: list[Any] = []
+        _flatten(nested, len(shape), flat)
+        if len(flat) != math.prod(shape):
+            raise NotRepresentableError(
+                f"from_pairs at p={self.p}: {len(flat)} pairs do not fill shape {shape}"
+            )
+        fp = self.from_pair
+        out = []
+        for pair in flat:
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise NotRepresentableError(f"from_pairs at p={self.p}: {pair!r} is not an [m, e] pair")
+            out.append(fp(pair[0], pair[1]))
+        return self._wrap(out, shape)
+
+    def to_float64_array(self, array: np.ndarray) -> np.ndarray:
+        """A float64 array with exactly the same values; NotRepresentableError otherwise."""
+        arr = np.asarray(array, dtype=object)
+        flat = arr.ravel().tolist()
+        floats = [float(x) for x in flat]
+        for i, (x, f) in enumerate(zip(flat, floats)):
+            if not (math.isfinite(f) and x == f):
+                index = tuple(int(j) for j in np.unravel_index(i, arr.shape)) if arr.shape else ()
+                raise NotRepresentableError(
+                    f"to_float64_array at p={self.p}: element {index} = {_show(x)} is not exactly a float64"
+                )
+        return np.array(floats, dtype=np.float64).reshape(arr.shape)
+
+
+def _nest(flat: list[Any], shape: tuple[int, ...]) -> Any:
+    if not shape:
+        return flat[0]
+    if len(shape) == 1:
+        return flat
+    step = math.prod(shape[1:])
+    return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+def _flatten(nested: Any, depth: int, out: list[Any]) -> None:
+    if depth == 0:
+        out.append(nested)
+        return
+    if not isinstance(nested, (list, tuple)):
+        raise NotRepresentableError(f"from_pairs: expected a nested list, got {nested!r}")
+    for item in nested:
+        _flatten(item, depth - 1, out)
