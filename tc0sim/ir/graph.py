@@ -34,9 +34,11 @@ class Scope:
         return f"{self.name} [{self.ref}]" if self.ref else self.name
 
 
-@dataclass
+@dataclass(eq=False)
 class Node:
-    """One tensor-level node: ``prim`` applied to ``inputs``, producing an array of ``shape``."""
+    """One tensor-level node: ``prim`` applied to ``inputs``, producing an array of ``shape``.
+
+    Nodes compare by identity: their attrs may hold numpy arrays."""
 
     id: int
     prim: str

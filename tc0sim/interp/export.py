@@ -1,0 +1,205 @@
+"""The export interpreter: the tensor-level DAG as GraphML, DOT or JSON (SPEC §5, ``tc0sim graph``).
+
+JSON round-trips exactly (``from_json(to_json(g))`` has the same nodes, attributes, inputs and
+outputs): constants are "p/q" strings, gather indices nested lists, tuples tagged. GraphML goes
+through networkx with string/int attributes; DOT is written by hand with one cluster per operator
+scope and the first critical path in bold red.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from tc0sim.errors import ConfigError, GraphError
+from tc0sim.interp.depth import DepthResult
+from tc0sim.ir.graph import SHAPE_RULES, Graph, Node, Scope
+from tc0sim.ir.primitives import PRIMITIVES
+
+FORMAT = "tc0sim-graph"
+VERSION = 1
+
+
+def _encode(value: Any) -> Any:
+    """JSON-ready form of a node attribute; non-JSON types are tagged so ``_decode`` restores them."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, Fraction):
+        return {"fraction": f"{value.numerator}/{value.denominator}"}
+    if isinstance(value, tuple):
+        return {"tuple": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            flat = [f"{Fraction(v).numerator}/{Fraction(v).denominator}" for v in value.reshape(-1)]
+            return {"fractions": flat, "shape": list(value.shape)}
+        if np.issubdtype(value.dtype, np.integer):
+            return {"ints": value.tolist(), "shape": list(value.shape), "dtype": str(value.dtype)}
+    raise GraphError(f"cannot export attribute value {value!r} of type {type(value).__name__}")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "fraction" in value:
+        return Fraction(value["fraction"])
+    if "tuple" in value:
+        return tuple(_decode(v) for v in value["tuple"])
+    if "fractions" in value:
+        out = np.empty(len(value["fractions"]), dtype=object)
+        for i, text in enumerate(value["fractions"]):
+            out[i] = Fraction(text)
+        return out.reshape(tuple(value["shape"]))
+    if "ints" in value:
+        return np.array(value["ints"], dtype=value["dtype"]).reshape(tuple(value["shape"]))
+    raise GraphError(f"unknown tagged value {value!r} in graph JSON")
+
+
+def to_json(graph: Graph) -> dict[str, Any]:
+    """The whole graph as a JSON-ready dict (exact: see ``from_json``)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "nodes": [
+            {
+                "id": n.id,
+                "prim": n.prim,
+                "name": n.name,
+                "shape": list(n.shape),
+                "inputs": list(n.inputs),
+                "scope": [[s.name, s.ref] for s in n.scope],
+                "attrs": {k: _encode(v) for k, v in n.attrs.items()},
+            }
+            for n in graph.nodes
+        ],
+        "inputs": dict(graph.inputs),
+        "outputs": dict(graph.outputs),
+    }
+
+
+def from_json(data: dict[str, Any]) -> Graph:
+    """Rebuild a Graph from ``to_json`` output, re-checking every node's primitive, inputs and shape."""
+    if data.get("format") != FORMAT or data.get("version") != VERSION:
+        raise GraphError(f"not a {FORMAT} version {VERSION} document")
+    graph = Graph()
+    for position, item in enumerate(data["nodes"]):
+        prim, node_id = item["prim"], item["id"]
+        if prim not in PRIMITIVES:
+            raise GraphError(f"node {node_id}: unknown primitive {prim!r}")
+        if node_id != position or any(not 0 <= i < position for i in item["inputs"]):
+            raise GraphError(f"node {node_id}: nodes must be numbered in topological order")
+        attrs = {k: _decode(v) for k, v in item["attrs"].items()}
+        inputs = tuple(int(i) for i in item["inputs"])
+        shape = tuple(int(d) for d in item["shape"])
+        computed = tuple(SHAPE_RULES[prim]([graph.nodes[i].shape for i in inputs], attrs))
+        if computed != shape:
+            raise GraphError(f"node {node_id} ({prim}): recorded shape {shape} but operands give {computed}")
+        scope = tuple(Scope(name, ref) for name, ref in item["scope"])
+        graph.nodes.append(Node(node_id, prim, shape, inputs, attrs, scope, item["name"]))
+    graph.inputs = {k: int(v) for k, v in data["inputs"].items()}
+    graph.outputs = {k: int(v) for k, v in data["outputs"].items()}
+    return graph
+
+
+def _attr_text(node: Node) -> str:
+    return json.dumps({k: _encode(v) for k, v in node.attrs.items() if k != "value"}, sort_keys=True)
+
+
+def to_graphml(graph: Graph, path: str | Path) -> None:
+    """GraphML via networkx: node attributes prim, symbol, shape, size, scope, name, attrs (JSON text)."""
+    g = nx.DiGraph()
+    for n in graph.nodes:
+        g.add_node(
+            n.id,
+            prim=n.prim,
+            symbol=PRIMITIVES[n.prim].symbol or "",
+            shape="x".join(map(str, n.shape)) or "scalar",
+            size=n.size,
+            scope=n.scope_path,
+            name=n.name,
+            attrs=_attr_text(n),
+            output=",".join(k for k, v in graph.outputs.items() if v == n.id),
+        )
+    for n in graph.nodes:
+        for position, i in enumerate(n.inputs):
+            if not g.has_edge(i, n.id):
+                g.add_edge(i, n.id, operand=position)
+    nx.write_graphml(g, str(path))
+
+
+def _quote(*lines: str) -> str:
+    """A DOT string literal of ``lines`` joined by DOT line breaks."""
+    escaped = (t.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") for t in lines)
+    return '"' + "\\n".join(escaped) + '"'
+
+
+def to_dot(graph: Graph, path: str | Path, depth_result: DepthResult | None = None) -> None:
+    """Graphviz DOT: nodes labelled by primitive, shape and scope, nested clusters per operator scope,
+    and (given a depth result) the witness of the first critical vector in bold red."""
+    path_ids: list[int] = []
+    if depth_result is not None and depth_result.critical:
+        path_ids = [n.id for n in depth_result.witness(depth_result.critical[0])]
+    on_path = set(path_ids)
+    path_edges = set(zip(path_ids, path_ids[1:]))
+
+    tree: dict[tuple[Scope, ...], list[Node]] = {}
+    for n in graph.nodes:
+        tree.setdefault(n.scope, []).append(n)
+    prefixes = sorted({s[:k] for s in tree for k in range(1, len(s) + 1)}, key=lambda p: (len(p), str(p)))
+    children: dict[tuple[Scope, ...], list[tuple[Scope, ...]]] = {}
+    for p in prefixes:
+        children.setdefault(p[:-1], []).append(p)
+
+    lines = ["digraph tc0sim {", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
+    cluster_ids = {p: i for i, p in enumerate(prefixes)}
+
+    def node_line(n: Node, indent: str) -> str:
+        shape = "×".join(map(str, n.shape)) or "scalar"
+        label = _quote(f"{n.prim} {shape}", n.name, *([n.scope_path] if n.scope else []))
+        style = ', color=red, penwidth=3, fontcolor=red, style=bold' if n.id in on_path else ""
+        if PRIMITIVES[n.prim].is_wiring and n.id not in on_path:
+            style = ", style=dashed"
+        return f"{indent}n{n.id} [label={label}{style}];"
+
+    def emit(prefix: tuple[Scope, ...], indent: str) -> None:
+        for n in tree.get(prefix, []):
+            lines.append(node_line(n, indent))
+        for child in children.get(prefix, []):
+            lines.append(f"{indent}subgraph cluster_{cluster_ids[child]} {{")
+            lines.append(f"{indent}  label={_quote(str(child[-1]))};")
+            emit(child, indent + "  ")
+            lines.append(f"{indent}}}")
+
+    emit((), "  ")
+    for n in graph.nodes:
+        for i in dict.fromkeys(n.inputs):
+            style = " [color=red, penwidth=3]" if (i, n.id) in path_edges else ""
+            lines.append(f"  n{i} -> n{n.id}{style};")
+    for k, (name, i) in enumerate(graph.outputs.items()):
+        lines.append(f"  out{k} [label={_quote(name)}, shape=plaintext];")
+        lines.append(f"  n{i} -> out{k};")
+    lines.append("}")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write(graph: Graph, path: str | Path, depth_result: DepthResult | None = None) -> None:
+    """Write ``graph`` in the format its suffix names: .graphml, .dot or .json."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".graphml":
+        to_graphml(graph, path)
+    elif suffix == ".dot":
+        to_dot(graph, path, depth_result)
+    elif suffix == ".json":
+        Path(path).write_text(json.dumps(to_json(graph), indent=1) + "\n", encoding="utf-8")
+    else:
+        raise ConfigError(f"unknown graph format {suffix or '(none)'!r} for {path}; expected .graphml, .dot or .json")

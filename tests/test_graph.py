@@ -1,0 +1,103 @@
+"""The builder, the primitive table and rule dispatch: shape errors, unknown primitives, missing rules."""
+
+from fractions import Fraction
+
+import pytest
+
+from tc0sim.errors import GraphError, MissingRuleError
+from tc0sim.interp.depth import depth
+from tc0sim.interp.expand import expand
+from tc0sim.interp.size import SIZE_RULES, size
+from tc0sim.ir.graph import Builder, Node
+from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive, primitive
+
+
+def test_primitive_table_is_consistent():
+    for name, p in PRIMITIVES.items():
+        assert p.name == name
+        assert p.symbol is None or p.symbol in SYMBOLS
+        assert p.is_wiring == (p.symbol is None)
+    assert {p.symbol for p in PRIMITIVES.values() if p.symbol} == set(SYMBOLS)
+    with pytest.raises(GraphError, match="frobnicate"):
+        primitive("frobnicate")
+
+
+def test_binary_shape_error_names_operator_and_shapes():
+    b = Builder()
+    x, y = b.input("x", (2, 3)), b.input("y", (4,))
+    with b.scope("ffn"):
+        with pytest.raises(GraphError) as info:
+            b.add(x, y)
+    assert "(2, 3)" in str(info.value) and "(4,)" in str(info.value)
+
+
+def test_shape_errors_name_the_primitive_and_scope():
+    b = Builder()
+    x = b.input("x", (2, 3))
+    with b.scope("layernorm"):
+        with pytest.raises(GraphError, match=r"reshape in operator layernorm.*\(2, 3\).*\(7,\)"):
+            b.reshape(x, (7,))
+        with pytest.raises(GraphError, match=r"concat in operator layernorm"):
+            b.concat([x, b.input("y", (3, 3))], axis=1)
+        with pytest.raises(GraphError, match="gather"):
+            b.gather(x, [3], axis=0)
+        with pytest.raises(GraphError, match="slice"):
+            b.slice(x, 1, 0, 5)
+        with pytest.raises(GraphError, match="pad"):
+            b.pad(x, [(1, 1)])
+
+
+def test_unknown_primitive_and_wrong_arity():
+    b = Builder()
+    x = b.input("x", (2,))
+    with pytest.raises(GraphError, match="unknown primitive 'log'"):
+        b.node("log", [x])
+    with pytest.raises(GraphError, match="add takes 2"):
+        b.node("add", [x])
+
+
+def test_builder_broadcasts_with_explicit_wiring_nodes():
+    b = Builder()
+    x, bias = b.input("x", (4, 3)), b.input("b", (3,))
+    out = b.add(x, bias)
+    assert out.shape == (4, 3)
+    prims = [n.prim for n in b.graph.nodes]
+    assert prims == ["input", "input", "reshape", "broadcast", "add"]
+
+
+def test_constants_are_exact():
+    b = Builder()
+    c = b.constant([["1/3", 0.5], [2, Fraction(-7, 4)]])
+    value = b.graph.node(c.node).attrs["value"]
+    assert value.tolist() == [[Fraction(1, 3), Fraction(1, 2)], [Fraction(2), Fraction(-7, 4)]]
+    with pytest.raises(GraphError):
+        b.constant([float("nan")])
+
+
+def test_live_ignores_dead_branches():
+    b = Builder()
+    x = b.input("x", (2,))
+    dead = b.exp(x)
+    b.output("out", b.relu(x))
+    assert dead.node not in {n.id for n in b.graph.live()}
+
+
+def _with_fake_primitive():
+    b = Builder()
+    x = b.input("x", (2,))
+    b.output("out", x)
+    g = b.graph
+    g.nodes.append(Node(len(g.nodes), "fake", (2,), (x.node,), {}, (), "fake"))
+    g.outputs["out"] = len(g.nodes) - 1
+    return g
+
+
+@pytest.mark.parametrize("interpreter, run", [("depth", depth), ("size", size), ("expand", expand)])
+def test_a_primitive_without_rule_is_a_missing_rule_error(monkeypatch, interpreter, run):
+    monkeypatch.setitem(PRIMITIVES, "fake", Primitive("fake", "d_std", 1, frozenset({"elementwise"}), "test"))
+    if interpreter == "expand":  # expansion counts gates first: let the size interpreter know the primitive
+        monkeypatch.setitem(SIZE_RULES, "fake", lambda node, graph: node.size)
+    with pytest.raises(MissingRuleError) as info:
+        run(_with_fake_primitive())
+    assert info.value.interpreter == interpreter and info.value.primitive == "fake"
+    assert interpreter in str(info.value) and "fake" in str(info.value)
