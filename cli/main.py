@@ -1,0 +1,658 @@
+"""The ``tc0sim`` command line (SPEC §5): depth, size, eval, audit, graph, claims (and demo).
+
+Exit status: 0 on success, 1 when an audit finds a violated claim, 2 on bad input — a model file,
+an option or an input file that is wrong gives one line ``error: …`` on stderr and no traceback
+(click's own usage errors also exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import click
+import gmpy2
+import numpy as np
+import yaml
+
+from cli import polyfit
+from cli.output import FORMATS, Section, emit, jsonable, progress, status
+from tc0sim import __version__
+from tc0sim.errors import ConfigError, Tc0simError
+from tc0sim.fp import Format
+from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+
+DEMO_PRECISIONS = (8, 24, 53, 113)
+DEMO_TERMS = ("1e40", "1", "-1e40", "1/3")
+
+DEFAULT_MAX_GATES = 5 * 10**7
+"""Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
+
+VERIFY_POINTS = 2
+"""How many extra n values ``tc0sim size`` builds to verify a fitted polynomial."""
+
+EXIT_VIOLATED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    return " ".join(text.split())
+
+
+class Tc0simGroup(click.Group):
+    """A click group that turns tc0sim's deliberate errors into ``error: …`` and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (Tc0simError, yaml.YAMLError, OSError) as error:
+            click.echo(f"error: {_one_line(error)}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+
+
+@click.group(cls=Tc0simGroup)
+@click.version_option(__version__, prog_name="tc0sim")
+def main() -> None:
+    """tc0sim: circuit-complexity simulator and depth accountant for VAR and FlowAR."""
+
+
+def _text(x: object, digits: int) -> str:
+    return format(x, f".{digits}g")
+
+
+@main.command()
+def demo() -> None:
+    """Show one-rounding iterated addition (seed 004 Lemma 3.5 Part 3) against left-to-right."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="sum of " + ", ".join(DEMO_TERMS) + " (terms rounded to p bits on entry)")
+    for name in ("p", "left-to-right add", "one rounding F.sum", "exact sum of the rounded terms", "differ"):
+        table.add_column(name)
+    for p in DEMO_PRECISIONS:
+        fmt = Format(p)
+        terms = [fmt.round(t) for t in DEMO_TERMS]
+        acc = fmt.zero
+        for t in terms:
+            acc = fmt.add(acc, t)
+        once = fmt.sum(terms)
+        exact = sum((fmt.to_fraction(t) for t in terms), Fraction(0))
+        digits = max(3, int(p * 0.30103) + 2)
+        exact_text = _text(gmpy2.mpfr(gmpy2.mpq(exact.numerator, exact.denominator), 4 * p), digits + 4)
+        table.add_row(
+            str(p), _text(acc, digits), _text(once, digits), exact_text, "yes" if acc != once else "no"
+        )
+    Console(width=200).print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# shared options and helpers
+
+_FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="Output format: rich tables, JSON or markdown.",
+)
+_N_OPTION = click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Value of n for dims written as expressions in n (default: the file's 'n:').",
+)
+
+
+def _load(model: str) -> Any:
+    from tc0sim.modelfile import load_model
+
+    return load_model(model)
+
+
+def _model_info(spec: Any, model: str, n: int | None) -> dict[str, Any]:
+    return {
+        "file": model,
+        "kind": spec.kind,
+        "n": n if n is not None else spec.n,
+        "dims": spec.dims_at(n),
+        "params": spec.params_at(n),
+    }
+
+
+def _vec_text(v: tuple[int, ...]) -> str:
+    from tc0sim.ir.vectors import fmt
+
+    return fmt(v)
+
+
+def _vec_dict(v: tuple[int, ...]) -> dict[str, int]:
+    return {s: int(c) for s, c in zip(SYMBOLS, v)}
+
+
+def _exact_text(x: Any) -> str:
+    x = Fraction(x)
+    return str(x.numerator) if x.denominator == 1 else str(x)
+
+
+def _parse_symbol_values(assignments: tuple[str, ...]) -> tuple[dict[str, Fraction], list[str]]:
+    """--set d_std=3 …: every symbol gets a non-negative exact value; unspecified ones default to 1."""
+    values: dict[str, Fraction] = {}
+    for item in assignments:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected SYMBOL=VALUE, e.g. d_std=3")
+        if name not in SYMBOLS:
+            raise ConfigError(f"--set {item!r}: unknown depth symbol {name!r}; expected one of {', '.join(SYMBOLS)}")
+        if name in values:
+            raise ConfigError(f"--set: symbol {name} is given twice")
+        try:
+            value = Fraction(raw.strip())
+        except (ValueError, ZeroDivisionError):
+            raise ConfigError(f"--set {item!r}: {raw!r} is not a number (use e.g. 3, 2.5 or 7/2)") from None
+        if value < 0:
+            raise ConfigError(f"--set {item!r}: a gate depth must be >= 0")
+        values[name] = value
+    defaulted = [s for s in SYMBOLS if s not in values]
+    for s in defaulted:
+        values[s] = Fraction(1)
+    return values, defaulted
+
+
+def _path_groups(result: Any, path: list[Any]) -> list[dict[str, Any]]:
+    """The path grouped by operator scope: scope path, paper reference, depth vector, gates on the path."""
+    vectors = result.by_operator(path)
+    groups: list[dict[str, Any]] = []
+    for node in path:
+        where = node.scope_path or "(top)"
+        if not groups or groups[-1]["operator"] != where:
+            groups.append({"operator": where, "ref": node.scope[-1].ref if node.scope else "", "gates": []})
+        if PRIMITIVES[node.prim].symbol is not None:
+            groups[-1]["gates"].append(node.prim)
+    if len(groups) != len(vectors):
+        raise AssertionError("depth.by_operator grouped the witness path differently")
+    for group, (where, v) in zip(groups, vectors):
+        group["depth"] = _vec_dict(v)
+        group["linear"] = _vec_text(v)
+    return groups
+
+
+def _witness(result: Any, v: tuple[int, ...]) -> dict[str, Any]:
+    path = result.witness(v)
+    return {
+        "vector": _vec_dict(v),
+        "linear": _vec_text(v),
+        "by_operator": _path_groups(result, path),
+        "path": [
+            {"id": node.id, "prim": node.prim, "name": node.name, "operator": node.scope_path or "(top)"}
+            for node in path
+        ],
+    }
+
+
+def _group_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
+    return [[g["operator"], g["ref"], g["linear"], " → ".join(g["gates"])] for g in groups if g["gates"]]
+
+
+def _size_sections(report: dict[str, Any]) -> list[Section]:
+    by_prim = Section(
+        f"size: {report['total']:,} gates",
+        ("primitive", "gates"),
+        [[name, f"{count:,}"] for name, count in report["by_primitive"].items()],
+    )
+    fan = {k: v for k, v in report.get("max_fan_in", {}).items() if v}
+    if fan:
+        by_prim.lines.append("largest fan-in: " + ", ".join(f"{k} {v:,}" for k, v in fan.items()))
+    by_op = Section("size by operator", ("operator", "gates"), [[op, f"{c:,}"] for op, c in report["by_operator"].items()])
+    return [by_prim, by_op]
+
+
+# ---------------------------------------------------------------------------------------------
+# depth
+
+
+@main.command()
+@click.argument("model")
+@_N_OPTION
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="SYMBOL=VALUE",
+    help="Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3. Unspecified symbols are 1.",
+)
+@_FORMAT_OPTION
+def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> None:
+    """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
+
+    With --set the depth is also one number (unspecified symbols count 1) with the path realising it.
+    """
+    from tc0sim.interp.depth import depth as depth_of
+    from tc0sim.interp.size import size as size_of
+
+    values, defaulted = _parse_symbol_values(assignments) if assignments else ({}, [])
+    spec = _load(model)
+    info = _model_info(spec, model, n)
+    graph = spec.build(n)
+    with status(f"computing the depth of {spec.label(n)}"):
+        result = depth_of(graph)
+    size_report = size_of(graph).as_dict()
+    witnesses = [_witness(result, v) for v in result.critical]
+    data: dict[str, Any] = {
+        "model": info,
+        "depth": {
+            "critical": [_vec_dict(v) for v in result.critical],
+            "linear": [_vec_text(v) for v in result.critical],
+            "per_symbol": dict(result.per_symbol),
+            "exact": bool(result.exact),
+            "inexact_reasons": list(result.inexact_reasons),
+            "witness": witnesses,
+            "at": None,
+        },
+        "size": size_report,
+    }
+
+    header = Section(f"{spec.label(n)} — {model}")
+    if spec.description:
+        header.lines.append(spec.description)
+    critical = Section("critical depth", ("#", "depth (linear form)", *SYMBOLS))
+    for i, v in enumerate(result.critical, 1):
+        critical.rows.append([str(i), _vec_text(v), *(str(c) for c in v)])
+    if len(result.critical) > 1:
+        critical.lines.append(
+            f"no single path dominates: {len(result.critical)} Pareto-maximal vectors "
+            "(the depth is their maximum for given symbol values)"
+        )
+    if not result.exact:
+        critical.lines.append("upper bound, not exact: " + "; ".join(result.inexact_reasons))
+    sections = [header, critical]
+
+    if assignments:
+        number, path = result.at(values)
+        chosen = _witness(result, _path_vector(path))
+        data["depth"]["at"] = {
+            "values": {s: _exact_text(values[s]) for s in SYMBOLS},
+            "defaulted": defaulted,
+            "depth": jsonable(Fraction(number)),
+            "vector": chosen["vector"],
+            "by_operator": chosen["by_operator"],
+        }
+        given = ", ".join(f"{s}={_exact_text(values[s])}" for s in SYMBOLS)
+        note = f" (unspecified symbols = 1: {', '.join(defaulted)})" if defaulted else ""
+        numeric = Section(
+            f"depth at {given}: {_exact_text(number)}{note}",
+            ("operator", "paper ref", "depth", "gates on the path"),
+            _group_rows(chosen["by_operator"]),
+        )
+        numeric.lines.append(f"path vector: {chosen['linear']}")
+        sections.append(numeric)
+    for i, w in enumerate(witnesses, 1):
+        sections.append(
+            Section(
+                f"witness path {i} ({w['linear']}) by operator",
+                ("operator", "paper ref", "depth", "gates on the path"),
+                _group_rows(w["by_operator"]),
+            )
+        )
+    sections.extend(_size_sections(size_report))
+    emit(fmt, sections, data)
+
+
+def _path_vector(path: list[Any]) -> tuple[int, ...]:
+    counts = [0] * len(SYMBOLS)
+    for node in path:
+        symbol = PRIMITIVES[node.prim].symbol
+        if symbol is not None:
+            counts[SYMBOLS.index(symbol)] += 1
+    return tuple(counts)
+
+
+# ---------------------------------------------------------------------------------------------
+# size
+
+
+def _parse_n_list(text: str) -> list[int]:
+    values: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise ConfigError(f"--n {text!r}: expected a comma-separated list of integers >= 1, e.g. 4,8,16,32")
+        values.append(int(part))
+    if len(set(values)) != len(values):
+        raise ConfigError(f"--n {text!r}: the values must be distinct")
+    return sorted(values)
+
+
+@main.command()
+@click.argument("model")
+@click.option("--n", "n_list", default=None, metavar="N1,N2,…", help="The n values to count at, e.g. 4,8,16,32 (default: the file's 'sweep:').")
+@_FORMAT_OPTION
+@click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot the gate counts against n (needs matplotlib).")
+@click.option(
+    "--verify",
+    "verify_count",
+    type=click.IntRange(min=0),
+    default=VERIFY_POINTS,
+    show_default=True,
+    help="How many extra n values beyond the largest to build and count to verify the fitted polynomial.",
+)
+def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify_count: int) -> None:
+    """Exact gate counts of MODEL at each n and the exact polynomial in n they follow.
+
+    The polynomial (rational coefficients, degree ≤ #points − 1) is fitted on the given points and
+    verified on further points spaced like them; when it fails, the counts are not a polynomial in n
+    on these points and the command says so.
+    """
+    from tc0sim.interp.size import size as size_of
+
+    if plot_path is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ConfigError("--plot needs matplotlib, which is not installed (pip install matplotlib)") from None
+    spec = _load(model)
+    if n_list is not None:
+        points = _parse_n_list(n_list)
+    elif spec.sweep is not None:
+        points = sorted(spec.sweep)
+    elif not spec.uses_n:
+        points = [spec.n or 1]
+    else:
+        raise ConfigError(f"{model}: give the n values with --n, e.g. --n 4,8,16,32 (or add a 'sweep:' key)")
+    extra = polyfit.verification_points(points, verify_count) if spec.uses_n else []
+
+    counts: list[dict[str, Any]] = []
+    with progress(f"counting {spec.kind}", len(points) + len(extra)) as bar:
+        for n in points + extra:
+            report = size_of(spec.build(n)).as_dict()
+            counts.append({"n": n, "total": report["total"], "by_primitive": report["by_primitive"]})
+            bar.advance(f"n={n}")
+    fitted = counts[: len(points)]
+    checks = counts[len(points) :]
+    coefficients = polyfit.fit(points, [c["total"] for c in fitted]) if spec.uses_n else [Fraction(fitted[0]["total"])]
+    failures = [c for c in checks if polyfit.value(coefficients, c["n"]) != c["total"]]
+    verified = not failures
+    result: dict[str, Any] = {
+        "n": points,
+        "counts": fitted,
+        "verification": [
+            {"n": c["n"], "total": c["total"], "predicted": _exact_text(polyfit.value(coefficients, c["n"]))}
+            for c in checks
+        ],
+        "verified": verified,
+        "polynomial": [_exact_text(c) for c in coefficients] if verified else None,
+        "polynomial_text": polyfit.text(coefficients) if verified else None,
+        "degree": polyfit.degree(coefficients) if verified else None,
+        "uses_n": spec.uses_n,
+    }
+    data = {"model": {"file": model, "kind": spec.kind, "dims": {k: str(v) for k, v in spec.dims.items()}}, "size": result}
+
+    primitives = sorted({p for c in counts for p in c["by_primitive"]})
+    table = Section(
+        f"gate counts of {spec.kind} ({', '.join(f'{k}={v}' for k, v in spec.dims.items())})",
+        ("n", "total", *primitives),
+        [[str(c["n"]), f"{c['total']:,}", *(f"{c['by_primitive'].get(p, 0):,}" for p in primitives)] for c in fitted],
+    )
+    summary = Section("size polynomial")
+    if not spec.uses_n:
+        summary.lines.append(f"the model does not use n: the size is the constant {fitted[0]['total']:,}")
+    elif verified:
+        summary.lines.append(f"size(n) = {polyfit.text(coefficients)}   (degree {polyfit.degree(coefficients)})")
+        if checks:
+            summary.lines.append("verified at n = " + ", ".join(str(c["n"]) for c in checks))
+        else:
+            summary.lines.append("not verified (--verify 0): the fit is only an interpolation of the given points")
+    else:
+        summary.lines.append(
+            f"not a polynomial in n on these points: the degree-≤{len(points) - 1} fit {polyfit.text(coefficients)} "
+            "predicts "
+            + ", ".join(f"{_exact_text(polyfit.value(coefficients, c['n']))} at n={c['n']} (counted {c['total']:,})" for c in failures)
+            + "; give more points with --n"
+        )
+    emit(fmt, [table, summary], data)
+    if plot_path is not None:
+        _plot(plot_path, spec.kind, counts, coefficients if verified else None)
+
+
+def _plot(path: str, kind: str, counts: list[dict[str, Any]], coefficients: list[Fraction] | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [c["n"] for c in counts]
+    fig, ax = plt.subplots()
+    ax.plot(xs, [c["total"] for c in counts], "o", label="gates (counted)")
+    if coefficients is not None:
+        grid = np.linspace(min(xs), max(xs), 200)
+        ax.plot(grid, [float(sum(float(c) * x**i for i, c in enumerate(coefficients))) for x in grid], label=polyfit.text(coefficients))
+    ax.set_xlabel("n")
+    ax.set_ylabel("gates")
+    ax.set_title(f"size of {kind}")
+    ax.legend()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# eval
+
+
+def _max_gates(value: str) -> int:
+    try:
+        number = float(value) if any(ch in value for ch in ".eE") else int(value)
+    except ValueError:
+        raise ConfigError(f"--max-gates {value!r}: expected a number of gates, e.g. 5e7") from None
+    if not math.isfinite(number) or number < 0 or number != int(number):
+        raise ConfigError(f"--max-gates {value!r}: expected a non-negative whole number of gates")
+    return int(number)
+
+
+def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
+    """Arrays of an .npz file, checked against the graph's input names and shapes."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ConfigError(f"--inputs {path}: no such file") from None
+    except (ValueError, OSError) as e:
+        raise ConfigError(f"--inputs {path}: not a readable .npz archive ({_one_line(e)})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ConfigError(f"--inputs {path}: expected an .npz archive of named arrays, got a single array")
+    arrays: dict[str, np.ndarray] = {}
+    with archive:
+        for name in archive.files:
+            if name not in graph.inputs:
+                raise ConfigError(
+                    f"--inputs {path}: unknown input {name!r}; the model's inputs are {', '.join(graph.inputs)}"
+                )
+            try:
+                array = archive[name]
+            except ValueError as e:
+                raise ConfigError(f"--inputs {path}: array {name!r} cannot be read ({_one_line(e)})") from None
+            expected = graph.node(graph.inputs[name]).shape
+            if array.shape != expected:
+                raise ConfigError(f"--inputs {path}: input {name!r} has shape {array.shape}, expected {expected}")
+            if array.dtype.kind not in "iuf":
+                raise ConfigError(f"--inputs {path}: input {name!r} has dtype {array.dtype}, expected real numbers")
+            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+                raise ConfigError(f"--inputs {path}: input {name!r} has a value that is not finite")
+            arrays[name] = array
+    return arrays
+
+
+@main.command(name="eval")
+@click.argument("model")
+@click.option("--precision", "-p", "precision", type=int, default=None, help="Significand bits p (default: the file's 'precision:').")
+@_N_OPTION
+@click.option("--inputs", "inputs_path", default=None, metavar="IN.npz", help="Inputs and weights by name; missing ones are drawn from the file's seed and scale.")
+@click.option("--output", "output_path", required=True, metavar="OUT.json|OUT.npz", help="Where to write the outputs: .json as exact [m, e] pairs, .npz as float64 (only when exact).")
+@click.option("--max-gates", "max_gates", default=str(DEFAULT_MAX_GATES), show_default=True, help="Refuse to evaluate graphs with more gates than this.")
+def eval_command(
+    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: str
+) -> None:
+    """Bit-exact evaluation of MODEL in p-bit arithmetic (SPEC §1); every primitive rounds once."""
+    from tc0sim.interp.evaluate import evaluate
+    from tc0sim.interp.size import size as size_of
+
+    suffix = Path(output_path).suffix.lower()
+    if suffix not in (".json", ".npz"):
+        raise ConfigError(f"--output {output_path}: expected a .json or .npz file name")
+    limit = _max_gates(max_gates)
+    spec = _load(model)
+    p = precision if precision is not None else spec.precision
+    if p is None:
+        raise ConfigError(f"{model}: no precision: give --precision P or add a 'precision:' key")
+    if p < 2:
+        raise ConfigError(f"--precision {p}: expected an integer >= 2")
+    graph = spec.build(n)
+    gates = size_of(graph).total
+    if gates > limit:
+        raise ConfigError(
+            f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {limit:,}; "
+            "use smaller dims or raise --max-gates"
+        )
+    inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
+    with status(f"evaluating {gates:,} gates at p={p}"):
+        outputs = evaluate(graph, p, inputs=inputs, seed=spec.seed, scale=spec.scale)
+    F = Format(p)
+    if suffix == ".json":
+        document = {
+            "format": "tc0sim-eval",
+            "kind": spec.kind,
+            "file": model,
+            "precision": p,
+            "dims": spec.dims_at(n),
+            "seed": spec.seed,
+            "scale": spec.scale,
+            "inputs_file": inputs_path,
+            "outputs": {
+                name: {"shape": list(value.shape), "pairs": F.to_pairs(value)} for name, value in outputs.items()
+            },
+        }
+        Path(output_path).write_text(json.dumps(jsonable(document)) + "\n", encoding="utf-8")
+    else:
+        arrays = {}
+        for name, value in outputs.items():
+            try:
+                arrays[name] = F.to_float64_array(value)
+            except Tc0simError as e:
+                raise ConfigError(
+                    f"cannot write {output_path}: output {name!r}: {_one_line(e)}; write .json for exact [m, e] pairs"
+                ) from None
+        with open(output_path, "wb") as handle:
+            np.savez(handle, **arrays)
+    shapes = ", ".join(f"{name}{list(v.shape)}" for name, v in outputs.items())
+    click.echo(f"wrote {output_path}: {shapes} at p={p} ({gates:,} gates)")
+
+
+# ---------------------------------------------------------------------------------------------
+# audit, graph, claims
+
+
+@main.command()
+@click.argument("models", nargs=-1)
+@click.option("--claim", "claim_ids", multiple=True, metavar="ID", help="Audit only this claim (repeatable), e.g. --claim FlowAR-L4.6.")
+@_FORMAT_OPTION
+def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None:
+    """Check the papers' claims against the computed DAG; exit status 1 if one is violated.
+
+    Without MODEL files the whole registry is audited at its own instances; with files, the claims
+    whose kind matches each file's kind, at the file's dims.
+    """
+    from tc0sim.audit import audit as engine
+
+    if models:
+        verdicts = []
+        for model in models:
+            found = engine.audit_model(_load(model))
+            if claim_ids:
+                found = [v for v in found if v.id in claim_ids]
+            verdicts.extend(found)
+    else:
+        verdicts = engine.audit_claims(list(claim_ids) if claim_ids else None)
+    if not verdicts and models and fmt != "json":
+        kinds = sorted({_load(m).kind for m in models})
+        click.echo(f"no claim of the registry is about kind {', '.join(kinds)}: nothing to audit")
+        return
+    text = engine.render(verdicts, fmt)
+    click.echo(text.rstrip("\n"))
+    if any(v.verdict == "violated" for v in verdicts):
+        click.get_current_context().exit(EXIT_VIOLATED)
+
+
+@main.command()
+@click.argument("model")
+@_N_OPTION
+@click.option("--output", "output_path", required=True, metavar="FILE.graphml|FILE.dot|FILE.json", help="Export file; the format follows the suffix.")
+def graph(model: str, n: int | None, output_path: str) -> None:
+    """Export the tensor-level DAG of MODEL (GraphML, DOT or JSON); DOT marks the critical path."""
+    from tc0sim.interp.depth import depth as depth_of
+    from tc0sim.interp.export import write
+
+    suffix = Path(output_path).suffix.lower()
+    if suffix not in (".graphml", ".dot", ".json"):
+        raise ConfigError(f"--output {output_path}: expected a .graphml, .dot or .json file name")
+    spec = _load(model)
+    built = spec.build(n)
+    write(built, output_path, depth_result=depth_of(built))
+    click.echo(f"wrote {output_path}: {len(built.live())} live nodes of {spec.label(n)}")
+    for name, node_id in built.inputs.items():
+        node = built.node(node_id)
+        click.echo(f"  {node.attrs.get('role', 'input')} {name}{list(node.shape)}")
+
+
+def _claim_depth(claim: Any) -> str:
+    from tc0sim.ir.vectors import fmt, from_dict
+
+    if claim.depth is not None:
+        return fmt(from_dict(claim.depth))
+    return "O(1)" if claim.depth_o1 else "—"
+
+
+@main.command()
+@_FORMAT_OPTION
+def claims(fmt: str) -> None:
+    """The registry of the papers' claims: id, reference, claimed depth and size, kind audited."""
+    from tc0sim.audit.claims import CLAIMS
+
+    rows = [
+        [c.id, f"{c.paper} {c.ref}", c.title, _claim_depth(c), c.size or "—", c.kind or "—", c.unchecked and "unchecked" or ""]
+        for c in CLAIMS
+    ]
+    section = Section(
+        f"{len(CLAIMS)} claims", ("id", "reference", "title", "depth", "size", "kind", "status"), rows
+    )
+    data = {
+        "claims": [
+            {
+                "id": c.id,
+                "paper": c.paper,
+                "ref": c.ref,
+                "title": c.title,
+                "statement": c.statement,
+                "depth": c.depth,
+                "depth_o1": c.depth_o1,
+                "size": c.size,
+                "kind": c.kind,
+                "dims": c.dims,
+                "preconditions": [{"text": p.text, "check": p.check} for p in c.preconditions],
+                "steps": [{"text": s.text, "depth": s.depth} for s in c.steps],
+                "unchecked": c.unchecked,
+                "note": c.note,
+            }
+            for c in CLAIMS
+        ]
+    }
+    emit(fmt, [section], data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Rendering of command reports as rich text tables, markdown or JSON.
+
+A command builds a list of ``Section`` (a title and either a table or lines of text) for the
+human formats and a plain dict for JSON; ``emit`` prints the one the user asked for on stdout.
+Text goes through rich: tables on a terminal, no colour when stdout is not a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+FORMATS = ("text", "json", "markdown")
+NON_TERMINAL_WIDTH = 160
+"""Rich's line width when stdout is not a terminal (rich would otherwise assume 80)."""
+
+
+@dataclass
+class Section:
+    """A titled block of a report: a table (``headers`` + ``rows``) and/or free ``lines``."""
+
+    title: str
+    headers: Sequence[str] = ()
+    rows: list[Sequence[Any]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def jsonable(value: Any) -> Any:
+    """Convert Fractions (to "p/q" strings, or ints), numpy scalars, tuples and sets for json.dumps."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, Fraction):
+        return value.numerator if value.denominator == 1 else str(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def _console(stream: Any = None) -> Any:
+    from rich.console import Console
+
+    stream = stream or sys.stdout
+    terminal = hasattr(stream, "isatty") and stream.isatty()
+    return Console(
+        file=stream,
+        width=None if terminal else NON_TERMINAL_WIDTH,
+        no_color=not terminal,
+        highlight=False,
+        soft_wrap=False,
+    )
+
+
+def render_text(sections: Sequence[Section]) -> None:
+    """Print the sections on stdout as rich tables."""
+    from rich.table import Table
+
+    console = _console()
+    for section in sections:
+        if section.title:
+            console.print(section.title, markup=False, style="bold")
+        if section.headers:
+            table = Table(show_lines=False)
+            for header in section.headers:
+                table.add_column(str(header), overflow="fold")
+            for row in section.rows:
+                table.add_row(*(str(c) for c in row))
+            console.print(table)
+            for line in section.lines:
+                console.print(line, markup=False)
+        else:
+            for line in section.lines:
+                console.print("  " + line, markup=False)
+        console.print()
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(sections: Sequence[Section]) -> str:
+    """The sections as markdown: a '##' heading each, pipe tables, lines as bullets."""
+    out: list[str] = []
+    for section in sections:
+        if section.title:
+            out.append(f"## {section.title}")
+            out.append("")
+        if section.headers:
+            out.append("| " + " | ".join(_md_cell(h) for h in section.headers) + " |")
+            out.append("|" + "|".join("---" for _ in section.headers) + "|")
+            for row in section.rows:
+                out.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
+            out.append("")
+        for line in section.lines:
+            out.append(f"- {line}")
+        if section.lines:
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def emit(fmt: str, sections: Sequence[Section], data: dict[str, Any]) -> None:
+    """Print the report in format ``fmt`` (text, json or markdown) on stdout."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(render_markdown(sections))
+    else:
+        render_text(sections)
+
+
+@contextmanager
+def progress(description: str, total: int) -> Iterator[Any]:
+    """A rich progress bar on stderr when stderr is a terminal; otherwise a silent stand-in."""
+    if not sys.stderr.isatty():
+        yield _Quiet()
+        return
+    from rich.progress import Progress
+
+    with Progress(console=_console(sys.stderr), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield _Bar(bar, task)
+
+
+def status(message: str) -> Any:
+    """A rich spinner on stderr while a long step runs, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return nullcontext()
+    return _console(sys.stderr).status(message)
+
+
+class _Quiet:
+    def advance(self, label: str = "") -> None:
+        """Nothing: stderr is not a terminal."""
+
+
+class _Bar:
+    def __init__(self, bar: Any, task: Any):
+        self.bar = bar
+        self.task = task
+
+    def advance(self, label: str = "") -> None:
+        self.bar.update(self.task, advance=1, description=label or None)

@@ -1,0 +1,430 @@
+"""Model files (SPEC §5): a YAML mapping naming a ``kind``, its ``dims`` and ``params``, and how to draw inputs.
+
+Read with ``yaml.safe_load`` only (``!!python/...`` tags are refused), then validated key by key; every
+error is a ConfigError naming the file, the key and what was expected. A dim is a positive integer
+or an integer expression in ``n`` (``tc0sim.expr``: ``"n"``, ``"2*n"``, ``"n//4"``), resolved by
+``ModelSpec.dims_at(n)``. Configuration keys of a kind (its params) may be given under ``params:``
+or at the top level of the file, not both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tc0sim import kinds as kinds_module
+from tc0sim.errors import ConfigError
+from tc0sim.expr import LIMIT, Expr, parse
+from tc0sim.ir.graph import Graph
+from tc0sim.kinds import KINDS, Kind, get_kind
+from tc0sim.kinds import build as build_kind
+
+TOP_LEVEL_KEYS: dict[str, str] = {
+    "kind": "the operator or model to build (required)",
+    "precision": "p, the number of significand bits of F_p (integer >= 2); used by eval",
+    "dims": "mapping of the kind's dims to positive integers or expressions in n",
+    "params": "mapping of the kind's params (defaults apply to those left out)",
+    "seed": "integer >= 0 seeding the inputs and weights not supplied (default 0)",
+    "scale": "positive number: inputs and weights are drawn as normal(0, 1) * scale (default 1)",
+    "n": "default value of n for dims written as expressions in n (integer >= 1)",
+    "sweep": "list of integers >= 1: the n values `tc0sim size` uses when --n is not given",
+    "description": "free text shown in reports",
+}
+"""Every top-level key a model file may have (besides the kind's params), with its meaning."""
+
+DEFAULT_SEED = 0
+DEFAULT_SCALE = 1.0
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with a repeated key (plain safe_load keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            repeated = key in seen
+        except TypeError:
+            continue
+        if repeated:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"repeated key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A one-line description of a YAML error with its line and column."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    context = getattr(error, "context", None)
+    text = f"{context}: {problem}" if context else problem
+    return " ".join(text.split()) + where
+
+
+@dataclass
+class ModelSpec:
+    """A validated model file: kind, dims (ints or Exprs in n), params, precision and input drawing."""
+
+    kind: str
+    dims: dict[str, int | Expr]
+    params: dict[str, Any] = field(default_factory=dict)
+    precision: int | None = None
+    seed: int = DEFAULT_SEED
+    scale: float = DEFAULT_SCALE
+    n: int | None = None
+    sweep: tuple[int, ...] | None = None
+    description: str = ""
+    source: str = "<model>"
+
+    @property
+    def kind_info(self) -> Kind:
+        return get_kind(self.kind)
+
+    @property
+    def uses_n(self) -> bool:
+        """Whether some dim or param is an expression that reads n."""
+        return any("n" in e.names for e in self._expressions())
+
+    def _expressions(self) -> list[Expr]:
+        found = [v for v in self.dims.values() if isinstance(v, Expr)]
+        for value in self.params.values():
+            if isinstance(value, Expr):
+                found.append(value)
+            elif isinstance(value, list):
+                found.extend(v for v in value if isinstance(v, Expr))
+        return found
+
+    def _n(self, n: int | None) -> dict[str, int]:
+        if n is None:
+            n = self.n
+        if n is None:
+            if self.uses_n:
+                raise ConfigError(
+                    f"{self.source}: the dims use n but no n was given (pass --n or add a top-level 'n:' key)"
+                )
+            return {}
+        if not _is_int(n) or n < 1:
+            raise ConfigError(f"{self.source}: n must be an integer >= 1, got {n!r}")
+        return {"n": n}
+
+    def dims_at(self, n: int | None = None) -> dict[str, int]:
+        """The dims as integers at ``n`` (default: the file's ``n:``); each must come out >= 1."""
+        env = self._n(n)
+        out: dict[str, int] = {}
+        for name, value in self.dims.items():
+            if isinstance(value, Expr):
+                try:
+                    value = value.eval(env)
+                except ConfigError as e:
+                    raise ConfigError(f"{self.source}: key 'dims.{name}': {e}") from None
+                if value < 1:
+                    at = f" at n={env['n']}" if env else ""
+                    raise ConfigError(
+                        f"{self.source}: key 'dims.{name}': {self.dims[name]} evaluates to {value}{at}; "
+                        "dims must be positive integers"
+                    )
+            out[name] = value
+        return out
+
+    def params_at(self, n: int | None = None) -> dict[str, Any]:
+        """The params with every integer expression evaluated at ``n``."""
+        env = self._n(n) if any(self._expressions()) else {}
+        out: dict[str, Any] = {}
+        for name, value in self.params.items():
+            try:
+                if isinstance(value, Expr):
+                    value = value.eval(env)
+                elif isinstance(value, list):
+                    value = [v.eval(env) if isinstance(v, Expr) else v for v in value]
+            except ConfigError as e:
+                raise ConfigError(f"{self.source}: key 'params.{name}': {e}") from None
+            out[name] = value
+        return out
+
+    def build(self, n: int | None = None) -> Graph:
+        """The Graph of this model at ``n`` (SPEC §2); a kind's refusal is reported with the file name."""
+        dims = self.dims_at(n)
+        params = self.params_at(n)
+        try:
+            return build_kind(self.kind, dims, params)
+        except ConfigError as e:
+            raise ConfigError(f"{self.source}: {e}") from None
+
+    def label(self, n: int | None = None) -> str:
+        """'attention (n=6, d=4)' — the kind and its dims at n."""
+        try:
+            dims = self.dims_at(n)
+        except ConfigError:
+            dims = {k: str(v) for k, v in self.dims.items()}
+        return f"{self.kind} ({', '.join(f'{k}={v}' for k, v in dims.items())})"
+
+
+def load_model(path: str | Path) -> ModelSpec:
+    """Read and validate the model file at ``path`` (YAML, safe_load only)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a model file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read model file: {e.strerror or e}") from None
+    return loads_model(text, source=str(path))
+
+
+def loads_model(text: str, source: str = "<model>") -> ModelSpec:
+    """Parse and validate model-file text; ``source`` names it in error messages."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.constructor.ConstructorError as e:
+        problem = _yaml_problem(e)
+        if "could not determine a constructor" in problem:
+            raise ConfigError(
+                f"{source}: YAML tag not allowed (model files are plain YAML; python tags are refused): {problem}"
+            ) from None
+        raise ConfigError(f"{source}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: invalid YAML: {_yaml_problem(e)}") from None
+    return from_mapping(data, source)
+
+
+def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
+    """Validate an already-parsed model-file document."""
+    if data is None:
+        raise ConfigError(f"{source}: empty model file; expected a mapping with at least 'kind' and 'dims'")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys (kind, dims, ...) at the top level, got {_type_name(data)}")
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise ConfigError(f"{source}: top-level key {bad_keys[0]!r} is not a string")
+
+    if "kind" not in data:
+        raise ConfigError(f"{source}: missing key 'kind'; expected one of {_kind_names()}")
+    kind_name = data["kind"]
+    if not isinstance(kind_name, str):
+        raise ConfigError(f"{source}: key 'kind': expected a string naming a kind, got {_type_name(kind_name)}")
+    try:
+        kind = get_kind(kind_name)
+    except ConfigError:
+        raise ConfigError(f"{source}: key 'kind': unknown kind {kind_name!r}; expected one of {_kind_names()}") from None
+
+    unknown = [k for k in data if k not in TOP_LEVEL_KEYS and k not in kind.params]
+    if unknown:
+        allowed = list(TOP_LEVEL_KEYS) + [p for p in kind.params if p not in TOP_LEVEL_KEYS]
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; expected one of {', '.join(allowed)}")
+
+    spec = ModelSpec(kind=kind.name, dims={}, source=source)
+    spec.precision = _precision(data, source)
+    spec.seed = _seed(data, source)
+    spec.scale = _scale(data, source)
+    spec.n = _positive_int(data, "n", source) if "n" in data else None
+    spec.sweep = _sweep(data, source)
+    if "description" in data:
+        if not isinstance(data["description"], str):
+            raise ConfigError(f"{source}: key 'description': expected a string, got {_type_name(data['description'])}")
+        spec.description = data["description"]
+    spec.dims = _dims(data, kind, source)
+    spec.params = _params(data, kind, source)
+    return spec
+
+
+def kind_names() -> list[str]:
+    """Every registered kind (operators and models), sorted."""
+    kinds_module._load_all()
+    return sorted(KINDS)
+
+
+def _kind_names() -> str:
+    return ", ".join(kind_names())
+
+
+def _precision(data: dict, source: str) -> int | None:
+    if "precision" not in data:
+        return None
+    p = data["precision"]
+    if not _is_int(p) or p < 2:
+        raise ConfigError(f"{source}: key 'precision': expected an integer >= 2, got {p!r}")
+    if p > 10**6:
+        raise ConfigError(f"{source}: key 'precision': {p} is beyond the supported 10^6 bits")
+    return p
+
+
+def _seed(data: dict, source: str) -> int:
+    if "seed" not in data:
+        return DEFAULT_SEED
+    seed = data["seed"]
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError(f"{source}: key 'seed': expected an integer >= 0, got {seed!r}")
+    return seed
+
+
+def _scale(data: dict, source: str) -> float:
+    if "scale" not in data:
+        return DEFAULT_SCALE
+    scale = data["scale"]
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise ConfigError(f"{source}: key 'scale': expected a positive number, got {scale!r}")
+    return float(scale)
+
+
+def _positive_int(data: dict, key: str, source: str) -> int:
+    value = data[key]
+    if not _is_int(value) or value < 1:
+        raise ConfigError(f"{source}: key {key!r}: expected an integer >= 1, got {value!r}")
+    if value > LIMIT:
+        raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
+    return value
+
+
+def _sweep(data: dict, source: str) -> tuple[int, ...] | None:
+    if "sweep" not in data:
+        return None
+    values = data["sweep"]
+    if not isinstance(values, list) or not values or not all(_is_int(v) and 1 <= v <= LIMIT for v in values):
+        raise ConfigError(f"{source}: key 'sweep': expected a non-empty list of integers >= 1, got {values!r}")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{source}: key 'sweep': values must be distinct, got {values!r}")
+    return tuple(values)
+
+
+def _dim_value(value: Any, key: str, source: str) -> int | Expr:
+    if _is_int(value):
+        if value < 1:
+            raise ConfigError(f"{source}: key {key!r}: expected a positive integer, got {value}")
+        if value > LIMIT:
+            raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
+        return value
+    if isinstance(value, str):
+        try:
+            expr = parse(value, allowed=("n",))
+        except ConfigError as e:
+            raise ConfigError(f"{source}: key {key!r}: {e}") from None
+        if not expr.names:
+            constant = expr.eval({})
+            if constant < 1:
+                raise ConfigError(f"{source}: key {key!r}: {value!r} evaluates to {constant}; expected a positive integer")
+            return constant
+        return expr
+    raise ConfigError(
+        f"{source}: key {key!r}: expected a positive integer or an expression in n such as \"2*n\", "
+        f"got {_type_name(value)} {value!r}"
+    )
+
+
+def _dims(data: dict, kind: Kind, source: str) -> dict[str, int | Expr]:
+    if "dims" not in data:
+        if not kind.dims:
+            return {}
+        raise ConfigError(f"{source}: missing key 'dims'; kind {kind.name!r} takes dims {', '.join(kind.dims)}")
+    dims = data["dims"]
+    if dims is None and not kind.dims:
+        return {}
+    if not isinstance(dims, dict):
+        raise ConfigError(
+            f"{source}: key 'dims': expected a mapping of {', '.join(kind.dims) or 'no dims'}, got {_type_name(dims)}"
+        )
+    unknown = [k for k in dims if k not in kind.dims]
+    if unknown:
+        raise ConfigError(
+            f"{source}: key 'dims.{unknown[0]}': kind {kind.name!r} has no such dim; "
+            f"expected {', '.join(kind.dims) or 'no dims'}"
+        )
+    missing = [k for k in kind.dims if k not in dims]
+    if missing:
+        raise ConfigError(
+            f"{source}: key 'dims': missing {', '.join(missing)}; kind {kind.name!r} takes dims {', '.join(kind.dims)}"
+        )
+    return {name: _dim_value(dims[name], f"dims.{name}", source) for name in kind.dims}
+
+
+def _params(data: dict, kind: Kind, source: str) -> dict[str, Any]:
+    given: dict[str, Any] = {}
+    if "params" in data:
+        params = data["params"]
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"{source}: key 'params': expected a mapping, got {_type_name(params)}")
+        for key, value in params.items():
+            if key not in kind.params:
+                raise ConfigError(
+                    f"{source}: key 'params.{key}': kind {kind.name!r} has no such param; "
+                    f"expected {', '.join(kind.params) or 'none'}"
+                )
+            given[key] = (value, f"params.{key}")
+    for key in kind.params:
+        if key in data and key not in TOP_LEVEL_KEYS:
+            if key in given:
+                raise ConfigError(f"{source}: key {key!r} is given both at the top level and under 'params'")
+            given[key] = (data[key], key)
+    return {key: _param_value(value, kind.params[key], where, source) for key, (value, where) in given.items()}
+
+
+def _param_value(value: Any, default: Any, key: str, source: str) -> Any:
+    """Check a param against its default: booleans stay booleans, integers may be expressions in n.
+
+    Other values go to the kind unchanged; its build validates them (e.g. a flow time "1/3").
+    """
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: key {key!r}: expected true or false, got {_type_name(value)} {value!r}")
+        return value
+    if _is_int(default) and (_is_int(value) or isinstance(value, str)):
+        return _int_param(value, key, source)
+    if isinstance(default, (list, tuple)) and isinstance(value, list) and all(_is_int(v) for v in default):
+        return [_int_param(v, f"{key}[{i}]", source) if isinstance(v, str) else v for i, v in enumerate(value)]
+    return value
+
+
+def _int_param(value: Any, key: str, source: str) -> int | Expr:
+    if _is_int(value):
+        if abs(value) > LIMIT:
+            raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
+        return value
+    if isinstance(value, str):
+        try:
+            expr = parse(value, allowed=("n",))
+        except ConfigError as e:
+            raise ConfigError(f"{source}: key {key!r}: {e}") from None
+        return expr if expr.names else expr.eval({})
+    raise ConfigError(f"{source}: key {key!r}: expected an integer or an expression in n, got {_type_name(value)} {value!r}")
+
+
+__all__ = ["ModelSpec", "load_model", "loads_model", "from_mapping", "kind_names", "TOP_LEVEL_KEYS"]

@@ -1,0 +1,70 @@
+"""Every file of examples/ runs through depth, size (its sweep), eval (its precision) and audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from tc0sim.kinds import KINDS
+from tc0sim.modelfile import kind_names, load_model
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+FILES = sorted(EXAMPLES.glob("*.yaml"))
+OPERATORS = (
+    "matmul", "upsample", "downsample", "attention_matrix", "attention", "mlp", "ffn", "layernorm",
+    "conv2d", "flow", "flow_bezier", "flow_matching", "aattc",
+)
+MODELS = ("var", "flowar", "flowar_bezier", "fast_flowar")
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_one_example_per_operator_and_model():
+    names = {f.stem for f in FILES}
+    assert set(OPERATORS) | set(MODELS) <= names
+    for name in OPERATORS:
+        assert load_model(EXAMPLES / f"{name}.yaml").kind == name
+    covered = {load_model(f).kind for f in FILES}
+    assert covered == set(kind_names()), "every registered kind should have an example"
+    assert load_model(EXAMPLES / "flowar_bezier.yaml").params["flow"] == "bezier"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+def test_example_runs_through_every_command(path, tmp_path):
+    spec = load_model(path)
+    assert spec.precision is not None and spec.sweep is not None and spec.n is not None
+    assert spec.uses_n, "examples give their dims as expressions in n"
+
+    depth = run("depth", path, "--format", "json")
+    assert depth.exit_code == 0, depth.output
+    data = json.loads(depth.stdout)
+    assert data["depth"]["critical"] and data["depth"]["exact"]
+    assert data["size"]["total"] > 0
+    assert data["model"]["kind"] == spec.kind
+
+    size = run("size", path, "--format", "json")
+    assert size.exit_code == 0, size.output
+    polynomial = json.loads(size.stdout)["size"]
+    assert polynomial["verified"], f"{path.name}: counts not a polynomial on its sweep {spec.sweep}"
+    assert polynomial["degree"] >= 1
+
+    out = tmp_path / "out.json"
+    evaluated = run("eval", path, "--output", out)
+    assert evaluated.exit_code == 0, evaluated.output
+    document = json.loads(out.read_text())
+    assert document["precision"] == spec.precision
+    assert "out" in document["outputs"]
+
+    audited = run("audit", path, "--format", "json")
+    assert audited.exit_code in (0, 1), audited.output
+    verdicts = json.loads(audited.stdout)["claims"]
+    assert (audited.exit_code == 1) == any(v["verdict"] == "violated" for v in verdicts)
+    if KINDS[spec.kind].model is False and spec.kind not in ("flow", "flow_bezier", "aattc"):
+        assert verdicts, f"no claim audits {spec.kind}"
+    assert all(v["verdict"] != "precondition" for v in verdicts), "examples should meet the claims' preconditions"
