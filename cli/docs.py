@@ -52,7 +52,7 @@ def _example_inputs(kind: str) -> str:
 def kinds_table() -> str:
     """The markdown table of every registered kind: dims, params with defaults, inputs, reference."""
     from tc0sim.kinds import KINDS
-    from tc0sim.modelfile import kind_names
+    from tc0sim.kinds import kind_names
 
     lines = [
         "| kind | model | dims | params (default) | inputs (by name) | reference | what it computes |",

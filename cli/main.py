@@ -18,7 +18,7 @@ import gmpy2
 import numpy as np
 import yaml
 
-from cli import polyfit
+from tc0sim import polyfit
 from cli.output import FORMATS, Section, emit, jsonable, progress, status
 from tc0sim import __version__
 from tc0sim.errors import ConfigError, Tc0simError

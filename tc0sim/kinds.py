@@ -45,6 +45,12 @@ def _load_all() -> None:
     import tc0sim.ops  # noqa: F401  (registers the operators)
 
 
+def kind_names() -> list[str]:
+    """Every registered kind, operators and models, sorted."""
+    _load_all()
+    return sorted(KINDS)
+
+
 def get_kind(name: str) -> Kind:
     _load_all()
     if name not in KINDS:

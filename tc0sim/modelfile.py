@@ -16,11 +16,10 @@ from typing import Any
 
 import yaml
 
-from tc0sim import kinds as kinds_module
 from tc0sim.errors import ConfigError
 from tc0sim.expr import LIMIT, Expr, parse
 from tc0sim.ir.graph import Graph
-from tc0sim.kinds import KINDS, Kind, get_kind
+from tc0sim.kinds import Kind, get_kind, kind_names
 from tc0sim.kinds import build as build_kind
 
 TOP_LEVEL_KEYS: dict[str, str] = {
@@ -265,12 +264,6 @@ def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
     return spec
 
 
-def kind_names() -> list[str]:
-    """Every registered kind (operators and models), sorted."""
-    kinds_module._load_all()
-    return sorted(KINDS)
-
-
 def _kind_names() -> str:
     return ", ".join(kind_names())
 
@@ -427,4 +420,4 @@ def _int_param(value: Any, key: str, source: str) -> int | Expr:
     raise ConfigError(f"{source}: key {key!r}: expected an integer or an expression in n, got {_type_name(value)} {value!r}")
 
 
-__all__ = ["ModelSpec", "load_model", "loads_model", "from_mapping", "kind_names", "TOP_LEVEL_KEYS"]
+__all__ = ["ModelSpec", "load_model", "loads_model", "from_mapping", "TOP_LEVEL_KEYS"]

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from cli.main import main
 from tc0sim.kinds import KINDS
-from tc0sim.modelfile import kind_names, load_model
+from tc0sim.kinds import kind_names
+from tc0sim.modelfile import load_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FILES = sorted(EXAMPLES.glob("*.yaml"))

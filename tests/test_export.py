@@ -96,6 +96,20 @@ def test_dot_highlights_the_critical_path(tmp_path):
     assert text.count("{") == text.count("}")
 
 
+def test_graphml_and_json_mark_the_critical_path(tmp_path):
+    g = sample_graph()
+    result = depth(g)
+    witness = [n.id for n in result.witness(result.critical[0])]
+    to_graphml(g, tmp_path / "g.graphml", result)
+    read = nx.read_graphml(tmp_path / "g.graphml", node_type=int)
+    assert [n for n, marked in read.nodes(data="critical") if marked] == sorted(witness)
+    assert {(u, v) for u, v, marked in read.edges(data="critical") if marked} == set(zip(witness, witness[1:]))
+    data = json.loads(json.dumps(to_json(g, result)))
+    assert data["critical_path"] == witness
+    assert [tuple(v[s] for s in ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")) for v in data["critical"]] == result.critical
+    assert_same_graph(from_json(data), g)
+
+
 def test_write_chooses_by_suffix(tmp_path):
     g = sample_graph()
     write(g, tmp_path / "g.json")

@@ -28,6 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from tc0sim import polyfit
 from tc0sim.audit.claims import CLAIMS, Claim, get
 from tc0sim.errors import ConfigError, Tc0simError
 from tc0sim.expr import parse, parse_comparison
@@ -119,38 +120,11 @@ def fit_polynomial(points: Mapping[int, int], verify: int = VERIFY_POINTS) -> tu
     xs = sorted(points)
     for degree in range(len(xs) - verify):
         basis = xs[: degree + 1]
-        coefficients = _interpolate([(x, Fraction(points[x])) for x in basis])
+        coefficients = polyfit.fit(basis, [points[x] for x in basis])
         rest = xs[degree + 1 :]
-        if all(_poly_eval(coefficients, x) == points[x] for x in rest):
+        if all(polyfit.value(coefficients, x) == points[x] for x in rest):
             return coefficients, rest
     return None
-
-
-def _interpolate(pairs: Sequence[tuple[int, Fraction]]) -> list[Fraction]:
-    """Coefficients (lowest first) of the Lagrange interpolating polynomial through ``pairs``."""
-    result = [Fraction(0)] * len(pairs)
-    for i, (xi, yi) in enumerate(pairs):
-        basis = [Fraction(1)]
-        denominator = Fraction(1)
-        for j, (xj, _) in enumerate(pairs):
-            if j == i:
-                continue
-            basis = [Fraction(0)] + basis
-            for k in range(len(basis) - 1):
-                basis[k] -= xj * basis[k + 1]
-            denominator *= xi - xj
-        for k, c in enumerate(basis):
-            result[k] += yi * c / denominator
-    while len(result) > 1 and result[-1] == 0:
-        result.pop()
-    return result
-
-
-def _poly_eval(coefficients: Sequence[Fraction], x: int) -> Fraction:
-    total = Fraction(0)
-    for c in reversed(coefficients):
-        total = total * x + c
-    return total
 
 
 def format_polynomial(coefficients: Sequence[Fraction], var: str = "n") -> str:

@@ -951,7 +951,9 @@ CLAIMS: tuple[Claim, ...] = (
             "and Step 1 omits the addition Y^_i + t_i 1 of Definition B.12 (one d_std, line "
             "1088). With the paper's per-layer totals the longest chain is 24d_std + 11d_⊕ + "
             "2d_sqrt + d_exp (24d_std + 10d_⊕ + ... with the 6d_std + 5d_⊕ + d_exp attention "
-            "chain of FlowAR-L4.6); the stated total bounds both. The statement names the "
+            "chain of FlowAR-L4.6); in SPEC's lowering W_Q W_K^T depends only on weights and "
+            "leaves the chain too, so the DAG's critical path is 23d_std + 9d_⊕ + 2d_sqrt + "
+            "d_exp. The stated total bounds all of these. The statement names the "
             "layer NN(X) of one tensor although NN takes (Y^_i, F_i^t, t_i); the proof mixes "
             "F_t, F^_t and F'_i^t for the same inputs."
         ),

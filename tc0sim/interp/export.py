@@ -20,6 +20,7 @@ from tc0sim.errors import ConfigError, GraphError
 from tc0sim.interp.depth import DepthResult
 from tc0sim.ir.graph import SHAPE_RULES, Graph, Node, Scope
 from tc0sim.ir.primitives import PRIMITIVES
+from tc0sim.ir.vectors import to_dict
 
 FORMAT = "tc0sim-graph"
 VERSION = 1
@@ -65,9 +66,21 @@ def _decode(value: Any) -> Any:
     raise GraphError(f"unknown tagged value {value!r} in graph JSON")
 
 
-def to_json(graph: Graph) -> dict[str, Any]:
-    """The whole graph as a JSON-ready dict (exact: see ``from_json``)."""
+def critical_path(depth_result: DepthResult | None) -> list[int]:
+    """Node ids of the witness of the first critical vector ([] without a depth result)."""
+    if depth_result is None or not depth_result.critical:
+        return []
+    return [n.id for n in depth_result.witness(depth_result.critical[0])]
+
+
+def to_json(graph: Graph, depth_result: DepthResult | None = None) -> dict[str, Any]:
+    """The whole graph as a JSON-ready dict (exact: see ``from_json``); with a depth result it also
+    carries the critical vectors and the critical path (ignored by ``from_json``)."""
+    marked = {"critical": [to_dict(v, full=True) for v in depth_result.critical]} if depth_result else {}
+    if depth_result:
+        marked["critical_path"] = critical_path(depth_result)
     return {
+        **marked,
         "format": FORMAT,
         "version": VERSION,
         "nodes": [
@@ -115,8 +128,11 @@ def _attr_text(node: Node) -> str:
     return json.dumps({k: _encode(v) for k, v in node.attrs.items() if k != "value"}, sort_keys=True)
 
 
-def to_graphml(graph: Graph, path: str | Path) -> None:
-    """GraphML via networkx: node attributes prim, symbol, shape, size, scope, name, attrs (JSON text)."""
+def to_graphml(graph: Graph, path: str | Path, depth_result: DepthResult | None = None) -> None:
+    """GraphML via networkx: node attributes prim, symbol, shape, size, scope, name, attrs (JSON text),
+    and ``critical`` (true on the nodes and edges of the critical path, given a depth result)."""
+    path_ids = critical_path(depth_result)
+    on_path, path_edges = set(path_ids), set(zip(path_ids, path_ids[1:]))
     g = nx.DiGraph()
     for n in graph.nodes:
         g.add_node(
@@ -129,11 +145,12 @@ def to_graphml(graph: Graph, path: str | Path) -> None:
             name=n.name,
             attrs=_attr_text(n),
             output=",".join(k for k, v in graph.outputs.items() if v == n.id),
+            critical=n.id in on_path,
         )
     for n in graph.nodes:
         for position, i in enumerate(n.inputs):
             if not g.has_edge(i, n.id):
-                g.add_edge(i, n.id, operand=position)
+                g.add_edge(i, n.id, operand=position, critical=(i, n.id) in path_edges)
     nx.write_graphml(g, str(path))
 
 
@@ -146,9 +163,7 @@ def _quote(*lines: str) -> str:
 def to_dot(graph: Graph, path: str | Path, depth_result: DepthResult | None = None) -> None:
     """Graphviz DOT: nodes labelled by primitive, shape and scope, nested clusters per operator scope,
     and (given a depth result) the witness of the first critical vector in bold red."""
-    path_ids: list[int] = []
-    if depth_result is not None and depth_result.critical:
-        path_ids = [n.id for n in depth_result.witness(depth_result.critical[0])]
+    path_ids = critical_path(depth_result)
     on_path = set(path_ids)
     path_edges = set(zip(path_ids, path_ids[1:]))
 
@@ -196,10 +211,10 @@ def write(graph: Graph, path: str | Path, depth_result: DepthResult | None = Non
     """Write ``graph`` in the format its suffix names: .graphml, .dot or .json."""
     suffix = Path(path).suffix.lower()
     if suffix == ".graphml":
-        to_graphml(graph, path)
+        to_graphml(graph, path, depth_result)
     elif suffix == ".dot":
         to_dot(graph, path, depth_result)
     elif suffix == ".json":
-        Path(path).write_text(json.dumps(to_json(graph), indent=1) + "\n", encoding="utf-8")
+        Path(path).write_text(json.dumps(to_json(graph, depth_result), indent=1) + "\n", encoding="utf-8")
     else:
         raise ConfigError(f"unknown graph format {suffix or '(none)'!r} for {path}; expected .graphml, .dot or .json")
