@@ -25,6 +25,7 @@ import numpy as np
 
 from tc0sim.interp.rules import rule_for
 from tc0sim.ir.graph import Graph, Node
+from tc0sim.ir.wiring import move
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
 from tc0sim.ir.vectors import ZERO, Number, Vec, add, as_vec, dot, fmt, leq, pareto_max, sub, to_dict, unit
 
@@ -198,19 +199,9 @@ def _wiring(transform: Callable[[np.ndarray, Node], np.ndarray]) -> Rule:
     return rule
 
 
-def _slice_classes(classes: np.ndarray, node: Node) -> np.ndarray:
-    index = [slice(None)] * classes.ndim
-    index[node.attrs["axis"]] = slice(node.attrs["start"], node.attrs["stop"], node.attrs["step"])
-    return classes[tuple(index)]
-
-
 _WIRING_TRANSFORMS: dict[str, Callable[[np.ndarray, Node], np.ndarray]] = {
     "neg": lambda c, n: c,
-    "reshape": lambda c, n: c.reshape(n.attrs["shape"]),
-    "transpose": lambda c, n: c.transpose(n.attrs["perm"]),
-    "slice": _slice_classes,
-    "broadcast": lambda c, n: np.broadcast_to(c, n.attrs["shape"]),
-    "gather": lambda c, n: np.take(c, n.attrs["indices"], axis=n.attrs["axis"]),
+    **{name: (lambda c, n: move(n, [c])) for name in ("reshape", "transpose", "slice", "broadcast", "gather")},
 }
 
 

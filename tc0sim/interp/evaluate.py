@@ -17,6 +17,7 @@ from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.interp.rules import rule_for
 from tc0sim.ir.graph import Graph, Node
+from tc0sim.ir.wiring import MOVE_RULES, move
 
 Rule = Callable[[Format, Node, list[np.ndarray]], np.ndarray]
 
@@ -33,33 +34,13 @@ def _constant(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
     return F.asarray(node.attrs["value"])
 
 
-def _slice(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
-    a = node.attrs
-    index = [slice(None)] * args[0].ndim
-    index[a["axis"]] = slice(a["start"], a["stop"], a["step"])
-    return args[0][tuple(index)]
-
-
-def _pad(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
-    out = np.full(node.shape, F.zero, dtype=object)
-    inner = tuple(slice(before, before + d) for (before, _), d in zip(node.attrs["widths"], args[0].shape))
-    out[inner] = args[0]
-    return out
-
-
 EVAL_RULES: dict[str, Rule] = {
     **{name: _map(name) for name in ("add", "sub", "mul", "div", "max", "min", "relu", "neg", "exp", "sqrt")},
     "compare": _map("lt"),
     "sum": _reduce("sum"),
     "prod": _reduce("prod"),
     "constant": _constant,
-    "reshape": lambda F, node, args: args[0].reshape(node.shape),
-    "transpose": lambda F, node, args: args[0].transpose(node.attrs["perm"]),
-    "slice": _slice,
-    "concat": lambda F, node, args: np.concatenate(args, axis=node.attrs["axis"]),
-    "broadcast": lambda F, node, args: np.broadcast_to(args[0], node.shape),
-    "gather": lambda F, node, args: np.take(args[0], node.attrs["indices"], axis=node.attrs["axis"]),
-    "pad": _pad,
+    **{name: (lambda F, node, args: move(node, args, lambda: F.zero)) for name in MOVE_RULES},
 }
 """One rule per primitive; ``input`` is handled by the evaluator itself (it reads the inputs)."""
 

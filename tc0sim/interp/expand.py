@@ -24,6 +24,7 @@ from tc0sim.interp.size import size
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.vectors import ZERO, Vec, pareto_max, unit
+from tc0sim.ir.wiring import MOVE_RULES, move
 
 DEFAULT_MAX_GATES = 2_000_000
 
@@ -82,18 +83,6 @@ def _reduction(node: Node, ins: list[np.ndarray], ex: _Expansion) -> np.ndarray:
     return out
 
 
-def _slice(node: Node, ins: list[np.ndarray], ex: _Expansion) -> np.ndarray:
-    (operand,) = ins
-    index = [slice(None)] * operand.ndim
-    index[node.attrs["axis"]] = slice(node.attrs["start"], node.attrs["stop"], node.attrs["step"])
-    return operand[tuple(index)]
-
-
-def _pad(node: Node, ins: list[np.ndarray], ex: _Expansion) -> np.ndarray:
-    (operand,) = ins
-    return np.pad(operand, node.attrs["widths"], constant_values=ex.zero(node))
-
-
 EXPAND_RULES: dict[str, ExpandRule] = {}
 for _name, _prim in PRIMITIVES.items():
     if "source" in _prim.properties:
@@ -105,13 +94,7 @@ for _name, _prim in PRIMITIVES.items():
 EXPAND_RULES.update(
     {
         "neg": lambda n, ins, ex: ins[0],
-        "reshape": lambda n, ins, ex: ins[0].reshape(n.attrs["shape"]),
-        "transpose": lambda n, ins, ex: ins[0].transpose(n.attrs["perm"]),
-        "slice": _slice,
-        "concat": lambda n, ins, ex: np.concatenate(ins, axis=n.attrs["axis"]),
-        "broadcast": lambda n, ins, ex: np.broadcast_to(ins[0], n.attrs["shape"]),
-        "gather": lambda n, ins, ex: np.take(ins[0], n.attrs["indices"], axis=n.attrs["axis"]),
-        "pad": _pad,
+        **{name: (lambda n, ins, ex: move(n, ins, lambda: ex.zero(n))) for name in MOVE_RULES},
     }
 )
 
