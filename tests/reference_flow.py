@@ -21,6 +21,7 @@ from fractions import Fraction
 from itertools import product
 
 import numpy as np
+from reference import round_fraction
 
 U = 2.0**-52
 
@@ -174,29 +175,9 @@ def softmax_attention_ref(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: 
 # --- exact rationals with one rounding per primitive ------------------------------------------
 
 
-def rne(x: Fraction, p: int) -> Fraction:
-    """Round x to the nearest float with a p-bit significand, ties to even (no exponent limits)."""
-    x = Fraction(x)
-    if x == 0:
-        return Fraction(0)
-    sign = -1 if x < 0 else 1
-    a = abs(x)
-    e = a.numerator.bit_length() - a.denominator.bit_length() - p
-    while a >= Fraction(2) ** (e + p):
-        e += 1
-    while a < Fraction(2) ** (e + p - 1):
-        e -= 1
-    scaled = a / Fraction(2) ** e
-    m = scaled.numerator // scaled.denominator
-    rest = scaled - m
-    if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and m % 2 == 1):
-        m += 1
-    return sign * m * Fraction(2) ** e
-
-
 def exact_array(values: np.ndarray, p: int) -> np.ndarray:
     """Inputs as exact Fractions rounded to p bits (the circuit's entry rounding)."""
-    flat = [rne(Fraction(float(v)), p) for v in np.asarray(values, dtype=np.float64).ravel()]
+    flat = [round_fraction(Fraction(float(v)), p) for v in np.asarray(values, dtype=np.float64).ravel()]
     out = np.empty(len(flat), dtype=object)
     out[:] = flat
     return out.reshape(np.shape(values))
@@ -209,22 +190,22 @@ def _elementwise(fn, *arrays: np.ndarray) -> np.ndarray:
 def flow_exact(yhat: np.ndarray, f0: np.ndarray, t: Fraction, p: int) -> np.ndarray:
     """(t ∘· Yhat) ∘+ ((1 − t) ∘· F0) with constants t, 1 − t rounded once."""
     y, f = exact_array(yhat, p), exact_array(f0, p)
-    ct, comt = rne(t, p), rne(1 - t, p)
-    return _elementwise(lambda a, b: rne(rne(ct * a, p) + rne(comt * b, p), p), y, f)
+    ct, comt = round_fraction(t, p), round_fraction(1 - t, p)
+    return _elementwise(lambda a, b: round_fraction(round_fraction(ct * a, p) + round_fraction(comt * b, p), p), y, f)
 
 
 def flow_bezier_exact(yhat: np.ndarray, f0: np.ndarray, t: Fraction, p: int, one_sum: bool = True) -> np.ndarray:
     """C = (F0 ∘+ Yhat) ∘/ 2; three rounded products; then one ⊕ (or, with ``one_sum`` False,
     two rounded pairwise additions — the order the lowering must NOT use)."""
     y, f = exact_array(yhat, p), exact_array(f0, p)
-    c_noise, c_control, c_target = rne((1 - t) ** 2, p), rne(2 * t * (1 - t), p), rne(t * t, p)
+    c_noise, c_control, c_target = round_fraction((1 - t) ** 2, p), round_fraction(2 * t * (1 - t), p), round_fraction(t * t, p)
 
     def point(yv: Fraction, fv: Fraction) -> Fraction:
-        control = rne(rne(fv + yv, p) / 2, p)
-        terms = [rne(c_noise * fv, p), rne(c_control * control, p), rne(c_target * yv, p)]
+        control = round_fraction(round_fraction(fv + yv, p) / 2, p)
+        terms = [round_fraction(c_noise * fv, p), round_fraction(c_control * control, p), round_fraction(c_target * yv, p)]
         if one_sum:
-            return rne(sum(terms), p)
-        return rne(rne(terms[0] + terms[1], p) + terms[2], p)
+            return round_fraction(sum(terms), p)
+        return round_fraction(round_fraction(terms[0] + terms[1], p) + terms[2], p)
 
     return _elementwise(point, y, f)
 
@@ -236,7 +217,7 @@ def matmul_exact(a: np.ndarray, b: np.ndarray, p: int) -> np.ndarray:
     out = np.empty((n1, n2), dtype=object)
     for i in range(n1):
         for j in range(n2):
-            out[i, j] = rne(sum(rne(a[i, k] * b[k, j], p) for k in range(d)), p)
+            out[i, j] = round_fraction(sum(round_fraction(a[i, k] * b[k, j], p) for k in range(d)), p)
     return out
 
 
@@ -255,18 +236,18 @@ def aattc_exact(
 
     def monomial(z: np.ndarray, alpha: tuple[int, ...]) -> Fraction:
         value = math.prod((z[i] ** a for i, a in enumerate(alpha)), start=Fraction(1))
-        return value if sum(alpha) <= 1 else rne(value, p)
+        return value if sum(alpha) <= 1 else round_fraction(value, p)
 
     r = len(alphas)
     u1 = np.empty((n, r), dtype=object)
     u2 = np.empty((n, r), dtype=object)
     for col, alpha in enumerate(alphas):
         factorial = math.prod(math.factorial(a) for a in alpha)
-        scale = Fraction(1, factorial) if divide_by_factorial else rne(Fraction(1, factorial), p)
+        scale = Fraction(1, factorial) if divide_by_factorial else round_fraction(Fraction(1, factorial), p)
         for i in range(n):
-            u1[i, col] = rne(monomial(q[i], alpha) * scale, p)
+            u1[i, col] = round_fraction(monomial(q[i], alpha) * scale, p)
             u2[i, col] = monomial(k[i], alpha)
     numerator = matmul_exact(u1, matmul_exact(u2.T, v, p), p)
-    key_mass = np.array([[rne(sum(u2[:, col]), p)] for col in range(r)], dtype=object)
+    key_mass = np.array([[round_fraction(sum(u2[:, col]), p)] for col in range(r)], dtype=object)
     denominator = matmul_exact(u1, key_mass, p)
-    return _elementwise(lambda a, b: rne(a / b, p), numerator, np.broadcast_to(denominator, numerator.shape))
+    return _elementwise(lambda a, b: round_fraction(a / b, p), numerator, np.broadcast_to(denominator, numerator.shape))

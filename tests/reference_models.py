@@ -23,30 +23,13 @@ from typing import Any
 
 import mpmath
 import numpy as np
+from reference import round_fraction
 
 KEYS_A = Fraction(-3, 4)
 """PyTorch's bicubic convolution parameter A (aten upsample_bicubic2d)."""
 
 
 # ----------------------------------------------------------------------------------- arithmetic
-
-
-def round_nearest_even(x: Fraction, p: int) -> Fraction:
-    """The p-bit float nearest to the rational x, ties to an even significand."""
-    if x == 0:
-        return Fraction(0)
-    sign = -1 if x < 0 else 1
-    a = abs(x)
-    e = a.numerator.bit_length() - a.denominator.bit_length()
-    if Fraction(2) ** e > a:
-        e -= 1
-    shift = e - p + 1  # a / 2^shift lies in [2^(p-1), 2^p)
-    scaled = a / Fraction(2) ** shift
-    q, r = divmod(scaled.numerator, scaled.denominator)
-    twice = 2 * r
-    if twice > scaled.denominator or (twice == scaled.denominator and q % 2 == 1):
-        q += 1
-    return sign * Fraction(q) * Fraction(2) ** shift
 
 
 class Float64:
@@ -76,18 +59,18 @@ class Rational:
     def __init__(self, p: int) -> None:
         self.p = p
         self.name = f"rational{p}"
-        self._round = np.vectorize(lambda v: round_nearest_even(Fraction(v), p), otypes=[object])
+        self._round = np.vectorize(lambda v: round_fraction(Fraction(v), p), otypes=[object])
         work = 4 * p + 80
 
         def exp1(v: Fraction) -> Fraction:
             with mpmath.workprec(work):
-                return round_nearest_even(_mpf_fraction(mpmath.exp(mpmath.mpf(v.numerator) / v.denominator)), p)
+                return round_fraction(_mpf_fraction(mpmath.exp(mpmath.mpf(v.numerator) / v.denominator)), p)
 
         def sqrt1(v: Fraction) -> Fraction:
             if v < 0:
                 raise ArithmeticError("sqrt of a negative number")
             with mpmath.workprec(work):
-                return round_nearest_even(_mpf_fraction(mpmath.sqrt(mpmath.mpf(v.numerator) / v.denominator)), p)
+                return round_fraction(_mpf_fraction(mpmath.sqrt(mpmath.mpf(v.numerator) / v.denominator)), p)
 
         self._exp = np.vectorize(exp1, otypes=[object])
         self._sqrt = np.vectorize(sqrt1, otypes=[object])

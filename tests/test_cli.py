@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from reference import round_fraction
 
 from cli.main import main
 
@@ -31,26 +32,6 @@ def model(tmp_path: Path, text: str, name: str = "model.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def round_nearest_even(x: Fraction, p: int) -> Fraction:
-    """round_p(x): nearest p-bit float, ties to even significand (SPEC §1), written independently."""
-    if x == 0:
-        return Fraction(0)
-    sign = -1 if x < 0 else 1
-    a = abs(x)
-    k = a.numerator.bit_length() - a.denominator.bit_length()
-    if Fraction(2) ** k > a:
-        k -= 1
-    if Fraction(2) ** (k + 1) <= a:
-        k += 1
-    e = k - (p - 1)
-    scaled = a / Fraction(2) ** e
-    m = scaled.numerator // scaled.denominator
-    rest = scaled - m
-    if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and m % 2 == 1):
-        m += 1
-    return sign * m * Fraction(2) ** e
 
 
 def pair_value(pair) -> Fraction:
@@ -275,12 +256,12 @@ def test_eval_json_matches_an_exact_fraction_oracle(tmp_path):
     output = document["outputs"]["out"]
     assert output["shape"] == [2, 2]
     p = 8
-    xr = [[round_nearest_even(Fraction(v), p) for v in row] for row in x.tolist()]
-    yr = [[round_nearest_even(Fraction(v), p) for v in row] for row in y.tolist()]
+    xr = [[round_fraction(Fraction(v), p) for v in row] for row in x.tolist()]
+    yr = [[round_fraction(Fraction(v), p) for v in row] for row in y.tolist()]
     for i in range(2):
         for j in range(2):
-            products = [round_nearest_even(xr[i][k] * yr[k][j], p) for k in range(3)]
-            expected = round_nearest_even(sum(products, Fraction(0)), p)
+            products = [round_fraction(xr[i][k] * yr[k][j], p) for k in range(3)]
+            expected = round_fraction(sum(products, Fraction(0)), p)
             m, e = output["pairs"][i][j]
             assert pair_value((m, e)) == expected
             assert m == 0 or 2 ** (p - 1) <= abs(m) < 2**p
