@@ -292,8 +292,13 @@ def _scale(data: dict, source: str) -> float:
     if "scale" not in data:
         return DEFAULT_SCALE
     scale = data["scale"]
+    if isinstance(scale, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            scale = float(scale)
+        except ValueError:
+            pass
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise ConfigError(f"{source}: key 'scale': expected a positive number, got {scale!r}")
+        raise ConfigError(f"{source}: key 'scale': expected a positive number, got {data['scale']!r}")
     return float(scale)
 
 

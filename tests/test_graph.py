@@ -10,6 +10,7 @@ from tc0sim.interp.expand import expand
 from tc0sim.interp.size import SIZE_RULES, size
 from tc0sim.ir.graph import Builder, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive, primitive
+from tc0sim.kinds import build
 
 
 def test_primitive_table_is_consistent():
@@ -101,3 +102,23 @@ def test_a_primitive_without_rule_is_a_missing_rule_error(monkeypatch, interpret
         run(_with_fake_primitive())
     assert info.value.interpreter == interpreter and info.value.primitive == "fake"
     assert interpreter in str(info.value) and "fake" in str(info.value)
+
+
+def test_shapes_too_big_to_allocate_still_build_and_count():
+    """Broadcasting is checked on shapes alone: a 10^21-gate attention builds, and is counted exactly."""
+    n, d = 10**8, 10**5
+    g = build("attention", {"n": n, "d": d})
+    # hand count: W_Q W_K^T (d^3 mul + d^2 sum), X M (n d^2 + n d), (XM) X^T (n^2 d + n^2), exp n^2,
+    # row sums n, 1/D n, A X (n^2 d + n d), (AX) W_V (n d^2 + n d), Dinv · O (n d)
+    expected = (d**3 + d**2) + (n * d * d + n * d) + (n * n * d + n * n) + n * n + n + n
+    expected += (n * n * d + n * d) + (n * d * d + n * d) + n * d
+    assert size(g).total == expected
+    assert depth(g).critical == [(6, 5, 0, 1, 0)]
+
+
+def test_broadcast_mismatch_names_the_operator():
+    b = Builder()
+    x = b.input("X", (2, 3))
+    with b.scope("mlp"):
+        with pytest.raises(GraphError, match=r"add in operator mlp: shapes \(2, 3\), \(4,\) do not broadcast"):
+            b.add(x, b.input("b", (4,)))

@@ -30,6 +30,12 @@ def error_of(tmp_path: Path, text: str) -> str:
     return message
 
 
+def test_scale_in_exponent_notation_is_a_number(tmp_path):
+    """YAML 1.1 reads 1e-3 (no dot) as a string; a model file means the number."""
+    spec = load_model(write(tmp_path, "kind: matmul\nscale: 1e-3\ndims: {n1: 1, d: 1, n2: 1}\n"))
+    assert spec.scale == 0.001
+
+
 def test_a_valid_file_loads_with_defaults(tmp_path):
     spec = load_model(write(tmp_path, MATMUL))
     assert isinstance(spec, ModelSpec)

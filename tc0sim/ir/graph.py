@@ -122,10 +122,15 @@ class Graph:
 
 
 def _broadcast_shapes(*shapes: Shape) -> Shape:
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise GraphError(f"shapes {', '.join(map(str, shapes))} do not broadcast") from None
+    """numpy's broadcasting rule on shapes alone (numpy's own refuses shapes too big to allocate)."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for axis in range(ndim):
+        dims = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0} - {1}
+        if len(dims) > 1:
+            raise GraphError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
 
 
 def _norm_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
@@ -316,7 +321,10 @@ class Builder:
 
     # computation
     def _binary(self, prim: str, x: Tensor, y: Tensor) -> Tensor:
-        shape = _broadcast_shapes(x.shape, y.shape)
+        try:
+            shape = _broadcast_shapes(x.shape, y.shape)
+        except GraphError as e:
+            raise GraphError(f"{prim} in operator {'/'.join(s.name for s in self._scopes) or '(top)'}: {e}") from None
         return self.node(prim, [self.broadcast(x, shape), self.broadcast(y, shape)])
 
     def add(self, x: Tensor, y: Tensor) -> Tensor:

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Every benchmark, one command: bash benchmarks/run.sh (figures recorded in docs/benchmarks.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python benchmarks/bench_fp.py "$@"
+python benchmarks/bench_expand.py
