@@ -16,12 +16,10 @@ import pytest
 
 from tc0sim.audit import audit as audit_module
 from tc0sim.audit.audit import (
-    CLAIMS_DOC,
     Verdict,
     audit_claim,
     audit_claims,
     audit_model,
-    claims_markdown,
     fit_polynomial,
     format_polynomial,
     operation_count,
@@ -391,10 +389,3 @@ def test_every_registry_claim_with_a_kind_builds() -> None:
 
 def test_no_registry_claim_is_violated() -> None:
     assert [x.id for x in audit_claims() if x.verdict == "violated"] == []
-
-
-def test_claims_doc_is_current() -> None:
-    assert CLAIMS_DOC.exists(), "docs/claims.md is missing: run `python -m tc0sim.audit`"
-    assert CLAIMS_DOC.read_text(encoding="utf-8") == claims_markdown(), (
-        "docs/claims.md is stale: run `python -m tc0sim.audit`"
-    )

@@ -181,10 +181,3 @@ def test_every_kind_is_known_and_top_level_keys_are_documented():
 def test_loads_model_names_its_source():
     with pytest.raises(ConfigError, match=r"^inline: missing key 'kind'"):
         loads_model("dims: {}\n", source="inline")
-
-
-def test_generated_kinds_table_is_current():
-    from cli import docs
-
-    current = docs.DOC.read_text(encoding="utf-8")
-    assert docs.render(current) == current, "docs/model_files.md is stale: run `python -m cli.docs`"
