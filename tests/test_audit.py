@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from tc0sim.audit import audit as audit_module
 from tc0sim.audit.audit import (
     Verdict,
     audit_claim,
@@ -296,13 +295,13 @@ def test_operation_count_counts_sum_fan_in() -> None:
     assert operation_count(graph) == 2 * 3 * 4 + 2 * 4 * 3
 
 
-def test_runtime_proxy_compares_the_exponent(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runtime_proxy_compares_the_exponent() -> None:
     """A runtime claim n^{2+o(1)} on matmul n×n×n (2n^3 operations) is violated; n^{3+o(1)} is tight."""
-    monkeypatch.setitem(audit_module.RUNTIME_PROXIES, "TEST-RT", ("matmul", {"n1": "n", "d": "n", "n2": "n"}, "nothing"))
-    low = audit_claim(claim(id="TEST-RT", kind=None, runtime="O(n^{2+o(1)})"), SMALL_NS)
+    proxy = {"kind": "matmul", "dims": {"n1": "n", "d": "n", "n2": "n"}, "fixed": "nothing"}
+    low = audit_claim(claim(id="TEST-RT", runtime="O(n^{2+o(1)})", **proxy), SMALL_NS)
     assert low.verdict == "violated"
     assert low.size_polynomial == "2 n^3"
-    exact = audit_claim(claim(id="TEST-RT", kind=None, runtime="O(n^{3+o(1)})"), SMALL_NS)
+    exact = audit_claim(claim(id="TEST-RT", runtime="O(n^{3+o(1)})", **proxy), SMALL_NS)
     assert exact.verdict == "tight"
 
 

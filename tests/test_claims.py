@@ -36,7 +36,7 @@ KIND_DIMS = {
     "downsample": {"h", "w", "c", "r"},
     "attention_matrix": {"n", "d"},
     "attention": {"n", "d"},
-    "aattc": {"n", "d", "g"},
+    "aattc": {"n", "d"},  # the degree g is a param of the kind
     "mlp": {"n", "c", "d"},
     "ffn": {"n", "c"},
     "layernorm": {"n", "c"},

@@ -52,13 +52,6 @@ VERIFY_POINTS = 2
 MAX_SIZE_POINTS = 9
 """Most instances built for one size fit (degree ≤ MAX_SIZE_POINTS − VERIFY_POINTS − 1)."""
 
-RUNTIME_PROXIES: dict[str, tuple[str, dict[str, str], str]] = {
-    "FlowAR-L5.2": ("aattc", {"n": "n", "d": "2"}, "d = 2 and the degree g fixed"),
-    "FlowAR-L5.5": ("flowar", {"h": "n", "w": "n", "c": "2"}, "c = 2, K and a at the model defaults"),
-    "FlowAR-L5.6": ("fast_flowar", {"h": "n", "w": "n", "c": "2"}, "c = 2, K, a and g at the model defaults"),
-}
-"""Runtime claims audited through the operation count of a lowering: kind, dims in n, what is fixed."""
-
 _RUNTIME_EXPONENT = re.compile(r"n\^\{?\s*(\d+)\s*(\+\s*o\(1\))?\s*\}?")
 _FLOOR_DIVISOR = re.compile(r"//\s*(\d+)")
 
@@ -520,10 +513,10 @@ def _runtime_exponent(runtime: str) -> int | None:
 
 def _runtime_verdict(claim: Claim, ns: Sequence[int]) -> Verdict:
     """A runtime claim n^{a+o(1)} against the operation count of its proxy lowering (fixed widths)."""
-    kind, dims, fixed = RUNTIME_PROXIES[claim.id]
+    kind, dims, fixed = claim.kind, claim.dims, claim.fixed
     verdict = Verdict(claim.id, "unchecked", f"runtime {claim.runtime}", "—", claim=claim)
     exponent = _runtime_exponent(claim.runtime)
-    verdict.notes.append(f"registry: {claim.unchecked}" if claim.unchecked else "runtime claim")
+    verdict.notes.append("runtime claim")
     try:
         make = _claim_maker(kind, dims)
     except Tc0simError as error:
@@ -577,7 +570,7 @@ def _runtime_verdict(claim: Claim, ns: Sequence[int]) -> Verdict:
 
 def audit_claim(claim: Claim, ns: Sequence[int] = DEFAULT_NS) -> Verdict:
     """Audit one claim at its own dims over the n sweep ``ns`` (see the module docstring)."""
-    if claim.id in RUNTIME_PROXIES and claim.runtime:
+    if claim.runtime and claim.kind:
         return _runtime_verdict(claim, ns)
     if claim.kind is None:
         verdict = Verdict(claim.id, "unchecked", _claimed_text(claim), "—", claim=claim)
@@ -605,12 +598,14 @@ def audit_model(
     ``spec`` is a ``tc0sim.modelfile.ModelSpec``. When its dims or params use n, the sweep ``ns``
     (default: the file's ``sweep:``, else DEFAULT_NS) is audited, n that do not build skipped;
     otherwise its one instance is, and O(1) claims are then unchecked. When the file has no n, n is
-    taken from the claim's dims written as plain ``n`` if the file's values agree on one.
+    taken from the claim's dims written as plain ``n`` if the file's values agree on one. Runtime
+    claims on the kind are audited on their own proxy sweep (``claim.dims``, ``claim.fixed``).
     """
     pool = CLAIMS if claims is None else tuple(claims)
-    matching = [c for c in pool if c.kind == spec.kind]
+    matching = [c for c in pool if c.kind == spec.kind and not c.runtime]
+    runtime = [_runtime_verdict(c, tuple(ns) if ns is not None else DEFAULT_NS) for c in pool if c.kind == spec.kind and c.runtime]
     if not matching:
-        return []
+        return runtime
     defaults = dict(get_kind(spec.kind).params)
 
     def make(n: int | None) -> tuple[dict[str, int], Graph]:
@@ -626,7 +621,7 @@ def audit_model(
     if spec.uses_n:
         sweep_ns = tuple(ns) if ns is not None else tuple(getattr(spec, "sweep", None) or DEFAULT_NS)
         instances = _sweep(make, sweep_ns, notes, extend=False)
-        return [_audit(claim, make, instances, True, notes, divisors) for claim in matching]
+        return [_audit(claim, make, instances, True, notes, divisors) for claim in matching] + runtime
     env, graph = make(None)
     if getattr(spec, "n", None) is not None and "n" not in env:
         env["n"] = spec.n
@@ -643,7 +638,7 @@ def audit_model(
                 own_notes.append(f"n = {inferred} read from the claim's dims written as plain n")
                 instance = _Instance(None, {"n": inferred, **env}, graph, base.depth)
         verdicts.append(_audit(claim, None, [instance], False, own_notes, divisors))
-    return verdicts
+    return verdicts + runtime
 
 
 def _infer_n(claim: Claim, dims: Mapping[str, int]) -> int | None:
