@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tc0sim.interp.rules import rule_for
+from tc0sim.interp.rules import by_role, rule_for
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.wiring import move
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
@@ -237,14 +237,7 @@ def _concat(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _C
     return _normalise(sets, np.concatenate(arrays, axis=node.attrs["axis"]))
 
 
-DEPTH_RULES: dict[str, Rule] = {}
-for _name, _prim in PRIMITIVES.items():
-    if "source" in _prim.properties:
-        DEPTH_RULES[_name] = _source
-    elif "reduction" in _prim.properties:
-        DEPTH_RULES[_name] = _reduction
-    elif not _prim.is_wiring:
-        DEPTH_RULES[_name] = _elementwise
+DEPTH_RULES: dict[str, Rule] = by_role(_source, _reduction, _elementwise)
 DEPTH_RULES.update({name: _wiring(t) for name, t in _WIRING_TRANSFORMS.items()})
 DEPTH_RULES["pad"] = _pad
 DEPTH_RULES["concat"] = _concat

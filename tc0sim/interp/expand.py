@@ -19,7 +19,7 @@ import networkx as nx
 import numpy as np
 
 from tc0sim.errors import ExpansionLimitError
-from tc0sim.interp.rules import rule_for
+from tc0sim.interp.rules import by_role, rule_for
 from tc0sim.interp.size import size
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES
@@ -83,14 +83,7 @@ def _reduction(node: Node, ins: list[np.ndarray], ex: _Expansion) -> np.ndarray:
     return out
 
 
-EXPAND_RULES: dict[str, ExpandRule] = {}
-for _name, _prim in PRIMITIVES.items():
-    if "source" in _prim.properties:
-        EXPAND_RULES[_name] = _source
-    elif "reduction" in _prim.properties:
-        EXPAND_RULES[_name] = _reduction
-    elif not _prim.is_wiring:
-        EXPAND_RULES[_name] = _elementwise
+EXPAND_RULES: dict[str, ExpandRule] = by_role(_source, _reduction, _elementwise)
 EXPAND_RULES.update(
     {
         "neg": lambda n, ins, ex: ins[0],

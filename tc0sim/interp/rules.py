@@ -16,3 +16,19 @@ def rule_for(table: dict[str, R], interpreter: str, prim: str) -> R:
         return table[prim]
     except KeyError:
         raise MissingRuleError(interpreter, prim) from None
+
+
+def by_role(source: R, reduction: R, elementwise: R) -> dict[str, R]:
+    """A rule table from the primitives' properties: sources, reductions and elementwise gates;
+    the other wiring primitives are left for the interpreter to add one by one."""
+    from tc0sim.ir.primitives import PRIMITIVES
+
+    table: dict[str, R] = {}
+    for name, prim in PRIMITIVES.items():
+        if "source" in prim.properties:
+            table[name] = source
+        elif "reduction" in prim.properties:
+            table[name] = reduction
+        elif not prim.is_wiring:
+            table[name] = elementwise
+    return table
