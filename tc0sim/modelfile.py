@@ -250,10 +250,11 @@ def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
         raise ConfigError(f"{source}: unknown key {unknown[0]!r}; expected one of {', '.join(allowed)}")
 
     spec = ModelSpec(kind=kind.name, dims={}, source=source)
-    spec.precision = _precision(data, source)
-    spec.seed = _seed(data, source)
+    if "precision" in data:
+        spec.precision = _int_key(data, "precision", source, 2, 10**6, "beyond the supported 10^6 bits")
+    spec.seed = _int_key(data, "seed", source, 0, None) if "seed" in data else DEFAULT_SEED
     spec.scale = _scale(data, source)
-    spec.n = _positive_int(data, "n", source) if "n" in data else None
+    spec.n = _int_key(data, "n", source, 1) if "n" in data else None
     spec.sweep = _sweep(data, source)
     if "description" in data:
         if not isinstance(data["description"], str):
@@ -266,26 +267,6 @@ def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
 
 def _kind_names() -> str:
     return ", ".join(kind_names())
-
-
-def _precision(data: dict, source: str) -> int | None:
-    if "precision" not in data:
-        return None
-    p = data["precision"]
-    if not _is_int(p) or p < 2:
-        raise ConfigError(f"{source}: key 'precision': expected an integer >= 2, got {p!r}")
-    if p > 10**6:
-        raise ConfigError(f"{source}: key 'precision': {p} is beyond the supported 10^6 bits")
-    return p
-
-
-def _seed(data: dict, source: str) -> int:
-    if "seed" not in data:
-        return DEFAULT_SEED
-    seed = data["seed"]
-    if not _is_int(seed) or seed < 0:
-        raise ConfigError(f"{source}: key 'seed': expected an integer >= 0, got {seed!r}")
-    return seed
 
 
 def _scale(data: dict, source: str) -> float:
@@ -302,12 +283,15 @@ def _scale(data: dict, source: str) -> float:
     return float(scale)
 
 
-def _positive_int(data: dict, key: str, source: str) -> int:
+def _int_key(
+    data: dict, key: str, source: str, minimum: int, maximum: int | None = LIMIT, beyond: str = "too large (limit 10^15)"
+) -> int:
+    """The integer under ``key``, at least ``minimum`` and (unless None) at most ``maximum``."""
     value = data[key]
-    if not _is_int(value) or value < 1:
-        raise ConfigError(f"{source}: key {key!r}: expected an integer >= 1, got {value!r}")
-    if value > LIMIT:
-        raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
+    if not _is_int(value) or value < minimum:
+        raise ConfigError(f"{source}: key {key!r}: expected an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{source}: key {key!r}: {value} is {beyond}")
     return value
 
 

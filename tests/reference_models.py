@@ -397,6 +397,11 @@ def flowar_reference(
 # ----------------------------------------------------------------------------------- helpers
 
 
+def input_shapes(graph: Any) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every input of a built graph (the only thing read from it)."""
+    return {name: graph.node(node_id).shape for name, node_id in graph.inputs.items()}
+
+
 def draw_inputs(shapes: dict[str, tuple[int, ...]], seed: int, scale: float) -> dict[str, np.ndarray]:
     """Normal(0, 1)·scale float64 arrays for every named input (the test's own generator)."""
     rng = np.random.default_rng(seed)

@@ -23,10 +23,6 @@ from tc0sim.interp.size import size
 from tc0sim.kinds import build
 
 
-def input_shapes(graph) -> dict[str, tuple[int, ...]]:
-    return {name: graph.node(node_id).shape for name, node_id in graph.inputs.items()}
-
-
 # Same argument as for FlowAR (tests/test_models_flowar.py): a few units of 2^-53 per primitive on
 # ~80-primitive paths, no amplification at input scale 0.4 (the Taylor denominators U1 (U2ᵀ 1) are
 # sums of P_g(s) ≥ 1/2 for even g, so the division is well conditioned); measured ~1e-14.
@@ -53,7 +49,7 @@ def _reference(values: dict, arith, dims: dict, params: dict) -> dict:
 )
 def test_p53_evaluation_matches_float64_reference(dims: dict, params: dict) -> None:
     graph = build("fast_flowar", dims, params)
-    values = RM.draw_inputs(input_shapes(graph), seed=17, scale=SCALE)
+    values = RM.draw_inputs(RM.input_shapes(graph), seed=17, scale=SCALE)
     got = evaluate(graph, 53, inputs=values)
     want = _reference(values, RM.Float64(), dims, params)
     assert set(got) == set(want)
@@ -65,7 +61,7 @@ def test_p53_evaluation_matches_float64_reference(dims: dict, params: dict) -> N
 def test_low_precision_is_bit_identical_to_rounded_rational_oracle(p: int, params: dict) -> None:
     dims = {"h": 2, "w": 2, "c": 2}
     graph = build("fast_flowar", dims, params)
-    values = RM.draw_inputs(input_shapes(graph), seed=19, scale=SCALE)
+    values = RM.draw_inputs(RM.input_shapes(graph), seed=19, scale=SCALE)
     got = evaluate(graph, p, inputs=values)
     want = _reference(values, RM.Rational(p), dims, params)
     for name in got:
@@ -88,7 +84,7 @@ def test_outputs_approach_flowar_as_the_degree_grows() -> None:
     values feed both; the ℓ∞ gap shrinks as the Taylor degree g grows (scores |s| ≪ 1 here)."""
     dims = {"h": 4, "w": 4, "c": 2}
     exact_graph = build("flowar", dims, {})
-    values = RM.draw_inputs(input_shapes(exact_graph), seed=23, scale=0.3)
+    values = RM.draw_inputs(RM.input_shapes(exact_graph), seed=23, scale=0.3)
     exact = np.vectorize(float)(evaluate(exact_graph, 53, inputs=values)["out"])
     gaps = []
     for g in (1, 2, 4, 6):

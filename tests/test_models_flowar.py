@@ -21,10 +21,6 @@ from tc0sim.ir.vectors import vec
 from tc0sim.kinds import build
 
 
-def input_shapes(graph) -> dict[str, tuple[int, ...]]:
-    return {name: graph.node(node_id).shape for name, node_id in graph.inputs.items()}
-
-
 # p = 53 against float64: one rounding per primitive (DAG) against numpy's rounding per pairwise
 # addition — a few units of 2^-53 per primitive along ~80-primitive paths. Inputs of scale 0.4 keep
 # the attention scores below 1 and the layer-norm rows far from constant, so nothing amplifies these
@@ -53,7 +49,7 @@ def _reference(values: dict, arith, dims: dict, params: dict) -> dict:
 @pytest.mark.parametrize("dims, params", CONFIGS)
 def test_p53_evaluation_matches_float64_reference(dims: dict, params: dict) -> None:
     graph = build("flowar", dims, params)
-    values = RM.draw_inputs(input_shapes(graph), seed=5, scale=SCALE)
+    values = RM.draw_inputs(RM.input_shapes(graph), seed=5, scale=SCALE)
     got = evaluate(graph, 53, inputs=values)
     want = _reference(values, RM.Float64(), dims, params)
     assert set(got) == set(want)
@@ -67,7 +63,7 @@ def test_p53_evaluation_matches_float64_reference(dims: dict, params: dict) -> N
 def test_low_precision_is_bit_identical_to_rounded_rational_oracle(p: int, params: dict) -> None:
     dims = {"h": 2, "w": 2, "c": 2}
     graph = build("flowar", dims, params)
-    values = RM.draw_inputs(input_shapes(graph), seed=13, scale=SCALE)
+    values = RM.draw_inputs(RM.input_shapes(graph), seed=13, scale=SCALE)
     got = evaluate(graph, p, inputs=values)
     want = _reference(values, RM.Rational(p), dims, params)
     for name in got:

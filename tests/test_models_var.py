@@ -23,10 +23,6 @@ from tc0sim.ir.vectors import vec
 from tc0sim.kinds import build, get_kind
 
 
-def input_shapes(graph) -> dict[str, tuple[int, ...]]:
-    return {name: graph.node(node_id).shape for name, node_id in graph.inputs.items()}
-
-
 # Tolerance of the p = 53 comparison. Both sides compute in binary64-sized significands; the DAG rounds
 # once per primitive and numpy rounds each pairwise addition, so each primitive differs by a few units
 # of 2^-53 ≈ 1.1e-16. The deepest path has ~90 primitives, and with inputs of scale 0.4 the scores
@@ -57,7 +53,7 @@ def _reference_args(dims: dict, params: dict) -> dict:
 @pytest.mark.parametrize("dims, params", CONFIGS)
 def test_p53_evaluation_matches_float64_reference(dims: dict, params: dict) -> None:
     graph = build("var", dims, params)
-    values = RM.draw_inputs(input_shapes(graph), seed=7, scale=SCALE)
+    values = RM.draw_inputs(RM.input_shapes(graph), seed=7, scale=SCALE)
     got = evaluate(graph, 53, inputs=values)
     want = RM.var_reference(values, RM.Float64(), **_reference_args(dims, params))
     assert set(got) == {"out", "tokens", "feature_map"}
@@ -70,7 +66,7 @@ def test_p53_evaluation_matches_float64_reference(dims: dict, params: dict) -> N
 def test_low_precision_is_bit_identical_to_rounded_rational_oracle(p: int) -> None:
     dims, params = {"h": 2, "w": 2, "c": 2}, {"scales": [1, 2], "decoder": ["resnet", "attn", "up"]}
     graph = build("var", dims, params)
-    values = RM.draw_inputs(input_shapes(graph), seed=11, scale=SCALE)
+    values = RM.draw_inputs(RM.input_shapes(graph), seed=11, scale=SCALE)
     got = evaluate(graph, p, inputs=values)
     want = RM.var_reference(values, RM.Rational(p), **_reference_args(dims, params))
     for name in got:
