@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from reference import round_fraction
 
-from cli.main import main
+from tc0sim.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOL_KEYS = {"d_std", "d_sum", "d_prod", "d_exp", "d_sqrt"}
@@ -412,7 +412,7 @@ def _subprocess(*args: str, script: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run([*script, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
-SCRIPTS = [pytest.param([sys.executable, "-m", "cli"], id="python-m-cli")]
+SCRIPTS = [pytest.param([sys.executable, "-m", "tc0sim"], id="python-m-tc0sim")]
 if shutil.which("tc0sim"):
     SCRIPTS.append(pytest.param([shutil.which("tc0sim")], id="console-script"))
 
@@ -437,9 +437,9 @@ def test_subprocess_depth_json(tmp_path, script):
 
 
 def test_subprocess_version_and_usage_error():
-    done = _subprocess("--version", script=[sys.executable, "-m", "cli"])
+    done = _subprocess("--version", script=[sys.executable, "-m", "tc0sim"])
     assert done.returncode == 0 and "tc0sim" in done.stdout
-    done = _subprocess("depth", script=[sys.executable, "-m", "cli"])
+    done = _subprocess("depth", script=[sys.executable, "-m", "tc0sim"])
     assert done.returncode == 2
 
 

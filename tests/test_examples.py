@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import main
+from tc0sim.cli.main import main
 from tc0sim.kinds import KINDS
 from tc0sim.kinds import kind_names
 from tc0sim.modelfile import load_model

@@ -743,7 +743,7 @@ def test_to_float64_array():
 
 
 def test_cli_demo_and_version():
-    from cli.main import main
+    from tc0sim.cli.main import main
 
     runner = CliRunner()
     result = runner.invoke(main, ["demo"])

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from tc0sim import polyfit
-from cli.output import FORMATS, Section, emit, jsonable, progress, status
+from tc0sim.cli.output import FORMATS, Section, emit, jsonable, progress, status
 from tc0sim import __version__
 from tc0sim.errors import ConfigError, Tc0simError
 from tc0sim.fp import Format

@@ -1,0 +1,5 @@
+"""``python -m tc0sim`` runs the tc0sim command line."""
+
+from tc0sim.cli.main import main
+
+main(prog_name="tc0sim")

@@ -1,0 +1,1 @@
+"""The click command line of tc0sim (parses, calls the library, prints)."""
