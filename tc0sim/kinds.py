@@ -28,6 +28,10 @@ class Kind:
     params: Mapping[str, Any] = field(default_factory=dict)
     model: bool = False
     doc: str = ""
+    parameters: Callable[[Graph], dict[str, Any]] | None = None
+    """Optional: the weight scalars the circuit reads, grouped (``tc0sim size`` reports it)."""
+    ignored_weights: tuple[str, ...] = ()
+    """Optional: fnmatch patterns of checkpoint tensors the circuit does not read (``eval --weights``)."""
 
 
 KINDS: dict[str, Kind] = {}

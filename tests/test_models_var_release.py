@@ -112,3 +112,70 @@ def test_small_instance_matches_float64_torch(seed: int, shared: bool) -> None:
     np.testing.assert_allclose(got["f_hat"], want["f_hat"], rtol=1e-11, atol=1e-11)
     np.testing.assert_allclose(got["image"], want["image"], rtol=1e-10, atol=1e-10)
     assert got["image"].shape == (8, 8, 3)
+
+
+def _write_checkpoints(tmp_path, var, vae, torch):
+    var_file, vae_file = tmp_path / "var.pth", tmp_path / "vae.pth"
+    torch.save(var.state_dict(), var_file)
+    torch.save(vae.state_dict(), vae_file)
+    return var_file, vae_file
+
+
+def _cli(args: list[str]):
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    return CliRunner().invoke(main, args)
+
+
+def test_eval_with_the_reference_state_dicts(tmp_path) -> None:
+    """The torch reference's own state_dicts (with the official buffers and unused VQ-VAE tensors)
+    through ``tc0sim eval --weights``: the image agrees with the reference's forward pass."""
+    torch, RV, var, vae, uniform = _small_reference(4)
+    want = RV.infer(var, vae, 7, torch.from_numpy(uniform), SMALL["cfg"], SMALL["top_k"], SMALL["top_p"])
+    var_file, vae_file = _write_checkpoints(tmp_path, var, vae, torch)
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, class_onehot=np.eye(10)[7], uniform=uniform)
+    out = tmp_path / "out.npz"
+    result = _cli(["eval", "examples/var_small.yaml", "--weights", str(var_file), "--weights", f"vae.={vae_file}",
+                   "--inputs", str(inputs), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    got = np.load(out)
+    assert got["indices"].tolist() == want["indices"].tolist()
+    np.testing.assert_allclose(got["image"], want["image"], rtol=1e-10, atol=1e-10)
+
+
+def test_safetensors_weights_and_clear_errors(tmp_path) -> None:
+    torch, RV, var, vae, uniform = _small_reference(5)
+    from safetensors.numpy import save_file
+
+    var_file, vae_file = _write_checkpoints(tmp_path, var, vae, torch)
+    arrays = {k: v.detach().numpy().astype(np.float64) for k, v in var.state_dict().items() if v.is_floating_point()}
+    st_file = tmp_path / "var.safetensors"
+    save_file(arrays, str(st_file))
+    out = str(tmp_path / "o.npz")
+    base = ["eval", "examples/var_small.yaml", "--output", out]
+    ok = _cli(base + ["--weights", str(st_file), "--weights", f"vae.={vae_file}"])
+    assert ok.exit_code == 0, ok.output
+    missing = _cli(base + ["--weights", str(var_file)])
+    assert missing.exit_code == 2 and "87 missing: vae.quantize.embedding.weight" in missing.output
+    assert "Traceback" not in missing.output
+    arrays["head.weight"] = arrays["head.weight"][:, :3]
+    arrays["blocks.0.attn.extra_thing"] = np.zeros(2)
+    save_file(arrays, str(st_file))
+    bad = _cli(base + ["--weights", str(st_file), "--weights", f"vae.={vae_file}"])
+    assert bad.exit_code == 2
+    assert "head.weight [16, 3] (expected [16, 64])" in bad.output and "blocks.0.attn.extra_thing" in bad.output
+    nofile = _cli(base + ["--weights", str(tmp_path / "nope.pth")])
+    assert nofile.exit_code == 2 and "no such file" in nofile.output
+
+
+def test_size_json_reports_parameters() -> None:
+    import json
+
+    result = _cli(["size", "examples/var_d16.yaml", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["parameters"]["transformer"] == hand_count(16, RELEASED_SCALES[256], shared=False)
+    assert set(data["parameters"]) == {"transformer", "vae_decoder", "quantiser", "total", "by_component"}

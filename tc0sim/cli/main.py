@@ -370,10 +370,15 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
     extra = polyfit.verification_points(points, verify_count) if spec.uses_n else []
 
     counts: list[dict[str, Any]] = []
+    parameters_of = spec.kind_info.parameters
+    parameters: dict[str, Any] | None = None
     with progress(f"counting {spec.kind}", len(points) + len(extra)) as bar:
         for n in points + extra:
-            report = size_of(spec.build(n)).as_dict()
+            built = spec.build(n)
+            report = size_of(built).as_dict()
             counts.append({"n": n, "total": report["total"], "by_primitive": report["by_primitive"]})
+            if parameters_of is not None and parameters is None:
+                parameters = parameters_of(built)
             bar.advance(f"n={n}")
     fitted = counts[: len(points)]
     checks = counts[len(points) :]
@@ -394,6 +399,8 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
         "uses_n": spec.uses_n,
     }
     data = {"model": {"file": model, "kind": spec.kind, "dims": {k: str(v) for k, v in spec.dims.items()}}, "size": result}
+    if parameters is not None:
+        data["parameters"] = parameters
 
     primitives = sorted({p for c in counts for p in c["by_primitive"]})
     table = Section(
@@ -417,9 +424,22 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
             + ", ".join(f"{_exact_text(polyfit.value(coefficients, c['n']))} at n={c['n']} (counted {c['total']:,})" for c in failures)
             + "; give more points with --n"
         )
-    emit(fmt, [table, summary], data)
+    sections = [table, summary]
+    if parameters is not None:
+        sections.append(_parameter_section(parameters, points[0] if spec.uses_n else None))
+    emit(fmt, sections, data)
     if plot_path is not None:
         _plot(plot_path, spec.kind, counts, coefficients if verified else None)
+
+
+def _parameter_section(parameters: dict[str, Any], n: int | None) -> Section:
+    """The weight scalars the circuit reads, by group and component."""
+    at = f" at n={n}" if n is not None else ""
+    section = Section(f"parameters{at}: {parameters['total']:,} weight scalars", ("component", "parameters"))
+    section.rows = [[name, f"{count:,}"] for name, count in parameters["by_component"].items()]
+    groups = [k for k in parameters if k not in ("total", "by_component")]
+    section.lines.append(", ".join(f"{k} {parameters[k]:,}" for k in groups))
+    return section
 
 
 def _plot(path: str, kind: str, counts: list[dict[str, Any]], coefficients: list[Fraction] | None) -> None:
@@ -495,8 +515,22 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
 @click.option("--inputs", "inputs_path", default=None, metavar="IN.npz", help="Inputs and weights by name; missing ones are drawn from the file's seed and scale.")
 @click.option("--output", "output_path", required=True, metavar="OUT.json|OUT.npz", help="Where to write the outputs: .json as exact [m, e] pairs, .npz as float64 (only when exact).")
 @click.option("--max-gates", "max_gates", default=str(DEFAULT_MAX_GATES), show_default=True, help="Refuse to evaluate graphs with more gates than this.")
+@click.option(
+    "--weights",
+    "weight_files",
+    multiple=True,
+    metavar="[PREFIX=]CHECKPOINT",
+    help="Weights by their state_dict names from a PyTorch checkpoint (weights_only) or safetensors file; "
+    "PREFIX= prepends to every name (repeatable, e.g. --weights var_d16.pth --weights vae.=vae.pth).",
+)
 def eval_command(
-    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: str
+    model: str,
+    precision: int | None,
+    n: int | None,
+    inputs_path: str | None,
+    output_path: str,
+    max_gates: str,
+    weight_files: tuple[str, ...],
 ) -> None:
     """Bit-exact evaluation of MODEL in p-bit arithmetic (SPEC §1); every primitive rounds once."""
     from tc0sim.interp.evaluate import evaluate
@@ -520,6 +554,10 @@ def eval_command(
             "use smaller dims or raise --max-gates"
         )
     inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
+    if weight_files:
+        from tc0sim.weights import load_weights
+
+        inputs.update(load_weights(graph, weight_files, spec.kind_info.ignored_weights, supplied=inputs))
     with status(f"evaluating {gates:,} gates at p={p}"):
         outputs = evaluate(graph, p, inputs=inputs, seed=spec.seed, scale=spec.scale)
     F = Format(p)

@@ -196,6 +196,14 @@ def phi_names(cfg: VarConfig) -> list[str]:
     return [f"{VAE_PREFIX}quantize.{table}.{i}" for i in picks]
 
 
+def phi_tables(cfg: VarConfig) -> list[str]:
+    """The state_dict prefixes of every Φ of the quantiser's table."""
+    if cfg.phi_count == 1:
+        return [f"{VAE_PREFIX}quantize.quant_resi.qresi"]
+    table = "quant_resi.qresi_ls" if cfg.phi_count else "quant_resi"
+    return [f"{VAE_PREFIX}quantize.{table}.{i}" for i in range(cfg.phi_count or len(cfg.scales))]
+
+
 class _Weights:
     """Weight inputs by official name; the same name always returns the same input."""
 
@@ -360,6 +368,8 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
         index_range = b.constant(np.arange(vocab).reshape(vocab, 1))
         tri = b.compare(index_range, b.constant((np.arange(vocab) + Fraction(1, 2)).reshape(1, vocab)))
         phis = phi_names(cfg)
+        for name in dict.fromkeys(phi_tables(cfg)):  # every Φ of the table is a weight, read or not
+            w(f"{name}.weight", (cv, cv, 3, 3)), w(f"{name}.bias", (cv,))
         caches: list[list[list[Tensor]]] = [[[], []] for _ in range(cfg.depth)]
         f_hat, indices = None, []
         last = len(cfg.scales) - 1
@@ -433,6 +443,8 @@ register(
         model=True,
         doc="VAR-d{depth} as released: AdaLN transformer with KV cache over scales, CFG, top-k/top-p sampling, "
         "residual quantiser, VQ-VAE decoder",
+        parameters=parameters,
+        ignored_weights=IGNORED_WEIGHTS,
     )
 )
 

@@ -86,6 +86,5 @@ def _builder(fn: Any) -> Any:
 for _fn, _doc in (
     (bicubic, "PyTorch bicubic resize to out_h × out_w (align_corners=False, a = −3/4, border clamped)"),
     (area, "PyTorch area resize (adaptive average pooling) to out_h × out_w: ⊕ of each window ÷ its size"),
-    (nearest, "PyTorch nearest resize to out_h × out_w: row ⌊i·h/out_h⌋ (wiring)"),
 ):
     register(Kind(_fn.__name__, ("h", "w", "c", "out_h", "out_w"), _builder(_fn), REF, doc=_doc))
