@@ -27,10 +27,10 @@ from tc0sim.audit.audit import (
 from tc0sim.audit.claims import CLAIMS, Claim, Precondition, ProofStep, get
 from tc0sim.errors import ConfigError
 from tc0sim.kinds import KINDS, Kind, build, register
+from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.modelfile import loads_model
 
 SMALL_NS = (2, 3, 4)
-SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
 
 
 def v(**counts: int) -> tuple[int, ...]:

@@ -9,7 +9,7 @@ Sources (line numbers refer to the seed files in ``../shared/seeds/``):
 
 Conventions:
 
-* Depth vectors are over :data:`SYMBOLS`; the papers' ``d_⊕`` is ``d_sum``, ``d_⊗`` is
+* Depth vectors are over the primitive table's symbols (``tc0sim.ir.primitives.SYMBOLS``); the papers' ``d_⊕`` is ``d_sum``, ``d_⊗`` is
   ``d_prod``, ``d_sqr``/``d_sqrt`` is ``d_sqrt``. Zero entries are omitted.
 * ``Claim.depth`` is the explicit vector the paper states (in the statement, or as the
   proof's stated total when the statement only says O(1) — the note says which).
@@ -28,8 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tc0sim.errors import ConfigError
-
-SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
+from tc0sim.ir.primitives import SYMBOLS
 
 SEED_004 = "seed 004"
 SEED_002 = "seed 002"

@@ -1,5 +1,6 @@
 """Regenerate every generated part of docs/: one command, ``python -m tc0sim.cli.docs``.
 
+* docs/dag.md — the primitive table (between the ``primitives`` markers), from the primitive rows;
 * docs/model_files.md — the per-kind table (between the ``kinds`` markers), from the kind registry;
   input names come from building each kind's example (examples/KIND.yaml) at the example's n;
 * docs/operators.md — the depth table (between the ``depths`` markers): each operator's example
@@ -90,6 +91,19 @@ def kinds_table() -> str:
     return "\n".join(lines)
 
 
+def primitives_table() -> str:
+    """The primitive table as the rows of ``tc0sim.ir.primitives`` declare it."""
+    from tc0sim.ir.primitives import PRIMITIVES
+
+    lines = ["| primitive | role | arity | symbol | F_p result | meaning |", "|---|---|---|---|---|---|"]
+    for row in PRIMITIVES.values():
+        rounding = "rounds once" if "rounded" in row.properties else "exact" if "exact" in row.properties else "—"
+        arity = "any" if row.arity is None else str(row.arity)
+        cells = (f"`{row.name}`", row.role, arity, row.symbol or "— (depth 0, size 0)", rounding, row.doc)
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def depth_table() -> str:
     """Each operator kind's example: its computed critical depth next to the claims audited on it."""
     from tc0sim.audit.claims import CLAIMS
@@ -138,6 +152,7 @@ def _between(name: str, generate: Callable[[], str]) -> Callable[[str], str]:
 
 
 GENERATED: dict[Path, Callable[[str], str]] = {
+    DOCS / "dag.md": _between("primitives", primitives_table),
     DOCS / "model_files.md": _between("kinds", kinds_table),
     DOCS / "operators.md": _between("depths", depth_table),
     DOCS / "claims.md": _claims_document,
