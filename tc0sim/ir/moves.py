@@ -7,15 +7,19 @@ The primitive table (``tc0sim.ir.primitives``) names one rule per wiring primiti
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from tc0sim.ir.graph import Node
+
+class Node(Protocol):
+    """What a move rule reads of a node (``tc0sim.ir.graph.Node``): its attributes."""
+
+    attrs: dict[str, Any]
+
 
 Fill = Callable[[], Any]
-MoveRule = Callable[["Node", list[np.ndarray], Fill], np.ndarray]
+MoveRule = Callable[[Node, list[np.ndarray], Fill], np.ndarray]
 
 
 def same_place(node: Node, arrays: list[np.ndarray], fill: Fill) -> np.ndarray:
