@@ -106,9 +106,9 @@ def primitives_table() -> str:
 
 def depth_table() -> str:
     """Each operator kind's example: its computed critical depth next to the claims audited on it."""
-    from tc0sim.audit.claims import CLAIMS
+    from tc0sim.audit.claims import CLAIMS, claimed_depth
     from tc0sim.interp.depth import depth
-    from tc0sim.ir.vectors import fmt, from_dict
+    from tc0sim.ir.vectors import fmt
     from tc0sim.kinds import KINDS, kind_names
 
     lines = [
@@ -123,7 +123,7 @@ def depth_table() -> str:
             continue
         computed = " ; ".join(fmt(v) for v in depth(graph).critical)
         claims = [
-            f"{c.id}: {fmt(from_dict(c.depth)) if c.depth else ('O(1)' if c.depth_o1 else c.runtime or '—')}"
+            f"{c.id}: {claimed_depth(c) or c.runtime or '—'}"
             for c in CLAIMS
             if c.kind == name
         ]
@@ -133,7 +133,7 @@ def depth_table() -> str:
 
 
 def _claims_document(current: str) -> str:
-    from tc0sim.audit.audit import claims_markdown
+    from tc0sim.audit.render import claims_markdown
 
     return claims_markdown()
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from tc0sim.interp.paths import group_path
 from tc0sim.interp.rules import by_role, rule_for
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.wiring import move
@@ -318,16 +319,7 @@ class DepthResult:
     @staticmethod
     def by_operator(path: list[Node]) -> list[tuple[str, Vec]]:
         """Consecutive nodes of a path grouped by scope path, with the vector each group contributes."""
-        groups: list[tuple[str, Vec]] = []
-        for node in path:
-            symbol = PRIMITIVES[node.prim].symbol
-            contribution = unit(symbol) if symbol else zero()
-            where = node.scope_path or "(top)"
-            if groups and groups[-1][0] == where:
-                groups[-1] = (where, add(groups[-1][1], contribution))
-            else:
-                groups.append((where, contribution))
-        return groups
+        return [(group.operator, group.depth) for group in group_path(path)]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: critical vectors (full dicts and linear forms), per-symbol maxima, exactness."""
