@@ -41,7 +41,7 @@ import numpy as np
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Graph, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder, var_decoder_config
 from tc0sim.ops.activations import clamp, gelu_tanh, silu, softmax
 from tc0sim.ops.linear import conv2d_torch, linear
@@ -433,7 +433,7 @@ def parameters(graph: Graph) -> dict[str, Any]:
     return {**groups, "total": sum(groups.values()), "by_component": dict(sorted(by_component.items()))}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "var_release",
         (),
@@ -445,8 +445,9 @@ register(
         "residual quantiser, VQ-VAE decoder",
         parameters=parameters,
         ignored_weights=IGNORED_WEIGHTS,
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""
 
 
 def released_configs() -> list[tuple[int, int]]:
