@@ -229,3 +229,28 @@ def test_each_kernel_is_exact_or_rounds_once_as_its_row_says(name):
         assert "exact" not in row.properties or round_fraction(exact, p) == exact
         got = F.apply(name, *(F.round(v) for v in operands))
         assert F.to_fraction(got) == want, (name, operands)
+
+
+def test_a_unary_wiring_primitive_needs_only_its_row():
+    """``reverse`` (flip axis 0): its move rule alone gives depth, expand and evaluate their rules."""
+    row = define(
+        primitives.wiring("reverse", 1, primitives.shapes.same_shape, lambda node, arrays, fill: arrays[0][::-1], "flip axis 0")
+    )
+    try:
+        b = Builder()
+        x = b.input("X", (3,))
+        mixed = b.concat([b.exp(b.slice(x, 0, 0, 1)), b.slice(x, 0, 1, 3)])  # depths [d_exp, 0, 0]
+        flipped = b.node("reverse", [mixed])  # depths [0, 0, d_exp]
+        b.output("first", b.slice(flipped, 0, 0, 1))
+        b.output("last", b.slice(flipped, 0, 2, 3))
+        result = depth(b.graph)
+        assert result.element_depths(b.graph.outputs["first"]) == [[zero()]]
+        assert result.element_depths(b.graph.outputs["last"]) == [[vec(d_exp=1)]]
+        assert scalar_depth(expand(b.graph)) == result.critical == [vec(d_exp=1)]
+        assert size(b.graph).total == 1
+        p = 8
+        got = evaluate(b.graph, p, {"X": np.array([Fraction(1, 2), Fraction(3), Fraction(5)], dtype=object)})
+        assert fp.Format(p).to_fraction(got["first"][0]) == 5
+    finally:
+        undefine(row.name)
+    assert "reverse" not in PRIMITIVES and not any("reverse" in table for table in TABLES)
