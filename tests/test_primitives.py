@@ -254,3 +254,14 @@ def test_a_unary_wiring_primitive_needs_only_its_row():
     finally:
         undefine(row.name)
     assert "reverse" not in PRIMITIVES and not any("reverse" in table for table in TABLES)
+
+
+def test_a_format_made_earlier_sees_kernels_defined_and_removed_later():
+    F = fp.Format(8)
+    with pytest.raises(MissingKernelError):
+        F.apply("cube", F.one)
+    with cube_primitive():
+        three_halves = F.round(Fraction(3, 2))
+        assert F.to_fraction(F.apply("cube", three_halves)) == round_fraction(Fraction(27, 8), 8)
+    with pytest.raises(MissingKernelError):
+        F.apply("cube", F.one)
