@@ -179,3 +179,24 @@ def test_size_json_reports_parameters() -> None:
     data = json.loads(result.output)
     assert data["parameters"]["transformer"] == hand_count(16, RELEASED_SCALES[256], shared=False)
     assert set(data["parameters"]) == {"transformer", "vae_decoder", "quantiser", "total", "by_component"}
+
+
+def test_depth_plot_of_the_small_example(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    import json
+
+    from tc0sim.cli.plots import path_by_operator
+    from tc0sim.interp.depth import depth
+    from tc0sim.ir.primitives import SYMBOLS
+    from tc0sim.modelfile import load_model
+
+    out = tmp_path / "path.png"
+    result = _cli(["depth", "examples/var_small.yaml", "--plot", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    at = json.loads(result.stdout)["depth"]
+    number, path = depth(load_model("examples/var_small.yaml").build()).at({s: 1 for s in SYMBOLS})
+    bars = path_by_operator(path)
+    assert sum(sum(row.values()) for row in bars.values()) == number  # every gate of the path is in one bar
+    assert {"attention", "softmax", "gelu_tanh", "group_norm", "top_p"} <= set(bars)
+    assert at["exact"]

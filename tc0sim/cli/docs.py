@@ -5,7 +5,9 @@
   input names come from building each kind's example (examples/KIND.yaml) at the example's n;
 * docs/operators.md — the depth table (between the ``depths`` markers): each operator's example
   built, its critical depth computed, next to the claims the registry audits on that kind;
-* docs/claims.md — the whole file: the markdown audit of the claims registry.
+* docs/claims.md — the whole file: the markdown audit of the claims registry;
+* docs/models.md — the released-VAR table (between the ``var_release`` markers);
+* docs/var_release_scaling.png, docs/var_small_critical_path.png — plots (need matplotlib; not checked).
 
 ``python -m tc0sim.cli.docs --check`` writes nothing and exits 1 when any of them is stale (a test runs it).
 """
@@ -132,6 +134,93 @@ def depth_table() -> str:
     return "\n".join(lines)
 
 
+SCALING_DEPTHS = (16, 20, 24, 30, 36)
+SCALING_PLOT = DOCS / "var_release_scaling.png"
+PATH_PLOT = DOCS / "var_small_critical_path.png"
+
+
+def _linear(maxima: dict[str, int]) -> str:
+    from tc0sim.ir.vectors import as_vec, fmt
+
+    return fmt(as_vec(maxima))
+
+
+def _var_release_forms() -> dict:
+    from tc0sim.audit.var_release import closed_forms
+
+    return closed_forms()
+
+
+def var_release_section() -> str:
+    """The released VAR table: parameters, gates, depth (closed form in K, L) and the Theorem 5.11 verdict."""
+    from tc0sim.audit.var_release import FIT_POINTS, NOT_IN_PAPER, SHARED_CHECKS, released_rows
+
+    forms = _var_release_forms()
+    form = forms[False]
+    per = " ; ".join(f"{s} = {f.text()}" for s, f in form.per_symbol.items() if f.a or f.b or f.c)
+    held = ", ".join(f"(L={l}, K={k}){'' if ok else ' FAILS'}" for l, k, ok in form.checked)
+    same = "the same forms" if forms[True] is form else "different forms"
+    lines = [
+        "Critical depth in the number of scales K and AdaLN blocks L (each per-symbol maximum of the Pareto set,",
+        f"fitted on (L, K) ∈ {{{', '.join(f'({l}, {k})' for l, k in FIT_POINTS)}}} and verified on {held}; "
+        f"shared AdaLN, checked at {', '.join(f'(L={l}, K={k})' for l, k in SHARED_CHECKS)}, gives {same}):",
+        "",
+        f"* {per}",
+        f"* depth with every symbol = 1: {form.unit.text()}",
+        "",
+        "| model | px | K | tokens | transformer params | total params | gates | critical depth (per-symbol maxima) "
+        "| depth (symbols = 1) | Theorem 5.11: failing preconditions |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = released_rows(forms)
+    for row in rows:
+        v = row.verdict
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(c)
+                for c in (
+                    row.name, row.resolution, v.scales, v.tokens, f"{row.parameters['transformer']:,}",
+                    f"{row.parameters['total']:,}", f"{row.gates:,}", _linear(row.maxima), f"{row.unit_depth:,}",
+                    "; ".join(v.failing),
+                )
+            )
+            + " |"
+        )
+    primitives = (
+        "Every function is lowered onto the paper's primitives (+, −, ×, ÷, comparison, exp, √, ⊕), so the "
+        "primitive set is not what fails"
+        if all(row.verdict.primitives_ok for row in rows)
+        else "Some functions need primitives outside the paper's set"
+    )
+    lines += ["", f"{primitives}; the released model has components the paper's VAR does not: {', '.join(NOT_IN_PAPER)}."]
+    return "\n".join(lines)
+
+
+def write_plots() -> list[Path]:
+    """The PNGs of docs/ (skipped without matplotlib): depth and gates against resolution; var_small's path."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return []
+    from tc0sim.audit.var_release import released_rows
+    from tc0sim.cli.plots import depth_plot, scaling_plot
+    from tc0sim.interp.depth import depth
+    from tc0sim.ir.primitives import SYMBOLS
+    from tc0sim.modelfile import load_model
+
+    forms = _var_release_forms()
+    configs = [(layers, res) for layers in SCALING_DEPTHS for res in (256, 512, 1024)]
+    series: dict[str, list[tuple[int, int, int]]] = {}
+    for row in released_rows(forms, configs):
+        series.setdefault(row.name, []).append((row.resolution, row.unit_depth, row.gates))
+    scaling_plot(str(SCALING_PLOT), series)
+    spec = load_model(EXAMPLES / "var_small.yaml")
+    _, path = depth(spec.build()).at({s: 1 for s in SYMBOLS})
+    depth_plot(str(PATH_PLOT), "critical path of examples/var_small.yaml by operator", path)
+    return [SCALING_PLOT, PATH_PLOT]
+
+
 def _claims_document(current: str) -> str:
     from tc0sim.audit.render import claims_markdown
 
@@ -156,6 +245,7 @@ GENERATED: dict[Path, Callable[[str], str]] = {
     DOCS / "model_files.md": _between("kinds", kinds_table),
     DOCS / "operators.md": _between("depths", depth_table),
     DOCS / "claims.md": _claims_document,
+    DOCS / "models.md": _between("var_release", var_release_section),
 }
 """Each generated document and the function from its current text to its regenerated text."""
 
@@ -181,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{os.path.relpath(path, ROOT)} is {'current' if text == current else 'stale: run `python -m tc0sim.cli.docs`'}")
         elif text != current:
             path.write_text(text, encoding="utf-8")
+            print(f"wrote {os.path.relpath(path, ROOT)}")
+    if not args.check:
+        for path in write_plots():
             print(f"wrote {os.path.relpath(path, ROOT)}")
     return 1 if args.check and stale() else 0
 

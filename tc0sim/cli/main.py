@@ -222,16 +222,22 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     help="Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3. Unspecified symbols are 1.",
 )
 @_FORMAT_OPTION
-def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> None:
+@click.option("--plot", "plot_path", default=None, metavar="OUT.png", help="Draw the critical path's gates by operator, stacked by symbol (needs matplotlib).")
+def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str, plot_path: str | None) -> None:
     """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
 
     With --set the depth is also one number (unspecified symbols count 1) with the path realising it.
+    --plot draws the path that is critical at those values (every symbol 1 by default).
     """
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.paths import path_vector
     from tc0sim.interp.size import size as size_of
 
     values, defaulted = _parse_symbol_values(assignments) if assignments else ({}, [])
+    if plot_path is not None:
+        from tc0sim.cli.plots import require_matplotlib
+
+        require_matplotlib("--plot")
     spec = _load(model)
     info = _model_info(spec, model, n)
     graph = spec.build(n)
@@ -297,6 +303,11 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> 
         )
     sections.extend(_size_sections(size_report))
     emit(fmt, sections, data)
+    if plot_path is not None:
+        from tc0sim.cli.plots import depth_plot
+
+        number, path = result.at(values or {s: 1 for s in SYMBOLS})
+        depth_plot(plot_path, f"critical path of {spec.label(n)}: depth {_exact_text(number)}", path)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -218,7 +218,8 @@ class _Weights:
 
     def linear(self, x: Tensor, name: str, out: int, bias: bool = True) -> Tensor:
         width = x.shape[-1]
-        return linear(self.b, x, self(f"{name}.weight", (out, width)), self(f"{name}.bias", (out,)) if bias else None, name=name)
+        label = ".".join(part for part in name.split(".") if not part.isdigit())  # one operator name for all blocks
+        return linear(self.b, x, self(f"{name}.weight", (out, width)), self(f"{name}.bias", (out,)) if bias else None, name=label)
 
 
 @dataclass
@@ -289,7 +290,7 @@ def _attention(b: Builder, w: _Weights, cfg: VarConfig, x: Tensor, j: int, blk: 
 
 
 def _block(b: Builder, w: _Weights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
-    with b.scope(f"block{j}", REF):
+    with b.scope("adaln_block", f"block {j}; {REF}"):
         x = b.add(x, b.mul(_attention(b, w, cfg, _modulate(b, x, blk.scale1, blk.shift1), j, blk, cache), blk.gamma1))
         with b.scope("ffn", REF):
             h = w.linear(_modulate(b, x, blk.scale2, blk.shift2), f"blocks.{j}.ffn.fc1", cfg.mlp_hidden)

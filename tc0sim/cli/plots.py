@@ -1,0 +1,79 @@
+"""Pictures (matplotlib, an optional dependency): the critical path by operator, and the released VAR
+models' depth and gate count against resolution."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tc0sim.errors import ConfigError
+from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+
+
+def require_matplotlib(option: str) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"{option} needs matplotlib, which is not installed (pip install matplotlib)") from None
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def path_by_operator(path: Sequence[Any]) -> dict[str, dict[str, int]]:
+    """Gates of each symbol on a path, summed per innermost operator name, in order of first appearance."""
+    counts: dict[str, dict[str, int]] = {}
+    for node in path:
+        symbol = PRIMITIVES[node.prim].symbol
+        if symbol is not None:
+            row = counts.setdefault(node.operator, dict.fromkeys(SYMBOLS, 0))
+            row[symbol] += 1
+    return counts
+
+
+def depth_plot(out: str, title: str, path: Sequence[Any]) -> None:
+    """A stacked bar per operator: how many gates of each depth symbol the critical path spends there."""
+    plt = _pyplot()
+    counts = path_by_operator(path)
+    names = list(counts)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 4.5))
+    bottom = [0] * len(names)
+    for symbol in SYMBOLS:
+        heights = [counts[n][symbol] for n in names]
+        if any(heights):
+            ax.bar(names, heights, bottom=bottom, label=symbol)
+            bottom = [b + h for b, h in zip(bottom, heights)]
+    ax.set_ylabel("gates on the critical path")
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelrotation=60, labelsize=8)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def scaling_plot(out: str, series: dict[str, list[tuple[int, int, int]]]) -> None:
+    """Two panels against resolution: critical depth (all symbols = 1) and gate count, one line per model."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, points in series.items():
+        xs = [p[0] for p in points]
+        left.plot(xs, [p[1] for p in points], "o-", label=name)
+        right.plot(xs, [p[2] for p in points], "o-", label=name)
+    for ax, label in ((left, "critical depth (every symbol = 1)"), (right, "gates")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("resolution (px)")
+        ax.set_ylabel(label)
+        ax.set_xticks([256, 512, 1024], ["256", "512", "1024"])
+        ax.legend(fontsize=8)
+    right.set_yscale("log")
+    fig.suptitle("VAR as released: depth and size along the official scale lists")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
