@@ -24,3 +24,7 @@ class MissingRuleError(GraphError):
 
 class ExpansionLimitError(GraphError):
     """A scalar expansion was refused because the graph exceeds the gate limit."""
+
+
+class DepthBudgetError(Tc0simError):
+    """The exact depth analysis was refused: a step would exceed the memory budget."""

@@ -39,3 +39,74 @@ MOVE_RULES: dict[str, MoveRule] = {
 def move(node: Node, arrays: list[np.ndarray], fill: Fill = lambda: 0) -> np.ndarray:
     """Apply the wiring node to ``arrays`` (values, class ids or gate ids)."""
     return rule_for(MOVE_RULES, "wiring", node.prim)(node, arrays, fill)
+
+
+Position = tuple[int, ...]
+OriginRule = Callable[[Node, list[tuple[int, ...]], Position], "tuple[int, Position] | None"]
+
+
+def _origin_reshape(node: Node, shapes: list[tuple[int, ...]], pos: Position) -> tuple[int, Position]:
+    flat = 0
+    for x, d in zip(pos, node.shape):
+        flat = flat * d + x
+    out = []
+    for d in reversed(shapes[0]):
+        flat, x = divmod(flat, d)
+        out.append(x)
+    return 0, tuple(reversed(out))
+
+
+def _origin_transpose(node: Node, shapes: list[tuple[int, ...]], pos: Position) -> tuple[int, Position]:
+    out = [0] * len(pos)
+    for i, a in enumerate(node.attrs["perm"]):
+        out[a] = pos[i]
+    return 0, tuple(out)
+
+
+def _origin_slice(node: Node, shapes: list[tuple[int, ...]], pos: Position) -> tuple[int, Position]:
+    ax = node.attrs["axis"]
+    return 0, pos[:ax] + (node.attrs["start"] + node.attrs["step"] * pos[ax],) + pos[ax + 1 :]
+
+
+def _origin_concat(node: Node, shapes: list[tuple[int, ...]], pos: Position) -> tuple[int, Position]:
+    ax, x = node.attrs["axis"], pos[node.attrs["axis"]]
+    for slot, shape in enumerate(shapes):
+        if x < shape[ax]:
+            return slot, pos[:ax] + (x,) + pos[ax + 1 :]
+        x -= shape[ax]
+    raise IndexError(f"position {pos} outside concat node {node.id}")
+
+
+def _origin_broadcast(node: Node, shapes: list[tuple[int, ...]], pos: Position) -> tuple[int, Position]:
+    extra = len(node.shape) - len(shapes[0])
+    return 0, tuple(0 if d == 1 else x for x, d in zip(pos[extra:], shapes[0]))
+
+
+def _origin_gather(node: Node, shapes: list[tuple[int, ...]], pos: Position) -> tuple[int, Position]:
+    ax, indices = node.attrs["axis"], node.attrs["indices"]
+    q = indices.ndim
+    return 0, pos[:ax] + (int(indices[pos[ax : ax + q]]),) + pos[ax + q :]
+
+
+def _origin_pad(node: Node, shapes: list[tuple[int, ...]], pos: Position) -> tuple[int, Position] | None:
+    inner = tuple(x - before for x, (before, _) in zip(pos, node.attrs["widths"]))
+    return (0, inner) if all(0 <= x < d for x, d in zip(inner, shapes[0])) else None
+
+
+ORIGIN_RULES: dict[str, OriginRule] = {
+    "neg": lambda node, shapes, pos: (0, pos),
+    "reshape": _origin_reshape,
+    "transpose": _origin_transpose,
+    "slice": _origin_slice,
+    "concat": _origin_concat,
+    "broadcast": _origin_broadcast,
+    "gather": _origin_gather,
+    "pad": _origin_pad,
+}
+"""The inverse of MOVE_RULES for one element: which operand (slot) and position it comes from;
+None for one of pad's zeros."""
+
+
+def origin(node: Node, shapes: list[tuple[int, ...]], position: Position) -> tuple[int, Position] | None:
+    """Where element ``position`` of the wiring node comes from: (operand slot, position) or None (a zero)."""
+    return rule_for(ORIGIN_RULES, "wiring origin", node.prim)(node, shapes, position)
