@@ -435,3 +435,21 @@ def test_every_small_example_matches_dense_and_scalar_depth(path):
     assert result.critical == scalar_depth(g) == dense_depth(graph)[0]
     for crit in result.critical:
         assert_scalar_path(graph, g, result.witness_elements(crit))
+
+
+def test_witness_follows_elements_through_wiring():
+    """[0, 0, 0, e0, e1, e2, e3][1::2] = [0, e0, e2], gathered to [[e2, 0], [e0, e0]]: the first deep
+    element reads slice position 2, padded position 5, exp element 2."""
+    b = Builder()
+    x = b.input("x", (4,))
+    padded = b.pad(b.exp(x), [(3, 0)])
+    out = b.relu(b.gather(b.slice(padded, 0, 1, 7, 2), [[2, 0], [1, 1]], axis=0))
+    b.output("out", out)
+    result = depth(b.graph)
+    assert sorted(result.critical) == [v(d_std=1, d_exp=1)]
+    elements = result.witness_elements(v(d_std=1, d_exp=1))
+    assert [(n.prim, p) for n, p in elements] == [
+        ("input", (2,)), ("exp", (2,)), ("pad", (5,)), ("slice", (2,)), ("gather", (0, 0)), ("relu", (0, 0))
+    ]
+    deep, shallow = [v(d_std=1, d_exp=1)], [v(d_std=1)]
+    assert result.element_depths(out.node) == [deep, shallow, deep, deep]
