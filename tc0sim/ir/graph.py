@@ -12,13 +12,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from tc0sim.errors import GraphError, MissingRuleError
 from tc0sim.ir.primitives import PRIMITIVES
+
+if TYPE_CHECKING:  # networkx is imported when a graph is converted, not with every command
+    import networkx as nx
 
 Shape = tuple[int, ...]
 
@@ -103,6 +105,8 @@ class Graph:
 
     def to_networkx(self) -> nx.DiGraph:
         """The node-level graph as a networkx DiGraph (node attributes: prim, shape, scope, name)."""
+        import networkx as nx
+
         g = nx.DiGraph()
         for n in self.nodes:
             g.add_node(n.id, prim=n.prim, shape=n.shape, scope=n.scope_path, name=n.name)
