@@ -378,10 +378,14 @@ def _gather(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> 
     """Index one label vector; a multi-dimensional index array gives several axes, factored."""
     axis, indices = node.attrs["axis"], node.attrs["indices"]
     lab = state.labels[axis]
-    picked = np.zeros(indices.shape, dtype=np.int64) if lab is None else lab[indices]
     before, after = list(state.labels[:axis]), list(state.labels[axis + 1 :])
+    if lab is None:
+        core = state.core.reshape(state.core.shape[:axis] + (1,) * indices.ndim + state.core.shape[axis + 1 :])
+        return State(tuple(before + [None] * indices.ndim + after), core)
+    picked = lab[indices]
     if indices.ndim == 1:
-        return _canonical(before + [picked if lab is not None else None] + after, state.core)
+        return _canonical(before + [picked] + after, state.core)
+    ctx.need(picked.size * 2, "factoring the gathered labels")
     new_labels, small = _factor_dense(picked)
     ctx.need(state.core.size // state.core.shape[axis] * max(small.size, 1), "the gathered core", 4)
     return _canonical(before + new_labels + after, _expand_axis(state.core, axis, small))
