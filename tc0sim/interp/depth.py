@@ -51,7 +51,6 @@ EMPTY_ID, ZERO_ID = 0, 1
 """Interned ids of the empty set (a node without elements) and of {0} (sources, pad's zeros)."""
 
 Labels = tuple  # tuple[np.ndarray | None, ...]
-_UNITS: dict[str, Vec] = {s: unit(s) for s in SYMBOLS}
 
 
 @dataclass(frozen=True)
@@ -120,8 +119,8 @@ class _Context:
                 base = self.sets[only] or self.sets[ZERO_ID]
             else:
                 base = pareto_max(v for i in ids for v in self.sets[i]) or self.sets[ZERO_ID]
-            step = _UNITS[symbol]
-            found = self.gates[key] = self.intern(frozenset(add(v, step) for v in base))
+            axis = SYMBOLS.index(symbol)
+            found = self.gates[key] = self.intern(frozenset(v[:axis] + (v[axis] + 1,) + v[axis + 1 :] for v in base))
         return found
 
     def uniform(self, ndim: int, set_id: int) -> State:
@@ -156,7 +155,8 @@ Rule = Callable[[Node, list[State], list[tuple[int, ...]], _Context], State]
 
 
 def _rows(core: np.ndarray, axis: int) -> np.ndarray:
-    return np.moveaxis(core, axis, 0).reshape(core.shape[axis], -1)
+    """The slices of ``core`` along ``axis``, one per row (in some fixed order of the other axes)."""
+    return core.swapaxes(0, axis).reshape(core.shape[axis], -1)
 
 
 SMALL = 512
