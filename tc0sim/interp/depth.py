@@ -90,15 +90,14 @@ def _label_dtype(n: int) -> type:
 class _Context:
     """The interned Pareto sets, the gate cache, the memory budget and the record of fallbacks."""
 
-    def __init__(self, memory_budget: int, allow_upper_bound: bool):
+    def __init__(self, memory_budget: int):
         self.sets: list[PSet] = [frozenset(), frozenset({ZERO})]
         self.ids: dict[PSet, int] = {s: i for i, s in enumerate(self.sets)}
         self.gates: dict[tuple[str, frozenset], int] = {}
         self.cores: dict[tuple[int, int], np.ndarray] = {}
         self.budget = memory_budget
-        self.allow_upper_bound = allow_upper_bound
         self.kept = 0
-        self.node: Node | None = None
+        self.node: Node = Node(-1, "input", (), (), {}, (), "")
         self.reasons: list[str] = []
         self.fallbacks: set[int] = set()
 
@@ -135,17 +134,16 @@ class _Context:
         wanted = elements * itemsize
         if self.kept + wanted > self.budget:
             node = self.node
-            where = node.scope_path or "(top)" if node is not None else "?"
             raise DepthBudgetError(
-                f"exact depth refused at node {node.id if node else '?'} ({node.prim if node else '?'} "
-                f"{node.name if node else ''!r} in operator {where}, shape {node.shape if node else ()}): {what} "
-                f"needs {_mb(wanted)} MB with {_mb(self.kept)} MB kept, above the memory budget of "
-                f"{_mb(self.budget)} MB (raise it with --memory-budget, or pass --allow-upper-bound)"
+                f"exact depth refused at node {node.id} ({node.prim} {node.name!r} in operator "
+                f"{node.scope_path or '(top)'}, shape {node.shape}): {what} needs {_mb(wanted)} with {_mb(self.kept)} "
+                f"kept, above the memory budget of {_mb(self.budget)} (raise the budget with --memory-budget, "
+                "or accept an upper bound with --allow-upper-bound)"
             )
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2**20:,.1f}"
+    return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n:,} bytes"
 
 
 Rule = Callable[[Node, list[State], list[tuple[int, ...]], _Context], State]
@@ -223,11 +221,6 @@ def _factor_dense(dense: np.ndarray) -> tuple[list[np.ndarray | None], np.ndarra
         labels.append(None if len(first) == 1 else inverse.astype(_label_dtype(len(first))))
         firsts.append(first)
     return labels, dense[np.ix_(*firsts)] if dense.ndim else dense
-
-
-def _expand_axis(core: np.ndarray, axis: int, small: np.ndarray) -> np.ndarray:
-    """``core`` with axis ``axis`` replaced by the axes of ``small`` (entries index the old axis)."""
-    return np.take(core, small, axis=axis)
 
 
 # --- rules ------------------------------------------------------------------------------------------
@@ -388,7 +381,7 @@ def _gather(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> 
     ctx.need(picked.size * 2, "factoring the gathered labels")
     new_labels, small = _factor_dense(picked)
     ctx.need(state.core.size // state.core.shape[axis] * max(small.size, 1), "the gathered core", 4)
-    return _canonical(before + new_labels + after, _expand_axis(state.core, axis, small))
+    return _canonical(before + new_labels + after, np.take(state.core, small, axis=axis))
 
 
 def _broadcast(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
@@ -455,7 +448,7 @@ def _reshape(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) ->
             new_labels, small = _factor_dense(merged.reshape(dims_out))
             ctx.need(core.size // core.shape[axis] * small.size, "the reshaped core", 4)
             out_labels.extend(new_labels)
-            core = _expand_axis(core, axis, small)
+            core = np.take(core, small, axis=axis)
         axis += nj
     remaining = iter(zip(out_labels, core.shape))
     full = [(None, 1) if d == 1 else next(remaining) for d in node.shape]
@@ -695,7 +688,7 @@ def depth(graph: Graph, memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_upper_
     A step that would take the factored states over ``memory_budget`` bytes raises DepthBudgetError
     naming the node — unless ``allow_upper_bound``: then that node takes the node-level union of its
     operands, and the result says it is an upper bound (``exact`` False, ``inexact_reasons``)."""
-    ctx = _Context(memory_budget, allow_upper_bound)
+    ctx = _Context(memory_budget)
     states: dict[int, State] = {}
     for node in graph.live():
         rule = rule_for(DEPTH_RULES, "depth", node.prim)
