@@ -401,7 +401,7 @@ def _merge_labels(labels: list, dims: list[int], counts: list[int], ctx: _Contex
             merged = np.repeat(merged * m, d)
         else:
             merged = (merged[:, None] * m + lab[None, :]).reshape(-1)
-    return merged
+    return merged.astype(_label_dtype(math.prod(counts)))
 
 
 def _reshape_groups(dims: list[int], targets: list[int]) -> Iterator[tuple[int, int]]:
