@@ -453,3 +453,20 @@ def test_witness_follows_elements_through_wiring():
     ]
     deep, shallow = [v(d_std=1, d_exp=1)], [v(d_std=1)]
     assert result.element_depths(out.node) == [deep, shallow, deep, deep]
+
+
+@pytest.mark.parametrize("shape", [(16,), (2, 8), (8, 2), (2, 2, 4), (4, 4), (1, 16, 1)])
+def test_reshape_mixing_two_labelled_axes(shape):
+    """pad(exp(x[2, 3])) is [4, 4] with classes on both axes; reshapes that merge and split them."""
+    b = Builder()
+    padded = b.pad(b.exp(b.input("x", (2, 3))), [(1, 1), (0, 1)])
+    out = b.relu(b.reshape(padded, shape))
+    b.output("out", b.sum(out, axis=len(shape) - 1))
+    b.output("elements", out)
+    result = depth(b.graph)
+    g = expand(b.graph)
+    per_gate = scalar_depth_by_node(g)
+    deep, shallow = [v(d_std=1, d_exp=1)], [v(d_std=1)]
+    by_hand = [deep if 1 <= i // 4 <= 2 and i % 4 < 3 else shallow for i in range(16)]
+    assert result.element_depths(out.node) == by_hand == [sorted(per_gate[e]) for e in g.graph["outputs"]["elements"]]
+    assert result.critical == scalar_depth(g) == dense_depth(b.graph)[0]
