@@ -15,6 +15,9 @@ graph build, depth, witness, size and JSON output), "process CPU s" its user + s
 the depth interpreter's own wall time as the command reports it (``depth_time_s``). The growth
 exponent of a sweep is the least-squares slope of log(time) against log(parameter).
 
+Without ``--quick`` it also times the factored interpreter against the dense one (one class per
+element, kept as the test oracle) on the same graphs in one process.
+
 A last check runs ``tc0sim size`` on a matmul of 2^22 × 2^22 × 2^22 and compares the count with
 n1·d·n2 + n1·n2 computed here (Python ints; the count is above 2^63).
 """
@@ -135,6 +138,42 @@ def size_check(directory: Path) -> None:
           f"{'equal' if total == expected else 'DIFFERENT'}; above 2^63: {total > 2**63}), {wall:.2f} s, {rss:.0f} MB.")
 
 
+def bordered_graph(n: int):
+    """concat(exp(X[n, n]), Y[n/2, n]) zero-padded by a row on each side, squared, row sums, a slice."""
+    from tc0sim.ir.graph import Builder
+
+    b = Builder()
+    joined = b.concat([b.exp(b.input("X", (n, n))), b.input("Y", (n // 2, n))], axis=0)
+    padded = b.pad(joined, [(1, 1), (0, 0)])
+    rows = b.sum(b.mul(padded, padded), axis=1)
+    b.output("out", b.slice(rows, 0, 1, n + n // 2 + 1))
+    return b.graph
+
+
+def side_by_side(directory: Path) -> None:
+    """The factored interpreter against the dense one (tests/reference_depth_dense.py), same process."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from reference_depth_dense import dense_depth
+
+    from tc0sim.interp.depth import depth
+    from tc0sim.modelfile import load_model
+
+    graphs = [(f"bordered n={n}", bordered_graph(n)) for n in (500, 2000)]
+    path = model_file(directory, c=2, h=16, layers=16, scales=PYRAMID)
+    graphs.append(("VAR base config, c=2", load_model(path).build(None)))
+    print("\n### Factored against dense, side by side\n")
+    print("| graph | factored ms | dense ms | dense / factored | same answer |")
+    print("|---|---|---|---|---|")
+    for name, graph in graphs:
+        start = time.perf_counter()
+        factored = depth(graph).critical
+        middle = time.perf_counter()
+        dense = dense_depth(graph)[0]
+        end = time.perf_counter()
+        print(f"| {name} | {(middle - start) * 1e3:.1f} | {(end - middle) * 1e3:.0f} | {(end - middle) / (middle - start):.0f} | "
+              f"{'yes' if factored == dense else 'NO'} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer points per sweep")
@@ -161,6 +200,8 @@ def main() -> None:
             args.repeat,
         )
         size_check(directory)
+        if not args.quick:
+            side_by_side(directory)
 
 
 if __name__ == "__main__":
