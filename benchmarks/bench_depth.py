@@ -152,7 +152,7 @@ def bordered_graph(n: int):
 
 def side_by_side(directory: Path) -> None:
     """The factored interpreter against the dense one (tests/reference_depth_dense.py), same process."""
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
     from reference_depth_dense import dense_depth
 
     from tc0sim.interp.depth import depth

@@ -51,6 +51,7 @@ EMPTY_ID, ZERO_ID = 0, 1
 """Interned ids of the empty set (a node without elements) and of {0} (sources, pad's zeros)."""
 
 Labels = tuple  # tuple[np.ndarray | None, ...]
+_UNIT: dict[str | None, Vec] = {None: ZERO, **{s: unit(s) for s in SYMBOLS}}
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,8 @@ def _align(ctx: _Context, ins: list[State], skip: int | None = None) -> tuple[li
     return labels, cores
 
 
-def _map_ids(ctx: _Context, core: np.ndarray, f: Callable[[int], int]) -> np.ndarray:
+def _map_ids(core: np.ndarray, f: Callable[[int], int]) -> np.ndarray:
+    """Apply ``f`` to every distinct set id of ``core``."""
     uniq, inverse = _unique_values(core)
     return np.array([f(i) for i in uniq], dtype=np.int32)[inverse]
 
@@ -279,7 +281,7 @@ def _elementwise(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ct
         return ctx.uniform(len(node.shape), ctx.gate(symbol, frozenset(int(s.core.flat[0]) for s in ins)))
     labels, cores = _align(ctx, ins)
     if len(cores) == 1:
-        return _canonical(labels, _map_ids(ctx, cores[0], lambda i: ctx.gate(symbol, frozenset((i,)))))
+        return _canonical(labels, _map_ids(cores[0], lambda i: ctx.gate(symbol, frozenset((i,)))))
     shape = np.broadcast_shapes(*(c.shape for c in cores))
     ctx.need(math.prod(shape) * len(cores), "the combined core")
     width = len(ctx.sets)
@@ -321,7 +323,7 @@ def _reduction(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx:
     if rows.shape[1] == 1:
         return _canonical(
             [state.labels[a] for a in kept],
-            _map_ids(ctx, rows.reshape(kept_shape), lambda i: ctx.gate(symbol, frozenset((i,)))),
+            _map_ids(rows.reshape(kept_shape), lambda i: ctx.gate(symbol, frozenset((i,)))),
         )
     ctx.need(rows.size, "the reduced core")
     rows = np.sort(rows, axis=1)
@@ -590,7 +592,7 @@ class DepthResult:
         while True:
             node = self.graph.node(node_id)
             prim = PRIMITIVES[node.prim]
-            rest = sub(v, unit(prim.symbol)) if prim.symbol else v
+            rest = sub(v, _UNIT[prim.symbol])
             shapes = [self.graph.node(i).shape for i in node.inputs]
             if node_id in self.fallbacks:
                 step = self._fallback_step(node, rest)
@@ -662,8 +664,7 @@ class DepthResult:
         """Consecutive nodes of a path grouped by scope path, with the vector each group contributes."""
         groups: list[tuple[str, Vec]] = []
         for node in path:
-            symbol = PRIMITIVES[node.prim].symbol
-            contribution = unit(symbol) if symbol else ZERO
+            contribution = _UNIT[PRIMITIVES[node.prim].symbol]
             where = node.scope_path or "(top)"
             if groups and groups[-1][0] == where:
                 groups[-1] = (where, add(groups[-1][1], contribution))

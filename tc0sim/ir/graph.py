@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,9 +56,9 @@ class Node:
         """Number of elements (= gates, for a non-wiring node)."""
         return math.prod(self.shape)
 
-    @property
+    @cached_property
     def scope_path(self) -> str:
-        """Scope names joined with '/', outermost first ('' at top level)."""
+        """Scope names joined with '/', outermost first ('' at top level); computed once per node."""
         return "/".join(s.name for s in self.scope)
 
     @property
