@@ -14,15 +14,19 @@ from functools import lru_cache
 
 import numpy as np
 
-from tc0sim.interp.rules import by_role, rule_for
+from tc0sim.interp.rules import by_role
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES
-from tc0sim.ir.vectors import ZERO, Vec, add, pareto_max, unit
+from tc0sim.ir.vectors import Vec, add, pareto_max, unit, zero
 from tc0sim.ir.wiring import move
 
 PSet = frozenset  # frozenset[Vec], always Pareto-reduced
-ZERO_SET: PSet = frozenset({ZERO})
 EMPTY_SET: PSet = frozenset()
+
+
+def zero_set() -> PSet:
+    """{0}: the set of a source (of the current symbols)."""
+    return frozenset({zero()})
 
 
 @lru_cache(maxsize=None)
@@ -34,7 +38,7 @@ def _union(sets: frozenset) -> PSet:
 @lru_cache(maxsize=None)
 def _shift(s: PSet, symbol: str | None) -> PSet:
     """Every vector of ``s`` extended by one gate of ``symbol``; a gate reading nothing starts at 0."""
-    base = s if s else ZERO_SET
+    base = s if s else zero_set()
     if symbol is None:
         return base
     u = unit(symbol)
@@ -92,7 +96,7 @@ Rule = Callable[[Node, list[State], list[tuple[int, ...]], None], State]
 
 
 def _source(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: None) -> State:
-    return State([ZERO_SET if node.size else EMPTY_SET])
+    return State([zero_set() if node.size else EMPTY_SET])
 
 
 def _elementwise(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: None) -> State:
@@ -146,24 +150,14 @@ def _reduction(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx:
     return _normalise(sets, np.asarray(inverse).reshape(node.shape))
 
 
-def _wiring(transform: Callable[[np.ndarray, Node], np.ndarray]) -> Rule:
-    """A unary wiring rule: the class array moves exactly like the data."""
-
-    def rule(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: None) -> State:
-        (state,) = ins
-        if node.size == 0:
-            return State([EMPTY_SET])
-        if state.classes is None:
-            return State([state.sets[0]])
-        return _normalise(state.sets, np.ascontiguousarray(transform(state.classes, node)))
-
-    return rule
-
-
-_WIRING_TRANSFORMS: dict[str, Callable[[np.ndarray, Node], np.ndarray]] = {
-    "neg": lambda c, n: c,
-    **{name: (lambda c, n: move(n, [c])) for name in ("reshape", "transpose", "slice", "broadcast", "gather")},
-}
+def _moved(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: None) -> State:
+    """A one-operand wiring node: the class array moves exactly like the data."""
+    (state,) = ins
+    if node.size == 0:
+        return State([EMPTY_SET])
+    if state.classes is None:
+        return State([state.sets[0]])
+    return _normalise(state.sets, np.ascontiguousarray(move(node, [state.classes])))
 
 
 def _pad(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: None) -> State:
@@ -171,9 +165,9 @@ def _pad(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: None)
     (state,) = ins
     if node.size == 0:
         return State([EMPTY_SET])
-    if state.classes is None and state.sets[0] in (ZERO_SET, EMPTY_SET):
-        return State([ZERO_SET])
-    sets = list(state.sets) + [ZERO_SET]
+    if state.classes is None and state.sets[0] in (zero_set(), EMPTY_SET):
+        return State([zero_set()])
+    sets = list(state.sets) + [zero_set()]
     classes = np.pad(state.class_array(shapes[0]).astype(_dtype(len(sets))), node.attrs["widths"], constant_values=len(sets) - 1)
     return _normalise(sets, classes)
 
@@ -194,8 +188,7 @@ def _concat(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: No
     return _normalise(sets, np.concatenate(arrays, axis=node.attrs["axis"]))
 
 
-DENSE_RULES: dict[str, Rule] = by_role(_source, _reduction, _elementwise)
-DENSE_RULES.update({name: _wiring(t) for name, t in _WIRING_TRANSFORMS.items()})
+DENSE_RULES = by_role(_source, _reduction, _elementwise, _moved, interpreter="dense depth")
 DENSE_RULES["pad"] = _pad
 DENSE_RULES["concat"] = _concat
 
@@ -204,7 +197,7 @@ def dense_depth(graph: Graph) -> tuple[list[Vec], dict[int, list[list[Vec]]]]:
     """(critical vectors, {output node id: every element's sorted Pareto set, row-major})."""
     states: dict[int, State] = {}
     for node in graph.live():
-        rule = rule_for(DENSE_RULES, "dense depth", node.prim)
+        rule = DENSE_RULES.rule(node.prim)
         states[node.id] = rule(node, [states[i] for i in node.inputs], [graph.node(i).shape for i in node.inputs], None)
     critical = pareto_max(v for out in set(graph.outputs.values()) for v in states[out].candidates)
     elements = {}

@@ -37,10 +37,12 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import DepthBudgetError
-from tc0sim.interp.rules import by_role, rule_for
+from tc0sim.interp.paths import group_path
+from tc0sim.interp.rules import RuleTable
+from tc0sim.ir import moves
 from tc0sim.ir.graph import Graph, Node
-from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
-from tc0sim.ir.vectors import ZERO, Number, Vec, add, as_vec, dot, fmt, leq, pareto_max, sub, to_dict, unit
+from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive
+from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, pareto_max, sub, to_dict, unit, zero
 from tc0sim.ir.wiring import origin
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
@@ -51,7 +53,6 @@ EMPTY_ID, ZERO_ID = 0, 1
 """Interned ids of the empty set (a node without elements) and of {0} (sources, pad's zeros)."""
 
 Labels = tuple  # tuple[np.ndarray | None, ...]
-_UNIT: dict[str | None, Vec] = {None: ZERO, **{s: unit(s) for s in SYMBOLS}}
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class _Context:
     """The interned Pareto sets, the gate cache, the memory budget and the record of fallbacks."""
 
     def __init__(self, memory_budget: int):
-        self.sets: list[PSet] = [frozenset(), frozenset({ZERO})]
+        self.sets: list[PSet] = [frozenset(), frozenset({zero()})]
         self.ids: dict[PSet, int] = {s: i for i, s in enumerate(self.sets)}
         self.gates: dict[tuple[str, frozenset], int] = {}
         self.cores: dict[tuple[int, int], np.ndarray] = {}
@@ -499,19 +500,26 @@ def _concat(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _C
     return _canonical(labels, np.concatenate(pieces, axis=axis))
 
 
-DEPTH_RULES: dict[str, Rule] = by_role(_source, _reduction, _elementwise)
-DEPTH_RULES.update(
-    {
-        "neg": _unary_wiring(_neg),
-        "transpose": _unary_wiring(_transpose),
-        "slice": _unary_wiring(_slice),
-        "gather": _unary_wiring(_gather),
-        "broadcast": _unary_wiring(_broadcast),
-        "reshape": _unary_wiring(_reshape),
-        "pad": _unary_wiring(_pad),
-        "concat": _concat,
-    }
-)
+_WIRING_BY_MOVE: dict[Callable, Rule] = {
+    moves.same_place: _unary_wiring(_neg),
+    moves.transpose: _unary_wiring(_transpose),
+    moves.slice_axis: _unary_wiring(_slice),
+    moves.gather: _unary_wiring(_gather),
+    moves.broadcast: _unary_wiring(_broadcast),
+    moves.reshape: _unary_wiring(_reshape),
+    moves.pad: _unary_wiring(_pad),
+    moves.concat: _concat,
+}
+"""The factored rule of each move rule: a wiring primitive's depth rule follows from its ``move``."""
+
+
+def _derive(row: Primitive) -> Rule | None:
+    if row.role == "wiring":
+        return _WIRING_BY_MOVE.get(row.move)
+    return {"source": _source, "reduction": _reduction, "elementwise": _elementwise}[row.role]
+
+
+DEPTH_RULES: RuleTable[Rule] = RuleTable("depth", _derive)
 
 
 def _upper_bound(node: Node, ins: list[State], ctx: _Context) -> State:
@@ -592,7 +600,7 @@ class DepthResult:
         while True:
             node = self.graph.node(node_id)
             prim = PRIMITIVES[node.prim]
-            rest = sub(v, _UNIT[prim.symbol])
+            rest = sub(v, unit(prim.symbol)) if prim.symbol else v
             shapes = [self.graph.node(i).shape for i in node.inputs]
             if node_id in self.fallbacks:
                 step = self._fallback_step(node, rest)
@@ -605,7 +613,7 @@ class DepthResult:
                 step = self._gate_step(node, shapes, position, rest)
             path.append((node, position))
             if step is None:
-                if rest != ZERO:
+                if any(rest):
                     raise AssertionError(f"depth states inconsistent at node {node.id}")
                 return path
             slot, position, v = step
@@ -662,15 +670,7 @@ class DepthResult:
     @staticmethod
     def by_operator(path: list[Node]) -> list[tuple[str, Vec]]:
         """Consecutive nodes of a path grouped by scope path, with the vector each group contributes."""
-        groups: list[tuple[str, Vec]] = []
-        for node in path:
-            contribution = _UNIT[PRIMITIVES[node.prim].symbol]
-            where = node.scope_path or "(top)"
-            if groups and groups[-1][0] == where:
-                groups[-1] = (where, add(groups[-1][1], contribution))
-            else:
-                groups.append((where, contribution))
-        return groups
+        return [(group.operator, group.depth) for group in group_path(path)]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: critical vectors (full dicts and linear forms), per-symbol maxima, exactness."""
@@ -692,7 +692,7 @@ def depth(graph: Graph, memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_upper_
     ctx = _Context(memory_budget)
     states: dict[int, State] = {}
     for node in graph.live():
-        rule = rule_for(DEPTH_RULES, "depth", node.prim)
+        rule = DEPTH_RULES.rule(node.prim)
         ins = [states[i] for i in node.inputs]
         ctx.node = node
         try:
