@@ -1,7 +1,8 @@
 """Wiring as data movement: one numpy move rule per wiring primitive (SPEC §2: depth 0, size 0).
 
-The same rules move values (evaluate), class maps (depth) and scalar gate ids (expand), so the
-three interpreters cannot disagree on where an element goes. The rules are declared in the
+The same rules move values (evaluate) and scalar gate ids (expand), so the interpreters cannot
+disagree on where an element goes; ``origin`` inverts them for one element (the depth
+interpreter's witness paths). The rules are declared in the
 primitive table (``Primitive.move``, written in ``tc0sim.ir.moves``).
 """
 
