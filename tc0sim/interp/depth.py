@@ -42,7 +42,7 @@ from tc0sim.interp.rules import RuleTable
 from tc0sim.ir import moves
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive
-from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, pareto_max, sub, to_dict, unit, zero
+from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, pareto_max, to_dict, zero
 from tc0sim.ir.wiring import origin
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
@@ -600,7 +600,11 @@ class DepthResult:
         while True:
             node = self.graph.node(node_id)
             prim = PRIMITIVES[node.prim]
-            rest = sub(v, unit(prim.symbol)) if prim.symbol else v
+            if prim.symbol is None:
+                rest = v
+            else:
+                k = SYMBOLS.index(prim.symbol)
+                rest = v[:k] + (v[k] - 1,) + v[k + 1 :]
             shapes = [self.graph.node(i).shape for i in node.inputs]
             if node_id in self.fallbacks:
                 step = self._fallback_step(node, rest)
