@@ -176,13 +176,13 @@ class Builder:
         if p.arity is not None and len(inputs) != p.arity:
             raise GraphError(f"{prim} takes {p.arity} operand(s), got {len(inputs)}")
         rule = SHAPE_RULES.rule(prim)
-        where = "/".join(s.name for s in self._scopes) or "(top)"
         try:
             shape = tuple(int(d) for d in rule([t.shape for t in inputs], attrs))
+            if any(d < 0 for d in shape):
+                raise GraphError(f"negative dimension in {shape}")
         except GraphError as e:
+            where = "/".join(s.name for s in self._scopes) or "(top)"
             raise GraphError(f"{prim} in operator {where}: {e}") from None
-        if any(d < 0 for d in shape):
-            raise GraphError(f"{prim} in operator {where}: negative dimension in {shape}")
         nid = len(self.graph.nodes)
         self.graph.nodes.append(
             Node(nid, prim, shape, tuple(t.node for t in inputs), attrs, tuple(self._scopes), name or f"{prim}{nid}")
