@@ -8,12 +8,14 @@ The base configuration is VAR-d16's pyramid: ``kind: var``, h = w = 16, scales
 level, c = 1024. Each sweep varies one parameter: the width c, the final map size h = w (the
 pyramid scaled to it), the layers and the number of scales (the last k sizes of the pyramid
 after 1×1). Every configuration runs ``python -m tc0sim depth FILE --format json`` in a fresh
-subprocess (``--repeat`` times, default 3, keeping the best: the machine may be shared);
-"process s" is the subprocess's wall time measured here (interpreter start, imports, model file,
-graph build, depth, witness, size and JSON output), "process CPU s" its user + system time and
-"peak RSS" its maximum resident set, both from ``os.wait4`` (process start included), "depth s"
-the depth interpreter's own wall time as the command reports it (``depth_time_s``). The growth
-exponent of a sweep is the least-squares slope of log(time) against log(parameter).
+subprocess (``--repeat`` times, default 3, keeping the best: the machine may be shared).
+Columns: "nodes", the live tensor nodes; "process s", the subprocess's wall time measured here
+(interpreter start, imports, model file, graph build, depth, witness, size and JSON output);
+"process CPU s" its user + system time and "peak RSS" its maximum resident set, both from
+``os.wait4`` (process start included); "depth s" and "depth CPU s", the depth interpreter's own
+wall and CPU time as the command reports them (``depth_time_s``, ``depth_cpu_s``). The growth
+exponent of a sweep is the least-squares slope of log(time) against log(parameter); CPU times
+are the ones to read when the machine is loaded.
 
 Without ``--quick`` it also times the factored interpreter against the dense one (one class per
 element, kept as the test oracle) on the same graphs in one process.
@@ -90,13 +92,15 @@ def run_depth(path: Path, repeat: int) -> dict:
         "cpu_s": min(r[1] for r in runs),
         "peak_rss_mb": max(r[2] for r in runs),
         "depth_s": min(json.loads(r[3])["depth_time_s"] for r in runs),
+        "depth_cpu_s": min(json.loads(r[3])["depth_cpu_s"] for r in runs),
         "exact": data["depth"]["exact"],
         "depth": " ; ".join(data["depth"]["linear"]),
         "gates": data["size"]["total"],
+        "nodes": data["depth"]["tensor_nodes"],
     }
 
 
-COLUMNS = (("depth s", "depth_s"), ("process s", "process_s"), ("process CPU s", "cpu_s"))
+COLUMNS = (("depth s", "depth_s"), ("depth CPU s", "depth_cpu_s"), ("process s", "process_s"), ("process CPU s", "cpu_s"))
 
 
 def exponent(xs: list[int], ys: list[float]) -> float:
@@ -112,12 +116,12 @@ def sweep(title: str, name: str, values: list[int], configs: list[dict], directo
         rows.append(row)
         print(f"  {name}={value}: {row['process_s']:.2f} s, {row['peak_rss_mb']:.0f} MB", file=sys.stderr)
     print(f"\n### {title}\n")
-    print(f"| {name} | gates | depth | exact | depth s | process s | process CPU s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {name} | nodes | gates | depth | exact | depth s | depth CPU s | process s | process CPU s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r[name]} | {r['gates']:.3g} | {r['depth']} | {'yes' if r['exact'] else 'no'} | "
-            f"{r['depth_s']:.3f} | {r['process_s']:.2f} | {r['cpu_s']:.2f} | {r['peak_rss_mb']:.0f} |"
+            f"| {r[name]} | {r['nodes']} | {r['gates']:.3g} | {r['depth']} | {'yes' if r['exact'] else 'no'} | "
+            f"{r['depth_s']:.3f} | {r['depth_cpu_s']:.3f} | {r['process_s']:.2f} | {r['cpu_s']:.2f} | {r['peak_rss_mb']:.0f} |"
         )
     xs = [r[name] for r in rows]
     fits = ", ".join(f"{label} {exponent(xs, [r[key] for r in rows]):.2f}" for label, key in COLUMNS)
