@@ -465,7 +465,8 @@ scales: [1, 2, 4]
 
 def test_depth_reports_wall_time_and_peak_memory(tmp_path):
     data = json.loads(run("depth", model(tmp_path, MATMUL_N), "--format", "json").stdout)
-    assert 0 < data["build_time_s"] + data["depth_time_s"] <= data["wall_time_s"]
+    assert data["wall_time_s"] > 0 and data["depth_cpu_s"] >= 0
+    assert data["build_time_s"] + data["depth_time_s"] <= data["wall_time_s"] + 2e-4  # each rounded to 0.1 ms
     import resource
 
     assert 0 < data["peak_rss_mb"] <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
