@@ -469,7 +469,7 @@ def test_depth_reports_wall_time_and_peak_memory(tmp_path):
     assert data["build_time_s"] + data["depth_time_s"] <= data["wall_time_s"] + 2e-4  # each rounded to 0.1 ms
     import resource
 
-    assert 0 < data["peak_rss_mb"] <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert 0 < data["peak_rss_mb"] <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + 0.1  # rounded
     text = run("depth", model(tmp_path, MATMUL_N)).stdout
     assert "wall time" in text and "peak RSS" in text
 
