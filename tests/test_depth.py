@@ -1,6 +1,7 @@
 """The depth interpreter: worked depth vectors, exactness across non-uniform wiring, witnesses,
 claims, and a property test against the scalar expansion (networkx DP over gates)."""
 
+import math
 from fractions import Fraction
 from itertools import permutations
 from pathlib import Path
@@ -394,10 +395,27 @@ def assert_scalar_path(graph, g: nx.DiGraph, elements) -> None:
     assert g.nodes[ids[-1]].get("output")
 
 
+def assert_canonical(result) -> None:
+    """Every factored state is minimal: each label is used, no two labels of an axis have equal slices."""
+    for node_id, state in result.states.items():
+        shape = result.graph.node(node_id).shape
+        if math.prod(shape) == 0:
+            continue
+        for axis, lab in enumerate(state.labels):
+            m = state.core.shape[axis]
+            if lab is None:
+                assert m == 1
+                continue
+            assert len(lab) == shape[axis] and m > 1 and set(lab.tolist()) == set(range(m))
+            rows = np.moveaxis(state.core, axis, 0).reshape(m, -1)
+            assert len({tuple(r) for r in rows.tolist()}) == m
+
+
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_graphs(), st.dictionaries(st.sampled_from(SYMBOLS), st.integers(0, 9), min_size=5))
 def test_factored_depth_equals_dense_and_scalar_depth(graph, values):
     result = depth(graph)
+    assert_canonical(result)
     g = expand(graph)
     assert result.exact
     assert result.critical == scalar_depth(g)

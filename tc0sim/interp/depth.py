@@ -193,24 +193,29 @@ def _unique_values(a: np.ndarray) -> tuple[list[int], np.ndarray]:
 
 
 def _canonical(labels: Labels | list, core: np.ndarray) -> State:
-    """Drop unused labels and merge labels with equal core slices, axis by axis (one pass suffices:
-    merging equal slices on one axis never makes two different slices of another axis equal)."""
+    """The canonical form: first every axis drops the labels no position uses, then, axis by axis,
+    labels with equal core slices are merged. One merging pass suffices: merging equal slices on
+    one axis never makes two different slices of another axis equal."""
     labels = list(labels)
     for axis, lab in enumerate(labels):
-        m = core.shape[axis]
         if lab is None:
             continue
-        if m == 1:
-            labels[axis] = None
+        m = core.shape[axis]
+        present = np.flatnonzero(np.bincount(lab, minlength=m)) if m > 1 else None
+        if present is not None and len(present) < m:
+            old_to_new = np.zeros(m, dtype=np.int64)
+            old_to_new[present] = np.arange(len(present))
+            core = np.take(core, present, axis=axis)
+            lab = old_to_new[lab]
+        labels[axis] = None if core.shape[axis] == 1 else lab
+    for axis, lab in enumerate(labels):
+        if lab is None:
             continue
-        present = np.flatnonzero(np.bincount(lab, minlength=m))
-        first, inverse = _unique_rows(_rows(core, axis)[present])
-        if len(first) == m:
-            continue
-        old_to_new = np.zeros(m, dtype=np.int64)
-        old_to_new[present] = inverse
-        core = np.take(core, present[first], axis=axis)
-        labels[axis] = None if len(first) == 1 else old_to_new[lab].astype(_label_dtype(len(first)))
+        first, inverse = _unique_rows(_rows(core, axis))
+        if len(first) < core.shape[axis]:
+            core = np.take(core, first, axis=axis)
+            lab = inverse[lab]
+        labels[axis] = None if len(first) == 1 else lab.astype(_label_dtype(len(first)), copy=False)
     return State(tuple(labels), core)
 
 
