@@ -412,7 +412,7 @@ def assert_canonical(result) -> None:
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(random_graphs(), st.dictionaries(st.sampled_from(SYMBOLS), st.integers(0, 9), min_size=5))
+@given(random_graphs(), st.dictionaries(st.sampled_from(SYMBOLS), st.integers(0, 9), min_size=len(SYMBOLS)))
 def test_factored_depth_equals_dense_and_scalar_depth(graph, values):
     result = depth(graph)
     assert_canonical(result)
@@ -489,3 +489,29 @@ def test_reshape_mixing_two_labelled_axes(shape):
     by_hand = [deep if 1 <= i // 4 <= 2 and i % 4 < 3 else shallow for i in range(16)]
     assert result.element_depths(out.node) == by_hand == [sorted(per_gate[e]) for e in g.graph["outputs"]["elements"]]
     assert result.critical == scalar_depth(g) == dense_depth(b.graph)[0]
+
+
+def test_a_move_rule_without_a_factored_rule_is_exact_and_its_witness_a_scalar_path():
+    """``reverse`` (flip axis 0, defined here) has no factored rule nor origin: depth expands and
+    factors its classes, the witness moves element ids through it."""
+    from tc0sim.ir import primitives
+
+    row = primitives.define(
+        primitives.wiring("reverse", 1, primitives.shapes.same_shape, lambda node, arrays, fill: arrays[0][::-1], "flip axis 0")
+    )
+    try:
+        b = Builder()
+        x = b.input("X", (4, 2))
+        mixed = b.concat([b.sqrt(b.slice(x, 0, 0, 3)), b.exp(b.slice(x, 0, 3, 4))], axis=0)  # rows: sqrt ×3, exp
+        flipped = b.node("reverse", [mixed])  # rows: exp, sqrt ×3
+        b.output("out", b.relu(b.slice(flipped, 0, 0, 2)))
+        result = depth(b.graph)
+        g = expand(b.graph)
+        assert result.critical == scalar_depth(g) == sorted([v(d_std=1, d_exp=1), v(d_std=1, d_sqrt=1)])
+        for crit in result.critical:
+            elements = result.witness_elements(crit)
+            assert_scalar_path(b.graph, g, elements)
+        exp_path = result.witness_elements(v(d_std=1, d_exp=1))
+        assert [(n.prim, p) for n, p in exp_path][1:4] == [("slice", (0, 0)), ("exp", (0, 0)), ("concat", (3, 0))]
+    finally:
+        primitives.undefine(row.name)

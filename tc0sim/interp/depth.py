@@ -36,14 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from tc0sim.errors import DepthBudgetError
+from tc0sim.errors import DepthBudgetError, MissingRuleError
 from tc0sim.interp.paths import group_path
 from tc0sim.interp.rules import RuleTable
 from tc0sim.ir import moves
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive
 from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, pareto_max, to_dict, zero
-from tc0sim.ir.wiring import origin
+from tc0sim.ir.wiring import move, origin
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 """Bytes the factored state of one step (and all states kept) may take before the analysis refuses."""
@@ -518,9 +518,25 @@ _WIRING_BY_MOVE: dict[Callable, Rule] = {
 """The factored rule of each move rule: a wiring primitive's depth rule follows from its ``move``."""
 
 
+def _moved_densely(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
+    """A move rule without a factored rule: expand the classes, move them, factor the result
+    (exact; costs the node's element count, within the budget)."""
+    ctx.need(math.prod(shape) + node.size * 3, f"the expanded classes of {node.prim} (no factored rule)")
+    index = [np.zeros(d, dtype=np.int64) if lab is None else lab for lab, d in zip(state.labels, shape)]
+    dense = state.core[np.ix_(*index)] if index else state.core
+    labels, core = _factor_dense(np.ascontiguousarray(move(node, [dense])))
+    return _canonical(labels, core)
+
+
+def _dense_wiring(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
+    if len(ins) != 1:
+        raise MissingRuleError("depth", node.prim)  # wiring of several operands needs its own rule
+    return _unary_wiring(_moved_densely)(node, ins, shapes, ctx)
+
+
 def _derive(row: Primitive) -> Rule | None:
     if row.role == "wiring":
-        return _WIRING_BY_MOVE.get(row.move)
+        return _WIRING_BY_MOVE.get(row.move, _dense_wiring if row.move is not None else None)
     return {"source": _source, "reduction": _reduction, "elementwise": _elementwise}[row.role]
 
 
