@@ -515,3 +515,28 @@ def test_a_move_rule_without_a_factored_rule_is_exact_and_its_witness_a_scalar_p
         assert [(n.prim, p) for n, p in exp_path][1:4] == [("slice", (0, 0)), ("exp", (0, 0)), ("concat", (3, 0))]
     finally:
         primitives.undefine(row.name)
+
+
+def test_a_move_rule_that_creates_elements_gives_them_depth_zero():
+    """``front_zero`` (one zero before axis 0, defined here): exp(x) is uniform, its moved form is not."""
+    from tc0sim.ir import primitives
+
+    def front_zero_shape(shapes, attrs):
+        (s,) = shapes
+        return (s[0] + 1,) + s[1:]
+
+    def front_zero(node, arrays, fill):
+        return np.pad(arrays[0], [(1, 0)] + [(0, 0)] * (arrays[0].ndim - 1), constant_values=fill())
+
+    row = primitives.define(primitives.wiring("front_zero", 1, front_zero_shape, front_zero, "a zero row first"))
+    try:
+        b = Builder()
+        out = b.relu(b.node("front_zero", [b.exp(b.input("x", (2,)))]))
+        b.output("out", out)
+        result = depth(b.graph)
+        g = expand(b.graph)
+        assert result.element_depths(out.node) == [[v(d_std=1)], [v(d_std=1, d_exp=1)], [v(d_std=1, d_exp=1)]]
+        assert result.critical == scalar_depth(g) == [v(d_std=1, d_exp=1)]
+        assert_scalar_path(b.graph, g, result.witness_elements(v(d_std=1, d_exp=1)))
+    finally:
+        primitives.undefine(row.name)

@@ -338,16 +338,18 @@ def _reduction(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx:
     return _canonical([state.labels[a] for a in kept], table[inverse].reshape(kept_shape))
 
 
-def _unary_wiring(rule: Callable[[Node, State, tuple[int, ...], _Context], State]) -> Rule:
-    """A one-operand wiring rule: empty and uniform nodes are handled here (a uniform node stays
-    uniform, except under padding by zeros with another set), the rest by ``rule``."""
+def _unary_wiring(rule: Callable[[Node, State, tuple[int, ...], _Context], State], creates: bool = False) -> Rule:
+    """A one-operand wiring rule: empty and uniform nodes are handled here, the rest by ``rule``.
+
+    A uniform node stays uniform, unless the move may ``create`` elements (pad's zeros, constants
+    of depth 0): then only a node whose one set is {0} (or that has no elements) is all zeros."""
 
     def wrapped(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
         (state,) = ins
         if node.size == 0:
             return _empty(node, ctx)
-        if state.uniform and (node.prim != "pad" or int(state.core.flat[0]) in (EMPTY_ID, ZERO_ID)):
-            return ctx.uniform(len(node.shape), ZERO_ID if node.prim == "pad" else int(state.core.flat[0]))
+        if state.uniform and (not creates or int(state.core.flat[0]) in (EMPTY_ID, ZERO_ID)):
+            return ctx.uniform(len(node.shape), ZERO_ID if creates else int(state.core.flat[0]))
         return rule(node, state, shapes[0], ctx)
 
     wrapped.__doc__ = rule.__doc__
@@ -512,26 +514,29 @@ _WIRING_BY_MOVE: dict[Callable, Rule] = {
     moves.gather: _unary_wiring(_gather),
     moves.broadcast: _unary_wiring(_broadcast),
     moves.reshape: _unary_wiring(_reshape),
-    moves.pad: _unary_wiring(_pad),
+    moves.pad: _unary_wiring(_pad, creates=True),
     moves.concat: _concat,
 }
 """The factored rule of each move rule: a wiring primitive's depth rule follows from its ``move``."""
 
 
 def _moved_densely(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
-    """A move rule without a factored rule: expand the classes, move them, factor the result
-    (exact; costs the node's element count, within the budget)."""
+    """A move rule without a factored rule: expand the classes, move them (a new element is a
+    constant: {0}), factor the result (exact; costs the node's element count, within the budget)."""
     ctx.need(math.prod(shape) + node.size * 3, f"the expanded classes of {node.prim} (no factored rule)")
     index = [np.zeros(d, dtype=np.int64) if lab is None else lab for lab, d in zip(state.labels, shape)]
     dense = state.core[np.ix_(*index)] if index else state.core
-    labels, core = _factor_dense(np.ascontiguousarray(move(node, [dense])))
+    labels, core = _factor_dense(np.ascontiguousarray(move(node, [dense], lambda: ZERO_ID)))
     return _canonical(labels, core)
+
+
+_MOVED_DENSELY = _unary_wiring(_moved_densely, creates=True)
 
 
 def _dense_wiring(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
     if len(ins) != 1:
         raise MissingRuleError("depth", node.prim)  # wiring of several operands needs its own rule
-    return _unary_wiring(_moved_densely)(node, ins, shapes, ctx)
+    return _MOVED_DENSELY(node, ins, shapes, ctx)
 
 
 def _derive(row: Primitive) -> Rule | None:
