@@ -540,3 +540,16 @@ def test_a_move_rule_that_creates_elements_gives_them_depth_zero():
         assert_scalar_path(b.graph, g, result.witness_elements(v(d_std=1, d_exp=1)))
     finally:
         primitives.undefine(row.name)
+
+
+def test_var_at_full_width_has_the_depth_of_its_expanded_narrow_twin():
+    """The width c changes fan-ins, never the layering: VAR at c = 1920 (5.5·10¹⁰ gates, exact here in
+    a fraction of a second) has the scalar depth of the same model expanded at c = 2."""
+    from tc0sim.kinds import build
+
+    params = {"scales": [1, 2, 4], "layers": 2, "decoder": ["resnet", "attn", "up"]}
+    narrow = build("var", {"h": 4, "w": 4, "c": 2}, params)
+    wide = build("var", {"h": 4, "w": 4, "c": 1920}, params)
+    result = depth(wide, memory_budget=64 * 2**20)
+    assert result.exact and size(wide).total > 10**9
+    assert result.critical == scalar_depth(expand(narrow)) == depth(narrow).critical
