@@ -24,3 +24,7 @@ class MissingRuleError(GraphError):
 
 class ExpansionLimitError(GraphError):
     """A scalar expansion was refused because the graph exceeds the gate limit."""
+
+
+class BudgetError(ConfigError):
+    """A graph or an evaluation was refused because it exceeds the build budget (nodes or bytes)."""

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tc0sim.errors import ConfigError
+from tc0sim.ir.budget import BudgetedBuilder, BuildBudget
 from tc0sim.ir.graph import Builder, Graph, Tensor
 
 BuildFn = Callable[[Builder, dict[str, int], dict[str, Any]], dict[str, Tensor]]
+MinNodesFn = Callable[[Mapping[str, int], Mapping[str, Any]], int]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class Kind:
     params: Mapping[str, Any] = field(default_factory=dict)
     model: bool = False
     doc: str = ""
+    min_nodes: MinNodesFn | None = None
+    """A lower bound on the graph's tensor nodes from dims and params, checked against the build
+    budget before building (for kinds whose size grows with a param, e.g. ``layers``)."""
 
 
 KINDS: dict[str, Kind] = {}
@@ -58,8 +63,14 @@ def get_kind(name: str) -> Kind:
     return KINDS[name]
 
 
-def build(name: str, dims: Mapping[str, int], params: Mapping[str, Any] | None = None) -> Graph:
-    """Build the Graph of kind ``name``; missing/extra dims and unknown params are ConfigErrors."""
+def build(
+    name: str, dims: Mapping[str, int], params: Mapping[str, Any] | None = None, budget: BuildBudget | None = None
+) -> Graph:
+    """Build the Graph of kind ``name``; missing/extra dims and unknown params are ConfigErrors.
+
+    With a ``budget`` the build is refused (BudgetError) as soon as the graph would exceed it, and
+    before anything is built when the kind's ``min_nodes`` already does.
+    """
     kind = get_kind(name)
     missing = [d for d in kind.dims if d not in dims]
     extra = [d for d in dims if d not in kind.dims]
@@ -78,7 +89,14 @@ def build(name: str, dims: Mapping[str, int], params: Mapping[str, Any] | None =
     if unknown:
         raise ConfigError(f"kind {name!r} has no param(s) {', '.join(unknown)}; it takes {', '.join(kind.params) or 'none'}")
     full = {**kind.params, **params}
-    b = Builder()
+    if budget is None:
+        b = Builder()
+    else:
+        b = BudgetedBuilder(budget, f"{name} ({', '.join(f'{d}={dims[d]}' for d in kind.dims)})")
+        if kind.min_nodes is not None:
+            at_least = kind.min_nodes(dims, full)
+            if at_least > budget.max_nodes:
+                raise budget.refuse_nodes(at_least, b.label)
     outputs = kind.build(b, dict(dims), full)
     for out_name, t in outputs.items():
         b.output(out_name, t)

@@ -314,6 +314,9 @@ class Builder:
         exact = _exact_array(value)
         return self.node("constant", [], name=name, shape=exact.shape, value=exact)
 
+    def reserve(self, elements: int, bytes_each: int, what: str) -> None:
+        """Called before allocating an array of ``elements``; a plain Builder has no budget to check."""
+
     def output(self, name: str, x: Tensor) -> None:
         if name in self.graph.outputs:
             raise GraphError(f"duplicate output name {name!r}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.kinds import Kind, register
-from tc0sim.models.flowar import DEFAULT_PARAMS, Attend, build_flowar, parse_config
+from tc0sim.models.flowar import DEFAULT_PARAMS, Attend, build_flowar, min_nodes, parse_config
 from tc0sim.ops.aattc import DEFAULT_DEGREE, aattc, taylor_degree
 from tc0sim.ops.flow_matching import flow_matching
 
@@ -53,5 +53,6 @@ register(
         params={**DEFAULT_PARAMS, "g": DEFAULT_DEGREE},
         model=True,
         doc="fast FlowAR: FlowAR with every attention (transformer and flow matching) replaced by AAttC of degree g",
+        min_nodes=min_nodes,
     )
 )

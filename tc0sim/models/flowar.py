@@ -16,13 +16,14 @@ The output is ``Ỹ_K`` (``h × w × c``). With ``mode="training"`` the transfor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
+from tc0sim.ir.budget import repeat_count
 from tc0sim.kinds import Kind, register
 from tc0sim.models.var import check_positive_int, tokens
 from tc0sim.ops.attention import attention
@@ -139,6 +140,15 @@ def build_flowar(
     return {"out": outputs[f"scale{len(sizes)}"], **outputs}
 
 
+MIN_BLOCK_NODES = 30
+"""At least this many tensor nodes per transformer layer and scale (measured: 68 for flowar, 81 for fast_flowar)."""
+
+
+def min_nodes(dims: Mapping[str, int], params: Mapping[str, Any]) -> int:
+    """A lower bound on the tensor nodes of FlowAR or fast FlowAR: K scales × ``layers`` blocks."""
+    return MIN_BLOCK_NODES * repeat_count(params["K"]) * repeat_count(params["layers"])
+
+
 def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
     config = parse_config("flowar", dims, params)
     with b.scope("flowar", REF):
@@ -154,5 +164,6 @@ register(
         params=DEFAULT_PARAMS,
         model=True,
         doc="FlowAR inference: per scale, aggregation (up-sampling), FFN∘Attn, flow, flow matching",
+        min_nodes=min_nodes,
     )
 )

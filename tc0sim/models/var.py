@@ -24,6 +24,7 @@ from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
+from tc0sim.ir.budget import repeat_count
 from tc0sim.kinds import Kind, register
 from tc0sim.ops.attention import attention
 from tc0sim.ops.conv2d import conv2d
@@ -228,6 +229,13 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": image, "tokens": tokens(b, pyramid), "feature_map": features}
 
 
+MIN_BLOCK_NODES = 40
+"""At least this many tensor nodes per transformer layer and scale (measured: 52 with g = mlp, 65 with ffn)."""
+
+MIN_DECODER_NODES = 20
+"""At least this many tensor nodes per decoder block (measured: up 26, resnet 36, attn 46)."""
+
+
 register(
     Kind(
         "var",
@@ -237,5 +245,7 @@ register(
         params={"scales": 3, "layers": 1, "g": "ffn", "kernel": 3, "decoder": ["resnet", "attn", "up"]},
         model=True,
         doc="VAR: pyramid transformer (Φ_up, Attn, g per level), feature-map reconstruction, VQ-VAE decoder",
+        min_nodes=lambda dims, params: MIN_BLOCK_NODES * repeat_count(params["scales"]) * repeat_count(params["layers"])
+        + MIN_DECODER_NODES * len(params["decoder"] if isinstance(params["decoder"], (list, tuple)) else ()),
     )
 )

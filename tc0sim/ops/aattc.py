@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
+from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.kinds import Kind, register
 from tc0sim.ops.matmul import matmul
@@ -87,6 +88,7 @@ def aattc(b: Builder, x: Tensor, w_q: Tensor, w_k: Tensor, w_v: Tensor, g: Any =
     for label, w in (("W_Q", w_q), ("W_K", w_k), ("W_V", w_v)):
         if w.shape != (d, d):
             raise GraphError(f"aattc: {label} must be [{d}, {d}] for X {x.shape}, got {w.shape}")
+    b.reserve(math.comb(d + g, g) * (2 * g + 1), INDEX_BYTES + CONSTANT_ELEMENT_BYTES, "aattc: monomial features")
     with b.scope("aattc", ref=REF):
         q = matmul(b, x, w_q)
         k = matmul(b, x, w_k)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import GraphError
+from tc0sim.ir.budget import INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.kinds import Kind, register
 
@@ -32,6 +33,7 @@ def conv2d(b: Builder, x: Tensor, kernel: Tensor, bias: Tensor, name: str = "con
         )
     h, w, c = x.shape
     k, hk, wk, _ = kernel.shape
+    b.reserve(h * hk + w * wk, INDEX_BYTES, f"{name}: window indices")
     row_idx = np.arange(h, dtype=np.int64)[:, None] + np.arange(hk, dtype=np.int64)[None, :]
     col_idx = np.arange(w, dtype=np.int64)[:, None] + np.arange(wk, dtype=np.int64)[None, :]
     with b.scope(name, REF):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
+from tc0sim.ir.budget import INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.kinds import Kind, register
 
@@ -30,6 +31,7 @@ def downsample(b: Builder, x: Tensor, out_h: int, out_w: int, name: str = "downs
         if out < 1 or size % out:
             raise ConfigError(f"{name}: output size {out} does not divide the map {axis}={size}")
     r_h, r_w = h // out_h, w // out_w
+    b.reserve(h + w, INDEX_BYTES, f"{name}: block indices")
     rows = np.arange(h, dtype=np.int64).reshape(out_h, r_h)
     cols = np.arange(w, dtype=np.int64).reshape(out_w, r_w)
     with b.scope(name, REF):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
+from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.kinds import Kind, register
 
@@ -64,6 +65,7 @@ def upsample(b: Builder, x: Tensor, out_h: int, out_w: int, name: str = "upsampl
     if x.ndim != 3:
         raise GraphError(f"{name}: expected a feature map [h, w, c], got shape {x.shape}")
     h, w, c = x.shape
+    b.reserve(4 * (out_h + out_w), INDEX_BYTES + CONSTANT_ELEMENT_BYTES, f"{name}: bicubic taps")
     row_idx, row_w = bicubic_taps(h, out_h)
     col_idx, col_w = bicubic_taps(w, out_w)
     with b.scope(name, REF):
