@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.budget import BudgetedBuilder, BuildBudget
+from tc0sim.ir.budget import BudgetedBuilder, BuildBudget, active_budget
 from tc0sim.ir.graph import Builder, Graph, Tensor
 
 BuildFn = Callable[[Builder, dict[str, int], dict[str, Any]], dict[str, Tensor]]
@@ -68,8 +68,9 @@ def build(
 ) -> Graph:
     """Build the Graph of kind ``name``; missing/extra dims and unknown params are ConfigErrors.
 
-    With a ``budget`` the build is refused (BudgetError) as soon as the graph would exceed it, and
-    before anything is built when the kind's ``min_nodes`` already does.
+    With a ``budget`` (default: the active ``budget_scope``'s, if any) the build is refused
+    (BudgetError) as soon as the graph would exceed it, and before anything is built when the
+    kind's ``min_nodes`` already does.
     """
     kind = get_kind(name)
     missing = [d for d in kind.dims if d not in dims]
@@ -89,6 +90,7 @@ def build(
     if unknown:
         raise ConfigError(f"kind {name!r} has no param(s) {', '.join(unknown)}; it takes {', '.join(kind.params) or 'none'}")
     full = {**kind.params, **params}
+    budget = budget or active_budget()
     if budget is None:
         b = Builder()
     else:

@@ -8,7 +8,6 @@ an option or an input file that is wrong gives one line ``error: …`` on stderr
 from __future__ import annotations
 
 import json
-import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,16 @@ import numpy as np
 import yaml
 
 from tc0sim import polyfit
-from tc0sim.cli.output import FORMATS, Section, emit, jsonable, progress, status
+from tc0sim.cli.options import Count, budget_options, parse_count
+from tc0sim.cli.output import FORMATS, Section, emit, jsonable, progress, status, unlimited_int_digits
 from tc0sim import __version__
-from tc0sim.errors import ConfigError, Tc0simError
+from tc0sim.errors import BudgetError, ConfigError, Tc0simError
+from tc0sim.expr import LIMIT, parse_number
 from tc0sim.fp import Format
+from tc0sim.ir.budget import active_budget, evaluation_bytes
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+from tc0sim.npzfile import READ_ERRORS, check_member_header
+from tc0sim.limits import MAX_ERROR_CHARS, MAX_PRECISION, MAX_SWEEP_POINTS, MAX_VERIFY_POINTS, MIN_PRECISION
 
 DEMO_PRECISIONS = (8, 24, 53, 113)
 DEMO_TERMS = ("1e40", "1", "-1e40", "1/3")
@@ -38,21 +42,27 @@ EXIT_VIOLATED = 1
 EXIT_BAD_INPUT = 2
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
+def _one_line(error: BaseException | str) -> str:
+    text = error if isinstance(error, str) else str(error) or type(error).__name__
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         text = f"{error.filename}: {error.strerror}"
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 class Tc0simGroup(click.Group):
-    """A click group that turns tc0sim's deliberate errors into ``error: …`` and exit status 2."""
+    """A click group that turns tc0sim's deliberate errors and click's usage errors into one line
+    ``error: …`` and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (Tc0simError, yaml.YAMLError, OSError) as error:
             click.echo(f"error: {_one_line(error)}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except click.UsageError as error:
+            command = f"tc0sim {error.ctx.info_name} --help" if error.ctx and error.ctx.parent else "tc0sim --help"
+            click.echo(f"error: {_one_line(error.format_message())} (see '{command}')", err=True)
             ctx.exit(EXIT_BAD_INPUT)
 
 
@@ -105,7 +115,7 @@ _FORMAT_OPTION = click.option(
 _N_OPTION = click.option(
     "--n",
     "n",
-    type=click.IntRange(min=1),
+    type=Count(1),
     default=None,
     help="Value of n for dims written as expressions in n (default: the file's 'n:').",
 )
@@ -155,9 +165,9 @@ def _parse_symbol_values(assignments: tuple[str, ...]) -> tuple[dict[str, Fracti
         if name in values:
             raise ConfigError(f"--set: symbol {name} is given twice")
         try:
-            value = Fraction(raw.strip())
-        except (ValueError, ZeroDivisionError):
-            raise ConfigError(f"--set {item!r}: {raw!r} is not a number (use e.g. 3, 2.5 or 7/2)") from None
+            value = parse_number(raw)
+        except ConfigError as e:
+            raise ConfigError(f"--set {name}: {e}") from None
         if value < 0:
             raise ConfigError(f"--set {item!r}: a gate depth must be >= 0")
         values[name] = value
@@ -230,6 +240,7 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     help="Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3. Unspecified symbols are 1.",
 )
 @_FORMAT_OPTION
+@budget_options
 def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> None:
     """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
 
@@ -320,12 +331,15 @@ def _path_vector(path: list[Any]) -> tuple[int, ...]:
 
 
 def _parse_n_list(text: str) -> list[int]:
+    parts = text.split(",")
+    if len(parts) > MAX_SWEEP_POINTS:
+        raise ConfigError(f"--n: {len(parts)} values, more than the limit of {MAX_SWEEP_POINTS}")
     values: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise ConfigError(f"--n {text!r}: expected a comma-separated list of integers >= 1, e.g. 4,8,16,32")
-        values.append(int(part))
+    for part in parts:
+        try:
+            values.append(parse_count(part, 1, LIMIT))
+        except ConfigError as e:
+            raise ConfigError(f"--n: {e}; expected a comma-separated list of integers >= 1, e.g. 4,8,16,32") from None
     if len(set(values)) != len(values):
         raise ConfigError(f"--n {text!r}: the values must be distinct")
     return sorted(values)
@@ -339,11 +353,12 @@ def _parse_n_list(text: str) -> list[int]:
 @click.option(
     "--verify",
     "verify_count",
-    type=click.IntRange(min=0),
+    type=Count(0, MAX_VERIFY_POINTS),
     default=VERIFY_POINTS,
     show_default=True,
     help="How many extra n values beyond the largest to build and count to verify the fitted polynomial.",
 )
+@budget_options
 def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify_count: int) -> None:
     """Exact gate counts of MODEL at each n and the exact polynomial in n they follow.
 
@@ -446,23 +461,13 @@ def _plot(path: str, kind: str, counts: list[dict[str, Any]], coefficients: list
 # eval
 
 
-def _max_gates(value: str) -> int:
-    try:
-        number = float(value) if any(ch in value for ch in ".eE") else int(value)
-    except ValueError:
-        raise ConfigError(f"--max-gates {value!r}: expected a number of gates, e.g. 5e7") from None
-    if not math.isfinite(number) or number < 0 or number != int(number):
-        raise ConfigError(f"--max-gates {value!r}: expected a non-negative whole number of gates")
-    return int(number)
-
-
 def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
     """Arrays of an .npz file, checked against the graph's input names and shapes."""
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ConfigError(f"--inputs {path}: no such file") from None
-    except (ValueError, OSError) as e:
+    except READ_ERRORS as e:
         raise ConfigError(f"--inputs {path}: not a readable .npz archive ({_one_line(e)})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ConfigError(f"--inputs {path}: expected an .npz archive of named arrays, got a single array")
@@ -473,15 +478,12 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
                 raise ConfigError(
                     f"--inputs {path}: unknown input {name!r}; the model's inputs are {', '.join(graph.inputs)}"
                 )
+            expected = graph.node(graph.inputs[name]).shape
+            check_member_header(path, archive, name, expected)
             try:
                 array = archive[name]
-            except ValueError as e:
+            except READ_ERRORS as e:
                 raise ConfigError(f"--inputs {path}: array {name!r} cannot be read ({_one_line(e)})") from None
-            expected = graph.node(graph.inputs[name]).shape
-            if array.shape != expected:
-                raise ConfigError(f"--inputs {path}: input {name!r} has shape {array.shape}, expected {expected}")
-            if array.dtype.kind not in "iuf":
-                raise ConfigError(f"--inputs {path}: input {name!r} has dtype {array.dtype}, expected real numbers")
             if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
                 raise ConfigError(f"--inputs {path}: input {name!r} has a value that is not finite")
             arrays[name] = array
@@ -490,34 +492,64 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
 
 @main.command(name="eval")
 @click.argument("model")
-@click.option("--precision", "-p", "precision", type=int, default=None, help="Significand bits p (default: the file's 'precision:').")
+@click.option(
+    "--precision",
+    "-p",
+    "precision",
+    type=Count(MIN_PRECISION, MAX_PRECISION),
+    default=None,
+    help=f"Significand bits p, {MIN_PRECISION} ≤ p ≤ {MAX_PRECISION:,} (default: the file's 'precision:').",
+)
 @_N_OPTION
 @click.option("--inputs", "inputs_path", default=None, metavar="IN.npz", help="Inputs and weights by name; missing ones are drawn from the file's seed and scale.")
-@click.option("--output", "output_path", required=True, metavar="OUT.json|OUT.npz", help="Where to write the outputs: .json as exact [m, e] pairs, .npz as float64 (only when exact).")
-@click.option("--max-gates", "max_gates", default=str(DEFAULT_MAX_GATES), show_default=True, help="Refuse to evaluate graphs with more gates than this.")
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    metavar="OUT.json|OUT.npz",
+    help="Where to write the outputs: .json as exact [m, e] pairs (value m·2^e), .npz as float64 (only when exact).",
+)
+@click.option(
+    "--max-gates",
+    "max_gates",
+    type=Count(0, None, exponent=True),
+    default=DEFAULT_MAX_GATES,
+    show_default=True,
+    help="Refuse to evaluate graphs with more gates than this (e.g. 5e7).",
+)
+@budget_options
 def eval_command(
-    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: str
+    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int
 ) -> None:
-    """Bit-exact evaluation of MODEL in p-bit arithmetic (SPEC §1); every primitive rounds once."""
+    """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
+
+    A value of F_p is m·2^e with p-bit significand m (2^(p−1) ≤ |m| < 2^p, or m = 0). OUT.json
+    holds every output exactly as nested lists of [m, e] integer pairs (any length of m);
+    OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
+    and weights not in --inputs are drawn from the file's seed and scale. See docs/cli.md.
+    """
     from tc0sim.interp.evaluate import evaluate
     from tc0sim.interp.size import size as size_of
 
     suffix = Path(output_path).suffix.lower()
     if suffix not in (".json", ".npz"):
         raise ConfigError(f"--output {output_path}: expected a .json or .npz file name")
-    limit = _max_gates(max_gates)
     spec = _load(model)
     p = precision if precision is not None else spec.precision
     if p is None:
         raise ConfigError(f"{model}: no precision: give --precision P or add a 'precision:' key")
-    if p < 2:
-        raise ConfigError(f"--precision {p}: expected an integer >= 2")
     graph = spec.build(n)
     gates = size_of(graph).total
-    if gates > limit:
+    if gates > max_gates:
         raise ConfigError(
-            f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {limit:,}; "
+            f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {max_gates:,}; "
             "use smaller dims or raise --max-gates"
+        )
+    needed, budget = evaluation_bytes(gates, p), active_budget()
+    if budget is not None and needed > budget.max_bytes:
+        raise BudgetError(
+            f"evaluating {spec.label(n)} ({gates:,} gates at p={p:,}) needs about {needed:,} bytes, "
+            f"above the budget of {budget.max_bytes:,} bytes; raise it with --max-memory"
         )
     inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
     with status(f"evaluating {gates:,} gates at p={p}"):
@@ -537,7 +569,8 @@ def eval_command(
                 name: {"shape": list(value.shape), "pairs": F.to_pairs(value)} for name, value in outputs.items()
             },
         }
-        Path(output_path).write_text(json.dumps(jsonable(document)) + "\n", encoding="utf-8")
+        with unlimited_int_digits():
+            Path(output_path).write_text(json.dumps(jsonable(document)) + "\n", encoding="utf-8")
     else:
         arrays = {}
         for name, value in outputs.items():
@@ -561,6 +594,7 @@ def eval_command(
 @click.argument("models", nargs=-1)
 @click.option("--claim", "claim_ids", multiple=True, metavar="ID", help="Audit only this claim (repeatable), e.g. --claim FlowAR-L4.6.")
 @_FORMAT_OPTION
+@budget_options
 def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None:
     """Check the papers' claims against the computed DAG; exit status 1 if one is violated.
 
@@ -592,6 +626,7 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None
 @click.argument("model")
 @_N_OPTION
 @click.option("--output", "output_path", required=True, metavar="FILE.graphml|FILE.dot|FILE.json", help="Export file; the format follows the suffix.")
+@budget_options
 def graph(model: str, n: int | None, output_path: str) -> None:
     """Export the tensor-level DAG of MODEL (GraphML, DOT or JSON); DOT marks the critical path."""
     from tc0sim.interp.depth import depth as depth_of

@@ -112,12 +112,30 @@ def render_markdown(sections: Sequence[Section]) -> str:
 
 def emit(fmt: str, sections: Sequence[Section], data: dict[str, Any]) -> None:
     """Print the report in format ``fmt`` (text, json or markdown) on stdout."""
-    if fmt == "json":
-        sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
-    elif fmt == "markdown":
-        sys.stdout.write(render_markdown(sections))
-    else:
-        render_text(sections)
+    with unlimited_int_digits():
+        if fmt == "json":
+            sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
+        elif fmt == "markdown":
+            sys.stdout.write(render_markdown(sections))
+        else:
+            render_text(sections)
+
+
+@contextmanager
+def unlimited_int_digits() -> Iterator[None]:
+    """Let integers of any length be written as decimal text inside the block.
+
+    Python refuses to convert an int of more than 4300 digits to text (``sys.set_int_max_str_digits``);
+    an exact output (an [m, e] pair at p = 15000, a gate count) may be longer. The limit guards
+    parsing of untrusted text; tc0sim bounds the digits of what it parses itself, so only writing
+    lifts it, and the previous limit is restored on exit.
+    """
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(previous)
 
 
 @contextmanager

@@ -12,7 +12,9 @@ a lower bound on its node count (see ``tc0sim.kinds``), which is checked before 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,3 +97,30 @@ def repeat_count(value: Any) -> int:
     if isinstance(value, (list, tuple)):
         return max(len(value), 1)
     return 1
+
+
+_ACTIVE: ContextVar[BuildBudget | None] = ContextVar("tc0sim_build_budget", default=None)
+
+
+@contextmanager
+def budget_scope(budget: BuildBudget) -> Iterator[BuildBudget]:
+    """Every build inside the ``with`` block that names no budget of its own uses ``budget``."""
+    token = _ACTIVE.set(budget)
+    try:
+        yield budget
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active_budget() -> BuildBudget | None:
+    """The budget of the innermost ``budget_scope``, or None (no limit) outside any."""
+    return _ACTIVE.get()
+
+
+EVAL_VALUE_BYTES = 100
+"""Estimated bytes of one evaluated p-bit value besides its p/8 bytes of significand."""
+
+
+def evaluation_bytes(gates: int, precision: int) -> int:
+    """Estimated bytes of evaluating ``gates`` gates at ``precision`` bits (one value per gate kept)."""
+    return gates * (EVAL_VALUE_BYTES + precision // 8)
