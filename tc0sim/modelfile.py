@@ -21,6 +21,7 @@ from tc0sim.errors import ConfigError
 from tc0sim.expr import LIMIT, Expr, parse
 from tc0sim.ir.budget import BuildBudget
 from tc0sim.ir.graph import Graph
+from tc0sim.ir.vectors import Vec, parse_linear
 from tc0sim.kinds import Kind, get_kind, kind_names
 from tc0sim.kinds import build as build_kind
 from tc0sim.limits import (
@@ -44,6 +45,8 @@ TOP_LEVEL_KEYS: dict[str, str] = {
     "n": "default value of n for dims written as expressions in n (integer >= 1)",
     "sweep": "list of integers >= 1: the n values `tc0sim size` uses when --n is not given",
     "description": "free text shown in reports",
+    "claim": "the depth a paper claims for this model, a linear form such as \"6 d_std + 6 d_sum + d_exp\"; "
+    "`tc0sim depth` prints it beside the computed depth as tight, slack or violated",
 }
 """Every top-level key a model file may have (besides the kind's params), with its meaning."""
 
@@ -188,6 +191,7 @@ class ModelSpec:
     n: int | None = None
     sweep: tuple[int, ...] | None = None
     description: str = ""
+    claim: Vec | None = None
     source: str = "<model>"
 
     @property
@@ -347,9 +351,29 @@ def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
         if not isinstance(data["description"], str):
             raise ConfigError(f"{source}: key 'description': expected a string, got {_type_name(data['description'])}")
         spec.description = data["description"]
+    spec.claim = _claim(data, source)
     spec.dims = _dims(data, kind, source)
     spec.params = _params(data, kind, source)
     return spec
+
+
+MAX_CLAIM_CHARS = 200
+"""Longest ``claim:`` linear form."""
+
+
+def _claim(data: dict, source: str) -> Vec | None:
+    if "claim" not in data:
+        return None
+    text = data["claim"]
+    if not isinstance(text, str) or not text.isascii() or len(text) > MAX_CLAIM_CHARS:
+        raise ConfigError(
+            f"{source}: key 'claim': expected a linear form of at most {MAX_CLAIM_CHARS} ASCII characters "
+            f"such as \"6 d_std + 6 d_sum + d_exp\", got {_type_name(text)} {_short(text)}"
+        )
+    try:
+        return parse_linear(text)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: key 'claim': {e}") from None
 
 
 def _kind_names() -> str:

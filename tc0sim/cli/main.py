@@ -19,13 +19,24 @@ import yaml
 
 from tc0sim import polyfit
 from tc0sim.cli.options import Count, budget_options, parse_count
-from tc0sim.cli.output import FORMATS, Section, emit, jsonable, progress, status, unlimited_int_digits
+from tc0sim.cli.output import (
+    FORMATS,
+    SUMMARY_ROWS,
+    Section,
+    emit,
+    jsonable,
+    progress,
+    status,
+    summarised,
+    unlimited_int_digits,
+)
 from tc0sim import __version__
 from tc0sim.errors import BudgetError, ConfigError, Tc0simError
 from tc0sim.expr import LIMIT, parse_number
 from tc0sim.fp import Format
 from tc0sim.ir.budget import active_budget, evaluation_bytes
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+from tc0sim.ir.vectors import claim_verdict
 from tc0sim.npzfile import READ_ERRORS, check_member_header
 from tc0sim.limits import MAX_ERROR_CHARS, MAX_PRECISION, MAX_SWEEP_POINTS, MAX_VERIFY_POINTS, MIN_PRECISION
 
@@ -69,7 +80,16 @@ class Tc0simGroup(click.Group):
 @click.group(cls=Tc0simGroup)
 @click.version_option(__version__, prog_name="tc0sim")
 def main() -> None:
-    """tc0sim: circuit-complexity simulator and depth accountant for VAR and FlowAR."""
+    """tc0sim: circuit-complexity simulator and depth accountant for VAR and FlowAR.
+
+    Every command but `claims`, `kinds` and `demo` reads MODEL, a YAML model file naming a kind
+    (an operator or a model), its dims and params: start from one in examples/ (e.g.
+    `tc0sim depth examples/attention.yaml`), list the kinds with `tc0sim kinds`, and see
+    docs/model_files.md and docs/cli.md. The claims audited are those of "Circuit Complexity
+    Bounds for Visual Autoregressive Model" (Ke, Li, Liang, Shi, Song; arXiv:2501.04299) and "On
+    Computational Limits of FlowAR Models: Expressivity and Efficiency" (Cao, Gong, Ke, Li,
+    Liang, Sha, Shi, Song; arXiv:2502.16490).
+    """
 
 
 def _text(x: object, digits: int) -> str:
@@ -208,8 +228,21 @@ def _witness(result: Any, v: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
-def _group_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
-    return [[g["operator"], g["ref"], g["linear"], " → ".join(g["gates"])] for g in groups if g["gates"]]
+def _group_rows(groups: list[dict[str, Any]], full: bool = True) -> list[list[str]]:
+    """One row per operator segment of a path; unless ``full``, a long path keeps its first and
+    last segments and sums up those between (count, depth, gates) in one row."""
+    rows = [[g["operator"], g["ref"], g["linear"], " → ".join(g["gates"])] for g in groups if g["gates"]]
+    if full:
+        return rows
+    with_gates = [g for g in groups if g["gates"]]
+
+    def middle(skipped: list[list[str]]) -> list[str]:
+        inner = with_gates[SUMMARY_ROWS : SUMMARY_ROWS + len(skipped)]
+        total = tuple(sum(g["depth"][s] for g in inner) for s in SYMBOLS)
+        gates = sum(len(g["gates"]) for g in inner)
+        return [f"… {len(skipped):,} more operator segments (--full-path lists them) …", "", _vec_text(total), f"{gates:,} gates"]
+
+    return summarised(rows, middle)
 
 
 def _size_sections(report: dict[str, Any]) -> list[Section]:
@@ -221,7 +254,18 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     fan = {k: v for k, v in report.get("max_fan_in", {}).items() if v}
     if fan:
         by_prim.lines.append("largest fan-in: " + ", ".join(f"{k} {v:,}" for k, v in fan.items()))
-    by_op = Section("size by operator", ("operator", "gates"), [[op, f"{c:,}"] for op, c in report["by_operator"].items()])
+    items = list(report["by_operator"].items())
+    by_op = Section(
+        "size by operator",
+        ("operator", "gates"),
+        summarised(
+            [[op, f"{c:,}"] for op, c in items],
+            lambda skipped: [
+                f"… {len(skipped):,} more operators (--format json lists them) …",
+                f"{sum(c for _, c in items[SUMMARY_ROWS : SUMMARY_ROWS + len(skipped)]):,}",
+            ],
+        ),
+    )
     return [by_prim, by_op]
 
 
@@ -237,14 +281,26 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     "assignments",
     multiple=True,
     metavar="SYMBOL=VALUE",
-    help="Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3. Unspecified symbols are 1.",
+    help=f"Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3; SYMBOL is one of {', '.join(SYMBOLS)}. "
+    "VALUE is an integer, decimal or p/q ≥ 0. Unspecified symbols are 1.",
+)
+@click.option(
+    "--full-path",
+    "full_path",
+    is_flag=True,
+    help=f"Print every operator segment of the witness paths (by default a path of more than "
+    f"{2 * SUMMARY_ROWS + 1} segments shows the first and last {SUMMARY_ROWS} and sums up the rest).",
 )
 @_FORMAT_OPTION
 @budget_options
-def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> None:
+def depth(model: str, n: int | None, assignments: tuple[str, ...], full_path: bool, fmt: str) -> None:
     """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
 
-    With --set the depth is also one number (unspecified symbols count 1) with the path realising it.
+    MODEL is a YAML model file naming a kind, its dims and params (see examples/ and
+    docs/model_files.md; `tc0sim kinds` lists the kinds). The depth is a linear form in the gate
+    depths d_std, d_sum, d_prod, d_exp, d_sqrt; with --set it is also one number (unspecified
+    symbols count 1) with the path realising it. When the file has a `claim:` key, the claimed
+    depth is printed beside the computed one as tight, slack or violated.
     """
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.size import size as size_of
@@ -284,6 +340,14 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> 
         )
     if not result.exact:
         critical.lines.append("upper bound, not exact: " + "; ".join(result.inexact_reasons))
+    if spec.claim is not None:
+        verdict, detail = claim_verdict(result.critical, spec.claim)
+        data["depth"]["claim"] = {
+            "claimed": _vec_text(spec.claim),
+            "verdict": verdict,
+            "slack" if verdict == "slack" else "exceeding": _vec_dict(detail) if detail else None,
+        }
+        critical.lines.append(f"claimed (key 'claim'): {_vec_text(spec.claim)} — {_claim_words(verdict, detail, spec.claim)}")
     sections = [header, critical]
 
     if assignments:
@@ -301,7 +365,7 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> 
         numeric = Section(
             f"depth at {given}: {_exact_text(number)}{note}",
             ("operator", "paper ref", "depth", "gates on the path"),
-            _group_rows(chosen["by_operator"]),
+            _group_rows(chosen["by_operator"], full_path),
         )
         numeric.lines.append(f"path vector: {chosen['linear']}")
         sections.append(numeric)
@@ -310,11 +374,20 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> 
             Section(
                 f"witness path {i} ({w['linear']}) by operator",
                 ("operator", "paper ref", "depth", "gates on the path"),
-                _group_rows(w["by_operator"]),
+                _group_rows(w["by_operator"], full_path),
             )
         )
     sections.extend(_size_sections(size_report))
     emit(fmt, sections, data)
+
+
+def _claim_words(verdict: str, detail: tuple[int, ...] | None, claim: tuple[int, ...]) -> str:
+    if verdict == "tight":
+        return "tight: a critical vector equals the claim"
+    if verdict == "slack":
+        return f"slack: every critical vector is below the claim, the closest by {_vec_text(detail)}"
+    excess = tuple(max(0, a - b) for a, b in zip(detail, claim))
+    return f"violated: the critical vector {_vec_text(detail)} exceeds the claim by {_vec_text(excess)}"
 
 
 def _path_vector(path: list[Any]) -> tuple[int, ...]:
@@ -360,7 +433,7 @@ def _parse_n_list(text: str) -> list[int]:
 )
 @budget_options
 def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify_count: int) -> None:
-    """Exact gate counts of MODEL at each n and the exact polynomial in n they follow.
+    """Exact gate counts of MODEL (a YAML model file, see examples/) at each n and the exact polynomial in n.
 
     The polynomial (rational coefficients, degree ≤ #points − 1) is fitted on the given points and
     verified on further points spaced like them; when it fails, the counts are not a polynomial in n
@@ -596,7 +669,7 @@ def eval_command(
 @_FORMAT_OPTION
 @budget_options
 def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None:
-    """Check the papers' claims against the computed DAG; exit status 1 if one is violated.
+    """Check the papers' claims against the computed DAG; exit status 1 if one is violated (`tc0sim claims` lists them).
 
     Without MODEL files the whole registry is audited at its own instances; with files, the claims
     whose kind matches each file's kind, at the file's dims.
@@ -628,7 +701,7 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None
 @click.option("--output", "output_path", required=True, metavar="FILE.graphml|FILE.dot|FILE.json", help="Export file; the format follows the suffix.")
 @budget_options
 def graph(model: str, n: int | None, output_path: str) -> None:
-    """Export the tensor-level DAG of MODEL (GraphML, DOT or JSON); DOT marks the critical path."""
+    """Export the tensor-level DAG of MODEL (a YAML model file) as GraphML, DOT or JSON; DOT marks the critical path."""
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.export import write
 
@@ -642,6 +715,62 @@ def graph(model: str, n: int | None, output_path: str) -> None:
     for name, node_id in built.inputs.items():
         node = built.node(node_id)
         click.echo(f"  {node.attrs.get('role', 'input')} {name}{list(node.shape)}")
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+"""The example model files of a source checkout (absent from an installed wheel)."""
+
+
+def _examples_by_kind() -> dict[str, list[str]]:
+    from tc0sim.modelfile import load_model
+
+    found: dict[str, list[str]] = {}
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        try:
+            found.setdefault(load_model(path).kind, []).append(f"examples/{path.name}")
+        except Tc0simError:
+            continue
+    return found
+
+
+def _param_text(value: Any) -> str:
+    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+
+
+@main.command()
+@_FORMAT_OPTION
+def kinds(fmt: str) -> None:
+    """Every kind a model file can name: its dims, its params with their defaults, an example file.
+
+    A model file is a YAML mapping such as `kind: matmul`, `dims: {n1: 2, d: 3, n2: 2}`, with the
+    kind's params at the top level or under `params:` (docs/model_files.md).
+    """
+    from tc0sim.kinds import KINDS, kind_names
+
+    examples = _examples_by_kind()
+    rows, listed = [], []
+    for name in kind_names():
+        kind = KINDS[name]
+        params = {p: jsonable(v) for p, v in kind.params.items()}
+        files = examples.get(name, [])
+        rows.append(
+            [
+                name,
+                "model" if kind.model else "operator",
+                ", ".join(kind.dims) or "—",
+                ", ".join(f"{p}={_param_text(v)}" for p, v in params.items()) or "—",
+                ", ".join(files) or "—",
+                kind.ref,
+            ]
+        )
+        listed.append({"kind": name, "model": kind.model, "dims": list(kind.dims), "params": params,
+                       "examples": files, "ref": kind.ref, "doc": kind.doc})
+    section = Section(
+        f"{len(rows)} kinds (run e.g. `tc0sim depth examples/matmul.yaml`; docs/model_files.md describes the file)",
+        ("kind", "type", "dims", "params (default)", "example", "reference"),
+        rows,
+    )
+    emit(fmt, [section], {"kinds": listed})
 
 
 def _claim_depth(claim: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -30,6 +30,17 @@ class Section:
     headers: Sequence[str] = ()
     rows: list[Sequence[Any]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+
+
+SUMMARY_ROWS = 12
+"""A long table keeps this many rows at each end; the rows between are summarised in one row."""
+
+
+def summarised(rows: list[Any], middle: Callable[[list[Any]], Any], keep: int = SUMMARY_ROWS) -> list[Any]:
+    """``rows`` unchanged when short; otherwise the first and last ``keep`` rows around ``middle(rest)``."""
+    if len(rows) <= 2 * keep + 1:
+        return rows
+    return rows[:keep] + [middle(rows[keep:-keep])] + rows[-keep:]
 
 
 def jsonable(value: Any) -> Any:

@@ -188,3 +188,15 @@ def parse_linear(text: str) -> Vec:
     if parser.peek():
         raise parser.error(f"unexpected {parser.peek()!r}")
     return tuple(result)  # type: ignore[return-value]
+
+
+def claim_verdict(critical: Iterable[Vec], claim: Vec) -> tuple[str, Vec | None]:
+    """``tight`` (every critical vector ≤ claim, one equal), ``slack`` (all ≤, none equal; with the
+    smallest slack claim − v), or ``violated`` (with the first critical vector not ≤ the claim)."""
+    vectors = list(critical)
+    bad = [v for v in vectors if not leq(v, claim)]
+    if bad:
+        return "violated", bad[0]
+    if claim in vectors:
+        return "tight", None
+    return "slack", min((sub(claim, v) for v in vectors), key=lambda s: (sum(s), s))
