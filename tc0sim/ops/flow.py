@@ -16,6 +16,7 @@ from numbers import Rational
 from typing import Any
 
 from tc0sim.errors import ConfigError, GraphError
+from tc0sim.expr import parse_number
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.kinds import Kind, register
 
@@ -37,9 +38,9 @@ def flow_time(t: Any) -> Fraction:
     if not isinstance(t, (int, float, str, Rational)):
         raise ConfigError(f"flow time t={t!r} is not a number (int, float, Fraction or 'p/q' string)")
     try:
-        value = Fraction(t.strip()) if isinstance(t, str) else Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"flow time t={t!r} is not a number (int, float, Fraction or 'p/q' string)") from None
+        value = parse_number(t) if isinstance(t, str) else Fraction(t)
+    except ConfigError as e:
+        raise ConfigError(f"flow time t: {e}") from None
     if not 0 <= value <= 1:
         raise ConfigError(f"flow time t={value} outside [0, 1]")
     return value
