@@ -2,7 +2,7 @@
 
 Usage: ``python tests/fuzz_driver.py CASES.json``: CASES is a JSON list of argument lists. Each case
 runs through click's CliRunner under a SIGALRM timeout of ``CASE_SECONDS``; the report on stdout is a
-JSON list of {"args", "exit", "stderr", "stdout_tail", "exception", "seconds"}, where "exception" is
+JSON list of {"args", "exit", "stderr", "stdout", "exception", "seconds"}, where "exception" is
 the type name of an exception that escaped the command (a traceback), "timeout" or null.
 """
 
@@ -19,6 +19,8 @@ from click.testing import CliRunner
 from tc0sim.cli.main import main
 
 CASE_SECONDS = 20
+STDOUT_CHARS = 2_000_000
+"""How much of a case's stdout the report keeps (its end)."""
 
 
 class CaseTimeout(BaseException):
@@ -44,12 +46,12 @@ def run_case(args: list[str]) -> dict:
             "args": args,
             "exit": result.exit_code,
             "stderr": result.stderr,
-            "stdout_tail": result.stdout[-300:],
+            "stdout": result.stdout[-STDOUT_CHARS:],
             "exception": exception,
             "seconds": round(time.monotonic() - start, 2),
         }
     except CaseTimeout:
-        return {"args": args, "exit": None, "stderr": "", "stdout_tail": "", "exception": "timeout",
+        return {"args": args, "exit": None, "stderr": "", "stdout": "", "exception": "timeout",
                 "seconds": round(time.monotonic() - start, 2)}
     finally:
         signal.alarm(0)
