@@ -26,5 +26,13 @@ class ExpansionLimitError(GraphError):
     """A scalar expansion was refused because the graph exceeds the gate limit."""
 
 
+class MissingKernelError(MissingRuleError, ValueError):
+    """A primitive has no F_p kernel of the needed kind (``tc0sim.fp.KERNELS``)."""
+
+    def __init__(self, primitive: str, kind: str = "elementwise"):
+        super().__init__("F_p kernel", primitive)
+        self.args = (f"no {kind} F_p kernel for primitive {primitive!r} (define one with tc0sim.fp.kernel)",)
+
+
 class BudgetError(ConfigError):
     """A graph or an evaluation was refused because it exceeds the build budget (nodes or bytes)."""
