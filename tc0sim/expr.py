@@ -1,4 +1,4 @@
-"""A safe parser for the integer expressions of model files (SPEC §5): ``"n"``, ``"2*n"``, ``"n//4"``.
+"""A safe parser for the integer expressions of model files (docs/model_files.md): ``"n"``, ``"2*n"``, ``"n//4"``.
 
 Hand-written tokenizer and recursive-descent parser — user text is never given to ``eval``. Grammar::
 

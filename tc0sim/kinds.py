@@ -1,4 +1,4 @@
-"""The registry of buildable kinds: the operators of SPEC §3 and the models of §4.
+"""The registry of buildable kinds: the operators of docs/operators.md and the models of docs/models.md.
 
 The kinds are collected explicitly from the two lists ``tc0sim.ops.OPERATORS`` and
 ``tc0sim.models.MODELS`` (no registration by import side effect); ``build(kind, dims, params)``

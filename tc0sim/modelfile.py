@@ -1,4 +1,4 @@
-"""Model files (SPEC §5): a YAML mapping naming a ``kind``, its ``dims`` and ``params``, and how to draw inputs.
+"""Model files (docs/cli.md): a YAML mapping naming a ``kind``, its ``dims`` and ``params``, and how to draw inputs.
 
 Read with ``yaml.safe_load`` only (``!!python/...`` tags are refused), then validated key by key; every
 error is a ConfigError naming the file, the key and what was expected. A dim is a positive integer

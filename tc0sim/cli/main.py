@@ -1,4 +1,4 @@
-"""The ``tc0sim`` command line (SPEC §5): depth, size, eval, audit, graph, claims (and demo).
+"""The ``tc0sim`` command line (docs/cli.md): depth, size, eval, audit, graph, claims (and demo).
 
 Exit status: 0 on success, 1 when an audit finds a violated claim, 2 on bad input — a model file,
 an option or an input file that is wrong gives one line ``error: …`` on stderr and no traceback
@@ -98,7 +98,7 @@ def _text(x: object, digits: int) -> str:
 
 @main.command()
 def demo() -> None:
-    """Show one-rounding iterated addition (seed 004 Lemma 3.5 Part 3) against left-to-right."""
+    """Show one-rounding iterated addition (VAR Lemma 3.5 Part 3) against left-to-right."""
     from rich.console import Console
     from rich.table import Table
 

@@ -1,4 +1,4 @@
-"""The tensor-level DAG and the builder operators use to lower themselves onto it (SPEC §2).
+"""The tensor-level DAG and the builder operators use to lower themselves onto it (docs/dag.md).
 
 A node applies one primitive to whole arrays: every element of a node is a parallel gate with the
 node's depth symbol. Nodes are appended in topological order, so ``graph.nodes`` is already a

@@ -1,4 +1,4 @@
-"""A buildable kind: an operator of SPEC §3 or a model of §4, as a record the registry lists.
+"""A buildable kind: an operator of docs/operators.md or a model of docs/models.md, as a record the registry lists.
 
 An operator or model module defines its kinds as ``KINDS = (Kind(...), ...)`` and its package
 lists them (``tc0sim.ops.OPERATORS``, ``tc0sim.models.MODELS``); the registry ``tc0sim.kinds``

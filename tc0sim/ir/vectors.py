@@ -1,4 +1,4 @@
-"""Depth vectors: path lengths counted per symbolic gate depth (SPEC §2).
+"""Depth vectors: path lengths counted per symbolic gate depth (docs/dag.md).
 
 A depth vector is a tuple of non-negative ints with one entry per symbol of ``SYMBOLS`` (today
 d_std, d_sum, d_prod, d_exp, d_sqrt; the primitive table may add more); e.g. the attention bound of FlowAR Lemma 4.6,

@@ -1,4 +1,4 @@
-"""Fast FlowAR (seed 002 Definitions 5.3 and 5.4): FlowAR with every attention layer replaced by AAttC.
+"""Fast FlowAR (FlowAR Definitions 5.3 and 5.4): FlowAR with every attention layer replaced by AAttC.
 
 Definition 5.4 replaces ``Attn_i`` of the autoregressive transformer and Definition 5.3 the attention
 of the flow-matching layer (``FNN_i``) by the approximate attention AAttC (Definition 5.1), here the

@@ -1,4 +1,4 @@
-"""The FlowAR model (seed 002 Definition B.13; Theorem 4.9).
+"""The FlowAR model (FlowAR Definition B.13; Theorem 4.9).
 
 K scales with factors ``r_i = a^(K−i)`` (the multi-scale tokenizer, Definition B.3): scale i is an
 ``h/r_i × w/r_i × c`` token map. Inference (Definition B.13), for i = 1, …, K:

@@ -1,6 +1,6 @@
-"""Approximate attention AAttC (seed 002 Definition 5.1, Lemma 5.2; Alman & Song 2023).
+"""Approximate attention AAttC (FlowAR Definition 5.1, Lemma 5.2; Alman & Song 2023).
 
-The seed's attention (Definition B.5) is ``D⁻¹ A X W_V`` with ``A = exp(Q Kᵀ)``, ``Q = X W_Q``,
+The FlowAR paper's attention (Definition B.5) is ``D⁻¹ A X W_V`` with ``A = exp(Q Kᵀ)``, ``Q = X W_Q``,
 ``K = X W_K`` (no 1/√d scaling). AAttC replaces ``exp(s)`` by its degree-g Taylor polynomial
 ``P_g(s) = Σ_{j≤g} s^j/j!`` and factors ``P_g(⟨q, k⟩) = ⟨φ1(q), φ2(k)⟩`` with one feature per
 multi-index α ∈ ℕ^d, |α| ≤ g:  ``φ1(q)_α = q^α/α!`` and ``φ2(k)_α = k^α``, because
@@ -77,7 +77,7 @@ def _inverse_factorials(d: int, g: int) -> list[Fraction]:
 
 
 def aattc(b: Builder, x: Tensor, w_q: Tensor, w_k: Tensor, w_v: Tensor, g: Any = DEFAULT_DEGREE) -> Tensor:
-    """Approximate attention of X[n, d] with a degree-g polynomial kernel (seed 002 Def. 5.1).
+    """Approximate attention of X[n, d] with a degree-g polynomial kernel (FlowAR Def. 5.1).
 
     Depth 4 d_std + 3 d_sum + d_prod for g ≥ 2 (4 d_std + 3 d_sum for g = 1).
     """

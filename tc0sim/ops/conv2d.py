@@ -1,4 +1,4 @@
-"""Convolution, stride 1 (seed 004 Definition 4.10 / Lemma 5.6 / Proposition 5.7).
+"""Convolution, stride 1 (VAR Definition 4.10 / Lemma 5.6 / Proposition 5.7).
 
 ``Y_ijo = ⊕(X_{i+m−pt, j+q−pl, l} · K_{o,m,q,l} for all m, q, l, and b_o)``: every product and the
 bias are the terms of ONE iterated sum (depth d_std + d_sum). Zero padding as PyTorch's

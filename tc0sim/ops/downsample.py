@@ -1,4 +1,4 @@
-"""Area down-sampling (seed 002 Definition B.2 / Lemma 4.3): ``Y = Φ_down X``, a matmul.
+"""Area down-sampling (FlowAR Definition B.2 / Lemma 4.3): ``Y = Φ_down X``, a matmul.
 
 ``Φ_down`` averages each r_h × r_w block (PyTorch ``F.interpolate(mode="area")``, i.e. adaptive
 average pooling with an output size that divides the input). Its non-zero entries are the constant

@@ -1,4 +1,4 @@
-"""Bicubic up-interpolation (seed 004 Definition 4.3 / Lemma 5.1, seed 002 Definition B.1 / Lemma 4.2).
+"""Bicubic up-interpolation (VAR Definition 4.3 / Lemma 5.1, FlowAR Definition B.1 / Lemma 4.2).
 
 ``Y_ijl = ⊕_{s,t ∈ {−1,0,1,2}} ((W_s · X_{·,·,l}) · W_t)`` with the bicubic weights of PyTorch's
 ``F.interpolate(mode="bicubic", align_corners=False)`` for an explicit output size: the source
