@@ -207,7 +207,8 @@ def _path_groups(path: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _witness(result: Any, v: tuple[int, ...]) -> dict[str, Any]:
+def _witness(result: Any, v: tuple[int, ...], nodes: bool = True) -> dict[str, Any]:
+    """The witness path of ``v`` by operator, and (``nodes``, for JSON) node by node."""
     path = result.witness(v)
     return {
         "vector": _vec_dict(v),
@@ -216,7 +217,9 @@ def _witness(result: Any, v: tuple[int, ...]) -> dict[str, Any]:
         "path": [
             {"id": node.id, "prim": node.prim, "name": node.name, "operator": node.scope_path or "(top)"}
             for node in path
-        ],
+        ]
+        if nodes
+        else None,
     }
 
 
@@ -305,7 +308,7 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], full_path: bo
     with status(f"computing the depth of {spec.label(n)}"):
         result = depth_of(graph)
     size_report = size_of(graph).as_dict()
-    witnesses = [_witness(result, v) for v in result.critical]
+    witnesses = [_witness(result, v, nodes=fmt == "json") for v in result.critical]
     data: dict[str, Any] = {
         "model": info,
         "depth": {
