@@ -54,22 +54,14 @@ DEFAULT_SEED = 0
 DEFAULT_SCALE = 1.0
 
 
+_TYPE_NAMES = ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"), (list, "a list"), (dict, "a mapping"))
+"""How an error message names a YAML value's type (bool before int: a bool is an int)."""
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+    return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), type(value).__name__)
 
 
 _REPR = reprlib.Repr()
@@ -419,6 +411,14 @@ def _sweep(data: dict, source: str) -> tuple[int, ...] | None:
     return tuple(values)
 
 
+def _expression(text: str, key: str, source: str) -> Expr:
+    """An integer expression in n (``tc0sim.expr``), its errors naming the file and the key."""
+    try:
+        return parse(text, allowed=("n",))
+    except ConfigError as e:
+        raise ConfigError(f"{source}: key {key!r}: {e}") from None
+
+
 def _dim_value(value: Any, key: str, source: str) -> int | Expr:
     if _is_int(value):
         if value < 1:
@@ -427,10 +427,7 @@ def _dim_value(value: Any, key: str, source: str) -> int | Expr:
             raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
         return value
     if isinstance(value, str):
-        try:
-            expr = parse(value, allowed=("n",))
-        except ConfigError as e:
-            raise ConfigError(f"{source}: key {key!r}: {e}") from None
+        expr = _expression(value, key, source)
         if not expr.names:
             constant = expr.eval({})
             if constant < 1:
@@ -514,10 +511,7 @@ def _int_param(value: Any, key: str, source: str) -> int | Expr:
             raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
         return value
     if isinstance(value, str):
-        try:
-            expr = parse(value, allowed=("n",))
-        except ConfigError as e:
-            raise ConfigError(f"{source}: key {key!r}: {e}") from None
+        expr = _expression(value, key, source)
         return expr if expr.names else expr.eval({})
     raise ConfigError(f"{source}: key {key!r}: expected an integer or an expression in n, got {_type_name(value)} {_short(value)}")
 
