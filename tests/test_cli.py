@@ -57,7 +57,7 @@ MATMUL_N = "kind: matmul\nprecision: 8\ndims: {n1: n, d: n, n2: n}\nn: 3\n"
 # ------------------------------------------------------------------------------------------ help
 
 
-@pytest.mark.parametrize("command", ["depth", "size", "eval", "audit", "graph", "claims", "demo"])
+@pytest.mark.parametrize("command", ["depth", "size", "eval", "audit", "graph", "kinds", "claims", "demo"])
 def test_every_command_has_help(command):
     result = run(command, "--help")
     assert result.exit_code == 0
@@ -585,3 +585,13 @@ def test_long_error_messages_are_cut(tmp_path):
     path = model(tmp_path, "kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\n" + "k" * 5000 + ": 1\n")
     line = assert_bad_input(run("depth", path))
     assert len(line) <= len("error: ") + 400
+
+
+def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch):
+    import tc0sim.interp.depth as depth_module
+
+    def exhausted(graph):
+        raise MemoryError()
+
+    monkeypatch.setattr(depth_module, "depth", exhausted)
+    assert_bad_input(run("depth", model(tmp_path, MATMUL_N)), "out of memory", "--max-memory")

@@ -71,6 +71,13 @@ class Tc0simGroup(click.Group):
         except (Tc0simError, yaml.YAMLError, OSError) as error:
             click.echo(f"error: {_one_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except (MemoryError, RecursionError) as error:  # a safety net: the limits above should come first
+            click.echo(
+                f"error: out of {'memory' if isinstance(error, MemoryError) else 'stack'} "
+                "before the build budget refused the model; use smaller dims or params, or a smaller --max-memory",
+                err=True,
+            )
+            ctx.exit(EXIT_BAD_INPUT)
         except click.UsageError as error:
             command = f"tc0sim {error.ctx.info_name} --help" if error.ctx and error.ctx.parent else "tc0sim --help"
             click.echo(f"error: {_one_line(error.format_message())} (see '{command}')", err=True)
