@@ -741,8 +741,8 @@ CLAIMS: tuple[Claim, ...] = (
         dims={"n": "n*n", "c": "n"},
         note=(
             "Steps (Lemma C.2) add up to the total. Definition B.7 "
-            "declares W_1, W_2 in R^{c x d}, b in R^{1 x d} and an h x w x d output (lines "
-            "852, 858) but its formula uses c x c, and the lemma maps h x w x c to "
+            "declares W_1, W_2 in R^{c x d}, b in R^{1 x d} and an h x w x d output "
+            "but its formula uses c x c, and the lemma maps h x w x c to "
             "h x w x c; tc0sim uses c x c. The proof writes sigma(X W + b) without the "
             "subscripts 1. Token dim n = h*w = n^2 (see FlowAR-L4.4)."
         ),
@@ -786,8 +786,8 @@ CLAIMS: tuple[Claim, ...] = (
             "A (3d_std + 3d_⊕ + d_exp) -> A X W_V (+2d_std + 2d_⊕) -> D^-1 * (+d_std) = "
             "6d_std + 5d_⊕ + d_exp, which is also what tc0sim's lowering gives: the stated total "
             "bounds it but equals neither the sequential sum nor the parallel chain. docs/operators.md "
-            "quotes the stated total. D := diag(A 1_n) should use 1_{hw} (A is hw x hw; lines "
-            "804, 1314), and 'for i, j in [n]' should be [hw]. The kind's channel "
+            "quotes the stated total. D := diag(A 1_n) should use 1_{hw} (A is hw x hw), "
+            "and 'for i, j in [n]' should be [hw]. The kind's channel "
             "dim is d, so the paper's 'c <= n' is checked as d * d <= n (token dim n = h*w)."
         ),
     ),
@@ -890,8 +890,8 @@ CLAIMS: tuple[Claim, ...] = (
             "Steps add up: Step 2 = 14d_std + 8d_⊕ + d_sqrt + d_exp and Step 3 = 10d_std + "
             "3d_⊕ + d_sqrt as stated, total 26d_std + 12d_⊕ + 2d_sqrt + d_exp"
             ". But the sum is sequential: Step 1 runs in parallel with LN(F_i^t), "
-            "and Step 1 omits the addition Y^_i + t_i 1 of Definition B.12 (one d_std, line "
-            "1088). With the paper's per-layer totals the longest chain is 24d_std + 11d_⊕ + "
+            "and Step 1 omits the addition Y^_i + t_i 1 of Definition B.12 (one d_std). "
+            "With the paper's per-layer totals the longest chain is 24d_std + 11d_⊕ + "
             "2d_sqrt + d_exp (24d_std + 10d_⊕ + ... with the 6d_std + 5d_⊕ + d_exp attention "
             "chain of FlowAR-L4.6); in tc0sim's lowering W_Q W_K^T depends only on weights and "
             "leaves the chain too, so the DAG's critical path is 23d_std + 9d_⊕ + 2d_sqrt + "
