@@ -771,7 +771,11 @@ def kinds(fmt: str) -> None:
 @main.command()
 @_FORMAT_OPTION
 def claims(fmt: str) -> None:
-    """The registry of the papers' claims: id, reference, claimed depth and size, kind audited."""
+    """The registry of the papers' claims: id, reference, claimed depth and size, kind audited.
+
+    VAR refers to "Circuit Complexity Bounds for Visual Autoregressive Model" (arXiv:2501.04299),
+    FlowAR to "On Computational Limits of FlowAR Models: Expressivity and Efficiency" (arXiv:2502.16490).
+    """
     from tc0sim.audit.claims import CLAIMS, claimed_depth
 
     rows = [
