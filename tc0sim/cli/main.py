@@ -713,14 +713,15 @@ def graph(model: str, n: int | None, output_path: str) -> None:
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-"""The example model files of a source checkout (absent from an installed wheel)."""
+"""The example model files of a source checkout (an installed wheel has none: ./examples is used)."""
 
 
 def _examples_by_kind() -> dict[str, list[str]]:
     from tc0sim.modelfile import load_model
 
     found: dict[str, list[str]] = {}
-    for path in sorted(EXAMPLES.glob("*.yaml")):
+    directory = EXAMPLES if EXAMPLES.is_dir() else Path("examples")
+    for path in sorted(directory.glob("*.yaml")):
         try:
             found.setdefault(load_model(path).kind, []).append(f"examples/{path.name}")
         except Tc0simError:
