@@ -1,4 +1,4 @@
-"""The ``tc0sim`` command line (docs/cli.md): depth, size, eval, audit, graph, claims (and demo).
+"""The ``tc0sim`` command line (docs/cli.md): depth, size, eval, audit, graph, kinds, claims (and demo).
 
 Exit status: 0 on success, 1 when an audit finds a violated claim, 2 on bad input — a model file,
 an option or an input file that is wrong gives one line ``error: …`` on stderr and no traceback
