@@ -1,8 +1,8 @@
-"""The depth interpreter: the critical path as Pareto-maximal vectors over the symbols, exact.
+"""The depth interpreter: the critical path as Pareto-maximal vectors over the symbols, exact (docs/dag.md).
 
-A path's length is a vector of counts over (d_std, d_sum, d_prod, d_exp, d_sqrt) (one symbolic
-depth per primitive: "Circuit Complexity Bounds for Visual Autoregressive Model", Definition 3.3 /
-Lemma 3.5). The result equals the critical depth of the graph expanded to one node per gate
+A path's length is a vector of counts over (d_std, d_sum, d_prod, d_exp, d_sqrt) (the VAR paper,
+Definition 3.3 / Lemma 3.5, gives one symbolic depth per primitive). The result equals the
+critical depth of the graph expanded to one node per gate
 (``tc0sim.interp.expand``), not a tensor-level over-approximation.
 
 Every element of a node has its own Pareto set, but a node has few distinct ones. A node's state
