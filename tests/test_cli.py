@@ -626,7 +626,7 @@ def test_long_error_messages_are_cut(tmp_path):
 def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch):
     import tc0sim.interp.depth as depth_module
 
-    def exhausted(graph):
+    def exhausted(graph, **options):
         raise MemoryError()
 
     monkeypatch.setattr(depth_module, "depth", exhausted)
