@@ -72,6 +72,7 @@ from tc0sim.models.var import (
     tokens,
 )
 from tc0sim.ops.aattc import aattc, taylor_degree
+from tc0sim.ops.attention import attention as _attention_exact
 from tc0sim.ops.upsample import upsample
 
 Attend = Callable[[Builder, Tensor, str], Tensor]
@@ -405,3 +406,46 @@ def model_perturbation(spec: Any, p: int, n: int | None = None, **options: Any) 
     weights = random_inputs(graph, spec.seed, spec.scale)
     instance = {"file": spec.source, "dims": dims, "seed": spec.seed, "scale": spec.scale}
     return perturbation(dims, params, weights, p, instance=instance, **options)
+
+
+@dataclass(frozen=True)
+class GrowthCounterexample:
+    """Lemma 6.4 as printed (growth bound ‖v(x)‖ ≤ K_2‖x‖) against one attention instance."""
+
+    epsilon: float
+    k2_growth: float
+    printed_bound: float
+    lipschitz_bound: float
+    measured: float
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+def growth_counterexample(scale: int = 1000, shift: Fraction = Fraction(1, 128), reference: int = REFERENCE_PRECISION) -> GrowthCounterexample:
+    """u_1 = identity, v_1 = X ↦ X + E (‖E‖ = shift), u_2 = v_2 = Attn with tokens (1, 0), (0, 1),
+    W_Q W_Kᵀ = scale·[[1, 1], [0, 0]] (the first row's two scores tie) and W_V = I.
+
+    Attn meets the growth bound with K_2 = √n‖W_V‖ = √2 (and v_1 on inputs of norm ≥ 1), yet a
+    perturbation of size ``shift`` breaks the tie and moves the output by about 0.7 ≫ K_2·shift.
+    """
+    b = Builder()
+    x = b.input("X", (2, 2))
+    w_q, w_k, w_v = (b.input(name, (2, 2), role="weight") for name in ("W_Q", "W_K", "W_V"))
+    b.output("out", _attention_exact(b, x, w_q, w_k, w_v))
+    graph = b.graph
+    weights = {
+        "W_Q": np.array([[scale, 0], [0, 0]], dtype=np.float64),
+        "W_K": np.array([[1, 0], [1, 0]], dtype=np.float64),
+        "W_V": np.eye(2),
+    }
+    tokens_exact = np.eye(2, dtype=object)
+    perturbed = np.array([[Fraction(1), Fraction(0)], [Fraction(0), 1 + shift]], dtype=object)
+    exact_out = evaluate(graph, reference, {"X": tokens_exact, **weights})["out"]
+    moved_out = evaluate(graph, reference, {"X": perturbed, **weights})["out"]
+    measured = norm_up(squared_frobenius(exact_out, moved_out))
+    eps = float(shift)  # a dyadic shift is exact in float64
+    growth = attention_growth(weights["W_V"], 2)
+    radius = norm_up(squared_frobenius(perturbed))
+    lipschitz = attention_lipschitz(weights["W_Q"], weights["W_K"], weights["W_V"], 2, radius)
+    return GrowthCounterexample(eps, growth, float_up(growth * eps), float_up(lipschitz * eps), measured)
