@@ -803,6 +803,12 @@ Sizes are exact gate counts fitted as polynomials in n with rationals and verifi
 further points. Runtime claims (seed 002 Lemmas 5.2, 5.5, 5.6) are compared through the operation
 count of a proxy lowering at fixed widths (a ⊕ of fan-in k counts k operations).
 
+The universal-approximation claims (ids `UA-…`; docs/approx.md) are not depth claims: their bounds
+are checked on seeded instances by `tc0sim.approx` — **slack** means the bound holds on every
+instance (the ratio of bound to measured error is given), **violated** that an instance breaks it
+(the instance is given); definitions and existence statements are **unchecked**, with what was
+measured in the notes.
+
 """
 
 
