@@ -145,6 +145,18 @@ def test_separateness_near_ties_decided_exactly() -> None:
     assert got.delta == 1.0
 
 
+def test_separateness_on_a_quantized_grid_with_many_ties() -> None:
+    """Tokens on the grid {0, 1/8, …, 7/8}² (the papers' quantized inputs): the minimum 1/8 is
+    reached by many pairs at once, all of them screened and verified."""
+    rng = np.random.default_rng(9)
+    x = rng.integers(0, 8, size=(60, 4, 2)) / 8.0
+    got = separateness(x)
+    want = ref_separateness(x)
+    assert got.delta == want["delta"] == 0.125
+    assert got.vocabulary == want["vocabulary"] and got.gamma_max == exact_norm([0.875, 0.875])
+    assert got.verified_pairs >= 2
+
+
 def test_sqrt_float_is_correctly_rounded() -> None:
     rng = np.random.default_rng(5)
     for _ in range(200):
@@ -325,6 +337,31 @@ def test_chain_composes_to_the_model_bit_for_bit(params: dict) -> None:
     for layer in chain:
         y = _evaluate(layer.graph(_attention), 12, y, weights)
     assert y.shape == full.shape and all(a == b for a, b in zip(y.ravel(), full.ravel()))
+
+
+def test_linear_layer_norms_match_the_dag_probed_on_a_basis() -> None:
+    """Pyramid up-interpolation, phase 2 and the up block are affine: their matrix, probed column by
+    column through the DAG at 200 bits, has the spectral norm the layer reports."""
+    dims = {"h": 4, "w": 4, "c": 2}
+    params = {"scales": 3, "layers": 1, "g": "ffn", "decoder": ["up"]}
+    weights = _var_weights(dims, params, 5)
+    checked = 0
+    for layer in var_chain(dims, params, weights):
+        if layer.role not in ("pyramid_up", "phase2", "up"):
+            continue
+        graph = layer.graph(_attention)
+        size = int(np.prod(layer.in_shape))
+        origin = np.vectorize(float)(_evaluate(graph, 200, np.zeros(layer.in_shape), weights)).ravel()
+        columns = []
+        for k in range(size):
+            basis = np.zeros(size)
+            basis[k] = 1.0
+            out = np.vectorize(float)(_evaluate(graph, 200, basis.reshape(layer.in_shape), weights)).ravel()
+            columns.append(out - origin)
+        want = np.linalg.norm(np.stack(columns, axis=1), 2)
+        assert want <= layer.lipschitz(1.0) <= want * (1 + 1e-9), layer.name
+        checked += 1
+    assert checked == 5  # three pyramid levels, phase 2, one up block
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

@@ -154,36 +154,44 @@ def min_distance(rows: DyadicRows, keys: Sequence[int] | None = None) -> MinPair
     row_err = UNIT_ROUNDOFF * row_norm * (1 + 4 * UNIT_ROUNDOFF) + math.sqrt(d) * 2.0**-1074
     rho = (d + 5) * UNIT_ROUNDOFF * 1.01
     tau = math.sqrt(d) * 2.0**-536
-    block = max(1, SCREEN_BLOCK_ELEMENTS // max(1, m * d))
-    best_upper = math.inf
-    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    counted = 0
-    for start in range(0, m, block):
-        stop = min(m, start + block)
-        diff = y[start:stop, None, :] - y[None, :, :]
-        dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-        i_idx = np.arange(start, stop)[:, None]
-        j_idx = np.arange(m)[None, :]
-        mask = j_idx > i_idx
-        if keys is not None:
-            same = key_ids[start:stop, None] == key_ids[None, :]
-            mask &= ~same
-        counted += int(mask.sum())
-        slack = row_err[start:stop, None] + row_err[None, :] + tau
-        lower = np.maximum(dist - slack, 0.0) / (1 + rho)
-        upper = (dist + slack) / (1 - rho)
-        if mask.any():
-            best_upper = min(best_upper, float(upper[mask].min()))
-            pick = mask & (lower <= best_upper)
-            ii, jj = np.nonzero(pick)
-            kept.append((ii + start, jj, lower[pick]))
+    sizes = np.unique(key_ids, return_counts=True)[1]
+    counted = m * (m - 1) // 2 - int(sum(int(g) * (int(g) - 1) // 2 for g in sizes))
     if counted == 0:
         return MinPair(None, (), 0, 0)
+    # sweep along the coordinate of largest spread: a pair whose coordinates there differ by more
+    # than best_upper + 2·max(row_err) (plus the rounding of that test) cannot be the minimum
+    axis = int(np.argmax(y.max(axis=0) - y.min(axis=0))) if d else 0
+    order = np.argsort(y[:, axis], kind="stable")
+    ys, errs, keys_sorted = y[order], row_err[order], key_ids[order]
+    coord = ys[:, axis]
+    reach = 2 * float(row_err.max()) + 4 * UNIT_ROUNDOFF
+    block = max(1, min(m, SCREEN_BLOCK_ELEMENTS // max(1, m * d)))
+    best_upper = math.inf
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for start in range(0, m, block):
+        stop = min(m, start + block)
+        window = (best_upper + reach) * (1 + 1e-12)
+        hi = m if math.isinf(window) else int(np.searchsorted(coord, coord[stop - 1] + window, side="right"))
+        hi = max(hi, stop)
+        diff = ys[start:stop, None, :] - ys[None, start:hi, :]
+        dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        mask = np.arange(start, hi)[None, :] > np.arange(start, stop)[:, None]
+        mask &= keys_sorted[start:stop, None] != keys_sorted[None, start:hi]
+        if not mask.any():
+            continue
+        slack = errs[start:stop, None] + errs[None, start:hi] + tau
+        lower = np.maximum(dist - slack, 0.0) / (1 + rho)
+        upper = (dist + slack) / (1 - rho)
+        best_upper = min(best_upper, float(upper[mask].min()))
+        pick = mask & (lower <= best_upper)
+        ii, jj = np.nonzero(pick)
+        kept.append((order[ii + start], order[jj + start], lower[pick]))
     best: int | None = None
     minimal: list[tuple[int, int]] = []
     candidates = 0
     for ii, jj, low in kept:
-        for i, j in zip(ii[low <= best_upper].tolist(), jj[low <= best_upper].tolist()):
+        for a, b in zip(ii[low <= best_upper].tolist(), jj[low <= best_upper].tolist()):
+            i, j = min(a, b), max(a, b)
             candidates += 1
             sq = rows.squared_distance(i, j)
             if best is None or sq < best:
@@ -191,7 +199,6 @@ def min_distance(rows: DyadicRows, keys: Sequence[int] | None = None) -> MinPair
             elif sq == best:
                 minimal.append((i, j))
     return MinPair(best, tuple(minimal), candidates, counted)
-
 
 
 def to_fraction(x: Any) -> Fraction:
