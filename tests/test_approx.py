@@ -258,6 +258,13 @@ def test_contextual_cli(tmp_path) -> None:
     assert isinstance(data["lemma_delta"], str) and data["sweep"]["precisions"] == [20, 21, 22, 23, 24]
     text = runner.invoke(main, ["approx", "contextual", str(model), "--embeddings", str(emb)])
     assert text.exit_code == 0 and "lemma_delta" in text.output
+    bad_weights = tmp_path / "w.npz"
+    np.savez(bad_weights, W_V=np.zeros((3, 3)))
+    unknown = tmp_path / "u.npz"
+    np.savez(unknown, W_O=np.zeros((2, 2)))
+    for path in (bad_weights, unknown):
+        result = runner.invoke(main, ["approx", "contextual", str(model), "--embeddings", str(emb), "--weights", str(path)])
+        assert result.exit_code == 2 and "error:" in result.output and "weight" in result.output, result.output
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text("kind: attention\ndims: {n: 4, d: 2}\nprecision: 24\n")
     for args in (

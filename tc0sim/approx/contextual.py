@@ -145,7 +145,14 @@ def layer_weights(graph: Graph, spec: Any, given: Mapping[str, np.ndarray] | Non
     """The weights: those given, the rest drawn from the model file's seed and scale (as ``eval``)."""
     given = dict(given or {})
     if "X" in given:
-        raise ConfigError("--weights must not hold X: the input sequences come from --embeddings")
+        raise ConfigError("the weights must not hold X: the input sequences come from the embeddings")
+    for name, value in given.items():
+        if name not in graph.inputs:
+            raise ConfigError(f"unknown weight {name!r}; the layer's weights are {', '.join(n for n in graph.inputs if n != 'X')}")
+        value = np.asarray(value)
+        expected = graph.node(graph.inputs[name]).shape
+        if value.shape != expected or value.dtype.kind not in "iuf" or not np.isfinite(value).all():
+            raise ConfigError(f"weight {name!r} must be finite reals of shape {expected}, got {value.dtype} {value.shape}")
     drawn = random_inputs(graph, spec.seed, spec.scale)
     return {name: given.get(name, drawn[name]) for name in graph.inputs if name != "X"}
 

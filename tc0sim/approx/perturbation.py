@@ -58,19 +58,8 @@ from tc0sim.errors import ConfigError
 from tc0sim.interp.evaluate import evaluate, random_inputs
 from tc0sim.ir.graph import Builder, Graph, Tensor
 from tc0sim.kinds import get_kind
-from tc0sim.models.var import (
-    _attention,
-    _g,
-    _weight,
-    check_positive_int,
-    decoder_block,
-    feature_map,
-    parse_decoder,
-    parse_g,
-    parse_scales,
-    split_maps,
-    tokens,
-)
+from tc0sim.models.common import check_positive_int, split_maps, tokens, weight
+from tc0sim.models.var import _attention, _g, decoder_block, feature_map, parse_decoder, parse_g, parse_scales
 from tc0sim.ops.aattc import aattc, taylor_degree
 from tc0sim.ops.attention import attention as _attention_exact
 from tc0sim.ops.upsample import upsample
@@ -105,7 +94,7 @@ def aattc_attend(degree: int) -> Attend:
 
     def attend(b: Builder, x: Tensor, prefix: str) -> Tensor:
         c = x.shape[1]
-        w_q, w_k, w_v = (_weight(b, f"{prefix}.{n}", (c, c)) for n in ("W_Q", "W_K", "W_V"))
+        w_q, w_k, w_v = (weight(b, f"{prefix}.{n}", (c, c)) for n in ("W_Q", "W_K", "W_V"))
         return aattc(b, x, w_q, w_k, w_v, degree)
 
     return attend

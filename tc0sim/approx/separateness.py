@@ -133,8 +133,8 @@ def _row_float(rows: DyadicRows, i: int) -> tuple[float, ...]:
     return tuple(m / (1 << rows.shift) for m in rows.ints[i])
 
 
-def load_embeddings(path: str, key: str = "X") -> np.ndarray:
-    """The array ``key`` of an .npz archive, checked to be (N, n, d) finite reals."""
+def read_archive(path: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive (no pickles), as numpy arrays; one ConfigError line otherwise."""
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -142,12 +142,19 @@ def load_embeddings(path: str, key: str = "X") -> np.ndarray:
     except (OSError, ValueError) as e:
         raise ConfigError(f"{path}: not a readable .npz archive ({' '.join(str(e).split())})") from None
     if not hasattr(archive, "files"):
-        raise ConfigError(f"{path}: expected an .npz archive holding an array {key!r}, got a single array")
-    if key not in archive.files:
-        raise ConfigError(f"{path}: no array {key!r} (the archive holds {', '.join(archive.files) or 'nothing'})")
-    try:
-        value = archive[key]
-    except ValueError as e:
-        raise ConfigError(f"{path}: array {key!r} cannot be read ({' '.join(str(e).split())})") from None
-    return check_embeddings(value, f"{path}: {key}")
+        raise ConfigError(f"{path}: expected an .npz archive of named arrays, got a single array")
+    out = {}
+    for name in archive.files:
+        try:
+            out[name] = archive[name]
+        except ValueError as e:
+            raise ConfigError(f"{path}: array {name!r} cannot be read ({' '.join(str(e).split())})") from None
+    return out
 
+
+def load_embeddings(path: str, key: str = "X") -> np.ndarray:
+    """The array ``key`` of an .npz archive, checked to be (N, n, d) finite reals."""
+    arrays = read_archive(path)
+    if key not in arrays:
+        raise ConfigError(f"{path}: no array {key!r} (the archive holds {', '.join(arrays) or 'nothing'})")
+    return check_embeddings(arrays[key], f"{path}: {key}")

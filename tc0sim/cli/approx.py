@@ -67,17 +67,15 @@ def separateness(embeddings: str, key: str, fmt: str) -> None:
 @_FORMAT
 def contextual(model: str, embeddings: str, precision: int | None, weights_path: str | None, sweep: str | None, fmt: str) -> None:
     """Definition 5.3's achieved (γ, δ) of MODEL's attention layer at p bits, next to Lemma 5.4's."""
-    from tc0sim.approx.contextual import attention_graph, contextual as measure, parse_range
-    from tc0sim.approx.separateness import load_embeddings
-    from tc0sim.cli.main import _load, _read_inputs
+    from tc0sim.approx.contextual import contextual as measure, parse_range
+    from tc0sim.approx.separateness import load_embeddings, read_archive
+    from tc0sim.modelfile import load_model
 
-    spec = _load(model)
+    spec = load_model(model)
     p = _precision(spec, model, precision)
     x = load_embeddings(embeddings)
     precisions = parse_range(sweep) if sweep else []
-    weights = None
-    if weights_path:
-        weights = _read_inputs(weights_path, attention_graph(spec, x.shape[1], x.shape[2]))
+    weights = read_archive(weights_path) if weights_path else None
     with progress("precision sweep", len(precisions)) as bar:
         report = measure(spec, x, p, weights, precisions, on_step=lambda q: bar.advance(f"p={q}"))
     data = report.as_dict()
@@ -110,9 +108,9 @@ def contextual(model: str, embeddings: str, precision: int | None, weights_path:
 def perturbation(model: str, precision: int | None, n: int | None, replace: str, degree: int, reference: int, fmt: str) -> None:
     """Per-layer errors and Lipschitz bounds of a var model against Lemmas 6.3–6.5 and Theorem 6.6."""
     from tc0sim.approx.perturbation import model_perturbation
-    from tc0sim.cli.main import _load
+    from tc0sim.modelfile import load_model
 
-    spec = _load(model)
+    spec = load_model(model)
     p = _precision(spec, model, precision)
     with status("evaluating the layer chain and its hybrids"):
         report = model_perturbation(spec, p, n, replace=replace, degree=degree, reference=reference)
