@@ -460,6 +460,20 @@ def test_universality_claims_registered_and_audited() -> None:
     assert any("W_V = 0" in note and "delta = 0" in note for note in verdicts["UA-L5.4"].notes)
 
 
+def test_lemma_c1_grid_separateness_closed_forms() -> None:
+    """The grid of Lemma C.1: least norm √d·δ, largest √d·L₀, least distance δ (numpy brute force too)."""
+    from tc0sim.audit.approx_checks import _grid_instance
+
+    for d, steps, tokens in ((2, 4, 3), (3, 2, 2)):
+        x = _grid_instance(d, steps, tokens)
+        got = separateness(x)
+        want = ref_separateness(x)
+        assert got.vocabulary == want["vocabulary"] == tokens * steps**d
+        assert got.gamma_min == pytest.approx(math.sqrt(d) / steps, rel=1e-15) == want["gamma_min"]
+        assert got.gamma_max == pytest.approx(math.sqrt(d) * tokens, rel=1e-15)
+        assert got.delta == 1 / steps == want["delta"]
+
+
 def test_lemma_5_4_constants_underflow_every_float() -> None:
     x = _embeddings(0, vocab=20, n=4, sequences=30)
     lemma = lemma_constants(separateness(x))

@@ -6,7 +6,8 @@ Each check returns ``(verdict, claimed, computed, notes)`` for the audit engine.
   weights drawn from seeds :data:`SEEDS`, replaced at p = :data:`PRECISION` bits and by aattc;
 * Lemma 6.4 as printed: :func:`tc0sim.approx.perturbation.growth_counterexample`;
 * Lemma 5.4: :data:`CONTEXT_SEQUENCES` sequences of 3 distinct tokens out of 5 (seeded), one
-  attention layer with seeded weights, and the same layer with W_V = 0.
+  attention layer with seeded weights, and the same layer with W_V = 0; and the separateness of
+  Lemma C.1's quantized grid (:data:`GRID`), to which the paper applies the lemma.
 
 A bound holds on every instance → ``slack`` (the ratio bound/measured is given); a bound fails on
 one → ``violated`` with the instance named.
@@ -14,6 +15,8 @@ one → ``violated`` with the instance named.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -21,6 +24,8 @@ import numpy as np
 
 from tc0sim.approx.contextual import contextual
 from tc0sim.approx.perturbation import PerturbationReport, growth_counterexample, perturbation
+from tc0sim.approx.lipschitz import area_matrix, bicubic_matrix, resampler_norm
+from tc0sim.approx.separateness import separateness
 from tc0sim.interp.evaluate import random_inputs
 from tc0sim.kinds import build
 from tc0sim.modelfile import from_mapping
@@ -112,6 +117,32 @@ def _context_instance() -> np.ndarray:
     return np.stack([vocab[rng.permutation(5)[:3]] for _ in range(CONTEXT_SEQUENCES)])
 
 
+GRID = (2, 4, 3)
+"""Lemma C.1's quantized grid: d, 1/δ, L_0 = h_r w_r."""
+
+
+def _grid_instance(d: int, steps: int, tokens: int) -> np.ndarray:
+    """Lemma C.1's grid [δ:δ:1]^d × [1+δ:δ:2]^d × … : token k has entries in k + {δ, 2δ, …, 1}; one
+    sequence per point of the unit grid, so that every grid token occurs."""
+    points = np.array(list(itertools.product(range(1, steps + 1), repeat=d)), dtype=np.float64) / steps
+    return np.stack([np.stack([k + point for k in range(tokens)]) for point in points])
+
+
+def _grid_notes() -> list[str]:
+    d, steps, tokens = GRID
+    sep = separateness(_grid_instance(d, steps, tokens))
+    delta = 1 / steps
+    claimed = (math.sqrt(d), math.sqrt(d) * (tokens - delta), math.sqrt(d) * delta)
+    return [
+        f"Lemma C.1 applies the lemma to its grid with (gamma_min, gamma_max, eps) = (sqrt(d), sqrt(d)(L_0 - delta), "
+        f"sqrt(d) delta); at d = {d}, delta = 1/{steps}, L_0 = {tokens} these are ({claimed[0]:.6g}, {claimed[1]:.6g}, "
+        f"{claimed[2]:.6g}), but the grid's least norm is {sep.gamma_min:.6g} (sqrt(d) delta), its largest "
+        f"{sep.gamma_max:.6g} (sqrt(d) L_0) and its least distance {sep.delta:.6g} (delta): all three constants are "
+        "wrong, and with the right ones kappa = L_0/delta and eps = delta make the exponent of Delta larger by a "
+        "factor of about sqrt(d)/delta"
+    ]
+
+
 def check_contextual() -> Check:
     """Lemma 5.4's constants on an instance; the for-all-weights reading against W_V = 0."""
     x = _context_instance()
@@ -129,10 +160,25 @@ def check_contextual() -> Check:
     ]
     return "unchecked", "(gamma_max + eps/4, exp(-5 eps^-1 |V|^4 d kappa gamma_max log L))", "existential in the weights", notes + [
         "the weights the lemma promises come from a construction tc0sim does not build"
+    ] + _grid_notes()
+
+
+def check_resamplers() -> Check:
+    """Corollary 7.1 is not measured; the operator norms of the resamplers it and Lemma 6.3 compose with are."""
+    down = [(r, resampler_norm(area_matrix, (4 * r, 4 * r), (4, 4))) for r in (2, 3, 4)]
+    up = [(a, resampler_norm(bicubic_matrix, (a, a), (2 * a, 2 * a))) for a in (1, 2, 4, 8)]
+    notes = [
+        "area down-sampling by r: operator norm " + ", ".join(f"{v:.6g} (r = {r})" for r, v in down) + ", i.e. 1/r",
+        "bicubic up-sampling by 2 (Keys a = -0.75, borders clamped): "
+        + ", ".join(f"{v:.6g} ({a}x{a} -> {2 * a}x{2 * a})" for a, v in up)
+        + ": above 2 (what a constant map gains from 4x the tokens) once the map has an interior (the negative lobes "
+        "of the kernel overshoot), so Phi_up enlarges errors in the Frobenius norm",
     ]
+    return "unchecked", "||f o g - tau o Phi_down|| <= K_1 eps_1 + eps_2", "no FlowAR chain measured", notes
 
 
 APPROX_CHECKS: dict[str, Callable[[], Check]] = {
+    "UA-C7.1": check_resamplers,
     "UA-L5.4": check_contextual,
     "UA-L6.3": check_two_layers,
     "UA-L6.4": check_one_layer,

@@ -1171,8 +1171,11 @@ CLAIMS: tuple[Claim, ...] = (
             "outputs delta apart at norm gamma needs about log2(gamma/delta) significand bits, "
             "which grows as |V|^4 d kappa gamma_max log(n) / eps: far beyond the p <= poly(n) "
             "precision of the circuit-complexity papers once |V| counts every token of the data "
-            "(Definition 5.1). Lemma C.1 applies it to a quantized grid and writes "
-            "Delta = exp(-5|V|^4 d ln(n) L_0^2/delta), a valid lower bound of the lemma's value."
+            "(Definition 5.1). Lemma C.1 applies it to its quantized grid [delta:delta:1]^d x "
+            "[1+delta:delta:2]^d x ... claiming (sqrt(d), sqrt(d)(L_0 - delta), sqrt(d) delta)-separateness; "
+            "the grid's least norm is sqrt(d) delta, its largest sqrt(d) L_0 and its least distance delta "
+            "(two tokens may differ in one coordinate), as the audit measures: with the right constants "
+            "the exponent of Delta grows by a factor of about sqrt(d)/delta."
         ),
     ),
     Claim(
