@@ -29,6 +29,8 @@ from tc0sim.errors import ConfigError
 UNIT_ROUNDOFF = 2.0**-53
 SCREEN_BLOCK_ELEMENTS = 1 << 22
 """Largest number of float64 coordinates one screening block holds (about 32 MB)."""
+SCREEN_BLOCK_ROWS = 256
+"""Rows per screening block (small blocks let the sweep window shrink early)."""
 SQRT_GUARD_BITS = 64
 """The integer square root carries at least this many bits before the one rounding to float64."""
 
@@ -165,8 +167,8 @@ def min_distance(rows: DyadicRows, keys: Sequence[int] | None = None) -> MinPair
     ys, errs, keys_sorted = y[order], row_err[order], key_ids[order]
     coord = ys[:, axis]
     reach = 2 * float(row_err.max()) + 4 * UNIT_ROUNDOFF
-    block = max(1, min(m, SCREEN_BLOCK_ELEMENTS // max(1, m * d)))
-    best_upper = math.inf
+    block = max(1, min(SCREEN_BLOCK_ROWS, SCREEN_BLOCK_ELEMENTS // max(1, m * d)))
+    best_upper = _neighbour_upper(ys, errs, keys_sorted, tau, rho)
     kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for start in range(0, m, block):
         stop = min(m, start + block)
@@ -199,6 +201,15 @@ def min_distance(rows: DyadicRows, keys: Sequence[int] | None = None) -> MinPair
             elif sq == best:
                 minimal.append((i, j))
     return MinPair(best, tuple(minimal), candidates, counted)
+
+
+def _neighbour_upper(ys: np.ndarray, errs: np.ndarray, keys: np.ndarray, tau: float, rho: float) -> float:
+    """An upper bound on the minimum from the pairs of rows adjacent in the sweep order (inf if none count)."""
+    diff = ys[1:] - ys[:-1]
+    dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    upper = (dist + errs[1:] + errs[:-1] + tau) / (1 - rho)
+    counts = keys[1:] != keys[:-1]
+    return float(upper[counts].min()) if counts.any() else math.inf
 
 
 def to_fraction(x: Any) -> Fraction:
