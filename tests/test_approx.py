@@ -186,6 +186,9 @@ def test_separateness_cli_text_json_and_bad_input(tmp_path) -> None:
     for args in ([str(bad)], [str(tmp_path / "missing.npz")]):
         result = runner.invoke(main, ["approx", "separateness", *args])
         assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
+    big = tmp_path / "big.npz"
+    np.savez(big, X=np.array([[[2**60, 1]]], dtype=np.int64))
+    assert "2^53" in runner.invoke(main, ["approx", "separateness", str(big)]).output
     nan = tmp_path / "nan.npz"
     np.savez(nan, X=np.full((1, 2, 2), np.nan))
     assert runner.invoke(main, ["approx", "separateness", str(nan)]).exit_code == 2
@@ -436,6 +439,15 @@ def test_perturbation_cli(tmp_path) -> None:
     assert [r["name"] for r in data["layers"]][:2] == ["level1/pyramid_up", "level1/layer1/attention"]
     text = runner.invoke(main, ["approx", "perturbation", str(model), "--replace", "aattc"])
     assert text.exit_code == 0 and "every bound holds" in text.output
+    norm = tmp_path / "ln.yaml"
+    norm.write_text(
+        "kind: var\nprecision: 16\ndims: {h: 2, w: 2, c: 3}\nscales: [1, 2]\ng: [ln, ffn]\ndecoder: [resnet]\nseed: 2\nscale: 0.5\n"
+    )
+    result = runner.invoke(main, ["approx", "perturbation", str(norm), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["unbounded_layers"] == ["level1/layer1/ln", "level2/layer2/ln"]
+    assert data["bound_lemma_6_4_6_5"] is None and data["k2"] is None and data["measured_end_to_end"] > 0
     other = tmp_path / "att.yaml"
     other.write_text("kind: attention\ndims: {n: 3, d: 2}\nprecision: 24\n")
     result = runner.invoke(main, ["approx", "perturbation", str(other)])

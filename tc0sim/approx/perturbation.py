@@ -227,7 +227,7 @@ class LayerRow:
     two_layer_bound: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {key: _finite(value) if isinstance(value, float) else value for key, value in self.__dict__.items()}
 
 
 @dataclass
@@ -248,6 +248,7 @@ class PerturbationReport:
     paper_closed: float
     violations: list[str] = field(default_factory=list)
     instance: dict[str, Any] = field(default_factory=dict)
+    unbounded: list[str] = field(default_factory=list)
 
     @property
     def ratio(self) -> float | None:
@@ -261,13 +262,14 @@ class PerturbationReport:
             "instance": self.instance,
             "layers": [r.as_dict() for r in self.rows],
             "measured_end_to_end": self.measured,
-            "bound_lemma_6_4_6_5": self.bound,
-            "bound_a_priori": self.bound_a_priori,
-            "ratio_bound_over_measured": self.ratio,
+            "bound_lemma_6_4_6_5": _finite(self.bound),
+            "bound_a_priori": _finite(self.bound_a_priori),
+            "ratio_bound_over_measured": _finite(self.ratio),
             "sum_of_measured_hybrid_differences": self.telescoped,
-            "k2": self.k2,
-            "theorem_6_6_sum": self.paper_sum,
-            "theorem_6_6_closed_form": self.paper_closed,
+            "k2": _finite(self.k2),
+            "theorem_6_6_sum": _finite(self.paper_sum),
+            "theorem_6_6_closed_form": _finite(self.paper_closed),
+            "unbounded_layers": self.unbounded,
             "holds": not self.violations,
             "violations": self.violations,
         }
@@ -276,6 +278,13 @@ class PerturbationReport:
 def _evaluate(graph: Graph, p: int, state: Any, weights: Mapping[str, np.ndarray]) -> np.ndarray:
     given = {name: weights[name] for name in graph.inputs if name != "state"}
     return evaluate(graph, p, {"state": state, **given})["out"]
+
+
+def _norm_at_zero(layer: Layer, graph: Graph, reference: int, weights: Mapping[str, np.ndarray]) -> float:
+    """‖u(0)‖ for the growth bound L ρ + ‖u(0)‖ of a globally Lipschitz layer (inf when not needed or undefined)."""
+    if layer.lipschitz is None or layer.growth is not None:
+        return math.inf
+    return norm_up(squared_frobenius(_evaluate(graph, reference, np.zeros(layer.in_shape), weights)))
 
 
 def _mul_up(*factors: float) -> float:
@@ -318,7 +327,7 @@ def perturbation(
         hybrids.append(values[1:])
     w_final = [h[-1] for h in hybrids] + [y[m]]
     eps_sq = [squared_frobenius(hybrids[j - 1][0], y[j]) for j in range(1, m + 1)]
-    zero_norms = [norm_up(squared_frobenius(_evaluate(g, reference, np.zeros(layer.in_shape), weights))) for layer, g in zip(chain, exact_graphs)]
+    zero_norms = [_norm_at_zero(layer, g, reference, weights) for layer, g in zip(chain, exact_graphs)]
     norms = [[norm_up(squared_frobenius(v)) for v in chain_values] for chain_values in hybrids]
     y_norms = [norm_up(squared_frobenius(v)) for v in y]
     rows: list[LayerRow] = []
@@ -356,24 +365,37 @@ def perturbation(
         row.two_layer_bound = math.inf if lip is None else float_up(lip * row.epsilon * (1 + 1e-15) + nxt.epsilon) if row.epsilon or nxt.epsilon else 0.0
     end_sq = squared_frobenius(w_final[0], w_final[m])
     bound = float_up(total * (1 + BOUND_MARGIN))
+    if any(layer.lipschitz is None for layer in chain):
+        k2 = math.inf
     epsilons = [r.epsilon for r in rows]
-    paper_sum = sum(k2 ** (m - j) * e for j, e in enumerate(epsilons, start=1))
-    paper_closed = k2**m * max(epsilons) if epsilons else 0.0
+    paper_sum = sum(k2 ** (m - j) * e for j, e in enumerate(epsilons, start=1) if e)
+    paper_closed = k2**m * max(epsilons) if any(epsilons) else 0.0
     report = PerturbationReport(
         replace, p, reference, rows, norm_up(end_sq), end_sq, bound, float_up(a_priori_total * (1 + BOUND_MARGIN)),
         float_up(sum(r.term_measured or 0.0 for r in rows)), k2, paper_sum, paper_closed,
         instance=dict(instance or {}),
+        unbounded=[layer.name for layer in chain if layer.lipschitz is None],
     )
     report.violations = _violations(report)
     return report
 
 
+def _below(bound: float, squared: Fraction) -> bool:
+    """Whether a (possibly infinite) float bound is below √squared, decided exactly."""
+    return math.isfinite(bound) and Fraction(bound) ** 2 < squared
+
+
+def _finite(x: float | None) -> float | None:
+    """JSON has no infinity: an infinite bound (a layer without a Lipschitz bound) is null."""
+    return None if x is None or math.isinf(x) else x
+
+
 def _violations(report: PerturbationReport) -> list[str]:
     """Every bound that fails on this instance, named (measured values are exact, rounded up)."""
     out = []
-    if Fraction(report.bound) ** 2 < report.measured_squared:
+    if _below(report.bound, report.measured_squared):
         out.append(f"Theorem 6.6 (Lemmas 6.4 + 6.5): measured {report.measured:.6g} > bound {report.bound:.6g}")
-    if Fraction(report.bound_a_priori) ** 2 < report.measured_squared:
+    if _below(report.bound_a_priori, report.measured_squared):
         out.append(f"Theorem 6.6, a priori radii: measured {report.measured:.6g} > bound {report.bound_a_priori:.6g}")
     for row in report.rows:
         if row.term_measured is not None and row.term_measured > row.term_bound * (1 + BOUND_MARGIN):

@@ -35,8 +35,10 @@ def check_embeddings(x: Any, name: str = "X") -> np.ndarray:
     arr = np.asarray(x)
     if arr.ndim != 3 or 0 in arr.shape:
         raise ConfigError(f"{name} must have shape (N, n, d) with N, n, d >= 1, got {arr.shape}")
-    if arr.dtype.kind not in "iuf":
-        raise ConfigError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and arr.dtype.itemsize > 8):
+        raise ConfigError(f"{name} must hold real numbers of at most float64 precision, got dtype {arr.dtype}")
+    if arr.dtype.kind in "iu" and arr.size and int(np.abs(arr.astype(object)).max()) > 2**53:
+        raise ConfigError(f"{name} has integers above 2^53, which float64 does not hold exactly")
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         raise ConfigError(f"{name} has a value that is not finite")

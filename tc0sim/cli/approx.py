@@ -137,6 +137,8 @@ def perturbation(model: str, precision: int | None, n: int | None, replace: str,
         ],
     )
     summary.lines = [f"VIOLATED: {v}" for v in report.violations] or ["every bound holds on this instance"]
+    if report.unbounded:
+        summary.lines.append("no Lipschitz bound (the bounds through them are infinite): " + ", ".join(report.unbounded))
     emit(fmt, [layers, summary], data)
     if report.violations:
         raise SystemExit(EXIT_VIOLATED)
