@@ -439,6 +439,10 @@ def test_perturbation_cli(tmp_path) -> None:
     assert [r["name"] for r in data["layers"]][:2] == ["level1/pyramid_up", "level1/layer1/attention"]
     text = runner.invoke(main, ["approx", "perturbation", str(model), "--replace", "aattc"])
     assert text.exit_code == 0 and "every bound holds" in text.output
+    audited = runner.invoke(main, ["audit", str(model), "--format", "json"])
+    assert audited.exit_code == 0, audited.output
+    verdicts = {v["id"]: v["verdict"] for v in json.loads(audited.output)["claims"]}
+    assert {verdicts[i] for i in ("UA-L6.3", "UA-L6.4", "UA-L6.5", "UA-T6.6")} == {"slack"}
     norm = tmp_path / "ln.yaml"
     norm.write_text(
         "kind: var\nprecision: 16\ndims: {h: 2, w: 2, c: 3}\nscales: [1, 2]\ng: [ln, ffn]\ndecoder: [resnet]\nseed: 2\nscale: 0.5\n"
