@@ -495,3 +495,47 @@ def test_lemma_5_4_constants_underflow_every_float() -> None:
     lemma = lemma_constants(separateness(x))
     assert lemma.applies and lemma.delta_log10 < -400  # below float64's smallest subnormal (1e-324)
     assert lemma.delta.startswith(str(int(mpmath.floor(mpmath.power(10, lemma.delta_log10 - mpmath.floor(lemma.delta_log10))))))
+
+
+# ---------------------------------------------------------------------------------- the paper's text
+
+PAPER_FILE = "000_21041c7b078f59ae.txt"
+"""The ICML version of the universal-approximation paper, where the test environment has it."""
+
+QUOTES = (
+    ("UA-D5.2", r"\|X_k^{(i)} X_l^{(j)}\|_2 > \delta"),  # the lost minus sign the note records
+    ("UA-D5.3", r"\|q(X^{(i)})_k q(X^{(j)})_l\|_2 > \delta"),
+    ("UA-L5.4", r"-5\epsilon^{-1}|\mathcal{V}|^4 d\kappa \gamma_{\max} \log L"),
+    ("UA-L5.4", r"\gamma = \gamma_{\max} + \frac{\epsilon}{4}"),
+    ("UA-L5.4", r"(\sqrt{d}, \sqrt{d}(L_0 - \delta), \sqrt{d}\delta)"),  # Lemma C.1's claimed separateness
+    ("UA-L6.3", "from Theorem 6.1"),
+    ("UA-L6.4", r"v_i(x) \leq K_2 \cdot \|x\|"),
+    ("UA-L6.4", "follows from linearity"),
+    ("UA-T6.6", "Assume $K_2 > 2$"),
+    ("UA-T6.6", r"\frac{K_{2}^{n} - 1}{K_{2} - 1}"),
+    ("UA-C7.2", "Informal Version of Corollary 4.2"),
+)
+
+
+@pytest.fixture(scope="module")
+def paper() -> str:
+    import os
+    from pathlib import Path
+
+    directory = Path(os.environ.get("TC0SIM_SEEDS") or Path(__file__).resolve().parents[2] / "shared" / "seeds")
+    if not (directory / PAPER_FILE).is_file():
+        pytest.skip(f"the paper's text is not in {directory}")
+    return (directory / PAPER_FILE).read_text(encoding="utf-8", errors="replace")
+
+
+def test_references_are_headings_of_the_paper(paper: str) -> None:
+    import re
+
+    for claim in (c for c in CLAIMS if c.paper == PAPER_UA):
+        assert re.search(rf"^{re.escape(claim.ref)}[ .]", paper, re.M), claim.ref
+
+
+@pytest.mark.parametrize("claim_id,quote", QUOTES, ids=[f"{q[0]}:{i}" for i, q in enumerate(QUOTES)])
+def test_quoted_constants_are_the_papers(claim_id: str, quote: str, paper: str) -> None:
+    assert quote in paper
+    assert claim_id in UA_IDS
