@@ -388,6 +388,7 @@ def test_perturbation_bound_holds_against_the_reference_error(seed: int, p: int)
     assert float(report.measured_squared) == pytest.approx(float(measured_sq), rel=1e-20, abs=1e-300)
     assert Fraction(report.bound) ** 2 >= measured_sq > 0
     assert report.bound_a_priori >= report.bound
+    assert report.reference_gap < 1e-60 * report.measured
     assert report.telescoped >= report.measured * (1 - 1e-12)
     for row in report.rows:
         assert row.term_measured <= row.term_bound * (1 + 1e-9)

@@ -9,7 +9,7 @@ Minimum distances over many pairs are found in two stages: a float64 screen (num
 computes every distance with a rigorous error bound, and only the pairs whose lower bound does not
 exceed the smallest upper bound are verified exactly. The bound: a row is converted to float64 by
 one correct rounding per coordinate (relative error ≤ u = 2⁻⁵³, or an absolute 2⁻¹⁰⁷⁵ below the
-normal range), so a converted row is within ``e = u‖y‖(1 + 2u) + √d·2⁻¹⁰⁷⁴`` of the exact one; the
+normal range), so a converted row is within ``e = 1.01·u‖y‖ + √d·2⁻¹⁰⁷⁴`` of the exact one; the
 float64 difference, squares and sum add a relative ``(d + 5)u`` and, from squares that fall below
 the normal range, an absolute ``√d·2⁻⁵³⁶`` (rows are scaled so the largest coordinate is near 1).
 """
@@ -153,7 +153,7 @@ def min_distance(rows: DyadicRows, keys: Sequence[int] | None = None) -> MinPair
     d = y.shape[1]
     key_ids = np.arange(m) if keys is None else np.asarray(keys, dtype=np.int64)
     row_norm = np.sqrt(np.einsum("ij,ij->i", y, y))
-    row_err = UNIT_ROUNDOFF * row_norm * (1 + 4 * UNIT_ROUNDOFF) + math.sqrt(d) * 2.0**-1074
+    row_err = UNIT_ROUNDOFF * row_norm * 1.01 + math.sqrt(d) * 2.0**-1074  # 1.01 covers the float64 norm's own error
     rho = (d + 5) * UNIT_ROUNDOFF * 1.01
     tau = math.sqrt(d) * 2.0**-536
     sizes = np.unique(key_ids, return_counts=True)[1]

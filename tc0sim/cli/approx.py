@@ -134,6 +134,7 @@ def perturbation(model: str, precision: int | None, n: int | None, replace: str,
             ("uniform K_2 = max L_i", report.k2),
             ("Theorem 6.6: sum K_2^(n-j) eps_j", report.paper_sum),
             ("Theorem 6.6: K_2^n max eps_j", report.paper_closed),
+            (f"reference at {reference} vs {2 * reference} bits", report.reference_gap),
         ],
     )
     summary.lines = [f"VIOLATED: {v}" for v in report.violations] or ["every bound holds on this instance"]
