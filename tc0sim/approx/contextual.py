@@ -31,6 +31,8 @@ from tc0sim.fp import FpArithmeticError
 from tc0sim.interp.evaluate import evaluate, random_inputs
 from tc0sim.ir.graph import Graph
 
+MAX_EVALUATIONS = 200_000
+"""Most sequence evaluations (sequences × precisions) one report runs (each is one bit-exact layer)."""
 ATTENTION_KINDS = ("attention", "aattc")
 """Kinds whose graph is one attention layer X[n, d] → out[n, d]."""
 LEMMA_DIGITS = 50
@@ -228,6 +230,9 @@ def contextual(
 ) -> ContextualReport:
     """Definition 5.3's achieved (γ, δ) of the model's attention layer on the embeddings at p."""
     arr = check_embeddings(x)
+    runs = arr.shape[0] * (1 + len(sweep))
+    if runs > MAX_EVALUATIONS:
+        raise ConfigError(f"{arr.shape[0]} sequences at {1 + len(sweep)} precisions are {runs:,} evaluations, above {MAX_EVALUATIONS:,}")
     graph = attention_graph(spec, arr.shape[1], arr.shape[2])
     w = layer_weights(graph, spec, weights)
     sep = separateness(arr)

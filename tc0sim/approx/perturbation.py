@@ -57,6 +57,7 @@ from tc0sim.approx.lipschitz import (
 )
 from tc0sim.errors import ConfigError
 from tc0sim.interp.evaluate import evaluate, random_inputs
+from tc0sim.interp.size import size
 from tc0sim.ir.graph import Builder, Graph, Tensor
 from tc0sim.kinds import get_kind
 from tc0sim.models.common import check_positive_int, split_maps, tokens, weight
@@ -69,6 +70,9 @@ Attend = Callable[[Builder, Tensor, str], Tensor]
 REFERENCE_PRECISION = 256
 BOUND_MARGIN = 1e-9
 REPLACEMENTS = ("precision", "aattc")
+MAX_CHAIN_GATES = 200_000
+"""Largest model (in gates) cut into a chain by default: the hybrids cost about m²/2 layer
+evaluations for m layers, each at the reference precision."""
 
 
 @dataclass
@@ -415,13 +419,19 @@ def _violations(report: PerturbationReport) -> list[str]:
     return out
 
 
-def model_perturbation(spec: Any, p: int, n: int | None = None, **options: Any) -> PerturbationReport:
+def model_perturbation(spec: Any, p: int, n: int | None = None, max_gates: int = MAX_CHAIN_GATES, **options: Any) -> PerturbationReport:
     """:func:`perturbation` on a ``var`` model file, weights drawn from its seed and scale."""
     if spec.kind != "var":
         raise ConfigError(f"{spec.source}: perturbation bounds are computed for kind 'var', not {spec.kind!r}")
     dims = spec.dims_at(n)
     params = spec.params_at(n)
     graph = spec.build(n)
+    gates = size(graph).total
+    if gates > max_gates:
+        raise ConfigError(
+            f"{spec.label(n)} has {gates:,} gates, above the {max_gates:,} the perturbation check evaluates "
+            "(about m²/2 layer evaluations); use smaller dims or raise --max-gates"
+        )
     weights = random_inputs(graph, spec.seed, spec.scale)
     instance = {"file": spec.source, "dims": dims, "seed": spec.seed, "scale": spec.scale}
     return perturbation(dims, params, weights, p, instance=instance, **options)

@@ -30,11 +30,17 @@ class Vocabulary:
     sequence_sets: tuple[frozenset[int], ...]  # 𝒱^(i) as sets of token ids
 
 
+MAX_TOKENS = 10**6
+"""Most tokens N·n read from one archive (exact rows are Python integers: memory grows with them)."""
+
+
 def check_embeddings(x: Any, name: str = "X") -> np.ndarray:
     """``x`` as a finite float64 array of shape (N, n, d), N, n, d ≥ 1; else a ConfigError."""
     arr = np.asarray(x)
     if arr.ndim != 3 or 0 in arr.shape:
         raise ConfigError(f"{name} must have shape (N, n, d) with N, n, d >= 1, got {arr.shape}")
+    if arr.shape[0] * arr.shape[1] > MAX_TOKENS:
+        raise ConfigError(f"{name} has {arr.shape[0] * arr.shape[1]:,} tokens, above the {MAX_TOKENS:,} read at once")
     if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and arr.dtype.itemsize > 8):
         raise ConfigError(f"{name} must hold real numbers of at most float64 precision, got dtype {arr.dtype}")
     if arr.dtype.kind in "iu" and arr.size and int(np.abs(arr.astype(object)).max()) > 2**53:

@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from tc0sim.approx.contextual import contextual
-from tc0sim.approx.perturbation import PerturbationReport, growth_counterexample, perturbation
+from tc0sim.approx.perturbation import PerturbationReport, growth_counterexample, model_perturbation, perturbation
 from tc0sim.approx.lipschitz import area_matrix, bicubic_matrix, resampler_norm
 from tc0sim.approx.separateness import separateness
+from tc0sim.errors import ConfigError
 from tc0sim.interp.evaluate import random_inputs
-from tc0sim.interp.size import size
 from tc0sim.kinds import build
 from tc0sim.modelfile import from_mapping
 
@@ -211,24 +211,15 @@ MODEL_CHECKS: dict[str, Callable[[Reports], Check]] = {
     "UA-T6.6": check_universality,
 }
 """The checks a ``var`` model file's own instance feeds (its weights, its precision, and aattc)."""
-MODEL_CHECK_GATES = 200_000
-"""A var file whose graph has more gates is not cut into a chain by the audit (the hybrids cost
-about m²/2 layer evaluations for m layers)."""
-
-
 def model_checks(spec: Any) -> dict[str, Check]:
     """The perturbation checks on a ``var`` model file's instance (at its n, precision, seed and scale)."""
-    graph = spec.build()
-    gates = size(graph).total
-    if gates > MODEL_CHECK_GATES:
-        note = f"the file's graph has {gates:,} gates, above the {MODEL_CHECK_GATES:,} the perturbation check evaluates"
-        return {claim_id: ("unchecked", "—", "—", [note]) for claim_id in MODEL_CHECKS}
-    weights = random_inputs(graph, spec.seed, spec.scale)
     p = spec.precision or PRECISION
-    dims, params = spec.dims_at(), spec.params_at()
     label = f"{spec.label()}, seed {spec.seed}, scale {spec.scale}"
-    reports: Reports = tuple(
-        (f"{label}, " + (f"p = {p}" if replace == "precision" else "aattc g = 2"), perturbation(dims, params, weights, p, replace=replace))
-        for replace in ("precision", "aattc")
-    )
+    try:
+        reports: Reports = tuple(
+            (f"{label}, " + (f"p = {p}" if replace == "precision" else "aattc g = 2"), model_perturbation(spec, p, replace=replace))
+            for replace in ("precision", "aattc")
+        )
+    except ConfigError as e:
+        return {claim_id: ("unchecked", "—", "—", [str(e)]) for claim_id in MODEL_CHECKS}
     return {claim_id: check(reports) for claim_id, check in MODEL_CHECKS.items()}

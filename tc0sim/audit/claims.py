@@ -1284,7 +1284,7 @@ CLAIMS: tuple[Claim, ...] = (
             ProofStep("= O(eps) as eps_1,i, eps_2,i = O(eps)"),
         ),
         note=(
-            "Checked on var chains (weights from seeded model files) as the rigorous form of the "
+            "Checked on var chains (seeded weights, p-bit and aattc replacements) as the rigorous form of the "
             "proof's first two steps: ||exact - approximate|| <= sum_j eps_j prod_{i>j} L_i with "
             "measured replacement errors eps_j and stated Lipschitz bounds L_i; the bound holds but "
             "is loose by orders of magnitude, and the paper's uniform form sum_j K_2^{n-j} eps_j with "

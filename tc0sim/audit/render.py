@@ -121,8 +121,7 @@ def _markdown_details(v: Verdict) -> list[str]:
     if claim and claim.steps:
         out.append("- Proof steps:")
         for step in claim.steps:
-            depth_text = fmt_vec(as_vec(step.depth)) if step.depth else "—"
-            out.append(f"  - {step.text} — **{depth_text}**")
+            out.append(f"  - {step.text} — **{fmt_vec(as_vec(step.depth))}**" if step.depth else f"  - {step.text}")
         total = steps_total(claim)
         if total is not None:
             if claim.depth is None:

@@ -104,8 +104,9 @@ def contextual(model: str, embeddings: str, precision: int | None, weights_path:
 @click.option("--replace", type=click.Choice(("precision", "aattc")), default="precision", show_default=True, help="What replaces the exact layers: p-bit evaluation, or aattc for every attention.")
 @click.option("--degree", type=click.IntRange(min=1), default=2, show_default=True, help="Polynomial degree g of aattc.")
 @click.option("--reference", type=click.IntRange(min=53), default=256, show_default=True, help="Precision that stands in for exact arithmetic.")
+@click.option("--max-gates", "max_gates", type=click.IntRange(min=1), default=200_000, show_default=True, help="Refuse models with more gates than this.")
 @_FORMAT
-def perturbation(model: str, precision: int | None, n: int | None, replace: str, degree: int, reference: int, fmt: str) -> None:
+def perturbation(model: str, precision: int | None, n: int | None, replace: str, degree: int, reference: int, max_gates: int, fmt: str) -> None:
     """Per-layer errors and Lipschitz bounds of a var model against Lemmas 6.3–6.5 and Theorem 6.6."""
     from tc0sim.approx.perturbation import model_perturbation
     from tc0sim.modelfile import load_model
@@ -113,7 +114,7 @@ def perturbation(model: str, precision: int | None, n: int | None, replace: str,
     spec = load_model(model)
     p = _precision(spec, model, precision)
     with status("evaluating the layer chain and its hybrids"):
-        report = model_perturbation(spec, p, n, replace=replace, degree=degree, reference=reference)
+        report = model_perturbation(spec, p, n, max_gates, replace=replace, degree=degree, reference=reference)
     data = report.as_dict()
     layers = Section(
         f"{spec.label(n)}: layers replaced by {'p = ' + str(p) + ' bits' if replace == 'precision' else 'aattc g = ' + str(degree)}",
