@@ -540,3 +540,14 @@ def test_references_are_headings_of_the_paper(paper: str) -> None:
 def test_quoted_constants_are_the_papers(claim_id: str, quote: str, paper: str) -> None:
     assert quote in paper
     assert claim_id in UA_IDS
+
+
+def test_size_limits_refuse_with_one_line(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="tokens"):
+        separateness(np.zeros((1001, 1000, 1)))
+    with pytest.raises(ConfigError, match="evaluations"):
+        contextual(_attention_spec(), np.zeros((4000, 3, 2)), 24, sweep=list(range(2, 65)))
+    model = tmp_path / "var.yaml"
+    model.write_text("kind: var\nprecision: 16\ndims: {h: 2, w: 2, c: 2}\nscales: [1, 2]\ndecoder: [resnet]\n")
+    result = CliRunner().invoke(main, ["approx", "perturbation", str(model), "--max-gates", "10"])
+    assert result.exit_code == 2 and "--max-gates" in result.output
