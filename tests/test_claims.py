@@ -190,7 +190,7 @@ def test_symbols_are_the_primitive_tables() -> None:
     from tc0sim.ir import primitives
 
     assert registry.SYMBOLS is primitives.SYMBOLS
-    assert registry.SYMBOLS == ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
+    assert registry.SYMBOLS[:5] == ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
 
 
 @pytest.mark.parametrize("claim", CIRCUIT_CLAIMS, ids=lambda c: c.id)
