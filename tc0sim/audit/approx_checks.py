@@ -38,6 +38,8 @@ SEEDS = (0, 1, 2)
 PRECISION = 16
 WEIGHT_SCALE = 0.5
 CONTEXT_SEQUENCES = 8
+SWEEP = tuple(range(2, 33))
+"""Precisions swept for Lemma 5.4's instance."""
 
 
 @lru_cache(maxsize=1)
@@ -164,7 +166,7 @@ def check_contextual() -> Check:
     """Lemma 5.4's constants on an instance; the for-all-weights reading against W_V = 0."""
     x = _context_instance()
     spec = from_mapping({"kind": "attention", "dims": {"n": 3, "d": 2}, "seed": 0, "scale": WEIGHT_SCALE}, "<audit instance>")
-    seeded = contextual(spec, x, 24)
+    seeded = contextual(spec, x, 24, sweep=SWEEP)
     zero = contextual(spec, x, 24, weights={"W_V": np.zeros((2, 2))})
     lemma = seeded.lemma
     notes = [
@@ -172,7 +174,9 @@ def check_contextual() -> Check:
         f"eps = {seeded.separateness.delta:.6g}, gamma_max = {seeded.separateness.gamma_max:.6g}, kappa = {seeded.separateness.kappa:.6g}",
         f"the lemma's gamma = {lemma.gamma:.6g}, delta = {lemma.delta} (log10 {lemma.delta_log10:.6g}); resolving it at norm gamma "
         f"needs about {lemma.bits_needed():.6g} significand bits",
-        f"seeded weights at p = 24: achieved gamma = {seeded.at_p.gamma:.6g}, delta = {seeded.at_p.delta:.6g}",
+        f"seeded weights at p = 24: achieved gamma = {seeded.at_p.gamma:.6g}, delta = {seeded.at_p.delta:.6g}; over "
+        f"p = {SWEEP[0]}..{SWEEP[-1]} the achieved delta is positive from p = {seeded.positive_from()} on "
+        f"(least p with delta > 0: {seeded.smallest_positive_p()})",
         f"W_V = 0 at p = 24: achieved delta = {zero.at_p.delta:.6g}: read for all weights the lemma fails",
     ]
     return "unchecked", "(gamma_max + eps/4, exp(-5 eps^-1 |V|^4 d kappa gamma_max log L))", "existential in the weights", notes + [
