@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from tc0sim.approx.contextual import contextual
-from tc0sim.approx.perturbation import PerturbationReport, growth_counterexample, model_perturbation, perturbation
 from tc0sim.approx.lipschitz import area_matrix, bicubic_matrix, resampler_norm
+from tc0sim.approx.perturbation import PerturbationReport, growth_counterexample, model_perturbation, perturbation
 from tc0sim.approx.separateness import separateness
 from tc0sim.errors import ConfigError
 from tc0sim.interp.evaluate import random_inputs
@@ -33,6 +33,7 @@ from tc0sim.kinds import build
 from tc0sim.modelfile import from_mapping
 
 Check = tuple[str, str, str, list[str]]
+Reports = tuple[tuple[str, PerturbationReport], ...]
 VAR_INSTANCE = {"dims": {"h": 4, "w": 4, "c": 2}, "params": {"scales": 3, "layers": 1, "g": "ffn", "decoder": ["resnet", "attn", "up"]}}
 SEEDS = (0, 1, 2)
 PRECISION = 16
@@ -63,7 +64,11 @@ def _verdict(failures: list[str]) -> str:
     return "violated" if failures else "slack"
 
 
-Reports = tuple[tuple[str, PerturbationReport], ...]
+def _spread(ratios: list[float], digits: int = 3) -> str:
+    """'from a to b' over the ratios bound/measured, or why there are none."""
+    if not ratios:
+        return "(no nonzero measured error)"
+    return f"from {min(ratios):.{digits}g} to {max(ratios):.{digits}g}"
 
 
 def check_two_layers(reports: Reports | None = None) -> Check:
@@ -71,7 +76,7 @@ def check_two_layers(reports: Reports | None = None) -> Check:
     reports = reports or _reports()
     ratios = [row.two_layer_bound / row.two_layer_measured for _, r in reports for row in r.rows if row.two_layer_measured]
     failures = _failures(reports, "Lemma 6.3")
-    computed = f"{len(ratios)} layer pairs with a nonzero error; bound/measured from {min(ratios):.3g} to {max(ratios):.3g}"
+    computed = f"{len(ratios)} layer pairs with a nonzero error; bound/measured {_spread(ratios)}"
     return _verdict(failures), "||f o g - tau o Phi|| <= K_1 eps_1 + eps_2", computed, failures
 
 
@@ -79,7 +84,7 @@ def _lipschitz_reading(reports: Reports) -> tuple[list[str], str]:
     """Lemma 6.4 with Lipschitz constants on the chains: the failures and a summary."""
     ratios = [row.term_bound / row.term_measured for _, r in reports for row in r.rows if row.term_measured]
     failures = _failures(reports, "Lemma 6.4")
-    summary = f"{len(ratios)} hybrid differences, bound/measured from {min(ratios):.3g} to {max(ratios):.3g}" if ratios else "no nonzero hybrid difference"
+    summary = f"{len(ratios)} hybrid differences, bound/measured {_spread(ratios)}"
     return failures, summary
 
 
@@ -111,7 +116,7 @@ def check_telescoping(reports: Reports | None = None) -> Check:
     reports = reports or _reports()
     failures = _failures(reports, "Lemma 6.5")
     ratios = [r.telescoped / r.measured for _, r in reports if r.measured]
-    computed = f"{len(reports)} chains; sum of hybrid differences / end-to-end error from {min(ratios):.4g} to {max(ratios):.4g}"
+    computed = f"{len(reports)} chains; sum of hybrid differences / end-to-end error {_spread(ratios, 4)}"
     return _verdict(failures), "<= sum of the hybrid differences", computed, failures
 
 
@@ -120,13 +125,13 @@ def check_universality(reports: Reports | None = None) -> Check:
     reports = reports or _reports()
     failures = _failures(reports, "Theorem 6.6")
     notes = [
-        f"{label}: measured {r.measured:.3g}, bound {r.bound:.3g} (ratio {r.ratio:.3g}), a-priori-radius bound "
+        f"{label}: measured {r.measured:.3g}, bound {r.bound:.3g} (ratio {r.ratio or math.nan:.3g}), a-priori-radius bound "
         f"{r.bound_a_priori:.3g}, uniform K_2 = {r.k2:.3g} over {len(r.rows)} layers: sum K_2^(n-j) eps_j = "
         f"{r.paper_sum:.3g}, K_2^n max eps = {r.paper_closed:.3g}"
         for label, r in reports
     ] + failures
     ratios = [r.ratio for _, r in reports if r.ratio]
-    computed = f"{len(reports)} chains; bound/measured from {min(ratios):.3g} to {max(ratios):.3g}"
+    computed = f"{len(reports)} chains; bound/measured {_spread(ratios)}"
     return _verdict(failures), "sum_j eps_j prod_{i>j} L_i", computed, notes
 
 
