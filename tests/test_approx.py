@@ -296,6 +296,20 @@ def test_resampler_norms_against_numpy() -> None:
         assert resampler_norm(area_matrix, (4 * r, 4 * r), (4, 4)) >= 1 / r
 
 
+def test_spectral_norms_are_certified_upper_bounds() -> None:
+    """Against singular values at 50 digits (mpmath): never below, and only ulps above."""
+    from tc0sim.approx.lipschitz import spectral_norm
+
+    rng = np.random.default_rng(3)
+    for shape in ((3, 3), (5, 2), (2, 7), (12, 12)):
+        a = rng.standard_normal(shape)
+        with mpmath.workdps(50):
+            sigma = max(mpmath.svd_r(mpmath.matrix(a.tolist()), compute_uv=False))
+            got = spectral_norm(a)
+            assert mpmath.mpf(got) >= sigma and mpmath.mpf(got) <= sigma * (1 + mpmath.mpf(10) ** -12)
+    assert spectral_norm(np.eye(4) * 3.0) >= 3.0 and spectral_norm(np.zeros((2, 2))) >= 0.0
+
+
 def test_conv_matrix_matches_a_direct_convolution() -> None:
     rng = np.random.default_rng(0)
     kernel = rng.standard_normal((3, 3, 3, 2))

@@ -1,13 +1,15 @@
 """Operator norms and Lipschitz upper bounds of the layers (Frobenius norm on every tensor).
 
+* Every spectral norm is a certified upper bound: a float64 u just above an estimate of σ_max is
+  accepted only when u²·I − AᵀA is positive definite, checked by an exact LDLᵀ factorisation in
+  rationals (every pivot positive), so λ_max(AᵀA) < u². The estimate is LAPACK's σ_max for float64
+  matrices (weights, convolutions unrolled to matrices) and √λ_max at 40 digits (mpmath) for the
+  exact rational resampler matrices. Matrices whose both sides exceed :data:`CERTIFY_LIMIT` are not
+  factorised; LAPACK's σ_max (backward stable, within a relative O(size·2⁻⁵³)) is then enlarged by
+  :data:`SVD_MARGIN`.
 * Resamplers: the bicubic up-sampler and the area down-sampler act on a map X[h, w, c] as
   ``(R_h ⊗ R_w) X`` per channel, so their operator norm is ``‖R_h‖₂ · ‖R_w‖₂`` (the spectral norm
-  of a Kronecker product is the product). ``R`` has exact rational entries; its spectral norm
-  √λ_max(RᵀR) is computed with mpmath at 40 digits and rounded up to a float64.
-* Matrices with float64 entries (weights, convolutions unrolled to matrices): LAPACK's SVD is
-  backward stable, its largest singular value is within a relative O(size·2⁻⁵³) of the true one;
-  :func:`spectral_norm` enlarges it by a relative :data:`SVD_MARGIN` (far above that for the sizes
-  used here) to make it an upper bound.
+  of a Kronecker product is the product).
 * Attention ``Attn(X) = softmax(X M Xᵀ) X W_V``, M = W_Q W_Kᵀ, is not globally Lipschitz. On the
   segment between two inputs of Frobenius norm ≤ R its derivative is bounded by
   ``‖W_V‖ (√n + ‖M‖ R²)``: with P = softmax(S), dAttn = dP X W_V + P dX W_V; each row of dP is
@@ -24,6 +26,9 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from typing import Any
+
+import gmpy2
 import mpmath
 import numpy as np
 
@@ -31,29 +36,72 @@ from tc0sim.approx.exact import float_up
 from tc0sim.ops.conv2d import same_padding
 from tc0sim.ops.upsample import bicubic_taps
 
+CERTIFY_LIMIT = 256
+"""Largest Gram matrix (the smaller side of A) whose bound is certified in exact arithmetic."""
 SVD_MARGIN = 1e-10
 RATIONAL_DIGITS = 40
 
 
+def _gram(rows: list[list[Any]]) -> list[list[Any]]:
+    """AᵀA or AAᵀ (the smaller) of a matrix of exact rationals (gmpy2 mpq)."""
+    if len(rows) < len(rows[0]):
+        rows = [list(col) for col in zip(*rows)]
+    cols = list(zip(*rows))
+    return [[sum((x * y for x, y in zip(cols[i], cols[j])), gmpy2.mpq(0)) for j in range(len(cols))] for i in range(len(cols))]
+
+
+def _dominates(gram: list[list[Any]], t: Any) -> bool:
+    """Whether t·I − G is positive definite (exact LDLᵀ: every pivot > 0), i.e. λ_max(G) < t."""
+    n = len(gram)
+    m = [[(t if i == j else 0) - gram[i][j] for j in range(n)] for i in range(n)]
+    for k in range(n):
+        pivot = m[k][k]
+        if pivot <= 0:
+            return False
+        for i in range(k + 1, n):
+            factor = m[i][k] / pivot
+            if factor:
+                row_i, row_k = m[i], m[k]
+                for j in range(k + 1, n):
+                    row_i[j] -= factor * row_k[j]
+    return True
+
+
+def certified_upper(rows: list[list[Any]], estimate: float) -> float:
+    """A float64 u ≥ ‖A‖₂, certified: u² · I − AᵀA is checked positive definite in exact rationals,
+    starting just above ``estimate`` (a computed σ_max) and widening the margin until it holds."""
+    gram = _gram(rows)
+    margin = 4e-16
+    while margin < 1:
+        candidate = float_up(estimate * (1 + margin) + 1e-300)
+        if _dominates(gram, gmpy2.mpq(candidate) ** 2):
+            return candidate
+        margin *= 100
+    raise AssertionError(f"no certified bound near {estimate}")
+
+
 def spectral_norm(a: np.ndarray) -> float:
-    """An upper bound on ‖A‖₂ of a float64 matrix: LAPACK's σ_max enlarged by SVD_MARGIN."""
+    """An upper bound on ‖A‖₂ of a float64 matrix: LAPACK's σ_max, then certified in exact
+    arithmetic (above CERTIFY_LIMIT on both sides: enlarged by the relative SVD_MARGIN instead)."""
     a = np.asarray(a, dtype=np.float64)
     if a.size == 0:
         return 0.0
-    sigma = float(np.linalg.norm(a.reshape(a.shape[0], -1), 2))
-    return float_up(sigma * (1 + SVD_MARGIN))
+    a = a.reshape(a.shape[0], -1)
+    sigma = float(np.linalg.norm(a, 2))
+    if min(a.shape) > CERTIFY_LIMIT:
+        return float_up(sigma * (1 + SVD_MARGIN))
+    return certified_upper([[gmpy2.mpq(x) for x in row] for row in a.tolist()], sigma)
 
 
 def rational_spectral_norm(rows: list[list[Fraction]]) -> float:
-    """‖R‖₂ of a matrix of Fractions: √λ_max(RᵀR) at 40 digits, rounded up to a float64."""
-    cols = len(rows[0])
-    gram = [[sum((r[i] * r[j] for r in rows), Fraction(0)) for j in range(cols)] for i in range(cols)]
+    """A certified float64 upper bound on ‖R‖₂ of a matrix of Fractions, a few ulps above it
+    (√λ_max(RᵀR) estimated at 40 digits, then certified as in :func:`certified_upper`)."""
+    exact = [[gmpy2.mpq(x.numerator, x.denominator) for x in row] for row in rows]
+    gram = _gram(exact)
     with mpmath.workdps(RATIONAL_DIGITS):
-        g = mpmath.matrix([[mpmath.mpf(x.numerator) / x.denominator for x in row] for row in gram])
-        eigenvalues = mpmath.eigsy(g, eigvals_only=True)
-        top = max(eigenvalues)
-        value = mpmath.sqrt(max(top, 0)) * (1 + mpmath.mpf(10) ** (10 - RATIONAL_DIGITS))
-        return float_up(float(value))
+        g = mpmath.matrix([[mpmath.mpf(int(x.numerator)) / int(x.denominator) for x in row] for row in gram])
+        estimate = float(mpmath.sqrt(max(max(mpmath.eigsy(g, eigvals_only=True)), 0)))
+    return certified_upper(exact, estimate)
 
 
 def bicubic_matrix(in_size: int, out_size: int) -> list[list[Fraction]]:
