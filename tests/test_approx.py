@@ -423,7 +423,7 @@ def test_perturbation_aattc_replacement(seed: int) -> None:
 
 def test_a_failing_bound_is_reported_with_the_instance(monkeypatch) -> None:
     dims, params = SMALL_VAR["dims"], SMALL_VAR["params"]
-    monkeypatch.setattr(perturbation_module, "attention_lipschitz", lambda *args: 0.0)
+    monkeypatch.setattr(perturbation_module, "attention_bound", lambda *args: 0.0)
     report = perturbation(dims, params, _var_weights(dims, params, 0), 12, instance={"seed": 0})
     assert report.violations and any("Lemma 6.4" in v for v in report.violations)
     assert report.as_dict()["holds"] is False and report.as_dict()["instance"] == {"seed": 0}

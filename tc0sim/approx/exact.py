@@ -219,14 +219,20 @@ def to_fraction(x: Any) -> Fraction:
 
 
 def squared_frobenius(a: np.ndarray, b: np.ndarray | None = None) -> Fraction:
-    """‖a‖_F² (or ‖a − b‖_F²) exactly, for arrays of floats or mpfr values."""
+    """‖a‖_F² (or ‖a − b‖_F²) exactly, for arrays of floats or mpfr values (integers on one scale)."""
     flat_a = np.asarray(a, dtype=object).ravel().tolist()
-    if b is None:
-        return sum((to_fraction(x) ** 2 for x in flat_a), Fraction(0))
-    flat_b = np.asarray(b, dtype=object).ravel().tolist()
-    if len(flat_a) != len(flat_b):
+    flat_b = [] if b is None else np.asarray(b, dtype=object).ravel().tolist()
+    if b is not None and len(flat_a) != len(flat_b):
         raise ConfigError(f"cannot compare arrays of {len(flat_a)} and {len(flat_b)} values")
-    return sum(((to_fraction(x) - to_fraction(y)) ** 2 for x, y in zip(flat_a, flat_b)), Fraction(0))
+    pairs = [dyadic(x) for x in flat_a + flat_b]
+    shift = max((k for _, k in pairs), default=0)
+    ints = [m << (shift - k) for m, k in pairs]
+    if b is None:
+        total = sum(m * m for m in ints)
+    else:
+        half = len(flat_a)
+        total = sum((x - y) * (x - y) for x, y in zip(ints[:half], ints[half:]))
+    return Fraction(total, 1 << (2 * shift))
 
 
 def norm_up(squared: Fraction) -> float:

@@ -1,8 +1,8 @@
 """Operator norms and Lipschitz upper bounds of the layers (Frobenius norm on every tensor).
 
 * Every spectral norm is a certified upper bound: a float64 u just above an estimate of σ_max is
-  accepted only when u²·I − AᵀA is positive definite, checked by an exact LDLᵀ factorisation in
-  rationals (every pivot positive), so λ_max(AᵀA) < u². The estimate is LAPACK's σ_max for float64
+  accepted only when u²·I − AᵀA is positive definite, checked in exact integers (Sylvester's
+  criterion, the leading minors from fraction-free Bareiss elimination), so λ_max(AᵀA) < u². The estimate is LAPACK's σ_max for float64
   matrices (weights, convolutions unrolled to matrices) and √λ_max at 40 digits (mpmath) for the
   exact rational resampler matrices. Matrices whose both sides exceed :data:`CERTIFY_LIMIT` are not
   factorised; LAPACK's σ_max (backward stable, within a relative O(size·2⁻⁵³)) is then enlarged by
@@ -42,39 +42,59 @@ SVD_MARGIN = 1e-10
 RATIONAL_DIGITS = 40
 
 
-def _gram(rows: list[list[Any]]) -> list[list[Any]]:
-    """AᵀA or AAᵀ (the smaller) of a matrix of exact rationals (gmpy2 mpq)."""
+def _integer_gram(rows: list[list[Any]]) -> tuple[list[list[Any]], Any]:
+    """``(G, D)`` with G = (D·A)ᵀ(D·A) as integers (mpz), D the common denominator of A's rationals,
+    for the smaller of AᵀA and AAᵀ."""
     if len(rows) < len(rows[0]):
         rows = [list(col) for col in zip(*rows)]
-    cols = list(zip(*rows))
-    return [[sum((x * y for x, y in zip(cols[i], cols[j])), gmpy2.mpq(0)) for j in range(len(cols))] for i in range(len(cols))]
+    denominator = gmpy2.mpz(1)
+    for row in rows:
+        for x in row:
+            denominator = gmpy2.lcm(denominator, gmpy2.mpq(x).denominator)
+    cols = [[gmpy2.mpz(gmpy2.mpq(x) * denominator) for x in col] for col in zip(*rows)]
+    n = len(cols)
+    gram = [[gmpy2.mpz(0)] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i, n):
+            gram[i][j] = gram[j][i] = sum((x * y for x, y in zip(cols[i], cols[j])), gmpy2.mpz(0))
+    return gram, denominator
 
 
-def _dominates(gram: list[list[Any]], t: Any) -> bool:
-    """Whether t·I − G is positive definite (exact LDLᵀ: every pivot > 0), i.e. λ_max(G) < t."""
-    n = len(gram)
-    m = [[(t if i == j else 0) - gram[i][j] for j in range(n)] for i in range(n)]
+def _positive_definite(m: list[list[Any]]) -> bool:
+    """Sylvester's criterion on an integer symmetric matrix: every leading principal minor > 0, the
+    minors being the pivots of fraction-free (Bareiss) elimination; exact integer arithmetic."""
+    n = len(m)
+    m = [list(row) for row in m]
+    previous = gmpy2.mpz(1)
     for k in range(n):
         pivot = m[k][k]
         if pivot <= 0:
             return False
         for i in range(k + 1, n):
-            factor = m[i][k] / pivot
-            if factor:
-                row_i, row_k = m[i], m[k]
-                for j in range(k + 1, n):
-                    row_i[j] -= factor * row_k[j]
+            row_i, row_k, lead = m[i], m[k], m[i][k]
+            for j in range(k + 1, n):
+                row_i[j] = (row_i[j] * pivot - lead * row_k[j]) // previous
+        previous = pivot
     return True
 
 
+def _dominates(gram: list[list[Any]], denominator: Any, bound: float) -> bool:
+    """Whether bound²·I − AᵀA is positive definite, i.e. λ_max(AᵀA) < bound² (exact integers)."""
+    num, den = bound.as_integer_ratio()  # den is a power of 2
+    scale2 = den * den
+    t = gmpy2.mpz(num) * num * denominator * denominator  # bound² D² den²
+    n = len(gram)
+    return _positive_definite([[(t if i == j else 0) - gram[i][j] * scale2 for j in range(n)] for i in range(n)])
+
+
 def certified_upper(rows: list[list[Any]], estimate: float) -> float:
-    """A float64 u ≥ ‖A‖₂, certified: u² · I − AᵀA is checked positive definite in exact rationals,
+    """A float64 u ≥ ‖A‖₂, certified: u² · I − AᵀA is checked positive definite in exact integers,
     starting just above ``estimate`` (a computed σ_max) and widening the margin until it holds."""
-    gram = _gram(rows)
-    margin = 4e-16
+    gram, denominator = _integer_gram(rows)
+    margin = 1e-13
     while margin < 1:
         candidate = float_up(estimate * (1 + margin) + 1e-300)
-        if _dominates(gram, gmpy2.mpq(candidate) ** 2):
+        if _dominates(gram, denominator, candidate):
             return candidate
         margin *= 100
     raise AssertionError(f"no certified bound near {estimate}")
@@ -94,13 +114,14 @@ def spectral_norm(a: np.ndarray) -> float:
 
 
 def rational_spectral_norm(rows: list[list[Fraction]]) -> float:
-    """A certified float64 upper bound on ‖R‖₂ of a matrix of Fractions, a few ulps above it
+    """A certified float64 upper bound on ‖R‖₂ of a matrix of Fractions, within 10⁻¹³ of it
     (√λ_max(RᵀR) estimated at 40 digits, then certified as in :func:`certified_upper`)."""
     exact = [[gmpy2.mpq(x.numerator, x.denominator) for x in row] for row in rows]
-    gram = _gram(exact)
+    gram, denominator = _integer_gram(exact)
     with mpmath.workdps(RATIONAL_DIGITS):
-        g = mpmath.matrix([[mpmath.mpf(int(x.numerator)) / int(x.denominator) for x in row] for row in gram])
-        estimate = float(mpmath.sqrt(max(max(mpmath.eigsy(g, eigvals_only=True)), 0)))
+        g = mpmath.matrix([[mpmath.mpf(int(x)) for x in row] for row in gram])
+        top = max(max(mpmath.eigsy(g, eigvals_only=True)), 0)
+        estimate = float(mpmath.sqrt(top) / int(denominator))
     return certified_upper(exact, estimate)
 
 
@@ -151,12 +172,20 @@ def conv_matrix(kernel: np.ndarray, h: int, w: int) -> np.ndarray:
     return out
 
 
+def attention_norms(w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndarray) -> tuple[float, float]:
+    """Upper bounds on ‖W_Q W_Kᵀ‖₂ (the float64 product's rounding error added) and ‖W_V‖₂."""
+    product_error = 2 * w_q.shape[1] * 2.0**-53 * np.linalg.norm(w_q) * np.linalg.norm(w_k)
+    return float_up(spectral_norm(w_q @ w_k.T) + float(product_error)), spectral_norm(w_v)
+
+
+def attention_bound(m_norm: float, v_norm: float, n: int, radius: float) -> float:
+    """‖W_V‖(√n + ‖M‖ R²) from the two norms: the Lipschitz bound of Attn on inputs of norm ≤ R."""
+    return float_up(v_norm * (math.sqrt(n) * (1 + 1e-15) + m_norm * radius * radius) * (1 + 1e-14))
+
+
 def attention_lipschitz(w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndarray, n: int, radius: float) -> float:
     """‖W_V‖(√n + ‖W_Q W_Kᵀ‖ R²): a Lipschitz bound of Attn on inputs of Frobenius norm ≤ R."""
-    product_error = 2 * w_q.shape[1] * 2.0**-53 * np.linalg.norm(w_q) * np.linalg.norm(w_k)
-    m_norm = float_up(spectral_norm(w_q @ w_k.T) + float(product_error))
-    v_norm = spectral_norm(w_v)
-    return float_up(v_norm * (math.sqrt(n) * (1 + 1e-15) + m_norm * radius * radius) * (1 + 1e-14))
+    return attention_bound(*attention_norms(w_q, w_k, w_v), n, radius)
 
 
 def attention_growth(w_v: np.ndarray, n: int) -> float:

@@ -47,8 +47,10 @@ import numpy as np
 
 from tc0sim.approx.exact import float_up, norm_up, squared_frobenius
 from tc0sim.approx.lipschitz import (
+    attention_bound,
     attention_growth,
     attention_lipschitz,
+    attention_norms,
     bicubic_matrix,
     conv_matrix,
     resampler_dense,
@@ -113,13 +115,14 @@ def _attention_layer(name: str, prefix: str, shape: tuple[int, ...], weights: Ma
     w_q, w_k, w_v = (np.asarray(weights[f"{prefix}.{n}"], dtype=np.float64) for n in ("W_Q", "W_K", "W_V"))
     tokens_count = shape[0] * shape[1] if wrap else shape[0]
     growth = attention_growth(w_v, tokens_count)
+    m_norm, v_norm = attention_norms(w_q, w_k, w_v)
 
     def build(b: Builder, x: Tensor, attend: Attend) -> Tensor:
         return decoder_block(b, x, "attn", 1, prefix, attend) if wrap else attend(b, x, prefix)
 
     return Layer(
         name, "attention", shape, build,
-        lambda radius: attention_lipschitz(w_q, w_k, w_v, tokens_count, radius),
+        lambda radius: attention_bound(m_norm, v_norm, tokens_count, radius),
         lambda radius: float_up(growth * radius), attention=True,
     )
 
