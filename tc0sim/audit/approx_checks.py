@@ -94,8 +94,10 @@ def check_one_layer() -> Check:
     failures, summary = _lipschitz_reading(_reports())
     notes = [
         f"printed hypothesis: attention on tokens (1, 0), (0, 1) with W_Q W_K^T = 1000 [[1, 1], [0, 0]], W_V = I "
-        f"meets ||v(x)|| <= K_2 ||x|| with K_2 = {example.k2_growth:.6g}; a shift of eps = {example.epsilon:.6g} moves "
-        f"the output by {example.measured:.6g} > K_2 eps = {example.printed_bound:.6g}: the printed lemma fails",
+        f"meets ||v(x)|| <= K_2 ||x|| with K_2 = {example.k2_growth:.6g} (so does the replaced layer v_1(x) = x + E, "
+        f"||E|| = eps, on inputs of norm >= eps/(K_2 - 1) = {example.epsilon / (example.k2_growth - 1):.3g}, u_1 = identity); "
+        f"on the input of norm sqrt(2) the shift of eps = {example.epsilon:.6g} moves the output by "
+        f"{example.measured:.6g} > K_2 eps = {example.printed_bound:.6g}: the printed lemma fails",
         f"with the stated Lipschitz bound instead, L eps = {example.lipschitz_bound:.6g} >= {example.measured:.6g}",
         f"Lipschitz reading on the var chains: {summary}",
     ] + failures
