@@ -1304,9 +1304,12 @@ CLAIMS: tuple[Claim, ...] = (
             "layer chains, so no FlowAR instance is measured"
         ),
         note=(
-            "The proof is Lemma 6.3's word for word. The area down-sampler by a factor r has "
-            "operator norm exactly 1/r (tc0sim.approx.lipschitz computes it from the matrix), so it "
-            "contracts errors that pass through it."
+            "The proof is Lemma 6.3's word for word. It pairs tau_i with Phi_down,i, but FlowAR's "
+            "autoregressive transformer (Definition D.10) composes the up-sampling phi_up,i of "
+            "Definition D.3; the down-sampling phi_down,i (Definition D.4) only makes the tokenizer's "
+            "token maps (Definition D.5), and Corollary 7.2's proof is back to Phi_up,i. The area "
+            "down-sampler by a factor r has operator norm 1/r (the audit computes it from the matrix), "
+            "so it contracts errors that pass through it; the bicubic up-sampler does not."
         ),
     ),
     Claim(
