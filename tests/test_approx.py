@@ -33,7 +33,7 @@ from tc0sim.approx.lipschitz import (
 from tc0sim.approx.perturbation import _evaluate, growth_counterexample, perturbation, var_chain
 from tc0sim.approx.separateness import separateness
 from tc0sim.audit.audit import audit_claims
-from tc0sim.audit.claims import CLAIMS, PAPER_UA
+from tc0sim.audit.claims import CLAIMS, UA_PAPER
 from tc0sim.cli.main import main
 from tc0sim.errors import ConfigError
 from tc0sim.interp.evaluate import evaluate
@@ -479,7 +479,7 @@ UA_IDS = ("UA-D5.2", "UA-D5.3", "UA-L5.4", "UA-L6.3", "UA-L6.4", "UA-L6.5", "UA-
 
 
 def test_universality_claims_registered_and_audited() -> None:
-    claims = {c.id: c for c in CLAIMS if c.paper == PAPER_UA}
+    claims = {c.id: c for c in CLAIMS if c.paper == UA_PAPER}
     assert tuple(claims) == UA_IDS
     for claim in claims.values():
         assert claim.title and claim.statement and claim.note and claim.kind is None and claim.depth is None
@@ -546,7 +546,7 @@ def paper() -> str:
 def test_references_are_headings_of_the_paper(paper: str) -> None:
     import re
 
-    for claim in (c for c in CLAIMS if c.paper == PAPER_UA):
+    for claim in (c for c in CLAIMS if c.paper == UA_PAPER):
         assert re.search(rf"^{re.escape(claim.ref)}[ .]", paper, re.M), claim.ref
 
 
