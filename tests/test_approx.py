@@ -186,6 +186,9 @@ def test_separateness_cli_text_json_and_bad_input(tmp_path) -> None:
     for args in ([str(bad)], [str(tmp_path / "missing.npz")]):
         result = runner.invoke(main, ["approx", "separateness", *args])
         assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
+    text_array = tmp_path / "text.npz"
+    np.savez(text_array, X=np.array([[["a", "b"]]]))
+    assert "real numbers" in runner.invoke(main, ["approx", "separateness", str(text_array)]).output
     big = tmp_path / "big.npz"
     np.savez(big, X=np.array([[[2**60, 1]]], dtype=np.int64))
     assert "2^53" in runner.invoke(main, ["approx", "separateness", str(big)]).output

@@ -28,11 +28,10 @@ from tc0sim.approx.exact import DyadicRows, min_distance, sqrt_fraction
 from tc0sim.approx.separateness import Separateness, check_embeddings, separateness, vocabulary
 from tc0sim.errors import ConfigError
 from tc0sim.fp import FpArithmeticError
+from tc0sim.limits import MAX_APPROX_EVALUATIONS, MAX_APPROX_SWEEP_PRECISION, MIN_PRECISION
 from tc0sim.interp.evaluate import evaluate, random_inputs
 from tc0sim.ir.graph import Graph
 
-MAX_EVALUATIONS = 200_000
-"""Most sequence evaluations (sequences × precisions) one report runs (each is one bit-exact layer)."""
 ATTENTION_KINDS = ("attention", "aattc")
 """Kinds whose graph is one attention layer X[n, d] → out[n, d]."""
 LEMMA_DIGITS = 50
@@ -231,8 +230,8 @@ def contextual(
     """Definition 5.3's achieved (γ, δ) of the model's attention layer on the embeddings at p."""
     arr = check_embeddings(x)
     runs = arr.shape[0] * (1 + len(sweep))
-    if runs > MAX_EVALUATIONS:
-        raise ConfigError(f"{arr.shape[0]} sequences at {1 + len(sweep)} precisions are {runs:,} evaluations, above {MAX_EVALUATIONS:,}")
+    if runs > MAX_APPROX_EVALUATIONS:
+        raise ConfigError(f"{arr.shape[0]} sequences at {1 + len(sweep)} precisions are {runs:,} evaluations, above {MAX_APPROX_EVALUATIONS:,}")
     graph = attention_graph(spec, arr.shape[1], arr.shape[2])
     w = layer_weights(graph, spec, weights)
     sep = separateness(arr)
@@ -250,7 +249,7 @@ def contextual(
     return ContextualReport(p, sep, at_p, lemma_constants(sep), points)
 
 
-def parse_range(text: str, low: int = 2, high: int = 4096) -> list[int]:
+def parse_range(text: str, low: int = MIN_PRECISION, high: int = MAX_APPROX_SWEEP_PRECISION) -> list[int]:
     """'2..64' → [2, …, 64]; a ConfigError for anything else or a range outside [low, high]."""
     start, sep, stop = text.partition("..")
     try:

@@ -58,6 +58,7 @@ from tc0sim.approx.lipschitz import (
     spectral_norm,
 )
 from tc0sim.errors import ConfigError
+from tc0sim.limits import DEFAULT_MAX_CHAIN_GATES
 from tc0sim.interp.evaluate import evaluate, random_inputs
 from tc0sim.interp.size import size
 from tc0sim.ir.graph import Builder, Graph, Tensor
@@ -72,9 +73,6 @@ Attend = Callable[[Builder, Tensor, str], Tensor]
 REFERENCE_PRECISION = 256
 BOUND_MARGIN = 1e-9
 REPLACEMENTS = ("precision", "aattc")
-MAX_CHAIN_GATES = 200_000
-"""Largest model (in gates) cut into a chain by default: the hybrids cost about m²/2 layer
-evaluations for m layers, each at the reference precision."""
 
 
 @dataclass
@@ -422,7 +420,7 @@ def _violations(report: PerturbationReport) -> list[str]:
     return out
 
 
-def model_perturbation(spec: Any, p: int, n: int | None = None, max_gates: int = MAX_CHAIN_GATES, **options: Any) -> PerturbationReport:
+def model_perturbation(spec: Any, p: int, n: int | None = None, max_gates: int = DEFAULT_MAX_CHAIN_GATES, **options: Any) -> PerturbationReport:
     """:func:`perturbation` on a ``var`` model file, weights drawn from its seed and scale."""
     if spec.kind != "var":
         raise ConfigError(f"{spec.source}: perturbation bounds are computed for kind 'var', not {spec.kind!r}")

@@ -11,6 +11,7 @@ rounding to float64 (see :mod:`tc0sim.approx.exact`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -19,6 +20,8 @@ import numpy as np
 
 from tc0sim.approx.exact import DyadicRows, min_distance, sqrt_fraction
 from tc0sim.errors import ConfigError
+from tc0sim.limits import MAX_APPROX_TOKENS, MAX_ARCHIVE_VALUES
+from tc0sim.npzfile import READ_ERRORS, member_header
 
 
 @dataclass(frozen=True)
@@ -30,17 +33,13 @@ class Vocabulary:
     sequence_sets: tuple[frozenset[int], ...]  # 𝒱^(i) as sets of token ids
 
 
-MAX_TOKENS = 10**6
-"""Most tokens N·n read from one archive (exact rows are Python integers: memory grows with them)."""
-
-
 def check_embeddings(x: Any, name: str = "X") -> np.ndarray:
     """``x`` as a finite float64 array of shape (N, n, d), N, n, d ≥ 1; else a ConfigError."""
     arr = np.asarray(x)
     if arr.ndim != 3 or 0 in arr.shape:
         raise ConfigError(f"{name} must have shape (N, n, d) with N, n, d >= 1, got {arr.shape}")
-    if arr.shape[0] * arr.shape[1] > MAX_TOKENS:
-        raise ConfigError(f"{name} has {arr.shape[0] * arr.shape[1]:,} tokens, above the {MAX_TOKENS:,} read at once")
+    if arr.shape[0] * arr.shape[1] > MAX_APPROX_TOKENS:
+        raise ConfigError(f"{name} has {arr.shape[0] * arr.shape[1]:,} tokens, above the {MAX_APPROX_TOKENS:,} read at once")
     if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and arr.dtype.itemsize > 8):
         raise ConfigError(f"{name} must hold real numbers of at most float64 precision, got dtype {arr.dtype}")
     if arr.dtype.kind in "iu" and arr.size and int(np.abs(arr.astype(object)).max()) > 2**53:
@@ -141,28 +140,36 @@ def _row_float(rows: DyadicRows, i: int) -> tuple[float, ...]:
     return tuple(m / (1 << rows.shift) for m in rows.ints[i])
 
 
-def read_archive(path: str) -> dict[str, np.ndarray]:
-    """Every array of an .npz archive (no pickles), as numpy arrays; one ConfigError line otherwise."""
+def read_archive(path: str, option: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive (no pickles); each member's header is checked (a real dtype, at
+    most MAX_ARCHIVE_VALUES values) before its data is read; one ConfigError line otherwise."""
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: not a readable .npz archive ({' '.join(str(e).split())})") from None
-    if not hasattr(archive, "files"):
-        raise ConfigError(f"{path}: expected an .npz archive of named arrays, got a single array")
+        raise ConfigError(f"{option} {path}: no such file") from None
+    except READ_ERRORS as e:
+        raise ConfigError(f"{option} {path}: not a readable .npz archive ({' '.join(str(e).split())})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ConfigError(f"{option} {path}: expected an .npz archive of named arrays, got a single array")
     out = {}
-    for name in archive.files:
-        try:
-            out[name] = archive[name]
-        except ValueError as e:
-            raise ConfigError(f"{path}: array {name!r} cannot be read ({' '.join(str(e).split())})") from None
+    with archive:
+        for name in archive.files:
+            shape, dtype = member_header(path, archive, name, option)
+            if dtype.kind not in "iuf" or math.prod(shape) > MAX_ARCHIVE_VALUES:
+                raise ConfigError(
+                    f"{option} {path}: array {name!r} ({dtype}, shape {shape}) must hold real numbers, at most "
+                    f"{MAX_ARCHIVE_VALUES:,} of them"
+                )
+            try:
+                out[name] = archive[name]
+            except READ_ERRORS as e:
+                raise ConfigError(f"{option} {path}: array {name!r} cannot be read ({' '.join(str(e).split())})") from None
     return out
 
 
 def load_embeddings(path: str, key: str = "X") -> np.ndarray:
     """The array ``key`` of an .npz archive, checked to be (N, n, d) finite reals."""
-    arrays = read_archive(path)
+    arrays = read_archive(path, "embeddings")
     if key not in arrays:
-        raise ConfigError(f"{path}: no array {key!r} (the archive holds {', '.join(arrays) or 'nothing'})")
+        raise ConfigError(f"embeddings {path}: no array {key!r} (the archive holds {', '.join(arrays) or 'nothing'})")
     return check_embeddings(arrays[key], f"{path}: {key}")

@@ -15,6 +15,7 @@ import click
 
 from tc0sim.cli.output import FORMATS, Section, emit, progress, status
 from tc0sim.errors import ConfigError
+from tc0sim.limits import DEFAULT_MAX_CHAIN_GATES, MAX_PRECISION, MIN_PRECISION
 
 EXIT_VIOLATED = 1
 
@@ -61,7 +62,7 @@ def separateness(embeddings: str, key: str, fmt: str) -> None:
 @approx.command()
 @click.argument("model")
 @click.option("--embeddings", "embeddings", required=True, metavar="EMB.npz", help="Sequences X (N, n, d) to evaluate.")
-@click.option("--precision", "-p", "precision", type=int, default=None, help="Significand bits p (default: the file's 'precision:').")
+@click.option("--precision", "-p", "precision", type=click.IntRange(MIN_PRECISION, MAX_PRECISION), default=None, help="Significand bits p (default: the file's 'precision:').")
 @click.option("--weights", "weights_path", default=None, metavar="W.npz", help="W_Q, W_K, W_V by name; missing ones are drawn from the file's seed and scale.")
 @click.option("--sweep-precision", "sweep", default=None, metavar="A..B", help="Also evaluate at every p in A..B and report the least p with delta > 0.")
 @_FORMAT
@@ -75,7 +76,7 @@ def contextual(model: str, embeddings: str, precision: int | None, weights_path:
     p = _precision(spec, model, precision)
     x = load_embeddings(embeddings)
     precisions = parse_range(sweep) if sweep else []
-    weights = read_archive(weights_path) if weights_path else None
+    weights = read_archive(weights_path, "--weights") if weights_path else None
     with progress("precision sweep", len(precisions)) as bar:
         report = measure(spec, x, p, weights, precisions, on_step=lambda q: bar.advance(f"p={q}"))
     data = report.as_dict()
@@ -99,12 +100,12 @@ def contextual(model: str, embeddings: str, precision: int | None, weights_path:
 
 @approx.command()
 @click.argument("model")
-@click.option("--precision", "-p", "precision", type=int, default=None, help="Significand bits p of the replaced layers (default: the file's 'precision:').")
+@click.option("--precision", "-p", "precision", type=click.IntRange(MIN_PRECISION, MAX_PRECISION), default=None, help="Significand bits p of the replaced layers (default: the file's 'precision:').")
 @click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Value of n for dims written in n (default: the file's 'n:').")
 @click.option("--replace", type=click.Choice(("precision", "aattc")), default="precision", show_default=True, help="What replaces the exact layers: p-bit evaluation, or aattc for every attention.")
 @click.option("--degree", type=click.IntRange(min=1), default=2, show_default=True, help="Polynomial degree g of aattc.")
-@click.option("--reference", type=click.IntRange(min=53), default=256, show_default=True, help="Precision that stands in for exact arithmetic.")
-@click.option("--max-gates", "max_gates", type=click.IntRange(min=1), default=200_000, show_default=True, help="Refuse models with more gates than this.")
+@click.option("--reference", type=click.IntRange(53, MAX_PRECISION), default=256, show_default=True, help="Precision that stands in for exact arithmetic.")
+@click.option("--max-gates", "max_gates", type=click.IntRange(min=1), default=DEFAULT_MAX_CHAIN_GATES, show_default=True, help="Refuse models with more gates than this.")
 @_FORMAT
 def perturbation(model: str, precision: int | None, n: int | None, replace: str, degree: int, reference: int, max_gates: int, fmt: str) -> None:
     """Per-layer errors and Lipschitz bounds of a var model against Lemmas 6.3–6.5 and Theorem 6.6."""
