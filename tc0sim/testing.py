@@ -1,4 +1,4 @@
-"""Depth assertions for users' tests, and the pytest plugin that exposes them (SPEC §2, §5).
+"""Depth assertions for users' tests, and the pytest plugin that exposes them (docs/dag.md, docs/cli.md).
 
 ``assert_depth_at_most(model, "6 d_std + 6 d_sum + d_exp")`` passes when every Pareto-maximal
 critical vector is ≤ the claim componentwise — the claim then bounds the depth for every
@@ -70,8 +70,6 @@ def _report(result: DepthResult, claim: Vec, vectors: list[Vec], what: str) -> s
     for v in vectors:
         parts.append(f"  critical vector {fmt(v)}, witness path by operator:")
         parts.append(describe_path(result, v))
-    if not result.exact:
-        parts.append("  (the depth is an upper bound: " + "; ".join(result.inexact_reasons) + ")")
     return "\n".join(parts)
 
 

@@ -1,4 +1,4 @@
-"""Bicubic up-interpolation (seed 004 Definition 4.3 / Lemma 5.1, seed 002 Definition B.1 / Lemma 4.2).
+"""Bicubic up-interpolation (VAR Definition 4.3 / Lemma 5.1, FlowAR Definition B.1 / Lemma 4.2).
 
 ``Y_ijl = ⊕_{s,t ∈ {−1,0,1,2}} ((W_s · X_{·,·,l}) · W_t)`` with the bicubic weights of PyTorch's
 ``F.interpolate(mode="bicubic", align_corners=False)`` for an explicit output size: the source
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
+from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
 
@@ -37,6 +39,7 @@ def keys_kernel(x: Fraction, a: Fraction = KEYS_A) -> Fraction:
     return Fraction(0)
 
 
+@lru_cache(maxsize=None)
 def bicubic_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Tap indices ``[out_size, 4]`` (int64, border-clamped) and exact weights ``[out_size, 4]``.
 
@@ -56,6 +59,7 @@ def bicubic_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
         for k, offset in enumerate(TAP_OFFSETS):
             indices[i, k] = min(max(floor + offset, 0), in_size - 1)
             weights[i, k] = keys_kernel(t - offset)
+    indices.flags.writeable = weights.flags.writeable = False  # cached: shared by every caller
     return indices, weights
 
 
@@ -64,6 +68,7 @@ def upsample(b: Builder, x: Tensor, out_h: int, out_w: int, name: str = "upsampl
     if x.ndim != 3:
         raise GraphError(f"{name}: expected a feature map [h, w, c], got shape {x.shape}")
     h, w, c = x.shape
+    b.reserve(4 * (out_h + out_w), INDEX_BYTES + CONSTANT_ELEMENT_BYTES, f"{name}: bicubic taps")
     row_idx, row_w = bicubic_taps(h, out_h)
     col_idx, col_w = bicubic_taps(w, out_w)
     with b.scope(name, REF):
