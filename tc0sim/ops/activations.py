@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 import mpmath
+import numpy as np
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
@@ -39,15 +40,20 @@ SQRT_2_OVER_PI = _sqrt_two_over_pi()
 """√(2/π) to 256 bits."""
 
 
+def scalar(b: Builder, value: Any, like: Tensor) -> Tensor:
+    """A constant of shape (1, …, 1) with ``like``'s rank: it broadcasts with one wiring node, not two."""
+    return b.constant(np.full((1,) * like.ndim, value, dtype=object))
+
+
 def _reciprocal_one_plus_exp(b: Builder, numerator: Tensor, t: Tensor) -> Tensor:
     """numerator / (1 + e^t)."""
-    return b.div(numerator, b.add(b.constant(1), b.exp(t)))
+    return b.div(numerator, b.add(scalar(b, 1, t), b.exp(t)))
 
 
 def sigmoid(b: Builder, x: Tensor, name: str = "sigmoid") -> Tensor:
     """1 / (1 + e^(−x)): d_exp + 2 d_std."""
     with b.scope(name, REF):
-        return _reciprocal_one_plus_exp(b, b.constant(1), b.neg(x))
+        return _reciprocal_one_plus_exp(b, scalar(b, 1, x), b.neg(x))
 
 
 def silu(b: Builder, x: Tensor, name: str = "silu") -> Tensor:
@@ -60,15 +66,15 @@ def gelu_tanh(b: Builder, x: Tensor, name: str = "gelu_tanh") -> Tensor:
     """x / (1 + e^(−2z)), z = √(2/π)(x + 0.044715 x³): d_exp + 7 d_std."""
     with b.scope(name, REF):
         cube = b.mul(b.mul(x, x), x)
-        inner = b.add(x, b.mul(b.constant(GELU_KAPPA), cube))
-        minus_two_z = b.mul(b.constant(-2 * SQRT_2_OVER_PI), inner)
+        inner = b.add(x, b.mul(scalar(b, GELU_KAPPA, x), cube))
+        minus_two_z = b.mul(scalar(b, -2 * SQRT_2_OVER_PI, x), inner)
         return _reciprocal_one_plus_exp(b, x, minus_two_z)
 
 
 def clamp(b: Builder, x: Tensor, lo: Any, hi: Any, name: str = "clamp") -> Tensor:
     """max(min(x, hi), lo): 2 d_std, exact."""
     with b.scope(name, REF):
-        return b.max(b.min(x, b.constant(hi)), b.constant(lo))
+        return b.max(b.min(x, scalar(b, hi, x)), scalar(b, lo, x))
 
 
 def softmax(b: Builder, x: Tensor, name: str = "softmax") -> Tensor:

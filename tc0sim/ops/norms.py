@@ -17,6 +17,7 @@ from typing import Any
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
+from tc0sim.ops.activations import scalar
 
 REF = "PyTorch LayerNorm / GroupNorm / F.normalize"
 
@@ -24,11 +25,12 @@ REF = "PyTorch LayerNorm / GroupNorm / F.normalize"
 def _normalize(b: Builder, x: Tensor, axes: tuple[int, ...], count: int, eps: Any) -> Tensor:
     """(x − μ) ÷ √(σ² + eps) with the statistics over ``axes`` (kept as size-1 axes for broadcast)."""
     kept = tuple(1 if a in axes else d for a, d in enumerate(x.shape))
-    width = b.constant(count)
-    mean = b.reshape(b.div(b.sum(x, axis=axes), width), kept)
+    total = b.sum(x, axis=axes)
+    width = scalar(b, count, total)
+    mean = b.reshape(b.div(total, width), kept)
     centered = b.sub(x, mean)
     variance = b.div(b.sum(b.mul(centered, centered), axis=axes), width)
-    return b.div(centered, b.reshape(b.sqrt(b.add(variance, b.constant(eps))), kept))
+    return b.div(centered, b.reshape(b.sqrt(b.add(variance, scalar(b, eps, variance))), kept))
 
 
 def layer_norm(b: Builder, x: Tensor, eps: Any = 1e-6, name: str = "layer_norm") -> Tensor:
@@ -58,7 +60,7 @@ def l2_normalize(b: Builder, x: Tensor, eps: Any = 1e-12, name: str = "l2_normal
     """x ÷ max(‖x‖₂, eps) along the last axis: 3 d_std + d_sum + d_sqrt."""
     with b.scope(name, REF):
         norm = b.sqrt(b.sum(b.mul(x, x), axis=x.ndim - 1))
-        norm = b.max(norm, b.constant(eps))
+        norm = b.max(norm, scalar(b, eps, norm))
         return b.div(x, b.reshape(norm, x.shape[:-1] + (1,)))
 
 
