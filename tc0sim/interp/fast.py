@@ -1,0 +1,425 @@
+"""The fast engine of the evaluate interpreter: F_p (p <= 25) on float64 arrays, same bits as MPFR.
+
+A node's value is a float64 array holding F_p values exactly, or (after an excursion outside
+binary64's normal range, p >= 10) an object array of mpfr values, which is converted back to
+float64 as soon as it fits. Kernels (tc0sim.fastfp) compute each primitive in binary64 and round
+once; elements without a proof or certificate are recomputed by MPFR, whose errors are raised
+unchanged. A primitive without a fast rule is evaluated by the MPFR engine's rule.
+
+An elementwise node whose only consumer is a ⊕/⊗ (e.g. the products of a matmul) is not held
+whole: it is evaluated with the reduction in blocks of at most ``chunk_elements`` elements.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gmpy2
+import numpy as np
+
+from tc0sim.fastfp import Kernels, magnitude_range
+from tc0sim.fp import Format, FpArithmeticError
+from tc0sim.interp.evaluate import EvalStats, MpfrEngine, NamedError, named
+from tc0sim.ir.graph import Node
+from tc0sim.ir.wiring import MOVE_RULES, move
+
+DEFAULT_CHUNK = 1 << 17
+"""Default largest number of elements of a fused product block (1 MB of float64)."""
+
+_MIN_NORMAL = 2.0**-1022
+_MAX_FLOAT = float(np.finfo(np.float64).max)
+
+ROUNDED_MAPS: dict[str, Callable[..., np.ndarray]] = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "sqrt": np.sqrt,
+}
+"""Binary64 operations that are rounded once more to p bits (innocuous double rounding)."""
+
+EXACT_MAPS: dict[str, Callable[..., np.ndarray]] = {
+    "max": np.maximum,
+    "min": np.minimum,
+    "relu": lambda a: np.maximum(a, 0.0),
+    "neg": np.negative,
+    "compare": lambda a, b: (a < b).astype(np.float64),
+}
+"""Primitives whose result is an operand (or 0/1): exact on F_p values."""
+
+TRANSCENDENTAL_MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"exp": np.exp}
+"""numpy functions certified with fastfp.EXP_RELATIVE_ERROR per element."""
+
+FAST_MAPS = set(ROUNDED_MAPS) | set(EXACT_MAPS) | set(TRANSCENDENTAL_MAPS)
+REDUCTIONS = ("sum", "prod")
+
+_EXACT_ZERO: dict[str, Callable[..., np.ndarray]] = {
+    "add": lambda a, b: a == -b,
+    "sub": lambda a, b: a == b,
+    "mul": lambda a, b: (a == 0) | (b == 0),
+    "div": lambda a, b: (a == 0) & (b != 0),
+    "sqrt": lambda a: a == 0,
+    "exp": lambda a: np.zeros(a.shape, dtype=bool),
+}
+"""Where an exact zero result is right (a zero is never 'in range' for Kernels.in_range)."""
+
+Error = tuple[int, FpArithmeticError]
+"""The first failing element of a block: (flat index in the node, error naming the element)."""
+
+
+@dataclass
+class Deferred:
+    """An elementwise node evaluated later, in blocks, by its only consumer (a reduction)."""
+
+    node: Node
+    args: list[Any]
+
+
+def blocks(shape: tuple[int, ...], kept: list[int], budget: int) -> Iterator[tuple[slice, ...]]:
+    """Index blocks of at most ``budget`` elements (when possible), cut along the kept axes only,
+    in the row-major order of the kept axes (so output blocks come in output order)."""
+    full = tuple(slice(None) for _ in shape)
+    total = math.prod(shape)
+    if total <= budget or not kept:
+        yield full
+        return
+    slab = total
+    for j, axis in enumerate(kept):
+        slab //= shape[axis]
+        if slab <= budget or j == len(kept) - 1:
+            step = max(1, budget // max(slab, 1))
+            outer = kept[:j]
+            for idx in np.ndindex(*[shape[a] for a in outer]):
+                for start in range(0, shape[axis], step):
+                    index = list(full)
+                    for a, i in zip(outer, idx):
+                        index[a] = slice(i, i + 1)
+                    index[axis] = slice(start, min(start + step, shape[axis]))
+                    yield tuple(index)
+            return
+
+
+def _starts(index: tuple[slice, ...]) -> tuple[int, ...]:
+    return tuple(s.start or 0 for s in index)
+
+
+def _global(local: int, shape: tuple[int, ...], starts: tuple[int, ...]) -> tuple[int, ...]:
+    """The index in the whole node of element ``local`` of a block of ``shape`` starting at ``starts``."""
+    ix = np.unravel_index(local, shape) if shape else ()
+    return tuple(int(i) + s for i, s in zip(ix, starts or (0,) * len(shape)))
+
+
+def _fresh(result: Any) -> np.ndarray:
+    """A writable float64 array of a ufunc result (a 0-d result may come back as a scalar)."""
+    if isinstance(result, np.ndarray) and result.dtype == np.float64 and result.flags.c_contiguous and result.flags.writeable:
+        return result
+    return np.array(result, dtype=np.float64, order="C")
+
+
+class FastEngine(MpfrEngine):
+    """Evaluate with binary64 kernels where proven or certified, MPFR elsewhere (same bits)."""
+
+    name = "fast"
+
+    def __init__(self, F: Format, stats: EvalStats, chunk_elements: int) -> None:
+        super().__init__(F, stats)
+        self.K = Kernels(F.p)
+        self.chunk = max(1, int(chunk_elements))
+        self.fused: set[int] = set()
+        self._mp = lambda v: gmpy2.mpfr(v, F.p)
+
+    def prepare(self, live: list[Node], keep: set[int]) -> None:
+        users: dict[int, list[Node]] = {}
+        for node in live:
+            for i in node.inputs:
+                users.setdefault(i, []).append(node)
+        for node in live:
+            u = users.get(node.id, [])
+            if node.prim in FAST_MAPS and node.id not in keep and len(u) == 1 and u[0].prim in REDUCTIONS:
+                if node.size > self.chunk:
+                    self.fused.add(node.id)
+
+    # --- representations ---------------------------------------------------------------------
+
+    def objects(self, value: Any) -> np.ndarray:
+        """An object array of mpfr values (exact) for any value of this engine."""
+        if isinstance(value, Deferred):
+            value = self._materialize(value)
+        if value.dtype == object:
+            return value
+        return self.F.asarray(value)
+
+    def floats_or_objects(self, value: np.ndarray) -> np.ndarray:
+        """A float64 array with the same values if every element fits binary64's normal range."""
+        if value.dtype != object:
+            return value
+        flat = value.ravel()
+        floats = np.array(flat.tolist(), dtype=np.float64)
+        a = np.abs(floats)
+        zero = a == 0
+        if not (zero | ((a >= _MIN_NORMAL) & (a <= _MAX_FLOAT))).all():
+            return value
+        if not all(flat[i] == 0 for i in np.flatnonzero(zero).tolist()):
+            return value
+        return floats.reshape(value.shape)
+
+    def result(self, value: Any) -> np.ndarray:
+        return self.objects(value)
+
+    def entry(self, node: Node, value: Any) -> Any:
+        arr = value if isinstance(value, np.ndarray) else None
+        if arr is not None and arr.shape == node.shape and arr.dtype.kind in "fiub" and arr.dtype.itemsize <= 8:
+            x = arr.astype(np.float64)
+            exact = arr.dtype.kind == "f" or not arr.size or np.abs(arr).max() <= 2**53
+            if exact and np.isfinite(x).all():
+                r = self.K.rounded(x)
+                if (self.K.in_range(r) | (x == 0)).all():
+                    self.stats.add_gates("fast", node)
+                    return r
+        return self.floats_or_objects(super().entry(node, value))
+
+    # --- nodes -------------------------------------------------------------------------------
+
+    def apply(self, node: Node, args: list[Any]) -> Any:
+        prim = node.prim
+        if prim in MOVE_RULES:
+            if all(isinstance(a, np.ndarray) and a.dtype != object for a in args):
+                return move(node, args, lambda: 0.0)
+            return self.floats_or_objects(move(node, [self.objects(a) for a in args], lambda: self.F.zero))
+        if node.id in self.fused:
+            return Deferred(node, args)
+        if prim in REDUCTIONS:
+            return self._reduce(node, args[0])
+        if prim in FAST_MAPS and all(a.dtype != object for a in args):
+            self.stats.add_gates("fast", node)
+            values, extras, error = self._map_block(prim, args, self._safe(prim, args), node.shape, ())
+            if error is not None:
+                raise error[1]
+            return self._with_extras(values, extras)
+        return self.floats_or_objects(super().apply(node, [self.objects(a) for a in args]))
+
+    def _materialize(self, d: Deferred) -> np.ndarray:
+        try:
+            return self._map_node(d)
+        except FpArithmeticError as e:
+            raise NamedError(named(d.node, e)) from None
+
+    def _map_node(self, d: Deferred) -> np.ndarray:
+        if all(a.dtype != object for a in d.args):
+            self.stats.add_gates("fast", d.node)
+            values, extras, error = self._map_block(d.node.prim, d.args, self._safe(d.node.prim, d.args), d.node.shape, ())
+            if error is not None:
+                raise error[1]
+            return self._with_extras(values, extras)
+        return self.floats_or_objects(MpfrEngine.apply(self, d.node, [self.objects(a) for a in d.args]))
+
+    def _with_extras(self, values: np.ndarray, extras: dict[int, Any]) -> np.ndarray:
+        if not extras:
+            return values
+        out = self.F.asarray(np.where(np.isfinite(values), values, 0.0))
+        flat = out.reshape(-1)
+        for i, v in extras.items():
+            flat[i] = v
+        return self.floats_or_objects(out)
+
+    # --- elementwise ---------------------------------------------------------------------------
+
+    def _safe(self, prim: str, args: list[np.ndarray]) -> bool:
+        """Whether interval analysis on the operands proves every result in range (no check needed)."""
+        K = self.K
+        if prim not in ROUNDED_MAPS:
+            return False
+        ranges = [magnitude_range(a) for a in args]
+        if prim == "sqrt":
+            return not ranges[0][3]
+        (la, ha, _, _), (lb, hb, zb, _) = ranges
+        if prim in ("add", "sub"):
+            lo, hi = min(la, lb) * 2.0 ** -(K.p), ha + hb
+        elif prim == "mul":
+            lo, hi = la * lb, ha * hb
+        else:
+            if zb:
+                return False
+            lo, hi = la / hb, ha / lb
+        return K.magnitudes_safe(lo, hi) if math.isfinite(hi) else False
+
+    def _map_block(
+        self, prim: str, args: list[np.ndarray], safe: bool, shape: tuple[int, ...], starts: tuple[int, ...]
+    ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
+        """One block of an elementwise node: values, MPFR values that are not float64, first error."""
+        K = self.K
+        if prim in EXACT_MAPS:
+            return np.asarray(EXACT_MAPS[prim](*args), dtype=np.float64), {}, None
+        with np.errstate(all="ignore"):
+            if prim in TRANSCENDENTAL_MAPS:
+                y = _fresh(TRANSCENDENTAL_MAPS[prim](*args))
+                certified = K.certify_exp(y)
+                r = K.round_inplace(y)
+                ok = certified & K.in_range(r)
+                n_ok = int(ok.sum())
+                self.stats.certified += n_ok
+                if n_ok == ok.size:
+                    return r, {}, None
+            else:
+                r = K.round_inplace(_fresh(ROUNDED_MAPS[prim](*args)))
+                if safe:
+                    return r, {}, None
+                ok = K.in_range(r)
+                if ok.all():
+                    return r, {}, None
+        flagged = np.flatnonzero(~ok.reshape(-1))
+        where = np.unravel_index(flagged, r.shape)
+        operands = [a[where] for a in args]
+        zero = _EXACT_ZERO[prim](*operands)
+        r.reshape(-1)[flagged[zero]] = 0.0
+        return self._recompute(prim, r, flagged[~zero], [o[~zero] for o in operands], shape, starts)
+
+    def _recompute(
+        self, prim: str, r: np.ndarray, flagged: np.ndarray, operands: list[np.ndarray],
+        shape: tuple[int, ...], starts: tuple[int, ...],
+    ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
+        """MPFR for the flagged elements, in flat order; the first error ends the block."""
+        op = getattr(self.F, prim)
+        flat = r.reshape(-1)
+        extras: dict[int, Any] = {}
+        mp = self._mp
+        self.stats.recomputed += len(flagged)
+        for j, i in enumerate(flagged.tolist()):
+            try:
+                v = op(*(mp(float(o[j])) for o in operands))
+            except FpArithmeticError as e:
+                index = _global(i, r.shape, starts) if shape else ()
+                return r, extras, (int(np.ravel_multi_index(index, shape)) if shape else 0, type(e)(f"{e} (element {index})"))
+            self._store(flat, extras, i, v)
+        return r, extras, None
+
+    @staticmethod
+    def _store(flat: np.ndarray, extras: dict[int, Any], i: int, v: Any) -> None:
+        f = float(v)
+        if f == 0.0 and v == 0 or _MIN_NORMAL <= abs(f) <= _MAX_FLOAT:
+            flat[i] = f
+        else:
+            flat[i] = np.nan
+            extras[i] = v
+
+    # --- reductions ---------------------------------------------------------------------------
+
+    def _reduce(self, node: Node, x: Any) -> np.ndarray:
+        if isinstance(x, Deferred) and any(a.dtype == object for a in x.args):
+            x = self._materialize(x)
+        if not isinstance(x, Deferred) and x.dtype == object:
+            return self.floats_or_objects(MpfrEngine.apply(self, node, [x]))
+        self.stats.add_gates("fast", node)
+        m_node, m_args = (x.node, x.args) if isinstance(x, Deferred) else (None, [x])
+        if m_node is not None:
+            self.stats.add_gates("fast", m_node)
+        shape = m_node.shape if m_node is not None else x.shape
+        axes = tuple(node.attrs["axes"])
+        kept = [i for i in range(len(shape)) if i not in axes]
+        safe = self._safe(m_node.prim, m_args) if m_node is not None else False
+        out = np.empty(node.shape, dtype=np.float64)
+        out_flat = out.reshape(-1)
+        extras: dict[int, Any] = {}
+        map_error: Error | None = None
+        red_error: Error | None = None
+        for index in blocks(shape, kept, self.chunk):
+            block_args = [a[index] for a in m_args]
+            if m_node is not None:
+                block_shape = block_args[0].shape if block_args else ()
+                terms, t_extras, err = self._map_block(m_node.prim, block_args, safe, shape, _starts(index))
+                if err is not None and (map_error is None or err[0] < map_error[0]):
+                    map_error = err
+            else:
+                terms, t_extras = block_args[0], {}
+                block_shape = terms.shape
+            if map_error is not None or red_error is not None:
+                continue
+            out_index = tuple(index[a] for a in kept)
+            out_starts = _starts(out_index)
+            values, v_extras, red_error = self._reduce_block(
+                node.prim, terms, t_extras, block_shape, axes, kept, node.shape, out_starts
+            )
+            out[out_index] = values
+            if v_extras:
+                local_shape = values.shape
+                for i, v in v_extras.items():
+                    g = _global(i, local_shape, out_starts)
+                    extras[int(np.ravel_multi_index(g, node.shape)) if node.shape else 0] = v
+        if map_error is not None:
+            raise NamedError(named(m_node, map_error[1]))
+        if red_error is not None:
+            raise red_error[1]
+        for i in extras:
+            out_flat[i] = np.nan
+        return self._with_extras(out, extras)
+
+    def _reduce_block(
+        self, prim: str, terms: np.ndarray, t_extras: dict[int, Any], block_shape: tuple[int, ...],
+        axes: tuple[int, ...], kept: list[int], out_shape: tuple[int, ...], out_starts: tuple[int, ...],
+    ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
+        """One block of a ⊕/⊗: certified binary64 results, the rest by MPFR in output order."""
+        K = self.K
+        k = math.prod(block_shape[a] for a in axes)
+        n_out = math.prod(block_shape[a] for a in kept)
+        if t_extras:
+            ok = np.zeros(n_out, dtype=bool)
+            r = np.zeros(n_out)
+        elif prim == "sum":
+            with np.errstate(all="ignore"):
+                y = np.asarray(np.sum(terms, axis=axes), dtype=np.float64).reshape(-1)
+                abs_sum = np.asarray(np.sum(np.abs(terms), axis=axes), dtype=np.float64).reshape(-1)
+                r = K.rounded(y)
+                bound = K.sum_bound(abs_sum, k)
+                ok = K.in_range(r) | (abs_sum == 0)
+                if bound is None:
+                    ok &= abs_sum == 0
+                else:
+                    ok &= K.certify_absolute(y, bound) | (abs_sum == 0)
+        else:
+            with np.errstate(all="ignore"):
+                mant, exps = np.frexp(terms)
+                mp = np.asarray(np.prod(mant, axis=axes), dtype=np.float64).reshape(-1)
+                es = np.asarray(np.sum(exps, axis=axes, dtype=np.int64)).reshape(-1)
+                y = np.ldexp(mp, np.clip(es, -4000, 4000).astype(np.int32))
+                r = K.rounded(y)
+                ok = K.in_range(r)
+                if k * K.p > 53:
+                    dist = K.midpoint_distance(y.view(np.int64))
+                    ok &= (dist >= 2 * k + 2) & (2 * k + 2 < (1 << (K.s - 2)))
+                ok |= mp == 0
+        n_ok = int(ok.sum())
+        self.stats.certified += n_ok
+        out_block = tuple(block_shape[a] for a in kept)
+        if n_ok == n_out:
+            return r.reshape(out_block), {}, None
+        rows = np.transpose(terms, kept + list(axes)).reshape(n_out, k)
+        flagged = np.flatnonzero(~ok)
+        if prim == "sum" and not t_extras:
+            exact = K.exact_sum_rows(rows[flagged])
+            exact &= K.in_range(r[flagged]) | (y[flagged] == 0)
+            self.stats.certified += int(exact.sum())
+            flagged = flagged[~exact]
+        row_objects = self._row_objects(rows, t_extras, block_shape, kept, axes)
+        op = getattr(self.F, prim)
+        extras: dict[int, Any] = {}
+        self.stats.recomputed += len(flagged)
+        for i in flagged.tolist():
+            try:
+                v = op(row_objects(i))
+            except FpArithmeticError as e:
+                g = _global(i, out_block, out_starts)
+                return r.reshape(out_block), extras, (0, type(e)(f"{e} (element {g})"))
+            self._store(r, extras, i, v)
+        return r.reshape(out_block), extras, None
+
+    def _row_objects(
+        self, rows: np.ndarray, t_extras: dict[int, Any], block_shape: tuple[int, ...], kept: list[int], axes: tuple[int, ...]
+    ) -> Callable[[int], list[Any]]:
+        """Row i of the block as mpfr values, in the MPFR engine's order (row-major reduced axes)."""
+        mp = self._mp
+        if not t_extras:
+            return lambda i: [mp(v) for v in rows[i].tolist()]
+        perm = kept + list(axes)
+        positions = np.arange(math.prod(block_shape)).reshape(block_shape).transpose(perm).reshape(rows.shape)
+        return lambda i: [
+            t_extras[pos] if pos in t_extras else mp(v) for v, pos in zip(rows[i].tolist(), positions[i].tolist())
+        ]
