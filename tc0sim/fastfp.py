@@ -46,6 +46,7 @@ U = 2.0**-53
 """Unit roundoff of binary64."""
 
 _ABS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
+_EXPONENT_FIELD = np.int64(0x7FF0_0000_0000_0000)
 _MIN_NORMAL_BITS = int(np.float64(2.0**-1022).view(np.int64))
 
 
@@ -77,19 +78,34 @@ class Kernels:
         self.hi_bits = _bits(fp_max)
         self.lo = float(np.int64(self.lo_bits).view(np.float64))
         self.hi = fp_max
+        self.magic = np.int64((self.s << 52) | (1 << 51))
+        self.magic_limit = 2.0 ** (1021 - self.s)
         self.exp_threshold = 2**13 + 2
         """Certified exp elements are at least this many binary64 ulps from an F_p midpoint."""
 
     # --- rounding and range ------------------------------------------------------------------
 
-    def round_inplace(self, x: np.ndarray) -> np.ndarray:
-        """Round a contiguous float64 array to p bits, ties to even, in place (normal inputs)."""
+    def round_inplace(self, x: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
+        """Round a contiguous float64 array to p bits, ties to even, in place (normal inputs);
+        ``tmp`` is an optional int64 work array of the same shape."""
         b = x.view(np.int64)
-        t = b >> self.s
+        t = np.right_shift(b, self.s, out=tmp)
         t &= 1
         t += self.half - 1
         b += t
         b &= self.keep_mask
+        return x
+
+    def round_safe_inplace(self, x: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
+        """The same rounding in four passes, for arrays known to hold only zeros and normal values
+        of magnitude below ``magic_limit``: with c = 1.5·2^(E+53−p) for x in [2^E, 2^(E+1)), x + c
+        has ulp 2^(E+1−p) and c is an even multiple of it, so binary64's round-to-nearest-even of
+        x + c rounds x to p bits, ties to even; (x + c) − c is exact (Sterbenz)."""
+        c = np.bitwise_and(x.view(np.int64), _EXPONENT_FIELD, out=tmp)
+        c += self.magic
+        cf = c.view(np.float64)
+        x += cf
+        x -= cf
         return x
 
     def rounded(self, x: np.ndarray) -> np.ndarray:
@@ -103,8 +119,9 @@ class Kernels:
         return a.view(np.uint64) <= np.uint64(self.hi_bits - self.lo_bits)
 
     def magnitudes_safe(self, lo: float, hi: float) -> bool:
-        """Whether every non-zero result with |r| in [lo, hi] (before rounding) is in range."""
-        return lo >= self.lo * (1 + 2.0**-20) and hi <= self.hi * (1 - 2.0**-20)
+        """Whether every non-zero result with |r| in [lo, hi] (before rounding) is in range and may
+        use round_safe_inplace (a factor 2 covers the rounding of the result and of lo, hi)."""
+        return lo >= 2 * self.lo and hi <= min(self.hi, self.magic_limit) / 2
 
     def midpoint_distance(self, r_bits: np.ndarray) -> np.ndarray:
         """Distance, in binary64 ulps, from each value to the F_p midpoint in its p-bit interval."""

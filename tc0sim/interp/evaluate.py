@@ -131,9 +131,9 @@ class MpfrEngine:
         self.stats.add_gates("mpfr", node)
         return rule(self.F, node, args)
 
-    def result(self, value: Any) -> np.ndarray:
-        """The caller's representation: an object array of mpfr values."""
-        return value
+    def result(self, value: Any, values: str) -> np.ndarray:
+        """The caller's representation: object array of mpfr, or (``values="float64"``) float64."""
+        return self.F.to_float64_array(value) if values == "float64" else value
 
     def close(self) -> None:
         """Release resources (a Dask cluster)."""
@@ -170,14 +170,18 @@ def evaluate(
     chunk_elements: int | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    values: str = "mpfr",
 ) -> dict[str, np.ndarray]:
-    """Evaluate every output at precision p; returns object arrays of F_p values (mpfr).
+    """Evaluate every output at precision p; returns object arrays of F_p values (mpfr), or with
+    ``values="float64"`` float64 arrays of the same values (NotRepresentableError if one is not).
 
     ``engine`` is auto, fast or mpfr (same bits); ``stats`` (an EvalStats) is filled in;
     ``chunk_elements`` bounds the elements of a product tensor held at once (fast and parallel
     engines); ``workers`` / ``scheduler`` run the MPFR engine on a Dask cluster.
     """
     F = Format(p)
+    if values not in ("mpfr", "float64"):
+        raise ConfigError(f"values={values!r}: expected 'mpfr' or 'float64'")
     stats = stats if stats is not None else EvalStats()
     given = dict(inputs or {})
     unknown = sorted(set(given) - set(graph.inputs))
@@ -195,16 +199,16 @@ def evaluate(
     keep = set(graph.outputs.values())
     runner = _engine(engine, F, stats, chunk_elements, workers, scheduler)
     stats.engine = runner.name
-    values: dict[int, Any] = {}
+    results: dict[int, Any] = {}
     try:
         runner.prepare(live, keep)
         for node in live:
             start = time.perf_counter()
             if node.prim == "input":
-                values[node.id] = runner.entry(node, given[node.name])
+                results[node.id] = runner.entry(node, given[node.name])
             else:
                 try:
-                    values[node.id] = runner.apply(node, [values[i] for i in node.inputs])
+                    results[node.id] = runner.apply(node, [results[i] for i in node.inputs])
                 except NamedError as e:
                     raise e.error from None
                 except FpArithmeticError as e:
@@ -212,7 +216,7 @@ def evaluate(
             stats.seconds[node.operator] = stats.seconds.get(node.operator, 0.0) + time.perf_counter() - start
             for i in set(node.inputs):
                 if last_use.get(i) == node.id and i not in keep:
-                    del values[i]
-        return {name: runner.result(values[nid]) for name, nid in graph.outputs.items()}
+                    del results[i]
+        return {name: runner.result(results[nid], values) for name, nid in graph.outputs.items()}
     finally:
         runner.close()

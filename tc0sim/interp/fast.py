@@ -20,14 +20,15 @@ from typing import Any
 import gmpy2
 import numpy as np
 
-from tc0sim.fastfp import Kernels, magnitude_range
+from tc0sim.fastfp import Kernels, compact, magnitude_range
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.interp.evaluate import EvalStats, MpfrEngine, NamedError, named
 from tc0sim.ir.graph import Node
 from tc0sim.ir.wiring import MOVE_RULES, move
 
-DEFAULT_CHUNK = 1 << 17
-"""Default largest number of elements of a fused product block (1 MB of float64)."""
+DEFAULT_CHUNK = 1 << 18
+"""Default largest number of elements of a fused product block (2 MB of float64: a block's
+work arrays stay in cache and are reused, which matters more than the number of numpy calls)."""
 
 _MIN_NORMAL = 2.0**-1022
 _MAX_FLOAT = float(np.finfo(np.float64).max)
@@ -115,6 +116,24 @@ def _fresh(result: Any) -> np.ndarray:
     return np.array(result, dtype=np.float64, order="C")
 
 
+def _abs_product_sums(args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], p: int) -> np.ndarray:
+    """Upper bounds on Σ|round_p(a·b)| over the reduced axes for broadcast operands a, b: the sums
+    of |a|·|b| by einsum (BLAS) on the distinct elements, times (1 + 2^-p) for the rounding of each
+    product and (1 + 2^-8) for einsum's own error on non-negative terms (k·u <= 2^-10; no product
+    underflows, which the caller's range analysis guarantees)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    operands, subscripts = [], []
+    for a in args:
+        c = compact(a)
+        own = [ax for ax in range(len(shape)) if c.shape[ax] > 1]
+        operands.append(np.abs(c).reshape([c.shape[ax] for ax in own]))
+        subscripts.append("".join(letters[ax] for ax in own))
+    out_axes = [ax for ax in kept if shape[ax] > 1]
+    spec = ",".join(subscripts) + "->" + "".join(letters[ax] for ax in out_axes)
+    sums = np.einsum(spec, *operands, optimize=True)
+    return np.asarray(sums).reshape([shape[ax] for ax in kept]) * ((1 + 2.0**-p) * (1 + 2.0**-8))
+
+
 class FastEngine(MpfrEngine):
     """Evaluate with binary64 kernels where proven or certified, MPFR elsewhere (same bits)."""
 
@@ -126,6 +145,15 @@ class FastEngine(MpfrEngine):
         self.chunk = max(1, int(chunk_elements))
         self.fused: set[int] = set()
         self._mp = lambda v: gmpy2.mpfr(v, F.p)
+        self._buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+
+    def _buffer(self, slot: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """A reusable work array (allocating a fresh large array per block costs page faults)."""
+        key = (slot, shape)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
+        return buf
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         users: dict[int, list[Node]] = {}
@@ -162,8 +190,10 @@ class FastEngine(MpfrEngine):
             return value
         return floats.reshape(value.shape)
 
-    def result(self, value: Any) -> np.ndarray:
-        return self.objects(value)
+    def result(self, value: Any, values: str) -> np.ndarray:
+        if values == "float64" and value.dtype != object:
+            return value
+        return super().result(self.objects(value), values)
 
     def entry(self, node: Node, value: Any) -> Any:
         arr = value if isinstance(value, np.ndarray) else None
@@ -243,10 +273,17 @@ class FastEngine(MpfrEngine):
         return K.magnitudes_safe(lo, hi) if math.isfinite(hi) else False
 
     def _map_block(
-        self, prim: str, args: list[np.ndarray], safe: bool, shape: tuple[int, ...], starts: tuple[int, ...]
+        self, prim: str, args: list[np.ndarray], safe: bool, shape: tuple[int, ...], starts: tuple[int, ...],
+        reuse: bool = False,
     ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
-        """One block of an elementwise node: values, MPFR values that are not float64, first error."""
+        """One block of an elementwise node: values, MPFR values that are not float64, first error.
+        With ``reuse`` the values live in work arrays that the next block overwrites."""
         K = self.K
+        if reuse and safe and prim in ROUNDED_MAPS:
+            block_shape = np.broadcast_shapes(*(a.shape for a in args))
+            out = self._buffer("terms", block_shape, np.float64)
+            ROUNDED_MAPS[prim](*args, out=out)
+            return K.round_safe_inplace(out, self._buffer("bits", block_shape, np.int64)), {}, None
         if prim in EXACT_MAPS:
             return np.asarray(EXACT_MAPS[prim](*args), dtype=np.float64), {}, None
         with np.errstate(all="ignore"):
@@ -259,10 +296,10 @@ class FastEngine(MpfrEngine):
                 self.stats.certified += n_ok
                 if n_ok == ok.size:
                     return r, {}, None
+            elif safe:
+                return K.round_safe_inplace(_fresh(ROUNDED_MAPS[prim](*args))), {}, None
             else:
                 r = K.round_inplace(_fresh(ROUNDED_MAPS[prim](*args)))
-                if safe:
-                    return r, {}, None
                 ok = K.in_range(r)
                 if ok.all():
                     return r, {}, None
@@ -316,6 +353,7 @@ class FastEngine(MpfrEngine):
         axes = tuple(node.attrs["axes"])
         kept = [i for i in range(len(shape)) if i not in axes]
         safe = self._safe(m_node.prim, m_args) if m_node is not None else False
+        abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p) if safe and m_node.prim == "mul" else None
         out = np.empty(node.shape, dtype=np.float64)
         out_flat = out.reshape(-1)
         extras: dict[int, Any] = {}
@@ -325,7 +363,7 @@ class FastEngine(MpfrEngine):
             block_args = [a[index] for a in m_args]
             if m_node is not None:
                 block_shape = block_args[0].shape if block_args else ()
-                terms, t_extras, err = self._map_block(m_node.prim, block_args, safe, shape, _starts(index))
+                terms, t_extras, err = self._map_block(m_node.prim, block_args, safe, shape, _starts(index), reuse=True)
                 if err is not None and (map_error is None or err[0] < map_error[0]):
                     map_error = err
             else:
@@ -336,7 +374,8 @@ class FastEngine(MpfrEngine):
             out_index = tuple(index[a] for a in kept)
             out_starts = _starts(out_index)
             values, v_extras, red_error = self._reduce_block(
-                node.prim, terms, t_extras, block_shape, axes, kept, node.shape, out_starts
+                node.prim, terms, t_extras, block_shape, axes, kept, out_starts,
+                None if abs_sums is None else abs_sums[out_index].reshape(-1),
             )
             out[out_index] = values
             if v_extras:
@@ -354,9 +393,10 @@ class FastEngine(MpfrEngine):
 
     def _reduce_block(
         self, prim: str, terms: np.ndarray, t_extras: dict[int, Any], block_shape: tuple[int, ...],
-        axes: tuple[int, ...], kept: list[int], out_shape: tuple[int, ...], out_starts: tuple[int, ...],
+        axes: tuple[int, ...], kept: list[int], out_starts: tuple[int, ...], abs_sums: np.ndarray | None,
     ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
-        """One block of a ⊕/⊗: certified binary64 results, the rest by MPFR in output order."""
+        """One block of a ⊕/⊗: certified binary64 results, the rest by MPFR in output order.
+        ``abs_sums`` (sum only) are upper bounds on Σ|terms| per output, or None to compute them."""
         K = self.K
         k = math.prod(block_shape[a] for a in axes)
         n_out = math.prod(block_shape[a] for a in kept)
@@ -366,7 +406,9 @@ class FastEngine(MpfrEngine):
         elif prim == "sum":
             with np.errstate(all="ignore"):
                 y = np.asarray(np.sum(terms, axis=axes), dtype=np.float64).reshape(-1)
-                abs_sum = np.asarray(np.sum(np.abs(terms), axis=axes), dtype=np.float64).reshape(-1)
+                if abs_sums is None:
+                    abs_sums = np.asarray(np.sum(np.abs(terms), axis=axes), dtype=np.float64).reshape(-1)
+                abs_sum = abs_sums
                 r = K.rounded(y)
                 bound = K.sum_bound(abs_sum, k)
                 ok = K.in_range(r) | (abs_sum == 0)
@@ -391,35 +433,34 @@ class FastEngine(MpfrEngine):
         out_block = tuple(block_shape[a] for a in kept)
         if n_ok == n_out:
             return r.reshape(out_block), {}, None
-        rows = np.transpose(terms, kept + list(axes)).reshape(n_out, k)
+        perm = kept + list(axes)
+
+        def gather(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            """Rows idx of a block-shaped array, in the MPFR engine's term order (a small copy)."""
+            t = np.transpose(a, perm)
+            return t.reshape(1, k)[idx] if not out_block else t[np.unravel_index(idx, out_block)].reshape(len(idx), k)
+
         flagged = np.flatnonzero(~ok)
         if prim == "sum" and not t_extras:
-            exact = K.exact_sum_rows(rows[flagged])
+            exact = K.exact_sum_rows(gather(terms, flagged))
             exact &= K.in_range(r[flagged]) | (y[flagged] == 0)
             self.stats.certified += int(exact.sum())
             flagged = flagged[~exact]
-        row_objects = self._row_objects(rows, t_extras, block_shape, kept, axes)
+        rows = gather(terms, flagged).tolist()
+        positions = gather(np.arange(terms.size).reshape(block_shape), flagged).tolist() if t_extras else None
         op = getattr(self.F, prim)
+        mp = self._mp
         extras: dict[int, Any] = {}
         self.stats.recomputed += len(flagged)
-        for i in flagged.tolist():
+        for j, i in enumerate(flagged.tolist()):
+            if positions is None:
+                row = [mp(v) for v in rows[j]]
+            else:
+                row = [t_extras[q] if q in t_extras else mp(v) for v, q in zip(rows[j], positions[j])]
             try:
-                v = op(row_objects(i))
+                v = op(row)
             except FpArithmeticError as e:
                 g = _global(i, out_block, out_starts)
                 return r.reshape(out_block), extras, (0, type(e)(f"{e} (element {g})"))
             self._store(r, extras, i, v)
         return r.reshape(out_block), extras, None
-
-    def _row_objects(
-        self, rows: np.ndarray, t_extras: dict[int, Any], block_shape: tuple[int, ...], kept: list[int], axes: tuple[int, ...]
-    ) -> Callable[[int], list[Any]]:
-        """Row i of the block as mpfr values, in the MPFR engine's order (row-major reduced axes)."""
-        mp = self._mp
-        if not t_extras:
-            return lambda i: [mp(v) for v in rows[i].tolist()]
-        perm = kept + list(axes)
-        positions = np.arange(math.prod(block_shape)).reshape(block_shape).transpose(perm).reshape(rows.shape)
-        return lambda i: [
-            t_extras[pos] if pos in t_extras else mp(v) for v, pos in zip(rows[i].tolist(), positions[i].tolist())
-        ]
