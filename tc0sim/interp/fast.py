@@ -202,9 +202,16 @@ class FastEngine(MpfrEngine):
             exact = arr.dtype.kind == "f" or not arr.size or np.abs(arr).max() <= 2**53
             if exact and np.isfinite(x).all():
                 r = self.K.rounded(x)
-                if (self.K.in_range(r) | (x == 0)).all():
-                    self.stats.add_gates("fast", node)
-                    return r
+                flagged = np.flatnonzero(~(self.K.in_range(r) | (x == 0)).reshape(-1))
+                extras: dict[int, Any] = {}
+                flat = r.reshape(-1)
+                for i in flagged.tolist():
+                    try:
+                        self._store(flat, extras, i, self.F.round(float(x.flat[i])))
+                    except FpArithmeticError as e:
+                        raise type(e)(f"input {node.name!r}: {e}") from None
+                self.stats.recomputed += len(flagged)
+                return self._with_extras(r, extras)
         return self.floats_or_objects(super().entry(node, value))
 
     # --- nodes -------------------------------------------------------------------------------
