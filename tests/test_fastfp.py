@@ -446,3 +446,35 @@ def test_cli_engine_and_stats(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "fast engine supports" in bad.output
     bad = CliRunner().invoke(main, ["eval", str(example), "--output", str(tmp_path / "x.json"), "--workers", "2"])
     assert bad.exit_code == 2 and "--workers applies to the MPFR engine" in bad.output
+
+
+def test_fast_kernels_agree_with_the_primitive_table() -> None:
+    from tc0sim.interp.fast import EXACT_MAPS, REDUCTIONS, ROUNDED_MAPS, TRANSCENDENTAL_MAPS
+    from tc0sim.ir.primitives import PRIMITIVES
+
+    kernels = {row.kernel: row for row in PRIMITIVES.values() if row.kernel is not None}
+    for name in set(ROUNDED_MAPS) | set(TRANSCENDENTAL_MAPS) | set(REDUCTIONS):
+        assert "rounded" in kernels[name].properties, name
+    for name in EXACT_MAPS:
+        assert "exact" in kernels[name].properties, name
+
+
+def test_a_primitive_without_fast_kernel_is_evaluated_by_mpfr() -> None:
+    from tc0sim.ir.primitives import PRIMITIVES
+
+    b = Builder()
+    x = b.input("x", (3,))
+    b.output("y", b.min(b.exp(x), b.max(x, x)))
+    stats = EvalStats()
+    row = PRIMITIVES["min"]
+    from tc0sim.interp import fast
+
+    saved = fast.EXACT_MAPS.pop(row.kernel)
+    try:
+        fast.FAST_MAPS.discard(row.kernel)
+        out = evaluate(b.graph, 11, {"x": np.array([0.5, -1.0, 2.0])}, stats=stats)
+    finally:
+        fast.EXACT_MAPS[row.kernel] = saved
+        fast.FAST_MAPS.add(row.kernel)
+    assert stats.gates["mpfr"] == 3 and stats.gates["fast"] == 6
+    assert [float(v) for v in out["y"]] == [0.5, -1.0, 2.0]

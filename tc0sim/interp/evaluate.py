@@ -22,10 +22,10 @@ import numpy as np
 
 from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
-from tc0sim.interp.rules import rule_for
 from tc0sim.ir.graph import Graph, Node
-from tc0sim.ir.primitives import PRIMITIVES
-from tc0sim.ir.wiring import MOVE_RULES, move
+from tc0sim.ir.primitives import PRIMITIVES, Primitive
+from tc0sim.ir.rules import RuleTable
+from tc0sim.ir.wiring import move
 
 Rule = Callable[[Format, Node, list[np.ndarray]], np.ndarray]
 
@@ -38,18 +38,23 @@ def _reduce(name: str) -> Rule:
     return lambda F, node, args: F.reduce(name, args[0], node.attrs["axes"])
 
 
+def _move(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
+    return move(node, args, lambda: F.zero)
+
+
 def _constant(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
     return F.asarray(node.attrs["value"])
 
 
-EVAL_RULES: dict[str, Rule] = {
-    **{name: _map(name) for name in ("add", "sub", "mul", "div", "max", "min", "relu", "neg", "exp", "sqrt")},
-    "compare": _map("lt"),
-    "sum": _reduce("sum"),
-    "prod": _reduce("prod"),
-    "constant": _constant,
-    **{name: (lambda F, node, args: move(node, args, lambda: F.zero)) for name in MOVE_RULES},
-}
+def _derive(row: Primitive) -> Rule | None:
+    """A primitive with an F_p kernel applies it (elementwise or per reduced row); wiring moves."""
+    if row.kernel is not None:
+        return _reduce(row.kernel) if row.role == "reduction" else _map(row.kernel)
+    return _move if row.move is not None else None
+
+
+EVAL_RULES: RuleTable[Rule] = RuleTable("evaluate", _derive)
+EVAL_RULES["constant"] = _constant
 """One rule per primitive; ``input`` is handled by the evaluator itself (it reads the inputs)."""
 
 
@@ -127,7 +132,7 @@ class MpfrEngine:
         return _entry(self.F, node, value)
 
     def apply(self, node: Node, args: list[Any]) -> Any:
-        rule = rule_for(EVAL_RULES, "evaluate", node.prim)
+        rule = EVAL_RULES.rule(node.prim)
         self.stats.add_gates("mpfr", node)
         return rule(self.F, node, args)
 
@@ -137,6 +142,11 @@ class MpfrEngine:
 
     def close(self) -> None:
         """Release resources (a Dask cluster)."""
+
+
+ENGINE_CLASSES: dict[str, Callable[..., MpfrEngine]] = {}
+"""The fast and Dask engines, registered by tc0sim.interp.fast and tc0sim.interp.parallel (which
+import this module; tc0sim.interp imports both, so they are always registered)."""
 
 
 def _engine(
@@ -149,13 +159,9 @@ def _engine(
     if engine == "fast" and not supports(F.p):
         raise ConfigError(f"the fast engine supports p <= {MAX_FAST_P} (53 >= 2p + 2), got p={F.p}; use --engine mpfr or auto")
     if engine != "mpfr" and supports(F.p):
-        from tc0sim.interp.fast import DEFAULT_CHUNK, FastEngine
-
-        return FastEngine(F, stats, chunk_elements or DEFAULT_CHUNK)
+        return ENGINE_CLASSES["fast"](F, stats, chunk_elements)
     if workers is not None or scheduler is not None:
-        from tc0sim.interp.parallel import ParallelMpfrEngine
-
-        return ParallelMpfrEngine(F, stats, workers=workers, scheduler=scheduler, chunk_elements=chunk_elements)
+        return ENGINE_CLASSES["dask"](F, stats, workers=workers, scheduler=scheduler, chunk_elements=chunk_elements)
     return MpfrEngine(F, stats)
 
 

@@ -22,9 +22,10 @@ import numpy as np
 
 from tc0sim.fastfp import Kernels, compact, magnitude_range
 from tc0sim.fp import Format, FpArithmeticError
-from tc0sim.interp.evaluate import EvalStats, MpfrEngine, NamedError, named
+from tc0sim.interp.evaluate import ENGINE_CLASSES, EvalStats, MpfrEngine, NamedError, named
 from tc0sim.ir.graph import Node
-from tc0sim.ir.wiring import MOVE_RULES, move
+from tc0sim.ir.primitives import PRIMITIVES
+from tc0sim.ir.wiring import move
 
 DEFAULT_CHUNK = 1 << 18
 """Default largest number of elements of a fused product block (2 MB of float64: a block's
@@ -33,10 +34,14 @@ work arrays stay in cache and are reused, which matters more than the number of 
 _MIN_NORMAL = 2.0**-1022
 _MAX_FLOAT = float(np.finfo(np.float64).max)
 
+# Fast kernels by F_p kernel name (the primitive's name). A primitive of the table without one
+# here is evaluated by the MPFR engine's rule; tests/test_fastfp.py checks that every rounded
+# fast kernel belongs to a 'rounded' primitive and every exact one to an 'exact' primitive.
+
 ROUNDED_MAPS: dict[str, Callable[..., np.ndarray]] = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "sqrt": np.sqrt,
 }
-"""Binary64 operations that are rounded once more to p bits (innocuous double rounding)."""
+"""The basic operations: binary64, then rounded once more to p bits (innocuous double rounding)."""
 
 EXACT_MAPS: dict[str, Callable[..., np.ndarray]] = {
     "max": np.maximum,
@@ -139,10 +144,10 @@ class FastEngine(MpfrEngine):
 
     name = "fast"
 
-    def __init__(self, F: Format, stats: EvalStats, chunk_elements: int) -> None:
+    def __init__(self, F: Format, stats: EvalStats, chunk_elements: int | None = None) -> None:
         super().__init__(F, stats)
         self.K = Kernels(F.p)
-        self.chunk = max(1, int(chunk_elements))
+        self.chunk = max(1, int(chunk_elements or DEFAULT_CHUNK))
         self.fused: set[int] = set()
         self._mp = lambda v: gmpy2.mpfr(v, F.p)
         self._buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
@@ -162,7 +167,7 @@ class FastEngine(MpfrEngine):
                 users.setdefault(i, []).append(node)
         for node in live:
             u = users.get(node.id, [])
-            if node.prim in FAST_MAPS and node.id not in keep and len(u) == 1 and u[0].prim in REDUCTIONS:
+            if getattr(PRIMITIVES.get(node.prim), "kernel", None) in FAST_MAPS and node.id not in keep and len(u) == 1 and u[0].prim in REDUCTIONS:
                 if node.size > self.chunk:
                     self.fused.add(node.id)
 
@@ -217,14 +222,17 @@ class FastEngine(MpfrEngine):
     # --- nodes -------------------------------------------------------------------------------
 
     def apply(self, node: Node, args: list[Any]) -> Any:
-        prim = node.prim
-        if prim in MOVE_RULES:
+        row = PRIMITIVES.get(node.prim)
+        if row is None:
+            return super().apply(node, args)
+        prim = row.kernel
+        if prim is None and row.move is not None:
             if all(isinstance(a, np.ndarray) and a.dtype != object for a in args):
                 return move(node, args, lambda: 0.0)
             return self.floats_or_objects(move(node, [self.objects(a) for a in args], lambda: self.F.zero))
         if node.id in self.fused:
             return Deferred(node, args)
-        if prim in REDUCTIONS:
+        if prim in REDUCTIONS and row.role == "reduction":
             return self._reduce(node, args[0])
         if prim in FAST_MAPS and all(a.dtype != object for a in args):
             self.stats.add_gates("fast", node)
@@ -243,7 +251,8 @@ class FastEngine(MpfrEngine):
     def _map_node(self, d: Deferred) -> np.ndarray:
         if all(a.dtype != object for a in d.args):
             self.stats.add_gates("fast", d.node)
-            values, extras, error = self._map_block(d.node.prim, d.args, self._safe(d.node.prim, d.args), d.node.shape, ())
+            prim = PRIMITIVES[d.node.prim].kernel
+            values, extras, error = self._map_block(prim, d.args, self._safe(prim, d.args), d.node.shape, ())
             if error is not None:
                 raise error[1]
             return self._with_extras(values, extras)
@@ -322,14 +331,14 @@ class FastEngine(MpfrEngine):
         shape: tuple[int, ...], starts: tuple[int, ...],
     ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
         """MPFR for the flagged elements, in flat order; the first error ends the block."""
-        op = getattr(self.F, prim)
+        F = self.F
         flat = r.reshape(-1)
         extras: dict[int, Any] = {}
         mp = self._mp
         self.stats.recomputed += len(flagged)
         for j, i in enumerate(flagged.tolist()):
             try:
-                v = op(*(mp(float(o[j])) for o in operands))
+                v = F.apply(prim, *(mp(float(o[j])) for o in operands))
             except FpArithmeticError as e:
                 index = _global(i, r.shape, starts) if shape else ()
                 return r, extras, (int(np.ravel_multi_index(index, shape)) if shape else 0, type(e)(f"{e} (element {index})"))
@@ -354,13 +363,14 @@ class FastEngine(MpfrEngine):
             return self.floats_or_objects(MpfrEngine.apply(self, node, [x]))
         self.stats.add_gates("fast", node)
         m_node, m_args = (x.node, x.args) if isinstance(x, Deferred) else (None, [x])
+        m_prim = PRIMITIVES[m_node.prim].kernel if m_node is not None else None
         if m_node is not None:
             self.stats.add_gates("fast", m_node)
         shape = m_node.shape if m_node is not None else x.shape
         axes = tuple(node.attrs["axes"])
         kept = [i for i in range(len(shape)) if i not in axes]
-        safe = self._safe(m_node.prim, m_args) if m_node is not None else False
-        abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p) if safe and m_node.prim == "mul" else None
+        safe = self._safe(m_prim, m_args) if m_node is not None else False
+        abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p) if safe and m_prim == "mul" else None
         out = np.empty(node.shape, dtype=np.float64)
         out_flat = out.reshape(-1)
         extras: dict[int, Any] = {}
@@ -370,7 +380,7 @@ class FastEngine(MpfrEngine):
             block_args = [a[index] for a in m_args]
             if m_node is not None:
                 block_shape = block_args[0].shape if block_args else ()
-                terms, t_extras, err = self._map_block(m_node.prim, block_args, safe, shape, _starts(index), reuse=True)
+                terms, t_extras, err = self._map_block(m_prim, block_args, safe, shape, _starts(index), reuse=True)
                 if err is not None and (map_error is None or err[0] < map_error[0]):
                     map_error = err
             else:
@@ -381,7 +391,7 @@ class FastEngine(MpfrEngine):
             out_index = tuple(index[a] for a in kept)
             out_starts = _starts(out_index)
             values, v_extras, red_error = self._reduce_block(
-                node.prim, terms, t_extras, block_shape, axes, kept, out_starts,
+                PRIMITIVES[node.prim].kernel, terms, t_extras, block_shape, axes, kept, out_starts,
                 None if abs_sums is None else abs_sums[out_index].reshape(-1),
             )
             out[out_index] = values
@@ -471,3 +481,6 @@ class FastEngine(MpfrEngine):
                 return r.reshape(out_block), extras, (0, type(e)(f"{e} (element {g})"))
             self._store(r, extras, i, v)
         return r.reshape(out_block), extras, None
+
+
+ENGINE_CLASSES["fast"] = FastEngine

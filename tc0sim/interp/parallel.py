@@ -23,7 +23,7 @@ import numpy as np
 
 from tc0sim.fastfp import compact
 from tc0sim.fp import Format, FpArithmeticError
-from tc0sim.interp.evaluate import EvalStats, MpfrEngine, NamedError, named
+from tc0sim.interp.evaluate import ENGINE_CLASSES, EvalStats, MpfrEngine, NamedError, named
 from tc0sim.interp.fast import Deferred, blocks
 from tc0sim.ir.graph import Node
 from tc0sim.ir.primitives import PRIMITIVES
@@ -33,11 +33,6 @@ DEFAULT_TASK_ELEMENTS = 1 << 16
 
 MIN_PARALLEL_ELEMENTS = 1 << 14
 """Nodes with fewer elements are evaluated in the client."""
-
-
-def _mapped(prim: str) -> str:
-    """The Format.map name of an elementwise primitive (the serial rules' names)."""
-    return "lt" if prim == "compare" else prim
 
 
 def to_pairs(F: Format, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +80,7 @@ def run_block(
     """One block on a worker: rebuild operands, apply the map and/or the reduction, return pairs."""
     F = _format(p)
     args = [np.broadcast_to(_operand(p, token, pairs)[index], shape) for token, pairs, index in operands]
-    values = F.map(_mapped(map_prim), *args) if map_prim else args[0]
+    values = F.map(map_prim, *args) if map_prim else args[0]
     if reduce_prim:
         values = F.reduce(reduce_prim, values, axes)
     return to_pairs(F, values)
@@ -171,7 +166,7 @@ class ParallelMpfrEngine(MpfrEngine):
             block_shape = tuple(len(range(*s.indices(n))) for s, n in zip(index, shape))
             operands = [(t, f, _compact_index(c, index)) for t, f, c in zip(tokens, scattered, compacts)]
             futures.append(self.client.submit(
-                run_block, self.F.p, map_node.prim if map_node else None, reduce_node.prim if reduce_node else None,
+                run_block, self.F.p, _kernel(map_node), _kernel(reduce_node),
                 axes, operands, block_shape, pure=False,
             ))
             out_indexes.append(tuple(index[a] for a in kept) if reduce_node is not None else index)
@@ -201,10 +196,18 @@ class ParallelMpfrEngine(MpfrEngine):
 
 
 def _is_map(node: Node) -> bool:
-    prim = PRIMITIVES[node.prim]
-    return "elementwise" in prim.properties and not prim.is_wiring
+    row = PRIMITIVES.get(node.prim)
+    return row is not None and row.role == "elementwise" and row.kernel is not None
 
 
 def _is_reduction(node: Node) -> bool:
-    return "reduction" in PRIMITIVES[node.prim].properties
+    row = PRIMITIVES.get(node.prim)
+    return row is not None and row.role == "reduction" and row.kernel is not None
 
+
+def _kernel(node: Node | None) -> str | None:
+    return PRIMITIVES[node.prim].kernel if node is not None else None
+
+
+
+ENGINE_CLASSES["dask"] = ParallelMpfrEngine
