@@ -168,13 +168,23 @@ def compact(x: np.ndarray) -> np.ndarray:
     return x[index]
 
 
-def magnitude_range(x: np.ndarray) -> tuple[float, float, bool, bool]:
-    """(smallest non-zero |x|, largest |x|, has zeros, has negatives) of a float64 array."""
-    c = compact(x)
+def magnitude_range(x: np.ndarray, block: int = 1 << 16) -> tuple[float, float, bool, bool]:
+    """(smallest non-zero |x|, largest |x|, has zeros, has negatives) of a float64 array of
+    normal numbers and zeros, from the bit patterns in blocks (no full-size temporaries)."""
+    c = np.ascontiguousarray(compact(x)).reshape(-1)
     if c.size == 0:
         return math.inf, 0.0, False, False
-    a = np.abs(c)
-    nonzero = a > 0
-    lo = float(np.min(a, where=nonzero, initial=math.inf))
-    return lo, float(a.max()), not bool(nonzero.all()), bool((c < 0).any())
-
+    lo, hi, zeros, negative = (1 << 64) - 1, -1, False, False
+    work = np.empty(min(block, c.size), dtype=np.int64)
+    for start in range(0, c.size, block):
+        part = c[start:start + block]
+        t = np.bitwise_and(part.view(np.int64), _ABS, out=work[: part.size])
+        t -= 1
+        u = t.view(np.uint64)
+        lo = min(lo, int(u.min()))
+        zeros = zeros or int(u.max()) == (1 << 64) - 1
+        hi = max(hi, int(t.max()))
+        negative = negative or bool(part.min() < 0)
+    as_float = lambda b: float(np.int64(b).view(np.float64))  # noqa: E731
+    smallest = math.inf if lo == (1 << 64) - 1 else as_float(lo + 1)
+    return smallest, (as_float(hi + 1) if hi >= 0 else 0.0), zeros, negative

@@ -121,22 +121,23 @@ def _fresh(result: Any) -> np.ndarray:
     return np.array(result, dtype=np.float64, order="C")
 
 
-def _abs_product_sums(args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], p: int) -> np.ndarray:
-    """Upper bounds on Σ|round_p(a·b)| over the reduced axes for broadcast operands a, b: the sums
-    of |a|·|b| by einsum (BLAS) on the distinct elements, times (1 + 2^-p) for the rounding of each
-    product and (1 + 2^-8) for einsum's own error on non-negative terms (k·u <= 2^-10; no product
-    underflows, which the caller's range analysis guarantees)."""
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    operands, subscripts = [], []
+def _abs_product_sums(args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], p: int) -> np.ndarray | None:
+    """Upper bounds on Σ|round_p(a·b)| over the reduced axes, for broadcast operands a, b, in
+    O(distinct elements): by Cauchy–Schwarz Σ|a||b| <= ‖a‖·‖b‖ (norms over the reduced axes), times
+    (1 + 2^-p) for the rounding of each product and (1 + 2^-8) for the binary64 error of the
+    norms (k·u <= 2^-10). None when a square could under- or overflow (then Σ|t| is summed)."""
+    reduced = tuple(ax for ax in range(len(shape)) if ax not in kept)
+    bound: Any = (1 + 2.0**-p) * (1 + 2.0**-8)
     for a in args:
+        lo, hi, _, _ = magnitude_range(a)
+        if hi > 2.0**500 or (hi > 0 and lo < 2.0**-500):
+            return None
         c = compact(a)
-        own = [ax for ax in range(len(shape)) if c.shape[ax] > 1]
-        operands.append(np.abs(c).reshape([c.shape[ax] for ax in own]))
-        subscripts.append("".join(letters[ax] for ax in own))
-    out_axes = [ax for ax in kept if shape[ax] > 1]
-    spec = ",".join(subscripts) + "->" + "".join(letters[ax] for ax in out_axes)
-    sums = np.einsum(spec, *operands, optimize=True)
-    return np.asarray(sums).reshape([shape[ax] for ax in kept]) * ((1 + 2.0**-p) * (1 + 2.0**-8))
+        missing = math.prod(shape[ax] for ax in reduced if c.shape[ax] == 1)
+        bound = bound * np.sqrt(np.sum(c * c, axis=reduced, keepdims=True) * missing)
+    return np.broadcast_to(bound, tuple(1 if ax in reduced else n for ax, n in enumerate(shape))).reshape(
+        [shape[ax] for ax in kept]
+    )
 
 
 class FastEngine(MpfrEngine):
@@ -206,13 +207,13 @@ class FastEngine(MpfrEngine):
             x = arr.astype(np.float64)
             exact = arr.dtype.kind == "f" or not arr.size or np.abs(arr).max() <= 2**53
             if exact and np.isfinite(x).all():
-                r = self.K.rounded(x)
-                flagged = np.flatnonzero(~(self.K.in_range(r) | (x == 0)).reshape(-1))
+                r = self.K.round_inplace(np.ascontiguousarray(x))
+                flagged = np.flatnonzero(~(self.K.in_range(r) | (r == 0)).reshape(-1))
                 extras: dict[int, Any] = {}
                 flat = r.reshape(-1)
                 for i in flagged.tolist():
                     try:
-                        self._store(flat, extras, i, self.F.round(float(x.flat[i])))
+                        self._store(flat, extras, i, self.F.round(float(arr.flat[i])))
                     except FpArithmeticError as e:
                         raise type(e)(f"input {node.name!r}: {e}") from None
                 self.stats.recomputed += len(flagged)
@@ -235,11 +236,7 @@ class FastEngine(MpfrEngine):
         if prim in REDUCTIONS and row.role == "reduction":
             return self._reduce(node, args[0])
         if prim in FAST_MAPS and all(a.dtype != object for a in args):
-            self.stats.add_gates("fast", node)
-            values, extras, error = self._map_block(prim, args, self._safe(prim, args), node.shape, ())
-            if error is not None:
-                raise error[1]
-            return self._with_extras(values, extras)
+            return self._map_full(node, prim, args)
         return self.floats_or_objects(super().apply(node, [self.objects(a) for a in args]))
 
     def _materialize(self, d: Deferred) -> np.ndarray:
@@ -250,12 +247,7 @@ class FastEngine(MpfrEngine):
 
     def _map_node(self, d: Deferred) -> np.ndarray:
         if all(a.dtype != object for a in d.args):
-            self.stats.add_gates("fast", d.node)
-            prim = PRIMITIVES[d.node.prim].kernel
-            values, extras, error = self._map_block(prim, d.args, self._safe(prim, d.args), d.node.shape, ())
-            if error is not None:
-                raise error[1]
-            return self._with_extras(values, extras)
+            return self._map_full(d.node, PRIMITIVES[d.node.prim].kernel, d.args)
         return self.floats_or_objects(MpfrEngine.apply(self, d.node, [self.objects(a) for a in d.args]))
 
     def _with_extras(self, values: np.ndarray, extras: dict[int, Any]) -> np.ndarray:
@@ -288,40 +280,59 @@ class FastEngine(MpfrEngine):
             lo, hi = la / hb, ha / lb
         return K.magnitudes_safe(lo, hi) if math.isfinite(hi) else False
 
+    def _map_full(self, node: Node, prim: str, args: list[np.ndarray]) -> np.ndarray:
+        """An elementwise node, in blocks of at most ``chunk`` elements (work arrays stay small)."""
+        self.stats.add_gates("fast", node)
+        shape = node.shape
+        if not shape:
+            return self._map_full(Node(node.id, node.prim, (1,), node.inputs, node.attrs, node.scope, node.name),
+                                  prim, [np.reshape(a, (1,)) for a in args]).reshape(())
+        safe = self._safe(prim, args)
+        out = np.empty(shape, dtype=np.float64)
+        extras: dict[int, Any] = {}
+        for index in blocks(shape, list(range(len(shape))), self.chunk):
+            block = out[index]
+            _, block_extras, error = self._map_block(prim, [a[index] for a in args], safe, shape, _starts(index), block)
+            if error is not None:
+                raise error[1]
+            for i, v in block_extras.items():
+                g = _global(i, block.shape, _starts(index))
+                extras[int(np.ravel_multi_index(g, shape))] = v
+        return self._with_extras(out, extras)
+
     def _map_block(
         self, prim: str, args: list[np.ndarray], safe: bool, shape: tuple[int, ...], starts: tuple[int, ...],
-        reuse: bool = False,
+        out: np.ndarray,
     ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
-        """One block of an elementwise node: values, MPFR values that are not float64, first error.
-        With ``reuse`` the values live in work arrays that the next block overwrites."""
+        """One block of an elementwise node of ``shape``, written into the C-contiguous ``out``:
+        the values, MPFR values that are not float64 (by flat index in the block), first error."""
         K = self.K
-        if reuse and safe and prim in ROUNDED_MAPS:
-            block_shape = np.broadcast_shapes(*(a.shape for a in args))
-            out = self._buffer("terms", block_shape, np.float64)
-            ROUNDED_MAPS[prim](*args, out=out)
-            return K.round_safe_inplace(out, self._buffer("bits", block_shape, np.int64)), {}, None
         if prim in EXACT_MAPS:
-            return np.asarray(EXACT_MAPS[prim](*args), dtype=np.float64), {}, None
+            out[...] = EXACT_MAPS[prim](*args)
+            return out, {}, None
+        bits = self._buffer("bits", out.shape, np.int64)
         with np.errstate(all="ignore"):
             if prim in TRANSCENDENTAL_MAPS:
-                y = _fresh(TRANSCENDENTAL_MAPS[prim](*args))
-                certified = K.certify_exp(y)
-                r = K.round_inplace(y)
+                TRANSCENDENTAL_MAPS[prim](*args, out=out)
+                certified = K.certify_exp(out)
+                r = K.round_inplace(out, bits)
                 ok = certified & K.in_range(r)
                 n_ok = int(ok.sum())
                 self.stats.certified += n_ok
                 if n_ok == ok.size:
                     return r, {}, None
             elif safe:
-                return K.round_safe_inplace(_fresh(ROUNDED_MAPS[prim](*args))), {}, None
+                ROUNDED_MAPS[prim](*args, out=out)
+                return K.round_safe_inplace(out, bits), {}, None
             else:
-                r = K.round_inplace(_fresh(ROUNDED_MAPS[prim](*args)))
+                ROUNDED_MAPS[prim](*args, out=out)
+                r = K.round_inplace(out, bits)
                 ok = K.in_range(r)
                 if ok.all():
                     return r, {}, None
         flagged = np.flatnonzero(~ok.reshape(-1))
         where = np.unravel_index(flagged, r.shape)
-        operands = [a[where] for a in args]
+        operands = [np.broadcast_to(a, r.shape)[where] for a in args]
         zero = _EXACT_ZERO[prim](*operands)
         r.reshape(-1)[flagged[zero]] = 0.0
         return self._recompute(prim, r, flagged[~zero], [o[~zero] for o in operands], shape, starts)
@@ -370,7 +381,7 @@ class FastEngine(MpfrEngine):
         axes = tuple(node.attrs["axes"])
         kept = [i for i in range(len(shape)) if i not in axes]
         safe = self._safe(m_prim, m_args) if m_node is not None else False
-        abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p) if safe and m_prim == "mul" else None
+        abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p) if safe and m_prim == "mul" and len(m_args) == 2 else None
         out = np.empty(node.shape, dtype=np.float64)
         out_flat = out.reshape(-1)
         extras: dict[int, Any] = {}
@@ -379,8 +390,10 @@ class FastEngine(MpfrEngine):
         for index in blocks(shape, kept, self.chunk):
             block_args = [a[index] for a in m_args]
             if m_node is not None:
-                block_shape = block_args[0].shape if block_args else ()
-                terms, t_extras, err = self._map_block(m_prim, block_args, safe, shape, _starts(index), reuse=True)
+                block_shape = np.broadcast_shapes(*(a.shape for a in block_args))
+                terms, t_extras, err = self._map_block(
+                    m_prim, block_args, safe, shape, _starts(index), self._buffer("terms", block_shape, np.float64)
+                )
                 if err is not None and (map_error is None or err[0] < map_error[0]):
                     map_error = err
             else:

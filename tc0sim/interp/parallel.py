@@ -108,7 +108,7 @@ class ParallelMpfrEngine(MpfrEngine):
         else:
             n = workers or os.cpu_count() or 1
             self.cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)
