@@ -26,7 +26,6 @@ import argparse
 import gc
 import logging
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -97,7 +96,17 @@ def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return min(times), result
 
 
+_RATES: dict[int, dict[str, float]] = {}
+
+
 def bare_rates(p: int, n: int = 100_000) -> dict[str, float]:
+    """Per-gate seconds of bare gmpy2 loops at precision p, measured once per run."""
+    if p not in _RATES:
+        _RATES[p] = _measure_bare_rates(p, n)
+    return _RATES[p]
+
+
+def _measure_bare_rates(p: int, n: int) -> dict[str, float]:
     """Seconds per gate of bare gmpy2 loops at precision p (fsum: per term, rows of 64)."""
     F = Format(p)
     rng = np.random.default_rng(p)
@@ -183,9 +192,12 @@ def main_table(args: argparse.Namespace) -> None:
 
 
 def peak_memory_child(n: int) -> None:
+    """Print this process's peak resident set (VmHWM, kB) after the fast engine's matmul n³.
+    (getrusage's ru_maxrss would include the parent's peak: Linux keeps it across exec.)"""
     graph = build("matmul", {"n1": n, "d": n, "n2": n})
     evaluate(graph, 24, inputs_for(graph), engine="fast", values="float64")
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    status = Path("/proc/self/status").read_text()
+    print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
 
 
 def peak_memory(n: int) -> float:
@@ -193,14 +205,36 @@ def peak_memory(n: int) -> float:
     return int(out.stdout.split()[-1]) / 1024
 
 
+def _spin(_: int) -> int:
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return total
+
+
+def available_cores() -> float:
+    """2·t(one loop) / t(two loops in two processes): 2.0 on two idle cores, ~1 on a busy machine."""
+    import multiprocessing
+
+    t0 = time.perf_counter()
+    _spin(0)
+    one = time.perf_counter() - t0
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [0, 0])
+        t0 = time.perf_counter()
+        pool.map(_spin, [0, 1])
+        two = time.perf_counter() - t0
+    return 2 * one / two
+
+
 def parallel_table(args: argparse.Namespace) -> None:
     from distributed import LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    n = 64 if args.quick else 256
+    n = 64 if args.quick else 128
     cases = [(f"matmul {n}³", build("matmul", {"n1": n, "d": n, "n2": n})),
-             ("attention n=256 d=64" if not args.quick else "attention n=64 d=32",
-              build("attention", {"n": 256, "d": 64} if not args.quick else {"n": 64, "d": 32}))]
+             (f"attention n={n} d=32", build("attention", {"n": n, "d": 32}))]
+    print(f"\ncores available to this run (two CPU-bound processes vs one): {available_cores():.2f}")
     clusters = {}
     for workers in (1, 2):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -208,7 +242,6 @@ def parallel_table(args: argparse.Namespace) -> None:
         clusters[workers] = cluster
         warm = build("matmul", {"n1": 8, "d": 8, "n2": 8})
         evaluate(warm, 53, engine="mpfr", scheduler=cluster.scheduler_address)
-    print()
     print("| workload | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers |")
     print("|---|---|---|---|---|---|")
     try:

@@ -68,6 +68,53 @@ _EXACT_ZERO: dict[str, Callable[..., np.ndarray]] = {
 }
 """Where an exact zero result is right (a zero is never 'in range' for Kernels.in_range)."""
 
+Range = tuple[float, float, bool, bool]
+"""Bounds on a node's values: (lower bound on the non-zero |x|, upper bound on |x|, may hold a
+zero, may hold a negative number). Propagated through the graph by interval arithmetic, with a
+factor 2 for every rounding, so that most nodes need no pass over their operands."""
+
+UNKNOWN: Range = (0.0, math.inf, True, True)
+
+
+def _union(ranges: list[Range]) -> Range:
+    return (min(r[0] for r in ranges), max(r[1] for r in ranges), any(r[2] for r in ranges), any(r[3] for r in ranges))
+
+
+def _exp_range(a: Range) -> Range:
+    top = a[1]
+    with np.errstate(over="ignore"):
+        return (math.exp(-top) / 2 if top < 700 else 0.0, math.exp(top) * 2 if top < 700 else math.inf, False, False)
+
+
+RANGE_RULES: dict[str, Callable[[list[Range], int, int], Range]] = {
+    "add": lambda r, p, k: (min(r[0][0], r[1][0]) * 2.0 ** -(p + 1), 2 * (r[0][1] + r[1][1]), True, True),
+    "sub": lambda r, p, k: (min(r[0][0], r[1][0]) * 2.0 ** -(p + 1), 2 * (r[0][1] + r[1][1]), True, True),
+    "mul": lambda r, p, k: (r[0][0] * r[1][0] / 2, 2 * r[0][1] * r[1][1], r[0][2] or r[1][2], r[0][3] or r[1][3]),
+    "div": lambda r, p, k: (r[0][0] / r[1][1] / 2 if r[1][1] else 0.0, 2 * r[0][1] / r[1][0] if r[1][0] else math.inf,
+                            r[0][2], r[0][3] or r[1][3]),
+    "sqrt": lambda r, p, k: (math.sqrt(r[0][0]) / 2, 2 * math.sqrt(r[0][1]), r[0][2], False),
+    "exp": lambda r, p, k: _exp_range(r[0]),
+    "max": lambda r, p, k: _union(r),
+    "min": lambda r, p, k: _union(r),
+    "relu": lambda r, p, k: (r[0][0], r[0][1], True, False),
+    "neg": lambda r, p, k: (r[0][0], r[0][1], r[0][2], True),
+    "compare": lambda r, p, k: (1.0, 1.0, True, False),
+    "sum": lambda r, p, k: (r[0][0] * 2.0 ** -(p + 1), 2 * k * r[0][1], True, r[0][3]),
+    "prod": lambda r, p, k: (r[0][0] ** k / 2 if r[0][0] < math.inf else 0.0, 2 * r[0][1] ** k if k < 1000 else math.inf,
+                             r[0][2], r[0][3]),
+}
+"""Interval rules by fast kernel: the bounds of a node's values from its operands' bounds (a ⊕ of
+fan-in k of multiples of 2^L is a multiple of 2^L, hence its non-zero values are >= lo·2^-p)."""
+
+
+def _range_rule(prim: str, ranges: list[Range], p: int, k: int) -> Range:
+    try:
+        with np.errstate(all="ignore"):
+            return RANGE_RULES[prim](ranges, p, k)
+    except (OverflowError, ZeroDivisionError, ValueError):
+        return UNKNOWN
+
+
 Error = tuple[int, FpArithmeticError]
 """The first failing element of a block: (flat index in the node, error naming the element)."""
 
@@ -121,16 +168,18 @@ def _fresh(result: Any) -> np.ndarray:
     return np.array(result, dtype=np.float64, order="C")
 
 
-def _abs_product_sums(args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], p: int) -> np.ndarray | None:
+def _abs_product_sums(
+    args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], p: int, bounds: list[Range]
+) -> np.ndarray | None:
     """Upper bounds on Σ|round_p(a·b)| over the reduced axes, for broadcast operands a, b, in
     O(distinct elements): by Cauchy–Schwarz Σ|a||b| <= ‖a‖·‖b‖ (norms over the reduced axes), times
     (1 + 2^-p) for the rounding of each product and (1 + 2^-8) for the binary64 error of the
     norms (k·u <= 2^-10). None when a square could under- or overflow (then Σ|t| is summed)."""
     reduced = tuple(ax for ax in range(len(shape)) if ax not in kept)
     bound: Any = (1 + 2.0**-p) * (1 + 2.0**-8)
-    for a in args:
-        lo, hi, _, _ = magnitude_range(a)
-        if hi > 2.0**500 or (hi > 0 and lo < 2.0**-500):
+    squares_safe = lambda r: r[1] <= 2.0**500 and (r[1] == 0 or r[0] >= 2.0**-500)  # noqa: E731
+    for a, b in zip(args, bounds):
+        if not squares_safe(b) and not squares_safe(magnitude_range(a)):
             return None
         c = compact(a)
         missing = math.prod(shape[ax] for ax in reduced if c.shape[ax] == 1)
@@ -152,6 +201,7 @@ class FastEngine(MpfrEngine):
         self.fused: set[int] = set()
         self._mp = lambda v: gmpy2.mpfr(v, F.p)
         self._buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+        self.ranges: dict[int, Range] = {}
 
     def _buffer(self, slot: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         """A reusable work array (allocating a fresh large array per block costs page faults)."""
@@ -162,6 +212,7 @@ class FastEngine(MpfrEngine):
         return buf
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
+        self.nodes = {node.id: node for node in live}
         users: dict[int, list[Node]] = {}
         for node in live:
             for i in node.inputs:
@@ -207,18 +258,33 @@ class FastEngine(MpfrEngine):
             x = arr.astype(np.float64)
             exact = arr.dtype.kind == "f" or not arr.size or np.abs(arr).max() <= 2**53
             if exact and np.isfinite(x).all():
-                r = self.K.round_inplace(np.ascontiguousarray(x))
-                flagged = np.flatnonzero(~(self.K.in_range(r) | (r == 0)).reshape(-1))
-                extras: dict[int, Any] = {}
+                r = np.ascontiguousarray(x)
                 flat = r.reshape(-1)
+                work = np.empty(min(self.chunk, flat.size), dtype=np.int64)
+                parts = []
+                for start in range(0, flat.size, self.chunk):
+                    part = self.K.round_inplace(flat[start:start + self.chunk], work[: min(self.chunk, flat.size - start)])
+                    parts.append(np.flatnonzero(~(self.K.in_range(part) | (part == 0))) + start)
+                flagged = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                extras: dict[int, Any] = {}
                 for i in flagged.tolist():
                     try:
                         self._store(flat, extras, i, self.F.round(float(arr.flat[i])))
                     except FpArithmeticError as e:
                         raise type(e)(f"input {node.name!r}: {e}") from None
                 self.stats.recomputed += len(flagged)
-                return self._with_extras(r, extras)
-        return self.floats_or_objects(super().entry(node, value))
+                return self._record(node, self._with_extras(r, extras))
+        return self._record(node, self.floats_or_objects(super().entry(node, value)))
+
+    def _record(self, node: Node, value: Any, derived: Range | None = None) -> Any:
+        """Remember the bounds of a node's values: derived ones, or measured on a float array."""
+        if derived is not None:
+            self.ranges[node.id] = derived
+        elif isinstance(value, np.ndarray) and value.dtype != object:
+            self.ranges[node.id] = magnitude_range(value)
+        else:
+            self.ranges[node.id] = UNKNOWN
+        return value
 
     # --- nodes -------------------------------------------------------------------------------
 
@@ -227,17 +293,29 @@ class FastEngine(MpfrEngine):
         if row is None:
             return super().apply(node, args)
         prim = row.kernel
+        operands = [self.ranges.get(i, UNKNOWN) for i in node.inputs]
         if prim is None and row.move is not None:
             if all(isinstance(a, np.ndarray) and a.dtype != object for a in args):
-                return move(node, args, lambda: 0.0)
-            return self.floats_or_objects(move(node, [self.objects(a) for a in args], lambda: self.F.zero))
+                bounds = _union(operands) if operands else UNKNOWN
+                if node.prim == "pad":
+                    bounds = (bounds[0], bounds[1], True, bounds[3])
+                return self._record(node, move(node, args, lambda: 0.0), bounds)
+            return self._record(node, self.floats_or_objects(move(node, [self.objects(a) for a in args], lambda: self.F.zero)))
+        fast = prim in FAST_MAPS or (prim in REDUCTIONS and row.role == "reduction")
+        k = math.prod(d for i, d in enumerate(self._shape(node.inputs[0])) if i in node.attrs.get("axes", ())) if node.inputs else 1
+        derived = _range_rule(prim, operands, self.K.p, k) if fast and prim in RANGE_RULES else None
         if node.id in self.fused:
-            return Deferred(node, args)
+            return self._record(node, Deferred(node, args), derived)
         if prim in REDUCTIONS and row.role == "reduction":
-            return self._reduce(node, args[0])
-        if prim in FAST_MAPS and all(a.dtype != object for a in args):
-            return self._map_full(node, prim, args)
-        return self.floats_or_objects(super().apply(node, [self.objects(a) for a in args]))
+            value = self._reduce(node, args[0])
+        elif prim in FAST_MAPS and all(a.dtype != object for a in args):
+            value = self._map_full(node, prim, args)
+        else:
+            return self._record(node, self.floats_or_objects(super().apply(node, [self.objects(a) for a in args])))
+        return self._record(node, value, derived if value.dtype != object else UNKNOWN)
+
+    def _shape(self, node_id: int) -> tuple[int, ...]:
+        return self.nodes[node_id].shape
 
     def _materialize(self, d: Deferred) -> np.ndarray:
         try:
@@ -261,12 +339,16 @@ class FastEngine(MpfrEngine):
 
     # --- elementwise ---------------------------------------------------------------------------
 
-    def _safe(self, prim: str, args: list[np.ndarray]) -> bool:
-        """Whether interval analysis on the operands proves every result in range (no check needed)."""
-        K = self.K
+    def _safe(self, prim: str, args: list[np.ndarray], inputs: tuple[int, ...]) -> bool:
+        """Whether interval analysis proves every result in range (then no per-element check):
+        first from the propagated bounds of the operands, else from their measured ranges."""
         if prim not in ROUNDED_MAPS:
             return False
-        ranges = [magnitude_range(a) for a in args]
+        bounds = [self.ranges.get(i, UNKNOWN) for i in inputs]
+        return self._safe_for(prim, bounds) or self._safe_for(prim, [magnitude_range(a) for a in args])
+
+    def _safe_for(self, prim: str, ranges: list[Range]) -> bool:
+        K = self.K
         if prim == "sqrt":
             return not ranges[0][3]
         (la, ha, _, _), (lb, hb, zb, _) = ranges
@@ -287,7 +369,7 @@ class FastEngine(MpfrEngine):
         if not shape:
             return self._map_full(Node(node.id, node.prim, (1,), node.inputs, node.attrs, node.scope, node.name),
                                   prim, [np.reshape(a, (1,)) for a in args]).reshape(())
-        safe = self._safe(prim, args)
+        safe = self._safe(prim, args, node.inputs)
         out = np.empty(shape, dtype=np.float64)
         extras: dict[int, Any] = {}
         for index in blocks(shape, list(range(len(shape))), self.chunk):
@@ -380,8 +462,11 @@ class FastEngine(MpfrEngine):
         shape = m_node.shape if m_node is not None else x.shape
         axes = tuple(node.attrs["axes"])
         kept = [i for i in range(len(shape)) if i not in axes]
-        safe = self._safe(m_prim, m_args) if m_node is not None else False
-        abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p) if safe and m_prim == "mul" and len(m_args) == 2 else None
+        safe = self._safe(m_prim, m_args, m_node.inputs) if m_node is not None else False
+        abs_sums = None
+        if safe and m_prim == "mul" and len(m_args) == 2:
+            bounds = [self.ranges.get(i, UNKNOWN) for i in m_node.inputs]
+            abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p, bounds)
         out = np.empty(node.shape, dtype=np.float64)
         out_flat = out.reshape(-1)
         extras: dict[int, Any] = {}
