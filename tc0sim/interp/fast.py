@@ -82,8 +82,7 @@ def _union(ranges: list[Range]) -> Range:
 
 def _exp_range(a: Range) -> Range:
     top = a[1]
-    with np.errstate(over="ignore"):
-        return (math.exp(-top) / 2 if top < 700 else 0.0, math.exp(top) * 2 if top < 700 else math.inf, False, False)
+    return (math.exp(-top) / 2 if top < 700 else 0.0, math.exp(top) * 2 if top < 700 else math.inf, False, False)
 
 
 RANGE_RULES: dict[str, Callable[[list[Range], int, int], Range]] = {
@@ -109,8 +108,7 @@ fan-in k of multiples of 2^L is a multiple of 2^L, hence its non-zero values are
 
 def _range_rule(prim: str, ranges: list[Range], p: int, k: int) -> Range:
     try:
-        with np.errstate(all="ignore"):
-            return RANGE_RULES[prim](ranges, p, k)
+        return RANGE_RULES[prim](ranges, p, k)
     except (OverflowError, ZeroDivisionError, ValueError):
         return UNKNOWN
 
