@@ -34,6 +34,10 @@ DEFAULT_TASK_ELEMENTS = 1 << 16
 MIN_PARALLEL_ELEMENTS = 1 << 14
 """Nodes with fewer elements are evaluated in the client."""
 
+SCATTER_TIMEOUT = 120
+"""Seconds to wait for a node's operands to reach the workers; after that the node is evaluated
+serially (same bits) instead of waiting on an unresponsive cluster."""
+
 
 def to_pairs(F: Format, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer arrays (m, e) with value m·2^e per element (m int64 for p <= 62, else Python ints)."""
@@ -160,7 +164,13 @@ class ParallelMpfrEngine(MpfrEngine):
                 self.stats.add_gates("mpfr", n)
         compacts = [compact(a) for a in args]
         tokens = [uuid.uuid4().hex for _ in args]
-        scattered = [self.client.scatter(to_pairs(self.F, c), broadcast=True) for c in compacts]
+        try:
+            scattered = [
+                self.client.scatter(to_pairs(self.F, c), broadcast=True, hash=False, timeout=SCATTER_TIMEOUT)
+                for c in compacts
+            ]
+        except Exception:
+            return self._serial(reduce_node, map_node, args)
         futures, out_indexes = [], []
         for index in blocks(shape, kept, self.task_elements):
             block_shape = tuple(len(range(*s.indices(n))) for s, n in zip(index, shape))
