@@ -6,4 +6,5 @@ python benchmarks/bench_fp.py "$@"
 python benchmarks/bench_expand.py
 python benchmarks/bench_approx.py
 python benchmarks/bench_depth.py
+python benchmarks/bench_eval.py
 python benchmarks/bench_var_release.py
