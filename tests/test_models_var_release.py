@@ -138,7 +138,7 @@ def test_eval_with_the_reference_state_dicts(tmp_path) -> None:
     inputs = tmp_path / "in.npz"
     np.savez(inputs, class_onehot=np.eye(10)[7], uniform=uniform)
     out = tmp_path / "out.npz"
-    result = _cli(["eval", "examples/var_small.yaml", "--weights", str(var_file), "--weights", f"vae.={vae_file}",
+    result = _cli(["eval", "examples/var_small.yaml", "--workers", "0", "--weights", str(var_file), "--weights", f"vae.={vae_file}",
                    "--inputs", str(inputs), "--output", str(out)])
     assert result.exit_code == 0, result.output
     got = np.load(out)
@@ -155,7 +155,7 @@ def test_safetensors_weights_and_clear_errors(tmp_path) -> None:
     st_file = tmp_path / "var.safetensors"
     save_file(arrays, str(st_file))
     out = str(tmp_path / "o.npz")
-    base = ["eval", "examples/var_small.yaml", "--output", out]
+    base = ["eval", "examples/var_small.yaml", "--workers", "0", "--output", out]
     ok = _cli(base + ["--weights", str(st_file), "--weights", f"vae.={vae_file}"])
     assert ok.exit_code == 0, ok.output
     missing = _cli(base + ["--weights", str(var_file)])
