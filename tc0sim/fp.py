@@ -73,7 +73,7 @@ class NotRepresentableError(Tc0simError, ValueError):
     """A value or pair is not an element of F_p (or of the requested target format)."""
 
 
-MAP_OPS = ("add", "sub", "mul", "div", "max", "min", "relu", "neg", "lt", "sqrt", "exp")
+MAP_OPS = ("add", "sub", "mul", "div", "max", "min", "relu", "neg", "lt", "sqrt", "exp", "erf")
 REDUCE_OPS = ("sum", "prod")
 
 _MPFR = type(gmpy2.mpfr(0))
@@ -179,7 +179,7 @@ def _show_terms(values: Sequence[Any], limit: int = 4) -> str:
 # The Python operators avoid the argument parsing of context methods.
 _FAST: dict[str, Callable[..., Any]] = {
     "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-    "exp": gmpy2.exp, "sqrt": gmpy2.sqrt,
+    "exp": gmpy2.exp, "sqrt": gmpy2.sqrt, "erf": gmpy2.erf,
 }
 
 _SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
@@ -237,7 +237,7 @@ class Format:
             "lt": lambda a, b: one if a < b else zero,
         }
         self._unary: dict[str, Callable[[Any], Any]] = {
-            "neg": ctx.minus, "sqrt": ctx.sqrt, "exp": ctx.exp,
+            "neg": ctx.minus, "sqrt": ctx.sqrt, "exp": ctx.exp, "erf": ctx.erf,
             "relu": lambda a: ctx.maxnum(a, zero),
         }
 
@@ -449,6 +449,10 @@ class Format:
     def exp(self, a: Any) -> Any:
         """round_p(e^a), correctly rounded (within the 2^-p of seed 004 Lemma 3.6)."""
         return self._apply1("exp", a)
+
+    def erf(self, a: Any) -> Any:
+        """round_p(erf(a)), correctly rounded by MPFR."""
+        return self._apply1("erf", a)
 
     def lt(self, a: Any, b: Any) -> bool:
         """a < b, exact."""

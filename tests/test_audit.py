@@ -30,7 +30,7 @@ from tc0sim.kinds import KINDS, Kind, build, register
 from tc0sim.modelfile import loads_model
 
 SMALL_NS = (2, 3, 4)
-SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
+SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt", "d_erf")
 
 
 def v(**counts: int) -> tuple[int, ...]:

@@ -113,7 +113,7 @@ def test_shapes_too_big_to_allocate_still_build_and_count():
     expected = (d**3 + d**2) + (n * d * d + n * d) + (n * n * d + n * n) + n * n + n + n
     expected += (n * n * d + n * d) + (n * d * d + n * d) + n * d
     assert size(g).total == expected
-    assert depth(g).critical == [(6, 5, 0, 1, 0)]
+    assert depth(g).critical == [(6, 5, 0, 1, 0, 0)]
 
 
 def test_broadcast_mismatch_names_the_operator():

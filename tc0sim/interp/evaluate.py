@@ -35,7 +35,7 @@ def _constant(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
 
 
 EVAL_RULES: dict[str, Rule] = {
-    **{name: _map(name) for name in ("add", "sub", "mul", "div", "max", "min", "relu", "neg", "exp", "sqrt")},
+    **{name: _map(name) for name in ("add", "sub", "mul", "div", "max", "min", "relu", "neg", "exp", "sqrt", "erf")},
     "compare": _map("lt"),
     "sum": _reduce("sum"),
     "prod": _reduce("prod"),

@@ -223,7 +223,7 @@ def _source_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
 
 SHAPE_RULES: dict[str, Callable[[list[Shape], dict[str, Any]], Shape]] = {
     **{name: _same_shape for name in ("add", "sub", "mul", "div", "max", "min", "compare")},
-    **{name: _same_shape for name in ("relu", "exp", "sqrt", "neg")},
+    **{name: _same_shape for name in ("relu", "exp", "sqrt", "erf", "neg")},
     "sum": _reduce_shape,
     "prod": _reduce_shape,
     "input": _source_shape,
@@ -360,6 +360,10 @@ class Builder:
 
     def sqrt(self, x: Tensor) -> Tensor:
         return self.node("sqrt", [x])
+
+    def erf(self, x: Tensor) -> Tensor:
+        """The error function, correctly rounded (one d_erf gate per element)."""
+        return self.node("erf", [x])
 
     def sum(self, x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
         """⊕ along ``axis``: one gate of fan-in prod(reduced dims) per output element."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SYMBOLS: tuple[str, ...] = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
+SYMBOLS: tuple[str, ...] = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt", "d_erf")
 """The symbolic gate depths, in the order every depth vector uses."""
 
 
@@ -45,6 +45,7 @@ PRIMITIVES: dict[str, Primitive] = {
         _p("relu", "d_std", 1, "elementwise exact", "max(a, 0)"),
         _p("exp", "d_exp", 1, "elementwise rounded", "round_p(e^a)"),
         _p("sqrt", "d_sqrt", 1, "elementwise rounded", "round_p(sqrt(a))"),
+        _p("erf", "d_erf", 1, "elementwise rounded", "round_p(erf(a)), correctly rounded (the exact GELU's error function)"),
         _p("sum", "d_sum", 1, "reduction rounded", "round_p(exact sum along axes), one gate per output"),
         _p("prod", "d_prod", 1, "reduction rounded", "round_p(exact product along axes)"),
         _p("neg", None, 1, "elementwise exact wiring", "-a (sign flip is wiring)"),

@@ -1,8 +1,8 @@
 """Depth vectors: path lengths counted per symbolic gate depth (SPEC §2).
 
-A depth vector is a 5-tuple of non-negative ints over ``SYMBOLS`` =
-(d_std, d_sum, d_prod, d_exp, d_sqrt); e.g. the attention bound of FlowAR Lemma 4.6,
-6(d_std + d_sum) + d_exp, is ``(6, 6, 0, 1, 0)``. No order between the symbols is known, so a
+A depth vector is a tuple of non-negative ints over ``SYMBOLS`` =
+(d_std, d_sum, d_prod, d_exp, d_sqrt, d_erf); e.g. the attention bound of FlowAR Lemma 4.6,
+6(d_std + d_sum) + d_exp, is ``(6, 6, 0, 1, 0, 0)``. No order between the symbols is known, so a
 set of paths has a set of Pareto-maximal vectors (``pareto_max``), and a claim holds for every
 non-negative value of the symbols exactly when every maximal vector is ``leq`` the claim.
 """
@@ -16,10 +16,10 @@ from typing import Union
 from tc0sim.errors import ConfigError
 from tc0sim.ir.primitives import SYMBOLS
 
-Vec = tuple[int, int, int, int, int]
+Vec = tuple[int, ...]
 Number = Union[int, float, Fraction]
 
-ZERO: Vec = (0, 0, 0, 0, 0)
+ZERO: Vec = (0,) * len(SYMBOLS)
 _INDEX = {s: i for i, s in enumerate(SYMBOLS)}
 
 
