@@ -11,3 +11,7 @@ from tc0sim.ops import upsample  # noqa: F401
 from tc0sim.ops import flow  # noqa: F401
 from tc0sim.ops import flow_matching  # noqa: F401
 from tc0sim.ops import aattc  # noqa: F401
+from tc0sim.ops import resize  # noqa: F401
+from tc0sim.ops import activations  # noqa: F401
+from tc0sim.ops import norms  # noqa: F401
+from tc0sim.ops import linear  # noqa: F401
