@@ -1,6 +1,7 @@
 """The exact GELU and the gated MLP of the released FlowAR (timm's ``SwiGLU`` built with ``nn.GELU``).
 
-* ``gelu(x) = x·(1 + erf(x·(1/√2)))·½`` (PyTorch ``nn.GELU()``, approximate="none"): the error function
+* ``gelu(x) = (x·½)·(1 + erf(x·(1/√2)))`` (PyTorch ``nn.GELU()``, approximate="none", in its order of
+  operations): the error function
   has no exact identity in the other primitives, so it is the primitive ``erf`` (one d_erf).
 * ``glu(x) = fc2(act(fc1_g(x)) · fc1_x(x))``: three biased linears; with act = GELU this is a GEGLU
   (timm calls the module SwiGLU whatever its activation).
@@ -18,10 +19,10 @@ REF = "PyTorch nn.GELU (exact) / timm SwiGLU"
 
 
 def gelu(b: Builder, x: Tensor, name: str = "gelu") -> Tensor:
-    """x·(1 + erf(x/√2))·½: d_erf + 3 d_std (the halving is exact unless it underflows)."""
+    """(x·½)·(1 + erf(x·(1/√2))): d_erf + 3 d_std (the halving runs beside the erf)."""
     with b.scope(name, REF):
         erf = b.erf(b.mul(x, b.constant(SQRT_HALF)))
-        return b.mul(b.mul(x, b.add(erf, b.constant(1))), b.constant(Fraction(1, 2)))
+        return b.mul(b.mul(x, b.constant(Fraction(1, 2))), b.add(erf, b.constant(1)))
 
 
 Project = Callable[[Tensor, str, int], Tensor]
