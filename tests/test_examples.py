@@ -68,4 +68,5 @@ def test_example_runs_through_every_command(path, tmp_path):
     assert (audited.exit_code == 1) == any(v["verdict"] == "violated" for v in verdicts)
     if KINDS[spec.kind].model is False and spec.kind not in ("flow", "flow_bezier", "aattc"):
         assert verdicts, f"no claim audits {spec.kind}"
-    assert all(v["verdict"] != "precondition" for v in verdicts), "examples should meet the claims' preconditions"
+    if spec.kind != "flowar_release":  # the released model audits Theorem 4.9, whose preconditions it fails
+        assert all(v["verdict"] != "precondition" for v in verdicts), "examples should meet the claims' preconditions"
