@@ -184,8 +184,11 @@ def test_get_and_unknown_id() -> None:
         get("VAR-L5.7")
 
 
-def test_symbols() -> None:
-    assert registry.SYMBOLS == ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
+def test_symbols_are_the_primitive_tables() -> None:
+    from tc0sim.ir import primitives
+
+    assert registry.SYMBOLS is primitives.SYMBOLS
+    assert registry.SYMBOLS == ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt", "d_erf")
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)

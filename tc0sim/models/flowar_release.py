@@ -49,7 +49,7 @@ import numpy as np
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Graph, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
 from tc0sim.ops.activations import silu
 from tc0sim.ops.constants import cos_sin, real
@@ -472,7 +472,11 @@ def parameters(graph: Graph) -> dict[str, Any]:
     return {**groups, "total": sum(groups.values()), "by_component": dict(sorted(by_component.items()))}
 
 
-register(
+IGNORED_WEIGHTS = ("mask", "*.rope.freqs", f"{VAE_PREFIX}encoder.*", f"{VAE_PREFIX}quant_conv.*")
+"""Checkpoint tensors the sampling circuit does not read: the training attention mask and the RoPE
+frequency buffers (the circuit holds its own rotary tables), and the KL-16 encoder."""
+
+KINDS: tuple[Kind, ...] = (
     Kind(
         "flowar_release",
         (),
@@ -482,8 +486,11 @@ register(
         model=True,
         doc="FlowAR-S/L/H as released: AR transformer (RMSNorm, AdaLN, 2-D RoPE, GEGLU) with KV cache, "
         "per-scale flow head with Euler sampling and CFG, KL-16 VAE decoder",
-    )
+        parameters=parameters,
+        ignored_weights=IGNORED_WEIGHTS,
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""
 
 __all__ = ["FlowARReleaseConfig", "VARIANTS", "parse_config", "time_points", "time_index", "guided",
            "guidance_scale", "time_features", "component_of", "parameters"]

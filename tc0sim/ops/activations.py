@@ -22,7 +22,7 @@ import mpmath
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 
 REF = "exact identities onto exp, div, max, min"
 GELU_KAPPA = Fraction("0.044715")
@@ -96,11 +96,11 @@ def _build_clamp(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> di
     return {"out": clamp(b, b.input("X", (dims["n"], dims["c"])), lo, hi)}
 
 
-for _fn, _doc in (
-    (sigmoid, "1 / (1 + e^(−x))"),
-    (silu, "SiLU: x / (1 + e^(−x))"),
-    (gelu_tanh, "tanh-GELU: x / (1 + e^(−2z)), z = √(2/π)(x + 0.044715x³)"),
-    (softmax, "e^x / ⊕ e^x per row (no max shift)"),
-):
-    register(_unary_kind(_fn, _doc))
-register(Kind("clamp", ("n", "c"), _build_clamp, REF, params={"lo": -1, "hi": 1}, doc="max(min(x, hi), lo)"))
+KINDS: tuple[Kind, ...] = (
+    _unary_kind(sigmoid, "1 / (1 + e^(−x))"),
+    _unary_kind(silu, "SiLU: x / (1 + e^(−x))"),
+    _unary_kind(gelu_tanh, "tanh-GELU: x / (1 + e^(−2z)), z = √(2/π)(x + 0.044715x³)"),
+    _unary_kind(softmax, "e^x / ⊕ e^x per row (no max shift)"),
+    Kind("clamp", ("n", "c"), _build_clamp, REF, params={"lo": -1, "hi": 1}, doc="max(min(x, hi), lo)"),
+)
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.ops.conv2d import conv2d
 
 REF = "PyTorch nn.Linear / nn.Conv2d"
@@ -47,7 +47,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": linear(b, x, weight, bias)}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "linear",
         ("n", "d_in", "d_out"),
@@ -55,5 +55,6 @@ register(
         REF,
         params={"bias": True},
         doc="nn.Linear: y_o = ⊕(x_i·W_oi, b_o), W stored [out, in]",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 
 REF = "PyTorch LayerNorm / GroupNorm / F.normalize"
 
@@ -91,10 +91,8 @@ def _build_l2(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[
     return {"out": l2_normalize(b, b.input("X", (dims["n"], dims["c"])), exact_eps("l2_normalize", params["eps"]))}
 
 
-register(
-    Kind("layer_norm", ("n", "c"), _build_layer_norm, REF, params={"eps": 1e-6}, doc="(x − μ) ÷ √(σ² + eps) per row, no affine")
-)
-register(
+KINDS: tuple[Kind, ...] = (
+    Kind("layer_norm", ("n", "c"), _build_layer_norm, REF, params={"eps": 1e-6}, doc="(x − μ) ÷ √(σ² + eps) per row, no affine"),
     Kind(
         "group_norm",
         ("h", "w", "c"),
@@ -102,6 +100,7 @@ register(
         REF,
         params={"groups": 32, "eps": 1e-6},
         doc="GroupNorm of a map [h, w, c]: statistics per channel group, then ·weight + bias",
-    )
+    ),
+    Kind("l2_normalize", ("n", "c"), _build_l2, REF, params={"eps": 1e-12}, doc="x ÷ max(‖x‖₂, eps) per row"),
 )
-register(Kind("l2_normalize", ("n", "c"), _build_l2, REF, params={"eps": 1e-12}, doc="x ÷ max(‖x‖₂, eps) per row"))
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.ops.upsample import upsample
 
 REF = "PyTorch F.interpolate (bicubic, area, nearest)"
@@ -83,9 +83,11 @@ def _builder(fn: Any) -> Any:
     return build
 
 
-for _fn, _doc in (
-    (bicubic, "PyTorch bicubic resize to out_h × out_w (align_corners=False, a = −3/4, border clamped)"),
-    (area, "PyTorch area resize (adaptive average pooling) to out_h × out_w: ⊕ of each window ÷ its size"),
-    (nearest, "PyTorch nearest resize to out_h × out_w: row ⌊i·h/out_h⌋ (wiring)"),
-):
-    register(Kind(_fn.__name__, ("h", "w", "c", "out_h", "out_w"), _builder(_fn), REF, doc=_doc))
+KINDS: tuple[Kind, ...] = tuple(
+    Kind(fn.__name__, ("h", "w", "c", "out_h", "out_w"), _builder(fn), REF, doc=doc)
+    for fn, doc in (
+        (bicubic, "PyTorch bicubic resize to out_h × out_w (align_corners=False, a = −3/4, border clamped)"),
+        (area, "PyTorch area resize (adaptive average pooling) to out_h × out_w: ⊕ of each window ÷ its size"),
+    )
+)
+"""The kinds this module defines (listed by its package's __init__)."""
