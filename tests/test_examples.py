@@ -20,7 +20,7 @@ OPERATORS = (
     "conv2d", "flow", "flow_bezier", "flow_matching", "aattc",
 )
 MODELS = ("var", "flowar", "flowar_bezier", "fast_flowar")
-RELEASED_SIZE = {"var_d16", "var_d30"}
+RELEASED_SIZE = {"var_d16", "var_d30", "flowar_s", "flowar_h"}
 """Released-size models (10^11+ gates): too big to evaluate here; their size and parameters are tested."""
 
 

@@ -4,6 +4,7 @@ sampling circuit evaluated at p = 53 against the float64 forward pass with the s
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -121,3 +122,35 @@ def test_sampling_circuit_agrees_with_float64_torch(cross):
     assert got.shape == (4, 4, 3)
     assert np.allclose(got, want, rtol=1e-9, atol=1e-9 * np.abs(want).max()), np.abs(got - want).max()
     assert np.abs(want).max() > 1e-3 and not math.isnan(float(np.abs(want).max()))
+
+
+def test_eval_reads_official_checkpoints(tmp_path):
+    """``eval --weights`` with a FlowAR state_dict (plus its training buffers) and a KL-16 checkpoint
+    ``{"model": state_dict}`` (plus the encoder the sampler does not run) gives the direct evaluation."""
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    cfg, inputs, samples, _ = small_case(True, seed=7)
+    circuit_inputs = ("class_onehot", "noise.")
+    ref_state = {k: torch.tensor(v) for k, v in inputs.items() if not k.startswith((VAE_PREFIX, *circuit_inputs))}
+    ref_state["mask"] = torch.zeros(1, 1, 21, 21)
+    ref_state["encoder_blocks.0.attn.rope.freqs"] = torch.ones(2)
+    vae_state = {k[len(VAE_PREFIX):]: torch.tensor(v) for k, v in inputs.items() if k.startswith(VAE_PREFIX)}
+    vae_state["encoder.conv_in.weight"] = torch.ones(3)
+    torch.save(ref_state, tmp_path / "flowar.pth")
+    torch.save({"model": vae_state}, tmp_path / "kl16.ckpt")
+    np.savez(tmp_path / "in.npz", **{k: v for k, v in inputs.items() if k.startswith(circuit_inputs)})
+    model = tmp_path / "m.yaml"
+    model.write_text("kind: flowar_release\nprecision: 53\n" + "".join(f"{k}: {json.dumps(v)}\n" for k, v in cfg.items()))
+    out = tmp_path / "out.npz"
+    result = CliRunner().invoke(main, ["eval", str(model), "--inputs", str(tmp_path / "in.npz"), "--output", str(out),
+                                       "--weights", str(tmp_path / "flowar.pth"), "--weights", f"vae.={tmp_path / 'kl16.ckpt'}"])
+    assert result.exit_code == 0, result.output
+    direct = Format(53).to_float64_array(evaluate(build("flowar_release", {}, cfg), 53, inputs)["out"])
+    assert np.array_equal(np.load(out)["out"], direct)
+    del ref_state["z_proj.bias"]
+    torch.save(ref_state, tmp_path / "flowar.pth")
+    bad = CliRunner().invoke(main, ["eval", str(model), "--inputs", str(tmp_path / "in.npz"), "--output", str(out),
+                                    "--weights", str(tmp_path / "flowar.pth"), "--weights", f"vae.={tmp_path / 'kl16.ckpt'}"])
+    assert bad.exit_code == 2 and "z_proj.bias" in bad.output

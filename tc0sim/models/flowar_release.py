@@ -50,6 +50,7 @@ import numpy as np
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Graph, Tensor
 from tc0sim.ir.kind import Kind
+from tc0sim.models.common import NamedWeights, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
 from tc0sim.ops.activations import silu
 from tc0sim.ops.constants import cos_sin, real
@@ -223,28 +224,11 @@ def time_features(index: int) -> list[Fraction]:
 # --- the circuit -------------------------------------------------------------------------------
 
 
-class _Weights:
-    """Weight inputs under their official state_dict names (one input per name); linears in PyTorch layout."""
-
-    def __init__(self, b: Builder) -> None:
-        self.b = b
-        self.made: dict[str, Tensor] = {}
-
-    def __call__(self, name: str, shape: tuple[int, ...]) -> Tensor:
-        if name not in self.made:
-            self.made[name] = self.b.input(name, shape, role="weight")
-        return self.made[name]
-
-    def linear(self, x: Tensor, name: str, out: int, bias: bool = True) -> Tensor:
-        weight = self(f"{name}.weight", (out, x.shape[-1]))
-        return linear(self.b, x, weight, self(f"{name}.bias", (out,)) if bias else None, name=name.split(".")[-1])
-
-
 class _Builder:
     """Builds the circuit; caches the values shared by several scales or steps."""
 
     def __init__(self, b: Builder, cfg: FlowARReleaseConfig) -> None:
-        self.b, self.cfg, self.w = b, cfg, _Weights(b)
+        self.b, self.cfg, self.w = b, cfg, NamedWeights(b)
         self.tables: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
         self.time_embeds: dict[int, Tensor] = {}
         self.time_mods: dict[tuple[int, int], list[Tensor]] = {}
@@ -460,16 +444,7 @@ def component_of(name: str) -> tuple[str, str]:
 
 def parameters(graph: Graph) -> dict[str, Any]:
     """The weight scalars of the circuit by group (transformer, flow_head, vae_decoder) and component."""
-    groups = {"transformer": 0, "flow_head": 0, "vae_decoder": 0}
-    by_component: dict[str, int] = {}
-    for name, nid in graph.inputs.items():
-        node = graph.node(nid)
-        if node.attrs.get("role") != "weight":
-            continue
-        group, component = component_of(name)
-        groups[group] += node.size
-        by_component[f"{group}/{component}"] = by_component.get(f"{group}/{component}", 0) + node.size
-    return {**groups, "total": sum(groups.values()), "by_component": dict(sorted(by_component.items()))}
+    return weight_groups(graph, component_of, ("transformer", "flow_head", "vae_decoder"))
 
 
 IGNORED_WEIGHTS = ("mask", "*.rope.freqs", f"{VAE_PREFIX}encoder.*", f"{VAE_PREFIX}quant_conv.*")
