@@ -130,3 +130,25 @@ def test_modulate_is_adaln():
     x, s, t = RNG.standard_normal((2, 3, 4)), RNG.standard_normal((2, 1, 4)), RNG.standard_normal((2, 1, 4))
     _, got = run(lambda b, x, s, t: modulate(b, x, s, t), {"x": x, "s": s, "t": t})
     assert np.array_equal(got, x * (1 + s) + t)
+
+
+def test_aattc_attention_is_the_polynomial_kernel_attention():
+    """sdpa_aattc = Σ_j P_g(scale⟨q, k_j⟩) v_j / Σ_j P_g(scale⟨q, k_j⟩) with P_g the degree-g Taylor polynomial."""
+    from math import factorial
+
+    from tc0sim.ops.mha import sdpa_aattc
+
+    q, k, v = RNG.standard_normal((2, 3, 4)), RNG.standard_normal((2, 5, 4)), RNG.standard_normal((2, 5, 3))
+    for g in (1, 2, 3):
+        graph, got = run(lambda b, q, k, v: sdpa_aattc(b, q, k, v, Fraction(1, 2), g), {"q": q, "k": k, "v": v})
+        s = np.einsum("hnd,hmd->hnm", q, k) / 2
+        weights = sum(s**j / factorial(j) for j in range(g + 1))
+        want = np.einsum("hnm,hme->hne", weights, v) / weights.sum(-1, keepdims=True)
+        close(got, want, ulps=2**12)
+
+
+def test_aattc_gate_count_grows_slower():
+    from tc0sim.audit.flowar_release import gate_exponents
+
+    exponents = gate_exponents((8, 16))
+    assert exponents["aattc"] < 2.05 and exponents["exact"] > 3.0

@@ -246,6 +246,22 @@ def theorem_4_9(variant: str | None = None, params: Mapping[str, Any] | None = N
     }
 
 
+def gate_exponents(sides: Sequence[int] = (16, 32), params: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """The measured growth exponent of the gate count in the latent side s (scales [1, s]) between the two
+    sides, for exact attention and for AAttC: log₂(G(s₂)/G(s₁)) / log₂(s₂/s₁). Exact attention tends to 4
+    (s⁴ = N² scores), AAttC to 2 (linear in the N = s² tokens)."""
+    import math
+
+    from tc0sim.interp.size import size
+
+    base = {**TINY, "blocks": 1, "head_blocks": 1, "steps": 2, **(params or {})}
+    out = {}
+    for attention in ("exact", "aattc"):
+        g1, g2 = (size(build("flowar_release", {}, {**base, "scales": [1, s], "attention": attention})).total for s in sides)
+        out[attention] = math.log2(g2 / g1) / math.log2(sides[1] / sides[0])
+    return out
+
+
 def audit_release(params: Mapping[str, Any]) -> dict[str, Any]:
     """The audit of one flowar_release configuration: Theorem 4.9's verdict and the closed-form depth."""
     cfg = parse_config(dict(params))
@@ -257,5 +273,5 @@ def audit_release(params: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-__all__ = ["audit_release", "TERMS", "DepthForm", "fit_depth", "released_depth", "theorem_4_9", "vae_depth", "euler_steps",
+__all__ = ["audit_release", "gate_exponents", "TERMS", "DepthForm", "fit_depth", "released_depth", "theorem_4_9", "vae_depth", "euler_steps",
            "unguided_steps", "VARIANTS"]

@@ -56,7 +56,7 @@ from tc0sim.ops.activations import silu
 from tc0sim.ops.constants import cos_sin, real
 from tc0sim.ops.glu import glu
 from tc0sim.ops.linear import linear
-from tc0sim.ops.mha import merge_heads, modulate, sdpa, split_heads
+from tc0sim.ops.mha import merge_heads, modulate, sdpa, sdpa_aattc, split_heads
 from tc0sim.ops.resize import area, bicubic
 from tc0sim.ops.rmsnorm import rms_norm
 from tc0sim.ops.rope import rope, rope_tables
@@ -79,12 +79,14 @@ the sampling settings of their evaluation commands (num_step, cfg, guidance)."""
 COMMON: dict[str, Any] = {
     "head_heads": None, "mlp_ratio": 4, "scales": [1, 2, 4, 8, 16], "latent_channels": 16, "classes": 1000,
     "rope_seq_len": 16, "vae": True, "vae_channels": 128, "vae_mult": [1, 1, 2, 2, 4], "vae_res_blocks": 2,
-    "vae_scale": "0.2325", "attention": "exact",
+    "vae_scale": "0.2325", "attention": "exact", "aattc_degree": 2,
 }
 DEFAULTS: dict[str, Any] = {"variant": "S", **{k: None for k in VARIANTS["S"]}, **COMMON}
 TIME_FEATURES = 256
 MAX_PERIOD = 10000
-ATTENTIONS = ("exact",)
+ATTENTIONS = ("exact", "aattc")
+"""``exact``: softmax attention as released; ``aattc``: every attention through the polynomial AAttC of
+the FlowAR paper's fast FlowAR (Section 5), of degree ``aattc_degree``."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class FlowARReleaseConfig:
     rope_seq_len: int
     vae: DecoderConfig | None
     vae_scale: Fraction
+    attention: str = "exact"
+    aattc_degree: int = 2
 
     @property
     def tokens(self) -> int:
@@ -174,7 +178,7 @@ def parse_config(params: dict[str, Any]) -> FlowARReleaseConfig:
         width, _int("blocks", p["blocks"]), heads, head_width, _int("head_blocks", p["head_blocks"]), head_heads,
         p["cross"], float(mlp_ratio), scales, latent, _int("classes", p["classes"]), _int("steps", p["steps"], 2),
         _number("cfg", p["cfg"], Fraction(1)), _number("guidance", p["guidance"]), _int("rope_seq_len", p["rope_seq_len"]),
-        vae, _number("vae_scale", p["vae_scale"]) or Fraction(1))
+        vae, _number("vae_scale", p["vae_scale"]) or Fraction(1), p["attention"], _int("aattc_degree", p["aattc_degree"]))
 
 
 # --- the official sampler's schedule ------------------------------------------------------------
@@ -254,6 +258,8 @@ class _Builder:
         head_dim = q.shape[-1] // heads
         cos, sin = self.rope_tables(head_dim, side)
         qh = rope(b, split_heads(b, q, heads), cos, sin)
+        if self.cfg.attention == "aattc":
+            return merge_heads(b, sdpa_aattc(b, qh, k, v, self.scale(head_dim), self.cfg.aattc_degree))
         return merge_heads(b, sdpa(b, qh, k, v, self.scale(head_dim)))
 
     def mods(self, x: Tensor, count: int) -> list[Tensor]:
