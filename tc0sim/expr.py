@@ -191,19 +191,19 @@ class _Parser:
         if self.nesting > MAX_NESTING:
             raise ConfigError(f"expression {self.text!r} is nested more than {MAX_NESTING} levels deep")
 
-    def expr(self) -> tuple:
-        left = self.term()
-        while self.token.kind == "op" and self.token.text in ("+", "-"):
+    def _left_associative(self, operand: Callable[[], tuple], operators: tuple[str, ...]) -> tuple:
+        """operand (op operand)* for the given operators, grouped to the left."""
+        left = operand()
+        while self.token.kind == "op" and self.token.text in operators:
             op = self.advance()
-            left = ("bin", op.text, left, self.term(), op.pos)
+            left = ("bin", op.text, left, operand(), op.pos)
         return left
 
+    def expr(self) -> tuple:
+        return self._left_associative(self.term, ("+", "-"))
+
     def term(self) -> tuple:
-        left = self.unary()
-        while self.token.kind == "op" and self.token.text in ("*", "//"):
-            op = self.advance()
-            left = ("bin", op.text, left, self.unary(), op.pos)
-        return left
+        return self._left_associative(self.unary, ("*", "//"))
 
     def unary(self) -> tuple:
         if self.token.kind == "op" and self.token.text == "-":

@@ -267,7 +267,7 @@ class Format:
         )
         self.zero = _mpfr(0, p)
         self.one = _mpfr(1, p)
-        self._bound: dict[str, Callable[..., Any]] = {}
+        self._bound: dict[str, tuple[Kernel, Callable[..., Any]]] = {}
 
     def __repr__(self) -> str:
         return f"Format({self.p})"
@@ -316,12 +316,16 @@ class Format:
             return f"{_show(args[0])} {k.infix} {_show(args[1])}"
         return f"{op}({', '.join(_show(a) for a in args)})"
 
-    def _function(self, k: Kernel) -> Callable[..., Any]:
-        """Kernel ``k`` bound to this format (bound once per format, on first use)."""
-        fn = self._bound.get(k.name)
-        if fn is None:
-            fn = self._bound[k.name] = k.bind(self)
-        return fn
+    def _bound_kernel(self, name: str, reduction: bool) -> tuple[Kernel, Callable[..., Any]]:
+        """Kernel ``name`` and its function bound to this format (bound on first use, and again
+        if the kernel table has changed since); MissingKernelError without a kernel of that kind."""
+        entry = self._bound.get(name)
+        if entry is None or KERNELS.get(name) is not entry[0]:
+            k = _kernel_of(name, reduction)
+            entry = self._bound[name] = (k, k.bind(self))
+        elif (entry[0].arity is None) != reduction:
+            raise MissingKernelError(name, "reduction" if reduction else "elementwise")
+        return entry
 
     # --- conversion -------------------------------------------------------------------------
 
@@ -432,11 +436,11 @@ class Format:
         """The elementwise kernel ``name`` on scalar F_p operands: one rounding (or none, if exact)."""
         if not _TLS.widened:
             _widen_range()
-        k = _kernel_of(name, reduction=False)
+        k, fn = self._bound_kernel(name, reduction=False)
         if len(operands) != k.arity:
             raise ValueError(f"{name} takes {k.arity} operand(s), got {len(operands)}")
         try:
-            r = self._function(k)(*operands)
+            r = fn(*operands)
         except _GMPY_ERRORS as exc:
             raise self._error(name, exc, self._operands(name, operands)) from None
         return r if type(r) is _MPFR else self.round(r)
@@ -574,9 +578,8 @@ class Format:
         """
         if not _TLS.widened:
             _widen_range()
-        k = _kernel_of(name, reduction=False)
+        k, fn = self._bound_kernel(name, reduction=False)
         arity = k.arity
-        fn = self._function(k)
         if len(arrays) != arity:
             raise ValueError(f"map {name!r} takes {arity} array(s), got {len(arrays)}")
         shape = np.shape(arrays[0])
@@ -603,7 +606,7 @@ class Format:
         """Exact sum or product over ``axis`` (int or tuple), rounded once per output element."""
         if not _TLS.widened:
             _widen_range()
-        row_fn = self._function(_kernel_of(name, reduction=True))
+        _, row_fn = self._bound_kernel(name, reduction=True)
         arr = np.asarray(array, dtype=object)
         nd = arr.ndim
         axes_in = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)

@@ -39,22 +39,14 @@ DEFAULT_SEED = 0
 DEFAULT_SCALE = 1.0
 
 
+_TYPE_NAMES = ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"), (list, "a list"), (dict, "a mapping"))
+"""How an error message names a YAML value's type (bool before int: a bool is an int)."""
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+    return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), type(value).__name__)
 
 
 def _is_int(value: Any) -> bool:
@@ -306,6 +298,14 @@ def _sweep(data: dict, source: str) -> tuple[int, ...] | None:
     return tuple(values)
 
 
+def _expression(text: str, key: str, source: str) -> Expr:
+    """An integer expression in n (``tc0sim.expr``), its errors naming the file and the key."""
+    try:
+        return parse(text, allowed=("n",))
+    except ConfigError as e:
+        raise ConfigError(f"{source}: key {key!r}: {e}") from None
+
+
 def _dim_value(value: Any, key: str, source: str) -> int | Expr:
     if _is_int(value):
         if value < 1:
@@ -314,10 +314,7 @@ def _dim_value(value: Any, key: str, source: str) -> int | Expr:
             raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
         return value
     if isinstance(value, str):
-        try:
-            expr = parse(value, allowed=("n",))
-        except ConfigError as e:
-            raise ConfigError(f"{source}: key {key!r}: {e}") from None
+        expr = _expression(value, key, source)
         if not expr.names:
             constant = expr.eval({})
             if constant < 1:
@@ -401,10 +398,7 @@ def _int_param(value: Any, key: str, source: str) -> int | Expr:
             raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
         return value
     if isinstance(value, str):
-        try:
-            expr = parse(value, allowed=("n",))
-        except ConfigError as e:
-            raise ConfigError(f"{source}: key {key!r}: {e}") from None
+        expr = _expression(value, key, source)
         return expr if expr.names else expr.eval({})
     raise ConfigError(f"{source}: key {key!r}: expected an integer or an expression in n, got {_type_name(value)} {value!r}")
 

@@ -25,7 +25,7 @@ Conventions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tc0sim.errors import ConfigError
@@ -90,23 +90,14 @@ class Claim:
             raise ConfigError(f"claim {self.id}: dims without a kind to build")
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: every field, preconditions and steps as dicts (``tc0sim claims --format json``)."""
-        return {
-            "id": self.id,
-            "paper": self.paper,
-            "ref": self.ref,
-            "title": self.title,
-            "statement": self.statement,
-            "depth": self.depth,
-            "depth_o1": self.depth_o1,
-            "size": self.size,
-            "kind": self.kind,
-            "dims": self.dims,
-            "preconditions": [{"text": p.text, "check": p.check} for p in self.preconditions],
-            "steps": [{"text": s.text, "depth": s.depth} for s in self.steps],
-            "unchecked": self.unchecked,
-            "note": self.note,
-        }
+        """JSON-ready: the fields ``tc0sim claims --format json`` shows, preconditions and steps as dicts."""
+        full = asdict(self)
+        full["preconditions"], full["steps"] = list(full["preconditions"]), list(full["steps"])
+        return {key: full[key] for key in _SHOWN}
+
+
+_SHOWN = ("id", "paper", "ref", "title", "statement", "depth", "depth_o1", "size", "kind", "dims", "preconditions", "steps", "unchecked", "note")
+"""The fields of ``Claim.as_dict``, in order."""
 
 
 def claimed_depth(claim: Claim) -> str | None:

@@ -55,8 +55,9 @@ class Symbols(Sequence[str]):
         return repr(tuple(self._names))
 
 
-SYMBOLS = Symbols(("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt", "d_erf"))
-"""The symbolic gate depths, in the order every depth vector uses."""
+SYMBOLS = Symbols(("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt"))
+"""The symbolic gate depths, in the order every depth vector uses: these five, then every other
+symbol of the rows below in row order (a row with a new symbol is all it takes)."""
 
 ROLES = ("elementwise", "reduction", "source", "wiring")
 """Role words: the by-role rule construction (``tc0sim.ir.rules.by_role``) reads them."""
@@ -171,6 +172,8 @@ PRIMITIVES: dict[str, Primitive] = {
 
 for _row in PRIMITIVES.values():
     _row.check()
+    if _row.symbol is not None and _row.symbol not in SYMBOLS:
+        SYMBOLS._names.append(_row.symbol)  # a row with a new symbol extends the vectors
 
 Listener = Callable[[str, "Primitive | None"], None]
 _LISTENERS: list[Listener] = []
