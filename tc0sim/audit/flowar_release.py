@@ -25,7 +25,7 @@ from tc0sim.ir.graph import Builder
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
 from tc0sim.ir.vectors import Vec, add, fmt, pareto_max
 from tc0sim.kinds import build
-from tc0sim.models.flowar_release import VARIANTS, FlowARReleaseConfig, parse_config, time_points
+from tc0sim.models.flowar_release import FlowARReleaseConfig, parse_config, time_points
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
 
 TERMS = ("1", "K", "K·L", "K·S", "K·B·S", "(K−1)·S", "(K−1)·u")
@@ -274,4 +274,4 @@ def audit_release(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["audit_release", "gate_exponents", "TERMS", "DepthForm", "fit_depth", "released_depth", "theorem_4_9", "vae_depth", "euler_steps",
-           "unguided_steps", "VARIANTS"]
+           "unguided_steps"]

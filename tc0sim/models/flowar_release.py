@@ -39,7 +39,6 @@ noise is an input.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -228,7 +227,7 @@ def time_features(index: int) -> list[Fraction]:
 # --- the circuit -------------------------------------------------------------------------------
 
 
-class _Builder:
+class _Circuit:
     """Builds the circuit; caches the values shared by several scales or steps."""
 
     def __init__(self, b: Builder, cfg: FlowARReleaseConfig) -> None:
@@ -391,7 +390,7 @@ class _Builder:
 
 def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
     cfg = parse_config(params)
-    fb = _Builder(b, cfg)
+    fb = _Circuit(b, cfg)
     w, e, ch = fb.w, cfg.width, cfg.latent_channels
     starts = np.cumsum([0] + [s * s for s in cfg.scales]).tolist()
     two = 2 if cfg.cfg != 1 else 1
