@@ -1,9 +1,9 @@
-"""The exact p-bit floating-point format F_p (seed 004 Definition 3.3, after Chiang 2024).
+"""The exact p-bit floating-point format F_p (VAR Definition 3.3, after Chiang 2024).
 
 A value of F_p is a pair <m, e> of integers with ``2^(p-1) <= |m| < 2^p`` or ``m == 0``
 and ``e in [-2^p, 2^p)``; its value is ``m * 2^e``.  No subnormals, infinities or NaNs.
-Every primitive rounds exactly once to nearest, ties to even (seed 004 Definition 3.4);
-iterated sums and products round once after the exact result (seed 004 Lemma 3.5).
+Every primitive rounds exactly once to nearest, ties to even (VAR Definition 3.4);
+iterated sums and products round once after the exact result (VAR Lemma 3.5).
 
 Values are ``gmpy2.mpfr`` objects of precision p, computed by MPFR in a context whose
 exponent range is that of F_p (MPFR exponent ``E = e + p``), with traps turned on, so a
@@ -224,7 +224,7 @@ def __getattr__(name: str) -> tuple[str, ...]:
 
 
 class Format:
-    """The format F_p of seed 004 Definition 3.3 with round-to-nearest-even (Definition 3.4).
+    """The format F_p of VAR Definition 3.3 with round-to-nearest-even (Definition 3.4).
 
     ``emin``/``emax`` are MPFR exponents (a value in ``[2^(E-1), 2^E)`` has exponent E):
     ``emin = p - 2^p`` and ``emax = 2^p - 1 + p``, clamped to MPFR's limits for large p.
@@ -373,7 +373,7 @@ class Format:
         raise NotRepresentableError(f"round at p={self.p}: cannot convert {type(x).__name__} {x!r}")
 
     def to_pair(self, x: Any) -> tuple[int, int]:
-        """The canonical pair <m, e> of seed 004 Definition 3.3 (m == 0 gives (0, 0))."""
+        """The canonical pair <m, e> of VAR Definition 3.3 (m == 0 gives (0, 0))."""
         if not isinstance(x, _MPFR) or not x.is_finite():
             raise NotRepresentableError(f"to_pair at p={self.p}: {x!r} is not a finite mpfr")
         if x == 0:
@@ -446,7 +446,7 @@ class Format:
         return r if type(r) is _MPFR else self.round(r)
 
     def add(self, a: Any, b: Any) -> Any:
-        """round_p(a + b) (seed 004 Lemma 3.5 Part 1)."""
+        """round_p(a + b) (VAR Lemma 3.5 Part 1)."""
         return self.apply("add", a, b)
 
     def sub(self, a: Any, b: Any) -> Any:
@@ -486,7 +486,7 @@ class Format:
         return self.apply("erf", a)
 
     def exp(self, a: Any) -> Any:
-        """round_p(e^a), correctly rounded (within the 2^-p of seed 004 Lemma 3.6)."""
+        """round_p(e^a), correctly rounded (within the 2^-p of VAR Lemma 3.6)."""
         return self.apply("exp", a)
 
     def compare(self, a: Any, b: Any) -> Any:
@@ -494,7 +494,7 @@ class Format:
         return self.apply("compare", a, b)
 
     def sum(self, values: Iterable[Any]) -> Any:
-        """round_p(exact sum): one rounding after the whole sum (seed 004 Lemma 3.5 Part 3)."""
+        """round_p(exact sum): one rounding after the whole sum (VAR Lemma 3.5 Part 3)."""
         if not _TLS.widened:
             _widen_range()
         return self._sum_row(list(values))

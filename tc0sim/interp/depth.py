@@ -1,6 +1,6 @@
-"""The depth interpreter: the critical path as Pareto-maximal vectors over the symbols (SPEC §2).
+"""The depth interpreter: the critical path as Pareto-maximal vectors over the symbols (docs/dag.md).
 
-A path's length is a vector of counts over (d_std, d_sum, d_prod, d_exp, d_sqrt) (seed 004
+A path's length is a vector of counts over (d_std, d_sum, d_prod, d_exp, d_sqrt) (the VAR paper
 Definition 3.3 / Lemma 3.5 give one symbolic depth per primitive). The result is exact at the
 scalar level: it equals the critical depth of the graph expanded to one node per gate
 (``tc0sim.interp.expand``), not a tensor-level over-approximation.

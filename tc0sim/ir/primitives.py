@@ -1,4 +1,4 @@
-"""The primitive set of the DAG, declared once (SPEC §2; seed 004 Definition 3.3 and Lemma 3.5).
+"""The primitive set of the DAG, declared once (docs/dag.md; VAR Definition 3.3 and Lemma 3.5).
 
 Each row of ``PRIMITIVES`` says everything that varies by primitive: its name, role and arity,
 its depth symbol, its properties, its shape rule, its move rule (wiring) and its F_p kernel
@@ -88,7 +88,7 @@ class Primitive:
 
     @property
     def is_wiring(self) -> bool:
-        """Wiring costs depth 0 and size 0 (SPEC §2)."""
+        """Wiring costs depth 0 and size 0 (docs/dag.md)."""
         return self.symbol is None
 
     @property
