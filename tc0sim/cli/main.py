@@ -828,5 +828,10 @@ def claims(fmt: str) -> None:
     emit(fmt, [section], data)
 
 
+from tc0sim.cli.approx import approx as _approx_group  # noqa: E402  (the approx group, issue 16)
+
+main.add_command(_approx_group)
+
+
 if __name__ == "__main__":
     main()
