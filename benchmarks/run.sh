@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 python benchmarks/bench_fp.py "$@"
 python benchmarks/bench_expand.py
 python benchmarks/bench_approx.py
+python benchmarks/bench_depth.py
 python benchmarks/bench_flowar_release.py
