@@ -71,3 +71,13 @@ def test_cli_audit_of_a_released_file(tmp_path):
     (verdict,) = json.loads(result.stdout)["claims"]
     assert verdict["id"] == "FlowAR-T4.9" and verdict["verdict"] == "precondition"
     assert "d_erf" in verdict["computed"] and any("K = O(1): fails" in n for n in verdict["notes"])
+
+
+def test_closed_form_equals_the_direct_depth_of_flowar_s():
+    """The whole released FlowAR-S circuit (VAE included), through the depth interpreter, has exactly the
+    closed form's critical vectors at K = 5, L = 6, B = 2, S = 24, u = 2."""
+    from tc0sim.audit.flowar_release import released_depth
+
+    direct = depth(build("flowar_release", {}, {"variant": "S"}))
+    assert direct.exact
+    assert sorted(direct.critical) == sorted(released_depth("S")["critical"])
