@@ -1,0 +1,193 @@
+"""Threshold circuits: the IR, its JSON form, depth and size, and a bit-parallel simulator.
+
+A gate outputs 1 iff ``Σ wᵢ·xᵢ ≥ t`` over its input wires, with integer weights and threshold and
+unbounded fan-in.  Wire ``i < inputs`` is input bit i; wire ``inputs + j`` is gate j.  Gates are in
+topological order (a gate reads only inputs and earlier gates), so one pass evaluates the circuit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from tc0sim.errors import Tc0simError
+
+__all__ = ["Circuit", "CircuitFormatError", "Stats"]
+
+_F32_EXACT = 2**24
+_F64_EXACT = 2**53
+_CHUNK_ELEMENTS = 1 << 24
+"""Largest gathered (gates × fan-in × vectors) block the simulator materialises at once."""
+
+
+class CircuitFormatError(Tc0simError, ValueError):
+    """A circuit file or object is not a well-formed threshold circuit."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Depth (gates on the longest input-to-output path) and size of a circuit."""
+
+    depth: int
+    gates: int
+    wires: int
+    max_weight_bits: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"depth": self.depth, "gates": self.gates, "wires": self.wires,
+                "max_weight_bits": self.max_weight_bits}
+
+
+@dataclass
+class Circuit:
+    """``gates[j] = (weights, wires, threshold)``; ``outputs`` are wire numbers."""
+
+    inputs: int
+    gates: list[tuple[list[int], list[int], int]] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+
+    # --- structure -------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise CircuitFormatError unless every wire reference points backwards."""
+        if not isinstance(self.inputs, int) or self.inputs < 0:
+            raise CircuitFormatError(f"inputs must be a non-negative integer, got {self.inputs!r}")
+        for j, gate in enumerate(self.gates):
+            if not (isinstance(gate, (list, tuple)) and len(gate) == 3):
+                raise CircuitFormatError(f"gate {j} is not [weights, wires, threshold]")
+            weights, wires, threshold = gate
+            if len(weights) != len(wires):
+                raise CircuitFormatError(f"gate {j} has {len(weights)} weights for {len(wires)} wires")
+            here = self.inputs + j
+            for x in list(weights) + [threshold]:
+                if not isinstance(x, int) or isinstance(x, bool):
+                    raise CircuitFormatError(f"gate {j}: weight or threshold {x!r} is not an integer")
+            for w in wires:
+                if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w < here:
+                    raise CircuitFormatError(f"gate {j} (wire {here}) reads wire {w!r}, not an earlier wire")
+        n = self.inputs + len(self.gates)
+        for w in self.outputs:
+            if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w < n:
+                raise CircuitFormatError(f"output wire {w!r} does not exist (circuit has {n} wires)")
+
+    def levels(self) -> list[int]:
+        """The depth of every wire (inputs 0, a gate one more than its deepest input)."""
+        level = [0] * (self.inputs + len(self.gates))
+        base = self.inputs
+        for j, (_, wires, _) in enumerate(self.gates):
+            level[base + j] = 1 + max((level[w] for w in wires), default=0)
+        return level
+
+    def stats(self) -> Stats:
+        """Depth over the outputs' cones, number of gates and wires (Σ fan-in), widest weight."""
+        level = self.levels()
+        depth = max((level[w] for w in self.outputs), default=0)
+        wires = sum(len(g[1]) for g in self.gates)
+        bits = max((abs(x).bit_length() for g in self.gates for x in list(g[0]) + [g[2]]), default=0)
+        return Stats(depth=depth, gates=len(self.gates), wires=wires, max_weight_bits=bits)
+
+    # --- JSON ------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {"inputs": self.inputs,
+                "gates": [[list(w), list(x), t] for w, x, t in self.gates],
+                "outputs": list(self.outputs)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Circuit":
+        if not isinstance(data, dict) or set(data) != {"inputs", "gates", "outputs"}:
+            raise CircuitFormatError("a circuit is an object with exactly the keys inputs, gates, outputs")
+        if not isinstance(data["gates"], list) or not isinstance(data["outputs"], list):
+            raise CircuitFormatError("gates and outputs must be lists")
+        gates = []
+        for j, g in enumerate(data["gates"]):
+            if not (isinstance(g, list) and len(g) == 3 and isinstance(g[0], list) and isinstance(g[1], list)):
+                raise CircuitFormatError(f"gate {j} is not [[weights], [wires], threshold]")
+            gates.append((list(g[0]), list(g[1]), g[2]))
+        circuit = cls(inputs=data["inputs"], gates=gates, outputs=list(data["outputs"]))
+        circuit.validate()
+        return circuit
+
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), separators=(",", ":")) + "\n")
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Circuit":
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise CircuitFormatError(f"{path}: not JSON ({exc})") from None
+        return cls.from_json(data)
+
+    # --- simulation ------------------------------------------------------------------------
+
+    def simulate(self, bits: np.ndarray, batch: int = 1 << 15) -> np.ndarray:
+        """Outputs for many input vectors at once: ``bits`` is (vectors × inputs), 0/1 or bool.
+
+        Gates of one level and similar fan-in are evaluated together as one batched matrix product.
+        Sums are exact: float32 when a gate's Σ|w| < 2^24, float64 below 2^53, Python ints above.
+        """
+        bits = np.asarray(bits)
+        if bits.ndim != 2 or bits.shape[1] != self.inputs:
+            raise CircuitFormatError(f"simulate expects (vectors, {self.inputs}) bits, got shape {bits.shape}")
+        plan = self._plan()
+        out = np.empty((bits.shape[0], len(self.outputs)), dtype=bool)
+        for start in range(0, bits.shape[0], batch):
+            chunk = bits[start:start + batch]
+            values = np.zeros((self.inputs + len(self.gates) + 1, chunk.shape[0]), dtype=np.uint8)
+            values[:self.inputs] = chunk.T.astype(np.uint8)
+            for step in plan:
+                step.run(values)
+            out[start:start + batch] = values[self.outputs].T.astype(bool)
+        return out
+
+    def _plan(self) -> list["_Step"]:
+        level = self.levels()
+        pad = self.inputs + len(self.gates)
+        groups: dict[tuple[int, int, str], list[int]] = {}
+        for j, (weights, wires, _) in enumerate(self.gates):
+            total = sum(abs(w) for w in weights)
+            kind = "f32" if total < _F32_EXACT else "f64" if total < _F64_EXACT else "int"
+            width = 1 << max(0, len(wires) - 1).bit_length()
+            groups.setdefault((level[self.inputs + j], width, kind), []).append(j)
+        steps = []
+        for (_, width, kind), members in sorted(groups.items()):
+            steps.append(_Step(self, members, width, kind, pad))
+        return steps
+
+
+class _Step:
+    """One batch of gates on the same level with fan-in ≤ width, evaluated together."""
+
+    def __init__(self, circuit: Circuit, members: Sequence[int], width: int, kind: str, pad: int):
+        g = len(members)
+        self.kind = kind
+        self.targets = np.array([circuit.inputs + j for j in members], dtype=np.int64)
+        self.index = np.full((g, width), pad, dtype=np.int64)
+        dtype: Any = {"f32": np.float32, "f64": np.float64, "int": object}[kind]
+        self.weights = np.zeros((g, width), dtype=dtype)
+        self.thresholds = np.zeros(g, dtype=dtype)
+        for row, j in enumerate(members):
+            weights, wires, threshold = circuit.gates[j]
+            self.index[row, :len(wires)] = wires
+            self.weights[row, :len(wires)] = weights
+            self.thresholds[row] = threshold
+        self.rows = max(1, _CHUNK_ELEMENTS // max(1, width))
+
+    def run(self, values: np.ndarray) -> None:
+        n = values.shape[1]
+        rows = max(1, self.rows // max(1, n))
+        for lo in range(0, len(self.targets), rows):
+            idx = self.index[lo:lo + rows]
+            w = self.weights[lo:lo + rows]
+            if self.kind == "int":
+                gathered = values[idx].astype(object)
+                sums = np.einsum("gf,gfn->gn", w, gathered)
+            else:
+                gathered = values[idx].astype(w.dtype)
+                sums = np.matmul(w[:, None, :], gathered)[:, 0, :]
+            values[self.targets[lo:lo + rows]] = sums >= self.thresholds[lo:lo + rows, None]

@@ -1,0 +1,198 @@
+"""Threshold circuits for the F_p primitives, in one fixed bit encoding.
+
+An F_p value ⟨m, e⟩ (2^(p−1) ≤ |m| < 2^p or m = 0, −2^p ≤ e < 2^p) is 2p + 3 bits: the zero flag z,
+the sign s, the bits of |m| from bit p−1 down to bit 0, then e as a (p+1)-bit two's-complement
+number, most significant bit first; zero is z = 1 and every other bit 0.  Operands are concatenated.
+Outputs: the rounded result in the same encoding, then one *range-error* bit, set when the non-zero
+rounded result's exponent leaves [−2^p, 2^p) (overflow or underflow: both are errors of F_p).  When
+the range-error bit is 1 the other outputs are unspecified.  ``compare`` outputs the single bit a < b.
+Inputs that are not valid encodings give unspecified outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from tc0sim.threshold.builder import ONE, ZERO, Builder, Group, Term, neg
+from tc0sim.threshold.circuit import Circuit
+
+__all__ = ["PRIMS", "build", "encode", "decode", "operand_bits", "values"]
+
+
+# --- the encoding ----------------------------------------------------------------------------
+
+
+def operand_bits(p: int) -> int:
+    return 2 * p + 3
+
+
+def encode(m: int, e: int, p: int) -> list[int]:
+    """The 2p+3 bits of ⟨m, e⟩ (zero: z = 1, all else 0)."""
+    if m == 0:
+        return [1] + [0] * (2 * p + 2)
+    mag = abs(m)
+    if not (1 << (p - 1)) <= mag < (1 << p) or not -(1 << p) <= e < (1 << p):
+        raise ValueError(f"⟨{m}, {e}⟩ is not in F_{p}")
+    return ([0, int(m < 0)] + [mag >> i & 1 for i in range(p - 1, -1, -1)]
+            + [(e % (1 << (p + 1))) >> i & 1 for i in range(p, -1, -1)])
+
+
+def decode(bits: Sequence[int], p: int) -> tuple[int, int]:
+    """⟨m, e⟩ from 2p+3 bits; zero gives (0, 0)."""
+    if bits[0]:
+        return (0, 0)
+    mag = 0
+    for b in bits[2:2 + p]:
+        mag = 2 * mag + int(b)
+    e = 0
+    for b in bits[2 + p:3 + 2 * p]:
+        e = 2 * e + int(b)
+    if e >= 1 << p:
+        e -= 1 << (p + 1)
+    return (-mag if bits[1] else mag, e)
+
+
+def values(p: int) -> list[tuple[int, int]]:
+    """Every element of F_p as a pair (zero once, as (0, 0))."""
+    out = [(0, 0)]
+    for e in range(-(1 << p), 1 << p):
+        for mag in range(1 << (p - 1), 1 << p):
+            out += [(mag, e), (-mag, e)]
+    return out
+
+
+@dataclass(frozen=True)
+class Operand:
+    """Literals of one encoded operand; ``mag`` and ``exp`` are LSB first."""
+
+    z: int
+    s: int
+    mag: list[int]
+    exp: list[int]
+
+    def exp_terms(self, p: int, lits: Sequence[int] | None = None) -> list[Term]:
+        """e as a linear form (two's complement: the top bit weighs −2^p)."""
+        lits = self.exp if lits is None else lits
+        return [(x, -(1 << p) if i == p else 1 << i) for i, x in enumerate(lits)]
+
+    def key_terms(self, p: int) -> list[Term]:
+        """K = e·2^p + |m| + 2^(2p)·[non-zero]: 0 for zero, increasing in |value| otherwise."""
+        return ([(x, w << p) for x, w in self.exp_terms(p)] + [(x, 1 << i) for i, x in enumerate(self.mag)]
+                + [(neg(self.z), 1 << (2 * p))])
+
+
+def _operands(b: Builder, p: int, count: int) -> list[Operand]:
+    ops = []
+    for _ in range(count):
+        bits = b.inputs(operand_bits(p))
+        ops.append(Operand(z=bits[0], s=bits[1], mag=bits[2:2 + p][::-1], exp=bits[2 + p:][::-1]))
+    return ops
+
+
+def _negate(terms: Sequence[Term]) -> list[Term]:
+    return [(x, -w) for x, w in terms]
+
+
+def _finish(b: Builder, p: int, nonzero: int, sign: int, mant: Sequence[int],
+            exp_groups: Sequence[Group], exp_const: int) -> list[int]:
+    """Output literals: z, s, |m| MSB first, e MSB first (bits of the exponent form), range error."""
+    flat = [t for g in exp_groups for t in g]
+    exp_bits = b.bits_of_sum(exp_groups, p + 1, exp_const, enable=[nonzero])
+    over = b.gate_if(flat, (1 << p) - exp_const, [nonzero])
+    under = b.gate_if(_negate(flat), (1 << p) + 1 + exp_const, [nonzero])
+    return [neg(nonzero), sign] + list(mant[::-1]) + exp_bits[::-1] + [b.or_([over, under])]
+
+
+# --- the primitives --------------------------------------------------------------------------
+
+
+def compare(p: int, arity: int = 2) -> Circuit:
+    """a < b (depth 2): sign cases, each one comparison of the keys K (one gate)."""
+    b = Builder()
+    x, y = _operands(b, p, 2)
+    kx, ky = x.key_terms(p), y.key_terms(p)
+    both_pos = b.gate_if(ky + _negate(kx), 1, [neg(x.s), neg(y.s)])
+    both_neg = b.gate_if(kx + _negate(ky), 1, [x.s, y.s])
+    neg_pos = b.and_([x.s, neg(y.s)])
+    return b.circuit([b.or_([both_pos, both_neg, neg_pos])])
+
+
+def mul(p: int, arity: int = 2) -> Circuit:
+    """round_p(a·b): exact product of the significands (depth 3), normalise and round (3), exponent."""
+    b = Builder()
+    x, y = _operands(b, p, 2)
+    nonzero = b.and_([neg(x.z), neg(y.z)])
+    partial = [[(b.and_([u, v]), 1 << (i + j))] for i, u in enumerate(x.mag) for j, v in enumerate(y.mag)]
+    product = b.bits_of_sum(partial, 2 * p)
+    mant, lead_terms, const, _ = b.normalize_round(product, p, nonzero=nonzero, min_lead=2 * p - 2)
+    both = b.and_([x.s, y.s])
+    sign = b.gate_if([(x.s, 1), (y.s, 1), (both, -2)], 1, [nonzero])
+    groups = [[t] for t in x.exp_terms(p) + y.exp_terms(p) + lead_terms]
+    return b.circuit(_finish(b, p, nonzero, sign, mant, groups, const))
+
+
+ADD_GUARD = 3
+"""Bits below the larger operand's significand in the add window; ≥ 3 keeps a sticky bit below the guard."""
+
+
+def add(p: int, arity: int = 2) -> Circuit:
+    """round_p(a + b).
+
+    The operand of larger magnitude (one key comparison) sits at bits W..W+p−1 of an integer X
+    (W = ADD_GUARD); the other is shifted down by the exponent difference δ (one-hot from two key
+    gates), with bits that fall below bit 0 — or the whole operand when δ ≥ W + p — folded into a
+    sticky bit, and subtracted when the signs differ (X is then floor of the exact value).  X ≥ 0.
+    """
+    b = Builder()
+    x, y = _operands(b, p, 2)
+    w_low = ADD_GUARD
+    far = w_low + p
+    a_big = b.gate(x.key_terms(p) + _negate(y.key_terms(p)), 0)
+    diff = x.exp_terms(p) + _negate(y.exp_terms(p))
+    same = [[x.s, y.s], [neg(x.s), neg(y.s)]]
+    differ = [[x.s, neg(y.s)], [neg(x.s), y.s]]
+    columns: dict[int, Group] = {}
+    sticky: list[int] = []
+    sticky_sub: Group = []
+    big: list[Group] = []
+    for big_sel, small, form in ((a_big, y, diff), (neg(a_big), x, _negate(diff))):
+        at_least = [b.gate(form, d) for d in range(far + 1)]
+        for i, m in enumerate((x if small is y else y).mag):
+            big.append([(b.and_([big_sel, m]), 1 << (w_low + i))])
+        for delta in range(far + 1):
+            case = [big_sel, at_least[delta]] + ([neg(at_least[delta + 1])] if delta < far else [])
+            low = [m for i, m in enumerate(small.mag) if delta == far or i + w_low - delta < 0]
+            for signs, weight in [(s, 1) for s in same] + [(s, -1) for s in differ]:
+                for i, m in enumerate(small.mag):
+                    pos = i + w_low - delta
+                    if delta < far and pos >= 0:
+                        columns.setdefault(pos, []).append((b.and_(case + signs + [m]), weight << pos))
+                if low:
+                    lit = b.gate_if([(m, 1) for m in low], 1, case + signs)
+                    sticky.append(lit)
+                    if weight < 0:
+                        sticky_sub.append((lit, -1))
+    groups = [[t for g in big if g[0][1] == 1 << (w_low + i) for t in g] for i in range(p)]
+    groups += list(columns.values()) + [sticky_sub]
+    flat = [t for g in groups for t in g]
+    nonzero = b.gate(flat, 1)
+    width = p + w_low + 1
+    xbits = b.bits_of_sum(groups, width)
+    mant, lead_terms, const, _ = b.normalize_round(xbits, p, sticky=sticky, nonzero=nonzero)
+    sign = b.gate_if([(b.and_([a_big, x.s]), 1), (b.and_([neg(a_big), y.s]), 1)], 1, [nonzero])
+    e_big = [[(b.and_([a_big, u]), w), (b.and_([neg(a_big), v]), w)]
+             for (u, w), (v, _) in zip(x.exp_terms(p), y.exp_terms(p))]
+    exp_groups = e_big + [[t] for t in lead_terms]
+    return b.circuit(_finish(b, p, nonzero, sign, mant, exp_groups, const - w_low))
+
+
+PRIMS: dict[str, Callable[..., Circuit]] = {"compare": compare, "add": add, "mul": mul}
+
+
+def build(prim: str, p: int, arity: int = 2) -> Circuit:
+    if prim not in PRIMS:
+        raise ValueError(f"no threshold construction for {prim!r}; expected one of {sorted(PRIMS)}")
+    if p < 2:
+        raise ValueError(f"precision must be at least 2, got {p}")
+    return PRIMS[prim](p, arity)
