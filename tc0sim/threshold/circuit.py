@@ -20,6 +20,8 @@ __all__ = ["Circuit", "CircuitFormatError", "Stats"]
 
 _F32_EXACT = 2**24
 _F64_EXACT = 2**53
+_VALUE_BYTES = 1 << 28
+"""Memory for the wire values of one batch of vectors (float32 0/1 per wire and vector)."""
 _CHUNK_ELEMENTS = 1 << 24
 """Largest gathered (gates × fan-in × vectors) block the simulator materialises at once."""
 
@@ -128,7 +130,8 @@ class Circuit:
     def simulate(self, bits: np.ndarray, batch: int = 1 << 15) -> np.ndarray:
         """Outputs for many input vectors at once: ``bits`` is (vectors × inputs), 0/1 or bool.
 
-        Gates of one level and similar fan-in are evaluated together as one batched matrix product.
+        Gates of one level are evaluated together: as one dense matrix product over the wires they
+        read when that matrix is not sparse, else as batched products of gathered inputs.
         Sums are exact: float32 when a gate's Σ|w| < 2^24, float64 below 2^53, Python ints above.
         """
         bits = np.asarray(bits)
@@ -136,28 +139,60 @@ class Circuit:
             raise CircuitFormatError(f"simulate expects (vectors, {self.inputs}) bits, got shape {bits.shape}")
         plan = self._plan()
         out = np.empty((bits.shape[0], len(self.outputs)), dtype=bool)
+        rows = self.inputs + len(self.gates) + 1
+        batch = max(64, min(batch, _VALUE_BYTES // (4 * rows)))
         for start in range(0, bits.shape[0], batch):
             chunk = bits[start:start + batch]
-            values = np.zeros((self.inputs + len(self.gates) + 1, chunk.shape[0]), dtype=np.uint8)
-            values[:self.inputs] = chunk.T.astype(np.uint8)
+            values = np.zeros((rows, chunk.shape[0]), dtype=np.float32)
+            values[:self.inputs] = chunk.T
             for step in plan:
                 step.run(values)
             out[start:start + batch] = values[self.outputs].T.astype(bool)
         return out
 
-    def _plan(self) -> list["_Step"]:
+    def _plan(self) -> list[Any]:
         level = self.levels()
         pad = self.inputs + len(self.gates)
-        groups: dict[tuple[int, int, str], list[int]] = {}
+        groups: dict[tuple[int, str], list[int]] = {}
         for j, (weights, wires, _) in enumerate(self.gates):
             total = sum(abs(w) for w in weights)
             kind = "f32" if total < _F32_EXACT else "f64" if total < _F64_EXACT else "int"
-            width = 1 << max(0, len(wires) - 1).bit_length()
-            groups.setdefault((level[self.inputs + j], width, kind), []).append(j)
-        steps = []
-        for (_, width, kind), members in sorted(groups.items()):
-            steps.append(_Step(self, members, width, kind, pad))
+            groups.setdefault((level[self.inputs + j], kind), []).append(j)
+        steps: list[Any] = []
+        for (_, kind), members in sorted(groups.items()):
+            columns = sorted({w for j in members for w in self.gates[j][1]})
+            wires = sum(len(self.gates[j][1]) for j in members)
+            if kind != "int" and len(members) * len(columns) <= 8 * wires + (1 << 16):
+                steps.append(_DenseStep(self, members, columns, kind))
+                continue
+            buckets: dict[int, list[int]] = {}
+            for j in members:
+                buckets.setdefault(1 << max(0, len(self.gates[j][1]) - 1).bit_length(), []).append(j)
+            steps += [_Step(self, js, width, kind, pad) for width, js in sorted(buckets.items())]
         return steps
+
+
+class _DenseStep:
+    """Gates of one level whose weights, as a dense matrix over the wires they read, are not sparse."""
+
+    def __init__(self, circuit: Circuit, members: Sequence[int], columns: list[int], kind: str):
+        dtype = np.float32 if kind == "f32" else np.float64
+        self.targets = np.array([circuit.inputs + j for j in members], dtype=np.int64)
+        self.columns = np.array(columns, dtype=np.int64)
+        where = {w: i for i, w in enumerate(columns)}
+        self.matrix = np.zeros((len(members), len(columns)), dtype=dtype)
+        self.thresholds = np.zeros((len(members), 1), dtype=dtype)
+        for row, j in enumerate(members):
+            weights, wires, threshold = circuit.gates[j]
+            for w, x in zip(weights, wires):
+                self.matrix[row, where[x]] += w
+            self.thresholds[row, 0] = threshold
+
+    def run(self, values: np.ndarray) -> None:
+        block = values[self.columns]
+        if self.matrix.dtype != np.float32:
+            block = block.astype(self.matrix.dtype)
+        values[self.targets] = (self.matrix @ block) >= self.thresholds
 
 
 class _Step:
@@ -185,9 +220,9 @@ class _Step:
             idx = self.index[lo:lo + rows]
             w = self.weights[lo:lo + rows]
             if self.kind == "int":
-                gathered = values[idx].astype(object)
+                gathered = values[idx].astype(np.int64).astype(object)
                 sums = np.einsum("gf,gfn->gn", w, gathered)
             else:
-                gathered = values[idx].astype(w.dtype)
+                gathered = values[idx] if w.dtype == np.float32 else values[idx].astype(w.dtype)
                 sums = np.matmul(w[:, None, :], gathered)[:, 0, :]
             values[self.targets[lo:lo + rows]] = sums >= self.thresholds[lo:lo + rows, None]

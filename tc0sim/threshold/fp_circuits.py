@@ -187,7 +187,91 @@ def add(p: int, arity: int = 2) -> Circuit:
     return b.circuit(_finish(b, p, nonzero, sign, mant, exp_groups, const - w_low))
 
 
-PRIMS: dict[str, Callable[..., Circuit]] = {"compare": compare, "add": add, "mul": mul}
+def sum_gap(p: int, k: int) -> int:
+    """W: exponent gaps larger than W separate clusters in ``sum`` (2p + ⌈log2 k⌉)."""
+    return 2 * p + (k - 1).bit_length()
+
+
+def sum_(p: int, arity: int = 2) -> Circuit:
+    """round_p(exact sum of k terms), one rounding, in polynomial size (see docs/threshold.md).
+
+    Terms are sorted by exponent (zeros first); a gap larger than W = 2p + ⌈log2 k⌉ between
+    neighbours separates clusters.  Every gap is capped at W + 1, which maps each term to a
+    compressed position c on a grid of (k−1)(W+1) + p bits; the compressed sum T has the same
+    leading cluster as the exact sum and the same sign and zero-ness of everything below it, and
+    those decide the rounding (a lower cluster is below 2^(c_bottom − p − 1)).  The exponent is
+    recovered from the highest term r* with c_r* ≤ (leading position of |T|) + 1: e = L − (p−1)
+    + carry + e_r* − c_r*.
+    """
+    k = arity
+    if k < 1:
+        raise ValueError(f"sum needs at least one term, got arity {k}")
+    b = Builder()
+    ops = _operands(b, p, k)
+    gap = sum_gap(p, k)
+    far = 1 << (p + 3)
+    before = {}
+    for l, x in enumerate(ops):
+        for j, y in enumerate(ops):
+            if l != j:
+                form = ([(t, 2 * w) for t, w in y.exp_terms(p)] + [(t, -2 * w) for t, w in x.exp_terms(p)]
+                        + [(x.z, far), (y.z, -far), (ONE, int(l < j))])
+                before[l, j] = b.gate(form, 1)
+    rank_at_least = [[ONE] + [b.gate([(before[l, j], 1) for l in range(k) if l != j], r) for r in range(1, k)]
+                     + [ZERO] for j in range(k)]
+
+    def slot(r: int, field: Callable[[Operand], int]) -> list[int]:
+        return [b.and_([rank_at_least[j][r], neg(rank_at_least[j][r + 1]), field(ops[j])]) for j in range(k)]
+
+    slot_nonzero = [b.gate([(x.z, -1) for x in ops], -r) for r in range(k)]
+    slot_sign = [b.or_(slot(r, lambda x: x.s)) for r in range(k)]
+    slot_mag = [[b.or_(slot(r, lambda x, i=i: x.mag[i])) for i in range(p)] for r in range(k)]
+    slot_exp = [[slot(r, lambda x, i=i: x.exp[i]) for i in range(p + 1)] for r in range(k)]
+    weight = [(1 << i) if i < p else -(1 << p) for i in range(p + 1)]
+    exp_form = [[(a, weight[i]) for i in range(p + 1) for a in slot_exp[r][i]] for r in range(k)]
+    capped = [[b.gate_if(exp_form[r + 1] + _negate(exp_form[r]), c, [slot_nonzero[r]])
+               for c in range(1, gap + 2)] for r in range(k - 1)]
+    gap_bits = (gap + 1).bit_length()
+    capped_bin = [b.bits_of_sum([[(g, 1)] for g in capped[r]], gap_bits) for r in range(k - 1)]
+    span = (k - 1) * (gap + 1)
+    pos_bits = max(1, span.bit_length())
+    position = [b.bits_of_sum([[(capped_bin[q][i], 1 << i)] for q in range(r) for i in range(gap_bits)], pos_bits)
+                for r in range(k)]
+    onehot = [b.decode(position[r], span + 1) for r in range(k)]
+    width = span + p + (k - 1).bit_length() + 2
+    rows: list[list[int]] = []
+    for r in range(k):
+        row = []
+        for pos in range(width):
+            terms = [(slot_sign[r], 1)]
+            for i in range(p):
+                q = pos - i
+                if 0 <= q <= span:
+                    terms.append((b.and_([onehot[r][q], slot_mag[r][i], neg(slot_sign[r])]), 1))
+                    terms.append((b.and_([onehot[r][q], slot_mag[r][i], slot_sign[r]]), -1))
+            row.append(b.gate(terms, 1))
+        rows.append(row)
+        rows.append([slot_sign[r]])
+    total = b.add_rows(rows, 0, width)
+    negative = total[-1]
+    low = total[:-1]
+    flips = [b.gate_if([(t, 1) for t in low[:j]], 1, [negative]) for j in range(len(low))]
+    magnitude = [b.xor2(t, f) for t, f in zip(low, flips)]
+    nonzero = b.or_(list(low))
+    mant, lead_terms, const, _ = b.normalize_round(magnitude, p, nonzero=nonzero)
+    reached = [b.or_([b.and_([onehot[r][q], b.or_(magnitude[max(q - 1, 0):])]) for q in range(span + 1)])
+               for r in range(k)] + [ZERO]
+    top = [b.and_([reached[r], neg(reached[r + 1])]) for r in range(k)]
+    exp_groups: list[Group] = [[t for t in lead_terms if t[1] != 1 or True]]
+    exp_groups = [[t] for t in lead_terms]
+    for i in range(p + 1):
+        exp_groups.append([(b.and_([top[r], b.or_(slot_exp[r][i])]), weight[i]) for r in range(k)])
+    exp_groups += [[(b.and_([capped[r][c], reached[r + 1]]), -1)] for r in range(k - 1) for c in range(gap + 1)]
+    sign = b.and_([negative, nonzero])
+    return b.circuit(_finish(b, p, nonzero, sign, mant, exp_groups, const))
+
+
+PRIMS: dict[str, Callable[..., Circuit]] = {"compare": compare, "add": add, "mul": mul, "sum": sum_}
 
 
 def build(prim: str, p: int, arity: int = 2) -> Circuit:
