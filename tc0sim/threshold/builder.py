@@ -263,11 +263,12 @@ class Builder:
         return [self.or_(list(x[L + 1:])) for L in range(len(x))]
 
     def normalize_round(self, x: Sequence[int], p: int, sticky: Sequence[int] = (),
-                        nonzero: int | None = None, min_lead: int = 0) -> tuple[list[int], list[Term], int, int]:
+                        nonzero: int | None = None, min_lead: int = 0) -> tuple[list[int], list[Group], int, int]:
         """Round a non-negative integer X (bits x, LSB first) to p significant bits, ties to even.
 
-        Returns (significand bits LSB first, exponent terms, exponent constant, nonzero literal):
-        round_p(X) = M·2^(Σ terms + constant), with M the p returned bits.  ``sticky`` literals
+        Returns (significand bits LSB first, exponent groups, exponent constant, nonzero literal):
+        round_p(X) = M·2^(Σ terms + constant); the groups are the leading-position terms and the
+        carry-out terms, each group exclusive, with M the p returned bits.  ``sticky`` literals
         stand for a non-zero remainder below bit 0 (allowed only when X ≥ 2^(p+1) whenever they are 1).
         Depth 3: OR(x above L) (1); for each leading position L (lead_L = x_L ∧ ¬OR(x above L),
         inlined into every AND) the carry c_j into window bit j — guard ∧ (lsb ∨ sticky) for j = 0,
@@ -280,10 +281,11 @@ class Builder:
         if nonzero is None:
             nonzero = self.or_(list(x))
         keep: list[list[Term]] = [[] for _ in range(p)]
-        exp_terms: list[Term] = []
+        leads: Group = []
+        carry_out: Group = []
         for L in range(min_lead, n):
             window = [x[L - p + 1 + j] if L - p + 1 + j >= 0 else ZERO for j in range(p)]
-            exp_terms.append((self.and_(lead[L]), L - (p - 1)))
+            leads.append((self.and_(lead[L]), L - (p - 1)))
             guard = L - p
             for j in range(p - 1):
                 keep[j].append((self.and_(lead[L] + [window[j]]), 1))
@@ -297,6 +299,6 @@ class Builder:
             for j in range(p - 1):
                 keep[j].append((carries[j], 1))
                 keep[j].append((self.and_(lead[L] + [x[guard]] + window[:j + 1]), -2))
-            exp_terms.append((carries[p], 1))
+            carry_out.append((carries[p], 1))
         bits = [self.gate(keep[j], 1) for j in range(p - 1)] + [nonzero]
-        return bits, exp_terms, 0, nonzero
+        return bits, [leads, carry_out], 0, nonzero

@@ -162,7 +162,7 @@ class Circuit:
         for (_, kind), members in sorted(groups.items()):
             columns = sorted({w for j in members for w in self.gates[j][1]})
             wires = sum(len(self.gates[j][1]) for j in members)
-            if kind != "int" and len(members) * len(columns) <= 8 * wires + (1 << 16):
+            if kind != "int" and len(members) * len(columns) <= 48 * wires + 4096:
                 steps.append(_DenseStep(self, members, columns, kind))
                 continue
             buckets: dict[int, list[int]] = {}
@@ -224,5 +224,5 @@ class _Step:
                 sums = np.einsum("gf,gfn->gn", w, gathered)
             else:
                 gathered = values[idx] if w.dtype == np.float32 else values[idx].astype(w.dtype)
-                sums = np.matmul(w[:, None, :], gathered)[:, 0, :]
+                sums = np.einsum("gf,gfn->gn", w, gathered)
             values[self.targets[lo:lo + rows]] = sums >= self.thresholds[lo:lo + rows, None]

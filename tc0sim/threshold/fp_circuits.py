@@ -125,10 +125,10 @@ def mul(p: int, arity: int = 2) -> Circuit:
     nonzero = b.and_([neg(x.z), neg(y.z)])
     partial = [[(b.and_([u, v]), 1 << (i + j))] for i, u in enumerate(x.mag) for j, v in enumerate(y.mag)]
     product = b.bits_of_sum(partial, 2 * p)
-    mant, lead_terms, const, _ = b.normalize_round(product, p, nonzero=nonzero, min_lead=2 * p - 2)
+    mant, lead_groups, const, _ = b.normalize_round(product, p, nonzero=nonzero, min_lead=2 * p - 2)
     both = b.and_([x.s, y.s])
     sign = b.gate_if([(x.s, 1), (y.s, 1), (both, -2)], 1, [nonzero])
-    groups = [[t] for t in x.exp_terms(p) + y.exp_terms(p) + lead_terms]
+    groups = [[t] for t in x.exp_terms(p) + y.exp_terms(p)] + lead_groups
     return b.circuit(_finish(b, p, nonzero, sign, mant, groups, const))
 
 
@@ -179,11 +179,11 @@ def add(p: int, arity: int = 2) -> Circuit:
     nonzero = b.gate(flat, 1)
     width = p + w_low + 1
     xbits = b.bits_of_sum(groups, width)
-    mant, lead_terms, const, _ = b.normalize_round(xbits, p, sticky=sticky, nonzero=nonzero)
+    mant, lead_groups, const, _ = b.normalize_round(xbits, p, sticky=sticky, nonzero=nonzero)
     sign = b.gate_if([(b.and_([a_big, x.s]), 1), (b.and_([neg(a_big), y.s]), 1)], 1, [nonzero])
     e_big = [[(b.and_([a_big, u]), w), (b.and_([neg(a_big), v]), w)]
              for (u, w), (v, _) in zip(x.exp_terms(p), y.exp_terms(p))]
-    exp_groups = e_big + [[t] for t in lead_terms]
+    exp_groups = e_big + lead_groups
     return b.circuit(_finish(b, p, nonzero, sign, mant, exp_groups, const - w_low))
 
 
@@ -258,12 +258,10 @@ def sum_(p: int, arity: int = 2) -> Circuit:
     flips = [b.gate_if([(t, 1) for t in low[:j]], 1, [negative]) for j in range(len(low))]
     magnitude = [b.xor2(t, f) for t, f in zip(low, flips)]
     nonzero = b.or_(list(low))
-    mant, lead_terms, const, _ = b.normalize_round(magnitude, p, nonzero=nonzero)
+    mant, exp_groups, const, _ = b.normalize_round(magnitude, p, nonzero=nonzero)
     reached = [b.or_([b.and_([onehot[r][q], b.or_(magnitude[max(q - 1, 0):])]) for q in range(span + 1)])
                for r in range(k)] + [ZERO]
     top = [b.and_([reached[r], neg(reached[r + 1])]) for r in range(k)]
-    exp_groups: list[Group] = [[t for t in lead_terms if t[1] != 1 or True]]
-    exp_groups = [[t] for t in lead_terms]
     for i in range(p + 1):
         exp_groups.append([(b.and_([top[r], b.or_(slot_exp[r][i])]), weight[i]) for r in range(k)])
     exp_groups += [[(b.and_([capped[r][c], reached[r + 1]]), -1)] for r in range(k - 1) for c in range(gap + 1)]

@@ -1,0 +1,322 @@
+"""Threshold circuits for the F_p primitives, checked against independent oracles.
+
+Oracles: an exact integer oracle written here (values scaled to a common power of two, rounded to
+nearest-even with integer shifts, vectorised with numpy), exact rationals (``round_fraction``), and
+``tc0sim.fp`` (MPFR).  Exhaustive: all operand pairs for p ≤ 4 (compare, add, mul), all triples for
+sum at p = 3; seeded samples with cancellation, ties and range errors at larger p.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from reference import round_fraction
+from tc0sim.fp import Format, FpArithmeticError
+from tc0sim.threshold import fp_circuits as F
+from tc0sim.threshold.builder import Builder
+from tc0sim.threshold.circuit import Circuit, CircuitFormatError
+
+
+# --- the exact integer oracle ----------------------------------------------------------------
+
+
+def round_scaled(s: np.ndarray, e0: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """round_p(s·2^e0) for int64 arrays: (m, e, range error) with m = 0, e = 0 for zero."""
+    s = np.asarray(s, dtype=np.int64)
+    mag = np.abs(s)
+    lead = np.full(s.shape, -1, dtype=np.int64)
+    for bit in range(63):
+        lead[(mag >> bit) > 0] = bit
+    shift = np.maximum(lead - (p - 1), 0)
+    kept = mag >> shift
+    rem = mag - (kept << shift)
+    half = np.where(shift > 0, np.int64(1) << np.maximum(shift - 1, 0), 0)
+    up = (shift > 0) & ((rem > half) | ((rem == half) & (kept % 2 == 1)))
+    kept = kept + up
+    carry = kept >= (1 << p)
+    kept = np.where(carry, kept >> 1, kept)
+    shift = shift + carry
+    small = lead < p - 1
+    kept = np.where(small, mag << np.maximum(p - 1 - lead, 0), kept)
+    e = np.where(small, e0 + lead - (p - 1), e0 + shift)
+    zero = mag == 0
+    m = np.where(zero, 0, np.where(s < 0, -kept, kept))
+    e = np.where(zero, 0, e)
+    bad = ~zero & ((e < -(1 << p)) | (e >= (1 << p)))
+    return m, e, bad
+
+
+def table(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    vals = F.values(p)
+    enc = np.array([F.encode(m, e, p) for m, e in vals], dtype=np.uint8)
+    return enc, np.array([m for m, _ in vals]), np.array([e for _, e in vals])
+
+
+def decode_outputs(out: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    out = out.astype(np.int64)
+    mag = sum(out[:, 2 + i] << (p - 1 - i) for i in range(p))
+    e = sum(out[:, 2 + p + i] << (p - i) for i in range(p + 1))
+    e = np.where(e >= (1 << p), e - (1 << (p + 1)), e)
+    m = np.where(out[:, 1] == 1, -mag, mag)
+    zero = out[:, 0] == 1
+    return np.where(zero, 0, m), np.where(zero, 0, e), out[:, -1] == 1
+
+
+def check(out: np.ndarray, p: int, m: np.ndarray, e: np.ndarray, bad: np.ndarray) -> None:
+    """Range-error bit exactly where the oracle errs; elsewhere the full encoding is the oracle's."""
+    gm, ge, gbad = decode_outputs(out, p)
+    np.testing.assert_array_equal(gbad, bad)
+    ok = ~bad
+    np.testing.assert_array_equal(gm[ok], m[ok])
+    np.testing.assert_array_equal(ge[ok], e[ok])
+    expected = np.array([F.encode(int(a), int(b), p) for a, b in zip(m[ok][:2000], e[ok][:2000])])
+    np.testing.assert_array_equal(out[ok][:2000, :-1].astype(np.uint8), expected)
+
+
+def pair_oracle(prim: str, ma, ea, mb, eb, p: int):
+    if prim == "mul":
+        return round_scaled(ma * mb, ea + eb, p)
+    lo = np.minimum(ea, eb)
+    return round_scaled((ma << (ea - lo)) + (mb << (eb - lo)), lo, p)
+
+
+def test_round_scaled_agrees_with_exact_rationals():
+    rng = random.Random(5)
+    for _ in range(3000):
+        p = rng.randrange(2, 9)
+        s, e0 = rng.randrange(-(1 << 40), 1 << 40) >> rng.randrange(40), rng.randrange(-300, 300)
+        m, e, bad = round_scaled(np.array([s]), np.array([e0]), p)
+        r = round_fraction(Fraction(s) * Fraction(2) ** e0, p)
+        assert Fraction(int(m[0])) * Fraction(2) ** int(e[0]) == r
+        assert (int(m[0]) == 0) == (s == 0) and (s == 0 or 1 << (p - 1) <= abs(int(m[0])) < 1 << p)
+
+
+# --- encoding, IR, JSON ----------------------------------------------------------------------
+
+
+def test_encoding_examples_from_the_issue():
+    assert "".join(map(str, F.encode(-6, 0, 3))) == "011100000"
+    assert "".join(map(str, F.encode(6, -3, 3))) == "001101101"
+    assert F.encode(0, 0, 3) == [1] + [0] * 8
+    assert F.decode(F.encode(-6, 0, 3), 3) == (-6, 0)
+
+
+def test_json_round_trip_and_format(tmp_path):
+    c = F.build("add", 3)
+    path = tmp_path / "c.json"
+    c.write(path)
+    data = json.loads(path.read_text())
+    assert set(data) == {"inputs", "gates", "outputs"} and data["inputs"] == 18
+    assert all(len(g) == 3 and len(g[0]) == len(g[1]) and isinstance(g[2], int) for g in data["gates"])
+    assert all(w < 18 + j for j, g in enumerate(data["gates"]) for w in g[1])
+    back = Circuit.read(path)
+    assert back.stats() == c.stats()
+    enc, _, _ = table(3)
+    x = np.concatenate([enc[::7][:18], enc[::5][:18]], axis=1)
+    np.testing.assert_array_equal(back.simulate(x), c.simulate(x))
+
+
+@pytest.mark.parametrize("bad", [
+    {"inputs": 2, "gates": [[[1], [2], 1]], "outputs": [0]},
+    {"inputs": 2, "gates": [[[1, 1], [0], 1]], "outputs": [0]},
+    {"inputs": 2, "gates": [], "outputs": [5]},
+    {"inputs": 2, "gates": [[[1.5], [0], 1]], "outputs": [2]},
+    {"inputs": 2, "gates": []},
+])
+def test_malformed_circuits_are_refused(bad):
+    with pytest.raises(CircuitFormatError):
+        Circuit.from_json(bad)
+
+
+def test_simulator_depth_and_big_weights():
+    # x0 ∧ x1 (depth 1), then [2^70·g − 2^70·x2 ≥ 2^70] = g ∧ ¬x2 with weights beyond int64
+    c = Circuit(inputs=3, gates=[([1, 1], [0, 1], 2), ([2**70, -2**70], [3, 2], 2**70)], outputs=[4, 3])
+    x = np.array([[a, b, d] for a in (0, 1) for b in (0, 1) for d in (0, 1)])
+    out = c.simulate(x)
+    np.testing.assert_array_equal(out[:, 0], (x[:, 0] & x[:, 1] & (1 - x[:, 2])).astype(bool))
+    assert c.stats().depth == 2 and c.stats().gates == 2 and c.stats().wires == 4
+    assert c.stats().max_weight_bits == 71
+
+
+def exhaustive_bits(builder_fn, n_bits: int) -> np.ndarray:
+    grid = np.array([[v >> i & 1 for i in range(n_bits)] for v in range(1 << n_bits)], dtype=np.uint8)
+    return grid
+
+
+def test_library_adders_and_multiplier_exhaustive():
+    n = 4
+    b = Builder()
+    x = b.inputs(n)
+    y = b.inputs(n)
+    outs = b.add_two(x, y) + b.add_rows([x, y, x], 5, n + 2) + b.multiply(x, y)
+    outs += b.decode(x[:2], 4) + b.encode(b.decode(y[:3], 8), 3) + b.mux(y[0], x, y)
+    c = b.circuit(outs)
+    grid = exhaustive_bits(None, 2 * n)
+    out = c.simulate(grid).astype(np.int64)
+    xv = sum(grid[:, i].astype(np.int64) << i for i in range(n))
+    yv = sum(grid[:, n + i].astype(np.int64) << i for i in range(n))
+
+    def val(cols):
+        return sum(out[:, c0] << i for i, c0 in enumerate(cols))
+
+    k = 0
+    np.testing.assert_array_equal(val(range(k, k + n)), (xv + yv) % 16); k += n
+    np.testing.assert_array_equal(val(range(k, k + n + 2)), (2 * xv + yv + 5) % 64); k += n + 2
+    np.testing.assert_array_equal(val(range(k, k + 2 * n)), xv * yv); k += 2 * n
+    np.testing.assert_array_equal(val(range(k, k + 4)), 1 << (xv % 4)); k += 4
+    np.testing.assert_array_equal(val(range(k, k + 3)), yv % 8); k += 3
+    np.testing.assert_array_equal(val(range(k, k + n)), np.where(yv % 2 == 1, xv, yv))
+
+
+# --- exhaustive F_p circuits -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prim", ["compare", "add", "mul"])
+@pytest.mark.parametrize("p", [2, 3, 4])
+def test_binary_primitives_exhaustive(prim, p):
+    c = F.build(prim, p)
+    enc, ms, es = table(p)
+    n = len(ms)
+    ia, ib = np.divmod(np.arange(n * n), n)
+    out = c.simulate(np.concatenate([enc[ia], enc[ib]], axis=1))
+    if prim == "compare":
+        va = ms[ia].astype(float) * 2.0 ** es[ia]
+        vb = ms[ib].astype(float) * 2.0 ** es[ib]
+        np.testing.assert_array_equal(out[:, 0], va < vb)
+        return
+    m, e, bad = pair_oracle(prim, ms[ia], es[ia], ms[ib], es[ib], p)
+    check(out, p, m, e, bad)
+    assert bad.any() and (m == 0).any()
+
+
+@pytest.mark.parametrize("prim", ["add", "mul"])
+def test_exhaustive_oracle_agrees_with_mpfr_at_p4(prim):
+    fmt = Format(4)
+    enc, ms, es = table(4)
+    rng = np.random.default_rng(11)
+    ia, ib = rng.integers(0, len(ms), 4000), rng.integers(0, len(ms), 4000)
+    m, e, bad = pair_oracle(prim, ms[ia], es[ia], ms[ib], es[ib], 4)
+    for i in range(len(ia)):
+        a, b = fmt.from_pair(int(ms[ia[i]]), int(es[ia[i]])), fmt.from_pair(int(ms[ib[i]]), int(es[ib[i]]))
+        try:
+            got = fmt.to_pair(getattr(fmt, prim)(a, b))
+        except FpArithmeticError:
+            assert bad[i]
+            continue
+        assert not bad[i] and got == (int(m[i]), int(e[i]))
+
+
+def test_sum_of_three_exhaustive_p3():
+    p = 3
+    c = F.build("sum", p, 3)
+    enc, ms, es = table(p)
+    n = len(ms)
+    idx = np.arange(n ** 3)
+    ia, ib, ic = idx // (n * n), (idx // n) % n, idx % n
+    out = c.simulate(np.concatenate([enc[ia], enc[ib], enc[ic]], axis=1))
+    scale = 1 << p
+    s = sum(ms[i].astype(np.int64) << (es[i] + scale) for i in (ia, ib, ic))
+    m, e, bad = round_scaled(s, np.full(s.shape, -scale), p)
+    check(out, p, m, e, bad)
+
+
+# --- seeded samples at larger p ---------------------------------------------------------------
+
+
+def sample_terms(rng: random.Random, p: int, k: int) -> list[tuple[int, int]]:
+    """k terms with frequent cancellation (a term's negation, or one ulp away), near ties, zeros
+    and exponents at both ends of the range."""
+    hi = 1 << p
+    base = rng.choice([rng.randrange(-hi, hi), hi - 1 - rng.randrange(3), -hi + rng.randrange(3 * p)])
+    terms: list[tuple[int, int]] = []
+    for _ in range(k):
+        u = rng.random()
+        if u < 0.08:
+            terms.append((0, 0))
+            continue
+        if u < 0.35 and terms and terms[-1][0]:
+            m, e = terms[rng.randrange(len(terms))]
+            if m:
+                step = rng.choice([0, 0, 1, -1])
+                mm = -m + step if (1 << (p - 1)) <= abs(-m + step) < hi else -m
+                terms.append((mm, e))
+                continue
+        spread = rng.choice([2, p + 3, 3 * p, hi])
+        e = min(hi - 1, max(-hi, base + rng.randrange(-spread, spread + 1)))
+        terms.append((rng.randrange(1 << (p - 1), hi) * rng.choice([1, -1]), e))
+    return terms
+
+
+def sample_product(rng: random.Random, p: int) -> list[tuple[int, int]]:
+    """Two factors whose exponent sum is often near the range ends; sparse significands make
+    exact ties (product bits 10…0 below the kept p bits) frequent."""
+    hi = 1 << p
+    target = rng.choice([rng.randrange(-2 * hi, 2 * hi), hi - p + rng.randrange(-2, 3) - 2 * p,
+                         -hi - rng.randrange(-2, 3) - 2 * p + 2])
+    ea = rng.randrange(max(-hi, target - hi + 1), min(hi, target + hi))
+    terms = []
+    for e in (ea, target - ea):
+        if rng.random() < 0.5:
+            m = (hi >> 1) | sum(1 << rng.randrange(p - 1) for _ in range(2))
+        else:
+            m = rng.randrange(hi >> 1, hi)
+        terms.append((m * rng.choice([1, -1]), min(hi - 1, max(-hi, e))))
+    return terms
+
+
+def exact_oracle(prim: str, terms: list[tuple[int, int]], p: int, fmt: Format) -> tuple[int, int] | None:
+    """round_fraction of the exact result, cross-checked with tc0sim.fp; None for a range error."""
+    vals = [Fraction(m) * Fraction(2) ** e for m, e in terms]
+    exact = vals[0] * vals[1] if prim == "mul" else sum(vals)
+    r = round_fraction(exact, p)
+    xs = [fmt.from_pair(m, e) for m, e in terms]
+    try:
+        got = fmt.to_pair({"add": fmt.add, "mul": fmt.mul}[prim](*xs) if prim != "sum" else fmt.sum(xs))
+    except FpArithmeticError:
+        got = None
+    if r == 0:
+        want: tuple[int, int] | None = (0, 0)
+    else:
+        m, e = r, 0
+        while abs(m) >= 1 << p:
+            m, e = m / 2, e + 1
+        while abs(m) < 1 << (p - 1):
+            m, e = m * 2, e - 1
+        want = (int(m), e) if -(1 << p) <= e < 1 << p else None
+    assert got == want, (prim, terms, got, want)
+    return want
+
+
+@pytest.mark.parametrize("prim,p,k,count", [
+    ("add", 7, 2, 1500), ("mul", 9, 2, 1000), ("add", 12, 2, 300),
+    ("sum", 5, 4, 1000), ("sum", 6, 7, 500), ("sum", 8, 3, 500),
+])
+def test_seeded_samples(prim, p, k, count):
+    rng = random.Random(1000 * p + k)
+    fmt = Format(p)
+    c = F.build(prim, p, k)
+    cases = [sample_product(rng, p) if prim == "mul" else sample_terms(rng, p, k) for _ in range(count)]
+    wants = [exact_oracle(prim, t, p, fmt) for t in cases]
+    x = np.array([[bit for m, e in t for bit in F.encode(m, e, p)] for t in cases], dtype=np.uint8)
+    out = c.simulate(x)
+    kinds = {"error": 0, "zero": 0, "tie": 0}
+    for t, want, o in zip(cases, wants, out):
+        if want is None:
+            assert o[-1], t
+            kinds["error"] += 1
+            continue
+        assert not o[-1] and F.decode(o[:-1].astype(int), p) == want, (t, want)
+        vals = [Fraction(m) * Fraction(2) ** e for m, e in t]
+        exact = vals[0] * vals[1] if prim == "mul" else sum(vals)
+        kinds["zero"] += want == (0, 0)
+        if want != (0, 0):
+            ulp = Fraction(2) ** want[1]
+            kinds["tie"] += abs(exact - want[0] * ulp) == ulp / 2
+    assert kinds["error"] > 0 and kinds["tie"] > 0
+    if prim != "mul":
+        assert kinds["zero"] > 0
