@@ -24,3 +24,11 @@ class MissingRuleError(GraphError):
 
 class ExpansionLimitError(GraphError):
     """A scalar expansion was refused because the graph exceeds the gate limit."""
+
+
+class MissingKernelError(MissingRuleError, ValueError):
+    """A primitive has no F_p kernel of the needed kind (``tc0sim.fp.KERNELS``)."""
+
+    def __init__(self, primitive: str, kind: str = "elementwise"):
+        super().__init__("F_p kernel", primitive)
+        self.args = (f"no {kind} F_p kernel for primitive {primitive!r} (define one with tc0sim.fp.kernel)",)

@@ -19,12 +19,13 @@ import operator
 import threading
 from decimal import Decimal
 from fractions import Fraction
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import gmpy2
 import numpy as np
 
-from tc0sim.errors import Tc0simError
+from tc0sim.errors import MissingKernelError, Tc0simError
 
 __all__ = [
     "Format",
@@ -36,6 +37,9 @@ __all__ = [
     "DivisionByZero",
     "PrecisionError",
     "NotRepresentableError",
+    "Kernel",
+    "KERNELS",
+    "kernel",
     "MAP_OPS",
     "REDUCE_OPS",
 ]
@@ -72,9 +76,6 @@ class PrecisionError(Tc0simError, ValueError):
 class NotRepresentableError(Tc0simError, ValueError):
     """A value or pair is not an element of F_p (or of the requested target format)."""
 
-
-MAP_OPS = ("add", "sub", "mul", "div", "max", "min", "relu", "neg", "lt", "sqrt", "exp")
-REDUCE_OPS = ("sum", "prod")
 
 _MPFR = type(gmpy2.mpfr(0))
 _MPZ = type(gmpy2.mpz(0))
@@ -173,16 +174,53 @@ def _show_terms(values: Sequence[Any], limit: int = 4) -> str:
     return f"[{shown}{more}]"
 
 
-# Array-path versions of primitives that use the current gmpy2 context.  Format.map makes a
-# trap-free copy of the format's context current, runs the whole array, then checks the
-# context's flags once; on any flag it re-runs the trapping scalar path to raise the error.
-# The Python operators avoid the argument parsing of context methods.
-_FAST: dict[str, Callable[..., Any]] = {
-    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-    "exp": gmpy2.exp, "sqrt": gmpy2.sqrt,
-}
+# --- kernels: the F_p computation of every primitive, by the primitive's name ----------------
 
-_SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+
+@dataclass(frozen=True)
+class Kernel:
+    """The F_p computation of one primitive, under the name the primitive table gives it.
+
+    ``bind(F)`` returns the trapping scalar function of format F: it takes ``arity`` operands
+    (a reduction, ``arity`` None, takes one list) and raises gmpy2's errors, which the Format turns
+    into tc0sim's. ``fast`` is an optional array-path version that computes in the current gmpy2
+    context (see ``Format.map``). ``infix`` spells the operation in error messages ("a + b");
+    ``overflow`` and ``invalid`` are the errors raised on overflow and on an invalid operation.
+    """
+
+    name: str
+    arity: int | None
+    bind: Callable[["Format"], Callable[..., Any]]
+    fast: Callable[..., Any] | None = None
+    infix: str = ""
+    overflow: type[FpArithmeticError] = FpOverflow
+    invalid: type[FpArithmeticError] = FpArithmeticError
+
+
+KERNELS: dict[str, Kernel] = {}
+"""Every F_p kernel by primitive name (one name per primitive across the IR and F_p)."""
+
+
+def kernel(name: str, arity: int | None, bind: Callable[["Format"], Callable[..., Any]], **options: Any) -> Kernel:
+    """Define the F_p kernel of primitive ``name`` (see ``Kernel``); a name is defined once."""
+    if name in KERNELS:
+        raise ValueError(f"F_p kernel {name!r} is already defined")
+    KERNELS[name] = Kernel(name, arity, bind, **options)
+    return KERNELS[name]
+
+
+def _kernel_of(name: str, reduction: bool) -> Kernel:
+    k = KERNELS.get(name)
+    if k is None or (k.arity is None) != reduction:
+        raise MissingKernelError(name, "reduction" if reduction else "elementwise")
+    return k
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``MAP_OPS`` / ``REDUCE_OPS``: the names of the elementwise / reduction kernels."""
+    if name in ("MAP_OPS", "REDUCE_OPS"):
+        return tuple(k.name for k in KERNELS.values() if (k.arity is None) == (name == "REDUCE_OPS"))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Format:
@@ -194,7 +232,7 @@ class Format:
 
     __slots__ = (
         "p", "emin", "emax", "e_lo", "e_hi", "clamped", "context", "zero", "one",
-        "_fast", "_wide", "_binary", "_unary",
+        "_fast", "_wide", "_bound",
     )
 
     def __init__(self, p: int) -> None:
@@ -227,19 +265,9 @@ class Format:
         self._wide = gmpy2.context(
             precision=p, round=gmpy2.RoundToNearest, emin=MPFR_EMIN, emax=MPFR_EMAX,
         )
-        ctx = self.context
         self.zero = _mpfr(0, p)
         self.one = _mpfr(1, p)
-        zero, one = self.zero, self.one
-        self._binary: dict[str, Callable[[Any, Any], Any]] = {
-            "add": ctx.add, "sub": ctx.sub, "mul": ctx.mul, "div": ctx.div,
-            "max": ctx.maxnum, "min": ctx.minnum,
-            "lt": lambda a, b: one if a < b else zero,
-        }
-        self._unary: dict[str, Callable[[Any], Any]] = {
-            "neg": ctx.minus, "sqrt": ctx.sqrt, "exp": ctx.exp,
-            "relu": lambda a: ctx.maxnum(a, zero),
-        }
+        self._bound: dict[str, Callable[..., Any]] = {}
 
     def __repr__(self) -> str:
         return f"Format({self.p})"
@@ -266,26 +294,34 @@ class Format:
     def _error(self, op: str, exc: BaseException, operands: str) -> FpArithmeticError:
         """Translate a gmpy2 trap into the tc0sim error that names the op and operands."""
         p = self.p
-        zero_div = op == "div" and isinstance(exc, gmpy2.InvalidOperationError)
+        k = KERNELS.get(op)
+        invalid = k.invalid if k else FpArithmeticError
+        zero_div = invalid is DivisionByZero and isinstance(exc, gmpy2.InvalidOperationError)
         if zero_div or isinstance(exc, (gmpy2.DivisionByZeroError, ZeroDivisionError)):
             return DivisionByZero(f"{op} division by zero at p={p}: {operands}")
         if isinstance(exc, gmpy2.OverflowResultError):
-            cls = ExpOverflow if op == "exp" else FpOverflow
+            cls = k.overflow if k else FpOverflow
             return cls(f"{op} overflow at p={p}: {operands} exceeds {self._range_text()}")
         if isinstance(exc, gmpy2.UnderflowResultError):
             return FpUnderflow(
                 f"{op} underflow at p={p}: {operands} is non-zero and below {self._range_text()}"
             )
-        if isinstance(exc, gmpy2.InvalidOperationError) and op == "sqrt":
-            return NegativeSqrt(f"sqrt of a negative number at p={p}: {operands}")
+        if isinstance(exc, gmpy2.InvalidOperationError) and invalid is NegativeSqrt:
+            return NegativeSqrt(f"{op} of a negative number at p={p}: {operands}")
         return FpArithmeticError(f"{op} failed at p={p}: {operands}: {exc}")
 
     def _operands(self, op: str, args: Sequence[Any]) -> str:
-        if len(args) == 2:
-            a, b = args
-            sym = _SYMBOL.get(op)
-            return f"{_show(a)} {sym} {_show(b)}" if sym else f"{op}({_show(a)}, {_show(b)})"
-        return f"{op}({_show(args[0])})"
+        k = KERNELS.get(op)
+        if len(args) == 2 and k is not None and k.infix:
+            return f"{_show(args[0])} {k.infix} {_show(args[1])}"
+        return f"{op}({', '.join(_show(a) for a in args)})"
+
+    def _function(self, k: Kernel) -> Callable[..., Any]:
+        """Kernel ``k`` bound to this format (bound once per format, on first use)."""
+        fn = self._bound.get(k.name)
+        if fn is None:
+            fn = self._bound[k.name] = k.bind(self)
+        return fn
 
     # --- conversion -------------------------------------------------------------------------
 
@@ -392,73 +428,70 @@ class Format:
 
     # --- scalar primitives (one rounding each) ------------------------------------------------
 
-    def _apply2(self, op: str, a: Any, b: Any) -> Any:
+    def apply(self, name: str, *operands: Any) -> Any:
+        """The elementwise kernel ``name`` on scalar F_p operands: one rounding (or none, if exact)."""
         if not _TLS.widened:
             _widen_range()
+        k = _kernel_of(name, reduction=False)
+        if len(operands) != k.arity:
+            raise ValueError(f"{name} takes {k.arity} operand(s), got {len(operands)}")
         try:
-            r = self._binary[op](a, b)
+            r = self._function(k)(*operands)
         except _GMPY_ERRORS as exc:
-            raise self._error(op, exc, self._operands(op, (a, b))) from None
-        return r if type(r) is _MPFR else self.round(r)
-
-    def _apply1(self, op: str, a: Any) -> Any:
-        if not _TLS.widened:
-            _widen_range()
-        try:
-            r = self._unary[op](a)
-        except _GMPY_ERRORS as exc:
-            raise self._error(op, exc, self._operands(op, (a,))) from None
+            raise self._error(name, exc, self._operands(name, operands)) from None
         return r if type(r) is _MPFR else self.round(r)
 
     def add(self, a: Any, b: Any) -> Any:
         """round_p(a + b) (seed 004 Lemma 3.5 Part 1)."""
-        return self._apply2("add", a, b)
+        return self.apply("add", a, b)
 
     def sub(self, a: Any, b: Any) -> Any:
         """round_p(a - b)."""
-        return self._apply2("sub", a, b)
+        return self.apply("sub", a, b)
 
     def mul(self, a: Any, b: Any) -> Any:
         """round_p(a * b)."""
-        return self._apply2("mul", a, b)
+        return self.apply("mul", a, b)
 
     def div(self, a: Any, b: Any) -> Any:
         """round_p(a / b); DivisionByZero when b == 0."""
-        return self._apply2("div", a, b)
+        return self.apply("div", a, b)
 
     def max(self, a: Any, b: Any) -> Any:
         """max(a, b), exact."""
-        return self._apply2("max", a, b)
+        return self.apply("max", a, b)
 
     def min(self, a: Any, b: Any) -> Any:
         """min(a, b), exact."""
-        return self._apply2("min", a, b)
+        return self.apply("min", a, b)
 
     def relu(self, a: Any) -> Any:
         """max(a, 0), exact."""
-        return self._apply1("relu", a)
+        return self.apply("relu", a)
 
     def neg(self, a: Any) -> Any:
         """-a, exact."""
-        return self._apply1("neg", a)
+        return self.apply("neg", a)
 
     def sqrt(self, a: Any) -> Any:
         """round_p(sqrt(a)); NegativeSqrt when a < 0."""
-        return self._apply1("sqrt", a)
+        return self.apply("sqrt", a)
 
     def exp(self, a: Any) -> Any:
         """round_p(e^a), correctly rounded (within the 2^-p of seed 004 Lemma 3.6)."""
-        return self._apply1("exp", a)
+        return self.apply("exp", a)
 
-    def lt(self, a: Any, b: Any) -> bool:
-        """a < b, exact."""
-        return bool(a < b)
+    def compare(self, a: Any, b: Any) -> Any:
+        """The compare gate: the F_p value 1 if a < b, else 0 (exact)."""
+        return self.apply("compare", a, b)
 
     def sum(self, values: Iterable[Any]) -> Any:
         """round_p(exact sum): one rounding after the whole sum (seed 004 Lemma 3.5 Part 3)."""
         if not _TLS.widened:
             _widen_range()
-        vals = list(values)
+        return self._sum_row(list(values))
+
+    def _sum_row(self, vals: list[Any]) -> Any:
         try:
             return self.context.fsum(vals)
         except _GMPY_ERRORS as exc:
@@ -532,18 +565,14 @@ class Format:
     def map(self, name: str, *arrays: np.ndarray) -> np.ndarray:
         """Apply a primitive elementwise to same-shape F_p arrays; one rounding per element.
 
-        "lt" gives the F_p values 1 or 0 (the compare gate).
+        ``name`` is a kernel of ``KERNELS`` ("compare" gives the F_p values 1 or 0); a name without
+        an elementwise kernel is a MissingKernelError.
         """
         if not _TLS.widened:
             _widen_range()
-        if name in self._binary:
-            arity = 2
-            fn: Callable[..., Any] = self._binary[name]
-        elif name in self._unary:
-            arity = 1
-            fn = self._unary[name]
-        else:
-            raise ValueError(f"unknown map primitive {name!r}; expected one of {MAP_OPS}")
+        k = _kernel_of(name, reduction=False)
+        arity = k.arity
+        fn = self._function(k)
         if len(arrays) != arity:
             raise ValueError(f"map {name!r} takes {arity} array(s), got {len(arrays)}")
         shape = np.shape(arrays[0])
@@ -556,7 +585,7 @@ class Format:
         old = gmpy2.get_context()
         gmpy2.set_context(fast)
         try:
-            out = list(map(_FAST.get(name, fn), *cols))
+            out = list(map(k.fast or fn, *cols))
         except _GMPY_ERRORS:
             out = []
         finally:
@@ -570,8 +599,7 @@ class Format:
         """Exact sum or product over ``axis`` (int or tuple), rounded once per output element."""
         if not _TLS.widened:
             _widen_range()
-        if name not in REDUCE_OPS:
-            raise ValueError(f"unknown reduce primitive {name!r}; expected one of {REDUCE_OPS}")
+        row_fn = self._function(_kernel_of(name, reduction=True))
         arr = np.asarray(array, dtype=object)
         nd = arr.ndim
         axes_in = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -588,27 +616,13 @@ class Format:
         k = math.prod(arr.shape[i] for i in axes)
         n_out = math.prod(out_shape)
         rows = np.transpose(arr, keep + axes).reshape(n_out, k).tolist()
-        if name == "sum":
-            fsum = self.context.fsum
+        out = []
+        for i, r in enumerate(rows):
             try:
-                out = [fsum(r) for r in rows]
-            except _GMPY_ERRORS:
-                for i, r in enumerate(rows):
-                    try:
-                        fsum(r)
-                    except _GMPY_ERRORS as exc:
-                        index = tuple(int(j) for j in np.unravel_index(i, out_shape)) if out_shape else ()
-                        err = self._error("sum", exc, "sum of " + _show_terms(r))
-                        raise type(err)(f"{err} (element {index})") from None
-                raise
-        else:
-            out = []
-            for i, r in enumerate(rows):
-                try:
-                    out.append(self._prod_row(r))
-                except FpArithmeticError as err:
-                    index = tuple(int(j) for j in np.unravel_index(i, out_shape)) if out_shape else ()
-                    raise type(err)(f"{err} (element {index})") from None
+                out.append(row_fn(r))
+            except FpArithmeticError as err:
+                index = tuple(int(j) for j in np.unravel_index(i, out_shape)) if out_shape else ()
+                raise type(err)(f"{err} (element {index})") from None
         return self._wrap(out, out_shape)
 
     def to_pairs(self, array: np.ndarray) -> Any:
@@ -666,3 +680,20 @@ def _flatten(nested: Any, depth: int, out: list[Any]) -> None:
         raise NotRepresentableError(f"from_pairs: expected a nested list, got {nested!r}")
     for item in nested:
         _flatten(item, depth - 1, out)
+
+
+# The kernels of the primitive table (tc0sim.ir.primitives), one per compute primitive. The
+# Python operators of the fast versions avoid the argument parsing of context methods.
+kernel("add", 2, lambda F: F.context.add, fast=operator.add, infix="+")
+kernel("sub", 2, lambda F: F.context.sub, fast=operator.sub, infix="-")
+kernel("mul", 2, lambda F: F.context.mul, fast=operator.mul, infix="*")
+kernel("div", 2, lambda F: F.context.div, fast=operator.truediv, infix="/", invalid=DivisionByZero)
+kernel("max", 2, lambda F: F.context.maxnum)
+kernel("min", 2, lambda F: F.context.minnum)
+kernel("compare", 2, lambda F: (lambda a, b, one=F.one, zero=F.zero: one if a < b else zero))
+kernel("relu", 1, lambda F: (lambda a, ctx=F.context, zero=F.zero: ctx.maxnum(a, zero)))
+kernel("neg", 1, lambda F: F.context.minus)
+kernel("exp", 1, lambda F: F.context.exp, fast=gmpy2.exp, overflow=ExpOverflow)
+kernel("sqrt", 1, lambda F: F.context.sqrt, fast=gmpy2.sqrt, invalid=NegativeSqrt)
+kernel("sum", None, lambda F: F._sum_row)
+kernel("prod", None, lambda F: F._prod_row)

@@ -1,58 +1,45 @@
-"""The registry of buildable kinds: the thirteen operators of SPEC §3 and the models of §4.
+"""The registry of buildable kinds: the operators of SPEC §3 and the models of §4.
 
-An operator module registers a ``Kind`` with ``@register``; ``build(kind, dims, params)`` returns
-the Graph. A kind declares its integer dims and its params (with defaults), builds its own
-inputs with ``b.input(name, shape, role)`` and returns its outputs by name.
+The kinds are collected explicitly from the two lists ``tc0sim.ops.OPERATORS`` and
+``tc0sim.models.MODELS`` (no registration by import side effect); ``build(kind, dims, params)``
+returns the Graph. ``register`` adds a kind at run time (tests use it for throw-away kinds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.graph import Builder, Graph, Tensor
+from tc0sim.ir.graph import Graph
+from tc0sim.ir.kind import BuildFn, Kind
+from tc0sim.models import MODELS
+from tc0sim.ops import OPERATORS
 
-BuildFn = Callable[[Builder, dict[str, int], dict[str, Any]], dict[str, Tensor]]
-
-
-@dataclass(frozen=True)
-class Kind:
-    """A buildable kind: required ``dims``, ``params`` with defaults, and its build function."""
-
-    name: str
-    dims: tuple[str, ...]
-    build: BuildFn
-    ref: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    model: bool = False
-    doc: str = ""
-
+__all__ = ["BuildFn", "KINDS", "Kind", "build", "get_kind", "kind_names", "register"]
 
 KINDS: dict[str, Kind] = {}
 
 
 def register(kind: Kind) -> Kind:
+    """Add ``kind`` to the registry; a name is registered once."""
     if kind.name in KINDS:
         raise ValueError(f"kind {kind.name!r} registered twice")
     KINDS[kind.name] = kind
     return kind
 
 
-def _load_all() -> None:
-    import tc0sim.models  # noqa: F401  (registers the models)
-    import tc0sim.ops  # noqa: F401  (registers the operators)
+for _kind in (*OPERATORS, *MODELS):
+    register(_kind)
 
 
 def kind_names() -> list[str]:
     """Every registered kind, operators and models, sorted."""
-    _load_all()
     return sorted(KINDS)
 
 
 def get_kind(name: str) -> Kind:
-    _load_all()
+    """The kind called ``name``; an unknown name is a ConfigError listing the kinds."""
     if name not in KINDS:
         raise ConfigError(f"unknown kind {name!r}; expected one of {', '.join(sorted(KINDS))}")
     return KINDS[name]
@@ -60,26 +47,4 @@ def get_kind(name: str) -> Kind:
 
 def build(name: str, dims: Mapping[str, int], params: Mapping[str, Any] | None = None) -> Graph:
     """Build the Graph of kind ``name``; missing/extra dims and unknown params are ConfigErrors."""
-    kind = get_kind(name)
-    missing = [d for d in kind.dims if d not in dims]
-    extra = [d for d in dims if d not in kind.dims]
-    if missing or extra:
-        raise ConfigError(
-            f"kind {name!r} takes dims {{{', '.join(kind.dims)}}}"
-            + (f"; missing {', '.join(missing)}" if missing else "")
-            + (f"; unknown {', '.join(extra)}" if extra else "")
-        )
-    for d in kind.dims:
-        v = dims[d]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ConfigError(f"dim {d} of {name!r} must be a positive integer, got {v!r}")
-    params = dict(params or {})
-    unknown = [p for p in params if p not in kind.params]
-    if unknown:
-        raise ConfigError(f"kind {name!r} has no param(s) {', '.join(unknown)}; it takes {', '.join(kind.params) or 'none'}")
-    full = {**kind.params, **params}
-    b = Builder()
-    outputs = kind.build(b, dict(dims), full)
-    for out_name, t in outputs.items():
-        b.output(out_name, t)
-    return b.graph
+    return get_kind(name).graph(dims, params)

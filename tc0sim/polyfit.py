@@ -1,12 +1,14 @@
 """Exact polynomial fitting over the rationals, for gate counts as a polynomial in n (SPEC §2).
 
 Newton's divided differences on the given points give the unique polynomial of degree ≤ k−1 through
-k points; the caller then checks it on further points, so a fit is never taken on trust.
+k points. ``fit_and_verify`` is the one routine every report uses: the lowest-degree polynomial
+through the first points that predicts every further point, so a fit is never taken on trust.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
 
@@ -32,6 +34,47 @@ def fit(xs: Sequence[int], ys: Sequence[int]) -> list[Fraction]:
     while len(coefficients) > 1 and coefficients[-1] == 0:
         coefficients.pop()
     return coefficients
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A polynomial fitted on ``fitted_on`` and checked on ``checked_on`` (the other points).
+
+    ``failures`` are the checked points it does not predict; empty means the fit is verified.
+    """
+
+    coefficients: list[Fraction]
+    fitted_on: list[int]
+    checked_on: list[int]
+    failures: list[int]
+
+    @property
+    def verified(self) -> bool:
+        return not self.failures
+
+    @property
+    def degree(self) -> int:
+        return degree(self.coefficients)
+
+
+def fit_and_verify(points: Mapping[int, int], verify: int) -> Fit:
+    """The lowest-degree polynomial through the smallest points that predicts all the others.
+
+    Degrees 0, 1, … are tried, each fitted on the smallest ``degree + 1`` points and checked on
+    the rest, keeping at least ``verify`` points to check; the first that predicts every point is
+    returned (verified). When none does, the last try is returned with its ``failures``: the
+    interpolation of all but the ``verify`` largest points, checked on those.
+    """
+    xs = sorted(points)
+    if len(xs) <= verify or not xs:
+        raise ValueError(f"fit_and_verify needs more than {verify} points, got {len(xs)}")
+    for d in range(len(xs) - verify):
+        basis, rest = xs[: d + 1], xs[d + 1 :]
+        coefficients = fit(basis, [points[x] for x in basis])
+        failures = [x for x in rest if value(coefficients, x) != points[x]]
+        if not failures:
+            break
+    return Fit(coefficients, basis, rest, failures)
 
 
 def value(coefficients: Sequence[Fraction], x: int) -> Fraction:

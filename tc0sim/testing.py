@@ -52,22 +52,14 @@ def as_graph(model: ModelLike, n: int | None = None) -> Graph:
 
 def describe_path(result: DepthResult, v: Vec) -> str:
     """The witness path of ``v``, one line per operator: scope, paper reference, depth, gates."""
-    from tc0sim.ir.primitives import PRIMITIVES
+    from tc0sim.interp.paths import group_path
     from tc0sim.ir.vectors import fmt
 
-    path = result.witness(v)
-    groups: list[tuple[str, str, list[str]]] = []
-    for node in path:
-        where = node.scope_path or "(top)"
-        if not groups or groups[-1][0] != where:
-            groups.append((where, node.scope[-1].ref if node.scope else "", []))
-        if PRIMITIVES[node.prim].symbol is not None:
-            groups[-1][2].append(node.prim)
-    lines = []
-    for (where, ref, gates), (_, contribution) in zip(groups, result.by_operator(path)):
-        if gates:
-            at = f" [{ref}]" if ref else ""
-            lines.append(f"    {where}{at}: {fmt(contribution)}  ({' -> '.join(gates)})")
+    lines = [
+        f"    {g.operator}{f' [{g.ref}]' if g.ref else ''}: {fmt(g.depth)}  ({' -> '.join(g.gates)})"
+        for g in group_path(result.witness(v))
+        if g.gates
+    ]
     return "\n".join(lines) if lines else "    (the path has no gates)"
 
 

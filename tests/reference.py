@@ -480,3 +480,22 @@ def assert_bit_identical(got: np.ndarray, expected: np.ndarray, to_fraction: Cal
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     for index in np.ndindex(actual.shape):
         assert actual[index] == expected[index], f"at {index}: {actual[index]} != {expected[index]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# depth vectors written by hand
+
+
+def depth_vector(*counts: int) -> tuple[int, ...]:
+    """A depth vector by hand: counts of (d_std, d_sum, d_prod, d_exp, d_sqrt), then 0 for every
+    symbol the primitive table adds after them (so a new primitive does not rewrite the tests)."""
+    from tc0sim.ir.primitives import SYMBOLS
+
+    return tuple(counts) + (0,) * (len(SYMBOLS) - len(counts))
+
+
+def depth_dict(**counts: int) -> dict[str, int]:
+    """The full {symbol: count} dict of a depth vector (every symbol of the table, 0 if not given)."""
+    from tc0sim.ir.primitives import SYMBOLS
+
+    return {s: counts.get(s, 0) for s in SYMBOLS}

@@ -14,23 +14,16 @@ from typing import Any
 
 import pytest
 
-from tc0sim.audit.audit import (
-    Verdict,
-    audit_claim,
-    audit_claims,
-    audit_model,
-    fit_polynomial,
-    format_polynomial,
-    operation_count,
-    render,
-)
+from tc0sim.audit.audit import Verdict, audit_claim, audit_claims, audit_model, operation_count
+from tc0sim.audit.render import render
+from tc0sim import polyfit
 from tc0sim.audit.claims import CLAIMS, Claim, Precondition, ProofStep, get
 from tc0sim.errors import ConfigError
 from tc0sim.kinds import KINDS, Kind, build, register
+from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.modelfile import loads_model
 
 SMALL_NS = (2, 3, 4)
-SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
 
 
 def v(**counts: int) -> tuple[int, ...]:
@@ -263,17 +256,18 @@ def test_attention_proof_steps_do_not_add_up() -> None:
 
 def test_fit_polynomial_exact_and_verified() -> None:
     points = {n: n**3 + n**2 for n in (2, 3, 4, 5, 6, 7)}
-    coefficients, verified = fit_polynomial(points)
-    assert coefficients == [0, 0, 1, 1]
-    assert verified == [6, 7]
+    fit = polyfit.fit_and_verify(points, 2)
+    assert fit.verified and fit.coefficients == [0, 0, 1, 1]
+    assert fit.fitted_on == [2, 3, 4, 5] and fit.checked_on == [6, 7]
     halves = {n: Fraction(n * (n + 1), 2) for n in range(1, 6)}
-    assert fit_polynomial({n: int(y) for n, y in halves.items()})[0] == [0, Fraction(1, 2), Fraction(1, 2)]
-    assert format_polynomial([Fraction(0), Fraction(1, 2), Fraction(1, 2)]) == "1/2 n^2 + 1/2 n"
-    assert format_polynomial([Fraction(4), Fraction(-3), Fraction(0), Fraction(-2)]) == "-2 n^3 - 3 n + 4"
+    assert polyfit.fit_and_verify({n: int(y) for n, y in halves.items()}, 2).coefficients == [0, Fraction(1, 2), Fraction(1, 2)]
+    assert polyfit.text([Fraction(0), Fraction(1, 2), Fraction(1, 2)]) == "1/2 n^2 + 1/2 n"
+    assert polyfit.text([Fraction(4), Fraction(-3), Fraction(0), Fraction(-2)]) == "-2 n^3 - 3 n + 4"
 
 
 def test_fit_polynomial_refuses_non_polynomials() -> None:
-    assert fit_polynomial({n: 2**n for n in range(1, 8)}) is None
+    fit = polyfit.fit_and_verify({n: 2**n for n in range(1, 8)}, 2)
+    assert not fit.verified and fit.fitted_on == [1, 2, 3, 4, 5] and fit.failures == [6, 7]
 
 
 def test_size_polynomial_of_matmul() -> None:

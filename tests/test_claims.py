@@ -184,7 +184,10 @@ def test_get_and_unknown_id() -> None:
         get("VAR-L5.7")
 
 
-def test_symbols() -> None:
+def test_symbols_are_the_primitive_tables() -> None:
+    from tc0sim.ir import primitives
+
+    assert registry.SYMBOLS is primitives.SYMBOLS
     assert registry.SYMBOLS == ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from reference import round_fraction
+from reference import depth_dict, round_fraction
 
 from tc0sim.cli.main import main
+from tc0sim.ir.primitives import SYMBOLS
 
 ROOT = Path(__file__).resolve().parents[1]
-SYMBOL_KEYS = {"d_std", "d_sum", "d_prod", "d_exp", "d_sqrt"}
+SYMBOL_KEYS = set(SYMBOLS)
 
 
 def run(*args: str):
@@ -125,7 +126,7 @@ def test_depth_json_schema(tmp_path):
         assert set(v) == SYMBOL_KEYS
         assert all(isinstance(c, int) for c in v.values())
     # matmul: one layer of products then one ⊕ (VAR Lemma 5.2): d_std + d_sum
-    assert critical == [{"d_std": 1, "d_sum": 1, "d_prod": 0, "d_exp": 0, "d_sqrt": 0}]
+    assert critical == [depth_dict(d_std=1, d_sum=1, d_prod=0, d_exp=0, d_sqrt=0)]
     assert data["depth"]["exact"] is True
     witness = data["depth"]["witness"][0]
     assert [g["gates"] for g in witness["by_operator"] if g["gates"]] == [["mul", "sum"]]
@@ -164,7 +165,7 @@ def test_depth_of_layernorm_as_derived_by_hand(tmp_path):
     # d_std: div, sub, mul, div, div = 5; d_sum: 2; d_sqrt: 1 (VAR Lemma 5.5)
     path = model(tmp_path, "kind: layernorm\ndims: {n: 3, c: 4}\n")
     data = json.loads(run("depth", path, "--format", "json").stdout)
-    assert data["depth"]["critical"] == [{"d_std": 5, "d_sum": 2, "d_prod": 0, "d_exp": 0, "d_sqrt": 1}]
+    assert data["depth"]["critical"] == [depth_dict(d_std=5, d_sum=2, d_prod=0, d_exp=0, d_sqrt=1)]
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,10 @@ from tc0sim.interp.expand import expand, scalar_depth, scalar_depth_by_node, sca
 from tc0sim.interp.size import size
 from tc0sim.ir.graph import Builder, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+from reference import depth_dict, depth_vector
 
 def v(d_std=0, d_sum=0, d_prod=0, d_exp=0, d_sqrt=0):
-    return (d_std, d_sum, d_prod, d_exp, d_sqrt)
+    return depth_vector(d_std, d_sum, d_prod, d_exp, d_sqrt)
 
 
 def path_vector(path: list[Node]) -> tuple[int, ...]:
@@ -65,7 +66,7 @@ def test_two_incomparable_critical_vectors_and_their_witnesses():
     result = depth(graph)
     exp_path, sum_path = v(d_std=1, d_exp=2), v(d_std=1, d_sum=2)
     assert sorted(result.critical) == sorted([exp_path, sum_path])
-    assert result.per_symbol == {"d_std": 1, "d_sum": 2, "d_prod": 0, "d_exp": 2, "d_sqrt": 0}
+    assert result.per_symbol == depth_dict(d_std=1, d_sum=2, d_prod=0, d_exp=2, d_sqrt=0)
     for target, source in [(exp_path, "x"), (sum_path, "y")]:
         path = result.witness(target)
         assert path_vector(path) == target
@@ -194,8 +195,8 @@ def test_as_dict_is_json_ready():
 
     d = depth(two_branch_graph()).as_dict()
     assert json.loads(json.dumps(d))["critical"] == [
-        {"d_std": 1, "d_sum": 0, "d_prod": 0, "d_exp": 2, "d_sqrt": 0},
-        {"d_std": 1, "d_sum": 2, "d_prod": 0, "d_exp": 0, "d_sqrt": 0},
+        depth_dict(d_std=1, d_sum=0, d_prod=0, d_exp=2, d_sqrt=0),
+        depth_dict(d_std=1, d_sum=2, d_prod=0, d_exp=0, d_sqrt=0),
     ]
 
 

@@ -8,6 +8,7 @@ from tc0sim.errors import ExpansionLimitError, MissingRuleError
 from tc0sim.interp.expand import EXPAND_RULES, expand, scalar_depth, scalar_size
 from tc0sim.ir.graph import Builder
 from tc0sim.ops.matmul import matmul
+from reference import depth_vector as V
 
 
 def by_tensor(g: nx.DiGraph, tensor_id: int) -> list[int]:
@@ -36,7 +37,7 @@ def test_matmul_gates_read_the_right_elements():
             assert g.nodes[int(sums[i, j])]["scope"] == "matmul"
     assert all(g.nodes[int(n)]["kind"] == "source" for n in xs.reshape(-1))
     assert g.graph["outputs"]["out"] == sums.reshape(-1).tolist()
-    assert scalar_depth(g) == [(1, 1, 0, 0, 0)]
+    assert scalar_depth(g) == [V(1, 1, 0, 0, 0)]
 
 
 def test_wiring_becomes_edges_and_pad_zeros_share_one_source():
@@ -129,4 +130,4 @@ def test_scalar_depth_on_a_hand_built_scalar_graph():
     g.add_node("s2", symbol="d_sum")
     g.add_node("m", symbol="d_std")
     g.add_edges_from([("a", "e"), ("a", "s1"), ("s1", "s2"), ("e", "m"), ("s2", "m")])
-    assert scalar_depth(g) == sorted([(1, 0, 0, 1, 0), (1, 2, 0, 0, 0)])
+    assert scalar_depth(g) == sorted([V(1, 0, 0, 1, 0), V(1, 2, 0, 0, 0)])

@@ -11,6 +11,7 @@ from tc0sim.interp.size import SIZE_RULES, size
 from tc0sim.ir.graph import Builder, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive, primitive
 from tc0sim.kinds import build
+from reference import depth_vector as V
 
 
 def test_primitive_table_is_consistent():
@@ -113,7 +114,7 @@ def test_shapes_too_big_to_allocate_still_build_and_count():
     expected = (d**3 + d**2) + (n * d * d + n * d) + (n * n * d + n * n) + n * n + n + n
     expected += (n * n * d + n * d) + (n * d * d + n * d) + n * d
     assert size(g).total == expected
-    assert depth(g).critical == [(6, 5, 0, 1, 0)]
+    assert depth(g).critical == [V(6, 5, 0, 1, 0)]
 
 
 def test_broadcast_mismatch_names_the_operator():

@@ -77,7 +77,7 @@ def test_plugin_loads_through_the_entry_point(pytester):
 
         def test_fixture_and_assertion(tc0sim_build, tc0sim_depth):
             graph = tc0sim_build("matmul", {"n1": 2, "d": 2, "n2": 2})
-            assert tc0sim_depth(graph).critical == [(1, 1, 0, 0, 0)]
+            assert tc0sim_depth(graph).as_dict()["linear"] == ["d_std + d_sum"]
             assert_depth_at_most(graph, "d_std + d_sum")
         """
     )

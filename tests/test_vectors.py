@@ -18,12 +18,13 @@ from tc0sim.ir.vectors import (
     to_dict,
     vec,
 )
+from reference import depth_vector as V, depth_dict
 
 
 def test_vec_orders_counts_by_symbol():
-    assert vec(d_std=1, d_sum=2, d_exp=3) == (1, 2, 0, 3, 0)
-    assert vec() == ZERO == (0, 0, 0, 0, 0)
-    assert from_dict({"d_sqrt": 4}) == (0, 0, 0, 0, 4)
+    assert vec(d_std=1, d_sum=2, d_exp=3) == V(1, 2, 0, 3, 0)
+    assert vec() == ZERO == V(0, 0, 0, 0, 0)
+    assert from_dict({"d_sqrt": 4}) == V(0, 0, 0, 0, 4)
 
 
 def test_vec_rejects_unknown_symbol_and_negative_count():
@@ -34,43 +35,43 @@ def test_vec_rejects_unknown_symbol_and_negative_count():
 
 
 def test_to_dict_omits_zeros_unless_full():
-    v = (2, 0, 0, 1, 0)
+    v = V(2, 0, 0, 1, 0)
     assert to_dict(v) == {"d_std": 2, "d_exp": 1}
-    assert to_dict(v, full=True) == {"d_std": 2, "d_sum": 0, "d_prod": 0, "d_exp": 1, "d_sqrt": 0}
+    assert to_dict(v, full=True) == depth_dict(d_std=2, d_sum=0, d_prod=0, d_exp=1, d_sqrt=0)
     assert from_dict(to_dict(v)) == v
 
 
 def test_add_and_leq_are_componentwise():
-    assert add((1, 2, 0, 0, 0), (0, 1, 0, 1, 0)) == (1, 3, 0, 1, 0)
-    assert leq((1, 1, 0, 0, 0), (1, 2, 0, 0, 0))
-    assert not leq((0, 0, 0, 1, 0), (5, 5, 5, 0, 5))
-    assert not leq((5, 5, 5, 0, 5), (0, 0, 0, 1, 0))
+    assert add(V(1, 2, 0, 0, 0), V(0, 1, 0, 1, 0)) == V(1, 3, 0, 1, 0)
+    assert leq(V(1, 1, 0, 0, 0), V(1, 2, 0, 0, 0))
+    assert not leq(V(0, 0, 0, 1, 0), V(5, 5, 5, 0, 5))
+    assert not leq(V(5, 5, 5, 0, 5), V(0, 0, 0, 1, 0))
 
 
 def test_pareto_max_keeps_incomparable_and_drops_dominated():
-    a, b = (2, 1, 0, 1, 0), (1, 3, 0, 0, 0)
-    dominated = (1, 1, 0, 0, 0)
+    a, b = V(2, 1, 0, 1, 0), V(1, 3, 0, 0, 0)
+    dominated = V(1, 1, 0, 0, 0)
     assert pareto_max([dominated, a, b, a]) == sorted([a, b])
     assert pareto_max([]) == []
     assert pareto_max([ZERO]) == [ZERO]
 
 
 def test_fmt():
-    assert fmt((3, 3, 0, 1, 0)) == "3 d_std + 3 d_sum + d_exp"
+    assert fmt(V(3, 3, 0, 1, 0)) == "3 d_std + 3 d_sum + d_exp"
     assert fmt(ZERO) == "0"
-    assert fmt((0, 0, 0, 0, 2)) == "2 d_sqrt"
+    assert fmt(V(0, 0, 0, 0, 2)) == "2 d_sqrt"
 
 
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("6 d_std + 6 d_sum + d_exp", (6, 6, 0, 1, 0)),
-        ("6*d_std + 2 d_sum", (6, 2, 0, 0, 0)),
-        ("3(d_std + d_sum) + d_exp", (3, 3, 0, 1, 0)),
-        ("3 * (d_std + 2(d_sum + d_prod))", (3, 6, 6, 0, 0)),
+        ("6 d_std + 6 d_sum + d_exp", V(6, 6, 0, 1, 0)),
+        ("6*d_std + 2 d_sum", V(6, 2, 0, 0, 0)),
+        ("3(d_std + d_sum) + d_exp", V(3, 3, 0, 1, 0)),
+        ("3 * (d_std + 2(d_sum + d_prod))", V(3, 6, 6, 0, 0)),
         ("0", ZERO),
-        ("d_std + d_std", (2, 0, 0, 0, 0)),
-        ("  26 d_std+12 d_sum + 2 d_sqrt + d_exp ", (26, 12, 0, 1, 2)),
+        ("d_std + d_std", V(2, 0, 0, 0, 0)),
+        ("  26 d_std+12 d_sum + 2 d_sqrt + d_exp ", V(26, 12, 0, 1, 2)),
     ],
 )
 def test_parse_linear(text, expected):
@@ -78,7 +79,7 @@ def test_parse_linear(text, expected):
 
 
 def test_parse_linear_round_trips_fmt():
-    for v in [(5, 2, 0, 0, 1), (1, 0, 0, 1, 0), ZERO, (0, 7, 3, 0, 0)]:
+    for v in [V(5, 2, 0, 0, 1), V(1, 0, 0, 1, 0), ZERO, V(0, 7, 3, 0, 0)]:
         assert parse_linear(fmt(v)) == v
 
 
@@ -104,17 +105,17 @@ def test_parse_linear_rejects_garbage_with_position(text, position):
 
 
 def test_dot_weights_each_symbol():
-    assert dot((3, 3, 0, 1, 0), {"d_std": 1, "d_sum": 2, "d_exp": 10}) == 3 + 6 + 10
-    assert dot((1, 0, 0, 0, 0), {"d_std": Fraction(1, 3)}) == Fraction(1, 3)
+    assert dot(V(3, 3, 0, 1, 0), {"d_std": 1, "d_sum": 2, "d_exp": 10}) == 3 + 6 + 10
+    assert dot(V(1, 0, 0, 0, 0), {"d_std": Fraction(1, 3)}) == Fraction(1, 3)
     with pytest.raises(ConfigError, match="d_exp"):
-        dot((0, 0, 0, 1, 0), {"d_std": 1})
+        dot(V(0, 0, 0, 1, 0), {"d_std": 1})
     with pytest.raises(ConfigError, match="d_bad"):
-        dot((1, 0, 0, 0, 0), {"d_std": 1, "d_bad": 2})
+        dot(V(1, 0, 0, 0, 0), {"d_std": 1, "d_bad": 2})
 
 
 def test_as_vec_accepts_vec_dict_and_text():
-    assert as_vec((1, 2, 3, 4, 5)) == (1, 2, 3, 4, 5)
-    assert as_vec({"d_sum": 2}) == (0, 2, 0, 0, 0)
-    assert as_vec("2 d_sum") == (0, 2, 0, 0, 0)
+    assert as_vec(V(1, 2, 3, 4, 5)) == V(1, 2, 3, 4, 5)
+    assert as_vec({"d_sum": 2}) == V(0, 2, 0, 0, 0)
+    assert as_vec("2 d_sum") == V(0, 2, 0, 0, 0)
     with pytest.raises(ConfigError):
         as_vec((1, 2))

@@ -1,7 +1,8 @@
 """The audit engine: the papers' claims (tc0sim.audit.claims) checked against the computed DAG.
 
-For each claim with a kind, the kind is built at the claim's dims for a sweep of n and read by the
-depth and size interpreters (SPEC §2, issue 5 item 3). One verdict per claim:
+For each claim with a kind, the kind is built at the claim's dims (a model file's ``ModelSpec``, so
+claims and files share one evaluator of dims in n) for a sweep of n and read by the depth and size
+interpreters (SPEC §2, issue 5 item 3). One verdict per claim:
 
 * ``tight`` — every Pareto-maximal critical vector is ≤ the claimed vector and one equals it
   (for an O(1) claim: the critical set is identical at every n of the sweep);
@@ -14,12 +15,11 @@ depth and size interpreters (SPEC §2, issue 5 item 3). One verdict per claim:
 Sizes are fitted as exact polynomials in n (Fractions, verified on further points). Runtime claims
 (seed 002 Lemmas 5.2, 5.5, 5.6) are compared through a proxy: the operation count of the lowering
 (every gate, a ⊕/⊗ of fan-in k counted as k operations) at fixed channels, scales and degree.
+The reports are rendered by ``tc0sim.audit.render``.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,9 +28,9 @@ from fractions import Fraction
 from typing import Any
 
 from tc0sim import polyfit
-from tc0sim.audit.claims import CLAIMS, Claim, get
-from tc0sim.errors import ConfigError, Tc0simError
-from tc0sim.expr import parse, parse_comparison
+from tc0sim.audit.claims import CLAIMS, Claim, claimed_depth, get
+from tc0sim.errors import Tc0simError
+from tc0sim.expr import parse_comparison
 from tc0sim.interp.depth import DepthResult, depth
 from tc0sim.interp.size import fan_in, size
 from tc0sim.ir.graph import Graph
@@ -38,6 +38,7 @@ from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
 from tc0sim.ir.vectors import ZERO, Vec, as_vec, leq, pareto_max, sub, to_dict
 from tc0sim.ir.vectors import fmt as fmt_vec
 from tc0sim.kinds import build, get_kind
+from tc0sim.modelfile import ModelSpec, from_mapping
 
 VERDICTS = ("tight", "slack", "violated", "precondition", "unchecked")
 DEFAULT_NS: tuple[int, ...] = (2, 3, 4, 6, 8)
@@ -97,40 +98,7 @@ class _Instance:
     depth: DepthResult
 
 
-# ---------------------------------------------------------------------------------- polynomials
-
-
-def fit_polynomial(points: Mapping[int, int], verify: int = VERIFY_POINTS) -> tuple[list[Fraction], list[int]] | None:
-    """The lowest-degree polynomial through the points, verified on ``verify`` further points.
-
-    Coefficients are exact Fractions, lowest degree first; returns ``(coefficients, verified_on)``
-    or None when no polynomial of degree ≤ len(points) − verify − 1 fits every point.
-    """
-    xs = sorted(points)
-    for degree in range(len(xs) - verify):
-        basis = xs[: degree + 1]
-        coefficients = polyfit.fit(basis, [points[x] for x in basis])
-        rest = xs[degree + 1 :]
-        if all(polyfit.value(coefficients, x) == points[x] for x in rest):
-            return coefficients, rest
-    return None
-
-
-def format_polynomial(coefficients: Sequence[Fraction], var: str = "n") -> str:
-    """'n^3 + n^2', '3/2 n^2 - 1/2 n + 4' (highest degree first)."""
-    terms: list[str] = []
-    for power in range(len(coefficients) - 1, -1, -1):
-        c = coefficients[power]
-        if c == 0:
-            continue
-        monomial = "" if power == 0 else var if power == 1 else f"{var}^{power}"
-        magnitude = abs(c)
-        text = monomial if magnitude == 1 and monomial else f"{magnitude} {monomial}".strip()
-        if terms:
-            terms.append(f"{'-' if c < 0 else '+'} {text}")
-        else:
-            terms.append(f"-{text}" if c < 0 else text)
-    return " ".join(terms) if terms else "0"
+# ---------------------------------------------------------------------------------- operation counts
 
 
 def operation_count(graph: Graph) -> int:
@@ -145,10 +113,6 @@ def operation_count(graph: Graph) -> int:
 
 
 # ---------------------------------------------------------------------------------- instances
-
-
-def _dims_at(dims: Mapping[str, str], n: int) -> dict[str, int]:
-    return {name: parse(str(text), ("n",)).eval({"n": n}) for name, text in dims.items()}
 
 
 def _claim_env(dims: Mapping[str, int], n: int | None, params: Mapping[str, Any]) -> dict[str, int]:
@@ -245,8 +209,8 @@ def _fit_on_grid(
     n = max(points, default=0)
     attempts = 0
     while True:
-        fit = fit_polynomial(points) if len(points) > VERIFY_POINTS else None
-        if fit is not None or len(points) >= MAX_SIZE_POINTS or attempts >= 2 * MAX_SIZE_POINTS:
+        fit = polyfit.fit_and_verify(points, VERIFY_POINTS) if len(points) > VERIFY_POINTS else None
+        if (fit is not None and fit.verified) or len(points) >= MAX_SIZE_POINTS or attempts >= 2 * MAX_SIZE_POINTS:
             break
         n += step
         attempts += 1
@@ -256,22 +220,18 @@ def _fit_on_grid(
             except Tc0simError:
                 continue
         points[n] = measured[n]
-    if fit is None:
+    if fit is None or not fit.verified:
         return None, [], points
-    return fit[0], fit[1], points
+    return fit.coefficients, fit.checked_on, points
 
 
 # ---------------------------------------------------------------------------------- verdicts
 
 
 def _claimed_text(claim: Claim) -> str:
-    if claim.depth is not None:
-        return fmt_vec(as_vec(claim.depth))
-    if claim.depth_o1:
-        return "O(1)"
-    if claim.runtime:
+    if claim.runtime and claimed_depth(claim) is None:
         return f"runtime {claim.runtime}"
-    return claim.size or "—"
+    return claimed_depth(claim) or claim.size or "—"
 
 
 def _critical_text(vectors: Iterable[Vec]) -> str:
@@ -415,7 +375,7 @@ def _size_notes(
         )
         return
     degree = len(coefficients) - 1
-    verdict.size_polynomial = format_polynomial(coefficients)
+    verdict.size_polynomial = polyfit.text(coefficients)
     stated = f"degree ≤ {claim.size_degree}" if claim.size_degree is not None else (claim.size or "no size claim")
     verdict.notes.append(
         f"size = {verdict.size_polynomial} gates (degree {degree} in n; fitted on n = "
@@ -432,29 +392,28 @@ def _divisors(dims: Iterable[str]) -> list[int]:
     return [int(m) for text in dims for m in _FLOOR_DIVISOR.findall(str(text))]
 
 
-def _params_at(params: Mapping[str, Any], n: int) -> dict[str, Any]:
-    """Claim params at n: strings are integer expressions in n, lists are evaluated elementwise."""
-
-    def value(x: Any) -> Any:
-        if isinstance(x, str):
-            return parse(x, ("n",)).eval({"n": n})
-        if isinstance(x, (list, tuple)):
-            return [value(item) for item in x]
-        return x
-
-    return {name: value(x) for name, x in params.items()}
-
-
 def _claim_maker(
     claim_kind: str, dims: Mapping[str, str], params: Mapping[str, Any] | None = None
 ) -> Callable[[int], tuple[dict[str, int], Graph]]:
-    """Build ``claim_kind`` at the dims (and optional params, expressions in n) evaluated at n."""
-    kind = get_kind(claim_kind)
+    """Build ``claim_kind`` at the dims (and optional params, expressions in n) evaluated at n.
 
-    def make(n: int) -> tuple[dict[str, int], Graph]:
-        values = _dims_at(dims, n)
-        chosen = _params_at(params or {}, n)
-        return _claim_env(values, n, {**kind.params, **chosen}), build(claim_kind, values, chosen)
+    The dims and params are read as a model file's (``from_mapping``), so claims and model files
+    share one evaluator; the kind's own refusals are reported without the file prefix.
+    """
+    data = {"kind": claim_kind, "dims": dict(dims), "params": dict(params or {})}
+    spec = from_mapping(data, source=f"the dims of {claim_kind}")
+    return _spec_maker(spec, lambda n, values, chosen: build(claim_kind, values, chosen))
+
+
+def _spec_maker(
+    spec: ModelSpec, build_graph: Callable[[Any, dict[str, int], dict[str, Any]], Graph]
+) -> Callable[[Any], tuple[dict[str, int], Graph]]:
+    """At n: the names a precondition reads (``_claim_env``) and the graph ``build_graph`` builds."""
+    defaults = dict(get_kind(spec.kind).params)
+
+    def make(n: int | None) -> tuple[dict[str, int], Graph]:
+        dims, params = spec.dims_at(n), spec.params_at(n)
+        return _claim_env(dims, n, {**defaults, **params}), build_graph(n, dims, params)
 
     return make
 
@@ -544,8 +503,8 @@ def _runtime_verdict(claim: Claim, ns: Sequence[int]) -> Verdict:
         )
         return _finish(claim, verdict)
     degree = len(coefficients) - 1
-    verdict.computed = f"Θ({format_polynomial([Fraction(0)] * degree + [Fraction(1)])}) operations"
-    verdict.size_polynomial = format_polynomial(coefficients)
+    verdict.computed = f"Θ({polyfit.text([Fraction(0)] * degree + [Fraction(1)])}) operations"
+    verdict.size_polynomial = polyfit.text(coefficients)
     verdict.notes.append(
         f"proxy: {kind} with dims {', '.join(f'{k}={v}' for k, v in dims.items())} ({fixed}); its operation "
         f"count (each gate once, a ⊕ of fan-in k as k operations) is {verdict.size_polynomial}, degree "
@@ -606,12 +565,7 @@ def audit_model(
     runtime = [_runtime_verdict(c, tuple(ns) if ns is not None else DEFAULT_NS) for c in pool if c.kind == spec.kind and c.runtime]
     if not matching:
         return runtime
-    defaults = dict(get_kind(spec.kind).params)
-
-    def make(n: int | None) -> tuple[dict[str, int], Graph]:
-        dims = spec.dims_at(n)
-        params = spec.params_at(n) if hasattr(spec, "params_at") else dict(spec.params)
-        return _claim_env(dims, n, {**defaults, **params}), spec.build(n)
+    make = _spec_maker(spec, lambda n, dims, params: spec.build(n))
 
     texts = [str(v) for v in spec.dims.values()] + [
         str(x) for v in spec.params.values() for x in (v if isinstance(v, list) else [v])
@@ -645,166 +599,3 @@ def _infer_n(claim: Claim, dims: Mapping[str, int]) -> int | None:
     """The n of a fixed instance: the common value of the dims the claim writes as plain ``n``."""
     values = {dims[k] for k, text in claim.dims.items() if str(text).strip() == "n" and k in dims}
     return values.pop() if len(values) == 1 else None
-
-
-# ---------------------------------------------------------------------------------- rendering
-
-
-PATH_GROUPS = 16
-"""A displayed path with more operator groups is merged to shorter scope prefixes."""
-
-
-def coarsen(path: Sequence[tuple[str, Vec]], limit: int = PATH_GROUPS) -> list[tuple[str, Vec]]:
-    """Merge consecutive groups of a path by scope prefix, keeping the deepest prefix giving ≤ limit groups."""
-    deepest = max((where.count("/") + 1 for where, _ in path), default=1)
-    best: list[tuple[str, Vec]] = list(path)
-    for keep in range(deepest, 0, -1):
-        merged: list[tuple[str, Vec]] = []
-        for where, v in path:
-            prefix = "/".join(where.split("/")[:keep])
-            if merged and merged[-1][0] == prefix:
-                merged[-1] = (prefix, tuple(a + b for a, b in zip(merged[-1][1], v)))  # type: ignore[arg-type]
-            else:
-                merged.append((prefix, v))
-        best = merged
-        if len(merged) <= limit:
-            break
-    return best
-
-
-def _path_text(path: Sequence[tuple[str, Vec]]) -> str:
-    return " → ".join(f"{where}: {fmt_vec(v)}" for where, v in coarsen(path))
-
-
-def render(verdicts: Sequence[Verdict], fmt: str = "text") -> str:
-    """The verdicts as a rich table ("text"), JSON ({"claims": [...]}) or markdown (table + details)."""
-    if fmt == "json":
-        return json.dumps({"claims": [v.as_dict() for v in verdicts]}, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "markdown":
-        return _markdown(verdicts)
-    if fmt == "text":
-        return _text(verdicts)
-    raise ConfigError(f"unknown format {fmt!r}; expected text, json or markdown")
-
-
-def _text(verdicts: Sequence[Verdict]) -> str:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="audit of the papers' claims", show_lines=True)
-    for column in ("id", "verdict", "claimed", "computed", "notes"):
-        table.add_column(column, overflow="fold")
-    for v in verdicts:
-        notes = list(v.notes)
-        if v.path:
-            notes.insert(0, "path: " + _path_text(v.path))
-        table.add_row(v.id, v.verdict, v.claimed, v.computed, "\n".join(notes))
-    buffer = io.StringIO()
-    Console(file=buffer, width=160, color_system=None, force_terminal=False).print(table)
-    return buffer.getvalue()
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _markdown(verdicts: Sequence[Verdict]) -> str:
-    lines = ["| claim | reference | verdict | claimed | computed |", "|---|---|---|---|---|"]
-    for v in verdicts:
-        ref = f"{v.claim.paper} {v.claim.ref}" if v.claim else ""
-        lines.append(
-            f"| [{v.id}](#{_anchor(v.id)}) | {_cell(ref)} | **{v.verdict}** | {_cell(v.claimed)} | {_cell(v.computed)} |"
-        )
-    counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICTS}
-    lines += ["", "Verdicts: " + ", ".join(f"{counts[name]} {name}" for name in VERDICTS if counts[name]) + ".", ""]
-    for v in verdicts:
-        lines += _markdown_details(v)
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _anchor(claim_id: str) -> str:
-    return re.sub(r"[^a-z0-9-]", "", claim_id.lower().replace(" ", "-"))
-
-
-def _markdown_details(v: Verdict) -> list[str]:
-    claim = v.claim
-    title = f"{v.id} — {claim.title}" if claim else v.id
-    out = [f'<a id="{_anchor(v.id)}"></a>', f"### {title}", ""]
-    if claim:
-        out += [f"*{claim.paper}, {claim.ref}.* {claim.statement}", ""]
-    out.append(f"- **Verdict: {v.verdict}.** Claimed: {v.claimed}. Computed: {v.computed}.")
-    if v.slack:
-        out.append(f"- Slack: {fmt_vec(as_vec(v.slack)) if all(k in SYMBOLS for k in v.slack) else v.slack}.")
-    if v.path:
-        out.append(f"- Offending path by operator: {_path_text(v.path)}.")
-    elif v.witness:
-        out.append(f"- Critical path by operator: {_path_text(v.witness)}.")
-    if claim and claim.kind:
-        dims = ", ".join(f"{k} = {t}" for k, t in claim.dims.items())
-        params = getattr(claim, "params", None) or {}
-        if params:
-            dims += " and params " + ", ".join(f"{k} = {t}" for k, t in params.items())
-        out.append(f"- Built as `{claim.kind}` with {dims}" + (f" at n = {', '.join(map(str, v.ns))}." if v.ns else "."))
-    elif v.ns:
-        out.append(f"- Audited at n = {', '.join(map(str, v.ns))}.")
-    if claim and claim.preconditions:
-        out.append("- Preconditions:")
-        for pre in claim.preconditions:
-            check = f"checked as `{pre.check}`" if pre.check else "not machine-checkable"
-            out.append(f"  - {pre.text} ({check})")
-    if claim and claim.steps:
-        out.append("- Proof steps:")
-        for step in claim.steps:
-            depth_text = fmt_vec(as_vec(step.depth)) if step.depth else "—"
-            out.append(f"  - {step.text} — **{depth_text}**")
-        total = steps_total(claim)
-        if total is not None:
-            if claim.depth is None:
-                out.append(f"  - Sum of the steps: {fmt_vec(total)} (the statement claims O(1)).")
-            elif total == as_vec(claim.depth):
-                out.append(f"  - Sum of the steps: {fmt_vec(total)} — adds up to the stated total.")
-            else:
-                out.append(
-                    f"  - Sum of the steps: {fmt_vec(total)} — does NOT add up to the stated total "
-                    f"{fmt_vec(as_vec(claim.depth))}."
-                )
-    if v.notes:
-        out.append("- Audit notes:")
-        out += [f"  - {note}" for note in v.notes]
-    if claim and claim.note:
-        out.append(f"- Registry note: {claim.note}")
-    out.append("")
-    return out
-
-
-CLAIMS_HEADER = """# The papers' claims, audited
-
-<!-- Generated by `python -m tc0sim.cli.docs` from tc0sim/audit/claims.py; do not edit by hand. -->
-
-This file is generated: regenerate it with `python -m tc0sim.cli.docs` (a test fails when it is stale).
-Every claim of the registry (`tc0sim claims`) is audited by `tc0sim.audit.audit.audit_claims()`:
-the claim's kind is built at its dims for n = {ns} (n that do not build are skipped; further n are
-tried when fewer than {min_sweep} build), and the depth interpreter's Pareto-maximal critical
-vectors are compared with the claim. Verdicts:
-
-- **tight** — every critical vector is ≤ the claimed vector and one equals it; for an O(1)
-  claim, the critical set is identical at every n of the sweep (never inferred from one n);
-- **slack** — every critical vector is ≤ the claim, none equals it (the slack is given);
-- **violated** — some critical vector exceeds the claim (the offending path is given by operator),
-  or an O(1) depth changes along the sweep, or a runtime proxy grows faster than claimed;
-- **precondition** — an audited instance breaks a machine-checkable precondition (named);
-- **unchecked** — nothing on a DAG to compare (the reason is given).
-
-Sizes are exact gate counts fitted as polynomials in n with rationals and verified on {verify}
-further points. Runtime claims (seed 002 Lemmas 5.2, 5.5, 5.6) are compared through the operation
-count of a proxy lowering at fixed widths (a ⊕ of fan-in k counts k operations).
-
-"""
-
-
-def claims_markdown(ns: Sequence[int] = DEFAULT_NS) -> str:
-    """docs/claims.md: the markdown audit of the whole registry with a header on regenerating it."""
-    header = CLAIMS_HEADER.format(
-        ns=", ".join(map(str, ns)), min_sweep=MIN_SWEEP, verify=VERIFY_POINTS
-    )
-    return header + render(audit_claims(ns=ns), "markdown")

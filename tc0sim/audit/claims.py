@@ -9,7 +9,7 @@ Sources (line numbers refer to the seed files in ``../shared/seeds/``):
 
 Conventions:
 
-* Depth vectors are over :data:`SYMBOLS`; the papers' ``d_⊕`` is ``d_sum``, ``d_⊗`` is
+* Depth vectors are over the primitive table's symbols (``tc0sim.ir.primitives.SYMBOLS``); the papers' ``d_⊕`` is ``d_sum``, ``d_⊗`` is
   ``d_prod``, ``d_sqr``/``d_sqrt`` is ``d_sqrt``. Zero entries are omitted.
 * ``Claim.depth`` is the explicit vector the paper states (in the statement, or as the
   proof's stated total when the statement only says O(1) — the note says which).
@@ -25,11 +25,12 @@ Conventions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from tc0sim.errors import ConfigError
-
-SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
+from tc0sim.ir.primitives import SYMBOLS
+from tc0sim.ir.vectors import fmt, from_dict
 
 SEED_004 = "seed 004"
 SEED_002 = "seed 002"
@@ -53,28 +54,82 @@ class Precondition:
 
 @dataclass(frozen=True)
 class Claim:
-    """One lemma, proposition or theorem of a seed paper, with its depth and size claims."""
+    """One lemma, proposition or theorem of a seed paper, with its depth and size claims.
+
+    Only the identification and the statement are required; every other field has the default
+    of a claim that states nothing of that sort, so a registry entry lists only what it claims.
+    ``fixed``: for a runtime claim, ``kind`` is a proxy whose operation count is fitted in n, and
+    ``fixed`` says what is held fixed.
+    """
 
     id: str
     paper: str
     ref: str
     title: str
     statement: str
-    depth: dict[str, int] | None
-    depth_o1: bool
-    size: str
-    size_degree: int | None
-    runtime: str
-    preconditions: tuple[Precondition, ...]
-    steps: tuple[ProofStep, ...]
-    kind: str | None
-    dims: dict[str, str]
-    unchecked: str | None
-    note: str
-    fixed: str = ""  # runtime claims: ``kind`` is a proxy whose operation count is fitted in n; what is held fixed
+    depth: dict[str, int] | None = None
+    depth_o1: bool = False
+    size: str = ""
+    size_degree: int | None = None
+    runtime: str = ""
+    preconditions: tuple[Precondition, ...] = ()
+    steps: tuple[ProofStep, ...] = ()
+    kind: str | None = None
+    dims: dict[str, str] = field(default_factory=dict)
+    unchecked: str | None = None
+    note: str = ""
+    fixed: str = ""
+
+    def __post_init__(self) -> None:
+        """Schema check: known depth symbols with positive counts, and a kind for every sweep."""
+        for vector in ([self.depth] if self.depth is not None else []) + [s.depth for s in self.steps]:
+            bad = [k for k, c in vector.items() if k not in SYMBOLS or not isinstance(c, int) or c < 1]
+            if bad or not vector:
+                raise ConfigError(f"claim {self.id}: depth {vector!r} needs positive counts of {', '.join(SYMBOLS)}")
+        if self.dims and self.kind is None:
+            raise ConfigError(f"claim {self.id}: dims without a kind to build")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field, preconditions and steps as dicts (``tc0sim claims --format json``)."""
+        return {
+            "id": self.id,
+            "paper": self.paper,
+            "ref": self.ref,
+            "title": self.title,
+            "statement": self.statement,
+            "depth": self.depth,
+            "depth_o1": self.depth_o1,
+            "size": self.size,
+            "kind": self.kind,
+            "dims": self.dims,
+            "preconditions": [{"text": p.text, "check": p.check} for p in self.preconditions],
+            "steps": [{"text": s.text, "depth": s.depth} for s in self.steps],
+            "unchecked": self.unchecked,
+            "note": self.note,
+        }
+
+
+def claimed_depth(claim: Claim) -> str | None:
+    """The depth a claim states, as every report writes it: its linear form, 'O(1)', or None."""
+    if claim.depth is not None:
+        return fmt(from_dict(claim.depth))
+    return "O(1)" if claim.depth_o1 else None
 
 
 _P_POLY = Precondition("p <= poly(n)", None)
+_P_SQUARE = Precondition("h = w = n", None)
+_P_H_IS_N = Precondition("h = n (h = w = n)", "h == n")
+_P_W_IS_N = Precondition("w = n (h = w = n)", "w == n")
+_P_C_LE_N = Precondition("c <= n", "c <= n")
+_P_C_LE_N_TOKENS = Precondition("c <= n", "c * c <= n")
+_P_R_LE_N = Precondition("r <= n", "r <= n")
+_P_K_CONSTANT = Precondition("K = O(1)", None)
+_P_C_LOG = Precondition("c = O(log n)", None)
+_P_D_LOG = Precondition("d = O(log n)", None)
+_P_N1_N2_POLY = Precondition("n1, n2 <= poly(n)", None)
+_P_K_POLY = Precondition("k <= poly(n)", None)
+_P_GEOMETRIC = Precondition("r_i := a^{K-i}, a in N+", None)
+"""Preconditions several claims share (the token-level kinds read ``c <= n`` as ``c * c <= n``)."""
 
 CLAIMS: tuple[Claim, ...] = (
     # ------------------------------------------------------------------ seed 004 (VAR)
@@ -90,15 +145,9 @@ CLAIMS: tuple[Claim, ...] = (
             "constant depth d_⊗. Part 3: the iterated addition of n p-bit floats, constant "
             "depth d_⊕, with one rounding after the summation is completed."
         ),
-        depth=None,
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(_P_POLY,),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked=(
             "arithmetic-level lemma about F_p gates (it defines d_std, d_prod, d_sum as the "
             "depth of one gate); checked by the fp tests, not on a DAG"
@@ -123,12 +172,7 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_exp": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(_P_POLY,),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked=(
             "arithmetic-level lemma about one F_p gate (defines d_exp); the exp primitive is "
             "correctly rounded, which meets the 2^-p relative error; checked by the fp tests"
@@ -151,12 +195,7 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_sqrt": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(_P_POLY,),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked=(
             "arithmetic-level lemma about one F_p gate (defines d_sqrt); the sqrt primitive is "
             "correctly rounded; checked by the fp tests"
@@ -182,8 +221,6 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 2, "d_sum": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
             _P_POLY,
             Precondition("h, h', w, w' <= poly(n)", None),
@@ -198,7 +235,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="upsample",
         dims={"h": "n", "w": "n", "c": "n", "r": "2"},
-        unchecked=None,
         note=(
             "The statement claims only O(1) depth (line 258); the vector 2d_std + d_⊕ is the "
             "proof's stated total (line 270), which SPEC §3 uses as the claim. Proof typos: "
@@ -227,17 +263,13 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 1, "d_sum": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
             _P_POLY,
-            Precondition("n1, n2 <= poly(n)", None),
+            _P_N1_N2_POLY,
             Precondition("d <= n", "d <= n"),
         ),
-        steps=(),
         kind="matmul",
         dims={"n1": "n", "d": "n", "n2": "n"},
-        unchecked=None,
         note=(
             "Cited from Lemma 4.2 of [CLL+24b] without proof. Seed 002's counterpart "
             "(Lemma 4.1) drops the assumption d <= n. Lemma 5.2 sits in Section 5.2 "
@@ -259,8 +291,6 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 3, "d_sum": 3, "d_exp": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
             _P_POLY,
             Precondition("implied by Lemma 5.2: d <= n", "d <= n"),
@@ -275,7 +305,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="attention_matrix",
         dims={"n": "n", "d": "n"},
-        unchecked=None,
         note=(
             "Steps add up to the stated total (line 296). The score is named s_{i,j} "
             "(line 288) and then t_{i,j} (lines 290, 292). The statement assumes only "
@@ -298,16 +327,12 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 2, "d_sum": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
             _P_POLY,
             Precondition("implied by Lemma 5.2: inner dimension c <= n", "c <= n"),
         ),
-        steps=(),
         kind="mlp",
         dims={"n": "n", "c": "n", "d": "n"},
-        unchecked=None,
         note=(
             "Cited from Lemma 4.5 of [CLL+24b] without proof. Definition 4.6 does not give the "
             "shape of W and multiplies it on the left of the row X_{i,*} (line 206); SPEC "
@@ -327,13 +352,9 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 5, "d_sum": 2, "d_sqrt": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(_P_POLY,),
-        steps=(),
         kind="layernorm",
         dims={"n": "n", "c": "n"},
-        unchecked=None,
         note=(
             "Typo: the depth is printed '5d_std + 2d_⊕ + d_{sqr}t' (line 310), read as "
             "5d_std + 2d_⊕ + d_sqrt. Cited from Lemma 4.6 of [CLL+24b] without proof."
@@ -350,11 +371,8 @@ CLAIMS: tuple[Claim, ...] = (
             "Y_{i,j} = sum_{m,n,q} X_{i+m-1, j+n-1, q} K_{m,n,q} + b is simulated by a "
             "poly(n)-size, O(1)-depth uniform threshold circuit."
         ),
-        depth=None,
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
             Precondition("h, w, c <= poly(n)", None),
             Precondition("h_k x w_k x c <= n", "hk * wk * c <= n"),
@@ -373,7 +391,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="conv2d",
         dims={"h": "n", "w": "n", "c": "n//4", "k": "1", "hk": "2", "wk": "2"},
-        unchecked=None,
         note=(
             "Only O(1) is claimed; the steps' depths are those of the cited parts of "
             "Lemma 3.5 (the proof itself says O(1)), giving d_std + d_⊕. The output is stated "
@@ -394,19 +411,14 @@ CLAIMS: tuple[Claim, ...] = (
             "With k <= poly(n) convolution kernels in a convolution block, computed in "
             "parallel, the whole convolution is simulated with size poly(n) and O(1) depth."
         ),
-        depth=None,
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("k <= poly(n)", None),
+            _P_K_POLY,
             Precondition("implied by Lemma 5.6: h_k x w_k x c <= n", "hk * wk * c <= n"),
         ),
-        steps=(),
         kind="conv2d",
         dims={"h": "n", "w": "n", "c": "n//4", "k": "n", "hk": "2", "wk": "2"},
-        unchecked=None,
         note=(
             "5.7 is a Proposition (line 339), not a Lemma: the range 'Lemmas 5.1-5.10' has no "
             "Lemma 5.7. Proof: 'easily derived from Lemma 5.6 and k <= poly(n)' (line 341). "
@@ -423,15 +435,9 @@ CLAIMS: tuple[Claim, ...] = (
             "Definition 4.9 is simulated by a uniform threshold circuit of size poly(n) and "
             "O(1) depth."
         ),
-        depth=None,
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(Precondition("m = O(1)", None), _P_POLY),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked=(
             "phase-level lemma (Phase 1 only); tc0sim audits the var model as a whole "
             "(Theorem 5.11) and its operators (Lemmas 5.1, 5.3-5.5)"
@@ -454,15 +460,9 @@ CLAIMS: tuple[Claim, ...] = (
             "p <= poly(n). It is simulated by a uniform threshold circuit of size poly(n) and "
             "O(1) depth."
         ),
-        depth=None,
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
-        preconditions=(Precondition("k <= poly(n)", None), _P_POLY),
-        steps=(),
-        kind=None,
-        dims={},
+        preconditions=(_P_K_POLY, _P_POLY),
         unchecked="phase-level lemma (Phase 2 only); audited through the var model (Theorem 5.11)",
         note=(
             "The proof cites only Proposition 5.7 (line 365), but Phase 2 (Section 4.3, "
@@ -480,15 +480,9 @@ CLAIMS: tuple[Claim, ...] = (
             "up-sample blocks) is simulated by a uniform threshold circuit of size poly(n) "
             "and O(1) depth."
         ),
-        depth=None,
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(_P_POLY,),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked="phase-level lemma (Phase 3 only); audited through the var model (Theorem 5.11)",
         note=(
             "The proof simulates the decoder's attention blocks 'by using the result of "
@@ -508,20 +502,15 @@ CLAIMS: tuple[Claim, ...] = (
             "Assuming p <= poly(n), the VAR model is simulated by a uniform threshold circuit "
             "of size poly(n) and O(1) depth."
         ),
-        depth=None,
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
             _P_POLY,
             Precondition("implied by Lemma 5.8: m = O(1)", None),
             Precondition("implied by Lemma 5.9: k <= poly(n)", None),
         ),
-        steps=(),
         kind="var",
         dims={"h": "n", "w": "n", "c": "n"},
-        unchecked=None,
         note=(
             "Proof: 'directly comes from Lemma 5.8, Lemma 5.9 and Lemma 5.10' (line 387). The "
             "statement assumes only p <= poly(n), dropping Lemma 5.8's m = O(1) and Lemma "
@@ -542,15 +531,9 @@ CLAIMS: tuple[Claim, ...] = (
             "the product of n p-bit floats, of depth d_⊗; the sum of n p-bit floats, of depth "
             "d_⊕."
         ),
-        depth=None,
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(_P_POLY,),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked=(
             "arithmetic-level lemma about F_p gates (defines d_std, d_prod, d_sum); checked by "
             "the fp tests, not on a DAG"
@@ -578,12 +561,7 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_exp": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(_P_POLY,),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked="arithmetic-level lemma about one F_p gate (defines d_exp); checked by the fp tests",
         note="Same content as seed 004 Lemma 3.6.",
     ),
@@ -600,12 +578,7 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_sqrt": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(_P_POLY,),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked="arithmetic-level lemma about one F_p gate (defines d_sqrt); checked by the fp tests",
         note="Same content as seed 004 Lemma 3.7.",
     ),
@@ -622,13 +595,9 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 1, "d_sum": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
-        preconditions=(_P_POLY, Precondition("n1, n2 <= poly(n)", None)),
-        steps=(),
+        preconditions=(_P_POLY, _P_N1_N2_POLY),
         kind="matmul",
         dims={"n1": "n", "d": "n", "n2": "n"},
-        unchecked=None,
         note=(
             "Cited without proof. Unlike seed 004 Lemma 5.2 it has no assumption d <= n, and "
             "the attention proof (C.3) applies it to A X, whose inner dimension is hw = n^2 "
@@ -650,13 +619,11 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 2, "d_sum": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("h = n (n = h = w)", "h == n"),
-            Precondition("w = n (n = h = w)", "w == n"),
-            Precondition("r <= n", "r <= n"),
-            Precondition("c <= n", "c <= n"),
+            _P_H_IS_N,
+            _P_W_IS_N,
+            _P_R_LE_N,
+            _P_C_LE_N,
             _P_POLY,
         ),
         steps=(
@@ -669,7 +636,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="upsample",
         dims={"h": "n", "w": "n", "c": "n", "r": "2"},
-        unchecked=None,
         note=(
             "Steps add up to the total (line 181). The statement calls the bicubic function "
             "'the linear up sample function' (line 167). The proof indexes X_{i/r+s, j/r+s, l} "
@@ -693,13 +659,11 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 1, "d_sum": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("h = n (n = h = w)", "h == n"),
-            Precondition("w = n (n = h = w)", "w == n"),
-            Precondition("r <= n", "r <= n"),
-            Precondition("c <= n", "c <= n"),
+            _P_H_IS_N,
+            _P_W_IS_N,
+            _P_R_LE_N,
+            _P_C_LE_N,
             _P_POLY,
         ),
         steps=(
@@ -711,7 +675,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="downsample",
         dims={"h": "n", "w": "n", "c": "n", "r": "2"},
-        unchecked=None,
         note=(
             "Definition B.2 leaves Phi_down an arbitrary linear map ('a linear transformation "
             "matrix', line 734); SPEC fixes area averaging (entries 1/r^2). dims need n even "
@@ -732,10 +695,8 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 2, "d_sum": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("h = w = n", None),
+            _P_SQUARE,
             Precondition("c <= n (c, d <= n)", "c * c <= n"),
             Precondition("d <= n (c, d <= n)", "d * d <= n"),
             _P_POLY,
@@ -746,7 +707,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="mlp",
         dims={"n": "n*n", "c": "n", "d": "n"},
-        unchecked=None,
         note=(
             "Steps (Lemma C.1, line 1222) add up to the total. The kind's token dim n is "
             "h*w = n^2, so 'c <= n' is checked as c * c <= n; h = w = n is structural (the "
@@ -768,11 +728,9 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 6, "d_sum": 2},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("h = w = n", None),
-            Precondition("c <= n", "c * c <= n"),
+            _P_SQUARE,
+            _P_C_LE_N_TOKENS,
             _P_POLY,
         ),
         steps=(
@@ -788,7 +746,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="ffn",
         dims={"n": "n*n", "c": "n"},
-        unchecked=None,
         note=(
             "Steps (Lemma C.2, line 1258) add up to the total (line 1260). Definition B.7 "
             "declares W_1, W_2 in R^{c x d}, b in R^{1 x d} and an h x w x d output (lines "
@@ -810,10 +767,8 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 6, "d_sum": 6, "d_exp": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("h = w = n", None),
+            _P_SQUARE,
             Precondition("c <= n", "d * d <= n"),
             _P_POLY,
         ),
@@ -831,7 +786,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="attention",
         dims={"n": "n*n", "d": "n"},
-        unchecked=None,
         note=(
             "STEPS DO NOT ADD UP: the steps of Lemma C.3 (lines 1302-1318) sum to "
             "7d_std + 6d_⊕ + d_exp, the stated total is d_all = 6(d_std + d_⊕) + d_exp "
@@ -857,11 +811,9 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 5, "d_sum": 2, "d_sqrt": 1},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("h = w = n", None),
-            Precondition("c <= n", "c * c <= n"),
+            _P_SQUARE,
+            _P_C_LE_N_TOKENS,
             _P_POLY,
         ),
         steps=(
@@ -880,7 +832,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="layernorm",
         dims={"n": "n*n", "c": "n"},
-        unchecked=None,
         note=(
             "STEPS DO NOT ADD UP: as printed (Lemma C.4, line 1360) they sum to "
             "5d_std + 3d_⊕, with no d_sqrt, against the stated 5d_std + 2d_⊕ + d_sqrt. The "
@@ -903,12 +854,10 @@ CLAIMS: tuple[Claim, ...] = (
         depth={"d_std": 26, "d_sum": 12, "d_exp": 1, "d_sqrt": 2},
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("h = n (h = w = n)", "h == n"),
-            Precondition("w = n (h = w = n)", "w == n"),
-            Precondition("c <= n", "c <= n"),
+            _P_H_IS_N,
+            _P_W_IS_N,
+            _P_C_LE_N,
             _P_POLY,
         ),
         steps=(
@@ -944,7 +893,6 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         kind="flow_matching",
         dims={"h": "n", "w": "n", "c": "n"},
-        unchecked=None,
         note=(
             "Steps add up: Step 2 = 14d_std + 8d_⊕ + d_sqrt + d_exp and Step 3 = 10d_std + "
             "3d_⊕ + d_sqrt as stated (lines 295, 297), total 26d_std + 12d_⊕ + 2d_sqrt + d_exp "
@@ -969,23 +917,18 @@ CLAIMS: tuple[Claim, ...] = (
             "d_exp = O(1), the FlowAR model is simulated by a uniform TC^0 circuit family; "
             "the proof gives size poly(n) and depth O(1)."
         ),
-        depth=None,
         depth_o1=True,
         size="poly(n)",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("h = n (h = w = n)", "h == n"),
-            Precondition("w = n (h = w = n)", "w == n"),
-            Precondition("c <= n", "c <= n"),
+            _P_H_IS_N,
+            _P_W_IS_N,
+            _P_C_LE_N,
             _P_POLY,
-            Precondition("K = O(1)", None),
+            _P_K_CONSTANT,
             Precondition("d_std, d_⊕, d_sqrt, d_exp = O(1)", None),
         ),
-        steps=(),
         kind="flowar",
         dims={"h": "n", "w": "n", "c": "n"},
-        unchecked=None,
         note=(
             "The statement claims membership in uniform TC^0 only; size poly(n) and depth O(1) "
             "are the proof's (line 315). The proof cites Lemmas 4.2, 4.3, 4.6, 4.5, 4.8 per "
@@ -1011,20 +954,14 @@ CLAIMS: tuple[Claim, ...] = (
             "delta = 1/poly(n), the computation takes T(n, n^{o(1)}, d) = n^{1+o(1)} time "
             "(Theorem 1.4 of Alman and Song 2023)."
         ),
-        depth=None,
-        depth_o1=False,
-        size="",
-        size_degree=None,
         runtime="n^{1+o(1)}",
         preconditions=(
-            Precondition("d = O(log n)", None),
+            _P_D_LOG,
             Precondition("R = Theta(sqrt(log n))", None),
             Precondition("delta = 1/poly(n)", None),
         ),
-        steps=(),
         kind="aattc",
         dims={"n": "n", "d": "2"},
-        unchecked=None,
         note=(
             "Not in the required list; recorded because SPEC's aattc kind cites it. "
             "Definition 5.1 calls Q, K, V in R^{n x d} 'weight matrices' (line 327) whereas "
@@ -1045,21 +982,15 @@ CLAIMS: tuple[Claim, ...] = (
             "r_i = a^{K-i}, and the layers of Definitions B.1, B.5, B.7, B.12, the total "
             "inference runtime of FlowAR is O(n^{4+o(1)}) (informal version of Lemma D.1)."
         ),
-        depth=None,
-        depth_o1=False,
-        size="",
-        size_degree=None,
         runtime="O(n^{4+o(1)})",
         preconditions=(
-            Precondition("h = w = n", None),
-            Precondition("c = O(log n)", None),
-            Precondition("K = O(1)", None),
-            Precondition("r_i := a^{K-i}, a in N+", None),
+            _P_SQUARE,
+            _P_C_LOG,
+            _P_K_CONSTANT,
+            _P_GEOMETRIC,
         ),
-        steps=(),
         kind="flowar",
         dims={"h": "n", "w": "n", "c": "2"},
-        unchecked=None,
         note=(
             "The proof (Lemma D.1) fixes a = 2 (phi_up,i(., 2), n/2^{K-j}; lines 1404-1411) "
             "although the statement allows any a. Part 1's per-scale sum "
@@ -1081,21 +1012,15 @@ CLAIMS: tuple[Claim, ...] = (
             "attention and the fast flow-matching layers FNN_i (Definition 5.3), the total "
             "inference runtime is O(n^{2+o(1)}) (informal version of Lemma D.2)."
         ),
-        depth=None,
-        depth_o1=False,
-        size="",
-        size_degree=None,
         runtime="O(n^{2+o(1)})",
         preconditions=(
-            Precondition("h = w = n", None),
-            Precondition("c = O(log n)", None),
-            Precondition("K = O(1)", None),
-            Precondition("r_i := a^{K-i}, a in N+", None),
+            _P_SQUARE,
+            _P_C_LOG,
+            _P_K_CONSTANT,
+            _P_GEOMETRIC,
         ),
-        steps=(),
         kind="fast_flowar",
         dims={"h": "n", "w": "n", "c": "2"},
-        unchecked=None,
         note=(
             "Copy-paste slips: 'Consider the original FlowAR inference pipeline' and 'the "
             "total inference runtime of FlowAR' (lines 495, 497; again 1447, 1477) for the "
@@ -1116,20 +1041,12 @@ CLAIMS: tuple[Claim, ...] = (
             "all entries bounded by R = O(sqrt(log n))), the l_inf error between the final "
             "outputs is ||Y~'_K - Y~_K||_inf <= 1/poly(n)."
         ),
-        depth=None,
-        depth_o1=False,
-        size="",
-        size_degree=None,
-        runtime="",
         preconditions=(
-            Precondition("h = w = n", None),
-            Precondition("c = O(log n)", None),
-            Precondition("K = O(1)", None),
+            _P_SQUARE,
+            _P_C_LOG,
+            _P_K_CONSTANT,
             Precondition("R = O(sqrt(log n))", None),
         ),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked=(
             "approximation-error claim over the reals; the evaluate interpreter can measure "
             "the fast_flowar vs flowar gap on instances but not prove a 1/poly(n) bound"
@@ -1155,18 +1072,11 @@ CLAIMS: tuple[Claim, ...] = (
             "approximates the FlowAR architecture up to 1/poly(n) additive error in "
             "O(n^{2+o(1)}) time."
         ),
-        depth=None,
-        depth_o1=False,
-        size="",
-        size_degree=None,
         runtime="O(n^{2+o(1)})",
         preconditions=(
-            Precondition("d = O(log n)", None),
+            _P_D_LOG,
             Precondition("R = o(sqrt(log n))", None),
         ),
-        steps=(),
-        kind=None,
-        dims={},
         unchecked=(
             "runtime and approximation-error theorem: it claims no circuit depth or size, so "
             "there is nothing to audit on a DAG (fast_flowar's O(1) depth would be a tc0sim "

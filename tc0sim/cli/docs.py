@@ -1,5 +1,6 @@
 """Regenerate every generated part of docs/: one command, ``python -m tc0sim.cli.docs``.
 
+* docs/dag.md — the primitive table (between the ``primitives`` markers), from the primitive rows;
 * docs/model_files.md — the per-kind table (between the ``kinds`` markers), from the kind registry;
   input names come from building each kind's example (examples/KIND.yaml) at the example's n;
 * docs/operators.md — the depth table (between the ``depths`` markers): each operator's example
@@ -90,11 +91,24 @@ def kinds_table() -> str:
     return "\n".join(lines)
 
 
+def primitives_table() -> str:
+    """The primitive table as the rows of ``tc0sim.ir.primitives`` declare it."""
+    from tc0sim.ir.primitives import PRIMITIVES
+
+    lines = ["| primitive | role | arity | symbol | F_p result | meaning |", "|---|---|---|---|---|---|"]
+    for row in PRIMITIVES.values():
+        rounding = "rounds once" if "rounded" in row.properties else "exact" if "exact" in row.properties else "—"
+        arity = "any" if row.arity is None else str(row.arity)
+        cells = (f"`{row.name}`", row.role, arity, row.symbol or "— (depth 0, size 0)", rounding, row.doc)
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def depth_table() -> str:
     """Each operator kind's example: its computed critical depth next to the claims audited on it."""
-    from tc0sim.audit.claims import CLAIMS
+    from tc0sim.audit.claims import CLAIMS, claimed_depth
     from tc0sim.interp.depth import depth
-    from tc0sim.ir.vectors import fmt, from_dict
+    from tc0sim.ir.vectors import fmt
     from tc0sim.kinds import KINDS, kind_names
 
     lines = [
@@ -109,7 +123,7 @@ def depth_table() -> str:
             continue
         computed = " ; ".join(fmt(v) for v in depth(graph).critical)
         claims = [
-            f"{c.id}: {fmt(from_dict(c.depth)) if c.depth else ('O(1)' if c.depth_o1 else c.runtime or '—')}"
+            f"{c.id}: {claimed_depth(c) or c.runtime or '—'}"
             for c in CLAIMS
             if c.kind == name
         ]
@@ -119,7 +133,7 @@ def depth_table() -> str:
 
 
 def _claims_document(current: str) -> str:
-    from tc0sim.audit.audit import claims_markdown
+    from tc0sim.audit.render import claims_markdown
 
     return claims_markdown()
 
@@ -138,6 +152,7 @@ def _between(name: str, generate: Callable[[], str]) -> Callable[[str], str]:
 
 
 GENERATED: dict[Path, Callable[[str], str]] = {
+    DOCS / "dag.md": _between("primitives", primitives_table),
     DOCS / "model_files.md": _between("kinds", kinds_table),
     DOCS / "operators.md": _between("depths", depth_table),
     DOCS / "claims.md": _claims_document,

@@ -23,7 +23,7 @@ from tc0sim.cli.output import FORMATS, Section, emit, jsonable, progress, status
 from tc0sim import __version__
 from tc0sim.errors import ConfigError, Tc0simError
 from tc0sim.fp import Format
-from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+from tc0sim.ir.primitives import SYMBOLS
 
 DEMO_PRECISIONS = (8, 24, 53, 113)
 DEMO_TERMS = ("1e40", "1", "-1e40", "1/3")
@@ -167,22 +167,14 @@ def _parse_symbol_values(assignments: tuple[str, ...]) -> tuple[dict[str, Fracti
     return values, defaulted
 
 
-def _path_groups(result: Any, path: list[Any]) -> list[dict[str, Any]]:
+def _path_groups(path: list[Any]) -> list[dict[str, Any]]:
     """The path grouped by operator scope: scope path, paper reference, depth vector, gates on the path."""
-    vectors = result.by_operator(path)
-    groups: list[dict[str, Any]] = []
-    for node in path:
-        where = node.scope_path or "(top)"
-        if not groups or groups[-1]["operator"] != where:
-            groups.append({"operator": where, "ref": node.scope[-1].ref if node.scope else "", "gates": []})
-        if PRIMITIVES[node.prim].symbol is not None:
-            groups[-1]["gates"].append(node.prim)
-    if len(groups) != len(vectors):
-        raise AssertionError("depth.by_operator grouped the witness path differently")
-    for group, (where, v) in zip(groups, vectors):
-        group["depth"] = _vec_dict(v)
-        group["linear"] = _vec_text(v)
-    return groups
+    from tc0sim.interp.paths import group_path
+
+    return [
+        {"operator": g.operator, "ref": g.ref, "gates": g.gates, "depth": _vec_dict(g.depth), "linear": _vec_text(g.depth)}
+        for g in group_path(path)
+    ]
 
 
 def _witness(result: Any, v: tuple[int, ...]) -> dict[str, Any]:
@@ -190,7 +182,7 @@ def _witness(result: Any, v: tuple[int, ...]) -> dict[str, Any]:
     return {
         "vector": _vec_dict(v),
         "linear": _vec_text(v),
-        "by_operator": _path_groups(result, path),
+        "by_operator": _path_groups(path),
         "path": [
             {"id": node.id, "prim": node.prim, "name": node.name, "operator": node.scope_path or "(top)"}
             for node in path
@@ -236,6 +228,7 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> 
     With --set the depth is also one number (unspecified symbols count 1) with the path realising it.
     """
     from tc0sim.interp.depth import depth as depth_of
+    from tc0sim.interp.paths import path_vector
     from tc0sim.interp.size import size as size_of
 
     values, defaulted = _parse_symbol_values(assignments) if assignments else ({}, [])
@@ -277,7 +270,7 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> 
 
     if assignments:
         number, path = result.at(values)
-        chosen = _witness(result, _path_vector(path))
+        chosen = _witness(result, path_vector(path))
         data["depth"]["at"] = {
             "values": {s: _exact_text(values[s]) for s in SYMBOLS},
             "defaulted": defaulted,
@@ -304,15 +297,6 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> 
         )
     sections.extend(_size_sections(size_report))
     emit(fmt, sections, data)
-
-
-def _path_vector(path: list[Any]) -> tuple[int, ...]:
-    counts = [0] * len(SYMBOLS)
-    for node in path:
-        symbol = PRIMITIVES[node.prim].symbol
-        if symbol is not None:
-            counts[SYMBOLS.index(symbol)] += 1
-    return tuple(counts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,9 +361,9 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
             bar.advance(f"n={n}")
     fitted = counts[: len(points)]
     checks = counts[len(points) :]
-    coefficients = polyfit.fit(points, [c["total"] for c in fitted]) if spec.uses_n else [Fraction(fitted[0]["total"])]
-    failures = [c for c in checks if polyfit.value(coefficients, c["n"]) != c["total"]]
-    verified = not failures
+    fit = polyfit.fit_and_verify({c["n"]: c["total"] for c in counts}, len(checks))
+    coefficients, verified = fit.coefficients, fit.verified
+    failures = [c for c in checks if c["n"] in fit.failures]
     result: dict[str, Any] = {
         "n": points,
         "counts": fitted,
@@ -568,6 +552,7 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None
     whose kind matches each file's kind, at the file's dims.
     """
     from tc0sim.audit import audit as engine
+    from tc0sim.audit.render import render
 
     if models:
         verdicts = []
@@ -582,7 +567,7 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None
         kinds = sorted({_load(m).kind for m in models})
         click.echo(f"no claim of the registry is about kind {', '.join(kinds)}: nothing to audit")
         return
-    text = engine.render(verdicts, fmt)
+    text = render(verdicts, fmt)
     click.echo(text.rstrip("\n"))
     if any(v.verdict == "violated" for v in verdicts):
         click.get_current_context().exit(EXIT_VIOLATED)
@@ -609,48 +594,20 @@ def graph(model: str, n: int | None, output_path: str) -> None:
         click.echo(f"  {node.attrs.get('role', 'input')} {name}{list(node.shape)}")
 
 
-def _claim_depth(claim: Any) -> str:
-    from tc0sim.ir.vectors import fmt, from_dict
-
-    if claim.depth is not None:
-        return fmt(from_dict(claim.depth))
-    return "O(1)" if claim.depth_o1 else "—"
-
-
 @main.command()
 @_FORMAT_OPTION
 def claims(fmt: str) -> None:
     """The registry of the papers' claims: id, reference, claimed depth and size, kind audited."""
-    from tc0sim.audit.claims import CLAIMS
+    from tc0sim.audit.claims import CLAIMS, claimed_depth
 
     rows = [
-        [c.id, f"{c.paper} {c.ref}", c.title, _claim_depth(c), c.size or "—", c.kind or "—", c.unchecked and "unchecked" or ""]
+        [c.id, f"{c.paper} {c.ref}", c.title, claimed_depth(c) or "—", c.size or "—", c.kind or "—", c.unchecked and "unchecked" or ""]
         for c in CLAIMS
     ]
     section = Section(
         f"{len(CLAIMS)} claims", ("id", "reference", "title", "depth", "size", "kind", "status"), rows
     )
-    data = {
-        "claims": [
-            {
-                "id": c.id,
-                "paper": c.paper,
-                "ref": c.ref,
-                "title": c.title,
-                "statement": c.statement,
-                "depth": c.depth,
-                "depth_o1": c.depth_o1,
-                "size": c.size,
-                "kind": c.kind,
-                "dims": c.dims,
-                "preconditions": [{"text": p.text, "check": p.check} for p in c.preconditions],
-                "steps": [{"text": s.text, "depth": s.depth} for s in c.steps],
-                "unchecked": c.unchecked,
-                "note": c.note,
-            }
-            for c in CLAIMS
-        ]
-    }
+    data = {"claims": [c.as_dict() for c in CLAIMS]}
     emit(fmt, [section], data)
 
 

@@ -23,18 +23,30 @@ from typing import Any
 
 import numpy as np
 
+from tc0sim.interp.paths import group_path
 from tc0sim.interp.rules import by_role, rule_for
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.wiring import move
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
-from tc0sim.ir.vectors import ZERO, Number, Vec, add, as_vec, dot, fmt, leq, pareto_max, sub, to_dict, unit
+from tc0sim.ir.vectors import Number, Vec, add, as_vec, dot, fmt, leq, pareto_max, sub, to_dict, unit, zero
 
 DEFAULT_CAP = 50_000_000
 """Largest number of elements a class-mapped node may have before the exact analysis falls back."""
 
 PSet = frozenset  # frozenset[Vec], always Pareto-reduced
-ZERO_SET: PSet = frozenset({ZERO})
 EMPTY_SET: PSet = frozenset()
+
+
+def zero_set() -> PSet:
+    """The Pareto set of a source, {0} (of the current symbols: the primitive table may add some)."""
+    return frozenset({zero()})
+
+
+def __getattr__(name: str) -> PSet:
+    """``ZERO_SET`` is ``zero_set()``, computed on access."""
+    if name == "ZERO_SET":
+        return zero_set()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @lru_cache(maxsize=None)
@@ -46,7 +58,7 @@ def _union(sets: frozenset) -> PSet:
 @lru_cache(maxsize=None)
 def _shift(s: PSet, symbol: str | None) -> PSet:
     """Every vector of ``s`` extended by one gate of ``symbol``; a gate reading nothing starts at 0."""
-    base = s if s else ZERO_SET
+    base = s if s else zero_set()
     if symbol is None:
         return base
     u = unit(symbol)
@@ -121,7 +133,7 @@ Rule = Callable[[Node, list[State], list[tuple[int, ...]], _Context], State]
 
 
 def _source(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
-    return State([ZERO_SET if node.size else EMPTY_SET])
+    return State([zero_set() if node.size else EMPTY_SET])
 
 
 def _fallback(node: Node, ins: list[State], extra: Iterable[PSet] = ()) -> State:
@@ -210,11 +222,11 @@ def _pad(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Cont
     (state,) = ins
     if node.size == 0:
         return State([EMPTY_SET])
-    if state.classes is None and state.sets[0] in (ZERO_SET, EMPTY_SET):
-        return State([ZERO_SET])
+    if state.classes is None and state.sets[0] in (zero_set(), EMPTY_SET):
+        return State([zero_set()])
     if not ctx.fits(node, "padding around a non-zero-depth operand"):
-        return _fallback(node, ins, [ZERO_SET])
-    sets = list(state.sets) + [ZERO_SET]
+        return _fallback(node, ins, [zero_set()])
+    sets = list(state.sets) + [zero_set()]
     classes = np.pad(state.class_array(shapes[0]).astype(_dtype(len(sets))), node.attrs["widths"], constant_values=len(sets) - 1)
     return _normalise(sets, classes)
 
@@ -284,7 +296,7 @@ class DepthResult:
             rest = sub(v, unit(symbol)) if symbol else v
             nxt = next((i for i in node.inputs if rest in self.states[i].candidates), None)
             if nxt is None:
-                if rest != ZERO:
+                if rest != zero():
                     raise AssertionError(f"depth states inconsistent at node {node.id}")
                 return path
             node_id, v = nxt, rest
@@ -307,16 +319,7 @@ class DepthResult:
     @staticmethod
     def by_operator(path: list[Node]) -> list[tuple[str, Vec]]:
         """Consecutive nodes of a path grouped by scope path, with the vector each group contributes."""
-        groups: list[tuple[str, Vec]] = []
-        for node in path:
-            symbol = PRIMITIVES[node.prim].symbol
-            contribution = unit(symbol) if symbol else ZERO
-            where = node.scope_path or "(top)"
-            if groups and groups[-1][0] == where:
-                groups[-1] = (where, add(groups[-1][1], contribution))
-            else:
-                groups.append((where, contribution))
-        return groups
+        return [(group.operator, group.depth) for group in group_path(path)]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: critical vectors (full dicts and linear forms), per-symbol maxima, exactness."""

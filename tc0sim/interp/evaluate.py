@@ -15,9 +15,10 @@ import numpy as np
 
 from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
-from tc0sim.interp.rules import rule_for
 from tc0sim.ir.graph import Graph, Node
-from tc0sim.ir.wiring import MOVE_RULES, move
+from tc0sim.ir.primitives import Primitive
+from tc0sim.ir.rules import RuleTable
+from tc0sim.ir.wiring import move
 
 Rule = Callable[[Format, Node, list[np.ndarray]], np.ndarray]
 
@@ -30,18 +31,23 @@ def _reduce(name: str) -> Rule:
     return lambda F, node, args: F.reduce(name, args[0], node.attrs["axes"])
 
 
+def _move(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
+    return move(node, args, lambda: F.zero)
+
+
 def _constant(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
     return F.asarray(node.attrs["value"])
 
 
-EVAL_RULES: dict[str, Rule] = {
-    **{name: _map(name) for name in ("add", "sub", "mul", "div", "max", "min", "relu", "neg", "exp", "sqrt")},
-    "compare": _map("lt"),
-    "sum": _reduce("sum"),
-    "prod": _reduce("prod"),
-    "constant": _constant,
-    **{name: (lambda F, node, args: move(node, args, lambda: F.zero)) for name in MOVE_RULES},
-}
+def _derive(row: Primitive) -> Rule | None:
+    """A primitive with an F_p kernel applies it (elementwise or per reduced row); wiring moves."""
+    if row.kernel is not None:
+        return _reduce(row.kernel) if row.role == "reduction" else _map(row.kernel)
+    return _move if row.move is not None else None
+
+
+EVAL_RULES: RuleTable[Rule] = RuleTable("evaluate", _derive)
+EVAL_RULES["constant"] = _constant
 """One rule per primitive; ``input`` is handled by the evaluator itself (it reads the inputs)."""
 
 
@@ -92,7 +98,7 @@ def evaluate(
         if node.prim == "input":
             values[node.id] = _entry(F, node, given[node.name])
             continue
-        rule = rule_for(EVAL_RULES, "evaluate", node.prim)
+        rule = EVAL_RULES.rule(node.prim)
         args = [values[i] for i in node.inputs]
         try:
             values[node.id] = rule(F, node, args)

@@ -19,12 +19,12 @@ import networkx as nx
 import numpy as np
 
 from tc0sim.errors import ExpansionLimitError
-from tc0sim.interp.rules import by_role, rule_for
 from tc0sim.interp.size import size
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES
-from tc0sim.ir.vectors import ZERO, Vec, pareto_max, unit
-from tc0sim.ir.wiring import MOVE_RULES, move
+from tc0sim.ir.rules import by_role
+from tc0sim.ir.vectors import Vec, pareto_max, unit, zero
+from tc0sim.ir.wiring import move
 
 DEFAULT_MAX_GATES = 2_000_000
 
@@ -83,13 +83,12 @@ def _reduction(node: Node, ins: list[np.ndarray], ex: _Expansion) -> np.ndarray:
     return out
 
 
-EXPAND_RULES: dict[str, ExpandRule] = by_role(_source, _reduction, _elementwise)
-EXPAND_RULES.update(
-    {
-        "neg": lambda n, ins, ex: ins[0],
-        **{name: (lambda n, ins, ex: move(n, ins, lambda: ex.zero(n))) for name in MOVE_RULES},
-    }
-)
+def _move(node: Node, ins: list[np.ndarray], ex: _Expansion) -> np.ndarray:
+    """Wiring creates no scalar node: gate ids move like the data (pad's zeros share one source)."""
+    return move(node, ins, lambda: ex.zero(node))
+
+
+EXPAND_RULES = by_role(_source, _reduction, _elementwise, wiring=_move, interpreter="expand")
 
 
 class _NoEdgeAttributes(dict):
@@ -164,7 +163,7 @@ def expand(graph: Graph, max_gates: int = DEFAULT_MAX_GATES) -> nx.DiGraph:
     ex = _Expansion(graph)
     ids: dict[int, np.ndarray] = {}
     for node in graph.live():
-        rule = rule_for(EXPAND_RULES, "expand", node.prim)
+        rule = EXPAND_RULES.rule(node.prim)
         ids[node.id] = rule(node, [ids[i] for i in node.inputs], ex)
 
     collecting = gc.isenabled()
@@ -192,7 +191,7 @@ def scalar_depth_by_node(g: nx.DiGraph) -> dict[int, frozenset]:
     for v in nx.topological_sort(g):
         preds = {sets[u] for u in g.predecessors(v)}
         if not preds:
-            base: frozenset = frozenset({ZERO})
+            base: frozenset = frozenset({zero()})
         elif len(preds) == 1:
             (base,) = preds
         else:

@@ -114,7 +114,7 @@ def from_json(data: dict[str, Any]) -> Graph:
         attrs = {k: _decode(v) for k, v in item["attrs"].items()}
         inputs = tuple(int(i) for i in item["inputs"])
         shape = tuple(int(d) for d in item["shape"])
-        computed = tuple(SHAPE_RULES[prim]([graph.nodes[i].shape for i in inputs], attrs))
+        computed = tuple(SHAPE_RULES.rule(prim)([graph.nodes[i].shape for i in inputs], attrs))
         if computed != shape:
             raise GraphError(f"node {node_id} ({prim}): recorded shape {shape} but operands give {computed}")
         scope = tuple(Scope(name, ref) for name, ref in item["scope"])

@@ -10,9 +10,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tc0sim.interp.rules import rule_for
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES
+from tc0sim.ir.rules import RuleTable
 
 
 def _gates(node: Node, graph: Graph) -> int:
@@ -23,7 +23,12 @@ def _no_gates(node: Node, graph: Graph) -> int:
     return 0
 
 
-SIZE_RULES = {name: (_no_gates if p.is_wiring else _gates) for name, p in PRIMITIVES.items()}
+SIZE_RULES: RuleTable = RuleTable("size", lambda row: _no_gates if row.is_wiring else _gates)
+"""A gate per element of every compute node; wiring and sources count 0."""
+
+
+def _reductions() -> dict[str, int]:
+    return {row.name: 0 for row in PRIMITIVES.values() if row.role == "reduction"}
 
 
 def fan_in(node: Node, graph: Graph) -> int:
@@ -39,7 +44,7 @@ class SizeReport:
     total: int = 0
     by_primitive: Counter = field(default_factory=Counter)
     by_operator: Counter = field(default_factory=Counter)
-    max_fan_in: dict[str, int] = field(default_factory=lambda: {"sum": 0, "prod": 0})
+    max_fan_in: dict[str, int] = field(default_factory=_reductions)
 
     def as_dict(self) -> dict:
         return {
@@ -54,7 +59,7 @@ def size(graph: Graph) -> SizeReport:
     """Count gates per primitive, per operator scope (innermost scope path) and in total."""
     report = SizeReport()
     for node in graph.live():
-        gates = rule_for(SIZE_RULES, "size", node.prim)(node, graph)
+        gates = SIZE_RULES.rule(node.prim)(node, graph)
         if not gates:
             continue
         report.total += gates

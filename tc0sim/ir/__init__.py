@@ -1,6 +1,8 @@
 """The IR: primitives declared once, the tensor-level DAG, and its builder."""
 
 from tc0sim.ir.graph import Builder, Graph, Node, Scope, Tensor
-from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive, primitive
+from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive, define, primitive, undefine
 
-__all__ = ["Builder", "Graph", "Node", "Scope", "Tensor", "PRIMITIVES", "SYMBOLS", "Primitive", "primitive"]
+__all__ = [
+    "Builder", "Graph", "Node", "Scope", "Tensor", "PRIMITIVES", "SYMBOLS", "Primitive", "define", "primitive", "undefine",
+]

@@ -17,10 +17,10 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from tc0sim.errors import GraphError, MissingRuleError
-from tc0sim.ir.primitives import PRIMITIVES
-
-Shape = tuple[int, ...]
+from tc0sim.errors import GraphError
+from tc0sim.ir.primitives import PRIMITIVES, Primitive, watch
+from tc0sim.ir.rules import RuleTable
+from tc0sim.ir.shapes import Shape, ShapeRule, broadcast_shapes, norm_axes
 
 
 @dataclass(frozen=True)
@@ -121,122 +121,10 @@ class Graph:
         return [n for n in self.nodes if n.id in keep]
 
 
-def _broadcast_shapes(*shapes: Shape) -> Shape:
-    """numpy's broadcasting rule on shapes alone (numpy's own refuses shapes too big to allocate)."""
-    ndim = max(len(s) for s in shapes)
-    out = []
-    for axis in range(ndim):
-        dims = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0} - {1}
-        if len(dims) > 1:
-            raise GraphError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
-        out.append(dims.pop() if dims else 1)
-    return tuple(out)
 
 
-def _norm_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
-    axes = tuple(range(ndim)) if axis is None else ((axis,) if isinstance(axis, int) else tuple(axis))
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise GraphError(f"axis {a} out of range for {ndim}-d tensor")
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise GraphError(f"repeated axis in {axes}")
-    return tuple(sorted(out))
-
-
-def _same_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    if any(s != shapes[0] for s in shapes):
-        raise GraphError(f"operands have shapes {', '.join(map(str, shapes))}; expected equal shapes")
-    return shapes[0]
-
-
-def _reduce_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    (s,) = shapes
-    return tuple(d for i, d in enumerate(s) if i not in attrs["axes"])
-
-
-def _reshape_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    (s,) = shapes
-    if math.prod(s) != math.prod(attrs["shape"]):
-        raise GraphError(f"cannot reshape {s} to {attrs['shape']}")
-    return attrs["shape"]
-
-
-def _transpose_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    (s,) = shapes
-    if sorted(attrs["perm"]) != list(range(len(s))):
-        raise GraphError(f"{attrs['perm']} is not a permutation of the axes of {s}")
-    return tuple(s[i] for i in attrs["perm"])
-
-
-def _slice_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    (s,) = shapes
-    ax = attrs["axis"]
-    if not 0 <= ax < len(s):
-        raise GraphError(f"slice axis {ax} out of range for shape {s}")
-    n = len(range(attrs["start"], attrs["stop"], attrs["step"]))
-    if not (0 <= attrs["start"] <= s[ax] and attrs["start"] <= attrs["stop"] <= s[ax] and attrs["step"] > 0):
-        raise GraphError(f"slice {attrs['start']}:{attrs['stop']}:{attrs['step']} out of range for axis {ax} of {s}")
-    return s[:ax] + (n,) + s[ax + 1 :]
-
-
-def _concat_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    ax = attrs["axis"]
-    if not shapes:
-        raise GraphError("concat of no tensors")
-    rest = {s[:ax] + s[ax + 1 :] for s in shapes}
-    if len(rest) != 1 or any(not 0 <= ax < len(s) for s in shapes):
-        raise GraphError(f"cannot concatenate shapes {', '.join(map(str, shapes))} along axis {ax}")
-    first = shapes[0]
-    return first[:ax] + (sum(s[ax] for s in shapes),) + first[ax + 1 :]
-
-
-def _broadcast_to_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    (s,) = shapes
-    if _broadcast_shapes(s, attrs["shape"]) != attrs["shape"]:
-        raise GraphError(f"cannot broadcast {s} to {attrs['shape']}")
-    return attrs["shape"]
-
-
-def _gather_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    (s,) = shapes
-    ax, idx = attrs["axis"], attrs["indices"]
-    if not 0 <= ax < len(s):
-        raise GraphError(f"gather axis {ax} out of range for shape {s}")
-    if idx.size and (idx.min() < 0 or idx.max() >= s[ax]):
-        raise GraphError(f"gather indices out of range [0, {s[ax]}) on axis {ax} of {s}")
-    return s[:ax] + idx.shape + s[ax + 1 :]
-
-
-def _pad_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    (s,) = shapes
-    w = attrs["widths"]
-    if len(w) != len(s) or any(a < 0 or b < 0 for a, b in w):
-        raise GraphError(f"pad widths {w} do not fit shape {s}")
-    return tuple(d + a + b for d, (a, b) in zip(s, w))
-
-
-def _source_shape(shapes: list[Shape], attrs: dict[str, Any]) -> Shape:
-    return attrs["shape"]
-
-
-SHAPE_RULES: dict[str, Callable[[list[Shape], dict[str, Any]], Shape]] = {
-    **{name: _same_shape for name in ("add", "sub", "mul", "div", "max", "min", "compare")},
-    **{name: _same_shape for name in ("relu", "exp", "sqrt", "neg")},
-    "sum": _reduce_shape,
-    "prod": _reduce_shape,
-    "input": _source_shape,
-    "constant": _source_shape,
-    "reshape": _reshape_shape,
-    "transpose": _transpose_shape,
-    "slice": _slice_shape,
-    "concat": _concat_shape,
-    "broadcast": _broadcast_to_shape,
-    "gather": _gather_shape,
-    "pad": _pad_shape,
-}
-"""The shape interpreter: one rule per primitive, checked when a node is built."""
+SHAPE_RULES: RuleTable[ShapeRule] = RuleTable("shape", lambda p: p.shape)
+"""The shape interpreter: one rule per primitive (the row's ``shape``), checked when a node is built."""
 
 
 def _exact_array(value: Any) -> np.ndarray:
@@ -257,7 +145,8 @@ def _exact_array(value: Any) -> np.ndarray:
 class Builder:
     """Appends nodes to a Graph; operators call ``b.mul(x, y)``, ``b.sum(x, axis=...)`` etc.
 
-    Binary operators broadcast their operands numpy-style by inserting explicit ``broadcast``
+    The methods of the elementwise and reduction primitives are made from their rows of the
+    primitive table (``_install_builder_method``); sources and wiring are written here. Binary operators broadcast their operands numpy-style by inserting explicit ``broadcast``
     wiring nodes. ``with b.scope(name, ref=...)`` tags every node built inside with the operator.
     """
 
@@ -281,9 +170,7 @@ class Builder:
             raise GraphError(f"unknown primitive {prim!r}")
         if p.arity is not None and len(inputs) != p.arity:
             raise GraphError(f"{prim} takes {p.arity} operand(s), got {len(inputs)}")
-        rule = SHAPE_RULES.get(prim)
-        if rule is None:
-            raise MissingRuleError("shape", prim)
+        rule = SHAPE_RULES.rule(prim)
         where = "/".join(s.name for s in self._scopes) or "(top)"
         try:
             shape = tuple(int(d) for d in rule([t.shape for t in inputs], attrs))
@@ -322,52 +209,10 @@ class Builder:
     # computation
     def _binary(self, prim: str, x: Tensor, y: Tensor) -> Tensor:
         try:
-            shape = _broadcast_shapes(x.shape, y.shape)
+            shape = broadcast_shapes(x.shape, y.shape)
         except GraphError as e:
             raise GraphError(f"{prim} in operator {'/'.join(s.name for s in self._scopes) or '(top)'}: {e}") from None
         return self.node(prim, [self.broadcast(x, shape), self.broadcast(y, shape)])
-
-    def add(self, x: Tensor, y: Tensor) -> Tensor:
-        return self._binary("add", x, y)
-
-    def sub(self, x: Tensor, y: Tensor) -> Tensor:
-        return self._binary("sub", x, y)
-
-    def mul(self, x: Tensor, y: Tensor) -> Tensor:
-        return self._binary("mul", x, y)
-
-    def div(self, x: Tensor, y: Tensor) -> Tensor:
-        return self._binary("div", x, y)
-
-    def max(self, x: Tensor, y: Tensor) -> Tensor:
-        return self._binary("max", x, y)
-
-    def min(self, x: Tensor, y: Tensor) -> Tensor:
-        return self._binary("min", x, y)
-
-    def compare(self, x: Tensor, y: Tensor) -> Tensor:
-        """1 where x < y, else 0."""
-        return self._binary("compare", x, y)
-
-    def relu(self, x: Tensor) -> Tensor:
-        return self.node("relu", [x])
-
-    def neg(self, x: Tensor) -> Tensor:
-        return self.node("neg", [x])
-
-    def exp(self, x: Tensor) -> Tensor:
-        return self.node("exp", [x])
-
-    def sqrt(self, x: Tensor) -> Tensor:
-        return self.node("sqrt", [x])
-
-    def sum(self, x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
-        """⊕ along ``axis``: one gate of fan-in prod(reduced dims) per output element."""
-        return self.node("sum", [x], axes=_norm_axes(axis, x.ndim))
-
-    def prod(self, x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
-        """⊗ along ``axis``."""
-        return self.node("prod", [x], axes=_norm_axes(axis, x.ndim))
 
     # wiring
     def reshape(self, x: Tensor, shape: Sequence[int]) -> Tensor:
@@ -410,3 +255,54 @@ class Builder:
         """Zero padding: ``widths[i] = (before, after)`` for axis i."""
         w = tuple((int(a), int(b)) for a, b in widths)
         return x if all(a == b == 0 for a, b in w) else self.node("pad", [x], widths=w)
+
+
+def _builder_method(row: Primitive) -> Callable[..., Tensor] | None:
+    """The Builder method of an elementwise or reduction primitive, from its row."""
+    name = row.name
+    if row.role == "reduction":
+
+        def reduce(self: Builder, x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
+            return self.node(name, [x], axes=norm_axes(axis, x.ndim))
+
+        method = reduce
+    elif "elementwise" in row.properties and row.arity == 2:
+
+        def binary(self: Builder, x: Tensor, y: Tensor) -> Tensor:
+            return self._binary(name, x, y)
+
+        method = binary
+    elif "elementwise" in row.properties and row.arity == 1:
+
+        def unary(self: Builder, x: Tensor) -> Tensor:
+            return self.node(name, [x])
+
+        method = unary
+    else:
+        return None
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``{name}``: {row.doc}" + (" along ``axis`` (all axes when None)." if row.role == "reduction" else "")
+    return method
+
+
+_GENERATED: set[str] = set()
+
+
+def _install_builder_method(name: str, row: Primitive | None) -> None:
+    """Give Builder a method per elementwise/reduction primitive (``b.add``, ``b.sum``, ...)."""
+    if row is None:
+        if name in _GENERATED:
+            delattr(Builder, name)
+            _GENERATED.discard(name)
+        return
+    method = _builder_method(row)
+    if method is not None:
+        if hasattr(Builder, name) and name not in _GENERATED:
+            raise GraphError(f"primitive {name!r} would replace the Builder method of the same name")
+        setattr(Builder, name, method)
+        _GENERATED.add(name)
+
+
+for _row in PRIMITIVES.values():
+    _install_builder_method(_row.name, _row)
+watch(_install_builder_method)

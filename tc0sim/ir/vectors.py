@@ -1,7 +1,7 @@
 """Depth vectors: path lengths counted per symbolic gate depth (SPEC §2).
 
-A depth vector is a 5-tuple of non-negative ints over ``SYMBOLS`` =
-(d_std, d_sum, d_prod, d_exp, d_sqrt); e.g. the attention bound of FlowAR Lemma 4.6,
+A depth vector is a tuple of non-negative ints with one entry per symbol of ``SYMBOLS`` (today
+d_std, d_sum, d_prod, d_exp, d_sqrt; the primitive table may add more); e.g. the attention bound of FlowAR Lemma 4.6,
 6(d_std + d_sum) + d_exp, is ``(6, 6, 0, 1, 0)``. No order between the symbols is known, so a
 set of paths has a set of Pareto-maximal vectors (``pareto_max``), and a claim holds for every
 non-negative value of the symbols exactly when every maximal vector is ``leq`` the claim.
@@ -16,11 +16,34 @@ from typing import Union
 from tc0sim.errors import ConfigError
 from tc0sim.ir.primitives import SYMBOLS
 
-Vec = tuple[int, int, int, int, int]
+Vec = tuple[int, ...]
 Number = Union[int, float, Fraction]
 
-ZERO: Vec = (0, 0, 0, 0, 0)
-_INDEX = {s: i for i, s in enumerate(SYMBOLS)}
+
+def zero() -> Vec:
+    """The zero vector (one 0 per symbol)."""
+    return (0,) * len(SYMBOLS)
+
+
+def __getattr__(name: str) -> Vec:
+    """``ZERO``: the zero vector of the current symbols (computed on access, so never stale)."""
+    if name == "ZERO":
+        return zero()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _index(symbol: str) -> int | None:
+    try:
+        return SYMBOLS.index(symbol)
+    except ValueError:
+        return None
+
+
+def check(*vectors: Vec) -> None:
+    """Refuse a vector whose length is not ``len(SYMBOLS)`` (a ConfigError naming the symbols)."""
+    for v in vectors:
+        if len(v) != len(SYMBOLS):
+            raise ConfigError(f"a depth vector has {len(SYMBOLS)} entries ({', '.join(SYMBOLS)}), got {v!r}")
 
 
 def vec(**counts: int) -> Vec:
@@ -32,16 +55,18 @@ def from_dict(counts: Mapping[str, int]) -> Vec:
     """The vector with the given counts (missing symbols count 0)."""
     out = [0] * len(SYMBOLS)
     for name, count in counts.items():
-        if name not in _INDEX:
+        position = _index(name)
+        if position is None:
             raise ConfigError(f"unknown depth symbol {name!r}; expected one of {', '.join(SYMBOLS)}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ConfigError(f"count of {name} must be a non-negative integer, got {count!r}")
-        out[_INDEX[name]] = count
-    return tuple(out)  # type: ignore[return-value]
+        out[position] = count
+    return tuple(out)
 
 
 def to_dict(v: Vec, full: bool = False) -> dict[str, int]:
     """{symbol: count}; zeros omitted unless ``full``."""
+    check(v)
     return {s: c for s, c in zip(SYMBOLS, v) if full or c}
 
 
@@ -52,16 +77,20 @@ def unit(symbol: str) -> Vec:
 
 def add(a: Vec, b: Vec) -> Vec:
     """Componentwise sum (concatenating two paths)."""
-    return tuple(x + y for x, y in zip(a, b))  # type: ignore[return-value]
+    check(a, b)
+    return tuple(x + y for x, y in zip(a, b))
 
 
 def sub(a: Vec, b: Vec) -> Vec:
     """Componentwise difference (may have negative entries; used when backtracking paths)."""
-    return tuple(x - y for x, y in zip(a, b))  # type: ignore[return-value]
+    check(a, b)
+    return tuple(x - y for x, y in zip(a, b))
 
 
 def leq(a: Vec, b: Vec) -> bool:
     """a ≤ b componentwise: path a is no longer than b for every non-negative symbol values."""
+    if len(a) != len(b) or len(a) != len(SYMBOLS):
+        check(a, b)
     return all(x <= y for x, y in zip(a, b))
 
 
@@ -76,13 +105,14 @@ def pareto_max(vectors: Iterable[Vec]) -> list[Vec]:
 
 def dot(v: Vec, values: Mapping[str, Number]) -> Number:
     """The weighted length Σ v_s · values[s]; every symbol with a non-zero count needs a value."""
+    check(v)
     total: Number = 0
     for s, c in zip(SYMBOLS, v):
         if c:
             if s not in values:
                 raise ConfigError(f"no value given for depth symbol {s}")
             total += c * values[s]
-    unknown = [s for s in values if s not in _INDEX]
+    unknown = [s for s in values if s not in SYMBOLS]
     if unknown:
         raise ConfigError(f"unknown depth symbol(s) {', '.join(unknown)}; expected {', '.join(SYMBOLS)}")
     return total
@@ -90,6 +120,7 @@ def dot(v: Vec, values: Mapping[str, Number]) -> Number:
 
 def fmt(v: Vec) -> str:
     """'3 d_std + 3 d_sum + d_exp' (coefficient 1 omitted); '0' for the zero vector."""
+    check(v)
     terms = [(s if c == 1 else f"{c} {s}") for s, c in zip(SYMBOLS, v) if c]
     return " + ".join(terms) if terms else "0"
 
@@ -101,9 +132,8 @@ def as_vec(claim: Vec | Mapping[str, int] | str) -> Vec:
     if isinstance(claim, Mapping):
         return from_dict(claim)
     v = tuple(int(c) for c in claim)
-    if len(v) != len(SYMBOLS):
-        raise ConfigError(f"a depth vector has {len(SYMBOLS)} entries, got {claim!r}")
-    return v  # type: ignore[return-value]
+    check(v)
+    return v
 
 
 class _Parser:
@@ -163,10 +193,11 @@ class _Parser:
             return [factor * c for c in inner]
         if nxt.isalpha() or nxt == "_":
             name, start = self.word()
-            if name not in _INDEX:
+            position = _index(name)
+            if position is None:
                 raise self.error(f"unknown depth symbol {name!r} (expected one of {', '.join(SYMBOLS)})", start)
             out = [0] * len(SYMBOLS)
-            out[_INDEX[name]] = 1 if coefficient is None else coefficient
+            out[position] = 1 if coefficient is None else coefficient
             return out
         if coefficient is None:
             raise self.error(f"expected a count, a symbol or '(' but found {nxt!r}" if nxt else "unexpected end")
@@ -187,4 +218,4 @@ def parse_linear(text: str) -> Vec:
     result = parser.expr()
     if parser.peek():
         raise parser.error(f"unexpected {parser.peek()!r}")
-    return tuple(result)  # type: ignore[return-value]
+    return tuple(result)

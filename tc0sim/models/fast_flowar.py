@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.models.flowar import DEFAULT_PARAMS, Attend, build_flowar, parse_config
 from tc0sim.ops.aattc import DEFAULT_DEGREE, aattc, taylor_degree
 from tc0sim.ops.flow_matching import flow_matching
@@ -44,7 +44,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
         return build_flowar(b, config, attend, fast_flow_matching, "FlowAR Definition 5.4")
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "fast_flowar",
         ("h", "w", "c"),
@@ -53,5 +53,6 @@ register(
         params={**DEFAULT_PARAMS, "g": DEFAULT_DEGREE},
         model=True,
         doc="fast FlowAR: FlowAR with every attention (transformer and flow matching) replaced by AAttC of degree g",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -23,8 +23,8 @@ from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
-from tc0sim.models.var import check_positive_int, tokens
+from tc0sim.ir.kind import Kind
+from tc0sim.models.common import check_positive_int, tokens, weight
 from tc0sim.ops.attention import attention
 from tc0sim.ops.downsample import downsample
 from tc0sim.ops.ffn import ffn
@@ -90,17 +90,13 @@ def parse_config(kind: str, dims: dict[str, int], params: dict[str, Any]) -> Flo
     return FlowARConfig(kind, sizes, dims["c"], tuple(times), params["flow"], layers, params["mode"])
 
 
-def _weight(b: Builder, name: str, shape: tuple[int, ...]) -> Tensor:
-    return b.input(name, shape, role="weight")
-
-
 def _transformer_block(b: Builder, x: Tensor, layer: int, attend: Attend) -> Tensor:
     """TF_i = FFN_i ∘ Attn_i (Definition B.9 step 3) on a token matrix [n, c]."""
     c = x.shape[1]
-    w_q, w_k, w_v = (_weight(b, f"L{layer}.{n}", (c, c)) for n in ("W_Q", "W_K", "W_V"))
+    w_q, w_k, w_v = (weight(b, f"L{layer}.{n}", (c, c)) for n in ("W_Q", "W_K", "W_V"))
     x = attend(b, x, w_q, w_k, w_v)
-    w1, w2 = _weight(b, f"L{layer}.FFN.W1", (c, c)), _weight(b, f"L{layer}.FFN.W2", (c, c))
-    b1, b2 = _weight(b, f"L{layer}.FFN.b1", (c,)), _weight(b, f"L{layer}.FFN.b2", (c,))
+    w1, w2 = weight(b, f"L{layer}.FFN.W1", (c, c)), weight(b, f"L{layer}.FFN.W2", (c, c))
+    b1, b2 = weight(b, f"L{layer}.FFN.b1", (c,)), weight(b, f"L{layer}.FFN.b2", (c,))
     return ffn(b, x, w1, w2, b1, b2)
 
 
@@ -134,7 +130,7 @@ def build_flowar(
             y_hat = b.reshape(b.slice(x, 0, n - h_i * w_i, n), (h_i, w_i, c))
             noise = b.input(f"F0_{i}", (h_i, w_i, c))
             f_t = FLOWS[config.flow](b, y_hat, noise, config.times[i - 1])
-            weights = {name: _weight(b, f"NN{i}.{name}", shape) for name, shape in flow_matching_weight_shapes(c).items()}
+            weights = {name: weight(b, f"NN{i}.{name}", shape) for name, shape in flow_matching_weight_shapes(c).items()}
             outputs[f"scale{i}"] = nn(b, y_hat, f_t, config.times[i - 1], weights)
     return {"out": outputs[f"scale{len(sizes)}"], **outputs}
 
@@ -145,7 +141,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
         return build_flowar(b, config, attention, flow_matching)
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "flowar",
         ("h", "w", "c"),
@@ -154,5 +150,6 @@ register(
         params=DEFAULT_PARAMS,
         model=True,
         doc="FlowAR inference: per scale, aggregation (up-sampling), FFN∘Attn, flow, flow matching",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

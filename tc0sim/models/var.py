@@ -24,7 +24,8 @@ from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
+from tc0sim.models.common import check_positive_int, split_maps, tokens, weight
 from tc0sim.ops.attention import attention
 from tc0sim.ops.conv2d import conv2d
 from tc0sim.ops.ffn import ffn
@@ -37,13 +38,6 @@ G_COMPONENTS = ("ffn", "mlp", "ln")
 """The components a layer's g_i may chain (seed 004 Definitions 4.6, 4.7; seed 000 Definition 3.5)."""
 DECODER_BLOCKS = ("resnet", "attn", "up")
 """The VQ-VAE decoder blocks of seed 004 Section 4.4."""
-
-
-def check_positive_int(kind: str, name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int ≥ ``minimum``, else a ConfigError naming the param."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{kind}: param {name!r} must be an integer ≥ {minimum}, got {value!r}")
-    return value
 
 
 def parse_scales(value: Any, h: int, w: int) -> list[tuple[int, int]]:
@@ -109,27 +103,9 @@ def parse_decoder(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def tokens(b: Builder, maps: Sequence[Tensor]) -> Tensor:
-    """Flatten token maps ``[h_i, w_i, c]`` row-major and concatenate them: ``[Σ h_i w_i, c]`` (Remark 3.10)."""
-    return b.concat([b.reshape(m, (m.shape[0] * m.shape[1], m.shape[2])) for m in maps], axis=0)
-
-
-def split_maps(b: Builder, x: Tensor, sizes: Sequence[tuple[int, int]]) -> list[Tensor]:
-    """The inverse of ``tokens``: the rows of ``x`` cut into maps of the given sizes."""
-    maps, start = [], 0
-    for h, w in sizes:
-        maps.append(b.reshape(b.slice(x, 0, start, start + h * w), (h, w, x.shape[1])))
-        start += h * w
-    return maps
-
-
-def _weight(b: Builder, name: str, shape: tuple[int, ...]) -> Tensor:
-    return b.input(name, shape, role="weight")
-
-
 def _attention(b: Builder, x: Tensor, prefix: str) -> Tensor:
     c = x.shape[1]
-    w_q, w_k, w_v = (_weight(b, f"{prefix}.{n}", (c, c)) for n in ("W_Q", "W_K", "W_V"))
+    w_q, w_k, w_v = (weight(b, f"{prefix}.{n}", (c, c)) for n in ("W_Q", "W_K", "W_V"))
     return attention(b, x, w_q, w_k, w_v)
 
 
@@ -138,11 +114,11 @@ def _g(b: Builder, x: Tensor, components: tuple[str, ...], prefix: str) -> Tenso
     c = x.shape[1]
     for name in components:
         if name == "ffn":
-            w1, w2 = _weight(b, f"{prefix}.FFN.W1", (c, c)), _weight(b, f"{prefix}.FFN.W2", (c, c))
-            b1, b2 = _weight(b, f"{prefix}.FFN.b1", (c,)), _weight(b, f"{prefix}.FFN.b2", (c,))
+            w1, w2 = weight(b, f"{prefix}.FFN.W1", (c, c)), weight(b, f"{prefix}.FFN.W2", (c, c))
+            b1, b2 = weight(b, f"{prefix}.FFN.b1", (c,)), weight(b, f"{prefix}.FFN.b2", (c,))
             x = ffn(b, x, w1, w2, b1, b2)
         elif name == "mlp":
-            x = mlp(b, x, _weight(b, f"{prefix}.MLP.W", (c, c)), _weight(b, f"{prefix}.MLP.b", (c,)))
+            x = mlp(b, x, weight(b, f"{prefix}.MLP.W", (c, c)), weight(b, f"{prefix}.MLP.b", (c,)))
         else:
             x = layernorm(b, x)
     return x
@@ -150,8 +126,8 @@ def _g(b: Builder, x: Tensor, components: tuple[str, ...], prefix: str) -> Tenso
 
 def _conv(b: Builder, x: Tensor, kernel_size: int, prefix: str) -> Tensor:
     c = x.shape[2]
-    kernel = _weight(b, f"{prefix}.K", (c, kernel_size, kernel_size, c))
-    return conv2d(b, x, kernel, _weight(b, f"{prefix}.b", (c,)))
+    kernel = weight(b, f"{prefix}.K", (c, kernel_size, kernel_size, c))
+    return conv2d(b, x, kernel, weight(b, f"{prefix}.b", (c,)))
 
 
 def var_transformer(
@@ -228,7 +204,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": image, "tokens": tokens(b, pyramid), "feature_map": features}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "var",
         ("h", "w", "c"),
@@ -237,5 +213,6 @@ register(
         params={"scales": 3, "layers": 1, "g": "ffn", "kernel": 3, "decoder": ["resnet", "attn", "up"]},
         model=True,
         doc="VAR: pyramid transformer (Φ_up, Attn, g per level), feature-map reconstruction, VQ-VAE decoder",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -1,13 +1,19 @@
-"""The operator catalogue of SPEC §3; importing this package registers every operator kind."""
+"""The operator catalogue of SPEC §3: every operator kind, listed once in ``OPERATORS``."""
 
-from tc0sim.ops import matmul  # noqa: F401
-from tc0sim.ops import attention  # noqa: F401
-from tc0sim.ops import conv2d  # noqa: F401
-from tc0sim.ops import downsample  # noqa: F401
-from tc0sim.ops import ffn  # noqa: F401
-from tc0sim.ops import layernorm  # noqa: F401
-from tc0sim.ops import mlp  # noqa: F401
-from tc0sim.ops import upsample  # noqa: F401
-from tc0sim.ops import flow  # noqa: F401
-from tc0sim.ops import flow_matching  # noqa: F401
-from tc0sim.ops import aattc  # noqa: F401
+from tc0sim.ir.kind import Kind
+from tc0sim.ops import aattc, attention, conv2d, downsample, ffn, flow, flow_matching, layernorm, matmul, mlp, upsample
+
+OPERATORS: tuple[Kind, ...] = (
+    *matmul.KINDS,
+    *attention.KINDS,
+    *conv2d.KINDS,
+    *downsample.KINDS,
+    *ffn.KINDS,
+    *layernorm.KINDS,
+    *mlp.KINDS,
+    *upsample.KINDS,
+    *flow.KINDS,
+    *flow_matching.KINDS,
+    *aattc.KINDS,
+)
+"""Every operator kind; ``tc0sim.kinds`` registers them. A new operator module adds one line here."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.ops.matmul import matmul
 
 REF = "FlowAR Definition 5.1 / Lemma 5.2 (Alman & Song 2023)"
@@ -125,9 +125,10 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": aattc(b, x, w_q, w_k, w_v, g)}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "aattc", ("n", "d"), _build, REF, params={"g": DEFAULT_DEGREE},
         doc="(U1 (U2ᵀ V)) / (U1 (U2ᵀ 1)), U1 = φ1(XW_Q), U2 = φ2(XW_K), rank C(d+g, g)",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

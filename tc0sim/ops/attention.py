@@ -11,7 +11,7 @@ from typing import Any
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.ops.matmul import matmul
 
 REF_MATRIX = "VAR Lemma 5.3"
@@ -68,21 +68,20 @@ def _build_layer(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> di
     return {"out": attention(b, x, w_q, w_k, w_v)}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "attention_matrix",
         ("n", "d"),
         _build_matrix,
         REF_MATRIX,
         doc="A = exp((X (W_Q W_Kᵀ)) Xᵀ)",
-    )
-)
-register(
+    ),
     Kind(
         "attention",
         ("n", "d"),
         _build_layer,
         REF_LAYER,
         doc="Attn(X) = (1 / ⊕_j A_ij) · ((A X) W_V)",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

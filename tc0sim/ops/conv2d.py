@@ -13,7 +13,7 @@ import numpy as np
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 
 REF = "VAR Lemma 5.6 / Proposition 5.7"
 
@@ -54,12 +54,13 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": conv2d(b, x, kernel, bias)}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "conv2d",
         ("h", "w", "c", "k", "hk", "wk"),
         _build,
         REF,
         doc="stride 1, padding 'same': Y_ijo = ⊕(all products X·K, and b_o)",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 
 REF = "FlowAR Lemma 4.3"
 
@@ -47,12 +47,13 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": downsample(b, x, h // r, w // r)}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "downsample",
         ("h", "w", "c", "r"),
         _build,
         REF,
         doc="area down-sampling by r: Φ_down X with entries 1/r² (products, then one ⊕)",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

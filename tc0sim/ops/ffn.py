@@ -9,7 +9,7 @@ from typing import Any
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.ops.mlp import mlp
 
 REF = "FlowAR Lemma 4.5 / Lemma C.2"
@@ -38,4 +38,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": ffn(b, x, w1, w2, b1, b2)}
 
 
-register(Kind("ffn", ("n", "c"), _build, REF, doc="X + (relu(X W1 + b1) W2 + b2)"))
+KINDS: tuple[Kind, ...] = (
+    Kind("ffn", ("n", "c"), _build, REF, doc="X + (relu(X W1 + b1) W2 + b2)"),
+)
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 
 REF_LINEAR = "FlowAR Definition B.10"
 REF_BEZIER = "FlowAR Definition B.11"
@@ -93,15 +93,14 @@ def _build_bezier(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> d
     return {"out": flow_bezier(b, yhat, f0, params["t"])}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "flow", ("h", "w", "c"), _build_linear, REF_LINEAR, params={"t": DEFAULT_T},
         doc="F^t = (t·Yhat) + ((1−t)·F0)",
-    )
-)
-register(
+    ),
     Kind(
         "flow_bezier", ("h", "w", "c"), _build_bezier, REF_BEZIER, params={"t": DEFAULT_T},
         doc="C = (F0+Yhat)/2; F^t = ⊕((1−t)²·F0, 2t(1−t)·C, t²·Yhat)",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.ops.attention import attention
 from tc0sim.ops.flow import DEFAULT_T, flow_time
 from tc0sim.ops.layernorm import layernorm
@@ -97,9 +97,10 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": flow_matching(b, yhat, ft, t, weights)}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "flow_matching", ("h", "w", "c"), _build, REF, params={"t": DEFAULT_T},
         doc="F'' = MLP(γ2·LN(Attn(γ1·LN(Ft)+β1)·α1)+β2)·α2 with α,β,γ = MLP(Yhat+t)",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 
 REF = "VAR Lemma 5.5 / FlowAR Lemma C.4"
 
@@ -33,4 +33,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": layernorm(b, b.input("X", (dims["n"], dims["c"])))}
 
 
-register(Kind("layernorm", ("n", "c"), _build, REF, doc="(X − μ) / √σ² per row, no ε, no affine"))
+KINDS: tuple[Kind, ...] = (
+    Kind("layernorm", ("n", "c"), _build, REF, doc="(X − μ) / √σ² per row, no ε, no affine"),
+)
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 
 REF = "VAR Lemma 5.2 / FlowAR Lemma 4.1"
 
@@ -28,4 +28,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": matmul(b, x, y)}
 
 
-register(Kind("matmul", ("n1", "d", "n2"), _build, REF, doc="(XY)_ij = ⊕_k X_ik·Y_kj"))
+KINDS: tuple[Kind, ...] = (
+    Kind("matmul", ("n1", "d", "n2"), _build, REF, doc="(XY)_ij = ⊕_k X_ik·Y_kj"),
+)
+"""The kinds this module defines (listed by its package's __init__)."""

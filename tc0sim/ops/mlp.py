@@ -6,7 +6,7 @@ from typing import Any
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 from tc0sim.ops.matmul import matmul
 
 REF = "VAR Lemma 5.4 / FlowAR Lemma C.1"
@@ -28,4 +28,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": mlp(b, x, w, bias)}
 
 
-register(Kind("mlp", ("n", "c", "d"), _build, REF, doc="X W + b"))
+KINDS: tuple[Kind, ...] = (
+    Kind("mlp", ("n", "c", "d"), _build, REF, doc="X W + b"),
+)
+"""The kinds this module defines (listed by its package's __init__)."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.kinds import Kind, register
+from tc0sim.ir.kind import Kind
 
 REF = "VAR Lemma 5.1 / FlowAR Lemma 4.2"
 KEYS_A = Fraction(-3, 4)
@@ -81,12 +81,13 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": upsample(b, x, r * h, r * w)}
 
 
-register(
+KINDS: tuple[Kind, ...] = (
     Kind(
         "upsample",
         ("h", "w", "c", "r"),
         _build,
         REF,
         doc="bicubic up-interpolation by r (PyTorch align_corners=False): ⊕ of 16 taps (W_s·X)·W_t",
-    )
+    ),
 )
+"""The kinds this module defines (listed by its package's __init__)."""
