@@ -611,5 +611,10 @@ def claims(fmt: str) -> None:
     emit(fmt, [section], data)
 
 
+from tc0sim.cli.threshold_cmd import threshold  # noqa: E402  (the command lives in its own module)
+
+main.add_command(threshold)
+
+
 if __name__ == "__main__":
     main()
