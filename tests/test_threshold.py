@@ -194,6 +194,31 @@ def test_binary_primitives_exhaustive(prim, p):
     assert bad.any() and (m == 0).any()
 
 
+@pytest.mark.parametrize("prim,p", [("sub", 3), ("sub", 4), ("max", 3), ("min", 3)])
+def test_sub_max_min_exhaustive(prim, p):
+    c = F.build(prim, p)
+    enc, ms, es = table(p)
+    n = len(ms)
+    ia, ib = np.divmod(np.arange(n * n), n)
+    out = c.simulate(np.concatenate([enc[ia], enc[ib]], axis=1))
+    if prim == "sub":
+        check(out, p, *pair_oracle("add", ms[ia], es[ia], -ms[ib], es[ib], p))
+        return
+    va, vb = ms[ia] * 2.0 ** es[ia], ms[ib] * 2.0 ** es[ib]
+    pick_b = (vb > va) if prim == "max" else (vb < va)
+    want = np.where(pick_b[:, None], enc[ib], enc[ia])
+    np.testing.assert_array_equal(out[:, :-1], want.astype(bool))
+    assert not out[:, -1].any()
+
+
+@pytest.mark.parametrize("p", [2, 4])
+def test_relu_and_neg_exhaustive(p):
+    enc, ms, es = table(p)
+    for prim, want_m in (("relu", np.maximum(ms, 0)), ("neg", -ms)):
+        out = F.build(prim, p).simulate(enc)
+        check(out, p, want_m, np.where(want_m == 0, 0, es), np.zeros(len(ms), dtype=bool))
+
+
 @pytest.mark.parametrize("prim", ["add", "mul"])
 def test_exhaustive_oracle_agrees_with_mpfr_at_p4(prim):
     fmt = Format(4)

@@ -17,7 +17,7 @@ VERIFY_LIMIT = 70_000
 @click.command()
 @click.argument("prim")
 @click.option("--precision", "p", type=int, required=True, help="p of F_p (2 ≤ p ≤ 24).")
-@click.option("--arity", "k", type=int, default=None, help="Number of terms of sum (default 2; other primitives take 2).")
+@click.option("--arity", "k", type=int, default=None, help="Number of terms of sum (default 2; the other primitives take their fixed arity).")
 @click.option("--output", "output_path", required=True, metavar="CIRCUIT.json", help="Where to write the circuit.")
 @click.option("--samples", type=click.IntRange(min=1), default=2000, help="Seeded cases when not exhaustive.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text")
@@ -28,16 +28,17 @@ def threshold(prim: str, p: int, k: int | None, output_path: str, samples: int, 
     complement, MSB first); outputs are the result in that encoding and a range-error bit
     (compare: the single bit a < b). See docs/threshold.md.
     """
-    from tc0sim.threshold.fp_circuits import PRIMS, build
+    from tc0sim.threshold.fp_circuits import ARITY, PRIMS, build
     from tc0sim.threshold.verify import verify
 
     if prim not in PRIMS:
         raise ConfigError(f"no threshold circuit for {prim!r}; expected one of {', '.join(sorted(PRIMS))}")
     if not 2 <= p <= MAX_PRECISION:
         raise ConfigError(f"--precision {p}: expected 2 ≤ p ≤ {MAX_PRECISION}")
-    if k is not None and prim != "sum" and k != 2:
-        raise ConfigError(f"--arity {k}: {prim} takes exactly 2 operands")
-    k = 2 if k is None else k
+    fixed = ARITY.get(prim, 2)
+    if k is not None and prim != "sum" and k != fixed:
+        raise ConfigError(f"--arity {k}: {prim} takes exactly {fixed} operand(s)")
+    k = (2 if prim == "sum" else fixed) if k is None else k
     if not 1 <= k <= MAX_ARITY:
         raise ConfigError(f"--arity {k}: expected 1 ≤ k ≤ {MAX_ARITY}")
     if not output_path.endswith(".json"):

@@ -107,15 +107,57 @@ def _finish(b: Builder, p: int, nonzero: int, sign: int, mant: Sequence[int],
 # --- the primitives --------------------------------------------------------------------------
 
 
-def compare(p: int, arity: int = 2) -> Circuit:
-    """a < b (depth 2): sign cases, each one comparison of the keys K (one gate)."""
-    b = Builder()
-    x, y = _operands(b, p, 2)
+def _less(b: Builder, p: int, x: Operand, y: Operand) -> int:
+    """x < y (depth 2): sign cases, each one comparison of the keys K (one gate)."""
     kx, ky = x.key_terms(p), y.key_terms(p)
     both_pos = b.gate_if(ky + _negate(kx), 1, [neg(x.s), neg(y.s)])
     both_neg = b.gate_if(kx + _negate(ky), 1, [x.s, y.s])
     neg_pos = b.and_([x.s, neg(y.s)])
-    return b.circuit([b.or_([both_pos, both_neg, neg_pos])])
+    return b.or_([both_pos, both_neg, neg_pos])
+
+
+def _bits(x: Operand) -> list[int]:
+    return [x.z, x.s] + x.mag[::-1] + x.exp[::-1]
+
+
+def compare(p: int, arity: int = 2) -> Circuit:
+    """a < b (depth 2)."""
+    b = Builder()
+    x, y = _operands(b, p, 2)
+    return b.circuit([_less(b, p, x, y)])
+
+
+def _select(p: int, larger: bool) -> Circuit:
+    b = Builder()
+    x, y = _operands(b, p, 2)
+    less = _less(b, p, x, y)
+    pick_y = less if larger else neg(less)
+    return b.circuit(b.mux(pick_y, _bits(y), _bits(x)) + [ZERO])
+
+
+def max_(p: int, arity: int = 2) -> Circuit:
+    """max(a, b), exact (depth 4: compare, then a multiplexer); the range-error bit is 0."""
+    return _select(p, True)
+
+
+def min_(p: int, arity: int = 2) -> Circuit:
+    """min(a, b), exact (depth 4)."""
+    return _select(p, False)
+
+
+def relu(p: int, arity: int = 1) -> Circuit:
+    """max(a, 0), exact (depth 1): a negative operand becomes zero."""
+    b = Builder()
+    (x,) = _operands(b, p, 1)
+    kept = [b.and_([bit, neg(x.s)]) for bit in x.mag[::-1] + x.exp[::-1]]
+    return b.circuit([b.or_([x.z, x.s]), ZERO] + kept + [ZERO])
+
+
+def negate(p: int, arity: int = 1) -> Circuit:
+    """−a, exact (depth 1: the sign flips unless a is zero; wiring in the DAG, one gate here)."""
+    b = Builder()
+    (x,) = _operands(b, p, 1)
+    return b.circuit([x.z, b.and_([neg(x.s), neg(x.z)])] + x.mag[::-1] + x.exp[::-1] + [ZERO])
 
 
 def mul(p: int, arity: int = 2) -> Circuit:
@@ -136,8 +178,8 @@ ADD_GUARD = 3
 """Bits below the larger operand's significand in the add window; ≥ 3 keeps a sticky bit below the guard."""
 
 
-def add(p: int, arity: int = 2) -> Circuit:
-    """round_p(a + b).
+def add(p: int, arity: int = 2, subtract: bool = False) -> Circuit:
+    """round_p(a + b) (``subtract``: round_p(a − b), b's sign literal negated: zero's sign is unused).
 
     The operand of larger magnitude (one key comparison) sits at bits W..W+p−1 of an integer X
     (W = ADD_GUARD); the other is shifted down by the exponent difference δ (one-hot from two key
@@ -146,6 +188,8 @@ def add(p: int, arity: int = 2) -> Circuit:
     """
     b = Builder()
     x, y = _operands(b, p, 2)
+    if subtract:
+        y = Operand(z=y.z, s=neg(y.s), mag=y.mag, exp=y.exp)
     w_low = ADD_GUARD
     far = w_low + p
     a_big = b.gate(x.key_terms(p) + _negate(y.key_terms(p)), 0)
@@ -269,7 +313,17 @@ def sum_(p: int, arity: int = 2) -> Circuit:
     return b.circuit(_finish(b, p, nonzero, sign, mant, exp_groups, const))
 
 
-PRIMS: dict[str, Callable[..., Circuit]] = {"compare": compare, "add": add, "mul": mul, "sum": sum_}
+def sub(p: int, arity: int = 2) -> Circuit:
+    """round_p(a − b) (the add circuit with b's sign negated)."""
+    return add(p, arity, subtract=True)
+
+
+PRIMS: dict[str, Callable[..., Circuit]] = {
+    "compare": compare, "add": add, "sub": sub, "mul": mul, "sum": sum_,
+    "max": max_, "min": min_, "relu": relu, "neg": negate,
+}
+ARITY = {"relu": 1, "neg": 1}
+"""Operands of the primitives that do not take two (sum takes its --arity)."""
 
 
 def build(prim: str, p: int, arity: int = 2) -> Circuit:
