@@ -221,11 +221,18 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     metavar="SYMBOL=VALUE",
     help="Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3. Unspecified symbols are 1.",
 )
+@click.option(
+    "--gates",
+    type=click.Choice(["symbolic", "threshold"]),
+    default="symbolic",
+    help="threshold: replace the symbols by the depths of tc0sim's threshold circuits at the model's precision.",
+)
 @_FORMAT_OPTION
-def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> None:
+def depth(model: str, n: int | None, assignments: tuple[str, ...], gates: str, fmt: str) -> None:
     """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
 
     With --set the depth is also one number (unspecified symbols count 1) with the path realising it.
+    With --gates threshold also the concrete threshold-circuit depth and size (docs/threshold.md).
     """
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.paths import path_vector
@@ -295,8 +302,25 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], fmt: str) -> 
                 _group_rows(w["by_operator"]),
             )
         )
+    if gates == "threshold":
+        sections.append(_threshold_section(spec, graph, result, data))
     sections.extend(_size_sections(size_report))
     emit(fmt, sections, data)
+
+
+def _threshold_section(spec: Any, graph: Any, result: Any, data: dict[str, Any]) -> Section:
+    from tc0sim.interp.threshold import account
+
+    if spec.precision is None:
+        raise ConfigError("--gates threshold needs the model file's precision")
+    acc = account(graph, result, spec.precision)
+    data["threshold"] = acc.as_dict()
+    rows = [[s, str(acc.values[s]), acc.sources[s]] for s in SYMBOLS if s in acc.values]
+    rows += [[s, "symbolic", why] for s, why in acc.unresolved.items()]
+    section = Section(f"threshold circuits at p = {acc.precision}", ("symbol", "gate depth", "from"), rows)
+    section.lines.append(f"depth = {acc.depth_text()} threshold gates" + ("" if acc.depth is not None else " (symbols left have no circuit)"))
+    section.lines.append(f"size = {acc.gates} gates, {acc.wires} wires (elements × circuit size, over the primitives with circuits)")
+    return section
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,12 +568,15 @@ def eval_command(
 @main.command()
 @click.argument("models", nargs=-1)
 @click.option("--claim", "claim_ids", multiple=True, metavar="ID", help="Audit only this claim (repeatable), e.g. --claim FlowAR-L4.6.")
+@click.option("--gates-precision", "gates_p", type=click.IntRange(2, 24), default=None, metavar="P",
+              help="Also give each claim's depth with the threshold circuits at precision P.")
 @_FORMAT_OPTION
-def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None:
+def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], gates_p: int | None, fmt: str) -> None:
     """Check the papers' claims against the computed DAG; exit status 1 if one is violated.
 
     Without MODEL files the whole registry is audited at its own instances; with files, the claims
-    whose kind matches each file's kind, at the file's dims.
+    whose kind matches each file's kind, at the file's dims. With --gates-precision P each verdict
+    also gives the depth with tc0sim's threshold circuits at p = P (docs/threshold.md).
     """
     from tc0sim.audit import audit as engine
     from tc0sim.audit.render import render
@@ -557,12 +584,12 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None
     if models:
         verdicts = []
         for model in models:
-            found = engine.audit_model(_load(model))
+            found = engine.audit_model(_load(model), gates_p=gates_p)
             if claim_ids:
                 found = [v for v in found if v.id in claim_ids]
             verdicts.extend(found)
     else:
-        verdicts = engine.audit_claims(list(claim_ids) if claim_ids else None)
+        verdicts = engine.audit_claims(list(claim_ids) if claim_ids else None, gates_p=gates_p)
     if not verdicts and models and fmt != "json":
         kinds = sorted({_load(m).kind for m in models})
         click.echo(f"no claim of the registry is about kind {', '.join(kinds)}: nothing to audit")
