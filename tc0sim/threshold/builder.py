@@ -135,6 +135,17 @@ class Builder:
             self._cache[key] = found
         return found
 
+    def inline(self, circuit: Circuit, inputs: Sequence[int]) -> list[int]:
+        """Copy a circuit in with its input bits bound to literals; returns its output literals.
+
+        Constants and repeated gates fold as in ``gate`` (a constant input can shrink the copy)."""
+        if len(inputs) != circuit.inputs:
+            raise ValueError(f"the circuit takes {circuit.inputs} inputs, got {len(inputs)}")
+        lits = list(inputs)
+        for weights, wires, threshold in circuit.gates:
+            lits.append(self.gate([(lits[w], c) for c, w in zip(weights, wires)], threshold))
+        return [lits[w] for w in circuit.outputs]
+
     def circuit(self, outputs: Sequence[int]) -> Circuit:
         """The circuit with these output literals (each becomes a wire)."""
         wires = [self.wire(o) for o in outputs]
