@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -345,3 +346,81 @@ def test_seeded_samples(prim, p, k, count):
     assert kinds["error"] > 0 and kinds["tie"] > 0
     if prim != "mul":
         assert kinds["zero"] > 0
+
+
+# --- models: symbols replaced by circuit depths, and one circuit for a whole model ----------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_depth_gates_threshold_for_mlp():
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    result = CliRunner().invoke(main, ["depth", str(EXAMPLES / "mlp.yaml"), "--gates", "threshold", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)["threshold"]
+    p = data["precision"]
+    add_depth, sum_depth = F.build("add", p).stats().depth, F.build("sum", p, 2).stats().depth
+    assert data["symbol_values"] == {"d_std": add_depth, "d_sum": sum_depth}
+    assert data["depth"] == 2 * add_depth + sum_depth  # the claimed 2 d_std + d_sum of the mlp
+
+
+def test_audit_names_the_threshold_depth():
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    result = CliRunner().invoke(main, ["audit", str(EXAMPLES / "mlp.yaml"), "--gates-precision", "5", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    depth = 2 * F.build("add", 5).stats().depth + F.build("sum", 5, 2).stats().depth
+    notes = [n for v in json.loads(result.output)["claims"] for n in v["notes"] if "these circuits" in n]
+    assert notes and all(f"depth = {depth} gates at p = 5" in n for n in notes)
+
+
+def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+    from tc0sim.interp.evaluate import evaluate, random_inputs
+    from tc0sim.interp.threshold import account
+    from tc0sim.interp.depth import depth
+    from tc0sim.interp.threshold_compile import compile_graph
+    from tc0sim.modelfile import load_model
+
+    p = 4
+    spec = load_model(EXAMPLES / "mlp.yaml")
+    graph = spec.build(None)
+    compiled = compile_graph(graph, p)
+    fmt = Format(p)
+    width = F.operand_bits(p)
+    # the file's own inputs, against the pairs `tc0sim eval` writes
+    out_path = tmp_path / "out.json"
+    result = CliRunner().invoke(main, ["eval", str(EXAMPLES / "mlp.yaml"), "--precision", "4", "--output", str(out_path)])
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads(out_path.read_text())["outputs"]
+    drawn = {k: fmt.asarray(v) for k, v in random_inputs(graph, spec.seed, spec.scale).items()}
+    bits = compiled.circuit.simulate(compiled.input_bits(drawn)[None, :])[0].astype(int)
+    want = [tuple(pair) for name, _ in compiled.outputs for pair in np.array(evaluated[name]["pairs"]).reshape(-1, 2).tolist()]
+    got = [F.decode(bits[i * width:(i + 1) * width], p) for i in range(len(want))]
+    assert got == want and not bits[-1]
+    # more input draws: equal outputs, or the range-error bit exactly where evaluate raises
+    rows, wants = [], []
+    for seed in range(40):
+        vals = {k: fmt.asarray(v) for k, v in random_inputs(graph, 100 + seed, spec.scale).items()}
+        rows.append(compiled.input_bits(vals))
+        try:
+            out = evaluate(graph, p, inputs=vals)
+            wants.append([fmt.to_pair(x) for name, _ in compiled.outputs for x in out[name].reshape(-1)])
+        except FpArithmeticError:
+            wants.append(None)
+    sims = compiled.circuit.simulate(np.array(rows)).astype(int)
+    for want_row, row in zip(wants, sims):
+        if want_row is None:
+            assert row[-1]
+        else:
+            assert not row[-1]
+            assert [F.decode(row[i * width:(i + 1) * width], p) for i in range(len(want_row))] == want_row
+    # composing the circuits is never deeper than counting every primitive at its full depth
+    assert compiled.circuit.stats().depth <= account(graph, depth(graph), p).depth
