@@ -20,9 +20,13 @@ __all__ = ["Circuit", "CircuitFormatError", "Stats"]
 
 _F32_EXACT = 2**24
 _F64_EXACT = 2**53
-_VALUE_BYTES = 1 << 28
+_VALUE_BYTES = 1 << 29
 """Memory for the wire values of one batch of vectors (float32 0/1 per wire and vector)."""
 _CHUNK_ELEMENTS = 1 << 24
+DENSE_RATIO = 64
+_DENSE_ENTRIES = 1 << 22
+"""A level is one dense matrix product (BLAS) when its matrix has at most 2^22 entries or at most
+DENSE_RATIO entries per wire; sparser, larger levels sum gathered inputs by segments."""
 """Largest gathered (gates × fan-in × vectors) block the simulator materialises at once."""
 
 
@@ -127,11 +131,12 @@ class Circuit:
 
     # --- simulation ------------------------------------------------------------------------
 
-    def simulate(self, bits: np.ndarray, batch: int = 1 << 15) -> np.ndarray:
+    def simulate(self, bits: np.ndarray, batch: int = 1 << 16) -> np.ndarray:
         """Outputs for many input vectors at once: ``bits`` is (vectors × inputs), 0/1 or bool.
 
         Gates of one level are evaluated together: as one dense matrix product over the wires they
-        read when that matrix is not sparse, else as batched products of gathered inputs.
+        read unless that matrix is large and sparse, else as segment sums of gathered inputs;
+        gates with weights beyond 2^53 in exact integer arithmetic.
         Sums are exact: float32 when a gate's Σ|w| < 2^24, float64 below 2^53, Python ints above.
         """
         bits = np.asarray(bits)
@@ -162,14 +167,41 @@ class Circuit:
         for (_, kind), members in sorted(groups.items()):
             columns = sorted({w for j in members for w in self.gates[j][1]})
             wires = sum(len(self.gates[j][1]) for j in members)
-            if kind != "int" and len(members) * len(columns) <= 48 * wires + 4096:
-                steps.append(_DenseStep(self, members, columns, kind))
+            if kind != "int":
+                entries = len(members) * len(columns)
+                dense = entries <= _DENSE_ENTRIES or entries <= DENSE_RATIO * wires
+                steps.append(_DenseStep(self, members, columns, kind) if dense else _SegmentStep(self, members, kind))
                 continue
             buckets: dict[int, list[int]] = {}
             for j in members:
                 buckets.setdefault(1 << max(0, len(self.gates[j][1]) - 1).bit_length(), []).append(j)
             steps += [_Step(self, js, width, kind, pad) for width, js in sorted(buckets.items())]
         return steps
+
+
+class _SegmentStep:
+    """Sparse gates of one level: weighted inputs gathered once, summed per gate by segments."""
+
+    def __init__(self, circuit: Circuit, members: Sequence[int], kind: str):
+        dtype = np.float32 if kind == "f32" else np.float64
+        self.targets = np.array([circuit.inputs + j for j in members], dtype=np.int64)
+        wires = [w for j in members for w in circuit.gates[j][1]]
+        weights = [c for j in members for c in circuit.gates[j][0]]
+        counts = [len(circuit.gates[j][1]) for j in members]
+        self.wires = np.array(wires, dtype=np.int64)
+        self.weights = np.array(weights, dtype=dtype)[:, None]
+        self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.empty = np.array([c == 0 for c in counts])
+        self.thresholds = np.array([circuit.gates[j][2] for j in members], dtype=dtype)[:, None]
+
+    def run(self, values: np.ndarray) -> None:
+        if len(self.wires) == 0:
+            values[self.targets] = 0 >= self.thresholds
+            return
+        terms = values[self.wires] * self.weights
+        sums = np.add.reduceat(terms, np.minimum(self.starts, len(self.wires) - 1), axis=0)
+        sums[self.empty] = 0
+        values[self.targets] = sums >= self.thresholds
 
 
 class _DenseStep:
@@ -196,16 +228,14 @@ class _DenseStep:
 
 
 class _Step:
-    """One batch of gates on the same level with fan-in ≤ width, evaluated together."""
+    """Gates whose weights exceed 2^53, fan-in ≤ width: exact sums of Python ints."""
 
     def __init__(self, circuit: Circuit, members: Sequence[int], width: int, kind: str, pad: int):
         g = len(members)
-        self.kind = kind
         self.targets = np.array([circuit.inputs + j for j in members], dtype=np.int64)
         self.index = np.full((g, width), pad, dtype=np.int64)
-        dtype: Any = {"f32": np.float32, "f64": np.float64, "int": object}[kind]
-        self.weights = np.zeros((g, width), dtype=dtype)
-        self.thresholds = np.zeros(g, dtype=dtype)
+        self.weights = np.zeros((g, width), dtype=object)
+        self.thresholds = np.zeros(g, dtype=object)
         for row, j in enumerate(members):
             weights, wires, threshold = circuit.gates[j]
             self.index[row, :len(wires)] = wires
@@ -214,15 +244,8 @@ class _Step:
         self.rows = max(1, _CHUNK_ELEMENTS // max(1, width))
 
     def run(self, values: np.ndarray) -> None:
-        n = values.shape[1]
-        rows = max(1, self.rows // max(1, n))
+        rows = max(1, self.rows // max(1, values.shape[1]))
         for lo in range(0, len(self.targets), rows):
-            idx = self.index[lo:lo + rows]
-            w = self.weights[lo:lo + rows]
-            if self.kind == "int":
-                gathered = values[idx].astype(np.int64).astype(object)
-                sums = np.einsum("gf,gfn->gn", w, gathered)
-            else:
-                gathered = values[idx] if w.dtype == np.float32 else values[idx].astype(w.dtype)
-                sums = np.einsum("gf,gfn->gn", w, gathered)
+            gathered = values[self.index[lo:lo + rows]].astype(np.int64).astype(object)
+            sums = np.einsum("gf,gfn->gn", self.weights[lo:lo + rows], gathered)
             values[self.targets[lo:lo + rows]] = sums >= self.thresholds[lo:lo + rows, None]
