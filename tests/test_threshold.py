@@ -424,3 +424,15 @@ def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
             assert [F.decode(row[i * width:(i + 1) * width], p) for i in range(len(want_row))] == want_row
     # composing the circuits is never deeper than counting every primitive at its full depth
     assert compiled.circuit.stats().depth <= account(graph, depth(graph), p).depth
+
+
+def test_sum_gap_needs_2p_plus_log_k():
+    """A top cluster that cancels to one unit, and six terms far below whose compressed copies would
+    cross the half-ulp below 2^6 if gaps were capped at W + 1 with W = p + ⌈log2 k⌉ + 2 = 8
+    (that W rounds this sum to 56); with W = 2p + ⌈log2 k⌉ the circuit gives round_p(exact) = 64."""
+    p, k = 3, 8
+    terms = [(4, 7), (-7, 6)] + [(-7, -8)] * 6
+    exact = sum(Fraction(m) * Fraction(2) ** e for m, e in terms)
+    assert round_fraction(exact, p) == 64
+    x = np.array([[b for t in terms for b in F.encode(*t, p)]], dtype=np.uint8)
+    assert F.decode(F.build("sum", p, k).simulate(x)[0].astype(int), p) == (4, 4)
