@@ -436,3 +436,34 @@ def test_sum_gap_needs_2p_plus_log_k():
     assert round_fraction(exact, p) == 64
     x = np.array([[b for t in terms for b in F.encode(*t, p)]], dtype=np.uint8)
     assert F.decode(F.build("sum", p, k).simulate(x)[0].astype(int), p) == (4, 4)
+
+
+def test_threshold_command_writes_and_verifies(tmp_path):
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    out = tmp_path / "sum.json"
+    result = CliRunner().invoke(main, ["threshold", "sum", "--precision", "3", "--arity", "2", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "exhaustive over all 16641 operand tuples" in result.output and "all equal" in result.output
+    circuit = Circuit.read(out)
+    assert f"│ {circuit.stats().depth} " in result.output and circuit.inputs == 18
+    for args in (["div", "--precision", "3"], ["add", "--precision", "1"], ["add", "--precision", "3", "--arity", "3"],
+                 ["sum", "--precision", "3", "--arity", "0"]):
+        bad = CliRunner().invoke(main, ["threshold", *args, "--output", str(out)])
+        assert bad.exit_code == 2 and "error:" in bad.output
+
+
+def test_generated_size_tables_match_the_circuits():
+    """docs/threshold_sizes.md (benchmarks/threshold_sizes.py) at a few cheap points."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "threshold_sizes.md").read_text()
+    for prim in ("compare", "add", "mul"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {prim} |"))
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        gates = [F.build(prim, p).stats().gates for p in (2, 4)]
+        assert cells[1] == str(F.build(prim, 3).stats().depth)
+        assert cells[2].split(", ")[:2] == [str(g) for g in gates]
+    row = next(line for line in text.splitlines() if line.startswith("| 3 | 27 /"))
+    st = F.build("sum", 4, 3).stats()
+    assert row.split("|")[4].strip() == f"{st.depth} / {st.gates}"  # columns: k, p = 2, 3, 4, …
