@@ -32,3 +32,7 @@ class MissingKernelError(MissingRuleError, ValueError):
     def __init__(self, primitive: str, kind: str = "elementwise"):
         super().__init__("F_p kernel", primitive)
         self.args = (f"no {kind} F_p kernel for primitive {primitive!r} (define one with tc0sim.fp.kernel)",)
+
+
+class BudgetError(ConfigError):
+    """A graph or an evaluation was refused because it exceeds the build budget (nodes or bytes)."""

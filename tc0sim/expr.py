@@ -1,4 +1,4 @@
-"""A safe parser for the integer expressions of model files (SPEC §5): ``"n"``, ``"2*n"``, ``"n//4"``.
+"""A safe parser for the integer expressions of model files (docs/model_files.md): ``"n"``, ``"2*n"``, ``"n//4"``.
 
 Hand-written tokenizer and recursive-descent parser — user text is never given to ``eval``. Grammar::
 
@@ -17,10 +17,13 @@ absolute value are ConfigErrors. Every error names the position and the offendin
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 from tc0sim.errors import ConfigError
+from tc0sim.limits import MAX_NUMBER_DIGITS, MAX_NUMBER_EXPONENT
 
 LIMIT = 10**15
 """Largest absolute value an expression (or any of its intermediate results) may take."""
@@ -191,19 +194,19 @@ class _Parser:
         if self.nesting > MAX_NESTING:
             raise ConfigError(f"expression {self.text!r} is nested more than {MAX_NESTING} levels deep")
 
-    def expr(self) -> tuple:
-        left = self.term()
-        while self.token.kind == "op" and self.token.text in ("+", "-"):
+    def _left_associative(self, operand: Callable[[], tuple], operators: tuple[str, ...]) -> tuple:
+        """operand (op operand)* for the given operators, grouped to the left."""
+        left = operand()
+        while self.token.kind == "op" and self.token.text in operators:
             op = self.advance()
-            left = ("bin", op.text, left, self.term(), op.pos)
+            left = ("bin", op.text, left, operand(), op.pos)
         return left
 
+    def expr(self) -> tuple:
+        return self._left_associative(self.term, ("+", "-"))
+
     def term(self) -> tuple:
-        left = self.unary()
-        while self.token.kind == "op" and self.token.text in ("*", "//"):
-            op = self.advance()
-            left = ("bin", op.text, left, self.unary(), op.pos)
-        return left
+        return self._left_associative(self.unary, ("*", "//"))
 
     def unary(self) -> tuple:
         if self.token.kind == "op" and self.token.text == "-":
@@ -289,3 +292,41 @@ def _names(tree: tuple) -> frozenset[str]:
     if tree[0] == "bin":
         return _names(tree[2]) | _names(tree[3])
     return frozenset()
+
+
+_NUMBER = re.compile(r"(?P<sign>[+-]?)(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:[eE](?P<exp>[+-]?[0-9]+))?")
+_RATIONAL = re.compile(r"(?P<sign>[+-]?)(?P<num>[0-9]+)/(?P<den>[0-9]+)")
+
+
+def parse_number(text: str) -> Fraction:
+    """An exact number written as an integer, a decimal (``2.5``, ``1e3``, ``.5E-2``) or ``p/q``.
+
+    ASCII digits only; at most ``MAX_NUMBER_DIGITS`` digits and an exponent within
+    ±``MAX_NUMBER_EXPONENT``, so no text can make the value (or its printing) huge. Anything else
+    is a ConfigError saying what is accepted.
+    """
+    stripped = text.strip()
+    rational = _RATIONAL.fullmatch(stripped)
+    decimal = None if rational else _NUMBER.fullmatch(stripped)
+    if rational is None and (decimal is None or not (decimal["int"] or decimal["frac"])):
+        raise ConfigError(f"{_clipped(text)} is not a number (use e.g. 3, 2.5, 1e3 or 7/2)")
+    digits = rational["num"] + rational["den"] if rational else decimal["int"] + (decimal["frac"] or "")
+    if len(digits) > MAX_NUMBER_DIGITS:
+        raise ConfigError(f"{_clipped(text)} has more than {MAX_NUMBER_DIGITS} digits")
+    sign = -1 if (rational or decimal)["sign"] == "-" else 1
+    if rational:
+        if int(rational["den"]) == 0:
+            raise ConfigError(f"{text.strip()} divides by zero")
+        return sign * Fraction(int(rational["num"]), int(rational["den"]))
+    exponent_text = decimal["exp"] or "0"
+    if len(exponent_text.lstrip("+-").lstrip("0")) > 4 or abs(int(exponent_text)) > MAX_NUMBER_EXPONENT:
+        raise ConfigError(f"{_clipped(text)}: the exponent is outside ±{MAX_NUMBER_EXPONENT}")
+    fraction = decimal["frac"] or ""
+    exponent = int(exponent_text) - len(fraction)
+    mantissa = int((decimal["int"] or "0") + fraction)
+    scale = Fraction(10) ** exponent
+    return sign * mantissa * scale
+
+
+def _clipped(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")

@@ -1,9 +1,9 @@
-"""The exact p-bit floating-point format F_p (seed 004 Definition 3.3, after Chiang 2024).
+"""The exact p-bit floating-point format F_p (VAR Definition 3.3, after Chiang 2024).
 
 A value of F_p is a pair <m, e> of integers with ``2^(p-1) <= |m| < 2^p`` or ``m == 0``
 and ``e in [-2^p, 2^p)``; its value is ``m * 2^e``.  No subnormals, infinities or NaNs.
-Every primitive rounds exactly once to nearest, ties to even (seed 004 Definition 3.4);
-iterated sums and products round once after the exact result (seed 004 Lemma 3.5).
+Every primitive rounds exactly once to nearest, ties to even (VAR Definition 3.4);
+iterated sums and products round once after the exact result (VAR Lemma 3.5).
 
 Values are ``gmpy2.mpfr`` objects of precision p, computed by MPFR in a context whose
 exponent range is that of F_p (MPFR exponent ``E = e + p``), with traps turned on, so a
@@ -224,7 +224,7 @@ def __getattr__(name: str) -> tuple[str, ...]:
 
 
 class Format:
-    """The format F_p of seed 004 Definition 3.3 with round-to-nearest-even (Definition 3.4).
+    """The format F_p of VAR Definition 3.3 with round-to-nearest-even (Definition 3.4).
 
     ``emin``/``emax`` are MPFR exponents (a value in ``[2^(E-1), 2^E)`` has exponent E):
     ``emin = p - 2^p`` and ``emax = 2^p - 1 + p``, clamped to MPFR's limits for large p.
@@ -267,7 +267,7 @@ class Format:
         )
         self.zero = _mpfr(0, p)
         self.one = _mpfr(1, p)
-        self._bound: dict[str, Callable[..., Any]] = {}
+        self._bound: dict[str, tuple[Kernel, Callable[..., Any]]] = {}
 
     def __repr__(self) -> str:
         return f"Format({self.p})"
@@ -316,12 +316,16 @@ class Format:
             return f"{_show(args[0])} {k.infix} {_show(args[1])}"
         return f"{op}({', '.join(_show(a) for a in args)})"
 
-    def _function(self, k: Kernel) -> Callable[..., Any]:
-        """Kernel ``k`` bound to this format (bound once per format, on first use)."""
-        fn = self._bound.get(k.name)
-        if fn is None:
-            fn = self._bound[k.name] = k.bind(self)
-        return fn
+    def _bound_kernel(self, name: str, reduction: bool) -> tuple[Kernel, Callable[..., Any]]:
+        """Kernel ``name`` and its function bound to this format (bound on first use, and again
+        if the kernel table has changed since); MissingKernelError without a kernel of that kind."""
+        entry = self._bound.get(name)
+        if entry is None or KERNELS.get(name) is not entry[0]:
+            k = _kernel_of(name, reduction)
+            entry = self._bound[name] = (k, k.bind(self))
+        elif (entry[0].arity is None) != reduction:
+            raise MissingKernelError(name, "reduction" if reduction else "elementwise")
+        return entry
 
     # --- conversion -------------------------------------------------------------------------
 
@@ -369,7 +373,7 @@ class Format:
         raise NotRepresentableError(f"round at p={self.p}: cannot convert {type(x).__name__} {x!r}")
 
     def to_pair(self, x: Any) -> tuple[int, int]:
-        """The canonical pair <m, e> of seed 004 Definition 3.3 (m == 0 gives (0, 0))."""
+        """The canonical pair <m, e> of VAR Definition 3.3 (m == 0 gives (0, 0))."""
         if not isinstance(x, _MPFR) or not x.is_finite():
             raise NotRepresentableError(f"to_pair at p={self.p}: {x!r} is not a finite mpfr")
         if x == 0:
@@ -432,17 +436,17 @@ class Format:
         """The elementwise kernel ``name`` on scalar F_p operands: one rounding (or none, if exact)."""
         if not _TLS.widened:
             _widen_range()
-        k = _kernel_of(name, reduction=False)
+        k, fn = self._bound_kernel(name, reduction=False)
         if len(operands) != k.arity:
             raise ValueError(f"{name} takes {k.arity} operand(s), got {len(operands)}")
         try:
-            r = self._function(k)(*operands)
+            r = fn(*operands)
         except _GMPY_ERRORS as exc:
             raise self._error(name, exc, self._operands(name, operands)) from None
         return r if type(r) is _MPFR else self.round(r)
 
     def add(self, a: Any, b: Any) -> Any:
-        """round_p(a + b) (seed 004 Lemma 3.5 Part 1)."""
+        """round_p(a + b) (VAR Lemma 3.5 Part 1)."""
         return self.apply("add", a, b)
 
     def sub(self, a: Any, b: Any) -> Any:
@@ -478,7 +482,7 @@ class Format:
         return self.apply("sqrt", a)
 
     def exp(self, a: Any) -> Any:
-        """round_p(e^a), correctly rounded (within the 2^-p of seed 004 Lemma 3.6)."""
+        """round_p(e^a), correctly rounded (within the 2^-p of VAR Lemma 3.6)."""
         return self.apply("exp", a)
 
     def compare(self, a: Any, b: Any) -> Any:
@@ -486,7 +490,7 @@ class Format:
         return self.apply("compare", a, b)
 
     def sum(self, values: Iterable[Any]) -> Any:
-        """round_p(exact sum): one rounding after the whole sum (seed 004 Lemma 3.5 Part 3)."""
+        """round_p(exact sum): one rounding after the whole sum (VAR Lemma 3.5 Part 3)."""
         if not _TLS.widened:
             _widen_range()
         return self._sum_row(list(values))
@@ -570,9 +574,8 @@ class Format:
         """
         if not _TLS.widened:
             _widen_range()
-        k = _kernel_of(name, reduction=False)
+        k, fn = self._bound_kernel(name, reduction=False)
         arity = k.arity
-        fn = self._function(k)
         if len(arrays) != arity:
             raise ValueError(f"map {name!r} takes {arity} array(s), got {len(arrays)}")
         shape = np.shape(arrays[0])
@@ -599,7 +602,7 @@ class Format:
         """Exact sum or product over ``axis`` (int or tuple), rounded once per output element."""
         if not _TLS.widened:
             _widen_range()
-        row_fn = self._function(_kernel_of(name, reduction=True))
+        _, row_fn = self._bound_kernel(name, reduction=True)
         arr = np.asarray(array, dtype=object)
         nd = arr.ndim
         axes_in = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)

@@ -1,4 +1,4 @@
-"""The registry of buildable kinds: the operators of SPEC §3 and the models of §4.
+"""The registry of buildable kinds: the operators of docs/operators.md and the models of docs/models.md.
 
 The kinds are collected explicitly from the two lists ``tc0sim.ops.OPERATORS`` and
 ``tc0sim.models.MODELS`` (no registration by import side effect); ``build(kind, dims, params)``
@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tc0sim.errors import ConfigError
+from tc0sim.ir.budget import BuildBudget
 from tc0sim.ir.graph import Graph
 from tc0sim.ir.kind import BuildFn, Kind
 from tc0sim.models import MODELS
@@ -45,6 +46,11 @@ def get_kind(name: str) -> Kind:
     return KINDS[name]
 
 
-def build(name: str, dims: Mapping[str, int], params: Mapping[str, Any] | None = None) -> Graph:
-    """Build the Graph of kind ``name``; missing/extra dims and unknown params are ConfigErrors."""
-    return get_kind(name).graph(dims, params)
+def build(
+    name: str, dims: Mapping[str, int], params: Mapping[str, Any] | None = None, budget: BuildBudget | None = None
+) -> Graph:
+    """Build the Graph of kind ``name``; missing/extra dims and unknown params are ConfigErrors.
+
+    ``budget`` (default: the active ``budget_scope``'s, if any) bounds the graph (``Kind.graph``).
+    """
+    return get_kind(name).graph(dims, params, budget)

@@ -1,4 +1,4 @@
-"""Model files (SPEC §5): a YAML mapping naming a ``kind``, its ``dims`` and ``params``, and how to draw inputs.
+"""Model files (docs/cli.md): a YAML mapping naming a ``kind``, its ``dims`` and ``params``, and how to draw inputs.
 
 Read with ``yaml.safe_load`` only (``!!python/...`` tags are refused), then validated key by key; every
 error is a ConfigError naming the file, the key and what was expected. A dim is a positive integer
@@ -10,6 +10,7 @@ or at the top level of the file, not both.
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,21 @@ import yaml
 
 from tc0sim.errors import ConfigError
 from tc0sim.expr import LIMIT, Expr, parse
+from tc0sim.ir.budget import BuildBudget
 from tc0sim.ir.graph import Graph
+from tc0sim.ir.vectors import Vec, parse_linear
 from tc0sim.kinds import Kind, get_kind, kind_names
 from tc0sim.kinds import build as build_kind
+from tc0sim.limits import (
+    MAX_FILE_BYTES,
+    MAX_PRECISION,
+    MAX_SEED,
+    MAX_SWEEP_POINTS,
+    MAX_YAML_INT_CHARS,
+    MAX_YAML_NESTING,
+    MAX_YAML_NODES,
+    MIN_PRECISION,
+)
 
 TOP_LEVEL_KEYS: dict[str, str] = {
     "kind": "the operator or model to build (required)",
@@ -32,6 +45,8 @@ TOP_LEVEL_KEYS: dict[str, str] = {
     "n": "default value of n for dims written as expressions in n (integer >= 1)",
     "sweep": "list of integers >= 1: the n values `tc0sim size` uses when --n is not given",
     "description": "free text shown in reports",
+    "claim": "the depth a paper claims for this model, a linear form such as \"6 d_std + 6 d_sum + d_exp\"; "
+    "`tc0sim depth` prints it beside the computed depth as tight, slack or violated",
 }
 """Every top-level key a model file may have (besides the kind's params), with its meaning."""
 
@@ -39,33 +54,99 @@ DEFAULT_SEED = 0
 DEFAULT_SCALE = 1.0
 
 
+_TYPE_NAMES = ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"), (list, "a list"), (dict, "a mapping"))
+"""How an error message names a YAML value's type (bool before int: a bool is an int)."""
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+    return next((name for kind, name in _TYPE_NAMES if isinstance(value, kind)), type(value).__name__)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 3
+
+
+def _short(value: Any) -> str:
+    """A bounded repr for messages: long lists and strings are elided with '...'."""
+    return _REPR.repr(value)
+
+
+def _clip(key: Any) -> str:
+    """A user's key as text for messages, cut to 60 characters."""
+    text = str(key)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a mapping with a repeated key (plain safe_load keeps the last one)."""
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's SafeLoader when PyYAML has it (about 5 times faster), else the pure-Python one."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _check_bounds(text: str) -> None:
+    """Refuse, from the parser's event stream and before anything is composed or constructed, a
+    document nested deeper than ``MAX_YAML_NESTING`` (composing it would hit Python's recursion
+    limit), one of more than ``MAX_YAML_NODES`` nodes with every alias expanded (the "billion
+    laughs" file), and an alias of a collection that contains it."""
+    try:
+        _count_events(yaml.parse(text, Loader=_SAFE_LOADER))
+    except yaml.YAMLError as e:
+        if "maximum nesting depth" not in str(getattr(e, "problem", "")):
+            raise
+        # libyaml's scanner has its own, larger limit and may reach it while reading ahead
+        raise yaml.composer.ComposerError(
+            None, None, f"collections nested more than {MAX_YAML_NESTING} levels deep", e.problem_mark
+        ) from None
+
+
+def _count_events(events: Any) -> None:
+    sizes: dict[str, int] = {}
+    open_collections: list[tuple[str | None, int]] = []
+    total = 0
+    for event in events:
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if len(open_collections) >= MAX_YAML_NESTING:
+                raise _composer_error(f"collections nested more than {MAX_YAML_NESTING} levels deep", event)
+            open_collections.append((event.anchor, total))
+            total += 1
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, before = open_collections.pop()
+            if anchor is not None:
+                sizes[anchor] = total - before
+        elif isinstance(event, yaml.ScalarEvent):
+            total += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _ in open_collections):
+                raise _composer_error("an alias refers to a collection that contains it", event)
+            total += sizes.get(event.anchor, 1)  # an undefined alias is reported by the composer
+        if total > MAX_YAML_NODES:
+            raise _composer_error(f"more than {MAX_YAML_NODES:,} YAML nodes with aliases expanded", event)
+
+
+def _composer_error(problem: str, event: Any) -> yaml.composer.ComposerError:
+    return yaml.composer.ComposerError(None, None, problem, event.start_mark)
+
+
+class _BoundedLoader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
+    """SafeLoader that refuses a mapping with a repeated key (plain safe_load keeps the last one)
+    and an integer literal longer than ``MAX_YAML_INT_CHARS`` characters, before converting it."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        if len(node.value) > MAX_YAML_INT_CHARS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer literal longer than {MAX_YAML_INT_CHARS} characters", node.start_mark
+            )
+        return super().construct_yaml_int(node)
+
+
+def _construct_mapping(loader: _BoundedLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -75,13 +156,14 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
             continue
         if repeated:
             raise yaml.constructor.ConstructorError(
-                None, None, f"repeated key {key!r}", key_node.start_mark
+                None, None, f"repeated key {_short(key)}", key_node.start_mark
             )
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_BoundedLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -107,6 +189,7 @@ class ModelSpec:
     n: int | None = None
     sweep: tuple[int, ...] | None = None
     description: str = ""
+    claim: Vec | None = None
     source: str = "<model>"
 
     @property
@@ -137,7 +220,7 @@ class ModelSpec:
                 )
             return {}
         if not _is_int(n) or n < 1:
-            raise ConfigError(f"{self.source}: n must be an integer >= 1, got {n!r}")
+            raise ConfigError(f"{self.source}: n must be an integer >= 1, got {_short(n)}")
         return {"n": n}
 
     def dims_at(self, n: int | None = None) -> dict[str, int]:
@@ -174,12 +257,12 @@ class ModelSpec:
             out[name] = value
         return out
 
-    def build(self, n: int | None = None) -> Graph:
-        """The Graph of this model at ``n`` (SPEC §2); a kind's refusal is reported with the file name."""
+    def build(self, n: int | None = None, budget: BuildBudget | None = None) -> Graph:
+        """The Graph of this model at ``n``, within ``budget`` if given; a refusal names the file."""
         dims = self.dims_at(n)
         params = self.params_at(n)
         try:
-            return build_kind(self.kind, dims, params)
+            return build_kind(self.kind, dims, params, budget)
         except ConfigError as e:
             raise ConfigError(f"{self.source}: {e}") from None
 
@@ -205,13 +288,16 @@ def load_model(path: str | Path) -> ModelSpec:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read model file: {e.strerror or e}") from None
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: the model file is longer than {MAX_FILE_BYTES:,} characters")
     return loads_model(text, source=str(path))
 
 
 def loads_model(text: str, source: str = "<model>") -> ModelSpec:
     """Parse and validate model-file text; ``source`` names it in error messages."""
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        _check_bounds(text)
+        data = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.constructor.ConstructorError as e:
         problem = _yaml_problem(e)
         if "could not determine a constructor" in problem:
@@ -221,6 +307,8 @@ def loads_model(text: str, source: str = "<model>") -> ModelSpec:
         raise ConfigError(f"{source}: invalid YAML: {problem}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: invalid YAML: {_yaml_problem(e)}") from None
+    except RecursionError:  # not reached within MAX_YAML_NESTING; kept so no input gives a traceback
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     return from_mapping(data, source)
 
 
@@ -232,7 +320,7 @@ def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
         raise ConfigError(f"{source}: expected a mapping of keys (kind, dims, ...) at the top level, got {_type_name(data)}")
     bad_keys = [k for k in data if not isinstance(k, str)]
     if bad_keys:
-        raise ConfigError(f"{source}: top-level key {bad_keys[0]!r} is not a string")
+        raise ConfigError(f"{source}: top-level key {_short(bad_keys[0])} is not a string")
 
     if "kind" not in data:
         raise ConfigError(f"{source}: missing key 'kind'; expected one of {_kind_names()}")
@@ -242,17 +330,19 @@ def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
     try:
         kind = get_kind(kind_name)
     except ConfigError:
-        raise ConfigError(f"{source}: key 'kind': unknown kind {kind_name!r}; expected one of {_kind_names()}") from None
+        raise ConfigError(f"{source}: key 'kind': unknown kind {_short(kind_name)}; expected one of {_kind_names()}") from None
 
     unknown = [k for k in data if k not in TOP_LEVEL_KEYS and k not in kind.params]
     if unknown:
         allowed = list(TOP_LEVEL_KEYS) + [p for p in kind.params if p not in TOP_LEVEL_KEYS]
-        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; expected one of {', '.join(allowed)}")
+        raise ConfigError(f"{source}: unknown key {_short(unknown[0])}; expected one of {', '.join(allowed)}")
 
     spec = ModelSpec(kind=kind.name, dims={}, source=source)
     if "precision" in data:
-        spec.precision = _int_key(data, "precision", source, 2, 10**6, "beyond the supported 10^6 bits")
-    spec.seed = _int_key(data, "seed", source, 0, None) if "seed" in data else DEFAULT_SEED
+        spec.precision = _int_key(
+            data, "precision", source, MIN_PRECISION, MAX_PRECISION, f"beyond the supported {MAX_PRECISION:,} bits"
+        )
+    spec.seed = _int_key(data, "seed", source, 0, MAX_SEED, "too large (limit 2^63 − 1)") if "seed" in data else DEFAULT_SEED
     spec.scale = _scale(data, source)
     spec.n = _int_key(data, "n", source, 1) if "n" in data else None
     spec.sweep = _sweep(data, source)
@@ -260,9 +350,29 @@ def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
         if not isinstance(data["description"], str):
             raise ConfigError(f"{source}: key 'description': expected a string, got {_type_name(data['description'])}")
         spec.description = data["description"]
+    spec.claim = _claim(data, source)
     spec.dims = _dims(data, kind, source)
     spec.params = _params(data, kind, source)
     return spec
+
+
+MAX_CLAIM_CHARS = 200
+"""Longest ``claim:`` linear form."""
+
+
+def _claim(data: dict, source: str) -> Vec | None:
+    if "claim" not in data:
+        return None
+    text = data["claim"]
+    if not isinstance(text, str) or not text.isascii() or len(text) > MAX_CLAIM_CHARS:
+        raise ConfigError(
+            f"{source}: key 'claim': expected a linear form of at most {MAX_CLAIM_CHARS} ASCII characters "
+            f"such as \"6 d_std + 6 d_sum + d_exp\", got {_type_name(text)} {_short(text)}"
+        )
+    try:
+        return parse_linear(text)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: key 'claim': {e}") from None
 
 
 def _kind_names() -> str:
@@ -279,7 +389,7 @@ def _scale(data: dict, source: str) -> float:
         except ValueError:
             pass
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise ConfigError(f"{source}: key 'scale': expected a positive number, got {data['scale']!r}")
+        raise ConfigError(f"{source}: key 'scale': expected a positive number, got {_short(data['scale'])}")
     return float(scale)
 
 
@@ -289,7 +399,7 @@ def _int_key(
     """The integer under ``key``, at least ``minimum`` and (unless None) at most ``maximum``."""
     value = data[key]
     if not _is_int(value) or value < minimum:
-        raise ConfigError(f"{source}: key {key!r}: expected an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{source}: key {key!r}: expected an integer >= {minimum}, got {_short(value)}")
     if maximum is not None and value > maximum:
         raise ConfigError(f"{source}: key {key!r}: {value} is {beyond}")
     return value
@@ -300,10 +410,20 @@ def _sweep(data: dict, source: str) -> tuple[int, ...] | None:
         return None
     values = data["sweep"]
     if not isinstance(values, list) or not values or not all(_is_int(v) and 1 <= v <= LIMIT for v in values):
-        raise ConfigError(f"{source}: key 'sweep': expected a non-empty list of integers >= 1, got {values!r}")
+        raise ConfigError(f"{source}: key 'sweep': expected a non-empty list of integers >= 1, got {_short(values)}")
+    if len(values) > MAX_SWEEP_POINTS:
+        raise ConfigError(f"{source}: key 'sweep': {len(values)} values, more than the limit of {MAX_SWEEP_POINTS}")
     if len(set(values)) != len(values):
-        raise ConfigError(f"{source}: key 'sweep': values must be distinct, got {values!r}")
+        raise ConfigError(f"{source}: key 'sweep': values must be distinct, got {_short(values)}")
     return tuple(values)
+
+
+def _expression(text: str, key: str, source: str) -> Expr:
+    """An integer expression in n (``tc0sim.expr``), its errors naming the file and the key."""
+    try:
+        return parse(text, allowed=("n",))
+    except ConfigError as e:
+        raise ConfigError(f"{source}: key {key!r}: {e}") from None
 
 
 def _dim_value(value: Any, key: str, source: str) -> int | Expr:
@@ -314,19 +434,16 @@ def _dim_value(value: Any, key: str, source: str) -> int | Expr:
             raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
         return value
     if isinstance(value, str):
-        try:
-            expr = parse(value, allowed=("n",))
-        except ConfigError as e:
-            raise ConfigError(f"{source}: key {key!r}: {e}") from None
+        expr = _expression(value, key, source)
         if not expr.names:
             constant = expr.eval({})
             if constant < 1:
-                raise ConfigError(f"{source}: key {key!r}: {value!r} evaluates to {constant}; expected a positive integer")
+                raise ConfigError(f"{source}: key {key!r}: {_short(value)} evaluates to {constant}; expected a positive integer")
             return constant
         return expr
     raise ConfigError(
         f"{source}: key {key!r}: expected a positive integer or an expression in n such as \"2*n\", "
-        f"got {_type_name(value)} {value!r}"
+        f"got {_type_name(value)} {_short(value)}"
     )
 
 
@@ -345,7 +462,7 @@ def _dims(data: dict, kind: Kind, source: str) -> dict[str, int | Expr]:
     unknown = [k for k in dims if k not in kind.dims]
     if unknown:
         raise ConfigError(
-            f"{source}: key 'dims.{unknown[0]}': kind {kind.name!r} has no such dim; "
+            f"{source}: key 'dims.{_clip(unknown[0])}': kind {kind.name!r} has no such dim; "
             f"expected {', '.join(kind.dims) or 'no dims'}"
         )
     missing = [k for k in kind.dims if k not in dims]
@@ -367,7 +484,7 @@ def _params(data: dict, kind: Kind, source: str) -> dict[str, Any]:
         for key, value in params.items():
             if key not in kind.params:
                 raise ConfigError(
-                    f"{source}: key 'params.{key}': kind {kind.name!r} has no such param; "
+                    f"{source}: key 'params.{_clip(key)}': kind {kind.name!r} has no such param; "
                     f"expected {', '.join(kind.params) or 'none'}"
                 )
             given[key] = (value, f"params.{key}")
@@ -386,7 +503,7 @@ def _param_value(value: Any, default: Any, key: str, source: str) -> Any:
     """
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ConfigError(f"{source}: key {key!r}: expected true or false, got {_type_name(value)} {value!r}")
+            raise ConfigError(f"{source}: key {key!r}: expected true or false, got {_type_name(value)} {_short(value)}")
         return value
     if _is_int(default) and (_is_int(value) or isinstance(value, str)):
         return _int_param(value, key, source)
@@ -401,12 +518,9 @@ def _int_param(value: Any, key: str, source: str) -> int | Expr:
             raise ConfigError(f"{source}: key {key!r}: {value} is too large (limit 10^15)")
         return value
     if isinstance(value, str):
-        try:
-            expr = parse(value, allowed=("n",))
-        except ConfigError as e:
-            raise ConfigError(f"{source}: key {key!r}: {e}") from None
+        expr = _expression(value, key, source)
         return expr if expr.names else expr.eval({})
-    raise ConfigError(f"{source}: key {key!r}: expected an integer or an expression in n, got {_type_name(value)} {value!r}")
+    raise ConfigError(f"{source}: key {key!r}: expected an integer or an expression in n, got {_type_name(value)} {_short(value)}")
 
 
 __all__ = ["ModelSpec", "load_model", "loads_model", "from_mapping", "TOP_LEVEL_KEYS"]

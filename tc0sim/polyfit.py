@@ -1,4 +1,4 @@
-"""Exact polynomial fitting over the rationals, for gate counts as a polynomial in n (SPEC §2).
+"""Exact polynomial fitting over the rationals, for gate counts as a polynomial in n (docs/dag.md).
 
 Newton's divided differences on the given points give the unique polynomial of degree ≤ k−1 through
 k points. ``fit_and_verify`` is the one routine every report uses: the lowest-degree polynomial

@@ -1,4 +1,4 @@
-"""Depth assertions for users' tests, and the pytest plugin that exposes them (SPEC §2, §5).
+"""Depth assertions for users' tests, and the pytest plugin that exposes them (docs/dag.md, docs/cli.md).
 
 ``assert_depth_at_most(model, "6 d_std + 6 d_sum + d_exp")`` passes when every Pareto-maximal
 critical vector is ≤ the claim componentwise — the claim then bounds the depth for every

@@ -57,7 +57,7 @@ MATMUL_N = "kind: matmul\nprecision: 8\ndims: {n1: n, d: n, n2: n}\nn: 3\n"
 # ------------------------------------------------------------------------------------------ help
 
 
-@pytest.mark.parametrize("command", ["depth", "size", "eval", "audit", "graph", "claims", "demo"])
+@pytest.mark.parametrize("command", ["depth", "size", "eval", "audit", "graph", "kinds", "claims", "demo"])
 def test_every_command_has_help(command):
     result = run(command, "--help")
     assert result.exit_code == 0
@@ -328,7 +328,7 @@ def test_eval_refuses_big_graphs_and_bad_options(tmp_path):
     big = model(tmp_path, "kind: matmul\nprecision: 8\ndims: {n1: 1000, d: 1000, n2: 1000}\n", "big.yaml")
     assert_bad_input(run("eval", big, "--output", tmp_path / "o.json"), "1,001,000,000 gates", "50,000,000")
     assert_bad_input(run("eval", path, "--output", tmp_path / "o.txt"), ".json or .npz")
-    assert_bad_input(run("eval", path, "--precision", "1", "--output", tmp_path / "o.json"), ">= 2")
+    assert_bad_input(run("eval", path, "--precision", "1", "--output", tmp_path / "o.json"), "--precision", "at least 2")
     no_precision = model(tmp_path, "kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\n", "np.yaml")
     assert_bad_input(run("eval", no_precision, "--output", tmp_path / "o.json"), "no precision")
 
@@ -453,3 +453,145 @@ def test_audit_of_a_kind_without_claims(tmp_path):
 def test_os_errors_are_one_line(tmp_path):
     out = tmp_path / "missing-directory" / "out.json"
     assert_bad_input(run("eval", model(tmp_path, TINY), "--output", out), "No such file or directory")
+
+
+# --------------------------------------------------------------- first contact (issue 13)
+
+
+def test_kinds_lists_every_kind_with_dims_params_and_an_example():
+    result = run("kinds", "--format", "json")
+    assert result.exit_code == 0, result.output
+    listed = {k["kind"]: k for k in json.loads(result.stdout)["kinds"]}
+    examples = sorted(ROOT.glob("examples/*.yaml"))
+    assert set(listed) == {yaml_kind(p) for p in examples}
+    assert listed["matmul"]["dims"] == ["n1", "d", "n2"] and listed["matmul"]["params"] == {}
+    assert listed["var"]["params"]["layers"] == 1 and listed["var"]["model"] is True
+    for name, entry in listed.items():
+        assert entry["examples"], name
+        for example in entry["examples"]:
+            assert yaml_kind(ROOT / example) == name
+    text = run("kinds")
+    assert "examples/attention.yaml" in text.stdout and "docs/model_files.md" in text.stdout
+
+
+def yaml_kind(path: Path) -> str:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["kind"]
+
+
+def test_help_explains_the_model_file_the_symbols_and_the_outputs():
+    from tc0sim.ir.primitives import SYMBOLS
+
+    group = run("--help").stdout
+    assert "YAML model file" in group and "examples/" in group and "arXiv:2501.04299" in group
+    depth_help = " ".join(run("depth", "--help").stdout.split())
+    assert "YAML model file" in depth_help and "docs/model_files.md" in depth_help
+    assert all(s in depth_help for s in SYMBOLS) and "--full-path" in depth_help
+    eval_help = " ".join(run("eval", "--help").stdout.split())
+    assert "[m, e]" in eval_help and "m·2^e" in eval_help and "2 ≤ p ≤ 1,000,000" in eval_help
+    for command in ("depth", "size", "eval", "graph", "audit"):
+        assert "--max-nodes" in run(command, "--help").stdout
+
+
+def _claim_file(tmp_path: Path, claim: str) -> Path:
+    return model(tmp_path, f'kind: matmul\ndims: {{n1: 2, d: 3, n2: 2}}\nclaim: "{claim}"\n', "claimed.yaml")
+
+
+@pytest.mark.parametrize(
+    "claim,verdict,detail",
+    [
+        # matmul's depth is d_std + d_sum (one product layer, one ⊕; VAR Lemma 5.2)
+        ("d_std + d_sum", "tight", None),
+        ("2 d_std + d_sum + d_exp", "slack", {"d_std": 1, "d_sum": 0, "d_prod": 0, "d_exp": 1, "d_sqrt": 0}),
+        ("d_std", "violated", {"d_std": 1, "d_sum": 1, "d_prod": 0, "d_exp": 0, "d_sqrt": 0}),
+    ],
+)
+def test_depth_prints_the_files_claim_with_a_verdict(tmp_path, claim, verdict, detail):
+    path = _claim_file(tmp_path, claim)
+    data = json.loads(run("depth", path, "--format", "json").stdout)["depth"]["claim"]
+    assert data["verdict"] == verdict
+    assert data.get("slack" if verdict == "slack" else "exceeding") == detail
+    text = run("depth", path)
+    assert text.exit_code == 0
+    assert f"claimed (key 'claim')" in text.stdout and f"— {verdict}" in text.stdout
+
+
+def test_attention_example_says_its_claim_is_slack():
+    # FlowAR Lemma 4.6 claims 6(d_std + d_sum) + d_exp; the lowering's path is 6 d_std + 5 d_sum + d_exp
+    out = run("depth", ROOT / "examples" / "attention.yaml").stdout
+    assert "claimed (key 'claim'): 6 d_std + 6 d_sum + d_exp — slack" in out
+
+
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["depth", "{m}", "--n", "²"], ["--n", "digits 0-9", "tc0sim depth --help"]),
+        (["depth", "{m}", "--n", "99999999999999999"], ["--n", "digits"]),
+        (["size", "{m}", "--verify", "21"], ["--verify", "at most 20"]),
+        (["size", "{m}", "--n", ",".join(str(i) for i in range(1, 102))], ["--n", "more than the limit of 100"]),
+        (["eval", "{m}", "--precision", "1000001", "--output", "{o}"], ["--precision", "at most 1,000,000"]),
+        (["eval", "{m}", "--max-gates", "1e1000", "--output", "{o}"], ["--max-gates", "exponent"]),
+        (["depth", "{m}", "--max-nodes", "0"], ["--max-nodes", "at least 1"]),
+        (["depth", "{m}", "--set", "d_std=1e101"], ["--set d_std", "exponent is outside ±100"]),
+        (["depth", "{m}", "--set", "d_std=" + "9" * 101], ["--set d_std", "more than 100 digits"]),
+        (["eval", "{m}"], ["Missing option '--output'"]),
+        (["depth", "{m}", "--bogus"], ["No such option"]),
+    ],
+)
+def test_bad_options_are_one_line(tmp_path, args, fragments):
+    path = model(tmp_path, MATMUL_N)
+    filled = [a.format(m=path, o=tmp_path / "o.json") for a in args]
+    assert_bad_input(run(*filled), *fragments)
+
+
+def test_set_values_at_the_limits_are_exact(tmp_path):
+    # matmul: depth d_std + d_sum, so at d_std = 1e100, d_sum = 1/3 it is 10^100 + 1/3
+    data = json.loads(run("depth", model(tmp_path, MATMUL_N), "--set", "d_std=1e100", "--set", "d_sum=1/3", "--format", "json").stdout)
+    assert Fraction(data["depth"]["at"]["depth"]) == Fraction(10**100) + Fraction(1, 3)
+
+
+def test_budget_options_refuse_and_raise(tmp_path):
+    path = model(tmp_path, MATMUL_N)
+    assert_bad_input(run("depth", path, "--max-nodes", "3"), "more than 3 tensor nodes", "--max-nodes")
+    assert_bad_input(run("graph", path, "--max-memory", "1000", "--output", tmp_path / "g.json"), "--max-memory")
+    assert run("depth", path, "--max-nodes", "1e3").exit_code == 0
+    # evaluation memory: 36 gates at p = 10^6 is about 36 · (100 + 125000) bytes
+    assert_bad_input(
+        run("eval", path, "--precision", "1000000", "--max-memory", "4e6", "--output", tmp_path / "o.json"),
+        "4,000,000 bytes", "--max-memory",
+    )
+
+
+def test_eval_inputs_checked_from_the_npy_header(tmp_path):
+    import io
+    import zipfile
+
+    path = model(tmp_path, TINY)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**5, 10**5)})
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w") as archive:
+        archive.writestr("X.npy", header.getvalue())  # no data: only the header is ever read
+    assert_bad_input(run("eval", path, "--inputs", bomb, "--output", tmp_path / "o.json"), "shape (100000, 100000)")
+    good = tmp_path / "good.npz"
+    np.savez(good, X=np.ones((2, 3)))
+    truncated = tmp_path / "cut.npz"
+    truncated.write_bytes(good.read_bytes()[:-30])
+    assert_bad_input(run("eval", path, "--inputs", truncated, "--output", tmp_path / "o.json"), "--inputs", "cut.npz")
+
+
+def test_long_error_messages_are_cut(tmp_path):
+    path = model(tmp_path, "kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\n" + "k" * 5000 + ": 1\n")
+    line = assert_bad_input(run("depth", path))
+    assert len(line) <= len("error: ") + 400
+
+
+def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch):
+    import tc0sim.interp.depth as depth_module
+
+    def exhausted(graph):
+        raise MemoryError()
+
+    monkeypatch.setattr(depth_module, "depth", exhausted)
+    assert_bad_input(run("depth", model(tmp_path, MATMUL_N)), "out of memory", "--max-memory")

@@ -311,7 +311,7 @@ def _longest_per_symbol(g: nx.DiGraph, symbol: str) -> int:
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(random_graphs(), st.dictionaries(st.sampled_from(SYMBOLS), st.integers(0, 9), min_size=5))
+@given(random_graphs(), st.dictionaries(st.sampled_from(SYMBOLS), st.integers(0, 9), min_size=len(SYMBOLS)))
 def test_tensor_depth_equals_scalar_depth(graph, values):
     result = depth(graph)
     g = expand(graph)

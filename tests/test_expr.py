@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import operator
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tc0sim.errors import ConfigError
-from tc0sim.expr import LIMIT, parse, parse_comparison
+from tc0sim.expr import LIMIT, parse, parse_comparison, parse_number
+from tc0sim.limits import MAX_NUMBER_DIGITS, MAX_NUMBER_EXPONENT
 
 # Each case: the text and the same arithmetic written directly in Python (the oracle).
 CASES = [
@@ -181,3 +183,57 @@ def test_comparison_sides_and_errors():
         parse_comparison("d <= <= n", allowed=("d", "n"))
     with pytest.raises(ConfigError, match="unknown name 'x'"):
         parse_comparison("x <= n", allowed=("d", "n"))
+
+
+# ------------------------------------------------------------------------------ parse_number
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=10**30),
+    st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=-MAX_NUMBER_EXPONENT, max_value=MAX_NUMBER_EXPONENT),
+    st.booleans(),
+)
+def test_parse_number_agrees_with_fraction_on_decimals(whole, decimals, exponent, negative):
+    # oracle: Python's Fraction reads the same decimal text exactly
+    text = ("-" if negative else "") + f"{whole}.{decimals}e{exponent}"
+    assert parse_number(text) == Fraction(text)
+
+
+@pytest.mark.parametrize("text,value", [("3", 3), ("7/2", Fraction(7, 2)), (".5E-2", Fraction(1, 200)), ("+4", 4), (" 1e3 ", 1000), ("1.", 1)])
+def test_parse_number_forms(text, value):
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("1e100000000", "exponent is outside ±100"),
+        ("1e" + "0" * 50 + "101", "exponent is outside ±100"),
+        ("1e101", "exponent is outside ±100"),
+        ("9" * (MAX_NUMBER_DIGITS + 1), f"more than {MAX_NUMBER_DIGITS} digits"),
+        ("1/" + "3" * MAX_NUMBER_DIGITS, f"more than {MAX_NUMBER_DIGITS} digits"),
+        ("²", "not a number"),
+        ("١٢", "not a number"),
+        ("1_000", "not a number"),
+        ("0x10", "not a number"),
+        ("inf", "not a number"),
+        ("nan", "not a number"),
+        ("", "not a number"),
+        (".", "not a number"),
+        ("1/0", "divides by zero"),
+    ],
+)
+def test_parse_number_refuses(text, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        parse_number(text)
+
+
+def test_parse_number_is_quick_on_hostile_text():
+    import time
+
+    start = time.monotonic()
+    for text in ("1e99999999999999999999", "9" * 10**6, "1" + "0" * 10**6 + "/3"):
+        with pytest.raises(ConfigError):
+            parse_number(text)
+    assert time.monotonic() - start < 1

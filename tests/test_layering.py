@@ -2,12 +2,12 @@
 
 The layers, lowest first (a module may import its own layer and the layers below it):
 
-1. numbers: ``tc0sim`` (the package root), ``errors``, ``fp``, ``expr``, ``polyfit``, ``threshold``
-   (gate-level threshold circuits of the F_p primitives)
+1. numbers: ``tc0sim`` (the package root), ``errors``, ``limits``, ``fp``, ``expr``, ``polyfit``,
+   ``threshold`` (gate-level threshold circuits of the F_p primitives)
 2. ir: ``tc0sim.ir`` (primitives, shapes, moves, rule tables, vectors, graph, kinds' record)
 3. ops: ``tc0sim.ops`` (operators lowered onto the IR)
 4. models: ``tc0sim.models`` (models built from operators)
-5. catalogue: ``tc0sim.kinds`` (the registry of operators and models), ``tc0sim.modelfile``
+5. catalogue: ``tc0sim.kinds`` (the registry of operators and models), ``tc0sim.modelfile``, ``tc0sim.npzfile``
 6. interp: ``tc0sim.interp`` (depth, size, evaluate, expand, export)
 7. audit: ``tc0sim.audit`` (claims and their verdicts)
 8. cli: ``tc0sim.cli``, ``tc0sim.__main__``, ``tc0sim.testing`` (the pytest plugin)
@@ -27,11 +27,12 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "tc0sim"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("numbers", ("tc0sim", "tc0sim.errors", "tc0sim.fp", "tc0sim.expr", "tc0sim.polyfit", "tc0sim.threshold")),
+    ("numbers", ("tc0sim", "tc0sim.errors", "tc0sim.limits", "tc0sim.fp", "tc0sim.expr", "tc0sim.polyfit",
+                 "tc0sim.threshold")),
     ("ir", ("tc0sim.ir",)),
     ("ops", ("tc0sim.ops",)),
     ("models", ("tc0sim.models",)),
-    ("catalogue", ("tc0sim.kinds", "tc0sim.modelfile")),
+    ("catalogue", ("tc0sim.kinds", "tc0sim.modelfile", "tc0sim.npzfile")),
     ("interp", ("tc0sim.interp",)),
     ("audit", ("tc0sim.audit",)),
     ("cli", ("tc0sim.cli", "tc0sim.__main__", "tc0sim.testing")),

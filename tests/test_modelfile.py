@@ -181,3 +181,79 @@ def test_every_kind_is_known_and_top_level_keys_are_documented():
 def test_loads_model_names_its_source():
     with pytest.raises(ConfigError, match=r"^inline: missing key 'kind'"):
         loads_model("dims: {}\n", source="inline")
+
+
+# ------------------------------------------------------------------- bounds of the YAML loader
+
+
+def _nested(depth: int) -> str:
+    return "kind: var\ndims: {h: 4, w: 4, c: 2}\ndescription: " + "[" * depth + "x" + "]" * depth + "\n"
+
+
+def test_nesting_limit_is_exact():
+    # the document mapping is level 1; description's lists add `depth` levels
+    from tc0sim.limits import MAX_YAML_NESTING
+
+    with pytest.raises(ConfigError, match="'description': expected a string"):
+        loads_model(_nested(MAX_YAML_NESTING - 1), "f.yaml")
+    with pytest.raises(ConfigError, match=f"nested more than {MAX_YAML_NESTING} levels"):
+        loads_model(_nested(MAX_YAML_NESTING), "f.yaml")
+    with pytest.raises(ConfigError, match="nested more than"):
+        loads_model("[" * 100000, "f.yaml")
+
+
+def test_alias_expansion_is_counted():
+    from tc0sim.limits import MAX_YAML_NODES
+
+    # a list of k aliases to a list of k scalars expands to 1 + k * (1 + k) nodes
+    k = 1000
+    text = "kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\nx: &a [" + ", ".join(["1"] * k) + "]\n"
+    big = text + "y: [" + ", ".join(["*a"] * k) + "]\n"
+    assert 1 + k * (1 + k) > MAX_YAML_NODES
+    with pytest.raises(ConfigError, match="YAML nodes with aliases expanded"):
+        loads_model(big, "f.yaml")
+    small = text + "y: [" + ", ".join(["*a"] * 100) + "]\n"
+    with pytest.raises(ConfigError, match="unknown key 'x'"):  # parsed fine, then validated
+        loads_model(small, "f.yaml")
+
+
+def test_recursive_alias_is_refused():
+    with pytest.raises(ConfigError, match="alias refers to a collection that contains it"):
+        loads_model("kind: var\ndims: {h: 4, w: 4, c: 2}\ndecoder: &d [resnet, *d]\n", "f.yaml")
+
+
+def test_integer_literals_are_bounded_before_conversion():
+    from tc0sim.limits import MAX_YAML_INT_CHARS
+
+    ok = "kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\nseed: " + "1" * 18 + "\n"
+    assert loads_model(ok, "f.yaml").seed == int("1" * 18)
+    for literal in ("9" * (MAX_YAML_INT_CHARS + 1), "9" * 5000, ":".join(["59"] * 20)):
+        with pytest.raises(ConfigError, match=f"longer than {MAX_YAML_INT_CHARS} characters"):
+            loads_model("kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\nseed: " + literal + "\n", "f.yaml")
+
+
+def test_seed_and_file_size_limits(tmp_path):
+    from tc0sim.limits import MAX_FILE_BYTES
+
+    with pytest.raises(ConfigError, match="key 'seed'.*2\\^63"):
+        loads_model("kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\nseed: 9223372036854775808\n", "f.yaml")
+    assert loads_model("kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\nseed: 9223372036854775807\n", "f.yaml").seed == 2**63 - 1
+    path = tmp_path / "long.yaml"
+    path.write_text("kind: matmul\n" + "#" * MAX_FILE_BYTES + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"longer than {MAX_FILE_BYTES:,} characters"):
+        load_model(path)
+
+
+def test_claim_key():
+    spec = loads_model('kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\nclaim: "3(d_std + d_sum) + d_exp"\n', "f.yaml")
+    assert spec.claim == (3, 3, 0, 1, 0)
+    for bad, fragment in (("d_foo", "unknown depth symbol"), ("²d_std", "ASCII"), (3, "a linear form"), ("1" * 300 + " d_std", "at most 200")):
+        with pytest.raises(ConfigError, match=fragment):
+            loads_model(f"kind: matmul\ndims: {{n1: 1, d: 1, n2: 1}}\nclaim: {bad!r}\n".replace("'", '"'), "f.yaml")
+
+
+def test_error_messages_of_huge_values_are_short():
+    text = "kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\nsweep: [" + ", ".join(["-1"] * 10000) + "]\n"
+    with pytest.raises(ConfigError) as error:
+        loads_model(text, "f.yaml")
+    assert len(str(error.value)) < 300

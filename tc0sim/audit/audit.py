@@ -2,7 +2,7 @@
 
 For each claim with a kind, the kind is built at the claim's dims (a model file's ``ModelSpec``, so
 claims and files share one evaluator of dims in n) for a sweep of n and read by the depth and size
-interpreters (SPEC §2, issue 5 item 3). One verdict per claim:
+interpreters (docs/dag.md, issue 5 item 3). One verdict per claim:
 
 * ``tight`` — every Pareto-maximal critical vector is ≤ the claimed vector and one equals it
   (for an O(1) claim: the critical set is identical at every n of the sweep);
@@ -13,7 +13,7 @@ interpreters (SPEC §2, issue 5 item 3). One verdict per claim:
 * ``unchecked`` — nothing on a DAG to compare (the registry's reason, or too few instances).
 
 Sizes are fitted as exact polynomials in n (Fractions, verified on further points). Runtime claims
-(seed 002 Lemmas 5.2, 5.5, 5.6) are compared through a proxy: the operation count of the lowering
+(FlowAR Lemmas 5.2, 5.5, 5.6) are compared through a proxy: the operation count of the lowering
 (every gate, a ⊕/⊗ of fan-in k counted as k operations) at fixed channels, scales and degree.
 The reports are rendered by ``tc0sim.audit.render``.
 """

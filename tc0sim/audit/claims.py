@@ -1,11 +1,13 @@
 """The registry of the papers' depth and size claims, as plain data.
 
-Sources (line numbers refer to the seed files in ``../shared/seeds/``):
+Sources (a note's "line N" is the line of the paper's plain-text extraction the registry was
+written from; the lemma, theorem or definition number is the citation):
 
-* seed 004 — ``004_b44d877f6fb1d2df.txt``, *Circuit Complexity Bounds for Visual
-  Autoregressive Model* (VAR; main result Theorem 5.11);
-* seed 002 — ``002_a5a98ee2256a4fde.readable.txt`` (same line numbering as the raw ``.txt``),
-  *On Computational Limits of FlowAR Models* (FlowAR; Theorem 4.9, fast FlowAR Section 5).
+* VAR — *Circuit Complexity Bounds for Visual Autoregressive Model*, Yekun Ke, Xiaoyu Li,
+  Yingyu Liang, Zhenmei Shi, Zhao Song, arXiv:2501.04299 (main result Theorem 5.11);
+* FlowAR — *On Computational Limits of FlowAR Models: Expressivity and Efficiency*, Yang Cao,
+  Chengyue Gong, Yekun Ke, Xiaoyu Li, Yingyu Liang, Zhizhou Sha, Zhenmei Shi, Zhao Song,
+  arXiv:2502.16490 (Theorem 4.9; fast FlowAR in Section 5).
 
 Conventions:
 
@@ -16,7 +18,7 @@ Conventions:
 * ``Precondition.check`` is ``"<lhs> <op> <rhs>"`` over integers and names. A name is looked
   up in the claim's ``dims`` first (evaluated at the sweep's ``n``); the bare name ``n`` is
   the sweep's size parameter only when ``dims`` has no key ``n``. For the token-level kinds
-  of seed 002 (mlp, ffn, attention, layernorm) the kind's ``n`` is the token count
+  of the FlowAR paper (mlp, ffn, attention, layernorm) the kind's ``n`` is the token count
   ``h*w = n_side^2`` (the paper assumes ``h = w = n``), so the paper's ``c <= n`` reads
   ``c * c <= n`` there.
 * ``size_degree`` is None throughout: no claim states an explicit polynomial degree for the
@@ -25,15 +27,15 @@ Conventions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import fmt, from_dict
 
-SEED_004 = "seed 004"
-SEED_002 = "seed 002"
+VAR_PAPER = "VAR"
+FLOWAR_PAPER = "FlowAR"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Precondition:
 
 @dataclass(frozen=True)
 class Claim:
-    """One lemma, proposition or theorem of a seed paper, with its depth and size claims.
+    """One lemma, proposition or theorem of one of the papers, with its depth and size claims.
 
     Only the identification and the statement are required; every other field has the default
     of a claim that states nothing of that sort, so a registry entry lists only what it claims.
@@ -90,23 +92,14 @@ class Claim:
             raise ConfigError(f"claim {self.id}: dims without a kind to build")
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: every field, preconditions and steps as dicts (``tc0sim claims --format json``)."""
-        return {
-            "id": self.id,
-            "paper": self.paper,
-            "ref": self.ref,
-            "title": self.title,
-            "statement": self.statement,
-            "depth": self.depth,
-            "depth_o1": self.depth_o1,
-            "size": self.size,
-            "kind": self.kind,
-            "dims": self.dims,
-            "preconditions": [{"text": p.text, "check": p.check} for p in self.preconditions],
-            "steps": [{"text": s.text, "depth": s.depth} for s in self.steps],
-            "unchecked": self.unchecked,
-            "note": self.note,
-        }
+        """JSON-ready: the fields ``tc0sim claims --format json`` shows, preconditions and steps as dicts."""
+        full = asdict(self)
+        full["preconditions"], full["steps"] = list(full["preconditions"]), list(full["steps"])
+        return {key: full[key] for key in _SHOWN}
+
+
+_SHOWN = ("id", "paper", "ref", "title", "statement", "depth", "depth_o1", "size", "kind", "dims", "preconditions", "steps", "unchecked", "note")
+"""The fields of ``Claim.as_dict``, in order."""
 
 
 def claimed_depth(claim: Claim) -> str | None:
@@ -132,10 +125,10 @@ _P_GEOMETRIC = Precondition("r_i := a^{K-i}, a in N+", None)
 """Preconditions several claims share (the token-level kinds read ``c <= n`` as ``c * c <= n``)."""
 
 CLAIMS: tuple[Claim, ...] = (
-    # ------------------------------------------------------------------ seed 004 (VAR)
+    # ------------------------------------------------------------------ VAR
     Claim(
         id="VAR-L3.5",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 3.5",
         title="Operations on floating point numbers",
         statement=(
@@ -155,13 +148,13 @@ CLAIMS: tuple[Claim, ...] = (
         note=(
             "Three parts with three depths (Part 1 d_std, Part 2 d_prod, Part 3 d_sum), so no "
             "single vector is recorded. Part 1 lists addition, division and multiplication but "
-            "not comparison (line 141), which SPEC §1 also charges d_std; seed 002 Lemma 3.9 "
+            "not comparison, which docs/semantics.md also charges d_std; FlowAR Lemma 3.9 "
             "lists comparison but not division. Cited as Lemmas 10 and 11 of [Chi24]."
         ),
     ),
     Claim(
         id="VAR-L3.6",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 3.6",
         title="Approximating the exponential",
         statement=(
@@ -178,13 +171,13 @@ CLAIMS: tuple[Claim, ...] = (
             "correctly rounded, which meets the 2^-p relative error; checked by the fp tests"
         ),
         note=(
-            "Lemma 3.6 and Lemma 3.7 both cite 'Lemma 12 of [Chi24]' (lines 147, 151); at most "
+            "Lemma 3.6 and Lemma 3.7 both cite 'Lemma 12 of [Chi24]'; at most "
             "one of the two citations can be exact."
         ),
     ),
     Claim(
         id="VAR-L3.7",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 3.7",
         title="Approximating the square root",
         statement=(
@@ -201,14 +194,14 @@ CLAIMS: tuple[Claim, ...] = (
             "correctly rounded; checked by the fp tests"
         ),
         note=(
-            "The symbol is written d_{sqr} here (line 151) and 'd_{sqr}t' in Lemma 5.5 "
-            "(line 310); recorded as d_sqrt, the spelling of seed 002 Lemma 3.11. Same "
+            "The symbol is written d_{sqr} here and 'd_{sqr}t' in Lemma 5.5"
+            "; recorded as d_sqrt, the spelling of FlowAR Lemma 3.11. Same "
             "citation as Lemma 3.6 ('Lemma 12 of [Chi24]')."
         ),
     ),
     Claim(
         id="VAR-L5.1",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 5.1",
         title="Up-interpolation",
         statement=(
@@ -236,23 +229,23 @@ CLAIMS: tuple[Claim, ...] = (
         kind="upsample",
         dims={"h": "n", "w": "n", "c": "n", "r": "2"},
         note=(
-            "The statement claims only O(1) depth (line 258); the vector 2d_std + d_⊕ is the "
-            "proof's stated total (line 270), which SPEC §3 uses as the claim. Proof typos: "
-            "channel index q for l in X (lines 262, 264, 268) and Y_{i,j,q} (line 270); "
-            "'W(u)' for W(s) (line 264). The proof uses c <= poly(n) (line 270), absent from "
+            "The statement claims only O(1) depth; the vector 2d_std + d_⊕ is the "
+            "proof's stated total, which docs/operators.md uses as the claim. Proof typos: "
+            "channel index q for l in X and Y_{i,j,q}; "
+            "'W(u)' for W(s). The proof uses c <= poly(n), absent from "
             "the statement. Definition 4.3 types the kernel W as a map F_p^{h x w x c} -> "
-            "F_p^{h' x w' x c} (line 182) while Definition 4.2 has W: F_p -> F_p with "
-            "W(x) in [0,1] (line 172); the Keys bicubic kernel (a = -0.75) that SPEC §3 "
+            "F_p^{h' x w' x c} while Definition 4.2 has W: F_p -> F_p with "
+            "W(x) in [0,1]; the Keys bicubic kernel (a = -0.75) that docs/operators.md "
             "prescribes takes negative values, so W(x) in [0,1] does not hold for it. Line 216 "
             "calls phi_up a matrix multiplication (an h'w' x hw matrix), which by Lemma 5.2 "
-            "would cost d_std + d_⊕, one d_std less than this proof; SPEC follows this proof. "
+            "would cost d_std + d_⊕, one d_std less than this proof; tc0sim follows this proof. "
             "The index ih/h'+s (no floor, no half-pixel offset, no border clamp) differs from "
-            "SPEC's PyTorch semantics; depth is unaffected."
+            "tc0sim's PyTorch semantics; depth is unaffected."
         ),
     ),
     Claim(
         id="VAR-L5.2",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 5.2",
         title="Matrix multiplication",
         statement=(
@@ -271,15 +264,15 @@ CLAIMS: tuple[Claim, ...] = (
         kind="matmul",
         dims={"n1": "n", "d": "n", "n2": "n"},
         note=(
-            "Cited from Lemma 4.2 of [CLL+24b] without proof. Seed 002's counterpart "
+            "Cited from Lemma 4.2 of [CLL+24b] without proof. The FlowAR paper's counterpart "
             "(Lemma 4.1) drops the assumption d <= n. Lemma 5.2 sits in Section 5.2 "
             "'Computing Attention Matrix' and Lemma 5.3 in Section 5.3 'Computing Single "
-            "Attention Layer' (lines 272, 278): the headings are one lemma off."
+            "Attention Layer': the headings are one lemma off."
         ),
     ),
     Claim(
         id="VAR-L5.3",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 5.3",
         title="Attention matrix computation",
         statement=(
@@ -306,17 +299,17 @@ CLAIMS: tuple[Claim, ...] = (
         kind="attention_matrix",
         dims={"n": "n", "d": "n"},
         note=(
-            "Steps add up to the stated total (line 296). The score is named s_{i,j} "
-            "(line 288) and then t_{i,j} (lines 290, 292). The statement assumes only "
+            "Steps add up to the stated total. The score is named s_{i,j} "
+            " and then t_{i,j}. The statement assumes only "
             "p <= poly(n), but the proof applies Lemma 5.2, which needs d <= n (recorded as an "
             "implied precondition). This lemma builds only A; Lemma 5.8 uses it for the whole "
-            "layer Attn = D^-1 A X W_V (Definition 4.5): seed 004 has no lemma for the row sums, "
-            "the division and the value products (seed 002 Lemma 4.6 / C.3 has)."
+            "layer Attn = D^-1 A X W_V (Definition 4.5): the VAR paper has no lemma for the row sums, "
+            "the division and the value products (FlowAR Lemma 4.6 / C.3 has)."
         ),
     ),
     Claim(
         id="VAR-L5.4",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 5.4",
         title="MLP layer",
         statement=(
@@ -335,13 +328,13 @@ CLAIMS: tuple[Claim, ...] = (
         dims={"n": "n", "c": "n", "d": "n"},
         note=(
             "Cited from Lemma 4.5 of [CLL+24b] without proof. Definition 4.6 does not give the "
-            "shape of W and multiplies it on the left of the row X_{i,*} (line 206); SPEC "
+            "shape of W and multiplies it on the left of the row X_{i,*}; tc0sim "
             "writes XW + b with W[c,d]. The inner-dimension bound is implied by Lemma 5.2."
         ),
     ),
     Claim(
         id="VAR-L5.5",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 5.5",
         title="Layer normalization",
         statement=(
@@ -356,13 +349,13 @@ CLAIMS: tuple[Claim, ...] = (
         kind="layernorm",
         dims={"n": "n", "c": "n"},
         note=(
-            "Typo: the depth is printed '5d_std + 2d_⊕ + d_{sqr}t' (line 310), read as "
+            "Typo: the depth is printed '5d_std + 2d_⊕ + d_{sqr}t', read as "
             "5d_std + 2d_⊕ + d_sqrt. Cited from Lemma 4.6 of [CLL+24b] without proof."
         ),
     ),
     Claim(
         id="VAR-L5.6",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 5.6",
         title="One-kernel convolution",
         statement=(
@@ -394,17 +387,17 @@ CLAIMS: tuple[Claim, ...] = (
         note=(
             "Only O(1) is claimed; the steps' depths are those of the cited parts of "
             "Lemma 3.5 (the proof itself says O(1)), giving d_std + d_⊕. The output is stated "
-            "as F_p^{(h-h_k+1) x (w-w_k+1) x c} (line 322), but one kernel yields one channel. "
+            "as F_p^{(h-h_k+1) x (w-w_k+1) x c}, but one kernel yields one channel. "
             "Unlike every other lemma the statement has no precision assumption p <= poly(n). "
-            "The bias is inside the iterated sum (h_k w_k c + 1 terms), as in SPEC §3. "
-            "Definition 4.10 says the input 'has zero padding' (line 234) while the lemma "
+            "The bias is inside the iterated sum (h_k w_k c + 1 terms), as in docs/operators.md. "
+            "Definition 4.10 says the input 'has zero padding' while the lemma "
             "assumes padding 0 and a valid-convolution output size. The summation index n "
-            "(line 331) shadows the size parameter n. dims need n >= 4 (c = n//4)."
+            " shadows the size parameter n. dims need n >= 4 (c = n//4)."
         ),
     ),
     Claim(
         id="VAR-P5.7",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Proposition 5.7",
         title="Multiple-kernel convolution",
         statement=(
@@ -420,14 +413,14 @@ CLAIMS: tuple[Claim, ...] = (
         kind="conv2d",
         dims={"h": "n", "w": "n", "c": "n//4", "k": "n", "hk": "2", "wk": "2"},
         note=(
-            "5.7 is a Proposition (line 339), not a Lemma: the range 'Lemmas 5.1-5.10' has no "
-            "Lemma 5.7. Proof: 'easily derived from Lemma 5.6 and k <= poly(n)' (line 341). "
+            "5.7 is a Proposition, not a Lemma: the range 'Lemmas 5.1-5.10' has no "
+            "Lemma 5.7. Proof: 'easily derived from Lemma 5.6 and k <= poly(n)'. "
             "dims need n >= 4 (c = n//4)."
         ),
     ),
     Claim(
         id="VAR-L5.8",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 5.8",
         title="VAR Transformer (Phase 1)",
         statement=(
@@ -443,16 +436,16 @@ CLAIMS: tuple[Claim, ...] = (
             "(Theorem 5.11) and its operators (Lemmas 5.1, 5.3-5.5)"
         ),
         note=(
-            "The proof simulates Attn_i 'by using the result of Lemma 5.3' (line 353), which "
+            "The proof simulates Attn_i 'by using the result of Lemma 5.3', which "
             "computes only the attention matrix A, not D^-1 A X W_V (Definition 4.5); the "
             "missing row sums, division and two matrix products are O(1) by Lemmas 3.5 and "
             "5.2, so the conclusion stands. Definition 4.9 types the input as X in "
-            "F_p^{1 x d} and the output as F_p^{n x d} (lines 222-224)."
+            "F_p^{1 x d} and the output as F_p^{n x d}."
         ),
     ),
     Claim(
         id="VAR-L5.9",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 5.9",
         title="Feature map reconstruction (Phase 2)",
         statement=(
@@ -465,14 +458,14 @@ CLAIMS: tuple[Claim, ...] = (
         preconditions=(_P_K_POLY, _P_POLY),
         unchecked="phase-level lemma (Phase 2 only); audited through the var model (Theorem 5.11)",
         note=(
-            "The proof cites only Proposition 5.7 (line 365), but Phase 2 (Section 4.3, "
-            "line 232) also up-interpolates every token map to the final size, which needs "
+            "The proof cites only Proposition 5.7, but Phase 2 (Section 4.3) "
+            "also up-interpolates every token map to the final size, which needs "
             "Lemma 5.1."
         ),
     ),
     Claim(
         id="VAR-L5.10",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Lemma 5.10",
         title="VQ-VAE decoder (Phase 3)",
         statement=(
@@ -486,7 +479,7 @@ CLAIMS: tuple[Claim, ...] = (
         unchecked="phase-level lemma (Phase 3 only); audited through the var model (Theorem 5.11)",
         note=(
             "The proof simulates the decoder's attention blocks 'by using the result of "
-            "Lemma 5.8' (line 375), the whole VAR-Transformer lemma; the attention lemma is "
+            "Lemma 5.8', the whole VAR-Transformer lemma; the attention lemma is "
             "5.3 (which itself covers only A, see VAR-L5.8). The ResNet blocks use "
             "Proposition 5.7 and Lemma 3.5 (residual additions), the up-sample blocks "
             "Lemma 5.1. The decoder's kernel count is not bounded in the statement (Lemma 5.9 "
@@ -495,7 +488,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         id="VAR-T5.11",
-        paper=SEED_004,
+        paper=VAR_PAPER,
         ref="Theorem 5.11",
         title="Circuit complexity of the VAR model",
         statement=(
@@ -512,17 +505,17 @@ CLAIMS: tuple[Claim, ...] = (
         kind="var",
         dims={"h": "n", "w": "n", "c": "n"},
         note=(
-            "Proof: 'directly comes from Lemma 5.8, Lemma 5.9 and Lemma 5.10' (line 387). The "
+            "Proof: 'directly comes from Lemma 5.8, Lemma 5.9 and Lemma 5.10'. The "
             "statement assumes only p <= poly(n), dropping Lemma 5.8's m = O(1) and Lemma "
             "5.9's k <= poly(n) (recorded as implied); the abstract adds 'hidden dimension "
-            "d <= O(n)' (line 9), which the theorem does not state. dims: final map h x w with "
+            "d <= O(n)', which the theorem does not state. dims: final map h x w with "
             "c channels; the scale list, layer count and kernel counts come from the model file."
         ),
     ),
-    # ------------------------------------------------------------------ seed 002 (FlowAR)
+    # ------------------------------------------------------------------ FlowAR
     Claim(
         id="FlowAR-L3.9",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 3.9",
         title="Floating-point operations",
         statement=(
@@ -540,18 +533,18 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         note=(
             "Three depths (basic arithmetic d_std, iterated multiplication d_prod, iterated "
-            "addition d_sum), no single vector. Division is not listed (line 131), yet the "
-            "proofs charge D^-1 (C.3, line 1314) and the LN quotient (C.4) to d_std 'by Lemma "
+            "addition d_sum), no single vector. Division is not listed, yet the "
+            "proofs charge D^-1 (C.3) and the LN quotient (C.4) to d_std 'by Lemma "
             "3.9'. The lemma has no numbered parts, yet proofs cite 'Part 1' and 'Part 3 of "
-            "Lemma 3.9' (lines 179, 1222, 1360). Later lemmas say d_std, d_⊕ are 'defined in "
-            "Definition 3.9' and d_exp, d_sqrt 'in Definition 3.10/3.11' (lines 159, 289): "
-            "they are Lemmas 3.9-3.11. Definition 3.8 gives the value as a * w^b (line 125), a "
+            "Lemma 3.9'. Later lemmas say d_std, d_⊕ are 'defined in "
+            "Definition 3.9' and d_exp, d_sqrt 'in Definition 3.10/3.11': "
+            "they are Lemmas 3.9-3.11. Definition 3.8 gives the value as a * w^b, a "
             "typo for a * 2^b."
         ),
     ),
     Claim(
         id="FlowAR-L3.10",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 3.10",
         title="Exponential approximation",
         statement=(
@@ -563,11 +556,11 @@ CLAIMS: tuple[Claim, ...] = (
         size="poly(n)",
         preconditions=(_P_POLY,),
         unchecked="arithmetic-level lemma about one F_p gate (defines d_exp); checked by the fp tests",
-        note="Same content as seed 004 Lemma 3.6.",
+        note="Same content as VAR Lemma 3.6.",
     ),
     Claim(
         id="FlowAR-L3.11",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 3.11",
         title="Square root approximation",
         statement=(
@@ -580,11 +573,11 @@ CLAIMS: tuple[Claim, ...] = (
         size="poly(n)",
         preconditions=(_P_POLY,),
         unchecked="arithmetic-level lemma about one F_p gate (defines d_sqrt); checked by the fp tests",
-        note="Same content as seed 004 Lemma 3.7.",
+        note="Same content as VAR Lemma 3.7.",
     ),
     Claim(
         id="FlowAR-L4.1",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 4.1",
         title="Matrix multiplication",
         statement=(
@@ -599,15 +592,15 @@ CLAIMS: tuple[Claim, ...] = (
         kind="matmul",
         dims={"n1": "n", "d": "n", "n2": "n"},
         note=(
-            "Cited without proof. Unlike seed 004 Lemma 5.2 it has no assumption d <= n, and "
+            "Cited without proof. Unlike VAR Lemma 5.2 it has no assumption d <= n, and "
             "the attention proof (C.3) applies it to A X, whose inner dimension is hw = n^2 "
-            "> n. It cites 'Chen et al., 2024a' (the RoPE-transformer paper, line 543) where "
-            "seed 004 cites Lemma 4.2 of the Mamba paper for the same result."
+            "> n. It cites 'Chen et al., 2024a' (the RoPE-transformer paper) where "
+            "The VAR paper cites Lemma 4.2 of the Mamba paper for the same result."
         ),
     ),
     Claim(
         id="FlowAR-L4.2",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 4.2",
         title="Up-sampling",
         statement=(
@@ -637,18 +630,18 @@ CLAIMS: tuple[Claim, ...] = (
         kind="upsample",
         dims={"h": "n", "w": "n", "c": "n", "r": "2"},
         note=(
-            "Steps add up to the total (line 181). The statement calls the bicubic function "
-            "'the linear up sample function' (line 167). The proof indexes X_{i/r+s, j/r+s, l} "
-            "(line 179): the second offset should be t, and Definition B.1 takes floors, "
-            "X_{floor(i/r)+s, floor(j/r)+t, l} (line 718). The proof multiplies W(s) W(t) X "
-            "(weights first) while seed 004 computes W(s) X W(t); SPEC follows seed 004; "
-            "both are 2d_std. Definition B.1's kernel W: R -> [0,1] (line 714) excludes the "
-            "negative lobes of the Keys kernel (a = -0.75) that SPEC prescribes."
+            "Steps add up to the total. The statement calls the bicubic function "
+            "'the linear up sample function'. The proof indexes X_{i/r+s, j/r+s, l} "
+            ": the second offset should be t, and Definition B.1 takes floors, "
+            "X_{floor(i/r)+s, floor(j/r)+t, l}. The proof multiplies W(s) W(t) X "
+            "(weights first) while the VAR paper computes W(s) X W(t); tc0sim follows the VAR paper; "
+            "both are 2d_std. Definition B.1's kernel W: R -> [0,1] excludes the "
+            "negative lobes of the Keys kernel (a = -0.75) that tc0sim prescribes."
         ),
     ),
     Claim(
         id="FlowAR-L4.3",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 4.3",
         title="Down-sampling",
         statement=(
@@ -677,13 +670,13 @@ CLAIMS: tuple[Claim, ...] = (
         dims={"h": "n", "w": "n", "c": "n", "r": "2"},
         note=(
             "Definition B.2 leaves Phi_down an arbitrary linear map ('a linear transformation "
-            "matrix', line 734); SPEC fixes area averaging (entries 1/r^2). dims need n even "
+            "matrix'); tc0sim fixes area averaging (entries 1/r^2). dims need n even "
             "(r = 2 divides h)."
         ),
     ),
     Claim(
         id="FlowAR-L4.4",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 4.4",
         title="MLP layer",
         statement=(
@@ -708,16 +701,16 @@ CLAIMS: tuple[Claim, ...] = (
         kind="mlp",
         dims={"n": "n*n", "c": "n", "d": "n"},
         note=(
-            "Steps (Lemma C.1, line 1222) add up to the total. The kind's token dim n is "
+            "Steps (Lemma C.1) add up to the total. The kind's token dim n is "
             "h*w = n^2, so 'c <= n' is checked as c * c <= n; h = w = n is structural (the "
             "lowering flattens h*w tokens). Definition B.12 declares MLP_i(., c, d): "
-            "R^{.. x c} -> R^{.. x c} (line 1076) while Definition B.6 outputs d channels "
-            "(line 824)."
+            "R^{.. x c} -> R^{.. x c} while Definition B.6 outputs d channels"
+            "."
         ),
     ),
     Claim(
         id="FlowAR-L4.5",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 4.5",
         title="FFN (feed-forward) layer",
         statement=(
@@ -747,16 +740,16 @@ CLAIMS: tuple[Claim, ...] = (
         kind="ffn",
         dims={"n": "n*n", "c": "n"},
         note=(
-            "Steps (Lemma C.2, line 1258) add up to the total (line 1260). Definition B.7 "
-            "declares W_1, W_2 in R^{c x d}, b in R^{1 x d} and an h x w x d output (lines "
-            "852, 858) but its formula uses c x c (line 868), and the lemma maps h x w x c to "
-            "h x w x c; SPEC uses c x c. The proof writes sigma(X W + b) without the "
+            "Steps (Lemma C.2) add up to the total. Definition B.7 "
+            "declares W_1, W_2 in R^{c x d}, b in R^{1 x d} and an h x w x d output "
+            "but its formula uses c x c, and the lemma maps h x w x c to "
+            "h x w x c; tc0sim uses c x c. The proof writes sigma(X W + b) without the "
             "subscripts 1. Token dim n = h*w = n^2 (see FlowAR-L4.4)."
         ),
     ),
     Claim(
         id="FlowAR-L4.6",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 4.6",
         title="Single attention layer",
         statement=(
@@ -787,20 +780,20 @@ CLAIMS: tuple[Claim, ...] = (
         kind="attention",
         dims={"n": "n*n", "d": "n"},
         note=(
-            "STEPS DO NOT ADD UP: the steps of Lemma C.3 (lines 1302-1318) sum to "
-            "7d_std + 6d_⊕ + d_exp, the stated total is d_all = 6(d_std + d_⊕) + d_exp "
-            "(line 1322). Taking D, D^-1 in parallel with A X W_V, the longest chain is "
+            "STEPS DO NOT ADD UP: the steps of Lemma C.3 sum to "
+            "7d_std + 6d_⊕ + d_exp, the stated total is d_all = 6(d_std + d_⊕) + d_exp"
+            ". Taking D, D^-1 in parallel with A X W_V, the longest chain is "
             "A (3d_std + 3d_⊕ + d_exp) -> A X W_V (+2d_std + 2d_⊕) -> D^-1 * (+d_std) = "
-            "6d_std + 5d_⊕ + d_exp, which is also what SPEC's lowering gives: the stated total "
-            "bounds it but equals neither the sequential sum nor the parallel chain. SPEC §3 "
-            "quotes the stated total. D := diag(A 1_n) should use 1_{hw} (A is hw x hw; lines "
-            "804, 1314), and 'for i, j in [n]' (line 1308) should be [hw]. The kind's channel "
+            "6d_std + 5d_⊕ + d_exp, which is also what tc0sim's lowering gives: the stated total "
+            "bounds it but equals neither the sequential sum nor the parallel chain. docs/operators.md "
+            "quotes the stated total. D := diag(A 1_n) should use 1_{hw} (A is hw x hw), "
+            "and 'for i, j in [n]' should be [hw]. The kind's channel "
             "dim is d, so the paper's 'c <= n' is checked as d * d <= n (token dim n = h*w)."
         ),
     ),
     Claim(
         id="FlowAR-L4.7",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 4.7",
         title="Layer normalization",
         statement=(
@@ -833,17 +826,17 @@ CLAIMS: tuple[Claim, ...] = (
         kind="layernorm",
         dims={"n": "n*n", "c": "n"},
         note=(
-            "STEPS DO NOT ADD UP: as printed (Lemma C.4, line 1360) they sum to "
+            "STEPS DO NOT ADD UP: as printed (Lemma C.4) they sum to "
             "5d_std + 3d_⊕, with no d_sqrt, against the stated 5d_std + 2d_⊕ + d_sqrt. The "
             "third step cites Lemma 3.11 (square root) but prints '2d_std + d_⊕': a typo for "
             "2d_std + d_sqrt (subtract, square root, divide); with it the steps add up, and "
-            "SPEC's lowering gives exactly 5d_std + 2d_⊕ + d_sqrt. The second step calls "
+            "tc0sim's lowering gives exactly 5d_std + 2d_⊕ + d_sqrt. The second step calls "
             "sigma_i^2 a 'mean vector' and switches index j -> i. Token dim n = h*w = n^2."
         ),
     ),
     Claim(
         id="FlowAR-L4.8",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 4.8",
         title="Flow-matching layer",
         statement=(
@@ -895,12 +888,12 @@ CLAIMS: tuple[Claim, ...] = (
         dims={"h": "n", "w": "n", "c": "n"},
         note=(
             "Steps add up: Step 2 = 14d_std + 8d_⊕ + d_sqrt + d_exp and Step 3 = 10d_std + "
-            "3d_⊕ + d_sqrt as stated (lines 295, 297), total 26d_std + 12d_⊕ + 2d_sqrt + d_exp "
-            "(line 299). But the sum is sequential: Step 1 runs in parallel with LN(F_i^t), "
-            "and Step 1 omits the addition Y^_i + t_i 1 of Definition B.12 (one d_std, line "
-            "1088). With the paper's per-layer totals the longest chain is 24d_std + 11d_⊕ + "
+            "3d_⊕ + d_sqrt as stated, total 26d_std + 12d_⊕ + 2d_sqrt + d_exp"
+            ". But the sum is sequential: Step 1 runs in parallel with LN(F_i^t), "
+            "and Step 1 omits the addition Y^_i + t_i 1 of Definition B.12 (one d_std). "
+            "With the paper's per-layer totals the longest chain is 24d_std + 11d_⊕ + "
             "2d_sqrt + d_exp (24d_std + 10d_⊕ + ... with the 6d_std + 5d_⊕ + d_exp attention "
-            "chain of FlowAR-L4.6); in SPEC's lowering W_Q W_K^T depends only on weights and "
+            "chain of FlowAR-L4.6); in tc0sim's lowering W_Q W_K^T depends only on weights and "
             "leaves the chain too, so the DAG's critical path is 23d_std + 9d_⊕ + 2d_sqrt + "
             "d_exp. The stated total bounds all of these. The statement names the "
             "layer NN(X) of one tensor although NN takes (Y^_i, F_i^t, t_i); the proof mixes "
@@ -909,7 +902,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         id="FlowAR-T4.9",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Theorem 4.9",
         title="FlowAR model in TC^0",
         statement=(
@@ -931,22 +924,22 @@ CLAIMS: tuple[Claim, ...] = (
         dims={"h": "n", "w": "n", "c": "n"},
         note=(
             "The statement claims membership in uniform TC^0 only; size poly(n) and depth O(1) "
-            "are the proof's (line 315). The proof cites Lemmas 4.2, 4.3, 4.6, 4.5, 4.8 per "
+            "are the proof's. The proof cites Lemmas 4.2, 4.3, 4.6, 4.5, 4.8 per "
             "scale; no lemma covers the flow itself (Definition B.10 linear, B.11 Bezier), "
             "which is O(1) by Lemma 3.9, and inference does not use the down-sampling "
-            "tokenizer (line 1107) that Lemma 4.3 covers. Definition B.13 (line 1175) reads "
-            "Attn_i(Z_1) for Z_i (corrected in SPEC §4) and slices h~_{i-1}:h~_{i-1}, "
-            "w~_i:w~_i for h~_{i-1}:h~_i, w~_{i-1}:w~_i; line 1170 up-samples Y~_{i-1} in "
-            "every phi_up,j, j < i, where D.8 (line 1942) has Y~_j. Definition B.3 outputs "
-            "{Y^2, Y^2, ..., Y^K} (line 764) for {Y^1, ..., Y^K}. Definition B.11 says the "
-            "Bezier velocity is 'constant across t due to linear interpolation' (line 1042); "
+            "tokenizer that Lemma 4.3 covers. Definition B.13 reads "
+            "Attn_i(Z_1) for Z_i (corrected in docs/models.md) and slices h~_{i-1}:h~_{i-1}, "
+            "w~_i:w~_i for h~_{i-1}:h~_i, w~_{i-1}:w~_i; the same definition up-samples Y~_{i-1} in "
+            "every phi_up,j, j < i, where D.8 has Y~_j. Definition B.3 outputs "
+            "{Y^2, Y^2, ..., Y^K} for {Y^1, ..., Y^K}. Definition B.11 says the "
+            "Bezier velocity is 'constant across t due to linear interpolation'; "
             "it depends on t. Part 5 (d_* = O(1)) restates Lemmas 3.9-3.11. dims: final map "
             "h x w, c channels; K and a come from the model file."
         ),
     ),
     Claim(
         id="FlowAR-L5.2",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 5.2",
         title="Fast attention (AAttC) runtime",
         statement=(
@@ -963,9 +956,9 @@ CLAIMS: tuple[Claim, ...] = (
         kind="aattc",
         dims={"n": "n", "d": "2"},
         note=(
-            "Not in the required list; recorded because SPEC's aattc kind cites it. "
-            "Definition 5.1 calls Q, K, V in R^{n x d} 'weight matrices' (line 327) whereas "
-            "SPEC's aattc takes W_Q, W_K, W_V [d,d] and a degree g."
+            "Not in the required list; recorded because tc0sim's aattc kind cites it. "
+            "Definition 5.1 calls Q, K, V in R^{n x d} 'weight matrices' whereas "
+            "tc0sim's aattc takes W_Q, W_K, W_V [d,d] and a degree g."
         ),
         fixed=(
             "d = 2 and the degree g fixed; the claim is about the cited algorithm, whose "
@@ -974,7 +967,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         id="FlowAR-L5.5",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 5.5",
         title="Inference runtime of FlowAR",
         statement=(
@@ -992,9 +985,9 @@ CLAIMS: tuple[Claim, ...] = (
         kind="flowar",
         dims={"h": "n", "w": "n", "c": "2"},
         note=(
-            "The proof (Lemma D.1) fixes a = 2 (phi_up,i(., 2), n/2^{K-j}; lines 1404-1411) "
+            "The proof (Lemma D.1) fixes a = 2 (phi_up,i(., 2), n/2^{K-j}) "
             "although the statement allows any a. Part 1's per-scale sum "
-            "O(n^2 c 2^{-2K} (1 - 4^{-i})) (line 1404) does not follow from the per-layer "
+            "O(n^2 c 2^{-2K} (1 - 4^{-i})) does not follow from the per-layer "
             "terms; the total O(n^{2+o(1)}) is unaffected."
         ),
         fixed=(
@@ -1004,7 +997,7 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         id="FlowAR-L5.6",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 5.6",
         title="Inference runtime of fast FlowAR",
         statement=(
@@ -1023,17 +1016,17 @@ CLAIMS: tuple[Claim, ...] = (
         dims={"h": "n", "w": "n", "c": "2"},
         note=(
             "Copy-paste slips: 'Consider the original FlowAR inference pipeline' and 'the "
-            "total inference runtime of FlowAR' (lines 495, 497; again 1447, 1477) for the "
-            "fast architecture. Lemma D.2 Part 4 names its total T_Attn (line 1498) for "
+            "total inference runtime of FlowAR' (again 1447, 1477) for the "
+            "fast architecture. Lemma D.2 Part 4 names its total T_Attn for "
             "T_FM. The proof applies Lemma 5.2, whose R = Theta(sqrt(log n)) and "
             "delta = 1/poly(n) are not assumed here. Definition 5.3 says AAttC_i 'is defined "
-            "in Definition B.5' (line 365), for Definition 5.1."
+            "in Definition B.5', for Definition 5.1."
         ),
         fixed="c = 2, K, a and g at the model defaults",
     ),
     Claim(
         id="FlowAR-L5.7",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Lemma 5.7",
         title="Error between fast FlowAR and FlowAR",
         statement=(
@@ -1052,19 +1045,19 @@ CLAIMS: tuple[Claim, ...] = (
             "the fast_flowar vs flowar gap on instances but not prove a 1/poly(n) bound"
         ),
         note=(
-            "The informal statement says only 'under certain conditions' (line 507). The "
-            "entry bound is R = O(sqrt(log n)) in Lemma D.8 (line 1906), R = Theta(sqrt(log n)) "
-            "in Lemma 5.2 (line 333) and R = o(sqrt(log n)) in Theorem 5.8 (line 517). The "
-            "proof swaps the argument order FNN_1(FF_1^{t_1}, Y^'_1, t_1) (line 1991) against "
-            "Definition 5.3's FNN_i(Y^_i, F_i^{t_i}, t_i), writes Y^_k + 1 for Y^_{k+1} "
-            "(line 2024), and its constants O(k R^{g+6} c^3), O(k R^{g+1} c) use k and g that "
-            "Lemma D.8 does not define. Definition 5.4 repeats B.13's Z_1 and slice typos "
-            "(line 468)."
+            "The informal statement says only 'under certain conditions'. The "
+            "entry bound is R = O(sqrt(log n)) in Lemma D.8, R = Theta(sqrt(log n)) "
+            "in Lemma 5.2 and R = o(sqrt(log n)) in Theorem 5.8. The "
+            "proof swaps the argument order FNN_1(FF_1^{t_1}, Y^'_1, t_1) against "
+            "Definition 5.3's FNN_i(Y^_i, F_i^{t_i}, t_i), writes Y^_k + 1 for Y^_{k+1}"
+            ", and its constants O(k R^{g+6} c^3), O(k R^{g+1} c) use k and g that "
+            "Lemma D.8 does not define. Definition 5.4 repeats B.13's Z_1 and slice typos"
+            "."
         ),
     ),
     Claim(
         id="FlowAR-T5.8",
-        paper=SEED_002,
+        paper=FLOWAR_PAPER,
         ref="Theorem 5.8",
         title="Almost quadratic time algorithm",
         statement=(
@@ -1083,12 +1076,12 @@ CLAIMS: tuple[Claim, ...] = (
             "corollary of Theorem 4.9's argument, not a claim of the paper)"
         ),
         note=(
-            "Proof: 'combining the result of Lemma 5.6 and Lemma 5.7' (line 521). The theorem "
+            "Proof: 'combining the result of Lemma 5.6 and Lemma 5.7'. The theorem "
             "makes no depth or size claim, so depth_o1 is False and size is empty, although a "
             "whole-model O(1)-depth/poly(n)-size reading was suggested for it. R = o(sqrt(log "
             "n)) contradicts Lemma 5.2's R = Theta(sqrt(log n)); d = O(log n) names the "
             "attention width, which FlowAR calls c. Section 5.5 announces 'a quadratic-time "
-            "algorithm' (line 513) for the almost-quadratic O(n^{2+o(1)})."
+            "algorithm' for the almost-quadratic O(n^{2+o(1)})."
         ),
     ),
 )

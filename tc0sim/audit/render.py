@@ -162,7 +162,7 @@ vectors are compared with the claim. Verdicts:
 - **unchecked** — nothing on a DAG to compare (the reason is given).
 
 Sizes are exact gate counts fitted as polynomials in n with rationals and verified on {verify}
-further points. Runtime claims (seed 002 Lemmas 5.2, 5.5, 5.6) are compared through the operation
+further points. Runtime claims (FlowAR Lemmas 5.2, 5.5, 5.6) are compared through the operation
 count of a proxy lowering at fixed widths (a ⊕ of fan-in k counts k operations).
 
 """

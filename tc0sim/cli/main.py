@@ -1,4 +1,4 @@
-"""The ``tc0sim`` command line (SPEC §5): depth, size, eval, audit, graph, claims (and demo).
+"""The ``tc0sim`` command line (docs/cli.md): depth, size, eval, audit, graph, kinds, claims (and demo).
 
 Exit status: 0 on success, 1 when an audit finds a violated claim, 2 on bad input — a model file,
 an option or an input file that is wrong gives one line ``error: …`` on stderr and no traceback
@@ -8,7 +8,6 @@ an option or an input file that is wrong gives one line ``error: …`` on stderr
 from __future__ import annotations
 
 import json
-import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,27 @@ import numpy as np
 import yaml
 
 from tc0sim import polyfit
-from tc0sim.cli.output import FORMATS, Section, emit, jsonable, progress, status
+from tc0sim.cli.options import Count, budget_options, parse_count
+from tc0sim.cli.output import (
+    FORMATS,
+    SUMMARY_ROWS,
+    Section,
+    emit,
+    jsonable,
+    progress,
+    status,
+    summarised,
+    unlimited_int_digits,
+)
 from tc0sim import __version__
-from tc0sim.errors import ConfigError, Tc0simError
+from tc0sim.errors import BudgetError, ConfigError, Tc0simError
+from tc0sim.expr import LIMIT, parse_number
 from tc0sim.fp import Format
+from tc0sim.ir.budget import active_budget, evaluation_bytes
 from tc0sim.ir.primitives import SYMBOLS
+from tc0sim.ir.vectors import claim_verdict
+from tc0sim.npzfile import READ_ERRORS, check_member_header
+from tc0sim.limits import MAX_ERROR_CHARS, MAX_PRECISION, MAX_SWEEP_POINTS, MAX_VERIFY_POINTS, MIN_PRECISION
 
 DEMO_PRECISIONS = (8, 24, 53, 113)
 DEMO_TERMS = ("1e40", "1", "-1e40", "1/3")
@@ -38,15 +53,17 @@ EXIT_VIOLATED = 1
 EXIT_BAD_INPUT = 2
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
+def _one_line(error: BaseException | str) -> str:
+    text = error if isinstance(error, str) else str(error) or type(error).__name__
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         text = f"{error.filename}: {error.strerror}"
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 class Tc0simGroup(click.Group):
-    """A click group that turns tc0sim's deliberate errors into ``error: …`` and exit status 2."""
+    """A click group that turns tc0sim's deliberate errors and click's usage errors into one line
+    ``error: …`` and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -54,12 +71,32 @@ class Tc0simGroup(click.Group):
         except (Tc0simError, yaml.YAMLError, OSError) as error:
             click.echo(f"error: {_one_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except (MemoryError, RecursionError) as error:  # a safety net: the limits above should come first
+            click.echo(
+                f"error: out of {'memory' if isinstance(error, MemoryError) else 'stack'} "
+                "before the build budget refused the model; use smaller dims or params, or a smaller --max-memory",
+                err=True,
+            )
+            ctx.exit(EXIT_BAD_INPUT)
+        except click.UsageError as error:
+            command = f"tc0sim {error.ctx.info_name} --help" if error.ctx and error.ctx.parent else "tc0sim --help"
+            click.echo(f"error: {_one_line(error.format_message())} (see '{command}')", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
 
 
 @click.group(cls=Tc0simGroup)
 @click.version_option(__version__, prog_name="tc0sim")
 def main() -> None:
-    """tc0sim: circuit-complexity simulator and depth accountant for VAR and FlowAR."""
+    """tc0sim: circuit-complexity simulator and depth accountant for VAR and FlowAR.
+
+    Every command but `claims`, `kinds` and `demo` reads MODEL, a YAML model file naming a kind
+    (an operator or a model), its dims and params: start from one in examples/ (e.g.
+    `tc0sim depth examples/attention.yaml`), list the kinds with `tc0sim kinds`, and see
+    docs/model_files.md and docs/cli.md. The claims audited are those of "Circuit Complexity
+    Bounds for Visual Autoregressive Model" (Ke, Li, Liang, Shi, Song; arXiv:2501.04299) and "On
+    Computational Limits of FlowAR Models: Expressivity and Efficiency" (Cao, Gong, Ke, Li,
+    Liang, Sha, Shi, Song; arXiv:2502.16490).
+    """
 
 
 def _text(x: object, digits: int) -> str:
@@ -68,7 +105,7 @@ def _text(x: object, digits: int) -> str:
 
 @main.command()
 def demo() -> None:
-    """Show one-rounding iterated addition (seed 004 Lemma 3.5 Part 3) against left-to-right."""
+    """Show one-rounding iterated addition (VAR Lemma 3.5 Part 3) against left-to-right."""
     from rich.console import Console
     from rich.table import Table
 
@@ -105,7 +142,7 @@ _FORMAT_OPTION = click.option(
 _N_OPTION = click.option(
     "--n",
     "n",
-    type=click.IntRange(min=1),
+    type=Count(1),
     default=None,
     help="Value of n for dims written as expressions in n (default: the file's 'n:').",
 )
@@ -155,9 +192,9 @@ def _parse_symbol_values(assignments: tuple[str, ...]) -> tuple[dict[str, Fracti
         if name in values:
             raise ConfigError(f"--set: symbol {name} is given twice")
         try:
-            value = Fraction(raw.strip())
-        except (ValueError, ZeroDivisionError):
-            raise ConfigError(f"--set {item!r}: {raw!r} is not a number (use e.g. 3, 2.5 or 7/2)") from None
+            value = parse_number(raw)
+        except ConfigError as e:
+            raise ConfigError(f"--set {name}: {e}") from None
         if value < 0:
             raise ConfigError(f"--set {item!r}: a gate depth must be >= 0")
         values[name] = value
@@ -177,7 +214,8 @@ def _path_groups(path: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _witness(result: Any, v: tuple[int, ...]) -> dict[str, Any]:
+def _witness(result: Any, v: tuple[int, ...], nodes: bool = True) -> dict[str, Any]:
+    """The witness path of ``v`` by operator, and (``nodes``, for JSON) node by node."""
     path = result.witness(v)
     return {
         "vector": _vec_dict(v),
@@ -186,12 +224,27 @@ def _witness(result: Any, v: tuple[int, ...]) -> dict[str, Any]:
         "path": [
             {"id": node.id, "prim": node.prim, "name": node.name, "operator": node.scope_path or "(top)"}
             for node in path
-        ],
+        ]
+        if nodes
+        else None,
     }
 
 
-def _group_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
-    return [[g["operator"], g["ref"], g["linear"], " → ".join(g["gates"])] for g in groups if g["gates"]]
+def _group_rows(groups: list[dict[str, Any]], full: bool = True) -> list[list[str]]:
+    """One row per operator segment of a path; unless ``full``, a long path keeps its first and
+    last segments and sums up those between (count, depth, gates) in one row."""
+    rows = [[g["operator"], g["ref"], g["linear"], " → ".join(g["gates"])] for g in groups if g["gates"]]
+    if full:
+        return rows
+    with_gates = [g for g in groups if g["gates"]]
+
+    def middle(skipped: list[list[str]]) -> list[str]:
+        inner = with_gates[SUMMARY_ROWS : SUMMARY_ROWS + len(skipped)]
+        total = tuple(sum(g["depth"][s] for g in inner) for s in SYMBOLS)
+        gates = sum(len(g["gates"]) for g in inner)
+        return [f"… {len(skipped):,} more operator segments (--full-path lists them) …", "", _vec_text(total), f"{gates:,} gates"]
+
+    return summarised(rows, middle)
 
 
 def _size_sections(report: dict[str, Any]) -> list[Section]:
@@ -203,7 +256,18 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     fan = {k: v for k, v in report.get("max_fan_in", {}).items() if v}
     if fan:
         by_prim.lines.append("largest fan-in: " + ", ".join(f"{k} {v:,}" for k, v in fan.items()))
-    by_op = Section("size by operator", ("operator", "gates"), [[op, f"{c:,}"] for op, c in report["by_operator"].items()])
+    items = list(report["by_operator"].items())
+    by_op = Section(
+        "size by operator",
+        ("operator", "gates"),
+        summarised(
+            [[op, f"{c:,}"] for op, c in items],
+            lambda skipped: [
+                f"… {len(skipped):,} more operators (--format json lists them) …",
+                f"{sum(c for _, c in items[SUMMARY_ROWS : SUMMARY_ROWS + len(skipped)]):,}",
+            ],
+        ),
+    )
     return [by_prim, by_op]
 
 
@@ -219,7 +283,15 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     "assignments",
     multiple=True,
     metavar="SYMBOL=VALUE",
-    help="Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3. Unspecified symbols are 1.",
+    help=f"Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3; SYMBOL is one of {', '.join(SYMBOLS)}. "
+    "VALUE is an integer, decimal or p/q ≥ 0. Unspecified symbols are 1.",
+)
+@click.option(
+    "--full-path",
+    "full_path",
+    is_flag=True,
+    help=f"Print every operator segment of the witness paths (by default a path of more than "
+    f"{2 * SUMMARY_ROWS + 1} segments shows the first and last {SUMMARY_ROWS} and sums up the rest).",
 )
 @click.option(
     "--gates",
@@ -228,11 +300,16 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     help="threshold: replace the symbols by the depths of tc0sim's threshold circuits at the model's precision.",
 )
 @_FORMAT_OPTION
-def depth(model: str, n: int | None, assignments: tuple[str, ...], gates: str, fmt: str) -> None:
+@budget_options
+def depth(model: str, n: int | None, assignments: tuple[str, ...], full_path: bool, gates: str, fmt: str) -> None:
     """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
 
-    With --set the depth is also one number (unspecified symbols count 1) with the path realising it.
-    With --gates threshold also the concrete threshold-circuit depth and size (docs/threshold.md).
+    MODEL is a YAML model file naming a kind, its dims and params (see examples/ and
+    docs/model_files.md; `tc0sim kinds` lists the kinds). The depth is a linear form in the gate
+    depths d_std, d_sum, d_prod, d_exp, d_sqrt; with --set it is also one number (unspecified
+    symbols count 1) with the path realising it. When the file has a `claim:` key, the claimed
+    depth is printed beside the computed one as tight, slack or violated. With --gates threshold
+    also the concrete threshold-circuit depth and size (docs/threshold.md).
     """
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.paths import path_vector
@@ -245,7 +322,7 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], gates: str, f
     with status(f"computing the depth of {spec.label(n)}"):
         result = depth_of(graph)
     size_report = size_of(graph).as_dict()
-    witnesses = [_witness(result, v) for v in result.critical]
+    witnesses = [_witness(result, v, nodes=fmt == "json") for v in result.critical]
     data: dict[str, Any] = {
         "model": info,
         "depth": {
@@ -273,6 +350,14 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], gates: str, f
         )
     if not result.exact:
         critical.lines.append("upper bound, not exact: " + "; ".join(result.inexact_reasons))
+    if spec.claim is not None:
+        verdict, detail = claim_verdict(result.critical, spec.claim)
+        data["depth"]["claim"] = {
+            "claimed": _vec_text(spec.claim),
+            "verdict": verdict,
+            "slack" if verdict == "slack" else "exceeding": _vec_dict(detail) if detail else None,
+        }
+        critical.lines.append(f"claimed (key 'claim'): {_vec_text(spec.claim)} — {_claim_words(verdict, detail, spec.claim)}")
     sections = [header, critical]
 
     if assignments:
@@ -290,7 +375,7 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], gates: str, f
         numeric = Section(
             f"depth at {given}: {_exact_text(number)}{note}",
             ("operator", "paper ref", "depth", "gates on the path"),
-            _group_rows(chosen["by_operator"]),
+            _group_rows(chosen["by_operator"], full_path),
         )
         numeric.lines.append(f"path vector: {chosen['linear']}")
         sections.append(numeric)
@@ -299,7 +384,7 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], gates: str, f
             Section(
                 f"witness path {i} ({w['linear']}) by operator",
                 ("operator", "paper ref", "depth", "gates on the path"),
-                _group_rows(w["by_operator"]),
+                _group_rows(w["by_operator"], full_path),
             )
         )
     if gates == "threshold":
@@ -323,17 +408,29 @@ def _threshold_section(spec: Any, graph: Any, result: Any, data: dict[str, Any])
     return section
 
 
+def _claim_words(verdict: str, detail: tuple[int, ...] | None, claim: tuple[int, ...]) -> str:
+    if verdict == "tight":
+        return "tight: a critical vector equals the claim"
+    if verdict == "slack":
+        return f"slack: every critical vector is below the claim, the closest by {_vec_text(detail)}"
+    excess = tuple(max(0, a - b) for a, b in zip(detail, claim))
+    return f"violated: the critical vector {_vec_text(detail)} exceeds the claim by {_vec_text(excess)}"
+
+
 # ---------------------------------------------------------------------------------------------
 # size
 
 
 def _parse_n_list(text: str) -> list[int]:
+    parts = text.split(",")
+    if len(parts) > MAX_SWEEP_POINTS:
+        raise ConfigError(f"--n: {len(parts)} values, more than the limit of {MAX_SWEEP_POINTS}")
     values: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise ConfigError(f"--n {text!r}: expected a comma-separated list of integers >= 1, e.g. 4,8,16,32")
-        values.append(int(part))
+    for part in parts:
+        try:
+            values.append(parse_count(part, 1, LIMIT))
+        except ConfigError as e:
+            raise ConfigError(f"--n: {e}; expected a comma-separated list of integers >= 1, e.g. 4,8,16,32") from None
     if len(set(values)) != len(values):
         raise ConfigError(f"--n {text!r}: the values must be distinct")
     return sorted(values)
@@ -347,13 +444,14 @@ def _parse_n_list(text: str) -> list[int]:
 @click.option(
     "--verify",
     "verify_count",
-    type=click.IntRange(min=0),
+    type=Count(0, MAX_VERIFY_POINTS),
     default=VERIFY_POINTS,
     show_default=True,
     help="How many extra n values beyond the largest to build and count to verify the fitted polynomial.",
 )
+@budget_options
 def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify_count: int) -> None:
-    """Exact gate counts of MODEL at each n and the exact polynomial in n they follow.
+    """Exact gate counts of MODEL (a YAML model file, see examples/) at each n and the exact polynomial in n.
 
     The polynomial (rational coefficients, degree ≤ #points − 1) is fitted on the given points and
     verified on further points spaced like them; when it fails, the counts are not a polynomial in n
@@ -454,23 +552,13 @@ def _plot(path: str, kind: str, counts: list[dict[str, Any]], coefficients: list
 # eval
 
 
-def _max_gates(value: str) -> int:
-    try:
-        number = float(value) if any(ch in value for ch in ".eE") else int(value)
-    except ValueError:
-        raise ConfigError(f"--max-gates {value!r}: expected a number of gates, e.g. 5e7") from None
-    if not math.isfinite(number) or number < 0 or number != int(number):
-        raise ConfigError(f"--max-gates {value!r}: expected a non-negative whole number of gates")
-    return int(number)
-
-
 def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
     """Arrays of an .npz file, checked against the graph's input names and shapes."""
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ConfigError(f"--inputs {path}: no such file") from None
-    except (ValueError, OSError) as e:
+    except READ_ERRORS as e:
         raise ConfigError(f"--inputs {path}: not a readable .npz archive ({_one_line(e)})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ConfigError(f"--inputs {path}: expected an .npz archive of named arrays, got a single array")
@@ -481,15 +569,12 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
                 raise ConfigError(
                     f"--inputs {path}: unknown input {name!r}; the model's inputs are {', '.join(graph.inputs)}"
                 )
+            expected = graph.node(graph.inputs[name]).shape
+            check_member_header(path, archive, name, expected)
             try:
                 array = archive[name]
-            except ValueError as e:
+            except READ_ERRORS as e:
                 raise ConfigError(f"--inputs {path}: array {name!r} cannot be read ({_one_line(e)})") from None
-            expected = graph.node(graph.inputs[name]).shape
-            if array.shape != expected:
-                raise ConfigError(f"--inputs {path}: input {name!r} has shape {array.shape}, expected {expected}")
-            if array.dtype.kind not in "iuf":
-                raise ConfigError(f"--inputs {path}: input {name!r} has dtype {array.dtype}, expected real numbers")
             if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
                 raise ConfigError(f"--inputs {path}: input {name!r} has a value that is not finite")
             arrays[name] = array
@@ -498,34 +583,64 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
 
 @main.command(name="eval")
 @click.argument("model")
-@click.option("--precision", "-p", "precision", type=int, default=None, help="Significand bits p (default: the file's 'precision:').")
+@click.option(
+    "--precision",
+    "-p",
+    "precision",
+    type=Count(MIN_PRECISION, MAX_PRECISION),
+    default=None,
+    help=f"Significand bits p, {MIN_PRECISION} ≤ p ≤ {MAX_PRECISION:,} (default: the file's 'precision:').",
+)
 @_N_OPTION
 @click.option("--inputs", "inputs_path", default=None, metavar="IN.npz", help="Inputs and weights by name; missing ones are drawn from the file's seed and scale.")
-@click.option("--output", "output_path", required=True, metavar="OUT.json|OUT.npz", help="Where to write the outputs: .json as exact [m, e] pairs, .npz as float64 (only when exact).")
-@click.option("--max-gates", "max_gates", default=str(DEFAULT_MAX_GATES), show_default=True, help="Refuse to evaluate graphs with more gates than this.")
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    metavar="OUT.json|OUT.npz",
+    help="Where to write the outputs: .json as exact [m, e] pairs (value m·2^e), .npz as float64 (only when exact).",
+)
+@click.option(
+    "--max-gates",
+    "max_gates",
+    type=Count(0, None, exponent=True),
+    default=DEFAULT_MAX_GATES,
+    show_default=True,
+    help="Refuse to evaluate graphs with more gates than this (e.g. 5e7).",
+)
+@budget_options
 def eval_command(
-    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: str
+    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int
 ) -> None:
-    """Bit-exact evaluation of MODEL in p-bit arithmetic (SPEC §1); every primitive rounds once."""
+    """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
+
+    A value of F_p is m·2^e with p-bit significand m (2^(p−1) ≤ |m| < 2^p, or m = 0). OUT.json
+    holds every output exactly as nested lists of [m, e] integer pairs (any length of m);
+    OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
+    and weights not in --inputs are drawn from the file's seed and scale. See docs/cli.md.
+    """
     from tc0sim.interp.evaluate import evaluate
     from tc0sim.interp.size import size as size_of
 
     suffix = Path(output_path).suffix.lower()
     if suffix not in (".json", ".npz"):
         raise ConfigError(f"--output {output_path}: expected a .json or .npz file name")
-    limit = _max_gates(max_gates)
     spec = _load(model)
     p = precision if precision is not None else spec.precision
     if p is None:
         raise ConfigError(f"{model}: no precision: give --precision P or add a 'precision:' key")
-    if p < 2:
-        raise ConfigError(f"--precision {p}: expected an integer >= 2")
     graph = spec.build(n)
     gates = size_of(graph).total
-    if gates > limit:
+    if gates > max_gates:
         raise ConfigError(
-            f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {limit:,}; "
+            f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {max_gates:,}; "
             "use smaller dims or raise --max-gates"
+        )
+    needed, budget = evaluation_bytes(gates, p), active_budget()
+    if budget is not None and needed > budget.max_bytes:
+        raise BudgetError(
+            f"evaluating {spec.label(n)} ({gates:,} gates at p={p:,}) needs about {needed:,} bytes, "
+            f"above the budget of {budget.max_bytes:,} bytes; raise it with --max-memory"
         )
     inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
     with status(f"evaluating {gates:,} gates at p={p}"):
@@ -545,7 +660,8 @@ def eval_command(
                 name: {"shape": list(value.shape), "pairs": F.to_pairs(value)} for name, value in outputs.items()
             },
         }
-        Path(output_path).write_text(json.dumps(jsonable(document)) + "\n", encoding="utf-8")
+        with unlimited_int_digits():
+            Path(output_path).write_text(json.dumps(jsonable(document)) + "\n", encoding="utf-8")
     else:
         arrays = {}
         for name, value in outputs.items():
@@ -571,8 +687,9 @@ def eval_command(
 @click.option("--gates-precision", "gates_p", type=click.IntRange(2, 24), default=None, metavar="P",
               help="Also give each claim's depth with the threshold circuits at precision P.")
 @_FORMAT_OPTION
+@budget_options
 def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], gates_p: int | None, fmt: str) -> None:
-    """Check the papers' claims against the computed DAG; exit status 1 if one is violated.
+    """Check the papers' claims against the computed DAG; exit status 1 if one is violated (`tc0sim claims` lists them).
 
     Without MODEL files the whole registry is audited at its own instances; with files, the claims
     whose kind matches each file's kind, at the file's dims. With --gates-precision P each verdict
@@ -604,8 +721,9 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], gates_p: int | No
 @click.argument("model")
 @_N_OPTION
 @click.option("--output", "output_path", required=True, metavar="FILE.graphml|FILE.dot|FILE.json", help="Export file; the format follows the suffix.")
+@budget_options
 def graph(model: str, n: int | None, output_path: str) -> None:
-    """Export the tensor-level DAG of MODEL (GraphML, DOT or JSON); DOT marks the critical path."""
+    """Export the tensor-level DAG of MODEL (a YAML model file) as GraphML, DOT or JSON; DOT marks the critical path."""
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.export import write
 
@@ -621,10 +739,71 @@ def graph(model: str, n: int | None, output_path: str) -> None:
         click.echo(f"  {node.attrs.get('role', 'input')} {name}{list(node.shape)}")
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+"""The example model files of a source checkout (an installed wheel has none: ./examples is used)."""
+
+
+def _examples_by_kind() -> dict[str, list[str]]:
+    from tc0sim.modelfile import load_model
+
+    found: dict[str, list[str]] = {}
+    directory = EXAMPLES if EXAMPLES.is_dir() else Path("examples")
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            found.setdefault(load_model(path).kind, []).append(f"examples/{path.name}")
+        except Tc0simError:
+            continue
+    return found
+
+
+def _param_text(value: Any) -> str:
+    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+
+
+@main.command()
+@_FORMAT_OPTION
+def kinds(fmt: str) -> None:
+    """Every kind a model file can name: its dims, its params with their defaults, an example file.
+
+    A model file is a YAML mapping such as `kind: matmul`, `dims: {n1: 2, d: 3, n2: 2}`, with the
+    kind's params at the top level or under `params:` (docs/model_files.md).
+    """
+    from tc0sim.kinds import KINDS, kind_names
+
+    examples = _examples_by_kind()
+    rows, listed = [], []
+    for name in kind_names():
+        kind = KINDS[name]
+        params = {p: jsonable(v) for p, v in kind.params.items()}
+        files = examples.get(name, [])
+        rows.append(
+            [
+                name,
+                "model" if kind.model else "operator",
+                ", ".join(kind.dims) or "—",
+                ", ".join(f"{p}={_param_text(v)}" for p, v in params.items()) or "—",
+                ", ".join(files) or "—",
+                kind.ref,
+            ]
+        )
+        listed.append({"kind": name, "model": kind.model, "dims": list(kind.dims), "params": params,
+                       "examples": files, "ref": kind.ref, "doc": kind.doc})
+    section = Section(
+        f"{len(rows)} kinds (run e.g. `tc0sim depth examples/matmul.yaml`; docs/model_files.md describes the file)",
+        ("kind", "type", "dims", "params (default)", "example", "reference"),
+        rows,
+    )
+    emit(fmt, [section], {"kinds": listed})
+
+
 @main.command()
 @_FORMAT_OPTION
 def claims(fmt: str) -> None:
-    """The registry of the papers' claims: id, reference, claimed depth and size, kind audited."""
+    """The registry of the papers' claims: id, reference, claimed depth and size, kind audited.
+
+    VAR refers to "Circuit Complexity Bounds for Visual Autoregressive Model" (arXiv:2501.04299),
+    FlowAR to "On Computational Limits of FlowAR Models: Expressivity and Efficiency" (arXiv:2502.16490).
+    """
     from tc0sim.audit.claims import CLAIMS, claimed_depth
 
     rows = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -30,6 +30,17 @@ class Section:
     headers: Sequence[str] = ()
     rows: list[Sequence[Any]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+
+
+SUMMARY_ROWS = 12
+"""A long table keeps this many rows at each end; the rows between are summarised in one row."""
+
+
+def summarised(rows: list[Any], middle: Callable[[list[Any]], Any], keep: int = SUMMARY_ROWS) -> list[Any]:
+    """``rows`` unchanged when short; otherwise the first and last ``keep`` rows around ``middle(rest)``."""
+    if len(rows) <= 2 * keep + 1:
+        return rows
+    return rows[:keep] + [middle(rows[keep:-keep])] + rows[-keep:]
 
 
 def jsonable(value: Any) -> Any:
@@ -112,12 +123,30 @@ def render_markdown(sections: Sequence[Section]) -> str:
 
 def emit(fmt: str, sections: Sequence[Section], data: dict[str, Any]) -> None:
     """Print the report in format ``fmt`` (text, json or markdown) on stdout."""
-    if fmt == "json":
-        sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
-    elif fmt == "markdown":
-        sys.stdout.write(render_markdown(sections))
-    else:
-        render_text(sections)
+    with unlimited_int_digits():
+        if fmt == "json":
+            sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
+        elif fmt == "markdown":
+            sys.stdout.write(render_markdown(sections))
+        else:
+            render_text(sections)
+
+
+@contextmanager
+def unlimited_int_digits() -> Iterator[None]:
+    """Let integers of any length be written as decimal text inside the block.
+
+    Python refuses to convert an int of more than 4300 digits to text (``sys.set_int_max_str_digits``);
+    an exact output (an [m, e] pair at p = 15000, a gate count) may be longer. The limit guards
+    parsing of untrusted text; tc0sim bounds the digits of what it parses itself, so only writing
+    lifts it, and the previous limit is restored on exit.
+    """
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(previous)
 
 
 @contextmanager

@@ -1,6 +1,6 @@
-"""The depth interpreter: the critical path as Pareto-maximal vectors over the symbols (SPEC §2).
+"""The depth interpreter: the critical path as Pareto-maximal vectors over the symbols (docs/dag.md).
 
-A path's length is a vector of counts over (d_std, d_sum, d_prod, d_exp, d_sqrt) (seed 004
+A path's length is a vector of counts over (d_std, d_sum, d_prod, d_exp, d_sqrt) (the VAR paper
 Definition 3.3 / Lemma 3.5 give one symbolic depth per primitive). The result is exact at the
 scalar level: it equals the critical depth of the graph expanded to one node per gate
 (``tc0sim.interp.expand``), not a tensor-level over-approximation.
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from tc0sim.errors import MissingRuleError
 from tc0sim.interp.paths import group_path
 from tc0sim.interp.rules import by_role, rule_for
 from tc0sim.ir.graph import Graph, Node
@@ -199,6 +200,8 @@ def _wiring(transform: Callable[[np.ndarray, Node], np.ndarray]) -> Rule:
     """A unary wiring rule: the class array moves exactly like the data."""
 
     def rule(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
+        if len(ins) != 1:
+            raise MissingRuleError("depth", node.prim)  # wiring of several operands needs its own rule
         (state,) = ins
         if node.size == 0:
             return State([EMPTY_SET])
@@ -210,11 +213,6 @@ def _wiring(transform: Callable[[np.ndarray, Node], np.ndarray]) -> Rule:
 
     return rule
 
-
-_WIRING_TRANSFORMS: dict[str, Callable[[np.ndarray, Node], np.ndarray]] = {
-    "neg": lambda c, n: c,
-    **{name: (lambda c, n: move(n, [c])) for name in ("reshape", "transpose", "slice", "broadcast", "gather")},
-}
 
 
 def _pad(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
@@ -249,8 +247,11 @@ def _concat(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _C
     return _normalise(sets, np.concatenate(arrays, axis=node.attrs["axis"]))
 
 
-DEPTH_RULES: dict[str, Rule] = by_role(_source, _reduction, _elementwise)
-DEPTH_RULES.update({name: _wiring(t) for name, t in _WIRING_TRANSFORMS.items()})
+DEPTH_RULES: dict[str, Rule] = by_role(
+    _source, _reduction, _elementwise, wiring=_wiring(lambda c, n: move(n, [c])), interpreter="depth"
+)
+"""By role from the primitive table; wiring moves the class array with the primitive's move rule,
+except pad (its zeros have depth 0) and concat (several operands), which have their own rules."""
 DEPTH_RULES["pad"] = _pad
 DEPTH_RULES["concat"] = _concat
 

@@ -1,4 +1,4 @@
-"""The evaluate interpreter: bit-exact p-bit evaluation of a DAG (SPEC §1–§2).
+"""The evaluate interpreter: bit-exact p-bit evaluation of a DAG (docs/semantics.md, docs/dag.md).
 
 Inputs and constants are rounded to p bits on entry; every compute node applies one F_p array
 operation, so every primitive rounds exactly once. Arithmetic errors are re-raised with the node

@@ -1,4 +1,4 @@
-"""The expand interpreter: the tensor-level DAG as a scalar networkx graph, one node per gate (SPEC §2).
+"""The expand interpreter: the tensor-level DAG as a scalar networkx graph, one node per gate (docs/dag.md).
 
 Every element of a live compute node becomes a gate node (kind "gate"); every element of a live
 input or constant becomes a source node (kind "source"); pad's zeros share one zero-constant

@@ -1,4 +1,4 @@
-"""The export interpreter: the tensor-level DAG as GraphML, DOT or JSON (SPEC §5, ``tc0sim graph``).
+"""The export interpreter: the tensor-level DAG as GraphML, DOT or JSON (docs/cli.md, ``tc0sim graph``).
 
 JSON round-trips exactly (``from_json(to_json(g))`` has the same nodes, attributes, inputs and
 outputs): constants are "p/q" strings, gather indices nested lists, tuples tagged. GraphML goes

@@ -1,4 +1,4 @@
-"""The size interpreter: exact gate counts per primitive and per operator (SPEC §2).
+"""The size interpreter: exact gate counts per primitive and per operator (docs/dag.md).
 
 A node of shape (a, b, c) is a·b·c parallel gates (one gate of fan-in k per output element of a
 ⊕/⊗ node); wiring counts 0. Only shapes are read, so graphs of 10^12 gates cost nothing extra.

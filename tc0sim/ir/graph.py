@@ -1,4 +1,4 @@
-"""The tensor-level DAG and the builder operators use to lower themselves onto it (SPEC §2).
+"""The tensor-level DAG and the builder operators use to lower themselves onto it (docs/dag.md).
 
 A node applies one primitive to whole arrays: every element of a node is a parallel gate with the
 node's depth symbol. Nodes are appended in topological order, so ``graph.nodes`` is already a
@@ -200,6 +200,9 @@ class Builder:
         """A constant fixed at build time, held exactly (rounded to p bits when evaluated)."""
         exact = _exact_array(value)
         return self.node("constant", [], name=name, shape=exact.shape, value=exact)
+
+    def reserve(self, elements: int, bytes_each: int, what: str) -> None:
+        """Called before allocating an array of ``elements``; a plain Builder has no budget to check."""
 
     def output(self, name: str, x: Tensor) -> None:
         if name in self.graph.outputs:

@@ -1,4 +1,4 @@
-"""A buildable kind: an operator of SPEC §3 or a model of §4, as a record the registry lists.
+"""A buildable kind: an operator of docs/operators.md or a model of docs/models.md, as a record the registry lists.
 
 An operator or model module defines its kinds as ``KINDS = (Kind(...), ...)`` and its package
 lists them (``tc0sim.ops.OPERATORS``, ``tc0sim.models.MODELS``); the registry ``tc0sim.kinds``
@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tc0sim.errors import ConfigError
+from tc0sim.ir.budget import BudgetedBuilder, BuildBudget, active_budget
 from tc0sim.ir.graph import Builder, Graph, Tensor
 
 BuildFn = Callable[[Builder, dict[str, int], dict[str, Any]], dict[str, Tensor]]
+MinNodesFn = Callable[[Mapping[str, int], Mapping[str, Any]], int]
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,19 @@ class Kind:
     params: Mapping[str, Any] = field(default_factory=dict)
     model: bool = False
     doc: str = ""
+    min_nodes: MinNodesFn | None = None
+    """A lower bound on the graph's tensor nodes from dims and params, checked against the build
+    budget before building (for kinds whose size grows with a param, e.g. ``layers``)."""
 
-    def graph(self, dims: Mapping[str, int], params: Mapping[str, Any] | None = None) -> Graph:
-        """Build the Graph; missing/extra dims and unknown params are ConfigErrors."""
+    def graph(
+        self, dims: Mapping[str, int], params: Mapping[str, Any] | None = None, budget: BuildBudget | None = None
+    ) -> Graph:
+        """Build the Graph; missing/extra dims and unknown params are ConfigErrors.
+
+        With a ``budget`` (default: the active ``budget_scope``'s, if any) the build is refused
+        (BudgetError) as soon as the graph would exceed it, and before anything is built when
+        ``min_nodes`` already does.
+        """
         missing = [d for d in self.dims if d not in dims]
         extra = [d for d in dims if d not in self.dims]
         if missing or extra:
@@ -50,8 +62,19 @@ class Kind:
             raise ConfigError(
                 f"kind {self.name!r} has no param(s) {', '.join(unknown)}; it takes {', '.join(self.params) or 'none'}"
             )
-        b = Builder()
-        outputs = self.build(b, dict(dims), {**self.params, **params})
+        full = {**self.params, **params}
+        b = self._builder(dims, full, budget or active_budget())
+        outputs = self.build(b, dict(dims), full)
         for out_name, t in outputs.items():
             b.output(out_name, t)
         return b.graph
+
+    def _builder(self, dims: Mapping[str, int], params: Mapping[str, Any], budget: BuildBudget | None) -> Builder:
+        if budget is None:
+            return Builder()
+        b = BudgetedBuilder(budget, f"{self.name} ({', '.join(f'{d}={dims[d]}' for d in self.dims)})")
+        if self.min_nodes is not None:
+            at_least = self.min_nodes(dims, params)
+            if at_least > budget.max_nodes:
+                raise budget.refuse_nodes(at_least, b.label)
+        return b

@@ -1,4 +1,4 @@
-"""The primitive set of the DAG, declared once (SPEC §2; seed 004 Definition 3.3 and Lemma 3.5).
+"""The primitive set of the DAG, declared once (docs/dag.md; VAR Definition 3.3 and Lemma 3.5).
 
 Each row of ``PRIMITIVES`` says everything that varies by primitive: its name, role and arity,
 its depth symbol, its properties, its shape rule, its move rule (wiring) and its F_p kernel
@@ -56,7 +56,8 @@ class Symbols(Sequence[str]):
 
 
 SYMBOLS = Symbols(("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt"))
-"""The symbolic gate depths, in the order every depth vector uses."""
+"""The symbolic gate depths, in the order every depth vector uses: these five, then every other
+symbol of the rows below in row order (a row with a new symbol is all it takes)."""
 
 ROLES = ("elementwise", "reduction", "source", "wiring")
 """Role words: the by-role rule construction (``tc0sim.ir.rules.by_role``) reads them."""
@@ -87,7 +88,7 @@ class Primitive:
 
     @property
     def is_wiring(self) -> bool:
-        """Wiring costs depth 0 and size 0 (SPEC §2)."""
+        """Wiring costs depth 0 and size 0 (docs/dag.md)."""
         return self.symbol is None
 
     @property
@@ -170,6 +171,8 @@ PRIMITIVES: dict[str, Primitive] = {
 
 for _row in PRIMITIVES.values():
     _row.check()
+    if _row.symbol is not None and _row.symbol not in SYMBOLS:
+        SYMBOLS._names.append(_row.symbol)  # a row with a new symbol extends the vectors
 
 Listener = Callable[[str, "Primitive | None"], None]
 _LISTENERS: list[Listener] = []

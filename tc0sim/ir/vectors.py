@@ -1,4 +1,4 @@
-"""Depth vectors: path lengths counted per symbolic gate depth (SPEC §2).
+"""Depth vectors: path lengths counted per symbolic gate depth (docs/dag.md).
 
 A depth vector is a tuple of non-negative ints with one entry per symbol of ``SYMBOLS`` (today
 d_std, d_sum, d_prod, d_exp, d_sqrt; the primitive table may add more); e.g. the attention bound of FlowAR Lemma 4.6,
@@ -219,3 +219,15 @@ def parse_linear(text: str) -> Vec:
     if parser.peek():
         raise parser.error(f"unexpected {parser.peek()!r}")
     return tuple(result)
+
+
+def claim_verdict(critical: Iterable[Vec], claim: Vec) -> tuple[str, Vec | None]:
+    """``tight`` (every critical vector ≤ claim, one equal), ``slack`` (all ≤, none equal; with the
+    smallest slack claim − v), or ``violated`` (with the first critical vector not ≤ the claim)."""
+    vectors = list(critical)
+    bad = [v for v in vectors if not leq(v, claim)]
+    if bad:
+        return "violated", bad[0]
+    if claim in vectors:
+        return "tight", None
+    return "slack", min((sub(claim, v) for v in vectors), key=lambda s: (sum(s), s))

@@ -1,4 +1,4 @@
-"""Wiring as data movement: one numpy move rule per wiring primitive (SPEC §2: depth 0, size 0).
+"""Wiring as data movement: one numpy move rule per wiring primitive (docs/dag.md: depth 0, size 0).
 
 The same rules move values (evaluate), class maps (depth) and scalar gate ids (expand), so the
 three interpreters cannot disagree on where an element goes. The rules are declared in the

@@ -1,4 +1,4 @@
-"""The models of SPEC §4: every model kind, listed once in ``MODELS``."""
+"""The models of docs/models.md: every model kind, listed once in ``MODELS``."""
 
 from tc0sim.ir.kind import Kind
 from tc0sim.models import fast_flowar, flowar, var

@@ -1,4 +1,4 @@
-"""Fast FlowAR (seed 002 Definitions 5.3 and 5.4): FlowAR with every attention layer replaced by AAttC.
+"""Fast FlowAR (FlowAR Definitions 5.3 and 5.4): FlowAR with every attention layer replaced by AAttC.
 
 Definition 5.4 replaces ``Attn_i`` of the autoregressive transformer and Definition 5.3 the attention
 of the flow-matching layer (``FNN_i``) by the approximate attention AAttC (Definition 5.1), here the
@@ -13,7 +13,7 @@ from typing import Any
 
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
-from tc0sim.models.flowar import DEFAULT_PARAMS, Attend, build_flowar, parse_config
+from tc0sim.models.flowar import DEFAULT_PARAMS, Attend, build_flowar, min_nodes, parse_config
 from tc0sim.ops.aattc import DEFAULT_DEGREE, aattc, taylor_degree
 from tc0sim.ops.flow_matching import flow_matching
 
@@ -53,6 +53,7 @@ KINDS: tuple[Kind, ...] = (
         params={**DEFAULT_PARAMS, "g": DEFAULT_DEGREE},
         model=True,
         doc="fast FlowAR: FlowAR with every attention (transformer and flow matching) replaced by AAttC of degree g",
+        min_nodes=min_nodes,
     ),
 )
 """The kinds this module defines (listed by its package's __init__)."""

@@ -1,4 +1,4 @@
-"""The FlowAR model (seed 002 Definition B.13; Theorem 4.9).
+"""The FlowAR model (FlowAR Definition B.13; Theorem 4.9).
 
 K scales with factors ``r_i = a^(K−i)`` (the multi-scale tokenizer, Definition B.3): scale i is an
 ``h/r_i × w/r_i × c`` token map. Inference (Definition B.13), for i = 1, …, K:
@@ -16,13 +16,14 @@ The output is ``Ỹ_K`` (``h × w × c``). With ``mode="training"`` the transfor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
+from tc0sim.ir.budget import repeat_count
 from tc0sim.ir.kind import Kind
 from tc0sim.models.common import check_positive_int, tokens, weight
 from tc0sim.ops.attention import attention
@@ -135,6 +136,15 @@ def build_flowar(
     return {"out": outputs[f"scale{len(sizes)}"], **outputs}
 
 
+MIN_BLOCK_NODES = 30
+"""At least this many tensor nodes per transformer layer and scale (measured: 68 for flowar, 81 for fast_flowar)."""
+
+
+def min_nodes(dims: Mapping[str, int], params: Mapping[str, Any]) -> int:
+    """A lower bound on the tensor nodes of FlowAR or fast FlowAR: K scales × ``layers`` blocks."""
+    return MIN_BLOCK_NODES * repeat_count(params["K"]) * repeat_count(params["layers"])
+
+
 def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
     config = parse_config("flowar", dims, params)
     with b.scope("flowar", REF):
@@ -150,6 +160,7 @@ KINDS: tuple[Kind, ...] = (
         params=DEFAULT_PARAMS,
         model=True,
         doc="FlowAR inference: per scale, aggregation (up-sampling), FFN∘Attn, flow, flow matching",
+        min_nodes=min_nodes,
     ),
 )
 """The kinds this module defines (listed by its package's __init__)."""

@@ -1,18 +1,18 @@
-"""The VAR model (seed 004 Section 4; seed 000 Definitions 3.7–3.11 for the pyramid up-interpolation).
+"""The VAR model (VAR Section 4; Chen et al. (arXiv:2502.06167) Definitions 3.7–3.11 for the pyramid up-interpolation).
 
-Phase 1 — the VAR transformer ``TF = g_m ∘ Attn_m ∘ Φ_up,m ∘ … ∘ g_1 ∘ Attn_1 ∘ Φ_up,1`` (seed 000
-Definition 3.11, seed 004 Definition 4.9). The scales give the token map sizes
+Phase 1 — the VAR transformer ``TF = g_m ∘ Attn_m ∘ Φ_up,m ∘ … ∘ g_1 ∘ Attn_1 ∘ Φ_up,1`` (Chen et al. (arXiv:2502.06167)
+Definition 3.11, VAR Definition 4.9). The scales give the token map sizes
 ``1×1 = h_1 × w_1 < … < h_K × w_K = h × w`` (dims h, w: the final token map). Level k reads the pyramid ``X_1, …, X_{k−1}`` of level k − 1 and forms
 ``Φ_up,k``: ``Y_1 = X_init`` and ``Y_{i+1} = φ_up,i+1(X_i)`` (X_i up-interpolated from ``h_i × w_i``
-to ``h_{i+1} × w_{i+1}``, seed 000 Section 3.3 and Definition 3.9); the ``Σ_{i≤k} h_i w_i`` tokens are
+to ``h_{i+1} × w_{i+1}``, Chen et al. (arXiv:2502.06167) Section 3.3 and Definition 3.9); the ``Σ_{i≤k} h_i w_i`` tokens are
 concatenated (Remark 3.10) and pass ``layers`` transformer layers ``g_i ∘ Attn_i``; they are split
 back into the maps ``X_1, …, X_k``. After level K the pyramid ``r_1, …, r_K`` is the output of TF.
 
-Phase 2 — feature-map reconstruction (seed 004 Section 4.3, Lemma 5.9): every ``r_k`` is
+Phase 2 — feature-map reconstruction (VAR Section 4.3, Lemma 5.9): every ``r_k`` is
 up-interpolated to the final size ``h_K × w_K`` (``r_K`` already has it), post-processed by its own
 convolution block (Definition 4.10) and the K maps are summed with one ⊕.
 
-Phase 3 — the VQ-VAE decoder (seed 004 Section 4.4, Lemma 5.10): a list of blocks, ``"resnet"``
+Phase 3 — the VQ-VAE decoder (VAR Section 4.4, Lemma 5.10): a list of blocks, ``"resnet"``
 (``X + Conv(ReLU(Conv(X)))``), ``"attn"`` (Attn of Definition 4.5 over the pixels) and ``"up"``
 (up-interpolation ×2, then a convolution).
 """
@@ -24,6 +24,7 @@ from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
+from tc0sim.ir.budget import repeat_count
 from tc0sim.ir.kind import Kind
 from tc0sim.models.common import check_positive_int, split_maps, tokens, weight
 from tc0sim.ops.attention import attention
@@ -35,9 +36,9 @@ from tc0sim.ops.upsample import upsample
 
 REF = "VAR Section 4"
 G_COMPONENTS = ("ffn", "mlp", "ln")
-"""The components a layer's g_i may chain (seed 004 Definitions 4.6, 4.7; seed 000 Definition 3.5)."""
+"""The components a layer's g_i may chain (VAR Definitions 4.6, 4.7; Chen et al. (arXiv:2502.06167) Definition 3.5)."""
 DECODER_BLOCKS = ("resnet", "attn", "up")
-"""The VQ-VAE decoder blocks of seed 004 Section 4.4."""
+"""The VQ-VAE decoder blocks of VAR Section 4.4."""
 
 
 def parse_scales(value: Any, h: int, w: int) -> list[tuple[int, int]]:
@@ -54,7 +55,7 @@ def parse_scales(value: Any, h: int, w: int) -> list[tuple[int, int]]:
         if levels > 1 and any(not (a[0] < b[0] and a[1] < b[1]) for a, b in zip(pyramid, pyramid[1:])):
             raise ConfigError(
                 f"var: {levels} levels do not fit the final map {h}×{w}: the geometric pyramid would be "
-                f"{', '.join(f'{y}×{x}' for y, x in pyramid)}, not strictly increasing (seed 000 Definition 3.7)"
+                f"{', '.join(f'{y}×{x}' for y, x in pyramid)}, not strictly increasing (Chen et al. (arXiv:2502.06167) Definition 3.7)"
             )
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(f"var: param 'scales' must be a number of levels or a non-empty list of sizes, got {value!r}")
@@ -66,14 +67,14 @@ def parse_scales(value: Any, h: int, w: int) -> list[tuple[int, int]]:
         sizes.append((int(pair[0]), int(pair[1])))
     if sizes[0] != (1, 1):
         raise ConfigError(
-            f"var: the first scale must be 1 (the initial token map X_init is 1×1×c, seed 000 Definition 3.8), "
+            f"var: the first scale must be 1 (the initial token map X_init is 1×1×c, Chen et al. (arXiv:2502.06167) Definition 3.8), "
             f"got {sizes[0][0]}×{sizes[0][1]}"
         )
     for k in range(1, len(sizes)):
         (h0, w0), (h1, w1) = sizes[k - 1], sizes[k]
         if not (h0 < h1 and w0 < w1):
             raise ConfigError(
-                f"var: scales must increase strictly in height and width (seed 000 Definition 3.7: "
+                f"var: scales must increase strictly in height and width (Chen et al. (arXiv:2502.06167) Definition 3.7: "
                 f"h_(r−1) < h_r, w_(r−1) < w_r); scale {k} is {h0}×{w0} and scale {k + 1} is {h1}×{w1}"
             )
     if sizes[-1] != (h, w):
@@ -138,7 +139,7 @@ def var_transformer(
     components: tuple[str, ...],
     attend: Callable[[Builder, Tensor, str], Tensor] = _attention,
 ) -> list[Tensor]:
-    """Phase 1, TF of seed 000 Definition 3.11: returns the pyramid ``r_1, …, r_K`` of token maps."""
+    """Phase 1, TF of Chen et al. (arXiv:2502.06167) Definition 3.11: returns the pyramid ``r_1, …, r_K`` of token maps."""
     pyramid: list[Tensor] = []
     layer = 0
     for level in range(1, len(sizes) + 1):
@@ -157,7 +158,7 @@ def var_transformer(
 
 
 def feature_map(b: Builder, pyramid: Sequence[Tensor], kernel_size: int) -> Tensor:
-    """Phase 2: ⊕_k Conv_k(φ_up(r_k → h_K × w_K)) (seed 004 Section 4.3)."""
+    """Phase 2: ⊕_k Conv_k(φ_up(r_k → h_K × w_K)) (VAR Section 4.3)."""
     h, w, c = pyramid[-1].shape
     parts = []
     for k, r in enumerate(pyramid, start=1):
@@ -171,7 +172,7 @@ def feature_map(b: Builder, pyramid: Sequence[Tensor], kernel_size: int) -> Tens
 
 
 def decoder(b: Builder, x: Tensor, blocks: Sequence[str], kernel_size: int) -> Tensor:
-    """Phase 3, the VQ-VAE decoder (seed 004 Section 4.4): resnet, attention and up-sample blocks."""
+    """Phase 3, the VQ-VAE decoder (VAR Section 4.4): resnet, attention and up-sample blocks."""
     for j, block in enumerate(blocks, start=1):
         prefix = f"dec{j}"
         with b.scope(f"block{j}_{block}", "VAR Section 4.4 / Lemma 5.10"):
@@ -204,6 +205,13 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"out": image, "tokens": tokens(b, pyramid), "feature_map": features}
 
 
+MIN_BLOCK_NODES = 40
+"""At least this many tensor nodes per transformer layer and scale (measured: 42 with g = identity, 52 with mlp, 58 with ln, 65 with ffn)."""
+
+MIN_DECODER_NODES = 20
+"""At least this many tensor nodes per decoder block (measured: up 26, resnet 36, attn 46)."""
+
+
 KINDS: tuple[Kind, ...] = (
     Kind(
         "var",
@@ -213,6 +221,8 @@ KINDS: tuple[Kind, ...] = (
         params={"scales": 3, "layers": 1, "g": "ffn", "kernel": 3, "decoder": ["resnet", "attn", "up"]},
         model=True,
         doc="VAR: pyramid transformer (Φ_up, Attn, g per level), feature-map reconstruction, VQ-VAE decoder",
+        min_nodes=lambda dims, params: MIN_BLOCK_NODES * repeat_count(params["scales"]) * repeat_count(params["layers"])
+        + MIN_DECODER_NODES * len(params["decoder"] if isinstance(params["decoder"], (list, tuple)) else ()),
     ),
 )
 """The kinds this module defines (listed by its package's __init__)."""

@@ -1,4 +1,4 @@
-"""The operator catalogue of SPEC §3: every operator kind, listed once in ``OPERATORS``."""
+"""The operator catalogue of docs/operators.md: every operator kind, listed once in ``OPERATORS``."""
 
 from tc0sim.ir.kind import Kind
 from tc0sim.ops import aattc, attention, conv2d, downsample, ffn, flow, flow_matching, layernorm, matmul, mlp, upsample

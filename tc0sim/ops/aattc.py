@@ -1,6 +1,6 @@
-"""Approximate attention AAttC (seed 002 Definition 5.1, Lemma 5.2; Alman & Song 2023).
+"""Approximate attention AAttC (FlowAR Definition 5.1, Lemma 5.2; Alman & Song 2023).
 
-The seed's attention (Definition B.5) is ``D⁻¹ A X W_V`` with ``A = exp(Q Kᵀ)``, ``Q = X W_Q``,
+The FlowAR paper's attention (Definition B.5) is ``D⁻¹ A X W_V`` with ``A = exp(Q Kᵀ)``, ``Q = X W_Q``,
 ``K = X W_K`` (no 1/√d scaling). AAttC replaces ``exp(s)`` by its degree-g Taylor polynomial
 ``P_g(s) = Σ_{j≤g} s^j/j!`` and factors ``P_g(⟨q, k⟩) = ⟨φ1(q), φ2(k)⟩`` with one feature per
 multi-index α ∈ ℕ^d, |α| ≤ g:  ``φ1(q)_α = q^α/α!`` and ``φ2(k)_α = k^α``, because
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
+from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
 from tc0sim.ops.matmul import matmul
@@ -76,7 +77,7 @@ def _inverse_factorials(d: int, g: int) -> list[Fraction]:
 
 
 def aattc(b: Builder, x: Tensor, w_q: Tensor, w_k: Tensor, w_v: Tensor, g: Any = DEFAULT_DEGREE) -> Tensor:
-    """Approximate attention of X[n, d] with a degree-g polynomial kernel (seed 002 Def. 5.1).
+    """Approximate attention of X[n, d] with a degree-g polynomial kernel (FlowAR Def. 5.1).
 
     Depth 4 d_std + 3 d_sum + d_prod for g ≥ 2 (4 d_std + 3 d_sum for g = 1).
     """
@@ -87,6 +88,7 @@ def aattc(b: Builder, x: Tensor, w_q: Tensor, w_k: Tensor, w_v: Tensor, g: Any =
     for label, w in (("W_Q", w_q), ("W_K", w_k), ("W_V", w_v)):
         if w.shape != (d, d):
             raise GraphError(f"aattc: {label} must be [{d}, {d}] for X {x.shape}, got {w.shape}")
+    b.reserve(math.comb(d + g, g) * (2 * g + 1), INDEX_BYTES + CONSTANT_ELEMENT_BYTES, "aattc: monomial features")
     with b.scope("aattc", ref=REF):
         q = matmul(b, x, w_q)
         k = matmul(b, x, w_k)

@@ -1,5 +1,5 @@
-"""The attention matrix (seed 004 Definition 4.4 / Lemma 5.3) and the single attention layer
-(seed 004 Definition 4.5, seed 002 Definition B.5 / Lemma 4.6 / Lemma C.3).
+"""The attention matrix (VAR Definition 4.4 / Lemma 5.3) and the single attention layer
+(VAR Definition 4.5, FlowAR Definition B.5 / Lemma 4.6 / Lemma C.3).
 
 ``M = W_Q W_Kᵀ``; ``S = (X M) Xᵀ``; ``A = exp(S)``; ``D = ⊕_j A_ij``; ``Dinv = 1 / D``;
 ``O = (A X) W_V``; ``Attn(X) = Dinv · O`` — in that order, each product a matmul (Lemma 4.1).

@@ -1,4 +1,4 @@
-"""Convolution, stride 1 (seed 004 Definition 4.10 / Lemma 5.6 / Proposition 5.7).
+"""Convolution, stride 1 (VAR Definition 4.10 / Lemma 5.6 / Proposition 5.7).
 
 ``Y_ijo = ⊕(X_{i+m−pt, j+q−pl, l} · K_{o,m,q,l} for all m, q, l, and b_o)``: every product and the
 bias are the terms of ONE iterated sum (depth d_std + d_sum). Zero padding as PyTorch's
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import GraphError
+from tc0sim.ir.budget import INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
 
@@ -32,6 +33,7 @@ def conv2d(b: Builder, x: Tensor, kernel: Tensor, bias: Tensor, name: str = "con
         )
     h, w, c = x.shape
     k, hk, wk, _ = kernel.shape
+    b.reserve(h * hk + w * wk, INDEX_BYTES, f"{name}: window indices")
     row_idx = np.arange(h, dtype=np.int64)[:, None] + np.arange(hk, dtype=np.int64)[None, :]
     col_idx = np.arange(w, dtype=np.int64)[:, None] + np.arange(wk, dtype=np.int64)[None, :]
     with b.scope(name, REF):

@@ -1,4 +1,4 @@
-"""Area down-sampling (seed 002 Definition B.2 / Lemma 4.3): ``Y = Φ_down X``, a matmul.
+"""Area down-sampling (FlowAR Definition B.2 / Lemma 4.3): ``Y = Φ_down X``, a matmul.
 
 ``Φ_down`` averages each r_h × r_w block (PyTorch ``F.interpolate(mode="area")``, i.e. adaptive
 average pooling with an output size that divides the input). Its non-zero entries are the constant
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
+from tc0sim.ir.budget import INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
 
@@ -30,6 +31,7 @@ def downsample(b: Builder, x: Tensor, out_h: int, out_w: int, name: str = "downs
         if out < 1 or size % out:
             raise ConfigError(f"{name}: output size {out} does not divide the map {axis}={size}")
     r_h, r_w = h // out_h, w // out_w
+    b.reserve(h + w, INDEX_BYTES, f"{name}: block indices")
     rows = np.arange(h, dtype=np.int64).reshape(out_h, r_h)
     cols = np.arange(w, dtype=np.int64).reshape(out_w, r_w)
     with b.scope(name, REF):

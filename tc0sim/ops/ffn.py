@@ -1,4 +1,4 @@
-"""The feed-forward layer (seed 002 Definition B.7 / Lemma 4.5 / Lemma C.2).
+"""The feed-forward layer (FlowAR Definition B.7 / Lemma 4.5 / Lemma C.2).
 
 ``H = relu(X W1 + b1)``; ``FFN(X) = X + (H W2 + b2)`` — two MLPs (Lemma C.1), a ReLU and a residual add.
 """

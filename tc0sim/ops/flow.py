@@ -1,4 +1,4 @@
-"""The flow of FlowAR (seed 002 Definition B.10) and its quadratic Bézier variant (Definition B.11).
+"""The flow of FlowAR (FlowAR Definition B.10) and its quadratic Bézier variant (Definition B.11).
 
 Linear flow:      F^t = (t · Yhat) + ((1−t) · F0)
 High-order flow:  C = (F0 + Yhat)/2;  F^t = ⊕((1−t)² · F0, 2t(1−t) · C, t² · Yhat)
@@ -16,6 +16,7 @@ from numbers import Rational
 from typing import Any
 
 from tc0sim.errors import ConfigError, GraphError
+from tc0sim.expr import parse_number
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
 
@@ -25,7 +26,7 @@ DEFAULT_T = Fraction(1, 2)
 
 
 def flow_time(t: Any) -> Fraction:
-    """The flow time t ∈ [0, 1] (seed 002 Definition B.10) as an exact Fraction.
+    """The flow time t ∈ [0, 1] (FlowAR Definition B.10) as an exact Fraction.
 
     Accepts int, float (converted exactly), Fraction or a string such as "1/3" or "0.25";
     anything else, or a value outside [0, 1], is a ConfigError.
@@ -37,9 +38,9 @@ def flow_time(t: Any) -> Fraction:
     if not isinstance(t, (int, float, str, Rational)):
         raise ConfigError(f"flow time t={t!r} is not a number (int, float, Fraction or 'p/q' string)")
     try:
-        value = Fraction(t.strip()) if isinstance(t, str) else Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"flow time t={t!r} is not a number (int, float, Fraction or 'p/q' string)") from None
+        value = parse_number(t) if isinstance(t, str) else Fraction(t)
+    except ConfigError as e:
+        raise ConfigError(f"flow time t: {e}") from None
     if not 0 <= value <= 1:
         raise ConfigError(f"flow time t={value} outside [0, 1]")
     return value
@@ -51,7 +52,7 @@ def _check_pair(name: str, yhat: Tensor, f0: Tensor) -> None:
 
 
 def flow(b: Builder, yhat: Tensor, f0: Tensor, t: Any) -> Tensor:
-    """Linear flow F^t = (t · Yhat) + ((1−t) · F0) (seed 002 Definition B.10); depth 2 d_std."""
+    """Linear flow F^t = (t · Yhat) + ((1−t) · F0) (FlowAR Definition B.10); depth 2 d_std."""
     _check_pair("flow", yhat, f0)
     t = flow_time(t)
     with b.scope("flow", ref=REF_LINEAR):
@@ -61,7 +62,7 @@ def flow(b: Builder, yhat: Tensor, f0: Tensor, t: Any) -> Tensor:
 
 
 def flow_bezier(b: Builder, yhat: Tensor, f0: Tensor, t: Any) -> Tensor:
-    """Quadratic Bézier flow (seed 002 Definition B.11): three products, then one ⊕ of fan-in 3.
+    """Quadratic Bézier flow (FlowAR Definition B.11): three products, then one ⊕ of fan-in 3.
 
     C = (F0 + Yhat)/2; F^t = (1−t)²·F0 + 2t(1−t)·C + t²·Yhat; depth 3 d_std + d_sum.
     """

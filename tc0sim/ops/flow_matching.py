@@ -1,4 +1,4 @@
-"""The flow-matching layer NN(Yhat, F^t, t) of FlowAR (seed 002 Definition B.12, Lemma 4.8).
+"""The flow-matching layer NN(Yhat, F^t, t) of FlowAR (FlowAR Definition B.12, Lemma 4.8).
 
     α1, α2, β1, β2, γ1, γ2 = MLP(Yhat + t·1, c, 6c)          (split in that order along channels)
     F'  = Attn(γ1 ∘ LN(F^t) + β1) ∘ α1
@@ -64,7 +64,7 @@ def flow_matching(
     weights: Mapping[str, Tensor],
     attend: Callable[[Builder, Tensor, Tensor, Tensor, Tensor], Tensor] = attention,
 ) -> Tensor:
-    """NN(Yhat, F^t, t) of seed 002 Definition B.12 on [h, w, c] tensors, lowered in the order of
+    """NN(Yhat, F^t, t) of FlowAR Definition B.12 on [h, w, c] tensors, lowered in the order of
     the proof of Lemma 4.8 (its three steps). ``attend(b, X, W_Q, W_K, W_V)`` is the attention
     layer: Attn (Definition B.5) by default, AAttC for the fast flow matching of Definition 5.3.
 

@@ -1,4 +1,4 @@
-"""Layer-wise normalization (seed 004 Definition 4.7 / Lemma 5.5, seed 002 Definition B.8 / Lemma C.4).
+"""Layer-wise normalization (VAR Definition 4.7 / Lemma 5.5, FlowAR Definition B.8 / Lemma C.4).
 
 ``μ = (⊕ X)/c``; ``Δ = X − μ``; ``σ² = (⊕ Δ·Δ)/c``; ``LN(X) = Δ / √σ²`` over the last axis,
 with no ε and no affine parameters (both papers' definition). A constant row has σ² = 0 and its

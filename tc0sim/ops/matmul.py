@@ -1,4 +1,4 @@
-"""Matrix multiplication (seed 004 Lemma 5.2, seed 002 Lemma 4.1): (XY)_ij = ⊕_k (X_ik · Y_kj)."""
+"""Matrix multiplication (VAR Lemma 5.2, FlowAR Lemma 4.1): (XY)_ij = ⊕_k (X_ik · Y_kj)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The MLP layer (seed 004 Definition 4.6 / Lemma 5.4, seed 002 Definition B.6 / Lemma C.1): ``X W + b``."""
+"""The MLP layer (VAR Definition 4.6 / Lemma 5.4, FlowAR Definition B.6 / Lemma C.1): ``X W + b``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bicubic up-interpolation (seed 004 Definition 4.3 / Lemma 5.1, seed 002 Definition B.1 / Lemma 4.2).
+"""Bicubic up-interpolation (VAR Definition 4.3 / Lemma 5.1, FlowAR Definition B.1 / Lemma 4.2).
 
 ``Y_ijl = ⊕_{s,t ∈ {−1,0,1,2}} ((W_s · X_{·,·,l}) · W_t)`` with the bicubic weights of PyTorch's
 ``F.interpolate(mode="bicubic", align_corners=False)`` for an explicit output size: the source
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
+from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
 
@@ -64,6 +65,7 @@ def upsample(b: Builder, x: Tensor, out_h: int, out_w: int, name: str = "upsampl
     if x.ndim != 3:
         raise GraphError(f"{name}: expected a feature map [h, w, c], got shape {x.shape}")
     h, w, c = x.shape
+    b.reserve(4 * (out_h + out_w), INDEX_BYTES + CONSTANT_ELEMENT_BYTES, f"{name}: bicubic taps")
     row_idx, row_w = bicubic_taps(h, out_h)
     col_idx, col_w = bicubic_taps(w, out_w)
     with b.scope(name, REF):

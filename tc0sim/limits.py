@@ -1,0 +1,51 @@
+"""Every bound tc0sim puts on its input, in one place (documented in docs/cli.md and docs/model_files.md).
+
+A value beyond a limit is refused with a one-line ConfigError naming the file, key or option and
+the limit; none of these is a silent clamp. The build budget (tensor nodes, estimated bytes) and
+the evaluation gate limit can be raised from the command line; the others are fixed.
+"""
+
+from __future__ import annotations
+
+MAX_PRECISION = 10**6
+"""Largest significand width p (bits) accepted by ``eval --precision`` and a file's ``precision:``."""
+
+MIN_PRECISION = 2
+"""Smallest p: F_p needs a leading bit and one more (m in [2^(p−1), 2^p))."""
+
+MAX_SEED = 2**63 - 1
+"""Largest ``seed:`` of a model file."""
+
+MAX_FILE_BYTES = 256_000
+"""Longest model file read, in characters: PyYAML constructs some 50,000 nodes a second, so this keeps
+reading any file to a few seconds (a 20,000-block decoder list is 160,000 characters)."""
+
+MAX_YAML_NESTING = 50
+"""Deepest nesting of YAML collections (lists and mappings) in a model file."""
+
+MAX_YAML_NODES = 10**6
+"""Largest number of YAML nodes of a model file with every alias expanded ("billion laughs")."""
+
+MAX_YAML_INT_CHARS = 40
+"""Longest integer literal of a model file (digits, sign, base prefix and '_' included)."""
+
+MAX_NUMBER_DIGITS = 100
+"""Most digits of a decimal or rational number on the command line (e.g. ``--set d_std=2.5``)."""
+
+MAX_NUMBER_EXPONENT = 100
+"""Largest absolute exponent of a number on the command line (``1e100`` is accepted, ``1e101`` not)."""
+
+MAX_SWEEP_POINTS = 100
+"""Most n values of ``size --n`` or a file's ``sweep:``."""
+
+MAX_VERIFY_POINTS = 20
+"""Most extra n values ``size --verify`` builds."""
+
+DEFAULT_MAX_NODES = 10**6
+"""Default build budget: tensor nodes of one graph (``--max-nodes`` raises it)."""
+
+DEFAULT_MAX_BYTES = 2 * 10**9
+"""Default build budget: estimated bytes of one graph, or of one evaluation (``--max-memory``)."""
+
+MAX_ERROR_CHARS = 400
+"""Longest error line printed by the command line; a longer message is cut with '…'."""
