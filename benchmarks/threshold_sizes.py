@@ -12,7 +12,6 @@ squares fit whose relative error is reported at held-out points that the fit did
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ def exact_fit(xs: list[int], ys: list[int]) -> str | None:
     for degree in range(0, min(5, len(xs) - 2)):
         coeffs = polyfit.fit(xs[:degree + 1], ys[:degree + 1])
         if all(polyfit.value(coeffs, x) == y for x, y in zip(xs, ys)):
-            return polyfit.text(coeffs, "p") if hasattr(polyfit, "text") else str([str(c) for c in coeffs])
+            return polyfit.text(coeffs, "p")
     return None
 
 

@@ -144,11 +144,6 @@ def test_simulator_depth_and_big_weights():
     assert c.stats().max_weight_bits == 71
 
 
-def exhaustive_bits(builder_fn, n_bits: int) -> np.ndarray:
-    grid = np.array([[v >> i & 1 for i in range(n_bits)] for v in range(1 << n_bits)], dtype=np.uint8)
-    return grid
-
-
 def test_library_adders_and_multiplier_exhaustive():
     n = 4
     b = Builder()
@@ -157,7 +152,7 @@ def test_library_adders_and_multiplier_exhaustive():
     outs = b.add_two(x, y) + b.add_rows([x, y, x], 5, n + 2) + b.multiply(x, y)
     outs += b.decode(x[:2], 4) + b.encode(b.decode(y[:3], 8), 3) + b.mux(y[0], x, y)
     c = b.circuit(outs)
-    grid = exhaustive_bits(None, 2 * n)
+    grid = np.array([[v >> i & 1 for i in range(2 * n)] for v in range(1 << (2 * n))], dtype=np.uint8)
     out = c.simulate(grid).astype(np.int64)
     xv = sum(grid[:, i].astype(np.int64) << i for i in range(n))
     yv = sum(grid[:, n + i].astype(np.int64) << i for i in range(n))

@@ -47,7 +47,6 @@ class Builder:
         self.n_inputs = 0
         self.gates: list[tuple[list[int], list[int], int]] = []
         self._cache: dict[tuple[tuple[int, ...], tuple[int, ...], int], int] = {}
-        self._frozen_inputs = False
 
     # --- wires and gates -------------------------------------------------------------------
 

@@ -199,11 +199,11 @@ def add(p: int, arity: int = 2, subtract: bool = False) -> Circuit:
     columns: dict[int, Group] = {}
     sticky: list[int] = []
     sticky_sub: Group = []
-    big: list[Group] = []
-    for big_sel, small, form in ((a_big, y, diff), (neg(a_big), x, _negate(diff))):
+    big: list[Group] = [[] for _ in range(p)]
+    for big_sel, large, small, form in ((a_big, x, y, diff), (neg(a_big), y, x, _negate(diff))):
         at_least = [b.gate(form, d) for d in range(far + 1)]
-        for i, m in enumerate((x if small is y else y).mag):
-            big.append([(b.and_([big_sel, m]), 1 << (w_low + i))])
+        for i, m in enumerate(large.mag):
+            big[i].append((b.and_([big_sel, m]), 1 << (w_low + i)))
         for delta in range(far + 1):
             case = [big_sel, at_least[delta]] + ([neg(at_least[delta + 1])] if delta < far else [])
             low = [m for i, m in enumerate(small.mag) if delta == far or i + w_low - delta < 0]
@@ -217,8 +217,7 @@ def add(p: int, arity: int = 2, subtract: bool = False) -> Circuit:
                     sticky.append(lit)
                     if weight < 0:
                         sticky_sub.append((lit, -1))
-    groups = [[t for g in big if g[0][1] == 1 << (w_low + i) for t in g] for i in range(p)]
-    groups += list(columns.values()) + [sticky_sub]
+    groups = big + list(columns.values()) + [sticky_sub]
     flat = [t for g in groups for t in g]
     nonzero = b.gate(flat, 1)
     width = p + w_low + 1
