@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from tc0sim.errors import ConfigError
 from tc0sim.interp.depth import DepthResult
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
@@ -87,7 +88,7 @@ class ThresholdAccount:
 def account(graph: Graph, result: DepthResult, p: int) -> ThresholdAccount:
     """Replace the depth symbols by the circuits' depths at precision p (see the module doc)."""
     if not 2 <= p <= MAX_PRECISION:
-        raise ValueError(f"threshold circuits are built for 2 ≤ p ≤ {MAX_PRECISION}, got p = {p}")
+        raise ConfigError(f"threshold circuits are built for 2 ≤ p ≤ {MAX_PRECISION}, got p = {p}")
     acc = ThresholdAccount(precision=p)
     deepest: dict[str, tuple[int, str]] = {}
     for node in graph.live():
