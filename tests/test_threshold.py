@@ -208,10 +208,10 @@ def test_sub_max_min_exhaustive(prim, p):
 
 
 @pytest.mark.parametrize("p", [2, 4])
-def test_relu_and_neg_exhaustive(p):
+def test_relu_neg_and_one_term_sum_exhaustive(p):
     enc, ms, es = table(p)
-    for prim, want_m in (("relu", np.maximum(ms, 0)), ("neg", -ms)):
-        out = F.build(prim, p).simulate(enc)
+    for prim, want_m in (("relu", np.maximum(ms, 0)), ("neg", -ms), ("sum", ms)):
+        out = F.build(prim, p, 1).simulate(enc)
         check(out, p, want_m, np.where(want_m == 0, 0, es), np.zeros(len(ms), dtype=bool))
 
 
