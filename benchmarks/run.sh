@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python benchmarks/bench_fp.py "$@"
 python benchmarks/bench_expand.py
+python benchmarks/bench_approx.py

@@ -49,3 +49,20 @@ DEFAULT_MAX_BYTES = 2 * 10**9
 
 MAX_ERROR_CHARS = 400
 """Longest error line printed by the command line; a longer message is cut with '…'."""
+
+MAX_APPROX_TOKENS = 10**6
+"""Most tokens N·n of the embeddings ``tc0sim approx`` reads (exact rows are Python integers)."""
+
+MAX_APPROX_EVALUATIONS = 200_000
+"""Most bit-exact layer evaluations (sequences × precisions) of one ``approx contextual`` report."""
+
+MAX_APPROX_SWEEP_PRECISION = 4096
+"""Largest p of ``approx contextual --sweep-precision``."""
+
+DEFAULT_MAX_CHAIN_GATES = 200_000
+"""Largest ``var`` model (gates) ``approx perturbation`` and the audit cut into a layer chain by
+default: the hybrids cost about m²/2 layer evaluations at 256 bits (``--max-gates`` raises it)."""
+
+MAX_ARCHIVE_VALUES = 10**8
+"""Most values of one array of an .npz archive read by ``tc0sim approx`` (checked on its header)."""
+

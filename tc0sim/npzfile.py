@@ -20,9 +20,8 @@ READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 """What numpy and zipfile raise on a truncated or corrupt archive."""
 
 
-def check_member_header(path: str, archive: Any, name: str, expected: tuple[int, ...]) -> None:
-    """Refuse member ``name`` of the open NpzFile ``archive`` unless its header says shape ``expected``
-    and a real (integer or float) dtype."""
+def member_header(path: str, archive: Any, name: str, option: str = "--inputs") -> tuple[tuple[int, ...], Any]:
+    """``(shape, dtype)`` of member ``name`` of the open NpzFile ``archive``, read from its header only."""
     stored = f"{name}.npy" if f"{name}.npy" in archive.zip.namelist() else name
     try:
         with archive.zip.open(stored) as member:
@@ -32,7 +31,14 @@ def check_member_header(path: str, archive: Any, name: str, expected: tuple[int,
             else:
                 shape, _, dtype = np.lib.format.read_array_header_2_0(member)
     except READ_ERRORS as e:
-        raise ConfigError(f"--inputs {path}: array {name!r} cannot be read ({' '.join(str(e).split())})") from None
+        raise ConfigError(f"{option} {path}: array {name!r} cannot be read ({' '.join(str(e).split())})") from None
+    return tuple(shape), dtype
+
+
+def check_member_header(path: str, archive: Any, name: str, expected: tuple[int, ...]) -> None:
+    """Refuse member ``name`` of the open NpzFile ``archive`` unless its header says shape ``expected``
+    and a real (integer or float) dtype."""
+    shape, dtype = member_header(path, archive, name)
     if tuple(shape) != tuple(expected):
         raise ConfigError(f"--inputs {path}: input {name!r} has shape {tuple(shape)}, expected {tuple(expected)}")
     if dtype.kind not in "iuf":

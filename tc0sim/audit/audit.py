@@ -28,6 +28,7 @@ from fractions import Fraction
 from typing import Any
 
 from tc0sim import polyfit
+from tc0sim.audit.approx_checks import APPROX_CHECKS, model_checks
 from tc0sim.audit.claims import CLAIMS, Claim, claimed_depth, get
 from tc0sim.errors import Tc0simError
 from tc0sim.expr import parse_comparison
@@ -543,6 +544,9 @@ def _runtime_verdict(claim: Claim, ns: Sequence[int]) -> Verdict:
 
 def audit_claim(claim: Claim, ns: Sequence[int] = DEFAULT_NS, gates_p: int | None = None) -> Verdict:
     """Audit one claim at its own dims over the n sweep ``ns`` (see the module docstring)."""
+    if claim.id in APPROX_CHECKS:
+        verdict_name, claimed, computed, notes = APPROX_CHECKS[claim.id]()
+        return _finish(claim, Verdict(claim.id, verdict_name, claimed, computed, notes, claim=claim))
     if claim.runtime and claim.kind:
         return _runtime_verdict(claim, ns)
     if claim.kind is None:
@@ -568,6 +572,21 @@ def audit_claims(
 def audit_model(
     spec: Any, ns: Sequence[int] | None = None, claims: Iterable[Claim] | None = None,
     gates_p: int | None = None,
+) -> list[Verdict]:
+    """The depth and size audit of the file (:func:`audit_model_depth`) and, for a ``var`` file, the
+    universal-approximation bounds measured on the file's own weights (tc0sim.audit.approx_checks)."""
+    verdicts = audit_model_depth(spec, ns, claims)
+    if spec.kind != "var":
+        return verdicts
+    pool = {c.id: c for c in (CLAIMS if claims is None else tuple(claims))}
+    for claim_id, (name, claimed, computed, notes) in model_checks(spec).items():
+        if claim_id in pool:
+            verdicts.append(_finish(pool[claim_id], Verdict(claim_id, name, claimed, computed, notes, claim=pool[claim_id])))
+    return verdicts
+
+
+def audit_model_depth(
+    spec: Any, ns: Sequence[int] | None = None, claims: Iterable[Claim] | None = None
 ) -> list[Verdict]:
     """Audit the claims whose kind is the model file's kind on the file's own instance.
 

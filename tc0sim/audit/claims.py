@@ -7,7 +7,11 @@ written from; the lemma, theorem or definition number is the citation):
   Yingyu Liang, Zhenmei Shi, Zhao Song, arXiv:2501.04299 (main result Theorem 5.11);
 * FlowAR — *On Computational Limits of FlowAR Models: Expressivity and Efficiency*, Yang Cao,
   Chengyue Gong, Yekun Ke, Xiaoyu Li, Yingyu Liang, Zhizhou Sha, Zhenmei Shi, Zhao Song,
-  arXiv:2502.16490 (Theorem 4.9; fast FlowAR in Section 5).
+  arXiv:2502.16490 (Theorem 4.9; fast FlowAR in Section 5);
+* Universality — *Fundamental Limits of Visual Autoregressive Transformers: Universal Approximation
+  Abilities*, Yifang Chen, Xiaoyu Li, Yingyu Liang, Zhenmei Shi, Zhao Song, ICML 2025
+  (arXiv:2502.06167, first titled *Universal Approximation of Visual Autoregressive Transformers*):
+  Definitions 5.2–5.3, Lemmas 5.4, 6.3–6.5, Theorem 6.6, Corollaries 7.1–7.2 (ids ``UA-…``).
 
 Conventions:
 
@@ -36,14 +40,15 @@ from tc0sim.ir.vectors import fmt, from_dict
 
 VAR_PAPER = "VAR"
 FLOWAR_PAPER = "FlowAR"
+UA_PAPER = "Universality"
 
 
 @dataclass(frozen=True)
 class ProofStep:
-    """One step of a proof, with its depth as the proof states it."""
+    """One step of a proof, with its depth as the proof states it (none for a claim stating no depth)."""
 
     text: str
-    depth: dict[str, int]
+    depth: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,8 @@ class Claim:
 
     def __post_init__(self) -> None:
         """Schema check: known depth symbols with positive counts, and a kind for every sweep."""
-        for vector in ([self.depth] if self.depth is not None else []) + [s.depth for s in self.steps]:
+        stated = self.depth is not None or self.depth_o1
+        for vector in ([self.depth] if self.depth is not None else []) + [s.depth for s in self.steps if s.depth or stated]:
             bad = [k for k, c in vector.items() if k not in SYMBOLS or not isinstance(c, int) or c < 1]
             if bad or not vector:
                 raise ConfigError(f"claim {self.id}: depth {vector!r} needs positive counts of {', '.join(SYMBOLS)}")
@@ -1084,6 +1090,249 @@ CLAIMS: tuple[Claim, ...] = (
             "algorithm' for the almost-quadratic O(n^{2+o(1)})."
         ),
     ),
+    # ------------------------------------------------------------------ universal approximation
+    # begin: claims of the universal-approximation papers (issue 16; checked by tc0sim.approx
+    # through tc0sim.audit.approx_checks). Numbering of the ICML 2025 version.
+    Claim(
+        id="UA-D5.2",
+        paper=UA_PAPER,
+        ref="Definition 5.2",
+        title="Tokenwise separateness",
+        statement=(
+            "Embeddings X^(1), ..., X^(N) in R^{n x d} are tokenwise (gamma_min, gamma_max, delta)-"
+            "separated when (i) ||X_k^(i)|| > gamma_min, (ii) ||X_k^(i)|| < gamma_max for all i, k, "
+            "and (iii) ||X_k^(i) - X_l^(j)|| > delta whenever X_k^(i) != X_l^(j); (gamma, delta)-"
+            "separated with (ii) and (iii) only, (delta)-separated with (iii) only."
+        ),
+        unchecked=(
+            "a definition: `tc0sim approx separateness` measures its constants on given embeddings "
+            "(exact norms of the float64 tokens, correctly rounded)"
+        ),
+        note=(
+            "Condition (iii) is printed ||X_k^(i) X_l^(j)||_2 (the minus sign is lost). The "
+            "inequalities are strict, so the measured minimum norm, maximum norm and minimum "
+            "distance are the limits: the embeddings are separated for every gamma_min below, "
+            "gamma_max above and delta below them. Part 2 calls gamma_max simply gamma."
+        ),
+    ),
+    Claim(
+        id="UA-D5.3",
+        paper=UA_PAPER,
+        ref="Definition 5.3",
+        title="(gamma, delta)-contextual mapping",
+        statement=(
+            "q: R^{n x d} -> R^{n x d} is a (gamma, delta)-contextual mapping for X^(1), ..., X^(N) "
+            "when ||q(X^(i))_k|| < gamma for all i, k, and ||q(X^(i))_k - q(X^(j))_l|| > delta for "
+            "all i, j, k, l with V^(i) != V^(j) or X_k^(i) != X_l^(j)."
+        ),
+        unchecked=(
+            "a definition: `tc0sim approx contextual` measures the gamma and delta an attention "
+            "layer achieves, evaluated bit-exactly at p bits"
+        ),
+        note=(
+            "The distance is again printed without its minus sign. 'Contextual sensitivity gamma' "
+            "is an upper bound on the output norms, not a sensitivity. The pairs include i = j with "
+            "k != l, so distinct tokens of one sequence must get distinct outputs too. At finite "
+            "precision a contextual mapping can collapse: two contexts whose exact outputs differ "
+            "can round to the same p-bit vector (delta = 0); `--sweep-precision` finds the least p "
+            "at which an instance stays separated."
+        ),
+    ),
+    Claim(
+        id="UA-L5.4",
+        paper=UA_PAPER,
+        ref="Lemma 5.4",
+        title="Any-rank attention as a contextual mapping",
+        statement=(
+            "For (gamma_min, gamma_max, eps)-tokenwise separated embeddings with vocabulary V and "
+            "X_k^(i) != X_l^(i) within each sequence, with gamma = gamma_max + eps/4, "
+            "delta = exp(-5 eps^-1 |V|^4 d kappa gamma_max log L), kappa = gamma_max/gamma_min, "
+            "W^(O) in R^{d x s}, W_V, W_K, W_Q in R^{s x d}: 1-layer single-head attention is a "
+            "(gamma, delta)-contextual mapping for the embeddings with weight matrices W^(O), W_V, "
+            "W_K, W_Q (Lemma 2.2 of Hu et al. 2024)."
+        ),
+        preconditions=(
+            Precondition("the embeddings are (gamma_min, gamma_max, eps)-tokenwise separated", None),
+            Precondition("X_k^(i) != X_l^(i) for every i and k != l", None),
+        ),
+        note=(
+            "The statement never says which weights: read for all weights it is false (W_V = 0 maps "
+            "every sequence to 0, so no delta > 0 holds; the audit evaluates this instance), so it "
+            "must mean that suitable weights exist (the construction of Hu et al., after Kajitsuka "
+            "and Sato 2024), which tc0sim does not build. L is not defined (it is the sequence "
+            "length n) and 'k, l in [L]' omits k != l. The constants: |V|^4 sits in the exponent, "
+            "so delta underflows every float format for all but toy vocabularies, and resolving "
+            "outputs delta apart at norm gamma needs about log2(gamma/delta) significand bits, "
+            "which grows as |V|^4 d kappa gamma_max log(n) / eps: far beyond the p <= poly(n) "
+            "precision of the circuit-complexity papers once |V| counts every token of the data "
+            "(Definition 5.1). Lemma C.1 applies it to its quantized grid [delta:delta:1]^d x "
+            "[1+delta:delta:2]^d x ... claiming (sqrt(d), sqrt(d)(L_0 - delta), sqrt(d) delta)-separateness; "
+            "the grid's least norm is sqrt(d) delta, its largest sqrt(d) L_0 and its least distance delta "
+            "(two tokens may differ in one coordinate), as the audit measures: with the right constants "
+            "the exponent of Delta grows by a factor of about sqrt(d)/delta."
+        ),
+    ),
+    Claim(
+        id="UA-L6.3",
+        paper=UA_PAPER,
+        ref="Lemma 6.3",
+        title="Two layers perturbation",
+        statement=(
+            "If ||g_i - Phi_up,i|| <= eps_1,i, ||f_i - tau_i|| <= eps_2,i and f_i is "
+            "K_1,i-Lipschitz, then ||f_i o g_i - tau_i o Phi_up,i|| <= K_1,i eps_1,i + eps_2,i."
+        ),
+        preconditions=(
+            Precondition("||g_i - Phi_up,i|| <= eps_1,i (sup over the inputs)", None),
+            Precondition("||f_i - tau_i|| <= eps_2,i (sup over the inputs)", None),
+            Precondition("f_i is K_1,i-Lipschitz", None),
+        ),
+        steps=(
+            ProofStep("add and subtract f_i o Phi_up,i; triangle inequality"),
+            ProofStep("||f_i o g_i - f_i o Phi_up,i|| <= K_1,i eps_1,i by the Lipschitz bound"),
+            ProofStep("||(f_i - tau_i) o Phi_up,i|| <= ||f_i - tau_i|| <= eps_2,i"),
+        ),
+        note=(
+            "Checked on every two consecutive layers of var chains: the exact layers are "
+            "evaluated at 256 bits, the replacements at p bits or with aattc, K_1 is the stated "
+            "Lipschitz bound of the exact second layer on the segment between its two inputs. The "
+            "proof writes f_i o g_i - f_i o Phi_up,i as f_i o (g_i - Phi_up,i), which holds only for "
+            "linear f_i; the Lipschitz bound gives the same estimate. The norms are never defined "
+            "(the bound needs sup norms over the whole input set); 'Theorem 6.1' is Lemma 6.1; "
+            "f_r and g_i are each called 'r K-Lipschitz functions' and the constant K of "
+            "Assumption 6.2 is then renamed K_1,i."
+        ),
+    ),
+    Claim(
+        id="UA-L6.4",
+        paper=UA_PAPER,
+        ref="Lemma 6.4",
+        title="Perturbation of recursively composed functions, one layer different",
+        statement=(
+            "If ||u_j(w) - v_j(w)|| <= eps for any w and ||v_i(x)|| <= K_2 ||x||, then for fixed j "
+            "||v_{n+1} o ... o v_{j+1} o u_j o ... o u_1 - v_n o ... o v_j o u_{j-1} o ... o u_0|| "
+            "<= K_2^{n-j} eps."
+        ),
+        preconditions=(
+            Precondition("||u_j(w) - v_j(w)|| <= eps for any w", None),
+            Precondition("||v_i(x)|| <= K_2 ||x|| (a growth bound, as printed)", None),
+        ),
+        steps=(
+            ProofStep("w = u_{j-1} o ... o u_0 (x)"),
+            ProofStep("the difference is v_n o ... o v_{j+1} applied to u_j(w) - v_j(w) ('by linearity')"),
+            ProofStep("each v_i multiplies the norm by at most K_2: K_2^{n-j} eps"),
+        ),
+        note=(
+            "The hypothesis is a growth bound ||v_i(x)|| <= K_2 ||x||, but the proof's second step "
+            "needs v_i(a) - v_i(b) = v_i(a - b) ('linearity'), false for attention and FFN layers; "
+            "what the argument needs is a Lipschitz bound ||v_i(a) - v_i(b)|| <= K_2 ||a - b||. "
+            "The audit evaluates a counterexample to the printed statement (attention with a "
+            "score tie, which meets the growth bound with K_2 = sqrt(n) ||W_V||) and checks the "
+            "Lipschitz reading on var chains. Attention is not globally Lipschitz, so K_2 depends "
+            "on the radius of the inputs; and p-bit layers are not Lipschitz at all (rounding is a "
+            "step function), so tc0sim telescopes along the approximate trajectory and uses only "
+            "the exact layers' constants."
+        ),
+    ),
+    Claim(
+        id="UA-L6.5",
+        paper=UA_PAPER,
+        ref="Lemma 6.5",
+        title="Perturbation of recursively composed functions, all layers different",
+        statement=(
+            "With u_0 and v_{n+1} the identity, ||u_n o ... o u_1 - v_n o ... o v_1|| <= "
+            "sum_{j=1}^{n} ||v_{n+1} o ... o v_{j+1} o u_j o ... o u_1 - v_n o ... o v_j o "
+            "u_{j-1} o ... o u_0||."
+        ),
+        steps=(
+            ProofStep("telescoping sum of the hybrids"),
+            ProofStep("triangle inequality"),
+        ),
+        note=(
+            "Checked on var chains: the end-to-end error against the sum of the measured hybrid "
+            "differences (every hybrid evaluated at 256 bits on the approximate trajectory). Correct "
+            "as stated; with v_j the p-bit layers the hybrids u o ... o u o v o ... o v are the ones "
+            "whose exact layers' Lipschitz constants suffice."
+        ),
+    ),
+    Claim(
+        id="UA-T6.6",
+        paper=UA_PAPER,
+        ref="Theorem 6.6",
+        title="Universality of the VAR Transformer",
+        statement=(
+            "For f_word2img satisfying Assumption 6.2 there is a VAR Transformer tau_VAR with "
+            "||tau_VAR - f_word2img|| <= O(eps); the proof: sum_j K_2^{n-j} (K_1,i eps_1,i + eps_2,i) "
+            "= (K_2^n - 1)/(K_2 - 1) (K_1,i eps_1,i + eps_2,i) <= K_2^n (K_1,i eps_1,i + eps_2,i) "
+            "= O(eps), assuming K_2 > 2."
+        ),
+        preconditions=(
+            Precondition("Assumption 6.2 (f_i, g_i K-Lipschitz; g_i approximated by Phi_up,i)", None),
+            Precondition("K_2 > 2", None),
+            Precondition("eps_1,i, eps_2,i = O(eps)", None),
+        ),
+        steps=(
+            ProofStep("||tau_VAR - f|| = ||o_i (f_i o g_i) - o_i (tau_i o Phi_up,i)|| (Definition 3.14)"),
+            ProofStep("'=' sum_j K_2^{n-j} (K_1,i eps_1,i + eps_2,i) by Lemma 6.4 (an inequality)"),
+            ProofStep("geometric sum (K_2^n - 1)/(K_2 - 1)"),
+            ProofStep("<= K_2^n (...), which needs K_2 >= 2"),
+            ProofStep("= O(eps) as eps_1,i, eps_2,i = O(eps)"),
+        ),
+        note=(
+            "Checked on var chains (seeded weights, p-bit and aattc replacements) as the rigorous form of the "
+            "proof's first two steps: ||exact - approximate|| <= sum_j eps_j prod_{i>j} L_i with "
+            "measured replacement errors eps_j and stated Lipschitz bounds L_i; the bound holds but "
+            "is loose by orders of magnitude, and the paper's uniform form sum_j K_2^{n-j} eps_j with "
+            "K_2 = max L_i is looser still. The second step is an inequality printed as '='; the "
+            "summand uses the index i of K_1,i, eps_1,i, eps_2,i inside a sum over j; n (layers) "
+            "and r (scales) are mixed. O(eps) hides K_2^n, exponential in the number of layers, "
+            "and eps_2,i = O(eps) is bought with O((1/eps)^{d h_r w_r}) FFN neurons (Lemma 6.1)."
+        ),
+    ),
+    Claim(
+        id="UA-C7.1",
+        paper=UA_PAPER,
+        ref="Corollary 7.1",
+        title="Two layers perturbation with down interpolation (FlowAR)",
+        statement=(
+            "If ||g_i - Phi_down,i|| <= eps_1,i, ||f_i - tau_i|| <= eps_2,i and f_i is "
+            "K_1,i-Lipschitz, then ||f_i o g_i - tau_i o Phi_down,i|| <= K_1,i eps_1,i + eps_2,i."
+        ),
+        preconditions=(
+            Precondition("||g_i - Phi_down,i|| <= eps_1,i", None),
+            Precondition("||f_i - tau_i|| <= eps_2,i", None),
+            Precondition("f_i is K_1,i-Lipschitz", None),
+        ),
+        unchecked=(
+            "the same argument as Lemma 6.3 with Phi_down; tc0sim.approx cuts only var models into "
+            "layer chains, so no FlowAR instance is measured"
+        ),
+        note=(
+            "The proof is Lemma 6.3's word for word. It pairs tau_i with Phi_down,i, but FlowAR's "
+            "autoregressive transformer (Definition D.10) composes the up-sampling phi_up,i of "
+            "Definition D.3; the down-sampling phi_down,i (Definition D.4) only makes the tokenizer's "
+            "token maps (Definition D.5), and Corollary 7.2's proof is back to Phi_up,i. The area "
+            "down-sampler by a factor r has operator norm 1/r (the audit computes it from the matrix), "
+            "so it contracts errors that pass through it; the bicubic up-sampler does not."
+        ),
+    ),
+    Claim(
+        id="UA-C7.2",
+        paper=UA_PAPER,
+        ref="Corollary 7.2",
+        title="Universality of FlowAR",
+        statement=(
+            "For f_word2img satisfying Assumption 6.2 there is a FlowAR model tau_FlowAR with "
+            "||tau_FlowAR - f_word2img|| <= O(eps)."
+        ),
+        preconditions=(Precondition("Assumption 6.2", None), Precondition("K_2 > 2", None)),
+        unchecked="the same derivation as Theorem 6.6; no FlowAR layer chain is measured",
+        note=(
+            "The proof composes tau_i o Phi_up,i, copied from Theorem 6.6, where Corollary 7.1 has "
+            "Phi_down,i; it is called the 'Informal Version of Corollary 4.2' although Corollary 4.2 "
+            "is the informal one. The same findings as Theorem 6.6 apply (K_2^n hidden in O(eps))."
+        ),
+    ),
+    # end: claims of the universal-approximation papers
 )
 
 _BY_ID: dict[str, Claim] = {claim.id: claim for claim in CLAIMS}

@@ -121,8 +121,7 @@ def _markdown_details(v: Verdict) -> list[str]:
     if claim and claim.steps:
         out.append("- Proof steps:")
         for step in claim.steps:
-            depth_text = fmt_vec(as_vec(step.depth)) if step.depth else "—"
-            out.append(f"  - {step.text} — **{depth_text}**")
+            out.append(f"  - {step.text} — **{fmt_vec(as_vec(step.depth))}**" if step.depth else f"  - {step.text}")
         total = steps_total(claim)
         if total is not None:
             if claim.depth is None:
@@ -164,6 +163,12 @@ vectors are compared with the claim. Verdicts:
 Sizes are exact gate counts fitted as polynomials in n with rationals and verified on {verify}
 further points. Runtime claims (FlowAR Lemmas 5.2, 5.5, 5.6) are compared through the operation
 count of a proxy lowering at fixed widths (a ⊕ of fan-in k counts k operations).
+
+The universal-approximation claims (ids `UA-…`; docs/approx.md) are not depth claims: their bounds
+are checked on seeded instances by `tc0sim.approx` — **slack** means the bound holds on every
+instance (the ratio of bound to measured error is given), **violated** that an instance breaks it
+(the instance is given); definitions and existence statements are **unchecked**, with what was
+measured in the notes.
 
 """
 

@@ -821,6 +821,10 @@ from tc0sim.cli.threshold_cmd import threshold  # noqa: E402  (the command lives
 
 main.add_command(threshold)
 
+from tc0sim.cli.approx import approx as _approx_group  # noqa: E402  (the approx group, issue 16)
+
+main.add_command(_approx_group)
+
 
 if __name__ == "__main__":
     main()

@@ -174,17 +174,27 @@ def feature_map(b: Builder, pyramid: Sequence[Tensor], kernel_size: int) -> Tens
 def decoder(b: Builder, x: Tensor, blocks: Sequence[str], kernel_size: int) -> Tensor:
     """Phase 3, the VQ-VAE decoder (VAR Section 4.4): resnet, attention and up-sample blocks."""
     for j, block in enumerate(blocks, start=1):
-        prefix = f"dec{j}"
         with b.scope(f"block{j}_{block}", "VAR Section 4.4 / Lemma 5.10"):
-            h, w, c = x.shape
-            if block == "resnet":
-                inner = b.relu(_conv(b, x, kernel_size, f"{prefix}.conv1"))
-                x = b.add(x, _conv(b, inner, kernel_size, f"{prefix}.conv2"))
-            elif block == "attn":
-                x = b.reshape(_attention(b, b.reshape(x, (h * w, c)), prefix), (h, w, c))
-            else:
-                x = _conv(b, upsample(b, x, 2 * h, 2 * w), kernel_size, f"{prefix}.conv")
+            x = decoder_block(b, x, block, kernel_size, f"dec{j}")
     return x
+
+
+def decoder_block(
+    b: Builder,
+    x: Tensor,
+    block: str,
+    kernel_size: int,
+    prefix: str,
+    attend: Callable[[Builder, Tensor, str], Tensor] = _attention,
+) -> Tensor:
+    """One decoder block on X[h, w, c]; its weights are named ``prefix.…``."""
+    h, w, c = x.shape
+    if block == "resnet":
+        inner = b.relu(_conv(b, x, kernel_size, f"{prefix}.conv1"))
+        return b.add(x, _conv(b, inner, kernel_size, f"{prefix}.conv2"))
+    if block == "attn":
+        return b.reshape(attend(b, b.reshape(x, (h * w, c)), prefix), (h, w, c))
+    return _conv(b, upsample(b, x, 2 * h, 2 * w), kernel_size, f"{prefix}.conv")
 
 
 def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
