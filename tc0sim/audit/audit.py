@@ -575,7 +575,7 @@ def audit_model(
 ) -> list[Verdict]:
     """The depth and size audit of the file (:func:`audit_model_depth`) and, for a ``var`` file, the
     universal-approximation bounds measured on the file's own weights (tc0sim.audit.approx_checks)."""
-    verdicts = audit_model_depth(spec, ns, claims)
+    verdicts = audit_model_depth(spec, ns, claims, gates_p)
     if spec.kind != "var":
         return verdicts
     pool = {c.id: c for c in (CLAIMS if claims is None else tuple(claims))}
@@ -586,7 +586,8 @@ def audit_model(
 
 
 def audit_model_depth(
-    spec: Any, ns: Sequence[int] | None = None, claims: Iterable[Claim] | None = None
+    spec: Any, ns: Sequence[int] | None = None, claims: Iterable[Claim] | None = None,
+    gates_p: int | None = None,
 ) -> list[Verdict]:
     """Audit the claims whose kind is the model file's kind on the file's own instance.
 
