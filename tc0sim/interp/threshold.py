@@ -22,12 +22,13 @@ from tc0sim.interp.depth import DepthResult
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
 from tc0sim.threshold.circuit import Stats
-from tc0sim.threshold.fp_circuits import PRIMS, build
+from tc0sim.threshold.fp_circuits import MAX_SUM_WIRES, PRIMS, build, sum_wires_estimate
 
 __all__ = ["ThresholdAccount", "account", "circuit_stats", "node_arity", "MAX_SUM_ARITY", "MAX_PRECISION"]
 
 MAX_SUM_ARITY = 16
-"""Largest sum arity whose circuit is built here (k = 16 at p = 12: ~2.5·10^6 wires, seconds)."""
+"""Largest sum arity whose circuit is built here, and only below a quarter of the build limit in
+estimated wires (k = 16 at p = 12: ~2.5·10^6 wires, seconds to build)."""
 MAX_PRECISION = 24
 
 
@@ -99,8 +100,8 @@ def account(graph: Graph, result: DepthResult, p: int) -> ThresholdAccount:
         if node.prim not in PRIMS or node.prim == "neg":
             acc.unresolved[row.symbol] = f"no threshold circuit for {node.prim}"
             continue
-        if node.prim == "sum" and k > MAX_SUM_ARITY:
-            acc.unresolved[row.symbol] = f"sum of {k} terms: circuits are built up to {MAX_SUM_ARITY} terms"
+        if node.prim == "sum" and (k > MAX_SUM_ARITY or sum_wires_estimate(p, k) > MAX_SUM_WIRES // 4):
+            acc.unresolved[row.symbol] = f"sum of {k} terms at p = {p}: its circuit is not built here (too large)"
             continue
         key = (node.prim, k if node.prim == "sum" else 2)
         if key not in acc.circuits:

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from tc0sim.threshold.builder import ONE, ZERO, Builder, Group, Term, neg
+from tc0sim.errors import Tc0simError
 from tc0sim.threshold.circuit import Circuit
 
-__all__ = ["PRIMS", "build", "encode", "decode", "operand_bits", "values"]
+__all__ = ["PRIMS", "CircuitTooLarge", "build", "encode", "decode", "operand_bits", "values"]
+
+
+class CircuitTooLarge(Tc0simError, ValueError):
+    """The requested circuit is beyond the size tc0sim builds."""
 
 
 # --- the encoding ----------------------------------------------------------------------------
@@ -325,9 +330,21 @@ ARITY = {"relu": 1, "neg": 1}
 """Operands of the primitives that do not take two (sum takes its --arity)."""
 
 
+MAX_SUM_WIRES = 15_000_000
+"""Largest estimated sum circuit ``build`` constructs (k = 32 at p = 12 has 1.2·10^7 wires)."""
+
+
+def sum_wires_estimate(p: int, k: int) -> int:
+    """Wires of the sum circuit, from the least-squares fit of docs/threshold.md (within ~15%)."""
+    return int(27 * p * p * k * k + 2.33 * p * p * k ** 3) + 10_000
+
+
 def build(prim: str, p: int, arity: int = 2) -> Circuit:
     if prim not in PRIMS:
         raise ValueError(f"no threshold construction for {prim!r}; expected one of {sorted(PRIMS)}")
     if p < 2:
         raise ValueError(f"precision must be at least 2, got {p}")
+    if prim == "sum" and sum_wires_estimate(p, arity) > MAX_SUM_WIRES:
+        raise CircuitTooLarge(f"the sum of {arity} terms at p = {p} would have about "
+                              f"{sum_wires_estimate(p, arity):.2g} wires, above the limit of {MAX_SUM_WIRES:.2g}")
     return PRIMS[prim](p, arity)
