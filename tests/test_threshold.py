@@ -462,3 +462,24 @@ def test_generated_size_tables_match_the_circuits():
     row = next(line for line in text.splitlines() if line.startswith("| 3 | 27 /"))
     st = F.build("sum", 4, 3).stats()
     assert row.split("|")[4].strip() == f"{st.depth} / {st.gates}"  # columns: k, p = 2, 3, 4, …
+
+
+@pytest.mark.parametrize("bits", [20, 50, 60, 130])
+def test_simulator_exact_against_python_integers(bits):
+    """Random layered circuits with weights of the given width (float32, float64 and 26-bit limb
+    paths) against a plain Python-integer evaluation, gate by gate."""
+    rng = random.Random(bits)
+    n_in, gates = 12, []
+    for j in range(60):
+        wires = rng.sample(range(n_in + j), min(n_in + j, rng.randrange(1, 9)))
+        weights = [rng.randrange(-(1 << bits), 1 << bits) for _ in wires]
+        threshold = sum(w for w in weights if rng.random() < 0.5)
+        gates.append((weights, wires, threshold))
+    c = Circuit(inputs=n_in, gates=gates, outputs=list(range(n_in + 60)))
+    x = np.random.default_rng(bits).integers(0, 2, (300, n_in))
+    out = c.simulate(x)
+    for row, got in zip(x.tolist(), out):
+        vals = list(row)
+        for weights, wires, threshold in gates:
+            vals.append(int(sum(w * vals[i] for w, i in zip(weights, wires)) >= threshold))
+        assert got.astype(int).tolist() == vals

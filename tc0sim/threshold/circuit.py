@@ -21,8 +21,9 @@ __all__ = ["Circuit", "CircuitFormatError", "Stats"]
 _F32_EXACT = 2**24
 _F64_EXACT = 2**53
 _VALUE_BYTES = 1 << 29
+_STEP_BYTES = 1 << 28
+"""Memory for one step's gathered inputs and sums (float64 per wire read or gate and vector)."""
 """Memory for the wire values of one batch of vectors (float32 0/1 per wire and vector)."""
-_CHUNK_ELEMENTS = 1 << 24
 DENSE_RATIO = 64
 _DENSE_ENTRIES = 1 << 22
 """A level is one dense matrix product (BLAS) when its matrix has at most 2^22 entries or at most
@@ -136,7 +137,7 @@ class Circuit:
 
         Gates of one level are evaluated together: as one dense matrix product over the wires they
         read unless that matrix is large and sparse, else as segment sums of gathered inputs;
-        gates with weights beyond 2^53 in exact integer arithmetic.
+        gates with Σ|w| ≥ 2^53 by 26-bit limbs with exact integer carries.
         Sums are exact: float32 when a gate's Σ|w| < 2^24, float64 below 2^53, Python ints above.
         """
         bits = np.asarray(bits)
@@ -145,7 +146,8 @@ class Circuit:
         plan = self._plan()
         out = np.empty((bits.shape[0], len(self.outputs)), dtype=bool)
         rows = self.inputs + len(self.gates) + 1
-        batch = max(64, min(batch, _VALUE_BYTES // (4 * rows)))
+        widest = max((step.width for step in plan), default=1)
+        batch = max(64, min(batch, _VALUE_BYTES // (4 * rows), _STEP_BYTES // (8 * widest)))
         for start in range(0, bits.shape[0], batch):
             chunk = bits[start:start + batch]
             values = np.zeros((rows, chunk.shape[0]), dtype=np.float32)
@@ -157,7 +159,6 @@ class Circuit:
 
     def _plan(self) -> list[Any]:
         level = self.levels()
-        pad = self.inputs + len(self.gates)
         groups: dict[tuple[int, str], list[int]] = {}
         for j, (weights, wires, _) in enumerate(self.gates):
             total = sum(abs(w) for w in weights)
@@ -172,10 +173,16 @@ class Circuit:
                 dense = entries <= _DENSE_ENTRIES or entries <= DENSE_RATIO * wires
                 steps.append(_DenseStep(self, members, columns, kind) if dense else _SegmentStep(self, members, kind))
                 continue
-            buckets: dict[int, list[int]] = {}
-            for j in members:
-                buckets.setdefault(1 << max(0, len(self.gates[j][1]) - 1).bit_length(), []).append(j)
-            steps += [_Step(self, js, width, kind, pad) for width, js in sorted(buckets.items())]
+            columns_of = [sorted(set(self.gates[j][1])) for j in members]
+            block: list[int] = []
+            width: set[int] = set()
+            for j, cols in zip(members, columns_of):
+                if block and (len(block) + 1) * len(width | set(cols)) > _DENSE_ENTRIES:
+                    steps.append(_LimbStep(self, block, sorted(width)))
+                    block, width = [], set()
+                block.append(j)
+                width |= set(cols)
+            steps.append(_LimbStep(self, block, sorted(width)))
         return steps
 
 
@@ -192,6 +199,7 @@ class _SegmentStep:
         self.weights = np.array(weights, dtype=dtype)[:, None]
         self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self.empty = np.array([c == 0 for c in counts])
+        self.width = 2 * len(wires) + len(members)
         self.thresholds = np.array([circuit.gates[j][2] for j in members], dtype=dtype)[:, None]
 
     def run(self, values: np.ndarray) -> None:
@@ -213,6 +221,7 @@ class _DenseStep:
         self.columns = np.array(columns, dtype=np.int64)
         where = {w: i for i, w in enumerate(columns)}
         self.matrix = np.zeros((len(members), len(columns)), dtype=dtype)
+        self.width = 2 * len(columns) + len(members)
         self.thresholds = np.zeros((len(members), 1), dtype=dtype)
         for row, j in enumerate(members):
             weights, wires, threshold = circuit.gates[j]
@@ -227,25 +236,38 @@ class _DenseStep:
         values[self.targets] = (self.matrix @ block) >= self.thresholds
 
 
-class _Step:
-    """Gates whose weights exceed 2^53, fan-in ≤ width: exact sums of Python ints."""
+class _LimbStep:
+    """Gates with Σ|w| ≥ 2^53: weights split into signed 26-bit limbs, one float64 product per
+    limb (exact: fan-in < 2^27), then exact int64 carries decide Σ w·x ≥ t."""
 
-    def __init__(self, circuit: Circuit, members: Sequence[int], width: int, kind: str, pad: int):
-        g = len(members)
+    BITS = 26
+
+    def __init__(self, circuit: Circuit, members: Sequence[int], columns: list[int]):
         self.targets = np.array([circuit.inputs + j for j in members], dtype=np.int64)
-        self.index = np.full((g, width), pad, dtype=np.int64)
-        self.weights = np.zeros((g, width), dtype=object)
-        self.thresholds = np.zeros(g, dtype=object)
+        self.columns = np.array(columns, dtype=np.int64)
+        where = {w: i for i, w in enumerate(columns)}
+        top = max(abs(x) for j in members for x in circuit.gates[j][0] + [circuit.gates[j][2]])
+        self.limbs = max(1, -(-top.bit_length() // self.BITS))
+        mask = (1 << self.BITS) - 1
+        self.matrices = np.zeros((self.limbs, len(members), len(columns)), dtype=np.float64)
+        self.width = 2 * len(columns) + 3 * len(members)
+        self.thresholds = np.zeros((self.limbs, len(members), 1), dtype=np.int64)
         for row, j in enumerate(members):
             weights, wires, threshold = circuit.gates[j]
-            self.index[row, :len(wires)] = wires
-            self.weights[row, :len(wires)] = weights
-            self.thresholds[row] = threshold
-        self.rows = max(1, _CHUNK_ELEMENTS // max(1, width))
+            for w, x in zip(weights, wires):
+                for limb in range(self.limbs):
+                    digit = (abs(w) >> (self.BITS * limb)) & mask
+                    self.matrices[limb, row, where[x]] += digit if w > 0 else -digit
+            for limb in range(self.limbs):
+                digit = (abs(threshold) >> (self.BITS * limb)) & mask
+                self.thresholds[limb, row, 0] = digit if threshold > 0 else -digit
 
     def run(self, values: np.ndarray) -> None:
-        rows = max(1, self.rows // max(1, values.shape[1]))
-        for lo in range(0, len(self.targets), rows):
-            gathered = values[self.index[lo:lo + rows]].astype(np.int64).astype(object)
-            sums = np.einsum("gf,gfn->gn", self.weights[lo:lo + rows], gathered)
-            values[self.targets[lo:lo + rows]] = sums >= self.thresholds[lo:lo + rows, None]
+        block = values[self.columns].astype(np.float64)
+        carry = np.zeros((len(self.targets), values.shape[1]), dtype=np.int64)
+        for limb in range(self.limbs):
+            v = (self.matrices[limb] @ block).astype(np.int64) - self.thresholds[limb] + carry
+            if limb == self.limbs - 1:
+                values[self.targets] = v >= 0
+            else:
+                carry = v >> self.BITS

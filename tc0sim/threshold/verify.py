@@ -70,9 +70,10 @@ def verify(prim: str, p: int, k: int, circuit: Circuit, limit: int = 300_000,
     """Simulate the circuit on the cases and compare with tc0sim.fp; a range error must set the last bit."""
     fmt = Format(p)
     arity = k if prim == "sum" else F.ARITY.get(prim, 2)
-    vals = F.values(p)
-    if len(vals) ** arity <= limit:
-        cases = [list(t) for t in itertools.product(vals, repeat=arity)]
+    count = 1 + (1 << (2 * p + 1))
+    """|F_p|: zero, and 2^(p−1) significands × 2 signs × 2^(p+1) exponents."""
+    if count ** arity <= limit:
+        cases = [list(t) for t in itertools.product(F.values(p), repeat=arity)]
         method = f"exhaustive over all {len(cases)} operand tuples"
     else:
         rng = random.Random(seed)
