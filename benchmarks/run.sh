@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 python benchmarks/bench_fp.py "$@"
 python benchmarks/bench_expand.py
 python benchmarks/bench_approx.py
+python benchmarks/bench_depth.py

@@ -36,3 +36,7 @@ class MissingKernelError(MissingRuleError, ValueError):
 
 class BudgetError(ConfigError):
     """A graph or an evaluation was refused because it exceeds the build budget (nodes or bytes)."""
+
+
+class DepthBudgetError(Tc0simError):
+    """The exact depth analysis was refused: a step would exceed the memory budget."""

@@ -70,8 +70,6 @@ def _report(result: DepthResult, claim: Vec, vectors: list[Vec], what: str) -> s
     for v in vectors:
         parts.append(f"  critical vector {fmt(v)}, witness path by operator:")
         parts.append(describe_path(result, v))
-    if not result.exact:
-        parts.append("  (the depth is an upper bound: " + "; ".join(result.inexact_reasons) + ")")
     return "\n".join(parts)
 
 

@@ -455,6 +455,42 @@ def test_os_errors_are_one_line(tmp_path):
     assert_bad_input(run("eval", model(tmp_path, TINY), "--output", out), "No such file or directory")
 
 
+# --------------------------------------------------------------------------- depth: budget, resources
+
+WIDE_CONCAT = """kind: var
+dims: {h: 4, w: 4, c: 2}
+scales: [1, 2, 4]
+"""
+
+
+def test_depth_reports_wall_time_and_peak_memory(tmp_path):
+    data = json.loads(run("depth", model(tmp_path, MATMUL_N), "--format", "json").stdout)
+    assert data["wall_time_s"] > 0 and data["depth_cpu_s"] >= 0
+    assert data["build_time_s"] + data["depth_time_s"] <= data["wall_time_s"] + 2e-4  # each rounded to 0.1 ms
+    import resource
+
+    assert 0 < data["peak_rss_mb"] <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + 0.1  # rounded
+    text = run("depth", model(tmp_path, MATMUL_N)).stdout
+    assert "wall time" in text and "peak RSS" in text
+
+
+def test_depth_over_the_memory_budget_is_refused_in_one_line(tmp_path):
+    path = model(tmp_path, WIDE_CONCAT)
+    line = assert_bad_input(run("depth", path, "--memory-budget", "2KB"), "exact depth refused at node", "memory budget")
+    assert " in operator var/" in line
+    exact = json.loads(run("depth", path, "--format", "json").stdout)["depth"]
+    bounded = json.loads(run("depth", path, "--memory-budget", "2KB", "--allow-upper-bound", "--format", "json").stdout)["depth"]
+    assert exact["exact"] is True and bounded["exact"] is False and bounded["inexact_reasons"]
+    for v in exact["critical"]:
+        assert any(all(v[s] <= w[s] for s in SYMBOL_KEYS) for w in bounded["critical"])
+    assert "upper bound, not exact" in run("depth", path, "--memory-budget", "2KB", "--allow-upper-bound").stdout
+
+
+@pytest.mark.parametrize("budget", ["lots", "-1GB", "0", "2XB", "1.5.2GB", ""])
+def test_bad_memory_budget_is_bad_input(tmp_path, budget):
+    assert_bad_input(run("depth", model(tmp_path, MATMUL_N), "--memory-budget", budget), "--memory-budget")
+
+
 # --------------------------------------------------------------- first contact (issue 13)
 
 
@@ -590,7 +626,7 @@ def test_long_error_messages_are_cut(tmp_path):
 def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch):
     import tc0sim.interp.depth as depth_module
 
-    def exhausted(graph):
+    def exhausted(graph, **options):
         raise MemoryError()
 
     monkeypatch.setattr(depth_module, "depth", exhausted)

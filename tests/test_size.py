@@ -36,3 +36,13 @@ def test_full_reduction_is_one_gate():
     b.output("out", b.sum(b.input("x", (4, 6)), axis=None))
     report = size(b.graph)
     assert report.by_primitive == {"sum": 1} and report.max_fan_in["sum"] == 24
+
+
+def test_counts_stay_exact_above_two_to_the_63():
+    """A 2^22-cubed matmul has n³ + n² gates: Python ints, no int64 overflow, no float rounding."""
+    n = 2**22
+    b = Builder()
+    b.output("out", matmul(b, b.input("X", (n, n)), b.input("Y", (n, n))))
+    report = size(b.graph)
+    assert report.total == n**3 + n**2 > 2**63
+    assert type(report.total) is int and report.by_primitive["mul"] == n**3

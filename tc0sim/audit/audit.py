@@ -453,8 +453,6 @@ def _audit(
     if verdict.verdict != "violated" and last.depth.critical:
         top = max(last.depth.critical, key=lambda v: (sum(v), v))
         verdict.witness = _grouped_path(last.depth, top)
-    if not all(inst.depth.exact for inst in instances):
-        verdict.notes.append("depth is an upper bound at some n (class maps above the cap)")
     _size_notes(claim, make if sweep else None, instances, divisors, verdict)
     if gates_p is not None:
         verdict.notes.append(_threshold_note(last, gates_p))

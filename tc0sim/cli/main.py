@@ -8,6 +8,7 @@ an option or an input file that is wrong gives one line ``error: …`` on stderr
 from __future__ import annotations
 
 import json
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -294,6 +295,20 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     f"{2 * SUMMARY_ROWS + 1} segments shows the first and last {SUMMARY_ROWS} and sums up the rest).",
 )
 @click.option(
+    "--memory-budget",
+    "memory_budget",
+    default="2GB",
+    show_default=True,
+    metavar="SIZE",
+    help="Memory the exact depth analysis may use, e.g. 500MB, 2GB (binary units; a bare number is bytes); "
+    "a step that needs more is refused with exit status 2. (--max-memory bounds the graph build.)",
+)
+@click.option(
+    "--allow-upper-bound",
+    is_flag=True,
+    help="Where the budget would be exceeded, take the node-level union (an upper bound, reported as such) instead of refusing.",
+)
+@click.option(
     "--gates",
     type=click.Choice(["symbolic", "threshold"]),
     default="symbolic",
@@ -301,26 +316,41 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
 )
 @_FORMAT_OPTION
 @budget_options
-def depth(model: str, n: int | None, assignments: tuple[str, ...], full_path: bool, gates: str, fmt: str) -> None:
+def depth(
+    model: str,
+    n: int | None,
+    assignments: tuple[str, ...],
+    full_path: bool,
+    memory_budget: str,
+    allow_upper_bound: bool,
+    gates: str,
+    fmt: str,
+) -> None:
     """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
 
     MODEL is a YAML model file naming a kind, its dims and params (see examples/ and
     docs/model_files.md; `tc0sim kinds` lists the kinds). The depth is a linear form in the gate
     depths d_std, d_sum, d_prod, d_exp, d_sqrt; with --set it is also one number (unspecified
     symbols count 1) with the path realising it. When the file has a `claim:` key, the claimed
-    depth is printed beside the computed one as tight, slack or violated. With --gates threshold
-    also the concrete threshold-circuit depth and size (docs/threshold.md).
+    depth is printed beside the computed one as tight, slack or violated. The analysis is exact
+    (within --memory-budget, else refused); the report ends with the wall time of the command
+    (model file to report) and the peak resident memory of the process (process start included).
+    With --gates threshold also the concrete threshold-circuit depth and size (docs/threshold.md).
     """
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.paths import path_vector
     from tc0sim.interp.size import size as size_of
 
+    started = time.perf_counter()
+    budget = _parse_bytes(memory_budget, "--memory-budget")
     values, defaulted = _parse_symbol_values(assignments) if assignments else ({}, [])
     spec = _load(model)
     info = _model_info(spec, model, n)
     graph = spec.build(n)
+    built, cpu_before = time.perf_counter(), time.process_time()
     with status(f"computing the depth of {spec.label(n)}"):
-        result = depth_of(graph)
+        result = depth_of(graph, memory_budget=budget, allow_upper_bound=allow_upper_bound)
+    analysed, depth_cpu = time.perf_counter(), time.process_time() - cpu_before
     size_report = size_of(graph).as_dict()
     witnesses = [_witness(result, v, nodes=fmt == "json") for v in result.critical]
     data: dict[str, Any] = {
@@ -331,6 +361,7 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], full_path: bo
             "per_symbol": dict(result.per_symbol),
             "exact": bool(result.exact),
             "inexact_reasons": list(result.inexact_reasons),
+            "tensor_nodes": len(result.states),
             "witness": witnesses,
             "at": None,
         },
@@ -390,6 +421,18 @@ def depth(model: str, n: int | None, assignments: tuple[str, ...], full_path: bo
     if gates == "threshold":
         sections.append(_threshold_section(spec, graph, result, data))
     sections.extend(_size_sections(size_report))
+    resources = _resources(started, built, analysed, depth_cpu)
+    data.update(resources)
+    sections.append(
+        Section(
+            "resources",
+            lines=[
+                f"wall time {resources['wall_time_s']:.3f} s (graph build {resources['build_time_s']:.3f} s, "
+                f"depth {resources['depth_time_s']:.3f} s, {resources['depth_cpu_s']:.3f} s CPU), "
+                f"peak RSS {resources['peak_rss_mb']:.1f} MB"
+            ],
+        )
+    )
     emit(fmt, sections, data)
 
 
@@ -406,6 +449,39 @@ def _threshold_section(spec: Any, graph: Any, result: Any, data: dict[str, Any])
     section.lines.append(f"depth = {acc.depth_text()} threshold gates" + ("" if acc.depth is not None else " (symbols left have no circuit)"))
     section.lines.append(f"size = {acc.gates} gates, {acc.wires} wires (elements × circuit size, over the primitives with circuits)")
     return section
+
+
+_BYTE_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20, "MIB": 2**20,
+               "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
+
+
+def _parse_bytes(text: str, option: str) -> int:
+    """'2GB', '500MB', '1.5G', '4096' (bytes) -> bytes; units are binary (1 MB = 2^20 bytes)."""
+    raw = text.strip().upper().replace(" ", "")
+    number = raw.rstrip("KMGTIB")
+    unit = raw[len(number) :]
+    try:
+        value = Fraction(number) * _BYTE_UNITS[unit]
+    except (KeyError, ValueError, ZeroDivisionError):
+        raise ConfigError(f"{option} {text!r}: expected a size such as 500MB or 2GB") from None
+    if value <= 0:
+        raise ConfigError(f"{option} {text!r}: the size must be positive")
+    return int(value)
+
+
+def _resources(started: float, built: float, analysed: float, depth_cpu: float) -> dict[str, float]:
+    """Wall times since the command started (perf_counter), the depth analysis's CPU time
+    (process_time) and the process's peak RSS (getrusage, MB)."""
+    import resource
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "wall_time_s": round(time.perf_counter() - started, 4),
+        "build_time_s": round(built - started, 4),
+        "depth_time_s": round(analysed - built, 4),
+        "depth_cpu_s": round(depth_cpu, 4),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+    }
 
 
 def _claim_words(verdict: str, detail: tuple[int, ...] | None, claim: tuple[int, ...]) -> str:

@@ -1,172 +1,314 @@
-"""The depth interpreter: the critical path as Pareto-maximal vectors over the symbols (docs/dag.md).
+"""The depth interpreter: the critical path as Pareto-maximal vectors over the symbols, exact (docs/dag.md).
 
-A path's length is a vector of counts over (d_std, d_sum, d_prod, d_exp, d_sqrt) (the VAR paper
-Definition 3.3 / Lemma 3.5 give one symbolic depth per primitive). The result is exact at the
-scalar level: it equals the critical depth of the graph expanded to one node per gate
+A path's length is a vector of counts over (d_std, d_sum, d_prod, d_exp, d_sqrt) (the VAR paper,
+Definition 3.3 / Lemma 3.5, gives one symbolic depth per primitive). The result equals the
+critical depth of the graph expanded to one node per gate
 (``tc0sim.interp.expand``), not a tensor-level over-approximation.
 
-Each node's state is a list of Pareto sets (frozensets of vectors) and either no class map
-(every element has the one set: *uniform*) or an int array over the node's elements indexing
-the list. Wiring moves the class array with numpy (slice/gather/concat/pad may make a node
-non-uniform: pad's zeros have depth 0); elementwise gates pair the classes of their operands;
-a reduction gives each output element the union of the classes it reads. A class map larger than
-``cap`` elements falls back to the node-level union (an upper bound): ``exact`` becomes False and
-``inexact_reasons`` says where — never silently.
+Every element of a node has its own Pareto set, but a node has few distinct ones. A node's state
+is *factored*: one label vector per axis (``labels[i][x_i]`` is the class of position ``x_i`` on
+axis i; ``None`` when the axis has one class) and a small ``core`` array of interned set ids over
+the distinct labels, so element ``x`` has the set ``core[labels[0][x_0], …, labels[k-1][x_{k-1}]]``.
+The cost of a rule grows with the axis lengths and the core, never with the number of elements:
+
+* slice, gather and pad relabel one axis (pad adds a zero-depth label); transpose permutes axes;
+  broadcast adds constant axes without allocating; concat joins the label vectors and the cores;
+* an elementwise gate aligns its operands axis by axis (the product partition of their labels)
+  and maps every core entry to the gate's set; a reduction takes, per kept core entry, the union
+  over the reduced core axes (every label of an axis occurs, so that is the union over elements);
+* a reshape keeps the axes it does not touch, merges the axes of each group it mixes into one
+  label vector (as long as the group's elements) and factors that vector into the new axes.
+
+After every rule the state is made canonical: unused labels are dropped and labels whose core
+slices are equal are merged. Anything that would not fit the memory budget is refused with
+``DepthBudgetError`` naming the node, never answered with a bound — unless the caller opted in
+with ``allow_upper_bound``: then that node becomes the node-level union of its operands (an upper
+bound), ``exact`` is False and ``inexact_reasons`` says where.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from itertools import product
 from typing import Any
 
 import numpy as np
 
-from tc0sim.errors import MissingRuleError
+from tc0sim.errors import DepthBudgetError, MissingRuleError
 from tc0sim.interp.paths import group_path
-from tc0sim.interp.rules import by_role, rule_for
+from tc0sim.interp.rules import RuleTable
+from tc0sim.ir import moves
 from tc0sim.ir.graph import Graph, Node
-from tc0sim.ir.wiring import move
-from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
-from tc0sim.ir.vectors import Number, Vec, add, as_vec, dot, fmt, leq, pareto_max, sub, to_dict, unit, zero
+from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive
+from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, pareto_max, to_dict, zero
+from tc0sim.ir.wiring import move, origin
 
-DEFAULT_CAP = 50_000_000
-"""Largest number of elements a class-mapped node may have before the exact analysis falls back."""
+DEFAULT_MEMORY_BUDGET = 2 * 1024**3
+"""Bytes the factored state of one step (and all states kept) may take before the analysis refuses."""
 
 PSet = frozenset  # frozenset[Vec], always Pareto-reduced
-EMPTY_SET: PSet = frozenset()
+EMPTY_ID, ZERO_ID = 0, 1
+"""Interned ids of the empty set (a node without elements) and of {0} (sources, pad's zeros)."""
+
+Labels = tuple  # tuple[np.ndarray | None, ...]
 
 
-def zero_set() -> PSet:
-    """The Pareto set of a source, {0} (of the current symbols: the primitive table may add some)."""
-    return frozenset({zero()})
-
-
-def __getattr__(name: str) -> PSet:
-    """``ZERO_SET`` is ``zero_set()``, computed on access."""
-    if name == "ZERO_SET":
-        return zero_set()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@lru_cache(maxsize=None)
-def _union(sets: frozenset) -> PSet:
-    """Pareto maximum of the union of a frozenset of Pareto sets."""
-    return frozenset(pareto_max(v for s in sets for v in s))
-
-
-@lru_cache(maxsize=None)
-def _shift(s: PSet, symbol: str | None) -> PSet:
-    """Every vector of ``s`` extended by one gate of ``symbol``; a gate reading nothing starts at 0."""
-    base = s if s else zero_set()
-    if symbol is None:
-        return base
-    u = unit(symbol)
-    return frozenset(add(v, u) for v in base)
-
-
-def _gate_set(sets: Iterable[PSet], symbol: str | None) -> PSet:
-    return _shift(_union(frozenset(sets)), symbol)
-
-
-@dataclass
+@dataclass(frozen=True)
 class State:
-    """Per-node depth state: Pareto ``sets`` and a ``classes`` array (None = uniform ``sets[0]``)."""
+    """A node's factored depth state: per-axis ``labels`` and the ``core`` of set ids.
 
-    sets: list[PSet]
-    classes: np.ndarray | None = None
+    ``core.shape[i]`` is the number of labels of axis i (1 where ``labels[i]`` is None)."""
+
+    labels: Labels
+    core: np.ndarray
 
     @property
-    def candidates(self) -> set[Vec]:
-        """Every vector some element of the node reaches (used to backtrack witnesses)."""
-        return {v for s in self.sets for v in s}
+    def uniform(self) -> bool:
+        return self.core.size == 1
 
-    def node_level(self) -> PSet:
-        return _union(frozenset(self.sets))
+    def ids(self) -> list[int]:
+        """The distinct set ids some element has."""
+        return sorted(set(self.core.reshape(-1).tolist())) if self.core.size <= SMALL else np.unique(self.core).tolist()
 
-    def class_array(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The class of every element (zeros for a uniform node)."""
-        if self.classes is None:
-            return np.zeros(shape, dtype=np.int8)
-        return self.classes
+    def index(self, position: tuple[int, ...]) -> tuple[int, ...]:
+        """The core index of an element."""
+        return tuple(0 if lab is None else int(lab[x]) for lab, x in zip(self.labels, position))
+
+    def position(self, index: tuple[int, ...]) -> tuple[int, ...]:
+        """One element (the first along each axis) with the given core index."""
+        return tuple(0 if lab is None else int(np.flatnonzero(lab == k)[0]) for lab, k in zip(self.labels, index))
+
+    @property
+    def nbytes(self) -> int:
+        return self.core.nbytes + sum(lab.nbytes for lab in self.labels if lab is not None)
 
 
-def _dtype(n: int) -> type:
+def _label_dtype(n: int) -> type:
     return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
 
 
-def _normalise(sets: list[PSet], classes: np.ndarray) -> State:
-    """Merge equal sets, drop unused classes, shrink the dtype; collapse to uniform when possible."""
-    if classes.size == 0:
-        return State([EMPTY_SET])
-    used = np.unique(classes)
-    if len(used) == 1:
-        return State([sets[int(used[0])]])
-    index: dict[PSet, int] = {}
-    remap = np.zeros(len(sets), dtype=np.int64)
-    for c in used:
-        remap[c] = index.setdefault(sets[int(c)], len(index))
-    merged = list(index)
-    if len(merged) == 1:
-        return State(merged)
-    return State(merged, remap[classes].astype(_dtype(len(merged))))
-
-
 class _Context:
-    """Shared knobs and the record of inexact fallbacks while the rules run."""
+    """The interned Pareto sets, the gate cache, the memory budget and the record of fallbacks."""
 
-    def __init__(self, cap: int):
-        self.cap = cap
+    def __init__(self, memory_budget: int):
+        self.sets: list[PSet] = [frozenset(), frozenset({zero()})]
+        self.ids: dict[PSet, int] = {s: i for i, s in enumerate(self.sets)}
+        self.gates: dict[tuple[str, frozenset], int] = {}
+        self.cores: dict[tuple[int, int], np.ndarray] = {}
+        self.budget = memory_budget
+        self.kept = 0
+        self.node: Node = Node(-1, "input", (), (), {}, (), "")
         self.reasons: list[str] = []
+        self.fallbacks: set[int] = set()
 
-    def fits(self, node: Node, why: str) -> bool:
-        if node.size <= self.cap:
-            return True
-        self.reasons.append(
-            f"node {node.id} ({node.prim} {node.name!r} in {node.scope_path or '(top)'}, {node.size} elements) "
-            f"{why}: class map above the cap of {self.cap} elements; node-level union used"
-        )
-        return False
+    def intern(self, s: PSet) -> int:
+        found = self.ids.get(s)
+        if found is None:
+            found = self.ids[s] = len(self.sets)
+            self.sets.append(s)
+        return found
+
+    def gate(self, symbol: str, ids: frozenset) -> int:
+        """The set id of a gate of ``symbol`` reading elements with the sets ``ids`` (none: it starts at 0)."""
+        key = (symbol, ids)
+        found = self.gates.get(key)
+        if found is None:
+            if len(ids) == 1:
+                (only,) = ids
+                base = self.sets[only] or self.sets[ZERO_ID]
+            else:
+                base = pareto_max(v for i in ids for v in self.sets[i]) or self.sets[ZERO_ID]
+            axis = SYMBOLS.index(symbol)
+            found = self.gates[key] = self.intern(frozenset(v[:axis] + (v[axis] + 1,) + v[axis + 1 :] for v in base))
+        return found
+
+    def uniform(self, ndim: int, set_id: int) -> State:
+        core = self.cores.get((ndim, set_id))
+        if core is None:
+            core = self.cores[(ndim, set_id)] = np.full((1,) * ndim, set_id, dtype=np.int32)
+            core.flags.writeable = False
+        return State((None,) * ndim, core)
+
+    def need(self, elements: int, what: str, itemsize: int = 8) -> None:
+        """Refuse (DepthBudgetError) an allocation that would take the analysis over the budget."""
+        wanted = elements * itemsize
+        if self.kept + wanted > self.budget:
+            node = self.node
+            raise DepthBudgetError(
+                f"exact depth refused at node {node.id} ({node.prim} {node.name!r} in operator "
+                f"{node.scope_path or '(top)'}, shape {node.shape}): {what} needs {_mb(wanted)} with {_mb(self.kept)} "
+                f"kept, above the memory budget of {_mb(self.budget)} (raise the budget with --memory-budget, "
+                "or accept an upper bound with --allow-upper-bound)"
+            )
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n:,} bytes"
 
 
 Rule = Callable[[Node, list[State], list[tuple[int, ...]], _Context], State]
 
 
+# --- canonical form -------------------------------------------------------------------------------
+
+
+def _rows(core: np.ndarray, axis: int) -> np.ndarray:
+    """The slices of ``core`` along ``axis``, one per row (in some fixed order of the other axes)."""
+    return core.swapaxes(0, axis).reshape(core.shape[axis], -1)
+
+
+SMALL = 512
+"""Arrays up to this many entries are deduplicated in Python (faster than numpy's sort for them)."""
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the first occurrence of each distinct row, inverse) of a 2-D array."""
+    if rows.size <= SMALL:
+        seen: dict[tuple, int] = {}
+        first: list[int] = []
+        inverse = [seen.setdefault(row, len(seen)) for row in map(tuple, rows.tolist())]
+        if len(seen) == 1:
+            return np.zeros(1, dtype=np.int64), np.zeros(len(inverse), dtype=np.int64)
+        first = [0] * len(seen)
+        for k in range(len(inverse) - 1, -1, -1):
+            first[inverse[k]] = k
+        return np.array(first, dtype=np.int64), np.array(inverse, dtype=np.int64)
+    if rows.shape[1] == 1:
+        _, first, inverse = np.unique(rows[:, 0], return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def _unique_values(a: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """(distinct values, inverse with a's shape) of an int array."""
+    if a.size <= SMALL:
+        seen: dict[int, int] = {}
+        inverse = [seen.setdefault(x, len(seen)) for x in a.reshape(-1).tolist()]
+        return list(seen), np.array(inverse, dtype=np.int64).reshape(a.shape)
+    uniq, inverse = np.unique(a, return_inverse=True)
+    return uniq.tolist(), inverse.reshape(a.shape)
+
+
+def _canonical(labels: Labels | list, core: np.ndarray) -> State:
+    """The canonical form: first every axis drops the labels no position uses, then, axis by axis,
+    labels with equal core slices are merged. One merging pass suffices: merging equal slices on
+    one axis never makes two different slices of another axis equal."""
+    labels = list(labels)
+    for axis, lab in enumerate(labels):
+        if lab is None:
+            continue
+        m = core.shape[axis]
+        present = np.flatnonzero(np.bincount(lab, minlength=m)) if m > 1 else None
+        if present is not None and len(present) < m:
+            old_to_new = np.zeros(m, dtype=np.int64)
+            old_to_new[present] = np.arange(len(present))
+            core = np.take(core, present, axis=axis)
+            lab = old_to_new[lab]
+        labels[axis] = None if core.shape[axis] == 1 else lab
+    for axis, lab in enumerate(labels):
+        if lab is None:
+            continue
+        first, inverse = _unique_rows(_rows(core, axis))
+        if len(first) < core.shape[axis]:
+            core = np.take(core, first, axis=axis)
+            lab = inverse[lab]
+        labels[axis] = None if len(first) == 1 else lab.astype(_label_dtype(len(first)), copy=False)
+    return State(tuple(labels), core)
+
+
+def _factor_dense(dense: np.ndarray) -> tuple[list[np.ndarray | None], np.ndarray]:
+    """Per-axis labels and a small array ``small`` with ``dense == small[labels…]`` (for an int array)."""
+    labels: list[np.ndarray | None] = []
+    firsts = []
+    for axis in range(dense.ndim):
+        first, inverse = _unique_rows(_rows(dense, axis))
+        labels.append(None if len(first) == 1 else inverse.astype(_label_dtype(len(first))))
+        firsts.append(first)
+    return labels, dense[np.ix_(*firsts)] if dense.ndim else dense
+
+
+# --- rules ------------------------------------------------------------------------------------------
+
+
+def _empty(node: Node, ctx: _Context) -> State:
+    return ctx.uniform(len(node.shape), EMPTY_ID)
+
+
 def _source(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
-    return State([zero_set() if node.size else EMPTY_SET])
+    return ctx.uniform(len(node.shape), ZERO_ID if node.size else EMPTY_ID)
 
 
-def _fallback(node: Node, ins: list[State], extra: Iterable[PSet] = ()) -> State:
-    return State([_gate_set([s.node_level() for s in ins] + list(extra), PRIMITIVES[node.prim].symbol)])
+def _align(ctx: _Context, ins: list[State], skip: int | None = None) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
+    """Common labels for every axis (but ``skip``) of equally shaped operands: the product partition
+    of their labels on that axis, each operand's core re-indexed to it (size-1 axes broadcast)."""
+    ndim = len(ins[0].labels)
+    cores = [s.core for s in ins]
+    labels: list[np.ndarray | None] = []
+    for axis in range(ndim):
+        if axis == skip:
+            labels.append(None)
+            continue
+        owners = [k for k, s in enumerate(ins) if s.labels[axis] is not None]
+        if not owners:
+            labels.append(None)
+            continue
+        first = ins[owners[0]].labels[axis]
+        if all(ins[k].labels[axis] is first or np.array_equal(ins[k].labels[axis], first) for k in owners[1:]):
+            labels.append(first)
+            continue
+        ctx.need(len(first) * (len(owners) + 1), f"aligning the labels of axis {axis}")
+        key = np.zeros(len(first), dtype=np.int64)
+        for k in owners:
+            key = key * cores[k].shape[axis] + ins[k].labels[axis]
+        uniq, inverse = np.unique(key, return_inverse=True)
+        for k in reversed(owners):
+            uniq, digit = np.divmod(uniq, cores[k].shape[axis])
+            ctx.need(cores[k].size // cores[k].shape[axis] * len(digit), "an aligned core", 4)
+            cores[k] = np.take(cores[k], digit, axis=axis)
+        labels.append(inverse.reshape(-1).astype(_label_dtype(int(inverse.max()) + 1)))
+    return labels, cores
+
+
+def _map_ids(core: np.ndarray, f: Callable[[int], int]) -> np.ndarray:
+    """Apply ``f`` to every distinct set id of ``core``."""
+    uniq, inverse = _unique_values(core)
+    return np.array([f(i) for i in uniq], dtype=np.int32)[inverse]
 
 
 def _elementwise(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
     """Each output element reads the same position of every operand (shapes are equal)."""
     symbol = PRIMITIVES[node.prim].symbol
     if node.size == 0:
-        return State([EMPTY_SET])
-    mapped = [s for s in ins if s.classes is not None]
-    if not mapped:
-        return State([_gate_set([s.sets[0] for s in ins], symbol)])
-    if not ctx.fits(node, "elementwise gate over non-uniform operands"):
-        return _fallback(node, ins)
-    uniform = [s.sets[0] for s in ins if s.classes is None]
-    if len(mapped) == 1:
-        (m,) = mapped
-        return _normalise([_gate_set([cls, *uniform], symbol) for cls in m.sets], m.classes)
-    key = np.zeros(node.shape, dtype=np.int64)
-    for m in mapped:
-        key = key * len(m.sets) + m.classes
-    pairs, inverse = np.unique(key.reshape(-1), return_inverse=True)
-    sets = []
-    for k in pairs.tolist():
-        chosen = []
-        for m in reversed(mapped):
-            k, c = divmod(k, len(m.sets))
-            chosen.append(m.sets[c])
-        sets.append(_gate_set(chosen + uniform, symbol))
-    return _normalise(sets, inverse.reshape(node.shape))
+        return _empty(node, ctx)
+    if all(s.uniform for s in ins):
+        return ctx.uniform(len(node.shape), ctx.gate(symbol, frozenset(int(s.core.flat[0]) for s in ins)))
+    labels, cores = _align(ctx, ins)
+    if len(cores) == 1:
+        return _canonical(labels, _map_ids(cores[0], lambda i: ctx.gate(symbol, frozenset((i,)))))
+    shape = np.broadcast_shapes(*(c.shape for c in cores))
+    ctx.need(math.prod(shape) * len(cores), "the combined core")
+    width = len(ctx.sets)
+    if width ** len(cores) < 2**62:
+        key = np.zeros(shape, dtype=np.int64)
+        for c in cores:
+            key = key * width + c
+        uniq, inverse = _unique_values(key)
+        combos = []
+        for k in uniq:
+            ids = []
+            for _ in cores:
+                k, i = divmod(k, width)
+                ids.append(i)
+            combos.append(frozenset(ids))
+    else:
+        stacked = np.stack([np.broadcast_to(c, shape).reshape(-1) for c in cores], axis=1)
+        first, inverse = _unique_rows(stacked)
+        combos = [frozenset(row) for row in stacked[first].tolist()]
+    table = np.array([ctx.gate(symbol, ids) for ids in combos], dtype=np.int32)
+    return _canonical(labels, table[inverse].reshape(shape))
 
 
 def _reduction(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
@@ -175,85 +317,250 @@ def _reduction(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx:
     (state,) = ins
     axes = node.attrs["axes"]
     if node.size == 0:
-        return State([EMPTY_SET])
-    reduced = int(np.prod([shapes[0][a] for a in axes], dtype=np.int64))
-    if state.classes is None or reduced == 0:
-        return State([_gate_set([state.sets[0]] if reduced else [], symbol)])
-    if not ctx.fits(node, "reduction over a non-uniform operand"):
-        return _fallback(node, ins)
-    n = len(state.sets)
-    if n <= 62:
-        key = np.zeros(node.shape, dtype=np.int64)
-        for c in range(n):
-            key |= (state.classes == c).any(axis=axes).astype(np.int64) << c
-        combos, inverse = np.unique(key.reshape(-1), return_inverse=True)
-        present = [[state.sets[c] for c in range(n) if (int(k) >> c) & 1] for k in combos]
-    else:
-        masks = np.stack([(state.classes == c).any(axis=axes).reshape(-1) for c in range(n)], axis=1)
-        rows, inverse = np.unique(masks, axis=0, return_inverse=True)
-        present = [[state.sets[c] for c in range(n) if row[c]] for row in rows]
-    sets = [_gate_set(p, symbol) for p in present]
-    return _normalise(sets, np.asarray(inverse).reshape(node.shape))
+        return _empty(node, ctx)
+    if any(shapes[0][a] == 0 for a in axes):
+        return ctx.uniform(len(node.shape), ctx.gate(symbol, frozenset()))
+    if state.uniform:
+        return ctx.uniform(len(node.shape), ctx.gate(symbol, frozenset((int(state.core.flat[0]),))))
+    kept = [a for a in range(len(shapes[0])) if a not in axes]
+    moved = state.core.transpose(kept + list(axes))
+    kept_shape = moved.shape[: len(kept)]
+    rows = moved.reshape(math.prod(kept_shape), -1)
+    if rows.shape[1] == 1:
+        return _canonical(
+            [state.labels[a] for a in kept],
+            _map_ids(rows.reshape(kept_shape), lambda i: ctx.gate(symbol, frozenset((i,)))),
+        )
+    ctx.need(rows.size, "the reduced core")
+    rows = np.sort(rows, axis=1)
+    first, inverse = _unique_rows(rows)
+    table = np.array([ctx.gate(symbol, frozenset(row)) for row in rows[first].tolist()], dtype=np.int32)
+    return _canonical([state.labels[a] for a in kept], table[inverse].reshape(kept_shape))
 
 
-def _wiring(transform: Callable[[np.ndarray, Node], np.ndarray]) -> Rule:
-    """A unary wiring rule: the class array moves exactly like the data."""
+def _unary_wiring(rule: Callable[[Node, State, tuple[int, ...], _Context], State], creates: bool = False) -> Rule:
+    """A one-operand wiring rule: empty and uniform nodes are handled here, the rest by ``rule``.
 
-    def rule(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
-        if len(ins) != 1:
-            raise MissingRuleError("depth", node.prim)  # wiring of several operands needs its own rule
+    A uniform node stays uniform, unless the move may ``create`` elements (pad's zeros, constants
+    of depth 0): then only a node whose one set is {0} (or that has no elements) is all zeros."""
+
+    def wrapped(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
         (state,) = ins
         if node.size == 0:
-            return State([EMPTY_SET])
-        if state.classes is None:
-            return State([state.sets[0]])
-        if not ctx.fits(node, f"{node.prim} of a non-uniform operand"):
-            return _fallback(node, ins)
-        return _normalise(state.sets, np.ascontiguousarray(transform(state.classes, node)))
+            return _empty(node, ctx)
+        if state.uniform and (not creates or int(state.core.flat[0]) in (EMPTY_ID, ZERO_ID)):
+            return ctx.uniform(len(node.shape), ZERO_ID if creates else int(state.core.flat[0]))
+        return rule(node, state, shapes[0], ctx)
 
-    return rule
-
+    wrapped.__doc__ = rule.__doc__
+    return wrapped
 
 
-def _pad(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
-    """Zero padding: the padded elements are constants (depth 0)."""
-    (state,) = ins
-    if node.size == 0:
-        return State([EMPTY_SET])
-    if state.classes is None and state.sets[0] in (zero_set(), EMPTY_SET):
-        return State([zero_set()])
-    if not ctx.fits(node, "padding around a non-zero-depth operand"):
-        return _fallback(node, ins, [zero_set()])
-    sets = list(state.sets) + [zero_set()]
-    classes = np.pad(state.class_array(shapes[0]).astype(_dtype(len(sets))), node.attrs["widths"], constant_values=len(sets) - 1)
-    return _normalise(sets, classes)
+def _neg(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
+    """A sign flip moves nothing."""
+    return state
+
+
+def _transpose(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
+    """Permute the label vectors and the core's axes."""
+    perm = node.attrs["perm"]
+    return State(tuple(state.labels[a] for a in perm), state.core.transpose(perm))
+
+
+def _slice(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
+    """Slice one label vector."""
+    axis, start, stop, step = (node.attrs[k] for k in ("axis", "start", "stop", "step"))
+    labels = list(state.labels)
+    if labels[axis] is None:
+        return State(state.labels, state.core)
+    labels[axis] = labels[axis][start:stop:step]
+    return _canonical(labels, state.core)
+
+
+def _gather(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
+    """Index one label vector; a multi-dimensional index array gives several axes, factored."""
+    axis, indices = node.attrs["axis"], node.attrs["indices"]
+    lab = state.labels[axis]
+    before, after = list(state.labels[:axis]), list(state.labels[axis + 1 :])
+    if lab is None:
+        core = state.core.reshape(state.core.shape[:axis] + (1,) * indices.ndim + state.core.shape[axis + 1 :])
+        return State(tuple(before + [None] * indices.ndim + after), core)
+    picked = lab[indices]
+    if indices.ndim == 1:
+        return _canonical(before + [picked] + after, state.core)
+    ctx.need(picked.size * 2, "factoring the gathered labels")
+    new_labels, small = _factor_dense(picked)
+    ctx.need(state.core.size // state.core.shape[axis] * max(small.size, 1), "the gathered core", 4)
+    return _canonical(before + new_labels + after, np.take(state.core, small, axis=axis))
+
+
+def _broadcast(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
+    """Leading new axes and stretched size-1 axes get one label each: nothing is allocated."""
+    extra = len(node.shape) - len(shape)
+    return State((None,) * extra + state.labels, state.core.reshape((1,) * extra + state.core.shape))
+
+
+def _merge_labels(labels: list, dims: list[int], counts: list[int], ctx: _Context) -> np.ndarray | None:
+    """One label vector for consecutive axes merged row-major (the core's axes merge by reshape)."""
+    if all(lab is None for lab in labels):
+        return None
+    ctx.need(math.prod(dims), "a merged label vector")
+    merged = np.zeros(1, dtype=np.int64)
+    for lab, d, m in zip(labels, dims, counts):
+        if lab is None:
+            merged = np.repeat(merged * m, d)
+        else:
+            merged = (merged[:, None] * m + lab[None, :]).reshape(-1)
+    return merged.astype(_label_dtype(math.prod(counts)))
+
+
+def _reshape_groups(dims: list[int], targets: list[int]) -> Iterator[tuple[int, int]]:
+    """Split non-unit input and output dims into consecutive groups of equal product: (#in, #out)."""
+    i = j = 0
+    while i < len(dims):
+        a, b, ni, nj = dims[i], targets[j], 1, 1
+        while a != b:
+            if a < b:
+                a, ni = a * dims[i + ni], ni + 1
+            else:
+                b, nj = b * targets[j + nj], nj + 1
+        yield ni, nj
+        i, j = i + ni, j + nj
+
+
+def _reshape(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
+    """Axes a reshape does not touch keep their labels; each group of axes it mixes is merged into
+    one label vector (as long as the group's elements) and factored into the new axes."""
+    keep = [a for a, d in enumerate(shape) if d != 1]
+    dims = [shape[a] for a in keep]
+    labels = [state.labels[a] for a in keep]
+    core = state.core.reshape([state.core.shape[a] for a in keep])
+    targets = [d for d in node.shape if d != 1]
+    out_labels: list[np.ndarray | None] = []
+    axis = 0
+    for ni, nj in _reshape_groups(dims, targets):
+        group, counts = labels[:ni], list(core.shape[axis : axis + ni])
+        dims_in, dims_out = dims[:ni], targets[:nj]
+        labels, dims, targets = labels[ni:], dims[ni:], targets[nj:]
+        if ni == nj == 1:
+            out_labels.extend(group)
+            axis += 1
+            continue
+        merged = _merge_labels(group, dims_in, counts, ctx)
+        core = core.reshape(core.shape[:axis] + (math.prod(counts),) + core.shape[axis + ni :])
+        if merged is None:
+            out_labels.extend([None] * nj)
+            core = core.reshape(core.shape[:axis] + (1,) * nj + core.shape[axis + 1 :])
+        elif nj == 1:
+            out_labels.append(merged)
+        else:
+            ctx.need(merged.size * 2, "factoring a mixed group of axes")
+            new_labels, small = _factor_dense(merged.reshape(dims_out))
+            ctx.need(core.size // core.shape[axis] * small.size, "the reshaped core", 4)
+            out_labels.extend(new_labels)
+            core = np.take(core, small, axis=axis)
+        axis += nj
+    remaining = iter(zip(out_labels, core.shape))
+    full = [(None, 1) if d == 1 else next(remaining) for d in node.shape]
+    return _canonical([lab for lab, _ in full], core.reshape([m for _, m in full]))
+
+
+def _pad(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
+    """Zero padding: each padded axis gets one more label, whose core slab is {0} (constants)."""
+    widths = node.attrs["widths"]
+    labels = list(state.labels)
+    core_pad = []
+    for axis, (before, after) in enumerate(widths):
+        if before == after == 0:
+            core_pad.append((0, 0))
+            continue
+        m = state.core.shape[axis]
+        lab = np.zeros(shape[axis], dtype=np.int64) if labels[axis] is None else labels[axis]
+        ctx.need(node.shape[axis], "a padded label vector")
+        labels[axis] = np.concatenate([np.full(before, m), lab, np.full(after, m)]).astype(_label_dtype(m + 1))
+        core_pad.append((0, 1))
+    ctx.need(math.prod(c + b for c, (_, b) in zip(state.core.shape, core_pad)), "the padded core", 4)
+    return _canonical(labels, np.pad(state.core, core_pad, constant_values=ZERO_ID))
 
 
 def _concat(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
-    """Concatenation: each part keeps its own classes."""
+    """Concatenation: the label vectors of the joined axis follow each other; other axes are aligned."""
     if node.size == 0:
-        return State([EMPTY_SET])
-    parts = [(s, shape) for s, shape in zip(ins, shapes) if np.prod(shape) > 0]
-    if all(s.classes is None for s, _ in parts) and len({s.sets[0] for s, _ in parts}) == 1:
-        return State([parts[0][0].sets[0]])
-    if not ctx.fits(node, "concatenation of operands of different depths"):
-        return _fallback(node, ins)
-    sets: list[PSet] = []
-    arrays = []
-    for s, shape in parts:
-        offset = len(sets)
-        sets.extend(s.sets)
-        arrays.append(s.class_array(shape).astype(np.int64) + offset)
-    return _normalise(sets, np.concatenate(arrays, axis=node.attrs["axis"]))
+        return _empty(node, ctx)
+    axis = node.attrs["axis"]
+    parts = [(s, shape) for s, shape in zip(ins, shapes) if math.prod(shape) > 0]
+    if all(s.uniform for s, _ in parts) and len({int(s.core.flat[0]) for s, _ in parts}) == 1:
+        return ctx.uniform(len(node.shape), int(parts[0][0].core.flat[0]))
+    states = [s for s, _ in parts]
+    labels, cores = _align(ctx, states, skip=axis)
+    shape = [max(c.shape[a] for c in cores) for a in range(len(node.shape))]
+    joined, offset, pieces = [], 0, []
+    for (s, part_shape), c in zip(parts, cores):
+        m = c.shape[axis]
+        lab = s.labels[axis]
+        joined.append(np.full(part_shape[axis], offset) if lab is None else lab.astype(np.int64) + offset)
+        offset += m
+        shape[axis] = m
+        pieces.append(np.broadcast_to(c, shape))
+    ctx.need(node.shape[axis] + sum(p.size for p in pieces), "the concatenated core")
+    labels[axis] = np.concatenate(joined).astype(_label_dtype(offset))
+    return _canonical(labels, np.concatenate(pieces, axis=axis))
 
 
-DEPTH_RULES: dict[str, Rule] = by_role(
-    _source, _reduction, _elementwise, wiring=_wiring(lambda c, n: move(n, [c])), interpreter="depth"
-)
-"""By role from the primitive table; wiring moves the class array with the primitive's move rule,
-except pad (its zeros have depth 0) and concat (several operands), which have their own rules."""
-DEPTH_RULES["pad"] = _pad
-DEPTH_RULES["concat"] = _concat
+_WIRING_BY_MOVE: dict[Callable, Rule] = {
+    moves.same_place: _unary_wiring(_neg),
+    moves.transpose: _unary_wiring(_transpose),
+    moves.slice_axis: _unary_wiring(_slice),
+    moves.gather: _unary_wiring(_gather),
+    moves.broadcast: _unary_wiring(_broadcast),
+    moves.reshape: _unary_wiring(_reshape),
+    moves.pad: _unary_wiring(_pad, creates=True),
+    moves.concat: _concat,
+}
+"""The factored rule of each move rule: a wiring primitive's depth rule follows from its ``move``."""
+
+
+def _moved_densely(node: Node, state: State, shape: tuple[int, ...], ctx: _Context) -> State:
+    """A move rule without a factored rule: expand the classes, move them (a new element is a
+    constant: {0}), factor the result (exact; costs the node's element count, within the budget)."""
+    ctx.need(math.prod(shape) + node.size * 3, f"the expanded classes of {node.prim} (no factored rule)")
+    index = [np.zeros(d, dtype=np.int64) if lab is None else lab for lab, d in zip(state.labels, shape)]
+    dense = state.core[np.ix_(*index)] if index else state.core
+    labels, core = _factor_dense(np.ascontiguousarray(move(node, [dense], lambda: ZERO_ID)))
+    return _canonical(labels, core)
+
+
+_MOVED_DENSELY = _unary_wiring(_moved_densely, creates=True)
+
+
+def _dense_wiring(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: _Context) -> State:
+    if len(ins) != 1:
+        raise MissingRuleError("depth", node.prim)  # wiring of several operands needs its own rule
+    return _MOVED_DENSELY(node, ins, shapes, ctx)
+
+
+def _derive(row: Primitive) -> Rule | None:
+    if row.role == "wiring":
+        return _WIRING_BY_MOVE.get(row.move, _dense_wiring if row.move is not None else None)
+    return {"source": _source, "reduction": _reduction, "elementwise": _elementwise}[row.role]
+
+
+DEPTH_RULES: RuleTable[Rule] = RuleTable("depth", _derive)
+
+
+def _upper_bound(node: Node, ins: list[State], ctx: _Context) -> State:
+    """The node-level union of the operands' sets (one set for every element): an upper bound."""
+    ids = frozenset(i for s in ins for i in s.ids())
+    symbol = PRIMITIVES[node.prim].symbol
+    if symbol is None:
+        ids = ids | {ZERO_ID} if node.prim == "pad" else ids
+        set_id = ctx.intern(frozenset(pareto_max(v for i in ids for v in ctx.sets[i])))
+    else:
+        set_id = ctx.gate(symbol, ids)
+    return ctx.uniform(len(node.shape), set_id if node.size else EMPTY_ID)
+
+
+# --- result -----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -263,8 +570,10 @@ class DepthResult:
     graph: Graph
     states: dict[int, State]
     critical: list[Vec]
+    sets: list[PSet] = field(default_factory=list, repr=False)
     exact: bool = True
     inexact_reasons: list[str] = field(default_factory=list)
+    fallbacks: set[int] = field(default_factory=set, repr=False)
 
     @property
     def per_symbol(self) -> dict[str, int]:
@@ -280,35 +589,106 @@ class DepthResult:
         c = as_vec(claim)
         return [v for v in self.critical if not leq(v, c)]
 
+    def candidates(self, node_id: int) -> set[Vec]:
+        """Every vector some element of the node reaches."""
+        return {v for i in self.states[node_id].ids() for v in self.sets[i]}
+
+    def _find(self, node_id: int, v: Vec) -> tuple[int, ...] | None:
+        """An element of the node whose Pareto set contains ``v``, or None."""
+        state = self.states[node_id]
+        for i in state.ids():
+            if v in self.sets[i]:
+                index = tuple(int(k) for k in np.argwhere(state.core == i)[0])
+                return state.position(index)
+        return None
+
+    def _set_at(self, node_id: int, position: tuple[int, ...]) -> PSet:
+        state = self.states[node_id]
+        return self.sets[int(state.core[state.index(position)])]
+
     def witness(self, v: Vec | Mapping[str, int] | str) -> list[Node]:
         """One path of Nodes (source first, output last) whose vector is ``v`` (a critical vector)."""
+        return [node for node, _ in self.witness_elements(v)]
+
+    def witness_elements(self, v: Vec | Mapping[str, int] | str) -> list[tuple[Node, tuple[int, ...] | None]]:
+        """The witness as (node, element position) pairs: a path of scalar gates through the graph.
+
+        The last pair of a path that ends in pad's zeros has position None on the pad node."""
         target = as_vec(v)
         for out_id in sorted(set(self.graph.outputs.values())):
-            if target in self.states[out_id].candidates:
-                return self._backtrack(out_id, target)[::-1]
+            position = self._find(out_id, target)
+            if position is not None:
+                return self._backtrack(out_id, position, target)[::-1]
         raise ValueError(f"no path of depth {fmt(target)} ends at an output")
 
-    def _backtrack(self, node_id: int, v: Vec) -> list[Node]:
-        path: list[Node] = []
+    def _backtrack(self, node_id: int, position: tuple[int, ...], v: Vec) -> list[tuple[Node, tuple[int, ...] | None]]:
+        path: list[tuple[Node, tuple[int, ...] | None]] = []
         while True:
             node = self.graph.node(node_id)
-            path.append(node)
-            symbol = PRIMITIVES[node.prim].symbol
-            rest = sub(v, unit(symbol)) if symbol else v
-            nxt = next((i for i in node.inputs if rest in self.states[i].candidates), None)
-            if nxt is None:
-                if rest != zero():
+            prim = PRIMITIVES[node.prim]
+            if prim.symbol is None:
+                rest = v
+            else:
+                k = SYMBOLS.index(prim.symbol)
+                rest = v[:k] + (v[k] - 1,) + v[k + 1 :]
+            shapes = [self.graph.node(i).shape for i in node.inputs]
+            if node_id in self.fallbacks:
+                step = self._fallback_step(node, rest)
+            elif prim.is_wiring:
+                moved = None if "source" in prim.properties else origin(node, shapes, position)
+                step = None if moved is None else (*moved, rest)
+                if moved is None and node.prim == "pad":
+                    position = None
+            else:
+                step = self._gate_step(node, shapes, position, rest)
+            path.append((node, position))
+            if step is None:
+                if any(rest):
                     raise AssertionError(f"depth states inconsistent at node {node.id}")
                 return path
-            node_id, v = nxt, rest
+            slot, position, v = step
+            node_id = node.inputs[slot]
+
+    def _gate_step(self, node: Node, shapes: list[tuple[int, ...]], position: tuple[int, ...], rest: Vec):
+        """The operand element a gate's element reads whose set contains ``rest``."""
+        if "reduction" not in PRIMITIVES[node.prim].properties:
+            for slot, i in enumerate(node.inputs):
+                if rest in self._set_at(i, position):
+                    return slot, position, rest
+            return None
+        axes = node.attrs["axes"]
+        (i,) = node.inputs
+        state = self.states[i]
+        if any(shapes[0][a] == 0 for a in axes):
+            return None
+        kept = iter(position)
+        full = [None if a in axes else next(kept) for a in range(len(shapes[0]))]
+        index = [None if x is None else (0 if state.labels[a] is None else int(state.labels[a][x])) for a, x in enumerate(full)]
+        for choice in product(*(range(state.core.shape[a]) for a in axes)):
+            for a, k in zip(axes, choice):
+                index[a] = k
+            if rest in self.sets[int(state.core[tuple(index)])]:
+                reduced = state.position(tuple(index))
+                return 0, tuple(reduced[a] if a in axes else full[a] for a in range(len(full))), rest
+        return None
+
+    def _fallback_step(self, node: Node, rest: Vec):
+        """Backtracking through an upper-bound node: any operand element with the remaining vector."""
+        for slot, i in enumerate(node.inputs):
+            found = self._find(i, rest)
+            if found is not None:
+                return slot, found, rest
+        return None
 
     def element_depths(self, node_id: int) -> list[list[Vec]]:
-        """The Pareto set of every element of a live node, in row-major order."""
+        """The Pareto set of every element of a live node, in row-major order (expands the node)."""
         state = self.states[node_id]
-        n = self.graph.node(node_id).size
-        if state.classes is None:
-            return [sorted(state.sets[0]) for _ in range(n)]
-        return [sorted(state.sets[c]) for c in state.classes.reshape(-1).tolist()]
+        shape = self.graph.node(node_id).shape
+        if math.prod(shape) == 0:
+            return []
+        index = [np.zeros(d, dtype=np.int64) if lab is None else lab for lab, d in zip(state.labels, shape)]
+        dense = state.core[np.ix_(*index)] if index else state.core
+        return [sorted(self.sets[i]) for i in dense.reshape(-1).tolist()]
 
     def at(self, values: Mapping[str, Number]) -> tuple[Number, list[Node]]:
         """The depth for concrete symbol values: the largest weighted length and one path realising it."""
@@ -333,16 +713,31 @@ class DepthResult:
         }
 
 
-def depth(graph: Graph, cap: int = DEFAULT_CAP) -> DepthResult:
-    """Critical depth of ``graph`` over its live nodes (exact unless a class map exceeds ``cap``)."""
-    ctx = _Context(cap)
+def depth(graph: Graph, memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_upper_bound: bool = False) -> DepthResult:
+    """Exact critical depth of ``graph`` over its live nodes.
+
+    A step that would take the factored states over ``memory_budget`` bytes raises DepthBudgetError
+    naming the node — unless ``allow_upper_bound``: then that node takes the node-level union of its
+    operands, and the result says it is an upper bound (``exact`` False, ``inexact_reasons``)."""
+    ctx = _Context(memory_budget)
     states: dict[int, State] = {}
     for node in graph.live():
-        rule = rule_for(DEPTH_RULES, "depth", node.prim)
-        shapes = [graph.node(i).shape for i in node.inputs]
-        states[node.id] = rule(node, [states[i] for i in node.inputs], shapes, ctx)
-    critical = pareto_max(v for out in set(graph.outputs.values()) for v in states[out].candidates)
-    return DepthResult(graph, states, critical, exact=not ctx.reasons, inexact_reasons=ctx.reasons)
+        rule = DEPTH_RULES.rule(node.prim)
+        ins = [states[i] for i in node.inputs]
+        ctx.node = node
+        try:
+            state = rule(node, ins, [graph.nodes[i].shape for i in node.inputs], ctx)
+        except DepthBudgetError as error:
+            if not allow_upper_bound:
+                raise
+            state = _upper_bound(node, ins, ctx)
+            ctx.fallbacks.add(node.id)
+            ctx.reasons.append(f"{error}; node-level union used")
+        ctx.kept += state.nbytes
+        states[node.id] = state
+    ids = {i for out in set(graph.outputs.values()) for i in states[out].ids()}
+    critical = pareto_max(v for i in ids for v in ctx.sets[i])
+    return DepthResult(graph, states, critical, ctx.sets, not ctx.reasons, ctx.reasons, ctx.fallbacks)
 
 
 def depth_numeric(graph: Graph, values: Mapping[str, Number]) -> tuple[Number, list[Node]]:

@@ -12,15 +12,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.primitives import PRIMITIVES, Primitive, watch
 from tc0sim.ir.rules import RuleTable
 from tc0sim.ir.shapes import Shape, ShapeRule, broadcast_shapes, norm_axes
+
+if TYPE_CHECKING:  # networkx is imported when a graph is converted, not with every command
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,9 @@ class Node:
         """Number of elements (= gates, for a non-wiring node)."""
         return math.prod(self.shape)
 
-    @property
+    @cached_property
     def scope_path(self) -> str:
-        """Scope names joined with '/', outermost first ('' at top level)."""
+        """Scope names joined with '/', outermost first ('' at top level); computed once per node."""
         return "/".join(s.name for s in self.scope)
 
     @property
@@ -103,6 +106,8 @@ class Graph:
 
     def to_networkx(self) -> nx.DiGraph:
         """The node-level graph as a networkx DiGraph (node attributes: prim, shape, scope, name)."""
+        import networkx as nx
+
         g = nx.DiGraph()
         for n in self.nodes:
             g.add_node(n.id, prim=n.prim, shape=n.shape, scope=n.scope_path, name=n.name)
@@ -171,13 +176,13 @@ class Builder:
         if p.arity is not None and len(inputs) != p.arity:
             raise GraphError(f"{prim} takes {p.arity} operand(s), got {len(inputs)}")
         rule = SHAPE_RULES.rule(prim)
-        where = "/".join(s.name for s in self._scopes) or "(top)"
         try:
             shape = tuple(int(d) for d in rule([t.shape for t in inputs], attrs))
+            if any(d < 0 for d in shape):
+                raise GraphError(f"negative dimension in {shape}")
         except GraphError as e:
+            where = "/".join(s.name for s in self._scopes) or "(top)"
             raise GraphError(f"{prim} in operator {where}: {e}") from None
-        if any(d < 0 for d in shape):
-            raise GraphError(f"{prim} in operator {where}: negative dimension in {shape}")
         nid = len(self.graph.nodes)
         self.graph.nodes.append(
             Node(nid, prim, shape, tuple(t.node for t in inputs), attrs, tuple(self._scopes), name or f"{prim}{nid}")

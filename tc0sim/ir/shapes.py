@@ -18,6 +18,8 @@ ShapeRule = Callable[[list[Shape], dict[str, Any]], Shape]
 
 def broadcast_shapes(*shapes: Shape) -> Shape:
     """numpy's broadcasting rule on shapes alone (numpy's own refuses shapes too big to allocate)."""
+    if all(s == shapes[0] for s in shapes[1:]):
+        return tuple(shapes[0])
     ndim = max(len(s) for s in shapes)
     out = []
     for axis in range(ndim):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ def keys_kernel(x: Fraction, a: Fraction = KEYS_A) -> Fraction:
     return Fraction(0)
 
 
+@lru_cache(maxsize=None)
 def bicubic_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Tap indices ``[out_size, 4]`` (int64, border-clamped) and exact weights ``[out_size, 4]``.
 
@@ -57,6 +59,7 @@ def bicubic_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
         for k, offset in enumerate(TAP_OFFSETS):
             indices[i, k] = min(max(floor + offset, 0), in_size - 1)
             weights[i, k] = keys_kernel(t - offset)
+    indices.flags.writeable = weights.flags.writeable = False  # cached: shared by every caller
     return indices, weights
 
 
