@@ -20,7 +20,10 @@ OPERATORS = (
     "conv2d", "flow", "flow_bezier", "flow_matching", "aattc",
 )
 MODELS = ("var", "flowar", "flowar_bezier", "fast_flowar")
-RELEASED_SIZE = {"var_d16", "var_d30"}
+RELEASED_SIZE = {"var_d16", "var_d30", "flowar_s", "flowar_h"}
+HEAVY = {"flowar_h"}
+"""Released-size files whose graph takes tens of seconds to build: only loaded here (their parameters are
+tested with fewer Euler steps in tests/test_models_flowar_release.py; their size in benchmarks/)."""
 """Released-size models (10^11+ gates): too big to evaluate here; their size and parameters are tested."""
 
 
@@ -45,6 +48,9 @@ def test_example_runs_through_every_command(path, tmp_path):
     if KINDS[spec.kind].dims:
         assert spec.sweep is not None and spec.n is not None
         assert spec.uses_n, "examples give their dims as expressions in n"
+    if path.stem in HEAVY:
+        assert spec.kind in KINDS and not spec.uses_n
+        return
     if path.stem in RELEASED_SIZE:
         size = run("size", path, "--format", "json")
         assert size.exit_code == 0, size.output
@@ -77,4 +83,5 @@ def test_example_runs_through_every_command(path, tmp_path):
     assert (audited.exit_code == 1) == any(v["verdict"] == "violated" for v in verdicts)
     if spec.kind in OPERATORS and spec.kind not in ("flow", "flow_bezier", "aattc"):  # the papers' operators
         assert verdicts, f"no claim audits {spec.kind}"
-    assert all(v["verdict"] != "precondition" for v in verdicts), "examples should meet the claims' preconditions"
+    if spec.kind != "flowar_release":  # the released model audits Theorem 4.9, whose preconditions it fails
+        assert all(v["verdict"] != "precondition" for v in verdicts), "examples should meet the claims' preconditions"

@@ -312,6 +312,12 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     is_flag=True,
     help="Where the budget would be exceeded, take the node-level union (an upper bound, reported as such) instead of refusing.",
 )
+@click.option(
+    "--gates",
+    type=click.Choice(["symbolic", "threshold"]),
+    default="symbolic",
+    help="threshold: replace the symbols by the depths of tc0sim's threshold circuits at the model's precision.",
+)
 @_FORMAT_OPTION
 @click.option("--plot", "plot_path", default=None, metavar="OUT.png", help="Draw the critical path's gates by operator, stacked by symbol (needs matplotlib).")
 @budget_options
@@ -322,6 +328,7 @@ def depth(
     full_path: bool,
     memory_budget: str,
     allow_upper_bound: bool,
+    gates: str,
     fmt: str,
     plot_path: str | None,
 ) -> None:
@@ -335,6 +342,7 @@ def depth(
     (within --memory-budget, else refused); the report ends with the wall time of the command
     (model file to report) and the peak resident memory of the process (process start included).
     --plot draws the path that is critical at the --set values (every symbol 1 by default).
+    With --gates threshold also the concrete threshold-circuit depth and size (docs/threshold.md).
     """
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.paths import path_vector
@@ -421,6 +429,8 @@ def depth(
                 _group_rows(w["by_operator"], full_path),
             )
         )
+    if gates == "threshold":
+        sections.append(_threshold_section(spec, graph, result, data))
     sections.extend(_size_sections(size_report))
     resources = _resources(started, built, analysed, depth_cpu)
     data.update(resources)
@@ -440,6 +450,21 @@ def depth(
 
         number, path = result.at(values or {s: 1 for s in SYMBOLS})
         depth_plot(plot_path, f"critical path of {spec.label(n)}: depth {_exact_text(number)}", path)
+
+
+def _threshold_section(spec: Any, graph: Any, result: Any, data: dict[str, Any]) -> Section:
+    from tc0sim.interp.threshold import account
+
+    if spec.precision is None:
+        raise ConfigError("--gates threshold needs the model file's precision")
+    acc = account(graph, result, spec.precision)
+    data["threshold"] = acc.as_dict()
+    rows = [[s, str(acc.values[s]), acc.sources[s]] for s in SYMBOLS if s in acc.values]
+    rows += [[s, "symbolic", why] for s, why in acc.unresolved.items()]
+    section = Section(f"threshold circuits at p = {acc.precision}", ("symbol", "gate depth", "from"), rows)
+    section.lines.append(f"depth = {acc.depth_text()} threshold gates" + ("" if acc.depth is not None else " (symbols left have no circuit)"))
+    section.lines.append(f"size = {acc.gates} gates, {acc.wires} wires (elements × circuit size, over the primitives with circuits)")
+    return section
 
 
 _BYTE_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20, "MIB": 2**20,
@@ -710,18 +735,9 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786).")
 @click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast engine) or per task (Dask).")
 def eval_command(
-    model: str,
-    precision: int | None,
-    n: int | None,
-    inputs_path: str | None,
-    output_path: str,
-    max_gates: int,
-    engine: str,
-    show_stats: bool,
-    workers: int | None,
-    scheduler: str | None,
-    chunk: int | None,
+    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
     weight_files: tuple[str, ...],
+    engine: str, show_stats: bool, workers: int | None, scheduler: str | None, chunk: int | None,
 ) -> None:
     """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
 
@@ -833,13 +849,16 @@ def _stats_lines(stats: Any) -> list[str]:
 @main.command()
 @click.argument("models", nargs=-1)
 @click.option("--claim", "claim_ids", multiple=True, metavar="ID", help="Audit only this claim (repeatable), e.g. --claim FlowAR-L4.6.")
+@click.option("--gates-precision", "gates_p", type=click.IntRange(2, 24), default=None, metavar="P",
+              help="Also give each claim's depth with the threshold circuits at precision P.")
 @_FORMAT_OPTION
 @budget_options
-def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None:
+def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], gates_p: int | None, fmt: str) -> None:
     """Check the papers' claims against the computed DAG; exit status 1 if one is violated (`tc0sim claims` lists them).
 
     Without MODEL files the whole registry is audited at its own instances; with files, the claims
-    whose kind matches each file's kind, at the file's dims.
+    whose kind matches each file's kind, at the file's dims. With --gates-precision P each verdict
+    also gives the depth with tc0sim's threshold circuits at p = P (docs/threshold.md).
     """
     from tc0sim.audit import audit as engine
     from tc0sim.audit.render import render
@@ -847,12 +866,12 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None
     if models:
         verdicts = []
         for model in models:
-            found = engine.audit_model(_load(model))
+            found = engine.audit_model(_load(model), gates_p=gates_p)
             if claim_ids:
                 found = [v for v in found if v.id in claim_ids]
             verdicts.extend(found)
     else:
-        verdicts = engine.audit_claims(list(claim_ids) if claim_ids else None)
+        verdicts = engine.audit_claims(list(claim_ids) if claim_ids else None, gates_p=gates_p)
     if not verdicts and models and fmt != "json":
         kinds = sorted({_load(m).kind for m in models})
         click.echo(f"no claim of the registry is about kind {', '.join(kinds)}: nothing to audit")
@@ -962,6 +981,10 @@ def claims(fmt: str) -> None:
     data = {"claims": [c.as_dict() for c in CLAIMS]}
     emit(fmt, [section], data)
 
+
+from tc0sim.cli.threshold_cmd import threshold  # noqa: E402  (the command lives in its own module)
+
+main.add_command(threshold)
 
 from tc0sim.cli.approx import approx as _approx_group  # noqa: E402  (the approx group, issue 16)
 

@@ -74,10 +74,20 @@ def parse_weight_arg(arg: str) -> tuple[str, Path]:
     return (prefix, Path(rest)) if sep and rest else ("", Path(arg))
 
 
+NESTED_KEYS = ("state_dict", "model")
+"""A checkpoint without tensors at the top but a mapping under one of these keys (e.g. the KL-16
+autoencoder's ``{"model": state_dict}``) is read from that mapping."""
+
+
 def read_checkpoint(path: Path) -> Mapping[str, Any]:
     if not path.is_file():
         raise ConfigError(f"--weights {path}: no such file")
-    return _safetensors_load(path) if path.suffix.lower() == ".safetensors" else _torch_load(path)
+    data = _safetensors_load(path) if path.suffix.lower() == ".safetensors" else _torch_load(path)
+    if not any(hasattr(v, "shape") for v in data.values()):
+        nested = next((data[k] for k in NESTED_KEYS if isinstance(data.get(k), Mapping)), None)
+        if nested is not None:
+            return nested
+    return data
 
 
 def _listing(names: Sequence[str]) -> str:

@@ -42,6 +42,7 @@ import numpy as np
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Graph, Tensor
 from tc0sim.ir.kind import Kind
+from tc0sim.models.common import NamedWeights, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder, var_decoder_config
 from tc0sim.ops.activations import clamp, gelu_tanh, silu, softmax
 from tc0sim.ops.linear import conv2d_torch, linear
@@ -204,24 +205,6 @@ def phi_tables(cfg: VarConfig) -> list[str]:
     return [f"{VAE_PREFIX}quantize.{table}.{i}" for i in range(cfg.phi_count or len(cfg.scales))]
 
 
-class _Weights:
-    """Weight inputs by official name; the same name always returns the same input."""
-
-    def __init__(self, b: Builder) -> None:
-        self.b = b
-        self.made: dict[str, Tensor] = {}
-
-    def __call__(self, name: str, shape: tuple[int, ...]) -> Tensor:
-        if name not in self.made:
-            self.made[name] = self.b.input(name, shape, role="weight")
-        return self.made[name]
-
-    def linear(self, x: Tensor, name: str, out: int, bias: bool = True) -> Tensor:
-        width = x.shape[-1]
-        label = ".".join(part for part in name.split(".") if not part.isdigit())  # one operator name for all blocks
-        return linear(self.b, x, self(f"{name}.weight", (out, width)), self(f"{name}.bias", (out,)) if bias else None, name=label)
-
-
 @dataclass
 class _Block:
     """One block's class-dependent values (computed once): modulations [2, 1, C] and head scales [H]."""
@@ -240,7 +223,7 @@ def _split(b: Builder, mod: Tensor, parts: int) -> list[Tensor]:
     return [b.slice(mod, 1, i, i + 1) for i in range(parts)]
 
 
-def _modulations(b: Builder, w: _Weights, cfg: VarConfig, cond: Tensor) -> list[_Block]:
+def _modulations(b: Builder, w: NamedWeights, cfg: VarConfig, cond: Tensor) -> list[_Block]:
     c, one = cfg.width, b.constant(1)
     with b.scope("adaln", REF):
         act = silu(b, cond)
@@ -269,7 +252,7 @@ def _heads(b: Builder, x: Tensor, heads: int) -> Tensor:
     return b.transpose(b.reshape(x, (two, n, heads, c // heads)), (0, 2, 1, 3))
 
 
-def _attention(b: Builder, w: _Weights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
+def _attention(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
     """Self-attention of one scale's tokens over the cached keys/values of every scale so far."""
     two, n, c = x.shape
     pre = f"blocks.{j}.attn"
@@ -289,7 +272,7 @@ def _attention(b: Builder, w: _Weights, cfg: VarConfig, x: Tensor, j: int, blk: 
         return w.linear(mixed, f"{pre}.proj", c)
 
 
-def _block(b: Builder, w: _Weights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
+def _block(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
     with b.scope("adaln_block", f"block {j}; {REF}"):
         x = b.add(x, b.mul(_attention(b, w, cfg, _modulate(b, x, blk.scale1, blk.shift1), j, blk, cache), blk.gamma1))
         with b.scope("ffn", REF):
@@ -349,7 +332,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     cfg = parse_config(params)
     c, vocab, cv, big = cfg.width, cfg.codebook, cfg.vae_channels, cfg.scales[-1]
     starts = np.cumsum([0] + [pn * pn for pn in cfg.scales]).tolist()
-    w = _Weights(b)
+    w = NamedWeights(b)
     with b.scope("var_release", REF):
         label = b.input("class_onehot", (cfg.classes,))
         uniform = b.input("uniform", (cfg.tokens,))
@@ -421,17 +404,7 @@ def component_of(name: str) -> tuple[str, str]:
 
 def parameters(graph: Graph) -> dict[str, Any]:
     """The weight scalars the circuit reads, by group and component (every weight input is read)."""
-    groups = {"transformer": 0, "vae_decoder": 0, "quantiser": 0}
-    by_component: dict[str, int] = {}
-    for name, nid in graph.inputs.items():
-        node = graph.node(nid)
-        if node.attrs.get("role") != "weight":
-            continue
-        group, component = component_of(name)
-        groups[group] += node.size
-        key = f"{group}/{component}"
-        by_component[key] = by_component.get(key, 0) + node.size
-    return {**groups, "total": sum(groups.values()), "by_component": dict(sorted(by_component.items()))}
+    return weight_groups(graph, component_of, ("transformer", "vae_decoder", "quantiser"))
 
 
 KINDS: tuple[Kind, ...] = (
