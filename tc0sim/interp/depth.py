@@ -196,6 +196,8 @@ def _canonical(labels: Labels | list, core: np.ndarray) -> State:
     """The canonical form: first every axis drops the labels no position uses, then, axis by axis,
     labels with equal core slices are merged. One merging pass suffices: merging equal slices on
     one axis never makes two different slices of another axis equal."""
+    if core.size == 1:  # one class: every axis has the one label
+        return State((None,) * len(labels), core)
     labels = list(labels)
     for axis, lab in enumerate(labels):
         if lab is None:
@@ -726,7 +728,7 @@ def depth(graph: Graph, memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_upper_
 def _depth(graph: Graph, ctx: _Context, allow_upper_bound: bool) -> DepthResult:
     states: dict[int, State] = {}
     for node in graph.live():
-        rule = DEPTH_RULES.rule(node.prim)
+        rule = DEPTH_RULES.get(node.prim) or DEPTH_RULES.rule(node.prim)
         ins = [states[i] for i in node.inputs]
         ctx.node = node
         try:
