@@ -8,6 +8,7 @@ an option or an input file that is wrong gives one line ``error: …`` on stderr
 from __future__ import annotations
 
 import json
+import os
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -46,6 +47,9 @@ DEMO_TERMS = ("1e40", "1", "-1e40", "1/3")
 
 DEFAULT_MAX_GATES = 5 * 10**7
 """Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
+
+PARALLEL_MIN_GATES = 2_000_000
+"""The MPFR engine starts a local Dask cluster by default from this many gates on."""
 
 VERIFY_POINTS = 2
 """How many extra n values ``tc0sim size`` builds to verify a fitted polynomial."""
@@ -662,8 +666,14 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
     help="Refuse to evaluate graphs with more gates than this (e.g. 5e7).",
 )
 @budget_options
+@click.option("--engine", type=click.Choice(["auto", "fast", "mpfr"]), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); auto: fast where it applies. Same bits.")
+@click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates; 0: evaluate in this process).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786).")
+@click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast engine) or per task (Dask).")
 def eval_command(
-    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int
+    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
+    engine: str, show_stats: bool, workers: int | None, scheduler: str | None, chunk: int | None,
 ) -> None:
     """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
 
@@ -672,7 +682,7 @@ def eval_command(
     OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
     and weights not in --inputs are drawn from the file's seed and scale. See docs/cli.md.
     """
-    from tc0sim.interp.evaluate import evaluate
+    from tc0sim.interp.evaluate import EvalStats, evaluate
     from tc0sim.interp.size import size as size_of
 
     suffix = Path(output_path).suffix.lower()
@@ -696,8 +706,13 @@ def eval_command(
             f"above the budget of {budget.max_bytes:,} bytes; raise it with --max-memory"
         )
     inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
+    workers = _eval_workers(engine, p, gates, workers, scheduler)
+    stats = EvalStats()
     with status(f"evaluating {gates:,} gates at p={p}"):
-        outputs = evaluate(graph, p, inputs=inputs, seed=spec.seed, scale=spec.scale)
+        outputs = evaluate(
+            graph, p, inputs=inputs, seed=spec.seed, scale=spec.scale, engine=engine, stats=stats,
+            chunk_elements=chunk, workers=workers, scheduler=scheduler,
+        )
     F = Format(p)
     if suffix == ".json":
         document = {
@@ -728,6 +743,35 @@ def eval_command(
             np.savez(handle, **arrays)
     shapes = ", ".join(f"{name}{list(v.shape)}" for name, v in outputs.items())
     click.echo(f"wrote {output_path}: {shapes} at p={p} ({gates:,} gates)")
+    if show_stats:
+        for line in _stats_lines(stats):
+            click.echo(line)
+
+
+def _eval_workers(engine: str, p: int, gates: int, workers: int | None, scheduler: str | None) -> int | None:
+    """Dask workers for the MPFR engine: the user's number, else one per core for large graphs."""
+    from tc0sim.fastfp import supports
+
+    uses_mpfr = engine == "mpfr" or not supports(p)
+    if workers is not None and not uses_mpfr:
+        raise ConfigError(f"--workers applies to the MPFR engine; at p={p} the {engine} engine is the fast one (add --engine mpfr)")
+    if workers == 0 or scheduler is not None or not uses_mpfr:
+        return None
+    if workers is None:
+        return os.cpu_count() or 1 if gates >= PARALLEL_MIN_GATES else None
+    return workers
+
+
+def _stats_lines(stats: Any) -> list[str]:
+    gates = ", ".join(f"{engine} {count:,}" for engine, count in sorted(stats.gates.items())) or "none"
+    lines = [
+        f"engine: {stats.engine}; gates by engine: {gates}",
+        f"certified elements (exp, ⊕, ⊗): {stats.certified:,}; recomputed by MPFR: {stats.recomputed:,}",
+        "time per operator:",
+    ]
+    for op, seconds in sorted(stats.seconds.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {op:<24} {seconds:10.4f} s")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------

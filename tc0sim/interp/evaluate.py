@@ -3,12 +3,19 @@
 Inputs and constants are rounded to p bits on entry; every compute node applies one F_p array
 operation, so every primitive rounds exactly once. Arithmetic errors are re-raised with the node
 name and its operator scope.
+
+Engines (``engine=``): ``mpfr`` applies ``EVAL_RULES`` (gmpy2/MPFR, any p), optionally in
+parallel on Dask (``workers``/``scheduler``, tc0sim.interp.parallel); ``fast`` (p <= 25) computes
+in binary64 with certified single rounding (tc0sim.interp.fast); ``auto`` picks ``fast`` where
+it applies. Every engine gives the same bits and the same errors.
 """
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,7 +23,7 @@ import numpy as np
 from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.graph import Graph, Node
-from tc0sim.ir.primitives import Primitive
+from tc0sim.ir.primitives import PRIMITIVES, Primitive
 from tc0sim.ir.rules import RuleTable
 from tc0sim.ir.wiring import move
 
@@ -70,15 +77,118 @@ def _entry(F: Format, node: Node, value: Any) -> np.ndarray:
         raise type(e)(f"input {node.name!r}: {e}") from None
 
 
+ENGINES = ("auto", "fast", "mpfr")
+
+
+@dataclass
+class EvalStats:
+    """What an evaluation did: gates per engine, certificates, MPFR recomputations, time per operator."""
+
+    gates: dict[str, int] = field(default_factory=dict)
+    certified: int = 0
+    """Elements of exp / ⊕ / ⊗ whose binary64 value was certified to round like the exact result."""
+    recomputed: int = 0
+    """Elements of fast-engine nodes recomputed by MPFR (uncertified, or outside binary64's range)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    engine: str = ""
+
+    def add_gates(self, engine: str, node: Node) -> None:
+        if not PRIMITIVES[node.prim].is_wiring:
+            self.gates[engine] = self.gates.get(engine, 0) + node.size
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine, "gates": dict(self.gates), "certified": self.certified,
+            "recomputed": self.recomputed, "seconds": dict(self.seconds),
+        }
+
+
+class NamedError(Exception):
+    """Carries an arithmetic error already prefixed with the node that raised it."""
+
+    def __init__(self, error: FpArithmeticError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def named(node: Node, error: FpArithmeticError) -> FpArithmeticError:
+    """The error re-raised with the node name and its operator scope."""
+    return type(error)(f"node {node.name} in operator {node.scope_path or '(top)'}: {error}")
+
+
+class MpfrEngine:
+    """The reference engine: ``EVAL_RULES`` on object arrays of mpfr values."""
+
+    name = "mpfr"
+
+    def __init__(self, F: Format, stats: EvalStats) -> None:
+        self.F = F
+        self.stats = stats
+
+    def prepare(self, live: list[Node], keep: set[int]) -> None:
+        """Called once with the live nodes before evaluation."""
+
+    def entry(self, node: Node, value: Any) -> Any:
+        return _entry(self.F, node, value)
+
+    def apply(self, node: Node, args: list[Any]) -> Any:
+        rule = EVAL_RULES.rule(node.prim)
+        self.stats.add_gates("mpfr", node)
+        return rule(self.F, node, args)
+
+    def result(self, value: Any, values: str) -> np.ndarray:
+        """The caller's representation: object array of mpfr, or (``values="float64"``) float64."""
+        return self.F.to_float64_array(value) if values == "float64" else value
+
+    def close(self) -> None:
+        """Release resources (a Dask cluster)."""
+
+
+ENGINE_CLASSES: dict[str, Callable[..., MpfrEngine]] = {}
+"""The fast and Dask engines, registered by tc0sim.interp.fast and tc0sim.interp.parallel (which
+import this module; tc0sim.interp imports both, so they are always registered)."""
+
+
+def _engine(
+    engine: str, F: Format, stats: EvalStats, chunk_elements: int | None, workers: int | None, scheduler: str | None
+) -> MpfrEngine:
+    from tc0sim.fastfp import MAX_FAST_P, supports
+
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if engine == "fast" and not supports(F.p):
+        raise ConfigError(f"the fast engine supports p <= {MAX_FAST_P} (53 >= 2p + 2), got p={F.p}; use --engine mpfr or auto")
+    if engine != "mpfr" and supports(F.p):
+        return ENGINE_CLASSES["fast"](F, stats, chunk_elements)
+    if workers is not None or scheduler is not None:
+        return ENGINE_CLASSES["dask"](F, stats, workers=workers, scheduler=scheduler, chunk_elements=chunk_elements)
+    return MpfrEngine(F, stats)
+
+
 def evaluate(
     graph: Graph,
     p: int,
     inputs: Mapping[str, Any] | None = None,
     seed: int = 0,
     scale: float = 1.0,
+    engine: str = "auto",
+    stats: EvalStats | None = None,
+    chunk_elements: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    values: str = "mpfr",
 ) -> dict[str, np.ndarray]:
-    """Evaluate every output at precision p; returns object arrays of F_p values (mpfr)."""
+    """Evaluate every output at precision p; returns object arrays of F_p values (mpfr), or with
+    ``values="float64"`` float64 arrays of the same values (NotRepresentableError if one is not).
+
+    ``engine`` is auto, fast or mpfr (same bits); ``stats`` (an EvalStats) is filled in;
+    ``chunk_elements`` bounds the elements of a product tensor held at once (fast and parallel
+    engines); ``workers`` / ``scheduler`` run the MPFR engine on a Dask cluster.
+    """
     F = Format(p)
+    if values not in ("mpfr", "float64"):
+        raise ConfigError(f"values={values!r}: expected 'mpfr' or 'float64'")
+    stats = stats if stats is not None else EvalStats()
     given = dict(inputs or {})
     unknown = sorted(set(given) - set(graph.inputs))
     if unknown:
@@ -93,18 +203,26 @@ def evaluate(
         for i in node.inputs:
             last_use[i] = node.id
     keep = set(graph.outputs.values())
-    values: dict[int, np.ndarray] = {}
-    for node in live:
-        if node.prim == "input":
-            values[node.id] = _entry(F, node, given[node.name])
-            continue
-        rule = EVAL_RULES.rule(node.prim)
-        args = [values[i] for i in node.inputs]
-        try:
-            values[node.id] = rule(F, node, args)
-        except FpArithmeticError as e:
-            raise type(e)(f"node {node.name} in operator {node.scope_path or '(top)'}: {e}") from None
-        for i in set(node.inputs):
-            if last_use.get(i) == node.id and i not in keep:
-                del values[i]
-    return {name: values[nid] for name, nid in graph.outputs.items()}
+    runner = _engine(engine, F, stats, chunk_elements, workers, scheduler)
+    stats.engine = runner.name
+    results: dict[int, Any] = {}
+    try:
+        runner.prepare(live, keep)
+        for node in live:
+            start = time.perf_counter()
+            if node.prim == "input":
+                results[node.id] = runner.entry(node, given[node.name])
+            else:
+                try:
+                    results[node.id] = runner.apply(node, [results[i] for i in node.inputs])
+                except NamedError as e:
+                    raise e.error from None
+                except FpArithmeticError as e:
+                    raise named(node, e) from None
+            stats.seconds[node.operator] = stats.seconds.get(node.operator, 0.0) + time.perf_counter() - start
+            for i in set(node.inputs):
+                if last_use.get(i) == node.id and i not in keep:
+                    del results[i]
+        return {name: runner.result(results[nid], values) for name, nid in graph.outputs.items()}
+    finally:
+        runner.close()

@@ -1,0 +1,286 @@
+"""The evaluate engines side by side: fast (binary64 + certified rounding), MPFR, a bare gmpy2
+loop, and plain numpy float64 without rounding; then the MPFR engine at p = 53 / 113 on Dask.
+
+Run: ``python benchmarks/bench_eval.py [--quick] [--repeat 3]``. fast and numpy are timed
+alternately, best of ``--repeat`` each (so both see the same machine load); the other columns are
+one run each, in the same process run.
+
+* fast: ``evaluate(engine="fast", values="float64")`` (float64 outputs; converting them to mpfr
+  objects is a separate column, "→mpfr").
+* MPFR: ``evaluate(engine="mpfr")``. On the matmuls it is measured on a slice of the rows (the
+  same graph with n1 rows instead of 512 / 256: every row costs the same) and scaled up; the
+  table says which.
+* bare gmpy2: the workload's gate counts (tc0sim.interp.size) times per-gate times of bare gmpy2
+  list comprehensions measured here (``x * y``, ``x + y``, ``x / y``, ``gmpy2.exp``,
+  ``gmpy2.sqrt``, ``gmpy2.fsum`` per term), under a context of the same precision.
+* numpy: the same DAG evaluated node by node with numpy float64 ufuncs and ``np.sum`` over
+  broadcast products (no rounding, no BLAS).
+Ratios: MPFR / fast (target >= 30) and fast / numpy (target <= 5). "recomputed" is the share of
+gates the fast engine sent to MPFR (target < 1 %). Peak memory of the fast matmul 512³ is the
+maximum resident set of a child process that runs only that evaluation (target < 1 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import gmpy2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tc0sim.fp import Format  # noqa: E402
+from tc0sim.interp.evaluate import EvalStats, evaluate, random_inputs  # noqa: E402
+from tc0sim.interp.size import size  # noqa: E402
+from tc0sim.ir.graph import Graph  # noqa: E402
+from tc0sim.ir.primitives import PRIMITIVES  # noqa: E402
+from tc0sim.ir.wiring import move  # noqa: E402
+from tc0sim.kinds import build  # noqa: E402
+from tc0sim.modelfile import load_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+NUMPY_KERNELS: dict[str, Callable[..., np.ndarray]] = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "max": np.maximum,
+    "min": np.minimum, "compare": lambda a, b: (a < b).astype(np.float64), "relu": lambda a: np.maximum(a, 0.0),
+    "neg": np.negative, "exp": np.exp, "sqrt": np.sqrt,
+}
+
+
+def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The DAG in plain float64: one numpy call per node, no rounding to p bits."""
+    values: dict[int, np.ndarray] = {}
+    for node in graph.live():
+        row = PRIMITIVES[node.prim]
+        args = [values[i] for i in node.inputs]
+        if node.prim == "input":
+            values[node.id] = np.asarray(inputs[node.name], dtype=np.float64)
+        elif node.prim == "constant":
+            values[node.id] = np.vectorize(float, otypes=[np.float64])(node.attrs["value"])
+        elif row.kernel in ("sum", "prod"):
+            values[node.id] = (np.sum if row.kernel == "sum" else np.prod)(args[0], axis=node.attrs["axes"])
+        elif row.kernel is not None:
+            values[node.id] = NUMPY_KERNELS[row.kernel](*args)
+        else:
+            values[node.id] = move(node, args, lambda: 0.0)
+    return {name: values[nid] for name, nid in graph.outputs.items()}
+
+
+def best_pair(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    """Best-of-repeat times of two functions run alternately, so both see the same load."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for fn, out in ((fn_a, times[0]), (fn_b, times[1])):
+            gc.collect()
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return min(times[0]), min(times[1])
+
+
+def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+_RATES: dict[int, dict[str, float]] = {}
+
+
+def bare_rates(p: int, n: int = 100_000) -> dict[str, float]:
+    """Per-gate seconds of bare gmpy2 loops at precision p, measured once per run."""
+    if p not in _RATES:
+        _RATES[p] = _measure_bare_rates(p, n)
+    return _RATES[p]
+
+
+def _measure_bare_rates(p: int, n: int) -> dict[str, float]:
+    """Seconds per gate of bare gmpy2 loops at precision p (fsum: per term, rows of 64)."""
+    F = Format(p)
+    rng = np.random.default_rng(p)
+    xs = F.asarray(rng.uniform(0.5, 2.0, n)).tolist()
+    ys = F.asarray(rng.uniform(0.5, 2.0, n)).tolist()
+    rows = [xs[i:i + 64] for i in range(0, n, 64)]
+    exp, sqrt, fsum = gmpy2.exp, gmpy2.sqrt, gmpy2.fsum
+    loops = {
+        "mul": lambda: [x * y for x, y in zip(xs, ys)],
+        "add": lambda: [x + y for x, y in zip(xs, ys)],
+        "div": lambda: [x / y for x, y in zip(xs, ys)],
+        "exp": lambda: [exp(x) for x in xs],
+        "sqrt": lambda: [sqrt(x) for x in xs],
+        "sum": lambda: [fsum(r) for r in rows],
+    }
+    with gmpy2.context(precision=p, emin=F.emin, emax=F.emax):
+        return {name: best(loop, 3)[0] / n for name, loop in loops.items()}
+
+
+def bare_seconds(graph: Graph, rates: dict[str, float]) -> float:
+    """The workload's gates at bare gmpy2 rates (a ⊕ of fan-in k costs k terms)."""
+    total = 0.0
+    for node in graph.live():
+        row = PRIMITIVES[node.prim]
+        if row.is_wiring:
+            continue
+        if row.kernel in ("sum", "prod"):
+            total += math.prod(graph.node(node.inputs[0]).shape) * rates["sum"]
+        else:
+            total += node.size * rates.get(row.kernel, rates["add"])
+    return total
+
+
+def workloads(quick: bool) -> list[tuple[str, Graph, Graph | None, float]]:
+    """(label, graph, graph the MPFR engine is timed on, factor to scale that time by)."""
+    var, flowar = load_model(ROOT / "examples/var.yaml"), load_model(ROOT / "examples/flowar.yaml")
+    big = 128 if quick else 512
+    mid = 64 if quick else 256
+    rows_big, rows_mid = 8, 32
+    return [
+        (f"matmul {big}³", build("matmul", {"n1": big, "d": big, "n2": big}),
+         build("matmul", {"n1": rows_big, "d": big, "n2": big}), big / rows_big),
+        (f"matmul {mid}³", build("matmul", {"n1": mid, "d": mid, "n2": mid}),
+         build("matmul", {"n1": rows_mid, "d": mid, "n2": mid}), mid / rows_mid),
+        ("attention n=256 d=64" if not quick else "attention n=64 d=32",
+         build("attention", {"n": 256, "d": 64} if not quick else {"n": 64, "d": 32}), None, 1.0),
+        ("layernorm 2048×512" if not quick else "layernorm 256×128",
+         build("layernorm", {"n": 2048, "c": 512} if not quick else {"n": 256, "c": 128}), None, 1.0),
+        ("var example, n=8" if quick else "var example, n=24", var.build(8 if quick else 24), None, 1.0),
+        ("flowar example, n=8" if quick else "flowar example, n=24", flowar.build(8 if quick else 24), None, 1.0),
+    ]
+
+
+def inputs_for(graph: Graph) -> dict[str, np.ndarray]:
+    """normal(0, 1)·0.3 inputs (small enough that exp stays in range at p = 8)."""
+    return random_inputs(graph, seed=0, scale=0.3)
+
+
+def main_table(args: argparse.Namespace) -> None:
+    print("| workload | gates | p | fast s | →mpfr s | MPFR s | bare gmpy2 s | numpy s | MPFR/fast | fast/numpy | recomputed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for label, graph, mpfr_graph, factor in workloads(args.quick):
+        gates = size(graph).total
+        inputs = inputs_for(graph)
+        for p in (8, 11, 24):
+            stats = EvalStats()
+            t_fast, t_numpy = best_pair(
+                lambda: evaluate(graph, p, inputs, engine="fast", values="float64"),
+                lambda: numpy_float64(graph, inputs), args.repeat,
+            )
+            t_objects, _ = best(lambda: evaluate(graph, p, inputs, engine="fast", stats=stats), 1)
+            target = mpfr_graph or graph
+            t_mpfr, _ = best(lambda: evaluate(target, p, inputs_for(target), engine="mpfr"), 1)
+            t_mpfr *= factor
+            t_bare = bare_seconds(graph, bare_rates(p))
+            share = stats.recomputed / max(1, gates)
+            scaled = f" (rows ×{factor:g})" if factor != 1 else ""
+            print(
+                f"| {label} | {gates:,} | {p} | {t_fast:.3f} | {t_objects:.3f} | {t_mpfr:.2f}{scaled} | {t_bare:.2f} | "
+                f"{t_numpy:.3f} | {t_mpfr / t_fast:.0f} | {t_fast / t_numpy:.2f} | {stats.recomputed:,} ({100 * share:.4f} %) |",
+                flush=True,
+            )
+
+
+def peak_memory_child(n: int) -> None:
+    """Print this process's peak resident set (VmHWM, kB) after the fast engine's matmul n³.
+    (getrusage's ru_maxrss would include the parent's peak: Linux keeps it across exec.)"""
+    graph = build("matmul", {"n1": n, "d": n, "n2": n})
+    evaluate(graph, 24, inputs_for(graph), engine="fast", values="float64")
+    status = Path("/proc/self/status").read_text()
+    print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def peak_memory(n: int) -> float:
+    out = subprocess.run([sys.executable, __file__, "--peak-memory-child", str(n)], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def _spin(_: int) -> int:
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return total
+
+
+def available_cores() -> float:
+    """2·t(one loop) / t(two loops in two processes): 2.0 on two idle cores, ~1 on a busy machine."""
+    import multiprocessing
+
+    t0 = time.perf_counter()
+    _spin(0)
+    one = time.perf_counter() - t0
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [0, 0])
+        t0 = time.perf_counter()
+        pool.map(_spin, [0, 1])
+        two = time.perf_counter() - t0
+    return 2 * one / two
+
+
+def parallel_table(args: argparse.Namespace) -> None:
+    from distributed import LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    n = 64 if args.quick else 128
+    cases = [(f"matmul {n}³", build("matmul", {"n1": n, "d": n, "n2": n})),
+             (f"attention n={n} d=32", build("attention", {"n": n, "d": 32}))]
+    print(f"\ncores available to this run (two CPU-bound processes vs one): {available_cores():.2f}")
+    clusters = {}
+    for workers in (1, 2):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        clusters[workers] = cluster
+        warm = build("matmul", {"n1": 8, "d": 8, "n2": 8})
+        evaluate(warm, 53, engine="mpfr", scheduler=cluster.scheduler_address)
+    print("| workload | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers |")
+    print("|---|---|---|---|---|---|")
+    try:
+        for label, graph in cases:
+            inputs = inputs_for(graph)
+            for p in (53, 113):
+                t_serial, ref = best(lambda: evaluate(graph, p, inputs, engine="mpfr"), 1)
+                times = {}
+                for workers, cluster in clusters.items():
+                    times[workers], out = best(
+                        lambda: evaluate(graph, p, inputs, engine="mpfr", scheduler=cluster.scheduler_address), 1
+                    )
+                    F = Format(p)
+                    assert all(F.to_pairs(out[k]) == F.to_pairs(ref[k]) for k in ref), "Dask changed the bits"
+                print(f"| {label} | {p} | {t_serial:.2f} | {times[1]:.2f} | {times[2]:.2f} | {times[1] / times[2]:.2f} |", flush=True)
+    finally:
+        for cluster in clusters.values():
+            cluster.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-parallel", action="store_true")
+    parser.add_argument("--peak-memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peak_memory_child is not None:
+        peak_memory_child(args.peak_memory_child)
+        return
+    started = time.perf_counter()
+    main_table(args)
+    n = 128 if args.quick else 512
+    print(f"\npeak resident memory of the fast engine on matmul {n}³ (child process): {peak_memory(n):.0f} MB")
+    if not args.skip_parallel:
+        parallel_table(args)
+    print(f"\ntotal benchmark time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,582 @@
+"""The fast engine of the evaluate interpreter: F_p (p <= 25) on float64 arrays, same bits as MPFR.
+
+A node's value is a float64 array holding F_p values exactly, or (after an excursion outside
+binary64's normal range, p >= 10) an object array of mpfr values, which is converted back to
+float64 as soon as it fits. Kernels (tc0sim.fastfp) compute each primitive in binary64 and round
+once; elements without a proof or certificate are recomputed by MPFR, whose errors are raised
+unchanged. A primitive without a fast rule is evaluated by the MPFR engine's rule.
+
+An elementwise node whose only consumer is a ⊕/⊗ (e.g. the products of a matmul) is not held
+whole: it is evaluated with the reduction in blocks of at most ``chunk_elements`` elements.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gmpy2
+import numpy as np
+
+from tc0sim.fastfp import Kernels, compact, magnitude_range
+from tc0sim.fp import Format, FpArithmeticError
+from tc0sim.interp.evaluate import ENGINE_CLASSES, EvalStats, MpfrEngine, NamedError, named
+from tc0sim.ir.graph import Node
+from tc0sim.ir.primitives import PRIMITIVES
+from tc0sim.ir.wiring import move
+
+DEFAULT_CHUNK = 1 << 18
+"""Default largest number of elements of a fused product block (2 MB of float64: a block's
+work arrays stay in cache and are reused, which matters more than the number of numpy calls)."""
+
+_MIN_NORMAL = 2.0**-1022
+_MAX_FLOAT = float(np.finfo(np.float64).max)
+
+# Fast kernels by F_p kernel name (the primitive's name). A primitive of the table without one
+# here is evaluated by the MPFR engine's rule; tests/test_fastfp.py checks that every rounded
+# fast kernel belongs to a 'rounded' primitive and every exact one to an 'exact' primitive.
+
+ROUNDED_MAPS: dict[str, Callable[..., np.ndarray]] = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "sqrt": np.sqrt,
+}
+"""The basic operations: binary64, then rounded once more to p bits (innocuous double rounding)."""
+
+EXACT_MAPS: dict[str, Callable[..., np.ndarray]] = {
+    "max": np.maximum,
+    "min": np.minimum,
+    "relu": lambda a: np.maximum(a, 0.0),
+    "neg": np.negative,
+    "compare": lambda a, b: (a < b).astype(np.float64),
+}
+"""Primitives whose result is an operand (or 0/1): exact on F_p values."""
+
+TRANSCENDENTAL_MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"exp": np.exp}
+"""numpy functions certified with fastfp.EXP_RELATIVE_ERROR per element."""
+
+FAST_MAPS = set(ROUNDED_MAPS) | set(EXACT_MAPS) | set(TRANSCENDENTAL_MAPS)
+REDUCTIONS = ("sum", "prod")
+
+_EXACT_ZERO: dict[str, Callable[..., np.ndarray]] = {
+    "add": lambda a, b: a == -b,
+    "sub": lambda a, b: a == b,
+    "mul": lambda a, b: (a == 0) | (b == 0),
+    "div": lambda a, b: (a == 0) & (b != 0),
+    "sqrt": lambda a: a == 0,
+    "exp": lambda a: np.zeros(a.shape, dtype=bool),
+}
+"""Where an exact zero result is right (a zero is never 'in range' for Kernels.in_range)."""
+
+Range = tuple[float, float, bool, bool]
+"""Bounds on a node's values: (lower bound on the non-zero |x|, upper bound on |x|, may hold a
+zero, may hold a negative number). Propagated through the graph by interval arithmetic, with a
+factor 2 for every rounding, so that most nodes need no pass over their operands."""
+
+UNKNOWN: Range = (0.0, math.inf, True, True)
+
+
+def _union(ranges: list[Range]) -> Range:
+    return (min(r[0] for r in ranges), max(r[1] for r in ranges), any(r[2] for r in ranges), any(r[3] for r in ranges))
+
+
+def _exp_range(a: Range) -> Range:
+    top = a[1]
+    return (math.exp(-top) / 2 if top < 700 else 0.0, math.exp(top) * 2 if top < 700 else math.inf, False, False)
+
+
+RANGE_RULES: dict[str, Callable[[list[Range], int, int], Range]] = {
+    "add": lambda r, p, k: (min(r[0][0], r[1][0]) * 2.0 ** -(p + 1), 2 * (r[0][1] + r[1][1]), True, True),
+    "sub": lambda r, p, k: (min(r[0][0], r[1][0]) * 2.0 ** -(p + 1), 2 * (r[0][1] + r[1][1]), True, True),
+    "mul": lambda r, p, k: (r[0][0] * r[1][0] / 2, 2 * r[0][1] * r[1][1], r[0][2] or r[1][2], r[0][3] or r[1][3]),
+    "div": lambda r, p, k: (r[0][0] / r[1][1] / 2 if r[1][1] else 0.0, 2 * r[0][1] / r[1][0] if r[1][0] else math.inf,
+                            r[0][2], r[0][3] or r[1][3]),
+    "sqrt": lambda r, p, k: (math.sqrt(r[0][0]) / 2, 2 * math.sqrt(r[0][1]), r[0][2], False),
+    "exp": lambda r, p, k: _exp_range(r[0]),
+    "max": lambda r, p, k: _union(r),
+    "min": lambda r, p, k: _union(r),
+    "relu": lambda r, p, k: (r[0][0], r[0][1], True, False),
+    "neg": lambda r, p, k: (r[0][0], r[0][1], r[0][2], True),
+    "compare": lambda r, p, k: (1.0, 1.0, True, False),
+    "sum": lambda r, p, k: (r[0][0] * 2.0 ** -(p + 1), 2 * k * r[0][1], True, r[0][3]),
+    "prod": lambda r, p, k: (r[0][0] ** k / 2 if r[0][0] < math.inf else 0.0, 2 * r[0][1] ** k if k < 1000 else math.inf,
+                             r[0][2], r[0][3]),
+}
+"""Interval rules by fast kernel: the bounds of a node's values from its operands' bounds (a ⊕ of
+fan-in k of multiples of 2^L is a multiple of 2^L, hence its non-zero values are >= lo·2^-p)."""
+
+
+def _range_rule(prim: str, ranges: list[Range], p: int, k: int) -> Range:
+    try:
+        return RANGE_RULES[prim](ranges, p, k)
+    except (OverflowError, ZeroDivisionError, ValueError):
+        return UNKNOWN
+
+
+Error = tuple[int, FpArithmeticError]
+"""The first failing element of a block: (flat index in the node, error naming the element)."""
+
+
+@dataclass
+class Deferred:
+    """An elementwise node evaluated later, in blocks, by its only consumer (a reduction)."""
+
+    node: Node
+    args: list[Any]
+
+
+def blocks(shape: tuple[int, ...], kept: list[int], budget: int) -> Iterator[tuple[slice, ...]]:
+    """Index blocks of at most ``budget`` elements (when possible), cut along the kept axes only,
+    in the row-major order of the kept axes (so output blocks come in output order)."""
+    full = tuple(slice(None) for _ in shape)
+    total = math.prod(shape)
+    if total <= budget or not kept:
+        yield full
+        return
+    slab = total
+    for j, axis in enumerate(kept):
+        slab //= shape[axis]
+        if slab <= budget or j == len(kept) - 1:
+            step = max(1, budget // max(slab, 1))
+            outer = kept[:j]
+            for idx in np.ndindex(*[shape[a] for a in outer]):
+                for start in range(0, shape[axis], step):
+                    index = list(full)
+                    for a, i in zip(outer, idx):
+                        index[a] = slice(i, i + 1)
+                    index[axis] = slice(start, min(start + step, shape[axis]))
+                    yield tuple(index)
+            return
+
+
+def _starts(index: tuple[slice, ...]) -> tuple[int, ...]:
+    return tuple(s.start or 0 for s in index)
+
+
+def _global(local: int, shape: tuple[int, ...], starts: tuple[int, ...]) -> tuple[int, ...]:
+    """The index in the whole node of element ``local`` of a block of ``shape`` starting at ``starts``."""
+    ix = np.unravel_index(local, shape) if shape else ()
+    return tuple(int(i) + s for i, s in zip(ix, starts or (0,) * len(shape)))
+
+
+def _fresh(result: Any) -> np.ndarray:
+    """A writable float64 array of a ufunc result (a 0-d result may come back as a scalar)."""
+    if isinstance(result, np.ndarray) and result.dtype == np.float64 and result.flags.c_contiguous and result.flags.writeable:
+        return result
+    return np.array(result, dtype=np.float64, order="C")
+
+
+def _abs_product_sums(
+    args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], p: int, bounds: list[Range]
+) -> np.ndarray | None:
+    """Upper bounds on Σ|round_p(a·b)| over the reduced axes, for broadcast operands a, b, in
+    O(distinct elements): by Cauchy–Schwarz Σ|a||b| <= ‖a‖·‖b‖ (norms over the reduced axes), times
+    (1 + 2^-p) for the rounding of each product and (1 + 2^-8) for the binary64 error of the
+    norms (k·u <= 2^-10). None when a square could under- or overflow (then Σ|t| is summed)."""
+    reduced = tuple(ax for ax in range(len(shape)) if ax not in kept)
+    bound: Any = (1 + 2.0**-p) * (1 + 2.0**-8)
+    squares_safe = lambda r: r[1] <= 2.0**500 and (r[1] == 0 or r[0] >= 2.0**-500)  # noqa: E731
+    for a, b in zip(args, bounds):
+        if not squares_safe(b) and not squares_safe(magnitude_range(a)):
+            return None
+        c = compact(a)
+        missing = math.prod(shape[ax] for ax in reduced if c.shape[ax] == 1)
+        bound = bound * np.sqrt(np.sum(c * c, axis=reduced, keepdims=True) * missing)
+    return np.broadcast_to(bound, tuple(1 if ax in reduced else n for ax, n in enumerate(shape))).reshape(
+        [shape[ax] for ax in kept]
+    )
+
+
+class FastEngine(MpfrEngine):
+    """Evaluate with binary64 kernels where proven or certified, MPFR elsewhere (same bits)."""
+
+    name = "fast"
+
+    def __init__(self, F: Format, stats: EvalStats, chunk_elements: int | None = None) -> None:
+        super().__init__(F, stats)
+        self.K = Kernels(F.p)
+        self.chunk = max(1, int(chunk_elements or DEFAULT_CHUNK))
+        self.fused: set[int] = set()
+        self._mp = lambda v: gmpy2.mpfr(v, F.p)
+        self._buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+        self.ranges: dict[int, Range] = {}
+
+    def _buffer(self, slot: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """A reusable work array (allocating a fresh large array per block costs page faults)."""
+        key = (slot, shape)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+    def prepare(self, live: list[Node], keep: set[int]) -> None:
+        self.nodes = {node.id: node for node in live}
+        users: dict[int, list[Node]] = {}
+        for node in live:
+            for i in node.inputs:
+                users.setdefault(i, []).append(node)
+        for node in live:
+            u = users.get(node.id, [])
+            if getattr(PRIMITIVES.get(node.prim), "kernel", None) in FAST_MAPS and node.id not in keep and len(u) == 1 and u[0].prim in REDUCTIONS:
+                if node.size > self.chunk:
+                    self.fused.add(node.id)
+
+    # --- representations ---------------------------------------------------------------------
+
+    def objects(self, value: Any) -> np.ndarray:
+        """An object array of mpfr values (exact) for any value of this engine."""
+        if isinstance(value, Deferred):
+            value = self._materialize(value)
+        if value.dtype == object:
+            return value
+        return self.F.asarray(value)
+
+    def floats_or_objects(self, value: np.ndarray) -> np.ndarray:
+        """A float64 array with the same values if every element fits binary64's normal range."""
+        if value.dtype != object:
+            return value
+        flat = value.ravel()
+        floats = np.array(flat.tolist(), dtype=np.float64)
+        a = np.abs(floats)
+        zero = a == 0
+        if not (zero | ((a >= _MIN_NORMAL) & (a <= _MAX_FLOAT))).all():
+            return value
+        if not all(flat[i] == 0 for i in np.flatnonzero(zero).tolist()):
+            return value
+        return floats.reshape(value.shape)
+
+    def result(self, value: Any, values: str) -> np.ndarray:
+        if values == "float64" and value.dtype != object:
+            return value
+        return super().result(self.objects(value), values)
+
+    def entry(self, node: Node, value: Any) -> Any:
+        arr = value if isinstance(value, np.ndarray) else None
+        if arr is not None and arr.shape == node.shape and arr.dtype.kind in "fiub" and arr.dtype.itemsize <= 8:
+            x = arr.astype(np.float64)
+            exact = arr.dtype.kind == "f" or not arr.size or np.abs(arr).max() <= 2**53
+            if exact and np.isfinite(x).all():
+                r = np.ascontiguousarray(x)
+                flat = r.reshape(-1)
+                work = np.empty(min(self.chunk, flat.size), dtype=np.int64)
+                parts = []
+                for start in range(0, flat.size, self.chunk):
+                    part = self.K.round_inplace(flat[start:start + self.chunk], work[: min(self.chunk, flat.size - start)])
+                    parts.append(np.flatnonzero(~(self.K.in_range(part) | (part == 0))) + start)
+                flagged = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                extras: dict[int, Any] = {}
+                for i in flagged.tolist():
+                    try:
+                        self._store(flat, extras, i, self.F.round(float(arr.flat[i])))
+                    except FpArithmeticError as e:
+                        raise type(e)(f"input {node.name!r}: {e}") from None
+                self.stats.recomputed += len(flagged)
+                return self._record(node, self._with_extras(r, extras))
+        return self._record(node, self.floats_or_objects(super().entry(node, value)))
+
+    def _record(self, node: Node, value: Any, derived: Range | None = None) -> Any:
+        """Remember the bounds of a node's values: derived ones, or measured on a float array."""
+        if derived is not None:
+            self.ranges[node.id] = derived
+        elif isinstance(value, np.ndarray) and value.dtype != object:
+            self.ranges[node.id] = magnitude_range(value)
+        else:
+            self.ranges[node.id] = UNKNOWN
+        return value
+
+    # --- nodes -------------------------------------------------------------------------------
+
+    def apply(self, node: Node, args: list[Any]) -> Any:
+        row = PRIMITIVES.get(node.prim)
+        if row is None:
+            return super().apply(node, args)
+        prim = row.kernel
+        operands = [self.ranges.get(i, UNKNOWN) for i in node.inputs]
+        if prim is None and row.move is not None:
+            if all(isinstance(a, np.ndarray) and a.dtype != object for a in args):
+                bounds = _union(operands) if operands else UNKNOWN
+                if node.prim == "pad":
+                    bounds = (bounds[0], bounds[1], True, bounds[3])
+                return self._record(node, move(node, args, lambda: 0.0), bounds)
+            return self._record(node, self.floats_or_objects(move(node, [self.objects(a) for a in args], lambda: self.F.zero)))
+        fast = prim in FAST_MAPS or (prim in REDUCTIONS and row.role == "reduction")
+        k = math.prod(d for i, d in enumerate(self._shape(node.inputs[0])) if i in node.attrs.get("axes", ())) if node.inputs else 1
+        derived = _range_rule(prim, operands, self.K.p, k) if fast and prim in RANGE_RULES else None
+        if node.id in self.fused:
+            return self._record(node, Deferred(node, args), derived)
+        if prim in REDUCTIONS and row.role == "reduction":
+            value = self._reduce(node, args[0])
+        elif prim in FAST_MAPS and all(a.dtype != object for a in args):
+            value = self._map_full(node, prim, args)
+        else:
+            return self._record(node, self.floats_or_objects(super().apply(node, [self.objects(a) for a in args])))
+        return self._record(node, value, derived if value.dtype != object else UNKNOWN)
+
+    def _shape(self, node_id: int) -> tuple[int, ...]:
+        return self.nodes[node_id].shape
+
+    def _materialize(self, d: Deferred) -> np.ndarray:
+        try:
+            return self._map_node(d)
+        except FpArithmeticError as e:
+            raise NamedError(named(d.node, e)) from None
+
+    def _map_node(self, d: Deferred) -> np.ndarray:
+        if all(a.dtype != object for a in d.args):
+            return self._map_full(d.node, PRIMITIVES[d.node.prim].kernel, d.args)
+        return self.floats_or_objects(MpfrEngine.apply(self, d.node, [self.objects(a) for a in d.args]))
+
+    def _with_extras(self, values: np.ndarray, extras: dict[int, Any]) -> np.ndarray:
+        if not extras:
+            return values
+        out = self.F.asarray(np.where(np.isfinite(values), values, 0.0))
+        flat = out.reshape(-1)
+        for i, v in extras.items():
+            flat[i] = v
+        return self.floats_or_objects(out)
+
+    # --- elementwise ---------------------------------------------------------------------------
+
+    def _safe(self, prim: str, args: list[np.ndarray], inputs: tuple[int, ...]) -> bool:
+        """Whether interval analysis proves every result in range (then no per-element check):
+        first from the propagated bounds of the operands, else from their measured ranges."""
+        if prim not in ROUNDED_MAPS:
+            return False
+        bounds = [self.ranges.get(i, UNKNOWN) for i in inputs]
+        return self._safe_for(prim, bounds) or self._safe_for(prim, [magnitude_range(a) for a in args])
+
+    def _safe_for(self, prim: str, ranges: list[Range]) -> bool:
+        K = self.K
+        if prim == "sqrt":
+            return not ranges[0][3]
+        (la, ha, _, _), (lb, hb, zb, _) = ranges
+        if prim in ("add", "sub"):
+            lo, hi = min(la, lb) * 2.0 ** -(K.p), ha + hb
+        elif prim == "mul":
+            lo, hi = la * lb, ha * hb
+        else:
+            if zb:
+                return False
+            lo, hi = la / hb, ha / lb
+        return K.magnitudes_safe(lo, hi) if math.isfinite(hi) else False
+
+    def _map_full(self, node: Node, prim: str, args: list[np.ndarray]) -> np.ndarray:
+        """An elementwise node, in blocks of at most ``chunk`` elements (work arrays stay small)."""
+        self.stats.add_gates("fast", node)
+        shape = node.shape
+        if not shape:
+            return self._map_full(Node(node.id, node.prim, (1,), node.inputs, node.attrs, node.scope, node.name),
+                                  prim, [np.reshape(a, (1,)) for a in args]).reshape(())
+        safe = self._safe(prim, args, node.inputs)
+        out = np.empty(shape, dtype=np.float64)
+        extras: dict[int, Any] = {}
+        for index in blocks(shape, list(range(len(shape))), self.chunk):
+            block = out[index]
+            _, block_extras, error = self._map_block(prim, [a[index] for a in args], safe, shape, _starts(index), block)
+            if error is not None:
+                raise error[1]
+            for i, v in block_extras.items():
+                g = _global(i, block.shape, _starts(index))
+                extras[int(np.ravel_multi_index(g, shape))] = v
+        return self._with_extras(out, extras)
+
+    def _map_block(
+        self, prim: str, args: list[np.ndarray], safe: bool, shape: tuple[int, ...], starts: tuple[int, ...],
+        out: np.ndarray,
+    ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
+        """One block of an elementwise node of ``shape``, written into the C-contiguous ``out``:
+        the values, MPFR values that are not float64 (by flat index in the block), first error."""
+        K = self.K
+        if prim in EXACT_MAPS:
+            out[...] = EXACT_MAPS[prim](*args)
+            return out, {}, None
+        bits = self._buffer("bits", out.shape, np.int64)
+        with np.errstate(all="ignore"):
+            if prim in TRANSCENDENTAL_MAPS:
+                TRANSCENDENTAL_MAPS[prim](*args, out=out)
+                certified = K.certify_exp(out)
+                r = K.round_inplace(out, bits)
+                ok = certified & K.in_range(r)
+                n_ok = int(ok.sum())
+                self.stats.certified += n_ok
+                if n_ok == ok.size:
+                    return r, {}, None
+            elif safe:
+                ROUNDED_MAPS[prim](*args, out=out)
+                return K.round_safe_inplace(out, bits), {}, None
+            else:
+                ROUNDED_MAPS[prim](*args, out=out)
+                r = K.round_inplace(out, bits)
+                ok = K.in_range(r)
+                if ok.all():
+                    return r, {}, None
+        flagged = np.flatnonzero(~ok.reshape(-1))
+        where = np.unravel_index(flagged, r.shape)
+        operands = [np.broadcast_to(a, r.shape)[where] for a in args]
+        zero = _EXACT_ZERO[prim](*operands)
+        r.reshape(-1)[flagged[zero]] = 0.0
+        return self._recompute(prim, r, flagged[~zero], [o[~zero] for o in operands], shape, starts)
+
+    def _recompute(
+        self, prim: str, r: np.ndarray, flagged: np.ndarray, operands: list[np.ndarray],
+        shape: tuple[int, ...], starts: tuple[int, ...],
+    ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
+        """MPFR for the flagged elements, in flat order; the first error ends the block."""
+        F = self.F
+        flat = r.reshape(-1)
+        extras: dict[int, Any] = {}
+        mp = self._mp
+        self.stats.recomputed += len(flagged)
+        for j, i in enumerate(flagged.tolist()):
+            try:
+                v = F.apply(prim, *(mp(float(o[j])) for o in operands))
+            except FpArithmeticError as e:
+                index = _global(i, r.shape, starts) if shape else ()
+                return r, extras, (int(np.ravel_multi_index(index, shape)) if shape else 0, type(e)(f"{e} (element {index})"))
+            self._store(flat, extras, i, v)
+        return r, extras, None
+
+    @staticmethod
+    def _store(flat: np.ndarray, extras: dict[int, Any], i: int, v: Any) -> None:
+        f = float(v)
+        if f == 0.0 and v == 0 or _MIN_NORMAL <= abs(f) <= _MAX_FLOAT:
+            flat[i] = f
+        else:
+            flat[i] = np.nan
+            extras[i] = v
+
+    # --- reductions ---------------------------------------------------------------------------
+
+    def _reduce(self, node: Node, x: Any) -> np.ndarray:
+        if isinstance(x, Deferred) and any(a.dtype == object for a in x.args):
+            x = self._materialize(x)
+        if not isinstance(x, Deferred) and x.dtype == object:
+            return self.floats_or_objects(MpfrEngine.apply(self, node, [x]))
+        self.stats.add_gates("fast", node)
+        m_node, m_args = (x.node, x.args) if isinstance(x, Deferred) else (None, [x])
+        m_prim = PRIMITIVES[m_node.prim].kernel if m_node is not None else None
+        if m_node is not None:
+            self.stats.add_gates("fast", m_node)
+        shape = m_node.shape if m_node is not None else x.shape
+        axes = tuple(node.attrs["axes"])
+        kept = [i for i in range(len(shape)) if i not in axes]
+        safe = self._safe(m_prim, m_args, m_node.inputs) if m_node is not None else False
+        abs_sums = None
+        if safe and m_prim == "mul" and len(m_args) == 2:
+            bounds = [self.ranges.get(i, UNKNOWN) for i in m_node.inputs]
+            abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p, bounds)
+        out = np.empty(node.shape, dtype=np.float64)
+        out_flat = out.reshape(-1)
+        extras: dict[int, Any] = {}
+        map_error: Error | None = None
+        red_error: Error | None = None
+        for index in blocks(shape, kept, self.chunk):
+            block_args = [a[index] for a in m_args]
+            if m_node is not None:
+                block_shape = np.broadcast_shapes(*(a.shape for a in block_args))
+                terms, t_extras, err = self._map_block(
+                    m_prim, block_args, safe, shape, _starts(index), self._buffer("terms", block_shape, np.float64)
+                )
+                if err is not None and (map_error is None or err[0] < map_error[0]):
+                    map_error = err
+            else:
+                terms, t_extras = block_args[0], {}
+                block_shape = terms.shape
+            if map_error is not None or red_error is not None:
+                continue
+            out_index = tuple(index[a] for a in kept)
+            out_starts = _starts(out_index)
+            values, v_extras, red_error = self._reduce_block(
+                PRIMITIVES[node.prim].kernel, terms, t_extras, block_shape, axes, kept, out_starts,
+                None if abs_sums is None else abs_sums[out_index].reshape(-1),
+            )
+            out[out_index] = values
+            if v_extras:
+                local_shape = values.shape
+                for i, v in v_extras.items():
+                    g = _global(i, local_shape, out_starts)
+                    extras[int(np.ravel_multi_index(g, node.shape)) if node.shape else 0] = v
+        if map_error is not None:
+            raise NamedError(named(m_node, map_error[1]))
+        if red_error is not None:
+            raise red_error[1]
+        for i in extras:
+            out_flat[i] = np.nan
+        return self._with_extras(out, extras)
+
+    def _reduce_block(
+        self, prim: str, terms: np.ndarray, t_extras: dict[int, Any], block_shape: tuple[int, ...],
+        axes: tuple[int, ...], kept: list[int], out_starts: tuple[int, ...], abs_sums: np.ndarray | None,
+    ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
+        """One block of a ⊕/⊗: certified binary64 results, the rest by MPFR in output order.
+        ``abs_sums`` (sum only) are upper bounds on Σ|terms| per output, or None to compute them."""
+        K = self.K
+        k = math.prod(block_shape[a] for a in axes)
+        n_out = math.prod(block_shape[a] for a in kept)
+        if t_extras:
+            ok = np.zeros(n_out, dtype=bool)
+            r = np.zeros(n_out)
+        elif prim == "sum":
+            with np.errstate(all="ignore"):
+                y = np.asarray(np.sum(terms, axis=axes), dtype=np.float64).reshape(-1)
+                if abs_sums is None:
+                    abs_sums = np.asarray(np.sum(np.abs(terms), axis=axes), dtype=np.float64).reshape(-1)
+                abs_sum = abs_sums
+                r = K.rounded(y)
+                bound = K.sum_bound(abs_sum, k)
+                ok = K.in_range(r) | (abs_sum == 0)
+                if bound is None:
+                    ok &= abs_sum == 0
+                else:
+                    ok &= K.certify_absolute(y, bound) | (abs_sum == 0)
+        else:
+            with np.errstate(all="ignore"):
+                mant, exps = np.frexp(terms)
+                mp = np.asarray(np.prod(mant, axis=axes), dtype=np.float64).reshape(-1)
+                es = np.asarray(np.sum(exps, axis=axes, dtype=np.int64)).reshape(-1)
+                y = np.ldexp(mp, np.clip(es, -4000, 4000).astype(np.int32))
+                r = K.rounded(y)
+                ok = K.in_range(r)
+                if k * K.p > 53:
+                    dist = K.midpoint_distance(y.view(np.int64))
+                    ok &= (dist >= 2 * k + 2) & (2 * k + 2 < (1 << (K.s - 2)))
+                ok |= mp == 0
+        n_ok = int(ok.sum())
+        self.stats.certified += n_ok
+        out_block = tuple(block_shape[a] for a in kept)
+        if n_ok == n_out:
+            return r.reshape(out_block), {}, None
+        perm = kept + list(axes)
+
+        def gather(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            """Rows idx of a block-shaped array, in the MPFR engine's term order (a small copy)."""
+            t = np.transpose(a, perm)
+            return t.reshape(1, k)[idx] if not out_block else t[np.unravel_index(idx, out_block)].reshape(len(idx), k)
+
+        flagged = np.flatnonzero(~ok)
+        if prim == "sum" and not t_extras:
+            exact = K.exact_sum_rows(gather(terms, flagged))
+            exact &= K.in_range(r[flagged]) | (y[flagged] == 0)
+            self.stats.certified += int(exact.sum())
+            flagged = flagged[~exact]
+        rows = gather(terms, flagged).tolist()
+        positions = gather(np.arange(terms.size).reshape(block_shape), flagged).tolist() if t_extras else None
+        op = getattr(self.F, prim)
+        mp = self._mp
+        extras: dict[int, Any] = {}
+        self.stats.recomputed += len(flagged)
+        for j, i in enumerate(flagged.tolist()):
+            if positions is None:
+                row = [mp(v) for v in rows[j]]
+            else:
+                row = [t_extras[q] if q in t_extras else mp(v) for v, q in zip(rows[j], positions[j])]
+            try:
+                v = op(row)
+            except FpArithmeticError as e:
+                g = _global(i, out_block, out_starts)
+                return r.reshape(out_block), extras, (0, type(e)(f"{e} (element {g})"))
+            self._store(r, extras, i, v)
+        return r.reshape(out_block), extras, None
+
+
+ENGINE_CLASSES["fast"] = FastEngine

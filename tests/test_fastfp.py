@@ -1,0 +1,480 @@
+"""The fast engine (binary64 + certified single rounding) against independent oracles and MPFR.
+
+Oracles, none of them tc0sim code:
+* an integer oracle in numpy int64: exact significand arithmetic (products, aligned sums, long
+  division and integer square roots with a sticky bit), rounded to p bits, ties to even;
+* Python-integer products for ⊗; gmpy2/MPFR directly for exp;
+* the exact-rational oracle of tests/reference.py on small whole operators;
+* the MPFR engine (engine="mpfr") on the same graphs, for values and for errors.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import gmpy2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from reference import exact_attention, exact_layernorm, round_fraction
+
+from tc0sim.cli.main import main
+from tc0sim.fastfp import MAX_FAST_P, Kernels
+from tc0sim.fp import ExpOverflow, Format, FpArithmeticError, FpOverflow, FpUnderflow
+from tc0sim.interp.evaluate import EvalStats, evaluate
+from tc0sim.ir.graph import Builder
+from tc0sim.kinds import build
+from tc0sim.modelfile import load_model
+
+PRECISIONS = (2, 3, 8, 11, 24, MAX_FAST_P)
+N = 1_000_000
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+
+
+# --- the integer oracle -----------------------------------------------------------------------
+
+
+def exponent_range(p: int) -> tuple[int, int]:
+    """floor(log2|x|) of the non-zero F_p values that are normal binary64 numbers."""
+    lo, hi = p - 1 - 2**p, 2**p + p - 2
+    return max(lo, -1022), min(hi, 1023)
+
+
+def random_fp(rng: np.random.Generator, p: int, exps: np.ndarray) -> np.ndarray:
+    """Random F_p values with the given floor(log2|x|), random sign and significand."""
+    m = rng.integers(2 ** (p - 1), 2**p, size=exps.shape)
+    return np.ldexp(m * rng.choice([-1.0, 1.0], size=exps.shape), exps - (p - 1))
+
+
+def split(x: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """x = m·2^e with |m| < 2^p an integer (int64)."""
+    mant, ex = np.frexp(x)
+    return np.ldexp(mant, p).astype(np.int64), ex.astype(np.int64) - p
+
+
+def bit_length(a: np.ndarray) -> np.ndarray:
+    """Bit length of non-negative int64 values (exact, also above 2^53)."""
+    bl = np.frexp(a.astype(np.float64))[1].astype(np.int64)
+    too_big = (bl > 0) & ((a >> np.maximum(bl - 1, 0)) == 0)
+    return bl - too_big
+
+
+def round_int(M: np.ndarray, E: np.ndarray, p: int) -> np.ndarray:
+    """round_p(M·2^E), ties to even, as float64 (M int64, |M| < 2^62)."""
+    sign = np.where(M < 0, -1.0, 1.0)
+    a = np.abs(M)
+    shift = np.maximum(bit_length(a) - p, 0)
+    q = a >> shift
+    rem = a - (q << shift)
+    half = np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)
+    up = (shift > 0) & ((rem > half) | ((rem == half) & (q % 2 == 1)))
+    return sign * np.ldexp((q + up).astype(np.float64), (E + shift).astype(np.int32))
+
+
+def oracle(prim: str, p: int, a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """The exact p-bit result of a primitive on F_p operands, by integer arithmetic."""
+    ma, ea = split(a, p)
+    if prim == "mul":
+        mb, eb = split(b, p)
+        return round_int(ma * mb, ea + eb, p)
+    if prim in ("add", "sub"):
+        mb, eb = split(-b if prim == "sub" else b, p)
+        far = np.abs(ea - eb) > p + 4
+        low = np.minimum(ea, eb)
+        total = (ma << np.where(far, 0, ea - low)) + (mb << np.where(far, 0, eb - low))
+        exact = round_int(total, low, p)
+        bigger = np.where(np.abs(a) > np.abs(b), a, -b if prim == "sub" else b)
+        return np.where(far & (ma != 0) & (mb != 0), bigger, np.where(ma == 0, -b if prim == "sub" else b, exact))
+    if prim == "div":
+        mb, eb = split(b, p)
+        k = p + 3
+        num = np.abs(ma) << k
+        q, r = num // np.abs(mb), num % np.abs(mb)
+        sign = np.sign(ma) * np.sign(mb)
+        return round_int(sign * (2 * q + (r != 0)), ea - eb - k - 1, p)
+    if prim == "sqrt":
+        odd = ea % 2 != 0
+        m, e = np.where(odd, ma << 1, ma), np.where(odd, ea - 1, ea)
+        k = 16
+        big = m << (2 * k)
+        s = np.floor(np.sqrt(big.astype(np.float64))).astype(np.int64)
+        for _ in range(2):
+            s = np.where(s * s > big, s - 1, s)
+            s = np.where((s + 1) * (s + 1) <= big, s + 1, s)
+        return round_int(2 * s + (s * s != big), e // 2 - k - 1, p)
+    raise ValueError(prim)
+
+
+def sum_oracle(rows: np.ndarray, p: int) -> np.ndarray:
+    """round_p of exact row sums, the terms aligned to the smallest exponent (window < 62 bits)."""
+    m, e = split(rows, p)
+    e = np.where(m == 0, e.max(), e)
+    low = e.min(axis=1, keepdims=True)
+    return round_int((m << (e - low)).sum(axis=1), low[:, 0], p)
+
+
+# --- graphs ---------------------------------------------------------------------------------------
+
+
+def run_map(prim: str, p: int, *operands: np.ndarray, engine: str = "fast", stats: EvalStats | None = None, **kw):
+    b = Builder()
+    xs = [b.input(f"x{i}", o.shape) for i, o in enumerate(operands)]
+    b.output("y", getattr(b, prim)(*xs))
+    inputs = {f"x{i}": o for i, o in enumerate(operands)}
+    return evaluate(b.graph, p, inputs, engine=engine, stats=stats, values="float64", **kw)["y"]
+
+
+def run_reduce(prim: str, p: int, rows: np.ndarray, engine: str = "fast", stats: EvalStats | None = None, **kw):
+    b = Builder()
+    x = b.input("x", rows.shape)
+    b.output("y", getattr(b, prim)(x, axis=-1))
+    return evaluate(b.graph, p, {"x": rows}, engine=engine, stats=stats, values="float64", **kw)["y"]
+
+
+def bits_equal(got: np.ndarray, expected: np.ndarray) -> None:
+    """Same F_p values (+0 and −0 are the same element)."""
+    bad = np.flatnonzero(got.ravel() != expected.ravel())
+    assert bad.size == 0, f"{bad.size} differ, first at {bad[0]}: {got.ravel()[bad[0]]!r} vs {expected.ravel()[bad[0]]!r}"
+
+
+def operands(prim: str, p: int, n: int, seed: int) -> list[np.ndarray]:
+    """Random operand tuples that keep the result inside F_p's and binary64's normal range."""
+    rng = np.random.default_rng([seed, p, len(prim)])
+    lo, hi = exponent_range(p)
+    half_lo, half_hi = -((-lo) // 2) + 1, hi // 2 - 1
+    ea = rng.integers(half_lo, half_hi + 1, n)
+    if prim == "sqrt":
+        return [np.abs(random_fp(rng, p, rng.integers(lo, hi + 1, n)))]
+    if prim in ("add", "sub"):
+        near = np.clip(ea + rng.integers(-p - 6, p + 7, n), half_lo, half_hi)
+        eb = np.where(rng.random(n) < 0.8, near, rng.integers(half_lo, half_hi + 1, n))
+        a, b = random_fp(rng, p, ea), random_fp(rng, p, eb)
+        cancel = rng.random(n) < 0.05
+        b = np.where(cancel, -a if prim == "add" else a, b)
+        return [a, b]
+    if prim == "div":
+        return [random_fp(rng, p, ea), random_fp(rng, p, rng.integers(half_lo // 2, half_hi // 2 + 1, n))]
+    return [random_fp(rng, p, ea), random_fp(rng, p, rng.integers(half_lo, half_hi + 1, n))]
+
+
+# --- 10^6 tuples per primitive against the integer oracle ---------------------------------------
+
+
+@pytest.mark.parametrize("p", PRECISIONS)
+@pytest.mark.parametrize("prim", ["add", "sub", "mul", "div", "sqrt"])
+def test_rounded_primitives_match_integer_oracle(prim: str, p: int) -> None:
+    ops = operands(prim, p, N, seed=1)
+    got = run_map(prim, p, *ops)
+    bits_equal(got, oracle(prim, p, *ops))
+    small = [o[:3000] for o in ops]
+    bits_equal(run_map(prim, p, *small, engine="mpfr"), got[:3000])
+
+
+@pytest.mark.parametrize("p", PRECISIONS)
+def test_sums_match_integer_oracle_including_cancellation(p: int) -> None:
+    rng = np.random.default_rng([2, p])
+    lo, hi = exponent_range(p)
+    rows, k = N // 4, 4
+    window = min(61 - p - 3, (hi - lo) // 2)
+    base = rng.integers(max(lo + 1, -900), max(min(hi, 900) - window - 3, lo + 2), rows)[:, None]
+    exps = np.clip(base + rng.integers(0, window + 1, (rows, k)), lo + p + 1, hi - 3)
+    x = random_fp(rng, p, exps)
+    cancel = rng.random(rows) < 0.2
+    x[cancel, 1] = -x[cancel, 0]
+    stats = EvalStats()
+    got = run_reduce("sum", p, x, stats=stats)
+    bits_equal(got, sum_oracle(x, p))
+    assert stats.recomputed < 0.01 * rows
+    bits_equal(run_reduce("sum", p, x[:2000], engine="mpfr"), got[:2000])
+
+
+@pytest.mark.parametrize("p", PRECISIONS)
+def test_exp_certified_or_recomputed_matches_mpfr(p: int) -> None:
+    rng = np.random.default_rng([3, p])
+    lo, hi = exponent_range(p)
+    top = min(hi * math.log(2), 700) * 0.95
+    bottom = max(lo * math.log(2), -700) * 0.95
+    x = Kernels(p).rounded(rng.uniform(bottom, top, N if p == 24 else N // 10))
+    x[np.abs(x) < 2.0 ** (lo + 1)] = 1.0
+    stats = EvalStats()
+    got = run_map("exp", p, x, stats=stats)
+    with gmpy2.context(precision=p, round=gmpy2.RoundToNearest, emin=-2000, emax=2000):
+        expected = np.array([float(gmpy2.exp(gmpy2.mpfr(v, p))) for v in x.tolist()])
+    bits_equal(got, expected)
+    assert stats.certified + stats.recomputed == x.size
+    assert stats.recomputed < 0.01 * x.size
+
+
+def test_numpy_exp_error_is_far_inside_the_assumed_bound() -> None:
+    """The certificate assumes a relative error <= 2^-40; measure numpy's against MPFR at 53 bits."""
+    x = np.random.default_rng(4).uniform(-700, 700, 30_000)
+    with gmpy2.context(precision=200):
+        exact = [gmpy2.exp(gmpy2.mpfr(v)) for v in x.tolist()]
+    y = np.exp(x)
+    with gmpy2.context(precision=200):
+        worst = max(abs(gmpy2.mpfr(float(a)) - b) / b for a, b in zip(y.tolist(), exact))
+    assert worst < 2.0**-50
+
+
+@pytest.mark.parametrize("p", [2, 3, 8, 11, 17, 24, MAX_FAST_P])
+def test_products_match_python_integers(p: int) -> None:
+    rng = np.random.default_rng([5, p])
+    lo, hi = exponent_range(p)
+    rows, k = 100_000, 3
+    low = -((-lo) // 3) + 1
+    x = random_fp(rng, p, rng.integers(low, max(hi // 3 - 1, low + 1), (rows, k)))
+    stats = EvalStats()
+    got = run_reduce("prod", p, x, stats=stats)
+    expected = [float(round_fraction(Fraction(a) * Fraction(b) * Fraction(c), p)) for a, b, c in x[:5000].tolist()]
+    bits_equal(got[:5000], np.array(expected))
+    bits_equal(run_reduce("prod", p, x[:3000], engine="mpfr"), got[:3000])
+
+
+# --- hard cases ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", PRECISIONS)
+def test_exact_ties_go_to_even(p: int) -> None:
+    one = np.ones(4)
+    half_ulp = np.ldexp(1.0, -p)
+    ties = np.array([half_ulp, 3 * half_ulp, -half_ulp / 2, 5 * half_ulp])
+    bits_equal(run_map("add", p, one, ties), oracle("add", p, one, ties))
+    expected = np.array([1.0, 1 + 4 * half_ulp, 1.0, 1 + 4 * half_ulp])
+    if p > 2:
+        bits_equal(run_map("add", p, one, ties), expected)
+    m = 2**p - 1
+    a = np.array([np.ldexp(m, -p), 3.0])
+    b = np.array([np.ldexp(m, -p), 2**p + 1.0 if p <= 3 else 3.0])
+    bits_equal(run_map("mul", p, a, b), oracle("mul", p, a, b))
+    rows = np.array([[1.0, half_ulp, 0.0], [1.0, 3 * half_ulp, 0.0], [2.0, -half_ulp, 0.0]])
+    stats = EvalStats()
+    bits_equal(run_reduce("sum", p, rows, stats=stats), sum_oracle(rows, p))
+    bits_equal(run_reduce("sum", p, rows, engine="mpfr"), sum_oracle(rows, p))
+
+
+@pytest.mark.parametrize("p", [8, 11, 24, MAX_FAST_P])
+def test_binary64_sum_on_a_midpoint_that_is_not_exact_falls_back(p: int) -> None:
+    """1 + 2^-p + 2^-(p+40): binary64 rounds it onto the midpoint 1 + 2^-p (which would tie down to
+    1); the bound is not zero, so the row is recomputed and rounds up, as the exact sum does."""
+    lo, _ = exponent_range(p)
+    tiny = np.ldexp(1.0, max(-p - 40, lo + 1))
+    rows = np.array([[1.0, np.ldexp(1.0, -p), tiny, 0.0], [1.0, np.ldexp(1.0, -p), -tiny, tiny]])
+    stats = EvalStats()
+    got = run_reduce("sum", p, rows, stats=stats)
+    assert got[0] == 1 + np.ldexp(1.0, 1 - p) and got[1] == 1.0
+    assert stats.recomputed >= 1
+    bits_equal(run_reduce("sum", p, rows, engine="mpfr"), got)
+
+
+@pytest.mark.parametrize("p", [8, 11, 24])
+def test_catastrophic_cancellation_in_sums(p: int) -> None:
+    rng = np.random.default_rng([6, p])
+    big = random_fp(rng, p, rng.integers(20, 40, 5000))
+    small = random_fp(rng, p, rng.integers(-30, -10, 5000))
+    rows = np.stack([big, small, -big, small], axis=1)
+    got = run_reduce("sum", p, rows)
+    bits_equal(got, sum_oracle(rows, p))
+    bits_equal(got, run_reduce("sum", p, rows, engine="mpfr"))
+
+
+def test_near_midpoint_exp_elements_are_recomputed() -> None:
+    p = 24
+    x = Kernels(p).rounded(np.random.default_rng(7).uniform(-80, 80, 1_000_000))
+    K = Kernels(p)
+    near = ~K.certify_exp(np.exp(x))
+    assert 0 < near.sum() < 1000
+    stats = EvalStats()
+    got = run_map("exp", p, x[near])
+    with gmpy2.context(precision=p, emin=-2000, emax=2000):
+        bits_equal(got, np.array([float(gmpy2.exp(gmpy2.mpfr(v, p))) for v in x[near].tolist()]))
+    run_map("exp", p, x[near], stats=stats)
+    assert stats.recomputed == near.sum()
+
+
+# --- range: the same errors as the MPFR engine ------------------------------------------------
+
+
+def same_outcome(graph_builder, p: int, inputs: dict, **kw) -> None:
+    """Both engines give the same pairs, or raise the same error class with the same message."""
+    outcomes = []
+    for engine in ("fast", "mpfr"):
+        try:
+            out = evaluate(graph_builder(), p, inputs, engine=engine, **(kw if engine == "fast" else {}))
+            outcomes.append(("ok", {k: Format(p).to_pairs(v) for k, v in out.items()}))
+        except FpArithmeticError as e:
+            outcomes.append((type(e), str(e)))
+    assert outcomes[0] == outcomes[1]
+    return outcomes[0]
+
+
+def binary_graph(prim: str, shape: tuple[int, ...]):
+    def make():
+        b = Builder()
+        with b.scope("op"):
+            b.output("y", getattr(b, prim)(b.input("a", shape), b.input("b", shape)))
+        return b.graph
+    return make
+
+
+@pytest.mark.parametrize(
+    "p, prim, a, b, error",
+    [
+        (2, "mul", [1.0, 3.0, 24.0], [1.0, 3.0, 2.0], FpOverflow),
+        (3, "add", [1.0, 896.0], [1.0, 64.0], FpOverflow),
+        (3, "mul", [1.0, 2.0**-4], [1.0, 2.0**-3], FpUnderflow),
+        (8, "div", [1.0, 2.0**-200], [3.0, 2.0**100], FpUnderflow),
+        (9, "mul", [2.0**300, 1.0], [2.0**300, 1.0], FpOverflow),
+        (10, "mul", [2.0**-600, 1.0], [2.0**-500, 1.0], FpUnderflow),
+        (8, "div", [1.0, 1.0], [2.0, 0.0], FpArithmeticError),
+    ],
+)
+def test_range_errors_are_the_mpfr_engines(p, prim, a, b, error) -> None:
+    outcome = same_outcome(binary_graph(prim, (len(a),)), p, {"a": np.array(a), "b": np.array(b)})
+    assert issubclass(outcome[0], error) and "node" in outcome[1] and "element" in outcome[1]
+
+
+def test_exp_range_errors_and_excursions_beyond_binary64() -> None:
+    def make():
+        b = Builder()
+        b.output("y", b.exp(b.input("a", (3,))))
+        return b.graph
+    assert same_outcome(make, 8, {"a": np.array([0.5, 200.0, 1.0])})[0] is ExpOverflow
+    assert same_outcome(make, 8, {"a": np.array([0.5, -200.0, 1.0])})[0] is FpUnderflow
+    assert same_outcome(make, 11, {"a": np.array([0.5, 1000.0, -1000.0])})[0] == "ok"
+
+
+def test_values_beyond_binary64_at_p11_return_to_the_fast_path() -> None:
+    def make():
+        b = Builder()
+        x, y = b.input("x", (4,)), b.input("y", (4,))
+        huge = b.mul(b.mul(x, x), b.mul(x, x))
+        b.output("y", b.sum(b.mul(b.reshape(b.div(huge, y), (4, 1)), b.reshape(y, (1, 4))), axis=0))
+        return b.graph
+    inputs = {"x": np.array([2.0**300, 1.5, -2.0**-300, 3.0]), "y": np.array([2.0**900, 2.0, 2.0**-900, 1.0])}
+    assert same_outcome(make, 11, inputs)[0] == "ok"
+    stats = EvalStats()
+    evaluate(make(), 11, inputs, stats=stats)
+    assert stats.gates.get("mpfr", 0) > 0 and stats.gates.get("fast", 0) > 0
+
+
+@pytest.mark.parametrize("chunk", [5, 64, None])
+def test_fused_matmul_errors_name_the_failing_node_and_element(chunk) -> None:
+    def make():
+        b = Builder()
+        with b.scope("matmul"):
+            x, y = b.input("X", (6, 5)), b.input("Y", (5, 7))
+            b.output("out", b.sum(b.mul(b.reshape(x, (6, 5, 1)), b.reshape(y, (1, 5, 7))), axis=1))
+        return b.graph
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(1, 2, (6, 5)), rng.uniform(1, 2, (5, 7))
+    x[4, 2], y[2, 6] = 96.0, 64.0
+    out = same_outcome(make, 3, {"X": x, "Y": y}, chunk_elements=chunk)
+    assert out[0] is FpOverflow and "node mul" in out[1] and "(element (4, 2, 6))" in out[1]
+    x[4, 2], y[2, 6] = 1.5, 1.5
+    x[0, :], y[:, 3] = 28.0, 28.0
+    out = same_outcome(make, 3, {"X": x, "Y": y}, chunk_elements=chunk)
+    assert out[0] is FpOverflow and "node sum" in out[1] and "(element (0, 3))" in out[1]
+    assert same_outcome(make, 8, {"X": x, "Y": y}, chunk_elements=chunk)[0] == "ok"
+
+
+# --- whole operators, examples and models -------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [8, 11, 24])
+def test_operators_match_the_exact_rational_oracle(p: int) -> None:
+    rng = np.random.default_rng([9, p])
+    x = rng.standard_normal((4, 6))
+    out = evaluate(build("layernorm", {"n": 4, "c": 6}), p, {"X": x}, engine="fast")["out"]
+    expected = exact_layernorm(np.vectorize(lambda v: round_fraction(Fraction(v), p), otypes=[object])(x), p)
+    F = Format(p)
+    assert [F.to_fraction(v) for v in out.ravel()] == list(expected.ravel())
+    ws = {name: rng.standard_normal((3, 3)) * 0.5 for name in ("W_Q", "W_K", "W_V")}
+    xa = rng.standard_normal((4, 3)) * 0.5
+    out = evaluate(build("attention", {"n": 4, "d": 3}), p, {"X": xa, **ws}, engine="fast")["out"]
+    r = np.vectorize(lambda v: round_fraction(Fraction(v), p), otypes=[object])
+    expected = exact_attention(r(xa), r(ws["W_Q"]), r(ws["W_K"]), r(ws["W_V"]), p)
+    assert [F.to_fraction(v) for v in out.ravel()] == list(expected.ravel())
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[f.stem for f in EXAMPLES])
+def test_examples_are_bit_identical_across_engines(path: Path) -> None:
+    spec = load_model(path)
+    for p in sorted({8, 11, 24, spec.precision} & set(range(2, MAX_FAST_P + 1))):
+        graph = spec.build(None)
+        same_outcome(lambda: graph, p, {}, chunk_elements=257)
+
+
+@pytest.mark.parametrize("kind, dims", [("matmul", {"n1": 40, "d": 50, "n2": 30}), ("attention", {"n": 24, "d": 16})])
+def test_larger_graphs_bit_identical_and_rarely_recomputed(kind: str, dims: dict) -> None:
+    graph = build(kind, dims)
+    for p in (8, 11, 24):
+        inputs = {name: np.random.default_rng(10).standard_normal(graph.node(i).shape) * 0.3 for name, i in graph.inputs.items()}
+        assert same_outcome(lambda: graph, p, inputs, chunk_elements=1000)[0] == "ok"
+        stats = EvalStats()
+        evaluate(graph, p, inputs, stats=stats)
+        assert stats.recomputed <= 0.01 * sum(stats.gates.values())
+
+
+def test_engine_choice_and_errors() -> None:
+    graph = build("matmul", {"n1": 2, "d": 2, "n2": 2})
+    stats = EvalStats()
+    evaluate(graph, 24, stats=stats)
+    assert stats.engine == "fast" and set(stats.gates) == {"fast"}
+    evaluate(graph, 26, stats=stats)
+    assert stats.engine == "mpfr"
+    from tc0sim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fast engine supports p <= 25"):
+        evaluate(graph, 26, engine="fast")
+    with pytest.raises(ConfigError, match="unknown engine"):
+        evaluate(graph, 8, engine="gpu")
+
+
+def test_cli_engine_and_stats(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "attention.yaml"
+    outs = []
+    for engine in ("auto", "mpfr", "fast"):
+        out = tmp_path / f"{engine}.json"
+        result = CliRunner().invoke(main, ["eval", str(example), "--output", str(out), "--engine", engine, "--stats"])
+        assert result.exit_code == 0, result.output
+        assert "gates by engine" in result.output and "time per operator" in result.output
+        outs.append(out.read_text())
+    assert outs[0] == outs[1] == outs[2]
+    bad = CliRunner().invoke(main, ["eval", str(example), "--output", str(tmp_path / "x.json"), "--engine", "fast", "-p", "40"])
+    assert bad.exit_code == 2 and "fast engine supports" in bad.output
+    bad = CliRunner().invoke(main, ["eval", str(example), "--output", str(tmp_path / "x.json"), "--workers", "2"])
+    assert bad.exit_code == 2 and "--workers applies to the MPFR engine" in bad.output
+
+
+def test_fast_kernels_agree_with_the_primitive_table() -> None:
+    from tc0sim.interp.fast import EXACT_MAPS, REDUCTIONS, ROUNDED_MAPS, TRANSCENDENTAL_MAPS
+    from tc0sim.ir.primitives import PRIMITIVES
+
+    kernels = {row.kernel: row for row in PRIMITIVES.values() if row.kernel is not None}
+    for name in set(ROUNDED_MAPS) | set(TRANSCENDENTAL_MAPS) | set(REDUCTIONS):
+        assert "rounded" in kernels[name].properties, name
+    for name in EXACT_MAPS:
+        assert "exact" in kernels[name].properties, name
+
+
+def test_a_primitive_without_fast_kernel_is_evaluated_by_mpfr() -> None:
+    from tc0sim.ir.primitives import PRIMITIVES
+
+    b = Builder()
+    x = b.input("x", (3,))
+    b.output("y", b.min(b.exp(x), b.max(x, x)))
+    stats = EvalStats()
+    row = PRIMITIVES["min"]
+    from tc0sim.interp import fast
+
+    saved = fast.EXACT_MAPS.pop(row.kernel)
+    try:
+        fast.FAST_MAPS.discard(row.kernel)
+        out = evaluate(b.graph, 11, {"x": np.array([0.5, -1.0, 2.0])}, stats=stats)
+    finally:
+        fast.EXACT_MAPS[row.kernel] = saved
+        fast.FAST_MAPS.add(row.kernel)
+    assert stats.gates["mpfr"] == 3 and stats.gates["fast"] == 6
+    assert [float(v) for v in out["y"]] == [0.5, -1.0, 2.0]
