@@ -7,3 +7,4 @@ python benchmarks/bench_expand.py
 python benchmarks/bench_approx.py
 python benchmarks/bench_depth.py
 python benchmarks/bench_eval.py
+python benchmarks/bench_build.py
