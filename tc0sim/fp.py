@@ -481,6 +481,10 @@ class Format:
         """round_p(sqrt(a)); NegativeSqrt when a < 0."""
         return self.apply("sqrt", a)
 
+    def erf(self, a: Any) -> Any:
+        """round_p(erf(a)), correctly rounded by MPFR."""
+        return self.apply("erf", a)
+
     def exp(self, a: Any) -> Any:
         """round_p(e^a), correctly rounded (within the 2^-p of VAR Lemma 3.6)."""
         return self.apply("exp", a)
@@ -698,5 +702,6 @@ kernel("relu", 1, lambda F: (lambda a, ctx=F.context, zero=F.zero: ctx.maxnum(a,
 kernel("neg", 1, lambda F: F.context.minus)
 kernel("exp", 1, lambda F: F.context.exp, fast=gmpy2.exp, overflow=ExpOverflow)
 kernel("sqrt", 1, lambda F: F.context.sqrt, fast=gmpy2.sqrt, invalid=NegativeSqrt)
+kernel("erf", 1, lambda F: F.context.erf, fast=gmpy2.erf)
 kernel("sum", None, lambda F: F._sum_row)
 kernel("prod", None, lambda F: F._prod_row)

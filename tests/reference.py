@@ -77,18 +77,28 @@ def sqrt_p(x: Fraction, p: int) -> Fraction:
     return n * Fraction(2) ** e
 
 
-def exp_p(x: Fraction, p: int) -> Fraction:
-    """round_p(e^x): mpmath at increasing precision until both ends of its error interval round alike."""
+def _mp_round(fn: Callable, name: str, x: Fraction, p: int) -> Fraction:
+    """round_p(fn(x)): mpmath at increasing precision until both ends of its error interval round alike."""
     for extra in (64, 256, 1024, 4096):
         with mpmath.workprec(p + extra):
-            y = mpmath.exp(mpmath.mpf(x.numerator) / x.denominator)
-            m, e = mpmath.mpf(y).man_exp
-        centre = Fraction(int(m)) * Fraction(2) ** int(e)
-        slack = centre * Fraction(1, 2 ** (p + extra - 4))
+            y = fn(mpmath.mpf(x.numerator) / x.denominator)
+            sign, m, e, _ = mpmath.mpf(y)._mpf_
+        centre = (-1) ** sign * Fraction(int(m)) * Fraction(2) ** int(e)
+        slack = abs(centre) * Fraction(1, 2 ** (p + extra - 4))
         low, high = round_fraction(centre - slack, p), round_fraction(centre + slack, p)
         if low == high:
             return low
-    raise ArithmeticError(f"could not round exp({x}) to {p} bits")
+    raise ArithmeticError(f"could not round {name}({x}) to {p} bits")
+
+
+def exp_p(x: Fraction, p: int) -> Fraction:
+    """round_p(e^x)."""
+    return _mp_round(mpmath.exp, "exp", x, p)
+
+
+def erf_p(x: Fraction, p: int) -> Fraction:
+    """round_p(erf(x)) (erf(0) = 0 exactly)."""
+    return Fraction(0) if x == 0 else _mp_round(mpmath.erf, "erf", x, p)
 
 
 def to_fractions(array: np.ndarray, p: int) -> np.ndarray:

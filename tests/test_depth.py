@@ -254,7 +254,7 @@ def test_as_dict_is_json_ready():
 
 # --- property test: tensor-level depth equals the scalar-level depth ---------------------------
 
-UNARY = ["relu", "exp", "sqrt", "neg"]
+UNARY = ["relu", "exp", "sqrt", "erf", "neg"]
 BINARY = ["add", "sub", "mul", "div", "max", "min", "compare"]
 MAX_ELEMENTS = 48
 

@@ -20,6 +20,11 @@ OPERATORS = (
     "conv2d", "flow", "flow_bezier", "flow_matching", "aattc",
 )
 MODELS = ("var", "flowar", "flowar_bezier", "fast_flowar")
+RELEASED_SIZE = {"var_d16", "var_d30", "flowar_s", "flowar_h"}
+HEAVY = {"flowar_h"}
+"""Released-size files whose graph takes tens of seconds to build: only loaded here (their parameters are
+tested with fewer Euler steps in tests/test_models_flowar_release.py; their size in benchmarks/)."""
+"""Released-size models (10^11+ gates): too big to evaluate here; their size and parameters are tested."""
 
 
 def run(*args):
@@ -39,8 +44,18 @@ def test_one_example_per_operator_and_model():
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
 def test_example_runs_through_every_command(path, tmp_path):
     spec = load_model(path)
-    assert spec.precision is not None and spec.sweep is not None and spec.n is not None
-    assert spec.uses_n, "examples give their dims as expressions in n"
+    assert spec.precision is not None
+    if KINDS[spec.kind].dims:
+        assert spec.sweep is not None and spec.n is not None
+        assert spec.uses_n, "examples give their dims as expressions in n"
+    if path.stem in HEAVY:
+        assert spec.kind in KINDS and not spec.uses_n
+        return
+    if path.stem in RELEASED_SIZE:
+        size = run("size", path, "--format", "json")
+        assert size.exit_code == 0, size.output
+        assert json.loads(size.stdout)["parameters"]["total"] > 0
+        return
 
     depth = run("depth", path, "--format", "json")
     assert depth.exit_code == 0, depth.output
@@ -53,19 +68,20 @@ def test_example_runs_through_every_command(path, tmp_path):
     assert size.exit_code == 0, size.output
     polynomial = json.loads(size.stdout)["size"]
     assert polynomial["verified"], f"{path.name}: counts not a polynomial on its sweep {spec.sweep}"
-    assert polynomial["degree"] >= 1
+    assert polynomial["degree"] >= (1 if spec.uses_n else 0)
 
     out = tmp_path / "out.json"
     evaluated = run("eval", path, "--output", out)
     assert evaluated.exit_code == 0, evaluated.output
     document = json.loads(out.read_text())
     assert document["precision"] == spec.precision
-    assert "out" in document["outputs"]
+    assert "out" in document["outputs"] or not KINDS[spec.kind].dims
 
     audited = run("audit", path, "--format", "json")
     assert audited.exit_code in (0, 1), audited.output
     verdicts = json.loads(audited.stdout)["claims"]
     assert (audited.exit_code == 1) == any(v["verdict"] == "violated" for v in verdicts)
-    if KINDS[spec.kind].model is False and spec.kind not in ("flow", "flow_bezier", "aattc"):
+    if spec.kind in OPERATORS and spec.kind not in ("flow", "flow_bezier", "aattc"):  # the papers' operators
         assert verdicts, f"no claim audits {spec.kind}"
-    assert all(v["verdict"] != "precondition" for v in verdicts), "examples should meet the claims' preconditions"
+    if spec.kind != "flowar_release":  # the released model audits Theorem 4.9, whose preconditions it fails
+        assert all(v["verdict"] != "precondition" for v in verdicts), "examples should meet the claims' preconditions"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.errors import ConfigError
 from tc0sim.interp.size import size
 from tc0sim.modelfile import TOP_LEVEL_KEYS, ModelSpec, kind_names, load_model, loads_model
@@ -246,7 +247,7 @@ def test_seed_and_file_size_limits(tmp_path):
 
 def test_claim_key():
     spec = loads_model('kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\nclaim: "3(d_std + d_sum) + d_exp"\n', "f.yaml")
-    assert spec.claim == (3, 3, 0, 1, 0)
+    assert spec.claim == (3, 3, 0, 1, 0) + (0,) * (len(SYMBOLS) - 5)
     for bad, fragment in (("d_foo", "unknown depth symbol"), ("²d_std", "ASCII"), (3, "a linear form"), ("1" * 300 + " d_std", "at most 200")):
         with pytest.raises(ConfigError, match=fragment):
             loads_model(f"kind: matmul\ndims: {{n1: 1, d: 1, n2: 1}}\nclaim: {bad!r}\n".replace("'", '"'), "f.yaml")

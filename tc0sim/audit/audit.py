@@ -577,6 +577,8 @@ def audit_model_depth(
     taken from the claim's dims written as plain ``n`` if the file's values agree on one. Runtime
     claims on the kind are audited on their own proxy sweep (``claim.dims``, ``claim.fixed``).
     """
+    if spec.kind == "flowar_release" and claims is None:
+        return [_release_verdict(spec)]
     pool = CLAIMS if claims is None else tuple(claims)
     matching = [c for c in pool if c.kind == spec.kind and not c.runtime]
     runtime = [_runtime_verdict(c, tuple(ns) if ns is not None else DEFAULT_NS) for c in pool if c.kind == spec.kind and c.runtime]
@@ -610,6 +612,20 @@ def audit_model_depth(
                 instance = _Instance(None, {"n": inferred, **env}, graph, base.depth)
         verdicts.append(_audit(claim, None, [instance], False, own_notes, divisors))
     return verdicts + runtime
+
+
+def _release_verdict(spec: Any) -> Verdict:
+    """FlowAR as released: Theorem 4.9's preconditions and the closed-form depth (tc0sim.audit.flowar_release)."""
+    from tc0sim.audit.flowar_release import audit_release
+
+    result = audit_release(spec.params_at(None) if not spec.uses_n else spec.params_at(spec.n))
+    notes = [f"{p['text']}: {'holds' if p['holds'] else 'fails'} ({p['why']})" for p in result["preconditions"]]
+    notes += [f"outside the paper's primitives: {t}" for t in result["outside_primitives"]]
+    notes += [f"outside the paper's model: {t}" for t in result["outside_structures"]]
+    d = result["depth"]
+    notes.append(f"closed form (K={d['K']}, L={d['L']}, B={d['B']}, S={d['S']}, u={d['u']}): " + "; ".join(result["depth"]["closed_form"]))
+    computed = " | ".join(d["critical"])
+    return Verdict("FlowAR-T4.9", "precondition", "uniform TC^0 (depth O(1), size poly(n))", computed, notes)
 
 
 def _infer_n(claim: Claim, dims: Mapping[str, int]) -> int | None:

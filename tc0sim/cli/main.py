@@ -533,10 +533,15 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
     extra = polyfit.verification_points(points, verify_count) if spec.uses_n else []
 
     counts: list[dict[str, Any]] = []
+    parameters_of = spec.kind_info.parameters
+    parameters: dict[str, Any] | None = None
     with progress(f"counting {spec.kind}", len(points) + len(extra)) as bar:
         for n in points + extra:
-            report = size_of(spec.build(n)).as_dict()
+            built = spec.build(n)
+            report = size_of(built).as_dict()
             counts.append({"n": n, "total": report["total"], "by_primitive": report["by_primitive"]})
+            if parameters_of is not None and parameters is None:
+                parameters = parameters_of(built)
             bar.advance(f"n={n}")
     fitted = counts[: len(points)]
     checks = counts[len(points) :]
@@ -557,6 +562,8 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
         "uses_n": spec.uses_n,
     }
     data = {"model": {"file": model, "kind": spec.kind, "dims": {k: str(v) for k, v in spec.dims.items()}}, "size": result}
+    if parameters is not None:
+        data["parameters"] = parameters
 
     primitives = sorted({p for c in counts for p in c["by_primitive"]})
     table = Section(
@@ -580,9 +587,22 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
             + ", ".join(f"{_exact_text(polyfit.value(coefficients, c['n']))} at n={c['n']} (counted {c['total']:,})" for c in failures)
             + "; give more points with --n"
         )
-    emit(fmt, [table, summary], data)
+    sections = [table, summary]
+    if parameters is not None:
+        sections.append(_parameter_section(parameters, points[0] if spec.uses_n else None))
+    emit(fmt, sections, data)
     if plot_path is not None:
         _plot(plot_path, spec.kind, counts, coefficients if verified else None)
+
+
+def _parameter_section(parameters: dict[str, Any], n: int | None) -> Section:
+    """The weight scalars the circuit reads, by group and component."""
+    at = f" at n={n}" if n is not None else ""
+    section = Section(f"parameters{at}: {parameters['total']:,} weight scalars", ("component", "parameters"))
+    section.rows = [[name, f"{count:,}"] for name, count in parameters["by_component"].items()]
+    groups = [k for k in parameters if k not in ("total", "by_component")]
+    section.lines.append(", ".join(f"{k} {parameters[k]:,}" for k in groups))
+    return section
 
 
 def _plot(path: str, kind: str, counts: list[dict[str, Any]], coefficients: list[Fraction] | None) -> None:
@@ -665,6 +685,14 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
     show_default=True,
     help="Refuse to evaluate graphs with more gates than this (e.g. 5e7).",
 )
+@click.option(
+    "--weights",
+    "weight_files",
+    multiple=True,
+    metavar="[PREFIX=]CHECKPOINT",
+    help="Weights by their state_dict names from a PyTorch checkpoint (weights_only) or safetensors file; "
+    "PREFIX= prepends to every name (repeatable, e.g. --weights var_d16.pth --weights vae.=vae.pth).",
+)
 @budget_options
 @click.option("--engine", type=click.Choice(["auto", "fast", "mpfr"]), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); auto: fast where it applies. Same bits.")
 @click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
@@ -673,6 +701,7 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
 @click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast engine) or per task (Dask).")
 def eval_command(
     model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
+    weight_files: tuple[str, ...],
     engine: str, show_stats: bool, workers: int | None, scheduler: str | None, chunk: int | None,
 ) -> None:
     """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
@@ -706,6 +735,10 @@ def eval_command(
             f"above the budget of {budget.max_bytes:,} bytes; raise it with --max-memory"
         )
     inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
+    if weight_files:
+        from tc0sim.cli.weights import load_weights
+
+        inputs.update(load_weights(graph, weight_files, spec.kind_info.ignored_weights, supplied=inputs))
     workers = _eval_workers(engine, p, gates, workers, scheduler)
     stats = EvalStats()
     with status(f"evaluating {gates:,} gates at p={p}"):

@@ -31,6 +31,10 @@ class Kind:
     params: Mapping[str, Any] = field(default_factory=dict)
     model: bool = False
     doc: str = ""
+    parameters: Callable[[Graph], dict[str, Any]] | None = None
+    """Optional: the weight scalars the circuit reads, grouped (``tc0sim size`` reports it)."""
+    ignored_weights: tuple[str, ...] = ()
+    """Optional: fnmatch patterns of checkpoint tensors the circuit does not read (``eval --weights``)."""
     min_nodes: MinNodesFn | None = None
     """A lower bound on the graph's tensor nodes from dims and params, checked against the build
     budget before building (for kinds whose size grows with a param, e.g. ``layers``)."""

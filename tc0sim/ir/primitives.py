@@ -152,6 +152,7 @@ PRIMITIVES: dict[str, Primitive] = {
         elementwise("relu", "d_std", 1, "exact", "max(a, 0)"),
         elementwise("exp", "d_exp", 1, "rounded", "round_p(e^a)"),
         elementwise("sqrt", "d_sqrt", 1, "rounded", "round_p(sqrt(a))"),
+        elementwise("erf", "d_erf", 1, "rounded", "round_p(erf(a)), correctly rounded (the exact GELU's error function)"),
         reduction("sum", "d_sum", "rounded", "round_p(exact sum along axes), one gate per output"),
         reduction("prod", "d_prod", "rounded", "round_p(exact product along axes)"),
         Primitive("neg", None, 1, _props("elementwise exact wiring"), "-a (sign flip is wiring)",

@@ -1,7 +1,7 @@
 """The models of docs/models.md: every model kind, listed once in ``MODELS``."""
 
 from tc0sim.ir.kind import Kind
-from tc0sim.models import fast_flowar, flowar, var
+from tc0sim.models import fast_flowar, flowar, flowar_release, var, var_release
 
-MODELS: tuple[Kind, ...] = (*var.KINDS, *flowar.KINDS, *fast_flowar.KINDS)
+MODELS: tuple[Kind, ...] = (*var.KINDS, *flowar.KINDS, *fast_flowar.KINDS, *var_release.KINDS, *flowar_release.KINDS)
 """Every model kind; ``tc0sim.kinds`` registers them. A new model module adds one entry here."""

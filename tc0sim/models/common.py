@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.graph import Builder, Tensor
+from tc0sim.ir.graph import Builder, Graph, Tensor
+from tc0sim.ops.linear import linear
 
 
 def check_positive_int(kind: str, name: str, value: Any, minimum: int = 1) -> int:
@@ -19,6 +20,39 @@ def check_positive_int(kind: str, name: str, value: Any, minimum: int = 1) -> in
 def weight(b: Builder, name: str, shape: tuple[int, ...]) -> Tensor:
     """A weight input (role 'weight') of the given shape."""
     return b.input(name, shape, role="weight")
+
+
+class NamedWeights:
+    """Weight inputs by their official state_dict names (one input per name) and ``nn.Linear`` layers."""
+
+    def __init__(self, b: Builder) -> None:
+        self.b = b
+        self.made: dict[str, Tensor] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...]) -> Tensor:
+        if name not in self.made:
+            self.made[name] = self.b.input(name, shape, role="weight")
+        return self.made[name]
+
+    def linear(self, x: Tensor, name: str, out: int, bias: bool = True) -> Tensor:
+        """``name``: Linear(x.shape[-1] → out) with weights ``name.weight`` [out, in] and ``name.bias``."""
+        width = x.shape[-1]
+        return linear(self.b, x, self(f"{name}.weight", (out, width)), self(f"{name}.bias", (out,)) if bias else None, name=name)
+
+
+def weight_groups(graph: Graph, component_of: Callable[[str], tuple[str, str]], groups: Sequence[str]) -> dict[str, Any]:
+    """The weight scalars of a graph by group and by "group/component" (``component_of(name)``), with the total."""
+    totals = dict.fromkeys(groups, 0)
+    by_component: dict[str, int] = {}
+    for name, nid in graph.inputs.items():
+        node = graph.node(nid)
+        if node.attrs.get("role") != "weight":
+            continue
+        group, component = component_of(name)
+        totals[group] += node.size
+        key = f"{group}/{component}"
+        by_component[key] = by_component.get(key, 0) + node.size
+    return {**totals, "total": sum(totals.values()), "by_component": dict(sorted(by_component.items()))}
 
 
 def tokens(b: Builder, maps: Sequence[Tensor]) -> Tensor:

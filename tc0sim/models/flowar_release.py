@@ -1,0 +1,476 @@
+"""FlowAR as released (Ren et al., "FlowAR: Scale-wise Autoregressive Image Generation Meets Flow
+Matching", arXiv 2412.15205): the whole class-conditional sampling circuit of FlowAR-S/L/H.
+
+Per scale k = 1 … K (sizes s_k, default 1, 2, 4, 8, 16; N_k = s_k² tokens), for the conditional and
+the unconditional (null-class) half of the classifier-free-guidance batch at once:
+
+* input: scale 1 reads the class embedding (one row of ``class_emb``, 1001 × E); scale k ≥ 2 reads the
+  previous sample resized bicubically to s_K × s_K, area-averaged to s_k × s_k, and ``z_proj``
+  (Linear 16 → E);
+* AR transformer: ``+ encoder_pos``, ``z_proj_ln`` (RMSNorm with weight), ``blocks`` encoder blocks,
+  ``encoder_norm``; ``decoder_embed`` (Linear E → E), ``+ decoder_pos``, ``blocks`` decoder blocks,
+  ``decoder_norm``, ``+ diffusion_pos``: the condition z_k [N_k, E]. A block is
+  ``x += γ1·Attn(RMSNorm(x)(1 + s1) + b1)``; ``x += γ2·MLP(RMSNorm(x)(1 + s2) + b2)`` with
+  ``γ1, γ2, s1, s2, b1, b2`` from ``Linear(SiLU(class embedding))``; attention has a biased qkv, 2-D
+  RoPE on q and k, scale 1/√d and sees the keys and values of every scale so far (the KV cache);
+  the MLP is a GEGLU (exact, erf-based GELU) of hidden width ⌊8E/3⌋;
+* flow head (``flownet``, width w): Euler steps from the noise x = ε_k (a circuit input) on the time
+  points of the official schedule; each step evaluates the velocity net on the time embedding
+  (``(t·1000)`` truncated → 256 cos/sin features → Linear, SiLU, Linear) and z_k, with
+  ``Block_v1`` (6 per-token AdaLN vectors from SiLU(t + c), c = ``cond_embed(z_k)``) or ``Block_v2``
+  (3 from SiLU(t) for self-attention, RMSNorm'd cross-attention to z_k, 3 per-token from SiLU(c + t)
+  for the MLP), then RMSNorm, AdaLN shift/scale from SiLU(c + t) and Linear(w → 16). While guided
+  (guidance scale g_k = 1 + (cfg − 1)(k − 1)/(K − 1) > 1 and t ≤ ``guidance``) the velocity is
+  ``v_u + g_k (v_c − v_u)`` of the net on the conditional state with both halves' z_k;
+  ``x ← x + (t_next − t)·v``.
+
+The conditional sample of the last scale is the 16 × 16 × 16 latent (output ``latent``; each scale's
+sample is ``sample.k``); divided by 0.2325 it enters the KL-16 VAE decoder (``post_quant_conv`` 1×1,
+then the LDM decoder, channels 128·(1, 1, 2, 2, 4), three ResBlocks per level, attention only in the
+middle): the image, output ``out`` [256, 256, 3] (the latent when ``vae: false``).
+
+Values computed identically by the official code at every scale or step (the AdaLN vectors of the
+AR blocks, the time embeddings and the SiLU(t) modulations, which do not depend on the scale, the
+cross-attention keys and values, which do not depend on the step) are computed once. The
+unconditional half's own flow state never reaches the output (the official sampler discards it
+when guidance starts, and scale 1 is never guided), so it is not built and only the conditional
+noise is an input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import gmpy2
+import numpy as np
+
+from tc0sim.errors import ConfigError
+from tc0sim.ir.graph import Builder, Graph, Tensor
+from tc0sim.ir.kind import Kind
+from tc0sim.models.common import NamedWeights, weight_groups
+from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
+from tc0sim.ops.activations import silu
+from tc0sim.ops.constants import cos_sin, real
+from tc0sim.ops.glu import glu
+from tc0sim.ops.linear import linear
+from tc0sim.ops.mha import merge_heads, modulate, sdpa, sdpa_aattc, split_heads
+from tc0sim.ops.resize import area, bicubic
+from tc0sim.ops.rmsnorm import rms_norm
+from tc0sim.ops.rope import rope, rope_tables
+
+REF = "FlowAR (arXiv 2412.15205), released code"
+VAE_PREFIX = "vae."
+HEAD_PREFIX = "flownet."
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "S": {"width": 768, "blocks": 6, "heads": 12, "head_width": 1024, "head_blocks": 2, "cross": False,
+          "steps": 25, "cfg": "4.3", "guidance": "0.9"},
+    "L": {"width": 1024, "blocks": 8, "heads": 16, "head_width": 1024, "head_blocks": 12, "cross": True,
+          "steps": 25, "cfg": "2.4", "guidance": "0.9"},
+    "H": {"width": 1536, "blocks": 15, "heads": 16, "head_width": 1536, "head_blocks": 12, "cross": True,
+          "steps": 50, "cfg": "2.4", "guidance": "0.7"},
+}
+"""The released variants: ``flowar_small/large/huge`` with the flow heads of their run commands and
+the sampling settings of their evaluation commands (num_step, cfg, guidance)."""
+
+COMMON: dict[str, Any] = {
+    "head_heads": None, "mlp_ratio": 4, "scales": [1, 2, 4, 8, 16], "latent_channels": 16, "classes": 1000,
+    "rope_seq_len": 16, "vae": True, "vae_channels": 128, "vae_mult": [1, 1, 2, 2, 4], "vae_res_blocks": 2,
+    "vae_scale": "0.2325", "attention": "exact", "aattc_degree": 2,
+}
+DEFAULTS: dict[str, Any] = {"variant": "S", **{k: None for k in VARIANTS["S"]}, **COMMON}
+TIME_FEATURES = 256
+MAX_PERIOD = 10000
+ATTENTIONS = ("exact", "aattc")
+"""``exact``: softmax attention as released; ``aattc``: every attention through the polynomial AAttC of
+the FlowAR paper's fast FlowAR (Section 5), of degree ``aattc_degree``."""
+
+
+@dataclass(frozen=True)
+class FlowARReleaseConfig:
+    """A validated configuration (the numbers of ``flowar_*`` and of the run/eval commands)."""
+
+    width: int
+    blocks: int
+    heads: int
+    head_width: int
+    head_blocks: int
+    head_heads: int
+    cross: bool
+    mlp_ratio: float
+    scales: tuple[int, ...]
+    latent_channels: int
+    classes: int
+    steps: int
+    cfg: Fraction
+    guidance: Fraction
+    rope_seq_len: int
+    vae: DecoderConfig | None
+    vae_scale: Fraction
+    attention: str = "exact"
+    aattc_degree: int = 2
+
+    @property
+    def tokens(self) -> int:
+        return sum(s * s for s in self.scales)
+
+    def hidden(self, width: int) -> int:
+        """timm SwiGLU hidden width ``int(width · mlp_ratio · 2/3.)`` (float arithmetic, as the code)."""
+        return int(width * self.mlp_ratio * 2 / 3.0)
+
+
+def _int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"flowar_release: param {name!r} must be an integer ≥ {minimum}, got {value!r}")
+    return value
+
+
+def _number(name: str, value: Any, minimum: Fraction = Fraction(0)) -> Fraction:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        x = Fraction(str(value))
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise ConfigError(f"flowar_release: param {name!r} must be a number, got {value!r}") from None
+    if x < minimum:
+        raise ConfigError(f"flowar_release: param {name!r} must be ≥ {minimum}, got {value!r}")
+    return x
+
+
+def _int_list(name: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"flowar_release: param {name!r} must be a non-empty list of integers, got {value!r}")
+    return tuple(_int(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+def parse_config(params: dict[str, Any]) -> FlowARReleaseConfig:
+    """Fill the variant's numbers into the params left at None and validate everything."""
+    variant = params.get("variant", "S")
+    if variant not in VARIANTS:
+        raise ConfigError(f"flowar_release: param 'variant' must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    p = {**DEFAULTS, **{k: v for k, v in VARIANTS[variant].items()}, **{k: v for k, v in params.items() if v is not None}}
+    width, heads = _int("width", p["width"]), _int("heads", p["heads"])
+    head_width = _int("head_width", p["head_width"])
+    head_heads = _int("head_heads", p["head_heads"] if p["head_heads"] is not None else max(head_width // 64, 1))
+    for what, w, h in (("width", width, heads), ("head_width", head_width, head_heads)):
+        if w % h or (w // h) % 4:
+            raise ConfigError(f"flowar_release: {what} {w} over {h} heads must give a head width divisible by 4 (2-D RoPE)")
+    scales = _int_list("scales", p["scales"])
+    if scales[0] != 1 or len(scales) < 2 or any(a >= b for a, b in zip(scales, scales[1:])):
+        raise ConfigError(f"flowar_release: param 'scales' must start at 1 and increase strictly (at least two), got {list(scales)}")
+    if not isinstance(p["cross"], bool) or not isinstance(p["vae"], bool):
+        raise ConfigError("flowar_release: params 'cross' and 'vae' must be true or false")
+    mlp_ratio = p["mlp_ratio"]
+    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
+        raise ConfigError(f"flowar_release: param 'mlp_ratio' must be a positive number, got {mlp_ratio!r}")
+    if p["attention"] not in ATTENTIONS:
+        raise ConfigError(f"flowar_release: param 'attention' must be one of {', '.join(ATTENTIONS)}, got {p['attention']!r}")
+    latent = _int("latent_channels", p["latent_channels"])
+    vae = None
+    if p["vae"]:
+        vae = DecoderConfig(_int("vae_channels", p["vae_channels"]), _int_list("vae_mult", p["vae_mult"]),
+                            _int("vae_res_blocks", p["vae_res_blocks"], 0), latent, 3, frozenset(), True, False, 32,
+                            (latent, 1))
+    return FlowARReleaseConfig(
+        width, _int("blocks", p["blocks"]), heads, head_width, _int("head_blocks", p["head_blocks"]), head_heads,
+        p["cross"], float(mlp_ratio), scales, latent, _int("classes", p["classes"]), _int("steps", p["steps"], 2),
+        _number("cfg", p["cfg"], Fraction(1)), _number("guidance", p["guidance"]), _int("rope_seq_len", p["rope_seq_len"]),
+        vae, _number("vae_scale", p["vae_scale"]) or Fraction(1), p["attention"], _int("aattc_degree", p["aattc_degree"]))
+
+
+# --- the official sampler's schedule ------------------------------------------------------------
+
+
+def linspace(start: Fraction, end: Fraction, steps: int) -> list[Fraction]:
+    """``steps`` equally spaced exact points from start to end (both included)."""
+    if steps == 1:
+        return [start]
+    return [start + (end - start) * Fraction(i, steps - 1) for i in range(steps)]
+
+
+def time_points(steps: int) -> list[Fraction]:
+    """The time points of the official ``euler_sampler``, as exact rationals: linspace(1, 0.3, n//2) then
+    linspace(0.25, 0, n//2 + 1), or linspace(1, 0, 51) for n = 50. (PyTorch's float64 linspace may
+    differ from these in the last bit, depending on the CPU's vector width.)"""
+    if steps == 50:
+        return linspace(Fraction(1), Fraction(0), 51)
+    return linspace(Fraction(1), Fraction(3, 10), steps // 2) + linspace(Fraction(1, 4), Fraction(0), steps // 2 + 1)
+
+
+def time_index(t: Fraction) -> int:
+    """``(t·1000).long()`` of the time the velocity net receives: float64, then float32, times 1000 in
+    float32, truncated."""
+    return int(np.float32(np.float32(float(t)) * np.float32(1000)))
+
+
+def guidance_scale(cfg: Fraction, scale: int, scales: int) -> Fraction:
+    """The guidance of scale index ``scale`` (0-based): 1 + (cfg − 1)·scale/(K − 1), ramping over the scales."""
+    return 1 + (cfg - 1) * Fraction(scale, scales - 1)
+
+
+def guided(cfg: Fraction, scale: int, scales: int, t: Fraction, guidance: Fraction) -> bool:
+    """Whether the sampler guides this step: guidance scale > 1 and 0 ≤ t ≤ guidance."""
+    return guidance_scale(cfg, scale, scales) > 1 and 0 <= t <= guidance
+
+
+def time_features(index: int) -> list[Fraction]:
+    """The 256 sinusoidal features [cos(n f_j), sin(n f_j)], f_j = 10⁴^(−j/128), of time index n."""
+    half = TIME_FEATURES // 2
+    with gmpy2.context(gmpy2.get_context(), precision=320):
+        angles = [index * gmpy2.exp(-gmpy2.log(MAX_PERIOD) * j / half) for j in range(half)]
+    cos, sin = cos_sin(angles)
+    return cos + sin
+
+
+# --- the circuit -------------------------------------------------------------------------------
+
+
+class _Circuit:
+    """Builds the circuit; caches the values shared by several scales or steps."""
+
+    def __init__(self, b: Builder, cfg: FlowARReleaseConfig) -> None:
+        self.b, self.cfg, self.w = b, cfg, NamedWeights(b)
+        self.tables: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
+        self.time_embeds: dict[int, Tensor] = {}
+        self.time_mods: dict[tuple[int, int], list[Tensor]] = {}
+        self.inv_sqrt: dict[int, Fraction] = {}
+
+    # shared pieces
+    def rope_tables(self, head_dim: int, side: int) -> tuple[Tensor, Tensor]:
+        key = (head_dim, side)
+        if key not in self.tables:
+            cos, sin = rope_tables(head_dim, side, self.cfg.rope_seq_len)
+            self.tables[key] = (self.b.constant(cos, name=f"rope_cos_{head_dim}_{side}"),
+                                self.b.constant(sin, name=f"rope_sin_{head_dim}_{side}"))
+        return self.tables[key]
+
+    def scale(self, head_dim: int) -> Fraction:
+        if head_dim not in self.inv_sqrt:
+            self.inv_sqrt[head_dim] = real(lambda x: 1 / gmpy2.sqrt(x), head_dim)
+        return self.inv_sqrt[head_dim]
+
+    def attention(self, q: Tensor, k: Tensor, v: Tensor, heads: int, side: int) -> Tensor:
+        """Heads, RoPE on q and k, sdpa, heads merged ([..., n, C] in and out); k/v may be pre-split."""
+        b = self.b
+        head_dim = q.shape[-1] // heads
+        cos, sin = self.rope_tables(head_dim, side)
+        qh = rope(b, split_heads(b, q, heads), cos, sin)
+        if self.cfg.attention == "aattc":
+            return merge_heads(b, sdpa_aattc(b, qh, k, v, self.scale(head_dim), self.cfg.aattc_degree))
+        return merge_heads(b, sdpa(b, qh, k, v, self.scale(head_dim)))
+
+    def mods(self, x: Tensor, count: int) -> list[Tensor]:
+        """[..., count·C] → count tensors [..., C] (the official ``view(..., count, C).unbind``)."""
+        c = x.shape[-1] // count
+        return [self.b.slice(x, x.ndim - 1, i * c, (i + 1) * c) for i in range(count)]
+
+    # AR transformer
+    def ar_block(self, x: Tensor, name: str, mods: list[Tensor], cache: list[list[Tensor]], side: int) -> Tensor:
+        b, w, cfg = self.b, self.w, self.cfg
+        gamma1, gamma2, scale1, scale2, shift1, shift2 = mods
+        with b.scope("block", REF):
+            h = modulate(b, rms_norm(b, x), scale1, shift1)
+            qkv = w.linear(h, f"{name}.attn.qkv", 3 * cfg.width)
+            q, k, v = self.mods(qkv, 3)
+            head_dim = cfg.width // cfg.heads
+            cos, sin = self.rope_tables(head_dim, side)
+            cache[0].append(rope(b, split_heads(b, k, cfg.heads), cos, sin))
+            cache[1].append(split_heads(b, v, cfg.heads))
+            keys, values = (b.concat(part, axis=2) for part in cache)
+            q = b.broadcast(q, keys.shape[:1] + q.shape[1:])
+            attn = w.linear(self.attention(q, keys, values, cfg.heads, side), f"{name}.attn.proj", cfg.width)
+            x = b.add(x, b.mul(attn, gamma1))
+            h = modulate(b, rms_norm(b, x), scale2, shift2)
+            mlp = glu(b, h, cfg.hidden(cfg.width), lambda t, n, o: w.linear(t, f"{name}.{n}", o), name="mlp")
+            return b.add(x, b.mul(mlp, gamma2))
+
+    def ar_modulations(self, cond: Tensor, stack: str) -> list[list[Tensor]]:
+        """Every block's six AdaLN vectors [B, 1, E] from SiLU(class embedding) (the same at every scale)."""
+        b, w, cfg = self.b, self.w, self.cfg
+        act = silu(b, cond)
+        out = []
+        for j in range(cfg.blocks):
+            with b.scope(f"{stack}{j}_adaln", REF):
+                out.append(self.mods(w.linear(act, f"{stack}.{j}.ada_lin.1", 6 * cfg.width), 6))
+        return out
+
+    # flow head
+    def time_embed(self, index: int) -> Tensor:
+        """t_emb [1, 1, w] of time index n (shared by every scale)."""
+        if index not in self.time_embeds:
+            b, w = self.b, self.w
+            with b.scope("time_embed", REF):
+                features = b.constant(np.array(time_features(index), dtype=object).reshape(1, 1, TIME_FEATURES))
+                hidden = silu(b, w.linear(features, f"{HEAD_PREFIX}time_embed.mlp.0", self.cfg.head_width))
+                self.time_embeds[index] = w.linear(hidden, f"{HEAD_PREFIX}time_embed.mlp.2", self.cfg.head_width)
+        return self.time_embeds[index]
+
+    def attention_mods(self, index: int, j: int) -> list[Tensor]:
+        """Block_v2's gamma1, scale1, shift1 [1, 1, w] from SiLU(t) (shared by every scale)."""
+        if (index, j) not in self.time_mods:
+            b = self.b
+            with b.scope("time_adaln", REF):
+                act = silu(b, self.time_embed(index))
+                lin = self.w.linear(act, f"{HEAD_PREFIX}res_blocks.{j}.ada_lin_attn", 3 * self.cfg.head_width)
+                self.time_mods[(index, j)] = self.mods(lin, 3)
+        return self.time_mods[(index, j)]
+
+    def velocity(self, x: Tensor, index: int, cond: dict[str, Any], side: int) -> Tensor:
+        """The flow head on x [B, N, 16] at time index n with the scale's conditioning tensors."""
+        b, w, cfg = self.b, self.w, self.cfg
+        wid, prefix = cfg.head_width, HEAD_PREFIX
+        with b.scope("velocity", REF):
+            act = silu(b, b.add(cond["c"], self.time_embed(index)))
+            h = w.linear(x, f"{prefix}input_proj", wid)
+            for j in range(cfg.head_blocks):
+                name = f"{prefix}res_blocks.{j}"
+                with b.scope("head_block", REF):
+                    if cfg.cross:
+                        gamma1, scale1, shift1 = self.attention_mods(index, j)
+                        gamma2, scale2, shift2 = self.mods(w.linear(act, f"{name}.ada_lin_mlp", 3 * wid), 3)
+                    else:
+                        gamma1, gamma2, scale1, scale2, shift1, shift2 = self.mods(w.linear(act, f"{name}.ada_lin", 6 * wid), 6)
+                    normed = modulate(b, rms_norm(b, h), scale1, shift1)
+                    qkv = w.linear(normed, f"{name}.attn.qkv", 3 * wid, bias=False)
+                    q, k, v = self.mods(qkv, 3)
+                    cos, sin = self.rope_tables(wid // cfg.head_heads, side)
+                    keys = rope(b, split_heads(b, k, cfg.head_heads), cos, sin)
+                    attn = self.attention(q, keys, split_heads(b, v, cfg.head_heads), cfg.head_heads, side)
+                    h = b.add(h, b.mul(w.linear(attn, f"{name}.attn.proj", wid), gamma1))
+                    if cfg.cross:
+                        query = w.linear(rms_norm(b, h, w(f"{name}.norm2_1.weight", (wid,))), f"{name}.crossattn.q", wid, bias=False)
+                        keys, values = cond["kv"][j]
+                        cross = self.attention(query, keys, values, cfg.head_heads, side)
+                        h = b.add(h, w.linear(cross, f"{name}.crossattn.proj", wid))
+                    normed = modulate(b, rms_norm(b, h), scale2, shift2)
+                    mlp = glu(b, normed, cfg.hidden(wid), lambda t, n, o: w.linear(t, f"{name}.{n}", o), name="mlp")
+                    h = b.add(h, b.mul(mlp, gamma2))
+            shift, scale = self.mods(w.linear(act, f"{prefix}final_layer.adaLN_modulation.1", 2 * wid), 2)
+            out = modulate(b, rms_norm(b, h), scale, shift)
+            return w.linear(out, f"{prefix}final_layer.linear", cfg.latent_channels)
+
+    def head_conditioning(self, z: Tensor, side: int) -> dict[str, Any]:
+        """c = cond_embed(z) and, for Block_v2, each block's cross-attention keys (RoPE'd) and values."""
+        b, w, cfg = self.b, self.w, self.cfg
+        wid = cfg.head_width
+        with b.scope("head_conditioning", REF):
+            out: dict[str, Any] = {"c": w.linear(z, f"{HEAD_PREFIX}cond_embed", wid), "kv": []}
+            if cfg.cross:
+                cos, sin = self.rope_tables(wid // cfg.head_heads, side)
+                for j in range(cfg.head_blocks):
+                    name = f"{HEAD_PREFIX}res_blocks.{j}"
+                    normed = rms_norm(b, z, w(f"{name}.norm2_2.weight", (cfg.width,)))
+                    k, v = self.mods(w.linear(normed, f"{name}.crossattn.kv", 2 * wid, bias=False), 2)
+                    out["kv"].append((rope(b, split_heads(b, k, cfg.head_heads), cos, sin), split_heads(b, v, cfg.head_heads)))
+        return out
+
+    def sample(self, z: Tensor, noise: Tensor, k: int) -> Tensor:
+        """The Euler sampler of scale index k on noise [1, N, 16]: the conditional sample [1, N, 16]."""
+        b, cfg = self.b, self.cfg
+        side = cfg.scales[k]
+        both = self.head_conditioning(z, side)
+        first = {"c": b.slice(both["c"], 0, 0, 1), "kv": [tuple(b.slice(t, 0, 0, 1) for t in kv) for kv in both["kv"]]}
+        points = time_points(cfg.steps)
+        g = guidance_scale(cfg.cfg, k, len(cfg.scales))
+        x = noise
+        for i, (t, t_next) in enumerate(zip(points[:-1], points[1:])):
+            with b.scope(f"step{i + 1}", REF):
+                index = time_index(t)
+                if z.shape[0] == 2 and guided(cfg.cfg, k, len(cfg.scales), t, cfg.guidance):
+                    v = self.velocity(b.broadcast(x, (2,) + x.shape[1:]), index, both, side)
+                    v_cond, v_uncond = b.slice(v, 0, 0, 1), b.slice(v, 0, 1, 2)
+                    v = b.add(v_uncond, b.mul(b.constant(g), b.sub(v_cond, v_uncond)))
+                else:
+                    v = self.velocity(x, index, first, side)
+                x = b.add(x, b.mul(b.constant(t_next - t), v))
+        return x
+
+
+def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
+    cfg = parse_config(params)
+    fb = _Circuit(b, cfg)
+    w, e, ch = fb.w, cfg.width, cfg.latent_channels
+    starts = np.cumsum([0] + [s * s for s in cfg.scales]).tolist()
+    two = 2 if cfg.cfg != 1 else 1
+    outputs: dict[str, Tensor] = {}
+    with b.scope("flowar_release", REF):
+        label = b.input("class_onehot", (cfg.classes,))
+        table = w("class_emb.weight", (cfg.classes + 1, e))
+        with b.scope("class_embedding", REF):
+            cond = linear(b, label, b.transpose(b.slice(table, 0, 0, cfg.classes), (1, 0)), name="class_emb")
+            rows = [b.reshape(cond, (1, e))] + ([b.slice(table, 0, cfg.classes, cfg.classes + 1)] if two == 2 else [])
+            cond = b.reshape(b.concat(rows, axis=0), (two, 1, e))
+        enc_mods, dec_mods = fb.ar_modulations(cond, "encoder_blocks"), fb.ar_modulations(cond, "decoder_blocks")
+        positions = {n: w(f"{n}_pos_embed_learned", (1, cfg.tokens, e)) for n in ("encoder", "decoder", "diffusion")}
+        caches = {stack: [[[], []] for _ in range(cfg.blocks)] for stack in ("encoder", "decoder")}
+        x = cond
+        sample = None
+        for k, side in enumerate(cfg.scales):
+            with b.scope(f"scale{k + 1}", REF):
+                if k > 0:
+                    with b.scope("next_scale_input", REF):
+                        m = bicubic(b, b.reshape(sample, (cfg.scales[k - 1],) * 2 + (ch,)), cfg.scales[-1], cfg.scales[-1])
+                        m = b.reshape(area(b, m, side, side), (1, side * side, ch))
+                        x = w.linear(m, "z_proj", e)
+                pos = {n: b.slice(t, 1, starts[k], starts[k + 1]) for n, t in positions.items()}
+                with b.scope("encoder", REF):
+                    h = rms_norm(b, b.add(x, pos["encoder"]), w("z_proj_ln.weight", (e,)))
+                    for j in range(cfg.blocks):
+                        h = fb.ar_block(h, f"encoder_blocks.{j}", enc_mods[j], caches["encoder"][j], side)
+                    h = rms_norm(b, h, w("encoder_norm.weight", (e,)))
+                with b.scope("decoder", REF):
+                    h = b.add(w.linear(h, "decoder_embed", e), pos["decoder"])
+                    for j in range(cfg.blocks):
+                        h = fb.ar_block(h, f"decoder_blocks.{j}", dec_mods[j], caches["decoder"][j], side)
+                    z = b.add(rms_norm(b, h, w("decoder_norm.weight", (e,))), pos["diffusion"])
+                with b.scope("flow_head", REF):
+                    noise = b.input(f"noise.{k + 1}", (1, side * side, ch))
+                    sample = fb.sample(z, noise, k)
+                outputs[f"sample.{k + 1}"] = b.reshape(sample, (side, side, ch))
+        latent = outputs[f"sample.{len(cfg.scales)}"]
+        image = None
+        if cfg.vae is not None:
+            with b.scope("vae", REF):
+                image = vae_decoder(b, b.div(latent, b.constant(cfg.vae_scale)), cfg.vae, prefix=VAE_PREFIX)
+    return {"out": latent if image is None else image, "latent": latent, **outputs}
+
+
+def component_of(name: str) -> tuple[str, str]:
+    """(group, component) of a weight name: transformer / flow_head / vae_decoder and its module."""
+    if name.startswith(VAE_PREFIX):
+        parts = name[len(VAE_PREFIX):].split(".")
+        return "vae_decoder", ".".join(parts[:2]) if parts[0] == "decoder" else parts[0]
+    if name.startswith(HEAD_PREFIX):
+        return "flow_head", name[len(HEAD_PREFIX):].split(".")[0]
+    return "transformer", name.split(".")[0]
+
+
+def parameters(graph: Graph) -> dict[str, Any]:
+    """The weight scalars of the circuit by group (transformer, flow_head, vae_decoder) and component."""
+    return weight_groups(graph, component_of, ("transformer", "flow_head", "vae_decoder"))
+
+
+IGNORED_WEIGHTS = ("mask", "*.rope.freqs", f"{VAE_PREFIX}encoder.*", f"{VAE_PREFIX}quant_conv.*")
+"""Checkpoint tensors the sampling circuit does not read: the training attention mask and the RoPE
+frequency buffers (the circuit holds its own rotary tables), and the KL-16 encoder."""
+
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        "flowar_release",
+        (),
+        _build,
+        REF,
+        params=DEFAULTS,
+        model=True,
+        doc="FlowAR-S/L/H as released: AR transformer (RMSNorm, AdaLN, 2-D RoPE, GEGLU) with KV cache, "
+        "per-scale flow head with Euler sampling and CFG, KL-16 VAE decoder",
+        parameters=parameters,
+        ignored_weights=IGNORED_WEIGHTS,
+    ),
+)
+"""The kinds this module defines (listed by its package's __init__)."""
+
+__all__ = ["FlowARReleaseConfig", "VARIANTS", "parse_config", "time_points", "time_index", "guided",
+           "guidance_scale", "time_features", "component_of", "parameters"]

@@ -1,0 +1,433 @@
+"""VAR as released: the class-conditional inference circuit of the official VAR-d16 … d36 models.
+
+Visual Autoregressive Modeling: Scalable Image Generation via Next-Scale Prediction (Tian, Jiang, Yuan,
+Peng, Wang; arXiv 2404.02905). The circuit follows the released implementation's inference
+(``autoregressive_infer_cfg``), for K scales ``pn_1 < … < pn_K`` (L = Σ pn_k² tokens):
+
+* conditioning: ``cond = onehot(label) · class_emb[:classes]`` and the null class ``class_emb[classes]``:
+  a batch of two streams (conditional, unconditional). Every AdaLN reads ``SiLU(cond)``.
+* scale 1: ``cond + pos_start + lvl_pos[0]``; scale k > 1: ``word_embed(area(f_hat → pn_k)) + lvl_pos``,
+  the same tokens in both streams; ``lvl_pos = lvl_embed[level of token] + pos_1LC``.
+* ``depth`` AdaLN blocks: ``γ1, γ2, s1, s2, b1, b2`` = ``ada_lin(SiLU(cond))`` (one shared linear plus a
+  per-block table ``ada_gss`` when ``shared_aln``); ``x += γ1·Attn(LN(x)(1 + s1) + b1)``,
+  ``x += γ2·FFN(LN(x)(1 + s2) + b2)``. LN has no affine weights (eps 1e-6). Attention: one ``mat_qkv``
+  linear with biases on q and v only, per head q and k L2-normalised (``F.normalize``, eps 1e-12), q
+  times ``exp(min(s_h, ln 100))`` (the clamp is the float32 value of ln 100 the code computes), softmax
+  with scale 1 over the keys of every scale so far (the key/value cache: a token of scale k attends to
+  scales 1 … k), then ``proj``. FFN: ``fc2(GELU_tanh(fc1(·)))``, hidden ``round(width·mlp_ratio)``.
+  The modulations depend only on the class, so they are computed once and read by every scale.
+* head: ``head(LN(x)(1 + s) + b)`` with ``s, b`` from ``head_nm.ada_lin``; logits over the codebook.
+* guidance: ``(1 + t)·logits_cond − t·logits_uncond`` with ``t = cfg · (k − 1)/(K − 1)`` at scale k
+  (both constants are the float64 values the code computes).
+* sampling, with one uniform ``u ∈ [0, 1)`` per token as a circuit input (see ``sample``).
+* residual quantiser: the sampled rows of the codebook form an ``pn_k × pn_k`` map; except at the last
+  scale it is resized bicubically to ``pn_K × pn_K``; then ``Φ(h) = ½h + ½Conv3×3(h)`` with the Φ
+  picked for scale k by the code's nearest-tick rule; ``f_hat`` accumulates the results.
+* VQ-VAE decoder (``vae_decoder``) with ``post_quant_conv``; ``clamp(−1, 1)``, then ``(· + 1)·½``.
+
+Weight inputs carry the official state_dict names: the transformer's as in ``var_d{depth}.pth`` and the
+VQ-VAE's under ``vae.`` as in ``vae_ch160v4096z32.pth``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from tc0sim.errors import ConfigError
+from tc0sim.ir.graph import Builder, Graph, Tensor
+from tc0sim.ir.kind import Kind
+from tc0sim.models.common import NamedWeights, weight_groups
+from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder, var_decoder_config
+from tc0sim.ops.activations import clamp, gelu_tanh, silu, softmax
+from tc0sim.ops.linear import conv2d_torch, linear
+from tc0sim.ops.norms import l2_normalize, layer_norm
+from tc0sim.ops.resize import area, bicubic
+
+REF = "VAR as released (arXiv 2404.02905; official autoregressive_infer_cfg)"
+RELEASED_SCALES: dict[int, tuple[int, ...]] = {
+    256: (1, 2, 3, 4, 5, 6, 8, 10, 13, 16),
+    512: (1, 2, 3, 4, 6, 9, 13, 18, 24, 32),
+    1024: (1, 2, 3, 4, 5, 7, 9, 12, 16, 21, 27, 36, 48, 64),
+}
+"""The official ``patch_nums`` for each resolution."""
+RELEASED_DEPTHS = (16, 20, 24, 30, 36)
+MAX_SCALE_MUL = Fraction(float(np.float32(math.log(100))))
+"""``torch.log(torch.tensor(100)).item()``: ln 100 rounded to float32, the clamp of the attention scale."""
+VAE_PREFIX = "vae."
+IGNORED_WEIGHTS = (
+    "lvl_1L",
+    "attn_bias_for_masking",
+    "blocks.*.attn.zero_k_bias",
+    "vae.encoder.*",
+    "vae.quant_conv.*",
+    "vae.quantize.ema_vocab_hit_SV",
+)
+"""Tensors of the official checkpoints that inference does not read (training buffers, the encoder)."""
+
+DEFAULTS: dict[str, Any] = {
+    "depth": 16,
+    "resolution": 256,
+    "width": None,
+    "heads": None,
+    "mlp_ratio": 4,
+    "scales": None,
+    "codebook": 4096,
+    "vae_channels": 32,
+    "classes": 1000,
+    "shared_aln": None,
+    "cfg": 1.5,
+    "top_k": 900,
+    "top_p": 0.96,
+    "phi_count": 4,
+    "quant_resi": 0.5,
+    "decoder_ch": 160,
+    "decoder_levels": [1, 1, 2, 2, 4],
+    "decoder_res_blocks": 2,
+    "decoder_groups": 32,
+}
+"""Params of ``var_release``; None means "from depth/resolution as the official code derives it"."""
+
+
+@dataclass(frozen=True)
+class VarConfig:
+    """A validated VAR configuration."""
+
+    depth: int
+    width: int
+    heads: int
+    mlp_hidden: int
+    scales: tuple[int, ...]
+    codebook: int
+    vae_channels: int
+    classes: int
+    shared_aln: bool
+    cfg: float
+    top_k: int
+    top_p: float
+    phi_count: int
+    quant_resi: float
+    decoder: DecoderConfig
+
+    @property
+    def tokens(self) -> int:
+        return sum(pn * pn for pn in self.scales)
+
+    @property
+    def resolution(self) -> int:
+        return self.scales[-1] * self.decoder.upsampling
+
+
+def _int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"var_release: param {name!r} must be an integer ≥ {minimum}, got {value!r}")
+    return value
+
+
+def _number(name: str, value: Any, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ConfigError(f"var_release: param {name!r} must be a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def _int_list(name: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"var_release: param {name!r} must be a non-empty list of integers, got {value!r}")
+    return tuple(_int(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+def parse_config(params: dict[str, Any]) -> VarConfig:
+    """The configuration the official ``build_vae_var`` makes, with any number overridden."""
+    p = {**DEFAULTS, **params}
+    depth = _int("depth", p["depth"])
+    if p["scales"] is None:
+        if p["resolution"] not in RELEASED_SCALES:
+            raise ConfigError(f"var_release: param 'resolution' must be one of 256, 512, 1024, got {p['resolution']!r}")
+        scales = RELEASED_SCALES[p["resolution"]]
+    else:
+        scales = _int_list("scales", p["scales"])
+        if any(a >= b for a, b in zip(scales, scales[1:])) or len(scales) < 2:
+            raise ConfigError(f"var_release: param 'scales' must be at least two strictly increasing sizes, got {list(scales)}")
+    width = _int("width", 64 * depth if p["width"] is None else p["width"])
+    heads = _int("heads", depth if p["heads"] is None else p["heads"])
+    if width % heads:
+        raise ConfigError(f"var_release: {heads} heads do not divide width {width}")
+    mlp_ratio = _number("mlp_ratio", p["mlp_ratio"], 1e-9, 1e6)
+    codebook, vae_channels, classes = (_int(k, p[k]) for k in ("codebook", "vae_channels", "classes"))
+    shared = depth == 36 if p["shared_aln"] is None else p["shared_aln"]
+    if not isinstance(shared, bool):
+        raise ConfigError(f"var_release: param 'shared_aln' must be true or false, got {shared!r}")
+    top_k = _int("top_k", p["top_k"], minimum=0)
+    top_p = _number("top_p", p["top_p"], 0.0, 1.0)
+    phi_count = _int("phi_count", p["phi_count"], minimum=0)
+    decoder = var_decoder_config(
+        _int("decoder_ch", p["decoder_ch"]),
+        _int_list("decoder_levels", p["decoder_levels"]),
+        _int("decoder_res_blocks", p["decoder_res_blocks"], minimum=0),
+        vae_channels,
+        _int("decoder_groups", p["decoder_groups"]),
+    )
+    return VarConfig(
+        depth, width, heads, round(width * mlp_ratio), tuple(scales), codebook, vae_channels, classes, shared,
+        _number("cfg", p["cfg"], -1e6, 1e6), top_k, top_p, phi_count, _number("quant_resi", p["quant_resi"], 0.0, 1.0),
+        decoder,
+    )
+
+
+def phi_ticks(count: int) -> np.ndarray:
+    """The official ticks of the Φ table: ``linspace(1/3/n, 1 − 1/3/n, n)`` for n = 4, else 1/2/n."""
+    edge = 1 / 3 / count if count == 4 else 1 / 2 / count
+    return np.linspace(edge, 1 - edge, count)
+
+
+def phi_names(cfg: VarConfig) -> list[str]:
+    """For each scale, the state_dict prefix of its Φ (the official nearest-tick rule in float64)."""
+    k = len(cfg.scales)
+    if cfg.phi_count == 1:
+        return [f"{VAE_PREFIX}quantize.quant_resi.qresi"] * k
+    count = cfg.phi_count or k
+    ticks = phi_ticks(count)
+    picks = [int(np.argmin(np.abs(ticks - si / (k - 1)))) for si in range(k)]
+    table = "quant_resi.qresi_ls" if cfg.phi_count else "quant_resi"
+    return [f"{VAE_PREFIX}quantize.{table}.{i}" for i in picks]
+
+
+def phi_tables(cfg: VarConfig) -> list[str]:
+    """The state_dict prefixes of every Φ of the quantiser's table."""
+    if cfg.phi_count == 1:
+        return [f"{VAE_PREFIX}quantize.quant_resi.qresi"]
+    table = "quant_resi.qresi_ls" if cfg.phi_count else "quant_resi"
+    return [f"{VAE_PREFIX}quantize.{table}.{i}" for i in range(cfg.phi_count or len(cfg.scales))]
+
+
+@dataclass
+class _Block:
+    """One block's class-dependent values (computed once): modulations [2, 1, C] and head scales [H]."""
+
+    gamma1: Tensor
+    gamma2: Tensor
+    scale1: Tensor
+    scale2: Tensor
+    shift1: Tensor
+    shift2: Tensor
+    q_scale: Tensor
+
+
+def _split(b: Builder, mod: Tensor, parts: int) -> list[Tensor]:
+    """[2, parts, C] → ``parts`` tensors [2, 1, C]."""
+    return [b.slice(mod, 1, i, i + 1) for i in range(parts)]
+
+
+def _modulations(b: Builder, w: NamedWeights, cfg: VarConfig, cond: Tensor) -> list[_Block]:
+    c, one = cfg.width, b.constant(1)
+    with b.scope("adaln", REF):
+        act = silu(b, cond)
+        shared = b.reshape(w.linear(act, "shared_ada_lin.1", 6 * c), (2, 6, c)) if cfg.shared_aln else None
+        blocks = []
+        for j in range(cfg.depth):
+            if shared is not None:
+                mod = b.add(shared, b.reshape(w(f"blocks.{j}.ada_gss", (1, 1, 6, c)), (1, 6, c)))
+            else:
+                mod = b.reshape(w.linear(act, f"blocks.{j}.ada_lin.1", 6 * c), (2, 6, c))
+            g1, g2, s1, s2, h1, h2 = _split(b, mod, 6)
+            log_scale = b.reshape(w(f"blocks.{j}.attn.scale_mul_1H11", (1, cfg.heads, 1, 1)), (1, cfg.heads, 1, 1))
+            q_scale = b.exp(b.min(log_scale, b.constant(MAX_SCALE_MUL)))
+            blocks.append(_Block(g1, g2, b.add(s1, one), b.add(s2, one), h1, h2, q_scale))
+        return blocks
+
+
+def _modulate(b: Builder, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+    """LN(x)·(1 + s) + b (the 1 + s is precomputed)."""
+    return b.add(b.mul(layer_norm(b, x), scale), shift)
+
+
+def _heads(b: Builder, x: Tensor, heads: int) -> Tensor:
+    """[2, n, C] → [2, H, n, C/H]."""
+    two, n, c = x.shape
+    return b.transpose(b.reshape(x, (two, n, heads, c // heads)), (0, 2, 1, 3))
+
+
+def _attention(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
+    """Self-attention of one scale's tokens over the cached keys/values of every scale so far."""
+    two, n, c = x.shape
+    pre = f"blocks.{j}.attn"
+    with b.scope("attention", REF):
+        bias = b.concat([w(f"{pre}.q_bias", (c,)), b.broadcast(b.constant(0), (c,)), w(f"{pre}.v_bias", (c,))])
+        qkv = linear(b, x, w(f"{pre}.mat_qkv.weight", (3 * c, c)), bias, name="mat_qkv")
+        q, k, v = (_heads(b, b.slice(qkv, 2, i * c, (i + 1) * c), cfg.heads) for i in range(3))
+        q = b.mul(l2_normalize(b, q), blk.q_scale)
+        cache[0].append(l2_normalize(b, k))
+        cache[1].append(v)
+        keys, values = b.concat(cache[0], axis=2), b.concat(cache[1], axis=2)  # [2, H, L_k, hd]
+        hd, seen = c // cfg.heads, keys.shape[2]
+        logits = b.sum(b.mul(b.reshape(q, (two, cfg.heads, n, 1, hd)), b.reshape(keys, (two, cfg.heads, 1, seen, hd))), axis=4)
+        weights = softmax(b, logits)
+        mixed = b.sum(b.mul(b.reshape(weights, (two, cfg.heads, n, seen, 1)), b.reshape(values, (two, cfg.heads, 1, seen, hd))), axis=3)
+        mixed = b.reshape(b.transpose(mixed, (0, 2, 1, 3)), (two, n, c))
+        return w.linear(mixed, f"{pre}.proj", c)
+
+
+def _block(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
+    with b.scope(f"block{j}", REF):
+        x = b.add(x, b.mul(_attention(b, w, cfg, _modulate(b, x, blk.scale1, blk.shift1), j, blk, cache), blk.gamma1))
+        with b.scope("ffn", REF):
+            h = w.linear(_modulate(b, x, blk.scale2, blk.shift2), f"blocks.{j}.ffn.fc1", cfg.mlp_hidden)
+            h = w.linear(gelu_tanh(b, h), f"blocks.{j}.ffn.fc2", cfg.width)
+        return b.add(x, b.mul(h, blk.gamma2))
+
+
+def sample(b: Builder, logits: Tensor, uniform: Tensor, top_k: int, top_p: float, tri: Tensor) -> tuple[Tensor, Tensor]:
+    """One-hot rows [n, V] and indices [n] sampled from ``logits`` [n, V] with one uniform per row.
+
+    The official ``sample_with_top_k_top_p_`` as comparisons and sums (``G[u, v] = [l_u < l_v]``):
+
+    1. top-k: keep v iff ``⊕_u [l_v < l_u] < k`` (all ties with the k-th largest kept, as
+       ``logits < kth_value`` removes); weights ``w_v = keep_v · e^(l_v)``.
+    2. top-p: ``p = w / ⊕w``; in ascending logit order with ties broken by index (``before[u, v] =
+       G[u, v] + [l_u = l_v]·[u ≤ v]``), ``cum_v = ⊕_u p_u·before[u, v]``; v is dropped iff
+       ``cum_v ≤ 1 − top_p`` and v is not last in that order (``⊕_u before[u, v] < V``).
+    3. inverse CDF in index order: ``P_v = ⊕_{u ≤ v} w_u``, ``sel_v = [u·P_(V−1) < P_v]`` (and
+       ``sel_(V−1) = 1``); the sample is the first v with ``sel_v = 1``: ``onehot = sel − sel shifted``,
+       ``index = V − ⊕ sel``.
+
+    ``tri[u, v] = [u ≤ v]`` is computed once for the circuit. top_k = 0 or ≥ V and top_p = 0 disable
+    their steps, as in the official code. PyTorch's own multinomial draws differently, so only the
+    distribution (not the random stream) matches the official sampler.
+    """
+    n, vocab = logits.shape
+    one = b.constant(1)
+    with b.scope("sample", REF):
+        weights = b.exp(logits)
+        if 0 < top_k < vocab or top_p > 0:
+            less = b.compare(b.reshape(logits, (n, vocab, 1)), b.reshape(logits, (n, 1, vocab)))  # [n, u, v]
+        if 0 < top_k < vocab:
+            with b.scope("top_k", REF):
+                above = b.sum(less, axis=2)  # for v: ⊕_u [l_v < l_u]
+                weights = b.mul(weights, b.compare(above, b.constant(Fraction(2 * top_k - 1, 2))))
+        if top_p > 0:
+            with b.scope("top_p", REF):
+                probs = b.div(weights, b.reshape(b.sum(weights, axis=1), (n, 1)))
+                equal = b.sub(b.sub(one, less), b.transpose(less, (0, 2, 1)))
+                before = b.add(less, b.mul(equal, tri))
+                cum = b.sum(b.mul(b.reshape(probs, (n, vocab, 1)), before), axis=1)
+                last = b.compare(b.constant(Fraction(2 * vocab - 1, 2)), b.sum(before, axis=1))
+                low = b.sub(one, b.compare(b.sub(one, b.constant(top_p)), cum))
+                weights = b.mul(weights, b.sub(one, b.mul(low, b.sub(one, last))))
+        with b.scope("inverse_cdf", REF):
+            prefix = b.sum(b.mul(b.reshape(weights, (n, vocab, 1)), tri), axis=1)
+            target = b.mul(b.reshape(uniform, (n, 1)), b.slice(prefix, 1, vocab - 1, vocab))
+            sel = b.concat([b.slice(b.compare(target, prefix), 1, 0, vocab - 1), b.broadcast(b.reshape(one, (1, 1)), (n, 1))], axis=1)
+            shifted = b.concat([b.broadcast(b.reshape(b.constant(0), (1, 1)), (n, 1)), b.slice(sel, 1, 0, vocab - 1)], axis=1)
+            onehot = b.sub(sel, shifted)
+            index = b.sub(b.constant(vocab), b.sum(sel, axis=1))
+    return onehot, index
+
+
+def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
+    cfg = parse_config(params)
+    c, vocab, cv, big = cfg.width, cfg.codebook, cfg.vae_channels, cfg.scales[-1]
+    starts = np.cumsum([0] + [pn * pn for pn in cfg.scales]).tolist()
+    w = NamedWeights(b)
+    with b.scope("var_release", REF):
+        label = b.input("class_onehot", (cfg.classes,))
+        uniform = b.input("uniform", (cfg.tokens,))
+        class_emb = w("class_emb.weight", (cfg.classes + 1, c))
+        with b.scope("conditioning", REF):
+            cond = linear(b, label, b.transpose(b.slice(class_emb, 0, 0, cfg.classes), (1, 0)), name="class_emb")
+            cond = b.concat([b.reshape(cond, (1, c)), b.slice(class_emb, 0, cfg.classes, cfg.classes + 1)], axis=0)
+            levels = np.repeat(np.arange(len(cfg.scales)), [pn * pn for pn in cfg.scales])
+            lvl_pos = b.add(b.gather(w("lvl_embed.weight", (len(cfg.scales), c)), levels, axis=0),
+                            b.reshape(w("pos_1LC", (1, cfg.tokens, c)), (cfg.tokens, c)))
+            x = b.add(b.add(b.reshape(cond, (2, 1, c)), b.reshape(w("pos_start", (1, 1, c)), (1, 1, c))), b.slice(lvl_pos, 0, 0, 1))
+        blocks = _modulations(b, w, cfg, cond)
+        with b.scope("head_adaln", REF):
+            head_scale, head_shift = _split(b, b.reshape(w.linear(silu(b, cond), "head_nm.ada_lin.1", 2 * c), (2, 2, c)), 2)
+            head_scale = b.add(head_scale, b.constant(1))
+        codebook = b.transpose(w(f"{VAE_PREFIX}quantize.embedding.weight", (vocab, cv)), (1, 0))
+        index_range = b.constant(np.arange(vocab).reshape(vocab, 1))
+        tri = b.compare(index_range, b.constant((np.arange(vocab) + Fraction(1, 2)).reshape(1, vocab)))
+        phis = phi_names(cfg)
+        for name in dict.fromkeys(phi_tables(cfg)):  # every Φ of the table is a weight, read or not
+            w(f"{name}.weight", (cv, cv, 3, 3)), w(f"{name}.bias", (cv,))
+        caches: list[list[list[Tensor]]] = [[[], []] for _ in range(cfg.depth)]
+        f_hat, indices = None, []
+        last = len(cfg.scales) - 1
+        for si, pn in enumerate(cfg.scales):
+            with b.scope(f"scale{si + 1}", REF):
+                for j in range(cfg.depth):
+                    x = _block(b, w, cfg, x, j, blocks[j], caches[j])
+                with b.scope("head", REF):
+                    logits = w.linear(_modulate(b, x, head_scale, head_shift), "head", vocab)
+                with b.scope("guidance", REF):
+                    t = cfg.cfg * (si / last)
+                    guided = b.sub(b.mul(b.constant(Fraction(1 + t)), b.reshape(b.slice(logits, 0, 0, 1), (pn * pn, vocab))),
+                                   b.mul(b.constant(Fraction(t)), b.reshape(b.slice(logits, 0, 1, 2), (pn * pn, vocab))))
+                onehot, index = sample(b, guided, b.slice(uniform, 0, starts[si], starts[si + 1]), cfg.top_k, cfg.top_p, tri)
+                indices.append(index)
+                with b.scope("quantiser", REF):
+                    h = b.reshape(linear(b, onehot, codebook, name="codebook"), (pn, pn, cv))
+                    if si != last:
+                        h = bicubic(b, h, big, big)
+                    conv = conv2d_torch(b, h, w(f"{phis[si]}.weight", (cv, cv, 3, 3)), w(f"{phis[si]}.bias", (cv,)), name="phi")
+                    h = b.add(b.mul(h, b.constant(Fraction(1 - cfg.quant_resi))), b.mul(conv, b.constant(Fraction(cfg.quant_resi))))
+                    f_hat = h if f_hat is None else b.add(f_hat, h)
+                    if si == last:
+                        break
+                    nxt = cfg.scales[si + 1]
+                    tokens = b.reshape(area(b, f_hat, nxt, nxt), (nxt * nxt, cv))
+                with b.scope("word_embed", REF):
+                    x = b.add(w.linear(tokens, "word_embed", c), b.slice(lvl_pos, 0, starts[si + 1], starts[si + 2]))
+                    x = b.broadcast(b.reshape(x, (1, nxt * nxt, c)), (2, nxt * nxt, c))
+        image = vae_decoder(b, f_hat, cfg.decoder, prefix=VAE_PREFIX)
+        with b.scope("output", REF):
+            image = b.mul(b.add(clamp(b, image, -1, 1), b.constant(1)), b.constant(Fraction(1, 2)))
+    return {"image": image, "indices": b.concat(indices, axis=0), "f_hat": f_hat}
+
+
+def component_of(name: str) -> tuple[str, str]:
+    """(group, component) of a weight name: transformer / vae_decoder / quantiser and its module."""
+    if name.startswith(f"{VAE_PREFIX}quantize."):
+        return "quantiser", ".".join(name.split(".")[1:3])
+    if name.startswith(VAE_PREFIX):
+        parts = name.split(".")[1:]
+        if parts[0] == "post_quant_conv":
+            return "vae_decoder", "post_quant_conv"
+        head = parts[1] if len(parts) > 2 else ""
+        return "vae_decoder", f"decoder.{head}.{parts[2]}" if head == "up" else f"decoder.{head}"
+    return "transformer", "blocks" if name.startswith("blocks.") else name.split(".")[0]
+
+
+def parameters(graph: Graph) -> dict[str, Any]:
+    """The weight scalars the circuit reads, by group and component (every weight input is read)."""
+    return weight_groups(graph, component_of, ("transformer", "vae_decoder", "quantiser"))
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        "var_release",
+        (),
+        _build,
+        REF,
+        params=DEFAULTS,
+        model=True,
+        doc="VAR-d{depth} as released: AdaLN transformer with KV cache over scales, CFG, top-k/top-p sampling, "
+        "residual quantiser, VQ-VAE decoder",
+        parameters=parameters,
+        ignored_weights=IGNORED_WEIGHTS,
+    ),
+)
+"""The kinds this module defines (listed by its package's __init__)."""
+
+
+def released_configs() -> list[tuple[int, int]]:
+    """(depth, resolution) of the released checkpoints: d16–d30 at 256 px, d36 (shared AdaLN) at 512 px."""
+    return [(16, 256), (20, 256), (24, 256), (30, 256), (36, 512)]
+
+
+__all__: Sequence[str] = ["VarConfig", "parse_config", "sample", "parameters", "component_of", "phi_names",
+                          "released_configs", "RELEASED_SCALES", "IGNORED_WEIGHTS"]

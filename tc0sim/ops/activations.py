@@ -1,0 +1,106 @@
+"""Elementwise activations lowered through exact identities onto exp, div and compare.
+
+* ``sigmoid(x) = 1 / (1 + e^(−x))``; ``silu(x) = x · sigmoid(x) = x / (1 + e^(−x))``.
+* tanh-GELU (PyTorch ``GELU(approximate="tanh")``): ``½x(1 + tanh z)`` with
+  ``z = √(2/π)(x + 0.044715x³)``; since ``½(1 + tanh z) = 1/(1 + e^(−2z))`` exactly, it is lowered
+  as ``x / (1 + e^(−2z))``. The irrational constant √(2/π) is held as a 256-bit rational (so it is
+  correctly rounded to p bits on entry for every p up to about 250).
+* ``clamp(x, lo, hi) = max(min(x, hi), lo)``.
+* ``softmax(x) = e^x / ⊕ e^x`` along the last axis, without subtracting the maximum (equal in exact
+  arithmetic; F_p's exponent range is wide enough that e^x does not overflow for any input that
+  a float32 model produces).
+
+Each function accepts any shape; the kinds take X[n, c].
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import mpmath
+
+from tc0sim.errors import ConfigError
+from tc0sim.ir.graph import Builder, Tensor
+from tc0sim.ir.kind import Kind
+
+REF = "exact identities onto exp, div, max, min"
+GELU_KAPPA = Fraction("0.044715")
+"""The cubic coefficient of the tanh approximation of GELU."""
+
+
+def _sqrt_two_over_pi() -> Fraction:
+    with mpmath.workprec(256):
+        m, e = mpmath.sqrt(2 / mpmath.pi).man_exp
+    return Fraction(int(m)) * Fraction(2) ** int(e)
+
+
+SQRT_2_OVER_PI = _sqrt_two_over_pi()
+"""√(2/π) to 256 bits."""
+
+
+def _reciprocal_one_plus_exp(b: Builder, numerator: Tensor, t: Tensor) -> Tensor:
+    """numerator / (1 + e^t)."""
+    return b.div(numerator, b.add(b.constant(1), b.exp(t)))
+
+
+def sigmoid(b: Builder, x: Tensor, name: str = "sigmoid") -> Tensor:
+    """1 / (1 + e^(−x)): d_exp + 2 d_std."""
+    with b.scope(name, REF):
+        return _reciprocal_one_plus_exp(b, b.constant(1), b.neg(x))
+
+
+def silu(b: Builder, x: Tensor, name: str = "silu") -> Tensor:
+    """x / (1 + e^(−x)): d_exp + 2 d_std."""
+    with b.scope(name, REF):
+        return _reciprocal_one_plus_exp(b, x, b.neg(x))
+
+
+def gelu_tanh(b: Builder, x: Tensor, name: str = "gelu_tanh") -> Tensor:
+    """x / (1 + e^(−2z)), z = √(2/π)(x + 0.044715 x³): d_exp + 7 d_std."""
+    with b.scope(name, REF):
+        cube = b.mul(b.mul(x, x), x)
+        inner = b.add(x, b.mul(b.constant(GELU_KAPPA), cube))
+        minus_two_z = b.mul(b.constant(-2 * SQRT_2_OVER_PI), inner)
+        return _reciprocal_one_plus_exp(b, x, minus_two_z)
+
+
+def clamp(b: Builder, x: Tensor, lo: Any, hi: Any, name: str = "clamp") -> Tensor:
+    """max(min(x, hi), lo): 2 d_std, exact."""
+    with b.scope(name, REF):
+        return b.max(b.min(x, b.constant(hi)), b.constant(lo))
+
+
+def softmax(b: Builder, x: Tensor, name: str = "softmax") -> Tensor:
+    """e^x / ⊕ e^x along the last axis: d_exp + d_sum + d_std."""
+    with b.scope(name, REF):
+        e = b.exp(x)
+        total = b.reshape(b.sum(e, axis=x.ndim - 1), x.shape[:-1] + (1,))
+        return b.div(e, total)
+
+
+def _unary_kind(fn: Any, doc: str) -> Kind:
+    def build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
+        return {"out": fn(b, b.input("X", (dims["n"], dims["c"])))}
+
+    return Kind(fn.__name__, ("n", "c"), build, REF, doc=doc)
+
+
+def _build_clamp(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
+    try:
+        lo, hi = Fraction(str(params["lo"])), Fraction(str(params["hi"]))
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"clamp: params lo, hi must be numbers, got {params['lo']!r}, {params['hi']!r}") from None
+    if lo > hi:
+        raise ConfigError(f"clamp: lo = {lo} exceeds hi = {hi}")
+    return {"out": clamp(b, b.input("X", (dims["n"], dims["c"])), lo, hi)}
+
+
+KINDS: tuple[Kind, ...] = (
+    _unary_kind(sigmoid, "1 / (1 + e^(−x))"),
+    _unary_kind(silu, "SiLU: x / (1 + e^(−x))"),
+    _unary_kind(gelu_tanh, "tanh-GELU: x / (1 + e^(−2z)), z = √(2/π)(x + 0.044715x³)"),
+    _unary_kind(softmax, "e^x / ⊕ e^x per row (no max shift)"),
+    Kind("clamp", ("n", "c"), _build_clamp, REF, params={"lo": -1, "hi": 1}, doc="max(min(x, hi), lo)"),
+)
+"""The kinds this module defines (listed by its package's __init__)."""
