@@ -426,8 +426,11 @@ def _audit(
     sweep: bool,
     notes: list[str],
     divisors: Iterable[int] = (),
+    gates_p: int | None = None,
 ) -> Verdict:
-    """The verdict of one claim on the given instances (a sweep over n, or one fixed instance)."""
+    """The verdict of one claim on the given instances (a sweep over n, or one fixed instance).
+
+    With ``gates_p`` a note gives the depth with tc0sim's threshold circuits at p = gates_p."""
     verdict = Verdict(claim.id, "unchecked", _claimed_text(claim), "—", list(notes), claim=claim)
     verdict.ns = [inst.n for inst in instances if inst.n is not None]
     if not instances:
@@ -451,10 +454,21 @@ def _audit(
         top = max(last.depth.critical, key=lambda v: (sum(v), v))
         verdict.witness = _grouped_path(last.depth, top)
     _size_notes(claim, make if sweep else None, instances, divisors, verdict)
+    if gates_p is not None:
+        verdict.notes.append(_threshold_note(last, gates_p))
     if failures:
         verdict.notes.extend(failures)
         verdict.verdict = "precondition"
     return _finish(claim, verdict)
+
+
+def _threshold_note(instance: _Instance, p: int) -> str:
+    from tc0sim.interp.threshold import account
+
+    acc = account(instance.graph, instance.depth, p)
+    at = f" (n = {instance.n})" if instance.n is not None else ""
+    missing = "; symbolic: " + "; ".join(acc.unresolved.values()) if acc.unresolved else ""
+    return f"with these circuits, depth = {acc.depth_text()} gates at p = {p}{at}{missing}"
 
 
 def _finish(claim: Claim, verdict: Verdict) -> Verdict:
@@ -526,7 +540,7 @@ def _runtime_verdict(claim: Claim, ns: Sequence[int]) -> Verdict:
     return _finish(claim, verdict)
 
 
-def audit_claim(claim: Claim, ns: Sequence[int] = DEFAULT_NS) -> Verdict:
+def audit_claim(claim: Claim, ns: Sequence[int] = DEFAULT_NS, gates_p: int | None = None) -> Verdict:
     """Audit one claim at its own dims over the n sweep ``ns`` (see the module docstring)."""
     if claim.id in APPROX_CHECKS:
         verdict_name, claimed, computed, notes = APPROX_CHECKS[claim.id]()
@@ -542,21 +556,24 @@ def audit_claim(claim: Claim, ns: Sequence[int] = DEFAULT_NS) -> Verdict:
     make = _claim_maker(claim.kind, claim.dims, params)
     instances = _sweep(make, ns, notes)
     texts = [*claim.dims.values(), *(str(x) for x in params.values())]
-    return _audit(claim, make, instances, True, notes, _divisors(texts))
+    return _audit(claim, make, instances, True, notes, _divisors(texts), gates_p)
 
 
-def audit_claims(ids: Iterable[str] | None = None, ns: Sequence[int] = DEFAULT_NS) -> list[Verdict]:
+def audit_claims(
+    ids: Iterable[str] | None = None, ns: Sequence[int] = DEFAULT_NS, gates_p: int | None = None
+) -> list[Verdict]:
     """Audit the registry's claims (all, or those with the given ids) over the n sweep ``ns``."""
     claims = CLAIMS if ids is None else tuple(get(i) for i in ids)
-    return [audit_claim(claim, ns) for claim in claims]
+    return [audit_claim(claim, ns, gates_p) for claim in claims]
 
 
 def audit_model(
-    spec: Any, ns: Sequence[int] | None = None, claims: Iterable[Claim] | None = None
+    spec: Any, ns: Sequence[int] | None = None, claims: Iterable[Claim] | None = None,
+    gates_p: int | None = None,
 ) -> list[Verdict]:
     """The depth and size audit of the file (:func:`audit_model_depth`) and, for a ``var`` file, the
     universal-approximation bounds measured on the file's own weights (tc0sim.audit.approx_checks)."""
-    verdicts = audit_model_depth(spec, ns, claims)
+    verdicts = audit_model_depth(spec, ns, claims, gates_p)
     if spec.kind != "var":
         return verdicts
     pool = {c.id: c for c in (CLAIMS if claims is None else tuple(claims))}
@@ -567,7 +584,8 @@ def audit_model(
 
 
 def audit_model_depth(
-    spec: Any, ns: Sequence[int] | None = None, claims: Iterable[Claim] | None = None
+    spec: Any, ns: Sequence[int] | None = None, claims: Iterable[Claim] | None = None,
+    gates_p: int | None = None,
 ) -> list[Verdict]:
     """Audit the claims whose kind is the model file's kind on the file's own instance.
 
@@ -594,7 +612,7 @@ def audit_model_depth(
     if spec.uses_n:
         sweep_ns = tuple(ns) if ns is not None else tuple(getattr(spec, "sweep", None) or DEFAULT_NS)
         instances = _sweep(make, sweep_ns, notes, extend=False)
-        return [_audit(claim, make, instances, True, notes, divisors) for claim in matching] + runtime
+        return [_audit(claim, make, instances, True, notes, divisors, gates_p) for claim in matching] + runtime
     env, graph = make(None)
     if getattr(spec, "n", None) is not None and "n" not in env:
         env["n"] = spec.n
@@ -610,7 +628,7 @@ def audit_model_depth(
             else:
                 own_notes.append(f"n = {inferred} read from the claim's dims written as plain n")
                 instance = _Instance(None, {"n": inferred, **env}, graph, base.depth)
-        verdicts.append(_audit(claim, None, [instance], False, own_notes, divisors))
+        verdicts.append(_audit(claim, None, [instance], False, own_notes, divisors, gates_p))
     return verdicts + runtime
 
 

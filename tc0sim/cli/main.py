@@ -314,6 +314,12 @@ def _size_sections(report: dict[str, Any], full: bool = False) -> list[Section]:
     is_flag=True,
     help="Where the budget would be exceeded, take the node-level union (an upper bound, reported as such) instead of refusing.",
 )
+@click.option(
+    "--gates",
+    type=click.Choice(["symbolic", "threshold"]),
+    default="symbolic",
+    help="threshold: replace the symbols by the depths of tc0sim's threshold circuits at the model's precision.",
+)
 @_FORMAT_OPTION
 @budget_options
 def depth(
@@ -323,6 +329,7 @@ def depth(
     full_path: bool,
     memory_budget: str,
     allow_upper_bound: bool,
+    gates: str,
     fmt: str,
 ) -> None:
     """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
@@ -334,6 +341,7 @@ def depth(
     depth is printed beside the computed one as tight, slack or violated. The analysis is exact
     (within --memory-budget, else refused); the report ends with the wall time of the command
     (model file to report) and the peak resident memory of the process (process start included).
+    With --gates threshold also the concrete threshold-circuit depth and size (docs/threshold.md).
     """
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.paths import path_vector
@@ -416,6 +424,8 @@ def depth(
                 _group_rows(w["by_operator"], full_path),
             )
         )
+    if gates == "threshold":
+        sections.append(_threshold_section(spec, graph, result, data))
     sections.extend(_size_sections(size_report, full_path))
     resources = _resources(started, built, analysed, depth_cpu)
     data.update(resources)
@@ -430,6 +440,21 @@ def depth(
         )
     )
     emit(fmt, sections, data)
+
+
+def _threshold_section(spec: Any, graph: Any, result: Any, data: dict[str, Any]) -> Section:
+    from tc0sim.interp.threshold import account
+
+    if spec.precision is None:
+        raise ConfigError("--gates threshold needs the model file's precision")
+    acc = account(graph, result, spec.precision)
+    data["threshold"] = acc.as_dict()
+    rows = [[s, str(acc.values[s]), acc.sources[s]] for s in SYMBOLS if s in acc.values]
+    rows += [[s, "symbolic", why] for s, why in acc.unresolved.items()]
+    section = Section(f"threshold circuits at p = {acc.precision}", ("symbol", "gate depth", "from"), rows)
+    section.lines.append(f"depth = {acc.depth_text()} threshold gates" + ("" if acc.depth is not None else " (symbols left have no circuit)"))
+    section.lines.append(f"size = {acc.gates} gates, {acc.wires} wires (elements × circuit size, over the primitives with circuits)")
+    return section
 
 
 _BYTE_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20, "MIB": 2**20,
@@ -814,13 +839,16 @@ def _stats_lines(stats: Any) -> list[str]:
 @main.command()
 @click.argument("models", nargs=-1)
 @click.option("--claim", "claim_ids", multiple=True, metavar="ID", help="Audit only this claim (repeatable), e.g. --claim FlowAR-L4.6.")
+@click.option("--gates-precision", "gates_p", type=click.IntRange(2, 24), default=None, metavar="P",
+              help="Also give each claim's depth with the threshold circuits at precision P.")
 @_FORMAT_OPTION
 @budget_options
-def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None:
+def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], gates_p: int | None, fmt: str) -> None:
     """Check the papers' claims against the computed DAG; exit status 1 if one is violated (`tc0sim claims` lists them).
 
     Without MODEL files the whole registry is audited at its own instances; with files, the claims
-    whose kind matches each file's kind, at the file's dims.
+    whose kind matches each file's kind, at the file's dims. With --gates-precision P each verdict
+    also gives the depth with tc0sim's threshold circuits at p = P (docs/threshold.md).
     """
     from tc0sim.audit import audit as engine
     from tc0sim.audit.render import render
@@ -828,12 +856,12 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], fmt: str) -> None
     if models:
         verdicts = []
         for model in models:
-            found = engine.audit_model(_load(model))
+            found = engine.audit_model(_load(model), gates_p=gates_p)
             if claim_ids:
                 found = [v for v in found if v.id in claim_ids]
             verdicts.extend(found)
     else:
-        verdicts = engine.audit_claims(list(claim_ids) if claim_ids else None)
+        verdicts = engine.audit_claims(list(claim_ids) if claim_ids else None, gates_p=gates_p)
     if not verdicts and models and fmt != "json":
         kinds = sorted({_load(m).kind for m in models})
         click.echo(f"no claim of the registry is about kind {', '.join(kinds)}: nothing to audit")
@@ -943,6 +971,10 @@ def claims(fmt: str) -> None:
     data = {"claims": [c.as_dict() for c in CLAIMS]}
     emit(fmt, [section], data)
 
+
+from tc0sim.cli.threshold_cmd import threshold  # noqa: E402  (the command lives in its own module)
+
+main.add_command(threshold)
 
 from tc0sim.cli.approx import approx as _approx_group  # noqa: E402  (the approx group, issue 16)
 

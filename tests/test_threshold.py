@@ -1,0 +1,485 @@
+"""Threshold circuits for the F_p primitives, checked against independent oracles.
+
+Oracles: an exact integer oracle written here (values scaled to a common power of two, rounded to
+nearest-even with integer shifts, vectorised with numpy), exact rationals (``round_fraction``), and
+``tc0sim.fp`` (MPFR).  Exhaustive: all operand pairs for p ≤ 4 (compare, add, mul), all triples for
+sum at p = 3; seeded samples with cancellation, ties and range errors at larger p.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reference import round_fraction
+from tc0sim.fp import Format, FpArithmeticError
+from tc0sim.threshold import fp_circuits as F
+from tc0sim.threshold.builder import Builder
+from tc0sim.threshold.circuit import Circuit, CircuitFormatError
+
+
+# --- the exact integer oracle ----------------------------------------------------------------
+
+
+def round_scaled(s: np.ndarray, e0: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """round_p(s·2^e0) for int64 arrays: (m, e, range error) with m = 0, e = 0 for zero."""
+    s = np.asarray(s, dtype=np.int64)
+    mag = np.abs(s)
+    lead = np.full(s.shape, -1, dtype=np.int64)
+    for bit in range(63):
+        lead[(mag >> bit) > 0] = bit
+    shift = np.maximum(lead - (p - 1), 0)
+    kept = mag >> shift
+    rem = mag - (kept << shift)
+    half = np.where(shift > 0, np.int64(1) << np.maximum(shift - 1, 0), 0)
+    up = (shift > 0) & ((rem > half) | ((rem == half) & (kept % 2 == 1)))
+    kept = kept + up
+    carry = kept >= (1 << p)
+    kept = np.where(carry, kept >> 1, kept)
+    shift = shift + carry
+    small = lead < p - 1
+    kept = np.where(small, mag << np.maximum(p - 1 - lead, 0), kept)
+    e = np.where(small, e0 + lead - (p - 1), e0 + shift)
+    zero = mag == 0
+    m = np.where(zero, 0, np.where(s < 0, -kept, kept))
+    e = np.where(zero, 0, e)
+    bad = ~zero & ((e < -(1 << p)) | (e >= (1 << p)))
+    return m, e, bad
+
+
+def table(p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    vals = F.values(p)
+    enc = np.array([F.encode(m, e, p) for m, e in vals], dtype=np.uint8)
+    return enc, np.array([m for m, _ in vals]), np.array([e for _, e in vals])
+
+
+def decode_outputs(out: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    out = out.astype(np.int64)
+    mag = sum(out[:, 2 + i] << (p - 1 - i) for i in range(p))
+    e = sum(out[:, 2 + p + i] << (p - i) for i in range(p + 1))
+    e = np.where(e >= (1 << p), e - (1 << (p + 1)), e)
+    m = np.where(out[:, 1] == 1, -mag, mag)
+    zero = out[:, 0] == 1
+    return np.where(zero, 0, m), np.where(zero, 0, e), out[:, -1] == 1
+
+
+def check(out: np.ndarray, p: int, m: np.ndarray, e: np.ndarray, bad: np.ndarray) -> None:
+    """Range-error bit exactly where the oracle errs; elsewhere the full encoding is the oracle's."""
+    gm, ge, gbad = decode_outputs(out, p)
+    np.testing.assert_array_equal(gbad, bad)
+    ok = ~bad
+    np.testing.assert_array_equal(gm[ok], m[ok])
+    np.testing.assert_array_equal(ge[ok], e[ok])
+    expected = np.array([F.encode(int(a), int(b), p) for a, b in zip(m[ok][:2000], e[ok][:2000])])
+    np.testing.assert_array_equal(out[ok][:2000, :-1].astype(np.uint8), expected)
+
+
+def pair_oracle(prim: str, ma, ea, mb, eb, p: int):
+    if prim == "mul":
+        return round_scaled(ma * mb, ea + eb, p)
+    lo = np.minimum(ea, eb)
+    return round_scaled((ma << (ea - lo)) + (mb << (eb - lo)), lo, p)
+
+
+def test_round_scaled_agrees_with_exact_rationals():
+    rng = random.Random(5)
+    for _ in range(3000):
+        p = rng.randrange(2, 9)
+        s, e0 = rng.randrange(-(1 << 40), 1 << 40) >> rng.randrange(40), rng.randrange(-300, 300)
+        m, e, bad = round_scaled(np.array([s]), np.array([e0]), p)
+        r = round_fraction(Fraction(s) * Fraction(2) ** e0, p)
+        assert Fraction(int(m[0])) * Fraction(2) ** int(e[0]) == r
+        assert (int(m[0]) == 0) == (s == 0) and (s == 0 or 1 << (p - 1) <= abs(int(m[0])) < 1 << p)
+
+
+# --- encoding, IR, JSON ----------------------------------------------------------------------
+
+
+def test_encoding_examples_from_the_issue():
+    assert "".join(map(str, F.encode(-6, 0, 3))) == "011100000"
+    assert "".join(map(str, F.encode(6, -3, 3))) == "001101101"
+    assert F.encode(0, 0, 3) == [1] + [0] * 8
+    assert F.decode(F.encode(-6, 0, 3), 3) == (-6, 0)
+
+
+def test_json_round_trip_and_format(tmp_path):
+    c = F.build("add", 3)
+    path = tmp_path / "c.json"
+    c.write(path)
+    data = json.loads(path.read_text())
+    assert set(data) == {"inputs", "gates", "outputs"} and data["inputs"] == 18
+    assert all(len(g) == 3 and len(g[0]) == len(g[1]) and isinstance(g[2], int) for g in data["gates"])
+    assert all(w < 18 + j for j, g in enumerate(data["gates"]) for w in g[1])
+    back = Circuit.read(path)
+    assert back.stats() == c.stats()
+    enc, _, _ = table(3)
+    x = np.concatenate([enc[::7][:18], enc[::5][:18]], axis=1)
+    np.testing.assert_array_equal(back.simulate(x), c.simulate(x))
+
+
+@pytest.mark.parametrize("bad", [
+    {"inputs": 2, "gates": [[[1], [2], 1]], "outputs": [0]},
+    {"inputs": 2, "gates": [[[1, 1], [0], 1]], "outputs": [0]},
+    {"inputs": 2, "gates": [], "outputs": [5]},
+    {"inputs": 2, "gates": [[[1.5], [0], 1]], "outputs": [2]},
+    {"inputs": 2, "gates": []},
+])
+def test_malformed_circuits_are_refused(bad):
+    with pytest.raises(CircuitFormatError):
+        Circuit.from_json(bad)
+
+
+def test_simulator_depth_and_big_weights():
+    # x0 ∧ x1 (depth 1), then [2^70·g − 2^70·x2 ≥ 2^70] = g ∧ ¬x2 with weights beyond int64
+    c = Circuit(inputs=3, gates=[([1, 1], [0, 1], 2), ([2**70, -2**70], [3, 2], 2**70)], outputs=[4, 3])
+    x = np.array([[a, b, d] for a in (0, 1) for b in (0, 1) for d in (0, 1)])
+    out = c.simulate(x)
+    np.testing.assert_array_equal(out[:, 0], (x[:, 0] & x[:, 1] & (1 - x[:, 2])).astype(bool))
+    assert c.stats().depth == 2 and c.stats().gates == 2 and c.stats().wires == 4
+    assert c.stats().max_weight_bits == 71
+
+
+def test_library_adders_and_multiplier_exhaustive():
+    n = 4
+    b = Builder()
+    x = b.inputs(n)
+    y = b.inputs(n)
+    outs = b.add_two(x, y) + b.add_rows([x, y, x], 5, n + 2) + b.multiply(x, y)
+    outs += b.decode(x[:2], 4) + b.encode(b.decode(y[:3], 8), 3) + b.mux(y[0], x, y)
+    c = b.circuit(outs)
+    grid = np.array([[v >> i & 1 for i in range(2 * n)] for v in range(1 << (2 * n))], dtype=np.uint8)
+    out = c.simulate(grid).astype(np.int64)
+    xv = sum(grid[:, i].astype(np.int64) << i for i in range(n))
+    yv = sum(grid[:, n + i].astype(np.int64) << i for i in range(n))
+
+    def val(cols):
+        return sum(out[:, c0] << i for i, c0 in enumerate(cols))
+
+    k = 0
+    np.testing.assert_array_equal(val(range(k, k + n)), (xv + yv) % 16); k += n
+    np.testing.assert_array_equal(val(range(k, k + n + 2)), (2 * xv + yv + 5) % 64); k += n + 2
+    np.testing.assert_array_equal(val(range(k, k + 2 * n)), xv * yv); k += 2 * n
+    np.testing.assert_array_equal(val(range(k, k + 4)), 1 << (xv % 4)); k += 4
+    np.testing.assert_array_equal(val(range(k, k + 3)), yv % 8); k += 3
+    np.testing.assert_array_equal(val(range(k, k + n)), np.where(yv % 2 == 1, xv, yv))
+
+
+# --- exhaustive F_p circuits -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prim", ["compare", "add", "mul"])
+@pytest.mark.parametrize("p", [2, 3, 4])
+def test_binary_primitives_exhaustive(prim, p):
+    c = F.build(prim, p)
+    enc, ms, es = table(p)
+    n = len(ms)
+    ia, ib = np.divmod(np.arange(n * n), n)
+    out = c.simulate(np.concatenate([enc[ia], enc[ib]], axis=1))
+    if prim == "compare":
+        va = ms[ia].astype(float) * 2.0 ** es[ia]
+        vb = ms[ib].astype(float) * 2.0 ** es[ib]
+        np.testing.assert_array_equal(out[:, 0], va < vb)
+        return
+    m, e, bad = pair_oracle(prim, ms[ia], es[ia], ms[ib], es[ib], p)
+    check(out, p, m, e, bad)
+    assert bad.any() and (m == 0).any()
+
+
+@pytest.mark.parametrize("prim,p", [("sub", 3), ("sub", 4), ("max", 3), ("min", 3)])
+def test_sub_max_min_exhaustive(prim, p):
+    c = F.build(prim, p)
+    enc, ms, es = table(p)
+    n = len(ms)
+    ia, ib = np.divmod(np.arange(n * n), n)
+    out = c.simulate(np.concatenate([enc[ia], enc[ib]], axis=1))
+    if prim == "sub":
+        check(out, p, *pair_oracle("add", ms[ia], es[ia], -ms[ib], es[ib], p))
+        return
+    va, vb = ms[ia] * 2.0 ** es[ia], ms[ib] * 2.0 ** es[ib]
+    pick_b = (vb > va) if prim == "max" else (vb < va)
+    want = np.where(pick_b[:, None], enc[ib], enc[ia])
+    np.testing.assert_array_equal(out[:, :-1], want.astype(bool))
+    assert not out[:, -1].any()
+
+
+@pytest.mark.parametrize("p", [2, 4])
+def test_relu_neg_and_one_term_sum_exhaustive(p):
+    enc, ms, es = table(p)
+    for prim, want_m in (("relu", np.maximum(ms, 0)), ("neg", -ms), ("sum", ms)):
+        out = F.build(prim, p, 1).simulate(enc)
+        check(out, p, want_m, np.where(want_m == 0, 0, es), np.zeros(len(ms), dtype=bool))
+
+
+@pytest.mark.parametrize("prim", ["add", "mul"])
+def test_exhaustive_oracle_agrees_with_mpfr_at_p4(prim):
+    fmt = Format(4)
+    enc, ms, es = table(4)
+    rng = np.random.default_rng(11)
+    ia, ib = rng.integers(0, len(ms), 4000), rng.integers(0, len(ms), 4000)
+    m, e, bad = pair_oracle(prim, ms[ia], es[ia], ms[ib], es[ib], 4)
+    for i in range(len(ia)):
+        a, b = fmt.from_pair(int(ms[ia[i]]), int(es[ia[i]])), fmt.from_pair(int(ms[ib[i]]), int(es[ib[i]]))
+        try:
+            got = fmt.to_pair(getattr(fmt, prim)(a, b))
+        except FpArithmeticError:
+            assert bad[i]
+            continue
+        assert not bad[i] and got == (int(m[i]), int(e[i]))
+
+
+def test_sum_of_three_exhaustive_p3():
+    p = 3
+    c = F.build("sum", p, 3)
+    enc, ms, es = table(p)
+    n = len(ms)
+    idx = np.arange(n ** 3)
+    ia, ib, ic = idx // (n * n), (idx // n) % n, idx % n
+    out = c.simulate(np.concatenate([enc[ia], enc[ib], enc[ic]], axis=1))
+    scale = 1 << p
+    s = sum(ms[i].astype(np.int64) << (es[i] + scale) for i in (ia, ib, ic))
+    m, e, bad = round_scaled(s, np.full(s.shape, -scale), p)
+    check(out, p, m, e, bad)
+
+
+# --- seeded samples at larger p ---------------------------------------------------------------
+
+
+def sample_terms(rng: random.Random, p: int, k: int) -> list[tuple[int, int]]:
+    """k terms with frequent cancellation (a term's negation, or one ulp away), near ties, zeros
+    and exponents at both ends of the range."""
+    hi = 1 << p
+    base = rng.choice([rng.randrange(-hi, hi), hi - 1 - rng.randrange(3), -hi + rng.randrange(3 * p)])
+    terms: list[tuple[int, int]] = []
+    for _ in range(k):
+        u = rng.random()
+        if u < 0.08:
+            terms.append((0, 0))
+            continue
+        if u < 0.35 and terms and terms[-1][0]:
+            m, e = terms[rng.randrange(len(terms))]
+            if m:
+                step = rng.choice([0, 0, 1, -1])
+                mm = -m + step if (1 << (p - 1)) <= abs(-m + step) < hi else -m
+                terms.append((mm, e))
+                continue
+        spread = rng.choice([2, p + 3, 3 * p, hi])
+        e = min(hi - 1, max(-hi, base + rng.randrange(-spread, spread + 1)))
+        terms.append((rng.randrange(1 << (p - 1), hi) * rng.choice([1, -1]), e))
+    return terms
+
+
+def sample_product(rng: random.Random, p: int) -> list[tuple[int, int]]:
+    """Two factors whose exponent sum is often near the range ends; sparse significands make
+    exact ties (product bits 10…0 below the kept p bits) frequent."""
+    hi = 1 << p
+    target = rng.choice([rng.randrange(-2 * hi, 2 * hi), hi - p + rng.randrange(-2, 3) - 2 * p,
+                         -hi - rng.randrange(-2, 3) - 2 * p + 2])
+    ea = rng.randrange(max(-hi, target - hi + 1), min(hi, target + hi))
+    terms = []
+    for e in (ea, target - ea):
+        if rng.random() < 0.5:
+            m = (hi >> 1) | sum(1 << rng.randrange(p - 1) for _ in range(2))
+        else:
+            m = rng.randrange(hi >> 1, hi)
+        terms.append((m * rng.choice([1, -1]), min(hi - 1, max(-hi, e))))
+    return terms
+
+
+def exact_oracle(prim: str, terms: list[tuple[int, int]], p: int, fmt: Format) -> tuple[int, int] | None:
+    """round_fraction of the exact result, cross-checked with tc0sim.fp; None for a range error."""
+    vals = [Fraction(m) * Fraction(2) ** e for m, e in terms]
+    exact = vals[0] * vals[1] if prim == "mul" else sum(vals)
+    r = round_fraction(exact, p)
+    xs = [fmt.from_pair(m, e) for m, e in terms]
+    try:
+        got = fmt.to_pair({"add": fmt.add, "mul": fmt.mul}[prim](*xs) if prim != "sum" else fmt.sum(xs))
+    except FpArithmeticError:
+        got = None
+    if r == 0:
+        want: tuple[int, int] | None = (0, 0)
+    else:
+        m, e = r, 0
+        while abs(m) >= 1 << p:
+            m, e = m / 2, e + 1
+        while abs(m) < 1 << (p - 1):
+            m, e = m * 2, e - 1
+        want = (int(m), e) if -(1 << p) <= e < 1 << p else None
+    assert got == want, (prim, terms, got, want)
+    return want
+
+
+@pytest.mark.parametrize("prim,p,k,count", [
+    ("add", 7, 2, 1500), ("mul", 9, 2, 1000), ("add", 12, 2, 300),
+    ("sum", 5, 4, 1000), ("sum", 6, 7, 500), ("sum", 8, 3, 500),
+])
+def test_seeded_samples(prim, p, k, count):
+    rng = random.Random(1000 * p + k)
+    fmt = Format(p)
+    c = F.build(prim, p, k)
+    cases = [sample_product(rng, p) if prim == "mul" else sample_terms(rng, p, k) for _ in range(count)]
+    wants = [exact_oracle(prim, t, p, fmt) for t in cases]
+    x = np.array([[bit for m, e in t for bit in F.encode(m, e, p)] for t in cases], dtype=np.uint8)
+    out = c.simulate(x)
+    kinds = {"error": 0, "zero": 0, "tie": 0}
+    for t, want, o in zip(cases, wants, out):
+        if want is None:
+            assert o[-1], t
+            kinds["error"] += 1
+            continue
+        assert not o[-1] and F.decode(o[:-1].astype(int), p) == want, (t, want)
+        vals = [Fraction(m) * Fraction(2) ** e for m, e in t]
+        exact = vals[0] * vals[1] if prim == "mul" else sum(vals)
+        kinds["zero"] += want == (0, 0)
+        if want != (0, 0):
+            ulp = Fraction(2) ** want[1]
+            kinds["tie"] += abs(exact - want[0] * ulp) == ulp / 2
+    assert kinds["error"] > 0 and kinds["tie"] > 0
+    if prim != "mul":
+        assert kinds["zero"] > 0
+
+
+# --- models: symbols replaced by circuit depths, and one circuit for a whole model ----------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_depth_gates_threshold_for_mlp():
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    result = CliRunner().invoke(main, ["depth", str(EXAMPLES / "mlp.yaml"), "--gates", "threshold", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)["threshold"]
+    p = data["precision"]
+    add_depth, sum_depth = F.build("add", p).stats().depth, F.build("sum", p, 2).stats().depth
+    assert data["symbol_values"] == {"d_std": add_depth, "d_sum": sum_depth}
+    assert data["depth"] == 2 * add_depth + sum_depth  # the claimed 2 d_std + d_sum of the mlp
+
+
+def test_audit_names_the_threshold_depth():
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    result = CliRunner().invoke(main, ["audit", str(EXAMPLES / "mlp.yaml"), "--gates-precision", "5", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    depth = 2 * F.build("add", 5).stats().depth + F.build("sum", 5, 2).stats().depth
+    notes = [n for v in json.loads(result.output)["claims"] for n in v["notes"] if "these circuits" in n]
+    assert notes and all(f"depth = {depth} gates at p = 5" in n for n in notes)
+
+
+def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+    from tc0sim.interp.evaluate import evaluate, random_inputs
+    from tc0sim.interp.threshold import account
+    from tc0sim.interp.depth import depth
+    from tc0sim.interp.threshold_compile import compile_graph
+    from tc0sim.modelfile import load_model
+
+    p = 4
+    spec = load_model(EXAMPLES / "mlp.yaml")
+    graph = spec.build(None)
+    compiled = compile_graph(graph, p)
+    fmt = Format(p)
+    width = F.operand_bits(p)
+    # the file's own inputs, against the pairs `tc0sim eval` writes
+    out_path = tmp_path / "out.json"
+    result = CliRunner().invoke(main, ["eval", str(EXAMPLES / "mlp.yaml"), "--precision", "4", "--output", str(out_path)])
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads(out_path.read_text())["outputs"]
+    drawn = {k: fmt.asarray(v) for k, v in random_inputs(graph, spec.seed, spec.scale).items()}
+    bits = compiled.circuit.simulate(compiled.input_bits(drawn)[None, :])[0].astype(int)
+    want = [tuple(pair) for name, _ in compiled.outputs for pair in np.array(evaluated[name]["pairs"]).reshape(-1, 2).tolist()]
+    got = [F.decode(bits[i * width:(i + 1) * width], p) for i in range(len(want))]
+    assert got == want and not bits[-1]
+    # more input draws: equal outputs, or the range-error bit exactly where evaluate raises
+    rows, wants = [], []
+    for seed in range(40):
+        vals = {k: fmt.asarray(v) for k, v in random_inputs(graph, 100 + seed, spec.scale).items()}
+        rows.append(compiled.input_bits(vals))
+        try:
+            out = evaluate(graph, p, inputs=vals)
+            wants.append([fmt.to_pair(x) for name, _ in compiled.outputs for x in out[name].reshape(-1)])
+        except FpArithmeticError:
+            wants.append(None)
+    sims = compiled.circuit.simulate(np.array(rows)).astype(int)
+    for want_row, row in zip(wants, sims):
+        if want_row is None:
+            assert row[-1]
+        else:
+            assert not row[-1]
+            assert [F.decode(row[i * width:(i + 1) * width], p) for i in range(len(want_row))] == want_row
+    # composing the circuits is never deeper than counting every primitive at its full depth
+    assert compiled.circuit.stats().depth <= account(graph, depth(graph), p).depth
+
+
+def test_sum_gap_needs_2p_plus_log_k():
+    """A top cluster that cancels to one unit, and six terms far below whose compressed copies would
+    cross the half-ulp below 2^6 if gaps were capped at W + 1 with W = p + ⌈log2 k⌉ + 2 = 8
+    (that W rounds this sum to 56); with W = 2p + ⌈log2 k⌉ the circuit gives round_p(exact) = 64."""
+    p, k = 3, 8
+    terms = [(4, 7), (-7, 6)] + [(-7, -8)] * 6
+    exact = sum(Fraction(m) * Fraction(2) ** e for m, e in terms)
+    assert round_fraction(exact, p) == 64
+    x = np.array([[b for t in terms for b in F.encode(*t, p)]], dtype=np.uint8)
+    assert F.decode(F.build("sum", p, k).simulate(x)[0].astype(int), p) == (4, 4)
+
+
+def test_threshold_command_writes_and_verifies(tmp_path):
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    out = tmp_path / "sum.json"
+    result = CliRunner().invoke(main, ["threshold", "sum", "--precision", "3", "--arity", "2", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "exhaustive over all 16641 operand tuples" in result.output and "all equal" in result.output
+    circuit = Circuit.read(out)
+    assert f"│ {circuit.stats().depth} " in result.output and circuit.inputs == 18
+    for args in (["div", "--precision", "3"], ["add", "--precision", "1"], ["add", "--precision", "3", "--arity", "3"],
+                 ["sum", "--precision", "3", "--arity", "0"], ["sum", "--precision", "24", "--arity", "64"]):
+        bad = CliRunner().invoke(main, ["threshold", *args, "--output", str(out)])
+        assert bad.exit_code == 2 and "error:" in bad.output
+
+
+def test_generated_size_tables_match_the_circuits():
+    """docs/threshold_sizes.md (benchmarks/threshold_sizes.py) at a few cheap points."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "threshold_sizes.md").read_text()
+    for prim in ("compare", "add", "mul"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {prim} |"))
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        gates = [F.build(prim, p).stats().gates for p in (2, 4)]
+        assert cells[1] == str(F.build(prim, 3).stats().depth)
+        assert cells[2].split(", ")[:2] == [str(g) for g in gates]
+    row = next(line for line in text.splitlines() if line.startswith("| 3 | 27 /"))
+    st = F.build("sum", 4, 3).stats()
+    assert row.split("|")[4].strip() == f"{st.depth} / {st.gates}"  # columns: k, p = 2, 3, 4, …
+
+
+@pytest.mark.parametrize("bits", [20, 50, 60, 130])
+def test_simulator_exact_against_python_integers(bits):
+    """Random layered circuits with weights of the given width (float32, float64 and 26-bit limb
+    paths) against a plain Python-integer evaluation, gate by gate."""
+    rng = random.Random(bits)
+    n_in, gates = 12, []
+    for j in range(60):
+        wires = rng.sample(range(n_in + j), min(n_in + j, rng.randrange(1, 9)))
+        weights = [rng.randrange(-(1 << bits), 1 << bits) for _ in wires]
+        threshold = sum(w for w in weights if rng.random() < 0.5)
+        gates.append((weights, wires, threshold))
+    c = Circuit(inputs=n_in, gates=gates, outputs=list(range(n_in + 60)))
+    x = np.random.default_rng(bits).integers(0, 2, (300, n_in))
+    out = c.simulate(x)
+    for row, got in zip(x.tolist(), out):
+        vals = list(row)
+        for weights, wires, threshold in gates:
+            vals.append(int(sum(w * vals[i] for w, i in zip(weights, wires)) >= threshold))
+        assert got.astype(int).tolist() == vals
