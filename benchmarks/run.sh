@@ -9,3 +9,4 @@ python benchmarks/bench_depth.py
 python benchmarks/bench_eval.py
 python benchmarks/bench_var_release.py
 python benchmarks/bench_flowar_release.py
+python benchmarks/bench_build.py

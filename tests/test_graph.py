@@ -123,3 +123,38 @@ def test_broadcast_mismatch_names_the_operator():
     with b.scope("mlp"):
         with pytest.raises(GraphError, match=r"add in operator mlp: shapes \(2, 3\), \(4,\) do not broadcast"):
             b.add(x, b.input("b", (4,)))
+
+
+def test_an_unnamed_node_is_named_by_its_primitive_and_id():
+    from tc0sim.ir.graph import Builder as _Builder
+
+    b = _Builder()
+    x = b.input("x", (2,))
+    with b.scope("outer"), b.scope("inner"):
+        y = b.exp(x)
+        z = b.exp(y)
+    node = b.graph.node(z.node)
+    assert node.name == f"exp{z.node}" and b.graph.node(x.node).name == "x"
+    assert node.scope_path == "outer/inner" and node.operator == "inner"
+    assert b.graph.node(y.node).scope is node.scope  # one scope tuple shared inside a scope
+    node.name = "renamed"
+    assert node.name == "renamed"
+
+
+def test_broadcast_shapes_of_two_agrees_with_numpy():
+    from tc0sim.errors import GraphError as _GraphError
+    import numpy as np
+
+    from tc0sim.ir.shapes import broadcast_shapes
+
+    dims = (0, 1, 2, 3)
+    shapes = [(), *((a,) for a in dims), *((a, b) for a in dims for b in dims), *((a, 1, b) for a in dims for b in (1, 2))]
+    for s in shapes:
+        for t in shapes:
+            try:
+                expected = np.broadcast_shapes(s, t)
+            except ValueError:
+                with pytest.raises(_GraphError, match="do not broadcast"):
+                    broadcast_shapes(s, t)
+                continue
+            assert broadcast_shapes(s, t) == expected, (s, t)

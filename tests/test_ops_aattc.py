@@ -210,3 +210,30 @@ def test_exact_rational_evaluation_p53_degree_four():
     got = np.frompyfunc(Format(p).to_fraction, 1, 1)(_run(n, d, g, p, data))
     want = aattc_exact(data["X"], data["W_Q"], data["W_K"], data["W_V"], g, p)
     assert all(a == b for a, b in zip(got.ravel(), want.ravel()))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 9])
+@pytest.mark.parametrize("degree", [0, 1, 2, 3, 4])
+def test_monomial_array_is_combinations_with_replacement(d, degree):
+    from itertools import combinations_with_replacement
+
+    from tc0sim.ops.aattc import monomial_array
+
+    got = monomial_array(d, degree)
+    assert got.dtype == np.int64 and got.shape == (math.comb(d + degree - 1, degree), degree)
+    assert [tuple(r) for r in got.tolist()] == list(combinations_with_replacement(range(d), degree))
+
+
+@pytest.mark.parametrize(("d", "g"), [(1, 4), (3, 3), (4, 2), (6, 4)])
+def test_inverse_factorials_are_one_over_alpha_factorial(d, g):
+    from fractions import Fraction
+    from itertools import combinations_with_replacement
+
+    from tc0sim.ops.aattc import _inverse_factorials
+
+    expected = []
+    for degree in range(g + 1):
+        for coords in combinations_with_replacement(range(d), degree):
+            alpha = [coords.count(i) for i in range(d)]  # the multi-index itself
+            expected.append(Fraction(1, math.prod(math.factorial(a) for a in alpha)))
+    assert _inverse_factorials(d, g).tolist() == expected

@@ -239,8 +239,6 @@ def _group_rows(groups: list[dict[str, Any]], full: bool = True) -> list[list[st
     """One row per operator segment of a path; unless ``full``, a long path keeps its first and
     last segments and sums up those between (count, depth, gates) in one row."""
     rows = [[g["operator"], g["ref"], g["linear"], " → ".join(g["gates"])] for g in groups if g["gates"]]
-    if full:
-        return rows
     with_gates = [g for g in groups if g["gates"]]
 
     def middle(skipped: list[list[str]]) -> list[str]:
@@ -249,10 +247,12 @@ def _group_rows(groups: list[dict[str, Any]], full: bool = True) -> list[list[st
         gates = sum(len(g["gates"]) for g in inner)
         return [f"… {len(skipped):,} more operator segments (--full-path lists them) …", "", _vec_text(total), f"{gates:,} gates"]
 
-    return summarised(rows, middle)
+    return summarised(rows, middle, full=full)
 
 
-def _size_sections(report: dict[str, Any]) -> list[Section]:
+def _size_sections(report: dict[str, Any], full: bool = False) -> list[Section]:
+    """The gate counts by primitive and by operator; unless ``full``, a long by-operator table keeps
+    its first and last rows and sums up those between in one row (like a long witness path)."""
     by_prim = Section(
         f"size: {report['total']:,} gates",
         ("primitive", "gates"),
@@ -268,9 +268,10 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
         summarised(
             [[op, f"{c:,}"] for op, c in items],
             lambda skipped: [
-                f"… {len(skipped):,} more operators (--format json lists them) …",
+                f"… {len(skipped):,} more operators (--full-path lists them) …",
                 f"{sum(c for _, c in items[SUMMARY_ROWS : SUMMARY_ROWS + len(skipped)]):,}",
             ],
+            full=full,
         ),
     )
     return [by_prim, by_op]
@@ -295,8 +296,9 @@ def _size_sections(report: dict[str, Any]) -> list[Section]:
     "--full-path",
     "full_path",
     is_flag=True,
-    help=f"Print every operator segment of the witness paths (by default a path of more than "
-    f"{2 * SUMMARY_ROWS + 1} segments shows the first and last {SUMMARY_ROWS} and sums up the rest).",
+    help=f"Print every operator segment of the witness paths and every row of the size-by-operator table "
+    f"(by default a path or table of more than {2 * SUMMARY_ROWS + 1} rows shows the first and last "
+    f"{SUMMARY_ROWS} and sums up the rest).",
 )
 @click.option(
     "--memory-budget",
@@ -431,7 +433,7 @@ def depth(
         )
     if gates == "threshold":
         sections.append(_threshold_section(spec, graph, result, data))
-    sections.extend(_size_sections(size_report))
+    sections.extend(_size_sections(size_report, full_path))
     resources = _resources(started, built, analysed, depth_cpu)
     data.update(resources)
     sections.append(

@@ -36,9 +36,12 @@ SUMMARY_ROWS = 12
 """A long table keeps this many rows at each end; the rows between are summarised in one row."""
 
 
-def summarised(rows: list[Any], middle: Callable[[list[Any]], Any], keep: int = SUMMARY_ROWS) -> list[Any]:
-    """``rows`` unchanged when short; otherwise the first and last ``keep`` rows around ``middle(rest)``."""
-    if len(rows) <= 2 * keep + 1:
+def summarised(
+    rows: list[Any], middle: Callable[[list[Any]], Any], keep: int = SUMMARY_ROWS, full: bool = False
+) -> list[Any]:
+    """``rows`` unchanged when ``full`` or short; otherwise the first and last ``keep`` rows around
+    ``middle(rest)``. Every long table of a report goes through here (one flag, ``--full-path``, lifts it)."""
+    if full or len(rows) <= 2 * keep + 1:
         return rows
     return rows[:keep] + [middle(rows[keep:-keep])] + rows[-keep:]
 

@@ -40,7 +40,7 @@ from tc0sim.errors import DepthBudgetError, MissingRuleError
 from tc0sim.interp.paths import group_path
 from tc0sim.interp.rules import RuleTable
 from tc0sim.ir import moves
-from tc0sim.ir.graph import Graph, Node
+from tc0sim.ir.graph import Graph, Node, paused_gc
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive
 from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, pareto_max, to_dict, zero
 from tc0sim.ir.wiring import move, origin
@@ -196,6 +196,8 @@ def _canonical(labels: Labels | list, core: np.ndarray) -> State:
     """The canonical form: first every axis drops the labels no position uses, then, axis by axis,
     labels with equal core slices are merged. One merging pass suffices: merging equal slices on
     one axis never makes two different slices of another axis equal."""
+    if core.size == 1:  # one class: every axis has the one label
+        return State((None,) * len(labels), core)
     labels = list(labels)
     for axis, lab in enumerate(labels):
         if lab is None:
@@ -719,10 +721,14 @@ def depth(graph: Graph, memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_upper_
     A step that would take the factored states over ``memory_budget`` bytes raises DepthBudgetError
     naming the node — unless ``allow_upper_bound``: then that node takes the node-level union of its
     operands, and the result says it is an upper bound (``exact`` False, ``inexact_reasons``)."""
-    ctx = _Context(memory_budget)
+    with paused_gc():
+        return _depth(graph, _Context(memory_budget), allow_upper_bound)
+
+
+def _depth(graph: Graph, ctx: _Context, allow_upper_bound: bool) -> DepthResult:
     states: dict[int, State] = {}
     for node in graph.live():
-        rule = DEPTH_RULES.rule(node.prim)
+        rule = DEPTH_RULES.get(node.prim) or DEPTH_RULES.rule(node.prim)
         ins = [states[i] for i in node.inputs]
         ctx.node = node
         try:

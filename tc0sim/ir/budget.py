@@ -78,7 +78,10 @@ class BudgetedBuilder(Builder):
     def node(self, prim: str, inputs: Sequence[Tensor], name: str | None = None, **attrs: Any) -> Tensor:
         if len(self.graph.nodes) >= self.budget.max_nodes:
             raise self.budget.refuse_nodes(len(self.graph.nodes) + 1, self.label)
-        cost = NODE_BYTES + sum(_array_bytes(v) for v in attrs.values())
+        cost = NODE_BYTES
+        for v in attrs.values():
+            if isinstance(v, np.ndarray):
+                cost += _array_bytes(v)
         if self.bytes + cost > self.budget.max_bytes:
             raise self.budget.refuse_bytes(self.bytes + cost, self.label)
         self.bytes += cost

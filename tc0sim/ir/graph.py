@@ -7,17 +7,17 @@ topological order; ``Graph.to_networkx`` gives the same graph to networkx's algo
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from fractions import Fraction
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tc0sim.errors import GraphError
+from tc0sim.ir.exact import ConstantCache
 from tc0sim.ir.primitives import PRIMITIVES, Primitive, watch
 from tc0sim.ir.rules import RuleTable
 from tc0sim.ir.shapes import Shape, ShapeRule, broadcast_shapes, norm_axes
@@ -37,29 +37,55 @@ class Scope:
         return f"{self.name} [{self.ref}]" if self.ref else self.name
 
 
-@dataclass(eq=False)
 class Node:
     """One tensor-level node: ``prim`` applied to ``inputs``, producing an array of ``shape``.
 
-    Nodes compare by identity: their attrs may hold numpy arrays."""
+    Nodes compare by identity: their attrs may hold numpy arrays. A node built without a name is
+    named ``f"{prim}{id}"`` when asked (the name is not stored, to keep big graphs small)."""
 
-    id: int
-    prim: str
-    shape: Shape
-    inputs: tuple[int, ...]
-    attrs: dict[str, Any]
-    scope: tuple[Scope, ...]
-    name: str
+    __slots__ = ("id", "prim", "shape", "inputs", "attrs", "scope", "_name", "_scope_path")
+
+    def __init__(
+        self,
+        id: int,
+        prim: str,
+        shape: Shape,
+        inputs: tuple[int, ...],
+        attrs: dict[str, Any],
+        scope: tuple[Scope, ...],
+        name: str | None = None,
+    ) -> None:
+        self.id = id
+        self.prim = prim
+        self.shape = shape
+        self.inputs = inputs
+        self.attrs = attrs
+        self.scope = scope
+        self._name = name
+        self._scope_path: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.prim}{self.id}" if self._name is None else self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
+
+    def __repr__(self) -> str:
+        return f"Node(id={self.id}, prim={self.prim!r}, shape={self.shape}, inputs={self.inputs}, name={self.name!r})"
 
     @property
     def size(self) -> int:
         """Number of elements (= gates, for a non-wiring node)."""
         return math.prod(self.shape)
 
-    @cached_property
+    @property
     def scope_path(self) -> str:
         """Scope names joined with '/', outermost first ('' at top level); computed once per node."""
-        return "/".join(s.name for s in self.scope)
+        if self._scope_path is None:
+            self._scope_path = "/".join(s.name for s in self.scope)
+        return self._scope_path
 
     @property
     def operator(self) -> str:
@@ -132,19 +158,21 @@ SHAPE_RULES: RuleTable[ShapeRule] = RuleTable("shape", lambda p: p.shape)
 """The shape interpreter: one rule per primitive (the row's ``shape``), checked when a node is built."""
 
 
-def _exact_array(value: Any) -> np.ndarray:
-    """An object array of exact Fractions from ints, Fractions, decimal strings or finite floats."""
-    arr = np.asarray(value, dtype=object)
-    out = np.empty(arr.shape, dtype=object)
-    flat = out.reshape(-1)
-    for i, v in enumerate(arr.reshape(-1)):
-        if isinstance(v, float) and not math.isfinite(v):
-            raise GraphError(f"constant {v!r} is not a finite number")
-        try:
-            flat[i] = Fraction(v) if not isinstance(v, (np.floating, np.integer)) else Fraction(v.item())
-        except (TypeError, ValueError):
-            raise GraphError(f"constant {v!r} is not an exact number") from None
-    return out
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector inside the block (restored after, even on error).
+
+    Building or interpreting a graph allocates millions of small acyclic objects (nodes, shapes,
+    states); every collection would walk all of them again, which took about half of a large
+    build. Reference counting still frees everything at once; only cycles wait for the block's end.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Builder:
@@ -157,16 +185,21 @@ class Builder:
 
     def __init__(self) -> None:
         self.graph = Graph()
-        self._scopes: list[Scope] = []
+        self._scopes: tuple[Scope, ...] = ()
+        self._constants = ConstantCache()
 
     @contextmanager
     def scope(self, name: str, ref: str = "") -> Iterator[None]:
         """Tag nodes built inside with operator ``name`` and its paper reference ``ref``."""
-        self._scopes.append(Scope(name, ref))
+        outer = self._scopes
+        self._scopes = outer + (Scope(name, ref),)  # one tuple shared by every node of the scope
         try:
             yield
         finally:
-            self._scopes.pop()
+            self._scopes = outer
+
+    def _where(self) -> str:
+        return "/".join(s.name for s in self._scopes) or "(top)"
 
     def node(self, prim: str, inputs: Sequence[Tensor], name: str | None = None, **attrs: Any) -> Tensor:
         """Append a node after checking its primitive, arity and shapes."""
@@ -175,18 +208,16 @@ class Builder:
             raise GraphError(f"unknown primitive {prim!r}")
         if p.arity is not None and len(inputs) != p.arity:
             raise GraphError(f"{prim} takes {p.arity} operand(s), got {len(inputs)}")
-        rule = SHAPE_RULES.rule(prim)
+        rule = SHAPE_RULES.get(prim) or SHAPE_RULES.rule(prim)
         try:
-            shape = tuple(int(d) for d in rule([t.shape for t in inputs], attrs))
-            if any(d < 0 for d in shape):
+            shape = tuple(map(int, rule([t.shape for t in inputs], attrs)))
+            if shape and min(shape) < 0:
                 raise GraphError(f"negative dimension in {shape}")
         except GraphError as e:
-            where = "/".join(s.name for s in self._scopes) or "(top)"
-            raise GraphError(f"{prim} in operator {where}: {e}") from None
-        nid = len(self.graph.nodes)
-        self.graph.nodes.append(
-            Node(nid, prim, shape, tuple(t.node for t in inputs), attrs, tuple(self._scopes), name or f"{prim}{nid}")
-        )
+            raise GraphError(f"{prim} in operator {self._where()}: {e}") from None
+        nodes = self.graph.nodes
+        nid = len(nodes)
+        nodes.append(Node(nid, prim, shape, tuple([t.node for t in inputs]), attrs, self._scopes, name))
         return Tensor(nid, shape)
 
     # sources and outputs
@@ -203,7 +234,7 @@ class Builder:
 
     def constant(self, value: Any, name: str | None = None) -> Tensor:
         """A constant fixed at build time, held exactly (rounded to p bits when evaluated)."""
-        exact = _exact_array(value)
+        exact = self._constants.exact(value)
         return self.node("constant", [], name=name, shape=exact.shape, value=exact)
 
     def reserve(self, elements: int, bytes_each: int, what: str) -> None:
@@ -216,10 +247,12 @@ class Builder:
 
     # computation
     def _binary(self, prim: str, x: Tensor, y: Tensor) -> Tensor:
+        if x.shape == y.shape:
+            return self.node(prim, [x, y])
         try:
             shape = broadcast_shapes(x.shape, y.shape)
         except GraphError as e:
-            raise GraphError(f"{prim} in operator {'/'.join(s.name for s in self._scopes) or '(top)'}: {e}") from None
+            raise GraphError(f"{prim} in operator {self._where()}: {e}") from None
         return self.node(prim, [self.broadcast(x, shape), self.broadcast(y, shape)])
 
     # wiring

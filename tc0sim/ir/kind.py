@@ -14,7 +14,7 @@ from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.budget import BudgetedBuilder, BuildBudget, active_budget
-from tc0sim.ir.graph import Builder, Graph, Tensor
+from tc0sim.ir.graph import Builder, Graph, Tensor, paused_gc
 
 BuildFn = Callable[[Builder, dict[str, int], dict[str, Any]], dict[str, Tensor]]
 MinNodesFn = Callable[[Mapping[str, int], Mapping[str, Any]], int]
@@ -68,7 +68,8 @@ class Kind:
             )
         full = {**self.params, **params}
         b = self._builder(dims, full, budget or active_budget())
-        outputs = self.build(b, dict(dims), full)
+        with paused_gc():
+            outputs = self.build(b, dict(dims), full)
         for out_name, t in outputs.items():
             b.output(out_name, t)
         return b.graph

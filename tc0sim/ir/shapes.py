@@ -20,6 +20,8 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     """numpy's broadcasting rule on shapes alone (numpy's own refuses shapes too big to allocate)."""
     if all(s == shapes[0] for s in shapes[1:]):
         return tuple(shapes[0])
+    if len(shapes) == 2:
+        return _broadcast_pair(*shapes)
     ndim = max(len(s) for s in shapes)
     out = []
     for axis in range(ndim):
@@ -27,6 +29,21 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
         if len(dims) > 1:
             raise GraphError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
         out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def _broadcast_pair(a: Shape, b: Shape) -> Shape:
+    """``broadcast_shapes(a, b)``, axis by axis from the right (the common case, without sets)."""
+    pad = len(a) - len(b)
+    x, y = (tuple(a), (1,) * pad + tuple(b)) if pad >= 0 else ((1,) * -pad + tuple(a), tuple(b))
+    out = []
+    for i, j in zip(x, y):
+        if i == j or j == 1:
+            out.append(i)
+        elif i == 1:
+            out.append(j)
+        else:
+            raise GraphError(f"shapes {a}, {b} do not broadcast")
     return tuple(out)
 
 

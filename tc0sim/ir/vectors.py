@@ -9,6 +9,7 @@ non-negative value of the symbols exactly when every maximal vector is ``leq`` t
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Union
@@ -96,9 +97,15 @@ def leq(a: Vec, b: Vec) -> bool:
 
 def pareto_max(vectors: Iterable[Vec]) -> list[Vec]:
     """The maximal vectors of ``vectors`` under ≤ (duplicates removed), sorted."""
+    distinct = set(vectors)
+    if len(distinct) < 2:
+        return list(distinct)
+    n = len(SYMBOLS)
+    if any(len(v) != n for v in distinct):
+        check(*distinct)
     kept: list[Vec] = []
-    for v in sorted(set(vectors), key=lambda u: (-sum(u), u)):
-        if not any(leq(v, k) for k in kept):
+    for v in sorted(distinct, key=lambda u: (-sum(u), u)):
+        if not any(all(map(operator.le, v, k)) for k in kept):
             kept.append(v)
     return sorted(kept)
 

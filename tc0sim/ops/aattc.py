@@ -61,19 +61,57 @@ def inverse_multifactorial(coords: tuple[int, ...]) -> Fraction:
     return Fraction(1, math.prod(math.factorial(k) for k in Counter(coords).values()))
 
 
+def monomial_array(d: int, degree: int) -> np.ndarray:
+    """``monomials(d, degree)`` as an int64 array [r, degree], built with numpy (same rows, same order).
+
+    A sorted tuple of degree j is a sorted tuple of degree j - 1 with a first coordinate a ≤ its
+    first coordinate prepended; sorting the rows lexicographically restores the order."""
+    rows = np.arange(d, dtype=np.int64).reshape(d, 1)
+    if degree == 0:
+        return np.zeros((1, 0), dtype=np.int64)
+    for _ in range(degree - 1):
+        choices = rows[:, 0] + 1
+        tails = np.repeat(rows, choices, axis=0)
+        starts = np.cumsum(choices) - choices
+        heads = np.arange(len(tails), dtype=np.int64) - np.repeat(starts, choices)
+        rows = np.concatenate([heads[:, None], tails], axis=1)
+        rows = rows[np.lexsort(rows.T[::-1])]
+    return rows
+
+
+def multifactorials(rows: np.ndarray) -> np.ndarray:
+    """α! for each multi-index written as a sorted row of coordinates (int64; needs α! < 2^63).
+
+    Equal coordinates of a sorted row are adjacent; a run of length m contributes 1·2·…·m = m!."""
+    out = np.ones(len(rows), dtype=np.int64)
+    run = np.ones(len(rows), dtype=np.int64)
+    for k in range(1, rows.shape[1]):
+        run = np.where(rows[:, k] == rows[:, k - 1], run + 1, 1)
+        out *= run
+    return out
+
+
 def _monomial_features(b: Builder, z: Tensor, g: int) -> Tensor:
     """[n, r]: every monomial z^α, |α| ≤ g; degree 0 is the constant 1, degree 1 is z itself
     (wiring), degree j ≥ 2 one ⊗ of fan-in j over gathered coordinates (static indices)."""
     n, d = z.shape
     blocks = [b.broadcast(b.constant([[1]], name="monomial_1"), (n, 1)), z]
     for degree in range(2, g + 1):
-        picked = b.gather(z, np.asarray(monomials(d, degree), dtype=np.int64), axis=1)
+        picked = b.gather(z, monomial_array(d, degree), axis=1)
         blocks.append(b.prod(picked, axis=2))
     return b.concat(blocks, axis=1)
 
 
-def _inverse_factorials(d: int, g: int) -> list[Fraction]:
-    return [inverse_multifactorial(alpha) for degree in range(g + 1) for alpha in monomials(d, degree)]
+def _inverse_factorials(d: int, g: int) -> np.ndarray:
+    """The object array of 1/α! (Fractions) over every |α| ≤ g in feature order; α! takes few
+    distinct values, so one Fraction per distinct value is shared by the elements that have it."""
+    if g >= 21:  # 21! ≥ 2^63: integer α! no longer fit int64; exact Python integers instead
+        return np.array([inverse_multifactorial(a) for j in range(g + 1) for a in monomials(d, j)], dtype=object)
+    alpha = np.concatenate([multifactorials(monomial_array(d, degree)) for degree in range(g + 1)])
+    distinct, inverse = np.unique(alpha, return_inverse=True)
+    fractions = np.empty(len(distinct), dtype=object)
+    fractions[:] = [Fraction(1, int(a)) for a in distinct]
+    return fractions[inverse.reshape(-1)]
 
 
 def aattc(b: Builder, x: Tensor, w_q: Tensor, w_k: Tensor, w_v: Tensor, g: Any = DEFAULT_DEGREE) -> Tensor:
