@@ -28,6 +28,22 @@ from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.wiring import move
 
 DEFAULT_CHUNK = 1 << 18
+
+
+def feeders_of_one_reduction(
+    live: list[Node], keep: set[int], is_map: Callable[[Node], bool], is_reduction: Callable[[Node], bool]
+) -> list[Node]:
+    """Map nodes (not outputs) read by exactly one node, a reduction: the products an engine may
+    evaluate fused with their ⊕/⊗, block by block, without holding the whole product tensor."""
+    users: dict[int, list[Node]] = {}
+    for node in live:
+        for i in node.inputs:
+            users.setdefault(i, []).append(node)
+    return [
+        node
+        for node in live
+        if is_map(node) and node.id not in keep and len(users.get(node.id, [])) == 1 and is_reduction(users[node.id][0])
+    ]
 """Default largest number of elements of a fused product block (2 MB of float64: a block's
 work arrays stay in cache and are reused, which matters more than the number of numpy calls)."""
 
@@ -211,15 +227,9 @@ class FastEngine(MpfrEngine):
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.nodes = {node.id: node for node in live}
-        users: dict[int, list[Node]] = {}
-        for node in live:
-            for i in node.inputs:
-                users.setdefault(i, []).append(node)
-        for node in live:
-            u = users.get(node.id, [])
-            if getattr(PRIMITIVES.get(node.prim), "kernel", None) in FAST_MAPS and node.id not in keep and len(u) == 1 and u[0].prim in REDUCTIONS:
-                if node.size > self.chunk:
-                    self.fused.add(node.id)
+        is_map = lambda node: getattr(PRIMITIVES.get(node.prim), "kernel", None) in FAST_MAPS  # noqa: E731
+        is_reduction = lambda node: node.prim in REDUCTIONS  # noqa: E731
+        self.fused.update(n.id for n in feeders_of_one_reduction(live, keep, is_map, is_reduction) if n.size > self.chunk)
 
     # --- representations ---------------------------------------------------------------------
 

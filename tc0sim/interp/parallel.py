@@ -24,7 +24,7 @@ import numpy as np
 from tc0sim.fastfp import compact
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.interp.evaluate import ENGINE_CLASSES, EvalStats, MpfrEngine, NamedError, named
-from tc0sim.interp.fast import Deferred, blocks
+from tc0sim.interp.fast import Deferred, blocks, feeders_of_one_reduction
 from tc0sim.ir.graph import Node
 from tc0sim.ir.primitives import PRIMITIVES
 
@@ -125,15 +125,8 @@ class ParallelMpfrEngine(MpfrEngine):
             self.cluster.close()
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
-        users: dict[int, list[Node]] = {}
-        for node in live:
-            for i in node.inputs:
-                users.setdefault(i, []).append(node)
-        for node in live:
-            u = users.get(node.id, [])
-            if _is_map(node) and node.id not in keep and len(u) == 1 and _is_reduction(u[0]):
-                if node.size >= MIN_PARALLEL_ELEMENTS:
-                    self.fused.add(node.id)
+        feeders = feeders_of_one_reduction(live, keep, _is_map, _is_reduction)
+        self.fused.update(n.id for n in feeders if n.size >= MIN_PARALLEL_ELEMENTS)
 
     def apply(self, node: Node, args: list[Any]) -> Any:
         if node.id in self.fused:
