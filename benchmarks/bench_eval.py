@@ -45,6 +45,7 @@ from tc0sim.ir.primitives import PRIMITIVES  # noqa: E402
 from tc0sim.ir.wiring import move  # noqa: E402
 from tc0sim.kinds import build  # noqa: E402
 from tc0sim.modelfile import load_model  # noqa: E402
+from bench_fp import best_pair  # noqa: E402  (one interleaved best-of timer for the benchmarks)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,18 +73,6 @@ def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.n
         else:
             values[node.id] = move(node, args, lambda: 0.0)
     return {name: values[nid] for name, nid in graph.outputs.items()}
-
-
-def best_pair(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    """Best-of-repeat times of two functions run alternately, so both see the same load."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeat):
-        for fn, out in ((fn_a, times[0]), (fn_b, times[1])):
-            gc.collect()
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-    return min(times[0]), min(times[1])
 
 
 def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
