@@ -128,18 +128,41 @@ def maximal(distinct: set[Vec]) -> list[Vec]:
     return sorted(kept)
 
 
-def _pareto_numpy(distinct: set[Vec], block: int = 1024) -> list[Vec]:
-    a = np.array(sorted(distinct), dtype=np.int64)
-    columns = [a[:, k] for k in range(a.shape[1]) if a[0, k] != a[:, k].min() or a[0, k] != a[:, k].max()]
-    dominated = np.zeros(len(a), dtype=bool)
-    for start in range(0, len(a), block):  # rows in blocks: memory block·n booleans per coordinate
-        stop = min(start + block, len(a))
-        le = np.ones((stop - start, len(a)), dtype=bool)
-        for col in columns:  # coordinates equal in every vector cannot separate two of them
-            le &= col[start:stop, None] <= col[None, :]
-        le[np.arange(stop - start), np.arange(start, stop)] = False
-        dominated[start:stop] = le.any(axis=1)
-    return [tuple(v) for v in a[~dominated].tolist()]
+def _pareto_numpy(distinct: set[Vec]) -> list[Vec]:
+    return [tuple(v) for v in maximal_rows(np.array(sorted(distinct), dtype=np.int64)).tolist()]  # sorted in, sorted out
+
+
+def maximal_union(antichains: list[np.ndarray]) -> np.ndarray:
+    """The rows of the union of several antichains (int arrays whose rows are pairwise
+    incomparable) that no other row is strictly above (≤ in every entry, larger sum): only rows of
+    different antichains are compared. A row in two of them stays twice (callers keep sets)."""
+    if len(antichains) == 1:
+        return antichains[0]
+    sums = [a.sum(axis=1) for a in antichains]
+    kept = []
+    for i, a in enumerate(antichains):
+        others = np.concatenate([b for j, b in enumerate(antichains) if j != i])
+        other_sums = np.concatenate([s for j, s in enumerate(sums) if j != i])
+        kept.append(a[~_strictly_below(a, sums[i], others, other_sums)])
+    return np.concatenate(kept)
+
+
+def maximal_rows(a: np.ndarray, block: int = 1024) -> np.ndarray:
+    """The rows of an int array of vectors that no row is strictly above (duplicates all stay)."""
+    if len(a) < 2:
+        return a
+    sums = a.sum(axis=1)
+    dominated = np.concatenate([_strictly_below(a[i : i + block], sums[i : i + block], a, sums) for i in range(0, len(a), block)])
+    return a[~dominated]
+
+
+def _strictly_below(rows: np.ndarray, row_sums: np.ndarray, others: np.ndarray, other_sums: np.ndarray) -> np.ndarray:
+    """For each row: is some other row ≥ it in every entry with a larger sum (so ≠ it)?"""
+    above = row_sums[:, None] < other_sums[None, :]
+    same = (rows.min(axis=0) == rows.max(axis=0)) & (others.min(axis=0) == others.max(axis=0)) & (rows[0] == others[0])
+    for k in np.flatnonzero(~same):  # an entry equal in every row of both never decides
+        above &= rows[:, k, None] <= others[None, :, k]
+    return above.any(axis=1)
 
 
 def dot(v: Vec, values: Mapping[str, Number]) -> Number:
