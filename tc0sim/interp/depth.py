@@ -43,7 +43,7 @@ from tc0sim.interp.rules import RuleTable
 from tc0sim.ir import moves
 from tc0sim.ir.graph import CALL, RESULT, Function, Graph, Node, paused_gc
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive
-from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, maximal, maximal_rows, maximal_union, to_dict
+from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, maximal, maximal_rows, to_dict
 from tc0sim.ir.wiring import move, origin
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
@@ -51,7 +51,7 @@ DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 
 PSet = frozenset  # frozenset[Vec], always Pareto-reduced
 UNION_NUMPY = 32
-"""Gates reading more vectors than this merge their operands' sets with numpy (``maximal_union``)."""
+"""Gates and substitutions with more candidate vectors than this filter them with numpy (``maximal_rows``)."""
 EMPTY_ID, ZERO_ID = 0, 1
 """Interned ids of the empty set (a node without elements) and of {0} (sources, pad's zeros)."""
 
@@ -144,7 +144,7 @@ class _Context:
             elif sum(len(self.sets[i]) for i in ids) <= UNION_NUMPY:
                 base = maximal({v for i in ids for v in self.sets[i]}) or self.sets[ZERO_ID]
             else:
-                base = [tuple(v) for v in maximal_union([self.array(i) for i in ids if self.sets[i]]).tolist()]
+                base = [tuple(v) for v in maximal_rows(np.concatenate([self.array(i) for i in ids])).tolist()]
             axis = SYMBOLS.index(symbol)
             found = self.gates[key] = self.intern(frozenset(v[:axis] + (v[axis] + 1,) + v[axis + 1 :] for v in base))
         return found
