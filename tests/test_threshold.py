@@ -9,6 +9,7 @@ sum at p = 3; seeded samples with cancellation, ties and range errors at larger 
 from __future__ import annotations
 
 import json
+import math
 import random
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reference import round_fraction
+from reference import round_fraction, sqrt_p
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.threshold import fp_circuits as F
 from tc0sim.threshold.builder import Builder
@@ -343,6 +344,158 @@ def test_seeded_samples(prim, p, k, count):
         assert kinds["zero"] > 0
 
 
+# --- div and sqrt -----------------------------------------------------------------------------
+
+
+def quotient_oracle(ma, ea, mb, eb, p: int):
+    """round_p(a / b) with integer division: 2·floor(|m_a|·2^(2p+2) / |m_b|) + [remainder ≠ 0] keeps a
+    sticky bit far below the rounding position; division by zero is an error."""
+    num = np.abs(ma).astype(np.int64) << (2 * p + 2)
+    den = np.maximum(np.abs(mb), 1).astype(np.int64)
+    q, r = np.divmod(num, den)
+    signed = np.where((ma < 0) != (mb < 0), -1, 1) * (2 * q + (r != 0))
+    m, e, bad = round_scaled(signed, ea - eb - (2 * p + 3), p)
+    return np.where(mb == 0, 0, m), e, bad | (mb == 0)
+
+
+def root_oracle(m: int, e: int, p: int) -> tuple[int, int] | None:
+    """round_p(√(m·2^e)) with math.isqrt: m·2^(e − t) for an even t ≤ e − 2p − 2, sticky as above."""
+    if m < 0:
+        return None
+    if m == 0:
+        return (0, 0)
+    t = e - 2 * p - 2 - ((e - 2 * p - 2) % 2)
+    n = m << (e - t)
+    r = math.isqrt(n)
+    got_m, got_e, bad = round_scaled(np.array([2 * r + (r * r != n)]), np.array([t // 2 - 1]), p)
+    assert not bad[0]
+    return int(got_m[0]), int(got_e[0])
+
+
+@pytest.mark.parametrize("p", [2, 3, 4])
+def test_div_exhaustive(p):
+    c = F.build("div", p)
+    enc, ms, es = table(p)
+    n = len(ms)
+    ia, ib = np.divmod(np.arange(n * n), n)
+    out = c.simulate(np.concatenate([enc[ia], enc[ib]], axis=1))
+    m, e, bad = quotient_oracle(ms[ia], es[ia], ms[ib], es[ib], p)
+    check(out, p, m, e, bad)
+    assert (bad & (ms[ib] != 0)).any() and bad[ms[ib] == 0].all()  # range errors, and every x / 0
+
+
+def test_div_and_sqrt_oracles_agree_with_rationals_and_mpfr():
+    rng = random.Random(14)
+    for p in (3, 4, 7, 10):
+        fmt = Format(p)
+        hi = 1 << p
+        for _ in range(300):
+            ma, mb = (rng.randrange(hi // 2, hi) * rng.choice([1, -1]) for _ in range(2))
+            ea, eb = rng.randrange(-hi, hi), rng.randrange(-hi, hi)
+            m, e, bad = quotient_oracle(np.array([ma]), np.array([ea]), np.array([mb]), np.array([eb]), p)
+            exact = Fraction(ma, mb) * Fraction(2) ** (ea - eb)
+            try:
+                got = fmt.to_pair(fmt.div(fmt.from_pair(ma, ea), fmt.from_pair(mb, eb)))
+            except FpArithmeticError:
+                assert bad[0]
+                continue
+            assert not bad[0] and got == (int(m[0]), int(e[0]))
+            assert Fraction(got[0]) * Fraction(2) ** got[1] == round_fraction(exact, p)
+            root = root_oracle(abs(ma), ea, p)
+            assert root == fmt.to_pair(fmt.sqrt(fmt.from_pair(abs(ma), ea)))
+            assert Fraction(root[0]) * Fraction(2) ** root[1] == sqrt_p(Fraction(abs(ma)) * Fraction(2) ** ea, p)
+
+
+@pytest.mark.parametrize("p", [2, 3, 4, 5])
+def test_sqrt_exhaustive(p):
+    c = F.build("sqrt", p)
+    vals = F.values(p)
+    out = c.simulate(np.array([F.encode(m, e, p) for m, e in vals], dtype=np.uint8)).astype(int)
+    for (m, e), o in zip(vals, out):
+        want = root_oracle(m, e, p)
+        assert (o[-1] == 1) if want is None else (o[-1] == 0 and F.decode(o[:-1], p) == want), (m, e)
+
+
+def test_sqrt_every_significand_at_p12():
+    """The significand and the parity of e decide the root's significand: every significand with
+    both parities, at exponents at both ends of the range and near 0 (the exponent path)."""
+    p = 12
+    hi = 1 << p
+    cases = [(m, e) for m in range(hi // 2, hi) for e in (-hi, -hi + 1, -1, 0, 1, hi - 2, hi - 1)]
+    cases += [(-hi // 2, 0), (-(hi - 1), 5), (0, 0)]
+    out = F.build("sqrt", p).simulate(np.array([F.encode(m, e, p) for m, e in cases], dtype=np.uint8)).astype(int)
+    near = 0
+    for (m, e), o in zip(cases, out):
+        want = root_oracle(m, e, p)
+        assert (o[-1] == 1) if want is None else (o[-1] == 0 and F.decode(o[:-1], p) == want), (m, e)
+        if want and want[0]:
+            n = m << (e - 2 * want[1])  # the root in units of the result's ulp is √n
+            near += abs(4 * n - (2 * math.isqrt(n) + 1) ** 2) < 1 << (p - 5)  # within ~2^-8 of a midpoint
+    assert near > 0
+
+
+def near_midpoint_quotient(rng: random.Random, p: int) -> tuple[int, int]:
+    """Significands (m_a, m_b) whose quotient is within r/m_b units of a rounding midpoint, |r| ≤ 3:
+    m_a·2^t ≡ r (mod m_b) with t the scale that puts the rounding position at the units."""
+    hi = 1 << p
+    while True:
+        mb = rng.randrange(hi // 2, hi) | 1
+        r = rng.choice([1, -1, 2, -2, 3, -3])
+        for t in (p, p + 1):
+            ma = r * pow(2, -t, mb) % mb
+            while ma < hi // 2:
+                ma += mb
+            if ma < hi and (ma >= mb) == (t == p) and ((ma << t) - r) // mb % 2 == 1:
+                return ma, mb
+
+
+@pytest.mark.parametrize("p,count", [(6, 1500), (9, 800), (12, 400)])
+def test_div_seeded_samples(p, count):
+    """Near-midpoint quotients, exact quotients, division by zero, zero dividends, overflow and underflow."""
+    rng = random.Random(140 + p)
+    fmt = Format(p)
+    hi = 1 << p
+    cases = []
+    for i in range(count):
+        kind = i % 5
+        if kind in (0, 1):
+            ma, mb = near_midpoint_quotient(rng, p)
+        elif kind == 2:
+            mb = hi // 2
+            ma = rng.randrange(hi // 2, hi)
+        else:
+            ma, mb = rng.randrange(hi // 2, hi), rng.randrange(hi // 2, hi)
+        ea = rng.choice([rng.randrange(-hi, hi), hi - 1 - rng.randrange(3), -hi + rng.randrange(3)])
+        eb = rng.choice([rng.randrange(-hi, hi), -ea + rng.randrange(-2, 3), ea - rng.randrange(-p, p)])
+        eb = min(hi - 1, max(-hi, eb))
+        a, b = (ma * rng.choice([1, -1]), ea), (mb * rng.choice([1, -1]), eb)
+        if rng.random() < 0.04:
+            a = (0, 0)
+        if rng.random() < 0.04:
+            b = (0, 0)
+        cases.append([a, b])
+    x = np.array([[bit for m, e in t for bit in F.encode(m, e, p)] for t in cases], dtype=np.uint8)
+    out = F.build("div", p).simulate(x).astype(int)
+    kinds = {"error": 0, "by zero": 0, "exact": 0, "near": 0}
+    for (a, b), o in zip(cases, out):
+        exact = None if b[0] == 0 else Fraction(a[0], b[0]) * Fraction(2) ** (a[1] - b[1])
+        try:
+            want = fmt.to_pair(fmt.div(fmt.from_pair(*a), fmt.from_pair(*b)))
+        except FpArithmeticError:
+            want = None
+        if want is None:
+            assert o[-1] == 1, (a, b)
+            kinds["error" if exact is not None else "by zero"] += 1
+            continue
+        assert Fraction(want[0]) * Fraction(2) ** want[1] == round_fraction(exact, p)
+        assert o[-1] == 0 and F.decode(o[:-1], p) == want, (a, b, want)
+        if want[0]:
+            units = exact / Fraction(2) ** want[1]
+            kinds["exact"] += units == want[0]
+            kinds["near"] += abs(abs(units - want[0]) - Fraction(1, 2)) * hi < 4
+    assert all(kinds.values()), kinds
+
+
 # --- models: symbols replaced by circuit depths, and one circuit for a whole model ----------------
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -444,7 +597,7 @@ def test_threshold_command_writes_and_verifies(tmp_path):
     assert "exhaustive over all 16641 operand tuples" in result.output and "all equal" in result.output
     circuit = Circuit.read(out)
     assert f"│ {circuit.stats().depth} " in result.output and circuit.inputs == 18
-    for args in (["div", "--precision", "3"], ["add", "--precision", "1"], ["add", "--precision", "3", "--arity", "3"],
+    for args in (["exp", "--precision", "3"], ["add", "--precision", "1"], ["add", "--precision", "3", "--arity", "3"],
                  ["sum", "--precision", "3", "--arity", "0"], ["sum", "--precision", "24", "--arity", "64"]):
         bad = CliRunner().invoke(main, ["threshold", *args, "--output", str(out)])
         assert bad.exit_code == 2 and "error:" in bad.output
