@@ -527,6 +527,20 @@ def test_audit_names_the_threshold_depth():
     assert notes and all(f"depth = {depth} gates at p = 5" in n for n in notes)
 
 
+def test_audit_gives_layernorm_a_number_with_div_and_sqrt():
+    """Layer norm (5 d_std + 2 d_sum + d_sqrt, with div in d_std): every symbol now has a circuit."""
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    result = CliRunner().invoke(main, ["audit", str(EXAMPLES / "layernorm.yaml"), "--gates-precision", "5", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    d_std = max(F.build(prim, 5).stats().depth for prim in ("sub", "mul", "div"))
+    depth = 5 * d_std + 2 * F.build("sum", 5, 2).stats().depth + F.build("sqrt", 5).stats().depth
+    notes = [n for v in json.loads(result.output)["claims"] for n in v["notes"] if "these circuits" in n]
+    assert notes and all(f"depth = {depth} gates at p = 5" in n and "symbolic" not in n for n in notes)
+
+
 def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
     from click.testing import CliRunner
 
