@@ -14,10 +14,11 @@ import random
 from fractions import Fraction
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import pytest
 
-from reference import round_fraction, sqrt_p
+from reference import exp_p, round_fraction, sqrt_p
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.threshold import fp_circuits as F
 from tc0sim.threshold.builder import Builder
@@ -494,6 +495,59 @@ def test_div_seeded_samples(p, count):
             kinds["exact"] += units == want[0]
             kinds["near"] += abs(abs(units - want[0]) - Fraction(1, 2)) * hi < 4
     assert all(kinds.values()), kinds
+
+
+# --- exp --------------------------------------------------------------------------------------
+
+
+def exp_case_kinds(cases, out, p: int, fmt: Format, use_mpmath: bool) -> dict[str, int]:
+    """Check each case against round_p(e^x) — reference.exp_p (mpmath, refined until the rounding is
+    certain) or tc0sim.fp — and count range errors and results within 2^-6 ulp of a midpoint."""
+    kinds = {"overflow": 0, "underflow": 0, "near": 0, "one": 0}
+    for (m, e), o in zip(cases, out):
+        x = Fraction(m) * Fraction(2) ** e
+        try:
+            want = fmt.to_pair(fmt.exp(fmt.from_pair(m, e)))
+        except FpArithmeticError:
+            want = None
+        if use_mpmath and want is not None:
+            assert Fraction(want[0]) * Fraction(2) ** want[1] == exp_p(x, p)
+        if want is None:
+            assert o[-1] == 1, (m, e)
+            kinds["overflow" if m > 0 else "underflow"] += 1
+            continue
+        assert o[-1] == 0 and F.decode(o[:-1], p) == want, (m, e, want, F.decode(o[:-1], p))
+        kinds["one"] += want == (1 << (p - 1), 1 - p)
+        with mpmath.workprec(4 * p + 40):
+            units = mpmath.exp(mpmath.mpf(m) * mpmath.mpf(2) ** e) / mpmath.mpf(2) ** want[1]
+            kinds["near"] += abs(abs(units - want[0]) - 0.5) < 2.0 ** -6
+    return kinds
+
+
+@pytest.mark.parametrize("p", [2, 3, 4, 5, 6])
+def test_exp_exhaustive(p):
+    """Every element of F_p (p ≤ 6), against mpmath (p ≤ 4) and MPFR."""
+    vals = F.values(p)
+    out = F.build("exp", p).simulate(np.array([F.encode(m, e, p) for m, e in vals], dtype=np.uint8)).astype(int)
+    kinds = exp_case_kinds(vals, out, p, Format(p), use_mpmath=p <= 4)
+    assert kinds["overflow"] and kinds["underflow"] and kinds["one"]
+
+
+def test_exp_window_at_p8():
+    """At p = 8 every input whose exponent lies where e^x is neither 1 nor out of range, a margin
+    around it, and the ends of the range."""
+    p, hi = 8, 1 << 8
+    w = p + F.EXP_GUARD_BITS[p]
+    cases = [(sg * m, e) for e in list(range(-(w + p) - 2, 3)) + [-hi, -hi + 1, hi - 2, hi - 1]
+             for m in range(hi // 2, hi) for sg in (1, -1)] + [(0, 0)]
+    out = F.build("exp", p).simulate(np.array([F.encode(m, e, p) for m, e in cases], dtype=np.uint8)).astype(int)
+    kinds = exp_case_kinds(cases, out, p, Format(p), use_mpmath=False)
+    assert all(kinds.values()), kinds
+
+
+def test_exp_is_refused_where_not_certified():
+    with pytest.raises(F.NotCertified):
+        F.build("exp", max(F.EXP_GUARD_BITS) + 1)
 
 
 # --- models: symbols replaced by circuit depths, and one circuit for a whole model ----------------

@@ -25,10 +25,10 @@ def threshold(prim: str, p: int, k: int | None, output_path: str, samples: int, 
     """Build the threshold circuit of an F_p primitive, write it as JSON, verify it against MPFR.
 
     Encoding: each operand is 2p+3 bits (zero flag, sign, |m| bits p−1..0, e as (p+1)-bit two's
-    complement, MSB first); outputs are the result in that encoding and a range-error bit
-    (compare: the single bit a < b). See docs/threshold.md.
+    complement, MSB first); outputs are the result in that encoding and an error bit (range error,
+    division by zero, sqrt of a negative; compare: the single bit a < b). See docs/threshold.md.
     """
-    from tc0sim.threshold.fp_circuits import ARITY, PRIMS, build
+    from tc0sim.threshold.fp_circuits import ARITY, DEPTH_NOTES, PRIMS, build
     from tc0sim.threshold.verify import verify
 
     if prim not in PRIMS:
@@ -52,9 +52,12 @@ def threshold(prim: str, p: int, k: int | None, output_path: str, samples: int, 
                       [[stats.depth, stats.gates, stats.wires, stats.max_weight_bits]])
     section.lines.append(f"inputs {circuit.inputs}, outputs {len(circuit.outputs)}")
     section.lines.append("verified " + check.text())
+    if prim in DEPTH_NOTES:
+        section.lines.append(DEPTH_NOTES[prim])
     data = {"primitive": prim, "precision": p, "arity": k, "output": output_path, **stats.as_dict(),
             "inputs": circuit.inputs, "outputs": len(circuit.outputs),
-            "verification": {"method": check.method, "cases": check.cases, "mismatches": check.mismatches}}
+            "verification": {"method": check.method, "cases": check.cases, "mismatches": check.mismatches},
+            "depth_note": DEPTH_NOTES.get(prim)}
     emit(fmt, [section], data)
     if check.mismatches:
         raise click.exceptions.Exit(1)

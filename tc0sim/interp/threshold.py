@@ -3,11 +3,12 @@
 Each depth symbol is replaced by the depth of the constructed threshold circuits of its primitives
 (``tc0sim.threshold``) at the model's precision p: d_std by the deepest of the circuits for the
 d_std primitives the DAG uses (add, sub, mul, div, compare, max, min, relu), d_sum by the deepest
-sum circuit over the arities the DAG's sums have, d_sqrt by the sqrt circuit.  Every critical vector then gives one number, and
-the depth is their maximum — the length of the deepest path when every primitive is counted at
-its circuit's full depth (composing the circuits can only be shallower, never deeper).  A symbol
-with a primitive that has no circuit (exp, prod, erf; sums of more than ``MAX_SUM_ARITY``
-terms) stays symbolic, and the answer says so.  Size: Σ over nodes of elements × circuit gates.
+sum circuit over the arities the DAG's sums have, d_sqrt and d_exp by the sqrt and exp circuits.
+Every critical vector then gives one number, and the depth is their maximum — the length of the
+deepest path when every primitive is counted at its circuit's full depth (composing the circuits
+can only be shallower, never deeper).  A symbol with a primitive that has no circuit (prod, erf;
+exp outside its certified precisions; sums of more than ``MAX_SUM_ARITY`` terms) stays symbolic,
+and the answer says so.  Size: Σ over nodes of elements × circuit gates.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tc0sim.interp.depth import DepthResult
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
 from tc0sim.threshold.circuit import Stats
-from tc0sim.threshold.fp_circuits import ARITY, MAX_SUM_WIRES, PRIMS, build, sum_wires_estimate
+from tc0sim.threshold.fp_circuits import ARITY, EXP_GUARD_BITS, MAX_SUM_WIRES, PRIMS, build, sum_wires_estimate
 
 __all__ = ["ThresholdAccount", "account", "circuit_stats", "node_arity", "MAX_SUM_ARITY", "MAX_PRECISION"]
 
@@ -99,6 +100,10 @@ def account(graph: Graph, result: DepthResult, p: int) -> ThresholdAccount:
         k = node_arity(graph, node)
         if node.prim not in PRIMS or node.prim == "neg":
             acc.unresolved[row.symbol] = f"no threshold circuit for {node.prim}"
+            continue
+        if node.prim == "exp" and p not in EXP_GUARD_BITS:
+            acc.unresolved[row.symbol] = (f"exp at p = {p}: its circuit is certified only for "
+                                          f"p = {min(EXP_GUARD_BITS)}..{max(EXP_GUARD_BITS)}")
             continue
         if node.prim == "sum" and (k > MAX_SUM_ARITY or sum_wires_estimate(p, k) > MAX_SUM_WIRES // 4):
             acc.unresolved[row.symbol] = f"sum of {k} terms at p = {p}: its circuit is not built here (too large)"
