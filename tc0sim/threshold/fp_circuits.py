@@ -3,9 +3,10 @@
 An F_p value ⟨m, e⟩ (2^(p−1) ≤ |m| < 2^p or m = 0, −2^p ≤ e < 2^p) is 2p + 3 bits: the zero flag z,
 the sign s, the bits of |m| from bit p−1 down to bit 0, then e as a (p+1)-bit two's-complement
 number, most significant bit first; zero is z = 1 and every other bit 0.  Operands are concatenated.
-Outputs: the rounded result in the same encoding, then one *range-error* bit, set when the non-zero
-rounded result's exponent leaves [−2^p, 2^p) (overflow or underflow: both are errors of F_p).  When
-the range-error bit is 1 the other outputs are unspecified.  ``compare`` outputs the single bit a < b.
+Outputs: the rounded result in the same encoding, then one *error* bit, set when the non-zero
+rounded result's exponent leaves [−2^p, 2^p) (overflow or underflow: both are errors of F_p), on a
+division by zero (0/0 too) and on the square root of a negative number, where tc0sim.fp raises.
+When the error bit is 1 the other outputs are unspecified.  ``compare`` outputs the single bit a < b.
 Inputs that are not valid encodings give unspecified outputs.
 """
 
