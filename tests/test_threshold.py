@@ -550,6 +550,57 @@ def test_exp_is_refused_where_not_certified():
         F.build("exp", max(F.EXP_GUARD_BITS) + 1)
 
 
+# --- prod -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p,k", [(2, 3), (3, 2)])
+def test_prod_exhaustive(p, k):
+    """All operand tuples, against the integer oracle (product of significands, sum of exponents)."""
+    c = F.build("prod", p, k)
+    enc, ms, es = table(p)
+    n = len(ms)
+    idx = [np.arange(n ** k) // n ** (k - 1 - i) % n for i in range(k)]
+    out = c.simulate(np.concatenate([enc[i] for i in idx], axis=1))
+    m, e, bad = round_scaled(np.prod([ms[i] for i in idx], axis=0), sum(es[i] for i in idx), p)
+    check(out, p, m, e, bad)
+    assert bad.any() and (m == 0).any()
+
+
+@pytest.mark.parametrize("p,k,count", [(5, 4, 600), (8, 3, 400), (12, 2, 300)])
+def test_prod_seeded_samples(p, k, count):
+    """Sparse significands (exact ties are frequent), exponent sums near both range ends, zeros."""
+    rng = random.Random(77 * p + k)
+    fmt = Format(p)
+    hi = 1 << p
+    cases = []
+    for _ in range(count):
+        target = rng.choice([rng.randrange(-hi, hi), hi - rng.randrange(k * p), -hi - k * p + rng.randrange(k * p)])
+        terms = []
+        for i in range(k):
+            m = (hi >> 1) | sum(1 << rng.randrange(p - 1) for _ in range(2)) if rng.random() < 0.6 else rng.randrange(hi >> 1, hi)
+            e = min(hi - 1, max(-hi, (target - sum(t[1] for t in terms)) // (k - i) + rng.randrange(-2, 3)))
+            terms.append((m * rng.choice([1, -1]), e))
+        if rng.random() < 0.05:
+            terms[rng.randrange(k)] = (0, 0)
+        cases.append(terms)
+    x = np.array([[bit for m, e in t for bit in F.encode(m, e, p)] for t in cases], dtype=np.uint8)
+    out = F.build("prod", p, k).simulate(x).astype(int)
+    kinds = {"error": 0, "zero": 0, "tie": 0}
+    for t, o in zip(cases, out):
+        exact = math.prod(Fraction(m) * Fraction(2) ** e for m, e in t)
+        try:
+            want = fmt.to_pair(fmt.prod([fmt.from_pair(m, e) for m, e in t]))
+        except FpArithmeticError:
+            assert o[-1] == 1, t
+            kinds["error"] += 1
+            continue
+        assert Fraction(want[0]) * Fraction(2) ** want[1] == round_fraction(exact, p)
+        assert o[-1] == 0 and F.decode(o[:-1], p) == want, (t, want)
+        kinds["zero"] += want == (0, 0)
+        kinds["tie"] += want != (0, 0) and abs(exact - want[0] * Fraction(2) ** want[1]) == Fraction(2) ** want[1] / 2
+    assert all(kinds.values()), kinds
+
+
 # --- models: symbols replaced by circuit depths, and one circuit for a whole model ----------------
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -640,6 +691,65 @@ def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
             assert [F.decode(row[i * width:(i + 1) * width], p) for i in range(len(want_row))] == want_row
     # composing the circuits is never deeper than counting every primitive at its full depth
     assert compiled.circuit.stats().depth <= account(graph, depth(graph), p).depth
+
+
+def test_attention_with_div_and_exp_compiled_to_one_circuit_equals_eval():
+    """Softmax attention (exp, div, sums, products) at n = 4, p = 4: one circuit, equal to
+    evaluate bit for bit on 20 input draws (or its error bit set exactly where evaluate raises)."""
+    from tc0sim.interp.evaluate import evaluate, random_inputs
+    from tc0sim.interp.threshold_compile import compile_graph
+    from tc0sim.modelfile import load_model
+
+    p = 4
+    spec = load_model(EXAMPLES / "attention.yaml")
+    graph = spec.build(4)
+    assert {"exp", "div"} <= {node.prim for node in graph.live()}
+    compiled = compile_graph(graph, p)
+    fmt = Format(p)
+    width = F.operand_bits(p)
+    rows, wants = [], []
+    for seed in range(20):
+        vals = {k: fmt.asarray(v) for k, v in random_inputs(graph, 300 + seed, spec.scale).items()}
+        rows.append(compiled.input_bits(vals))
+        try:
+            out = evaluate(graph, p, inputs=vals)
+            wants.append([fmt.to_pair(x) for name, _ in compiled.outputs for x in out[name].reshape(-1)])
+        except FpArithmeticError:
+            wants.append(None)
+    assert any(w is not None for w in wants)
+    for want_row, row in zip(wants, compiled.circuit.simulate(np.array(rows)).astype(int)):
+        assert bool(row[-1]) == (want_row is None)
+        if want_row is not None:
+            assert [F.decode(row[i * width:(i + 1) * width], p) for i in range(len(want_row))] == want_row
+
+
+def test_audit_gives_attention_a_number_with_exp():
+    """FlowAR Lemma 4.6 (6 d_std + 6 d_sum + d_exp) at p = 4, where the exp circuit is certified: the
+    note's number is the critical depth vectors evaluated at the depths of the circuits built here."""
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+    from tc0sim.interp.depth import depth
+    from tc0sim.interp.threshold import node_arity
+    from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+    from tc0sim.modelfile import load_model
+
+    result = CliRunner().invoke(main, ["audit", str(EXAMPLES / "attention.yaml"), "--gates-precision", "4", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    notes = [n for v in json.loads(result.output)["claims"] for n in v["notes"] if "these circuits" in n]
+    assert len(notes) == 1 and "symbolic" not in notes[0]
+    n = int(notes[0].split("(n = ")[1].split(")")[0])
+    graph = load_model(EXAMPLES / "attention.yaml").build(n)
+    values: dict[str, int] = {}
+    for node in graph.live():
+        row = PRIMITIVES[node.prim]
+        if row.is_wiring or row.role == "source":
+            continue
+        d = F.build(node.prim, 4, node_arity(graph, node)).stats().depth
+        values[row.symbol] = max(values.get(row.symbol, 0), d)
+    assert "d_exp" in values
+    want = max(sum(c * values.get(s, 0) for s, c in zip(SYMBOLS, v)) for v in depth(graph).critical)
+    assert f"depth = {want} gates at p = 4" in notes[0]
 
 
 def test_sum_gap_needs_2p_plus_log_k():

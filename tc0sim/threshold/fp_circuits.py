@@ -492,10 +492,11 @@ def sqrt(p: int, arity: int = 1) -> Circuit:
 
 # --- exp: fixed-point y = x·log2(e), a chain of table multiplications for 2^frac(y), one rounding ---
 
-EXP_GUARD_BITS: dict[int, int] = {2: 4, 3: 6, 4: 5, 5: 6, 6: 8, 7: 11, 8: 12}
+EXP_GUARD_BITS: dict[int, int] = {2: 4, 3: 6, 4: 5, 5: 6, 6: 8, 7: 11, 8: 12, 9: 11, 10: 11, 11: 13}
 """Guard bits g(p) of the exp circuit (fraction bits of y: W = p + g), the least g for which the
-circuit equals correctly rounded exp on every input whose exponent is in [−(W + p), 0] — found
-and certified by exhaustive simulation (benchmarks/exp_guard_bits.py); exp is built only for these p."""
+circuit equals correctly rounded exp on every input whose exponent is in [−(W + p) − 2, 2] (searched
+up from g = 1 for p ≤ 8, from g = 8 above) — found and certified by exhaustive simulation
+(benchmarks/exp_guard_bits.py); exp is built only for these p."""
 EXP_FIRST_TABLE = 8
 """Bits of frac(y) looked up in the first table (2^8 entries); further tables take EXP_CHUNK bits."""
 EXP_CHUNK = 4
@@ -569,6 +570,34 @@ def exp(p: int, arity: int = 1, guard: int | None = None) -> Circuit:
     return b.circuit(_finish(b, p, ONE, ZERO, mant, k_groups + lead_groups, const - frac_z, errors=[big]))
 
 
+def prod(p: int, arity: int = 2) -> Circuit:
+    """round_p(exact product of k terms), one rounding: a balanced tree of exact significand
+    products (AND gates and ``bits_of_sum``, 3 layers per level), then ``normalize_round`` of the
+    k·p-bit product (leading position k(p−1) .. kp−1).  Depth 3·⌈log2 k⌉ + 4 for k ≥ 3 (6 at
+    k = 2, as mul): constant in p, grows with k."""
+    k = arity
+    if k < 1:
+        raise ValueError(f"prod needs at least one term, got arity {k}")
+    b = Builder()
+    ops = _operands(b, p, k)
+    nonzero = b.and_([neg(x.z) for x in ops])
+    factors = [list(x.mag) for x in ops]
+    while len(factors) > 1:
+        pairs = [(factors[i], factors[i + 1]) for i in range(0, len(factors) - 1, 2)]
+        products = [b.bits_of_sum([[(b.and_([u, v]), 1 << (i + j))] for i, u in enumerate(left) for j, v in enumerate(right)],
+                                  len(left) + len(right)) for left, right in pairs]
+        factors = products + factors[2 * len(pairs):]
+    mant, lead_groups, const, _ = b.normalize_round(factors[0], p, nonzero=nonzero, min_lead=k * (p - 1))
+    sign = b.bits_of_sum([[(x.s, 1)] for x in ops], 1, enable=[nonzero])[0]
+    groups = [[t] for x in ops for t in x.exp_terms(p)] + lead_groups
+    return b.circuit(_finish(b, p, nonzero, sign, mant, groups, const))
+
+
+MAX_PROD_BITS = 96
+"""Largest k·p of a prod circuit ``build`` constructs (its last exact product is of two k·p/2-bit
+numbers; k·p = 96 has about 10^7 wires)."""
+
+
 def sub(p: int, arity: int = 2) -> Circuit:
     """round_p(a − b) (the add circuit with b's sign negated)."""
     return add(p, arity, subtract=True)
@@ -577,8 +606,10 @@ def sub(p: int, arity: int = 2) -> Circuit:
 PRIMS: dict[str, Callable[..., Circuit]] = {
     "compare": compare, "add": add, "sub": sub, "mul": mul, "sum": sum_,
     "max": max_, "min": min_, "relu": relu, "neg": negate, "div": div, "sqrt": sqrt,
-    "exp": exp,
+    "exp": exp, "prod": prod,
 }
+REDUCTIONS = ("sum", "prod")
+"""The variadic primitives: their circuits take --arity operands."""
 ARITY = {"relu": 1, "neg": 1, "sqrt": 1, "exp": 1}
 """Operands of the primitives that do not take two (sum takes its --arity)."""
 NOT_CONSTANT = ("depth = f(p), not constant in p (docs/threshold.md has the table); a constant-depth route "
@@ -587,6 +618,8 @@ DEPTH_NOTES = {
     "div": f"{NOT_CONSTANT}: div depth = ⌈(p + 2)/3⌉ + 2",
     "sqrt": f"{NOT_CONSTANT}: sqrt depth = ⌈p/3⌉ + 2",
     "exp": f"{NOT_CONSTANT}: exp depth grows with its guard bits; built only for the p where they are certified",
+    "prod": "depth = 3·⌈log2 k⌉ + 4 (k ≥ 3), constant in p but not in k; a constant-depth iterated product is "
+            "Hesse–Allender–Barrington (Chinese remaindering), not built",
 }
 """What ``tc0sim threshold`` says about the depth of the constructions whose depth grows with p."""
 
@@ -605,6 +638,9 @@ def build(prim: str, p: int, arity: int = 2) -> Circuit:
         raise ValueError(f"no threshold construction for {prim!r}; expected one of {sorted(PRIMS)}")
     if p < 2:
         raise ValueError(f"precision must be at least 2, got {p}")
+    if prim == "prod" and arity * p > MAX_PROD_BITS:
+        raise CircuitTooLarge(f"the product of {arity} terms at p = {p} has {arity * p} bits, above the limit of "
+                              f"{MAX_PROD_BITS} for prod circuits")
     if prim == "sum" and sum_wires_estimate(p, arity) > MAX_SUM_WIRES:
         raise CircuitTooLarge(f"the sum of {arity} terms at p = {p} would have about "
                               f"{sum_wires_estimate(p, arity):.2g} wires, above the limit of {MAX_SUM_WIRES:.2g}")

@@ -58,7 +58,7 @@ def _expected(prim: str, fmt: Format, terms: list[tuple[int, int]]) -> list[int]
     if prim == "compare":
         return [int(xs[0] < xs[1])]
     try:
-        r = fmt.sum(xs) if prim == "sum" else getattr(fmt, prim)(*xs)
+        r = fmt.sum(xs) if prim == "sum" else fmt.prod(xs) if prim == "prod" else getattr(fmt, prim)(*xs)
     except FpArithmeticError:
         return []
     m, e = fmt.to_pair(r)
@@ -69,7 +69,7 @@ def verify(prim: str, p: int, k: int, circuit: Circuit, limit: int = 300_000,
            samples: int = 2000, seed: int = 0) -> Verification:
     """Simulate the circuit on the cases and compare with tc0sim.fp; a range error must set the last bit."""
     fmt = Format(p)
-    arity = k if prim == "sum" else F.ARITY.get(prim, 2)
+    arity = k if prim in F.REDUCTIONS else F.ARITY.get(prim, 2)
     count = 1 + (1 << (2 * p + 1))
     """|F_p|: zero, and 2^(p−1) significands × 2 signs × 2^(p+1) exponents."""
     if count ** arity <= limit:
