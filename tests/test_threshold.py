@@ -775,7 +775,7 @@ def test_threshold_command_writes_and_verifies(tmp_path):
     assert "exhaustive over all 16641 operand tuples" in result.output and "all equal" in result.output
     circuit = Circuit.read(out)
     assert f"│ {circuit.stats().depth} " in result.output and circuit.inputs == 18
-    for args in (["prod", "--precision", "3"], ["exp", "--precision", "20"], ["add", "--precision", "1"], ["add", "--precision", "3", "--arity", "3"],
+    for args in (["erf", "--precision", "3"], ["exp", "--precision", "20"], ["prod", "--precision", "24", "--arity", "8"], ["add", "--precision", "1"], ["add", "--precision", "3", "--arity", "3"],
                  ["sum", "--precision", "3", "--arity", "0"], ["sum", "--precision", "24", "--arity", "64"]):
         bad = CliRunner().invoke(main, ["threshold", *args, "--output", str(out)])
         assert bad.exit_code == 2 and "error:" in bad.output
