@@ -2,7 +2,8 @@
 
     python benchmarks/threshold_sizes.py [--quick] [--output docs/threshold_sizes.md]
 
-Binary primitives at p = 2..12; div and sqrt at p = 2..24 (their depth grows with p); sum at p = 2..12 for k = 2, 3, 4, 8, 16 and at p = 2..4 for
+Binary primitives at p = 2..12; div and sqrt at p = 2..24 (their depth grows with p); exp at every
+certified p; prod at p = 2..12 for k = 2, 3, 4, 8 (k·p ≤ 64); sum at p = 2..12 for k = 2, 3, 4, 8, 16 and at p = 2..4 for
 k = 24, 32 (the k = 32, p = 12 circuit alone has 1.2·10^7 wires and takes a minute to build).
 About 3 minutes on a loaded 2-core machine.
 Fits: first an exact polynomial in p through the first points (tc0sim.polyfit), checked at every
@@ -22,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tc0sim import polyfit  # noqa: E402
-from tc0sim.threshold.fp_circuits import RADIX_BITS, build  # noqa: E402
+from tc0sim.threshold.fp_circuits import EXP_GUARD_BITS, RADIX_BITS, build  # noqa: E402
 
 BINARY = ("compare", "add", "sub", "mul", "max", "min", "relu")
 PS = tuple(range(2, 13))
@@ -101,6 +102,28 @@ def recurrence_section(ps: list[int]) -> list[str]:
     return lines
 
 
+def exp_prod_section(quick: bool) -> list[str]:
+    """exp at every certified p (depth grows with the guard bits) and prod over p and k (k·p ≤ 64)."""
+    lines = ["", "## exp (measured at every certified p)", "",
+             "| p | guard bits g | depth | gates | wires | max weight bits |", "|---|---|---|---|---|---|"]
+    for p, g in sorted(EXP_GUARD_BITS.items()):
+        if quick and p > 8:
+            continue
+        r = measure("exp", p, 1)
+        lines.append(f"| {p} | {g} | {int(r['depth'])} | {int(r['gates'])} | {int(r['wires'])} | {int(r['max_weight_bits'])} |")
+    ks = (2, 3, 4, 8)
+    ps = [p for p in PS if not quick or p <= 8]
+    lines += ["", "## prod of k terms (measured; cells depth / gates / wires, built where k·p ≤ 64)", "",
+              "| k \\ p | " + " | ".join(str(p) for p in ps) + " |", "|---|" + "---|" * len(ps)]
+    for k in ks:
+        cells = []
+        for p in ps:
+            r = measure("prod", p, k) if k * p <= 64 else None
+            cells.append(f"{int(r['depth'])} / {int(r['gates'])} / {int(r['wires'])}" if r else "")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="p ≤ 8 and k ≤ 8 only")
@@ -132,6 +155,7 @@ def main() -> None:
         lines.append(f"| {prim} | {', '.join(map(str, depths))} | {', '.join(str(int(rows[p]['gates'])) for p in pick)} | "
                      f"{', '.join(str(int(rows[p]['wires'])) for p in pick)} | {int(rows[max(ps)]['max_weight_bits'])} | {fits[0]} | {fits[1]} |")
     lines += recurrence_section([p for p in RECURRENCE_PS if not args.quick or p <= 12])
+    lines += exp_prod_section(args.quick)
     grid = [(p, k) for p, k in SUM_GRID if not args.quick or (p <= 8 and k <= 8)]
     data = {}
     for p, k in grid:
