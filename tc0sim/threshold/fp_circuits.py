@@ -341,8 +341,8 @@ class _Comparison:
     lit: int
 
 
-def _comparison(b: Builder, terms: Sequence[Term], threshold: int, enable: Sequence[int] = ()) -> _Comparison:
-    return _Comparison(tuple(terms), threshold, b.gate_if(terms, threshold, enable))
+def _comparison(b: Builder, terms: Sequence[Term], threshold: int) -> _Comparison:
+    return _Comparison(tuple(terms), threshold, b.gate(terms, threshold))
 
 
 def _digit_levels(nbits: int, h: int) -> list[tuple[int, int]]:
@@ -406,8 +406,7 @@ def div(p: int, arity: int = 2) -> Circuit:
             divisor = [(m, -(j << (pos + k))) for k, m in enumerate(low_b)]
             row.append(_comparison(b, dividend + decided + divisor, j << (pos + p - 1)))
         digits.append(row)
-    top_pos, top_width = levels[0]
-    half = 1 << (top_width - 1)
+    half = 1 << (levels[0][1] - 1)
     big = digits[0][half - 1].lit
     """[F ≥ 2^(p+1)] = [|m_a| ≥ |m_b|]."""
     low, high = _thermometer(levels, _rounded_half(1)), _thermometer(levels, _rounded_half(2))
