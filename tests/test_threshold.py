@@ -781,6 +781,21 @@ def test_threshold_command_writes_and_verifies(tmp_path):
         assert bad.exit_code == 2 and "error:" in bad.output
 
 
+@pytest.mark.parametrize("prim", ["div", "sqrt", "exp"])
+def test_threshold_command_says_depth_is_not_constant(tmp_path, prim):
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    out = tmp_path / f"{prim}.json"
+    result = CliRunner().invoke(main, ["threshold", prim, "--precision", "3", "--output", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["verification"]["mismatches"] == 0 and data["verification"]["method"].startswith("exhaustive")
+    assert "not constant" in data["depth_note"] and "Hesse" in data["depth_note"]
+    assert data["depth"] == Circuit.read(out).stats().depth
+
+
 def test_generated_size_tables_match_the_circuits():
     """docs/threshold_sizes.md (benchmarks/threshold_sizes.py) at a few cheap points."""
     text = (Path(__file__).resolve().parents[1] / "docs" / "threshold_sizes.md").read_text()
