@@ -693,17 +693,17 @@ def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
     assert compiled.circuit.stats().depth <= account(graph, depth(graph), p).depth
 
 
-def test_attention_with_div_and_exp_compiled_to_one_circuit_equals_eval():
-    """Softmax attention (exp, div, sums, products) at n = 4, p = 4: one circuit, equal to
-    evaluate bit for bit on 20 input draws (or its error bit set exactly where evaluate raises)."""
+@pytest.mark.parametrize("model,p,prims", [("attention.yaml", 4, {"exp", "div"}), ("layernorm.yaml", 5, {"div", "sqrt"})])
+def test_models_with_div_sqrt_exp_compiled_to_one_circuit_equal_eval(model, p, prims):
+    """Softmax attention (exp, div, sums, products) and layer norm (div, sqrt) at n = 4: one circuit,
+    equal to evaluate bit for bit on 20 input draws (or its error bit set exactly where evaluate raises)."""
     from tc0sim.interp.evaluate import evaluate, random_inputs
     from tc0sim.interp.threshold_compile import compile_graph
     from tc0sim.modelfile import load_model
 
-    p = 4
-    spec = load_model(EXAMPLES / "attention.yaml")
+    spec = load_model(EXAMPLES / model)
     graph = spec.build(4)
-    assert {"exp", "div"} <= {node.prim for node in graph.live()}
+    assert prims <= {node.prim for node in graph.live()}
     compiled = compile_graph(graph, p)
     fmt = Format(p)
     width = F.operand_bits(p)
