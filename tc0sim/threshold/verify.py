@@ -75,6 +75,12 @@ def verify(prim: str, p: int, k: int, circuit: Circuit, limit: int = 300_000,
     if count ** arity <= limit:
         cases = [list(t) for t in itertools.product(F.values(p), repeat=arity)]
         method = f"exhaustive over all {len(cases)} operand tuples"
+    elif prim == "exp":
+        rng = random.Random(seed)
+        hi = 1 << p
+        cases = [[(rng.randrange(hi // 2, hi) * rng.choice([1, -1]), rng.randrange(max(-hi, -3 * p - 8), 3))]
+                 for _ in range(samples)]
+        method = f"seeded sample (seed {seed}) with exponents where e^x is neither 1 nor out of range, and beyond"
     else:
         rng = random.Random(seed)
         cases = [sample(rng, p, arity) for _ in range(samples)]
