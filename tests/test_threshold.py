@@ -808,6 +808,12 @@ def test_generated_size_tables_match_the_circuits():
     row = next(line for line in text.splitlines() if line.startswith("| 3 | 27 /"))
     st = F.build("sum", 4, 3).stats()
     assert row.split("|")[4].strip() == f"{st.depth} / {st.gates}"  # columns: k, p = 2, 3, 4, …
+    exp_section = text.split("## exp")[1].split("##")[0]
+    st = F.build("exp", 4).stats()
+    assert f"\n| 4 | {F.EXP_GUARD_BITS[4]} | {st.depth} | {st.gates} | {st.wires} |" in exp_section
+    recurrence = text.split("## div and sqrt")[1].split("##")[0]
+    d, r = F.build("div", 5).stats(), F.build("sqrt", 5).stats()
+    assert f"\n| 5 | {d.depth} | {d.gates} | {d.wires} | {r.depth} | {r.gates} | {r.wires} |" in recurrence
 
 
 @pytest.mark.parametrize("bits", [20, 50, 60, 130])
