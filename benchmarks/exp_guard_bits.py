@@ -1,6 +1,6 @@
 """Find and certify the guard bits of the exp threshold circuit, by exhaustive simulation.
 
-    python benchmarks/exp_guard_bits.py P [P ...] [--start G]
+    python benchmarks/exp_guard_bits.py P [P ...] [--start G] [--stop G]
 
 For each p, builds the exp circuit with g = start, start + 1, ... guard bits and simulates it on
 every input whose exponent lies in [−(W + p) − 2, 2] (W = p + g; both signs, every significand,
@@ -50,9 +50,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("precisions", type=int, nargs="+")
     parser.add_argument("--start", type=int, default=1, help="first g tried (default 1)")
+    parser.add_argument("--stop", type=int, default=None, help="last g tried (default: until one passes)")
     args = parser.parse_args()
     for p in args.precisions:
-        for g in range(args.start, 3 * p + 8):
+        for g in range(args.start, (args.stop if args.stop is not None else 3 * p + 7) + 1):
             start = time.perf_counter()
             cases = window(p, g)
             bad, circuit = mismatches(p, g, cases)
