@@ -185,6 +185,7 @@ def evaluate(
     ``chunk_elements`` bounds the elements of a product tensor held at once (fast and parallel
     engines); ``workers`` / ``scheduler`` run the MPFR engine on a Dask cluster.
     """
+    graph = graph.flat()  # a shared body is evaluated at each of its calls
     F = Format(p)
     if values not in ("mpfr", "float64"):
         raise ConfigError(f"values={values!r}: expected 'mpfr' or 'float64'")
