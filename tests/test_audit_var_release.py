@@ -55,3 +55,19 @@ def test_verdicts_of_the_released_configurations() -> None:
 
 def test_proxy_keeps_the_released_structure() -> None:
     assert set(PROXY) <= set(parse_config({}).__dataclass_fields__) | {"decoder_ch"}
+
+
+def test_audit_of_a_released_model_file_gives_the_theorem_verdict_and_the_exact_depth():
+    """`tc0sim audit examples/var_d16.yaml`: Theorem 5.11's failing preconditions for VAR-d16 and the
+    exact critical depth of the whole circuit, which the closed form in K and L reproduces."""
+    from tc0sim.audit.audit import audit_model
+    from tc0sim.ir.vectors import fmt
+    from tc0sim.modelfile import load_model
+
+    spec = load_model("examples/var_d16.yaml")
+    (v,) = audit_model(spec)
+    assert (v.id, v.verdict) == ("VAR-T5.11", "precondition")
+    exact = depth(build("var_release", {}, spec.params_at(None), share=True)).critical
+    assert v.computed.startswith(fmt(exact[0])) and f"{len(exact) - 1} more" in v.computed
+    notes = " ".join(v.notes)
+    assert "width ≤ n: 1024 > n = 256" in notes and "m = O(1)" in notes and "it agrees with the exact" in notes

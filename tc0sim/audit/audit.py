@@ -597,6 +597,8 @@ def audit_model_depth(
     """
     if spec.kind == "flowar_release" and claims is None:
         return [_release_verdict(spec)]
+    if spec.kind == "var_release" and claims is None:
+        return [_var_release_verdict(spec)]
     pool = CLAIMS if claims is None else tuple(claims)
     matching = [c for c in pool if c.kind == spec.kind and not c.runtime]
     runtime = [_runtime_verdict(c, tuple(ns) if ns is not None else DEFAULT_NS) for c in pool if c.kind == spec.kind and c.runtime]
@@ -644,6 +646,23 @@ def _release_verdict(spec: Any) -> Verdict:
     notes.append(f"closed form (K={d['K']}, L={d['L']}, B={d['B']}, S={d['S']}, u={d['u']}): " + "; ".join(result["depth"]["closed_form"]))
     computed = " | ".join(d["critical"])
     return Verdict("FlowAR-T4.9", "precondition", "uniform TC^0 (depth O(1), size poly(n))", computed, notes)
+
+
+def _var_release_verdict(spec: Any) -> Verdict:
+    """VAR as released: Theorem 5.11's preconditions on this configuration and its exact depth (tc0sim.audit.var_release)."""
+    from tc0sim.audit.var_release import NOT_IN_PAPER, audit_release
+
+    result = audit_release(spec.params_at(spec.n if spec.uses_n else None))
+    v = result["verdict"]
+    notes = [f"fails: {text}" for text in v.failing]
+    notes += [f"outside the paper's primitives: {p}" for p in result["outside_primitives"]]
+    notes += [f"outside the paper's model: {t}" for t in NOT_IN_PAPER]
+    form = "; ".join(f"{s} = {text}" for s, text in result["closed_form"].items() if text != "0·K·L + 0·K + 0")
+    agree = "agrees with" if result["closed_form_agrees"] else "differs from"
+    notes.append(f"closed form (K={result['K']}, L={result['L']}): {form}; it {agree} the exact per-symbol maxima here")
+    critical = result["critical"]
+    computed = critical[0] + (f" and {len(critical) - 1} more Pareto-maximal vectors (tc0sim depth lists them)" if len(critical) > 1 else "")
+    return Verdict("VAR-T5.11", "precondition", "uniform TC^0 (depth O(1), size poly(n))", computed, notes)
 
 
 def _infer_n(claim: Claim, dims: Mapping[str, int]) -> int | None:

@@ -25,7 +25,7 @@ from typing import Any
 from tc0sim.interp.depth import depth
 from tc0sim.interp.size import size
 from tc0sim.ir.primitives import SYMBOLS
-from tc0sim.ir.vectors import dot
+from tc0sim.ir.vectors import dot, fmt
 from tc0sim.kinds import build
 from tc0sim.models.var_release import RELEASED_SCALES, parse_config, released_configs
 
@@ -172,7 +172,11 @@ def longest_contraction(cfg: Any) -> tuple[int, str]:
 
 def verdict(depth_: int, resolution: int, primitives: set[str]) -> Verdict:
     """Which hypotheses of Theorem 5.11 (and its lemmas) fail for one released configuration."""
-    cfg = parse_config({"depth": depth_, "resolution": resolution})
+    return verdict_of(parse_config({"depth": depth_, "resolution": resolution}), primitives)
+
+
+def verdict_of(cfg: Any, primitives: set[str]) -> Verdict:
+    """Which hypotheses of Theorem 5.11 (and its lemmas) fail for a configuration (a ``VarConfig``)."""
     n = cfg.resolution
     length, where = longest_contraction(cfg)
     failing = []
@@ -184,8 +188,29 @@ def verdict(depth_: int, resolution: int, primitives: set[str]) -> Verdict:
         f"m = O(1) (Lemma 5.8): {len(cfg.scales)} scales × {cfg.depth} blocks, and the official scale lists "
         f"grow K with resolution (10, 10, 14 at 256, 512, 1024 px): the depth grows linearly in K"
     )
-    return Verdict(depth_, resolution, len(cfg.scales), cfg.tokens, cfg.width, (length, where), tuple(failing),
+    return Verdict(cfg.depth, cfg.resolution, len(cfg.scales), cfg.tokens, cfg.width, (length, where), tuple(failing),
                    primitives <= PAPER_PRIMITIVES)
+
+
+def audit_release(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Theorem 5.11 on the configuration ``params`` describe: the exact critical depth of its whole
+    circuit, the failing preconditions, the primitives outside the paper's set, and whether the
+    closed form in K and L gives the exact per-symbol maxima of this configuration."""
+    cfg = parse_config(params)
+    graph = build("var_release", {}, dict(params), share=True)
+    result = depth(graph)
+    used = {n.prim for n, _, _ in graph.occurrences() if n.prim in size(graph).by_primitive}
+    form = closed_forms()[cfg.shared_aln]
+    k, layers = len(cfg.scales), cfg.depth
+    return {
+        "verdict": verdict_of(cfg, used),
+        "critical": [fmt(v) for v in result.critical],
+        "outside_primitives": sorted(used - PAPER_PRIMITIVES),
+        "closed_form": {s: f.text() for s, f in form.per_symbol.items()},
+        "closed_form_agrees": form.maxima(k, layers) == dict(result.per_symbol),
+        "K": k,
+        "L": layers,
+    }
 
 
 @dataclass(frozen=True)
@@ -225,5 +250,5 @@ def released_rows(forms: Mapping[bool, ClosedForm], configs: Sequence[tuple[int,
     return rows
 
 
-__all__ = ["PROXY", "proxy_depth", "fit_bilinear", "closed_form", "closed_forms", "agrees", "ClosedForm", "Bilinear", "verdict", "released_rows",
+__all__ = ["PROXY", "proxy_depth", "fit_bilinear", "closed_form", "closed_forms", "agrees", "ClosedForm", "Bilinear", "verdict", "verdict_of", "audit_release", "released_rows",
            "NOT_IN_PAPER"]
