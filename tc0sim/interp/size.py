@@ -71,20 +71,15 @@ def size(graph: Graph) -> SizeReport:
 def _count(graph: Graph, outputs: list[str] | None, memo: dict) -> SizeReport:
     """Gate counts of the part of ``graph`` that ``outputs`` need (scope paths relative, '' at top)."""
     report = SizeReport()
-    live = graph.live(outputs)
-    used: dict[int, set[int]] = {}
-    for node in live:
-        if node.prim == RESULT:
-            used.setdefault(node.inputs[0], set()).add(node.attrs["index"])
+    live, used = graph.live_and_used(outputs)
     for node in live:
         if node.prim == RESULT:
             continue
         if node.prim == CALL:
             fn = node.attrs["fn"]
-            key = (fn, frozenset(used[node.id]))
+            key = (fn, used[node.id])
             if key not in memo:
-                names = list(fn.graph.outputs)
-                memo[key] = _count(fn.graph, [names[i] for i in sorted(used[node.id])], memo)
+                memo[key] = _count(fn.graph, fn.outputs_named(used[node.id]), memo)
             _add(report, memo[key], node.scope_path)
             continue
         gates = SIZE_RULES.rule(node.prim)(node, graph)

@@ -173,14 +173,10 @@ class Graph:
         pending: dict[tuple[Function, frozenset[int]], int] = {}
 
         def visit(graph: Graph, outputs: Iterable[str] | None, times: int) -> None:
-            live = graph.live(outputs)
-            used: dict[int, set[int]] = {}
-            for node in live:
-                if node.prim == RESULT:
-                    used.setdefault(node.inputs[0], set()).add(node.attrs["index"])
+            live, used = graph.live_and_used(outputs)
             for node in live:
                 if node.prim == CALL:
-                    key = (node.attrs["fn"], frozenset(used[node.id]))
+                    key = (node.attrs["fn"], used[node.id])
                     pending[key] = pending.get(key, 0) + times
                 elif node.prim != RESULT:
                     out.append((node, graph, times))
@@ -189,9 +185,17 @@ class Graph:
         while pending:  # a body only calls bodies made before it: latest first sees all its callers
             key = max(pending, key=lambda k: k[0].serial)
             fn, results = key
-            names = list(fn.graph.outputs)
-            visit(fn.graph, [names[i] for i in sorted(results)], pending.pop(key))
+            visit(fn.graph, fn.outputs_named(results), pending.pop(key))
         return out
+
+    def live_and_used(self, outputs: Iterable[str] | None = None) -> tuple[list[Node], dict[int, frozenset[int]]]:
+        """``live(outputs)`` and, for each live call node, the indices of its results in use."""
+        live = self.live(outputs)
+        used: dict[int, set[int]] = {}
+        for node in live:
+            if node.prim == RESULT:
+                used.setdefault(node.inputs[0], set()).add(node.attrs["index"])
+        return live, {call: frozenset(results) for call, results in used.items()}
 
     def live(self, outputs: Iterable[str] | None = None) -> list[Node]:
         """Nodes from which one of ``outputs`` (default: every output) is reachable, in topological
@@ -237,12 +241,16 @@ class Function:
     """Creation order: a body is made (and numbered) after every body it calls."""
     _reads: dict[frozenset[int], frozenset[int]] = field(default_factory=dict, repr=False)
 
+    def outputs_named(self, results: Iterable[int]) -> list[str]:
+        """The names of the results with the given indices, in index order."""
+        names = list(self.graph.outputs)
+        return [names[i] for i in sorted(results)]
+
     def reads(self, results: frozenset[int]) -> frozenset[int]:
         """The parameter slots some of the given results (by index) depend on."""
         found = self._reads.get(results)
         if found is None:
-            names = list(self.graph.outputs)
-            live = {n.id for n in self.graph.live(names[i] for i in results)}
+            live = {n.id for n in self.graph.live(self.outputs_named(results))}
             found = self._reads[results] = frozenset(k for k, nid in enumerate(self.graph.inputs.values()) if nid in live)
         return found
 
