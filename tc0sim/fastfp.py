@@ -131,9 +131,13 @@ class Kernels:
 
     # --- certificates ----------------------------------------------------------------------------
 
-    def certify_exp(self, y: np.ndarray) -> np.ndarray:
-        """True where y = numpy exp(x) certainly rounds like e^x (relative error EXP_RELATIVE_ERROR)."""
-        return self.midpoint_distance(y.view(np.int64)) >= self.exp_threshold
+    def certify_exp(self, y: np.ndarray, tmp: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """True where y = numpy exp(x) > 0 certainly rounds like e^x (relative error
+        EXP_RELATIVE_ERROR): the low bits L of y are at least ``exp_threshold`` = t from the
+        midpoint h, i.e. not L − (h − t + 1) ∈ [0, 2t − 2], computed modulo 2^(53−p) (h >= t)."""
+        t = np.subtract(y.view(np.int64), self.half - self.exp_threshold + 1, out=tmp)
+        t &= self.low_mask
+        return np.greater(t, 2 * self.exp_threshold - 2, out=out)
 
     def certify_absolute(self, y: np.ndarray, bound: np.ndarray) -> np.ndarray:
         """True where no F_p midpoint lies within ``bound`` of y (y normal, bound >= 0)."""
