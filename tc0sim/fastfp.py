@@ -101,12 +101,16 @@ class Kernels:
         of magnitude below ``magic_limit``: with c = 1.5·2^(E+53−p) for x in [2^E, 2^(E+1)), x + c
         has ulp 2^(E+1−p) and c is an even multiple of it, so binary64's round-to-nearest-even of
         x + c rounds x to p bits, ties to even; (x + c) − c is exact (Sterbenz)."""
+        return self.round_safe_into(x, x, tmp)
+
+    def round_safe_into(self, x: np.ndarray, out: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
+        """round_safe_inplace of x written into the C-contiguous ``out`` (x is left unchanged)."""
         c = np.bitwise_and(x.view(np.int64), _EXPONENT_FIELD, out=tmp)
         c += self.magic
         cf = c.view(np.float64)
-        x += cf
-        x -= cf
-        return x
+        np.add(x, cf, out=out)
+        out -= cf
+        return out
 
     def rounded(self, x: np.ndarray) -> np.ndarray:
         """A rounded copy of x."""

@@ -619,3 +619,26 @@ def test_exp_on_a_range_proved_safe_matches_mpfr(p: int) -> None:
         expected = np.array([float(gmpy2.exp(gmpy2.mpfr(v, p))) for v in x.tolist()])
     bits_equal(got, expected)
     assert stats.certified + stats.recomputed == x.size and stats.recomputed < 0.01 * x.size
+
+
+@pytest.mark.parametrize("p", [3, 8, 11, 24, MAX_FAST_P])
+def test_float64_inputs_are_rounded_once_on_entry(p: int) -> None:
+    """Inputs: exact ties, the float64 neighbours of midpoints, random values; with a range that
+    proves every rounding safe and, with one huge or tiny value added, the checked path."""
+    half_ulp = 2.0**-p
+    tie_cases = [1 + half_ulp, 1 + 3 * half_ulp, -(1 + half_ulp), np.nextafter(1 + half_ulp, 2), np.nextafter(1 + half_ulp, 0)]
+    rng = np.random.default_rng([15, p])
+    x = np.concatenate([tie_cases, rng.standard_normal(20_000), [0.0, -0.0]])
+    for extra in ([], [2.0**120], [2.0**-120]):
+        values = np.concatenate([x, extra])
+        def make(n=values.size):
+            b = Builder()
+            b.output("y", b.neg(b.input("x", (n,))))
+            return b.graph
+        outcome = same_outcome(make, p, {"x": values})
+        if outcome[0] == "ok":
+            got = evaluate(make(), p, {"x": values}, engine="fast", values="float64")["y"]
+            expected = [-float(round_fraction(Fraction(v), p)) for v in values.tolist()]
+            bits_equal(got, np.array(expected))
+        else:
+            assert p == 3 and issubclass(outcome[0], (FpOverflow, FpUnderflow)) and "input 'x'" in outcome[1]

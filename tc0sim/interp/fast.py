@@ -263,6 +263,10 @@ class FastEngine(MpfrEngine):
     def entry(self, node: Node, value: Any) -> Any:
         arr = value if isinstance(value, np.ndarray) else None
         if arr is not None and arr.shape == node.shape and arr.dtype.kind in "fiub" and arr.dtype.itemsize <= 8:
+            if arr.dtype == np.float64 and arr.size:
+                bounds = magnitude_range(arr)
+                if self.K.magnitudes_safe(bounds[0], bounds[1]):
+                    return self._record(node, self._round_safe_copy(arr), self._rounded_range(bounds))
             x = arr.astype(np.float64)
             exact = arr.dtype.kind == "f" or not arr.size or np.abs(arr).max() <= 2**53
             if exact and np.isfinite(x).all():
@@ -283,6 +287,21 @@ class FastEngine(MpfrEngine):
                 self.stats.recomputed += len(flagged)
                 return self._record(node, self._with_extras(r, extras))
         return self._record(node, self.floats_or_objects(super().entry(node, value)))
+
+    def _round_safe_copy(self, x: np.ndarray) -> np.ndarray:
+        """x (float64, every non-zero |x| proved safe) rounded to p bits into a new array, by blocks."""
+        src = np.ascontiguousarray(x).reshape(-1)
+        out = np.empty(src.shape, dtype=np.float64)
+        work = self._buffer("bits", (min(self.chunk, src.size),), np.int64)
+        for start in range(0, src.size, self.chunk):
+            stop = min(start + self.chunk, src.size)
+            self.K.round_safe_into(src[start:stop], out[start:stop], work[: stop - start])
+        return out.reshape(x.shape)
+
+    def _rounded_range(self, bounds: Range) -> Range:
+        """Bounds of x rounded to p bits from bounds of x (rounding is monotone)."""
+        lo, hi = self.K.rounded(np.array([bounds[0], bounds[1]]))
+        return (float(lo), float(hi), bounds[2], bounds[3])
 
     def _record(self, node: Node, value: Any, derived: Range | None = None) -> Any:
         """Remember the bounds of a node's values: derived ones, or measured on a float array."""
