@@ -23,7 +23,7 @@ from reference import exact_attention, exact_layernorm, round_fraction
 from tc0sim.interp.size import size
 from tc0sim.cli.main import main
 from tc0sim.fastfp import MAX_FAST_P, Kernels
-from tc0sim.fp import ExpOverflow, Format, FpArithmeticError, FpOverflow, FpUnderflow
+from tc0sim.fp import ExpOverflow, Format, FpArithmeticError, FpOverflow, FpUnderflow, NotRepresentableError
 from tc0sim.interp.evaluate import EvalStats, evaluate
 from tc0sim.ir.graph import Builder
 from tc0sim.kinds import build
@@ -642,3 +642,27 @@ def test_float64_inputs_are_rounded_once_on_entry(p: int) -> None:
             bits_equal(got, np.array(expected))
         else:
             assert p == 3 and issubclass(outcome[0], (FpOverflow, FpUnderflow)) and "input 'x'" in outcome[1]
+
+
+@pytest.mark.parametrize("p", [2, 8, 11, 24, MAX_FAST_P])
+def test_native_outputs_and_their_pairs(p: int) -> None:
+    """values="native": the fast engine's float64 arrays; Format.to_pairs of a float64 array (a
+    vectorised path) equals to_pairs of the same values as mpfr, and refuses non-F_p values."""
+    F = Format(p)
+    lo, hi = exponent_range(p)
+    rng = np.random.default_rng([16, p])
+    x = np.concatenate([random_fp(rng, p, rng.integers(lo, hi + 1, 5000)), [0.0, -0.0, 2.0**lo, -(2.0**hi)]])
+    assert F.to_pairs(x) == F.to_pairs(F.asarray(x))
+    assert F.to_pairs(x.reshape(2, -1)) == F.to_pairs(F.asarray(x.reshape(2, -1)))
+    assert F.to_pairs(np.array(1.5 if p > 1 else 1.0)) == F.to_pairs(F.asarray(np.array(1.5)))
+    for bad in (1 + 2.0 ** (-p), math.inf, 2.0 ** (lo - 1)):
+        if bad == 2.0 ** (lo - 1) and lo - 1 < -1022:
+            continue
+        with pytest.raises(NotRepresentableError, match="is not an F_p value"):
+            F.to_pairs(np.array([1.0, bad]))
+    b = Builder()
+    b.output("y", b.mul(b.input("a", (3,)), b.input("b", (3,))))
+    inputs = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([0.5, 0.25, 1.0])}
+    native = evaluate(b.graph, p, inputs, engine="fast", values="native")["y"]
+    assert native.dtype == np.float64
+    assert F.to_pairs(native) == F.to_pairs(evaluate(b.graph, p, inputs, engine="mpfr", values="native")["y"])

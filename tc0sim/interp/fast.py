@@ -256,7 +256,7 @@ class FastEngine(MpfrEngine):
         return floats.reshape(value.shape)
 
     def result(self, value: Any, values: str) -> np.ndarray:
-        if values == "float64" and value.dtype != object:
+        if values in ("float64", "native") and value.dtype != object or values == "native":
             return value
         return super().result(self.objects(value), values)
 
