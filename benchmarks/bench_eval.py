@@ -217,12 +217,14 @@ def available_cores() -> float:
 
 
 def parallel_table(args: argparse.Namespace) -> None:
+    """Serial MPFR vs warm local clusters of 1 and 2 workers (timed alternately, best of
+    ``--parallel-repeat``), on workloads large enough that Dask's per-task cost is amortised."""
     from distributed import LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    n = 64 if args.quick else 128
+    n = 64 if args.quick else 256
     cases = [(f"matmul {n}³", build("matmul", {"n1": n, "d": n, "n2": n})),
-             (f"attention n={n} d=32", build("attention", {"n": n, "d": 32}))]
+             (f"attention n={n} d=64", build("attention", {"n": n, "d": 64}))]
     print(f"\ncores available to this run (two CPU-bound processes vs one): {available_cores():.2f}")
     clusters = {}
     for workers in (1, 2):
@@ -231,24 +233,30 @@ def parallel_table(args: argparse.Namespace) -> None:
         clusters[workers] = cluster
         warm = build("matmul", {"n1": 8, "d": 8, "n2": 8})
         evaluate(warm, 53, engine="mpfr", scheduler=cluster.scheduler_address)
-    print("| workload | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers |")
-    print("|---|---|---|---|---|---|")
+    print("| workload | gates | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers |")
+    print("|---|---|---|---|---|---|---|")
     try:
         for label, graph in cases:
             inputs = inputs_for(graph)
             for p in (53, 113):
                 t_serial, ref = best(lambda: evaluate(graph, p, inputs, engine="mpfr"), 1)
-                times = {}
-                for workers, cluster in clusters.items():
-                    times[workers], out = best(
-                        lambda: evaluate(graph, p, inputs, engine="mpfr", scheduler=cluster.scheduler_address), 1
-                    )
-                    F = Format(p)
+                last: dict[int, dict[str, Any]] = {}
+
+                def on(workers: int) -> Callable[[], None]:
+                    def run() -> None:
+                        last[workers] = evaluate(graph, p, inputs, engine="mpfr", scheduler=clusters[workers].scheduler_address)
+                    return run
+
+                one, two = best_pair(on(1), on(2), args.parallel_repeat)
+                F = Format(p)
+                for out in last.values():
                     assert all(F.to_pairs(out[k]) == F.to_pairs(ref[k]) for k in ref), "Dask changed the bits"
-                print(f"| {label} | {p} | {t_serial:.2f} | {times[1]:.2f} | {times[2]:.2f} | {times[1] / times[2]:.2f} |", flush=True)
+                print(f"| {label} | {size(graph).total:,} | {p} | {t_serial:.2f} | {one:.2f} | {two:.2f} | {one / two:.2f} |",
+                      flush=True)
     finally:
         for cluster in clusters.values():
             cluster.close()
+    print(f"cores available after the table: {available_cores():.2f}")
 
 
 def main() -> None:
@@ -256,15 +264,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-parallel", action="store_true")
+    parser.add_argument("--parallel-only", action="store_true", help="only the Dask table")
+    parser.add_argument("--parallel-repeat", type=int, default=2)
     parser.add_argument("--peak-memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_memory_child is not None:
         peak_memory_child(args.peak_memory_child)
         return
     started = time.perf_counter()
-    main_table(args)
-    n = 128 if args.quick else 512
-    print(f"\npeak resident memory of the fast engine on matmul {n}³ (child process): {peak_memory(n):.0f} MB")
+    if not args.parallel_only:
+        main_table(args)
+        n = 128 if args.quick else 512
+        print(f"\npeak resident memory of the fast engine on matmul {n}³ (child process): {peak_memory(n):.0f} MB")
     if not args.skip_parallel:
         parallel_table(args)
     print(f"\ntotal benchmark time {time.perf_counter() - started:.0f} s")
