@@ -214,16 +214,17 @@ class FastEngine(MpfrEngine):
         self.chunk = max(1, int(chunk_elements or DEFAULT_CHUNK))
         self.fused: set[int] = set()
         self._mp = lambda v: gmpy2.mpfr(v, F.p)
-        self._buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+        self._buffers: dict[str, np.ndarray] = {}
         self.ranges: dict[int, Range] = {}
 
     def _buffer(self, slot: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        """A reusable work array (allocating a fresh large array per block costs page faults)."""
-        key = (slot, shape)
-        buf = self._buffers.get(key)
-        if buf is None:
-            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
-        return buf
+        """A reusable work array (allocating a fresh large array per block costs page faults):
+        one flat array per slot, grown when needed, viewed with the shape asked for."""
+        n = math.prod(shape)
+        buf = self._buffers.get(slot)
+        if buf is None or buf.size < n or buf.dtype != dtype:
+            buf = self._buffers[slot] = np.empty(max(n, 1), dtype=dtype)
+        return buf[:n].reshape(shape)
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.nodes = {node.id: node for node in live}
