@@ -3,11 +3,12 @@
 Large elementwise nodes and reductions (and an elementwise node whose only consumer is a ⊕/⊗,
 e.g. a matmul's products, fused with it) are cut into blocks along the kept axes. A node's
 operands travel once per node as integer [m, e] arrays of their distinct elements (a broadcast
-operand is sent unbroadcast); each worker rebuilds the mpfr values once, applies the same
-``Format`` array operation as the serial engine to its blocks and returns [m, e] arrays. Every
-element is rounded once from its exact value, so the bits do not depend on the blocks or the
-number of workers. If a block raises, the node is re-run serially to raise the serial engine's
-error (same element, same message). Small nodes run in the client.
+operand is sent unbroadcast); each worker rebuilds the mpfr values of the parts its blocks read,
+applies the same ``Format`` array operation as the serial engine to its blocks and returns
+[m, e] arrays, which the client keeps (``Pairs``) until it needs mpfr objects. Every element is
+rounded once from its exact value, so the bits do not depend on the blocks or the number of
+workers. If a block raises, the node is re-run serially to raise the serial engine's error (same
+element, same message). Small nodes run in the client.
 """
 
 from __future__ import annotations
@@ -87,16 +88,20 @@ def from_pairs(F: Format, m: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 
 _FORMATS: dict[int, Format] = {}
-_OPERANDS: OrderedDict[str, np.ndarray] = OrderedDict()
+_OPERANDS: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 
 
-def _operand(p: int, token: str, pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The mpfr operand of a node on this worker, rebuilt once per node (a few kept)."""
-    if token not in _OPERANDS:
-        _OPERANDS[token] = from_pairs(_format(p), *pairs)
+def _operand(p: int, token: str, pairs: tuple[np.ndarray, np.ndarray], index: tuple[slice, ...]) -> np.ndarray:
+    """The mpfr values of the part ``index`` of a node's operand on this worker: each worker
+    rebuilds only the parts its blocks read, a part read by every block (a broadcast operand,
+    such as the right factor of a matmul) once per node (a few parts kept)."""
+    key = (token, *((s.start, s.stop, s.step) for s in index))
+    if key not in _OPERANDS:
+        m, e = pairs
+        _OPERANDS[key] = from_pairs(_format(p), m[index], e[index])
         while len(_OPERANDS) > 8:
             _OPERANDS.popitem(last=False)
-    return _OPERANDS[token]
+    return _OPERANDS[key]
 
 
 def _format(p: int) -> Format:
@@ -111,7 +116,7 @@ def run_block(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One block on a worker: rebuild operands, apply the map and/or the reduction, return pairs."""
     F = _format(p)
-    args = [np.broadcast_to(_operand(p, token, pairs)[index], shape) for token, pairs, index in operands]
+    args = [np.broadcast_to(_operand(p, token, pairs, index), shape) for token, pairs, index in operands]
     values = F.map(map_prim, *args) if map_prim else args[0]
     if reduce_prim:
         values = F.reduce(reduce_prim, values, axes)
