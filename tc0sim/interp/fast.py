@@ -338,6 +338,8 @@ class FastEngine(MpfrEngine):
             value = self._reduce(node, args[0])
         elif prim in FAST_MAPS and all(a.dtype != object for a in args):
             value = self._map_full(node, prim, args)
+            if prim in RANGE_RULES:  # from the operands' bounds, which _map_full may have tightened
+                derived = _range_rule(prim, [self.ranges.get(i, UNKNOWN) for i in node.inputs], self.K.p, k)
         elif node.prim == "constant" and (floats := self._constant(node)) is not None:
             return self._record(node, floats)
         else:
@@ -394,7 +396,11 @@ class FastEngine(MpfrEngine):
         if prim not in ROUNDED_MAPS and prim not in TRANSCENDENTAL_MAPS:
             return False
         bounds = [self.ranges.get(i, UNKNOWN) for i in inputs]
-        return self._safe_for(prim, bounds) or self._safe_for(prim, [magnitude_range(a) for a in args])
+        if self._safe_for(prim, bounds):
+            return True
+        measured = [magnitude_range(a) for a in args]
+        self.ranges.update(zip(inputs, measured))  # exact bounds: later nodes need not measure again
+        return self._safe_for(prim, measured)
 
     def _safe_for(self, prim: str, ranges: list[Range]) -> bool:
         K = self.K
