@@ -257,7 +257,7 @@ class FastEngine(MpfrEngine):
         return floats.reshape(value.shape)
 
     def result(self, value: Any, values: str) -> np.ndarray:
-        if values in ("float64", "native") and value.dtype != object or values == "native":
+        if values == "native" or (values == "float64" and value.dtype != object):
             return value
         return super().result(self.objects(value), values)
 
