@@ -216,6 +216,11 @@ def available_cores() -> float:
     return 2 * one / two
 
 
+def worker_cpu(client: Any) -> float:
+    """CPU seconds used so far by all the cluster's worker processes."""
+    return sum(client.run(time.process_time).values())
+
+
 def parallel_table(args: argparse.Namespace) -> None:
     """Serial MPFR vs warm local clusters of 1 and 2 workers (timed alternately, best of
     ``--parallel-repeat``), on workloads large enough that Dask's per-task cost is amortised."""
@@ -226,34 +231,43 @@ def parallel_table(args: argparse.Namespace) -> None:
     cases = [(f"matmul {n}³", build("matmul", {"n1": n, "d": n, "n2": n})),
              (f"attention n={n} d=64", build("attention", {"n": n, "d": 64}))]
     print(f"\ncores available to this run (two CPU-bound processes vs one): {available_cores():.2f}")
-    clusters = {}
+    from distributed import Client
+
+    clusters, clients = {}, {}
     for workers in (1, 2):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)
         clusters[workers] = cluster
+        clients[workers] = Client(cluster)
         warm = build("matmul", {"n1": 8, "d": 8, "n2": 8})
         evaluate(warm, 53, engine="mpfr", scheduler=cluster.scheduler_address)
-    print("| workload | gates | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers |")
-    print("|---|---|---|---|---|---|---|")
+    print("| workload | gates | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers "
+          "| worker CPU s per wall s (1 / 2 workers) |")
+    print("|---|---|---|---|---|---|---|---|")
     try:
         for label, graph in cases:
             inputs = inputs_for(graph)
             for p in (53, 113):
                 t_serial, ref = best(lambda: evaluate(graph, p, inputs, engine="mpfr"), 1)
                 last: dict[int, dict[str, Any]] = {}
+                busy: dict[int, list[float]] = {1: [], 2: []}
 
                 def on(workers: int) -> Callable[[], None]:
                     def run() -> None:
+                        before, t0 = worker_cpu(clients[workers]), time.perf_counter()
                         last[workers] = evaluate(graph, p, inputs, engine="mpfr", scheduler=clusters[workers].scheduler_address)
+                        busy[workers].append((worker_cpu(clients[workers]) - before) / (time.perf_counter() - t0))
                     return run
 
                 one, two = best_pair(on(1), on(2), args.parallel_repeat)
                 F = Format(p)
                 for out in last.values():
                     assert all(F.to_pairs(out[k]) == F.to_pairs(ref[k]) for k in ref), "Dask changed the bits"
-                print(f"| {label} | {size(graph).total:,} | {p} | {t_serial:.2f} | {one:.2f} | {two:.2f} | {one / two:.2f} |",
-                      flush=True)
+                print(f"| {label} | {size(graph).total:,} | {p} | {t_serial:.2f} | {one:.2f} | {two:.2f} | {one / two:.2f} "
+                      f"| {max(busy[1]):.2f} / {max(busy[2]):.2f} |", flush=True)
     finally:
+        for client in clients.values():
+            client.close()
         for cluster in clusters.values():
             cluster.close()
     print(f"cores available after the table: {available_cores():.2f}")
