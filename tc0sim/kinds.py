@@ -47,10 +47,15 @@ def get_kind(name: str) -> Kind:
 
 
 def build(
-    name: str, dims: Mapping[str, int], params: Mapping[str, Any] | None = None, budget: BuildBudget | None = None
+    name: str,
+    dims: Mapping[str, int],
+    params: Mapping[str, Any] | None = None,
+    budget: BuildBudget | None = None,
+    share: bool = False,
 ) -> Graph:
     """Build the Graph of kind ``name``; missing/extra dims and unknown params are ConfigErrors.
 
-    ``budget`` (default: the active ``budget_scope``'s, if any) bounds the graph (``Kind.graph``).
+    ``budget`` (default: the active ``budget_scope``'s, if any) bounds the graph; ``share`` builds
+    repeated sub-circuits once (``Kind.graph``).
     """
-    return get_kind(name).graph(dims, params, budget)
+    return get_kind(name).graph(dims, params, budget, share)

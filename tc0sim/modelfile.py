@@ -257,12 +257,13 @@ class ModelSpec:
             out[name] = value
         return out
 
-    def build(self, n: int | None = None, budget: BuildBudget | None = None) -> Graph:
-        """The Graph of this model at ``n``, within ``budget`` if given; a refusal names the file."""
+    def build(self, n: int | None = None, budget: BuildBudget | None = None, share: bool = False) -> Graph:
+        """The Graph of this model at ``n``, within ``budget`` if given; a refusal names the file.
+        ``share``: repeated sub-circuits are built once and called (for depth and size)."""
         dims = self.dims_at(n)
         params = self.params_at(n)
         try:
-            return build_kind(self.kind, dims, params, budget)
+            return build_kind(self.kind, dims, params, budget, share)
         except ConfigError as e:
             raise ConfigError(f"{self.source}: {e}") from None
 

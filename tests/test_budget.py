@@ -110,3 +110,18 @@ def test_repeat_count_never_raises():
 def test_evaluation_bytes():
     assert evaluation_bytes(10, 8 * 1000) == 10 * (100 + 1000)
     assert evaluation_bytes(10, 24, fast=True) == 10 * 8
+
+
+def test_shared_bodies_count_against_the_budget_once():
+    """A shared body's nodes are built once and counted once; a call adds its call and result nodes."""
+
+    def body(b, a, w):
+        return {"y": b.exp(b.exp(a["x"]))}
+
+    b = BudgetedBuilder(BuildBudget(max_nodes=10), "toy", share=True)
+    x = b.input("X", (2,))
+    for _ in range(3):
+        x = b.call("body", body, {"x": x}, lambda n, s: None)["y"]  # 3 body nodes once, then 2 per call
+    assert b.nodes == 1 + 3 + 3 * 2
+    with pytest.raises(BudgetError, match="more than 10 tensor nodes"):
+        b.call("body", body, {"x": x}, lambda n, s: None)

@@ -158,3 +158,74 @@ def test_broadcast_shapes_of_two_agrees_with_numpy():
                     broadcast_shapes(s, t)
                 continue
             assert broadcast_shapes(s, t) == expected, (s, t)
+
+
+def _body(b, a, w):
+    with b.scope("inner"):
+        return {"y": b.add(b.exp(a["x"]), w("bias", a["x"].shape)), "z": b.max(a["x"], a["x"])}
+
+
+def _caller(share: bool):
+    b = Builder(share=share)
+    x = b.input("x", (2, 3))
+    for j in range(3):
+        with b.scope(f"block{j}"):
+            out = b.call("body", _body, {"x": x}, lambda n, s, j=j: b.input(f"b{j}.{n}", s, role="weight"))
+        x = out["y"]
+    b.output("out", x)
+    return b
+
+
+def test_a_plain_builder_builds_a_call_in_place():
+    """Without sharing, call runs the body on the builder itself: the graph is the inline code's."""
+    plain = _caller(False).graph
+    b = Builder()
+    x = b.input("x", (2, 3))
+    for j in range(3):
+        with b.scope(f"block{j}"):
+            with b.scope("inner"):
+                y = b.add(b.exp(x), b.input(f"b{j}.bias", (2, 3), role="weight"))
+                b.max(x, x)
+        x = y
+    b.output("out", x)
+    assert [(n.prim, n.shape, n.inputs, n.scope_path, n.name) for n in plain.nodes] == [
+        (n.prim, n.shape, n.inputs, n.scope_path, n.name) for n in b.graph.nodes
+    ]
+    assert not plain.has_calls and plain.flat() is plain
+
+
+def test_a_sharing_builder_builds_each_body_once_per_argument_shapes():
+    b = _caller(True)
+    graph = b.graph
+    calls = [n for n in graph.nodes if n.prim == "call"]
+    assert len(calls) == 3 and len({id(n.attrs["fn"]) for n in calls}) == 1
+    fn = calls[0].attrs["fn"]
+    assert list(fn.graph.inputs) == ["x", "bias"] and [fn.graph.node(i).attrs["role"] for i in fn.graph.inputs.values()] == ["param", "weight"]
+    b.call("body", _body, {"x": b.input("wide", (4, 3))}, lambda n, s: b.input("wide.bias", s, role="weight"))
+    assert len({id(n.attrs["fn"]) for n in b.graph.nodes if n.prim == "call"}) == 2  # another shape, another body
+    flat = graph.flat()
+    plain = _caller(False).graph
+    def key(n):  # a weight input is made where the call is, not inside the body: its scope differs
+        return (n.prim, "" if n.prim == "input" else n.scope_path, str(n._name))
+
+    assert sorted(map(key, flat.live())) == sorted(map(key, plain.live()))
+    assert set(flat.inputs) == {"x", "b0.bias", "b1.bias", "b2.bias", "wide", "wide.bias"}
+    assert {n.prim for n, _, _ in graph.occurrences()} == {"input", "exp", "add"}  # max feeds no used result
+    assert sum(times for n, _, times in graph.occurrences() if n.prim == "exp") == 3
+
+
+def test_a_body_weight_asked_with_two_shapes_is_refused():
+    def body(b, a, w):
+        return {"y": b.add(w("v", (2,)), b.reshape(w("v", (1, 2)), (2,)))}
+
+    b = Builder(share=True)
+    with pytest.raises(GraphError, match="weight 'v' of body asked with shapes"):
+        b.call("body", body, {"x": b.input("x", (2,))}, lambda n, s: None)
+
+
+def test_call_nodes_have_no_primitive_rule():
+    """call and result are structure: an interpreter that meets them unflattened refuses by name."""
+    graph = _caller(True).graph
+    with pytest.raises(MissingRuleError, match="call"):
+        SIZE_RULES.rule("call")
+    assert {n.prim for n in graph.nodes} >= {"call", "result"} and "call" not in PRIMITIVES

@@ -155,3 +155,26 @@ def test_eval_reads_official_checkpoints(tmp_path):
     bad = CliRunner().invoke(main, ["eval", str(model), "--inputs", str(tmp_path / "in.npz"), "--output", str(out),
                                     "--weights", str(tmp_path / "flowar.pth"), "--weights", f"vae.={tmp_path / 'kl16.ckpt'}"])
     assert bad.exit_code == 2 and "z_proj.bias" in bad.output
+
+
+@pytest.mark.parametrize("cross", [False, True], ids=["Block_v1", "Block_v2"])
+def test_shared_blocks_and_flow_heads_give_the_inlined_circuit(cross):
+    """AR blocks, flow-head blocks, the velocity and the time embedding as shared bodies: the
+    depth, size, parameters, witness scopes and values of the plain build."""
+    from tc0sim.interp.depth import depth
+    from tc0sim.interp.paths import group_path
+    from tc0sim.interp.size import size
+
+    cfg, inputs, _, _ = small_case(cross, seed=1)
+    plain, shared = build("flowar_release", {}, cfg), build("flowar_release", {}, cfg, share=True)
+    assert shared.has_calls and len(shared.nodes) < len(plain.nodes)
+    result = depth(shared)
+    assert result.critical == depth(plain).critical
+    assert size(shared).as_dict() == size(plain).as_dict()
+    assert parameters(shared) == parameters(plain)
+    for crit in result.critical:
+        groups = result.witness_groups(crit)
+        assert [g.operator for g in groups] == [g.operator for g in group_path(result.witness(crit))]
+    assert any(g.operator.endswith("velocity/head_block/mlp") for g in groups)
+    a, b = evaluate(plain, 24, inputs, values="float64"), evaluate(shared, 24, inputs, values="float64")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

@@ -187,6 +187,7 @@ def test_depth_plot_of_the_small_example(tmp_path) -> None:
 
     from tc0sim.cli.plots import path_by_operator
     from tc0sim.interp.depth import depth
+    from tc0sim.interp.paths import group_path
     from tc0sim.ir.primitives import SYMBOLS
     from tc0sim.modelfile import load_model
 
@@ -195,8 +196,34 @@ def test_depth_plot_of_the_small_example(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     at = json.loads(result.stdout)["depth"]
-    number, path = depth(load_model("examples/var_small.yaml").build()).at({s: 1 for s in SYMBOLS})
-    bars = path_by_operator(path)
+    result = depth(load_model("examples/var_small.yaml").build())
+    number, path = result.at({s: 1 for s in SYMBOLS})
+    bars = path_by_operator(group_path(path))
     assert sum(sum(row.values()) for row in bars.values()) == number  # every gate of the path is in one bar
     assert {"attention", "softmax", "gelu_tanh", "group_norm", "top_p"} <= set(bars)
     assert at["exact"]
+
+
+@pytest.mark.parametrize("params", [{}, {"depth": 3, "scales": [1, 2, 3], "shared_aln": True}], ids=["small", "shared_aln"])
+def test_blocks_as_shared_bodies_give_the_inlined_circuit(params):
+    """Built with shared blocks (what depth and size read), the circuit has the depth, size, witness
+    scopes and values of the plain build."""
+    from tc0sim.interp.depth import depth
+    from tc0sim.interp.paths import group_path
+    from tc0sim.interp.size import size
+    from tc0sim.modelfile import load_model
+
+    spec = load_model("examples/var_small.yaml")
+    overrides = {**spec.params_at(None), **params}
+    plain = build("var_release", {}, overrides)
+    shared = build("var_release", {}, overrides, share=True)
+    assert shared.has_calls and len(shared.nodes) < len(plain.nodes)
+    result = depth(shared)
+    assert result.critical == depth(plain).critical
+    assert size(shared).as_dict() == size(plain).as_dict()
+    assert parameters(shared) == parameters(plain)
+    crit = result.critical[-1]
+    assert [g.operator for g in result.witness_groups(crit)] == [g.operator for g in group_path(result.witness(crit))]
+    assert "var_release/scale2/adaln_block/attention/softmax" in {g.operator for g in result.witness_groups(crit)}
+    a, b = evaluate(plain, 24, seed=5, scale=0.05, values="float64"), evaluate(shared, 24, seed=5, scale=0.05, values="float64")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

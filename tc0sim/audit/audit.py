@@ -105,11 +105,11 @@ class _Instance:
 def operation_count(graph: Graph) -> int:
     """Sequential operations to evaluate the graph: one per gate, k per ⊕/⊗ gate of fan-in k."""
     total = 0
-    for node in graph.live():
+    for node, where, times in graph.occurrences():
         if PRIMITIVES[node.prim].is_wiring:
             continue
-        reads = fan_in(node, graph) if "reduction" in PRIMITIVES[node.prim].properties else 1
-        total += node.size * reads
+        reads = fan_in(node, where) if "reduction" in PRIMITIVES[node.prim].properties else 1
+        total += times * node.size * reads
     return total
 
 

@@ -65,7 +65,7 @@ def _config(point: Mapping[str, Any], cross: bool) -> dict[str, Any]:
 
 def _measure(point: Mapping[str, Any], cross: bool) -> tuple[tuple[int, ...], list[Vec]]:
     """((K, L, B, S, u), the critical vectors) of one configuration."""
-    result = depth(build("flowar_release", {}, _config(point, cross)))
+    result = depth(build("flowar_release", {}, _config(point, cross), share=True))
     if not result.exact:
         raise Tc0simError("flowar_release depth fit: the depth of a fitting configuration is not exact")
     S = euler_steps(point["steps"])
@@ -257,7 +257,7 @@ def gate_exponents(sides: Sequence[int] = (16, 32), params: Mapping[str, Any] | 
     base = {**TINY, "blocks": 1, "head_blocks": 1, "steps": 2, **(params or {})}
     out = {}
     for attention in ("exact", "aattc"):
-        g1, g2 = (size(build("flowar_release", {}, {**base, "scales": [1, s], "attention": attention})).total for s in sides)
+        g1, g2 = (size(build("flowar_release", {}, {**base, "scales": [1, s], "attention": attention}, share=True)).total for s in sides)
         out[attention] = math.log2(g2 / g1) / math.log2(sides[1] / sides[0])
     return out
 

@@ -49,7 +49,7 @@ def _scales(k: int) -> list[int]:
 
 def proxy_depth(params: Mapping[str, Any]) -> tuple[list[tuple[int, ...]], dict[str, int], int]:
     """(critical vectors, per-symbol maxima, depth at every symbol = 1) of the depth proxy of ``params``."""
-    result = depth(build("var_release", {}, {**params, **PROXY}))
+    result = depth(build("var_release", {}, {**params, **PROXY}, share=True))
     number, _ = result.at({s: 1 for s in SYMBOLS})
     return list(result.critical), dict(result.per_symbol), int(number)
 
@@ -208,12 +208,12 @@ def released_rows(forms: Mapping[bool, ClosedForm], configs: Sequence[tuple[int,
 
     rows = []
     for layers, resolution in configs or released_configs():
-        graph = build("var_release", {}, {"depth": layers, "resolution": resolution})
+        graph = build("var_release", {}, {"depth": layers, "resolution": resolution}, share=True)
         report = size(graph)
         cfg = parse_config({"depth": layers, "resolution": resolution})
         form = forms[cfg.shared_aln]
         k = len(cfg.scales)
-        used = {n.prim for n in graph.live() if n.prim in report.by_primitive}
+        used = {n.prim for n, _, _ in graph.occurrences() if n.prim in report.by_primitive}
         rows.append(
             ReleasedRow(
                 f"VAR-d{layers}" + ("-s" if cfg.shared_aln else ""), layers, resolution, parameters(graph), report.total,

@@ -38,7 +38,7 @@ from tc0sim.expr import LIMIT, parse_number
 from tc0sim.fp import Format
 from tc0sim.ir.budget import active_budget, evaluation_bytes
 from tc0sim.ir.primitives import SYMBOLS
-from tc0sim.ir.vectors import claim_verdict
+from tc0sim.ir.vectors import claim_verdict, dot
 from tc0sim.npzfile import READ_ERRORS, check_member_header
 from tc0sim.limits import MAX_ERROR_CHARS, MAX_PRECISION, MAX_SWEEP_POINTS, MAX_VERIFY_POINTS, MIN_PRECISION
 
@@ -209,45 +209,51 @@ def _parse_symbol_values(assignments: tuple[str, ...]) -> tuple[dict[str, Fracti
     return values, defaulted
 
 
-def _path_groups(path: list[Any]) -> list[dict[str, Any]]:
-    """The path grouped by operator scope: scope path, paper reference, depth vector, gates on the path."""
-    from tc0sim.interp.paths import group_path
-
+def _group_dicts(groups: list[Any]) -> list[dict[str, Any]]:
+    """Path groups (``tc0sim.interp.paths.PathGroup``) for JSON: scope path, paper reference, gates, depth."""
     return [
         {"operator": g.operator, "ref": g.ref, "gates": g.gates, "depth": _vec_dict(g.depth), "linear": _vec_text(g.depth)}
-        for g in group_path(path)
+        for g in groups
     ]
 
 
-def _witness(result: Any, v: tuple[int, ...], nodes: bool = True) -> dict[str, Any]:
-    """The witness path of ``v`` by operator, and (``nodes``, for JSON) node by node."""
-    path = result.witness(v)
+def _count_option(text: str, option: str) -> int:
+    """A non-negative count option ('all' is handled by the caller); garbage is a ConfigError."""
+    if not text.isdigit():
+        raise ConfigError(f"{option}: expected a non-negative integer or 'all', got {text!r}")
+    return int(text)
+
+
+def _witness_json(result: Any, v: tuple[int, ...], groups: list[Any], nodes: bool) -> dict[str, Any]:
+    """The witness path of ``v`` by operator and (``nodes``) node by node, for JSON."""
     return {
         "vector": _vec_dict(v),
         "linear": _vec_text(v),
-        "by_operator": _path_groups(path),
+        "by_operator": _group_dicts(groups),
         "path": [
             {"id": node.id, "prim": node.prim, "name": node.name, "operator": node.scope_path or "(top)"}
-            for node in path
+            for node in result.witness(v)
         ]
         if nodes
         else None,
     }
 
 
-def _group_rows(groups: list[dict[str, Any]], full: bool = True) -> list[list[str]]:
+def _group_rows(groups: list[Any], full: bool = True) -> list[list[str]]:
     """One row per operator segment of a path; unless ``full``, a long path keeps its first and
     last segments and sums up those between (count, depth, gates) in one row."""
-    rows = [[g["operator"], g["ref"], g["linear"], " → ".join(g["gates"])] for g in groups if g["gates"]]
-    with_gates = [g for g in groups if g["gates"]]
-
-    def middle(skipped: list[list[str]]) -> list[str]:
-        inner = with_gates[SUMMARY_ROWS : SUMMARY_ROWS + len(skipped)]
-        total = tuple(sum(g["depth"][s] for g in inner) for s in SYMBOLS)
-        gates = sum(len(g["gates"]) for g in inner)
-        return [f"… {len(skipped):,} more operator segments (--full-path lists them) …", "", _vec_text(total), f"{gates:,} gates"]
-
-    return summarised(rows, middle, full=full)
+    with_gates = [g for g in groups if g.gates]
+    shown = with_gates if full or len(with_gates) <= 2 * SUMMARY_ROWS + 1 else with_gates[:SUMMARY_ROWS] + [None] + with_gates[-SUMMARY_ROWS:]
+    rows = []
+    for g in shown:
+        if g is not None:
+            rows.append([g.operator, g.ref, _vec_text(g.depth), " → ".join(g.gates)])
+            continue
+        inner = with_gates[SUMMARY_ROWS:-SUMMARY_ROWS]
+        total = tuple(map(sum, zip(*(g.depth for g in inner))))
+        gates = sum(len(g.gates) for g in inner)
+        rows.append([f"… {len(inner):,} more operator segments (--full-path lists them) …", "", _vec_text(total), f"{gates:,} gates"])
+    return rows
 
 
 def _size_sections(report: dict[str, Any], full: bool = False) -> list[Section]:
@@ -293,6 +299,15 @@ def _size_sections(report: dict[str, Any], full: bool = False) -> list[Section]:
     "VALUE is an integer, decimal or p/q ≥ 0. Unspecified symbols are 1.",
 )
 @click.option(
+    "--witnesses",
+    "witness_count",
+    default="1",
+    show_default=True,
+    metavar="N|all",
+    help="How many critical vectors get a witness path (in the order of the critical-depth table); "
+    "'all' for every one. A path through a model of 10^12 gates can have 10^4 operator segments.",
+)
+@click.option(
     "--full-path",
     "full_path",
     is_flag=True,
@@ -327,6 +342,7 @@ def depth(
     model: str,
     n: int | None,
     assignments: tuple[str, ...],
+    witness_count: str,
     full_path: bool,
     memory_budget: str,
     allow_upper_bound: bool,
@@ -347,7 +363,6 @@ def depth(
     With --gates threshold also the concrete threshold-circuit depth and size (docs/threshold.md).
     """
     from tc0sim.interp.depth import depth as depth_of
-    from tc0sim.interp.paths import path_vector
     from tc0sim.interp.size import size as size_of
 
     started = time.perf_counter()
@@ -359,13 +374,14 @@ def depth(
         require_matplotlib("--plot")
     spec = _load(model)
     info = _model_info(spec, model, n)
-    graph = spec.build(n)
+    graph = spec.build(n, share=True)
     built, cpu_before = time.perf_counter(), time.process_time()
     with status(f"computing the depth of {spec.label(n)}"):
         result = depth_of(graph, memory_budget=budget, allow_upper_bound=allow_upper_bound)
     analysed, depth_cpu = time.perf_counter(), time.process_time() - cpu_before
     size_report = size_of(graph).as_dict()
-    witnesses = [_witness(result, v, nodes=fmt == "json") for v in result.critical]
+    shown = result.critical if witness_count == "all" else result.critical[: _count_option(witness_count, "--witnesses")]
+    witnesses = [(v, result.witness_groups(v)) for v in shown]
     data: dict[str, Any] = {
         "model": info,
         "depth": {
@@ -374,8 +390,8 @@ def depth(
             "per_symbol": dict(result.per_symbol),
             "exact": bool(result.exact),
             "inexact_reasons": list(result.inexact_reasons),
-            "tensor_nodes": len(result.states),
-            "witness": witnesses,
+            "tensor_nodes": result.analysed_nodes,
+            "witness": [_witness_json(result, v, groups, full_path) for v, groups in witnesses] if fmt == "json" else None,
             "at": None,
         },
         "size": size_report,
@@ -405,30 +421,34 @@ def depth(
     sections = [header, critical]
 
     if assignments:
-        number, path = result.at(values)
-        chosen = _witness(result, path_vector(path))
+        best = result.best(values)
+        number, groups = dot(best, values), result.witness_groups(best)
         data["depth"]["at"] = {
             "values": {s: _exact_text(values[s]) for s in SYMBOLS},
             "defaulted": defaulted,
             "depth": jsonable(Fraction(number)),
-            "vector": chosen["vector"],
-            "by_operator": chosen["by_operator"],
+            "vector": _vec_dict(best),
+            "by_operator": _group_dicts(groups) if fmt == "json" else None,
         }
         given = ", ".join(f"{s}={_exact_text(values[s])}" for s in SYMBOLS)
         note = f" (unspecified symbols = 1: {', '.join(defaulted)})" if defaulted else ""
         numeric = Section(
             f"depth at {given}: {_exact_text(number)}{note}",
             ("operator", "paper ref", "depth", "gates on the path"),
-            _group_rows(chosen["by_operator"], full_path),
+            _group_rows(groups, full_path),
         )
-        numeric.lines.append(f"path vector: {chosen['linear']}")
+        numeric.lines.append(f"path vector: {_vec_text(best)}")
         sections.append(numeric)
-    for i, w in enumerate(witnesses, 1):
+    if len(witnesses) < len(result.critical):
+        critical.lines.append(
+            f"witness paths below for the first {len(witnesses)} of {len(result.critical)} vectors (--witnesses N or all for more)"
+        )
+    for i, (v, groups) in enumerate(witnesses, 1):
         sections.append(
             Section(
-                f"witness path {i} ({w['linear']}) by operator",
+                f"witness path {i} ({_vec_text(v)}) by operator",
                 ("operator", "paper ref", "depth", "gates on the path"),
-                _group_rows(w["by_operator"], full_path),
+                _group_rows(groups, full_path),
             )
         )
     if gates == "threshold":
@@ -450,8 +470,9 @@ def depth(
     if plot_path is not None:
         from tc0sim.cli.plots import depth_plot
 
-        number, path = result.at(values or {s: 1 for s in SYMBOLS})
-        depth_plot(plot_path, f"critical path of {spec.label(n)}: depth {_exact_text(number)}", path)
+        chosen = result.best(values or {s: 1 for s in SYMBOLS})
+        number = dot(chosen, values or {s: 1 for s in SYMBOLS})
+        depth_plot(plot_path, f"critical path of {spec.label(n)}: depth {_exact_text(number)}", result.witness_groups(chosen))
 
 
 def _threshold_section(spec: Any, graph: Any, result: Any, data: dict[str, Any]) -> Section:
@@ -574,7 +595,7 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
     parameters: dict[str, Any] | None = None
     with progress(f"counting {spec.kind}", len(points) + len(extra)) as bar:
         for n in points + extra:
-            built = spec.build(n)
+            built = spec.build(n, share=True)
             report = size_of(built).as_dict()
             counts.append({"n": n, "total": report["total"], "by_primitive": report["by_primitive"]})
             if parameters_of is not None and parameters is None:

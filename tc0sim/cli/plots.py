@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+from tc0sim.ir.primitives import SYMBOLS
 
 
 def require_matplotlib(option: str) -> None:
@@ -26,21 +26,22 @@ def _pyplot() -> Any:
     return plt
 
 
-def path_by_operator(path: Sequence[Any]) -> dict[str, dict[str, int]]:
-    """Gates of each symbol on a path, summed per innermost operator name, in order of first appearance."""
+def path_by_operator(groups: Sequence[Any]) -> dict[str, dict[str, int]]:
+    """Gates of each symbol on a path given by operator groups (``DepthResult.witness_groups``),
+    summed per innermost operator name, in order of first appearance."""
     counts: dict[str, dict[str, int]] = {}
-    for node in path:
-        symbol = PRIMITIVES[node.prim].symbol
-        if symbol is not None:
-            row = counts.setdefault(node.operator, dict.fromkeys(SYMBOLS, 0))
-            row[symbol] += 1
+    for group in groups:
+        if any(group.depth):
+            row = counts.setdefault(group.operator.rsplit("/", 1)[-1], dict.fromkeys(SYMBOLS, 0))
+            for symbol, count in zip(SYMBOLS, group.depth):
+                row[symbol] += count
     return counts
 
 
-def depth_plot(out: str, title: str, path: Sequence[Any]) -> None:
+def depth_plot(out: str, title: str, groups: Sequence[Any]) -> None:
     """A stacked bar per operator: how many gates of each depth symbol the critical path spends there."""
     plt = _pyplot()
-    counts = path_by_operator(path)
+    counts = path_by_operator(groups)
     names = list(counts)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 4.5))
     bottom = [0] * len(names)

@@ -29,6 +29,7 @@ bound), ``exact`` is False and ``inexact_reasons`` says where.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import product
@@ -37,12 +38,12 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import DepthBudgetError, MissingRuleError
-from tc0sim.interp.paths import group_path
+from tc0sim.interp.paths import PathGroup, group_path
 from tc0sim.interp.rules import RuleTable
 from tc0sim.ir import moves
-from tc0sim.ir.graph import Graph, Node, paused_gc
+from tc0sim.ir.graph import CALL, RESULT, Function, Graph, Node, paused_gc
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive
-from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, pareto_max, to_dict, zero
+from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, maximal, to_dict
 from tc0sim.ir.wiring import move, origin
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
@@ -92,8 +93,10 @@ def _label_dtype(n: int) -> type:
 class _Context:
     """The interned Pareto sets, the gate cache, the memory budget and the record of fallbacks."""
 
-    def __init__(self, memory_budget: int):
-        self.sets: list[PSet] = [frozenset(), frozenset({zero()})]
+    def __init__(self, memory_budget: int, allow_upper_bound: bool = False, width: int | None = None):
+        self.width = len(SYMBOLS) if width is None else width
+        """Vector length: one entry per symbol, then one per argument class of a shared body."""
+        self.sets: list[PSet] = [frozenset(), frozenset({(0,) * self.width})]
         self.ids: dict[PSet, int] = {s: i for i, s in enumerate(self.sets)}
         self.gates: dict[tuple[str, frozenset], int] = {}
         self.cores: dict[tuple[int, int], np.ndarray] = {}
@@ -102,6 +105,16 @@ class _Context:
         self.node: Node = Node(-1, "input", (), (), {}, (), "")
         self.reasons: list[str] = []
         self.fallbacks: set[int] = set()
+        self.allow_upper_bound = allow_upper_bound
+        self.bodies: dict[tuple, _Body] = {}
+        self.calls: dict[int, tuple[_Body, tuple[int, ...]]] = {}
+        self.substituted: dict[tuple, int] = {}
+
+    def child(self, width: int) -> _Context:
+        """The context of a shared body's analysis: vectors ``width`` long, the same body memo."""
+        ctx = _Context(self.budget, self.allow_upper_bound, width)
+        ctx.bodies = self.bodies
+        return ctx
 
     def intern(self, s: PSet) -> int:
         found = self.ids.get(s)
@@ -119,7 +132,7 @@ class _Context:
                 (only,) = ids
                 base = self.sets[only] or self.sets[ZERO_ID]
             else:
-                base = pareto_max(v for i in ids for v in self.sets[i]) or self.sets[ZERO_ID]
+                base = maximal({v for i in ids for v in self.sets[i]}) or self.sets[ZERO_ID]
             axis = SYMBOLS.index(symbol)
             found = self.gates[key] = self.intern(frozenset(v[:axis] + (v[axis] + 1,) + v[axis + 1 :] for v in base))
         return found
@@ -556,10 +569,122 @@ def _upper_bound(node: Node, ins: list[State], ctx: _Context) -> State:
     symbol = PRIMITIVES[node.prim].symbol
     if symbol is None:
         ids = ids | {ZERO_ID} if node.prim == "pad" else ids
-        set_id = ctx.intern(frozenset(pareto_max(v for i in ids for v in ctx.sets[i])))
+        set_id = ctx.intern(frozenset(maximal({v for i in ids for v in ctx.sets[i]})))
     else:
         set_id = ctx.gate(symbol, ids)
     return ctx.uniform(len(node.shape), set_id if node.size else EMPTY_ID)
+
+
+# --- shared bodies ----------------------------------------------------------------------------------
+#
+# A call's body is analysed once per partition of its arguments into classes, with symbolic
+# arguments: class c of the arguments starts with the set {e_c}, the unit vector of an extra
+# coordinate n + c (n = len(SYMBOLS)); constants, weights and other depth-0 classes start at 0.
+# A body vector (v; e_c) is then a path of length v from an element of class c, and (v; 0) a path
+# from a depth-0 source. Substituting the class's set D_c gives the paths {v + d : d ∈ D_c}. Every
+# D_c is ≥ 0, so a body vector that is ≤ another in the extended order stays ≤ it after any
+# substitution: the body's Pareto sets lose nothing, and the call's result is exact.
+
+
+@dataclass
+class _Body:
+    """One analysis of a shared body: its depth result, its argument-class count and memo tables."""
+
+    result: DepthResult
+    tags: int
+    parts: dict[int, list[tuple[int, Vec]]] = field(default_factory=dict)
+    paths: dict[tuple, tuple[list, tuple | None]] = field(default_factory=dict)
+
+    def split(self, set_id: int) -> list[tuple[int, Vec]]:
+        """The vectors of a body set as (argument class or -1, symbol part)."""
+        found = self.parts.get(set_id)
+        if found is None:
+            n = len(SYMBOLS)
+            found = self.parts[set_id] = [(_tag(u, n), u[:n]) for u in sorted(self.result.sets[set_id])]
+        return found
+
+
+def _tag(u: Vec, n: int) -> int:
+    """The argument class of a body vector (the index of its extra coordinate that is 1), or -1."""
+    for k in range(n, len(u)):
+        if u[k]:
+            return k - n
+    return -1
+
+
+def _classes(ins: list[State]) -> tuple[tuple, tuple[int, ...]]:
+    """The call's signature and the outer set of each argument class, in the body's numbering.
+
+    Elements of the arguments with the same set form one class (numbered in order of first
+    appearance, argument by argument); depth-0 elements are no class. The signature is the
+    arguments' labels with each core entry's class, so two calls with equal signatures have the
+    same partition, and the body's analysis serves both."""
+    signature, order = [], {EMPTY_ID: -1, ZERO_ID: -2}
+    for state in ins:
+        if state.core.size == 1:
+            i = int(state.core.flat[0])
+            signature.append(order.setdefault(i, len(order) - 2))
+            continue
+        marks = tuple(order.setdefault(i, len(order) - 2) for i in state.core.reshape(-1).tolist())
+        labels = tuple(None if lab is None else (lab.dtype.str, lab.tobytes()) for lab in state.labels)
+        signature.append((labels, state.core.shape, marks))
+    return tuple(signature), tuple(i for i in order if i not in (EMPTY_ID, ZERO_ID))
+
+
+def _analyse_body(fn: Function, ins: list[State], sets: tuple[int, ...], ctx: _Context) -> _Body:
+    n = len(SYMBOLS)
+    inner = ctx.child(n + len(sets))
+    units = {EMPTY_ID: EMPTY_ID, ZERO_ID: ZERO_ID}
+    for c, i in enumerate(sets):
+        unit = [0] * (n + len(sets))
+        unit[n + c] = 1
+        units[i] = inner.intern(frozenset({tuple(unit)}))
+    params = {
+        nid: State(state.labels, np.array([units[i] for i in state.core.reshape(-1).tolist()], dtype=np.int32).reshape(state.core.shape))
+        for nid, state in zip(fn.graph.inputs.values(), ins)
+    }
+    states = _run(fn.graph, inner, params)
+    ctx.reasons.extend(f"in shared {fn.name}: {r}" for r in inner.reasons)
+    return _Body(DepthResult(fn.graph, states, [], inner.sets, not inner.reasons, inner.reasons, inner.fallbacks, inner.calls), len(sets))
+
+
+def _call(node: Node, ins: list[State], ctx: _Context) -> list[State]:
+    """The states of a call's results: its body's (analysed once per signature) with the
+    arguments' sets substituted for the argument classes."""
+    fn: Function = node.attrs["fn"]
+    signature, sets = _classes(ins)
+    key = (fn, signature)
+    body = ctx.bodies.get(key)
+    if body is None:
+        body = ctx.bodies[key] = _analyse_body(fn, ins, sets, ctx)
+    ctx.calls[node.id] = (body, sets)
+    out = []
+    for nid in fn.graph.outputs.values():
+        state = body.result.states[nid]
+        uniq, inverse = _unique_values(state.core)
+        table = np.array([_substitute(body, i, sets, ctx) for i in uniq], dtype=np.int32)
+        out.append(_canonical(state.labels, table[inverse]))
+    return out
+
+
+def _substitute(body: _Body, set_id: int, sets: tuple[int, ...], ctx: _Context) -> int:
+    """The outer set of a body set: (v; e_c) becomes v + d for every d of class c's set."""
+    if set_id == EMPTY_ID:
+        return EMPTY_ID
+    parts = body.split(set_id)
+    key = (id(body), set_id, tuple(sets[c] for c, _ in parts if c >= 0))
+    found = ctx.substituted.get(key)
+    if found is None:
+        pad = (0,) * (ctx.width - len(SYMBOLS))
+        vectors: set[Vec] = set()
+        for c, v in parts:
+            base = v + pad
+            if c < 0:
+                vectors.add(base)
+            else:
+                vectors.update(tuple(map(operator.add, base, d)) for d in ctx.sets[sets[c]])
+        found = ctx.substituted[key] = ctx.intern(frozenset(maximal(vectors)))
+    return found
 
 
 # --- result -----------------------------------------------------------------------------------------
@@ -576,6 +701,14 @@ class DepthResult:
     exact: bool = True
     inexact_reasons: list[str] = field(default_factory=list)
     fallbacks: set[int] = field(default_factory=set, repr=False)
+    calls: dict[int, tuple[_Body, tuple[int, ...]]] = field(default_factory=dict, repr=False)
+    """For each call node: the body analysis it used and the outer set of each argument class."""
+
+    @property
+    def analysed_nodes(self) -> int:
+        """Tensor nodes analysed: this graph's live nodes and, once each, those of every shared body."""
+        bodies = {id(body): body for body, _ in self.calls.values()}
+        return len(self.states) + sum(body.result.analysed_nodes for body in bodies.values())
 
     @property
     def per_symbol(self) -> dict[str, int]:
@@ -616,17 +749,36 @@ class DepthResult:
         """The witness as (node, element position) pairs: a path of scalar gates through the graph.
 
         The last pair of a path that ends in pad's zeros has position None on the pad node."""
+        return _flatten(self._witness_path(v), ())[::-1]
+
+    def witness_groups(self, v: Vec | Mapping[str, int] | str) -> list[PathGroup]:
+        """``group_path(witness(v))`` without listing the path node by node: a shared body's part of
+        the path is grouped once and reused, under each call's scopes, wherever the path repeats it."""
+        return _groups(self._witness_path(v), {})
+
+    def _witness_path(self, v: Vec | Mapping[str, int] | str) -> list:
         target = as_vec(v)
         for out_id in sorted(set(self.graph.outputs.values())):
             position = self._find(out_id, target)
             if position is not None:
-                return self._backtrack(out_id, position, target)[::-1]
+                return self._backtrack(out_id, position, target)[0]
         raise ValueError(f"no path of depth {fmt(target)} ends at an output")
 
-    def _backtrack(self, node_id: int, position: tuple[int, ...], v: Vec) -> list[tuple[Node, tuple[int, ...] | None]]:
+    def _backtrack(self, node_id: int, position: tuple[int, ...], v: Vec) -> tuple[list[tuple[Node, tuple[int, ...] | None]], tuple | None]:
+        """The path (output end first) from an element with vector ``v`` back to its source, and,
+        in a shared body, where it leaves: (parameter node, position, the class's unit vector)."""
         path: list[tuple[Node, tuple[int, ...] | None]] = []
         while True:
             node = self.graph.node(node_id)
+            if node.prim == RESULT:
+                call = self.graph.node(node.inputs[0])
+                inner, leaves = self._through_call(call, node.attrs["index"], position, v)
+                path.extend(inner)
+                if leaves is None:
+                    return path, None
+                slot, position, v = leaves
+                node_id = call.inputs[slot]
+                continue
             prim = PRIMITIVES[node.prim]
             if prim.symbol is None:
                 rest = v
@@ -643,13 +795,43 @@ class DepthResult:
                     position = None
             else:
                 step = self._gate_step(node, shapes, position, rest)
+            if node.prim == "input" and node.attrs.get("role") == "param":
+                if any(rest[: len(SYMBOLS)]):
+                    raise AssertionError(f"depth states inconsistent at parameter {node.name!r}")
+                return path, (node.id, position, rest)
             path.append((node, position))
             if step is None:
                 if any(rest):
                     raise AssertionError(f"depth states inconsistent at node {node.id}")
-                return path
+                return path, None
             slot, position, v = step
             node_id = node.inputs[slot]
+
+    def _through_call(self, call: Node, index: int, position: tuple[int, ...], v: Vec):
+        """The part of a path inside a call's body (its nodes scoped under the call), ending at the
+        result element ``position`` with outer vector ``v``; and (argument slot, position, the
+        vector left for the argument) when it starts at an argument rather than a constant."""
+        body, sets = self.calls[call.id]
+        inner = body.result
+        out_id = list(inner.graph.outputs.values())[index]
+        n, pad = len(SYMBOLS), (0,) * (len(v) - len(SYMBOLS))
+        state = inner.states[out_id]
+        set_id = int(state.core[state.index(position)])
+        for (c, part), u in zip(body.split(set_id), sorted(inner.sets[set_id])):
+            rest = tuple(map(operator.sub, v, part + pad))
+            if (c < 0 and not any(rest)) or (c >= 0 and rest in self.sets[sets[c]]):
+                break
+        else:
+            raise AssertionError(f"depth states inconsistent at call {call.id} of {call.attrs['fn'].name}")
+        key = (out_id, position, u)
+        if key not in body.paths:
+            body.paths[key] = inner._backtrack(out_id, position, u)
+        path, leaves = body.paths[key]
+        inside = [_Inside(call, path)]
+        if leaves is None:
+            return inside, None
+        param, at, _ = leaves
+        return inside, (list(inner.graph.inputs.values()).index(param), at, rest)
 
     def _gate_step(self, node: Node, shapes: list[tuple[int, ...]], position: tuple[int, ...], rest: Vec):
         """The operand element a gate's element reads whose set contains ``rest``."""
@@ -696,8 +878,12 @@ class DepthResult:
         """The depth for concrete symbol values: the largest weighted length and one path realising it."""
         if not self.critical:
             return 0, []
-        best = max(self.critical, key=lambda v: dot(v, values))
+        best = self.best(values)
         return dot(best, values), self.witness(best)
+
+    def best(self, values: Mapping[str, Number]) -> Vec:
+        """The critical vector of the largest weighted length for the given symbol values (the first if tied)."""
+        return max(self.critical, key=lambda v: dot(v, values))
 
     @staticmethod
     def by_operator(path: list[Node]) -> list[tuple[str, Vec]]:
@@ -715,35 +901,111 @@ class DepthResult:
         }
 
 
+@dataclass(frozen=True)
+class _Inside:
+    """The part of a witness path inside one call: the body's path (output end first), shared by
+    every call whose path takes the same way through the body."""
+
+    call: Node
+    path: list
+
+
+def _flatten(path: list, prefix: tuple) -> list[tuple[Node, Any]]:
+    """A witness path (output end first) as (node, position) pairs of the flattened graph: a body's
+    nodes with the call's scopes before their own."""
+    out: list[tuple[Node, Any]] = []
+    joined: dict[int, tuple[tuple, str]] = {}
+    for entry in path:
+        if isinstance(entry, _Inside):
+            out.extend(_flatten(entry.path, prefix + entry.call.scope))
+            continue
+        node, at = entry
+        if prefix:
+            found = joined.get(id(node.scope))
+            if found is None:
+                scope = prefix + node.scope
+                found = joined[id(node.scope)] = (scope, "/".join(s.name for s in scope))
+            node = Node(node.id, node.prim, node.shape, node.inputs, node.attrs, found[0], node._name)
+            node._scope_path = found[1]
+        out.append((node, at))
+    return out
+
+
+def _groups(path: list, memo: dict[int, list[PathGroup]]) -> list[PathGroup]:
+    """``group_path`` of a witness path (output end first), each shared body part grouped once."""
+    out: list[PathGroup] = []
+    pending: list[Node] = []
+    for entry in reversed(path):
+        if not isinstance(entry, _Inside):
+            pending.append(entry[0])
+            continue
+        _join(out, group_path(pending))
+        pending = []
+        inner = memo.get(id(entry.path))
+        if inner is None:
+            inner = memo[id(entry.path)] = _groups(entry.path, memo)
+        where = entry.call.scope_path
+        ref = entry.call.scope[-1].ref if entry.call.scope else ""
+        _join(out, [PathGroup(f"{where}/{g.operator}" if where and g.operator != "(top)" else where or g.operator,
+                              g.ref if g.operator != "(top)" else ref, g.depth, g.gates) for g in inner])
+    _join(out, group_path(pending))
+    return out
+
+
+def _join(groups: list[PathGroup], more: list[PathGroup]) -> None:
+    """Append ``more`` to ``groups``, merging the first with the last of ``groups`` when they are one operator."""
+    if more and groups and groups[-1].operator == more[0].operator:
+        last, first = groups[-1], more[0]
+        groups[-1] = PathGroup(last.operator, last.ref, tuple(map(operator.add, last.depth, first.depth)), last.gates + first.gates)
+        more = more[1:]
+    groups.extend(more)
+
+
 def depth(graph: Graph, memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_upper_bound: bool = False) -> DepthResult:
     """Exact critical depth of ``graph`` over its live nodes.
 
     A step that would take the factored states over ``memory_budget`` bytes raises DepthBudgetError
     naming the node — unless ``allow_upper_bound``: then that node takes the node-level union of its
-    operands, and the result says it is an upper bound (``exact`` False, ``inexact_reasons``)."""
+    operands, and the result says it is an upper bound (``exact`` False, ``inexact_reasons``).
+    A call of a shared body costs one analysis of the body per argument signature, however often
+    it is called (see "shared bodies" above)."""
     with paused_gc():
-        return _depth(graph, _Context(memory_budget), allow_upper_bound)
+        ctx = _Context(memory_budget, allow_upper_bound)
+        states = _run(graph, ctx, {})
+        ids = {i for out in set(graph.outputs.values()) for i in states[out].ids()}
+        critical = maximal({v for i in ids for v in ctx.sets[i]})
+        return DepthResult(graph, states, critical, ctx.sets, not ctx.reasons, ctx.reasons, ctx.fallbacks, ctx.calls)
 
 
-def _depth(graph: Graph, ctx: _Context, allow_upper_bound: bool) -> DepthResult:
+def _run(graph: Graph, ctx: _Context, params: Mapping[int, State]) -> dict[int, State]:
+    """The state of every live node (``params``: the given states of a body's parameters)."""
     states: dict[int, State] = {}
+    results: dict[int, list[State]] = {}
     for node in graph.live():
-        rule = DEPTH_RULES.get(node.prim) or DEPTH_RULES.rule(node.prim)
-        ins = [states[i] for i in node.inputs]
+        if node.id in params:
+            states[node.id] = params[node.id]
+            continue
         ctx.node = node
-        try:
-            state = rule(node, ins, [graph.nodes[i].shape for i in node.inputs], ctx)
-        except DepthBudgetError as error:
-            if not allow_upper_bound:
-                raise
-            state = _upper_bound(node, ins, ctx)
-            ctx.fallbacks.add(node.id)
-            ctx.reasons.append(f"{error}; node-level union used")
+        if node.prim == CALL:  # an argument no used result reads is not live: it counts as depth 0
+            ins = [states[i] if i in states else ctx.uniform(len(graph.nodes[i].shape), ZERO_ID) for i in node.inputs]
+            results[node.id] = _call(node, ins, ctx)
+            continue
+        if node.prim == RESULT:
+            state = results[node.inputs[0]][node.attrs["index"]]
+        else:
+            ins = [states[i] for i in node.inputs]
+            rule = DEPTH_RULES.get(node.prim) or DEPTH_RULES.rule(node.prim)
+            try:
+                state = rule(node, ins, [graph.nodes[i].shape for i in node.inputs], ctx)
+            except DepthBudgetError as error:
+                if not ctx.allow_upper_bound:
+                    raise
+                state = _upper_bound(node, ins, ctx)
+                ctx.fallbacks.add(node.id)
+                ctx.reasons.append(f"{error}; node-level union used")
         ctx.kept += state.nbytes
         states[node.id] = state
-    ids = {i for out in set(graph.outputs.values()) for i in states[out].ids()}
-    critical = pareto_max(v for i in ids for v in ctx.sets[i])
-    return DepthResult(graph, states, critical, ctx.sets, not ctx.reasons, ctx.reasons, ctx.fallbacks)
+    return states
 
 
 def depth_numeric(graph: Graph, values: Mapping[str, Number]) -> tuple[Number, list[Node]]:

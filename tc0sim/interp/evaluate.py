@@ -191,6 +191,7 @@ def evaluate(
     ``chunk_elements`` bounds the elements of a product tensor held at once (fast and parallel
     engines); ``workers`` / ``scheduler`` run the MPFR engine on a Dask cluster.
     """
+    graph = graph.flat()  # a shared body is evaluated at each of its calls
     F = Format(p)
     if values not in VALUES:
         raise ConfigError(f"values={values!r}: expected one of {', '.join(VALUES)}")

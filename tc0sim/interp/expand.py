@@ -140,6 +140,7 @@ def _grouped_dicts(keys: np.ndarray, others: np.ndarray, count: int) -> list[dic
 
 def scalar_count(graph: Graph) -> tuple[int, int]:
     """(gates, source elements) of the scalar expansion, read from shapes only."""
+    graph = graph.flat()
     live = graph.live()
     sources = sum(n.size for n in live if "source" in PRIMITIVES[n.prim].properties)
     zero = int(any(n.prim == "pad" for n in live))
@@ -154,6 +155,7 @@ def expand(graph: Graph, max_gates: int = DEFAULT_MAX_GATES) -> nx.DiGraph:
     A graph with more than ``max_gates`` scalar nodes (gates plus source elements) is refused
     with ExpansionLimitError before anything is allocated.
     """
+    graph = graph.flat()
     gates, sources = scalar_count(graph)
     if gates + sources > max_gates:
         raise ExpansionLimitError(

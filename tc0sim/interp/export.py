@@ -76,6 +76,7 @@ def critical_path(depth_result: DepthResult | None) -> list[int]:
 def to_json(graph: Graph, depth_result: DepthResult | None = None) -> dict[str, Any]:
     """The whole graph as a JSON-ready dict (exact: see ``from_json``); with a depth result it also
     carries the critical vectors and the critical path (ignored by ``from_json``)."""
+    graph = graph.flat()
     marked = {"critical": [to_dict(v, full=True) for v in depth_result.critical]} if depth_result else {}
     if depth_result:
         marked["critical_path"] = critical_path(depth_result)
@@ -131,6 +132,7 @@ def _attr_text(node: Node) -> str:
 def to_graphml(graph: Graph, path: str | Path, depth_result: DepthResult | None = None) -> None:
     """GraphML via networkx: node attributes prim, symbol, shape, size, scope, name, attrs (JSON text),
     and ``critical`` (true on the nodes and edges of the critical path, given a depth result)."""
+    graph = graph.flat()
     path_ids = critical_path(depth_result)
     on_path, path_edges = set(path_ids), set(zip(path_ids, path_ids[1:]))
     g = nx.DiGraph()
@@ -163,6 +165,7 @@ def _quote(*lines: str) -> str:
 def to_dot(graph: Graph, path: str | Path, depth_result: DepthResult | None = None) -> None:
     """Graphviz DOT: nodes labelled by primitive, shape and scope, nested clusters per operator scope,
     and (given a depth result) the witness of the first critical vector in bold red."""
+    graph = graph.flat()
     path_ids = critical_path(depth_result)
     on_path = set(path_ids)
     path_edges = set(zip(path_ids, path_ids[1:]))

@@ -10,7 +10,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tc0sim.ir.graph import Graph, Node
+from tc0sim.ir.graph import CALL, RESULT, Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.rules import RuleTable
 
@@ -56,15 +56,53 @@ class SizeReport:
 
 
 def size(graph: Graph) -> SizeReport:
-    """Count gates per primitive, per operator scope (innermost scope path) and in total."""
+    """Count gates per primitive, per operator scope (innermost scope path) and in total.
+
+    A call counts its body's gates (only those its used results need) under the call's scopes;
+    each body is counted once per set of used results, however often it is called."""
     report = SizeReport()
-    for node in graph.live():
+    counted = _count(graph, None, {})
+    report.total, report.by_primitive = counted.total, counted.by_primitive
+    report.by_operator = Counter({path or "(top)": n for path, n in counted.by_operator.items()})
+    report.max_fan_in.update(counted.max_fan_in)
+    return report
+
+
+def _count(graph: Graph, outputs: list[str] | None, memo: dict) -> SizeReport:
+    """Gate counts of the part of ``graph`` that ``outputs`` need (scope paths relative, '' at top)."""
+    report = SizeReport()
+    live = graph.live(outputs)
+    used: dict[int, set[int]] = {}
+    for node in live:
+        if node.prim == RESULT:
+            used.setdefault(node.inputs[0], set()).add(node.attrs["index"])
+    for node in live:
+        if node.prim == RESULT:
+            continue
+        if node.prim == CALL:
+            fn = node.attrs["fn"]
+            key = (fn, frozenset(used[node.id]))
+            if key not in memo:
+                names = list(fn.graph.outputs)
+                memo[key] = _count(fn.graph, [names[i] for i in sorted(used[node.id])], memo)
+            _add(report, memo[key], node.scope_path)
+            continue
         gates = SIZE_RULES.rule(node.prim)(node, graph)
         if not gates:
             continue
         report.total += gates
         report.by_primitive[node.prim] += gates
-        report.by_operator[node.scope_path or "(top)"] += gates
+        report.by_operator[node.scope_path] += gates
         if node.prim in report.max_fan_in:
             report.max_fan_in[node.prim] = max(report.max_fan_in[node.prim], fan_in(node, graph))
     return report
+
+
+def _add(report: SizeReport, inner: SizeReport, prefix: str) -> None:
+    """Add a body's counts to ``report``, its scope paths under ``prefix``."""
+    report.total += inner.total
+    report.by_primitive.update(inner.by_primitive)
+    for path, n in inner.by_operator.items():
+        report.by_operator[f"{prefix}/{path}" if prefix and path else prefix or path] += n
+    for prim, k in inner.max_fan_in.items():
+        report.max_fan_in[prim] = max(report.max_fan_in.get(prim, 0), k)

@@ -92,11 +92,11 @@ def account(graph: Graph, result: DepthResult, p: int) -> ThresholdAccount:
         raise ConfigError(f"threshold circuits are built for 2 ≤ p ≤ {MAX_PRECISION}, got p = {p}")
     acc = ThresholdAccount(precision=p)
     deepest: dict[str, tuple[int, str]] = {}
-    for node in graph.live():
+    for node, where, times in graph.occurrences():
         row = PRIMITIVES[node.prim]
         if row.is_wiring or row.role == "source":
             continue
-        k = node_arity(graph, node)
+        k = node_arity(where, node)
         if node.prim not in PRIMS or node.prim == "neg":
             acc.unresolved[row.symbol] = f"no threshold circuit for {node.prim}"
             continue
@@ -107,8 +107,8 @@ def account(graph: Graph, result: DepthResult, p: int) -> ThresholdAccount:
         if key not in acc.circuits:
             acc.circuits[key] = circuit_stats(node.prim, p, key[1])
         stats = acc.circuits[key]
-        acc.gates += node.size * stats.gates
-        acc.wires += node.size * stats.wires
+        acc.gates += times * node.size * stats.gates
+        acc.wires += times * node.size * stats.wires
         label = node.prim + (f" of {k} terms" if node.prim == "sum" else "")
         if stats.depth > deepest.get(row.symbol, (-1, ""))[0]:
             deepest[row.symbol] = (stats.depth, label)

@@ -52,6 +52,7 @@ def encode_const(m: int, e: int, p: int) -> list[int]:
 
 def compile_graph(graph: Graph, p: int, max_gates: int = 2_000_000) -> CompiledModel:
     """One threshold circuit computing every output of the graph at precision p."""
+    graph = graph.flat()
     F = Format(p)
     b = Builder()
     width = operand_bits(p)

@@ -63,29 +63,44 @@ def _array_bytes(value: Any) -> int:
 class BudgetedBuilder(Builder):
     """A Builder that refuses to grow past its ``BuildBudget``."""
 
-    def __init__(self, budget: BuildBudget, label: str = "the graph") -> None:
-        super().__init__()
+    def __init__(self, budget: BuildBudget, label: str = "the graph", share: bool = False) -> None:
+        super().__init__(share)
         self.budget = budget
         self.label = label
         self.bytes = 0
+        self.nodes = 0
+        """Nodes and bytes built so far, shared bodies included (kept on the root builder)."""
+        self.root = self
+
+    def child(self) -> Builder:
+        """A shared body's builder: its nodes and bytes count against this builder's budget."""
+        sub = BudgetedBuilder(self.budget, self.label, share=True)
+        sub._constants, sub._functions, sub.root = self._constants, self._functions, self.root
+        return sub
 
     def reserve(self, elements: int, bytes_each: int, what: str) -> None:
         """Refuse now if an array of ``elements`` elements would take the graph past the budget."""
-        wanted = self.bytes + elements * bytes_each
+        wanted = self.root.bytes + elements * bytes_each
         if wanted > self.budget.max_bytes:
             raise self.budget.refuse_bytes(wanted, f"{self.label} ({what})")
 
     def node(self, prim: str, inputs: Sequence[Tensor], name: str | None = None, **attrs: Any) -> Tensor:
-        if len(self.graph.nodes) >= self.budget.max_nodes:
-            raise self.budget.refuse_nodes(len(self.graph.nodes) + 1, self.label)
-        cost = NODE_BYTES
-        for v in attrs.values():
-            if isinstance(v, np.ndarray):
-                cost += _array_bytes(v)
-        if self.bytes + cost > self.budget.max_bytes:
-            raise self.budget.refuse_bytes(self.bytes + cost, self.label)
-        self.bytes += cost
+        self._charge(NODE_BYTES + sum(_array_bytes(v) for v in attrs.values() if isinstance(v, np.ndarray)))
         return super().node(prim, inputs, name, **attrs)
+
+    def _append(self, prim: str, shape: tuple[int, ...], inputs: tuple[int, ...], attrs: dict[str, Any], name: str | None) -> int:
+        self._charge(NODE_BYTES)  # a call or result node
+        return super()._append(prim, shape, inputs, attrs, name)
+
+    def _charge(self, cost: int) -> None:
+        """Count one more node of ``cost`` bytes (on the root builder), or refuse it."""
+        root = self.root
+        if root.nodes >= self.budget.max_nodes:
+            raise self.budget.refuse_nodes(root.nodes + 1, self.label)
+        if root.bytes + cost > self.budget.max_bytes:
+            raise self.budget.refuse_bytes(root.bytes + cost, self.label)
+        root.bytes += cost
+        root.nodes += 1
 
 
 def repeat_count(value: Any) -> int:

@@ -8,8 +8,9 @@ topological order; ``Graph.to_networkx`` gives the same graph to networkx's algo
 from __future__ import annotations
 
 import gc
+import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -105,6 +106,10 @@ class Tensor:
         return len(self.shape)
 
 
+WeightSource = Callable[[str, "tuple[int, ...]"], Tensor]
+"""Where a body's weights come from: ``weight(name, shape)`` gives the weight tensor of that name."""
+
+
 @dataclass
 class Graph:
     """A DAG of primitive nodes with named inputs and outputs."""
@@ -140,18 +145,131 @@ class Graph:
             g.add_edges_from((i, n.id) for i in n.inputs)
         return g
 
-    def live(self) -> list[Node]:
-        """Nodes from which some output is reachable, in topological order."""
-        keep: set[int] = set()
-        stack = list(self.outputs.values())
-        while stack:
-            i = stack.pop()
-            if i not in keep:
-                keep.add(i)
-                stack.extend(self.nodes[i].inputs)
-        return [n for n in self.nodes if n.id in keep]
+    @property
+    def has_calls(self) -> bool:
+        """True when some node calls a shared sub-circuit (``Builder.call`` in a sharing builder)."""
+        return any(n.prim == CALL for n in self.nodes)
+
+    def flat(self) -> Graph:
+        """The same circuit with every call replaced by a copy of its body (``self`` if there is none).
+
+        A body node's copy takes the call's scopes in front of its own, so scope paths, operators
+        and gate counts are those of the graph built without sharing."""
+        return self.flat_with_ids()[0] if self.has_calls else self
+
+    def flat_with_ids(self) -> tuple[Graph, dict[tuple[int, ...], int]]:
+        """``flat()`` and where each node went: ``ids[(call, …, node)]`` is the flat id of ``node``
+        of the body reached through those call nodes (``ids[(node,)]`` for this graph's own)."""
+        out, ids = Graph(), {}
+        mapped = _inline(self, out, {}, (), (), ids)
+        out.inputs = {name: mapped[i] for name, i in self.inputs.items()}
+        out.outputs = {name: mapped[i] for name, i in self.outputs.items()}
+        return out, ids
+
+    def occurrences(self) -> list[tuple[Node, Graph, int]]:
+        """Every live node that is not a call or result, through calls: (node, the graph it is
+        in, how many copies of it the flat graph has)."""
+        out: list[tuple[Node, Graph, int]] = []
+        pending: dict[tuple[Function, frozenset[int]], int] = {}
+
+        def visit(graph: Graph, outputs: Iterable[str] | None, times: int) -> None:
+            live = graph.live(outputs)
+            used: dict[int, set[int]] = {}
+            for node in live:
+                if node.prim == RESULT:
+                    used.setdefault(node.inputs[0], set()).add(node.attrs["index"])
+            for node in live:
+                if node.prim == CALL:
+                    key = (node.attrs["fn"], frozenset(used[node.id]))
+                    pending[key] = pending.get(key, 0) + times
+                elif node.prim != RESULT:
+                    out.append((node, graph, times))
+
+        visit(self, None, 1)
+        while pending:  # a body only calls bodies made before it: latest first sees all its callers
+            key = max(pending, key=lambda k: k[0].serial)
+            fn, results = key
+            names = list(fn.graph.outputs)
+            visit(fn.graph, [names[i] for i in sorted(results)], pending.pop(key))
+        return out
+
+    def live(self, outputs: Iterable[str] | None = None) -> list[Node]:
+        """Nodes from which one of ``outputs`` (default: every output) is reachable, in topological
+        order. Through a call, only the arguments that reach a used result count."""
+        needed = bytearray(len(self.nodes))
+        for name in self.outputs if outputs is None else outputs:
+            needed[self.outputs[name]] = 1
+        used: dict[int, set[int]] = {}
+        for node in reversed(self.nodes):
+            if not needed[node.id]:
+                continue
+            if node.prim == RESULT:
+                used.setdefault(node.inputs[0], set()).add(node.attrs["index"])
+                needed[node.inputs[0]] = 1
+            elif node.prim == CALL:
+                reads = node.attrs["fn"].reads(frozenset(used[node.id]))
+                for slot, i in enumerate(node.inputs):
+                    if slot in reads:
+                        needed[i] = 1
+            else:
+                for i in node.inputs:
+                    needed[i] = 1
+        return [n for n in self.nodes if needed[n.id]]
 
 
+_SERIALS = itertools.count()
+
+CALL, RESULT = "call", "result"
+"""Structure, not primitives: a ``call`` node applies a shared sub-circuit (``Function``) to its
+inputs (shape ``()``, no value of its own); ``result`` node i (attr ``index``) is its i-th output."""
+
+
+@dataclass(eq=False)
+class Function:
+    """A sub-circuit built once and called many times (docs/dag.md, "Shared sub-circuits").
+
+    ``graph.inputs`` are its parameters (role 'param' for the arguments, 'weight' for the weights
+    each call binds by name); ``graph.outputs`` its results, in the order of the result nodes."""
+
+    name: str
+    graph: Graph
+    serial: int = field(default_factory=lambda: next(_SERIALS))
+    """Creation order: a body is made (and numbered) after every body it calls."""
+    _reads: dict[frozenset[int], frozenset[int]] = field(default_factory=dict, repr=False)
+
+    def reads(self, results: frozenset[int]) -> frozenset[int]:
+        """The parameter slots some of the given results (by index) depend on."""
+        found = self._reads.get(results)
+        if found is None:
+            names = list(self.graph.outputs)
+            live = {n.id for n in self.graph.live(names[i] for i in results)}
+            found = self._reads[results] = frozenset(k for k, nid in enumerate(self.graph.inputs.values()) if nid in live)
+        return found
+
+
+def _inline(
+    graph: Graph, out: Graph, bound: dict[int, int], prefix: tuple[Scope, ...], chain: tuple[int, ...], ids: dict
+) -> dict[int, int]:
+    """Append ``graph``'s nodes to ``out`` (the nodes in ``bound`` are there already); the id map."""
+    mapped = dict(bound)
+    results: dict[int, list[int]] = {}
+    for node in graph.nodes:
+        if node.id in mapped:
+            ids[chain + (node.id,)] = mapped[node.id]
+            continue
+        if node.prim == RESULT:
+            mapped[node.id] = results[node.inputs[0]][node.attrs["index"]]
+            continue
+        inputs = tuple(mapped[i] for i in node.inputs)
+        scope = prefix + node.scope
+        if node.prim == CALL:
+            body: Graph = node.attrs["fn"].graph
+            inner = _inline(body, out, dict(zip(body.inputs.values(), inputs)), scope, chain + (node.id,), ids)
+            results[node.id] = [inner[i] for i in body.outputs.values()]
+            continue
+        mapped[node.id] = ids[chain + (node.id,)] = len(out.nodes)
+        out.nodes.append(Node(len(out.nodes), node.prim, node.shape, inputs, node.attrs, scope, node._name))
+    return mapped
 
 
 SHAPE_RULES: RuleTable[ShapeRule] = RuleTable("shape", lambda p: p.shape)
@@ -183,10 +301,70 @@ class Builder:
     wiring nodes. ``with b.scope(name, ref=...)`` tags every node built inside with the operator.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, share: bool = False) -> None:
         self.graph = Graph()
+        self.share = share
         self._scopes: tuple[Scope, ...] = ()
         self._constants = ConstantCache()
+        self._functions: dict[Hashable, Function] = {}
+
+    def child(self) -> Builder:
+        """The builder of a shared body: same constants and functions, its own graph and scopes."""
+        sub = Builder(share=True)
+        sub._constants, sub._functions = self._constants, self._functions
+        return sub
+
+    def call(
+        self,
+        key: Hashable,
+        body: Callable[[Builder, dict[str, Tensor], WeightSource], Mapping[str, Tensor]],
+        args: Mapping[str, Tensor],
+        weights: WeightSource,
+    ) -> dict[str, Tensor]:
+        """``body(b, args, weight)``: a sub-circuit whose weights come from ``weight(name, shape)``.
+
+        A plain builder builds the body in place, with ``weights`` as the weight source: the graph
+        is as if the body's code were written here. A sharing builder (``share=True``) builds the
+        body once per ``key`` and argument shapes, as a ``Function`` whose weights are parameters,
+        and appends a ``call`` node reading ``args`` and the weights ``weights(name, shape)`` gives
+        for the body's weight names, then one ``result`` node per output. The body must read
+        nothing but its arguments, its weights and constants."""
+        if not self.share:
+            return dict(body(self, dict(args), weights))
+        full_key = (key, tuple((name, t.shape) for name, t in args.items()))
+        fn = self._functions.get(full_key)
+        if fn is None:
+            fn = self._functions[full_key] = self._function(str(key[0] if isinstance(key, tuple) else key), body, args)
+        inputs: list[Tensor] = []
+        for name, nid in fn.graph.inputs.items():
+            param = fn.graph.nodes[nid]
+            inputs.append(args[name] if param.attrs.get("role") == "param" else weights(name, param.shape))
+        call = self._append(CALL, (), tuple(t.node for t in inputs), {"fn": fn}, None)
+        out = {}
+        for index, (name, nid) in enumerate(fn.graph.outputs.items()):
+            out[name] = Tensor(self._append(RESULT, fn.graph.nodes[nid].shape, (call,), {"index": index}, name), fn.graph.nodes[nid].shape)
+        return out
+
+    def _function(self, name: str, body: Callable[..., Mapping[str, Tensor]], args: Mapping[str, Tensor]) -> Function:
+        sub = self.child()
+        params = {arg: sub.input(arg, t.shape, role="param") for arg, t in args.items()}
+
+        def weight(wname: str, shape: tuple[int, ...]) -> Tensor:
+            found = sub.graph.inputs.get(wname)
+            if found is None:
+                return sub.input(wname, shape, role="weight")
+            if sub.graph.nodes[found].shape != tuple(shape):
+                raise GraphError(f"weight {wname!r} of {name} asked with shapes {sub.graph.nodes[found].shape} and {tuple(shape)}")
+            return Tensor(found, tuple(shape))
+
+        for out_name, t in body(sub, params, weight).items():
+            sub.output(out_name, t)
+        return Function(name, sub.graph)
+
+    def _append(self, prim: str, shape: Shape, inputs: tuple[int, ...], attrs: dict[str, Any], name: str | None) -> int:
+        nodes = self.graph.nodes
+        nodes.append(Node(len(nodes), prim, shape, inputs, attrs, self._scopes, name))
+        return len(nodes) - 1
 
     @contextmanager
     def scope(self, name: str, ref: str = "") -> Iterator[None]:

@@ -40,13 +40,19 @@ class Kind:
     budget before building (for kinds whose size grows with a param, e.g. ``layers``)."""
 
     def graph(
-        self, dims: Mapping[str, int], params: Mapping[str, Any] | None = None, budget: BuildBudget | None = None
+        self,
+        dims: Mapping[str, int],
+        params: Mapping[str, Any] | None = None,
+        budget: BuildBudget | None = None,
+        share: bool = False,
     ) -> Graph:
         """Build the Graph; missing/extra dims and unknown params are ConfigErrors.
 
         With a ``budget`` (default: the active ``budget_scope``'s, if any) the build is refused
         (BudgetError) as soon as the graph would exceed it, and before anything is built when
-        ``min_nodes`` already does.
+        ``min_nodes`` already does. With ``share`` the sub-circuits a model builds with
+        ``Builder.call`` are built once and called (the depth and size interpreters read such
+        graphs; ``Graph.flat`` gives the same circuit without calls).
         """
         missing = [d for d in self.dims if d not in dims]
         extra = [d for d in dims if d not in self.dims]
@@ -67,17 +73,17 @@ class Kind:
                 f"kind {self.name!r} has no param(s) {', '.join(unknown)}; it takes {', '.join(self.params) or 'none'}"
             )
         full = {**self.params, **params}
-        b = self._builder(dims, full, budget or active_budget())
+        b = self._builder(dims, full, budget or active_budget(), share)
         with paused_gc():
             outputs = self.build(b, dict(dims), full)
         for out_name, t in outputs.items():
             b.output(out_name, t)
         return b.graph
 
-    def _builder(self, dims: Mapping[str, int], params: Mapping[str, Any], budget: BuildBudget | None) -> Builder:
+    def _builder(self, dims: Mapping[str, int], params: Mapping[str, Any], budget: BuildBudget | None, share: bool) -> Builder:
         if budget is None:
-            return Builder()
-        b = BudgetedBuilder(budget, f"{self.name} ({', '.join(f'{d}={dims[d]}' for d in self.dims)})")
+            return Builder(share)
+        b = BudgetedBuilder(budget, f"{self.name} ({', '.join(f'{d}={dims[d]}' for d in self.dims)})", share)
         if self.min_nodes is not None:
             at_least = self.min_nodes(dims, params)
             if at_least > budget.max_nodes:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Union
 
+import numpy as np
+
 from tc0sim.errors import ConfigError
 from tc0sim.ir.primitives import SYMBOLS
 
@@ -95,19 +97,49 @@ def leq(a: Vec, b: Vec) -> bool:
     return all(x <= y for x, y in zip(a, b))
 
 
+PARETO_NUMPY = 24
+"""Sets of more distinct vectors than this are filtered with one numpy dominance matrix."""
+
+
 def pareto_max(vectors: Iterable[Vec]) -> list[Vec]:
     """The maximal vectors of ``vectors`` under ≤ (duplicates removed), sorted."""
     distinct = set(vectors)
+    if any(len(v) != len(SYMBOLS) for v in distinct):
+        check(*distinct)
+    return maximal(distinct)
+
+
+def maximal(distinct: set[Vec]) -> list[Vec]:
+    """``pareto_max`` of a set of equally long vectors (any length: the depth interpreter's
+    shared bodies append one coordinate per argument class).
+
+    Small sets: each vector, in order of decreasing sum, is kept unless a kept one dominates it (a
+    vector can only be dominated by one of larger or equal sum). Larger sets: the matrix
+    ``le[i, j] = (v_i ≤ v_j)`` of all pairs at once; since the vectors are distinct, v_i is dropped
+    exactly when some other v_j has ``le[i, j]``. Both give the same set."""
     if len(distinct) < 2:
         return list(distinct)
-    n = len(SYMBOLS)
-    if any(len(v) != n for v in distinct):
-        check(*distinct)
+    if len(distinct) > PARETO_NUMPY:
+        return _pareto_numpy(distinct)
     kept: list[Vec] = []
     for v in sorted(distinct, key=lambda u: (-sum(u), u)):
         if not any(all(map(operator.le, v, k)) for k in kept):
             kept.append(v)
     return sorted(kept)
+
+
+def _pareto_numpy(distinct: set[Vec], block: int = 1024) -> list[Vec]:
+    a = np.array(sorted(distinct), dtype=np.int64)
+    columns = [a[:, k] for k in range(a.shape[1]) if a[0, k] != a[:, k].min() or a[0, k] != a[:, k].max()]
+    dominated = np.zeros(len(a), dtype=bool)
+    for start in range(0, len(a), block):  # rows in blocks: memory block·n booleans per coordinate
+        stop = min(start + block, len(a))
+        le = np.ones((stop - start, len(a)), dtype=bool)
+        for col in columns:  # coordinates equal in every vector cannot separate two of them
+            le &= col[start:stop, None] <= col[None, :]
+        le[np.arange(stop - start), np.arange(start, stop)] = False
+        dominated[start:stop] = le.any(axis=1)
+    return [tuple(v) for v in a[~dominated].tolist()]
 
 
 def dot(v: Vec, values: Mapping[str, Number]) -> Number:

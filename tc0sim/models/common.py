@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.graph import Builder, Graph, Tensor
+from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
 from tc0sim.ops.linear import linear
 
 
@@ -23,16 +23,24 @@ def weight(b: Builder, name: str, shape: tuple[int, ...]) -> Tensor:
 
 
 class NamedWeights:
-    """Weight inputs by their official state_dict names (one input per name) and ``nn.Linear`` layers."""
+    """Weight inputs by their official state_dict names (one input per name) and ``nn.Linear`` layers.
 
-    def __init__(self, b: Builder) -> None:
+    ``source`` (default: a new weight input of ``b``) makes a weight the first time a name is asked;
+    a shared body's weights come from the source ``Builder.call`` gives it."""
+
+    def __init__(self, b: Builder, source: WeightSource | None = None) -> None:
         self.b = b
+        self.source = source or (lambda name, shape: b.input(name, shape, role="weight"))
         self.made: dict[str, Tensor] = {}
 
     def __call__(self, name: str, shape: tuple[int, ...]) -> Tensor:
         if name not in self.made:
-            self.made[name] = self.b.input(name, shape, role="weight")
+            self.made[name] = self.source(name, shape)
         return self.made[name]
+
+    def under(self, prefix: str) -> WeightSource:
+        """The weights named ``prefix + name`` (a module's weights, for a shared body)."""
+        return lambda name, shape: self(prefix + name, shape)
 
     def linear(self, x: Tensor, name: str, out: int, bias: bool = True) -> Tensor:
         """``name``: Linear(x.shape[-1] → out) with weights ``name.weight`` [out, in] and ``name.bias``."""

@@ -39,6 +39,7 @@ noise is an input.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -47,7 +48,7 @@ import gmpy2
 import numpy as np
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.graph import Builder, Graph, Tensor
+from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
 from tc0sim.ir.kind import Kind
 from tc0sim.models.common import NamedWeights, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
@@ -227,14 +228,17 @@ def time_features(index: int) -> list[Fraction]:
 # --- the circuit -------------------------------------------------------------------------------
 
 
+_MODS = ("gamma1", "gamma2", "scale1", "scale2", "shift1", "shift2")
+
+
 class _Circuit:
     """Builds the circuit; caches the values shared by several scales or steps."""
 
     def __init__(self, b: Builder, cfg: FlowARReleaseConfig) -> None:
         self.b, self.cfg, self.w = b, cfg, NamedWeights(b)
+        self.bodies: dict[int, _Circuit] = {}
         self.tables: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
-        self.time_embeds: dict[int, Tensor] = {}
-        self.time_mods: dict[tuple[int, int], list[Tensor]] = {}
+        self.time_embeds: dict[int, dict[str, Tensor]] = {}
         self.inv_sqrt: dict[int, Fraction] = {}
 
     # shared pieces
@@ -266,25 +270,51 @@ class _Circuit:
         c = x.shape[-1] // count
         return [self.b.slice(x, x.ndim - 1, i * c, (i + 1) * c) for i in range(count)]
 
+    def shared(self, key: Hashable, body: Callable[[_Circuit, NamedWeights, dict[str, Tensor]], dict[str, Tensor]],
+               args: dict[str, Tensor], weights: WeightSource) -> dict[str, Tensor]:
+        """``body`` as a shared sub-circuit (``Builder.call``) reading ``weights``; in the body,
+        ``self`` is the circuit of the body's own builder (its constants are its own)."""
+
+        def build(b: Builder, inner: dict[str, Tensor], weight: WeightSource) -> dict[str, Tensor]:
+            circuit = self if b is self.b else self.bodies.get(id(b))
+            if circuit is None:
+                circuit = self.bodies[id(b)] = _Circuit(b, self.cfg)
+            return body(circuit, NamedWeights(b, weight), inner)
+
+        return self.b.call(key, build, args, weights)
+
     # AR transformer
     def ar_block(self, x: Tensor, name: str, mods: list[Tensor], cache: list[list[Tensor]], side: int) -> Tensor:
-        b, w, cfg = self.b, self.w, self.cfg
-        gamma1, gamma2, scale1, scale2, shift1, shift2 = mods
-        with b.scope("block", REF):
-            h = modulate(b, rms_norm(b, x), scale1, shift1)
-            qkv = w.linear(h, f"{name}.attn.qkv", 3 * cfg.width)
-            q, k, v = self.mods(qkv, 3)
-            head_dim = cfg.width // cfg.heads
-            cos, sin = self.rope_tables(head_dim, side)
-            cache[0].append(rope(b, split_heads(b, k, cfg.heads), cos, sin))
-            cache[1].append(split_heads(b, v, cfg.heads))
-            keys, values = (b.concat(part, axis=2) for part in cache)
-            q = b.broadcast(q, keys.shape[:1] + q.shape[1:])
-            attn = w.linear(self.attention(q, keys, values, cfg.heads, side), f"{name}.attn.proj", cfg.width)
-            x = b.add(x, b.mul(attn, gamma1))
-            h = modulate(b, rms_norm(b, x), scale2, shift2)
-            mlp = glu(b, h, cfg.hidden(cfg.width), lambda t, n, o: w.linear(t, f"{name}.{n}", o), name="mlp")
-            return b.add(x, b.mul(mlp, gamma2))
+        """One AR block (a shared body per scale): x, its six AdaLN vectors and the cache in; x, k, v out."""
+        args = {"x": x, **dict(zip(_MODS, mods))}
+        args.update({f"k{i}": t for i, t in enumerate(cache[0])})
+        args.update({f"v{i}": t for i, t in enumerate(cache[1])})
+        with self.b.scope("block", REF):
+            out = self.shared(("flowar_ar_block", side), lambda c, w, a: c.ar_block_body(w, a, side), args, self.w.under(f"{name}."))
+        cache[0].append(out["k"])
+        cache[1].append(out["v"])
+        return out["x"]
+
+    def ar_block_body(self, w: NamedWeights, args: dict[str, Tensor], side: int) -> dict[str, Tensor]:
+        b, cfg = self.b, self.cfg
+        x = args["x"]
+        gamma1, gamma2, scale1, scale2, shift1, shift2 = (args[m] for m in _MODS)
+        seen = sum(1 for name in args if name.startswith("k"))
+        h = modulate(b, rms_norm(b, x), scale1, shift1)
+        qkv = w.linear(h, "attn.qkv", 3 * cfg.width)
+        q, k, v = self.mods(qkv, 3)
+        head_dim = cfg.width // cfg.heads
+        cos, sin = self.rope_tables(head_dim, side)
+        k = rope(b, split_heads(b, k, cfg.heads), cos, sin)
+        v = split_heads(b, v, cfg.heads)
+        keys = b.concat([args[f"k{i}"] for i in range(seen)] + [k], axis=2)
+        values = b.concat([args[f"v{i}"] for i in range(seen)] + [v], axis=2)
+        q = b.broadcast(q, keys.shape[:1] + q.shape[1:])
+        attn = w.linear(self.attention(q, keys, values, cfg.heads, side), "attn.proj", cfg.width)
+        x = b.add(x, b.mul(attn, gamma1))
+        h = modulate(b, rms_norm(b, x), scale2, shift2)
+        mlp = glu(b, h, cfg.hidden(cfg.width), lambda t, n, o: w.linear(t, n, o), name="mlp")
+        return {"x": b.add(x, b.mul(mlp, gamma2)), "k": k, "v": v}
 
     def ar_modulations(self, cond: Tensor, stack: str) -> list[list[Tensor]]:
         """Every block's six AdaLN vectors [B, 1, E] from SiLU(class embedding) (the same at every scale)."""
@@ -297,59 +327,79 @@ class _Circuit:
         return out
 
     # flow head
-    def time_embed(self, index: int) -> Tensor:
-        """t_emb [1, 1, w] of time index n (shared by every scale)."""
+    def time_conditioning(self, index: int) -> dict[str, Tensor]:
+        """t_emb [1, 1, w] of time index n and, for Block_v2, every block's gamma1, scale1, shift1
+        from SiLU(t_emb) (a shared body on the constant time features; computed once per n)."""
         if index not in self.time_embeds:
-            b, w = self.b, self.w
-            with b.scope("time_embed", REF):
-                features = b.constant(np.array(time_features(index), dtype=object).reshape(1, 1, TIME_FEATURES))
-                hidden = silu(b, w.linear(features, f"{HEAD_PREFIX}time_embed.mlp.0", self.cfg.head_width))
-                self.time_embeds[index] = w.linear(hidden, f"{HEAD_PREFIX}time_embed.mlp.2", self.cfg.head_width)
+            features = self.b.constant(np.array(time_features(index), dtype=object).reshape(1, 1, TIME_FEATURES))
+            self.time_embeds[index] = self.shared("flowar_time", lambda c, w, a: c.time_body(w, a), {"features": features},
+                                                  self.w.under(HEAD_PREFIX))
         return self.time_embeds[index]
 
-    def attention_mods(self, index: int, j: int) -> list[Tensor]:
-        """Block_v2's gamma1, scale1, shift1 [1, 1, w] from SiLU(t) (shared by every scale)."""
-        if (index, j) not in self.time_mods:
-            b = self.b
+    def time_body(self, w: NamedWeights, args: dict[str, Tensor]) -> dict[str, Tensor]:
+        b, wid = self.b, self.cfg.head_width
+        with b.scope("time_embed", REF):
+            hidden = silu(b, w.linear(args["features"], "time_embed.mlp.0", wid))
+            out = {"t_emb": w.linear(hidden, "time_embed.mlp.2", wid)}
+        if self.cfg.cross:
             with b.scope("time_adaln", REF):
-                act = silu(b, self.time_embed(index))
-                lin = self.w.linear(act, f"{HEAD_PREFIX}res_blocks.{j}.ada_lin_attn", 3 * self.cfg.head_width)
-                self.time_mods[(index, j)] = self.mods(lin, 3)
-        return self.time_mods[(index, j)]
+                for j in range(self.cfg.head_blocks):
+                    lin = w.linear(silu(b, out["t_emb"]), f"res_blocks.{j}.ada_lin_attn", 3 * wid)
+                    out.update({f"{m}{j}": t for m, t in zip(("gamma1", "scale1", "shift1"), self.mods(lin, 3))})
+        return out
 
     def velocity(self, x: Tensor, index: int, cond: dict[str, Any], side: int) -> Tensor:
-        """The flow head on x [B, N, 16] at time index n with the scale's conditioning tensors."""
-        b, w, cfg = self.b, self.w, self.cfg
-        wid, prefix = cfg.head_width, HEAD_PREFIX
-        with b.scope("velocity", REF):
-            act = silu(b, b.add(cond["c"], self.time_embed(index)))
-            h = w.linear(x, f"{prefix}input_proj", wid)
+        """The flow head on x [B, N, 16] at time index n with the scale's conditioning tensors (a
+        shared body per scale; the time embedding and Block_v2's time modulations are arguments)."""
+        cfg = self.cfg
+        args = {"x": x, "c": cond["c"], **self.time_conditioning(index)}
+        if cfg.cross:
             for j in range(cfg.head_blocks):
-                name = f"{prefix}res_blocks.{j}"
-                with b.scope("head_block", REF):
-                    if cfg.cross:
-                        gamma1, scale1, shift1 = self.attention_mods(index, j)
-                        gamma2, scale2, shift2 = self.mods(w.linear(act, f"{name}.ada_lin_mlp", 3 * wid), 3)
-                    else:
-                        gamma1, gamma2, scale1, scale2, shift1, shift2 = self.mods(w.linear(act, f"{name}.ada_lin", 6 * wid), 6)
-                    normed = modulate(b, rms_norm(b, h), scale1, shift1)
-                    qkv = w.linear(normed, f"{name}.attn.qkv", 3 * wid, bias=False)
-                    q, k, v = self.mods(qkv, 3)
-                    cos, sin = self.rope_tables(wid // cfg.head_heads, side)
-                    keys = rope(b, split_heads(b, k, cfg.head_heads), cos, sin)
-                    attn = self.attention(q, keys, split_heads(b, v, cfg.head_heads), cfg.head_heads, side)
-                    h = b.add(h, b.mul(w.linear(attn, f"{name}.attn.proj", wid), gamma1))
-                    if cfg.cross:
-                        query = w.linear(rms_norm(b, h, w(f"{name}.norm2_1.weight", (wid,))), f"{name}.crossattn.q", wid, bias=False)
-                        keys, values = cond["kv"][j]
-                        cross = self.attention(query, keys, values, cfg.head_heads, side)
-                        h = b.add(h, w.linear(cross, f"{name}.crossattn.proj", wid))
-                    normed = modulate(b, rms_norm(b, h), scale2, shift2)
-                    mlp = glu(b, normed, cfg.hidden(wid), lambda t, n, o: w.linear(t, f"{name}.{n}", o), name="mlp")
-                    h = b.add(h, b.mul(mlp, gamma2))
-            shift, scale = self.mods(w.linear(act, f"{prefix}final_layer.adaLN_modulation.1", 2 * wid), 2)
-            out = modulate(b, rms_norm(b, h), scale, shift)
-            return w.linear(out, f"{prefix}final_layer.linear", cfg.latent_channels)
+                args[f"cross_k{j}"], args[f"cross_v{j}"] = cond["kv"][j]
+        with self.b.scope("velocity", REF):
+            return self.shared(("flowar_velocity", side), lambda c, w, a: c.velocity_body(w, a, side), args, self.w.under(HEAD_PREFIX))["v"]
+
+    def velocity_body(self, w: NamedWeights, args: dict[str, Tensor], side: int) -> dict[str, Tensor]:
+        b, cfg = self.b, self.cfg
+        wid = cfg.head_width
+        act = silu(b, b.add(args["c"], args["t_emb"]))
+        h = w.linear(args["x"], "input_proj", wid)
+        for j in range(cfg.head_blocks):
+            name = f"res_blocks.{j}"
+            with b.scope("head_block", REF):
+                if cfg.cross:
+                    gamma1, scale1, shift1 = (args[f"{m}{j}"] for m in ("gamma1", "scale1", "shift1"))
+                    gamma2, scale2, shift2 = self.mods(w.linear(act, f"{name}.ada_lin_mlp", 3 * wid), 3)
+                else:
+                    gamma1, gamma2, scale1, scale2, shift1, shift2 = self.mods(w.linear(act, f"{name}.ada_lin", 6 * wid), 6)
+                block = {"h": h, **dict(zip(_MODS, (gamma1, gamma2, scale1, scale2, shift1, shift2)))}
+                if cfg.cross:
+                    block["cross_k"], block["cross_v"] = args[f"cross_k{j}"], args[f"cross_v{j}"]
+                h = self.shared(("flowar_head_block", side), lambda c, bw, a: c.head_block_body(bw, a, side), block, w.under(f"{name}."))["h"]
+        shift, scale = self.mods(w.linear(act, "final_layer.adaLN_modulation.1", 2 * wid), 2)
+        out = modulate(b, rms_norm(b, h), scale, shift)
+        return {"v": w.linear(out, "final_layer.linear", cfg.latent_channels)}
+
+    def head_block_body(self, w: NamedWeights, args: dict[str, Tensor], side: int) -> dict[str, Tensor]:
+        """One flow-head block (Block_v1, or Block_v2 with cross-attention) on h, given its AdaLN vectors."""
+        b, cfg = self.b, self.cfg
+        wid = cfg.head_width
+        h = args["h"]
+        gamma1, gamma2, scale1, scale2, shift1, shift2 = (args[m] for m in _MODS)
+        normed = modulate(b, rms_norm(b, h), scale1, shift1)
+        qkv = w.linear(normed, "attn.qkv", 3 * wid, bias=False)
+        q, k, v = self.mods(qkv, 3)
+        cos, sin = self.rope_tables(wid // cfg.head_heads, side)
+        keys = rope(b, split_heads(b, k, cfg.head_heads), cos, sin)
+        attn = self.attention(q, keys, split_heads(b, v, cfg.head_heads), cfg.head_heads, side)
+        h = b.add(h, b.mul(w.linear(attn, "attn.proj", wid), gamma1))
+        if cfg.cross:
+            query = w.linear(rms_norm(b, h, w("norm2_1.weight", (wid,))), "crossattn.q", wid, bias=False)
+            cross = self.attention(query, args["cross_k"], args["cross_v"], cfg.head_heads, side)
+            h = b.add(h, w.linear(cross, "crossattn.proj", wid))
+        normed = modulate(b, rms_norm(b, h), scale2, shift2)
+        mlp = glu(b, normed, cfg.hidden(wid), lambda t, n, o: w.linear(t, n, o), name="mlp")
+        return {"h": b.add(h, b.mul(mlp, gamma2))}
 
     def head_conditioning(self, z: Tensor, side: int) -> dict[str, Any]:
         """c = cond_embed(z) and, for Block_v2, each block's cross-attention keys (RoPE'd) and values."""

@@ -32,7 +32,7 @@ VQ-VAE's under ``vae.`` as in ``vae_ch160v4096z32.pth``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.graph import Builder, Graph, Tensor
+from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
 from tc0sim.ir.kind import Kind
 from tc0sim.models.common import NamedWeights, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder, var_decoder_config
@@ -252,13 +252,12 @@ def _heads(b: Builder, x: Tensor, heads: int) -> Tensor:
     return b.transpose(b.reshape(x, (two, n, heads, c // heads)), (0, 2, 1, 3))
 
 
-def _attention(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
+def _attention(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
     """Self-attention of one scale's tokens over the cached keys/values of every scale so far."""
     two, n, c = x.shape
-    pre = f"blocks.{j}.attn"
     with b.scope("attention", REF):
-        bias = b.concat([w(f"{pre}.q_bias", (c,)), b.broadcast(b.constant(0), (c,)), w(f"{pre}.v_bias", (c,))])
-        qkv = linear(b, x, w(f"{pre}.mat_qkv.weight", (3 * c, c)), bias, name="mat_qkv")
+        bias = b.concat([w("attn.q_bias", (c,)), b.broadcast(b.constant(0), (c,)), w("attn.v_bias", (c,))])
+        qkv = linear(b, x, w("attn.mat_qkv.weight", (3 * c, c)), bias, name="mat_qkv")
         q, k, v = (_heads(b, b.slice(qkv, 2, i * c, (i + 1) * c), cfg.heads) for i in range(3))
         q = b.mul(l2_normalize(b, q), blk.q_scale)
         cache[0].append(l2_normalize(b, k))
@@ -269,16 +268,40 @@ def _attention(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, b
         weights = softmax(b, logits)
         mixed = b.sum(b.mul(b.reshape(weights, (two, cfg.heads, n, seen, 1)), b.reshape(values, (two, cfg.heads, 1, seen, hd))), axis=3)
         mixed = b.reshape(b.transpose(mixed, (0, 2, 1, 3)), (two, n, c))
-        return w.linear(mixed, f"{pre}.proj", c)
+        return w.linear(mixed, "attn.proj", c)
+
+
+_BLOCK_FIELDS = tuple(_Block.__dataclass_fields__)
+
+
+def _block_body(cfg: VarConfig) -> Callable[[Builder, dict[str, Tensor], WeightSource], dict[str, Tensor]]:
+    """One AdaLN block as a shared body: x, the block's modulations and the cache in; x, k, v out."""
+
+    def body(b: Builder, args: dict[str, Tensor], weight: WeightSource) -> dict[str, Tensor]:
+        w = NamedWeights(b, weight)
+        blk = _Block(*(args[f] for f in _BLOCK_FIELDS))
+        seen = sum(1 for name in args if name.startswith("k"))
+        cache = [[args[f"k{i}"] for i in range(seen)], [args[f"v{i}"] for i in range(seen)]]
+        x = args["x"]
+        x = b.add(x, b.mul(_attention(b, w, cfg, _modulate(b, x, blk.scale1, blk.shift1), blk, cache), blk.gamma1))
+        with b.scope("ffn", REF):
+            h = w.linear(_modulate(b, x, blk.scale2, blk.shift2), "ffn.fc1", cfg.mlp_hidden)
+            h = w.linear(gelu_tanh(b, h), "ffn.fc2", cfg.width)
+        return {"x": b.add(x, b.mul(h, blk.gamma2)), "k": cache[0][-1], "v": cache[1][-1]}
+
+    return body
 
 
 def _block(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
+    """Block j on one scale's tokens (a shared body: the same circuit for every block of a scale)."""
+    args = {"x": x, **{f: getattr(blk, f) for f in _BLOCK_FIELDS}}
+    args.update({f"k{i}": t for i, t in enumerate(cache[0])})
+    args.update({f"v{i}": t for i, t in enumerate(cache[1])})
     with b.scope("adaln_block", f"block {j}; {REF}"):
-        x = b.add(x, b.mul(_attention(b, w, cfg, _modulate(b, x, blk.scale1, blk.shift1), j, blk, cache), blk.gamma1))
-        with b.scope("ffn", REF):
-            h = w.linear(_modulate(b, x, blk.scale2, blk.shift2), f"blocks.{j}.ffn.fc1", cfg.mlp_hidden)
-            h = w.linear(gelu_tanh(b, h), f"blocks.{j}.ffn.fc2", cfg.width)
-        return b.add(x, b.mul(h, blk.gamma2))
+        out = b.call("var_block", _block_body(cfg), args, w.under(f"blocks.{j}."))
+    cache[0].append(out["k"])
+    cache[1].append(out["v"])
+    return out["x"]
 
 
 def sample(b: Builder, logits: Tensor, uniform: Tensor, top_k: int, top_p: float, tri: Tensor) -> tuple[Tensor, Tensor]:
