@@ -7,6 +7,5 @@ python benchmarks/bench_expand.py
 python benchmarks/bench_approx.py
 python benchmarks/bench_depth.py
 python benchmarks/bench_eval.py
-python benchmarks/bench_var_release.py
-python benchmarks/bench_flowar_release.py
+python benchmarks/bench_released.py --plain
 python benchmarks/bench_build.py

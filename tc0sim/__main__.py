@@ -1,5 +1,5 @@
 """``python -m tc0sim`` runs the tc0sim command line."""
 
-from tc0sim.cli.main import main
+from tc0sim.cli.main import console
 
-main(prog_name="tc0sim")
+console()

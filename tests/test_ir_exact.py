@@ -121,3 +121,30 @@ def test_builder_constants_share_one_exact_array():
 
 def test_float_info_is_ieee_double():
     assert sys.float_info.mant_dig == 53  # the oracle above relies on Python floats being binary64
+
+
+def test_a_lazy_constant_is_computed_only_when_evaluated():
+    """Depth and size read a constant's shape only; evaluation computes the value once, exactly."""
+    from tc0sim.interp.depth import depth
+    from tc0sim.interp.evaluate import evaluate
+    from tc0sim.interp.size import size
+
+    calls = []
+
+    def table():
+        calls.append(1)
+        return [Fraction(1, 3), Fraction(2, 3)]
+
+    b = Builder()
+    x = b.input("x", (2,))
+    b.output("out", b.mul(x, b.lazy_constant((2,), table)))
+    graph = b.graph
+    assert size(graph).total == 2 and depth(graph).critical and not calls
+    out = evaluate(graph, 53, {"x": [3, 3]}, values="float64")
+    assert out["out"].tolist() == [1.0, 2.0] and calls == [1]
+    evaluate(graph, 24, {"x": [3, 3]})
+    assert calls == [1]
+    bad = Builder()
+    bad.output("out", bad.lazy_constant((3,), table))
+    with pytest.raises(GraphError, match="lazy constant of shape"):
+        evaluate(bad.graph, 24)

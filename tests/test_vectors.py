@@ -3,6 +3,8 @@
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.vectors import (
@@ -119,3 +121,26 @@ def test_as_vec_accepts_vec_dict_and_text():
     assert as_vec("2 d_sum") == V(0, 2, 0, 0, 0)
     with pytest.raises(ConfigError):
         as_vec((1, 2))
+
+
+def _brute_maximal(vectors):
+    distinct = set(vectors)
+    return sorted(v for v in distinct if not any(v != w and all(a <= b for a, b in zip(v, w)) for w in distinct))
+
+
+_rows = st.lists(st.tuples(*[st.integers(0, 3)] * 4), min_size=0, max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_rows, st.integers(1, 8))
+def test_numpy_pareto_filter_equals_the_definition(vectors, block):
+    """The numpy filter (blocks of rows in order of decreasing sum) against the definition, with
+    duplicates, entries constant in every vector, blocks of every size and sets above and below the
+    numpy threshold of ``maximal``."""
+    import numpy as np
+
+    from tc0sim.ir.vectors import maximal, maximal_rows
+
+    assert maximal(set(vectors)) == _brute_maximal(vectors)
+    if vectors:
+        assert sorted(set(map(tuple, maximal_rows(np.array(vectors), block).tolist()))) == _brute_maximal(vectors)

@@ -25,6 +25,7 @@ from typing import Any
 from tc0sim.interp.depth import depth
 from tc0sim.interp.size import size
 from tc0sim.ir.primitives import SYMBOLS
+from tc0sim.ir.vectors import dot
 from tc0sim.kinds import build
 from tc0sim.models.var_release import RELEASED_SCALES, parse_config, released_configs
 
@@ -50,8 +51,8 @@ def _scales(k: int) -> list[int]:
 def proxy_depth(params: Mapping[str, Any]) -> tuple[list[tuple[int, ...]], dict[str, int], int]:
     """(critical vectors, per-symbol maxima, depth at every symbol = 1) of the depth proxy of ``params``."""
     result = depth(build("var_release", {}, {**params, **PROXY}, share=True))
-    number, _ = result.at({s: 1 for s in SYMBOLS})
-    return list(result.critical), dict(result.per_symbol), int(number)
+    ones = {s: 1 for s in SYMBOLS}
+    return list(result.critical), dict(result.per_symbol), int(dot(result.best(ones), ones)) if result.critical else 0
 
 
 @dataclass(frozen=True)

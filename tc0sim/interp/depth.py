@@ -43,13 +43,15 @@ from tc0sim.interp.rules import RuleTable
 from tc0sim.ir import moves
 from tc0sim.ir.graph import CALL, RESULT, Function, Graph, Node, paused_gc
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive
-from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, maximal, to_dict
+from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, maximal, maximal_rows, to_dict
 from tc0sim.ir.wiring import move, origin
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 """Bytes the factored state of one step (and all states kept) may take before the analysis refuses."""
 
 PSet = frozenset  # frozenset[Vec], always Pareto-reduced
+UNION_NUMPY = 32
+"""Gates and substitutions with more candidate vectors than this filter them with numpy (``maximal_rows``)."""
 EMPTY_ID, ZERO_ID = 0, 1
 """Interned ids of the empty set (a node without elements) and of {0} (sources, pad's zeros)."""
 
@@ -109,6 +111,14 @@ class _Context:
         self.bodies: dict[tuple, _Body] = {}
         self.calls: dict[int, tuple[_Body, tuple[int, ...]]] = {}
         self.substituted: dict[tuple, int] = {}
+        self.arrays: dict[int, np.ndarray] = {}
+
+    def array(self, set_id: int) -> np.ndarray:
+        """The vectors of a set as the rows of an int array (made once per set)."""
+        found = self.arrays.get(set_id)
+        if found is None:
+            found = self.arrays[set_id] = np.array(sorted(self.sets[set_id]), dtype=np.int64).reshape(-1, self.width)
+        return found
 
     def child(self, width: int) -> _Context:
         """The context of a shared body's analysis: vectors ``width`` long, the same body memo."""
@@ -131,8 +141,10 @@ class _Context:
             if len(ids) == 1:
                 (only,) = ids
                 base = self.sets[only] or self.sets[ZERO_ID]
-            else:
+            elif sum(len(self.sets[i]) for i in ids) <= UNION_NUMPY:
                 base = maximal({v for i in ids for v in self.sets[i]}) or self.sets[ZERO_ID]
+            else:
+                base = [tuple(v) for v in maximal_rows(np.concatenate([self.array(i) for i in ids])).tolist()]
             axis = SYMBOLS.index(symbol)
             found = self.gates[key] = self.intern(frozenset(v[:axis] + (v[axis] + 1,) + v[axis + 1 :] for v in base))
         return found
@@ -676,14 +688,20 @@ def _substitute(body: _Body, set_id: int, sets: tuple[int, ...], ctx: _Context) 
     found = ctx.substituted.get(key)
     if found is None:
         pad = (0,) * (ctx.width - len(SYMBOLS))
-        vectors: set[Vec] = set()
-        for c, v in parts:
-            base = v + pad
-            if c < 0:
-                vectors.add(base)
-            else:
-                vectors.update(tuple(map(operator.add, base, d)) for d in ctx.sets[sets[c]])
-        found = ctx.substituted[key] = ctx.intern(frozenset(maximal(vectors)))
+        count = sum(len(ctx.sets[sets[c]]) if c >= 0 else 1 for c, _ in parts)
+        if count <= UNION_NUMPY or len(parts) == 1:  # (one translate of an antichain is an antichain)
+            vectors: set[Vec] = set()
+            for c, v in parts:
+                base = v + pad
+                if c < 0:
+                    vectors.add(base)
+                else:
+                    vectors.update(tuple(map(operator.add, base, d)) for d in ctx.sets[sets[c]])
+            found = ctx.intern(frozenset(vectors if len(parts) == 1 else maximal(vectors)))
+        else:
+            rows = [ctx.array(sets[c]) + np.array(v + pad) if c >= 0 else np.array([v + pad]) for c, v in parts]
+            found = ctx.intern(frozenset(map(tuple, maximal_rows(np.concatenate(rows)).tolist())))
+        ctx.substituted[key] = found
     return found
 
 

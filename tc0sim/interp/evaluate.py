@@ -22,6 +22,7 @@ import numpy as np
 
 from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
+from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES, Primitive
 from tc0sim.ir.rules import RuleTable
@@ -43,7 +44,7 @@ def _move(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
 
 
 def _constant(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
-    return F.asarray(node.attrs["value"])
+    return F.asarray(constant_value(node.attrs["value"]))
 
 
 def _derive(row: Primitive) -> Rule | None:

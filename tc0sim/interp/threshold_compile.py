@@ -16,6 +16,7 @@ import numpy as np
 from tc0sim.errors import ConfigError
 from tc0sim.fp import Format
 from tc0sim.interp.threshold import node_arity
+from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Graph
 from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.wiring import move
@@ -75,7 +76,7 @@ def compile_graph(graph: Graph, p: int, max_gates: int = 2_000_000) -> CompiledM
             values[node.id] = ids
             continue
         if node.prim == "constant":
-            consts = F.asarray(node.attrs["value"]).reshape(-1)
+            consts = F.asarray(constant_value(node.attrs["value"])).reshape(-1)
             ids = np.arange(len(operands), len(operands) + len(consts)).reshape(node.shape)
             operands.extend(encode_const(*F.to_pair(x), p) for x in consts)
             values[node.id] = ids

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -90,3 +91,28 @@ class ConstantCache:
             found.flags.writeable = False
             self._arrays[key] = found
         return found
+
+
+class LazyConstant:
+    """A constant's exact value, computed the first time an interpreter reads it.
+
+    Depth and size read only a constant's shape; a table that is expensive to compute (time
+    features, rotary sin/cos at 10^-90 accuracy) is computed only when the graph is evaluated."""
+
+    def __init__(self, shape: tuple[int, ...], compute: Callable[[], Any], cache: ConstantCache) -> None:
+        self.shape, self._compute, self._cache = shape, compute, cache
+        self._array: np.ndarray | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            value = self._cache.exact(self._compute())
+            if value.shape != self.shape:
+                raise GraphError(f"a lazy constant of shape {self.shape} computed a value of shape {value.shape}")
+            self._array = value
+        return self._array
+
+
+def constant_value(value: np.ndarray | LazyConstant) -> np.ndarray:
+    """The exact array of a constant node's ``value`` attribute (computing a lazy one)."""
+    return value.array if isinstance(value, LazyConstant) else value

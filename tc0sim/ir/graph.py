@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tc0sim.errors import GraphError
-from tc0sim.ir.exact import ConstantCache
+from tc0sim.ir.exact import ConstantCache, LazyConstant
 from tc0sim.ir.primitives import PRIMITIVES, Primitive, watch
 from tc0sim.ir.rules import RuleTable
 from tc0sim.ir.shapes import Shape, ShapeRule, broadcast_shapes, norm_axes
@@ -307,6 +307,7 @@ class Builder:
         self._scopes: tuple[Scope, ...] = ()
         self._constants = ConstantCache()
         self._functions: dict[Hashable, Function] = {}
+        self._bound: dict[tuple[Function, WeightSource], dict[str, Tensor]] = {}
 
     def child(self) -> Builder:
         """The builder of a shared body: same constants and functions, its own graph and scopes."""
@@ -328,17 +329,22 @@ class Builder:
         body once per ``key`` and argument shapes, as a ``Function`` whose weights are parameters,
         and appends a ``call`` node reading ``args`` and the weights ``weights(name, shape)`` gives
         for the body's weight names, then one ``result`` node per output. The body must read
-        nothing but its arguments, its weights and constants."""
+        nothing but its arguments, its weights and constants; a weight source must give the same
+        tensor for the same name every time (it is asked once per body)."""
         if not self.share:
             return dict(body(self, dict(args), weights))
         full_key = (key, tuple((name, t.shape) for name, t in args.items()))
         fn = self._functions.get(full_key)
         if fn is None:
             fn = self._functions[full_key] = self._function(str(key[0] if isinstance(key, tuple) else key), body, args)
-        inputs: list[Tensor] = []
-        for name, nid in fn.graph.inputs.items():
-            param = fn.graph.nodes[nid]
-            inputs.append(args[name] if param.attrs.get("role") == "param" else weights(name, param.shape))
+        bound = self._bound.get((fn, weights))
+        if bound is None:  # the weights of a (body, weight source) pair are looked up once
+            bound = self._bound[(fn, weights)] = {
+                name: weights(name, fn.graph.nodes[nid].shape)
+                for name, nid in fn.graph.inputs.items()
+                if fn.graph.nodes[nid].attrs.get("role") != "param"
+            }
+        inputs = [bound[name] if name in bound else args[name] for name in fn.graph.inputs]
         call = self._append(CALL, (), tuple(t.node for t in inputs), {"fn": fn}, None)
         out = {}
         for index, (name, nid) in enumerate(fn.graph.outputs.items()):
@@ -414,6 +420,11 @@ class Builder:
         """A constant fixed at build time, held exactly (rounded to p bits when evaluated)."""
         exact = self._constants.exact(value)
         return self.node("constant", [], name=name, shape=exact.shape, value=exact)
+
+    def lazy_constant(self, shape: Sequence[int], compute: Callable[[], Any], name: str | None = None) -> Tensor:
+        """A constant of the given shape whose value ``compute()`` gives when an interpreter first reads it."""
+        shape = tuple(int(d) for d in shape)
+        return self.node("constant", [], name=name, shape=shape, value=LazyConstant(shape, compute, self._constants))
 
     def reserve(self, elements: int, bytes_each: int, what: str) -> None:
         """Called before allocating an array of ``elements``; a plain Builder has no budget to check."""

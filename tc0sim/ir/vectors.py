@@ -128,18 +128,34 @@ def maximal(distinct: set[Vec]) -> list[Vec]:
     return sorted(kept)
 
 
-def _pareto_numpy(distinct: set[Vec], block: int = 1024) -> list[Vec]:
-    a = np.array(sorted(distinct), dtype=np.int64)
-    columns = [a[:, k] for k in range(a.shape[1]) if a[0, k] != a[:, k].min() or a[0, k] != a[:, k].max()]
-    dominated = np.zeros(len(a), dtype=bool)
-    for start in range(0, len(a), block):  # rows in blocks: memory block·n booleans per coordinate
-        stop = min(start + block, len(a))
-        le = np.ones((stop - start, len(a)), dtype=bool)
-        for col in columns:  # coordinates equal in every vector cannot separate two of them
-            le &= col[start:stop, None] <= col[None, :]
-        le[np.arange(stop - start), np.arange(start, stop)] = False
-        dominated[start:stop] = le.any(axis=1)
-    return [tuple(v) for v in a[~dominated].tolist()]
+def _pareto_numpy(distinct: set[Vec]) -> list[Vec]:
+    return sorted(tuple(v) for v in maximal_rows(np.array(list(distinct), dtype=np.int64)).tolist())
+
+
+def maximal_rows(a: np.ndarray, block: int = 128) -> np.ndarray:
+    """The rows of an int array of vectors that no row is strictly above (≥ in every entry, with a
+    larger sum; equal rows all stay), in order of decreasing sum.
+
+    Only a row of larger sum can be strictly above another, so the rows are taken in order of
+    decreasing sum, a block at a time, and each block is compared with the rows kept so far and
+    with itself: about n·(kept + block) comparisons instead of n²."""
+    if len(a) < 2:
+        return a
+    sums = a.sum(axis=1)
+    order = np.argsort(-sums, kind="stable")
+    a, sums = a[order], sums[order]
+    varying = a[:, a.max(axis=0) != a.min(axis=0)]  # an entry equal in every row never decides
+    kept_rows, kept_sums, kept = varying[:0], sums[:0], []
+    for start in range(0, len(a), block):
+        rows, row_sums = varying[start : start + block], sums[start : start + block]
+        below = ((rows[:, None, :] <= rows[None, :, :]).all(axis=2) & (row_sums[:, None] < row_sums[None, :])).any(axis=1)
+        if len(kept_rows):
+            below |= ((rows[:, None, :] <= kept_rows[None, :, :]).all(axis=2) & (row_sums[:, None] < kept_sums[None, :])).any(axis=1)
+        chosen = np.flatnonzero(~below)
+        kept_rows = np.concatenate([kept_rows, rows[chosen]])
+        kept_sums = np.concatenate([kept_sums, row_sums[chosen]])
+        kept.append(start + chosen)
+    return a[np.concatenate(kept)]
 
 
 def dot(v: Vec, values: Mapping[str, Number]) -> Number:

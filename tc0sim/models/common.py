@@ -32,6 +32,7 @@ class NamedWeights:
         self.b = b
         self.source = source or (lambda name, shape: b.input(name, shape, role="weight"))
         self.made: dict[str, Tensor] = {}
+        self._modules: dict[str, WeightSource] = {}
 
     def __call__(self, name: str, shape: tuple[int, ...]) -> Tensor:
         if name not in self.made:
@@ -39,8 +40,11 @@ class NamedWeights:
         return self.made[name]
 
     def under(self, prefix: str) -> WeightSource:
-        """The weights named ``prefix + name`` (a module's weights, for a shared body)."""
-        return lambda name, shape: self(prefix + name, shape)
+        """The weights named ``prefix + name`` (a module's weights, for a shared body; one source per prefix)."""
+        found = self._modules.get(prefix)
+        if found is None:
+            found = self._modules[prefix] = lambda name, shape: self(prefix + name, shape)
+        return found
 
     def linear(self, x: Tensor, name: str, out: int, bias: bool = True) -> Tensor:
         """``name``: Linear(x.shape[-1] → out) with weights ``name.weight`` [out, in] and ``name.bias``."""

@@ -245,9 +245,9 @@ class _Circuit:
     def rope_tables(self, head_dim: int, side: int) -> tuple[Tensor, Tensor]:
         key = (head_dim, side)
         if key not in self.tables:
-            cos, sin = rope_tables(head_dim, side, self.cfg.rope_seq_len)
-            self.tables[key] = (self.b.constant(cos, name=f"rope_cos_{head_dim}_{side}"),
-                                self.b.constant(sin, name=f"rope_sin_{head_dim}_{side}"))
+            shape, seq = (side * side, head_dim), self.cfg.rope_seq_len
+            self.tables[key] = (self.b.lazy_constant(shape, lambda: rope_tables(head_dim, side, seq)[0], name=f"rope_cos_{head_dim}_{side}"),
+                                self.b.lazy_constant(shape, lambda: rope_tables(head_dim, side, seq)[1], name=f"rope_sin_{head_dim}_{side}"))
         return self.tables[key]
 
     def scale(self, head_dim: int) -> Fraction:
@@ -331,7 +331,7 @@ class _Circuit:
         """t_emb [1, 1, w] of time index n and, for Block_v2, every block's gamma1, scale1, shift1
         from SiLU(t_emb) (a shared body on the constant time features; computed once per n)."""
         if index not in self.time_embeds:
-            features = self.b.constant(np.array(time_features(index), dtype=object).reshape(1, 1, TIME_FEATURES))
+            features = self.b.lazy_constant((1, 1, TIME_FEATURES), lambda: np.array(time_features(index), dtype=object).reshape(1, 1, TIME_FEATURES))
             self.time_embeds[index] = self.shared("flowar_time", lambda c, w, a: c.time_body(w, a), {"features": features},
                                                   self.w.under(HEAD_PREFIX))
         return self.time_embeds[index]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.graph import Builder, Tensor
+from tc0sim.ir.graph import Builder, Tensor, WeightSource
 from tc0sim.ops.activations import silu, softmax
 from tc0sim.ops.linear import conv2d_torch
 from tc0sim.ops.norms import group_norm
@@ -84,13 +84,18 @@ def ldm_attn_levels(resolution: int, ch_mult: Sequence[int], attn_resolutions: S
 
 
 class _Weights:
-    """Weight inputs named ``prefix + name`` with PyTorch shapes."""
+    """Weights with PyTorch shapes from ``source(name, shape)`` (default: inputs named ``prefix + name``)."""
 
-    def __init__(self, b: Builder, prefix: str) -> None:
-        self.b, self.prefix = b, prefix
+    def __init__(self, b: Builder, prefix: str = "", source: WeightSource | None = None) -> None:
+        self.b = b
+        self.source = source or (lambda name, shape: b.input(prefix + name, shape, role="weight"))
 
     def __call__(self, name: str, shape: tuple[int, ...]) -> Tensor:
-        return self.b.input(self.prefix + name, shape, role="weight")
+        return self.source(name, shape)
+
+    def under(self, module: str) -> WeightSource:
+        """The weights of one module (``module.name``), for a shared body."""
+        return lambda name, shape: self(f"{module}.{name}", shape)
 
     def conv(self, x: Tensor, name: str, out: int, kernel: int) -> Tensor:
         c = x.shape[2]
@@ -102,29 +107,39 @@ class _Weights:
 
 
 def _res_block(w: _Weights, x: Tensor, name: str, out: int, groups: int) -> Tensor:
-    b = w.b
-    with b.scope("res_block", REF):
-        h = w.conv(silu(b, w.norm(x, f"{name}.norm1", groups)), f"{name}.conv1", out, 3)
-        h = w.conv(silu(b, w.norm(h, f"{name}.norm2", groups)), f"{name}.conv2", out, 3)
-        shortcut = x if x.shape[2] == out else w.conv(x, f"{name}.nin_shortcut", out, 1)
-        return b.add(shortcut, h)
+    """A ResBlock (a shared body per channel counts and map size)."""
+
+    def body(b: Builder, args: dict[str, Tensor], weight: WeightSource) -> dict[str, Tensor]:
+        bw, x = _Weights(b, source=weight), args["x"]
+        h = bw.conv(silu(b, bw.norm(x, "norm1", groups)), "conv1", out, 3)
+        h = bw.conv(silu(b, bw.norm(h, "norm2", groups)), "conv2", out, 3)
+        shortcut = x if x.shape[2] == out else bw.conv(x, "nin_shortcut", out, 1)
+        return {"x": b.add(shortcut, h)}
+
+    with w.b.scope("res_block", REF):
+        return w.b.call(("vae_res_block", out, groups), body, {"x": x}, w.under(name))["x"]
 
 
 def _attn_block(w: _Weights, x: Tensor, name: str, cfg: DecoderConfig) -> Tensor:
-    b = w.b
-    hh, ww, c = x.shape
-    with b.scope("attn_block", REF):
-        normed = w.norm(x, f"{name}.norm", cfg.groups)
+    """An AttnBlock (a shared body per map size)."""
+
+    def body(b: Builder, args: dict[str, Tensor], weight: WeightSource) -> dict[str, Tensor]:
+        bw, x = _Weights(b, source=weight), args["x"]
+        hh, ww, c = x.shape
+        normed = bw.norm(x, "norm", cfg.groups)
         if cfg.fused_qkv:
-            qkv = w.conv(normed, f"{name}.qkv", 3 * c, 1)
+            qkv = bw.conv(normed, "qkv", 3 * c, 1)
             q, k, v = (b.slice(qkv, 2, i * c, (i + 1) * c) for i in range(3))
         else:
-            q, k, v = (w.conv(normed, f"{name}.{n}", c, 1) for n in ("q", "k", "v"))
+            q, k, v = (bw.conv(normed, n, c, 1) for n in ("q", "k", "v"))
         q, k, v = (b.reshape(t, (hh * ww, c)) for t in (q, k, v))
         logits = b.sum(b.mul(b.reshape(q, (hh * ww, 1, c)), b.reshape(k, (1, hh * ww, c))), axis=2)
         weights = softmax(b, b.mul(logits, b.constant(Fraction(int(c) ** -0.5))))
         mixed = b.sum(b.mul(b.reshape(weights, (hh * ww, hh * ww, 1)), b.reshape(v, (1, hh * ww, c))), axis=1)
-        return b.add(x, w.conv(b.reshape(mixed, (hh, ww, c)), f"{name}.proj_out", c, 1))
+        return {"x": b.add(x, bw.conv(b.reshape(mixed, (hh, ww, c)), "proj_out", c, 1))}
+
+    with w.b.scope("attn_block", REF):
+        return w.b.call(("vae_attn_block", cfg.fused_qkv, cfg.groups), body, {"x": x}, w.under(name))["x"]
 
 
 def vae_decoder(b: Builder, z: Tensor, cfg: DecoderConfig, prefix: str = "") -> Tensor:

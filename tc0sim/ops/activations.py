@@ -18,26 +18,21 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-import mpmath
+import gmpy2
 import numpy as np
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
+from tc0sim.ops.constants import real
 
 REF = "exact identities onto exp, div, max, min"
 GELU_KAPPA = Fraction("0.044715")
 """The cubic coefficient of the tanh approximation of GELU."""
 
 
-def _sqrt_two_over_pi() -> Fraction:
-    with mpmath.workprec(256):
-        m, e = mpmath.sqrt(2 / mpmath.pi).man_exp
-    return Fraction(int(m)) * Fraction(2) ** int(e)
-
-
-SQRT_2_OVER_PI = _sqrt_two_over_pi()
-"""√(2/π) to 256 bits."""
+SQRT_2_OVER_PI = real(lambda two: gmpy2.sqrt(two / gmpy2.const_pi()), 2)
+"""√(2/π) to 320 bits (``tc0sim.ops.constants``)."""
 
 
 def scalar(b: Builder, value: Any, like: Tensor) -> Tensor:

@@ -1,0 +1,91 @@
+"""VAR and FlowAR as released: `tc0sim depth` and `tc0sim size` as a user runs them, against the targets.
+
+Run: python benchmarks/bench_released.py [--plain]  — the table goes to docs/benchmarks.md, section
+"Released models". Each command runs in a fresh process (start-up and imports included) and is
+reported with its wall time, CPU time, peak RSS and its ratio to the target: depth exact in ≤ 1 s and
+≤ 200 MB (VAR-d16 at 1024 px: ≤ 5 s), size ≤ 1 s. ``--plain`` also times, side by side in this
+process, the depth analysis of the graph built without shared sub-circuits (every block inlined)
+against the shared build, and checks that both give the same critical vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = (  # (name, model file text, depth target s)
+    ("VAR-d16 256 px", "kind: var_release\ndepth: 16\nresolution: 256\n", 1.0),
+    ("VAR-d30 256 px", "kind: var_release\ndepth: 30\nresolution: 256\n", 1.0),
+    ("VAR-d36-s 512 px", "kind: var_release\ndepth: 36\nresolution: 512\n", 1.0),
+    ("VAR-d16 1024 px", "kind: var_release\ndepth: 16\nresolution: 1024\n", 5.0),
+    ("FlowAR-S", "kind: flowar_release\nvariant: S\n", 1.0),
+    ("FlowAR-L", "kind: flowar_release\nvariant: L\n", 1.0),
+    ("FlowAR-H", "kind: flowar_release\nvariant: H\n", 1.0),
+)
+SIZE_TARGET_S, MEMORY_TARGET_MB = 1.0, 200.0
+PLAIN = ("VAR-d16 256 px", "VAR-d30 256 px", "FlowAR-S")
+"""Models whose inlined graph is small enough to analyse here for the side-by-side ratio."""
+
+
+def run(*args: str) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MB) of ``python -m tc0sim ARGS`` in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tc0sim", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), after.ru_maxrss / 1024
+
+
+def plain_vs_shared(path: Path) -> tuple[float, float, int, int]:
+    """CPU seconds of build + depth without and with shared bodies, and both graphs' node counts."""
+    from tc0sim.interp.depth import depth
+    from tc0sim.modelfile import load_model
+
+    spec = load_model(path)
+    seconds, nodes, critical = [], [], []
+    for share in (False, True):
+        start = time.process_time()
+        graph = spec.build(share=share)
+        critical.append(depth(graph).critical)
+        seconds.append(time.process_time() - start)
+        nodes.append(len(graph.nodes))
+    if critical[0] != critical[1]:
+        raise SystemExit(f"{path}: the shared and the plain build disagree")
+    return seconds[0], seconds[1], nodes[0], nodes[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--plain", action="store_true", help="also time the inlined graph's depth side by side")
+    opts = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run("--version")
+        wall, cpu, rss = run("--version")
+        print(f"start-up (tc0sim --version): {wall:.2f} s wall, {cpu:.2f} s CPU, {rss:.0f} MB\n")
+        print("| model | command | wall s | CPU s | peak RSS MB | wall / target |")
+        print("|---|---|---|---|---|---|")
+        files = {}
+        for name, text, depth_target in MODELS:
+            path = files[name] = Path(tmp) / (name.replace(" ", "_") + ".yaml")
+            path.write_text(text, encoding="utf-8")
+            for command, target in (("depth", depth_target), ("size", SIZE_TARGET_S)):
+                wall, cpu, rss = run(command, str(path))
+                print(f"| {name} | {command} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {wall / target:.2f} (target {target:g} s) |", flush=True)
+        print(f"\nmemory target for depth: {MEMORY_TARGET_MB:.0f} MB")
+        if opts.plain:
+            print("\n| model | tensor nodes inlined / shared | build + depth CPU s inlined | shared | inlined / shared |")
+            print("|---|---|---|---|---|")
+            for name in PLAIN:
+                plain, shared, n_plain, n_shared = plain_vs_shared(files[name])
+                print(f"| {name} | {n_plain:,} / {n_shared:,} | {plain:.2f} | {shared:.2f} | {plain / shared:.1f}× |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
