@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tc0sim.fp import Format  # noqa: E402
 from tc0sim.interp.evaluate import EvalStats, evaluate, random_inputs  # noqa: E402
 from tc0sim.interp.size import size  # noqa: E402
+from tc0sim.ir.exact import constant_value  # noqa: E402
 from tc0sim.ir.graph import Graph  # noqa: E402
 from tc0sim.ir.primitives import PRIMITIVES  # noqa: E402
 from tc0sim.ir.wiring import move  # noqa: E402
@@ -59,13 +60,13 @@ NUMPY_KERNELS: dict[str, Callable[..., np.ndarray]] = {
 def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The DAG in plain float64: one numpy call per node, no rounding to p bits."""
     values: dict[int, np.ndarray] = {}
-    for node in graph.live():
+    for node in graph.flat().live():
         row = PRIMITIVES[node.prim]
         args = [values[i] for i in node.inputs]
         if node.prim == "input":
             values[node.id] = np.asarray(inputs[node.name], dtype=np.float64)
         elif node.prim == "constant":
-            values[node.id] = np.vectorize(float, otypes=[np.float64])(node.attrs["value"])
+            values[node.id] = np.vectorize(float, otypes=[np.float64])(constant_value(node.attrs["value"]))
         elif row.kernel in ("sum", "prod"):
             values[node.id] = (np.sum if row.kernel == "sum" else np.prod)(args[0], axis=node.attrs["axes"])
         elif row.kernel is not None:
@@ -118,7 +119,7 @@ def _measure_bare_rates(p: int, n: int) -> dict[str, float]:
 def bare_seconds(graph: Graph, rates: dict[str, float]) -> float:
     """The workload's gates at bare gmpy2 rates (a ⊕ of fan-in k costs k terms)."""
     total = 0.0
-    for node in graph.live():
+    for node in graph.flat().live():
         row = PRIMITIVES[node.prim]
         if row.is_wiring:
             continue

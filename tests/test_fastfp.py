@@ -600,12 +600,19 @@ def test_dyadic_constants_are_rounded_by_the_kernels(p: int) -> None:
             with b.scope("c"):
                 b.output("y", b.add(b.constant(np.array(values, dtype=object)), b.input("x", (len(values),))))
             return b.graph
+        def make_lazy(values=values):
+            b = Builder()
+            with b.scope("c"):
+                c = b.lazy_constant((len(values),), lambda: np.array(values, dtype=object))
+                b.output("y", b.add(c, b.input("x", (len(values),))))
+            return b.graph
         expected = [round_fraction(v, p) for v in values]
-        outcome = same_outcome(make, p, {"x": np.zeros(len(values))})
-        if outcome[0] == "ok":
-            F = Format(p)
-            got = evaluate(make(), p, {"x": np.zeros(len(values))}, engine="fast")["y"]
-            assert [F.to_fraction(v) for v in got] == expected
+        for builder in (make, make_lazy):
+            outcome = same_outcome(builder, p, {"x": np.zeros(len(values))})
+            if outcome[0] == "ok":
+                F = Format(p)
+                got = evaluate(builder(), p, {"x": np.zeros(len(values))}, engine="fast")["y"]
+                assert [F.to_fraction(v) for v in got] == expected
 
 
 @pytest.mark.parametrize("p", [8, 11, 24])

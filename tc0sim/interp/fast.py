@@ -23,6 +23,7 @@ import numpy as np
 from tc0sim.fastfp import Kernels, compact, magnitude_range
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.interp.evaluate import ENGINE_CLASSES, EvalStats, MpfrEngine, NamedError, named
+from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Node
 from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.wiring import move
@@ -351,7 +352,7 @@ class FastEngine(MpfrEngine):
         rationals with numerators below 2^53), rounded once to p bits by the fast kernels; None
         if one is not, or its rounding is out of range (then the MPFR rule rounds the constant)."""
         floats = []
-        for f in np.asarray(node.attrs["value"], dtype=object).ravel().tolist():
+        for f in np.asarray(constant_value(node.attrs["value"]), dtype=object).ravel().tolist():
             n, d = getattr(f, "numerator", None), getattr(f, "denominator", None)
             if not isinstance(n, int) or not isinstance(d, int) or d & (d - 1) or abs(n) >= 2**53:
                 return None
