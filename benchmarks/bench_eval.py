@@ -217,6 +217,24 @@ def available_cores() -> float:
     return 2 * one / two
 
 
+def _busy(seconds: float) -> float:
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+    return seconds
+
+
+def dask_control(clients: dict[int, Any], tasks: int = 8, seconds: float = 0.25) -> float:
+    """Wall time of ``tasks`` CPU-bound tasks on the 1-worker cluster over that on the 2-worker
+    one: the best 1-worker / 2-worker ratio the machine allows at this moment (2.0 if idle)."""
+    walls = {}
+    for workers, client in clients.items():
+        t0 = time.perf_counter()
+        client.gather(client.map(_busy, [seconds] * tasks, pure=False))
+        walls[workers] = time.perf_counter() - t0
+    return walls[1] / walls[2]
+
+
 def worker_cpu(client: Any) -> float:
     """CPU seconds used so far by all the cluster's worker processes."""
     return sum(client.run(time.process_time).values())
@@ -242,6 +260,7 @@ def parallel_table(args: argparse.Namespace) -> None:
         clients[workers] = Client(cluster)
         warm = build("matmul", {"n1": 8, "d": 8, "n2": 8})
         evaluate(warm, 53, engine="mpfr", scheduler=cluster.scheduler_address)
+    print(f"control, CPU-bound tasks on the same clusters (1 worker / 2 workers): {dask_control(clients):.2f}")
     print("| workload | gates | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers "
           "| worker CPU s per wall s (1 / 2 workers) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -266,6 +285,7 @@ def parallel_table(args: argparse.Namespace) -> None:
                     assert all(F.to_pairs(out[k]) == F.to_pairs(ref[k]) for k in ref), "Dask changed the bits"
                 print(f"| {label} | {size(graph).total:,} | {p} | {t_serial:.2f} | {one:.2f} | {two:.2f} | {one / two:.2f} "
                       f"| {max(busy[1]):.2f} / {max(busy[2]):.2f} |", flush=True)
+        print(f"control after the table (1 worker / 2 workers): {dask_control(clients):.2f}")
     finally:
         for client in clients.values():
             client.close()
