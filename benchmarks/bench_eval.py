@@ -18,6 +18,11 @@ one run each, in the same process run.
 Ratios: MPFR / fast (target >= 30) and fast / numpy (target <= 5). "recomputed" is the share of
 gates the fast engine sent to MPFR (target < 1 %). Peak memory of the fast matmul 512³ is the
 maximum resident set of a child process that runs only that evaluation (target < 1 GB).
+
+Dask (``--parallel-only`` alone, ``--skip-parallel`` without it): the MPFR engine serial and on
+warm 1- and 2-worker local clusters, 1 and 2 workers timed alternately (best of
+``--parallel-repeat``), with the workers' CPU seconds per wall second of each run and two controls
+of what the machine allows (target: 2 workers >= 1.7x faster than 1).
 """
 
 from __future__ import annotations
