@@ -393,15 +393,17 @@ class FastEngine(MpfrEngine):
 
     def _safe(self, prim: str, args: list[np.ndarray], inputs: tuple[int, ...]) -> bool:
         """Whether interval analysis proves every result in range (then no per-element check):
-        first from the propagated bounds of the operands, else from their measured ranges."""
+        from the propagated bounds of the operands, else measuring them, smallest first."""
         if prim not in ROUNDED_MAPS and prim not in TRANSCENDENTAL_MAPS:
             return False
         bounds = [self.ranges.get(i, UNKNOWN) for i in inputs]
         if self._safe_for(prim, bounds):
             return True
-        measured = [magnitude_range(a) for a in args]
-        self.ranges.update(zip(inputs, measured))  # exact bounds: later nodes need not measure again
-        return self._safe_for(prim, measured)
+        for j in sorted(range(len(args)), key=lambda j: compact(args[j]).size):  # smallest first
+            bounds[j] = self.ranges[inputs[j]] = magnitude_range(args[j])  # exact: kept for later nodes
+            if self._safe_for(prim, bounds):
+                return True
+        return False
 
     def _safe_for(self, prim: str, ranges: list[Range]) -> bool:
         K = self.K
