@@ -646,7 +646,7 @@ class Format:
         """to_pairs of a float64 array: m = significand·2^p, e = exponent − p (frexp), checked."""
         finite = np.isfinite(x)
         mant, ex = np.frexp(np.where(finite, x, 0.0))
-        m_float = np.ldexp(mant, self.p)
+        m_float = np.ldexp(mant, min(self.p, 53))
         m = m_float.astype(np.int64)
         e = np.where(m != 0, ex.astype(np.int64) - self.p, 0)
         bad = ~finite | (m != m_float) | ((m != 0) & ((e + self.p < self.emin) | (e + self.p > self.emax)))
@@ -654,6 +654,8 @@ class Format:
             i = int(np.flatnonzero(bad.ravel())[0])
             index = tuple(int(j) for j in np.unravel_index(i, x.shape)) if x.shape else ()
             raise NotRepresentableError(f"to_pairs at p={self.p}: element {index} = {x.ravel()[i]!r} is not an F_p value")
+        if self.p > 53:  # a float64 significand has 53 bits: widen it to p bits (Python integers)
+            m = m.astype(object) * (1 << (self.p - 53))
         return np.stack([m, e], axis=-1).tolist()
 
     def from_pairs(self, nested: Any, shape: Sequence[int]) -> np.ndarray:

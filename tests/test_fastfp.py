@@ -667,6 +667,10 @@ def test_native_outputs_and_their_pairs(p: int) -> None:
             continue
         with pytest.raises(NotRepresentableError, match="is not an F_p value"):
             F.to_pairs(np.array([1.0, bad]))
+    for wide in (53, 64, 113):
+        G = Format(wide)
+        y = np.array([0.0, 5e-324, -1.7976931348623157e308, 0.1, 2.0**-1060])
+        assert G.to_pairs(y) == G.to_pairs(G.asarray(y))
     b = Builder()
     b.output("y", b.mul(b.input("a", (3,)), b.input("b", (3,))))
     inputs = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([0.5, 0.25, 1.0])}
