@@ -2,7 +2,8 @@
 
     python benchmarks/threshold_sizes.py [--quick] [--output docs/threshold_sizes.md]
 
-Binary primitives at p = 2..12; sum at p = 2..12 for k = 2, 3, 4, 8, 16 and at p = 2..4 for
+Binary primitives at p = 2..12; div and sqrt at p = 2..24 (their depth grows with p); exp at every
+certified p; prod at p = 2..12 for k = 2, 3, 4, 8 (k·p ≤ 64); sum at p = 2..12 for k = 2, 3, 4, 8, 16 and at p = 2..4 for
 k = 24, 32 (the k = 32, p = 12 circuit alone has 1.2·10^7 wires and takes a minute to build).
 About 3 minutes on a loaded 2-core machine.
 Fits: first an exact polynomial in p through the first points (tc0sim.polyfit), checked at every
@@ -22,11 +23,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tc0sim import polyfit  # noqa: E402
-from tc0sim.threshold.fp_circuits import build  # noqa: E402
+from tc0sim.threshold.fp_circuits import EXP_GUARD_BITS, RADIX_BITS, build  # noqa: E402
 
 BINARY = ("compare", "add", "sub", "mul", "max", "min", "relu")
 PS = tuple(range(2, 13))
 SUM_GRID = [(p, k) for k in (2, 3, 4, 8, 16) for p in PS] + [(p, k) for k in (24, 32) for p in range(2, 5)]
+RECURRENCE_PS = tuple(range(2, 25))
+RECURRENCE_TRAIN = 18
+"""div and sqrt: size fits on p ≤ 18, checked at the held-out p = 19..24."""
 SUM_HELD_OUT = {(12, 16), (10, 8), (4, 32), (3, 24), (11, 3)}
 
 
@@ -59,6 +63,67 @@ def poly_text(coef: np.ndarray, names: list[str]) -> str:
     return " + ".join(f"{c:.3g}·{n}" if n != "1" else f"{c:.3g}" for c, n in zip(coef, names) if abs(c) > 1e-9)
 
 
+def recurrence_depth(prim: str, p: int) -> int:
+    """The documented depth: ⌈(p + 2)/h⌉ + 2 (div), ⌈p/h⌉ + 2 (sqrt), h = RADIX_BITS."""
+    bits = p + 2 if prim == "div" else p
+    return -(-bits // RADIX_BITS) + 2
+
+
+def recurrence_section(ps: list[int]) -> list[str]:
+    """div and sqrt over p: depth against its formula at every p, size fits checked at held-out p."""
+    rows = {(prim, p): measure(prim, p, 2) for prim in ("div", "sqrt") for p in ps}
+    lines = ["", f"## div and sqrt (measured, p = {ps[0]}..{ps[-1]}; radix 2^{RADIX_BITS})", "",
+             "| p | div depth | div gates | div wires | sqrt depth | sqrt gates | sqrt wires | weight bits (div, sqrt) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in ps:
+        d, r = rows["div", p], rows["sqrt", p]
+        lines.append(f"| {p} | {int(d['depth'])} | {int(d['gates'])} | {int(d['wires'])} | {int(r['depth'])} | "
+                     f"{int(r['gates'])} | {int(r['wires'])} | {int(d['max_weight_bits'])}, {int(r['max_weight_bits'])} |")
+    lines.append("")
+    x = np.array(ps, dtype=float)
+    train = x <= RECURRENCE_TRAIN
+    for prim in ("div", "sqrt"):
+        off = [p for p in ps if p >= 3 and int(rows[prim, p]["depth"]) != recurrence_depth(prim, p)]
+        formula = "⌈(p + 2)/3⌉ + 2" if prim == "div" else "⌈p/3⌉ + 2"
+        lines.append(f"* {prim} depth = {formula} at every p ≥ 3 measured" + (f" except p = {off}" if off else "")
+                     + " (not constant in p)"
+                     + ("; sizes depend on p mod 3 (the top level's width), so one polynomial in p fits them "
+                        "only to the error shown" if prim == "sqrt" else ""))
+        for key in ("gates", "wires"):
+            degree = 2 if key == "gates" else 4
+            feats = np.stack([x ** d for d in range(degree + 1)], axis=1)
+            y = np.array([rows[prim, p][key] for p in ps], dtype=float)
+            if train.all() or train.sum() <= degree:
+                continue
+            coef, e_in, e_out = lsq(feats, y, train)
+            names = ["1"] + [f"p^{d}" if d > 1 else "p" for d in range(1, degree + 1)]
+            lines.append(f"* {prim} {key} ≈ {poly_text(coef, names)} (fit p ≤ {RECURRENCE_TRAIN}; "
+                         f"held-out p > {RECURRENCE_TRAIN}: max rel. error {e_out:.1%})")
+    return lines
+
+
+def exp_prod_section(quick: bool) -> list[str]:
+    """exp at every certified p (depth grows with the guard bits) and prod over p and k (k·p ≤ 64)."""
+    lines = ["", "## exp (measured at every certified p)", "",
+             "| p | guard bits g | depth | gates | wires | max weight bits |", "|---|---|---|---|---|---|"]
+    for p, g in sorted(EXP_GUARD_BITS.items()):
+        if quick and p > 8:
+            continue
+        r = measure("exp", p, 1)
+        lines.append(f"| {p} | {g} | {int(r['depth'])} | {int(r['gates'])} | {int(r['wires'])} | {int(r['max_weight_bits'])} |")
+    ks = (2, 3, 4, 8)
+    ps = [p for p in PS if not quick or p <= 8]
+    lines += ["", "## prod of k terms (measured; cells depth / gates / wires, built where k·p ≤ 64)", "",
+              "| k \\ p | " + " | ".join(str(p) for p in ps) + " |", "|---|" + "---|" * len(ps)]
+    for k in ks:
+        cells = []
+        for p in ps:
+            r = measure("prod", p, k) if k * p <= 64 else None
+            cells.append(f"{int(r['depth'])} / {int(r['gates'])} / {int(r['wires'])}" if r else "")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="p ≤ 8 and k ≤ 8 only")
@@ -89,6 +154,8 @@ def main() -> None:
         pick = [p for p in (2, 4, 8, 12) if p in rows]
         lines.append(f"| {prim} | {', '.join(map(str, depths))} | {', '.join(str(int(rows[p]['gates'])) for p in pick)} | "
                      f"{', '.join(str(int(rows[p]['wires'])) for p in pick)} | {int(rows[max(ps)]['max_weight_bits'])} | {fits[0]} | {fits[1]} |")
+    lines += recurrence_section([p for p in RECURRENCE_PS if not args.quick or p <= 12])
+    lines += exp_prod_section(args.quick)
     grid = [(p, k) for p, k in SUM_GRID if not args.quick or (p <= 8 and k <= 8)]
     data = {}
     for p, k in grid:

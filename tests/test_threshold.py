@@ -9,14 +9,16 @@ sum at p = 3; seeded samples with cancellation, ties and range errors at larger 
 from __future__ import annotations
 
 import json
+import math
 import random
 from fractions import Fraction
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import pytest
 
-from reference import round_fraction
+from reference import exp_p, round_fraction, sqrt_p
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.threshold import fp_circuits as F
 from tc0sim.threshold.builder import Builder
@@ -343,6 +345,262 @@ def test_seeded_samples(prim, p, k, count):
         assert kinds["zero"] > 0
 
 
+# --- div and sqrt -----------------------------------------------------------------------------
+
+
+def quotient_oracle(ma, ea, mb, eb, p: int):
+    """round_p(a / b) with integer division: 2·floor(|m_a|·2^(2p+2) / |m_b|) + [remainder ≠ 0] keeps a
+    sticky bit far below the rounding position; division by zero is an error."""
+    num = np.abs(ma).astype(np.int64) << (2 * p + 2)
+    den = np.maximum(np.abs(mb), 1).astype(np.int64)
+    q, r = np.divmod(num, den)
+    signed = np.where((ma < 0) != (mb < 0), -1, 1) * (2 * q + (r != 0))
+    m, e, bad = round_scaled(signed, ea - eb - (2 * p + 3), p)
+    return np.where(mb == 0, 0, m), e, bad | (mb == 0)
+
+
+def root_oracle(m: int, e: int, p: int) -> tuple[int, int] | None:
+    """round_p(√(m·2^e)) with math.isqrt: m·2^(e − t) for an even t ≤ e − 2p − 2, sticky as above."""
+    if m < 0:
+        return None
+    if m == 0:
+        return (0, 0)
+    t = e - 2 * p - 2 - ((e - 2 * p - 2) % 2)
+    n = m << (e - t)
+    r = math.isqrt(n)
+    got_m, got_e, bad = round_scaled(np.array([2 * r + (r * r != n)]), np.array([t // 2 - 1]), p)
+    assert not bad[0]
+    return int(got_m[0]), int(got_e[0])
+
+
+@pytest.mark.parametrize("p", [2, 3, 4])
+def test_div_exhaustive(p):
+    c = F.build("div", p)
+    enc, ms, es = table(p)
+    n = len(ms)
+    ia, ib = np.divmod(np.arange(n * n), n)
+    out = c.simulate(np.concatenate([enc[ia], enc[ib]], axis=1))
+    m, e, bad = quotient_oracle(ms[ia], es[ia], ms[ib], es[ib], p)
+    check(out, p, m, e, bad)
+    assert (bad & (ms[ib] != 0)).any() and bad[ms[ib] == 0].all()  # range errors, and every x / 0
+
+
+def test_div_and_sqrt_oracles_agree_with_rationals_and_mpfr():
+    rng = random.Random(14)
+    for p in (3, 4, 7, 10):
+        fmt = Format(p)
+        hi = 1 << p
+        for _ in range(300):
+            ma, mb = (rng.randrange(hi // 2, hi) * rng.choice([1, -1]) for _ in range(2))
+            ea, eb = rng.randrange(-hi, hi), rng.randrange(-hi, hi)
+            m, e, bad = quotient_oracle(np.array([ma]), np.array([ea]), np.array([mb]), np.array([eb]), p)
+            exact = Fraction(ma, mb) * Fraction(2) ** (ea - eb)
+            try:
+                got = fmt.to_pair(fmt.div(fmt.from_pair(ma, ea), fmt.from_pair(mb, eb)))
+            except FpArithmeticError:
+                assert bad[0]
+                continue
+            assert not bad[0] and got == (int(m[0]), int(e[0]))
+            assert Fraction(got[0]) * Fraction(2) ** got[1] == round_fraction(exact, p)
+            root = root_oracle(abs(ma), ea, p)
+            assert root == fmt.to_pair(fmt.sqrt(fmt.from_pair(abs(ma), ea)))
+            assert Fraction(root[0]) * Fraction(2) ** root[1] == sqrt_p(Fraction(abs(ma)) * Fraction(2) ** ea, p)
+
+
+@pytest.mark.parametrize("p", [2, 3, 4, 5])
+def test_sqrt_exhaustive(p):
+    c = F.build("sqrt", p)
+    vals = F.values(p)
+    out = c.simulate(np.array([F.encode(m, e, p) for m, e in vals], dtype=np.uint8)).astype(int)
+    for (m, e), o in zip(vals, out):
+        want = root_oracle(m, e, p)
+        assert (o[-1] == 1) if want is None else (o[-1] == 0 and F.decode(o[:-1], p) == want), (m, e)
+
+
+def test_sqrt_every_significand_at_p12():
+    """The significand and the parity of e decide the root's significand: every significand with
+    both parities, at exponents at both ends of the range and near 0 (the exponent path)."""
+    p = 12
+    hi = 1 << p
+    cases = [(m, e) for m in range(hi // 2, hi) for e in (-hi, -hi + 1, -1, 0, 1, hi - 2, hi - 1)]
+    cases += [(-hi // 2, 0), (-(hi - 1), 5), (0, 0)]
+    out = F.build("sqrt", p).simulate(np.array([F.encode(m, e, p) for m, e in cases], dtype=np.uint8)).astype(int)
+    near = 0
+    for (m, e), o in zip(cases, out):
+        want = root_oracle(m, e, p)
+        assert (o[-1] == 1) if want is None else (o[-1] == 0 and F.decode(o[:-1], p) == want), (m, e)
+        if want and want[0]:
+            n = m << (e - 2 * want[1])  # the root in units of the result's ulp is √n
+            near += abs(4 * n - (2 * math.isqrt(n) + 1) ** 2) < 1 << (p - 5)  # within ~2^-8 of a midpoint
+    assert near > 0
+
+
+def near_midpoint_quotient(rng: random.Random, p: int) -> tuple[int, int]:
+    """Significands (m_a, m_b) whose quotient is within r/m_b units of a rounding midpoint, |r| ≤ 3:
+    m_a·2^t ≡ r (mod m_b) with t the scale that puts the rounding position at the units."""
+    hi = 1 << p
+    while True:
+        mb = rng.randrange(hi // 2, hi) | 1
+        r = rng.choice([1, -1, 2, -2, 3, -3])
+        for t in (p, p + 1):
+            ma = r * pow(2, -t, mb) % mb
+            while ma < hi // 2:
+                ma += mb
+            if ma < hi and (ma >= mb) == (t == p) and ((ma << t) - r) // mb % 2 == 1:
+                return ma, mb
+
+
+@pytest.mark.parametrize("p,count", [(6, 1500), (9, 800), (12, 400)])
+def test_div_seeded_samples(p, count):
+    """Near-midpoint quotients, exact quotients, division by zero, zero dividends, overflow and underflow."""
+    rng = random.Random(140 + p)
+    fmt = Format(p)
+    hi = 1 << p
+    cases = []
+    for i in range(count):
+        kind = i % 5
+        if kind in (0, 1):
+            ma, mb = near_midpoint_quotient(rng, p)
+        elif kind == 2:
+            mb = hi // 2
+            ma = rng.randrange(hi // 2, hi)
+        else:
+            ma, mb = rng.randrange(hi // 2, hi), rng.randrange(hi // 2, hi)
+        ea = rng.choice([rng.randrange(-hi, hi), hi - 1 - rng.randrange(3), -hi + rng.randrange(3)])
+        eb = rng.choice([rng.randrange(-hi, hi), -ea + rng.randrange(-2, 3), ea - rng.randrange(-p, p)])
+        eb = min(hi - 1, max(-hi, eb))
+        a, b = (ma * rng.choice([1, -1]), ea), (mb * rng.choice([1, -1]), eb)
+        if rng.random() < 0.04:
+            a = (0, 0)
+        if rng.random() < 0.04:
+            b = (0, 0)
+        cases.append([a, b])
+    x = np.array([[bit for m, e in t for bit in F.encode(m, e, p)] for t in cases], dtype=np.uint8)
+    out = F.build("div", p).simulate(x).astype(int)
+    kinds = {"error": 0, "by zero": 0, "exact": 0, "near": 0}
+    for (a, b), o in zip(cases, out):
+        exact = None if b[0] == 0 else Fraction(a[0], b[0]) * Fraction(2) ** (a[1] - b[1])
+        try:
+            want = fmt.to_pair(fmt.div(fmt.from_pair(*a), fmt.from_pair(*b)))
+        except FpArithmeticError:
+            want = None
+        if want is None:
+            assert o[-1] == 1, (a, b)
+            kinds["error" if exact is not None else "by zero"] += 1
+            continue
+        assert Fraction(want[0]) * Fraction(2) ** want[1] == round_fraction(exact, p)
+        assert o[-1] == 0 and F.decode(o[:-1], p) == want, (a, b, want)
+        if want[0]:
+            units = exact / Fraction(2) ** want[1]
+            kinds["exact"] += units == want[0]
+            kinds["near"] += abs(abs(units - want[0]) - Fraction(1, 2)) * hi < 4
+    assert all(kinds.values()), kinds
+
+
+# --- exp --------------------------------------------------------------------------------------
+
+
+def exp_case_kinds(cases, out, p: int, fmt: Format, use_mpmath: bool) -> dict[str, int]:
+    """Check each case against round_p(e^x) — reference.exp_p (mpmath, refined until the rounding is
+    certain) or tc0sim.fp — and count range errors and results within 2^-6 ulp of a midpoint."""
+    kinds = {"overflow": 0, "underflow": 0, "near": 0, "one": 0}
+    for (m, e), o in zip(cases, out):
+        x = Fraction(m) * Fraction(2) ** e
+        try:
+            want = fmt.to_pair(fmt.exp(fmt.from_pair(m, e)))
+        except FpArithmeticError:
+            want = None
+        if use_mpmath and want is not None:
+            assert Fraction(want[0]) * Fraction(2) ** want[1] == exp_p(x, p)
+        if want is None:
+            assert o[-1] == 1, (m, e)
+            kinds["overflow" if m > 0 else "underflow"] += 1
+            continue
+        assert o[-1] == 0 and F.decode(o[:-1], p) == want, (m, e, want, F.decode(o[:-1], p))
+        kinds["one"] += want == (1 << (p - 1), 1 - p)
+        with mpmath.workprec(4 * p + 40):
+            units = mpmath.exp(mpmath.mpf(m) * mpmath.mpf(2) ** e) / mpmath.mpf(2) ** want[1]
+            kinds["near"] += abs(abs(units - want[0]) - 0.5) < 2.0 ** -6
+    return kinds
+
+
+@pytest.mark.parametrize("p", [2, 3, 4, 5, 6])
+def test_exp_exhaustive(p):
+    """Every element of F_p (p ≤ 6), against mpmath (p ≤ 4) and MPFR."""
+    vals = F.values(p)
+    out = F.build("exp", p).simulate(np.array([F.encode(m, e, p) for m, e in vals], dtype=np.uint8)).astype(int)
+    kinds = exp_case_kinds(vals, out, p, Format(p), use_mpmath=p <= 4)
+    assert kinds["overflow"] and kinds["underflow"] and kinds["one"]
+
+
+def test_exp_window_at_p8():
+    """At p = 8 every input whose exponent lies where e^x is neither 1 nor out of range, a margin
+    around it, and the ends of the range."""
+    p, hi = 8, 1 << 8
+    w = p + F.EXP_GUARD_BITS[p]
+    cases = [(sg * m, e) for e in list(range(-(w + p) - 2, 3)) + [-hi, -hi + 1, hi - 2, hi - 1]
+             for m in range(hi // 2, hi) for sg in (1, -1)] + [(0, 0)]
+    out = F.build("exp", p).simulate(np.array([F.encode(m, e, p) for m, e in cases], dtype=np.uint8)).astype(int)
+    kinds = exp_case_kinds(cases, out, p, Format(p), use_mpmath=False)
+    assert all(kinds.values()), kinds
+
+
+def test_exp_is_refused_where_not_certified():
+    with pytest.raises(F.NotCertified):
+        F.build("exp", max(F.EXP_GUARD_BITS) + 1)
+
+
+# --- prod -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p,k", [(2, 3), (3, 2)])
+def test_prod_exhaustive(p, k):
+    """All operand tuples, against the integer oracle (product of significands, sum of exponents)."""
+    c = F.build("prod", p, k)
+    enc, ms, es = table(p)
+    n = len(ms)
+    idx = [np.arange(n ** k) // n ** (k - 1 - i) % n for i in range(k)]
+    out = c.simulate(np.concatenate([enc[i] for i in idx], axis=1))
+    m, e, bad = round_scaled(np.prod([ms[i] for i in idx], axis=0), sum(es[i] for i in idx), p)
+    check(out, p, m, e, bad)
+    assert bad.any() and (m == 0).any()
+
+
+@pytest.mark.parametrize("p,k,count", [(5, 4, 600), (8, 3, 400), (12, 2, 300)])
+def test_prod_seeded_samples(p, k, count):
+    """Sparse significands (exact ties are frequent), exponent sums near both range ends, zeros."""
+    rng = random.Random(77 * p + k)
+    fmt = Format(p)
+    hi = 1 << p
+    cases = []
+    for _ in range(count):
+        target = rng.choice([rng.randrange(-hi, hi), hi - rng.randrange(k * p), -hi - k * p + rng.randrange(k * p)])
+        terms = []
+        for i in range(k):
+            m = (hi >> 1) | sum(1 << rng.randrange(p - 1) for _ in range(2)) if rng.random() < 0.6 else rng.randrange(hi >> 1, hi)
+            e = min(hi - 1, max(-hi, (target - sum(t[1] for t in terms)) // (k - i) + rng.randrange(-2, 3)))
+            terms.append((m * rng.choice([1, -1]), e))
+        if rng.random() < 0.05:
+            terms[rng.randrange(k)] = (0, 0)
+        cases.append(terms)
+    x = np.array([[bit for m, e in t for bit in F.encode(m, e, p)] for t in cases], dtype=np.uint8)
+    out = F.build("prod", p, k).simulate(x).astype(int)
+    kinds = {"error": 0, "zero": 0, "tie": 0}
+    for t, o in zip(cases, out):
+        exact = math.prod(Fraction(m) * Fraction(2) ** e for m, e in t)
+        try:
+            want = fmt.to_pair(fmt.prod([fmt.from_pair(m, e) for m, e in t]))
+        except FpArithmeticError:
+            assert o[-1] == 1, t
+            kinds["error"] += 1
+            continue
+        assert Fraction(want[0]) * Fraction(2) ** want[1] == round_fraction(exact, p)
+        assert o[-1] == 0 and F.decode(o[:-1], p) == want, (t, want)
+        kinds["zero"] += want == (0, 0)
+        kinds["tie"] += want != (0, 0) and abs(exact - want[0] * Fraction(2) ** want[1]) == Fraction(2) ** want[1] / 2
+    assert all(kinds.values()), kinds
+
+
 # --- models: symbols replaced by circuit depths, and one circuit for a whole model ----------------
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -372,6 +630,20 @@ def test_audit_names_the_threshold_depth():
     depth = 2 * F.build("add", 5).stats().depth + F.build("sum", 5, 2).stats().depth
     notes = [n for v in json.loads(result.output)["claims"] for n in v["notes"] if "these circuits" in n]
     assert notes and all(f"depth = {depth} gates at p = 5" in n for n in notes)
+
+
+def test_audit_gives_layernorm_a_number_with_div_and_sqrt():
+    """Layer norm (5 d_std + 2 d_sum + d_sqrt, with div in d_std): every symbol now has a circuit."""
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    result = CliRunner().invoke(main, ["audit", str(EXAMPLES / "layernorm.yaml"), "--gates-precision", "5", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    d_std = max(F.build(prim, 5).stats().depth for prim in ("sub", "mul", "div"))
+    depth = 5 * d_std + 2 * F.build("sum", 5, 2).stats().depth + F.build("sqrt", 5).stats().depth
+    notes = [n for v in json.loads(result.output)["claims"] for n in v["notes"] if "these circuits" in n]
+    assert notes and all(f"depth = {depth} gates at p = 5" in n and "symbolic" not in n for n in notes)
 
 
 def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
@@ -421,6 +693,65 @@ def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
     assert compiled.circuit.stats().depth <= account(graph, depth(graph), p).depth
 
 
+@pytest.mark.parametrize("model,p,prims", [("attention.yaml", 4, {"exp", "div"}), ("layernorm.yaml", 5, {"div", "sqrt"})])
+def test_models_with_div_sqrt_exp_compiled_to_one_circuit_equal_eval(model, p, prims):
+    """Softmax attention (exp, div, sums, products) and layer norm (div, sqrt) at n = 4: one circuit,
+    equal to evaluate bit for bit on 20 input draws (or its error bit set exactly where evaluate raises)."""
+    from tc0sim.interp.evaluate import evaluate, random_inputs
+    from tc0sim.interp.threshold_compile import compile_graph
+    from tc0sim.modelfile import load_model
+
+    spec = load_model(EXAMPLES / model)
+    graph = spec.build(4)
+    assert prims <= {node.prim for node in graph.live()}
+    compiled = compile_graph(graph, p)
+    fmt = Format(p)
+    width = F.operand_bits(p)
+    rows, wants = [], []
+    for seed in range(20):
+        vals = {k: fmt.asarray(v) for k, v in random_inputs(graph, 300 + seed, spec.scale).items()}
+        rows.append(compiled.input_bits(vals))
+        try:
+            out = evaluate(graph, p, inputs=vals)
+            wants.append([fmt.to_pair(x) for name, _ in compiled.outputs for x in out[name].reshape(-1)])
+        except FpArithmeticError:
+            wants.append(None)
+    assert any(w is not None for w in wants)
+    for want_row, row in zip(wants, compiled.circuit.simulate(np.array(rows)).astype(int)):
+        assert bool(row[-1]) == (want_row is None)
+        if want_row is not None:
+            assert [F.decode(row[i * width:(i + 1) * width], p) for i in range(len(want_row))] == want_row
+
+
+def test_audit_gives_attention_a_number_with_exp():
+    """FlowAR Lemma 4.6 (6 d_std + 6 d_sum + d_exp) at p = 4, where the exp circuit is certified: the
+    note's number is the critical depth vectors evaluated at the depths of the circuits built here."""
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+    from tc0sim.interp.depth import depth
+    from tc0sim.interp.threshold import node_arity
+    from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+    from tc0sim.modelfile import load_model
+
+    result = CliRunner().invoke(main, ["audit", str(EXAMPLES / "attention.yaml"), "--gates-precision", "4", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    notes = [n for v in json.loads(result.output)["claims"] for n in v["notes"] if "these circuits" in n]
+    assert len(notes) == 1 and "symbolic" not in notes[0]
+    n = int(notes[0].split("(n = ")[1].split(")")[0])
+    graph = load_model(EXAMPLES / "attention.yaml").build(n)
+    values: dict[str, int] = {}
+    for node in graph.live():
+        row = PRIMITIVES[node.prim]
+        if row.is_wiring or row.role == "source":
+            continue
+        d = F.build(node.prim, 4, node_arity(graph, node)).stats().depth
+        values[row.symbol] = max(values.get(row.symbol, 0), d)
+    assert "d_exp" in values
+    want = max(sum(c * values.get(s, 0) for s, c in zip(SYMBOLS, v)) for v in depth(graph).critical)
+    assert f"depth = {want} gates at p = 4" in notes[0]
+
+
 def test_sum_gap_needs_2p_plus_log_k():
     """A top cluster that cancels to one unit, and six terms far below whose compressed copies would
     cross the half-ulp below 2^6 if gaps were capped at W + 1 with W = p + ⌈log2 k⌉ + 2 = 8
@@ -444,10 +775,25 @@ def test_threshold_command_writes_and_verifies(tmp_path):
     assert "exhaustive over all 16641 operand tuples" in result.output and "all equal" in result.output
     circuit = Circuit.read(out)
     assert f"│ {circuit.stats().depth} " in result.output and circuit.inputs == 18
-    for args in (["div", "--precision", "3"], ["add", "--precision", "1"], ["add", "--precision", "3", "--arity", "3"],
+    for args in (["erf", "--precision", "3"], ["exp", "--precision", "20"], ["prod", "--precision", "24", "--arity", "8"], ["add", "--precision", "1"], ["add", "--precision", "3", "--arity", "3"],
                  ["sum", "--precision", "3", "--arity", "0"], ["sum", "--precision", "24", "--arity", "64"]):
         bad = CliRunner().invoke(main, ["threshold", *args, "--output", str(out)])
         assert bad.exit_code == 2 and "error:" in bad.output
+
+
+@pytest.mark.parametrize("prim", ["div", "sqrt", "exp"])
+def test_threshold_command_says_depth_is_not_constant(tmp_path, prim):
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    out = tmp_path / f"{prim}.json"
+    result = CliRunner().invoke(main, ["threshold", prim, "--precision", "3", "--output", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["verification"]["mismatches"] == 0 and data["verification"]["method"].startswith("exhaustive")
+    assert "not constant" in data["depth_note"] and "Hesse" in data["depth_note"]
+    assert data["depth"] == Circuit.read(out).stats().depth
 
 
 def test_generated_size_tables_match_the_circuits():
@@ -462,6 +808,12 @@ def test_generated_size_tables_match_the_circuits():
     row = next(line for line in text.splitlines() if line.startswith("| 3 | 27 /"))
     st = F.build("sum", 4, 3).stats()
     assert row.split("|")[4].strip() == f"{st.depth} / {st.gates}"  # columns: k, p = 2, 3, 4, …
+    exp_section = text.split("## exp")[1].split("##")[0]
+    st = F.build("exp", 4).stats()
+    assert f"\n| 4 | {F.EXP_GUARD_BITS[4]} | {st.depth} | {st.gates} | {st.wires} |" in exp_section
+    recurrence = text.split("## div and sqrt")[1].split("##")[0]
+    d, r = F.build("div", 5).stats(), F.build("sqrt", 5).stats()
+    assert f"\n| 5 | {d.depth} | {d.gates} | {d.wires} | {r.depth} | {r.gates} | {r.wires} |" in recurrence
 
 
 @pytest.mark.parametrize("bits", [20, 50, 60, 130])

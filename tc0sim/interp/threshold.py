@@ -2,12 +2,14 @@
 
 Each depth symbol is replaced by the depth of the constructed threshold circuits of its primitives
 (``tc0sim.threshold``) at the model's precision p: d_std by the deepest of the circuits for the
-d_std primitives the DAG uses (add, sub, mul, compare, max, min, relu), d_sum by the deepest sum
-circuit over the arities the DAG's sums have.  Every critical vector then gives one number, and
-the depth is their maximum — the length of the deepest path when every primitive is counted at
-its circuit's full depth (composing the circuits can only be shallower, never deeper).  A symbol
-with a primitive that has no circuit (div, exp, sqrt, prod; sums of more than ``MAX_SUM_ARITY``
-terms) stays symbolic, and the answer says so.  Size: Σ over nodes of elements × circuit gates.
+d_std primitives the DAG uses (add, sub, mul, div, compare, max, min, relu), d_sum by the deepest
+sum circuit over the arities the DAG's sums have, d_prod likewise, d_sqrt and d_exp by the sqrt
+and exp circuits.
+Every critical vector then gives one number, and the depth is their maximum — the length of the
+deepest path when every primitive is counted at its circuit's full depth (composing the circuits
+can only be shallower, never deeper).  A symbol with a primitive that has no circuit (erf; exp
+outside its certified precisions; sums of more than ``MAX_SUM_ARITY`` terms; products of more than
+``MAX_PROD_BITS``/2 bits) stays symbolic, and the answer says so.  Size: Σ over nodes of elements × circuit gates.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from tc0sim.interp.depth import DepthResult
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
 from tc0sim.threshold.circuit import Stats
-from tc0sim.threshold.fp_circuits import MAX_SUM_WIRES, PRIMS, build, sum_wires_estimate
+from tc0sim.threshold.fp_circuits import (ARITY, EXP_GUARD_BITS, MAX_PROD_BITS, MAX_SUM_WIRES, PRIMS, REDUCTIONS,
+                                          build, sum_wires_estimate)
 
 __all__ = ["ThresholdAccount", "account", "circuit_stats", "node_arity", "MAX_SUM_ARITY", "MAX_PRECISION"]
 
@@ -100,16 +103,23 @@ def account(graph: Graph, result: DepthResult, p: int) -> ThresholdAccount:
         if node.prim not in PRIMS or node.prim == "neg":
             acc.unresolved[row.symbol] = f"no threshold circuit for {node.prim}"
             continue
+        if node.prim == "exp" and p not in EXP_GUARD_BITS:
+            acc.unresolved[row.symbol] = (f"exp at p = {p}: its circuit is certified only for "
+                                          f"p = {min(EXP_GUARD_BITS)}..{max(EXP_GUARD_BITS)}")
+            continue
         if node.prim == "sum" and (k > MAX_SUM_ARITY or sum_wires_estimate(p, k) > MAX_SUM_WIRES // 4):
             acc.unresolved[row.symbol] = f"sum of {k} terms at p = {p}: its circuit is not built here (too large)"
             continue
-        key = (node.prim, k if node.prim == "sum" else 2)
+        if node.prim == "prod" and k * p > MAX_PROD_BITS // 2:
+            acc.unresolved[row.symbol] = f"prod of {k} terms at p = {p}: its circuit is not built here (too large)"
+            continue
+        key = (node.prim, k if node.prim in REDUCTIONS else ARITY.get(node.prim, 2))
         if key not in acc.circuits:
             acc.circuits[key] = circuit_stats(node.prim, p, key[1])
         stats = acc.circuits[key]
         acc.gates += times * node.size * stats.gates
         acc.wires += times * node.size * stats.wires
-        label = node.prim + (f" of {k} terms" if node.prim == "sum" else "")
+        label = node.prim + (f" of {k} terms" if node.prim in REDUCTIONS else "")
         if stats.depth > deepest.get(row.symbol, (-1, ""))[0]:
             deepest[row.symbol] = (stats.depth, label)
     for symbol, (d, label) in deepest.items():

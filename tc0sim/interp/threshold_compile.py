@@ -22,7 +22,7 @@ from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.wiring import move
 from tc0sim.threshold.builder import ONE, ZERO, Builder
 from tc0sim.threshold.circuit import Circuit
-from tc0sim.threshold.fp_circuits import PRIMS, build, encode, operand_bits
+from tc0sim.threshold.fp_circuits import PRIMS, REDUCTIONS, build, encode, operand_bits
 
 __all__ = ["CompiledModel", "compile_graph"]
 
@@ -88,9 +88,9 @@ def compile_graph(graph: Graph, p: int, max_gates: int = 2_000_000) -> CompiledM
         if node.prim not in PRIMS:
             raise ConfigError(f"no threshold circuit for {node.prim} (node {node.name}): cannot compile this model")
         k = node_arity(graph, node)
-        key = (node.prim, k if node.prim == "sum" else 0)
+        key = (node.prim, k if node.prim in REDUCTIONS else 0)
         if key not in cache:
-            cache[key] = build(node.prim, p, k if node.prim == "sum" else 2)
+            cache[key] = build(node.prim, p, k if node.prim in REDUCTIONS else 2)
         if row.role == "reduction":
             arr = args[0]
             axes = list(node.attrs["axes"])

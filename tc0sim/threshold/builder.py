@@ -153,8 +153,8 @@ class Builder:
     # --- integers --------------------------------------------------------------------------
 
     def bits_of_sum(self, groups: Sequence[Group], nbits: int, const: int = 0,
-                    enable: Sequence[int] = ()) -> list[int]:
-        """Two's-complement bits 0..nbits−1 of S = const + Σ w·lit (depth 2; 1 for some bits).
+                    enable: Sequence[int] = (), first: int = 0) -> list[int]:
+        """Two's-complement bits first..nbits−1 of S = const + Σ w·lit (depth 2; 1 for some bits).
 
         Bit j of S is bit j of S_j = (const mod 2^(j+1)) + Σ (w mod 2^(j+1))·lit, because S ≡ S_j
         modulo 2^(j+1) (residues taken in [−2^j, 2^j)).  |S_j| ≤ (groups + 1)·2^j, so bit j is 1 on
@@ -163,7 +163,7 @@ class Builder:
         of Siu and Bruck with exponential weights).  ``enable`` literals are ANDed into each bit.
         """
         out = []
-        for j in range(nbits):
+        for j in range(first, nbits):
             mod = 1 << (j + 1)
             half = 1 << j
             reduced = [[(lit, _centred(w, mod)) for lit, w in g] for g in groups]

@@ -3,9 +3,10 @@
 An F_p value ⟨m, e⟩ (2^(p−1) ≤ |m| < 2^p or m = 0, −2^p ≤ e < 2^p) is 2p + 3 bits: the zero flag z,
 the sign s, the bits of |m| from bit p−1 down to bit 0, then e as a (p+1)-bit two's-complement
 number, most significant bit first; zero is z = 1 and every other bit 0.  Operands are concatenated.
-Outputs: the rounded result in the same encoding, then one *range-error* bit, set when the non-zero
-rounded result's exponent leaves [−2^p, 2^p) (overflow or underflow: both are errors of F_p).  When
-the range-error bit is 1 the other outputs are unspecified.  ``compare`` outputs the single bit a < b.
+Outputs: the rounded result in the same encoding, then one *error* bit, set when the non-zero
+rounded result's exponent leaves [−2^p, 2^p) (overflow or underflow: both are errors of F_p), on a
+division by zero (0/0 too) and on the square root of a negative number, where tc0sim.fp raises.
+When the error bit is 1 the other outputs are unspecified.  ``compare`` outputs the single bit a < b.
 Inputs that are not valid encodings give unspecified outputs.
 """
 
@@ -14,15 +15,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import mpmath
+
 from tc0sim.threshold.builder import ONE, ZERO, Builder, Group, Term, neg
 from tc0sim.errors import Tc0simError
 from tc0sim.threshold.circuit import Circuit
 
-__all__ = ["PRIMS", "CircuitTooLarge", "build", "encode", "decode", "operand_bits", "values"]
+__all__ = ["PRIMS", "CircuitTooLarge", "NotCertified", "build", "encode", "decode", "operand_bits", "values"]
 
 
 class CircuitTooLarge(Tc0simError, ValueError):
     """The requested circuit is beyond the size tc0sim builds."""
+
+
+class NotCertified(Tc0simError, ValueError):
+    """The construction exists but has not been certified exact at this precision (exp above p = 12)."""
 
 
 # --- the encoding ----------------------------------------------------------------------------
@@ -100,13 +107,14 @@ def _negate(terms: Sequence[Term]) -> list[Term]:
 
 
 def _finish(b: Builder, p: int, nonzero: int, sign: int, mant: Sequence[int],
-            exp_groups: Sequence[Group], exp_const: int) -> list[int]:
-    """Output literals: z, s, |m| MSB first, e MSB first (bits of the exponent form), range error."""
+            exp_groups: Sequence[Group], exp_const: int, errors: Sequence[int] = ()) -> list[int]:
+    """Output literals: z, s, |m| MSB first, e MSB first (bits of the exponent form), error bit
+    (range error, or any of the ``errors`` literals: division by zero, sqrt of a negative)."""
     flat = [t for g in exp_groups for t in g]
     exp_bits = b.bits_of_sum(exp_groups, p + 1, exp_const, enable=[nonzero])
     over = b.gate_if(flat, (1 << p) - exp_const, [nonzero])
     under = b.gate_if(_negate(flat), (1 << p) + 1 + exp_const, [nonzero])
-    return [neg(nonzero), sign] + list(mant[::-1]) + exp_bits[::-1] + [b.or_([over, under])]
+    return [neg(nonzero), sign] + list(mant[::-1]) + exp_bits[::-1] + [b.or_([over, under, *errors])]
 
 
 # --- the primitives --------------------------------------------------------------------------
@@ -317,6 +325,278 @@ def sum_(p: int, arity: int = 2) -> Circuit:
     return b.circuit(_finish(b, p, nonzero, sign, mant, exp_groups, const))
 
 
+# --- division and square root: digit recurrences with exact comparisons ------------------------
+
+RADIX_BITS = 3
+"""Result bits decided per level of the div and sqrt digit recurrences (radix 2^3 = 8)."""
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    """A comparison gate [Σ terms ≥ threshold] kept with its linear form, so that an AND with a
+    shallower literal can be built as a copy of the gate with that literal folded in (same depth)."""
+
+    terms: tuple[Term, ...]
+    threshold: int
+    lit: int
+
+
+def _comparison(b: Builder, terms: Sequence[Term], threshold: int) -> _Comparison:
+    return _Comparison(tuple(terms), threshold, b.gate(terms, threshold))
+
+
+def _digit_levels(nbits: int, h: int) -> list[tuple[int, int]]:
+    """(lowest bit, width) of each level of an nbits-bit result, top level first; every level is
+    h bits wide except possibly the top one."""
+    return [(pos, min(h, nbits - pos)) for pos in reversed(range(0, nbits, h))]
+
+
+def _thermometer(levels: Sequence[tuple[int, int]], digit: Callable[[int, int], int]) -> list[list[tuple[int, int]]]:
+    """Coefficients turning thermometer comparisons into Σ_levels digit(v, pos): for the level
+    digit v = Σ_j c_j (c_j = [v ≥ j]), any f(v) = f(0) + Σ_j (f(j) − f(j−1))·c_j.  Returns, per
+    level, (j, coefficient of c_j) for the non-zero coefficients (f(0) = 0 for the uses here)."""
+    return [[(j, digit(j, pos) - digit(j - 1, pos)) for j in range(1, 1 << width)
+             if digit(j, pos) != digit(j - 1, pos)] for pos, width in levels]
+
+
+def _rounded_half(shift: int) -> Callable[[int, int], int]:
+    """The contribution of a digit v at bit pos to floor(F/2^shift) + bit (shift − 1) of F: the
+    nearest integer to F/2^shift when F/2^shift is not a half-integer."""
+    def digit(v: int, pos: int) -> int:
+        field = v << pos
+        return (field >> shift) + ((field >> (shift - 1)) & 1)
+    return digit
+
+
+def div(p: int, arity: int = 2) -> Circuit:
+    """round_p(a / b) by a radix-2^h restoring division with exact comparisons (docs/threshold.md).
+
+    F = floor(|m_a|·2^(p+1) / |m_b|) has p + 2 bits.  Level by level from the top, h bits of F are
+    decided by the thermometer comparisons c_j = [A − P·B ≥ j·2^pos·B] (P the bits decided above,
+    A = |m_a|·2^(p+1), B = |m_b|): one gate each, whose terms P·B are the products of earlier
+    comparisons with the bits of B, each built as a copy of the earlier gate with that input bit
+    folded in, so a level costs one gate layer.  No quotient of two F_p significands is a rounding
+    midpoint, so round_p is F's top p bits plus the next bit: F ≫ 2 + bit 1 when |m_a| ≥ |m_b| (the
+    top bit of F), else F ≫ 1 + bit 0 — a linear form of the comparisons, summed by
+    ``bits_of_sum``.  Depth ⌈(p + 2)/h⌉ + 2.  Division by zero (0/0 too) sets the error bit.
+    """
+    b = Builder()
+    x, y = _operands(b, p, 2)
+    nonzero = b.and_([neg(x.z), neg(y.z)])
+    levels = _digit_levels(p + 2, RADIX_BITS)
+    low_b = y.mag[:-1]
+    """The divisor's bits below its leading one (which is 1 for every non-zero divisor)."""
+    dividend = [(m, 1 << (k + p + 1)) for k, m in enumerate(x.mag)]
+    with_bit: dict[tuple[int, int], int] = {}
+
+    def times_divisor(c: _Comparison, weight: int) -> list[Term]:
+        """weight·c·B, with c ∧ (bit k of B) as copies of c's gate."""
+        out = [(c.lit, weight << (p - 1))]
+        for k, m in enumerate(low_b):
+            if (c.lit, k) not in with_bit:
+                with_bit[c.lit, k] = b.gate_if(c.terms, c.threshold, [m])
+            out.append((with_bit[c.lit, k], weight << k))
+        return out
+
+    digits: list[list[_Comparison]] = []
+    for i, (pos, width) in enumerate(levels):
+        decided = [t for (lpos, _), cs in zip(levels, digits) for c in cs for t in times_divisor(c, -(1 << lpos))]
+        row = []
+        for j in range(1, 1 << width):
+            divisor = [(m, -(j << (pos + k))) for k, m in enumerate(low_b)]
+            row.append(_comparison(b, dividend + decided + divisor, j << (pos + p - 1)))
+        digits.append(row)
+    half = 1 << (levels[0][1] - 1)
+    big = digits[0][half - 1].lit
+    """[F ≥ 2^(p+1)] = [|m_a| ≥ |m_b|]."""
+    low, high = _thermometer(levels, _rounded_half(1)), _thermometer(levels, _rounded_half(2))
+    terms: list[Term] = []
+    for i, row in enumerate(digits):
+        terms += [(row[j - 1].lit, w) for j, w in low[i]]
+        shift = dict(high[i])
+        for j, w in low[i]:
+            shift[j] = shift.get(j, 0) - w
+        for j, w in shift.items():
+            if i == 0:
+                terms.append((row[max(j, half) - 1].lit, w))
+            else:
+                terms.append((b.gate_if(row[j - 1].terms, row[j - 1].threshold, [big]), w))
+    mant = b.bits_of_sum([[t] for t in terms], p, enable=[nonzero])
+    both = b.and_([x.s, y.s])
+    sign = b.gate_if([(x.s, 1), (y.s, 1), (both, -2)], 1, [nonzero])
+    groups = [[t] for t in x.exp_terms(p) + _negate(y.exp_terms(p))] + [[(big, 1)]]
+    return b.circuit(_finish(b, p, nonzero, sign, mant, groups, -p, errors=[y.z]))
+
+
+def sqrt(p: int, arity: int = 1) -> Circuit:
+    """round_p(√a) by a radix-2^h digit recurrence with exact comparisons (docs/threshold.md).
+
+    With s ∈ {p − 1, p} of the parity of e, M = m·2^(s+2) ∈ [2^(2p), 2^(2p+2)) and √a = √M·2^((e−s)/2 − 1);
+    F = floor(√M) ∈ [2^p, 2^(p+1)).  Below its leading one, h bits per level are decided by the
+    thermometer comparisons c_j = [M ≥ (P + j·2^pos)²] (P the bits decided above), one gate each:
+    (P + j·2^pos)² is linear in the earlier comparisons and in their pairwise ANDs — a square of
+    one level's digit v is Σ_j (2j − 1)·c_j, an AND of comparisons of two levels is a copy of the
+    later gate with the earlier one folded in — so a level costs one gate layer.  No square root
+    of an F_p value is a rounding midpoint, so round_p = floor((F + 1)/2).  Depth ⌈p/h⌉ + 2; the
+    error bit is set for a negative operand.
+    """
+    b = Builder()
+    (x,) = _operands(b, p, 1)
+    nonzero = neg(x.z)
+    odd_s = x.exp[0] if p % 2 else neg(x.exp[0])
+    """[s = p]: s has the parity of e."""
+    levels = _digit_levels(p, RADIX_BITS)
+    doubled = [(m, 1 << (k + p + 1)) for k, m in enumerate(x.mag)]
+    m_form = doubled + [(b.and_([odd_s, m]), w) for m, w in doubled]
+    """M = m·2^(p+1)·(1 + [s = p]), for the levels below the first."""
+    parts: list[list[list[int]]] = []
+    """parts[level][j − 1]: exclusive literals whose sum is c_j (two at the first level, one per case)."""
+    forms: list[list[_Comparison]] = []
+    pair: dict[tuple[int, int], int] = {}
+
+    def both(c: _Comparison, earlier: int) -> int:
+        if (c.lit, earlier) not in pair:
+            pair[c.lit, earlier] = b.gate_if(c.terms, c.threshold, [earlier])
+        return pair[c.lit, earlier]
+
+    for i, (pos, width) in enumerate(levels):
+        row_parts, row_forms = [], []
+        for j in range(1, 1 << width):
+            const = (1 << (2 * p)) + (j << (pos + p + 1)) + (j * j << (2 * pos))
+            if i == 0:
+                cases = [([(m, w << 1) for m, w in doubled], odd_s), (doubled, neg(odd_s))]
+                row_parts.append([b.gate_if(form, const, [case]) for form, case in cases])
+                continue
+            terms = list(m_form)
+            for l, (lpos, _) in enumerate(levels[:i]):
+                for jl, lits in enumerate(parts[l], start=1):
+                    weight = (1 << (p + 1 + lpos)) + ((2 * jl - 1) << (2 * lpos)) + (j << (1 + pos + lpos))
+                    terms += [(lit, -weight) for lit in lits]
+                for l2 in range(l + 1, i):
+                    weight = 1 << (1 + lpos + levels[l2][0])
+                    terms += [(both(c2, lit), -weight) for c2 in forms[l2] for lits in parts[l] for lit in lits]
+            c = _comparison(b, terms, const)
+            row_forms.append(c)
+            row_parts.append([c.lit])
+        parts.append(row_parts)
+        forms.append(row_forms)
+    coefficients = _thermometer(levels, _rounded_half(1))
+    terms = [(lit, w) for i, row in enumerate(coefficients) for j, w in row for lit in parts[i][j - 1]]
+    mant = b.bits_of_sum([[t] for t in terms], p, const=1 << (p - 1), enable=[nonzero])
+    half_e = [[(t, w // 2)] for t, w in x.exp_terms(p)[1:]]
+    groups = half_e + [[(odd_s, (p - 1) // 2 - p // 2)]]
+    negative = b.and_([x.s, nonzero])
+    return b.circuit(_finish(b, p, nonzero, ZERO, mant, groups, -((p - 1) // 2), errors=[negative]))
+
+
+# --- exp: fixed-point y = x·log2(e), a chain of table multiplications for 2^frac(y), one rounding ---
+
+EXP_GUARD_BITS: dict[int, int] = {2: 4, 3: 6, 4: 5, 5: 6, 6: 8, 7: 11, 8: 12, 9: 11, 10: 11, 11: 13, 12: 15}
+"""Guard bits g(p) of the exp circuit (fraction bits of y: W = p + g), the least g for which the
+circuit equals correctly rounded exp on every input whose exponent is in [−(W + p) − 2, 2] (every
+smaller g was tried and fails) — found and certified by exhaustive simulation
+(benchmarks/exp_guard_bits.py); exp is built only for these p."""
+EXP_FIRST_TABLE = 8
+"""Bits of frac(y) looked up in the first table (2^8 entries); further tables take EXP_CHUNK bits."""
+EXP_CHUNK = 4
+
+
+def _fixed(value: mpmath.mpf, bits: int) -> int:
+    """round(value·2^bits) as an integer (mpmath at 4·bits + 64 bits of working precision)."""
+    with mpmath.workprec(4 * max(bits, 16) + 64):
+        return int(mpmath.nint(mpmath.ldexp(value, bits)))
+
+
+def exp(p: int, arity: int = 1, guard: int | None = None) -> Circuit:
+    """round_p(e^x): y = x·log2(e) in fixed point, 2^frac(y) by table multiplications, round_p.
+
+    W = p + g fraction bits (``EXP_GUARD_BITS``).  For x = ±m·2^e with e ∈ [−(W + p), 0],
+    Y = Σ_k [bit k of m]·round(log2(e)·2^(e+k+W)) (one AND gate per exponent, bit and sign),
+    S = ±Y in two's complement (``bits_of_sum``): k = S ≫ W, f = S mod 2^W.  2^(f/2^W): the top
+    EXP_FIRST_TABLE bits of f select a table value (one-hot, one linear form), then each further
+    EXP_CHUNK bits multiply it by a table value (the product's ANDs are copies of the previous
+    bits' gates with the one-hot folded in, then ``bits_of_sum`` of the high bits), giving
+    Z ≈ 2^(f/2^W)·2^F; normalise and round Z to p bits, exponent k − F + offset.  Smaller |x|
+    (e < −(W + p)) gives Y = 0 and e^x rounds to 1 exactly (|x| < 2^−W ≤ 2^−(p+2)); e ≥ 1 always
+    overflows or underflows (|x| ≥ 2^p) and sets the error bit, as do the range checks.
+    """
+    g = EXP_GUARD_BITS.get(p) if guard is None else guard
+    if g is None:
+        raise NotCertified(f"the exp circuit is certified (its guard bits found by exhaustive simulation) only for "
+                           f"p = {min(EXP_GUARD_BITS)}..{max(EXP_GUARD_BITS)}, got p = {p}")
+    b = Builder()
+    (x,) = _operands(b, p, 1)
+    w = p + g
+    frac_z = w + 2
+    lowest = -(w + p)
+    log2e = 1 / mpmath.log(2)
+    exp_lits = x.exp
+    width = w + p + 2
+    rows: dict[int, Group] = {}
+    for e in range(max(lowest, -(1 << p)), 1):
+        code = e % (1 << (p + 1))
+        pattern = [lit if code >> i & 1 else neg(lit) for i, lit in enumerate(exp_lits)]
+        for k, m in enumerate(x.mag):
+            c = _fixed(log2e, e + k + w)
+            if c:
+                rows.setdefault(k, []).extend([(b.and_(pattern + [m, neg(x.s)]), c), (b.and_(pattern + [m, x.s]), -c)])
+    s_bits = b.bits_of_sum(list(rows.values()), width)
+    frac, whole = s_bits[:w], s_bits[w:]
+    chunks = [(max(0, w - EXP_FIRST_TABLE), w)]
+    while chunks[-1][0] > 0:
+        top = chunks[-1][0]
+        chunks.append((max(0, top - EXP_CHUNK), top))
+
+    def onehot(lo: int, hi: int) -> list[int]:
+        return b.decode(frac[lo:hi], 1 << (hi - lo))
+
+    def table(lo: int, hi: int, v: int) -> int:
+        return _fixed(mpmath.power(2, mpmath.ldexp(v << lo, -w)), frac_z)
+
+    z_bits = frac_z + 2
+    lo, hi = chunks[0]
+    stage: list[Group] = [[(d, table(lo, hi, v)) for v, d in enumerate(onehot(lo, hi))]]
+    offset = 0
+    """Bit i of Z is bit offset + i of the sum of ``stage``."""
+    for lo, hi in chunks[1:]:
+        stage = [[(b.bits_of_sum(stage, offset + i + 1, enable=[d], first=offset + i)[0], table(lo, hi, v) << i)
+                  for v, d in enumerate(onehot(lo, hi))] for i in range(z_bits)]
+        offset = frac_z
+    z = b.bits_of_sum(stage, offset + z_bits, first=offset)
+    mant, lead_groups, const, _ = b.normalize_round(z, p, nonzero=ONE, min_lead=frac_z - 1)
+    k_groups = [[(lit, -(1 << i) if i == len(whole) - 1 else 1 << i)] for i, lit in enumerate(whole)]
+    big = b.gate_if(x.exp_terms(p), 1, [neg(x.z)])
+    return b.circuit(_finish(b, p, ONE, ZERO, mant, k_groups + lead_groups, const - frac_z, errors=[big]))
+
+
+def prod(p: int, arity: int = 2) -> Circuit:
+    """round_p(exact product of k terms), one rounding: a balanced tree of exact significand
+    products (AND gates and ``bits_of_sum``, 3 layers per level), then ``normalize_round`` of the
+    k·p-bit product (leading position k(p−1) .. kp−1).  Depth 3·⌈log2 k⌉ + 4 for k ≥ 3 (6 at
+    k = 2, as mul): constant in p, grows with k."""
+    k = arity
+    if k < 1:
+        raise ValueError(f"prod needs at least one term, got arity {k}")
+    b = Builder()
+    ops = _operands(b, p, k)
+    nonzero = b.and_([neg(x.z) for x in ops])
+    factors = [list(x.mag) for x in ops]
+    while len(factors) > 1:
+        pairs = [(factors[i], factors[i + 1]) for i in range(0, len(factors) - 1, 2)]
+        products = [b.bits_of_sum([[(b.and_([u, v]), 1 << (i + j))] for i, u in enumerate(left) for j, v in enumerate(right)],
+                                  len(left) + len(right)) for left, right in pairs]
+        factors = products + factors[2 * len(pairs):]
+    mant, lead_groups, const, _ = b.normalize_round(factors[0], p, nonzero=nonzero, min_lead=k * (p - 1))
+    sign = b.bits_of_sum([[(x.s, 1)] for x in ops], 1, enable=[nonzero])[0]
+    groups = [[t] for x in ops for t in x.exp_terms(p)] + lead_groups
+    return b.circuit(_finish(b, p, nonzero, sign, mant, groups, const))
+
+
+MAX_PROD_BITS = 96
+"""Largest k·p of a prod circuit ``build`` constructs (its last exact product is of two k·p/2-bit
+numbers; k·p = 96 has about 10^7 wires)."""
+
+
 def sub(p: int, arity: int = 2) -> Circuit:
     """round_p(a − b) (the add circuit with b's sign negated)."""
     return add(p, arity, subtract=True)
@@ -324,10 +604,23 @@ def sub(p: int, arity: int = 2) -> Circuit:
 
 PRIMS: dict[str, Callable[..., Circuit]] = {
     "compare": compare, "add": add, "sub": sub, "mul": mul, "sum": sum_,
-    "max": max_, "min": min_, "relu": relu, "neg": negate,
+    "max": max_, "min": min_, "relu": relu, "neg": negate, "div": div, "sqrt": sqrt,
+    "exp": exp, "prod": prod,
 }
-ARITY = {"relu": 1, "neg": 1}
+REDUCTIONS = ("sum", "prod")
+"""The variadic primitives: their circuits take --arity operands."""
+ARITY = {"relu": 1, "neg": 1, "sqrt": 1, "exp": 1}
 """Operands of the primitives that do not take two (sum takes its --arity)."""
+NOT_CONSTANT = ("depth = f(p), not constant in p (docs/threshold.md has the table); a constant-depth route "
+                "is Hesse–Allender–Barrington (Chinese remaindering), not built")
+DEPTH_NOTES = {
+    "div": f"{NOT_CONSTANT}: div depth = ⌈(p + 2)/3⌉ + 2",
+    "sqrt": f"{NOT_CONSTANT}: sqrt depth = ⌈p/3⌉ + 2",
+    "exp": f"{NOT_CONSTANT}: exp depth grows with its guard bits; built only for the p where they are certified",
+    "prod": "depth = 3·⌈log2 k⌉ + 4 (k ≥ 3), constant in p but not in k; a constant-depth iterated product is "
+            "Hesse–Allender–Barrington (Chinese remaindering), not built",
+}
+"""What ``tc0sim threshold`` says about the depth of the constructions whose depth grows with p."""
 
 
 MAX_SUM_WIRES = 15_000_000
@@ -344,6 +637,9 @@ def build(prim: str, p: int, arity: int = 2) -> Circuit:
         raise ValueError(f"no threshold construction for {prim!r}; expected one of {sorted(PRIMS)}")
     if p < 2:
         raise ValueError(f"precision must be at least 2, got {p}")
+    if prim == "prod" and arity * p > MAX_PROD_BITS:
+        raise CircuitTooLarge(f"the product of {arity} terms at p = {p} has {arity * p} bits, above the limit of "
+                              f"{MAX_PROD_BITS} for prod circuits")
     if prim == "sum" and sum_wires_estimate(p, arity) > MAX_SUM_WIRES:
         raise CircuitTooLarge(f"the sum of {arity} terms at p = {p} would have about "
                               f"{sum_wires_estimate(p, arity):.2g} wires, above the limit of {MAX_SUM_WIRES:.2g}")

@@ -58,7 +58,7 @@ def _expected(prim: str, fmt: Format, terms: list[tuple[int, int]]) -> list[int]
     if prim == "compare":
         return [int(xs[0] < xs[1])]
     try:
-        r = fmt.sum(xs) if prim == "sum" else getattr(fmt, prim)(*xs)
+        r = fmt.sum(xs) if prim == "sum" else fmt.prod(xs) if prim == "prod" else getattr(fmt, prim)(*xs)
     except FpArithmeticError:
         return []
     m, e = fmt.to_pair(r)
@@ -69,12 +69,18 @@ def verify(prim: str, p: int, k: int, circuit: Circuit, limit: int = 300_000,
            samples: int = 2000, seed: int = 0) -> Verification:
     """Simulate the circuit on the cases and compare with tc0sim.fp; a range error must set the last bit."""
     fmt = Format(p)
-    arity = k if prim == "sum" else F.ARITY.get(prim, 2)
+    arity = k if prim in F.REDUCTIONS else F.ARITY.get(prim, 2)
     count = 1 + (1 << (2 * p + 1))
     """|F_p|: zero, and 2^(p−1) significands × 2 signs × 2^(p+1) exponents."""
     if count ** arity <= limit:
         cases = [list(t) for t in itertools.product(F.values(p), repeat=arity)]
         method = f"exhaustive over all {len(cases)} operand tuples"
+    elif prim == "exp":
+        rng = random.Random(seed)
+        hi = 1 << p
+        cases = [[(rng.randrange(hi // 2, hi) * rng.choice([1, -1]), rng.randrange(max(-hi, -3 * p - 8), 3))]
+                 for _ in range(samples)]
+        method = f"seeded sample (seed {seed}) with exponents where e^x is neither 1 nor out of range, and beyond"
     else:
         rng = random.Random(seed)
         cases = [sample(rng, p, arity) for _ in range(samples)]
