@@ -166,7 +166,8 @@ class Kernels:
         exps = np.where(rows != 0, exps, np.iinfo(np.int32).max)
         low = exps.min(axis=1).astype(np.int64) - self.p
         total = np.abs(rows).sum(axis=1)
-        limit = np.ldexp(1.0, np.clip(low + 52, -1100, 1100).astype(np.int32))
+        with np.errstate(over="ignore"):  # 2^(L+52) beyond binary64 is an infinite limit, rightly
+            limit = np.ldexp(1.0, np.clip(low + 52, -1100, 1100).astype(np.int32))
         return total < limit
 
 
