@@ -18,6 +18,11 @@ one run each, in the same process run.
 Ratios: MPFR / fast (target >= 30) and fast / numpy (target <= 5). "recomputed" is the share of
 gates the fast engine sent to MPFR (target < 1 %). Peak memory of the fast matmul 512³ is the
 maximum resident set of a child process that runs only that evaluation (target < 1 GB).
+
+Dask (``--parallel-only`` alone, ``--skip-parallel`` without it): the MPFR engine serial and on
+warm 1- and 2-worker local clusters, 1 and 2 workers timed alternately (best of
+``--parallel-repeat``), with the workers' CPU seconds per wall second of each run and two controls
+of what the machine allows (target: 2 workers >= 1.7x faster than 1).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tc0sim.fp import Format  # noqa: E402
 from tc0sim.interp.evaluate import EvalStats, evaluate, random_inputs  # noqa: E402
 from tc0sim.interp.size import size  # noqa: E402
+from tc0sim.ir.exact import constant_value  # noqa: E402
 from tc0sim.ir.graph import Graph  # noqa: E402
 from tc0sim.ir.primitives import PRIMITIVES  # noqa: E402
 from tc0sim.ir.wiring import move  # noqa: E402
@@ -59,13 +65,13 @@ NUMPY_KERNELS: dict[str, Callable[..., np.ndarray]] = {
 def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The DAG in plain float64: one numpy call per node, no rounding to p bits."""
     values: dict[int, np.ndarray] = {}
-    for node in graph.live():
+    for node in graph.flat().live():
         row = PRIMITIVES[node.prim]
         args = [values[i] for i in node.inputs]
         if node.prim == "input":
             values[node.id] = np.asarray(inputs[node.name], dtype=np.float64)
         elif node.prim == "constant":
-            values[node.id] = np.vectorize(float, otypes=[np.float64])(node.attrs["value"])
+            values[node.id] = np.vectorize(float, otypes=[np.float64])(constant_value(node.attrs["value"]))
         elif row.kernel in ("sum", "prod"):
             values[node.id] = (np.sum if row.kernel == "sum" else np.prod)(args[0], axis=node.attrs["axes"])
         elif row.kernel is not None:
@@ -118,7 +124,7 @@ def _measure_bare_rates(p: int, n: int) -> dict[str, float]:
 def bare_seconds(graph: Graph, rates: dict[str, float]) -> float:
     """The workload's gates at bare gmpy2 rates (a ⊕ of fan-in k costs k terms)."""
     total = 0.0
-    for node in graph.live():
+    for node in graph.flat().live():
         row = PRIMITIVES[node.prim]
         if row.is_wiring:
             continue
@@ -216,39 +222,81 @@ def available_cores() -> float:
     return 2 * one / two
 
 
+def _busy(seconds: float) -> float:
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+    return seconds
+
+
+def dask_control(clients: dict[int, Any], tasks: int = 8, seconds: float = 0.25) -> float:
+    """Wall time of ``tasks`` CPU-bound tasks on the 1-worker cluster over that on the 2-worker
+    one: the best 1-worker / 2-worker ratio the machine allows at this moment (2.0 if idle)."""
+    walls = {}
+    for workers, client in clients.items():
+        t0 = time.perf_counter()
+        client.gather(client.map(_busy, [seconds] * tasks, pure=False))
+        walls[workers] = time.perf_counter() - t0
+    return walls[1] / walls[2]
+
+
+def worker_cpu(client: Any) -> float:
+    """CPU seconds used so far by all the cluster's worker processes."""
+    return sum(client.run(time.process_time).values())
+
+
 def parallel_table(args: argparse.Namespace) -> None:
+    """Serial MPFR vs warm local clusters of 1 and 2 workers (timed alternately, best of
+    ``--parallel-repeat``), on workloads large enough that Dask's per-task cost is amortised."""
     from distributed import LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    n = 64 if args.quick else 128
+    n = 64 if args.quick else 256
     cases = [(f"matmul {n}³", build("matmul", {"n1": n, "d": n, "n2": n})),
-             (f"attention n={n} d=32", build("attention", {"n": n, "d": 32}))]
+             (f"attention n={n} d=64", build("attention", {"n": n, "d": 64}))]
     print(f"\ncores available to this run (two CPU-bound processes vs one): {available_cores():.2f}")
-    clusters = {}
+    from distributed import Client
+
+    clusters, clients = {}, {}
     for workers in (1, 2):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)
         clusters[workers] = cluster
+        clients[workers] = Client(cluster)
         warm = build("matmul", {"n1": 8, "d": 8, "n2": 8})
         evaluate(warm, 53, engine="mpfr", scheduler=cluster.scheduler_address)
-    print("| workload | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers |")
-    print("|---|---|---|---|---|---|")
+    print(f"control, CPU-bound tasks on the same clusters (1 worker / 2 workers): {dask_control(clients):.2f}")
+    print("| workload | gates | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers "
+          "| worker CPU s per wall s (1 / 2 workers) |")
+    print("|---|---|---|---|---|---|---|---|")
     try:
         for label, graph in cases:
             inputs = inputs_for(graph)
             for p in (53, 113):
                 t_serial, ref = best(lambda: evaluate(graph, p, inputs, engine="mpfr"), 1)
-                times = {}
-                for workers, cluster in clusters.items():
-                    times[workers], out = best(
-                        lambda: evaluate(graph, p, inputs, engine="mpfr", scheduler=cluster.scheduler_address), 1
-                    )
-                    F = Format(p)
+                last: dict[int, dict[str, Any]] = {}
+                busy: dict[int, list[float]] = {1: [], 2: []}
+
+                def on(workers: int) -> Callable[[], None]:
+                    def run() -> None:
+                        before, t0 = worker_cpu(clients[workers]), time.perf_counter()
+                        last[workers] = evaluate(graph, p, inputs, engine="mpfr", scheduler=clusters[workers].scheduler_address)
+                        busy[workers].append((worker_cpu(clients[workers]) - before) / (time.perf_counter() - t0))
+                    return run
+
+                one, two = best_pair(on(1), on(2), args.parallel_repeat)
+                F = Format(p)
+                for out in last.values():
                     assert all(F.to_pairs(out[k]) == F.to_pairs(ref[k]) for k in ref), "Dask changed the bits"
-                print(f"| {label} | {p} | {t_serial:.2f} | {times[1]:.2f} | {times[2]:.2f} | {times[1] / times[2]:.2f} |", flush=True)
+                print(f"| {label} | {size(graph).total:,} | {p} | {t_serial:.2f} | {one:.2f} | {two:.2f} | {one / two:.2f} "
+                      f"| {max(busy[1]):.2f} / {max(busy[2]):.2f} |", flush=True)
+        print(f"control after the table (1 worker / 2 workers): {dask_control(clients):.2f}")
     finally:
+        for client in clients.values():
+            client.close()
         for cluster in clusters.values():
             cluster.close()
+    print(f"cores available after the table: {available_cores():.2f}")
 
 
 def main() -> None:
@@ -256,15 +304,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-parallel", action="store_true")
+    parser.add_argument("--parallel-only", action="store_true", help="only the Dask table")
+    parser.add_argument("--parallel-repeat", type=int, default=2)
     parser.add_argument("--peak-memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_memory_child is not None:
         peak_memory_child(args.peak_memory_child)
         return
     started = time.perf_counter()
-    main_table(args)
-    n = 128 if args.quick else 512
-    print(f"\npeak resident memory of the fast engine on matmul {n}³ (child process): {peak_memory(n):.0f} MB")
+    if not args.parallel_only:
+        main_table(args)
+        n = 128 if args.quick else 512
+        print(f"\npeak resident memory of the fast engine on matmul {n}³ (child process): {peak_memory(n):.0f} MB")
     if not args.skip_parallel:
         parallel_table(args)
     print(f"\ntotal benchmark time {time.perf_counter() - started:.0f} s")

@@ -101,12 +101,16 @@ class Kernels:
         of magnitude below ``magic_limit``: with c = 1.5·2^(E+53−p) for x in [2^E, 2^(E+1)), x + c
         has ulp 2^(E+1−p) and c is an even multiple of it, so binary64's round-to-nearest-even of
         x + c rounds x to p bits, ties to even; (x + c) − c is exact (Sterbenz)."""
+        return self.round_safe_into(x, x, tmp)
+
+    def round_safe_into(self, x: np.ndarray, out: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
+        """round_safe_inplace of x written into the C-contiguous ``out`` (x is left unchanged)."""
         c = np.bitwise_and(x.view(np.int64), _EXPONENT_FIELD, out=tmp)
         c += self.magic
         cf = c.view(np.float64)
-        x += cf
-        x -= cf
-        return x
+        np.add(x, cf, out=out)
+        out -= cf
+        return out
 
     def rounded(self, x: np.ndarray) -> np.ndarray:
         """A rounded copy of x."""
@@ -131,9 +135,13 @@ class Kernels:
 
     # --- certificates ----------------------------------------------------------------------------
 
-    def certify_exp(self, y: np.ndarray) -> np.ndarray:
-        """True where y = numpy exp(x) certainly rounds like e^x (relative error EXP_RELATIVE_ERROR)."""
-        return self.midpoint_distance(y.view(np.int64)) >= self.exp_threshold
+    def certify_exp(self, y: np.ndarray, tmp: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """True where y = numpy exp(x) > 0 certainly rounds like e^x (relative error
+        EXP_RELATIVE_ERROR): the low bits L of y are at least ``exp_threshold`` = t from the
+        midpoint h, i.e. not L − (h − t + 1) ∈ [0, 2t − 2], computed modulo 2^(53−p) (h >= t)."""
+        t = np.subtract(y.view(np.int64), self.half - self.exp_threshold + 1, out=tmp)
+        t &= self.low_mask
+        return np.greater(t, 2 * self.exp_threshold - 2, out=out)
 
     def certify_absolute(self, y: np.ndarray, bound: np.ndarray) -> np.ndarray:
         """True where no F_p midpoint lies within ``bound`` of y (y normal, bound >= 0)."""
@@ -158,7 +166,8 @@ class Kernels:
         exps = np.where(rows != 0, exps, np.iinfo(np.int32).max)
         low = exps.min(axis=1).astype(np.int64) - self.p
         total = np.abs(rows).sum(axis=1)
-        limit = np.ldexp(1.0, np.clip(low + 52, -1100, 1100).astype(np.int32))
+        with np.errstate(over="ignore"):  # 2^(L+52) beyond binary64 is an infinite limit, rightly
+            limit = np.ldexp(1.0, np.clip(low + 52, -1100, 1100).astype(np.int32))
         return total < limit
 
 

@@ -633,11 +633,30 @@ class Format:
         return self._wrap(out, out_shape)
 
     def to_pairs(self, array: np.ndarray) -> Any:
-        """Nested lists (shape of the array) of [m, e] pairs; a 0-d array gives one [m, e]."""
+        """Nested lists (shape of the array) of [m, e] pairs; a 0-d array gives one [m, e].
+        The array holds mpfr values, or float64 values that are F_p values (vectorised)."""
+        if isinstance(array, np.ndarray) and array.dtype == np.float64:
+            return self._float_pairs(array)
         arr = np.asarray(array, dtype=object)
         tp = self.to_pair
         flat = [list(tp(x)) for x in arr.ravel().tolist()]
         return _nest(flat, arr.shape)
+
+    def _float_pairs(self, x: np.ndarray) -> Any:
+        """to_pairs of a float64 array: m = significand·2^p, e = exponent − p (frexp), checked."""
+        finite = np.isfinite(x)
+        mant, ex = np.frexp(np.where(finite, x, 0.0))
+        m_float = np.ldexp(mant, min(self.p, 53))
+        m = m_float.astype(np.int64)
+        e = np.where(m != 0, ex.astype(np.int64) - self.p, 0)
+        bad = ~finite | (m != m_float) | ((m != 0) & ((e + self.p < self.emin) | (e + self.p > self.emax)))
+        if bad.any():
+            i = int(np.flatnonzero(bad.ravel())[0])
+            index = tuple(int(j) for j in np.unravel_index(i, x.shape)) if x.shape else ()
+            raise NotRepresentableError(f"to_pairs at p={self.p}: element {index} = {x.ravel()[i]!r} is not an F_p value")
+        if self.p > 53:  # a float64 significand has 53 bits: widen it to p bits (Python integers)
+            m = m.astype(object) * (1 << (self.p - 53))
+        return np.stack([m, e], axis=-1).tolist()
 
     def from_pairs(self, nested: Any, shape: Sequence[int]) -> np.ndarray:
         """Inverse of to_pairs: an object ndarray of the given shape; every pair is validated."""
@@ -658,6 +677,8 @@ class Format:
 
     def to_float64_array(self, array: np.ndarray) -> np.ndarray:
         """A float64 array with exactly the same values; NotRepresentableError otherwise."""
+        if isinstance(array, np.ndarray) and array.dtype == np.float64 and np.isfinite(array).all():
+            return array
         arr = np.asarray(array, dtype=object)
         flat = arr.ravel().tolist()
         floats = [float(x) for x in flat]

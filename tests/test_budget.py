@@ -109,6 +109,7 @@ def test_repeat_count_never_raises():
 
 def test_evaluation_bytes():
     assert evaluation_bytes(10, 8 * 1000) == 10 * (100 + 1000)
+    assert evaluation_bytes(10, 24, fast=True) == 10 * 8
 
 
 def test_shared_bodies_count_against_the_budget_once():

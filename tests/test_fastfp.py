@@ -23,7 +23,7 @@ from reference import exact_attention, exact_layernorm, round_fraction
 from tc0sim.interp.size import size
 from tc0sim.cli.main import main
 from tc0sim.fastfp import MAX_FAST_P, Kernels
-from tc0sim.fp import ExpOverflow, Format, FpArithmeticError, FpOverflow, FpUnderflow
+from tc0sim.fp import ExpOverflow, Format, FpArithmeticError, FpOverflow, FpUnderflow, NotRepresentableError
 from tc0sim.interp.evaluate import EvalStats, evaluate
 from tc0sim.ir.graph import Builder
 from tc0sim.kinds import build
@@ -486,3 +486,194 @@ def test_a_primitive_without_fast_kernel_is_evaluated_by_mpfr() -> None:
         fast.FAST_MAPS.add(row.kernel)
     assert stats.gates["mpfr"] == 3 and stats.gates["fast"] == 6
     assert [float(v) for v in out["y"]] == [0.5, -1.0, 2.0]
+
+
+# --- fast paths added for speed: each against an oracle and the MPFR engine on hard cases -------
+
+
+def pair_graph(shape: tuple[int, ...], axis: int, fused: bool):
+    """⊕ over an axis of length 2: of an input (unfused) or of the products a·b (fused)."""
+    def make():
+        b = Builder()
+        with b.scope("op"):
+            x = b.input("a", shape)
+            terms = b.mul(x, b.input("b", shape)) if fused else x
+            b.output("y", b.sum(terms, axis=axis))
+        return b.graph
+    return make
+
+
+@pytest.mark.parametrize("p", PRECISIONS)
+def test_sums_of_two_terms_are_one_add(p: int) -> None:
+    """A ⊕ of fan-in 2 is computed as binary64 t0 + t1 rounded once more (no certificate):
+    10^6 pairs with near exponents, exact cancellation and constructed ties, against the
+    integer oracle of add, on the axis in front of the other (2, n) and behind it (n, 2)."""
+    a, b = operands("add", p, N, seed=11)
+    half_ulp = np.ldexp(1.0, -p)
+    a[:4], b[:4] = 1.0, np.array([half_ulp, 3 * half_ulp, -half_ulp / 2, -a[4]])
+    expected = oracle("add", p, a, b)
+    stats = EvalStats()
+    got = evaluate(pair_graph((2, N), 0, False)(), p, {"a": np.stack([a, b])},
+                   engine="fast", values="float64", stats=stats)["y"]
+    bits_equal(got, expected)
+    assert stats.recomputed == 0
+    got = evaluate(pair_graph((N, 2), 1, False)(), p, {"a": np.stack([a, b], axis=1)},
+                   engine="fast", values="float64")["y"]
+    bits_equal(got, expected)
+    small = {"a": np.stack([a[:3000], b[:3000]], axis=1)}
+    same_outcome(pair_graph((3000, 2), 1, False), p, small)
+    if p >= 8:  # operands of modest size: the range is proved and nothing is checked per element
+        rng = np.random.default_rng([11, p])
+        a = random_fp(rng, p, rng.integers(-8, 9, N // 4))
+        b = np.where(rng.random(a.size) < 0.1, -a, random_fp(rng, p, rng.integers(-8 - p, 9, a.size)))
+        b[:3] = np.array([half_ulp, 3 * half_ulp, -half_ulp / 2]) * np.abs(a[:3])
+        got = evaluate(pair_graph((2, a.size), 0, False)(), p, {"a": np.stack([a, b])}, engine="fast", values="float64")
+        bits_equal(got["y"], oracle("add", p, a, b))
+
+
+@pytest.mark.parametrize("p", [2, 3, 8, 11, 24, MAX_FAST_P])
+def test_fused_products_summed_in_pairs_match_the_oracle(p: int) -> None:
+    """mul feeding a ⊕ of fan-in 2 (a matmul with an inner dimension of 2): every product rounded,
+    then their sum rounded, as the oracle's mul then add, with exact and near cancellation."""
+    n = N // 4
+    (x0, y0), (x1, y1) = operands("mul", p, n, seed=12), operands("mul", p, n, seed=13)
+    cancel = np.arange(n) < n // 10
+    x1[cancel], y1[cancel] = x0[cancel], -y0[cancel]
+    near = (np.arange(n) >= n // 10) & (np.arange(n) < n // 5)
+    x1[near], y1[near] = -x0[near], Kernels(p).rounded(y0[near] * (1 + 2.0 ** (1 - p)))
+    x, y = np.stack([x0, x1]), np.stack([y0, y1])
+    prods = [oracle("mul", p, x[i], y[i]) for i in (0, 1)]
+    expected = oracle("add", p, *prods)
+    K = Kernels(p)
+    fits = lambda v: np.isfinite(v) & (np.abs(v) <= K.hi) & ((v == 0) | (np.abs(v) >= K.lo))  # noqa: E731
+    keep = fits(prods[0]) & fits(prods[1]) & fits(expected)
+    x, y, expected = x[:, keep], y[:, keep], expected[keep]
+    assert keep.sum() > n // 2
+    got = evaluate(pair_graph(x.shape, 0, True)(), p, {"a": x, "b": y}, engine="fast", values="float64")["y"]
+    bits_equal(got, expected)
+    small = {"a": x[:, :2000].T.copy(), "b": y[:, :2000].T.copy()}
+    same_outcome(pair_graph((2000, 2), 1, True), p, small)
+
+
+@pytest.mark.parametrize("p, a, b", [(3, [[512.0, 1.0], [448.0, 1.0]], None), (8, [[2.0**262, 1.0], [2.0**262, 1.0]], None),
+                                     (3, [[1.0, 2.0**-6], [1.0, -2.0**-6 - 2.0**-8]], None)])
+def test_pair_sum_range_errors_are_the_mpfr_engines(p, a, b) -> None:
+    outcome = same_outcome(pair_graph((2, 2), 0, False), p, {"a": np.array(a)})
+    assert outcome[0] in (FpOverflow, FpUnderflow) and "node sum" in outcome[1] and "element" in outcome[1]
+
+
+@pytest.mark.parametrize("p", [3, 8, 24])
+@pytest.mark.parametrize("chunk", [7, None])
+def test_fused_reductions_with_a_short_innermost_axis(p: int, chunk) -> None:
+    """Products of shape (n, k, 2) summed over the middle axis are laid out with the reduced axis
+    last: same bits as MPFR, and an error names the same element as MPFR."""
+    def make():
+        b = Builder()
+        with b.scope("mix"):
+            x, y = b.input("X", (9, 1, 2)), b.input("Y", (1, 6, 2))
+            b.output("out", b.sum(b.mul(b.broadcast(x, (9, 6, 2)), b.broadcast(y, (9, 6, 2))), axis=1))
+        return b.graph
+    rng = np.random.default_rng([13, p])
+    x, y = rng.uniform(1, 1.9, (9, 1, 2)), rng.uniform(1, 1.9, (1, 6, 2))
+    assert same_outcome(make, p, {"X": x, "Y": y}, chunk_elements=chunk)[0] == "ok"
+    if p == 3:
+        x[5, 0, 1], y[0, 4, 1] = 120.0, 64.0
+        out = same_outcome(make, p, {"X": x, "Y": y}, chunk_elements=chunk)
+        assert out[0] is FpOverflow and "node mul" in out[1] and "(element (5, 4, 1))" in out[1]
+
+
+@pytest.mark.parametrize("p", [2, 3, 8, 11, 24, MAX_FAST_P])
+def test_dyadic_constants_are_rounded_by_the_kernels(p: int) -> None:
+    """Constants: ties to even, a non-dyadic value (MPFR rounds it), values beyond binary64 and
+    beyond F_p's range give the MPFR engine's values or errors."""
+    half_ulp = Fraction(1, 2**p)
+    cases = [
+        [1 + half_ulp, 1 + 3 * half_ulp, Fraction(-3, 8), Fraction(0)],
+        [Fraction(1, 3), Fraction(5, 7), Fraction(1)],
+        [Fraction(2) ** 1100, Fraction(1)],
+        [Fraction(2**53 + 1), Fraction(2) ** -1070],
+        [Fraction(2) ** 300, Fraction(2) ** -300],
+    ]
+    for values in cases:
+        def make(values=values):
+            b = Builder()
+            with b.scope("c"):
+                b.output("y", b.add(b.constant(np.array(values, dtype=object)), b.input("x", (len(values),))))
+            return b.graph
+        def make_lazy(values=values):
+            b = Builder()
+            with b.scope("c"):
+                c = b.lazy_constant((len(values),), lambda: np.array(values, dtype=object))
+                b.output("y", b.add(c, b.input("x", (len(values),))))
+            return b.graph
+        expected = [round_fraction(v, p) for v in values]
+        for builder in (make, make_lazy):
+            outcome = same_outcome(builder, p, {"x": np.zeros(len(values))})
+            if outcome[0] == "ok":
+                F = Format(p)
+                got = evaluate(builder(), p, {"x": np.zeros(len(values))}, engine="fast")["y"]
+                assert [F.to_fraction(v) for v in got] == expected
+
+
+@pytest.mark.parametrize("p", [8, 11, 24])
+def test_exp_on_a_range_proved_safe_matches_mpfr(p: int) -> None:
+    """exp of inputs in [-40, 40]: the range proves every result in range, so values are rounded
+    without a range check; certified elements and recomputed near-midpoints match MPFR."""
+    x = Kernels(p).rounded(np.random.default_rng([14, p]).uniform(-40, 40, 50_000))
+    stats = EvalStats()
+    got = run_map("exp", p, x, stats=stats)
+    with gmpy2.context(precision=p, emin=-2000, emax=2000):
+        expected = np.array([float(gmpy2.exp(gmpy2.mpfr(v, p))) for v in x.tolist()])
+    bits_equal(got, expected)
+    assert stats.certified + stats.recomputed == x.size and stats.recomputed < 0.01 * x.size
+
+
+@pytest.mark.parametrize("p", [3, 8, 11, 24, MAX_FAST_P])
+def test_float64_inputs_are_rounded_once_on_entry(p: int) -> None:
+    """Inputs: exact ties, the float64 neighbours of midpoints, random values; with a range that
+    proves every rounding safe and, with one huge or tiny value added, the checked path."""
+    half_ulp = 2.0**-p
+    tie_cases = [1 + half_ulp, 1 + 3 * half_ulp, -(1 + half_ulp), np.nextafter(1 + half_ulp, 2), np.nextafter(1 + half_ulp, 0)]
+    rng = np.random.default_rng([15, p])
+    x = np.concatenate([tie_cases, rng.standard_normal(4000), [0.0, -0.0]])
+    for extra in ([], [2.0**120], [2.0**-120]):
+        values = np.concatenate([x, extra])
+        def make(n=values.size):
+            b = Builder()
+            b.output("y", b.neg(b.input("x", (n,))))
+            return b.graph
+        outcome = same_outcome(make, p, {"x": values})
+        if outcome[0] == "ok":
+            got = evaluate(make(), p, {"x": values}, engine="fast", values="float64")["y"]
+            expected = [-float(round_fraction(Fraction(v), p)) for v in values.tolist()]
+            bits_equal(got, np.array(expected))
+        else:
+            assert p == 3 and issubclass(outcome[0], (FpOverflow, FpUnderflow)) and "input 'x'" in outcome[1]
+
+
+@pytest.mark.parametrize("p", [2, 8, 11, 24, MAX_FAST_P])
+def test_native_outputs_and_their_pairs(p: int) -> None:
+    """values="native": the fast engine's float64 arrays; Format.to_pairs of a float64 array (a
+    vectorised path) equals to_pairs of the same values as mpfr, and refuses non-F_p values."""
+    F = Format(p)
+    lo, hi = exponent_range(p)
+    rng = np.random.default_rng([16, p])
+    x = np.concatenate([random_fp(rng, p, rng.integers(lo, hi + 1, 5000)), [0.0, -0.0, 2.0**lo, -(2.0**hi)]])
+    assert F.to_pairs(x) == F.to_pairs(F.asarray(x))
+    assert F.to_pairs(x.reshape(2, -1)) == F.to_pairs(F.asarray(x.reshape(2, -1)))
+    assert F.to_pairs(np.array(1.5 if p > 1 else 1.0)) == F.to_pairs(F.asarray(np.array(1.5)))
+    for bad in (1 + 2.0 ** (-p), math.inf, 2.0 ** (lo - 1)):
+        if bad == 2.0 ** (lo - 1) and lo - 1 < -1022:
+            continue
+        with pytest.raises(NotRepresentableError, match="is not an F_p value"):
+            F.to_pairs(np.array([1.0, bad]))
+    for wide in (53, 64, 113):
+        G = Format(wide)
+        y = np.array([0.0, 5e-324, -1.7976931348623157e308, 0.1, 2.0**-1060])
+        assert G.to_pairs(y) == G.to_pairs(G.asarray(y))
+    b = Builder()
+    b.output("y", b.mul(b.input("a", (3,)), b.input("b", (3,))))
+    inputs = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([0.5, 0.25, 1.0])}
+    native = evaluate(b.graph, p, inputs, engine="fast", values="native")["y"]
+    assert native.dtype == np.float64
+    assert F.to_pairs(native) == F.to_pairs(evaluate(b.graph, p, inputs, engine="mpfr", values="native")["y"])

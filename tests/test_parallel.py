@@ -69,3 +69,29 @@ def test_pairs_round_trip(p: int) -> None:
     values = F.asarray(np.array([0.0, 1.5, -3.0e-300, 7.0e300, 1 / 3]))
     back = from_pairs(F, *to_pairs(F, values))
     assert F.to_pairs(back) == F.to_pairs(values)
+
+
+@pytest.mark.parametrize("p", [53, 113])
+def test_inputs_kept_as_pairs_through_wiring_give_the_serial_bits(scheduler, p: int) -> None:
+    """float64 inputs at p >= 53 stay [m, e] pairs in the client through wiring (pad, reshape,
+    broadcast) and cluster nodes; extreme float64 values (subnormal, largest, -0) included."""
+    b = Builder()
+    x, y = b.input("x", (6,)), b.input("y", (3, 8))
+    padded = b.reshape(b.pad(x, [(1, 1)]), (8, 1))
+    out = b.sum(b.mul(b.broadcast(padded, (8, 3)), b.transpose(y, (1, 0))), axis=0)
+    b.output("z", b.add(out, b.reshape(b.sum(y, axis=1), (3,))))
+    b.output("w", b.div(x, b.broadcast(b.sum(x, axis=0), (6,))))
+    values = {"x": np.array([5e-324, -0.0, 1.7e308, 1.5, -2.0**-1060, 3.0]), "y": np.random.default_rng(2).standard_normal((3, 8))}
+    values["x"][2] = 1.5e300
+    serial = pairs(evaluate(b.graph, p, values, engine="mpfr"), p)
+    assert pairs(evaluate(b.graph, p, values, engine="mpfr", scheduler=scheduler), p) == serial
+
+
+def test_float_pairs_are_exact() -> None:
+    from fractions import Fraction
+
+    from tc0sim.interp.parallel import float_pairs
+
+    x = np.array([5e-324, -0.0, 1.7976931348623157e308, -1.5, 2.0**-1060, 0.1])
+    m, e = float_pairs(x)
+    assert [Fraction(int(a)) * Fraction(2) ** int(b) for a, b in zip(m, e)] == [Fraction(v) for v in x.tolist()]

@@ -813,7 +813,9 @@ def eval_command(
             f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {max_gates:,}; "
             "use smaller dims or raise --max-gates"
         )
-    needed, budget = evaluation_bytes(gates, p), active_budget()
+    from tc0sim.fastfp import supports
+
+    needed, budget = evaluation_bytes(gates, p, fast=engine != "mpfr" and supports(p)), active_budget()
     if budget is not None and needed > budget.max_bytes:
         raise BudgetError(
             f"evaluating {spec.label(n)} ({gates:,} gates at p={p:,}) needs about {needed:,} bytes, "
@@ -829,7 +831,7 @@ def eval_command(
     with status(f"evaluating {gates:,} gates at p={p}"):
         outputs = evaluate(
             graph, p, inputs=inputs, seed=spec.seed, scale=spec.scale, engine=engine, stats=stats,
-            chunk_elements=chunk, workers=workers, scheduler=scheduler,
+            chunk_elements=chunk, workers=workers, scheduler=scheduler, values="native",
         )
     F = Format(p)
     if suffix == ".json":

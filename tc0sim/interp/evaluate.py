@@ -79,6 +79,8 @@ def _entry(F: Format, node: Node, value: Any) -> np.ndarray:
 
 
 ENGINES = ("auto", "fast", "mpfr")
+VALUES = ("mpfr", "float64", "native")
+"""Representations of evaluate's outputs (see ``evaluate``)."""
 
 
 @dataclass
@@ -138,7 +140,8 @@ class MpfrEngine:
         return rule(self.F, node, args)
 
     def result(self, value: Any, values: str) -> np.ndarray:
-        """The caller's representation: object array of mpfr, or (``values="float64"``) float64."""
+        """The caller's representation: object array of mpfr, (``values="float64"``) float64, or
+        (``"native"``) this engine's own arrays (here object arrays of mpfr)."""
         return self.F.to_float64_array(value) if values == "float64" else value
 
     def close(self) -> None:
@@ -180,7 +183,10 @@ def evaluate(
     values: str = "mpfr",
 ) -> dict[str, np.ndarray]:
     """Evaluate every output at precision p; returns object arrays of F_p values (mpfr), or with
-    ``values="float64"`` float64 arrays of the same values (NotRepresentableError if one is not).
+    ``values="float64"`` float64 arrays of the same values (NotRepresentableError if one is not),
+    or with ``values="native"`` the engine's own arrays without conversion: float64 arrays from
+    the fast engine (an object array of mpfr for an output with a value beyond binary64's normal
+    range), object arrays of mpfr from the MPFR engines. ``Format.to_pairs`` takes both.
 
     ``engine`` is auto, fast or mpfr (same bits); ``stats`` (an EvalStats) is filled in;
     ``chunk_elements`` bounds the elements of a product tensor held at once (fast and parallel
@@ -188,8 +194,8 @@ def evaluate(
     """
     graph = graph.flat()  # a shared body is evaluated at each of its calls
     F = Format(p)
-    if values not in ("mpfr", "float64"):
-        raise ConfigError(f"values={values!r}: expected 'mpfr' or 'float64'")
+    if values not in VALUES:
+        raise ConfigError(f"values={values!r}: expected one of {', '.join(VALUES)}")
     stats = stats if stats is not None else EvalStats()
     given = dict(inputs or {})
     unknown = sorted(set(given) - set(graph.inputs))

@@ -23,6 +23,7 @@ import numpy as np
 from tc0sim.fastfp import Kernels, compact, magnitude_range
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.interp.evaluate import ENGINE_CLASSES, EvalStats, MpfrEngine, NamedError, named
+from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Node
 from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.wiring import move
@@ -214,16 +215,17 @@ class FastEngine(MpfrEngine):
         self.chunk = max(1, int(chunk_elements or DEFAULT_CHUNK))
         self.fused: set[int] = set()
         self._mp = lambda v: gmpy2.mpfr(v, F.p)
-        self._buffers: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+        self._buffers: dict[str, np.ndarray] = {}
         self.ranges: dict[int, Range] = {}
 
     def _buffer(self, slot: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        """A reusable work array (allocating a fresh large array per block costs page faults)."""
-        key = (slot, shape)
-        buf = self._buffers.get(key)
-        if buf is None:
-            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
-        return buf
+        """A reusable work array (allocating a fresh large array per block costs page faults):
+        one flat array per slot, grown when needed, viewed with the shape asked for."""
+        n = math.prod(shape)
+        buf = self._buffers.get(slot)
+        if buf is None or buf.size < n or buf.dtype != dtype:
+            buf = self._buffers[slot] = np.empty(max(n, 1), dtype=dtype)
+        return buf[:n].reshape(shape)
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.nodes = {node.id: node for node in live}
@@ -256,13 +258,17 @@ class FastEngine(MpfrEngine):
         return floats.reshape(value.shape)
 
     def result(self, value: Any, values: str) -> np.ndarray:
-        if values == "float64" and value.dtype != object:
+        if values == "native" or (values == "float64" and value.dtype != object):
             return value
         return super().result(self.objects(value), values)
 
     def entry(self, node: Node, value: Any) -> Any:
         arr = value if isinstance(value, np.ndarray) else None
         if arr is not None and arr.shape == node.shape and arr.dtype.kind in "fiub" and arr.dtype.itemsize <= 8:
+            if arr.dtype == np.float64 and arr.size:
+                bounds = magnitude_range(arr)
+                if self.K.magnitudes_safe(bounds[0], bounds[1]):
+                    return self._record(node, self._round_safe_copy(arr), self._rounded_range(bounds))
             x = arr.astype(np.float64)
             exact = arr.dtype.kind == "f" or not arr.size or np.abs(arr).max() <= 2**53
             if exact and np.isfinite(x).all():
@@ -283,6 +289,21 @@ class FastEngine(MpfrEngine):
                 self.stats.recomputed += len(flagged)
                 return self._record(node, self._with_extras(r, extras))
         return self._record(node, self.floats_or_objects(super().entry(node, value)))
+
+    def _round_safe_copy(self, x: np.ndarray) -> np.ndarray:
+        """x (float64, every non-zero |x| proved safe) rounded to p bits into a new array, by blocks."""
+        src = np.ascontiguousarray(x).reshape(-1)
+        out = np.empty(src.shape, dtype=np.float64)
+        work = self._buffer("bits", (min(self.chunk, src.size),), np.int64)
+        for start in range(0, src.size, self.chunk):
+            stop = min(start + self.chunk, src.size)
+            self.K.round_safe_into(src[start:stop], out[start:stop], work[: stop - start])
+        return out.reshape(x.shape)
+
+    def _rounded_range(self, bounds: Range) -> Range:
+        """Bounds of x rounded to p bits from bounds of x (rounding is monotone)."""
+        lo, hi = self.K.rounded(np.array([bounds[0], bounds[1]]))
+        return (float(lo), float(hi), bounds[2], bounds[3])
 
     def _record(self, node: Node, value: Any, derived: Range | None = None) -> Any:
         """Remember the bounds of a node's values: derived ones, or measured on a float array."""
@@ -318,9 +339,32 @@ class FastEngine(MpfrEngine):
             value = self._reduce(node, args[0])
         elif prim in FAST_MAPS and all(a.dtype != object for a in args):
             value = self._map_full(node, prim, args)
+            if prim in RANGE_RULES:  # from the operands' bounds, which _map_full may have tightened
+                derived = _range_rule(prim, [self.ranges.get(i, UNKNOWN) for i in node.inputs], self.K.p, k)
+        elif node.prim == "constant" and (floats := self._constant(node)) is not None:
+            return self._record(node, floats)
         else:
             return self._record(node, self.floats_or_objects(super().apply(node, [self.objects(a) for a in args])))
         return self._record(node, value, derived if value.dtype != object else UNKNOWN)
+
+    def _constant(self, node: Node) -> np.ndarray | None:
+        """A constant whose exact values are all normal float64 numbers or zeros (dyadic
+        rationals with numerators below 2^53), rounded once to p bits by the fast kernels; None
+        if one is not, or its rounding is out of range (then the MPFR rule rounds the constant)."""
+        floats = []
+        for f in np.asarray(constant_value(node.attrs["value"]), dtype=object).ravel().tolist():
+            n, d = getattr(f, "numerator", None), getattr(f, "denominator", None)
+            if not isinstance(n, int) or not isinstance(d, int) or d & (d - 1) or abs(n) >= 2**53:
+                return None
+            try:
+                x = math.ldexp(n, 1 - d.bit_length())
+            except OverflowError:
+                return None
+            if x != 0 and abs(x) < _MIN_NORMAL:
+                return None
+            floats.append(x)
+        r = self.K.rounded(np.array(floats, dtype=np.float64)).reshape(node.shape)
+        return r if bool((self.K.in_range(r) | (r == 0)).all()) else None
 
     def _shape(self, node_id: int) -> tuple[int, ...]:
         return self.nodes[node_id].shape
@@ -349,16 +393,25 @@ class FastEngine(MpfrEngine):
 
     def _safe(self, prim: str, args: list[np.ndarray], inputs: tuple[int, ...]) -> bool:
         """Whether interval analysis proves every result in range (then no per-element check):
-        first from the propagated bounds of the operands, else from their measured ranges."""
-        if prim not in ROUNDED_MAPS:
+        from the propagated bounds of the operands, else measuring them, smallest first."""
+        if prim not in ROUNDED_MAPS and prim not in TRANSCENDENTAL_MAPS:
             return False
         bounds = [self.ranges.get(i, UNKNOWN) for i in inputs]
-        return self._safe_for(prim, bounds) or self._safe_for(prim, [magnitude_range(a) for a in args])
+        if self._safe_for(prim, bounds):
+            return True
+        for j in sorted(range(len(args)), key=lambda j: compact(args[j]).size):  # smallest first
+            bounds[j] = self.ranges[inputs[j]] = magnitude_range(args[j])  # exact: kept for later nodes
+            if self._safe_for(prim, bounds):
+                return True
+        return False
 
     def _safe_for(self, prim: str, ranges: list[Range]) -> bool:
         K = self.K
         if prim == "sqrt":
             return not ranges[0][3]
+        if prim == "exp":
+            top = ranges[0][1]
+            return top < 700 and K.magnitudes_safe(math.exp(-top), math.exp(top))
         (la, ha, _, _), (lb, hb, zb, _) = ranges
         if prim in ("add", "sub"):
             lo, hi = min(la, lb) * 2.0 ** -(K.p), ha + hb
@@ -404,10 +457,13 @@ class FastEngine(MpfrEngine):
         with np.errstate(all="ignore"):
             if prim in TRANSCENDENTAL_MAPS:
                 TRANSCENDENTAL_MAPS[prim](*args, out=out)
-                certified = K.certify_exp(out)
-                r = K.round_inplace(out, bits)
-                ok = certified & K.in_range(r)
-                n_ok = int(ok.sum())
+                ok = K.certify_exp(out, bits, self._buffer("ok", out.shape, np.bool_))
+                if safe:
+                    r = K.round_safe_inplace(out, bits)
+                else:
+                    r = K.round_inplace(out, bits)
+                    ok &= K.in_range(r)
+                n_ok = int(np.count_nonzero(ok))
                 self.stats.certified += n_ok
                 if n_ok == ok.size:
                     return r, {}, None
@@ -457,6 +513,26 @@ class FastEngine(MpfrEngine):
 
     # --- reductions ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _pair_sum(terms: np.ndarray, block_shape: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
+        """Binary64 t0 + t1 per output of a ⊕ of two terms: ⊕ of two F_p values is their add, so
+        rounding this once more to p bits is exact (innocuous double rounding, no certificate);
+        it is 0 only if the exact sum is (a binary64 sum that underflows is exact)."""
+        pair = next(a for a in axes if block_shape[a] == 2)
+        first = tuple(0 if a == pair else slice(None) for a in range(len(block_shape)))
+        second = tuple(1 if a == pair else slice(None) for a in range(len(block_shape)))
+        return np.add(terms[first], terms[second]).reshape(-1)
+
+    def _sum_certified(self, y: np.ndarray, r: np.ndarray, abs_sums: np.ndarray | float, k: int) -> np.ndarray:
+        """True where the binary64 sums y of k terms with Σ|terms| <= abs_sums round like the exact
+        sums (r: y rounded): in range and no F_p midpoint within the error bound, or all terms zero."""
+        K = self.K
+        zero = np.asarray(abs_sums) == 0
+        bound = K.sum_bound(np.broadcast_to(abs_sums, y.shape), k)
+        if bound is None:
+            return np.broadcast_to(zero, y.shape).copy()
+        return (K.in_range(r) & K.certify_absolute(y, bound)) | zero
+
     def _reduce(self, node: Node, x: Any) -> np.ndarray:
         if isinstance(x, Deferred) and any(a.dtype == object for a in x.args):
             x = self._materialize(x)
@@ -471,15 +547,52 @@ class FastEngine(MpfrEngine):
         axes = tuple(node.attrs["axes"])
         kept = [i for i in range(len(shape)) if i not in axes]
         safe = self._safe(m_prim, m_args, m_node.inputs) if m_node is not None else False
-        abs_sums = None
-        if safe and m_prim == "mul" and len(m_args) == 2:
+        abs_sums: np.ndarray | float | None = None
+        if safe and m_prim == "mul" and len(m_args) == 2 and math.prod(shape[a] for a in axes) > 2:
             bounds = [self.ranges.get(i, UNKNOWN) for i in m_node.inputs]
             abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p, bounds)
+        if abs_sums is None:
+            top = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)[1]
+            k_all = math.prod(shape[a] for a in axes)
+            abs_sums = k_all * top if k_all * top < _MAX_FLOAT / 4 else None
+        reduce_prim = PRIMITIVES[node.prim].kernel
+        perm = kept + list(axes)
+        k = math.prod(shape[a] for a in axes)
+        if m_node is not None and k > 2 and perm != sorted(perm):
+            # Products laid out with the reduced axes last: numpy's loops then run along them
+            # (a short innermost kept axis makes products and sums several times slower). Any
+            # error is raised from the original layout, so that it names the same element.
+            moved = [np.broadcast_to(np.ascontiguousarray(compact(a).transpose(perm)), tuple(shape[i] for i in perm))
+                     for a in m_args]
+            found = self._reduce_in_blocks(
+                node, reduce_prim, m_node, m_prim, moved, tuple(shape[i] for i in perm),
+                tuple(range(len(kept), len(shape))), list(range(len(kept))), safe, abs_sums,
+            )
+            if found[2] is None and found[3] is None:
+                return self._with_extras(found[0], found[1])
+        out, extras, map_error, red_error = self._reduce_in_blocks(
+            node, reduce_prim, m_node, m_prim, m_args, shape, axes, kept, safe, abs_sums
+        )
+        if map_error is not None:
+            raise NamedError(named(m_node, map_error[1]))
+        if red_error is not None:
+            raise red_error[1]
+        return self._with_extras(out, extras)
+
+    def _reduce_in_blocks(
+        self, node: Node, reduce_prim: str, m_node: Node | None, m_prim: str | None, m_args: list[np.ndarray],
+        shape: tuple[int, ...], axes: tuple[int, ...], kept: list[int], safe: bool,
+        abs_sums: np.ndarray | float | None,
+    ) -> tuple[np.ndarray, dict[int, Any], Error | None, Error | None]:
+        """A ⊕/⊗ node (of map ``m_node`` of ``m_args`` if fused, else of ``m_args[0]``) in blocks cut
+        along the kept axes: values (NaN where MPFR values are in extras), extras, first errors."""
         out = np.empty(node.shape, dtype=np.float64)
         out_flat = out.reshape(-1)
         extras: dict[int, Any] = {}
         map_error: Error | None = None
         red_error: Error | None = None
+        terms_range = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)
+        pair_safe = terms_range[1] < math.inf and self._safe_for("add", [terms_range, terms_range])
         for index in blocks(shape, kept, self.chunk):
             block_args = [a[index] for a in m_args]
             if m_node is not None:
@@ -497,8 +610,9 @@ class FastEngine(MpfrEngine):
             out_index = tuple(index[a] for a in kept)
             out_starts = _starts(out_index)
             values, v_extras, red_error = self._reduce_block(
-                PRIMITIVES[node.prim].kernel, terms, t_extras, block_shape, axes, kept, out_starts,
-                None if abs_sums is None else abs_sums[out_index].reshape(-1),
+                reduce_prim, terms, t_extras, block_shape, axes, kept, out_starts,
+                abs_sums if abs_sums is None or isinstance(abs_sums, float) else abs_sums[out_index].reshape(-1),
+                pair_safe,
             )
             out[out_index] = values
             if v_extras:
@@ -506,39 +620,40 @@ class FastEngine(MpfrEngine):
                 for i, v in v_extras.items():
                     g = _global(i, local_shape, out_starts)
                     extras[int(np.ravel_multi_index(g, node.shape)) if node.shape else 0] = v
-        if map_error is not None:
-            raise NamedError(named(m_node, map_error[1]))
-        if red_error is not None:
-            raise red_error[1]
         for i in extras:
             out_flat[i] = np.nan
-        return self._with_extras(out, extras)
+        return out, extras, map_error, red_error
 
     def _reduce_block(
         self, prim: str, terms: np.ndarray, t_extras: dict[int, Any], block_shape: tuple[int, ...],
-        axes: tuple[int, ...], kept: list[int], out_starts: tuple[int, ...], abs_sums: np.ndarray | None,
+        axes: tuple[int, ...], kept: list[int], out_starts: tuple[int, ...], abs_sums: np.ndarray | float | None,
+        pair_safe: bool = False,
     ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
         """One block of a ⊕/⊗: certified binary64 results, the rest by MPFR in output order.
-        ``abs_sums`` (sum only) are upper bounds on Σ|terms| per output, or None to compute them."""
+        ``abs_sums`` (sum only) are upper bounds on Σ|terms| per output (or one for all), or None
+        to compute them; rows a loose bound leaves uncertified are checked again with Σ|terms|.
+        ``pair_safe``: interval analysis proves every sum of two terms in range."""
         K = self.K
         k = math.prod(block_shape[a] for a in axes)
         n_out = math.prod(block_shape[a] for a in kept)
+        out_block = tuple(block_shape[a] for a in kept)
         if t_extras:
             ok = np.zeros(n_out, dtype=bool)
             r = np.zeros(n_out)
+        elif prim == "sum" and k == 2:
+            with np.errstate(all="ignore"):
+                y = self._pair_sum(terms, block_shape, axes)
+                if pair_safe:
+                    return K.round_safe_inplace(y, self._buffer("bits", y.shape, np.int64)).reshape(out_block), {}, None
+                r = K.rounded(y)
+                ok = K.in_range(r) | (y == 0)
         elif prim == "sum":
             with np.errstate(all="ignore"):
                 y = np.asarray(np.sum(terms, axis=axes), dtype=np.float64).reshape(-1)
                 if abs_sums is None:
                     abs_sums = np.asarray(np.sum(np.abs(terms), axis=axes), dtype=np.float64).reshape(-1)
-                abs_sum = abs_sums
                 r = K.rounded(y)
-                bound = K.sum_bound(abs_sum, k)
-                ok = K.in_range(r) | (abs_sum == 0)
-                if bound is None:
-                    ok &= abs_sum == 0
-                else:
-                    ok &= K.certify_absolute(y, bound) | (abs_sum == 0)
+                ok = self._sum_certified(y, r, abs_sums, k)
         else:
             with np.errstate(all="ignore"):
                 mant, exps = np.frexp(terms)
@@ -553,7 +668,6 @@ class FastEngine(MpfrEngine):
                 ok |= mp == 0
         n_ok = int(ok.sum())
         self.stats.certified += n_ok
-        out_block = tuple(block_shape[a] for a in kept)
         if n_ok == n_out:
             return r.reshape(out_block), {}, None
         perm = kept + list(axes)
@@ -565,10 +679,12 @@ class FastEngine(MpfrEngine):
 
         flagged = np.flatnonzero(~ok)
         if prim == "sum" and not t_extras:
-            exact = K.exact_sum_rows(gather(terms, flagged))
-            exact &= K.in_range(r[flagged]) | (y[flagged] == 0)
-            self.stats.certified += int(exact.sum())
-            flagged = flagged[~exact]
+            candidates = gather(terms, flagged)
+            with np.errstate(all="ignore"):
+                again = self._sum_certified(y[flagged], r[flagged], np.abs(candidates).sum(axis=1), k)
+            again |= K.exact_sum_rows(candidates) & (K.in_range(r[flagged]) | (y[flagged] == 0))
+            self.stats.certified += int(again.sum())
+            flagged = flagged[~again]
         rows = gather(terms, flagged).tolist()
         positions = gather(np.arange(terms.size).reshape(block_shape), flagged).tolist() if t_extras else None
         op = getattr(self.F, prim)
