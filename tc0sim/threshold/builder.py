@@ -104,29 +104,30 @@ class Builder:
     def gate(self, terms: Iterable[Term], threshold: int) -> int:
         """[Σ w·lit ≥ threshold] (depth 1); constant or single-literal gates are not built."""
         acc: dict[int, int] = {}
+        get = acc.get
         t = threshold
         for lit, w in terms:
-            if w == 0 or lit == ZERO:
-                continue
-            if lit == ONE:
-                t -= w
+            if lit < 0:
+                if lit == ONE:
+                    t -= w
                 continue
             if lit & 1:
                 t -= w
                 w = -w
             wire = lit >> 1
-            acc[wire] = acc.get(wire, 0) + w
-        items = sorted((x, w) for x, w in acc.items() if w != 0)
-        lo = sum(w for _, w in items if w < 0)
-        hi = sum(w for _, w in items if w > 0)
-        if lo >= t:
+            acc[wire] = get(wire, 0) + w
+        if 0 in acc.values():
+            acc = {x: w for x, w in acc.items() if w}
+        total, spread = sum(acc.values()), sum(map(abs, acc.values()))
+        if (total - spread) // 2 >= t:
             return ONE
-        if hi < t:
+        if (total + spread) // 2 < t:
             return ZERO
-        if len(items) == 1:
-            wire, w = items[0]
+        if len(acc) == 1:
+            ((wire, w),) = acc.items()
             return 2 * wire if w > 0 else 2 * wire + 1
-        return 2 * self._raw(items, t)
+        wires = sorted(acc)
+        return 2 * self._raw(tuple(wires), tuple(map(acc.__getitem__, wires)), t)
 
     def gate_if(self, terms: Sequence[Term], threshold: int, enable: Sequence[int] = ()) -> int:
         """[Σ w·lit ≥ threshold] ∧ every enable literal, as ONE gate (depth 1)."""
@@ -155,17 +156,15 @@ class Builder:
     def wire(self, lit: int) -> int:
         """A wire carrying the literal (a gate is built for a negation or a constant)."""
         if lit == ONE:
-            return self._raw([], 0)
+            return self._raw((), (), 0)
         if lit == ZERO:
-            return self._raw([], 1)
+            return self._raw((), (), 1)
         if lit & 1:
-            return self._raw([(lit >> 1, -1)], 0)
+            return self._raw((lit >> 1,), (-1,), 0)
         return lit >> 1
 
-    def _raw(self, items: list[tuple[int, int]], t: int) -> int:
-        """The wire of gate [Σ w·x ≥ t] over (wire, weight) items sorted by wire, built once."""
-        wires = tuple(x for x, _ in items)
-        weights = tuple(w for _, w in items)
+    def _raw(self, wires: tuple[int, ...], weights: tuple[int, ...], t: int) -> int:
+        """The wire of gate [Σ w·x ≥ t] over wires in increasing order, built once."""
         if self.counting:
             key: object = hashlib.blake2b(repr((wires, weights, t)).encode(), digest_size=16).digest()
         else:
@@ -179,7 +178,7 @@ class Builder:
             self.gates.append((list(weights), list(wires), t))
             return found
         depth = self._depth
-        depth.append(1 + max([depth[x] for x in wires], default=0))
+        depth.append(1 + max(map(depth.__getitem__, wires), default=0))
         totals = self._totals
         totals[0] += 1
         totals[1] += len(wires)
