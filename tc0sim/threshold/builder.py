@@ -139,7 +139,14 @@ class Builder:
         return self.gate(list(terms) + [(e, big) for e in enable], threshold + big * len(enable))
 
     def and_(self, lits: Sequence[int]) -> int:
-        return self.gate([(x, 1) for x in lits], len(lits))
+        """AND of literals; of two or more literals on distinct wires the gate is built directly
+        (the one ``gate`` would build: weight ±1 per wire, threshold n − negated literals)."""
+        wires = sorted(x >> 1 for x in lits)
+        if len(lits) < 2 or min(lits) < 0 or len(set(wires)) < len(wires):
+            return self.gate([(x, 1) for x in lits], len(lits))
+        sign = {x >> 1: -1 if x & 1 else 1 for x in lits}
+        weights = tuple(map(sign.__getitem__, wires))
+        return 2 * self._raw(tuple(wires), weights, len(lits) - weights.count(-1))
 
     def or_(self, lits: Sequence[int]) -> int:
         return self.gate([(x, 1) for x in lits], 1)
