@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import hashlib
+import marshal
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterable, Iterator, Sequence
@@ -76,8 +77,9 @@ class Builder:
     construction code runs but no gate is stored: each gate keeps only its depth (1 + the deepest
     of its input wires), and the numbers of gates and wires and the widest weight are summed.
     Identical gates are still built once: the cache is keyed by a 128-bit BLAKE2b digest of the
-    gate's canonical form (sorted wires, weights, threshold) instead of the form itself, so the
-    counts equal the full build's unless two different gates' digests collide.
+    gate's canonical form (sorted wires, their weights, threshold; serialised by ``marshal``)
+    instead of the form itself, so the counts equal the full build's unless two different gates'
+    digests collide (probability below 10^−20 for 10^8 gates).
     """
 
     def __init__(self, counting: bool | None = None) -> None:
@@ -173,7 +175,7 @@ class Builder:
     def _raw(self, wires: tuple[int, ...], weights: tuple[int, ...], t: int) -> int:
         """The wire of gate [Σ w·x ≥ t] over wires in increasing order, built once."""
         if self.counting:
-            key: object = hashlib.blake2b(repr((wires, weights, t)).encode(), digest_size=16).digest()
+            key: object = hashlib.blake2b(marshal.dumps((wires, weights, t)), digest_size=16).digest()
         else:
             key = (wires, weights, t)
         found = self._cache.get(key)

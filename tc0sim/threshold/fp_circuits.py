@@ -655,14 +655,14 @@ def build(prim: str, p: int, arity: int = 2) -> Circuit:
     return PRIMS[prim](p, arity)
 
 
-def count(prim: str, p: int, arity: int = 2) -> Stats:
+def count(prim: str, p: int, arity: int = 2, max_wires: float = MAX_COUNT_WIRES) -> Stats:
     """The Stats of ``build(prim, p, arity)`` without storing it: the same construction code run
     by counting-mode builders (``tc0sim.threshold.builder.counting``), for sums far beyond what
-    ``build`` materialises (up to ``MAX_COUNT_WIRES`` estimated wires)."""
+    ``build`` materialises (up to ``max_wires`` estimated wires)."""
     _check(prim, p, arity)
-    if prim == "sum" and sum_wires_estimate(p, arity) > MAX_COUNT_WIRES:
+    if prim == "sum" and sum_wires_estimate(p, arity) > max_wires:
         raise CircuitTooLarge(f"counting the sum of {arity} terms at p = {p} would run through about "
-                              f"{sum_wires_estimate(p, arity):.2g} wires, above the limit of {MAX_COUNT_WIRES:.2g} "
-                              f"(about two minutes)")
+                              f"{sum_wires_estimate(p, arity):.2g} wires, above the limit of {max_wires:.2g} "
+                              f"(10^8 wires take about two minutes)")
     with counting():
         return PRIMS[prim](p, arity).stats()
