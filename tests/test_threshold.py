@@ -875,21 +875,22 @@ def test_count_refuses_sums_beyond_its_limit():
 
 
 def test_depth_gates_threshold_counts_a_sum_of_more_than_16_terms(tmp_path):
-    """An MLP whose dot products have 20 terms: d_sum from the sum circuit of 20 terms (counted),
-    equal to the built circuit's depth; and a sum beyond the count limit stays symbolic, named."""
+    """An MLP whose dot products have 17 terms: d_sum from the sum circuit of 17 terms (counted),
+    equal to the built circuit's; and a sum beyond the count limit stays symbolic, named."""
     from tc0sim.interp.depth import depth
-    from tc0sim.interp.threshold import account
+    from tc0sim.interp.threshold import MAX_PRECISION, account
     from tc0sim.modelfile import load_model
 
     path = tmp_path / "wide.yaml"
-    path.write_text((EXAMPLES / "mlp.yaml").read_text().replace("c: 2", "c: 20"))
+    path.write_text((EXAMPLES / "mlp.yaml").read_text().replace("c: 2", "c: 17"))
     graph = load_model(path).build(None)
-    built = F.build("sum", 3, 20).stats()
-    acc = account(graph, depth(graph), 3)
-    assert acc.values["d_sum"] == built.depth and acc.circuits["sum", 20] == built
-    assert acc.depth == 2 * F.build("add", 3).stats().depth + built.depth
-    k = next(k for k in range(16, 10_000, 16) if F.sum_wires_estimate(20, k) > F.MAX_COUNT_WIRES)
+    built = F.build("sum", 2, 17).stats()
+    acc = account(graph, depth(graph), 2)
+    assert acc.values["d_sum"] == built.depth and acc.circuits["sum", 17] == built
+    assert acc.depth == 2 * F.build("add", 2).stats().depth + built.depth
+    p = MAX_PRECISION
+    k = next(k for k in range(16, 10_000, 16) if F.sum_wires_estimate(p, k) > F.MAX_COUNT_WIRES)
     path.write_text((EXAMPLES / "mlp.yaml").read_text().replace("c: 2", f"c: {k}").replace("n: 4", "n: 1"))
     graph = load_model(path).build(None)
-    acc = account(graph, depth(graph), 20)
-    assert acc.depth is None and f"sum of {k} terms at p = 20" in acc.unresolved["d_sum"]
+    acc = account(graph, depth(graph), p)
+    assert acc.depth is None and f"sum of {k} terms at p = {p}" in acc.unresolved["d_sum"]
