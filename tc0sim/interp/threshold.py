@@ -10,8 +10,9 @@ deepest path when every primitive is counted at its circuit's full depth (compos
 can only be shallower, never deeper).  A symbol with a primitive that has no circuit (erf; exp
 outside its certified precisions; sums whose circuit has more than ``MAX_COUNT_WIRES`` estimated
 wires; products of more than ``MAX_PROD_BITS``/2 bits) stays symbolic, and the answer says so.
-The circuits are not stored: their depth and size come from counting-mode runs of the same
-construction code (``tc0sim.threshold.fp_circuits.count``), equal to the built circuits' Stats.  Size: Σ over nodes of elements × circuit gates.
+Size: Σ over nodes of elements × circuit gates.  The circuits are not stored: their depth and
+size come from counting-mode runs of the same construction code
+(``tc0sim.threshold.fp_circuits.count``), equal to the built circuits' Stats.
 """
 
 from __future__ import annotations

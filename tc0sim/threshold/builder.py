@@ -10,11 +10,11 @@ with every circuit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import hashlib
 import marshal
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 from tc0sim.threshold.circuit import Circuit, Stats
