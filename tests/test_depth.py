@@ -19,6 +19,7 @@ from tc0sim.interp.paths import group_path
 from tc0sim.interp.size import size
 from tc0sim.ir.graph import Builder, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+from tc0sim.ir.vectors import leq
 from tc0sim.modelfile import load_model
 
 from reference import depth_dict, depth_vector
@@ -697,3 +698,22 @@ def test_a_call_argument_no_used_result_reads_is_not_live():
     assert size(b.graph).as_dict() == size(b.graph.flat()).as_dict()
     assert size(b.graph).total == 2 and depth(b.graph).critical == [v(d_exp=1)]
     assert live == {"input", "call", "result"}  # the exp feeding y is dead
+
+
+def test_a_shared_body_counts_against_the_memory_budget():
+    """A body's analysis has the caller's budget: refused with the body's node named, or (when
+    asked) an upper bound that says it comes from inside the body."""
+    inner = many_classes_graph(40)
+
+    b = Builder(share=True)
+    x = b.input("x", (1, 1))
+    args = {name: b.exp(x) for name in inner.inputs}
+    out = b.call("classes", lambda sb, a, w: replay(sb, inner, a, w), args, lambda n, s: None)
+    b.output("out", out["out"])
+    exact = depth(b.graph)
+    assert exact.exact and exact.critical == [v(d_std=1, d_exp=40, d_sqrt=1)]
+    with pytest.raises(DepthBudgetError, match=r"node \d+ \(add .*memory budget"):
+        depth(b.graph, memory_budget=20_000)
+    bound = depth(b.graph, memory_budget=20_000, allow_upper_bound=True)
+    assert not bound.exact and any("in shared classes" in r for r in bound.inexact_reasons)
+    assert all(any(leq(c, u) for u in bound.critical) for c in exact.critical)

@@ -123,7 +123,7 @@ class _Context:
     def child(self, width: int) -> _Context:
         """The context of a shared body's analysis: vectors ``width`` long, the same body memo."""
         ctx = _Context(self.budget, self.allow_upper_bound, width)
-        ctx.bodies = self.bodies
+        ctx.bodies, ctx.kept = self.bodies, self.kept  # a body's states count against the same budget
         return ctx
 
     def intern(self, s: PSet) -> int:
@@ -656,6 +656,7 @@ def _analyse_body(fn: Function, ins: list[State], sets: tuple[int, ...], ctx: _C
         for nid, state in zip(fn.graph.inputs.values(), ins)
     }
     states = _run(fn.graph, inner, params)
+    ctx.kept = inner.kept
     ctx.reasons.extend(f"in shared {fn.name}: {r}" for r in inner.reasons)
     return _Body(DepthResult(fn.graph, states, [], inner.sets, not inner.reasons, inner.reasons, inner.fallbacks, inner.calls), len(sets))
 
