@@ -835,3 +835,62 @@ def test_simulator_exact_against_python_integers(bits):
         for weights, wires, threshold in gates:
             vals.append(int(sum(w * vals[i] for w, i in zip(weights, wires)) >= threshold))
         assert got.astype(int).tolist() == vals
+
+
+# --- counting mode: the same construction run without storing gates -------------------------------
+
+
+@pytest.mark.parametrize("prim", sorted(F.PRIMS))
+def test_counting_mode_equals_the_full_build(prim):
+    """Depth, gates, wires and weight bits of a counting-mode run equal those read off the stored circuit."""
+    arity = 3 if prim in F.REDUCTIONS else 2
+    for p in (3, 6) if prim == "exp" else (3, 6, 9):
+        assert F.count(prim, p, arity) == F.build(prim, p, arity).stats(), (prim, p)
+
+
+def test_counting_mode_equals_the_full_build_for_sum_of_2_to_16_terms():
+    points = [(2, k) for k in range(2, 17)] + [(5, 5), (8, 3), (12, 2)]
+    for p, k in points:
+        assert F.count("sum", p, k) == F.build("sum", p, k).stats(), (p, k)
+
+
+def test_counting_mode_stores_no_gate():
+    from tc0sim.threshold.builder import counting
+
+    with counting():
+        b = Builder()
+        x, y = b.inputs(2)
+        g = b.and_([x, y])
+        counted = b.circuit([b.or_([g, x ^ 1])])
+    assert b.gates == [] and counted.stats().gates == 2 and counted.stats().depth == 2
+    full = Builder()
+    x, y = full.inputs(2)
+    assert full.circuit([full.or_([full.and_([x, y]), x ^ 1])]).stats() == counted.stats()
+
+
+def test_count_refuses_sums_beyond_its_limit():
+    k = next(k for k in range(16, 10_000, 16) if F.sum_wires_estimate(8, k) > F.MAX_COUNT_WIRES)
+    with pytest.raises(F.CircuitTooLarge, match="counting the sum"):
+        F.count("sum", 8, k)
+
+
+def test_depth_gates_threshold_counts_a_sum_of_more_than_16_terms(tmp_path):
+    """An MLP whose dot products have 17 terms: d_sum from the sum circuit of 17 terms (counted),
+    equal to the built circuit's; and a sum beyond the count limit stays symbolic, named."""
+    from tc0sim.interp.depth import depth
+    from tc0sim.interp.threshold import MAX_PRECISION, account
+    from tc0sim.modelfile import load_model
+
+    path = tmp_path / "wide.yaml"
+    path.write_text((EXAMPLES / "mlp.yaml").read_text().replace("c: 2", "c: 17"))
+    graph = load_model(path).build(None)
+    built = F.build("sum", 2, 17).stats()
+    acc = account(graph, depth(graph), 2)
+    assert acc.values["d_sum"] == built.depth and acc.circuits["sum", 17] == built
+    assert acc.depth == 2 * F.build("add", 2).stats().depth + built.depth
+    p = MAX_PRECISION
+    k = next(k for k in range(16, 10_000, 16) if F.sum_wires_estimate(p, k) > F.MAX_COUNT_WIRES)
+    path.write_text((EXAMPLES / "mlp.yaml").read_text().replace("c: 2", f"c: {k}").replace("n: 4", "n: 1"))
+    graph = load_model(path).build(None)
+    acc = account(graph, depth(graph), p)
+    assert acc.depth is None and f"sum of {k} terms at p = {p}" in acc.unresolved["d_sum"]

@@ -8,8 +8,11 @@ and exp circuits.
 Every critical vector then gives one number, and the depth is their maximum — the length of the
 deepest path when every primitive is counted at its circuit's full depth (composing the circuits
 can only be shallower, never deeper).  A symbol with a primitive that has no circuit (erf; exp
-outside its certified precisions; sums of more than ``MAX_SUM_ARITY`` terms; products of more than
-``MAX_PROD_BITS``/2 bits) stays symbolic, and the answer says so.  Size: Σ over nodes of elements × circuit gates.
+outside its certified precisions; sums whose circuit has more than ``MAX_COUNT_WIRES`` estimated
+wires; products of more than ``MAX_PROD_BITS``/2 bits) stays symbolic, and the answer says so.
+Size: Σ over nodes of elements × circuit gates.  The circuits are not stored: their depth and
+size come from counting-mode runs of the same construction code
+(``tc0sim.threshold.fp_circuits.count``), equal to the built circuits' Stats.
 """
 
 from __future__ import annotations
@@ -24,21 +27,18 @@ from tc0sim.interp.depth import DepthResult
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
 from tc0sim.threshold.circuit import Stats
-from tc0sim.threshold.fp_circuits import (ARITY, EXP_GUARD_BITS, MAX_PROD_BITS, MAX_SUM_WIRES, PRIMS, REDUCTIONS,
-                                          build, sum_wires_estimate)
+from tc0sim.threshold.fp_circuits import (ARITY, EXP_GUARD_BITS, MAX_COUNT_WIRES, MAX_PROD_BITS, PRIMS, REDUCTIONS,
+                                          count, sum_wires_estimate)
 
-__all__ = ["ThresholdAccount", "account", "circuit_stats", "node_arity", "MAX_SUM_ARITY", "MAX_PRECISION"]
+__all__ = ["ThresholdAccount", "account", "circuit_stats", "node_arity", "MAX_PRECISION"]
 
-MAX_SUM_ARITY = 16
-"""Largest sum arity whose circuit is built here, and only below a quarter of the build limit in
-estimated wires (k = 16 at p = 12: ~2.5·10^6 wires, seconds to build)."""
 MAX_PRECISION = 24
 
 
 @lru_cache(maxsize=256)
 def circuit_stats(prim: str, p: int, k: int) -> Stats:
-    """Depth and size of the constructed circuit (built once per process)."""
-    return build(prim, p, k).stats()
+    """Depth and size of the constructed circuit (counted once per process, not stored)."""
+    return count(prim, p, k)
 
 
 def node_arity(graph: Graph, node: Node) -> int:
@@ -107,8 +107,10 @@ def account(graph: Graph, result: DepthResult, p: int) -> ThresholdAccount:
             acc.unresolved[row.symbol] = (f"exp at p = {p}: its circuit is certified only for "
                                           f"p = {min(EXP_GUARD_BITS)}..{max(EXP_GUARD_BITS)}")
             continue
-        if node.prim == "sum" and (k > MAX_SUM_ARITY or sum_wires_estimate(p, k) > MAX_SUM_WIRES // 4):
-            acc.unresolved[row.symbol] = f"sum of {k} terms at p = {p}: its circuit is not built here (too large)"
+        if node.prim == "sum" and sum_wires_estimate(p, k) > MAX_COUNT_WIRES:
+            acc.unresolved[row.symbol] = (f"sum of {k} terms at p = {p}: its circuit (about "
+                                          f"{sum_wires_estimate(p, k):.2g} wires) is beyond the {MAX_COUNT_WIRES:.2g} "
+                                          f"wires tc0sim counts")
             continue
         if node.prim == "prod" and k * p > MAX_PROD_BITS // 2:
             acc.unresolved[row.symbol] = f"prod of {k} terms at p = {p}: its circuit is not built here (too large)"

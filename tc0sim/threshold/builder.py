@@ -10,11 +10,16 @@ with every circuit.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+import hashlib
+import marshal
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
 
-from tc0sim.threshold.circuit import Circuit
+from tc0sim.threshold.circuit import Circuit, Stats
 
-__all__ = ["Builder", "ONE", "ZERO", "Term", "Group"]
+__all__ = ["Builder", "CountedCircuit", "ONE", "ZERO", "Term", "Group", "counting"]
 
 ONE = -1
 ZERO = -2
@@ -40,56 +45,91 @@ def neg(lit: int) -> int:
     return lit ^ 1
 
 
-class Builder:
-    """Accumulates gates in topological order; identical gates are built once."""
+_COUNTING: ContextVar[bool] = ContextVar("threshold_counting", default=False)
 
-    def __init__(self) -> None:
+
+@contextmanager
+def counting() -> Iterator[None]:
+    """Builders created inside run in counting mode (see ``Builder``): ``with counting(): sum_(p, k).stats()``."""
+    token = _COUNTING.set(True)
+    try:
+        yield
+    finally:
+        _COUNTING.reset(token)
+
+
+@dataclass(frozen=True)
+class CountedCircuit:
+    """What a counting-mode builder returns in place of a Circuit: its inputs, outputs and Stats."""
+
+    inputs: int
+    outputs: int
+    counted: Stats
+
+    def stats(self) -> Stats:
+        return self.counted
+
+
+class Builder:
+    """Accumulates gates in topological order; identical gates are built once.
+
+    In *counting mode* (``counting=True``, or created inside ``with counting():``) the same
+    construction code runs but no gate is stored: each gate keeps only its depth (1 + the deepest
+    of its input wires), and the numbers of gates and wires and the widest weight are summed.
+    Identical gates are still built once: the cache is keyed by a 128-bit BLAKE2b digest of the
+    gate's canonical form (sorted wires, their weights, threshold; serialised by ``marshal``)
+    instead of the form itself, so the counts equal the full build's unless two different gates'
+    digests collide (probability below 10^−20 for 10^8 gates).
+    """
+
+    def __init__(self, counting: bool | None = None) -> None:
+        self.counting = _COUNTING.get() if counting is None else counting
         self.n_inputs = 0
         self.gates: list[tuple[list[int], list[int], int]] = []
-        self._cache: dict[tuple[tuple[int, ...], tuple[int, ...], int], int] = {}
+        self._cache: dict[object, int] = {}
+        self._depth: list[int] = []
+        """Counting mode: the depth of every wire (inputs 0)."""
+        self._totals = [0, 0, 0]
+        """Counting mode: gates, wires (Σ fan-in), max weight bits."""
 
     # --- wires and gates -------------------------------------------------------------------
 
     def inputs(self, n: int) -> list[int]:
         """n new input bits (all inputs must be declared before the first gate)."""
-        if self.gates:
+        if self.n_gates:
             raise ValueError("declare every input before the first gate")
         first = self.n_inputs
         self.n_inputs += n
+        self._depth.extend([0] * n)
         return [2 * w for w in range(first, first + n)]
 
     def gate(self, terms: Iterable[Term], threshold: int) -> int:
         """[Σ w·lit ≥ threshold] (depth 1); constant or single-literal gates are not built."""
         acc: dict[int, int] = {}
+        get = acc.get
         t = threshold
         for lit, w in terms:
-            if w == 0 or lit == ZERO:
-                continue
-            if lit == ONE:
-                t -= w
+            if lit < 0:
+                if lit == ONE:
+                    t -= w
                 continue
             if lit & 1:
                 t -= w
                 w = -w
             wire = lit >> 1
-            acc[wire] = acc.get(wire, 0) + w
-        items = sorted((x, w) for x, w in acc.items() if w != 0)
-        lo = sum(w for _, w in items if w < 0)
-        hi = sum(w for _, w in items if w > 0)
-        if lo >= t:
+            acc[wire] = get(wire, 0) + w
+        if 0 in acc.values():
+            acc = {x: w for x, w in acc.items() if w}
+        total, spread = sum(acc.values()), sum(map(abs, acc.values()))
+        if (total - spread) // 2 >= t:
             return ONE
-        if hi < t:
+        if (total + spread) // 2 < t:
             return ZERO
-        if len(items) == 1:
-            wire, w = items[0]
+        if len(acc) == 1:
+            ((wire, w),) = acc.items()
             return 2 * wire if w > 0 else 2 * wire + 1
-        key = (tuple(x for x, _ in items), tuple(w for _, w in items), t)
-        found = self._cache.get(key)
-        if found is None:
-            found = self.n_inputs + len(self.gates)
-            self.gates.append((list(key[1]), list(key[0]), t))
-            self._cache[key] = found
-        return 2 * found
+        wires = sorted(acc)
+        return 2 * self._raw(tuple(wires), tuple(map(acc.__getitem__, wires)), t)
 
     def gate_if(self, terms: Sequence[Term], threshold: int, enable: Sequence[int] = ()) -> int:
         """[Σ w·lit ≥ threshold] ∧ every enable literal, as ONE gate (depth 1)."""
@@ -101,7 +141,14 @@ class Builder:
         return self.gate(list(terms) + [(e, big) for e in enable], threshold + big * len(enable))
 
     def and_(self, lits: Sequence[int]) -> int:
-        return self.gate([(x, 1) for x in lits], len(lits))
+        """AND of literals; of two or more literals on distinct wires the gate is built directly
+        (the one ``gate`` would build: weight ±1 per wire, threshold n − negated literals)."""
+        wires = sorted(x >> 1 for x in lits)
+        if len(lits) < 2 or min(lits) < 0 or len(set(wires)) < len(wires):
+            return self.gate([(x, 1) for x in lits], len(lits))
+        sign = {x >> 1: -1 if x & 1 else 1 for x in lits}
+        weights = tuple(map(sign.__getitem__, wires))
+        return 2 * self._raw(tuple(wires), weights, len(lits) - weights.count(-1))
 
     def or_(self, lits: Sequence[int]) -> int:
         return self.gate([(x, 1) for x in lits], 1)
@@ -118,21 +165,40 @@ class Builder:
     def wire(self, lit: int) -> int:
         """A wire carrying the literal (a gate is built for a negation or a constant)."""
         if lit == ONE:
-            return self._raw([], 0)
+            return self._raw((), (), 0)
         if lit == ZERO:
-            return self._raw([], 1)
+            return self._raw((), (), 1)
         if lit & 1:
-            return self._raw([(lit >> 1, -1)], 0)
+            return self._raw((lit >> 1,), (-1,), 0)
         return lit >> 1
 
-    def _raw(self, items: list[tuple[int, int]], t: int) -> int:
-        key = (tuple(x for x, _ in items), tuple(w for _, w in items), t)
+    def _raw(self, wires: tuple[int, ...], weights: tuple[int, ...], t: int) -> int:
+        """The wire of gate [Σ w·x ≥ t] over wires in increasing order, built once."""
+        if self.counting:
+            key: object = hashlib.blake2b(marshal.dumps((wires, weights, t)), digest_size=16).digest()
+        else:
+            key = (wires, weights, t)
         found = self._cache.get(key)
-        if found is None:
-            found = self.n_inputs + len(self.gates)
-            self.gates.append(([w for _, w in items], [x for x, _ in items], t))
-            self._cache[key] = found
+        if found is not None:
+            return found
+        found = self.n_inputs + self.n_gates
+        self._cache[key] = found
+        if not self.counting:
+            self.gates.append((list(weights), list(wires), t))
+            return found
+        depth = self._depth
+        depth.append(1 + max(map(depth.__getitem__, wires), default=0))
+        totals = self._totals
+        totals[0] += 1
+        totals[1] += len(wires)
+        widest = max(max(weights, default=0), -min(weights, default=0), abs(t)).bit_length()
+        if widest > totals[2]:
+            totals[2] = widest
         return found
+
+    @property
+    def n_gates(self) -> int:
+        return self._totals[0] if self.counting else len(self.gates)
 
     def inline(self, circuit: Circuit, inputs: Sequence[int]) -> list[int]:
         """Copy a circuit in with its input bits bound to literals; returns its output literals.
@@ -145,10 +211,14 @@ class Builder:
             lits.append(self.gate([(lits[w], c) for c, w in zip(weights, wires)], threshold))
         return [lits[w] for w in circuit.outputs]
 
-    def circuit(self, outputs: Sequence[int]) -> Circuit:
-        """The circuit with these output literals (each becomes a wire)."""
+    def circuit(self, outputs: Sequence[int]) -> Circuit | CountedCircuit:
+        """The circuit with these output literals (each becomes a wire); in counting mode its Stats."""
         wires = [self.wire(o) for o in outputs]
-        return Circuit(inputs=self.n_inputs, gates=list(self.gates), outputs=wires)
+        if not self.counting:
+            return Circuit(inputs=self.n_inputs, gates=list(self.gates), outputs=wires)
+        gates, fan_in, bits = self._totals
+        depth = max((self._depth[w] for w in wires), default=0)
+        return CountedCircuit(self.n_inputs, len(wires), Stats(depth, gates, fan_in, bits))
 
     # --- integers --------------------------------------------------------------------------
 

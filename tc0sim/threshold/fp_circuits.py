@@ -17,11 +17,11 @@ from typing import Callable, Sequence
 
 import mpmath
 
-from tc0sim.threshold.builder import ONE, ZERO, Builder, Group, Term, neg
+from tc0sim.threshold.builder import ONE, ZERO, Builder, Group, Term, counting, neg
 from tc0sim.errors import Tc0simError
-from tc0sim.threshold.circuit import Circuit
+from tc0sim.threshold.circuit import Circuit, Stats
 
-__all__ = ["PRIMS", "CircuitTooLarge", "NotCertified", "build", "encode", "decode", "operand_bits", "values"]
+__all__ = ["PRIMS", "CircuitTooLarge", "NotCertified", "build", "count", "encode", "decode", "operand_bits", "values"]
 
 
 class CircuitTooLarge(Tc0simError, ValueError):
@@ -628,11 +628,18 @@ MAX_SUM_WIRES = 15_000_000
 
 
 def sum_wires_estimate(p: int, k: int) -> int:
-    """Wires of the sum circuit, from the least-squares fit of docs/threshold.md (within ~15%)."""
+    """Wires of the sum circuit, from the least-squares fit of docs/threshold.md (within ~15% for
+    k ≤ 32; 1.3–1.8× too high at k = 64, 73)."""
     return int(27 * p * p * k * k + 2.33 * p * p * k ** 3) + 10_000
 
 
-def build(prim: str, p: int, arity: int = 2) -> Circuit:
+MAX_COUNT_WIRES = 160_000_000
+"""Largest estimated sum circuit ``count`` runs the construction for.  The estimate is about 1.3×
+(p = 8) to 1.8× (p = 11, 12) the true size at k = 64, 73 (k = 73 at p = 11: 7.1·10^7 wires
+against an estimate of 1.3·10^8, counted in about two minutes at 3–8·10^5 wires a second)."""
+
+
+def _check(prim: str, p: int, arity: int) -> None:
     if prim not in PRIMS:
         raise ValueError(f"no threshold construction for {prim!r}; expected one of {sorted(PRIMS)}")
     if p < 2:
@@ -640,7 +647,24 @@ def build(prim: str, p: int, arity: int = 2) -> Circuit:
     if prim == "prod" and arity * p > MAX_PROD_BITS:
         raise CircuitTooLarge(f"the product of {arity} terms at p = {p} has {arity * p} bits, above the limit of "
                               f"{MAX_PROD_BITS} for prod circuits")
+
+
+def build(prim: str, p: int, arity: int = 2) -> Circuit:
+    _check(prim, p, arity)
     if prim == "sum" and sum_wires_estimate(p, arity) > MAX_SUM_WIRES:
         raise CircuitTooLarge(f"the sum of {arity} terms at p = {p} would have about "
                               f"{sum_wires_estimate(p, arity):.2g} wires, above the limit of {MAX_SUM_WIRES:.2g}")
     return PRIMS[prim](p, arity)
+
+
+def count(prim: str, p: int, arity: int = 2, max_wires: float = MAX_COUNT_WIRES) -> Stats:
+    """The Stats of ``build(prim, p, arity)`` without storing it: the same construction code run
+    by counting-mode builders (``tc0sim.threshold.builder.counting``), for sums far beyond what
+    ``build`` materialises (up to ``max_wires`` estimated wires)."""
+    _check(prim, p, arity)
+    if prim == "sum" and sum_wires_estimate(p, arity) > max_wires:
+        raise CircuitTooLarge(f"counting the sum of {arity} terms at p = {p} would run through about "
+                              f"{sum_wires_estimate(p, arity):.2g} wires, above the limit of {max_wires:.2g} "
+                              f"(10^8 wires take a few minutes)")
+    with counting():
+        return PRIMS[prim](p, arity).stats()
