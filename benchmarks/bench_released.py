@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,28 +35,20 @@ PLAIN = ("VAR-d16 256 px", "VAR-d30 256 px", "FlowAR-S")
 """Models whose inlined graph is small enough to analyse here for the side-by-side ratio."""
 
 
-CHILD = (
-    "import resource, runpy, sys\n"
-    "try:\n    runpy.run_module('tc0sim', run_name='__main__')\n"
-    "finally:\n    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-)
-"""``python -m tc0sim`` that reports its own peak resident memory on exit."""
-
-
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 """Children may use compiled bytecode, as an installed package does (pip compiles it on install)."""
 
 
 def run(*args: str) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MB) of ``python -m tc0sim ARGS`` in a fresh process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """(wall s, CPU s, peak RSS MB) of ``python -m tc0sim ARGS`` in a fresh process (its own
+    resource usage, from ``os.wait4``)."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, env=ENV)
+    child = subprocess.Popen([sys.executable, "-m", "tc0sim", *args], cwd=ROOT, stdout=subprocess.DEVNULL, env=ENV)
+    _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    peak = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_KB")][-1]
-    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), peak / 1024
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"tc0sim {' '.join(args)} failed")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def plain_vs_shared(path: Path) -> tuple[float, float, int, int]:
