@@ -646,11 +646,35 @@ def test_audit_gives_layernorm_a_number_with_div_and_sqrt():
     assert notes and all(f"depth = {depth} gates at p = 5" in n and "symbolic" not in n for n in notes)
 
 
+
+def check_draws_against_evaluate(graph, compiled, p, scale, seeds) -> list:
+    """Draw inputs with each seed, simulate the compiled circuit on all of them at once and assert,
+    draw by draw, equal outputs or the range-error bit exactly where evaluate raises; the wanted
+    [m, e] pairs per draw (None where evaluate raised)."""
+    from tc0sim.interp.evaluate import evaluate, random_inputs
+
+    fmt, width = Format(p), F.operand_bits(p)
+    rows, wants = [], []
+    for seed in seeds:
+        vals = {k: fmt.asarray(v) for k, v in random_inputs(graph, seed, scale).items()}
+        rows.append(compiled.input_bits(vals))
+        try:
+            out = evaluate(graph, p, inputs=vals)
+            wants.append([fmt.to_pair(x) for name, _ in compiled.outputs for x in out[name].reshape(-1)])
+        except FpArithmeticError:
+            wants.append(None)
+    for want_row, row in zip(wants, compiled.circuit.simulate(np.array(rows)).astype(int)):
+        assert bool(row[-1]) == (want_row is None)
+        if want_row is not None:
+            assert [F.decode(row[i * width:(i + 1) * width], p) for i in range(len(want_row))] == want_row
+    return wants
+
+
 def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
     from click.testing import CliRunner
 
     from tc0sim.cli.main import main
-    from tc0sim.interp.evaluate import evaluate, random_inputs
+    from tc0sim.interp.evaluate import random_inputs
     from tc0sim.interp.threshold import account
     from tc0sim.interp.depth import depth
     from tc0sim.interp.threshold_compile import compile_graph
@@ -673,22 +697,7 @@ def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
     got = [F.decode(bits[i * width:(i + 1) * width], p) for i in range(len(want))]
     assert got == want and not bits[-1]
     # more input draws: equal outputs, or the range-error bit exactly where evaluate raises
-    rows, wants = [], []
-    for seed in range(40):
-        vals = {k: fmt.asarray(v) for k, v in random_inputs(graph, 100 + seed, spec.scale).items()}
-        rows.append(compiled.input_bits(vals))
-        try:
-            out = evaluate(graph, p, inputs=vals)
-            wants.append([fmt.to_pair(x) for name, _ in compiled.outputs for x in out[name].reshape(-1)])
-        except FpArithmeticError:
-            wants.append(None)
-    sims = compiled.circuit.simulate(np.array(rows)).astype(int)
-    for want_row, row in zip(wants, sims):
-        if want_row is None:
-            assert row[-1]
-        else:
-            assert not row[-1]
-            assert [F.decode(row[i * width:(i + 1) * width], p) for i in range(len(want_row))] == want_row
+    check_draws_against_evaluate(graph, compiled, p, spec.scale, range(100, 140))
     # composing the circuits is never deeper than counting every primitive at its full depth
     assert compiled.circuit.stats().depth <= account(graph, depth(graph), p).depth
 
@@ -697,7 +706,6 @@ def test_whole_mlp_compiled_to_one_circuit_equals_eval(tmp_path):
 def test_models_with_div_sqrt_exp_compiled_to_one_circuit_equal_eval(model, p, prims):
     """Softmax attention (exp, div, sums, products) and layer norm (div, sqrt) at n = 4: one circuit,
     equal to evaluate bit for bit on 20 input draws (or its error bit set exactly where evaluate raises)."""
-    from tc0sim.interp.evaluate import evaluate, random_inputs
     from tc0sim.interp.threshold_compile import compile_graph
     from tc0sim.modelfile import load_model
 
@@ -705,22 +713,8 @@ def test_models_with_div_sqrt_exp_compiled_to_one_circuit_equal_eval(model, p, p
     graph = spec.build(4)
     assert prims <= {node.prim for node in graph.live()}
     compiled = compile_graph(graph, p)
-    fmt = Format(p)
-    width = F.operand_bits(p)
-    rows, wants = [], []
-    for seed in range(20):
-        vals = {k: fmt.asarray(v) for k, v in random_inputs(graph, 300 + seed, spec.scale).items()}
-        rows.append(compiled.input_bits(vals))
-        try:
-            out = evaluate(graph, p, inputs=vals)
-            wants.append([fmt.to_pair(x) for name, _ in compiled.outputs for x in out[name].reshape(-1)])
-        except FpArithmeticError:
-            wants.append(None)
+    wants = check_draws_against_evaluate(graph, compiled, p, spec.scale, range(300, 320))
     assert any(w is not None for w in wants)
-    for want_row, row in zip(wants, compiled.circuit.simulate(np.array(rows)).astype(int)):
-        assert bool(row[-1]) == (want_row is None)
-        if want_row is not None:
-            assert [F.decode(row[i * width:(i + 1) * width], p) for i in range(len(want_row))] == want_row
 
 
 def test_audit_gives_attention_a_number_with_exp():
