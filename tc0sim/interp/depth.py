@@ -600,10 +600,9 @@ def _upper_bound(node: Node, ins: list[State], ctx: _Context) -> State:
 
 @dataclass
 class _Body:
-    """One analysis of a shared body: its depth result, its argument-class count and memo tables."""
+    """One analysis of a shared body: its depth result and memo tables."""
 
     result: DepthResult
-    tags: int
     parts: dict[int, list[tuple[int, Vec]]] = field(default_factory=dict)
     paths: dict[tuple, tuple[list, tuple | None]] = field(default_factory=dict)
 
@@ -658,7 +657,7 @@ def _analyse_body(fn: Function, ins: list[State], sets: tuple[int, ...], ctx: _C
     states = _run(fn.graph, inner, params)
     ctx.kept = inner.kept
     ctx.reasons.extend(f"in shared {fn.name}: {r}" for r in inner.reasons)
-    return _Body(DepthResult(fn.graph, states, [], inner.sets, not inner.reasons, inner.reasons, inner.fallbacks, inner.calls), len(sets))
+    return _Body(DepthResult(fn.graph, states, [], inner.sets, not inner.reasons, inner.reasons, inner.fallbacks, inner.calls))
 
 
 def _call(node: Node, ins: list[State], ctx: _Context) -> list[State]:
@@ -722,6 +721,8 @@ class DepthResult:
     fallbacks: set[int] = field(default_factory=set, repr=False)
     calls: dict[int, tuple[_Body, tuple[int, ...]]] = field(default_factory=dict, repr=False)
     """For each call node: the body analysis it used and the outer set of each argument class."""
+    _paths: dict[Vec, list] = field(default_factory=dict, repr=False)
+    """Witness paths found so far, by vector (a report asks for the same one several times)."""
 
     @property
     def analysed_nodes(self) -> int:
@@ -777,11 +778,16 @@ class DepthResult:
 
     def _witness_path(self, v: Vec | Mapping[str, int] | str) -> list:
         target = as_vec(v)
-        for out_id in sorted(set(self.graph.outputs.values())):
-            position = self._find(out_id, target)
-            if position is not None:
-                return self._backtrack(out_id, position, target)[0]
-        raise ValueError(f"no path of depth {fmt(target)} ends at an output")
+        found = self._paths.get(target)
+        if found is None:
+            for out_id in sorted(set(self.graph.outputs.values())):
+                position = self._find(out_id, target)
+                if position is not None:
+                    found = self._paths[target] = self._backtrack(out_id, position, target)[0]
+                    break
+            else:
+                raise ValueError(f"no path of depth {fmt(target)} ends at an output")
+        return found
 
     def _backtrack(self, node_id: int, position: tuple[int, ...], v: Vec) -> tuple[list[tuple[Node, tuple[int, ...] | None]], tuple | None]:
         """The path (output end first) from an element with vector ``v`` back to its source, and,
