@@ -43,15 +43,13 @@ from tc0sim.interp.rules import RuleTable
 from tc0sim.ir import moves
 from tc0sim.ir.graph import CALL, RESULT, Function, Graph, Node, paused_gc
 from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive
-from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, maximal, maximal_rows, to_dict
+from tc0sim.ir.vectors import PARETO_NUMPY, Number, Vec, as_vec, dot, fmt, leq, maximal, maximal_rows, to_dict
 from tc0sim.ir.wiring import move, origin
 
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 """Bytes the factored state of one step (and all states kept) may take before the analysis refuses."""
 
 PSet = frozenset  # frozenset[Vec], always Pareto-reduced
-UNION_NUMPY = 32
-"""Gates and substitutions with more candidate vectors than this filter them with numpy (``maximal_rows``)."""
 EMPTY_ID, ZERO_ID = 0, 1
 """Interned ids of the empty set (a node without elements) and of {0} (sources, pad's zeros)."""
 
@@ -141,7 +139,7 @@ class _Context:
             if len(ids) == 1:
                 (only,) = ids
                 base = self.sets[only] or self.sets[ZERO_ID]
-            elif sum(len(self.sets[i]) for i in ids) <= UNION_NUMPY:
+            elif sum(len(self.sets[i]) for i in ids) <= PARETO_NUMPY:
                 base = maximal({v for i in ids for v in self.sets[i]}) or self.sets[ZERO_ID]
             else:
                 base = [tuple(v) for v in maximal_rows(np.concatenate([self.array(i) for i in ids])).tolist()]
@@ -689,7 +687,7 @@ def _substitute(body: _Body, set_id: int, sets: tuple[int, ...], ctx: _Context) 
     if found is None:
         pad = (0,) * (ctx.width - len(SYMBOLS))
         count = sum(len(ctx.sets[sets[c]]) if c >= 0 else 1 for c, _ in parts)
-        if count <= UNION_NUMPY or len(parts) == 1:  # (one translate of an antichain is an antichain)
+        if count <= PARETO_NUMPY or len(parts) == 1:  # (one translate of an antichain is an antichain)
             vectors: set[Vec] = set()
             for c, v in parts:
                 base = v + pad

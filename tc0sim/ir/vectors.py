@@ -98,7 +98,8 @@ def leq(a: Vec, b: Vec) -> bool:
 
 
 PARETO_NUMPY = 24
-"""Sets of more distinct vectors than this are filtered with one numpy dominance matrix."""
+"""Sets of more vectors than this are filtered with numpy (``maximal_rows``; the depth interpreter's
+gates and substitutions use the same bound), smaller ones in Python."""
 
 
 def pareto_max(vectors: Iterable[Vec]) -> list[Vec]:
