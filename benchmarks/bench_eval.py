@@ -248,7 +248,7 @@ def worker_cpu(client: Any) -> float:
 def parallel_table(args: argparse.Namespace) -> None:
     """Serial MPFR vs warm local clusters of 1 and 2 workers (timed alternately, best of
     ``--parallel-repeat``), on workloads large enough that Dask's per-task cost is amortised."""
-    from distributed import LocalCluster
+    from tc0sim.interp.parallel import local_cluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     n = 64 if args.quick else 256
@@ -259,8 +259,7 @@ def parallel_table(args: argparse.Namespace) -> None:
 
     clusters, clients = {}, {}
     for workers in (1, 2):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        cluster = local_cluster(workers)
         clusters[workers] = cluster
         clients[workers] = Client(cluster)
         warm = build("matmul", {"n1": 8, "d": 8, "n2": 8})

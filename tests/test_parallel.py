@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from tc0sim.fp import ExpOverflow, Format
 from tc0sim.interp.evaluate import EvalStats, evaluate
-from tc0sim.interp.parallel import from_pairs, to_pairs
+from tc0sim.interp.parallel import Pairs, aligned, assemble, float_terms, from_pairs, local_cluster, to_pairs
 from tc0sim.ir.graph import Builder
 from tc0sim.kinds import build
 
@@ -18,9 +18,7 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def scheduler():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-    )
+    cluster = local_cluster(2)
     yield cluster.scheduler_address
     cluster.close()
 
@@ -63,12 +61,82 @@ def test_errors_are_the_serial_engines(scheduler) -> None:
     assert outcomes[0] == outcomes[1] and "(element (33,))" in outcomes[0] and "node exp" in outcomes[0]
 
 
-@pytest.mark.parametrize("p", [30, 53, 64, 200])
+def exact(v) -> Fraction:
+    return Fraction(*v.as_integer_ratio())
+
+
+def hard_values(F: Format) -> np.ndarray:
+    """F_p values with long significands, exact zeros in their expansion, and extreme binary64 exponents."""
+    values = F.map("exp", F.asarray(np.random.default_rng(3).standard_normal(300) * 4))
+    values[:6] = F.asarray(np.array([0.0, -0.0, 1.5, 2.0**-1022, -(2.0**1023) * 1.75, 5e-324 * 2**53]))
+    return np.concatenate([values, F.map("div", F.asarray(np.arange(1.0, 41.0)), F.asarray(np.full(40, 3.0)))])
+
+
+@pytest.mark.parametrize("p", [26, 30, 53, 54, 62, 64, 113, 200])
+def test_float_terms_are_an_exact_expansion(p: int) -> None:
+    F = Format(p)
+    values = hard_values(F)
+    terms = float_terms(F, values.tolist())
+    assert terms is not None and len(terms) == -(-p // 53)
+    sums = [sum((Fraction(t[i]) for t in terms), Fraction(0)) for i in range(values.size)]
+    assert sums == [exact(v) for v in values.tolist()]
+
+
+@pytest.mark.parametrize("p", [30, 53, 113])
+@pytest.mark.parametrize("value", ["2^1100", "2^-1100", "2^-1000·(1 + 2^-100)"])
+def test_values_beyond_binary64_leave_the_expansion_and_round_trip_exactly(p: int, value: str) -> None:
+    F = Format(p)
+    big = F._wide
+    v = {"2^1100": big.mul_2exp(F.one, 1100), "2^-1100": big.mul_2exp(F.one, -1100),
+         "2^-1000·(1 + 2^-100)": big.mul_2exp(big.add(F.one, big.mul_2exp(F.one, -100)), -1000)}[value]
+    v = F.asarray(np.array([v], dtype=object))
+    values = np.concatenate([hard_values(F)[:20], v])
+    if p < 100 and value.startswith("2^-1000"):
+        assert float_terms(F, values.tolist()) is not None  # rounded to p bits it is 2^-1000
+    else:
+        assert float_terms(F, values.tolist()) is None
+    ms, es = to_pairs(F, values)
+    assert [sum(Fraction(int(m[i])) * Fraction(2) ** int(e[i]) for m, e in zip(ms, es)) for i in range(values.size)] == \
+        [exact(x) for x in values.tolist()]
+    assert [exact(x) for x in from_pairs(F, ms, es).tolist()] == [exact(x) for x in values.tolist()]
+
+
+@pytest.mark.parametrize("p", [30, 53, 64, 113, 200])
 def test_pairs_round_trip(p: int) -> None:
     F = Format(p)
-    values = F.asarray(np.array([0.0, 1.5, -3.0e-300, 7.0e300, 1 / 3]))
+    values = np.concatenate([F.asarray(np.array([0.0, 1.5, -3.0e-300, 7.0e300, 1 / 3])), hard_values(F)])
     back = from_pairs(F, *to_pairs(F, values))
-    assert F.to_pairs(back) == F.to_pairs(values)
+    assert [exact(v) for v in back.tolist()] == [exact(v) for v in values.tolist()]
+
+
+def test_blocks_with_different_numbers_of_terms_assemble_and_align() -> None:
+    F = Format(113)
+    fast = hard_values(F)[:10]
+    slow = F.asarray(np.array([F._wide.mul_2exp(F.one, 2000)] * 10, dtype=object))
+    whole = assemble((20,), [((slice(0, 10),), to_pairs(F, fast)), ((slice(10, 20),), to_pairs(F, slow))])
+    assert len(to_pairs(F, fast)[0]) == 3 and len(to_pairs(F, slow)[0]) == 1 and len(whole.m) == 3
+    expected = [exact(v) for v in np.concatenate([fast, slow]).tolist()]
+    assert [exact(v) for v in from_pairs(F, whole.m, whole.e).tolist()] == expected
+    one_term = Pairs(*to_pairs(F, slow))
+    a, b = aligned([one_term, whole])
+    assert len(a.m) == len(b.m) == 3
+    assert [exact(v) for v in from_pairs(F, a.m, a.e).tolist()] == expected[10:]
+
+
+@pytest.mark.parametrize("p", [53, 113])
+def test_blocks_beyond_binary64_give_the_serial_bits(scheduler, p: int) -> None:
+    """exp of large inputs is an F_p value beyond binary64's range (F_53's range is far wider):
+    those blocks travel as exact pairs, the others as float64 expansions, then one ⊕ and one div."""
+    b = Builder()
+    x = b.input("x", (64,))
+    with b.scope("op"):
+        y = b.exp(x)
+        b.output("s", b.sum(b.reshape(y, (8, 8)), axis=1))
+        b.output("q", b.div(y, b.broadcast(b.sum(y, axis=0), (64,))))
+    values = np.random.default_rng(4).standard_normal(64)
+    values[40:48] = 800.0 + np.arange(8)
+    serial = pairs(evaluate(b.graph, p, {"x": values}, engine="mpfr"), p)
+    assert pairs(evaluate(b.graph, p, {"x": values}, engine="mpfr", scheduler=scheduler, chunk_elements=8), p) == serial
 
 
 @pytest.mark.parametrize("p", [53, 113])
@@ -88,8 +156,6 @@ def test_inputs_kept_as_pairs_through_wiring_give_the_serial_bits(scheduler, p: 
 
 
 def test_float_pairs_are_exact() -> None:
-    from fractions import Fraction
-
     from tc0sim.interp.parallel import float_pairs
 
     x = np.array([5e-324, -0.0, 1.7976931348623157e308, -1.5, 2.0**-1060, 0.1])

@@ -1,14 +1,17 @@
 """The MPFR engine on a Dask distributed cluster: a node's elements evaluated in parallel blocks.
 
 Large elementwise nodes and reductions (and an elementwise node whose only consumer is a ⊕/⊗,
-e.g. a matmul's products, fused with it) are cut into blocks along the kept axes. A node's
-operands travel once per node as integer [m, e] arrays of their distinct elements (a broadcast
-operand is sent unbroadcast); each worker rebuilds the mpfr values of the parts its blocks read,
-applies the same ``Format`` array operation as the serial engine to its blocks and returns
-[m, e] arrays, which the client keeps (``Pairs``) until it needs mpfr objects. Every element is
-rounded once from its exact value, so the bits do not depend on the blocks or the number of
-workers. If a block raises, the node is re-run serially to raise the serial engine's error (same
-element, same message). Small nodes run in the client.
+e.g. a matmul's products, fused with it) are cut into blocks along the kept axes, spread evenly
+over the workers. Values travel as integer arrays (a ``Wire``: per element Σ_i m_i·2^e_i, one
+int64 pair per binary64 term of an exact expansion, or one exact pair beyond binary64's range)
+of their distinct elements (a broadcast operand is sent unbroadcast); each worker rebuilds the
+mpfr values of the parts its blocks read and applies the same ``Format`` array operation as the
+serial engine. The client submits every node without waiting: a node's value stays on the
+cluster (``Remote``), and a node reading one runs there too (wiring and small nodes as one
+task), so the client waits only for the outputs. Every element is rounded once from its exact
+value, so the bits do not depend on the blocks or the number of workers. If any task raises, or
+the cluster fails, the evaluation is replayed serially, which raises exactly the serial engine's
+first error (or gives its values). Nodes that read only values held in the client run there.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gmpy2
@@ -26,7 +30,7 @@ import numpy as np
 
 from tc0sim.fastfp import compact
 from tc0sim.fp import Format, FpArithmeticError
-from tc0sim.interp.evaluate import ENGINE_CLASSES, EvalStats, MpfrEngine, NamedError, named
+from tc0sim.interp.evaluate import ENGINE_CLASSES, EVAL_RULES, EvalStats, MpfrEngine, NamedError, named
 from tc0sim.interp.fast import Deferred, blocks, feeders_of_one_reduction
 from tc0sim.ir.graph import Node
 from tc0sim.ir.primitives import PRIMITIVES
@@ -49,15 +53,27 @@ SCATTER_TIMEOUT = 120
 serially (same bits) instead of waiting on an unresponsive cluster."""
 
 
+Wire = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
+"""Integer arrays (m_1..m_k, e_1..e_k) of one shape: each element's value is Σ_i m_i·2^e_i."""
+
+
 @dataclass
 class Pairs:
-    """A node's F_p values kept as integer arrays, value m·2^e per element, until the client
-    itself needs mpfr objects (then converted once, ``objects``): the operands and results of
-    the nodes run on the cluster need no conversion in the client."""
+    """A node's F_p values kept as integer arrays (a ``Wire``), until the client itself needs
+    mpfr objects (then converted once, ``objects``): the operands and results of the nodes run
+    on the cluster need no conversion in the client."""
 
-    m: np.ndarray
-    e: np.ndarray
+    m: tuple[np.ndarray, ...]
+    e: tuple[np.ndarray, ...]
     objects: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.m[0].shape
+
+    def each(self, fn: Any) -> Pairs:
+        """The same function applied to every integer array (wiring, compaction, slicing)."""
+        return Pairs(tuple(map(fn, self.m)), tuple(map(fn, self.e)))
 
 
 def float_pairs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,42 +82,119 @@ def float_pairs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ldexp(mant, 53).astype(np.int64), ex.astype(np.int64) - 53
 
 
-def to_pairs(F: Format, values: np.ndarray | Pairs) -> tuple[np.ndarray, np.ndarray]:
-    """Integer arrays (m, e) with value m·2^e per element (m int64 for p <= 62, else Python ints)."""
+def float_terms(F: Format, flat: list[Any]) -> list[np.ndarray] | None:
+    """k = ⌈p/53⌉ float64 arrays whose sum is exactly each value of ``flat`` (a float64
+    expansion: term i is the rest after terms 1..i-1 rounded to binary64, the rests computed
+    exactly at precision p), or None if some value is beyond binary64's range.
+
+    Why it is exact: a value's bits span [E - p + 1, E]. A normal term is the rest rounded to
+    53 bits, so the next rest is a multiple of 2^(E-p+1) below half an ulp of that term: it
+    spans at most 53 fewer bits. After k - 1 normal terms at most 53 bits remain, which the last
+    term holds exactly. So it is enough to check that every term is finite and normal, or zero
+    where the rest it came from is zero (checked for those elements one by one)."""
+    n = len(flat)
+    k = -(-F.p // 53)
+    sub = F._wide.sub
+    terms, rest = [], flat
+    for i in range(k):
+        term = np.fromiter(map(float, rest), np.float64, n)
+        if not np.isfinite(term).all():
+            return None
+        tiny = np.flatnonzero(np.abs(term) < 2.0**-1022)
+        if any(rest[j] != 0 for j in tiny.tolist()):
+            return None
+        terms.append(term)
+        if i + 1 < k:
+            rest = list(map(sub, rest, term.tolist()))
+    return terms
+
+
+def exact_floats(m: np.ndarray, e: np.ndarray) -> np.ndarray | None:
+    """The float64 array m·2^e if every element is exactly a binary64 value, else None
+    (certified: |m| <= 2^53 converts exactly, and scaling back by 2^-e gives m again)."""
+    if m.dtype != np.int64 or m.size and np.abs(m).max() > 2**53:
+        return None
+    mf = m.astype(np.float64)
+    scale = np.clip(e, -4000, 4000)
+    with np.errstate(over="ignore", under="ignore"):
+        x = np.ldexp(mf, scale)
+        return x if np.array_equal(np.ldexp(x, -scale), mf) else None
+
+
+def to_pairs(F: Format, values: np.ndarray | Pairs) -> Wire:
+    """The Wire of F_p values: one int64 [m, e] pair per float64 term of their expansion
+    (``float_terms``), or where that is not exact one exact pair (m a Python int for p > 62)."""
     if isinstance(values, Pairs):
         return values.m, values.e
-    flat = np.asarray(values, dtype=object).ravel().tolist()
-    pairs = [v.as_mantissa_exp() if v != 0 else (0, 0) for v in flat]
+    arr = np.asarray(values, dtype=object)
+    flat = arr.ravel().tolist()
+    terms = float_terms(F, flat)
+    if terms is not None:
+        pairs = [float_pairs(t.reshape(arr.shape)) for t in terms]
+        return tuple(m for m, _ in pairs), tuple(e for _, e in pairs)
+    exact = [v.as_mantissa_exp() if v != 0 else (0, 0) for v in flat]
     dtype = np.int64 if F.p <= 62 else object
-    m = np.array([int(a) for a, _ in pairs], dtype=dtype).reshape(np.shape(values))
-    e = np.array([int(b) for _, b in pairs], dtype=np.int64).reshape(np.shape(values))
-    return m, e
+    m = np.array([int(a) for a, _ in exact], dtype=dtype).reshape(arr.shape)
+    e = np.array([int(b) for _, b in exact], dtype=np.int64).reshape(arr.shape)
+    return (m,), (e,)
 
 
-def from_pairs(F: Format, m: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Object array of mpfr values m·2^e (exact: every pair came from an F_p value)."""
+def from_pairs(F: Format, ms: tuple[np.ndarray, ...], es: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Object array of the mpfr values Σ_i m_i·2^e_i (exact: every Wire holds F_p values, and
+    each partial sum of an expansion fits in p bits, so every addition below is exact)."""
+    shape = ms[0].shape
     ctx = F._wide
-    mpfr, mul_2exp = gmpy2.mpfr, ctx.mul_2exp
-    p = F.p
-    flat = [mul_2exp(mpfr(int(a), p), int(b)) for a, b in zip(m.ravel().tolist(), e.ravel().tolist())]
-    return np.fromiter(flat, dtype=object, count=len(flat)).reshape(m.shape)
+    acc: list[Any] | None = None
+    for m, e in zip(ms, es):
+        x = exact_floats(m, e)
+        if x is not None:
+            term = x.ravel().tolist()
+        else:
+            mpfr, mul_2exp, p = gmpy2.mpfr, ctx.mul_2exp, F.p
+            term = [mul_2exp(mpfr(int(a), p), int(b)) for a, b in zip(m.ravel().tolist(), e.ravel().tolist())]
+        acc = list(map(ctx.plus, term)) if acc is None else list(map(ctx.add, acc, term))
+    assert acc is not None
+    return np.fromiter(acc, dtype=object, count=len(acc)).reshape(shape)
+
+
+def assemble(shape: tuple[int, ...], pieces: list[tuple[tuple[slice, ...], Wire]]) -> Pairs:
+    """One Pairs of ``shape`` from Wires of its blocks (their numbers of terms may differ)."""
+    terms = max(len(ms) for _, (ms, _) in pieces)
+    big = any(m.dtype == object for _, (ms, _) in pieces for m in ms)
+    m = tuple(np.zeros(shape, dtype=object if big else np.int64) for _ in range(terms))
+    e = tuple(np.zeros(shape, dtype=np.int64) for _ in range(terms))
+    for index, (bms, bes) in pieces:
+        for i, (bm, be) in enumerate(zip(bms, bes)):
+            m[i][index] = bm
+            e[i][index] = be
+    return Pairs(m, e)
+
+
+def aligned(args: list[Pairs]) -> list[Pairs]:
+    """The same values with as many terms each (zero terms appended), for wiring across them."""
+    terms = max(len(a.m) for a in args)
+    out = []
+    for a in args:
+        pad = terms - len(a.m)
+        zeros = tuple(np.zeros(a.shape, dtype=np.int64) for _ in range(pad))
+        out.append(Pairs(a.m + zeros, a.e + zeros))
+    return out
 
 
 _FORMATS: dict[int, Format] = {}
 _OPERANDS: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 
+_SECONDS: dict[tuple[str, str], float] = {}
+"""Seconds this worker spent per (evaluation, operator), until the client collects them."""
 
-def _operand(p: int, token: str, pairs: tuple[np.ndarray, np.ndarray], index: tuple[slice, ...]) -> np.ndarray:
-    """The mpfr values of the part ``index`` of a node's operand on this worker: each worker
-    rebuilds only the parts its blocks read, a part read by every block (a broadcast operand,
-    such as the right factor of a matmul) once per node (a few parts kept)."""
-    key = (token, *((s.start, s.stop, s.step) for s in index))
-    if key not in _OPERANDS:
-        m, e = pairs
-        _OPERANDS[key] = from_pairs(_format(p), m[index], e[index])
-        while len(_OPERANDS) > 8:
-            _OPERANDS.popitem(last=False)
-    return _OPERANDS[key]
+_WIRES: OrderedDict[Any, Wire] = OrderedDict()
+
+Layout = tuple[tuple[int, ...], list[tuple[slice, ...]]] | None
+"""How a value's Wire is split: None (one Wire), or (its shape, the index of each block)."""
+
+Operand = tuple[Any, tuple[int, ...], Layout, list[Any]]
+"""(token, full shape, layout, parts) of a task's operand: parts are the Wires (futures in the
+client) of its distinct elements, or of the blocks that computed it."""
 
 
 def _format(p: int) -> Format:
@@ -110,40 +203,139 @@ def _format(p: int) -> Format:
     return _FORMATS[p]
 
 
+def _objects(p: int, operand: Operand, index: tuple[slice, ...]) -> np.ndarray:
+    """The mpfr values of the part ``index`` of an operand: each worker rebuilds only the
+    distinct elements of the parts its blocks read, a part read by every block (a broadcast
+    operand, such as the right factor of a matmul) once (a few parts kept)."""
+    token, shape, _, _ = operand
+    ms, es = _wire(operand)
+    part = tuple(slice(0, 1) if n == 1 else s for n, s in zip(ms[0].shape, index))
+    key = (token, *((s.start, s.stop, s.step) for s in part))
+    if key not in _OPERANDS:
+        _OPERANDS[key] = from_pairs(_format(p), tuple(m[part] for m in ms), tuple(e[part] for e in es))
+        while len(_OPERANDS) > 8:
+            _OPERANDS.popitem(last=False)
+    block = tuple(len(range(*s.indices(n))) for s, n in zip(index, shape))
+    return np.broadcast_to(_OPERANDS[key], block)
+
+
+def _timed(clock: tuple[str, str], start: float) -> None:
+    _SECONDS[clock] = _SECONDS.get(clock, 0.0) + time.process_time() - start
+
+
+def collect_seconds(evaluation: str) -> dict[str, float]:
+    """This worker's seconds per operator for one evaluation (and forgets them)."""
+    mine = [key for key in _SECONDS if key[0] == evaluation]
+    return {operator: _SECONDS.pop((evaluation, operator)) for _, operator in mine}
+
+
+def _assembled(layout: Layout, parts: list[Wire]) -> Wire:
+    if layout is None:
+        return parts[0]
+    whole = assemble(layout[0], list(zip(layout[1], parts)))
+    return whole.m, whole.e
+
+
+def _wire(operand: Operand) -> Wire:
+    """An operand's Wire, its blocks assembled once on this worker (a few kept)."""
+    token, _, layout, parts = operand
+    if layout is None:
+        return parts[0]
+    if token not in _WIRES:
+        _WIRES[token] = _assembled(layout, parts)
+        while len(_WIRES) > 4:
+            _WIRES.popitem(last=False)
+    return _WIRES[token]
+
+
 def run_block(
-    p: int, map_prim: str | None, reduce_prim: str | None, axes: tuple[int, ...],
-    operands: list[tuple[str, tuple[np.ndarray, np.ndarray], tuple[slice, ...]]], shape: tuple[int, ...],
-) -> tuple[np.ndarray, np.ndarray]:
+    p: int, clock: tuple[str, str], map_prim: str | None, reduce_prim: str | None, axes: tuple[int, ...],
+    operands: list[Operand], index: tuple[slice, ...],
+) -> Wire:
     """One block on a worker: rebuild operands, apply the map and/or the reduction, return pairs."""
+    start = time.process_time()
     F = _format(p)
-    args = [np.broadcast_to(_operand(p, token, pairs, index), shape) for token, pairs, index in operands]
+    args = [_objects(p, operand, index) for operand in operands]
     values = F.map(map_prim, *args) if map_prim else args[0]
     if reduce_prim:
         values = F.reduce(reduce_prim, values, axes)
-    return to_pairs(F, values)
+    try:
+        return to_pairs(F, values)
+    finally:
+        _timed(clock, start)
 
 
-def _compact_index(shape: tuple[int, ...], index: tuple[slice, ...]) -> tuple[slice, ...]:
-    return tuple(slice(0, 1) if n == 1 else s for n, s in zip(shape, index))
+def run_node(p: int, clock: tuple[str, str], node: Node, operands: list[Operand]) -> Wire:
+    """A whole node on a worker: wiring moves the integer arrays; any other primitive (a small
+    node reading values on the cluster) applies the serial engine's rule."""
+    start = time.process_time()
+    F = _format(p)
+    if PRIMITIVES[node.prim].kernel is None and node.prim != "constant":
+        args = aligned([Pairs(*_wire(o)).each(lambda a, s=o[1]: np.broadcast_to(a, s)) for o in operands])
+        moved = Pairs(
+            tuple(move(node, [a.m[i] for a in args], lambda: 0) for i in range(len(args[0].m))),
+            tuple(move(node, [a.e[i] for a in args], lambda: 0) for i in range(len(args[0].e))),
+        ).each(compact)
+        _timed(clock, start)
+        return moved.m, moved.e
+    args = [_objects(p, operand, tuple(slice(None) for _ in operand[1])) for operand in operands]
+    try:
+        return to_pairs(F, EVAL_RULES.rule(node.prim)(F, node, args))
+    finally:
+        _timed(clock, start)
+
+
+@dataclass
+class Remote:
+    """A node's value on the cluster: futures of the Wire of its distinct elements (broadcast
+    to ``shape``) or of its blocks' (``layout``); no futures once the cluster has failed (then
+    the evaluation is replayed serially). Tasks reading it wait for the blocks themselves, so
+    no task or trip through the client stands between two nodes."""
+
+    futures: list[Any]
+    layout: Layout
+    shape: tuple[int, ...]
+    node: int
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def operand(self) -> Operand:
+        return (self.token, self.shape, self.layout, self.futures)
 
 
 def _compact(value: np.ndarray | Pairs) -> np.ndarray | Pairs:
-    """The distinct elements of a broadcast operand (fastfp.compact of both arrays of pairs)."""
-    if isinstance(value, Pairs):
-        return Pairs(compact(value.m), compact(value.e))
-    return compact(value)
+    """The distinct elements of a broadcast operand (fastfp.compact of every integer array)."""
+    return value.each(compact) if isinstance(value, Pairs) else compact(value)
 
 
-def _shape(value: np.ndarray | Pairs) -> tuple[int, ...]:
-    return value.m.shape if isinstance(value, Pairs) else value.shape
+class ClusterFailed(Exception):
+    """The cluster did not take or return a node's data."""
 
 
-def _size(value: np.ndarray | Pairs) -> int:
-    return value.m.size if isinstance(value, Pairs) else value.size
+QUIET_WORKERS = {"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "2s"}
+"""Dask settings of the local cluster: no statistical profiler sampling the computing thread
+every 10 ms and a slower system monitor (on two cores they took several % of the CPU)."""
+
+
+def local_cluster(workers: int) -> Any:
+    """A Dask LocalCluster of single-threaded worker processes, quiet (no dashboard, no logs
+    below CRITICAL: a failing task is replayed serially and reported once, by the client)."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(QUIET_WORKERS):
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+        )
 
 
 class ParallelMpfrEngine(MpfrEngine):
-    """MPFR engine whose large nodes run on a Dask distributed cluster (same bits as serial)."""
+    """MPFR engine whose large nodes run on a Dask distributed cluster (same bits as serial).
+
+    Nodes are submitted without waiting: a node reading a value on the cluster runs there too
+    (as blocks, or whole if small or wiring), so the client waits only for the outputs and the
+    workers go from one node to the next without a round trip through the client."""
 
     name = "mpfr-dask"
 
@@ -152,122 +344,191 @@ class ParallelMpfrEngine(MpfrEngine):
         chunk_elements: int | None = None,
     ) -> None:
         super().__init__(F, stats)
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         self.cluster = None
         if scheduler is not None:
             self.client = Client(scheduler)
         else:
-            n = workers or os.cpu_count() or 1
-            self.cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                silence_logs=logging.ERROR,
-            )
+            self.cluster = local_cluster(workers or os.cpu_count() or 1)
             self.client = Client(self.cluster)
         self.task_elements = chunk_elements
-        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        self.addresses = sorted(self.client.scheduler_info().get("workers", {}))
+        self.workers = max(1, len(self.addresses))
         self.fused: set[int] = set()
+        self.live: list[Node] = []
+        self.keep: set[int] = set()
+        self.given: dict[int, Any] = {}
+        self.evaluation = uuid.uuid4().hex
+        self.submitted = False
+        self.replayed: dict[int, Any] | None = None
 
     def close(self) -> None:
+        self._collect_seconds()
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
+        self.live, self.keep = live, keep
         feeders = feeders_of_one_reduction(live, keep, _is_map, _is_reduction)
         self.fused.update(n.id for n in feeders if n.size >= MIN_PARALLEL_ELEMENTS)
 
     def entry(self, node: Node, value: Any) -> Any:
         """A float64 input at p >= 53 is exactly F_p (F_p's range contains binary64's): kept as pairs."""
+        self.given[node.id] = value
         if (self.F.p >= 53 and isinstance(value, np.ndarray) and value.dtype == np.float64
                 and value.shape == node.shape and np.isfinite(value).all()):
-            return Pairs(*float_pairs(value))
+            m, e = float_pairs(value)
+            return Pairs((m,), (e,))
         return super().entry(node, value)
 
     def apply(self, node: Node, args: list[Any]) -> Any:
         if node.id in self.fused:
             return Deferred(node, args)
         if _is_reduction(node) and isinstance(args[0], Deferred):
-            return self._run(node, args[0].node, args[0].args)
+            return self._blocks(node, args[0].node, args[0].args)
         if _is_map(node) and node.size >= MIN_PARALLEL_ELEMENTS:
-            return self._run(None, node, args)
-        if _is_reduction(node) and _size(args[0]) >= MIN_PARALLEL_ELEMENTS:
-            return self._run(node, None, args)
+            return self._blocks(None, node, args)
+        if _is_reduction(node) and math.prod(args[0].shape) >= MIN_PARALLEL_ELEMENTS:
+            return self._blocks(node, None, args)
+        if any(isinstance(a, Remote) for a in args):
+            return self._whole(node, args)
         row = PRIMITIVES.get(node.prim)
-        if row is not None and row.kernel is None and row.move is not None and all(isinstance(a, Pairs) for a in args):
+        if row is not None and row.kernel is None and row.move is not None and args and all(isinstance(a, Pairs) for a in args):
             self.stats.add_gates("mpfr", node)
-            return Pairs(move(node, [a.m for a in args], lambda: 0), move(node, [a.e for a in args], lambda: 0))
-        return super().apply(node, [self._local(a) for a in args])
+            args = aligned(args)
+            return Pairs(
+                tuple(move(node, [a.m[i] for a in args], lambda: 0) for i in range(len(args[0].m))),
+                tuple(move(node, [a.e[i] for a in args], lambda: 0) for i in range(len(args[0].e))),
+            )
+        try:
+            return super().apply(node, [self._local(a) for a in args])
+        except FpArithmeticError as e:
+            if self.submitted:  # an earlier node on the cluster may fail first: the serial order decides
+                self._replay()
+            raise NamedError(named(node, e)) from None
 
     def result(self, value: Any, values: str) -> np.ndarray:
+        if isinstance(value, Remote):
+            try:
+                if not value.futures:
+                    raise ClusterFailed
+                ms, es = _assembled(value.layout, self.client.gather(value.futures))
+                local = from_pairs(self.F, tuple(np.broadcast_to(m, value.shape) for m in ms),
+                                   tuple(np.broadcast_to(e, value.shape) for e in es))
+            except Exception:  # an arithmetic error on a worker, or a failed cluster: serial decides
+                try:
+                    local = self._replay()[value.node]
+                except NamedError as e:
+                    raise e.error from None
+            return super().result(local, values)
         return super().result(self._local(value), values)
 
     def _local(self, value: Any) -> np.ndarray:
-        """mpfr objects of any value of this engine (a deferred map is evaluated here)."""
-        if isinstance(value, Deferred):
-            try:
-                return super().apply(value.node, [self._local(a) for a in value.args])
-            except FpArithmeticError as e:
-                raise NamedError(named(value.node, e)) from None
+        """mpfr objects of a value held in the client."""
         if isinstance(value, Pairs):
             if value.objects is None:
                 value.objects = from_pairs(self.F, value.m, value.e)
             return value.objects
         return value
 
-    def _run(self, reduce_node: Node | None, map_node: Node | None, args: list[Any]) -> Pairs | np.ndarray:
-        """Blocks of ``reduce(map(args))`` (either may be absent) on the cluster; the result as pairs."""
-        shape = map_node.shape if map_node is not None else _shape(args[0])
+    def _operands(self, args: list[Any]) -> list[Operand] | None:
+        """Every argument as a task operand: a value on the cluster as it is, a value in the
+        client sent once as the Wire of its distinct elements. None if the cluster failed."""
+        operands = []
+        for a in args:
+            if isinstance(a, Remote):
+                if not a.futures:
+                    return None
+                operands.append(a.operand)
+                continue
+            wire = to_pairs(self.F, _compact(a))
+            try:
+                future = self.client.scatter([wire], hash=False, timeout=SCATTER_TIMEOUT)[0]
+            except Exception:
+                return None
+            operands.append((future.key, a.shape, None, [future]))
+        return operands
+
+    def _submit(self, fn: Any, node: Node, *args: Any, **placement: Any) -> Any:
+        self.submitted = True
+        return self.client.submit(fn, self.F.p, (self.evaluation, node.operator), *args, pure=False, **placement)
+
+    def _blocks(self, reduce_node: Node | None, map_node: Node | None, args: list[Any]) -> Remote:
+        """Blocks of ``reduce(map(args))`` (either may be absent) on the cluster."""
+        shape = map_node.shape if map_node is not None else args[0].shape
         axes = tuple(reduce_node.attrs["axes"]) if reduce_node is not None else ()
         kept = [i for i in range(len(shape)) if i not in axes]
+        out = reduce_node if reduce_node is not None else map_node
+        assert out is not None
         for n in (reduce_node, map_node):
             if n is not None:
                 self.stats.add_gates("mpfr", n)
-        compacts = [_compact(a) for a in args]
-        tokens = [uuid.uuid4().hex for _ in args]
-        try:
-            scattered = [
-                self.client.scatter(to_pairs(self.F, c), broadcast=True, hash=False, timeout=SCATTER_TIMEOUT)
-                for c in compacts
-            ]
-        except Exception:
-            return self._serial(reduce_node, map_node, args)
-        futures, out_indexes = [], []
+        operands = self._operands(args)
+        if operands is None:
+            return Remote([], None, out.shape, out.id)
         per_task = self.task_elements or min(
             MAX_TASK_ELEMENTS, max(MIN_PARALLEL_ELEMENTS, math.prod(shape) // (TASKS_PER_WORKER * self.workers) + 1)
         )
-        for index in blocks(shape, kept, per_task):
-            block_shape = tuple(len(range(*s.indices(n))) for s, n in zip(index, shape))
-            operands = [(t, f, _compact_index(_shape(c), index)) for t, f, c in zip(tokens, scattered, compacts)]
-            futures.append(self.client.submit(
-                run_block, self.F.p, _kernel(map_node), _kernel(reduce_node),
-                axes, operands, block_shape, pure=False,
+        futures, out_indexes = [], []
+        indexes = list(blocks(shape, kept, per_task))
+        for i, index in enumerate(indexes):
+            futures.append(self._submit(
+                run_block, out, _kernel(map_node), _kernel(reduce_node), axes, operands, index,
+                **self._placement(i, len(indexes)),
             ))
             out_indexes.append(tuple(index[a] for a in kept) if reduce_node is not None else index)
-        out_shape = reduce_node.shape if reduce_node is not None else shape
-        try:
-            results = self.client.gather(futures)
-        except Exception:
-            return self._serial(reduce_node, map_node, args)
-        m = np.empty(out_shape, dtype=np.int64 if self.F.p <= 62 else object)
-        e = np.empty(out_shape, dtype=np.int64)
-        for index, (bm, be) in zip(out_indexes, results):
-            m[index] = bm
-            e[index] = be
-        return Pairs(m, e)
+        return Remote(futures, (out.shape, out_indexes) if len(futures) > 1 else None, out.shape, out.id)
 
-    def _serial(self, reduce_node: Node | None, map_node: Node | None, args: list[Any]) -> np.ndarray:
-        """Re-run a node serially: raises exactly the serial engine's error (named by its node)."""
-        args = [self._local(a) for a in args]
-        values = args
-        if map_node is not None:
-            try:
-                values = [MpfrEngine.apply(self, map_node, args)]
-            except FpArithmeticError as e:
-                if reduce_node is None:
-                    raise
-                raise NamedError(named(map_node, e)) from None
-        return MpfrEngine.apply(self, reduce_node, values) if reduce_node is not None else values[0]
+    def _placement(self, block: int, count: int) -> dict[str, Any]:
+        """Blocks spread evenly over the workers, in contiguous runs (Dask would otherwise put
+        them all where their operands are)."""
+        if not self.addresses:
+            return {}
+        return {"workers": [self.addresses[block * len(self.addresses) // count]], "allow_other_workers": True}
+
+    def _whole(self, node: Node, args: list[Any]) -> Remote:
+        self.stats.add_gates("mpfr", node)
+        operands = self._operands(args)
+        if operands is None:
+            return Remote([], None, node.shape, node.id)
+        return Remote([self._submit(run_node, node, node, operands)], None, node.shape, node.id)
+
+    def _collect_seconds(self) -> None:
+        """Workers' CPU seconds per operator, added to the client's once the outputs are in (the
+        client only submits the nodes that run on the cluster)."""
+        if not self.submitted:
+            return
+        self.submitted = False
+        try:
+            per_worker = self.client.run(collect_seconds, self.evaluation)
+        except Exception:
+            return
+        for seconds in per_worker.values():
+            for op, s in seconds.items():
+                self.stats.seconds[op] = self.stats.seconds.get(op, 0.0) + s
+
+    def _replay(self) -> dict[int, Any]:
+        """The whole evaluation again, serially: raises exactly the serial engine's first error
+        (named by its node), or gives the values the cluster could not."""
+        if self.replayed is None:
+            serial = MpfrEngine(self.F, EvalStats())
+            last_use = {i: node.id for node in self.live for i in node.inputs}
+            values: dict[int, Any] = {}
+            for node in self.live:
+                if node.prim == "input":
+                    values[node.id] = serial.entry(node, self.given[node.id])
+                    continue
+                try:
+                    values[node.id] = serial.apply(node, [values[i] for i in node.inputs])
+                except FpArithmeticError as e:
+                    raise NamedError(named(node, e)) from None
+                for i in set(node.inputs):
+                    if last_use.get(i) == node.id and i not in self.keep:
+                        del values[i]
+            self.replayed = values
+        return self.replayed
 
 
 def _is_map(node: Node) -> bool:
