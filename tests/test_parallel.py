@@ -161,3 +161,49 @@ def test_float_pairs_are_exact() -> None:
     x = np.array([5e-324, -0.0, 1.7976931348623157e308, -1.5, 2.0**-1060, 0.1])
     m, e = float_pairs(x)
     assert [Fraction(int(a)) * Fraction(2) ** int(b) for a, b in zip(m, e)] == [Fraction(v) for v in x.tolist()]
+
+
+def test_a_cluster_error_before_a_client_error_is_the_one_raised(scheduler, monkeypatch) -> None:
+    """exp overflows on the cluster; a later node in the client divides by zero. The serial
+    engine stops at exp, so the Dask engine must too (its tasks finish after the client's node)."""
+    from tc0sim.interp import parallel
+
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 32)
+    b = Builder()
+    x, z = b.input("x", (64,)), b.input("z", (2,))
+    with b.scope("first"):
+        y = b.exp(x)
+    with b.scope("second"):
+        q = b.div(b.constant(1), z)
+    b.output("y", y)
+    b.output("q", q)
+    values = {"x": np.full(64, 2.0), "z": np.zeros(2)}
+    values["x"][50] = 2.0**40
+    messages, stats = [], EvalStats()
+    for kw in ({}, {"scheduler": scheduler, "stats": stats}):
+        with pytest.raises(ExpOverflow) as info:
+            evaluate(b.graph, 30, values, engine="mpfr", **kw)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "node exp" in messages[0] and "(element (50,))" in messages[0]
+    assert stats.replayed == 1
+
+
+def test_small_nodes_reading_cluster_values_run_there_with_the_serial_bits(scheduler, monkeypatch) -> None:
+    """With the default threshold, softmax-like row sums (small) of a large exp (on the cluster)
+    and a broadcast division run as whole-node tasks; bits and per-operator seconds are kept."""
+    from tc0sim.interp import parallel
+
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1 << 14)
+    b = Builder()
+    x = b.input("x", (64, 512))
+    with b.scope("scores"):
+        a = b.exp(x)
+    with b.scope("norm"):
+        inv = b.div(b.constant(1), b.sum(b.reshape(b.sum(a, axis=1), (8, 8)), axis=1))
+        b.output("out", b.mul(b.reshape(inv, (8, 1)), b.reshape(b.sum(a, axis=1), (8, 8))))
+    values = {"x": np.random.default_rng(5).standard_normal((64, 512))}
+    for p in (53, 113):
+        serial = pairs(evaluate(b.graph, p, values, engine="mpfr"), p)
+        stats = EvalStats()
+        assert pairs(evaluate(b.graph, p, values, engine="mpfr", scheduler=scheduler, stats=stats), p) == serial
+        assert stats.replayed == 0 and stats.seconds.get("scores", 0) > 0 and stats.seconds.get("norm", 0) > 0

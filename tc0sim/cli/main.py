@@ -887,8 +887,10 @@ def _stats_lines(stats: Any) -> list[str]:
     lines = [
         f"engine: {stats.engine}; gates by engine: {gates}",
         f"certified elements (exp, ⊕, ⊗): {stats.certified:,}; recomputed by MPFR: {stats.recomputed:,}",
-        "time per operator:",
     ]
+    if stats.replayed:
+        lines.append("the Dask cluster failed or a task raised: evaluated again serially in this process")
+    lines.append("time per operator:")
     for op, seconds in sorted(stats.seconds.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {op:<24} {seconds:10.4f} s")
     return lines

@@ -94,6 +94,8 @@ class EvalStats:
     """Elements of fast-engine nodes recomputed by MPFR (uncertified, or outside binary64's range)."""
     seconds: dict[str, float] = field(default_factory=dict)
     engine: str = ""
+    replayed: int = 0
+    """Evaluations the Dask engine ran again serially (a task raised, or the cluster failed)."""
 
     def add_gates(self, engine: str, node: Node) -> None:
         if not PRIMITIVES[node.prim].is_wiring:
@@ -102,7 +104,7 @@ class EvalStats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "engine": self.engine, "gates": dict(self.gates), "certified": self.certified,
-            "recomputed": self.recomputed, "seconds": dict(self.seconds),
+            "recomputed": self.recomputed, "replayed": self.replayed, "seconds": dict(self.seconds),
         }
 
 

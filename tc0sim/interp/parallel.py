@@ -513,6 +513,7 @@ class ParallelMpfrEngine(MpfrEngine):
         """The whole evaluation again, serially: raises exactly the serial engine's first error
         (named by its node), or gives the values the cluster could not."""
         if self.replayed is None:
+            self.stats.replayed += 1
             serial = MpfrEngine(self.F, EvalStats())
             last_use = {i: node.id for node in self.live for i in node.inputs}
             values: dict[int, Any] = {}
