@@ -677,3 +677,87 @@ def test_native_outputs_and_their_pairs(p: int) -> None:
     native = evaluate(b.graph, p, inputs, engine="fast", values="native")["y"]
     assert native.dtype == np.float64
     assert F.to_pairs(native) == F.to_pairs(evaluate(b.graph, p, inputs, engine="mpfr", values="native")["y"])
+
+
+@pytest.mark.parametrize("p", [3, 8, 11, 24, MAX_FAST_P])
+@pytest.mark.parametrize("k", [3, 4, 64])
+def test_sums_of_nonnegative_terms_certified_from_the_sum_match_the_oracle(p: int, k: int) -> None:
+    """A ⊕ whose terms have no negatives takes Σ|t| from the binary64 sum itself: random rows over
+    a wide exponent window, and rows 1 + 2^-p + tiny that binary64 rounds onto the midpoint."""
+    rng = np.random.default_rng([11, p, k])
+    lo, hi = exponent_range(p)
+    top = hi - 2 - k.bit_length()  # a sum of k terms below 2^top stays in range
+    rows = N // (4 * k)
+    window = min(61 - p - 8, (top - lo) // 2)
+    base = rng.integers(max(lo + 1, -900), max(min(top, 900) - window, lo + 2), rows)[:, None]
+    exps = np.clip(base + rng.integers(0, window + 1, (rows, k)), lo + p + 1, top)
+    x = np.abs(random_fp(rng, p, exps))
+    midpoints = 50 if p >= 8 else 0  # 2^-(p+50) is an F_p value from p = 8 on
+    x[:midpoints] = 0.0
+    x[:midpoints, :3] = [1.0, np.ldexp(1.0, -p), np.ldexp(1.0, -p - 50)]
+    x[50:60] = 0.0
+    stats = EvalStats()
+    got = run_reduce("sum", p, x, stats=stats)
+    bits_equal(got[60:], sum_oracle(x[60:], p))  # the first rows span more than the oracle's 62 bits
+    assert stats.recomputed >= midpoints and stats.recomputed < 0.01 * rows + midpoints
+    assert (got[:midpoints] == 1 + np.ldexp(1.0, 1 - p)).all() and (got[50:60] == 0).all()
+
+
+@pytest.mark.parametrize("p", [8, 24])
+def test_fused_sums_of_squares_match_the_exact_oracle(p: int) -> None:
+    """Σ_j x_ij² (a mul of a node with itself, fused with its ⊕): rows 1 + (2^-p/2)² + b² land
+    beyond the midpoint 1 + 2^-p that binary64 rounds them onto, and random rows; against exact
+    rationals (each square rounded once, then the exact sum rounded once)."""
+    rng = np.random.default_rng([12, p])
+    x = Kernels(p).rounded(rng.standard_normal((400, 33)))
+    x[:40] = 0.0
+    x[:40, :3] = [1.0, np.ldexp(1.0, -p // 2), np.ldexp(1.0, -30)]
+    x[40:50] = 0.0
+    b = Builder()
+    xs = b.input("x", x.shape)
+    b.output("y", b.sum(b.mul(xs, xs), axis=1))
+    stats = EvalStats()
+    got = evaluate(b.graph, p, {"x": x}, engine="fast", values="float64", stats=stats, chunk_elements=64)["y"]
+    expected = [
+        float(round_fraction(sum((round_fraction(Fraction(v) ** 2, p) for v in row.tolist()), Fraction(0)), p))
+        for row in x
+    ]
+    bits_equal(got, np.array(expected))
+    assert stats.recomputed >= 40 and (got[:40] == 1 + np.ldexp(1.0, 1 - p)).all()
+
+
+def test_a_released_array_is_reused_only_when_nothing_else_holds_it() -> None:
+    from tc0sim.interp import fast
+
+    engine = fast.FastEngine(Format(8), EvalStats())
+    memory = fast._MEMORY
+    memory.free.clear()
+    memory.pooled = 0
+    size = fast.POOL_MIN_BYTES // 8
+    held = {"a": np.ones(size), "b": np.ones(size), "c": np.ones(size), "d": np.ones(size)}
+    view = held["a"].reshape(-1)[1:]
+    deferred = fast.Deferred(None, [held["b"]])  # type: ignore[arg-type]
+    named = held["c"]
+    for key in ("a", "b", "c"):
+        engine.release(held.pop(key))
+    assert memory.pooled == 0, "a view, a deferred node and a name still hold them"
+    engine.release(held.pop("d"))
+    assert memory.pooled == 8 * size
+    reused = memory.output((2, size // 2))
+    assert reused.base is None and reused.shape == (2, size // 2) and memory.pooled == 0
+    assert view.sum() == size - 1 and deferred.args[0].sum() == size and named.sum() == size
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[f.stem for f in EXAMPLES])
+def test_examples_with_every_output_array_pooled_keep_the_bits(path: Path, monkeypatch) -> None:
+    """Every freed array reused (not only those of 1 MB and more), evaluated twice so that the
+    second evaluation runs in memory freed by the first: the same bits as the MPFR engine."""
+    from tc0sim.interp import fast
+
+    monkeypatch.setattr(fast, "POOL_MIN_BYTES", 8)
+    spec = load_model(path)
+    graph = spec.build(None)
+    if size(graph).total > 10**7:
+        pytest.skip("released-size model: too many gates to evaluate here")
+    for _ in range(2):
+        same_outcome(lambda: graph, 11, {}, chunk_elements=257)

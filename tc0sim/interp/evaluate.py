@@ -141,6 +141,9 @@ class MpfrEngine:
         self.stats.add_gates("mpfr", node)
         return rule(self.F, node, args)
 
+    def release(self, value: Any) -> None:
+        """A value no node reads any more (an engine may reuse its memory)."""
+
     def result(self, value: Any, values: str) -> np.ndarray:
         """The caller's representation: object array of mpfr, (``values="float64"``) float64, or
         (``"native"``) this engine's own arrays (here object arrays of mpfr)."""
@@ -232,7 +235,7 @@ def evaluate(
             stats.seconds[node.operator] = stats.seconds.get(node.operator, 0.0) + time.perf_counter() - start
             for i in set(node.inputs):
                 if last_use.get(i) == node.id and i not in keep:
-                    del results[i]
+                    runner.release(results.pop(i))
         return {name: runner.result(results[nid], values) for name, nid in graph.outputs.items()}
     finally:
         runner.close()
