@@ -291,6 +291,7 @@ def parallel_table(args: argparse.Namespace) -> None:
                       f"| {max(busy[1]):.2f} / {max(busy[2]):.2f} |", flush=True)
         print(f"control after the table (1 worker / 2 workers): {dask_control(clients):.2f}")
     finally:
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # closing clusters logs at INFO
         for client in clients.values():
             client.close()
         for cluster in clusters.values():

@@ -318,14 +318,15 @@ every 10 ms and a slower system monitor (on two cores they took several % of the
 
 
 def local_cluster(workers: int) -> Any:
-    """A Dask LocalCluster of single-threaded worker processes, quiet (no dashboard, no logs
-    below CRITICAL: a failing task is replayed serially and reported once, by the client)."""
+    """A Dask LocalCluster of single-threaded worker processes, quiet (its HTTP server on a free
+    port, no logs below CRITICAL: a failing task is replayed serially and reported once, by the
+    client)."""
     import dask
     from distributed import LocalCluster
 
     with dask.config.set(QUIET_WORKERS):
         return LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
             silence_logs=logging.CRITICAL,
         )
 
