@@ -181,6 +181,17 @@ def aligned(args: list[Pairs]) -> list[Pairs]:
     return out
 
 
+def moved_pairs(node: Node, args: list[Pairs]) -> Pairs:
+    """A wiring node applied to values held as integer arrays: the same move on every array (a
+    padded element gets m = 0, e = 0, i.e. the value 0)."""
+    args = aligned(args)
+    terms = range(len(args[0].m))
+    return Pairs(
+        tuple(move(node, [a.m[i] for a in args], lambda: 0) for i in terms),
+        tuple(move(node, [a.e[i] for a in args], lambda: 0) for i in terms),
+    )
+
+
 _FORMATS: dict[int, Format] = {}
 _OPERANDS: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 
@@ -271,11 +282,8 @@ def run_node(p: int, clock: tuple[str, str], node: Node, operands: list[Operand]
     start = time.process_time()
     F = _format(p)
     if PRIMITIVES[node.prim].kernel is None and node.prim != "constant":
-        args = aligned([Pairs(*_wire(o)).each(lambda a, s=o[1]: np.broadcast_to(a, s)) for o in operands])
-        moved = Pairs(
-            tuple(move(node, [a.m[i] for a in args], lambda: 0) for i in range(len(args[0].m))),
-            tuple(move(node, [a.e[i] for a in args], lambda: 0) for i in range(len(args[0].e))),
-        ).each(compact)
+        moved = moved_pairs(node, [Pairs(*_wire(o)).each(lambda a, s=o[1]: np.broadcast_to(a, s)) for o in operands])
+        moved = moved.each(compact)
         _timed(clock, start)
         return moved.m, moved.e
     args = [_objects(p, operand, tuple(slice(None) for _ in operand[1])) for operand in operands]
@@ -398,11 +406,7 @@ class ParallelMpfrEngine(MpfrEngine):
         row = PRIMITIVES.get(node.prim)
         if row is not None and row.kernel is None and row.move is not None and args and all(isinstance(a, Pairs) for a in args):
             self.stats.add_gates("mpfr", node)
-            args = aligned(args)
-            return Pairs(
-                tuple(move(node, [a.m[i] for a in args], lambda: 0) for i in range(len(args[0].m))),
-                tuple(move(node, [a.e[i] for a in args], lambda: 0) for i in range(len(args[0].e))),
-            )
+            return moved_pairs(node, args)
         try:
             return super().apply(node, [self._local(a) for a in args])
         except FpArithmeticError as e:
