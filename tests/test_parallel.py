@@ -207,3 +207,35 @@ def test_small_nodes_reading_cluster_values_run_there_with_the_serial_bits(sched
         stats = EvalStats()
         assert pairs(evaluate(b.graph, p, values, engine="mpfr", scheduler=scheduler, stats=stats), p) == serial
         assert stats.replayed == 0 and stats.seconds.get("scores", 0) > 0 and stats.seconds.get("norm", 0) > 0
+
+
+def _blocked(value: np.ndarray, rows: int):
+    """``value`` (integers) held as row blocks of at most ``rows`` rows, the Wires standing in for futures."""
+    from tc0sim.interp.parallel import Remote
+
+    n = value.shape[0]
+    indexes = [(slice(i, min(i + rows, n)), *(slice(0, d) for d in value.shape[1:])) for i in range(0, n, rows)]
+    parts = [((value[ix].copy(),), (np.zeros(value[ix].shape, dtype=np.int64),)) for ix in indexes]
+    return Remote(parts, (value.shape, indexes, [value[ix].shape for ix in indexes]), value.shape, 0)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7, 20])
+def test_a_task_reads_only_the_blocks_of_its_region_through_reshape_and_broadcast(rows: int) -> None:
+    """Regions of values held as blocks, after a unit-axis reshape and a broadcast (seen without
+    computing anything), equal numpy's slices of the reshaped and broadcast array."""
+    from tc0sim.interp.parallel import region_wire
+    from tc0sim.ir.graph import Node
+
+    value = np.arange(20 * 6, dtype=np.int64).reshape(20, 6)
+    held = _blocked(value, rows)
+    reshaped = held.moved(Node(1, "reshape", (20, 1, 6), (0,), {"shape": (20, 1, 6)}, (), "r"))
+    wide = reshaped.moved(Node(2, "broadcast", (2, 20, 5, 6), (1,), {"shape": (2, 20, 5, 6)}, (), "b"))
+    expected = np.broadcast_to(value.reshape(20, 1, 6), (2, 20, 5, 6))
+    for lo, hi in [(0, 20), (4, 9), (19, 20), (6, 7)]:
+        index = (slice(None), slice(lo, hi), slice(1, 4), slice(None))
+        key, shape, origin, region, places, parts = wide.operand(index)
+        assert len(parts) == len({i // rows for i in range(lo, hi)}), "only the blocks the rows lie in"
+        m = region_wire(region, places, parts)[0][0]
+        assert origin == (0, lo, 0, 0) and shape == (2, 20, 5, 6)
+        assert np.array_equal(np.broadcast_to(m, expected[index].shape), expected[index])
+    assert held.moved(Node(3, "reshape", (6, 20), (0,), {"shape": (6, 20)}, (), "t")) is None, "not a unit-axis reshape"

@@ -200,12 +200,15 @@ _SECONDS: dict[tuple[str, str], float] = {}
 
 _WIRES: OrderedDict[Any, Wire] = OrderedDict()
 
-Layout = tuple[tuple[int, ...], list[tuple[slice, ...]]] | None
-"""How a value's Wire is split: None (one Wire), or (its shape, the index of each block)."""
+Place = tuple[tuple[slice, ...], tuple[slice, ...], tuple[int, ...]]
+"""Where a block's Wire goes in an operand's region: (destination in the region, source part of
+the block, the block's shape in the value's coordinates)."""
 
-Operand = tuple[Any, tuple[int, ...], Layout, list[Any]]
-"""(token, full shape, layout, parts) of a task's operand: parts are the Wires (futures in the
-client) of its distinct elements, or of the blocks that computed it."""
+Operand = tuple[Any, tuple[int, ...], tuple[int, ...] | None, tuple[int, ...] | None, list[Place] | None, list[Any]]
+"""(key, full shape, origin, region shape, places, parts) of a task's operand. parts are Wires
+(futures in the client). With places None the one part is the Wire of all the value's distinct
+elements; else the parts are blocks, and only the region starting at origin (in the distinct
+elements' coordinates) that a task reads is assembled from them."""
 
 
 def _format(p: int) -> Format:
@@ -214,20 +217,54 @@ def _format(p: int) -> Format:
     return _FORMATS[p]
 
 
+def _cached(cache: OrderedDict[Any, Any], key: Any, make: Any, size: int) -> Any:
+    """A least-recently-used cache of this worker (operands read by several blocks)."""
+    if key in cache:
+        cache.move_to_end(key)
+    else:
+        cache[key] = make()
+        while len(cache) > size:
+            cache.popitem(last=False)
+    return cache[key]
+
+
+def region_wire(shape: tuple[int, ...], places: list[Place], parts: list[Wire]) -> Wire:
+    """The Wire of a region assembled from the parts of blocks that cover it."""
+    terms = max(len(ms) for ms, _ in parts)
+    big = any(m.dtype == object for ms, _ in parts for m in ms)
+    m = tuple(np.zeros(shape, dtype=object if big else np.int64) for _ in range(terms))
+    e = tuple(np.zeros(shape, dtype=np.int64) for _ in range(terms))
+    for (dst, src, block), (bms, bes) in zip(places, parts):
+        for i, (bm, be) in enumerate(zip(bms, bes)):
+            m[i][dst] = bm.reshape(block)[src]
+            e[i][dst] = be.reshape(block)[src]
+    return m, e
+
+
+def _wire(operand: Operand) -> Wire:
+    key, _, _, region, places, parts = operand
+    if places is None:
+        return parts[0]
+    return _cached(_WIRES, key, lambda: region_wire(region, places, parts), 4)
+
+
 def _objects(p: int, operand: Operand, index: tuple[slice, ...]) -> np.ndarray:
-    """The mpfr values of the part ``index`` of an operand: each worker rebuilds only the
-    distinct elements of the parts its blocks read, a part read by every block (a broadcast
-    operand, such as the right factor of a matmul) once (a few parts kept)."""
-    token, shape, _, _ = operand
+    """The mpfr values of the part ``index`` (of the full shape) of an operand: each worker
+    rebuilds only the distinct elements of the parts its blocks read, a part read by every block
+    (a broadcast operand, such as the right factor of a matmul) once (a few parts kept)."""
+    key, shape, origin, _, _, _ = operand
     ms, es = _wire(operand)
-    part = tuple(slice(0, 1) if n == 1 else s for n, s in zip(ms[0].shape, index))
-    key = (token, *((s.start, s.stop, s.step) for s in part))
-    if key not in _OPERANDS:
-        _OPERANDS[key] = from_pairs(_format(p), tuple(m[part] for m in ms), tuple(e[part] for e in es))
-        while len(_OPERANDS) > 8:
-            _OPERANDS.popitem(last=False)
+    start = origin or (0,) * len(shape)
+    part = tuple(
+        slice(0, 1) if n == 1 else slice(s.indices(full)[0] - o, s.indices(full)[1] - o)
+        for n, s, full, o in zip(ms[0].shape, index, shape, start)
+    )
+    objects = _cached(
+        _OPERANDS, (key, *((s.start, s.stop) for s in part)),
+        lambda: from_pairs(_format(p), tuple(m[part] for m in ms), tuple(e[part] for e in es)), 8,
+    )
     block = tuple(len(range(*s.indices(n))) for s, n in zip(index, shape))
-    return np.broadcast_to(_OPERANDS[key], block)
+    return np.broadcast_to(objects, block)
 
 
 def _timed(clock: tuple[str, str], start: float) -> None:
@@ -238,25 +275,6 @@ def collect_seconds(evaluation: str) -> dict[str, float]:
     """This worker's seconds per operator for one evaluation (and forgets them)."""
     mine = [key for key in _SECONDS if key[0] == evaluation]
     return {operator: _SECONDS.pop((evaluation, operator)) for _, operator in mine}
-
-
-def _assembled(layout: Layout, parts: list[Wire]) -> Wire:
-    if layout is None:
-        return parts[0]
-    whole = assemble(layout[0], list(zip(layout[1], parts)))
-    return whole.m, whole.e
-
-
-def _wire(operand: Operand) -> Wire:
-    """An operand's Wire, its blocks assembled once on this worker (a few kept)."""
-    token, _, layout, parts = operand
-    if layout is None:
-        return parts[0]
-    if token not in _WIRES:
-        _WIRES[token] = _assembled(layout, parts)
-        while len(_WIRES) > 4:
-            _WIRES.popitem(last=False)
-    return _WIRES[token]
 
 
 def run_block(
@@ -293,22 +311,67 @@ def run_node(p: int, clock: tuple[str, str], node: Node, operands: list[Operand]
         _timed(clock, start)
 
 
+Layout = tuple[tuple[int, ...], list[tuple[slice, ...]], list[tuple[int, ...]]]
+"""A value held as blocks: (shape of its distinct elements, each block's index and shape there)."""
+
+
 @dataclass
 class Remote:
     """A node's value on the cluster: futures of the Wire of its distinct elements (broadcast
-    to ``shape``) or of its blocks' (``layout``); no futures once the cluster has failed (then
-    the evaluation is replayed serially). Tasks reading it wait for the blocks themselves, so
-    no task or trip through the client stands between two nodes."""
+    to ``shape``), or (``layout``) of its blocks; no futures once the cluster has failed (then
+    the evaluation is replayed serially). A task reading it waits only for the blocks it reads,
+    so no task or trip through the client stands between two nodes, and a block of the next
+    node can start as soon as the blocks it needs are done."""
 
     futures: list[Any]
-    layout: Layout
+    layout: Layout | None
     shape: tuple[int, ...]
     node: int
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
-    @property
-    def operand(self) -> Operand:
-        return (self.token, self.shape, self.layout, self.futures)
+    def operand(self, index: tuple[slice, ...] | None = None) -> Operand:
+        """The operand of a task that reads the part ``index`` (of ``shape``; None: all)."""
+        if self.layout is None:
+            return ((self.token,), self.shape, None, None, None, self.futures)
+        distinct, indexes, shapes = self.layout
+        index = index or tuple(slice(None) for _ in self.shape)
+        region = [(0, 1) if c == 1 else s.indices(n)[:2] for c, s, n in zip(distinct, index, self.shape)]
+        places, parts = [], []
+        for block, block_shape, future in zip(indexes, shapes, self.futures):
+            cut = [(max(r0, b.start), min(r1, b.stop)) for (r0, r1), b in zip(region, block)]
+            if all(lo < hi for lo, hi in cut):
+                dst = tuple(slice(lo - r0, hi - r0) for (lo, hi), (r0, _) in zip(cut, region))
+                src = tuple(slice(lo - b.start, hi - b.start) for (lo, hi), b in zip(cut, block))
+                places.append((dst, src, block_shape))
+                parts.append(future)
+        return ((self.token, *region), self.shape, tuple(r0 for r0, _ in region),
+                tuple(r1 - r0 for r0, r1 in region), places, parts)
+
+    def moved(self, node: Node) -> Remote | None:
+        """A reshape that only adds or drops axes of length 1, or a broadcast, of a value held
+        as blocks, as the same blocks seen in the new shape (nothing is computed); else None."""
+        if self.layout is None or not self.futures:
+            return None
+        distinct, indexes, shapes = self.layout
+        if node.prim == "broadcast":
+            k = len(node.shape) - len(distinct)
+            unit = (slice(0, 1),) * k
+            return Remote(self.futures, ((1,) * k + distinct, [unit + ix for ix in indexes],
+                                         [(1,) * k + sh for sh in shapes]), node.shape, node.id)
+        if node.prim != "reshape" or distinct != self.shape:
+            return None
+        old = [ax for ax, n in enumerate(distinct) if n != 1]
+        new = [ax for ax, n in enumerate(node.shape) if n != 1]
+        if [distinct[ax] for ax in old] != [node.shape[ax] for ax in new]:
+            return None
+        moved = []
+        for ix in indexes:
+            target = [slice(0, 1)] * len(node.shape)
+            for o, n in zip(old, new):
+                target[n] = ix[o]
+            moved.append(tuple(target))
+        return Remote(self.futures, (node.shape, moved, [tuple(t.stop - t.start for t in ix) for ix in moved]),
+                      node.shape, node.id)
 
 
 def _compact(value: np.ndarray | Pairs) -> np.ndarray | Pairs:
@@ -419,7 +482,9 @@ class ParallelMpfrEngine(MpfrEngine):
             try:
                 if not value.futures:
                     raise ClusterFailed
-                ms, es = _assembled(value.layout, self.client.gather(value.futures))
+                key, _, _, region, places, _ = value.operand()
+                parts = self.client.gather(value.futures)
+                ms, es = parts[0] if places is None else region_wire(region, places, parts)
                 local = from_pairs(self.F, tuple(np.broadcast_to(m, value.shape) for m in ms),
                                    tuple(np.broadcast_to(e, value.shape) for e in es))
             except Exception:  # an arithmetic error on a worker, or a failed cluster: serial decides
@@ -438,23 +503,23 @@ class ParallelMpfrEngine(MpfrEngine):
             return value.objects
         return value
 
-    def _operands(self, args: list[Any]) -> list[Operand] | None:
-        """Every argument as a task operand: a value on the cluster as it is, a value in the
-        client sent once as the Wire of its distinct elements. None if the cluster failed."""
-        operands = []
+    def _on_cluster(self, args: list[Any]) -> list[Remote] | None:
+        """Every argument as a value on the cluster: a value in the client is sent once, as the
+        Wire of its distinct elements. None if the cluster failed."""
+        remotes = []
         for a in args:
             if isinstance(a, Remote):
                 if not a.futures:
                     return None
-                operands.append(a.operand)
+                remotes.append(a)
                 continue
             wire = to_pairs(self.F, _compact(a))
             try:
                 future = self.client.scatter([wire], hash=False, timeout=SCATTER_TIMEOUT)[0]
             except Exception:
                 return None
-            operands.append((future.key, a.shape, None, [future]))
-        return operands
+            remotes.append(Remote([future], None, a.shape, -1))
+        return remotes
 
     def _submit(self, fn: Any, node: Node, *args: Any, **placement: Any) -> Any:
         self.submitted = True
@@ -470,8 +535,8 @@ class ParallelMpfrEngine(MpfrEngine):
         for n in (reduce_node, map_node):
             if n is not None:
                 self.stats.add_gates("mpfr", n)
-        operands = self._operands(args)
-        if operands is None:
+        remotes = self._on_cluster(args)
+        if remotes is None:
             return Remote([], None, out.shape, out.id)
         per_task = self.task_elements or min(
             MAX_TASK_ELEMENTS, max(MIN_PARALLEL_ELEMENTS, math.prod(shape) // (TASKS_PER_WORKER * self.workers) + 1)
@@ -480,11 +545,13 @@ class ParallelMpfrEngine(MpfrEngine):
         indexes = list(blocks(shape, kept, per_task))
         for i, index in enumerate(indexes):
             futures.append(self._submit(
-                run_block, out, _kernel(map_node), _kernel(reduce_node), axes, operands, index,
-                **self._placement(i, len(indexes)),
+                run_block, out, _kernel(map_node), _kernel(reduce_node), axes, [r.operand(index) for r in remotes],
+                index, **self._placement(i, len(indexes)),
             ))
-            out_indexes.append(tuple(index[a] for a in kept) if reduce_node is not None else index)
-        return Remote(futures, (out.shape, out_indexes) if len(futures) > 1 else None, out.shape, out.id)
+            kept_index = tuple(index[a] for a in kept) if reduce_node is not None else index
+            out_indexes.append(tuple(slice(*s.indices(n)[:2]) for s, n in zip(kept_index, out.shape)))
+        shapes = [tuple(s.stop - s.start for s in ix) for ix in out_indexes]
+        return Remote(futures, (out.shape, out_indexes, shapes), out.shape, out.id)
 
     def _placement(self, block: int, count: int) -> dict[str, Any]:
         """Blocks spread evenly over the workers, in contiguous runs (Dask would otherwise put
@@ -495,10 +562,12 @@ class ParallelMpfrEngine(MpfrEngine):
 
     def _whole(self, node: Node, args: list[Any]) -> Remote:
         self.stats.add_gates("mpfr", node)
-        operands = self._operands(args)
-        if operands is None:
+        if len(args) == 1 and isinstance(args[0], Remote) and (moved := args[0].moved(node)) is not None:
+            return moved
+        remotes = self._on_cluster(args)
+        if remotes is None:
             return Remote([], None, node.shape, node.id)
-        return Remote([self._submit(run_node, node, node, operands)], None, node.shape, node.id)
+        return Remote([self._submit(run_node, node, node, [r.operand() for r in remotes])], None, node.shape, node.id)
 
     def _collect_seconds(self) -> None:
         """Workers' CPU seconds per operator, added to the client's once the outputs are in (the
