@@ -7,8 +7,9 @@ int64 pair per binary64 term of an exact expansion, or one exact pair beyond bin
 of their distinct elements (a broadcast operand is sent unbroadcast); each worker rebuilds the
 mpfr values of the parts its blocks read and applies the same ``Format`` array operation as the
 serial engine. The client submits every node without waiting: a node's value stays on the
-cluster (``Remote``), and a node reading one runs there too (wiring and small nodes as one
-task), so the client waits only for the outputs. Every element is rounded once from its exact
+cluster as its blocks (``Remote``), a task depends only on the blocks covering the region it
+reads, unit-axis reshapes and broadcasts of blocks are views, and any other node reading a value
+on the cluster runs there as one task; the client waits only for the outputs. Every element is rounded once from its exact
 value, so the bits do not depend on the blocks or the number of workers. If any task raises, or
 the cluster fails, the evaluation is replayed serially, which raises exactly the serial engine's
 first error (or gives its values). Nodes that read only values held in the client run there.
