@@ -398,7 +398,7 @@ class FastEngine(MpfrEngine):
             return self._record(node, self.floats_or_objects(move(node, [self.objects(a) for a in args], lambda: self.F.zero)))
         fast = prim in FAST_MAPS or (prim in REDUCTIONS and row.role == "reduction")
         k = math.prod(d for i, d in enumerate(self._shape(node.inputs[0])) if i in node.attrs.get("axes", ())) if node.inputs else 1
-        derived = _range_rule(prim, operands, self.K.p, k) if fast and prim in RANGE_RULES else None
+        derived = self._derived_range(node, prim, k) if fast and prim in RANGE_RULES else None
         if node.id in self.fused:
             return self._record(node, Deferred(node, args), derived)
         if prim in REDUCTIONS and row.role == "reduction":
@@ -406,12 +406,20 @@ class FastEngine(MpfrEngine):
         elif prim in FAST_MAPS and all(a.dtype != object for a in args):
             value = self._map_full(node, prim, args)
             if prim in RANGE_RULES:  # from the operands' bounds, which _map_full may have tightened
-                derived = _range_rule(prim, [self.ranges.get(i, UNKNOWN) for i in node.inputs], self.K.p, k)
+                derived = self._derived_range(node, prim, k)
         elif node.prim == "constant" and (floats := self._constant(node)) is not None:
             return self._record(node, floats)
         else:
             return self._record(node, self.floats_or_objects(super().apply(node, [self.objects(a) for a in args])))
         return self._record(node, value, derived if value.dtype != object else UNKNOWN)
+
+    def _derived_range(self, node: Node, prim: str, k: int) -> Range:
+        """The range rule of ``prim`` on the operands' current bounds. A node multiplied by
+        itself has no negatives (round_p(x·x) >= 0), which a rule on bounds alone cannot see."""
+        r = _range_rule(prim, [self.ranges.get(i, UNKNOWN) for i in node.inputs], self.K.p, k)
+        if prim == "mul" and len(node.inputs) == 2 and node.inputs[0] == node.inputs[1]:
+            r = (r[0], r[1], r[2], False)
+        return r
 
     def _constant(self, node: Node) -> np.ndarray | None:
         """A constant whose exact values are all normal float64 numbers or zeros (dyadic
@@ -614,20 +622,17 @@ class FastEngine(MpfrEngine):
         kept = [i for i in range(len(shape)) if i not in axes]
         safe = self._safe(m_prim, m_args, m_node.inputs) if m_node is not None else False
         abs_sums: np.ndarray | float | str | None = None
-        squares = m_node is not None and m_prim == "mul" and len(m_node.inputs) == 2 and m_node.inputs[0] == m_node.inputs[1]
+        k = math.prod(shape[a] for a in axes)
         terms_range = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)
-        if PRIMITIVES[node.prim].kernel == "sum" and (squares or not terms_range[3]):
+        if PRIMITIVES[node.prim].kernel == "sum" and not terms_range[3]:
             abs_sums = NONNEGATIVE
-        elif safe and m_prim == "mul" and len(m_args) == 2 and math.prod(shape[a] for a in axes) > 2:
+        elif safe and m_prim == "mul" and len(m_args) == 2 and k > 2:
             bounds = [self.ranges.get(i, UNKNOWN) for i in m_node.inputs]
             abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p, bounds)
         if abs_sums is None:
-            top = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)[1]
-            k_all = math.prod(shape[a] for a in axes)
-            abs_sums = k_all * top if k_all * top < _MAX_FLOAT / 4 else None
+            abs_sums = k * terms_range[1] if k * terms_range[1] < _MAX_FLOAT / 4 else None
         reduce_prim = PRIMITIVES[node.prim].kernel
         perm = kept + list(axes)
-        k = math.prod(shape[a] for a in axes)
         if m_node is not None and k > 2 and perm != sorted(perm):
             # Products laid out with the reduced axes last: numpy's loops then run along them
             # (a short innermost kept axis makes products and sums several times slower). Any
@@ -636,12 +641,12 @@ class FastEngine(MpfrEngine):
                      for a in m_args]
             found = self._reduce_in_blocks(
                 node, reduce_prim, m_node, m_prim, moved, tuple(shape[i] for i in perm),
-                tuple(range(len(kept), len(shape))), list(range(len(kept))), safe, abs_sums,
+                tuple(range(len(kept), len(shape))), list(range(len(kept))), safe, abs_sums, terms_range,
             )
             if found[2] is None and found[3] is None:
                 return self._with_extras(found[0], found[1])
         out, extras, map_error, red_error = self._reduce_in_blocks(
-            node, reduce_prim, m_node, m_prim, m_args, shape, axes, kept, safe, abs_sums
+            node, reduce_prim, m_node, m_prim, m_args, shape, axes, kept, safe, abs_sums, terms_range
         )
         if map_error is not None:
             raise NamedError(named(m_node, map_error[1]))
@@ -652,16 +657,16 @@ class FastEngine(MpfrEngine):
     def _reduce_in_blocks(
         self, node: Node, reduce_prim: str, m_node: Node | None, m_prim: str | None, m_args: list[np.ndarray],
         shape: tuple[int, ...], axes: tuple[int, ...], kept: list[int], safe: bool,
-        abs_sums: np.ndarray | float | None,
+        abs_sums: np.ndarray | float | str | None, terms_range: Range,
     ) -> tuple[np.ndarray, dict[int, Any], Error | None, Error | None]:
-        """A ⊕/⊗ node (of map ``m_node`` of ``m_args`` if fused, else of ``m_args[0]``) in blocks cut
-        along the kept axes: values (NaN where MPFR values are in extras), extras, first errors."""
+        """A ⊕/⊗ node (of map ``m_node`` of ``m_args`` if fused, else of ``m_args[0]``, whose values
+        lie in ``terms_range``) in blocks cut along the kept axes: values (NaN where MPFR values
+        are in extras), extras, first errors."""
         out = _MEMORY.output(node.shape)
         out_flat = out.reshape(-1)
         extras: dict[int, Any] = {}
         map_error: Error | None = None
         red_error: Error | None = None
-        terms_range = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)
         pair_safe = terms_range[1] < math.inf and self._safe_for("add", [terms_range, terms_range])
         for index in blocks(shape, kept, self.chunk):
             block_args = [a[index] for a in m_args]
