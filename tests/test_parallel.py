@@ -9,7 +9,7 @@ import pytest
 
 from tc0sim.fp import ExpOverflow, Format
 from tc0sim.interp.evaluate import EvalStats, evaluate
-from tc0sim.interp.parallel import Pairs, aligned, assemble, float_terms, from_pairs, local_cluster, to_pairs
+from tc0sim.interp.parallel import Pairs, aligned, float_terms, from_pairs, local_cluster, region_wire, to_pairs
 from tc0sim.ir.graph import Builder
 from tc0sim.kinds import build
 
@@ -113,7 +113,8 @@ def test_blocks_with_different_numbers_of_terms_assemble_and_align() -> None:
     F = Format(113)
     fast = hard_values(F)[:10]
     slow = F.asarray(np.array([F._wide.mul_2exp(F.one, 2000)] * 10, dtype=object))
-    whole = assemble((20,), [((slice(0, 10),), to_pairs(F, fast)), ((slice(10, 20),), to_pairs(F, slow))])
+    places = [((slice(0, 10),), (slice(0, 10),), (10,)), ((slice(10, 20),), (slice(0, 10),), (10,))]
+    whole = Pairs(*region_wire((20,), places, [to_pairs(F, fast), to_pairs(F, slow)]))
     assert len(to_pairs(F, fast)[0]) == 3 and len(to_pairs(F, slow)[0]) == 1 and len(whole.m) == 3
     expected = [exact(v) for v in np.concatenate([fast, slow]).tolist()]
     assert [exact(v) for v in from_pairs(F, whole.m, whole.e).tolist()] == expected
@@ -223,7 +224,6 @@ def _blocked(value: np.ndarray, rows: int):
 def test_a_task_reads_only_the_blocks_of_its_region_through_reshape_and_broadcast(rows: int) -> None:
     """Regions of values held as blocks, after a unit-axis reshape and a broadcast (seen without
     computing anything), equal numpy's slices of the reshaped and broadcast array."""
-    from tc0sim.interp.parallel import region_wire
     from tc0sim.ir.graph import Node
 
     value = np.arange(20 * 6, dtype=np.int64).reshape(20, 6)

@@ -174,6 +174,30 @@ def _engine(
     return MpfrEngine(F, stats)
 
 
+def run_nodes(
+    runner: MpfrEngine, live: list[Node], keep: set[int], given: Mapping[str, Any], stats: EvalStats
+) -> dict[int, Any]:
+    """Every live node in order on ``runner``; a value is released after its last reader unless
+    it is in ``keep``. Returns the kept values; an arithmetic error is raised as a NamedError
+    (prefixed with its node)."""
+    last_use = {i: node.id for node in live for i in node.inputs}
+    results: dict[int, Any] = {}
+    for node in live:
+        start = time.perf_counter()
+        if node.prim == "input":
+            results[node.id] = runner.entry(node, given[node.name])
+        else:
+            try:
+                results[node.id] = runner.apply(node, [results[i] for i in node.inputs])
+            except FpArithmeticError as e:
+                raise NamedError(named(node, e)) from None
+        stats.seconds[node.operator] = stats.seconds.get(node.operator, 0.0) + time.perf_counter() - start
+        for i in set(node.inputs):
+            if last_use.get(i) == node.id and i not in keep:
+                runner.release(results.pop(i))
+    return results
+
+
 def evaluate(
     graph: Graph,
     p: int,
@@ -211,31 +235,15 @@ def evaluate(
         drawn = random_inputs(graph, seed, scale)
         given.update({name: drawn[name] for name in missing})
     live = graph.live()
-    last_use: dict[int, int] = {}
-    for node in live:
-        for i in node.inputs:
-            last_use[i] = node.id
     keep = set(graph.outputs.values())
     runner = _engine(engine, F, stats, chunk_elements, workers, scheduler)
     stats.engine = runner.name
-    results: dict[int, Any] = {}
     try:
         runner.prepare(live, keep)
-        for node in live:
-            start = time.perf_counter()
-            if node.prim == "input":
-                results[node.id] = runner.entry(node, given[node.name])
-            else:
-                try:
-                    results[node.id] = runner.apply(node, [results[i] for i in node.inputs])
-                except NamedError as e:
-                    raise e.error from None
-                except FpArithmeticError as e:
-                    raise named(node, e) from None
-            stats.seconds[node.operator] = stats.seconds.get(node.operator, 0.0) + time.perf_counter() - start
-            for i in set(node.inputs):
-                if last_use.get(i) == node.id and i not in keep:
-                    runner.release(results.pop(i))
+        try:
+            results = run_nodes(runner, live, keep, given, stats)
+        except NamedError as e:
+            raise e.error from None
         return {name: runner.result(results[nid], values) for name, nid in graph.outputs.items()}
     finally:
         runner.close()

@@ -31,7 +31,7 @@ import numpy as np
 
 from tc0sim.fastfp import compact
 from tc0sim.fp import Format, FpArithmeticError
-from tc0sim.interp.evaluate import ENGINE_CLASSES, EVAL_RULES, EvalStats, MpfrEngine, NamedError, named
+from tc0sim.interp.evaluate import ENGINE_CLASSES, EVAL_RULES, EvalStats, MpfrEngine, NamedError, named, run_nodes
 from tc0sim.interp.fast import Deferred, blocks, feeders_of_one_reduction
 from tc0sim.ir.graph import Node
 from tc0sim.ir.primitives import PRIMITIVES
@@ -156,19 +156,6 @@ def from_pairs(F: Format, ms: tuple[np.ndarray, ...], es: tuple[np.ndarray, ...]
         acc = list(map(ctx.plus, term)) if acc is None else list(map(ctx.add, acc, term))
     assert acc is not None
     return np.fromiter(acc, dtype=object, count=len(acc)).reshape(shape)
-
-
-def assemble(shape: tuple[int, ...], pieces: list[tuple[tuple[slice, ...], Wire]]) -> Pairs:
-    """One Pairs of ``shape`` from Wires of its blocks (their numbers of terms may differ)."""
-    terms = max(len(ms) for _, (ms, _) in pieces)
-    big = any(m.dtype == object for _, (ms, _) in pieces for m in ms)
-    m = tuple(np.zeros(shape, dtype=object if big else np.int64) for _ in range(terms))
-    e = tuple(np.zeros(shape, dtype=np.int64) for _ in range(terms))
-    for index, (bms, bes) in pieces:
-        for i, (bm, be) in enumerate(zip(bms, bes)):
-            m[i][index] = bm
-            e[i][index] = be
-    return Pairs(m, e)
 
 
 def aligned(args: list[Pairs]) -> list[Pairs]:
@@ -404,11 +391,8 @@ def local_cluster(workers: int) -> Any:
 
 
 class ParallelMpfrEngine(MpfrEngine):
-    """MPFR engine whose large nodes run on a Dask distributed cluster (same bits as serial).
-
-    Nodes are submitted without waiting: a node reading a value on the cluster runs there too
-    (as blocks, or whole if small or wiring), so the client waits only for the outputs and the
-    workers go from one node to the next without a round trip through the client."""
+    """MPFR engine whose large nodes run on a Dask distributed cluster (same bits as serial;
+    how nodes are placed and submitted: the module docstring)."""
 
     name = "mpfr-dask"
 
@@ -431,7 +415,7 @@ class ParallelMpfrEngine(MpfrEngine):
         self.fused: set[int] = set()
         self.live: list[Node] = []
         self.keep: set[int] = set()
-        self.given: dict[int, Any] = {}
+        self.given: dict[str, Any] = {}
         self.evaluation = uuid.uuid4().hex
         self.submitted = False
         self.replayed: dict[int, Any] | None = None
@@ -449,7 +433,7 @@ class ParallelMpfrEngine(MpfrEngine):
 
     def entry(self, node: Node, value: Any) -> Any:
         """A float64 input at p >= 53 is exactly F_p (F_p's range contains binary64's): kept as pairs."""
-        self.given[node.id] = value
+        self.given[node.name] = value
         if (self.F.p >= 53 and isinstance(value, np.ndarray) and value.dtype == np.float64
                 and value.shape == node.shape and np.isfinite(value).all()):
             m, e = float_pairs(value)
@@ -483,7 +467,7 @@ class ParallelMpfrEngine(MpfrEngine):
             try:
                 if not value.futures:
                     raise ClusterFailed
-                key, _, _, region, places, _ = value.operand()
+                _, _, _, region, places, _ = value.operand()
                 parts = self.client.gather(value.futures)
                 ms, es = parts[0] if places is None else region_wire(region, places, parts)
                 local = from_pairs(self.F, tuple(np.broadcast_to(m, value.shape) for m in ms),
@@ -589,21 +573,7 @@ class ParallelMpfrEngine(MpfrEngine):
         (named by its node), or gives the values the cluster could not."""
         if self.replayed is None:
             self.stats.replayed += 1
-            serial = MpfrEngine(self.F, EvalStats())
-            last_use = {i: node.id for node in self.live for i in node.inputs}
-            values: dict[int, Any] = {}
-            for node in self.live:
-                if node.prim == "input":
-                    values[node.id] = serial.entry(node, self.given[node.id])
-                    continue
-                try:
-                    values[node.id] = serial.apply(node, [values[i] for i in node.inputs])
-                except FpArithmeticError as e:
-                    raise NamedError(named(node, e)) from None
-                for i in set(node.inputs):
-                    if last_use.get(i) == node.id and i not in self.keep:
-                        del values[i]
-            self.replayed = values
+            self.replayed = run_nodes(MpfrEngine(self.F, EvalStats()), self.live, self.keep, self.given, EvalStats())
         return self.replayed
 
 
