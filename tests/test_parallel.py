@@ -239,3 +239,27 @@ def test_a_task_reads_only_the_blocks_of_its_region_through_reshape_and_broadcas
         assert origin == (0, lo, 0, 0) and shape == (2, 20, 5, 6)
         assert np.array_equal(np.broadcast_to(m, expected[index].shape), expected[index])
     assert held.moved(Node(3, "reshape", (6, 20), (0,), {"shape": (6, 20)}, (), "t")) is None, "not a unit-axis reshape"
+
+
+@pytest.mark.parametrize("map_prim, reduce_prim, axes", [
+    ("mul", "sum", (1,)), ("mul", "sum", (0, 2)), ("mul", None, ()), (None, "sum", (2,)), ("div", "prod", (0,)),
+])
+def test_a_block_computed_in_pieces_gives_the_bits_of_the_whole(monkeypatch, map_prim, reduce_prim, axes) -> None:
+    """run_block cuts its block into pieces of WORK_ELEMENTS (here 7, so most pieces are ragged;
+    ``b`` travels unbroadcast); every output element is still the serial Format operation's."""
+    from tc0sim.interp import parallel
+
+    monkeypatch.setattr(parallel, "WORK_ELEMENTS", 7)
+    F = Format(53)
+    rng = np.random.default_rng(5)
+    a = F.asarray(rng.standard_normal((5, 6, 4)))
+    b = F.asarray(rng.standard_normal((1, 6, 4)) + 3.0)
+    b_full = np.broadcast_to(b, a.shape)
+    index = (slice(1, 5), slice(None), slice(None))
+    operands = [((name,), a.shape, None, None, None, [to_pairs(F, value)]) for name, value in (("a", a), ("b", b))]
+    if map_prim is None:
+        operands = operands[:1]
+    ms, es = parallel.run_block(53, ("test", "op"), map_prim, reduce_prim, axes, operands, index)
+    values = F.map(map_prim, a[index], b_full[index]) if map_prim else a[index]
+    expected = F.reduce(reduce_prim, values, axes) if reduce_prim else values
+    assert F.to_pairs(from_pairs(F, ms, es)) == F.to_pairs(expected)

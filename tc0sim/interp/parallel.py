@@ -46,6 +46,10 @@ TASKS_PER_WORKER = 4
 MIN_PARALLEL_ELEMENTS..MAX_TASK_ELEMENTS): the client spends a few ms of CPU per task, on the
 same cores as the workers of a local cluster, so fewer, larger tasks scale better."""
 
+WORK_ELEMENTS = 1 << 14
+"""Elements (of the product tensor, if fused) a task computes at once: their mpfr objects stay
+in the core's own cache (measured here: a 2^20-element block computed whole took 1.6x as long)."""
+
 MIN_PARALLEL_ELEMENTS = 1 << 14
 """Nodes with fewer elements are evaluated in the client."""
 
@@ -273,11 +277,14 @@ def run_block(
     start = time.process_time()
     F = _format(p)
     args = [_objects(p, operand, index) for operand in operands]
-    values = F.map(map_prim, *args) if map_prim else args[0]
-    if reduce_prim:
-        values = F.reduce(reduce_prim, values, axes)
+    shape = args[0].shape
+    kept = [i for i in range(len(shape)) if i not in axes]
+    out = np.empty(tuple(shape[i] for i in kept), dtype=object)
     try:
-        return to_pairs(F, values)
+        for sub in blocks(shape, kept, WORK_ELEMENTS):
+            values = F.map(map_prim, *(a[sub] for a in args)) if map_prim else args[0][sub]
+            out[tuple(sub[i] for i in kept)] = F.reduce(reduce_prim, values, axes) if reduce_prim else values
+        return to_pairs(F, out)
     finally:
         _timed(clock, start)
 
@@ -500,7 +507,7 @@ class ParallelMpfrEngine(MpfrEngine):
                 continue
             wire = to_pairs(self.F, _compact(a))
             try:
-                future = self.client.scatter([wire], hash=False, timeout=SCATTER_TIMEOUT)[0]
+                future = self.client.scatter([wire], hash=False, broadcast=True, timeout=SCATTER_TIMEOUT)[0]
             except Exception:
                 return None
             remotes.append(Remote([future], None, a.shape, -1))
