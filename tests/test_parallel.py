@@ -263,3 +263,14 @@ def test_a_block_computed_in_pieces_gives_the_bits_of_the_whole(monkeypatch, map
     values = F.map(map_prim, a[index], b_full[index]) if map_prim else a[index]
     expected = F.reduce(reduce_prim, values, axes) if reduce_prim else values
     assert F.to_pairs(from_pairs(F, ms, es)) == F.to_pairs(expected)
+
+
+def test_the_local_clusters_workers_run_with_the_quiet_settings(scheduler) -> None:
+    """The settings reach the worker processes (a Nanny passes the parent's config to its worker)."""
+    import dask
+
+    from tc0sim.interp.parallel import QUIET_WORKERS
+
+    with distributed.Client(scheduler) as client:
+        seen = client.run(lambda: {key: dask.config.get(key) for key in QUIET_WORKERS})
+    assert len(seen) == 2 and all(settings == QUIET_WORKERS for settings in seen.values())
