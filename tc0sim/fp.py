@@ -223,6 +223,12 @@ def __getattr__(name: str) -> tuple[str, ...]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _element(flat: int, shape: tuple[int, ...], origin: Sequence[int] | None) -> tuple[int, ...]:
+    """The index of element ``flat`` (row-major) of an array of ``shape`` lying at ``origin``."""
+    index = np.unravel_index(flat, shape) if shape else ()
+    return tuple(int(i) + int(o) for i, o in zip(index, origin or (0,) * len(shape)))
+
+
 class Format:
     """The format F_p of VAR Definition 3.3 with round-to-nearest-even (Definition 3.4).
 
@@ -560,21 +566,23 @@ class Format:
             out = [rnd(v) for v in flat]
         return self._wrap(out, arr.shape)
 
-    def _locate(self, op: str, fn: Callable[..., Any], shape: tuple[int, ...], cols: list[list[Any]]) -> None:
+    def _locate(
+        self, op: str, fn: Callable[..., Any], shape: tuple[int, ...], cols: list[list[Any]], origin: Sequence[int] | None
+    ) -> None:
         """Re-run an array op element by element to raise the error of the first bad element."""
         for i, args in enumerate(zip(*cols)):
             try:
                 fn(*args)
             except _GMPY_ERRORS as exc:
-                index = np.unravel_index(i, shape) if shape else ()
                 err = self._error(op, exc, self._operands(op, args))
-                raise type(err)(f"{err} (element {tuple(int(k) for k in index)})") from None
+                raise type(err)(f"{err} (element {_element(i, shape, origin)})") from None
 
-    def map(self, name: str, *arrays: np.ndarray) -> np.ndarray:
+    def map(self, name: str, *arrays: np.ndarray, origin: Sequence[int] | None = None) -> np.ndarray:
         """Apply a primitive elementwise to same-shape F_p arrays; one rounding per element.
 
         ``name`` is a kernel of ``KERNELS`` ("compare" gives the F_p values 1 or 0); a name without
-        an elementwise kernel is a MissingKernelError.
+        an elementwise kernel is a MissingKernelError. An error names its element's index, plus
+        ``origin`` (where the arrays lie in a larger one).
         """
         if not _TLS.widened:
             _widen_range()
@@ -598,12 +606,15 @@ class Format:
         finally:
             gmpy2.set_context(old)
         if len(out) != len(cols[0]) or fast.overflow or fast.underflow or fast.invalid or fast.divzero:
-            self._locate(name, fn, shape, cols)
+            self._locate(name, fn, shape, cols, origin)
             raise FpArithmeticError(f"{name} failed at p={self.p} in the array path")
         return self._wrap(out, shape)
 
-    def reduce(self, name: str, array: np.ndarray, axis: int | Sequence[int]) -> np.ndarray:
-        """Exact sum or product over ``axis`` (int or tuple), rounded once per output element."""
+    def reduce(
+        self, name: str, array: np.ndarray, axis: int | Sequence[int], origin: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """Exact sum or product over ``axis`` (int or tuple), rounded once per output element. An
+        error names its output element's index, plus ``origin`` (as in ``map``)."""
         if not _TLS.widened:
             _widen_range()
         _, row_fn = self._bound_kernel(name, reduction=True)
@@ -628,8 +639,7 @@ class Format:
             try:
                 out.append(row_fn(r))
             except FpArithmeticError as err:
-                index = tuple(int(j) for j in np.unravel_index(i, out_shape)) if out_shape else ()
-                raise type(err)(f"{err} (element {index})") from None
+                raise type(err)(f"{err} (element {_element(i, out_shape, origin)})") from None
         return self._wrap(out, out_shape)
 
     def to_pairs(self, array: np.ndarray) -> Any:

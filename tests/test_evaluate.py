@@ -109,3 +109,71 @@ def test_primitive_without_rule_is_an_error() -> None:
     b.graph.nodes[-1] = Node(1, "frobnicate", (1,), (0,), {}, (), "frobnicate1")
     with pytest.raises(MissingRuleError, match="'evaluate'.*'frobnicate'"):
         evaluate(b.graph, 8, {"X": [0.5]})
+
+
+def _matmul_graph(n1: int, d: int, n2: int, products_out: bool = False):
+    """X·W as products (n1, d, n2) and a ⊕ over d; with ``products_out`` the products are an
+    output too, so no engine may fuse them with the sum (the unfused order of evaluation)."""
+    b = Builder()
+    x = b.input("X", (n1, d))
+    w = b.input("W", (d, n2))
+    with b.scope("matmul"):
+        prod = b.mul(b.broadcast(b.reshape(x, (n1, d, 1)), (n1, d, n2)), b.broadcast(b.reshape(w, (1, d, n2)), (n1, d, n2)))
+        b.output("y", b.sum(prod, axis=1))
+    if products_out:
+        b.output("products", prod)
+    return b.graph
+
+
+def test_the_mpfr_engine_sums_products_in_pieces_never_holding_them_whole(monkeypatch) -> None:
+    """A product read only by a ⊕ is computed with it, PIECE_ELEMENTS (here 20) at a time; every
+    product is rounded once and every sum is the exact sum rounded once (exact-rational oracle)."""
+    from tc0sim.interp import evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "PIECE_ELEMENTS", 20)
+    sizes: list[int] = []
+    original = Format.map
+
+    def spy(self, name, *arrays, **kw):
+        sizes.append(int(np.size(arrays[0])))
+        return original(self, name, *arrays, **kw)
+
+    monkeypatch.setattr(Format, "map", spy)
+    p = 30
+    rng = np.random.default_rng(7)
+    xs, ws = rng.standard_normal((5, 9)), rng.standard_normal((9, 7))
+    out = evaluate(_matmul_graph(5, 9, 7), p, {"X": xs, "W": ws}, engine="mpfr")["y"]
+    r = lambda v: round_fraction(Fraction(v), p)  # noqa: E731
+    expected = [round_fraction(sum(r(r(xs[i, k]) * r(ws[k, j])) for k in range(9)), p) for i in range(5) for j in range(7)]
+    assert exact(Format(p), out) == expected
+    assert sizes and max(sizes) <= 20, "the 315 products were never computed at once"
+
+
+def _first_error(graph, inputs: dict, p: int) -> str:
+    with pytest.raises(FpOverflow) as info:
+        evaluate(graph, p, inputs, engine="mpfr")
+    return str(info.value)
+
+
+@pytest.mark.parametrize("case", ["later piece holds the first product", "sum fails before a product", "only a sum fails"])
+def test_errors_of_products_summed_in_pieces_are_those_of_the_unfused_order(monkeypatch, case: str) -> None:
+    """The serial order computes every product before any sum: the first failing product in
+    row-major order is raised even when a piece read earlier fails later in that order or in its
+    sum; otherwise the first failing sum, named by its output element in the whole node."""
+    from tc0sim.interp import evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "PIECE_ELEMENTS", 18)  # pieces (i, :, 2j:2j+2) of (5, 9, 7)
+    xs, ws = np.ones((5, 9)), np.ones((9, 7))
+    if case == "later piece holds the first product":
+        xs[0, 5] = ws[5, 3] = xs[0, 2] = ws[2, 6] = 2.0**10  # products (0,5,3) and, first, (0,2,6) overflow
+    elif case == "sum fails before a product":
+        xs[0, :] = ws[:, 0] = 2.0**9  # the sum (0, 0) overflows, its products do not
+        xs[1, 4], ws[4, 5] = 2.0**11, 2.0**9
+    else:
+        xs[3, :] = ws[:, 5] = 2.0**9
+    fused = _first_error(_matmul_graph(5, 9, 7), {"X": xs, "W": ws}, 4)
+    unfused = _first_error(_matmul_graph(5, 9, 7, products_out=True), {"X": xs, "W": ws}, 4)
+    assert fused == unfused
+    expected = {"later piece holds the first product": "(element (0, 2, 6))", "sum fails before a product": "node mul",
+                "only a sum fails": "(element (3, 5))"}[case]
+    assert expected in fused

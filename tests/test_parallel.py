@@ -245,11 +245,12 @@ def test_a_task_reads_only_the_blocks_of_its_region_through_reshape_and_broadcas
     ("mul", "sum", (1,)), ("mul", "sum", (0, 2)), ("mul", None, ()), (None, "sum", (2,)), ("div", "prod", (0,)),
 ])
 def test_a_block_computed_in_pieces_gives_the_bits_of_the_whole(monkeypatch, map_prim, reduce_prim, axes) -> None:
-    """run_block cuts its block into pieces of WORK_ELEMENTS (here 7, so most pieces are ragged;
+    """run_block cuts its block into pieces of PIECE_ELEMENTS (here 7, so most pieces are ragged;
     ``b`` travels unbroadcast); every output element is still the serial Format operation's."""
+    from tc0sim.interp import evaluate as evaluate_module
     from tc0sim.interp import parallel
 
-    monkeypatch.setattr(parallel, "WORK_ELEMENTS", 7)
+    monkeypatch.setattr(evaluate_module, "PIECE_ELEMENTS", 7)
     F = Format(53)
     rng = np.random.default_rng(5)
     a = F.asarray(rng.standard_normal((5, 6, 4)))

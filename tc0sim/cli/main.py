@@ -783,7 +783,7 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
 @click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates; 0: evaluate in this process).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786).")
-@click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast engine) or per task (Dask).")
+@click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
 def eval_command(
     model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
     weight_files: tuple[str, ...],

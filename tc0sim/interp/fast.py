@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import gmpy2
@@ -24,29 +23,15 @@ import numpy as np
 
 from tc0sim.fastfp import Kernels, compact, magnitude_range
 from tc0sim.fp import Format, FpArithmeticError
-from tc0sim.interp.evaluate import ENGINE_CLASSES, EvalStats, MpfrEngine, NamedError, named
+from tc0sim.interp.evaluate import (
+    ENGINE_CLASSES, Deferred, EvalStats, MpfrEngine, NamedError, blocks, feeders_of_one_reduction, named, starts,
+)
 from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Node
 from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.wiring import move
 
 DEFAULT_CHUNK = 1 << 18
-
-
-def feeders_of_one_reduction(
-    live: list[Node], keep: set[int], is_map: Callable[[Node], bool], is_reduction: Callable[[Node], bool]
-) -> list[Node]:
-    """Map nodes (not outputs) read by exactly one node, a reduction: the products an engine may
-    evaluate fused with their ⊕/⊗, block by block, without holding the whole product tensor."""
-    users: dict[int, list[Node]] = {}
-    for node in live:
-        for i in node.inputs:
-            users.setdefault(i, []).append(node)
-    return [
-        node
-        for node in live
-        if is_map(node) and node.id not in keep and len(users.get(node.id, [])) == 1 and is_reduction(users[node.id][0])
-    ]
 """Default largest number of elements of a fused product block (2 MB of float64: a block's
 work arrays stay in cache and are reused, which matters more than the number of numpy calls)."""
 
@@ -141,42 +126,6 @@ Error = tuple[int, FpArithmeticError]
 """The first failing element of a block: (flat index in the node, error naming the element)."""
 
 
-@dataclass
-class Deferred:
-    """An elementwise node evaluated later, in blocks, by its only consumer (a reduction)."""
-
-    node: Node
-    args: list[Any]
-
-
-def blocks(shape: tuple[int, ...], kept: list[int], budget: int) -> Iterator[tuple[slice, ...]]:
-    """Index blocks of at most ``budget`` elements (when possible), cut along the kept axes only,
-    in the row-major order of the kept axes (so output blocks come in output order)."""
-    full = tuple(slice(None) for _ in shape)
-    total = math.prod(shape)
-    if total <= budget or not kept:
-        yield full
-        return
-    slab = total
-    for j, axis in enumerate(kept):
-        slab //= shape[axis]
-        if slab <= budget or j == len(kept) - 1:
-            step = max(1, budget // max(slab, 1))
-            outer = kept[:j]
-            for idx in np.ndindex(*[shape[a] for a in outer]):
-                for start in range(0, shape[axis], step):
-                    index = list(full)
-                    for a, i in zip(outer, idx):
-                        index[a] = slice(i, i + 1)
-                    index[axis] = slice(start, min(start + step, shape[axis]))
-                    yield tuple(index)
-            return
-
-
-def _starts(index: tuple[slice, ...]) -> tuple[int, ...]:
-    return tuple(s.start or 0 for s in index)
-
-
 def _global(local: int, shape: tuple[int, ...], starts: tuple[int, ...]) -> tuple[int, ...]:
     """The index in the whole node of element ``local`` of a block of ``shape`` starting at ``starts``."""
     ix = np.unravel_index(local, shape) if shape else ()
@@ -268,10 +217,8 @@ class FastEngine(MpfrEngine):
     name = "fast"
 
     def __init__(self, F: Format, stats: EvalStats, chunk_elements: int | None = None) -> None:
-        super().__init__(F, stats)
+        super().__init__(F, stats, max(1, int(chunk_elements or DEFAULT_CHUNK)))
         self.K = Kernels(F.p)
-        self.chunk = max(1, int(chunk_elements or DEFAULT_CHUNK))
-        self.fused: set[int] = set()
         self._mp = lambda v: gmpy2.mpfr(v, F.p)
         self.ranges: dict[int, Range] = {}
 
@@ -386,7 +333,7 @@ class FastEngine(MpfrEngine):
     def apply(self, node: Node, args: list[Any]) -> Any:
         row = PRIMITIVES.get(node.prim)
         if row is None:
-            return super().apply(node, args)
+            return self.rule(node, args)
         prim = row.kernel
         operands = [self.ranges.get(i, UNKNOWN) for i in node.inputs]
         if prim is None and row.move is not None:
@@ -410,7 +357,7 @@ class FastEngine(MpfrEngine):
         elif node.prim == "constant" and (floats := self._constant(node)) is not None:
             return self._record(node, floats)
         else:
-            return self._record(node, self.floats_or_objects(super().apply(node, [self.objects(a) for a in args])))
+            return self._record(node, self.floats_or_objects(self.rule(node, [self.objects(a) for a in args])))
         return self._record(node, value, derived if value.dtype != object else UNKNOWN)
 
     def _derived_range(self, node: Node, prim: str, k: int) -> Range:
@@ -452,7 +399,7 @@ class FastEngine(MpfrEngine):
     def _map_node(self, d: Deferred) -> np.ndarray:
         if all(a.dtype != object for a in d.args):
             return self._map_full(d.node, PRIMITIVES[d.node.prim].kernel, d.args)
-        return self.floats_or_objects(MpfrEngine.apply(self, d.node, [self.objects(a) for a in d.args]))
+        return self.floats_or_objects(self.rule(d.node, [self.objects(a) for a in d.args]))
 
     def _with_extras(self, values: np.ndarray, extras: dict[int, Any]) -> np.ndarray:
         if not extras:
@@ -509,11 +456,11 @@ class FastEngine(MpfrEngine):
         extras: dict[int, Any] = {}
         for index in blocks(shape, list(range(len(shape))), self.chunk):
             block = out[index]
-            _, block_extras, error = self._map_block(prim, [a[index] for a in args], safe, shape, _starts(index), block)
+            _, block_extras, error = self._map_block(prim, [a[index] for a in args], safe, shape, starts(index), block)
             if error is not None:
                 raise error[1]
             for i, v in block_extras.items():
-                g = _global(i, block.shape, _starts(index))
+                g = _global(i, block.shape, starts(index))
                 extras[int(np.ravel_multi_index(g, shape))] = v
         return self._with_extras(out, extras)
 
@@ -611,7 +558,7 @@ class FastEngine(MpfrEngine):
         if isinstance(x, Deferred) and any(a.dtype == object for a in x.args):
             x = self._materialize(x)
         if not isinstance(x, Deferred) and x.dtype == object:
-            return self.floats_or_objects(MpfrEngine.apply(self, node, [x]))
+            return self.floats_or_objects(self.rule(node, [x]))
         self.stats.add_gates("fast", node)
         m_node, m_args = (x.node, x.args) if isinstance(x, Deferred) else (None, [x])
         m_prim = PRIMITIVES[m_node.prim].kernel if m_node is not None else None
@@ -673,7 +620,7 @@ class FastEngine(MpfrEngine):
             if m_node is not None:
                 block_shape = np.broadcast_shapes(*(a.shape for a in block_args))
                 terms, t_extras, err = self._map_block(
-                    m_prim, block_args, safe, shape, _starts(index), self._buffer("terms", block_shape, np.float64)
+                    m_prim, block_args, safe, shape, starts(index), self._buffer("terms", block_shape, np.float64)
                 )
                 if err is not None and (map_error is None or err[0] < map_error[0]):
                     map_error = err
@@ -683,7 +630,7 @@ class FastEngine(MpfrEngine):
             if map_error is not None or red_error is not None:
                 continue
             out_index = tuple(index[a] for a in kept)
-            out_starts = _starts(out_index)
+            out_starts = starts(out_index)
             values, v_extras, red_error = self._reduce_block(
                 reduce_prim, terms, t_extras, block_shape, axes, kept, out_starts,
                 abs_sums[out_index].reshape(-1) if isinstance(abs_sums, np.ndarray) else abs_sums,

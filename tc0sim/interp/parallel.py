@@ -31,8 +31,10 @@ import numpy as np
 
 from tc0sim.fastfp import compact
 from tc0sim.fp import Format, FpArithmeticError
-from tc0sim.interp.evaluate import ENGINE_CLASSES, EVAL_RULES, EvalStats, MpfrEngine, NamedError, named, run_nodes
-from tc0sim.interp.fast import Deferred, blocks, feeders_of_one_reduction
+from tc0sim.interp.evaluate import (
+    ENGINE_CLASSES, EVAL_RULES, Deferred, EvalStats, MpfrEngine, NamedError, blocks, feeders_of_one_reduction, is_map,
+    is_reduction, map_reduce, named, run_nodes,
+)
 from tc0sim.ir.graph import Node
 from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.wiring import move
@@ -45,10 +47,6 @@ TASKS_PER_WORKER = 4
 """Default number of tasks a node is cut into per worker (when that keeps them within
 MIN_PARALLEL_ELEMENTS..MAX_TASK_ELEMENTS): the client spends a few ms of CPU per task, on the
 same cores as the workers of a local cluster, so fewer, larger tasks scale better."""
-
-WORK_ELEMENTS = 1 << 14
-"""Elements (of the product tensor, if fused) a task computes at once: their mpfr objects stay
-in the core's own cache (measured here: a 2^20-element block computed whole took 1.6x as long)."""
 
 MIN_PARALLEL_ELEMENTS = 1 << 14
 """Nodes with fewer elements are evaluated in the client."""
@@ -273,18 +271,13 @@ def run_block(
     p: int, clock: tuple[str, str], map_prim: str | None, reduce_prim: str | None, axes: tuple[int, ...],
     operands: list[Operand], index: tuple[slice, ...],
 ) -> Wire:
-    """One block on a worker: rebuild operands, apply the map and/or the reduction, return pairs."""
+    """One block on a worker: rebuild operands, apply the map and/or the reduction (in pieces,
+    as the serial engine does), return pairs."""
     start = time.process_time()
     F = _format(p)
     args = [_objects(p, operand, index) for operand in operands]
-    shape = args[0].shape
-    kept = [i for i in range(len(shape)) if i not in axes]
-    out = np.empty(tuple(shape[i] for i in kept), dtype=object)
     try:
-        for sub in blocks(shape, kept, WORK_ELEMENTS):
-            values = F.map(map_prim, *(a[sub] for a in args)) if map_prim else args[0][sub]
-            out[tuple(sub[i] for i in kept)] = F.reduce(reduce_prim, values, axes) if reduce_prim else values
-        return to_pairs(F, out)
+        return to_pairs(F, map_reduce(F, map_prim, reduce_prim, args, axes))
     finally:
         _timed(clock, start)
 
@@ -428,7 +421,6 @@ class ParallelMpfrEngine(MpfrEngine):
         self.task_elements = chunk_elements
         self.addresses = sorted(self.client.scheduler_info().get("workers", {}))
         self.workers = max(1, len(self.addresses))
-        self.fused: set[int] = set()
         self.live: list[Node] = []
         self.keep: set[int] = set()
         self.given: dict[str, Any] = {}
@@ -444,8 +436,8 @@ class ParallelMpfrEngine(MpfrEngine):
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.live, self.keep = live, keep
-        feeders = feeders_of_one_reduction(live, keep, _is_map, _is_reduction)
-        self.fused.update(n.id for n in feeders if n.size >= MIN_PARALLEL_ELEMENTS)
+        feeders = feeders_of_one_reduction(live, keep, is_map, is_reduction)
+        self.fused = {n.id for n in feeders if n.size >= MIN_PARALLEL_ELEMENTS}
 
     def entry(self, node: Node, value: Any) -> Any:
         """A float64 input at p >= 53 is exactly F_p (F_p's range contains binary64's): kept as pairs."""
@@ -459,11 +451,11 @@ class ParallelMpfrEngine(MpfrEngine):
     def apply(self, node: Node, args: list[Any]) -> Any:
         if node.id in self.fused:
             return Deferred(node, args)
-        if _is_reduction(node) and isinstance(args[0], Deferred):
+        if is_reduction(node) and isinstance(args[0], Deferred):
             return self._blocks(node, args[0].node, args[0].args)
-        if _is_map(node) and node.size >= MIN_PARALLEL_ELEMENTS:
+        if is_map(node) and node.size >= MIN_PARALLEL_ELEMENTS:
             return self._blocks(None, node, args)
-        if _is_reduction(node) and math.prod(args[0].shape) >= MIN_PARALLEL_ELEMENTS:
+        if is_reduction(node) and math.prod(args[0].shape) >= MIN_PARALLEL_ELEMENTS:
             return self._blocks(node, None, args)
         if any(isinstance(a, Remote) for a in args):
             return self._whole(node, args)
@@ -472,7 +464,7 @@ class ParallelMpfrEngine(MpfrEngine):
             self.stats.add_gates("mpfr", node)
             return moved_pairs(node, args)
         try:
-            return super().apply(node, [self._local(a) for a in args])
+            return self.rule(node, [self._local(a) for a in args])
         except FpArithmeticError as e:
             if self.submitted:  # an earlier node on the cluster may fail first: the serial order decides
                 self._replay()
@@ -591,16 +583,6 @@ class ParallelMpfrEngine(MpfrEngine):
             self.stats.replayed += 1
             self.replayed = run_nodes(MpfrEngine(self.F, EvalStats()), self.live, self.keep, self.given, EvalStats())
         return self.replayed
-
-
-def _is_map(node: Node) -> bool:
-    row = PRIMITIVES.get(node.prim)
-    return row is not None and row.role == "elementwise" and row.kernel is not None
-
-
-def _is_reduction(node: Node) -> bool:
-    row = PRIMITIVES.get(node.prim)
-    return row is not None and row.role == "reduction" and row.kernel is not None
 
 
 def _kernel(node: Node | None) -> str | None:
