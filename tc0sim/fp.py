@@ -38,6 +38,7 @@ __all__ = [
     "PrecisionError",
     "NotRepresentableError",
     "Kernel",
+    "element_index",
     "KERNELS",
     "kernel",
     "MAP_OPS",
@@ -223,8 +224,9 @@ def __getattr__(name: str) -> tuple[str, ...]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _element(flat: int, shape: tuple[int, ...], origin: Sequence[int] | None) -> tuple[int, ...]:
-    """The index of element ``flat`` (row-major) of an array of ``shape`` lying at ``origin``."""
+def element_index(flat: int, shape: tuple[int, ...], origin: Sequence[int] | None) -> tuple[int, ...]:
+    """The index of element ``flat`` (row-major) of an array of ``shape`` lying at ``origin`` of a
+    larger array (the index named in error messages)."""
     index = np.unravel_index(flat, shape) if shape else ()
     return tuple(int(i) + int(o) for i, o in zip(index, origin or (0,) * len(shape)))
 
@@ -575,7 +577,7 @@ class Format:
                 fn(*args)
             except _GMPY_ERRORS as exc:
                 err = self._error(op, exc, self._operands(op, args))
-                raise type(err)(f"{err} (element {_element(i, shape, origin)})") from None
+                raise type(err)(f"{err} (element {element_index(i, shape, origin)})") from None
 
     def map(self, name: str, *arrays: np.ndarray, origin: Sequence[int] | None = None) -> np.ndarray:
         """Apply a primitive elementwise to same-shape F_p arrays; one rounding per element.
@@ -639,7 +641,7 @@ class Format:
             try:
                 out.append(row_fn(r))
             except FpArithmeticError as err:
-                raise type(err)(f"{err} (element {_element(i, out_shape, origin)})") from None
+                raise type(err)(f"{err} (element {element_index(i, out_shape, origin)})") from None
         return self._wrap(out, out_shape)
 
     def to_pairs(self, array: np.ndarray) -> Any:

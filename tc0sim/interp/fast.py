@@ -22,7 +22,7 @@ import gmpy2
 import numpy as np
 
 from tc0sim.fastfp import Kernels, compact, magnitude_range
-from tc0sim.fp import Format, FpArithmeticError
+from tc0sim.fp import Format, FpArithmeticError, element_index
 from tc0sim.interp.evaluate import (
     ENGINE_CLASSES, Deferred, EvalStats, MpfrEngine, NamedError, blocks, feeders_of_one_reduction, named, starts,
 )
@@ -124,12 +124,6 @@ certified at all (sum_bound needs k·u <= 2^-10). No extra pass over the terms i
 
 Error = tuple[int, FpArithmeticError]
 """The first failing element of a block: (flat index in the node, error naming the element)."""
-
-
-def _global(local: int, shape: tuple[int, ...], starts: tuple[int, ...]) -> tuple[int, ...]:
-    """The index in the whole node of element ``local`` of a block of ``shape`` starting at ``starts``."""
-    ix = np.unravel_index(local, shape) if shape else ()
-    return tuple(int(i) + s for i, s in zip(ix, starts or (0,) * len(shape)))
 
 
 def _fresh(result: Any) -> np.ndarray:
@@ -460,7 +454,7 @@ class FastEngine(MpfrEngine):
             if error is not None:
                 raise error[1]
             for i, v in block_extras.items():
-                g = _global(i, block.shape, starts(index))
+                g = element_index(i, block.shape, starts(index))
                 extras[int(np.ravel_multi_index(g, shape))] = v
         return self._with_extras(out, extras)
 
@@ -518,7 +512,7 @@ class FastEngine(MpfrEngine):
             try:
                 v = F.apply(prim, *(mp(float(o[j])) for o in operands))
             except FpArithmeticError as e:
-                index = _global(i, r.shape, starts) if shape else ()
+                index = element_index(i, r.shape, starts) if shape else ()
                 return r, extras, (int(np.ravel_multi_index(index, shape)) if shape else 0, type(e)(f"{e} (element {index})"))
             self._store(flat, extras, i, v)
         return r, extras, None
@@ -640,7 +634,7 @@ class FastEngine(MpfrEngine):
             if v_extras:
                 local_shape = values.shape
                 for i, v in v_extras.items():
-                    g = _global(i, local_shape, out_starts)
+                    g = element_index(i, local_shape, out_starts)
                     extras[int(np.ravel_multi_index(g, node.shape)) if node.shape else 0] = v
         for i in extras:
             out_flat[i] = np.nan
@@ -724,7 +718,7 @@ class FastEngine(MpfrEngine):
             try:
                 v = op(row)
             except FpArithmeticError as e:
-                g = _global(i, out_block, out_starts)
+                g = element_index(i, out_block, out_starts)
                 return r.reshape(out_block), extras, (0, type(e)(f"{e} (element {g})"))
             self._store(r, extras, i, v)
         return r.reshape(out_block), extras, None
