@@ -29,18 +29,27 @@ either gives the value or raises the MPFR engine's error.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
 from tc0sim.fp import Format
 
-__all__ = ["MAX_FAST_P", "EXP_RELATIVE_ERROR", "Kernels", "supports"]
+__all__ = ["MAX_FAST_P", "EXP_RELATIVE_ERROR", "EXP_SINGLE_RELATIVE_ERROR", "Kernels", "supports"]
 
 MAX_FAST_P = 25
 """The largest p with 53 >= 2p + 2 (innocuous double rounding for add, sub, mul, div, sqrt)."""
 
 EXP_RELATIVE_ERROR = 2.0**-40
 """Bound assumed on numpy exp's relative error (about 4096 binary64 ulps; documented ≤ 1 ulp)."""
+
+EXP_SINGLE_RELATIVE_ERROR = 2.0**-17
+"""Bound assumed on numpy's binary32 exp (64 binary32 ulps; its SIMD kernels are stated below 2.52
+ulps, relative 2.1e-7, in numpy pull request 13134; glibc's expf is below 1 ulp)."""
+
+EXP_SINGLE_ARGUMENTS = (2.0**-126, 80.0)
+"""|x| range where binary32 exp is used: such a p-bit x (p <= 24) is a normal binary32 number, and
+e^x lies in [e^-80, e^80], inside binary32's normal range."""
 
 U = 2.0**-53
 """Unit roundoff of binary64."""
@@ -80,8 +89,11 @@ class Kernels:
         self.hi = fp_max
         self.magic = np.int64((self.s << 52) | (1 << 51))
         self.magic_limit = 2.0 ** (1021 - self.s)
-        self.exp_threshold = 2**13 + 2
+        self.exp_threshold = certificate_threshold(EXP_RELATIVE_ERROR)
         """Certified exp elements are at least this many binary64 ulps from an F_p midpoint."""
+        single = certificate_threshold(EXP_SINGLE_RELATIVE_ERROR)
+        self.exp_single_threshold = single if p <= 24 and single <= 1 << (self.s - 2) else None
+        """The same for binary32 exp, or None where that bound is too wide for p bits."""
 
     # --- rounding and range ------------------------------------------------------------------
 
@@ -135,13 +147,25 @@ class Kernels:
 
     # --- certificates ----------------------------------------------------------------------------
 
-    def certify_exp(self, y: np.ndarray, tmp: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
-        """True where y = numpy exp(x) > 0 certainly rounds like e^x (relative error
-        EXP_RELATIVE_ERROR): the low bits L of y are at least ``exp_threshold`` = t from the
-        midpoint h, i.e. not L − (h − t + 1) ∈ [0, 2t − 2], computed modulo 2^(53−p) (h >= t)."""
-        t = np.subtract(y.view(np.int64), self.half - self.exp_threshold + 1, out=tmp)
+    def certify_exp(
+        self, y: np.ndarray, tmp: np.ndarray | None = None, out: np.ndarray | None = None, threshold: int | None = None
+    ) -> np.ndarray:
+        """True where y = numpy exp(x) > 0 certainly rounds like e^x: the low bits L of y are at
+        least t = ``threshold`` (default ``exp_threshold``) from the midpoint h, i.e. not
+        L − (h − t + 1) ∈ [0, 2t − 2], computed modulo 2^(53−p) (h >= t)."""
+        t_ulps = self.exp_threshold if threshold is None else threshold
+        t = np.subtract(y.view(np.int64), self.half - t_ulps + 1, out=tmp)
         t &= self.low_mask
-        return np.greater(t, 2 * self.exp_threshold - 2, out=out)
+        return np.greater(t, 2 * t_ulps - 2, out=out)
+
+    def round_certified_inplace(self, x: np.ndarray) -> np.ndarray:
+        """Round a contiguous float64 array of non-negative values to p bits in two passes, ties
+        upwards: right for every element that is not a tie, e.g. one certified as far from
+        every midpoint (values of other elements are meaningless)."""
+        b = x.view(np.int64)
+        b += self.half
+        b &= self.keep_mask
+        return x
 
     def certify_absolute(self, y: np.ndarray, bound: np.ndarray) -> np.ndarray:
         """True where no F_p midpoint lies within ``bound`` of y (y normal, bound >= 0)."""
@@ -169,6 +193,14 @@ class Kernels:
         with np.errstate(over="ignore"):  # 2^(L+52) beyond binary64 is an infinite limit, rightly
             limit = np.ldexp(1.0, np.clip(low + 52, -1100, 1100).astype(np.int32))
         return total < limit
+
+
+def certificate_threshold(relative_error: float) -> int:
+    """Binary64 ulps t such that y within ``relative_error`` ε of a positive z is less than t
+    ulps of y from z: |y − z| <= ε·z <= ε·y/(1 − ε) < 2^53·ε/(1 − ε) ulps of y (y < 2^(E+1),
+    ulp 2^(E−52)); t is one more than that bound rounded up (2^13 + 2 for ε = 2^-40)."""
+    eps = Fraction(relative_error)
+    return math.ceil(2**53 * eps / (1 - eps)) + 1
 
 
 def compact(x: np.ndarray) -> np.ndarray:

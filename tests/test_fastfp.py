@@ -224,6 +224,66 @@ def test_numpy_exp_error_is_far_inside_the_assumed_bound() -> None:
     assert worst < 2.0**-50
 
 
+@pytest.mark.parametrize("p", [2, 3, 8, 11, 14])
+def test_binary32_exp_certified_or_retried_matches_mpfr(p: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """|x| <= 80 at p <= 14: the engine starts from numpy's binary32 exp (a spy counts its
+    elements), retries its uncertified elements in binary64, and gives MPFR's bits."""
+    import tc0sim.interp.fast as fast
+
+    seen = []
+    monkeypatch.setitem(fast.SINGLE_MAPS, "exp", lambda x, out: seen.append(x.size) or np.exp(x, out=out))
+    lo, hi = exponent_range(p)
+    top, bottom = min(hi * math.log(2), 80) * 0.95, max(lo * math.log(2), -80) * 0.95
+    x = Kernels(p).rounded(np.random.default_rng([8, p]).uniform(bottom, top, N if p in (8, 11) else N // 10))
+    x[np.abs(x) < 2.0 ** max(lo + 1, -126)] = 0.0
+    stats = EvalStats()
+    got = run_map("exp", p, x, stats=stats)
+    assert sum(seen) == x.size
+    with gmpy2.context(precision=p, round=gmpy2.RoundToNearest, emin=-2000, emax=2000):
+        expected = np.array([float(gmpy2.exp(gmpy2.mpfr(v, p))) for v in x.tolist()])
+    bits_equal(got, expected)
+    assert stats.certified + stats.recomputed == x.size
+    assert stats.recomputed < 0.001 * x.size
+
+
+def test_binary32_exp_is_not_used_where_its_certificate_is_too_wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tc0sim.interp.fast as fast
+
+    monkeypatch.setitem(fast.SINGLE_MAPS, "exp", None)  # calling it would fail
+    x = Kernels(15).rounded(np.linspace(-80, 80, 1001))
+    with gmpy2.context(precision=15, emin=-2000, emax=2000):
+        bits_equal(run_map("exp", 15, x), np.array([float(gmpy2.exp(gmpy2.mpfr(v, 15))) for v in x.tolist()]))
+    with gmpy2.context(precision=8):
+        expected = np.array([float(gmpy2.exp(gmpy2.mpfr(v, 8))) for v in (-81.0, 3.0)])
+    bits_equal(run_map("exp", 8, np.array([-81.0, 3.0])), expected)  # |x| > 80
+
+
+def test_elements_uncertified_in_binary32_are_retried_in_binary64() -> None:
+    """Arguments whose binary32 exp lies near an F_p midpoint: each gets MPFR's bits, and the
+    binary64 retry (not MPFR) settles almost all of them."""
+    p = 11
+    K = Kernels(p)
+    x = K.rounded(np.random.default_rng(9).uniform(-80, 80, 2_000_000))
+    x = x[np.abs(x) >= 2.0**-126]
+    y32 = np.exp(x.astype(np.float32)).astype(np.float64)
+    near = x[~K.certify_exp(y32, threshold=K.exp_single_threshold)][:3000]
+    assert near.size >= 1000
+    stats = EvalStats()
+    got = run_map("exp", p, near, stats=stats)
+    with gmpy2.context(precision=p, emin=-2000, emax=2000):
+        bits_equal(got, np.array([float(gmpy2.exp(gmpy2.mpfr(v, p))) for v in near.tolist()]))
+    assert stats.recomputed < 0.01 * near.size
+
+
+def test_numpy_binary32_exp_error_is_far_inside_the_assumed_bound() -> None:
+    """The binary32 certificate assumes a relative error <= 2^-17; measure numpy's here."""
+    x = np.random.default_rng(10).uniform(-80, 80, 200_000).astype(np.float32)
+    y = np.exp(x).astype(np.float64).tolist()
+    with gmpy2.context(precision=200):
+        worst = max(abs(gmpy2.mpfr(b) - e) / e for b, e in zip(y, (gmpy2.exp(gmpy2.mpfr(float(a))) for a in x.tolist())))
+    assert worst < 2.0**-21
+
+
 @pytest.mark.parametrize("p", [2, 3, 8, 11, 17, 24, MAX_FAST_P])
 def test_products_match_python_integers(p: int) -> None:
     rng = np.random.default_rng([5, p])
