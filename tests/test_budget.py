@@ -16,7 +16,6 @@ from tc0sim.ir.budget import (
     BuildBudget,
     active_budget,
     budget_scope,
-    evaluation_bytes,
     repeat_count,
 )
 from tc0sim.kinds import build, get_kind
@@ -105,11 +104,6 @@ def test_min_nodes_is_a_lower_bound_and_not_a_vacuous_one(kind, dims, params):
 
 def test_repeat_count_never_raises():
     assert [repeat_count(v) for v in (5, 0, -3, True, [1, 2, 3], (), "x", None, 2.5)] == [5, 1, 1, 1, 3, 1, 1, 1, 1]
-
-
-def test_evaluation_bytes():
-    assert evaluation_bytes(10, 8 * 1000) == 10 * (100 + 1000)
-    assert evaluation_bytes(10, 24, fast=True) == 10 * 8
 
 
 def test_shared_bodies_count_against_the_budget_once():

@@ -592,7 +592,7 @@ def test_budget_options_refuse_and_raise(tmp_path):
     assert_bad_input(run("depth", path, "--max-nodes", "3"), "more than 3 tensor nodes", "--max-nodes")
     assert_bad_input(run("graph", path, "--max-memory", "1000", "--output", tmp_path / "g.json"), "--max-memory")
     assert run("depth", path, "--max-nodes", "1e3").exit_code == 0
-    # evaluation memory: 36 gates at p = 10^6 is about 36 · (100 + 125000) bytes
+    # evaluation memory at p = 10^6: 27 held values (inputs, output) and a piece of 27 products, each about 125 kB
     assert_bad_input(
         run("eval", path, "--precision", "1000000", "--max-memory", "4e6", "--output", tmp_path / "o.json"),
         "4,000,000 bytes", "--max-memory",

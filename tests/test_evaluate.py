@@ -10,7 +10,7 @@ from reference import round_fraction
 
 from tc0sim.errors import ConfigError, MissingRuleError
 from tc0sim.fp import DivisionByZero, Format, FpOverflow, NegativeSqrt
-from tc0sim.interp.evaluate import evaluate, random_inputs
+from tc0sim.interp.evaluate import evaluate, evaluation_bytes, random_inputs
 from tc0sim.ir.graph import Builder, Node
 
 
@@ -177,3 +177,68 @@ def test_errors_of_products_summed_in_pieces_are_those_of_the_unfused_order(monk
     expected = {"later piece holds the first product": "(element (0, 2, 6))", "sum fails before a product": "node mul",
                 "only a sum fails": "(element (3, 5))"}[case]
     assert expected in fused
+
+
+# --- memory estimate (evaluation_bytes) --------------------------------------------------------
+
+
+def _measured_peak(graph, p: int, engine: str) -> int:
+    """tracemalloc's peak over one evaluation, the fast engine's work arrays and pool emptied first."""
+    import tracemalloc
+
+    import tc0sim.interp.fast as fast
+
+    fast._MEMORY.__init__()
+    inputs = random_inputs(graph, 0, 0.3)
+    tracemalloc.start()
+    try:
+        evaluate(graph, p, inputs, engine=engine, values="native")
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("engine, p", [("fast", 24), ("mpfr", 24), ("mpfr", 113)])
+def test_evaluation_bytes_bounds_the_measured_peak(engine: str, p: int) -> None:
+    from tc0sim.kinds import build
+    from tc0sim.modelfile import load_model
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    graphs = [
+        build("matmul", {"n1": 48, "d": 48, "n2": 48}), build("attention", {"n": 48, "d": 16}),
+        build("layernorm", {"n": 128, "c": 64}), load_model(examples / "var.yaml").build(8),
+    ]
+    for graph in graphs:
+        measured, estimate = _measured_peak(graph, p, engine), evaluation_bytes(graph, p, engine)
+        assert measured <= estimate, (graph, measured, estimate)
+        if engine == "mpfr":
+            assert estimate <= 2.5 * measured, (graph, measured, estimate)
+
+
+def test_evaluation_bytes_follows_liveness_views_and_fusion() -> None:
+    """By hand, from the rules of docs/cli.md: an mpfr value at p = 80 costs 8 + 100 + 10 bytes."""
+    n, k, v = 1000, 7, 8 + 100 + 10
+    b = Builder()
+    x = b.input("x", (n,))
+    y = b.mul(x, x)
+    b.output("z", b.add(y, x))
+    # at z: x, y and z held, and F.map's lists of its 2 operands and result plus a flat copy
+    assert evaluation_bytes(b.graph, 80, "mpfr") == 3 * n * v + 8 * n * 4
+
+    b = Builder()
+    x = b.input("x", (n,))
+    wide = b.broadcast(b.reshape(x, (1, n)), (k, n))  # views: no array of their own
+    b.output("s", b.sum(b.mul(wide, wide), axis=0))  # the products are fused into the sum
+    # at s: x and s held, and one piece of k·n products (one block: k·n < 2^14)
+    assert evaluation_bytes(b.graph, 80, "mpfr") == n * v + n * v + k * n * (80 + v)
+
+
+def test_evaluation_bytes_does_not_count_a_fused_product_tensor() -> None:
+    from tc0sim.kinds import build
+
+    graph = build("matmul", {"n1": 256, "d": 256, "n2": 256})
+    held = 3 * 256 * 256 * (8 + 100 + 53 // 8)  # two operands and the output
+    piece = (1 << 14) * (80 + 8 + 100 + 53 // 8)
+    assert evaluation_bytes(graph, 53, "mpfr") == held + piece
+    assert evaluation_bytes(graph, 24, "fast") < 64 * 2**20  # 10^7 products never held at once

@@ -38,7 +38,7 @@ from tc0sim import __version__
 from tc0sim.errors import BudgetError, ConfigError, Tc0simError
 from tc0sim.expr import LIMIT, parse_number
 from tc0sim.fp import Format
-from tc0sim.ir.budget import active_budget, evaluation_bytes
+from tc0sim.ir.budget import active_budget
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import claim_verdict, dot
 from tc0sim.npzfile import READ_ERRORS, check_member_header
@@ -798,7 +798,7 @@ def eval_command(
     OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
     and weights not in --inputs are drawn from the file's seed and scale. See docs/cli.md.
     """
-    from tc0sim.interp.evaluate import EvalStats, evaluate
+    from tc0sim.interp.evaluate import EvalStats, evaluate, evaluation_bytes
     from tc0sim.interp.size import size as size_of
 
     suffix = Path(output_path).suffix.lower()
@@ -815,9 +815,8 @@ def eval_command(
             f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {max_gates:,}; "
             "use smaller dims or raise --max-gates"
         )
-    from tc0sim.fastfp import supports
-
-    needed, budget = evaluation_bytes(gates, p, fast=engine != "mpfr" and supports(p)), active_budget()
+    budget = active_budget()
+    needed = evaluation_bytes(graph, p, engine, chunk) if budget is not None else 0
     if budget is not None and needed > budget.max_bytes:
         raise BudgetError(
             f"evaluating {spec.label(n)} ({gates:,} gates at p={p:,}) needs about {needed:,} bytes, "

@@ -25,6 +25,7 @@ from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Graph, Node
+from tc0sim.ir.moves import VIEWS, reshape, same_place
 from tc0sim.ir.primitives import PRIMITIVES, Primitive
 from tc0sim.ir.rules import RuleTable
 from tc0sim.ir.wiring import move
@@ -263,6 +264,31 @@ class MpfrEngine:
     def entry(self, node: Node, value: Any) -> Any:
         return _entry(self.F, node, value)
 
+    value_bytes = 100
+    """Bytes of one computed value besides its p/8 bytes of significand (an mpfr object and its
+    allocation; 72 bytes at p = 53 and 192 at p = 1000 by sys.getsizeof); each array slot
+    referring to it is 8 bytes more."""
+
+    pool_bytes = 0
+    """Bytes of freed arrays the engine may keep for reuse."""
+
+    def bytes_per_value(self) -> tuple[int, int]:
+        """(bytes per array slot, bytes per computed value beyond its slot)."""
+        return 8, self.value_bytes + self.F.p // 8
+
+    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
+        """Bytes of temporaries while ``node`` is computed on operands of ``shape`` (a reduction:
+        its operand's; ``fused``: that operand is a fused map, whose own operands take
+        ``operand_bytes``). F.map and F.reduce flatten each operand to a list and collect the
+        results in one (8 bytes per element each, plus a flattened copy); a fused reduction does
+        so on one piece at a time, whose products are new values (about 170 bytes per element of a
+        piece at p = 24 by tracemalloc, values included; 80 bytes of lists are counted)."""
+        slot, value = self.bytes_per_value()
+        if fused:
+            piece = _first_block(shape, tuple(node.attrs.get("axes", ())), self.chunk or PIECE_ELEMENTS)
+            return piece * (80 + slot + value)
+        return 8 * math.prod(shape) * (len(node.inputs) + 2)
+
     def apply(self, node: Node, args: list[Any]) -> Any:
         if node.id in self.fused:
             self.stats.add_gates("mpfr", node)
@@ -314,6 +340,68 @@ def _engine(
     if workers is not None or scheduler is not None:
         return ENGINE_CLASSES["dask"](F, stats, workers=workers, scheduler=scheduler, chunk_elements=chunk_elements)
     return MpfrEngine(F, stats, chunk_elements)
+
+
+def _first_block(shape: tuple[int, ...], axes: tuple[int, ...], budget: int) -> int:
+    """Elements of the largest block ``blocks`` cuts (the first: the others are no larger)."""
+    first = next(blocks(shape, [i for i in range(len(shape)) if i not in axes], budget))
+    return math.prod(len(range(*s.indices(n))) for s, n in zip(first, shape))
+
+
+def peak_bytes(runner: MpfrEngine, live: list[Node], keep: set[int]) -> int:
+    """An upper bound on the bytes of values ``run_nodes`` holds at once on ``runner``, from the
+    shapes alone: it replays run_nodes' order and releases. A computed node's array costs a slot
+    and a value per element; a copying move (concat, gather, pad, a reshape that numpy copies)
+    only slots, as its values are its operand's objects; a view (ir.moves.VIEWS, a reshape of a
+    C-contiguous array) nothing, but keeps its operand's array alive; a map fused into its
+    reduction keeps its operands alive, and its reduction holds one piece of products
+    (``work_bytes``). Plus the engine's reuse pool, at most what was freed."""
+    runner.prepare(live, keep)
+    slot, value = runner.bytes_per_value()
+    last_use = {i: node.id for node in live for i in node.inputs}
+    shapes = {node.id: node.shape for node in live}
+    arrays: dict[int, set[int]] = {}  # node -> the arrays its value keeps alive (by owner id)
+    dense: dict[int, bool] = {}  # node -> its value is a C-contiguous array
+    cost: dict[int, int] = {}  # array owner -> bytes
+    holders: dict[int, int] = {}  # array owner -> live values keeping it
+    held = peak = freed = 0
+    for node in live:
+        row = PRIMITIVES[node.prim]
+        moves = row.kernel is None and row.move is not None
+        view = moves and (row.move in VIEWS or (row.move is reshape and dense[node.inputs[0]]))
+        work = 0
+        if node.id in runner.fused or view:
+            arrays[node.id] = set().union(*(arrays[i] for i in node.inputs))
+            dense[node.id] = view and row.move in (reshape, same_place) and dense[node.inputs[0]]
+        else:
+            arrays[node.id] = {node.id}
+            dense[node.id] = True
+            cost[node.id] = node.size * (slot if moves else slot + value)
+            held += cost[node.id]
+            if not moves and node.inputs:
+                fused = node.inputs[0] in runner.fused
+                operand_bytes = sum(cost[owner] for owner in arrays[node.inputs[0]]) if fused else 0
+                shape = shapes[node.inputs[0]] if row.role == "reduction" else node.shape
+                work = runner.work_bytes(node, shape, fused, operand_bytes)
+        for owner in arrays[node.id]:
+            holders[owner] = holders.get(owner, 0) + 1
+        peak = max(peak, held + work + min(freed, runner.pool_bytes))
+        for i in set(node.inputs):
+            if last_use.get(i) == node.id and i not in keep:
+                for owner in arrays.pop(i):
+                    holders[owner] -= 1
+                    if holders[owner] == 0:
+                        held -= cost[owner]
+                        freed += cost[owner]
+    return peak
+
+
+def evaluation_bytes(graph: Graph, p: int, engine: str = "auto", chunk_elements: int | None = None) -> int:
+    """``peak_bytes`` of ``evaluate(graph, p, engine=engine)`` in this process (on Dask the
+    same values are spread over the workers)."""
+    graph = graph.flat()
+    runner = _engine(engine, Format(p), EvalStats(), chunk_elements, None, None)
+    return peak_bytes(runner, graph.live(), set(graph.outputs.values()))
 
 
 def run_nodes(

@@ -24,7 +24,7 @@ import numpy as np
 from tc0sim.fastfp import EXP_SINGLE_ARGUMENTS, Kernels, compact, magnitude_range
 from tc0sim.fp import Format, FpArithmeticError, element_index
 from tc0sim.interp.evaluate import (
-    ENGINE_CLASSES, Deferred, EvalStats, MpfrEngine, NamedError, blocks, feeders_of_one_reduction, named, starts,
+    _first_block, ENGINE_CLASSES, Deferred, EvalStats, MpfrEngine, NamedError, blocks, feeders_of_one_reduction, named, starts,
 )
 from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Node
@@ -240,6 +240,18 @@ class FastEngine(MpfrEngine):
                 and value.flags.c_contiguous and value.flags.writeable and value.nbytes >= POOL_MIN_BYTES
                 and _unshared_refs(value) <= _UNSHARED):
             _MEMORY.give(value)
+
+    pool_bytes = POOL_BYTES
+
+    def bytes_per_value(self) -> tuple[int, int]:
+        return 8, 0  # a float64 per value
+
+    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
+        """The work arrays of a node's blocks (bit patterns, flags, binary32 copies, products of a
+        fused map and numpy's temporaries: 48 bytes per element of the largest block), and a
+        fused map's operands transposed (at most a copy of each)."""
+        axes = tuple(node.attrs.get("axes", ())) if PRIMITIVES[node.prim].role == "reduction" else ()
+        return 48 * _first_block(shape, axes, self.chunk) + (operand_bytes if fused else 0)
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.nodes = {node.id: node for node in live}

@@ -133,17 +133,3 @@ def budget_scope(budget: BuildBudget) -> Iterator[BuildBudget]:
 def active_budget() -> BuildBudget | None:
     """The budget of the innermost ``budget_scope``, or None (no limit) outside any."""
     return _ACTIVE.get()
-
-
-EVAL_VALUE_BYTES = 100
-"""Estimated bytes of one evaluated p-bit value besides its p/8 bytes of significand."""
-
-
-FAST_VALUE_BYTES = 8
-"""Bytes of one value of the fast evaluation engine (a float64; its product blocks are bounded)."""
-
-
-def evaluation_bytes(gates: int, precision: int, fast: bool = False) -> int:
-    """Estimated bytes of evaluating ``gates`` gates at ``precision`` bits (one value per gate
-    kept): an mpfr object per value, or with ``fast`` (the fast engine) a float64 per value."""
-    return gates * (FAST_VALUE_BYTES if fast else EVAL_VALUE_BYTES + precision // 8)

@@ -58,6 +58,12 @@ def pad(node: Node, arrays: list[np.ndarray], fill: Fill) -> np.ndarray:
     return np.pad(arrays[0], node.attrs["widths"], constant_values=fill())
 
 
+VIEWS: frozenset[MoveRule] = frozenset({same_place, transpose, slice_axis, broadcast})
+"""Move rules whose result is a numpy view of the operand (no new array, and the operand's array
+stays alive while the view does). ``reshape`` is a view too when the operand is C-contiguous;
+numpy copies otherwise. The rest build a new array (of references, for object arrays)."""
+
+
 Position = tuple[int, ...]
 Origin = Callable[[Node, list[tuple[int, ...]], Position], "tuple[int, Position] | None"]
 """The inverse of a move rule for one element: (operand slot, position in it), or None for a new
