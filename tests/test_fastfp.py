@@ -675,6 +675,32 @@ def test_dyadic_constants_are_rounded_by_the_kernels(p: int) -> None:
                 assert [F.to_fraction(v) for v in got] == expected
 
 
+@pytest.mark.parametrize("p", [2, 3, 8, 11, 24, MAX_FAST_P])
+def test_quotient_constants_are_rounded_by_the_kernels(p: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Constants n/d with integers |n|, d < 2^p (pooling and interpolation weights): the fast
+    engine's binary64 quotient rounded once more equals round_p(n/d) (exact rationals), without
+    the MPFR rule (a spy fails it); an integer of 2^p or more still goes to MPFR."""
+    import tc0sim.interp.fast as fast
+
+    top = min(1 << p, 1 << 9)
+    values = [Fraction(n, d) for d in range(1, top, 7) for n in range(-top + 1, top, 5) if Fraction(n, d) != 0]
+    lo, hi = exponent_range(p)
+    values = [v for v in values if 2.0 ** max(lo + 2, -1000) <= abs(v) < 2.0 ** min(hi - 2, 1000)]
+    b = Builder()
+    b.output("y", b.constant(np.array(values, dtype=object)))
+    spy = []
+    original = fast.FastEngine.rule
+    monkeypatch.setattr(fast.FastEngine, "rule", lambda self, node, args: spy.append(node.prim) or original(self, node, args))
+    got = evaluate(b.graph, p, {}, engine="fast")["y"]
+    F = Format(p)
+    assert [F.to_fraction(v) for v in got] == [round_fraction(v, p) for v in values]
+    assert "constant" not in spy
+    b = Builder()
+    b.output("y", b.constant(np.array([Fraction(2**p + 1, 7)], dtype=object)))
+    assert F.to_fraction(evaluate(b.graph, p, {}, engine="fast")["y"][0]) == round_fraction(Fraction(2**p + 1, 7), p)
+    assert "constant" in spy
+
+
 @pytest.mark.parametrize("p", [8, 11, 24])
 def test_exp_on_a_range_proved_safe_matches_mpfr(p: int) -> None:
     """exp of inputs in [-40, 40]: the range proves every result in range, so values are rounded

@@ -383,17 +383,26 @@ class FastEngine(MpfrEngine):
 
     def _constant(self, node: Node) -> np.ndarray | None:
         """A constant whose exact values are all normal float64 numbers or zeros (dyadic
-        rationals with numerators below 2^53), rounded once to p bits by the fast kernels; None
-        if one is not, or its rounding is out of range (then the MPFR rule rounds the constant)."""
+        rationals with numerators below 2^53) or quotients n/d of integers below 2^p, rounded
+        once to p bits by the fast kernels; None if one is not, or its rounding is out of range
+        (then the MPFR rule rounds the constant). A quotient is Python's correctly rounded
+        binary64 n / d rounded again: n and d are F_p values, so the double rounding of a
+        division is innocuous (docs/semantics.md §2.2)."""
         floats = []
+        small = 1 << self.K.p
         for f in np.asarray(constant_value(node.attrs["value"]), dtype=object).ravel().tolist():
             n, d = getattr(f, "numerator", None), getattr(f, "denominator", None)
-            if not isinstance(n, int) or not isinstance(d, int) or d & (d - 1) or abs(n) >= 2**53:
+            if not isinstance(n, int) or not isinstance(d, int):
                 return None
-            try:
-                x = math.ldexp(n, 1 - d.bit_length())
-            except OverflowError:
+            if d & (d - 1) and abs(n) < small and d < small:
+                x = n / d
+            elif d & (d - 1) or abs(n) >= 2**53:
                 return None
+            else:
+                try:
+                    x = math.ldexp(n, 1 - d.bit_length())
+                except OverflowError:
+                    return None
             if x != 0 and abs(x) < _MIN_NORMAL:
                 return None
             floats.append(x)
