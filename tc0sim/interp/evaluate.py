@@ -285,7 +285,7 @@ class MpfrEngine:
         piece at p = 24 by tracemalloc, values included; 80 bytes of lists are counted)."""
         slot, value = self.bytes_per_value()
         if fused:
-            piece = _first_block(shape, tuple(node.attrs.get("axes", ())), self.chunk or PIECE_ELEMENTS)
+            piece = largest_block(shape, tuple(node.attrs.get("axes", ())), self.chunk or PIECE_ELEMENTS)
             return piece * (80 + slot + value)
         return 8 * math.prod(shape) * (len(node.inputs) + 2)
 
@@ -342,7 +342,7 @@ def _engine(
     return MpfrEngine(F, stats, chunk_elements)
 
 
-def _first_block(shape: tuple[int, ...], axes: tuple[int, ...], budget: int) -> int:
+def largest_block(shape: tuple[int, ...], axes: tuple[int, ...], budget: int) -> int:
     """Elements of the largest block ``blocks`` cuts (the first: the others are no larger)."""
     first = next(blocks(shape, [i for i in range(len(shape)) if i not in axes], budget))
     return math.prod(len(range(*s.indices(n))) for s, n in zip(first, shape))

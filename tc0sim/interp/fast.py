@@ -24,7 +24,8 @@ import numpy as np
 from tc0sim.fastfp import EXP_SINGLE_ARGUMENTS, Kernels, compact, magnitude_range
 from tc0sim.fp import Format, FpArithmeticError, element_index
 from tc0sim.interp.evaluate import (
-    _first_block, ENGINE_CLASSES, Deferred, EvalStats, MpfrEngine, NamedError, blocks, feeders_of_one_reduction, named, starts,
+    ENGINE_CLASSES, Deferred, EvalStats, MpfrEngine, NamedError, blocks, feeders_of_one_reduction, largest_block, named,
+    starts,
 )
 from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Node
@@ -249,9 +250,14 @@ class FastEngine(MpfrEngine):
     def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
         """The work arrays of a node's blocks (bit patterns, flags, binary32 copies, products of a
         fused map and numpy's temporaries: 48 bytes per element of the largest block), and a
-        fused map's operands transposed (at most a copy of each)."""
-        axes = tuple(node.attrs.get("axes", ())) if PRIMITIVES[node.prim].role == "reduction" else ()
-        return 48 * _first_block(shape, axes, self.chunk) + (operand_bytes if fused else 0)
+        fused map's operands transposed (at most a copy of each). A primitive without a fast
+        kernel (erf) runs the MPFR rule on mpfr copies of its operands and result."""
+        row = PRIMITIVES[node.prim]
+        if row.kernel not in FAST_MAPS and row.kernel not in REDUCTIONS:
+            mpfr_value = 8 + MpfrEngine.value_bytes + self.F.p // 8
+            return math.prod(shape) * (len(node.inputs) * mpfr_value + 8 * (len(node.inputs) + 2)) + node.size * mpfr_value
+        axes = tuple(node.attrs.get("axes", ())) if row.role == "reduction" else ()
+        return 48 * largest_block(shape, axes, self.chunk) + (operand_bytes if fused else 0)
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.nodes = {node.id: node for node in live}
