@@ -652,6 +652,7 @@ def test_dyadic_constants_are_rounded_by_the_kernels(p: int) -> None:
         [Fraction(1, 3), Fraction(5, 7), Fraction(1)],
         [Fraction(2) ** 1100, Fraction(1)],
         [Fraction(2**53 + 1), Fraction(2) ** -1070],
+        [Fraction(3, 2**1100), Fraction(1)],  # below binary64's subnormals: not a zero
         [Fraction(2) ** 300, Fraction(2) ** -300],
     ]
     for values in cases:

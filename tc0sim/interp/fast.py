@@ -400,16 +400,16 @@ class FastEngine(MpfrEngine):
             n, d = getattr(f, "numerator", None), getattr(f, "denominator", None)
             if not isinstance(n, int) or not isinstance(d, int):
                 return None
-            if d & (d - 1) and abs(n) < small and d < small:
-                x = n / d
-            elif d & (d - 1) or abs(n) >= 2**53:
-                return None
-            else:
+            if not d & (d - 1) and abs(n) < 2**53:  # dyadic: exactly a float64 when normal
                 try:
                     x = math.ldexp(n, 1 - d.bit_length())
                 except OverflowError:
                     return None
-            if x != 0 and abs(x) < _MIN_NORMAL:
+            elif abs(n) < small and d < small:
+                x = n / d
+            else:
+                return None
+            if n != 0 and abs(x) < _MIN_NORMAL:  # subnormal, or below them (ldexp gives 0.0)
                 return None
             floats.append(x)
         r = self.K.rounded(np.array(floats, dtype=np.float64)).reshape(node.shape)
