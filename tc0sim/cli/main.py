@@ -816,8 +816,7 @@ def eval_command(
             "use smaller dims or raise --max-gates"
         )
     budget = active_budget()
-    needed = evaluation_bytes(graph, p, engine, chunk) if budget is not None else 0
-    if budget is not None and needed > budget.max_bytes:
+    if budget is not None and (needed := evaluation_bytes(graph, p, engine, chunk)) > budget.max_bytes:
         raise BudgetError(
             f"evaluating {spec.label(n)} ({gates:,} gates at p={p:,}) needs about {needed:,} bytes, "
             f"above the budget of {budget.max_bytes:,} bytes; raise it with --max-memory"

@@ -254,8 +254,9 @@ class FastEngine(MpfrEngine):
         kernel (erf) runs the MPFR rule on mpfr copies of its operands and result."""
         row = PRIMITIVES[node.prim]
         if row.kernel not in FAST_MAPS and row.kernel not in REDUCTIONS:
-            mpfr_value = 8 + MpfrEngine.value_bytes + self.F.p // 8
-            return math.prod(shape) * (len(node.inputs) * mpfr_value + 8 * (len(node.inputs) + 2)) + node.size * mpfr_value
+            mpfr_value = sum(MpfrEngine.bytes_per_value(self))
+            copies = math.prod(shape) * len(node.inputs) + node.size
+            return MpfrEngine.work_bytes(self, node, shape, False, 0) + copies * mpfr_value
         axes = tuple(node.attrs.get("axes", ())) if row.role == "reduction" else ()
         return 48 * largest_block(shape, axes, self.chunk) + (operand_bytes if fused else 0)
 
