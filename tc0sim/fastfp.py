@@ -33,8 +33,6 @@ from fractions import Fraction
 
 import numpy as np
 
-from tc0sim.fp import Format
-
 __all__ = ["MAX_FAST_P", "EXP_RELATIVE_ERROR", "EXP_SINGLE_RELATIVE_ERROR", "Kernels", "supports"]
 
 MAX_FAST_P = 25

@@ -6,8 +6,6 @@ inverse CDF on one uniform per token). Module and parameter names follow the off
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn

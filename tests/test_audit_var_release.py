@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import pytest
-
 from tc0sim.audit.var_release import (
     PROXY, Bilinear, agrees, closed_form, fit_bilinear, longest_contraction, proxy_depth, verdict,
 )

@@ -550,7 +550,7 @@ def test_depth_prints_the_files_claim_with_a_verdict(tmp_path, claim, verdict, d
     assert data.get("slack" if verdict == "slack" else "exceeding") == detail
     text = run("depth", path)
     assert text.exit_code == 0
-    assert f"claimed (key 'claim')" in text.stdout and f"— {verdict}" in text.stdout
+    assert "claimed (key 'claim')" in text.stdout and f"— {verdict}" in text.stdout
 
 
 def test_attention_example_says_its_claim_is_slack():

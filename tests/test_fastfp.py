@@ -514,6 +514,11 @@ def test_cli_engine_and_stats(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "fast engine supports" in bad.output
     bad = CliRunner().invoke(main, ["eval", str(example), "--output", str(tmp_path / "x.json"), "--workers", "2"])
     assert bad.exit_code == 2 and "--workers applies to the MPFR engine" in bad.output
+    bad = CliRunner().invoke(main, ["eval", str(example), "--output", str(tmp_path / "x.json"), "--scheduler", "tcp://127.0.0.1:1"])
+    assert bad.exit_code == 2 and "--scheduler applies to the MPFR engine" in bad.output
+    both = ["--engine", "mpfr", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]
+    bad = CliRunner().invoke(main, ["eval", str(example), "--output", str(tmp_path / "x.json"), *both])
+    assert bad.exit_code == 2 and "give one of them" in bad.output
 
 
 def test_fast_kernels_agree_with_the_primitive_table() -> None:

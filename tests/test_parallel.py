@@ -275,3 +275,37 @@ def test_the_local_clusters_workers_run_with_the_quiet_settings(scheduler) -> No
     with distributed.Client(scheduler) as client:
         seen = client.run(lambda: {key: dask.config.get(key) for key in QUIET_WORKERS})
     assert len(seen) == 2 and all(settings == QUIET_WORKERS for settings in seen.values())
+
+
+@pytest.mark.parametrize("address, message", [
+    ("nonsense", "not a Dask scheduler address"),
+    ("tcp://127.0.0.1:notaport", "not a Dask scheduler address"),
+    ("foo://x:1", "not a Dask scheduler address"),
+    ("tcp://no.such.host.invalid:8786", "cannot reach the Dask scheduler"),
+])
+def test_a_malformed_scheduler_address_is_a_config_error(address: str, message: str) -> None:
+    from tc0sim.errors import ConfigError
+
+    graph = build("matmul", {"n1": 2, "d": 2, "n2": 2})
+    with pytest.raises(ConfigError, match=message):
+        evaluate(graph, 53, engine="mpfr", scheduler=address)
+
+
+def test_an_unreachable_scheduler_or_one_without_workers_is_a_config_error(monkeypatch) -> None:
+    """Without the worker check, every task would wait for a worker forever."""
+    import logging
+    import socket
+
+    from tc0sim.errors import ConfigError
+    from tc0sim.interp import parallel
+
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 2)
+    graph = build("matmul", {"n1": 2, "d": 2, "n2": 2})
+    with socket.socket() as closed:  # a free port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"):
+        evaluate(graph, 53, engine="mpfr", scheduler=f"tcp://127.0.0.1:{port}")
+    with distributed.LocalCluster(n_workers=0, dashboard_address=":0", silence_logs=logging.CRITICAL) as empty:
+        with pytest.raises(ConfigError, match="has no worker"):
+            evaluate(graph, 53, engine="mpfr", scheduler=empty.scheduler_address)

@@ -160,9 +160,9 @@ def _conv_weights(weights: Mapping[str, np.ndarray], prefix: str) -> np.ndarray:
 def _phase2_layer(sizes: list[tuple[int, int]], c: int, kernel: int, weights: Mapping[str, np.ndarray]) -> Layer:
     h, w = sizes[-1]
     blocks = []
-    for k, size in enumerate(sizes, start=1):
+    for k, grid in enumerate(sizes, start=1):
         conv = conv_matrix(_conv_weights(weights, f"phase2.conv{k}"), h, w)
-        blocks.append(conv if size == (h, w) else conv @ resampler_dense(bicubic_matrix, size, (h, w), c))
+        blocks.append(conv if grid == (h, w) else conv @ resampler_dense(bicubic_matrix, grid, (h, w), c))
 
     def build(b: Builder, state: Tensor, attend: Attend) -> Tensor:
         return feature_map(b, split_maps(b, state, sizes), kernel)

@@ -784,7 +784,7 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
 @click.option("--engine", type=click.Choice(["auto", "fast", "mpfr"]), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); auto: fast where it applies. Same bits.")
 @click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates; 0: evaluate in this process).")
-@click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); it must have a worker within 30 s.")
 @click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
 def eval_command(
     model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
@@ -873,8 +873,11 @@ def _eval_workers(engine: str, p: int, gates: int, workers: int | None, schedule
     from tc0sim.fastfp import supports
 
     uses_mpfr = engine == "mpfr" or not supports(p)
-    if workers is not None and not uses_mpfr:
-        raise ConfigError(f"--workers applies to the MPFR engine; at p={p} the {engine} engine is the fast one (add --engine mpfr)")
+    for option, given in (("--workers", workers is not None), ("--scheduler", scheduler is not None)):
+        if given and not uses_mpfr:
+            raise ConfigError(f"{option} applies to the MPFR engine; at p={p} the {engine} engine is the fast one (add --engine mpfr)")
+    if workers is not None and scheduler is not None:
+        raise ConfigError("--workers starts a local cluster and --scheduler uses yours: give one of them")
     if workers == 0 or scheduler is not None or not uses_mpfr:
         return None
     if workers is None:

@@ -837,7 +837,7 @@ class DepthResult:
         body, sets = self.calls[call.id]
         inner = body.result
         out_id = list(inner.graph.outputs.values())[index]
-        n, pad = len(SYMBOLS), (0,) * (len(v) - len(SYMBOLS))
+        pad = (0,) * (len(v) - len(SYMBOLS))
         state = inner.states[out_id]
         set_id = int(state.core[state.index(position)])
         for (c, part), u in zip(body.split(set_id), sorted(inner.sets[set_id])):

@@ -29,6 +29,7 @@ from typing import Any
 import gmpy2
 import numpy as np
 
+from tc0sim.errors import ConfigError
 from tc0sim.fastfp import compact
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.interp.evaluate import (
@@ -50,6 +51,9 @@ same cores as the workers of a local cluster, so fewer, larger tasks scale bette
 
 MIN_PARALLEL_ELEMENTS = 1 << 14
 """Nodes with fewer elements are evaluated in the client."""
+
+CONNECT_TIMEOUT = 30
+"""Seconds to wait for the user's scheduler to answer, then for its first worker."""
 
 SCATTER_TIMEOUT = 120
 """Seconds to wait for a node's operands to reach the workers; after that the node is evaluated
@@ -399,6 +403,28 @@ def local_cluster(workers: int) -> Any:
         )
 
 
+def connect(address: str) -> Any:
+    """A Dask client of the user's cluster at ``address`` that has at least one worker. A
+    malformed address, a scheduler that does not answer, or a cluster with no worker within
+    CONNECT_TIMEOUT seconds is a ConfigError (else every task would wait for a worker forever)."""
+    from distributed import Client
+    from distributed.comm import resolve_address
+
+    try:
+        resolve_address(address)  # checked first: a Client that fails to start leaves its IO loop behind
+        client = Client(address, timeout=CONNECT_TIMEOUT)
+    except ValueError as e:
+        raise ConfigError(f"{address!r} is not a Dask scheduler address ({e})") from None
+    except OSError as e:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError):
+        client.close()
+        raise ConfigError(f"the Dask cluster at {address!r} has no worker (waited {CONNECT_TIMEOUT} s)") from None
+    return client
+
+
 class ParallelMpfrEngine(MpfrEngine):
     """MPFR engine whose large nodes run on a Dask distributed cluster (same bits as serial;
     how nodes are placed and submitted: the module docstring)."""
@@ -414,7 +440,7 @@ class ParallelMpfrEngine(MpfrEngine):
 
         self.cluster = None
         if scheduler is not None:
-            self.client = Client(scheduler)
+            self.client = connect(scheduler)
         else:
             self.cluster = local_cluster(workers or os.cpu_count() or 1)
             self.client = Client(self.cluster)
