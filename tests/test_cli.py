@@ -631,3 +631,30 @@ def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(depth_module, "depth", exhausted)
     assert_bad_input(run("depth", model(tmp_path, MATMUL_N)), "out of memory", "--max-memory")
+
+
+def test_eval_charges_each_local_worker_against_the_memory_budget(tmp_path: Path, monkeypatch) -> None:
+    """--workers 1000 would start 1000 processes of about 70 MB each: refused before any starts."""
+    from tc0sim.cli import main as cli_main
+    from tc0sim.interp import parallel
+
+    def no_cluster(workers: int):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(parallel, "local_cluster", no_cluster)
+    example = Path(__file__).resolve().parents[1] / "examples" / "matmul.yaml"
+    out = tmp_path / "out.json"
+    result = run("eval", example, "--engine", "mpfr", "--workers", "1000", "--output", out)
+    assert result.exit_code == 2 and "on 1000 local workers" in result.output and "fewer --workers" in result.output
+    result = run("eval", example, "--engine", "mpfr", "--workers", "3", "--max-memory", "2e8", "--output", out)
+    assert result.exit_code == 2 and "on 3 local workers" in result.output
+    assert not out.exists()
+
+    monkeypatch.setattr(cli_main.os, "cpu_count", lambda: 8)
+    big = cli_main.PARALLEL_MIN_GATES
+    each = parallel.LOCAL_WORKER_BYTES
+    assert cli_main._eval_workers("mpfr", 53, big, None, None, None) == 8
+    assert cli_main._eval_workers("mpfr", 53, big, None, None, 3 * each + 1) == 3
+    assert cli_main._eval_workers("mpfr", 53, big, None, None, 2 * each - 1) is None  # one worker is no gain
+    assert cli_main._eval_workers("mpfr", 53, big - 1, None, None, None) is None
+    assert cli_main._eval_workers("mpfr", 53, 1, 5, None, 0) == 5  # the user's number, checked by the caller

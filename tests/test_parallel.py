@@ -309,3 +309,15 @@ def test_an_unreachable_scheduler_or_one_without_workers_is_a_config_error(monke
     with distributed.LocalCluster(n_workers=0, dashboard_address=":0", silence_logs=logging.CRITICAL) as empty:
         with pytest.raises(ConfigError, match="has no worker"):
             evaluate(graph, 53, engine="mpfr", scheduler=empty.scheduler_address)
+
+
+def test_a_local_cluster_that_cannot_start_is_one_clear_error(monkeypatch) -> None:
+    from tc0sim.interp import parallel
+
+    def failing(workers: int):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(parallel, "local_cluster", failing)
+    graph = build("matmul", {"n1": 2, "d": 2, "n2": 2})
+    with pytest.raises(parallel.ClusterStartError, match="cannot start a local Dask cluster of 3 workers .*--workers 0"):
+        evaluate(graph, 53, engine="mpfr", workers=3)

@@ -783,7 +783,7 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
 @budget_options
 @click.option("--engine", type=click.Choice(["auto", "fast", "mpfr"]), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); auto: fast where it applies. Same bits.")
 @click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates; 0: evaluate in this process).")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates, as many as the budget holds; 0: evaluate in this process).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); it must have a worker within 30 s.")
 @click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
 def eval_command(
@@ -799,6 +799,7 @@ def eval_command(
     and weights not in --inputs are drawn from the file's seed and scale. See docs/cli.md.
     """
     from tc0sim.interp.evaluate import EvalStats, evaluate, evaluation_bytes
+    from tc0sim.interp.parallel import LOCAL_WORKER_BYTES
     from tc0sim.interp.size import size as size_of
 
     suffix = Path(output_path).suffix.lower()
@@ -816,17 +817,20 @@ def eval_command(
             "use smaller dims or raise --max-gates"
         )
     budget = active_budget()
-    if budget is not None and (needed := evaluation_bytes(graph, p, engine, chunk)) > budget.max_bytes:
+    needed = evaluation_bytes(graph, p, engine, chunk) if budget is not None else 0
+    workers = _eval_workers(engine, p, gates, workers, scheduler, None if budget is None else budget.max_bytes - needed)
+    needed += (workers or 0) * LOCAL_WORKER_BYTES
+    if budget is not None and needed > budget.max_bytes:
+        on, fewer = (f" on {workers} local workers ({LOCAL_WORKER_BYTES:,} bytes each)", " or give fewer --workers") if workers else ("", "")
         raise BudgetError(
-            f"evaluating {spec.label(n)} ({gates:,} gates at p={p:,}) needs about {needed:,} bytes, "
-            f"above the budget of {budget.max_bytes:,} bytes; raise it with --max-memory"
+            f"evaluating {spec.label(n)} ({gates:,} gates at p={p:,}){on} needs about {needed:,} bytes, "
+            f"above the budget of {budget.max_bytes:,} bytes; raise it with --max-memory{fewer}"
         )
     inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
     if weight_files:
         from tc0sim.cli.weights import load_weights
 
         inputs.update(load_weights(graph, weight_files, spec.kind_info.ignored_weights, supplied=inputs))
-    workers = _eval_workers(engine, p, gates, workers, scheduler)
     stats = EvalStats()
     with status(f"evaluating {gates:,} gates at p={p}"):
         outputs = evaluate(
@@ -868,9 +872,13 @@ def eval_command(
             click.echo(line)
 
 
-def _eval_workers(engine: str, p: int, gates: int, workers: int | None, scheduler: str | None) -> int | None:
-    """Dask workers for the MPFR engine: the user's number, else one per core for large graphs."""
+def _eval_workers(
+    engine: str, p: int, gates: int, workers: int | None, scheduler: str | None, spare: int | None,
+) -> int | None:
+    """Local Dask workers for the MPFR engine: the user's number, else for large graphs one per
+    core, as many as the ``spare`` bytes of the budget hold (None: no cluster, below two)."""
     from tc0sim.fastfp import supports
+    from tc0sim.interp.parallel import LOCAL_WORKER_BYTES
 
     uses_mpfr = engine == "mpfr" or not supports(p)
     for option, given in (("--workers", workers is not None), ("--scheduler", scheduler is not None)):
@@ -880,8 +888,11 @@ def _eval_workers(engine: str, p: int, gates: int, workers: int | None, schedule
         raise ConfigError("--workers starts a local cluster and --scheduler uses yours: give one of them")
     if workers == 0 or scheduler is not None or not uses_mpfr:
         return None
-    if workers is None:
-        return os.cpu_count() or 1 if gates >= PARALLEL_MIN_GATES else None
+    if workers is None and gates >= PARALLEL_MIN_GATES:
+        count = os.cpu_count() or 1
+        if spare is not None:
+            count = min(count, max(0, spare) // LOCAL_WORKER_BYTES)
+        return count if count >= 2 else None
     return workers
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import gmpy2
 import numpy as np
 
-from tc0sim.errors import ConfigError
+from tc0sim.errors import ConfigError, Tc0simError
 from tc0sim.fastfp import compact
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.interp.evaluate import (
@@ -54,6 +54,10 @@ MIN_PARALLEL_ELEMENTS = 1 << 14
 
 CONNECT_TIMEOUT = 30
 """Seconds to wait for the user's scheduler to answer, then for its first worker."""
+
+LOCAL_WORKER_BYTES = 100 * 2**20
+"""Memory charged per worker process of a local cluster against the evaluation budget: its
+interpreter, numpy, gmpy2 and Dask (70 MB resident here after a task), plus its blocks' values."""
 
 SCATTER_TIMEOUT = 120
 """Seconds to wait for a node's operands to reach the workers; after that the node is evaluated
@@ -371,6 +375,10 @@ def _compact(value: np.ndarray | Pairs) -> np.ndarray | Pairs:
     return value.each(compact) if isinstance(value, Pairs) else compact(value)
 
 
+class ClusterStartError(Tc0simError):
+    """A local Dask cluster could not be started."""
+
+
 class ClusterFailed(Exception):
     """The cluster did not take or return a node's data."""
 
@@ -442,7 +450,12 @@ class ParallelMpfrEngine(MpfrEngine):
         if scheduler is not None:
             self.client = connect(scheduler)
         else:
-            self.cluster = local_cluster(workers or os.cpu_count() or 1)
+            count = workers or os.cpu_count() or 1
+            try:
+                self.cluster = local_cluster(count)
+            except Exception as e:  # e.g. worker processes that cannot start (memory, process limits)
+                raise ClusterStartError(f"cannot start a local Dask cluster of {count} workers ({e}); "
+                                        "evaluate in this process with workers=0 (--workers 0)") from None
             self.client = Client(self.cluster)
         self.task_elements = chunk_elements
         self.addresses = sorted(self.client.scheduler_info().get("workers", {}))
