@@ -743,6 +743,30 @@ def test_float64_inputs_are_rounded_once_on_entry(p: int) -> None:
             assert p == 3 and issubclass(outcome[0], (FpOverflow, FpUnderflow)) and "input 'x'" in outcome[1]
 
 
+@pytest.mark.parametrize("p", PRECISIONS + (10,))
+@pytest.mark.parametrize("safe_part", [0, 5000])
+def test_binary64_subnormal_inputs_are_not_zeros(p: int, safe_part: int) -> None:
+    """A binary64 subnormal input is rounded from its exact value: at p >= 11 it is an F_p value
+    (F_p's exponent range is wider than binary64's), at p <= 10 it underflows F_p. (The fast
+    engine's bit rounding assumes normal numbers and used to turn them into 0 silently.)"""
+    tiny = [5e-324, -3e-320, 3 * 2.0**-1030, 1e-310, -(2.0**-1022 - 2.0**-1074)]
+    rng = np.random.default_rng([17, p])
+    values = np.concatenate([[1.0, 0.0, -2.5], tiny, rng.standard_normal(safe_part), [2.0**-1022]])
+
+    def make(n=values.size):
+        b = Builder()
+        b.output("y", b.neg(b.input("x", (n,))))
+        return b.graph
+
+    outcome = same_outcome(make, p, {"x": values})
+    if p <= 10:
+        assert outcome[0] is FpUnderflow and "input 'x'" in outcome[1] and "round(5e-324)" in outcome[1]
+        return
+    got = evaluate(make(), p, {"x": values}, engine="fast")["y"]
+    expected = [-round_fraction(Fraction(v), p) for v in values.tolist()]
+    assert [Fraction(m) * Fraction(2) ** e for m, e in Format(p).to_pairs(got)] == expected
+
+
 @pytest.mark.parametrize("p", [2, 8, 11, 24, MAX_FAST_P])
 def test_native_outputs_and_their_pairs(p: int) -> None:
     """values="native": the fast engine's float64 arrays; Format.to_pairs of a float64 array (a

@@ -310,8 +310,10 @@ class FastEngine(MpfrEngine):
                 work = np.empty(min(self.chunk, flat.size), dtype=np.int64)
                 parts = []
                 for start in range(0, flat.size, self.chunk):
-                    part = self.K.round_inplace(flat[start:start + self.chunk], work[: min(self.chunk, flat.size - start)])
-                    parts.append(np.flatnonzero(~(self.K.in_range(part) | (part == 0))) + start)
+                    part = flat[start:start + self.chunk]
+                    subnormal = (part != 0) & (np.abs(part) < _MIN_NORMAL)  # the bit rounding would make them 0
+                    part = self.K.round_inplace(part, work[: part.size])
+                    parts.append(np.flatnonzero(~(self.K.in_range(part) | (part == 0)) | subnormal) + start)
                 flagged = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
                 extras: dict[int, Any] = {}
                 for i in flagged.tolist():
