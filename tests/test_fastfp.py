@@ -767,6 +767,23 @@ def test_binary64_subnormal_inputs_are_not_zeros(p: int, safe_part: int) -> None
     assert [Fraction(m) * Fraction(2) ** e for m, e in Format(p).to_pairs(got)] == expected
 
 
+@pytest.mark.parametrize("dtype, big, p", [
+    (np.int64, 843694788861, 5), (np.uint64, 2**40 + 1, 5), (np.float32, 1e30, 5), (np.float16, 1000, 3),
+])
+def test_integer_and_narrow_float_inputs_fail_with_the_mpfr_engines_error(dtype, big: float, p: int) -> None:
+    """The first input element outside F_p's range is named by its value as the input gave it
+    (843694788861, not 843694788861.0), as the MPFR engine names it."""
+    values = np.array([1, 3, big, big + 8, 0], dtype=dtype)
+
+    def make(n=values.size):
+        b = Builder()
+        b.output("y", b.neg(b.input("x", (n,))))
+        return b.graph
+
+    outcome = same_outcome(make, p, {"x": values})
+    assert outcome[0] is FpOverflow and f"round({values[2].item()!r})" in outcome[1]
+
+
 @pytest.mark.parametrize("p", [2, 8, 11, 24, MAX_FAST_P])
 def test_native_outputs_and_their_pairs(p: int) -> None:
     """values="native": the fast engine's float64 arrays; Format.to_pairs of a float64 array (a

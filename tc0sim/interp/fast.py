@@ -318,7 +318,7 @@ class FastEngine(MpfrEngine):
                 extras: dict[int, Any] = {}
                 for i in flagged.tolist():
                     try:
-                        self._store(flat, extras, i, self.F.round(float(arr.flat[i])))
+                        self._store(flat, extras, i, self.F.round(arr.flat[i].item()))
                     except FpArithmeticError as e:
                         raise type(e)(f"input {node.name!r}: {e}") from None
                 self.stats.recomputed += len(flagged)
