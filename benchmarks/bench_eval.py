@@ -314,7 +314,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-parallel", action="store_true")
     parser.add_argument("--parallel-only", action="store_true", help="only the Dask table")
-    parser.add_argument("--parallel-repeat", type=int, default=2)
+    parser.add_argument("--parallel-repeat", type=int, default=5)
     parser.add_argument("--peak-memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_memory_child is not None:
