@@ -321,3 +321,19 @@ def test_a_local_cluster_that_cannot_start_is_one_clear_error(monkeypatch) -> No
     graph = build("matmul", {"n1": 2, "d": 2, "n2": 2})
     with pytest.raises(parallel.ClusterStartError, match="cannot start a local Dask cluster of 3 workers .*--workers 0"):
         evaluate(graph, 53, engine="mpfr", workers=3)
+
+
+def test_workers_zero_evaluates_in_this_process_and_a_negative_count_is_refused(monkeypatch) -> None:
+    from tc0sim.errors import ConfigError
+    from tc0sim.interp import parallel
+
+    def no_cluster(workers: int):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(parallel, "local_cluster", no_cluster)
+    graph = build("matmul", {"n1": 2, "d": 2, "n2": 2})
+    stats = EvalStats()
+    evaluate(graph, 53, engine="mpfr", workers=0, stats=stats)
+    assert stats.engine == "mpfr"
+    with pytest.raises(ConfigError, match="workers=-1"):
+        evaluate(graph, 53, engine="mpfr", workers=-1)

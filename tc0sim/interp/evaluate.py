@@ -337,7 +337,9 @@ def _engine(
         raise ConfigError(f"the fast engine supports p <= {MAX_FAST_P} (53 >= 2p + 2), got p={F.p}; use --engine mpfr or auto")
     if engine != "mpfr" and supports(F.p):
         return ENGINE_CLASSES["fast"](F, stats, chunk_elements)
-    if workers is not None or scheduler is not None:
+    if workers is not None and workers < 0:
+        raise ConfigError(f"workers={workers}: expected 0 (this process) or more")
+    if workers or scheduler is not None:
         return ENGINE_CLASSES["dask"](F, stats, workers=workers, scheduler=scheduler, chunk_elements=chunk_elements)
     return MpfrEngine(F, stats, chunk_elements)
 
@@ -450,7 +452,8 @@ def evaluate(
 
     ``engine`` is auto, fast or mpfr (same bits); ``stats`` (an EvalStats) is filled in;
     ``chunk_elements`` bounds the elements of a product tensor held at once (fast and parallel
-    engines); ``workers`` / ``scheduler`` run the MPFR engine on a Dask cluster.
+    engines); ``workers`` (local Dask worker processes; 0 or None: this process) / ``scheduler``
+    (the address of a running Dask cluster) run the MPFR engine on a Dask cluster.
     """
     graph = graph.flat()  # a shared body is evaluated at each of its calls
     F = Format(p)

@@ -57,7 +57,8 @@ CONNECT_TIMEOUT = 30
 
 LOCAL_WORKER_BYTES = 100 * 2**20
 """Memory charged per worker process of a local cluster against the evaluation budget: its
-interpreter, numpy, gmpy2 and Dask (70 MB resident here after a task), plus its blocks' values."""
+interpreter, numpy, gmpy2 and Dask (70 MB resident here after a task; the values it holds are not
+counted)."""
 
 SCATTER_TIMEOUT = 120
 """Seconds to wait for a node's operands to reach the workers; after that the node is evaluated
@@ -427,7 +428,7 @@ def connect(address: str) -> Any:
         raise ConfigError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
     try:
         client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError):
+    except TimeoutError:
         client.close()
         raise ConfigError(f"the Dask cluster at {address!r} has no worker (waited {CONNECT_TIMEOUT} s)") from None
     return client
@@ -455,7 +456,7 @@ class ParallelMpfrEngine(MpfrEngine):
                 self.cluster = local_cluster(count)
             except Exception as e:  # e.g. worker processes that cannot start (memory, process limits)
                 raise ClusterStartError(f"cannot start a local Dask cluster of {count} workers ({e}); "
-                                        "evaluate in this process with workers=0 (--workers 0)") from None
+                                        "--workers 0 evaluates in this process") from None
             self.client = Client(self.cluster)
         self.task_elements = chunk_elements
         self.addresses = sorted(self.client.scheduler_info().get("workers", {}))
