@@ -894,3 +894,40 @@ def test_examples_with_every_output_array_pooled_keep_the_bits(path: Path, monke
         pytest.skip("released-size model: too many gates to evaluate here")
     for _ in range(2):
         same_outcome(lambda: graph, 11, {}, chunk_elements=257)
+
+
+def _fuzz_inputs(graph, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Inputs of one fuzz case: normal(0, 1) at a random scale, sometimes with mixed magnitudes
+    (binary64 subnormals and huge values included), small dyadics with ties, or another dtype."""
+    from tc0sim.interp.evaluate import random_inputs
+
+    scale = float(rng.choice([1e-300, 1e-40, 1e-5, 0.5, 1.0, 2.0, 10.0, 1e5, 1e40, 1e300]))
+    inputs = random_inputs(graph, int(rng.integers(10**6)), scale)
+    mode = rng.integers(6)
+    with np.errstate(all="ignore"):
+        for name, v in inputs.items():
+            if mode == 1:
+                v = v * 10.0 ** rng.integers(-30, 31, size=v.shape)
+            elif mode == 2:
+                v = np.round(v / scale * 4) / 4
+            elif mode == 3:
+                v = v.astype(np.float32)
+            elif mode == 4:
+                v = np.clip(np.round(v), -(2.0**62), 2.0**62).astype(np.int64)
+            inputs[name] = np.where(np.isfinite(v), v, 0) if v.dtype.kind == "f" else v
+    return inputs
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_differential_fuzz_of_the_examples_against_the_mpfr_engine(seed: int) -> None:
+    """Random examples, precisions, input scales, dtypes and --chunk sizes: the fast engine gives
+    the MPFR engine's pairs, or its error (class and message). A longer run of this found the
+    subnormal-input and integer-message bugs pinned by the tests above."""
+    rng = np.random.default_rng([18, seed])
+    graphs = [g for g in (load_model(f).build(None) for f in EXAMPLES) if size(g).total <= 20_000]
+    assert len(graphs) >= 10
+    for _ in range(60):
+        graph = graphs[rng.integers(len(graphs))]
+        p = int(rng.choice([2, 3, 5, 8, 10, 11, 14, 16, 24, MAX_FAST_P]))
+        chunk = [None, 1, 3, 64][rng.integers(4)]
+        same_outcome(lambda g=graph: g, p, _fuzz_inputs(graph, rng), chunk_elements=chunk)
