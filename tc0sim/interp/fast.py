@@ -311,9 +311,9 @@ class FastEngine(MpfrEngine):
                 parts = []
                 for start in range(0, flat.size, self.chunk):
                     part = flat[start:start + self.chunk]
-                    subnormal = (part != 0) & (np.abs(part) < _MIN_NORMAL)  # the bit rounding would make them 0
+                    nonzero = part != 0  # before rounding: a subnormal may round to 0
                     part = self.K.round_inplace(part, work[: part.size])
-                    parts.append(np.flatnonzero(~(self.K.in_range(part) | (part == 0)) | subnormal) + start)
+                    parts.append(np.flatnonzero(~self.K.in_range(part) & nonzero) + start)
                 flagged = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
                 extras: dict[int, Any] = {}
                 for i in flagged.tolist():
