@@ -337,3 +337,95 @@ def test_workers_zero_evaluates_in_this_process_and_a_negative_count_is_refused(
     assert stats.engine == "mpfr"
     with pytest.raises(ConfigError, match="workers=-1"):
         evaluate(graph, 53, engine="mpfr", workers=-1)
+
+
+class _FakeFuture:
+    """A submitted task that finishes when the test says so."""
+
+    def __init__(self, key: str) -> None:
+        self.key, self.callbacks = key, []
+
+    def add_done_callback(self, fn) -> None:
+        self.callbacks.append(fn)
+
+    def finish(self) -> None:
+        for fn in self.callbacks:
+            fn(self)
+
+
+def test_the_feeder_keeps_each_worker_two_deep_lets_a_free_worker_take_the_others_share_and_follows_the_rows() -> None:
+    """Worker a finishes everything it is given at once, b nothing: a does its own half of the
+    first node, then takes b's share from its end; of the second node's row blocks, a first does
+    those whose rows it computed (0-3 and 6-7, not its static half 0-3 then b's from the end),
+    then takes those of b's rows, from the end."""
+    from tc0sim.interp.parallel import TASKS_IN_FLIGHT, Feeder, Remote, Task
+
+    submitted: list[tuple[str, str]] = []
+    futures_made: dict[str, _FakeFuture] = {}
+
+    def submit(task, address):
+        key = f"{task.node}-{task.slot}"
+        submitted.append((key, address))
+        futures_made[key] = _FakeFuture(key)
+        return futures_made[key]
+
+    feeder = Feeder(["a", "b"], submit)
+    rows = [(slice(i, i + 1), slice(0, 4)) for i in range(8)]
+    first: list = [None] * 8
+    feeder.put([Task(None, "first", [], (), (), i * 2 // 8, first, i) for i in range(8)])
+    assert submitted == [("first-0", "a"), ("first-4", "b"), ("first-1", "a"), ("first-5", "b")]
+    assert TASKS_IN_FLIGHT == 2
+    held = Remote(first, ((8, 4), rows, [(1, 4)] * 8), (8, 4), 0)
+    second: list = [None] * 8
+    feeder.put([Task(None, "second", [(held, rows[i])], (), (), i * 2 // 8, second, i) for i in range(8)])
+    while True:  # a finishes its oldest task as soon as it has one; b never finishes
+        mine = [k for k, addr in submitted if addr == "a" and futures_made[k].callbacks]
+        if not mine:
+            break
+        futures_made[mine[0]].callbacks, callbacks = [], futures_made[mine[0]].callbacks
+        for fn in callbacks:
+            fn(futures_made[mine[0]])
+    on = {k: addr for k, addr in submitted}
+    assert [on[f"first-{i}"] for i in range(8)] == ["a", "a", "a", "a", "b", "b", "a", "a"]
+    assert [k for k, addr in submitted if k.startswith("second")] == [f"second-{i}" for i in (0, 1, 2, 3, 6, 7, 5, 4)]
+    assert all(on[f"second-{i}"] == "a" for i in range(8))
+    assert first[7] is futures_made["first-7"] and None not in first
+    assert not feeder.failed
+
+
+def test_a_submission_that_raises_marks_the_feeder_failed_and_stops_the_wait() -> None:
+    """A closed client raises on submit: the feeder stops feeding and ``wait`` says so (the
+    engine then replays the evaluation serially) instead of waiting for a future forever."""
+    from tc0sim.interp.parallel import Feeder, Task
+
+    def submit(task, address):
+        raise RuntimeError("client closed")
+
+    feeder = Feeder(["a", "b"], submit)
+    out: list = [None] * 3
+    feeder.put([Task(None, "node", [], (), (), 0, out, i) for i in range(3)])
+    assert feeder.failed and feeder.wait(out) is False and out == [None] * 3
+
+
+def test_the_feeder_places_a_block_by_the_rows_it_reads_not_by_a_value_every_block_reads_whole() -> None:
+    """A block of S·V reads one row block of S (computed on a) and all of V (computed on b,
+    more elements): it goes to a, since every block reads V whole and V says nothing about
+    where a block belongs. A block reading only whole values goes to its home share."""
+    from tc0sim.interp.parallel import Feeder, Remote, Task
+
+    feeder = Feeder(["a", "b"], lambda task, address: None)
+    rows = [(slice(i, i + 1), slice(0, 4)) for i in range(8)]
+    s = Remote([_FakeFuture(f"s{i}") for i in range(8)], ((8, 4), rows, [(1, 4)] * 8), (8, 4), 0)
+    v_rows = [(slice(i, i + 2), slice(0, 64)) for i in range(0, 4, 2)]
+    v = Remote([_FakeFuture(f"v{i}") for i in range(2)], ((4, 64), v_rows, [(2, 64)] * 2), (4, 64), 1)
+    feeder.where = {f"s{i}": "a" if i < 4 else "b" for i in range(8)} | {"v0": "b", "v1": "b"}
+
+    def task(reads, home):
+        t = Task(None, "sv", reads, (), (), home, [None], 0)
+        t.operands = [remote.operand(index) for remote, index in reads]
+        return t
+
+    assert feeder._prefer(task([(s, rows[1]), (v, None)], 1)) == "a"
+    assert feeder._prefer(task([(s, rows[6]), (v, None)], 0)) == "b"
+    assert feeder._prefer(task([(v, None)], 0)) == "a"
+    assert feeder._prefer(task([(v, None)], 1)) == "b"

@@ -1,15 +1,19 @@
 """The MPFR engine on a Dask distributed cluster: a node's elements evaluated in parallel blocks.
 
 Large elementwise nodes and reductions (and an elementwise node whose only consumer is a ⊕/⊗,
-e.g. a matmul's products, fused with it) are cut into blocks along the kept axes, spread evenly
-over the workers. Values travel as integer arrays (a ``Wire``: per element Σ_i m_i·2^e_i, one
+e.g. a matmul's products, fused with it) are cut into blocks along the kept axes, handed to the
+workers as they free up (``Feeder``). Values travel as integer arrays (a ``Wire``: per element Σ_i m_i·2^e_i, one
 int64 pair per binary64 term of an exact expansion, or one exact pair beyond binary64's range)
 of their distinct elements (a broadcast operand is sent unbroadcast); each worker rebuilds the
 mpfr values of the parts its blocks read and applies the same ``Format`` array operation as the
-serial engine. The client submits every node without waiting: a node's value stays on the
+serial engine. The client walks the graph without waiting: a node's value stays on the
 cluster as its blocks (``Remote``), a task depends only on the blocks covering the region it
 reads, unit-axis reshapes and broadcasts of blocks are views, and any other node reading a value
-on the cluster runs there as one task; the client waits only for the outputs. Every element is rounded once from its exact
+on the cluster runs there as one task; the client waits only for the outputs. Tasks are queued
+in graph order and each worker is kept TASKS_IN_FLIGHT tasks deep: a worker that frees up takes
+the next node's block whose operands it holds most of, else one from the end of the other
+workers' share, so a slower worker (one sharing its core with the client) does fewer blocks
+instead of holding up the node's end. Every element is rounded once from its exact
 value, so the bits do not depend on the blocks or the number of workers. If any task raises, or
 the cluster fails, the evaluation is replayed serially, which raises exactly the serial engine's
 first error (or gives its values). Nodes that read only values held in the client run there.
@@ -20,9 +24,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +53,10 @@ TASKS_PER_WORKER = 4
 """Default number of tasks a node is cut into per worker (when that keeps them within
 MIN_PARALLEL_ELEMENTS..MAX_TASK_ELEMENTS): the client spends a few ms of CPU per task, on the
 same cores as the workers of a local cluster, so fewer, larger tasks scale better."""
+
+TASKS_IN_FLIGHT = 2
+"""Tasks submitted to a worker and not yet finished: one running, one waiting, so a worker does
+not idle while the client hears of a finished task and submits the next."""
 
 MIN_PARALLEL_ELEMENTS = 1 << 14
 """Nodes with fewer elements are evaluated in the client."""
@@ -434,6 +443,104 @@ def connect(address: str) -> Any:
     return client
 
 
+@dataclass
+class Task:
+    """A task waiting in the client: the function and node it runs, the values on the cluster it
+    reads (with the part each reads; None: all), the arguments before and after its operands,
+    the worker whose share of the node it is in (``home``), and where its future goes
+    (``out[slot]``, a ``Remote``'s)."""
+
+    fn: Any
+    node: Node
+    reads: list[tuple[Remote, tuple[slice, ...] | None]]
+    before: tuple[Any, ...]
+    after: tuple[Any, ...]
+    home: int
+    out: list[Any]
+    slot: int
+    operands: list[Operand] = field(default_factory=list)
+
+
+class Feeder:
+    """Hands queued tasks, one node after another in graph order, to the workers as they free
+    up, each kept TASKS_IN_FLIGHT tasks deep. A node's tasks are dealt out when it reaches the
+    head of the queue (every task it reads from is submitted by then): each goes to the worker
+    that computed most of the blocks it reads, else to its ``home`` share; a worker whose share is
+    done takes the last task of the largest other share. Its lock is shared with the thread in
+    which Dask runs the finished tasks' callbacks; ``failed`` once a submission raised."""
+
+    def __init__(self, addresses: list[str], submit: Any) -> None:
+        self.addresses = addresses or [""]
+        self.submit = submit
+        self.lock = threading.Condition()
+        self.queue: deque[list[Task]] = deque()
+        self.shares: dict[str, deque[Task]] = {}
+        self.in_flight = dict.fromkeys(self.addresses, 0)
+        self.running: dict[str, str] = {}
+        self.where: dict[str, str] = {}
+        self.failed = False
+
+    def put(self, tasks: list[Task]) -> None:
+        with self.lock:
+            self.queue.append(tasks)
+            self._feed()
+
+    def wait(self, futures: list[Any]) -> bool:
+        """Waits until every one of ``futures`` is submitted; False if a submission failed."""
+        with self.lock:
+            self.lock.wait_for(lambda: self.failed or None not in futures)
+            return not self.failed
+
+    def _done(self, future: Any) -> None:
+        with self.lock:
+            self.in_flight[self.running.pop(future.key)] -= 1
+            self._feed()
+
+    def _feed(self) -> None:
+        try:
+            while not self.failed:
+                free = [a for a in self.addresses if self.in_flight[a] < TASKS_IN_FLIGHT]
+                if not free or not self._deal():
+                    return
+                address = min(free, key=self.in_flight.__getitem__)
+                mine = self.shares[address]
+                task = mine.popleft() if mine else max(self.shares.values(), key=len).pop()
+                future = self.submit(task, address)
+                task.out[task.slot] = future
+                self.running[future.key] = self.where[future.key] = address
+                self.in_flight[address] += 1
+                future.add_done_callback(self._done)
+        except Exception:  # a closed client or a failed cluster: the evaluation is replayed
+            self.failed = True
+        finally:
+            self.lock.notify_all()
+
+    def _deal(self) -> bool:
+        """The next node's tasks dealt out to the workers' shares if the current node's are all
+        submitted; False if no task is left."""
+        while not any(self.shares.values()):
+            if not self.queue:
+                return False
+            self.shares = {a: deque() for a in self.addresses}
+            for task in self.queue.popleft():
+                task.operands = [remote.operand(index) for remote, index in task.reads]
+                self.shares[self._prefer(task)].append(task)
+        return True
+
+    def _prefer(self, task: Task) -> str:
+        """The worker holding most of the elements of the blocks the task reads of operands it
+        reads a part of (a value every task reads whole, such as a matmul's right factor, says
+        nothing about where the task belongs), else its home."""
+        held: dict[str, int] = {}
+        for (remote, _), (_, _, _, region, places, parts) in zip(task.reads, task.operands):
+            if places is None or region == remote.layout[0]:
+                continue
+            for (dst, _, _), part in zip(places, parts):
+                if (address := self.where.get(part.key)) is not None:
+                    held[address] = held.get(address, 0) + math.prod(s.stop - s.start for s in dst)
+        return max(held, key=held.__getitem__) if held else self.addresses[task.home]
+
+
 class ParallelMpfrEngine(MpfrEngine):
     """MPFR engine whose large nodes run on a Dask distributed cluster (same bits as serial;
     how nodes are placed and submitted: the module docstring)."""
@@ -461,6 +568,7 @@ class ParallelMpfrEngine(MpfrEngine):
         self.task_elements = chunk_elements
         self.addresses = sorted(self.client.scheduler_info().get("workers", {}))
         self.workers = max(1, len(self.addresses))
+        self.feeder = Feeder(self.addresses, self._submit_task)
         self.live: list[Node] = []
         self.keep: set[int] = set()
         self.given: dict[str, Any] = {}
@@ -513,7 +621,7 @@ class ParallelMpfrEngine(MpfrEngine):
     def result(self, value: Any, values: str) -> np.ndarray:
         if isinstance(value, Remote):
             try:
-                if not value.futures:
+                if not value.futures or not self.feeder.wait(value.futures):
                     raise ClusterFailed
                 _, _, _, region, places, _ = value.operand()
                 parts = self.client.gather(value.futures)
@@ -554,12 +662,13 @@ class ParallelMpfrEngine(MpfrEngine):
             remotes.append(Remote([future], None, a.shape, -1))
         return remotes
 
-    def _submit(self, fn: Any, node: Node, *args: Any, **placement: Any) -> Any:
-        self.submitted = True
-        return self.client.submit(fn, self.F.p, (self.evaluation, node.operator), *args, pure=False, **placement)
+    def _submit_task(self, task: Task, address: str) -> Any:
+        placement = {"workers": [address], "allow_other_workers": True} if address else {}
+        return self.client.submit(task.fn, self.F.p, (self.evaluation, task.node.operator), *task.before,
+                                  task.operands, *task.after, pure=False, **placement)
 
     def _blocks(self, reduce_node: Node | None, map_node: Node | None, args: list[Any]) -> Remote:
-        """Blocks of ``reduce(map(args))`` (either may be absent) on the cluster."""
+        """Blocks of ``reduce(map(args))`` (either may be absent), queued for the cluster."""
         shape = map_node.shape if map_node is not None else args[0].shape
         axes = tuple(reduce_node.attrs["axes"]) if reduce_node is not None else ()
         kept = [i for i in range(len(shape)) if i not in axes]
@@ -574,24 +683,18 @@ class ParallelMpfrEngine(MpfrEngine):
         per_task = self.task_elements or min(
             MAX_TASK_ELEMENTS, max(MIN_PARALLEL_ELEMENTS, math.prod(shape) // (TASKS_PER_WORKER * self.workers) + 1)
         )
-        futures, out_indexes = [], []
         indexes = list(blocks(shape, kept, per_task))
+        futures: list[Any] = [None] * len(indexes)
+        tasks, out_indexes = [], []
         for i, index in enumerate(indexes):
-            futures.append(self._submit(
-                run_block, out, _kernel(map_node), _kernel(reduce_node), axes, [r.operand(index) for r in remotes],
-                index, **self._placement(i, len(indexes)),
-            ))
+            tasks.append(Task(run_block, out, [(r, index) for r in remotes], (_kernel(map_node), _kernel(reduce_node), axes),
+                              (index,), i * self.workers // len(indexes), futures, i))
             kept_index = tuple(index[a] for a in kept) if reduce_node is not None else index
             out_indexes.append(tuple(slice(*s.indices(n)[:2]) for s, n in zip(kept_index, out.shape)))
+        self.submitted = True
+        self.feeder.put(tasks)
         shapes = [tuple(s.stop - s.start for s in ix) for ix in out_indexes]
         return Remote(futures, (out.shape, out_indexes, shapes), out.shape, out.id)
-
-    def _placement(self, block: int, count: int) -> dict[str, Any]:
-        """Blocks spread evenly over the workers, in contiguous runs (Dask would otherwise put
-        them all where their operands are)."""
-        if not self.addresses:
-            return {}
-        return {"workers": [self.addresses[block * len(self.addresses) // count]], "allow_other_workers": True}
 
     def _whole(self, node: Node, args: list[Any]) -> Remote:
         self.stats.add_gates("mpfr", node)
@@ -600,7 +703,10 @@ class ParallelMpfrEngine(MpfrEngine):
         remotes = self._on_cluster(args)
         if remotes is None:
             return Remote([], None, node.shape, node.id)
-        return Remote([self._submit(run_node, node, node, [r.operand() for r in remotes])], None, node.shape, node.id)
+        futures: list[Any] = [None]
+        self.submitted = True
+        self.feeder.put([Task(run_node, node, [(r, None) for r in remotes], (node,), (), 0, futures, 0)])
+        return Remote(futures, None, node.shape, node.id)
 
     def _collect_seconds(self) -> None:
         """Workers' CPU seconds per operator, added to the client's once the outputs are in (the
