@@ -23,8 +23,10 @@ maximum resident set of a child process that runs only that evaluation (target <
 
 Dask (``--parallel-only`` alone, ``--skip-parallel`` without it): the MPFR engine serial and on
 warm 1- and 2-worker local clusters, 1 and 2 workers timed alternately (best of
-``--parallel-repeat``), with the workers' CPU seconds per wall second of each run and two controls
-of what the machine allows (target: 2 workers >= 1.7x faster than 1).
+``--parallel-repeat``, default 7; the ratio of the best times and of each pair of runs, min /
+median / max), with the workers' CPU seconds per wall second of each run and two controls
+of what the machine allows (target: 2 workers >= 1.7x faster than 1). On Linux the share of CPU
+time the hypervisor stole from this virtual machine during the table and the whole run is printed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import argparse
 import gc
 import logging
 import math
+import statistics
 import subprocess
 import sys
 import time
@@ -249,6 +252,24 @@ def dask_control(clients: dict[int, Any], tasks: int = 8, seconds: float = 0.25)
     return walls[1] / walls[2]
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(stolen, total) CPU ticks of this machine so far, from Linux's /proc/stat (None elsewhere):
+    time the hypervisor gave this virtual machine's cores to others slows every column alike."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_since(start: tuple[int, int] | None) -> str:
+    now = cpu_ticks()
+    if start is None or now is None or now[1] == start[1]:
+        return "not measured"
+    return f"{100 * (now[0] - start[0]) / (now[1] - start[1]):.0f} % of CPU time"
+
+
 def worker_cpu(client: Any) -> float:
     """CPU seconds used so far by all the cluster's worker processes."""
     return sum(client.run(time.process_time).values())
@@ -274,9 +295,10 @@ def parallel_table(args: argparse.Namespace) -> None:
         warm = build("matmul", {"n1": 8, "d": 8, "n2": 8})
         evaluate(warm, 53, engine="mpfr", scheduler=cluster.scheduler_address)
     print(f"control, CPU-bound tasks on the same clusters (1 worker / 2 workers): {dask_control(clients):.2f}")
+    ticks = cpu_ticks()
     print("| workload | gates | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers "
-          "| worker CPU s per wall s (1 / 2 workers) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| per pair of runs (min / median / max) | worker CPU s per wall s (1 / 2 workers) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     try:
         for label, graph in cases:
             inputs = inputs_for(graph)
@@ -284,21 +306,27 @@ def parallel_table(args: argparse.Namespace) -> None:
                 t_serial, ref = best(lambda: evaluate(graph, p, inputs, engine="mpfr"), 1)
                 last: dict[int, dict[str, Any]] = {}
                 busy: dict[int, list[float]] = {1: [], 2: []}
+                walls: dict[int, list[float]] = {1: [], 2: []}
 
                 def on(workers: int) -> Callable[[], None]:
                     def run() -> None:
                         before, t0 = worker_cpu(clients[workers]), time.perf_counter()
                         last[workers] = evaluate(graph, p, inputs, engine="mpfr", scheduler=clusters[workers].scheduler_address)
-                        busy[workers].append((worker_cpu(clients[workers]) - before) / (time.perf_counter() - t0))
+                        wall = time.perf_counter() - t0
+                        walls[workers].append(wall)
+                        busy[workers].append((worker_cpu(clients[workers]) - before) / wall)
                     return run
 
                 one, two = best_pair(on(1), on(2), args.parallel_repeat)
                 F = Format(p)
                 for out in last.values():
                     assert all(F.to_pairs(out[k]) == F.to_pairs(ref[k]) for k in ref), "Dask changed the bits"
+                pairs = sorted(a / b for a, b in zip(walls[1], walls[2]))
                 print(f"| {label} | {size(graph).total:,} | {p} | {t_serial:.2f} | {one:.2f} | {two:.2f} | {one / two:.2f} "
+                      f"| {pairs[0]:.2f} / {statistics.median(pairs):.2f} / {pairs[-1]:.2f} "
                       f"| {max(busy[1]):.2f} / {max(busy[2]):.2f} |", flush=True)
         print(f"control after the table (1 worker / 2 workers): {dask_control(clients):.2f}")
+        print(f"hypervisor steal during the table: {steal_since(ticks)}")
     finally:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # closing clusters logs at INFO
         for client in clients.values():
@@ -314,20 +342,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-parallel", action="store_true")
     parser.add_argument("--parallel-only", action="store_true", help="only the Dask table")
-    parser.add_argument("--parallel-repeat", type=int, default=5)
+    parser.add_argument("--parallel-repeat", type=int, default=7)
     parser.add_argument("--peak-memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_memory_child is not None:
         peak_memory_child(args.peak_memory_child)
         return
     started = time.perf_counter()
+    ticks = cpu_ticks()
     if not args.parallel_only:
         main_table(args)
         n = 128 if args.quick else 512
         print(f"\npeak resident memory of the fast engine on matmul {n}³ (child process): {peak_memory(n):.0f} MB")
     if not args.skip_parallel:
         parallel_table(args)
-    print(f"\ntotal benchmark time {time.perf_counter() - started:.0f} s")
+    print(f"\ntotal benchmark time {time.perf_counter() - started:.0f} s; hypervisor steal: {steal_since(ticks)}")
 
 
 if __name__ == "__main__":
