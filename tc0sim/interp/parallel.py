@@ -476,7 +476,6 @@ class Feeder:
         self.queue: deque[list[Task]] = deque()
         self.shares: dict[str, deque[Task]] = {}
         self.in_flight = dict.fromkeys(self.addresses, 0)
-        self.running: dict[str, str] = {}
         self.where: dict[str, str] = {}
         self.failed = False
 
@@ -493,7 +492,7 @@ class Feeder:
 
     def _done(self, future: Any) -> None:
         with self.lock:
-            self.in_flight[self.running.pop(future.key)] -= 1
+            self.in_flight[self.where[future.key]] -= 1
             self._feed()
 
     def _feed(self) -> None:
@@ -507,7 +506,7 @@ class Feeder:
                 task = mine.popleft() if mine else max(self.shares.values(), key=len).pop()
                 future = self.submit(task, address)
                 task.out[task.slot] = future
-                self.running[future.key] = self.where[future.key] = address
+                self.where[future.key] = address
                 self.in_flight[address] += 1
                 future.add_done_callback(self._done)
         except Exception:  # a closed client or a failed cluster: the evaluation is replayed
@@ -667,6 +666,11 @@ class ParallelMpfrEngine(MpfrEngine):
         return self.client.submit(task.fn, self.F.p, (self.evaluation, task.node.operator), *task.before,
                                   task.operands, *task.after, pure=False, **placement)
 
+    def _put(self, tasks: list[Task]) -> None:
+        """One node's tasks queued for the cluster (``submitted``: workers' seconds to collect)."""
+        self.submitted = True
+        self.feeder.put(tasks)
+
     def _blocks(self, reduce_node: Node | None, map_node: Node | None, args: list[Any]) -> Remote:
         """Blocks of ``reduce(map(args))`` (either may be absent), queued for the cluster."""
         shape = map_node.shape if map_node is not None else args[0].shape
@@ -691,8 +695,7 @@ class ParallelMpfrEngine(MpfrEngine):
                               (index,), i * self.workers // len(indexes), futures, i))
             kept_index = tuple(index[a] for a in kept) if reduce_node is not None else index
             out_indexes.append(tuple(slice(*s.indices(n)[:2]) for s, n in zip(kept_index, out.shape)))
-        self.submitted = True
-        self.feeder.put(tasks)
+        self._put(tasks)
         shapes = [tuple(s.stop - s.start for s in ix) for ix in out_indexes]
         return Remote(futures, (out.shape, out_indexes, shapes), out.shape, out.id)
 
@@ -704,8 +707,7 @@ class ParallelMpfrEngine(MpfrEngine):
         if remotes is None:
             return Remote([], None, node.shape, node.id)
         futures: list[Any] = [None]
-        self.submitted = True
-        self.feeder.put([Task(run_node, node, [(r, None) for r in remotes], (node,), (), 0, futures, 0)])
+        self._put([Task(run_node, node, [(r, None) for r in remotes], (node,), (), 0, futures, 0)])
         return Remote(futures, None, node.shape, node.id)
 
     def _collect_seconds(self) -> None:
