@@ -56,7 +56,7 @@ from tc0sim.ir.primitives import PRIMITIVES  # noqa: E402
 from tc0sim.ir.wiring import move  # noqa: E402
 from tc0sim.kinds import build  # noqa: E402
 from tc0sim.modelfile import load_model  # noqa: E402
-from bench_fp import best_pair  # noqa: E402  (one interleaved best-of timer for the benchmarks)
+from bench_fp import best_pair, pair_times  # noqa: E402  (one interleaved best-of timer for the benchmarks)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -254,7 +254,7 @@ def dask_control(clients: dict[int, Any], tasks: int = 8, seconds: float = 0.25)
 
 def cpu_ticks() -> tuple[int, int] | None:
     """(stolen, total) CPU ticks of this machine so far, from Linux's /proc/stat (None elsewhere):
-    time the hypervisor gave this virtual machine's cores to others slows every column alike."""
+    stolen is time the hypervisor ran something else on this virtual machine's cores."""
     try:
         with open("/proc/stat") as f:
             fields = [int(x) for x in f.readline().split()[1:]]
@@ -305,19 +305,18 @@ def parallel_table(args: argparse.Namespace) -> None:
             for p in (53, 113):
                 t_serial, ref = best(lambda: evaluate(graph, p, inputs, engine="mpfr"), 1)
                 last: dict[int, dict[str, Any]] = {}
-                busy: dict[int, list[float]] = {1: [], 2: []}
-                walls: dict[int, list[float]] = {1: [], 2: []}
+                cpu: dict[int, list[float]] = {1: [], 2: []}
 
                 def on(workers: int) -> Callable[[], None]:
                     def run() -> None:
-                        before, t0 = worker_cpu(clients[workers]), time.perf_counter()
+                        before = worker_cpu(clients[workers])
                         last[workers] = evaluate(graph, p, inputs, engine="mpfr", scheduler=clusters[workers].scheduler_address)
-                        wall = time.perf_counter() - t0
-                        walls[workers].append(wall)
-                        busy[workers].append((worker_cpu(clients[workers]) - before) / wall)
+                        cpu[workers].append(worker_cpu(clients[workers]) - before)
                     return run
 
-                one, two = best_pair(on(1), on(2), args.parallel_repeat)
+                walls = dict(zip((1, 2), pair_times(on(1), on(2), args.parallel_repeat)))
+                one, two = min(walls[1]), min(walls[2])
+                busy = {w: [c / t for c, t in zip(cpu[w], walls[w])] for w in (1, 2)}
                 F = Format(p)
                 for out in last.values():
                     assert all(F.to_pairs(out[k]) == F.to_pairs(ref[k]) for k in ref), "Dask changed the bits"

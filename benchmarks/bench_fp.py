@@ -24,8 +24,8 @@ from tc0sim.fp import Format  # noqa: E402
 ROW = 100
 
 
-def best_pair(fn_a, fn_b, repeat: int) -> tuple[float, float]:
-    """Best-of-repeat times of two functions, run interleaved so both see the same load."""
+def pair_times(fn_a, fn_b, repeat: int) -> tuple[list[float], list[float]]:
+    """Times of ``repeat`` runs of each of two functions, run interleaved so both see the same load."""
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
         for fn, out in ((fn_a, times[0]), (fn_b, times[1])):
@@ -33,6 +33,12 @@ def best_pair(fn_a, fn_b, repeat: int) -> tuple[float, float]:
             t0 = time.perf_counter()
             fn()
             out.append(time.perf_counter() - t0)
+    return times
+
+
+def best_pair(fn_a, fn_b, repeat: int) -> tuple[float, float]:
+    """Best-of-repeat times of two functions, run interleaved so both see the same load."""
+    times = pair_times(fn_a, fn_b, repeat)
     return min(times[0]), min(times[1])
 
 
