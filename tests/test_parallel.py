@@ -349,7 +349,8 @@ class _FakeFuture:
         self.callbacks.append(fn)
 
     def finish(self) -> None:
-        for fn in self.callbacks:
+        callbacks, self.callbacks = self.callbacks, []
+        for fn in callbacks:
             fn(self)
 
 
@@ -382,9 +383,7 @@ def test_the_feeder_keeps_each_worker_two_deep_lets_a_free_worker_take_the_other
         mine = [k for k, addr in submitted if addr == "a" and futures_made[k].callbacks]
         if not mine:
             break
-        futures_made[mine[0]].callbacks, callbacks = [], futures_made[mine[0]].callbacks
-        for fn in callbacks:
-            fn(futures_made[mine[0]])
+        futures_made[mine[0]].finish()
     on = {k: addr for k, addr in submitted}
     assert [on[f"first-{i}"] for i in range(8)] == ["a", "a", "a", "a", "b", "b", "a", "a"]
     assert [k for k, addr in submitted if k.startswith("second")] == [f"second-{i}" for i in (0, 1, 2, 3, 6, 7, 5, 4)]
