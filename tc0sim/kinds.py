@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tc0sim.errors import ConfigError
+from tc0sim.frontends import FRONTENDS
 from tc0sim.ir.budget import BuildBudget
 from tc0sim.ir.graph import Graph
 from tc0sim.ir.kind import BuildFn, Kind
@@ -30,7 +31,7 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
-for _kind in (*OPERATORS, *MODELS):
+for _kind in (*OPERATORS, *MODELS, *FRONTENDS):
     register(_kind)
 
 

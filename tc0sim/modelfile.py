@@ -354,6 +354,8 @@ def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
     spec.claim = _claim(data, source)
     spec.dims = _dims(data, kind, source)
     spec.params = _params(data, kind, source)
+    if kind.locate is not None:
+        spec.params = kind.locate(spec.params, Path(source).parent)
     return spec
 
 
@@ -460,6 +462,11 @@ def _dims(data: dict, kind: Kind, source: str) -> dict[str, int | Expr]:
         raise ConfigError(
             f"{source}: key 'dims': expected a mapping of {', '.join(kind.dims) or 'no dims'}, got {_type_name(dims)}"
         )
+    if kind.open_dims:
+        bad = [k for k in dims if not (isinstance(k, str) and k.isidentifier())]
+        if bad:
+            raise ConfigError(f"{source}: key 'dims.{_clip(bad[0])}': a dim name must be an identifier")
+        return {name: _dim_value(value, f"dims.{name}", source) for name, value in dims.items()}
     unknown = [k for k in dims if k not in kind.dims]
     if unknown:
         raise ConfigError(

@@ -5,7 +5,8 @@ The layers, lowest first (a module may import its own layer and the layers below
 1. numbers: ``tc0sim`` (the package root), ``errors``, ``limits``, ``fp``, ``fastfp``, ``expr``, ``polyfit``,
    ``threshold`` (gate-level threshold circuits of the F_p primitives)
 2. ir: ``tc0sim.ir`` (primitives, shapes, moves, rule tables, vectors, graph, kinds' record)
-3. ops: ``tc0sim.ops`` (operators lowered onto the IR)
+3. ops: ``tc0sim.ops`` (operators lowered onto the IR), ``tc0sim.frontends`` (circuits traced from
+   other frameworks, e.g. torch.export programs, lowered onto the IR and the operators)
 4. models: ``tc0sim.models`` (models built from operators)
 5. catalogue: ``tc0sim.kinds`` (the registry of operators and models), ``tc0sim.modelfile``, ``tc0sim.npzfile``
 6. interp: ``tc0sim.interp`` (depth, size, evaluate, expand, export), ``tc0sim.approx`` (the
@@ -31,7 +32,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("numbers", ("tc0sim", "tc0sim.errors", "tc0sim.limits", "tc0sim.fp", "tc0sim.fastfp", "tc0sim.expr", "tc0sim.polyfit",
                  "tc0sim.threshold")),
     ("ir", ("tc0sim.ir",)),
-    ("ops", ("tc0sim.ops",)),
+    ("ops", ("tc0sim.ops", "tc0sim.frontends")),
     ("models", ("tc0sim.models",)),
     ("catalogue", ("tc0sim.kinds", "tc0sim.modelfile", "tc0sim.npzfile")),
     ("interp", ("tc0sim.interp", "tc0sim.approx")),

@@ -464,6 +464,7 @@ def evaluate(
     unknown = sorted(set(given) - set(graph.inputs))
     if unknown:
         raise ConfigError(f"unknown input(s) {', '.join(unknown)}; the graph takes {', '.join(graph.inputs)}")
+    given.update({name: value for name, value in graph.defaults.items() if name not in given})
     missing = [name for name in graph.inputs if name not in given]
     if missing:
         drawn = random_inputs(graph, seed, scale)

@@ -117,6 +117,9 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     inputs: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, int] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """Values of inputs known when the graph was built (a traced module's own parameters, by
+    name): evaluation uses them for the inputs it is not given (docs/torch.md)."""
 
     def node(self, node_id: int) -> Node:
         return self.nodes[node_id]
@@ -164,6 +167,7 @@ class Graph:
         mapped = _inline(self, out, {}, (), (), ids)
         out.inputs = {name: mapped[i] for name, i in self.inputs.items()}
         out.outputs = {name: mapped[i] for name, i in self.outputs.items()}
+        out.defaults = self.defaults
         return out, ids
 
     def occurrences(self) -> list[tuple[Node, Graph, int]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tc0sim.errors import ConfigError
@@ -38,6 +39,10 @@ class Kind:
     min_nodes: MinNodesFn | None = None
     """A lower bound on the graph's tensor nodes from dims and params, checked against the build
     budget before building (for kinds whose size grows with a param, e.g. ``layers``)."""
+    open_dims: bool = False
+    """The kind takes whatever dims its model file names (the ``torch`` front end: input shapes use them)."""
+    locate: Callable[[Mapping[str, Any], Path], dict[str, Any]] | None = None
+    """Optional: the params with file names made absolute, relative to the model file's directory."""
 
     def graph(
         self,
@@ -55,14 +60,14 @@ class Kind:
         graphs; ``Graph.flat`` gives the same circuit without calls).
         """
         missing = [d for d in self.dims if d not in dims]
-        extra = [d for d in dims if d not in self.dims]
+        extra = [d for d in dims if d not in self.dims and not self.open_dims]
         if missing or extra:
             raise ConfigError(
                 f"kind {self.name!r} takes dims {{{', '.join(self.dims)}}}"
                 + (f"; missing {', '.join(missing)}" if missing else "")
                 + (f"; unknown {', '.join(extra)}" if extra else "")
             )
-        for d in self.dims:
+        for d in dims:
             v = dims[d]
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"dim {d} of {self.name!r} must be a positive integer, got {v!r}")

@@ -1,0 +1,144 @@
+"""THE lowering table: one entry per core-ATen op overload → the rule that emits its primitives.
+
+A rule is ``rule(lw, *args, **kwargs)`` (``values.Lowering``) and returns the op's value(s);
+``docs/torch.md`` states each entry's F_p meaning. ``MOVES`` are the pure data movements (they
+also carry −∞ attention masks through); ``NO_CIRCUIT`` ops assert metadata and emit nothing.
+An op that is in no table and reads circuit values is reported by the driver (``lower``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from tc0sim.frontends.torch import nn, pointwise as pw, reduce, shape
+
+aten = torch.ops.aten
+Rule = Callable[..., Any]
+
+MOVES: dict[Any, Rule] = {
+    aten.view.default: shape.view,
+    aten._unsafe_view.default: shape.view,
+    aten.reshape.default: shape.view,
+    aten.permute.default: shape.permute,
+    aten.transpose.int: shape.transpose,
+    aten.t.default: shape.t,
+    aten.expand.default: shape.expand,
+    aten.unsqueeze.default: shape.unsqueeze,
+    aten.squeeze.dims: shape.squeeze,
+    aten.squeeze.dim: shape.squeeze,
+    aten.squeeze.default: shape.squeeze,
+    aten.slice.Tensor: shape.slice_,
+    aten.select.int: shape.select,
+    aten.clone.default: pw.identity,
+    aten.alias.default: pw.identity,
+    aten.detach.default: pw.identity,
+    aten.lift_fresh_copy.default: pw.identity,
+    aten.contiguous.default: pw.identity,
+}
+"""Moves of one operand that a −∞ mask passes through (applied to its scores and its keep)."""
+
+NO_CIRCUIT: frozenset[Any] = frozenset({
+    aten._assert_tensor_metadata.default, aten._assert_scalar.default, aten.sym_constrain_range_for_size.default,
+    aten.sym_constrain_range.default, aten._assert_async.msg,
+})
+"""Assertions on metadata: nothing to compute."""
+
+LOWERINGS: dict[Any, Rule] = {
+    **{op: shape.masks_move(rule) for op, rule in MOVES.items()},
+    **{op: pw.nothing for op in NO_CIRCUIT},
+    # wiring of several operands, and moves with static arguments (one gather)
+    aten.cat.default: shape.cat,
+    aten.split_with_sizes.default: shape.split_with_sizes,
+    aten.split.Tensor: shape.split,
+    aten.unbind.int: shape.unbind,
+    aten.constant_pad_nd.default: shape.constant_pad_nd,
+    aten.flip.default: shape.static_move(aten.flip.default),
+    aten.roll.default: shape.static_move(aten.roll.default),
+    aten.repeat.default: shape.static_move(aten.repeat.default),
+    aten.index_select.default: shape.static_move(aten.index_select.default),
+    aten.gather.default: shape.static_move(aten.gather.default),
+    aten.tril.default: shape.static_move(aten.tril.default),
+    aten.triu.default: shape.static_move(aten.triu.default),
+    aten.diagonal.default: shape.static_move(aten.diagonal.default),
+    aten.unfold.default: shape.static_move(aten.unfold.default),
+    aten.index.Tensor: nn.index,
+    aten.embedding.default: nn.embedding,
+    # elementwise
+    aten.add.Tensor: pw.add,
+    aten.add.Scalar: pw.add,
+    aten.sub.Tensor: pw.sub,
+    aten.sub.Scalar: pw.sub,
+    aten.rsub.Scalar: pw.rsub,
+    aten.rsub.Tensor: pw.rsub,
+    aten.mul.Tensor: pw.mul,
+    aten.mul.Scalar: pw.mul,
+    aten.div.Tensor: pw.div,
+    aten.div.Scalar: pw.div,
+    aten.div.Tensor_mode: pw.div,
+    aten.maximum.default: pw.binary("max"),
+    aten.minimum.default: pw.binary("min"),
+    aten.clamp.default: pw.clamp,
+    aten.clamp.Tensor: pw.clamp,
+    aten.clamp_min.default: lambda lw, x, lo: pw.clamp(lw, x, lo, None),
+    aten.clamp_max.default: lambda lw, x, hi: pw.clamp(lw, x, None, hi),
+    aten.relu.default: pw.unary("relu"),
+    aten.where.self: pw.where,
+    aten.lt.Tensor: pw.lt,
+    aten.lt.Scalar: pw.lt,
+    aten.gt.Tensor: pw.gt,
+    aten.gt.Scalar: pw.gt,
+    aten.le.Tensor: pw.le,
+    aten.le.Scalar: pw.le,
+    aten.ge.Tensor: pw.ge,
+    aten.ge.Scalar: pw.ge,
+    aten.eq.Tensor: pw.eq,
+    aten.eq.Scalar: pw.eq,
+    aten.ne.Tensor: pw.ne,
+    aten.ne.Scalar: pw.ne,
+    aten.logical_not.default: pw.logical_not,
+    aten.logical_and.default: pw.logical_and,
+    aten.logical_or.default: pw.logical_or,
+    aten.neg.default: pw.unary("neg"),
+    aten.abs.default: pw.abs_,
+    aten.exp.default: pw.unary("exp"),
+    aten.sqrt.default: pw.unary("sqrt"),
+    aten.erf.default: pw.unary("erf"),
+    aten.rsqrt.default: pw.rsqrt,
+    aten.reciprocal.default: pw.reciprocal,
+    aten.pow.Tensor_Scalar: pw.pow_scalar,
+    aten.sigmoid.default: pw.sigmoid,
+    aten.silu.default: pw.silu,
+    aten.tanh.default: pw.tanh,
+    aten.gelu.default: pw.gelu,
+    aten._to_copy.default: pw.to_copy,
+    # reductions
+    aten.sum.dim_IntList: reduce.sum_,
+    aten.sum.default: reduce.sum_,
+    aten.mean.dim: reduce.mean,
+    aten.mean.default: reduce.mean,
+    aten.var.correction: reduce.var,
+    aten.var_mean.correction: reduce.var_mean,
+    aten.amax.default: reduce.extreme("max"),
+    aten.amin.default: reduce.extreme("min"),
+    aten.any.dim: reduce.logical("max"),
+    aten.any.dims: reduce.logical("max"),
+    aten.any.default: reduce.logical("max"),
+    aten.all.dim: reduce.logical("min"),
+    aten.all.dims: reduce.logical("min"),
+    aten.all.default: reduce.logical("min"),
+    aten.cumsum.default: reduce.cumsum,
+    # matrices, convolution, normalisation, attention, pooling
+    aten.mm.default: nn.mm,
+    aten.bmm.default: nn.bmm,
+    aten.addmm.default: nn.addmm,
+    aten.convolution.default: nn.convolution,
+    aten.avg_pool2d.default: nn.avg_pool2d,
+    aten._softmax.default: nn.softmax,
+    aten.native_layer_norm.default: nn.native_layer_norm,
+    aten.native_group_norm.default: nn.native_group_norm,
+    aten.scaled_dot_product_attention.default: nn.sdpa,
+}
+"""Every op overload with a lowering."""

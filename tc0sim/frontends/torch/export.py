@@ -1,0 +1,92 @@
+"""Stage 1: ``torch.export`` (non-strict) of a module, decomposed to core ATen (docs/torch.md).
+
+The decomposition table is torch's default (core ATen) with two changes, both as data:
+``KEPT`` ops stay whole because their lowering keeps what the decomposition would lose
+(scaled dot-product attention: its mask stays a mask instead of −∞ scores, which F_p does not
+have), and ``FORCED`` ops that core ATen keeps are decomposed further, into index arithmetic
+(folded at trace time) and gathers.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch._decomp import get_decompositions
+
+from tc0sim.errors import ConfigError
+
+aten = torch.ops.aten
+
+KEPT = (aten.scaled_dot_product_attention.default,)
+"""Lowered whole (``nn.sdpa``), not decomposed."""
+
+FORCED = (
+    aten.upsample_nearest2d.vec,
+    aten.upsample_nearest2d.default,
+    aten.upsample_bilinear2d.vec,
+    aten.upsample_bilinear2d.default,
+    aten.upsample_nearest1d.vec,
+    aten.upsample_linear1d.vec,
+)
+"""Core ATen ops decomposed further: their index arithmetic folds, leaving gathers and ⊕/⊗."""
+
+
+def decompositions() -> Any:
+    """torch's core-ATen table without ``KEPT``, with ``FORCED``."""
+    table = torch.export.default_decompositions()
+    for op in KEPT:
+        if op in table:
+            del table[op]
+    for op, fn in get_decompositions(list(FORCED)).items():
+        table[op] = fn
+    return table
+
+
+def named_inputs(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
+    """The example inputs by the names of ``module.forward``'s parameters."""
+    if isinstance(example_inputs, Mapping):
+        return dict(example_inputs)
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    try:
+        bound = inspect.signature(module.forward).bind(*example_inputs)
+    except TypeError as e:
+        raise ConfigError(f"the example inputs do not fit {type(module).__name__}.forward: {e}") from None
+    return dict(bound.arguments)
+
+
+def one_line(error: BaseException) -> str:
+    """The first non-empty line of an error's message (torch's own words)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def export_program(
+    module: torch.nn.Module, inputs: Mapping[str, Any], dims: Mapping[str, Mapping[int, str]] | None = None
+) -> torch.export.ExportedProgram:
+    """``torch.export`` of ``module(**inputs)`` with ``dims`` as ``torch.export.Dim`` axes, in core ATen.
+
+    Data-dependent control flow and any other export failure are a ConfigError with torch's
+    message on one line."""
+    dynamic = None
+    if dims:
+        made: dict[str, Any] = {}
+        dynamic = {
+            name: {int(axis): made.setdefault(dim, torch.export.Dim(dim, min=2)) for axis, dim in dims.get(name, {}).items()}
+            if isinstance(value, torch.Tensor) else None
+            for name, value in inputs.items()
+        }
+    was_training = module.training
+    module.eval()
+    try:
+        program = torch.export.export(module, (), kwargs=dict(inputs), dynamic_shapes=dynamic, strict=False)
+        return program.run_decompositions(decompositions())
+    except ConfigError:
+        raise
+    except Exception as e:  # torch raises many types (UserError, GuardOnDataDependentSymNode, ...)
+        raise ConfigError(f"torch.export of {type(module).__name__} failed: {type(e).__name__}: {one_line(e)}") from None
+    finally:
+        module.train(was_training)

@@ -1,0 +1,149 @@
+"""The model-file kind ``torch``: a module made by the user's own factory, traced (docs/torch.md).
+
+    kind: torch
+    module: path/to/file.py:make_model      # relative to the model file, or package.module:make_model
+    kwargs: {depth: 2, width: 64}           # passed to the factory
+    inputs: {x: {shape: [1, n, 64]}, label: {shape: [1], dtype: int64}}
+    dims: {n: 16}                           # any names; shapes may use them (integer expressions)
+
+The factory's Python file is imported and run: it is the user's own code, trusted as such.
+PyTorch is imported only when the kind is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tc0sim.errors import ConfigError
+from tc0sim.expr import parse
+from tc0sim.ir.graph import Builder, Tensor
+from tc0sim.ir.kind import Kind
+
+REF = "torch.export → core ATen → primitives (docs/torch.md)"
+DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
+"""The dtypes an input may be given (default: the module's first floating parameter's, else float32)."""
+
+_MODULES: dict[tuple[str, str], Any] = {}
+_PROGRAMS: dict[tuple[int, str], Any] = {}
+
+
+def locate(params: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """``module: file.py:factory`` made absolute, relative to the model file's directory ``base``."""
+    out = dict(params)
+    spec = out.get("module")
+    if isinstance(spec, str) and ":" in spec:
+        where, _, factory = spec.rpartition(":")
+        if where.endswith(".py") and not Path(where).is_absolute():
+            out["module"] = f"{(base / where).resolve()}:{factory}"
+    return out
+
+
+def _factory(spec: Any) -> Any:
+    if not isinstance(spec, str) or spec.count(":") < 1 or not spec.rpartition(":")[2].isidentifier():
+        raise ConfigError(f"kind 'torch': param 'module' must be 'file.py:factory' or 'package.module:factory', got {spec!r}")
+    where, _, name = spec.rpartition(":")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            if not path.is_file():
+                raise ConfigError(f"kind 'torch': module file {where} does not exist")
+            unit = importlib.util.spec_from_file_location(f"tc0sim_user_{abs(hash(str(path)))}", path)
+            module = importlib.util.module_from_spec(unit)
+            sys.path.insert(0, str(path.parent))
+            try:
+                unit.loader.exec_module(module)
+            finally:
+                sys.path.remove(str(path.parent))
+        else:
+            module = importlib.import_module(where)
+    except ConfigError:
+        raise
+    except Exception as e:  # the user's code may raise anything while it is imported
+        raise ConfigError(f"kind 'torch': importing {where} failed: {type(e).__name__}: {e}") from None
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        raise ConfigError(f"kind 'torch': {where} has no callable {name!r}")
+    return factory
+
+
+def _module(params: Mapping[str, Any]) -> Any:
+    kwargs = params.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"kind 'torch': param 'kwargs' must be a mapping, got {kwargs!r}")
+    key = (str(params.get("module")), repr(sorted(kwargs.items())))
+    if key not in _MODULES:
+        try:
+            _MODULES[key] = _factory(params.get("module"))(**kwargs)
+        except ConfigError:
+            raise
+        except Exception as e:
+            raise ConfigError(f"kind 'torch': {params.get('module')}(**kwargs) failed: {type(e).__name__}: {e}") from None
+    return _MODULES[key]
+
+
+def _size(entry: Any, dims: Mapping[str, int], where: str) -> int:
+    if isinstance(entry, int) and not isinstance(entry, bool) and entry >= 0:
+        return entry
+    if isinstance(entry, str):
+        value = parse(entry, allowed=tuple(dims)).eval(dict(dims))
+        if value >= 0:
+            return value
+    raise ConfigError(f"kind 'torch': {where}: expected a size ≥ 0 or an expression in the dims {', '.join(dims) or '(none)'}, got {entry!r}")
+
+
+def example_inputs(inputs: Any, dims: Mapping[str, int], default_dtype: Any) -> dict[str, Any]:
+    """Example tensors of the declared shapes and dtypes (zeros: only shapes matter to the trace)."""
+    import torch
+
+    if not isinstance(inputs, dict) or not inputs:
+        raise ConfigError("kind 'torch': param 'inputs' must map forward's argument names to {shape: [...], dtype: ...}")
+    out = {}
+    for name, spec in inputs.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list) or set(spec) - {"shape", "dtype"}:
+            raise ConfigError(f"kind 'torch': inputs.{name}: expected {{shape: [...], dtype: ...}}, got {spec!r}")
+        dtype = spec.get("dtype")
+        if dtype is not None and dtype not in DTYPES:
+            raise ConfigError(f"kind 'torch': inputs.{name}.dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
+        shape = [_size(s, dims, f"inputs.{name}.shape[{i}]") for i, s in enumerate(spec["shape"])]
+        out[name] = torch.zeros(shape, dtype=getattr(torch, dtype) if dtype else default_dtype)
+    return out
+
+
+def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
+    try:
+        import torch
+    except ImportError:
+        raise ConfigError("kind 'torch' needs PyTorch (pip install 'tc0sim[torch]')") from None
+    from tc0sim.frontends.torch.export import export_program
+    from tc0sim.frontends.torch.lower import lower_into
+
+    module = _module(params)
+    if not isinstance(module, torch.nn.Module):
+        raise ConfigError(f"kind 'torch': {params['module']} returned {type(module).__name__}, not a torch.nn.Module")
+    floating = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+    example = example_inputs(params.get("inputs"), dims, floating)
+    key = (id(module), repr([(n, tuple(t.shape), t.dtype) for n, t in example.items()]))
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = export_program(module, example)
+    return lower_into(_PROGRAMS[key], example, b)
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        "torch",
+        (),
+        _build,
+        REF,
+        params={"module": "", "kwargs": {}, "inputs": {}},
+        model=True,
+        doc="any torch.nn.Module from a factory (the user's Python code is imported and run), traced by torch.export",
+        open_dims=True,
+        locate=locate,
+    ),
+)
+"""The kinds this module defines (listed by ``tc0sim.frontends``)."""

@@ -1,0 +1,252 @@
+"""Lowering rules of ATen's matrix, convolution, normalisation, attention and lookup ops (docs/torch.md).
+
+Where a hand-lowered operator computes the same thing in the same order it is reused (``mm`` →
+``ops.matmul``, ``addmm`` with a row bias → ``ops.linear``, layer norm → ``ops.norms.layer_norm``,
+unmasked attention → ``ops.mha.sdpa``), so traced and hand-built circuits have the same depth.
+Products are one layer of ⊗ gates and every dot product one ⊕ gate (the bias as one more term).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from tc0sim.errors import GraphError
+from tc0sim.frontends.torch.pointwise import _maskable, add
+from tc0sim.frontends.torch.shape import static_move
+from tc0sim.frontends.torch.values import Lazy, Lowering, Masked
+from tc0sim.ir.graph import Tensor
+from tc0sim.ops import mha, norms
+from tc0sim.ops.activations import scalar
+from tc0sim.ops.linear import linear
+from tc0sim.ops.matmul import matmul
+
+aten = torch.ops.aten
+
+
+def _scale(lw: Lowering, t: Tensor, factor: Any) -> Tensor:
+    return t if factor == 1 else lw.b.mul(t, scalar(lw.b, factor, t))
+
+
+def mm(lw: Lowering, x: Any, y: Any) -> Tensor:
+    """X[n, k]·Y[k, m] (``ops.matmul``): d_std + d_sum."""
+    return matmul(lw.b, lw.tensor(x), lw.tensor(y))
+
+
+def bmm(lw: Lowering, x: Any, y: Any) -> Tensor:
+    """X[B, n, k]·Y[B, k, m]: products, one ⊕ of fan-in k per output."""
+    a, c = lw.tensor(x), lw.tensor(y)
+    (batch, n, k), m = a.shape, c.shape[2]
+    products = lw.b.mul(lw.b.reshape(a, (batch, n, k, 1)), lw.b.reshape(c, (batch, 1, k, m)))
+    return lw.b.sum(products, axis=2)
+
+
+def addmm(lw: Lowering, bias: Any, x: Any, y: Any, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    """beta·bias + alpha·(X·Y): with beta = alpha = 1 one ⊕ per output with the bias as a term
+    (``ops.linear`` for a row bias, as ``nn.Linear`` exports)."""
+    a, w_t = _scale(lw, lw.tensor(x), alpha), lw.tensor(y)
+    c = _scale(lw, lw.tensor(bias), beta)
+    n, m = a.shape[0], w_t.shape[1]
+    weight = lw.b.transpose(w_t, (1, 0))
+    if c.shape == (m,):
+        return linear(lw.b, a, weight, c)
+    products = lw.b.mul(lw.b.reshape(a, (n, 1, a.shape[1])), lw.b.reshape(weight, (1, m, a.shape[1])))
+    terms = lw.b.concat([products, lw.b.reshape(lw.b.broadcast(c, (n, m)), (n, m, 1))], axis=2)
+    return lw.b.sum(terms, axis=2)
+
+
+def windows(lw: Lowering, x: Tensor, kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+            dilation: Sequence[int]) -> Tensor:
+    """X[N, C, H, W] → its zero-padded windows [N, C, kh, Ho, kw, Wo] (two gathers: wiring)."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    padded = lw.b.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    ho = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    rows = np.arange(kh)[:, None] * dh + np.arange(ho)[None, :] * sh
+    cols = np.arange(kw)[:, None] * dw + np.arange(wo)[None, :] * sw
+    return lw.b.gather(lw.b.gather(padded, rows, axis=2), cols, axis=4)
+
+
+def _pair(v: Any, n: int, fill: int) -> list[int]:
+    v = [int(a) for a in (v if isinstance(v, (list, tuple)) else [v])] or [fill]
+    return v * n if len(v) == 1 else v
+
+
+def convolution(lw: Lowering, x: Any, weight: Any, bias: Any, stride: Sequence[int], padding: Sequence[int],
+                dilation: Sequence[int], transposed: bool, output_padding: Sequence[int], groups: int) -> Tensor:
+    """1-D/2-D convolution (stride, zero padding, dilation, groups): Y = ⊕(window · K, b), one ⊕ per output."""
+    t, w = lw.tensor(x), lw.tensor(weight)
+    if transposed or t.ndim not in (3, 4):
+        raise GraphError(f"{lw.where()}: only 1-D and 2-D convolutions (not transposed) have a lowering")
+    one_d = t.ndim == 3
+    if one_d:  # a 1-D convolution is a 2-D one of height 1
+        t, w = lw.b.reshape(t, t.shape[:2] + (1,) + t.shape[2:]), lw.b.reshape(w, w.shape[:2] + (1,) + w.shape[2:])
+        stride, padding, dilation = [1, *stride], [0, *padding], [1, *dilation]
+    out_ch, per_group, kh, kw = w.shape
+    win = windows(lw, t, (kh, kw), _pair(stride, 2, 1), _pair(padding, 2, 0), _pair(dilation, 2, 1))
+    n, ho, wo, k = t.shape[0], win.shape[3], win.shape[5], per_group * kh * kw
+    patches = lw.b.reshape(lw.b.transpose(win, (0, 3, 5, 1, 2, 4)), (n, ho, wo, groups, 1, k))
+    kernel = lw.b.reshape(w, (groups, out_ch // groups, k))
+    terms = lw.b.reshape(lw.b.mul(patches, kernel), (n, ho, wo, out_ch, k))
+    if bias is not None:
+        column = lw.b.broadcast(lw.b.reshape(lw.tensor(bias), (out_ch, 1)), (n, ho, wo, out_ch, 1))
+        terms = lw.b.concat([terms, column], axis=4)
+    y = lw.b.transpose(lw.b.sum(terms, axis=4), (0, 3, 1, 2))
+    return lw.b.reshape(y, (n, out_ch, wo)) if one_d else y
+
+
+def avg_pool2d(lw: Lowering, x: Any, kernel_size: Sequence[int], stride: Sequence[int] = (), padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """⊕ of each window ÷ its count (kh·kw, or the pixels inside the image without count_include_pad)."""
+    t = lw.tensor(x)
+    batched = t if t.ndim == 4 else lw.b.reshape(t, (1,) + t.shape)
+    kernel = _pair(kernel_size, 2, 1)
+    stride = _pair(stride, 2, 0) if stride else kernel
+    pad = _pair(padding, 2, 0)
+    win = windows(lw, batched, kernel, stride, pad, (1, 1))
+    if ceil_mode and any((d + 2 * p - k) % s for d, p, k, s in zip(batched.shape[2:], pad, kernel, stride)):
+        raise GraphError(f"{lw.where()}: average pooling with ceil_mode that adds a partial window has no lowering")
+    total = lw.b.sum(win, axis=(2, 4))  # [N, C, Ho, Wo]
+    if divisor_override:
+        count: Any = np.full((1, 1, 1, 1), divisor_override)
+    elif count_include_pad or not any(pad):
+        count = np.full((1, 1, 1, 1), kernel[0] * kernel[1])
+    else:
+        inside = np.pad(np.ones(batched.shape[2:]), [(p, p) for p in pad])
+        rows = np.arange(kernel[0])[:, None] + np.arange(total.shape[2])[None, :] * stride[0]
+        cols = np.arange(kernel[1])[:, None] + np.arange(total.shape[3])[None, :] * stride[1]
+        count = inside[rows][:, :, cols].sum(axis=(0, 2))[None, None]
+    y = lw.b.div(total, lw.constant(count))
+    return y if t.ndim == 4 else lw.b.reshape(y, y.shape[1:])
+
+
+def softmax(lw: Lowering, x: Any, dim: int, half_to_float: bool = False) -> Tensor:
+    """e^x ÷ ⊕ e^x along ``dim`` (no maximum subtracted: equal in exact arithmetic; F_p's range
+    holds e^x); masked scores: e^x · keep, so −∞ entries contribute exactly 0."""
+    value, keep = (x.value, x.keep) if isinstance(x, Masked) else (lw.tensor(x), None)
+    axis = dim % value.ndim
+    e = lw.b.exp(value)
+    if keep is not None:
+        e = lw.b.mul(e, keep)
+    total = lw.b.sum(e, axis=axis)
+    return lw.b.div(e, lw.b.reshape(total, tuple(1 if i == axis else d for i, d in enumerate(value.shape))))
+
+
+def _affine(lw: Lowering, y: Tensor, weight: Any, bias: Any, shape: tuple[int, ...]) -> Tensor:
+    if weight is not None:
+        y = lw.b.mul(y, lw.b.reshape(lw.tensor(weight), shape))
+    if bias is not None:
+        y = lw.b.add(y, lw.b.reshape(lw.tensor(bias), shape))
+    return y
+
+
+def _statistics(lw: Lowering, flat: Tensor, eps: Any) -> tuple[Tensor, Tensor]:
+    """(μ, 1 ÷ √(σ² + eps)) of each row of ``flat``, kept as [..., 1] (the outputs 1 and 2 of a norm)."""
+    width = flat.shape[-1]
+    total = lw.b.sum(flat, axis=flat.ndim - 1)
+    mu = lw.b.reshape(lw.b.div(total, scalar(lw.b, width, total)), flat.shape[:-1] + (1,))
+    centered = lw.b.sub(flat, mu)
+    variance = lw.b.div(lw.b.sum(lw.b.mul(centered, centered), axis=flat.ndim - 1), scalar(lw.b, width, total))
+    root = lw.b.sqrt(lw.b.add(variance, scalar(lw.b, eps, variance)))
+    return mu, lw.b.reshape(lw.b.div(scalar(lw.b, 1, root), root), flat.shape[:-1] + (1,))
+
+
+def _normalized(lw: Lowering, t: Tensor, rows: tuple[int, ...], eps: Any) -> Lazy:
+    """(y, μ, rstd) of x normalised over each row of shape ``rows`` (y = (x − μ) ÷ √(σ² + eps))."""
+    flat = lw.b.reshape(t, rows)
+    y = lw.b.reshape(norms.layer_norm(lw.b, flat, eps), t.shape)
+    stat = lambda i: (lambda: _statistics(lw, flat, eps)[i])  # noqa: E731
+    return Lazy((lambda: y, stat(0), stat(1)))
+
+
+def native_layer_norm(lw: Lowering, x: Any, shape: Sequence[int], weight: Any, bias: Any, eps: float) -> Lazy:
+    """``ops.norms.layer_norm`` over the trailing ``shape`` axes, then ·weight + bias."""
+    t = lw.tensor(x)
+    k = len(shape)
+    normed = _normalized(lw, t, t.shape[: t.ndim - k] + (math.prod(t.shape[t.ndim - k:]),), eps)
+    y = _affine(lw, normed.parts[0](), weight, bias, tuple(t.shape[t.ndim - k:]))
+    return Lazy((lambda: y, *normed.parts[1:]))
+
+
+def native_group_norm(lw: Lowering, x: Any, weight: Any, bias: Any, n: int, c: int, hw: int, groups: int, eps: float) -> Lazy:
+    """Layer norm of each group of c/groups channels (all pixels), then ·weight + bias per channel."""
+    t = lw.tensor(x)
+    normed = _normalized(lw, t, (n, groups, (c // groups) * hw), eps)
+    y = _affine(lw, normed.parts[0](), weight, bias, (c,) + (1,) * (t.ndim - 2))
+    return Lazy((lambda: y, *normed.parts[1:]))
+
+
+def lookup(lw: Lowering, table: Tensor, index: Tensor, axis: int) -> Tensor:
+    """``take(table, index, axis)`` with circuit-valued indices: ⊕_v [index = v] · table_v, where
+    [index = v] = min([v − ½ < index], [index < v + ½]) (exact for integer indices in range)."""
+    size = table.shape[axis]
+    values = np.arange(size, dtype=np.float64).reshape((1,) * index.ndim + (size,))
+    column = lw.b.reshape(index, index.shape + (1,))
+    hot = lw.b.min(lw.b.compare(lw.constant(values - 0.5), column), lw.b.compare(column, lw.constant(values + 0.5)))
+    rest = [i for i in range(table.ndim) if i != axis]
+    moved = lw.b.transpose(table, [axis] + rest)
+    tail = tuple(table.shape[i] for i in rest)
+    products = lw.b.mul(lw.b.reshape(hot, hot.shape + (1,) * len(tail)), lw.b.reshape(moved, (1,) * index.ndim + moved.shape))
+    out = lw.b.sum(products, axis=index.ndim)  # index.shape + tail
+    r = index.ndim
+    return lw.b.transpose(out, [*range(r, r + axis), *range(r), *range(r + axis, r + len(tail))])
+
+
+def embedding(lw: Lowering, weight: Any, indices: Any, *_: Any) -> Tensor:
+    """Rows of the table: a gather for folded indices, ``lookup`` for circuit-valued ones."""
+    table = lw.tensor(weight)
+    if isinstance(indices, Tensor):
+        return lookup(lw, table, indices, 0)
+    return lw.b.gather(table, np.asarray(indices.numpy() % table.shape[0]), axis=0)
+
+
+_STATIC_INDEX = static_move(aten.index.Tensor)
+
+
+def index(lw: Lowering, x: Any, indices: Sequence[Any]) -> Tensor:
+    """Advanced indexing: folded indices are one gather; one circuit-valued index is a ``lookup``."""
+    live = [i for i, v in enumerate(indices) if isinstance(v, Tensor)]
+    if not live:
+        return _STATIC_INDEX(lw, x, list(indices))
+    if len(live) > 1 or any(v is not None for i, v in enumerate(indices) if i not in live):
+        raise GraphError(f"{lw.where()}: indexing by more than one circuit-valued index has no lowering")
+    return lookup(lw, lw.tensor(x), indices[live[0]], live[0])
+
+
+def sdpa(lw: Lowering, q: Any, k: Any, v: Any, attn_mask: Any = None, dropout_p: float = 0.0, is_causal: bool = False,
+         scale: float | None = None, enable_gqa: bool = False) -> Tensor:
+    """softmax(scale·QKᵀ + mask)·V per head: unmasked, ``ops.mha.sdpa`` (⊕ e^s v ÷ ⊕ e^s); a causal or
+    boolean mask multiplies e^s by 0/1 before both sums; a float mask is added to scale·QKᵀ."""
+    qt, kt, vt = (lw.tensor(a) for a in (q, k, v))
+    if dropout_p:
+        raise GraphError(f"{lw.where()}: attention dropout is random; pass dropout_p = 0 (eval mode)")
+    if enable_gqa and kt.shape[-3] != qt.shape[-3]:
+        heads = np.arange(qt.shape[-3]) // (qt.shape[-3] // kt.shape[-3])
+        kt, vt = (lw.b.gather(a, heads, axis=a.ndim - 3) for a in (kt, vt))
+    factor = 1 / math.sqrt(qt.shape[-1]) if scale is None else scale
+    n, m = qt.shape[-2], kt.shape[-2]
+    keep, bias = None, None
+    if is_causal:
+        keep = lw.constant(np.tril(np.ones((n, m), dtype=np.int64)))
+    elif isinstance(attn_mask, torch.Tensor) and attn_mask.dtype == torch.bool or lw.arg_dtype(3) == torch.bool:
+        keep = lw.tensor(attn_mask)
+    elif attn_mask is not None:
+        bias = _maskable(lw, attn_mask)
+    if keep is None and bias is None:
+        return mha.sdpa(lw.b, qt, kt, vt, factor)
+    lead, d, e = qt.shape[:-2], qt.shape[-1], vt.shape[-1]
+    r = len(lead)
+    logits = lw.b.sum(lw.b.mul(lw.b.reshape(qt, (*lead, n, 1, d)), lw.b.reshape(kt, (*lead, 1, m, d))), axis=r + 2)
+    scores: Any = lw.b.mul(logits, scalar(lw.b, factor, logits))
+    if bias is not None:
+        scores = add(lw, scores, bias)
+    if isinstance(scores, Masked):
+        scores, keep = scores.value, scores.keep
+    weights = lw.b.mul(lw.b.exp(scores), lw.b.broadcast(keep, scores.shape))
+    total = lw.b.sum(weights, axis=r + 1)
+    mixed = lw.b.sum(lw.b.mul(lw.b.reshape(weights, (*lead, n, m, 1)), lw.b.reshape(vt, (*lead, 1, m, e))), axis=r + 1)
+    return lw.b.div(mixed, lw.b.reshape(total, (*lead, n, 1)))
