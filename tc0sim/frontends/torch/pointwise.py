@@ -147,6 +147,18 @@ def logical_or(lw: Lowering, x: Any, y: Any) -> Tensor:
     return lw.b.max(truth(lw, x, 0), truth(lw, y, 1))
 
 
+def on_bools(rule: Any) -> Any:
+    """A bitwise op: the logical rule on bool operands; integers have no lowering."""
+
+    def checked(lw: Lowering, *args: Any) -> Tensor:
+        if any(lw.arg_dtype(i) not in (torch.bool, None) for i in range(len(args))):
+            raise GraphError(f"{lw.where()}: bitwise operations on integers have no lowering")
+        return rule(lw, *args)
+
+    checked.__name__ = checked.__qualname__ = f"bitwise_{rule.__name__}"
+    return checked
+
+
 def where(lw: Lowering, cond: Any, x: Any, y: Any) -> Any:
     """c·x + (1 − c)·y (exact for a 0/1 condition); a −∞ branch makes a mask (keep = the other side)."""
     c = lw.tensor(cond)
