@@ -1,0 +1,167 @@
+"""Whole models through the torch front end: a ViT block and a LLaMA-style decoder traced, depth
+exact (derived by hand from docs/torch.md's rules), sizes counted independently, evaluation
+against PyTorch float64 at p = 53; the model-file kind from the CLI; unsupported ops listed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import numpy as np  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from tc0sim.cli.main import main  # noqa: E402
+from tc0sim.errors import ConfigError  # noqa: E402
+from tc0sim.frontends.torch import trace  # noqa: E402
+from tc0sim.interp.depth import depth  # noqa: E402
+from tc0sim.interp.evaluate import evaluate  # noqa: E402
+from tc0sim.interp.size import size  # noqa: E402
+from tc0sim.ir.vectors import vec  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "torch"
+
+
+def example(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def close(got, want):
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * float(np.abs(want).max()))
+
+
+def test_vit_block_depth_size_and_values():
+    n, c = 5, 32
+    block = example("vit").make_block(width=c, heads=4).double()
+    x = torch.randn(1, n, c, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    graph = trace(block, (x,))
+    result = depth(graph)
+    # per branch: layer norm with affine 8 d_std + 2 d_sum + d_sqrt; linear d_std + d_sum;
+    # attention 4 d_std + 2 d_sum + d_exp; exact GELU 3 d_std + d_erf; each residual add d_std
+    assert result.exact and result.critical == [vec(d_std=29, d_sum=10, d_exp=1, d_sqrt=2, d_erf=1)]
+    by_operator = size(graph).by_operator
+    assert by_operator["attn.qkv/linear"] == n * 3 * c * (c + 1)  # n·3c dot products: c products, one ⊕
+    assert by_operator["fc1/linear"] == n * 4 * c * (c + 1)
+    assert by_operator["attn/sdpa"] == 4 * (n * n * 8 + n * n + n * n + n * n + n * n * 8 + n * 8 + n * 8 + n)
+    out = evaluate(graph, 53, inputs={"x": x.numpy()}, values="float64")["out"]
+    with torch.no_grad():
+        close(out, block(x).numpy())
+
+
+def test_llama_decoder_values_and_scopes():
+    model = example("llama").make_model(layers=2, width=16, heads=2, hidden=32, vocab=11).double()
+    tokens = torch.tensor([[3, 10, 0, 3, 7, 1]])
+    graph = trace(model, (tokens,))
+    assert depth(graph).exact
+    by_operator = size(graph).by_operator
+    assert by_operator["layers.1.feed_forward.w1/matmul"] == 6 * 32 * 16 + 6 * 32  # products, then one ⊕ per output
+    assert "tok_embeddings" in by_operator and "layers.0.attention" in by_operator
+    assert {"tok_embeddings.weight", "layers.1.feed_forward.w2.weight", "tokens"} <= set(graph.inputs)
+    out = evaluate(graph, 53, inputs={"tokens": tokens.numpy()}, values="float64")["out"]
+    with torch.no_grad():
+        close(out, model(tokens).numpy())
+
+
+class Unsupported(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        noise = torch.randn(4)
+        return torch.log(self.proj(x).abs() + 1) + torch.log(x.abs() + 2) + torch.fmod(x, 0.3) + noise
+
+
+def test_every_unsupported_op_is_listed_at_once():
+    with pytest.raises(ConfigError) as info:
+        trace(Unsupported(), (torch.zeros(2, 4),))
+    message = str(info.value)
+    assert "aten.log.default ×2 in (top)" in message and "aten.fmod.Scalar ×1" in message
+    assert "random ops are not lowered" in message and "aten.randn.default ×1" in message
+    assert "\n" not in message
+
+
+class DataDependent(torch.nn.Module):
+    def forward(self, x):
+        return x * 2 if x.sum() > 0 else x
+
+
+def test_data_dependent_control_flow_gets_torch_exports_message():
+    with pytest.raises(ConfigError, match=r"^torch\.export of DataDependent failed: .*") as info:
+        trace(DataDependent(), (torch.zeros(3),))
+    assert "\n" not in str(info.value)
+
+
+def write(tmp_path, text, name="model.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+MODULE_FILE = '''
+import torch
+
+class Net(torch.nn.Module):
+    def __init__(self, width, bad):
+        super().__init__()
+        self.fc = torch.nn.Linear(width, width)
+        self.bad = bad
+
+    def forward(self, x):
+        y = torch.sigmoid(self.fc(x))
+        return torch.sin(y) if self.bad else y
+
+def make(width=4, bad=False):
+    torch.manual_seed(0)
+    return Net(width, bad)
+'''
+
+
+def test_model_file_kind_torch_from_the_cli(tmp_path):
+    (tmp_path / "net.py").write_text(MODULE_FILE, encoding="utf-8")
+    model = write(tmp_path, "kind: torch\nmodule: net.py:make\nkwargs: {width: 4}\n"
+                            "inputs: {x: {shape: [m, 4], dtype: float64}}\ndims: {m: n}\nn: 3\nprecision: 53\n")
+    runner = CliRunner()
+    depth_run = runner.invoke(main, ["depth", str(model), "--format", "json"])
+    assert depth_run.exit_code == 0, depth_run.output
+    critical = json.loads(depth_run.stdout)["depth"]["critical"]
+    assert [{s: c for s, c in v.items() if c} for v in critical] == [{"d_std": 3, "d_sum": 1, "d_exp": 1}]
+    sized = runner.invoke(main, ["size", str(model), "--n", "2,3,4", "--format", "json"])
+    assert sized.exit_code == 0 and json.loads(sized.stdout)["size"]["verified"]
+    x = np.arange(12, dtype=np.float64).reshape(3, 4) / 7
+    np.savez(tmp_path / "in.npz", x=x)
+    out = tmp_path / "out.npz"
+    evaluated = runner.invoke(main, ["eval", str(model), "--inputs", str(tmp_path / "in.npz"), "--output", str(out)])
+    assert evaluated.exit_code == 0, evaluated.output
+    net = importlib.util.module_from_spec(spec := importlib.util.spec_from_file_location("net_check", tmp_path / "net.py"))
+    spec.loader.exec_module(net)
+    reference = net.make(4).double()  # without --weights the module's own parameters are the weights
+    with torch.no_grad():
+        close(np.load(out)["out"], reference(torch.tensor(x)).numpy())
+        for p in reference.parameters():
+            p.mul_(-3)
+    torch.save(reference.state_dict(), tmp_path / "w.pt")
+    weighted = runner.invoke(main, ["eval", str(model), "--inputs", str(tmp_path / "in.npz"), "--output", str(out),
+                                    "--weights", str(tmp_path / "w.pt")])
+    assert weighted.exit_code == 0, weighted.output
+    with torch.no_grad():
+        close(np.load(out)["out"], reference(torch.tensor(x)).numpy())
+
+
+def test_an_unsupported_op_from_the_cli_is_one_error_line_and_exit_2(tmp_path):
+    (tmp_path / "net.py").write_text(MODULE_FILE, encoding="utf-8")
+    model = write(tmp_path, "kind: torch\nmodule: net.py:make\nkwargs: {bad: true}\ninputs: {x: {shape: [2, 4]}}\nprecision: 24\n")
+    result = CliRunner().invoke(main, ["depth", str(model)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "aten.sin.default ×1" in lines[0]
+    missing = write(tmp_path, "kind: torch\nmodule: nowhere.py:make\ninputs: {x: {shape: [2]}}\n", "missing.yaml")
+    result = CliRunner().invoke(main, ["depth", str(missing)])
+    assert result.exit_code == 2 and "nowhere.py does not exist" in result.output
