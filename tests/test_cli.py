@@ -539,8 +539,8 @@ def _claim_file(tmp_path: Path, claim: str) -> Path:
     [
         # matmul's depth is d_std + d_sum (one product layer, one ⊕; VAR Lemma 5.2)
         ("d_std + d_sum", "tight", None),
-        ("2 d_std + d_sum + d_exp", "slack", {"d_std": 1, "d_sum": 0, "d_prod": 0, "d_exp": 1, "d_sqrt": 0, "d_erf": 0}),
-        ("d_std", "violated", {"d_std": 1, "d_sum": 1, "d_prod": 0, "d_exp": 0, "d_sqrt": 0, "d_erf": 0}),
+        ("2 d_std + d_sum + d_exp", "slack", {"d_std": 1, "d_sum": 0, "d_prod": 0, "d_exp": 1, "d_sqrt": 0, "d_erf": 0, "d_log": 0, "d_trig": 0}),
+        ("d_std", "violated", {"d_std": 1, "d_sum": 1, "d_prod": 0, "d_exp": 0, "d_sqrt": 0, "d_erf": 0, "d_log": 0, "d_trig": 0}),
     ],
 )
 def test_depth_prints_the_files_claim_with_a_verdict(tmp_path, claim, verdict, detail):

@@ -136,6 +136,14 @@ def softmax(lw: Lowering, x: Any, dim: int, half_to_float: bool = False) -> Tens
     return lw.b.div(e, lw.b.reshape(total, tuple(1 if i == axis else d for i, d in enumerate(value.shape))))
 
 
+def log_softmax(lw: Lowering, x: Any, dim: int, half_to_float: bool = False) -> Tensor:
+    """x − ln(⊕ e^x) along ``dim`` (no maximum subtracted)."""
+    t = lw.tensor(x)
+    axis = dim % t.ndim
+    total = lw.b.log(lw.b.sum(lw.b.exp(t), axis=axis))
+    return lw.b.sub(t, lw.b.reshape(total, tuple(1 if i == axis else d for i, d in enumerate(t.shape))))
+
+
 def _affine(lw: Lowering, y: Tensor, weight: Any, bias: Any, shape: tuple[int, ...]) -> Tensor:
     if weight is not None:
         y = lw.b.mul(y, lw.b.reshape(lw.tensor(weight), shape))

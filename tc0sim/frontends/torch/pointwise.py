@@ -199,6 +199,18 @@ def unary(prim: str) -> Any:
     return rule
 
 
+def log1p(lw: Lowering, x: Any) -> Tensor:
+    """round_p(ln(round_p(1 + x))): two roundings (absolute error ≈ 2^−p near 0)."""
+    t = lw.tensor(x)
+    return lw.b.log(lw.b.add(_one(lw, t), t))
+
+
+def expm1(lw: Lowering, x: Any) -> Tensor:
+    """round_p(round_p(e^x) − 1): two roundings."""
+    t = lw.tensor(x)
+    return lw.b.sub(lw.b.exp(t), _one(lw, t))
+
+
 def reciprocal(lw: Lowering, x: Any) -> Tensor:
     """round_p(1 / x)."""
     t = lw.tensor(x)
