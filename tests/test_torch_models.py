@@ -165,3 +165,21 @@ def test_an_unsupported_op_from_the_cli_is_one_error_line_and_exit_2(tmp_path):
     missing = write(tmp_path, "kind: torch\nmodule: nowhere.py:make\ninputs: {x: {shape: [2]}}\n", "missing.yaml")
     result = CliRunner().invoke(main, ["depth", str(missing)])
     assert result.exit_code == 2 and "nowhere.py does not exist" in result.output
+
+
+@pytest.mark.parametrize("name", ["dit", "mamba"])
+def test_dit_and_mamba_examples_agree_with_torch(name):
+    model = example(name).make_model().double()
+    g = torch.Generator().manual_seed(2)
+    inputs = {"dit": (torch.randn(1, 5, 32, generator=g, dtype=torch.float64), torch.tensor([0.37], dtype=torch.float64),
+                      torch.tensor([3])),
+              "mamba": (torch.randn(1, 5, 16, generator=g, dtype=torch.float64),)}[name]
+    graph = trace(model, inputs)
+    result = depth(graph)
+    assert result.exact
+    names = [n for n in graph.inputs if graph.node(graph.inputs[n]).attrs.get("role") == "input"]
+    out = evaluate(graph, 53, inputs={n: t.numpy() for n, t in zip(names, inputs)}, values="float64")["out"]
+    with torch.no_grad():
+        close(out, model(*inputs).numpy())
+    prims = size(graph).by_primitive
+    assert ("sin" in prims and "cos" in prims) if name == "dit" else "log" in prims
