@@ -183,3 +183,13 @@ def test_dit_and_mamba_examples_agree_with_torch(name):
         close(out, model(*inputs).numpy())
     prims = size(graph).by_primitive
     assert ("sin" in prims and "cos" in prims) if name == "dit" else "log" in prims
+
+
+def test_a_module_on_the_meta_device_traces_for_depth_and_size():
+    """Shapes only (no weight values): folded tables are computed on the CPU, weights have no defaults."""
+    with torch.device("meta"):
+        model = example("llama").Llama(layers=1, width=64, heads=4, hidden=96, vocab=100).eval()
+    graph = trace(model, (torch.zeros(1, 6, dtype=torch.int64, device="meta"),))
+    cpu = example("llama").make_model(layers=1, width=64, heads=4, hidden=96, vocab=100)
+    assert depth(graph).critical == depth(trace(cpu, (torch.zeros(1, 6, dtype=torch.int64),))).critical
+    assert not graph.defaults

@@ -38,8 +38,8 @@ class Attention(nn.Module):
         b, n, c = x.shape
         d = c // self.heads
         q, k, v = (w(x).view(b, n, self.heads, d).transpose(1, 2) for w in (self.wq, self.wk, self.wv))
-        inv = 1.0 / self.base ** (torch.arange(0, d, 2, dtype=x.dtype) / d)
-        angles = torch.outer(torch.arange(n, dtype=x.dtype), inv)
+        inv = 1.0 / self.base ** (torch.arange(0, d, 2, dtype=x.dtype, device=x.device) / d)
+        angles = torch.outer(torch.arange(n, dtype=x.dtype, device=x.device), inv)
         cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         o = F.scaled_dot_product_attention(q, k, v, is_causal=True)

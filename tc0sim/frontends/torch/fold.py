@@ -64,6 +64,8 @@ def run(node: Node, value_of: Callable[[Node], Any]) -> Any:
     stand_in = (lambda n: _shape_stand_in(value_of(n), n)) if node.target in SHAPE_ONLY else value_of
     args = map_arg(node.args, stand_in)
     kwargs = map_arg(node.kwargs, stand_in)
+    if getattr(kwargs.get("device"), "type", None) == "meta":  # a module on the meta device: fold for real
+        kwargs = {**kwargs, "device": torch.device("cpu")}
     if node.target is operator.getitem:
         return args[0][args[1]]
     return node.target(*args, **kwargs)

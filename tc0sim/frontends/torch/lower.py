@@ -95,14 +95,15 @@ def lower_into(program: torch.export.ExportedProgram, example: Mapping[str, Any]
             value = next(leaves)
             if isinstance(value, torch.Tensor):
                 env[node] = b.input(node.name, tuple(value.shape))
-                if not value.is_floating_point():
+                if not value.is_floating_point() and value.device.type != "meta":
                     b.graph.defaults[node.name] = to_numpy(value)
                 continue
         elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
             value = _weight_value(program, spec.target)
             if value.is_floating_point():
                 env[node] = b.input(spec.target, tuple(value.shape), role="weight")
-                b.graph.defaults[spec.target] = to_numpy(value)
+                if value.device.type != "meta":  # a module on the meta device has shapes only
+                    b.graph.defaults[spec.target] = to_numpy(value)
                 continue
         elif spec.kind == InputKind.CONSTANT_TENSOR:
             value = program.constants[spec.target]

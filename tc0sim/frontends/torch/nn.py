@@ -240,7 +240,7 @@ def sdpa(lw: Lowering, q: Any, k: Any, v: Any, attn_mask: Any = None, dropout_p:
     keep, bias = None, None
     if is_causal:
         keep = lw.constant(np.tril(np.ones((n, m), dtype=np.int64)))
-    elif isinstance(attn_mask, torch.Tensor) and attn_mask.dtype == torch.bool or lw.arg_dtype(3) == torch.bool:
+    elif (attn_mask.dtype if isinstance(attn_mask, torch.Tensor) else lw.arg_dtype(3, "attn_mask")) == torch.bool:
         keep = lw.tensor(attn_mask)
     elif attn_mask is not None:
         bias = _maskable(lw, attn_mask)

@@ -55,9 +55,12 @@ class Lowering:
         self.b = b
         self.node: Node | None = None
 
-    def arg_dtype(self, index: int) -> torch.dtype | None:
-        """The dtype torch recorded for the node's operand ``index`` (None if it is not a tensor)."""
-        arg = self.node.args[index] if self.node is not None and index < len(self.node.args) else None
+    def arg_dtype(self, index: int, name: str = "") -> torch.dtype | None:
+        """The dtype torch recorded for the node's operand ``index`` (or keyword ``name``; None if
+        it is not a tensor)."""
+        if self.node is None:
+            return None
+        arg = self.node.args[index] if index < len(self.node.args) else self.node.kwargs.get(name)
         return getattr(arg.meta.get("val"), "dtype", None) if isinstance(arg, Node) else None
 
     def out_dtype(self) -> torch.dtype | None:
