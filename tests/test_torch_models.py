@@ -193,3 +193,26 @@ def test_a_module_on_the_meta_device_traces_for_depth_and_size():
     cpu = example("llama").make_model(layers=1, width=64, heads=4, hidden=96, vocab=100)
     assert depth(graph).critical == depth(trace(cpu, (torch.zeros(1, 6, dtype=torch.int64),))).critical
     assert not graph.defaults
+
+
+def test_the_tests_own_var_and_flowar_blocks_trace_and_agree_with_torch():
+    """The float64 VAR transformer block (tests/reference_var.py: AdaLN, l2-normalised q/k attention,
+    tanh-GELU) and FlowAR's flow block (tests/reference_flowar_release.py: RMSNorm, rotary, SwiGLU)."""
+    import reference_flowar_release as RF
+    import reference_var as RV
+
+    g = torch.Generator().manual_seed(3)
+    rand = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    var_block = RV.Block(16, 2, 32, False).double()
+    RV.randomize(var_block, 1)
+    flow_block = RF.BlockV1(16, 2).double()
+    cases = [(var_block, (rand(1, 5, 16), rand(1, 16))), (flow_block, (rand(1, 4, 16), rand(1, 1, 16), rand(1, 4, 16), rand(1, 4, 16)))]
+    for block, inputs in cases:
+        graph = trace(block, inputs)
+        if hasattr(block, "attn") and isinstance(getattr(block.attn, "cache", None), list):
+            block.attn.cache.clear()  # the trace ran forward once
+        assert depth(graph).exact
+        names = [n for n in graph.inputs if graph.node(graph.inputs[n]).attrs.get("role") == "input"]
+        out = evaluate(graph, 53, inputs={n: t.numpy() for n, t in zip(names, inputs)}, values="float64")["out"]
+        with torch.no_grad():
+            close(out, block(*inputs).numpy())

@@ -101,6 +101,7 @@ CLOSE = {
     "cube": (lambda a: a ** 3, [X]),
     "pow_7": (lambda a: a ** 7, [X]),
     "pow_minus_2": (lambda a: a ** -2, [positive(5)]),
+    "vector_norms": (lambda a: F.normalize(a, dim=-1) + torch.linalg.vector_norm(a, 1, dim=(0, 1)) + torch.linalg.vector_norm(a, float("inf"), dim=0), [X]),
     "pow_half": (lambda a: a ** 0.5 + a ** -0.5, [positive(5)]),
     "sum": (lambda a: a.sum(dim=(0, 2)), [X]),
     "sum_all": (torch.sum, [X]),

@@ -138,6 +138,7 @@ LOWERINGS: dict[Any, Rule] = {
     aten.all.dims: reduce.logical("min"),
     aten.all.default: reduce.logical("min"),
     aten.cumsum.default: reduce.cumsum,
+    aten.linalg_vector_norm.default: reduce.vector_norm,
     # matrices, convolution, normalisation, attention, pooling
     aten.mm.default: nn.mm,
     aten.bmm.default: nn.bmm,

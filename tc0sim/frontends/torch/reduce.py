@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tc0sim.errors import GraphError
 from tc0sim.frontends.torch.pointwise import truth
 from tc0sim.frontends.torch.values import Lowering
 from tc0sim.ir.graph import Tensor
@@ -66,6 +67,22 @@ def var_mean(lw: Lowering, x: Any, dims: Any = None, *, correction: Any = 1, kee
 
 def var(lw: Lowering, x: Any, dims: Any = None, *, correction: Any = 1, keepdim: bool = False) -> Tensor:
     return var_mean(lw, x, dims, correction=correction, keepdim=keepdim)[0]
+
+
+def vector_norm(lw: Lowering, x: Any, order: Any = 2, dims: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """‖x‖ over dims: order 2 is √(⊕x²) (as ``ops.norms.l2_normalize``), 1 is ⊕|x|, ∞ a max tree of |x|."""
+    t = lw.tensor(x)
+    axes = axes_of(t, dims)
+    magnitude = lw.b.max(t, lw.b.neg(t))
+    if order == 2:
+        reduced = lw.b.sqrt(lw.b.sum(lw.b.mul(t, t), axis=axes))
+    elif order == 1:
+        reduced = lw.b.sum(magnitude, axis=axes)
+    elif order == float("inf"):
+        reduced = tree(lw, "max", magnitude, axes)
+    else:
+        raise GraphError(f"{lw.where()}: a vector norm of order {order} has no lowering")
+    return _kept(lw, reduced, t, axes, keepdim)
 
 
 def tree(lw: Lowering, prim: str, t: Tensor, axes: tuple[int, ...]) -> Tensor:
