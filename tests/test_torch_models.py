@@ -216,3 +216,27 @@ def test_the_tests_own_var_and_flowar_blocks_trace_and_agree_with_torch():
         out = evaluate(graph, 53, inputs={n: t.numpy() for n, t in zip(names, inputs)}, values="float64")["out"]
         with torch.no_grad():
             close(out, block(*inputs).numpy())
+
+
+@pytest.mark.parametrize(
+    "body,words",
+    [
+        ("module: 3\ninputs: {x: {shape: [2]}}", "param 'module' must be"),
+        ("module: net.py:make\ninputs: [1, 2]", "param 'inputs' must map"),
+        ("module: net.py:make\nkwargs: x\ninputs: {x: {shape: [2, 4]}}", "param 'kwargs' must be a mapping"),
+        ("module: net.py:make\ndims: {1a: 3}\ninputs: {x: {shape: [2, 4]}}", "a dim name must be an identifier"),
+        ("module: net.py:nothing\ninputs: {x: {shape: [2, 4]}}", "has no callable 'nothing'"),
+        ("module: net.py:make\nkwargs: {depth: 2}\ninputs: {x: {shape: [2, 4]}}", "make(**kwargs) failed: TypeError"),
+        ("module: net.py:make\ninputs: {x: {shape: [m, 4]}}", "inputs.x.shape[0]: unknown name 'm'"),
+        ("module: net.py:make\ninputs: {x: {shape: [2, 4], dtype: complex}}", "inputs.x.dtype: expected one of"),
+        ("module: net.py:make\ninputs: {y: {shape: [2, 4]}}", "inputs.y: Net.forward takes x"),
+        ("module: net.py:make\ninputs: {x: {shape: [2, 5]}}", "torch.export of Net failed"),
+        ("module: no_such_package.module:make\ninputs: {x: {shape: [2]}}", "No module named 'no_such_package'"),
+    ],
+)
+def test_a_bad_torch_model_file_is_one_error_line_and_exit_2(tmp_path, body, words):
+    (tmp_path / "net.py").write_text(MODULE_FILE, encoding="utf-8")
+    model = write(tmp_path, f"kind: torch\n{body}\nprecision: 24\n")
+    result = CliRunner().invoke(main, ["depth", str(model)])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], result.output

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -90,7 +91,10 @@ def _size(entry: Any, dims: Mapping[str, int], where: str) -> int:
     if isinstance(entry, int) and not isinstance(entry, bool) and entry >= 0:
         return entry
     if isinstance(entry, str):
-        value = parse(entry, allowed=tuple(dims)).eval(dict(dims))
+        try:
+            value = parse(entry, allowed=tuple(dims)).eval(dict(dims))
+        except ConfigError as e:
+            raise ConfigError(f"kind 'torch': {where}: {e}") from None
         if value >= 0:
             return value
     raise ConfigError(f"kind 'torch': {where}: expected a size ≥ 0 or an expression in the dims {', '.join(dims) or '(none)'}, got {entry!r}")
@@ -127,6 +131,10 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
         raise ConfigError(f"kind 'torch': {params['module']} returned {type(module).__name__}, not a torch.nn.Module")
     floating = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
     example = example_inputs(params.get("inputs"), dims, floating)
+    accepted = inspect.signature(module.forward).parameters
+    unknown = [name for name in example if name not in accepted]
+    if unknown and not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+        raise ConfigError(f"kind 'torch': inputs.{unknown[0]}: {type(module).__name__}.forward takes {', '.join(accepted) or 'no arguments'}")
     key = (id(module), repr([(n, tuple(t.shape), t.dtype) for n, t in example.items()]))
     if key not in _PROGRAMS:
         _PROGRAMS[key] = export_program(module, example)
