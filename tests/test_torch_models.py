@@ -240,3 +240,17 @@ def test_a_bad_torch_model_file_is_one_error_line_and_exit_2(tmp_path, body, wor
     result = CliRunner().invoke(main, ["depth", str(model)])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], result.output
+
+
+def test_a_program_exported_once_with_symbolic_dims_lowers_like_a_trace_at_each_size():
+    from tc0sim.frontends.torch.kind import symbolic_axes
+    from tc0sim.modelfile import load_model
+
+    spec = load_model(EXAMPLES / "llama.yaml")
+    assert symbolic_axes(spec.params["inputs"], spec.dims_at(5)) == {"tokens": {1: "t"}}
+    model = example("llama").make_model(**spec.params["kwargs"])
+    for n in (3, 6):
+        built = spec.build(n)
+        traced = trace(model, (torch.zeros(1, n, dtype=torch.int64),))
+        assert size(built).as_dict() == size(traced).as_dict()
+        assert depth(built).critical == depth(traced).critical

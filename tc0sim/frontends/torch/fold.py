@@ -18,6 +18,7 @@ import torch
 from torch.fx import Node
 from torch.fx.node import map_arg
 
+from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Tensor
 
 aten = torch.ops.aten
@@ -68,4 +69,8 @@ def run(node: Node, value_of: Callable[[Node], Any]) -> Any:
         kwargs = {**kwargs, "device": torch.device("cpu")}
     if node.target is operator.getitem:
         return args[0][args[1]]
-    return node.target(*args, **kwargs)
+    try:
+        return node.target(*args, **kwargs)
+    except Exception as e:  # torch's own checks (a size assertion of the export at another size, ...)
+        first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise ConfigError(f"{node.target} failed while folding constants: {first.strip()}") from None

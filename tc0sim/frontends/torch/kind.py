@@ -123,7 +123,6 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
         import torch
     except ImportError:
         raise ConfigError("kind 'torch' needs PyTorch (pip install 'tc0sim[torch]')") from None
-    from tc0sim.frontends.torch.export import export_program
     from tc0sim.frontends.torch.lower import lower_into
 
     module = _module(params)
@@ -135,10 +134,42 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     unknown = [name for name in example if name not in accepted]
     if unknown and not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
         raise ConfigError(f"kind 'torch': inputs.{unknown[0]}: {type(module).__name__}.forward takes {', '.join(accepted) or 'no arguments'}")
-    key = (id(module), repr([(n, tuple(t.shape), t.dtype) for n, t in example.items()]))
+    return lower_into(_program(module, params.get("inputs"), dims, example), example, b)
+
+
+def symbolic_axes(inputs: Mapping[str, Any], dims: Mapping[str, int]) -> dict[str, dict[int, str]] | None:
+    """The axes given by a bare dim name (``torch.export.Dim``s), or None when some axis is an
+    expression in the dims or a dim is below 2 (then the program is exported at each size)."""
+    axes: dict[str, dict[int, str]] = {}
+    for name, spec in inputs.items():
+        for axis, entry in enumerate(spec["shape"]):
+            if isinstance(entry, str) and entry.strip() in dims and dims[entry.strip()] >= 2:
+                axes.setdefault(name, {})[axis] = entry.strip()
+            elif isinstance(entry, str):
+                return None
+    return axes or None
+
+
+def _program(module: Any, inputs: Mapping[str, Any], dims: Mapping[str, int], example: Mapping[str, Any]) -> Any:
+    """The exported program: once for every size when the dims can be symbolic (and torch.export
+    accepts them as ``Dim``s), else once per size."""
+    from tc0sim.frontends.torch.export import export_program
+
+    dtypes = repr([(n, t.dtype) for n, t in example.items()])
+    axes = symbolic_axes(inputs, dims)
+    if axes is not None:
+        key = (id(module), dtypes, repr(sorted(inputs.items())))
+        if key not in _PROGRAMS:
+            try:
+                _PROGRAMS[key] = export_program(module, example, axes)
+            except ConfigError:  # the module constrains or specialises a dim: export each size
+                _PROGRAMS[key] = None
+        if _PROGRAMS[key] is not None:
+            return _PROGRAMS[key]
+    key = (id(module), dtypes, repr([tuple(t.shape) for t in example.values()]))
     if key not in _PROGRAMS:
         _PROGRAMS[key] = export_program(module, example)
-    return lower_into(_PROGRAMS[key], example, b)
+    return _PROGRAMS[key]
 
 
 KINDS: tuple[Kind, ...] = (
