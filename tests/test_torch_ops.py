@@ -50,6 +50,11 @@ EXACT = {
     "clamp": (lambda a: a.clamp(-0.5, 0.25), [X]),
     "clamp_min": (lambda a: a.clamp(min=0.1), [X]),
     "relu": (torch.relu, [X]),
+    "hardtanh_relu6": (lambda a: F.hardtanh(a, -0.5, 0.75) + F.relu6(a * 8), [X]),
+    "leaky_relu": (lambda a: F.leaky_relu(a, 0.125), [X]),
+    "sign": (torch.sign, [INTS]),
+    "max_pool": (lambda a: torch.cat([F.max_pool2d(a, 2).flatten(), F.max_pool2d(a, 3, stride=2, padding=1).flatten()]), [IMG]),
+    "compare_infinity": (lambda a: (a < float("inf")).double() + 2 * (a == float("-inf")).double(), [X]),
     "where": (lambda a, b: torch.where(a > b, a, b * 2), [X, Y]),
     "lt": (lambda a, b: (a < b).double(), [X, Y]),
     "gt": (lambda a, b: (a > 0.1).double() + (b > a).double(), [X, Y]),
@@ -86,6 +91,10 @@ EXACT = {
 
 CLOSE = {
     "exp": (torch.exp, [X]),
+    "elu": (F.elu, [X]),
+    "prod": (lambda a: torch.prod(a, 1) + torch.prod(a), [X]),
+    "batch_norm": (lambda a, m, v: F.batch_norm(a, m, v.abs(), m * 2, v, eps=1e-5), [IMG, randn(4), randn(4)]),
+    "logsumexp": (lambda a: torch.logsumexp(a, -1), [X]),
     "erf": (torch.erf, [X]),
     "sigmoid": (torch.sigmoid, [X]),
     "silu": (F.silu, [X]),

@@ -17,6 +17,7 @@ import torch
 
 from tc0sim.errors import GraphError
 from tc0sim.frontends.torch.pointwise import _maskable, add
+from tc0sim.frontends.torch.reduce import tree
 from tc0sim.frontends.torch.shape import static_move
 from tc0sim.frontends.torch.values import Lazy, Lowering, Masked
 from tc0sim.ir.graph import Tensor
@@ -122,6 +123,44 @@ def avg_pool2d(lw: Lowering, x: Any, kernel_size: Sequence[int], stride: Sequenc
         count = inside[rows][:, :, cols].sum(axis=(0, 2))[None, None]
     y = lw.b.div(total, lw.constant(count))
     return y if t.ndim == 4 else lw.b.reshape(y, y.shape[1:])
+
+
+def max_pool2d(lw: Lowering, x: Any, kernel_size: Sequence[int], stride: Sequence[int] = (), padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False) -> Lazy:
+    """A balanced max tree over each window; window positions in the padding read the nearest
+    image element instead (it lies in the same window, so the maximum is unchanged). Indices: refused."""
+    t = lw.tensor(x)
+    batched = t if t.ndim == 4 else lw.b.reshape(t, (1,) + t.shape)
+    kernel = _pair(kernel_size, 2, 1)
+    stride = _pair(stride, 2, 0) if stride else kernel
+    pad, dil = _pair(padding, 2, 0), _pair(dilation, 2, 1)
+    sizes = [(d + 2 * p - dl * (k - 1) - 1) // s + 1 for d, p, k, s, dl in zip(batched.shape[2:], pad, kernel, stride, dil)]
+    if ceil_mode and any((d + 2 * p - dl * (k - 1) - 1) % s for d, p, k, s, dl in zip(batched.shape[2:], pad, kernel, stride, dil)):
+        raise GraphError(f"{lw.where()}: max pooling with ceil_mode that adds a partial window has no lowering")
+    rows, cols = (np.clip(np.arange(k)[:, None] * dl + np.arange(o)[None, :] * s - p, 0, d - 1)
+                  for k, dl, o, s, p, d in zip(kernel, dil, sizes, stride, pad, batched.shape[2:]))
+    win = lw.b.gather(lw.b.gather(batched, rows, axis=2), cols, axis=4)  # [N, C, kh, Ho, kw, Wo]
+    y = tree(lw, "max", win, (2, 4))
+    y = y if t.ndim == 4 else lw.b.reshape(y, y.shape[1:])
+
+    def indices() -> Tensor:
+        raise GraphError(f"{lw.where()}: the indices of a max pooling have no lowering")
+
+    return Lazy((lambda: y, indices))
+
+
+def batch_norm(lw: Lowering, x: Any, weight: Any, bias: Any, mean: Any, var: Any, momentum: float, eps: float) -> Lazy:
+    """Inference batch norm: (x − mean) ÷ √(var + eps) · weight + bias, the statistics per channel (axis 1)."""
+    t = lw.tensor(x)
+    shape = (t.shape[1],) + (1,) * (t.ndim - 2)
+    v = lw.b.reshape(lw.tensor(var), shape)
+    centered = lw.b.sub(t, lw.b.reshape(lw.tensor(mean), shape))
+    y = _affine(lw, lw.b.div(centered, lw.b.sqrt(lw.b.add(v, scalar(lw.b, eps, v)))), weight, bias, shape)
+
+    def statistic() -> Tensor:
+        raise GraphError(f"{lw.where()}: the saved statistics of a batch norm have no lowering")
+
+    return Lazy((lambda: y, statistic, statistic))
 
 
 def softmax(lw: Lowering, x: Any, dim: int, half_to_float: bool = False) -> Tensor:

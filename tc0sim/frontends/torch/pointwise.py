@@ -6,9 +6,11 @@ exact 0/1 values through ``compare`` (a < b); selections and logic on 0/1 values
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import torch
 
 from tc0sim.errors import GraphError
@@ -103,6 +105,12 @@ def div(lw: Lowering, x: Any, y: Any, rounding_mode: str | None = None) -> Tenso
 
 # comparisons: exact 0/1 values from compare(a, b) = [a < b]
 def lt(lw: Lowering, x: Any, y: Any) -> Tensor:
+    """[x < y]; against a ±∞ number the answer is known, as every F_p value is finite."""
+    for value, other, below in ((y, x, True), (x, y, False)):
+        if isinstance(value, float) and math.isinf(value):
+            t = lw.tensor(other)
+            known = int((value > 0) == below)
+            return lw.b.broadcast(lw.constant(np.full((1,) * t.ndim, known, dtype=np.int64)), t.shape)
     return lw.b.compare(*lw.operands(x, y))
 
 
@@ -121,8 +129,12 @@ def ge(lw: Lowering, x: Any, y: Any) -> Tensor:
 
 def ne(lw: Lowering, x: Any, y: Any) -> Tensor:
     """max([x < y], [y < x])."""
-    a, c = lw.operands(x, y)
-    return lw.b.max(lw.b.compare(a, c), lw.b.compare(c, a))
+    return lw.b.max(lt(lw, x, y), lt(lw, y, x))
+
+
+def sign(lw: Lowering, x: Any) -> Tensor:
+    """[0 < x] − [x < 0], exact."""
+    return lw.b.sub(lt(lw, 0, x), lt(lw, x, 0))
 
 
 def eq(lw: Lowering, x: Any, y: Any) -> Tensor:
@@ -184,6 +196,27 @@ def clamp(lw: Lowering, x: Any, lo: Any = None, hi: Any = None) -> Tensor:
     if lo is not None:
         y = lw.b.max(*lw.operands(y, lo))
     return y
+
+
+def hardtanh(lw: Lowering, x: Any, lo: float = -1.0, hi: float = 1.0) -> Tensor:
+    """clamp(x, lo, hi), exact."""
+    return clamp(lw, x, lo, hi)
+
+
+def leaky_relu(lw: Lowering, x: Any, slope: float = 0.01) -> Tensor:
+    """max(x, slope·x) for 0 ≤ slope ≤ 1 (equal to x > 0 ? x : round_p(slope·x)); else the selection."""
+    t = lw.tensor(x)
+    scaled = lw.b.mul(*lw.operands(t, slope))
+    return lw.b.max(t, scaled) if 0 <= slope <= 1 else where(lw, gt(lw, t, 0), t, scaled)
+
+
+def elu(lw: Lowering, x: Any, alpha: float = 1.0, scale: float = 1.0, input_scale: float = 1.0) -> Tensor:
+    """scale · (x > 0 ? x : alpha·(e^(input_scale·x) − 1)), each product and the − 1 rounded."""
+    t = lw.tensor(x)
+    inner = t if input_scale == 1 else lw.b.mul(*lw.operands(t, input_scale))
+    negative = lw.b.mul(*lw.operands(expm1(lw, inner), alpha))
+    y = where(lw, gt(lw, t, 0), t, negative)
+    return y if scale == 1 else lw.b.mul(*lw.operands(y, scale))
 
 
 def abs_(lw: Lowering, x: Any) -> Tensor:

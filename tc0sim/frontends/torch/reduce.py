@@ -42,6 +42,13 @@ def sum_(lw: Lowering, x: Any, dims: Any = None, keepdim: bool = False, dtype: A
     return _kept(lw, lw.b.sum(t, axis=axes), t, axes, keepdim)
 
 
+def prod(lw: Lowering, x: Any, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """⊗ over ``dim``: one ``prod`` gate (rounded once) per output element."""
+    t = lw.tensor(x)
+    axes = axes_of(t, dim)
+    return _kept(lw, lw.b.prod(t, axis=axes), t, axes, keepdim)
+
+
 def mean(lw: Lowering, x: Any, dims: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """round_p(round_p(⊕x) ÷ count)."""
     t = lw.tensor(x)
