@@ -52,8 +52,8 @@ def test_shape_errors_name_the_primitive_and_scope():
 def test_unknown_primitive_and_wrong_arity():
     b = Builder()
     x = b.input("x", (2,))
-    with pytest.raises(GraphError, match="unknown primitive 'log'"):
-        b.node("log", [x])
+    with pytest.raises(GraphError, match="unknown primitive 'nope'"):
+        b.node("nope", [x])
     with pytest.raises(GraphError, match="add takes 2"):
         b.node("add", [x])
 
