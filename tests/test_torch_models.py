@@ -254,3 +254,45 @@ def test_a_program_exported_once_with_symbolic_dims_lowers_like_a_trace_at_each_
         traced = trace(model, (torch.zeros(1, n, dtype=torch.int64),))
         assert size(built).as_dict() == size(traced).as_dict()
         assert depth(built).critical == depth(traced).critical
+
+
+def test_trace_with_symbolic_dims_and_a_module_that_specialises_them():
+    block = example("vit").make_block(width=16, heads=2)
+    x = torch.zeros(1, 5, 16)
+    assert size(trace(block, (x,), dims={"x": {1: "n"}})).total == size(trace(block, (x,))).total
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return x.reshape(5, -1)
+
+    with pytest.raises(ConfigError, match="torch.export of Fixed failed"):
+        trace(Fixed(), (torch.zeros(1, 5, 3),), dims={"x": {1: "n"}})
+
+
+CNN_FILE = '''
+import torch
+
+def make():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.BatchNorm2d(3), torch.nn.ReLU()).eval()
+'''
+
+
+def test_a_checkpoint_with_batch_norm_counters_binds_with_weights(tmp_path):
+    (tmp_path / "cnn.py").write_text(CNN_FILE, encoding="utf-8")
+    model = write(tmp_path, "kind: torch\nmodule: cnn.py:make\ninputs: {input: {shape: [1, 2, 4, 4]}}\nprecision: 53\n")
+    net = importlib.util.module_from_spec(spec := importlib.util.spec_from_file_location("cnn_check", tmp_path / "cnn.py"))
+    spec.loader.exec_module(net)
+    reference = net.make().double()
+    with torch.no_grad():
+        reference[1].running_mean.uniform_(-1, 1)
+        reference[1].running_var.uniform_(0.5, 2)
+    torch.save(reference.state_dict(), tmp_path / "w.pt")
+    x = np.linspace(-1, 1, 32).reshape(1, 2, 4, 4)
+    np.savez(tmp_path / "in.npz", input=x)
+    out = tmp_path / "out.npz"
+    result = CliRunner().invoke(main, ["eval", str(model), "--inputs", str(tmp_path / "in.npz"), "--output", str(out),
+                                       "--weights", str(tmp_path / "w.pt")])
+    assert result.exit_code == 0, result.output
+    with torch.no_grad():
+        close(np.load(out)["out"], reference(torch.tensor(x)).numpy())

@@ -181,6 +181,7 @@ KINDS: tuple[Kind, ...] = (
         params={"module": "", "kwargs": {}, "inputs": {}},
         model=True,
         doc="any torch.nn.Module from a factory (the user's Python code is imported and run), traced by torch.export",
+        ignored_weights=("*num_batches_tracked",),
         open_dims=True,
         locate=locate,
     ),
