@@ -166,6 +166,8 @@ FORMS: dict[bool, tuple[tuple[Vec, ...], ...]] = {
 }
 """The fitted forms (``fit_depth`` on FIT_POINTS, verified on HELD_OUT; the tests re-fit them), keyed by
 ``cross`` (Block_v2 heads): per critical vector, one coefficient vector per term of TERMS."""
+FORMS = {cross: tuple(tuple(v + (0,) * (len(SYMBOLS) - len(v)) for v in form) for form in forms) for cross, forms in FORMS.items()}
+"""Stored with the symbols of their fit; a symbol added since (d_log, d_trig) has coefficient 0."""
 
 
 def closed_form(cross: bool) -> DepthForm:
