@@ -30,8 +30,8 @@ def test_vec_orders_counts_by_symbol():
 
 
 def test_vec_rejects_unknown_symbol_and_negative_count():
-    with pytest.raises(ConfigError, match="d_log"):
-        vec(d_log=1)
+    with pytest.raises(ConfigError, match="d_nope"):
+        vec(d_nope=1)
     with pytest.raises(ConfigError):
         vec(d_std=-1)
 
