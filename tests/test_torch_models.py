@@ -296,3 +296,32 @@ def test_a_checkpoint_with_batch_norm_counters_binds_with_weights(tmp_path):
     assert result.exit_code == 0, result.output
     with torch.no_grad():
         close(np.load(out)["out"], reference(torch.tensor(x)).numpy())
+
+
+TORCH_NN = {
+    "transformer_encoder": (lambda: torch.nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True), [(1, 5, 16)]),
+    "transformer_decoder": (lambda: torch.nn.TransformerDecoderLayer(16, 2, 32, dropout=0.0, activation="gelu",
+                                                                     norm_first=True, batch_first=True), [(1, 5, 16), (1, 4, 16)]),
+    "lstm": (lambda: torch.nn.LSTM(4, 6, batch_first=True), [(1, 3, 4)]),
+    "gru_cell": (lambda: torch.nn.GRUCell(4, 6), [(2, 4)]),
+    "conv_transpose": (lambda: torch.nn.ConvTranspose2d(2, 3, 2, stride=2), [(1, 2, 3, 3)]),
+    "instance_norm": (lambda: torch.nn.InstanceNorm2d(3, affine=True), [(1, 3, 4, 4)]),
+    "pixel_shuffle_pool": (lambda: torch.nn.Sequential(torch.nn.PixelShuffle(2), torch.nn.AdaptiveAvgPool2d(1)), [(1, 8, 3, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_NN))
+def test_torch_nn_modules_trace_and_agree_with_torch(name):
+    """PyTorch's own module code (not written for tc0sim), traced and evaluated at p = 53."""
+    make, shapes = TORCH_NN[name]
+    torch.manual_seed(0)
+    module = make().double().eval()
+    g = torch.Generator().manual_seed(4)
+    inputs = [torch.randn(*s, generator=g, dtype=torch.float64) for s in shapes]
+    graph = trace(module, tuple(inputs))
+    names = [n for n in graph.inputs if graph.node(graph.inputs[n]).attrs.get("role") == "input"]
+    result = evaluate(graph, 53, inputs={n: t.numpy() for n, t in zip(names, inputs)}, values="float64")
+    with torch.no_grad():
+        want = module(*inputs)
+    want = want[0] if isinstance(want, tuple) else want
+    close(result["out" if "out" in result else "out0"], want.numpy())

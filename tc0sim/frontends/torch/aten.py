@@ -153,6 +153,7 @@ LOWERINGS: dict[Any, Rule] = {
     aten.avg_pool2d.default: nn.avg_pool2d,
     aten.max_pool2d_with_indices.default: nn.max_pool2d,
     aten._native_batch_norm_legit_no_training.default: nn.batch_norm,
+    aten._native_batch_norm_legit.no_stats: nn.batch_statistics_norm,
     aten._softmax.default: nn.softmax,
     aten._log_softmax.default: nn.log_softmax,
     aten.native_layer_norm.default: nn.native_layer_norm,

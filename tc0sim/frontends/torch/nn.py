@@ -79,14 +79,19 @@ def _pair(v: Any, n: int, fill: int) -> list[int]:
 
 def convolution(lw: Lowering, x: Any, weight: Any, bias: Any, stride: Sequence[int], padding: Sequence[int],
                 dilation: Sequence[int], transposed: bool, output_padding: Sequence[int], groups: int) -> Tensor:
-    """1-D/2-D convolution (stride, zero padding, dilation, groups): Y = ⊕(window · K, b), one ⊕ per output."""
+    """1-D/2-D convolution (stride, zero padding, dilation, groups; transposed through ``_as_direct``):
+    Y = ⊕(window · K, b), one ⊕ per output."""
     t, w = lw.tensor(x), lw.tensor(weight)
-    if transposed or t.ndim not in (3, 4):
-        raise GraphError(f"{lw.where()}: only 1-D and 2-D convolutions (not transposed) have a lowering")
+    if t.ndim not in (3, 4):
+        raise GraphError(f"{lw.where()}: only 1-D and 2-D convolutions have a lowering")
     one_d = t.ndim == 3
     if one_d:  # a 1-D convolution is a 2-D one of height 1
         t, w = lw.b.reshape(t, t.shape[:2] + (1,) + t.shape[2:]), lw.b.reshape(w, w.shape[:2] + (1,) + w.shape[2:])
-        stride, padding, dilation = [1, *stride], [0, *padding], [1, *dilation]
+        stride, padding, dilation, output_padding = [1, *stride], [0, *padding], [1, *dilation], [0, *output_padding]
+    if transposed:
+        t, w = _as_direct(lw, t, w, _pair(stride, 2, 1), _pair(padding, 2, 0), _pair(dilation, 2, 1),
+                          _pair(output_padding, 2, 0), groups)
+        stride, padding = (1, 1), (0, 0)
     out_ch, per_group, kh, kw = w.shape
     win = windows(lw, t, (kh, kw), _pair(stride, 2, 1), _pair(padding, 2, 0), _pair(dilation, 2, 1))
     n, ho, wo, k = t.shape[0], win.shape[3], win.shape[5], per_group * kh * kw
@@ -98,6 +103,26 @@ def convolution(lw: Lowering, x: Any, weight: Any, bias: Any, stride: Sequence[i
         terms = lw.b.concat([terms, column], axis=4)
     y = lw.b.transpose(lw.b.sum(terms, axis=4), (0, 3, 1, 2))
     return lw.b.reshape(y, (n, out_ch, wo)) if one_d else y
+
+
+def _as_direct(lw: Lowering, t: Tensor, w: Tensor, stride: Sequence[int], padding: Sequence[int],
+               dilation: Sequence[int], output_padding: Sequence[int], groups: int) -> tuple[Tensor, Tensor]:
+    """A transposed convolution as a direct one: s − 1 zeros between input elements, d(k − 1) − p
+    zeros around (+ output padding after; negative widths slice), the kernel's in/out channels
+    swapped per group and its taps reversed. The added terms are exact zeros of the same ⊕."""
+    for axis, (s, p, d, extra) in enumerate(zip(stride, padding, dilation, output_padding), start=2):
+        size, k = t.shape[axis], w.shape[axis]
+        spread = np.arange((size - 1) * s + 1)
+        t = lw.b.gather(lw.b.pad(t, [(0, 1) if a == axis else (0, 0) for a in range(4)]),
+                        np.where(spread % s == 0, spread // s, size), axis=axis)
+        before, after = d * (k - 1) - p, d * (k - 1) - p + extra
+        t = lw.b.pad(t, [(max(before, 0), max(after, 0)) if a == axis else (0, 0) for a in range(4)])
+        t = lw.b.slice(t, axis, max(-before, 0), t.shape[axis] - max(-after, 0))
+    cin, per_out, kh, kw = w.shape
+    w = lw.b.transpose(lw.b.reshape(w, (groups, cin // groups, per_out, kh, kw)), (0, 2, 1, 3, 4))
+    w = lw.b.reshape(w, (groups * per_out, cin // groups, kh, kw))
+    w = lw.b.gather(lw.b.gather(w, np.arange(kh)[::-1].copy(), axis=2), np.arange(kw)[::-1].copy(), axis=3)
+    return t, w
 
 
 def avg_pool2d(lw: Lowering, x: Any, kernel_size: Sequence[int], stride: Sequence[int] = (), padding: Any = 0,
@@ -161,6 +186,18 @@ def batch_norm(lw: Lowering, x: Any, weight: Any, bias: Any, mean: Any, var: Any
         raise GraphError(f"{lw.where()}: the saved statistics of a batch norm have no lowering")
 
     return Lazy((lambda: y, statistic, statistic))
+
+
+def batch_statistics_norm(lw: Lowering, x: Any, weight: Any, bias: Any, training: bool, momentum: float, eps: float) -> Lazy:
+    """Batch norm with the batch's own statistics (what ``InstanceNorm`` exports): layer norm of each
+    channel over the batch and all positions, then · weight + bias per channel."""
+    t = lw.tensor(x)
+    rest = [a for a in range(t.ndim) if a != 1]
+    moved = lw.b.transpose(t, [1] + rest)
+    normed = _normalized(lw, moved, (t.shape[1], math.prod(t.shape[a] for a in rest)), eps)
+    back = lw.b.transpose(normed.parts[0](), [1, 0, *range(2, t.ndim)])
+    y = _affine(lw, back, weight, bias, (t.shape[1],) + (1,) * (t.ndim - 2))
+    return Lazy((lambda: y, *normed.parts[1:]))
 
 
 def softmax(lw: Lowering, x: Any, dim: int, half_to_float: bool = False) -> Tensor:
