@@ -199,7 +199,8 @@ def audit_release(params: Mapping[str, Any]) -> dict[str, Any]:
     cfg = parse_config(params)
     graph = build("var_release", {}, dict(params), share=True)
     result = depth(graph)
-    used = {n.prim for n, _, _ in graph.occurrences() if n.prim in size(graph).by_primitive}
+    counted = size(graph).by_primitive  # once: a size inside the comprehension ran once per occurrence
+    used = {n.prim for n, _, _ in graph.occurrences() if n.prim in counted}
     form = closed_forms()[cfg.shared_aln]
     k, layers = len(cfg.scales), cfg.depth
     return {
