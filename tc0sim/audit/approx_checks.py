@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -27,7 +28,6 @@ from tc0sim.approx.contextual import contextual
 from tc0sim.approx.lipschitz import area_matrix, bicubic_matrix, resampler_norm
 from tc0sim.approx.perturbation import PerturbationReport, growth_counterexample, model_perturbation, perturbation
 from tc0sim.approx.separateness import separateness
-from tc0sim.errors import ConfigError
 from tc0sim.interp.evaluate import random_inputs
 from tc0sim.kinds import build
 from tc0sim.modelfile import from_mapping
@@ -205,32 +205,32 @@ def check_resamplers() -> Check:
     return "unchecked", "||f o g - tau o Phi_down|| <= K_1 eps_1 + eps_2", "no FlowAR chain measured", notes
 
 
-APPROX_CHECKS: dict[str, Callable[[], Check]] = {
-    "UA-C7.1": check_resamplers,
-    "UA-L5.4": check_contextual,
-    "UA-L6.3": check_two_layers,
-    "UA-L6.4": check_one_layer,
-    "UA-L6.5": check_telescoping,
-    "UA-T6.6": check_universality,
-}
-"""Claim id → check; the other universal-approximation claims are unchecked with the registry's reason."""
+@dataclass(frozen=True)
+class Measure:
+    """One measurement of a universality claim: on the registry's seeded instances (``own``) and, when
+    a ``var`` model file's own chains can feed it, on those (``on_file``)."""
 
-MODEL_CHECKS: dict[str, Callable[[Reports], Check]] = {
-    "UA-L6.3": check_two_layers,
-    "UA-L6.4": check_one_layer_lipschitz,
-    "UA-L6.5": check_telescoping,
-    "UA-T6.6": check_universality,
+    own: Callable[[], Check]
+    on_file: Callable[[Reports], Check] | None = None
+
+
+MEASURES: dict[str, Measure] = {
+    "resamplers": Measure(check_resamplers),
+    "contextual": Measure(check_contextual),
+    "two_layers": Measure(check_two_layers, check_two_layers),
+    "one_layer": Measure(check_one_layer, check_one_layer_lipschitz),
+    "telescoping": Measure(check_telescoping, check_telescoping),
+    "universality": Measure(check_universality, check_universality),
 }
-"""The checks a ``var`` model file's own instance feeds (its weights, its precision, and aattc)."""
-def model_checks(spec: Any) -> dict[str, Check]:
-    """The perturbation checks on a ``var`` model file's instance (at its n, precision, seed and scale)."""
+"""A claim's ``measure`` → its measurement (the claim files name them; tc0sim.audit.checkers.approx)."""
+
+
+def file_reports(spec: Any) -> Reports:
+    """The perturbation chains of a ``var`` model file's instance (at its n, precision, seed and scale);
+    a ConfigError when the file's instance cannot be measured."""
     p = spec.precision or PRECISION
     label = f"{spec.label()}, seed {spec.seed}, scale {spec.scale}"
-    try:
-        reports: Reports = tuple(
-            (f"{label}, " + (f"p = {p}" if replace == "precision" else "aattc g = 2"), model_perturbation(spec, p, replace=replace))
-            for replace in ("precision", "aattc")
-        )
-    except ConfigError as e:
-        return {claim_id: ("unchecked", "—", "—", [str(e)]) for claim_id in MODEL_CHECKS}
-    return {claim_id: check(reports) for claim_id, check in MODEL_CHECKS.items()}
+    return tuple(
+        (f"{label}, " + (f"p = {p}" if replace == "precision" else "aattc g = 2"), model_perturbation(spec, p, replace=replace))
+        for replace in ("precision", "aattc")
+    )
