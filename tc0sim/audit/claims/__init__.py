@@ -91,26 +91,18 @@ _VECTOR = _mapping(_text, _count)
 _PRECONDITION = {"text": (_text, True), "check": (lambda v: v is None or _text(v), False)}
 _STEP = {"text": (_text, True), "depth": (_VECTOR, False)}
 
+_STRING = (_text, "a string")
 FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "id": (_text, "a string"),
-    "ref": (_text, "a string"),
-    "title": (_text, "a string"),
-    "statement": (_text, "a string"),
+    **{name: _STRING for name in ("id", "ref", "title", "statement", "measure", "fixed", "runtime", "size", "unchecked", "note")},
     "check": (_text, "a checker name"),
-    "measure": (_text, "a string"),
     "kind": (_text, "a kind name"),
     "dims": (_mapping(_text, lambda v: _text(v) or _count(v)), "a mapping of dim names to expressions in n"),
-    "fixed": (_text, "a string"),
-    "runtime": (_text, "a string"),
     "depth": (_VECTOR, "a mapping of depth symbols to counts"),
     "depth_o1": (_flag, "true or false"),
-    "size": (_text, "a string"),
     "size_degree": (_count, "an integer"),
     "preconditions": (_records(_PRECONDITION), "a list of {text, check} (check an expression or null)"),
     "steps": (_records(_STEP), "a list of {text, depth}"),
-    "unchecked": (_text, "a string"),
     "files": (_mapping(_text, _text), "a mapping of model-file kinds to checker names"),
-    "note": (_text, "a string"),
 }
 """A claim entry's fields: the check of its value and what the check wants, for the error."""
 
