@@ -608,7 +608,7 @@ def callers(draw):
 
 def flat_elements(result, ids: dict, path: list, chain: tuple = ()) -> list:
     """A shared graph's witness (``_witness_path``, output end first) as (flat node, position) pairs."""
-    from tc0sim.interp.depth import _Inside
+    from tc0sim.interp.depth.result import _Inside
 
     out = []
     for entry in path:
