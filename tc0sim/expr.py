@@ -58,8 +58,9 @@ def _describe(token: Token) -> str:
     return "end of expression" if token.kind == "end" else f"{token.text!r}"
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split ``text`` into tokens; any other character is a ConfigError naming it and its position."""
+def tokenize(text: str, what: str = "expression") -> list[Token]:
+    """Split ``text`` into tokens; any other character is a ConfigError naming it, its position and
+    ``what`` the text is (an expression, or a linear form: ``tc0sim.linear``)."""
     tokens: list[Token] = []
     i = 0
     while i < len(text):
@@ -81,8 +82,8 @@ def tokenize(text: str) -> list[Token]:
             continue
         symbol = next((s for s in _SYMBOLS if text.startswith(s, i)), None)
         if symbol is None:
-            hint = " (use // for integer division)" if ch == "/" else ""
-            raise ConfigError(f"unexpected character {ch!r} at position {i} in expression {text!r}{hint}")
+            hint = " (use // for integer division)" if ch == "/" and what == "expression" else ""
+            raise ConfigError(f"unexpected character {ch!r} at position {i} in {what} {text!r}{hint}")
         tokens.append(Token("op", symbol, i))
         i += len(symbol)
     tokens.append(Token("end", "", len(text)))
