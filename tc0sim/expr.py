@@ -162,18 +162,15 @@ class Comparison:
         return _COMPARISONS[self.op](self.left.eval(env), self.right.eval(env))
 
 
-class _Parser:
-    def __init__(self, text: str, allowed: Iterable[str]):
-        if not isinstance(text, str):
-            raise ConfigError(f"an expression must be a string, got {text!r}")
-        if len(text) > MAX_LENGTH:
-            raise ConfigError(f"expression is longer than {MAX_LENGTH} characters")
+class TokenCursor:
+    """The tokens of a text and the parser's place in them (shared by the parsers of expressions
+    and of linear forms, ``tc0sim.linear``); ``nesting`` counts open parentheses."""
+
+    def __init__(self, text: str, what: str = "expression"):
         self.text = text
-        self.allowed = tuple(allowed)
-        self.tokens = tokenize(text)
+        self.tokens = tokenize(text, what)
         self.index = 0
         self.nesting = 0
-        self.names: set[str] = set()
 
     @property
     def token(self) -> Token:
@@ -183,6 +180,17 @@ class _Parser:
         token = self.tokens[self.index]
         self.index += 1
         return token
+
+
+class _Parser(TokenCursor):
+    def __init__(self, text: str, allowed: Iterable[str]):
+        if not isinstance(text, str):
+            raise ConfigError(f"an expression must be a string, got {text!r}")
+        if len(text) > MAX_LENGTH:
+            raise ConfigError(f"expression is longer than {MAX_LENGTH} characters")
+        super().__init__(text)
+        self.allowed = tuple(allowed)
+        self.names: set[str] = set()
 
     def error(self, expected: str, token: Token | None = None) -> ConfigError:
         token = token or self.token

@@ -2,7 +2,7 @@
 
 A claimed depth such as FlowAR Lemma 4.6's 6(d_std + d_sum) + d_exp is a linear form with
 non-negative integer counts. It is read with the tokenizer of the expression parser
-(``tc0sim.expr.tokenize``) and this recursive-descent grammar — never with ``eval``::
+(``tc0sim.expr.TokenCursor``) and this recursive-descent grammar — never with ``eval``::
 
     expr := term ('+' term)*
     term := [INT ['*']] (SYMBOL | '(' expr ')') | INT
@@ -17,27 +17,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tc0sim.errors import ConfigError
-from tc0sim.expr import LIMIT, MAX_NESTING, Token, tokenize
+from tc0sim.expr import LIMIT, MAX_NESTING, TokenCursor
 
 
-class _Parser:
+class _Parser(TokenCursor):
     """Recursive descent over the tokens of a linear form; counts are lists, one entry per symbol."""
 
     def __init__(self, text: str, symbols: Sequence[str]):
-        self.text = text
+        super().__init__(text, "linear form")
         self.symbols = tuple(symbols)
-        self.tokens = tokenize(text, "linear form")
-        self.index = 0
-        self.nesting = 0
-
-    @property
-    def token(self) -> Token:
-        return self.tokens[self.index]
-
-    def advance(self) -> Token:
-        token = self.tokens[self.index]
-        self.index += 1
-        return token
 
     def at(self, op: str) -> bool:
         return self.token.kind == "op" and self.token.text == op
