@@ -326,10 +326,15 @@ def _dense_wiring(node: Node, ins: list[State], shapes: list[tuple[int, ...]], c
     return _MOVED_DENSELY(node, ins, shapes, ctx)
 
 
+_BY_ROLE: dict[str, Rule] = {"source": _source, "reduction": _reduction, "elementwise": _elementwise}
+"""The rule of every primitive of a role other than wiring (``Primitive.role``)."""
+
+
 def _derive(row: Primitive) -> Rule | None:
+    """A row's depth rule: by its role; for wiring, by its move rule (none without one)."""
     if row.role == "wiring":
         return WIRING_BY_MOVE.get(row.move, _dense_wiring if row.move is not None else None)
-    return {"source": _source, "reduction": _reduction, "elementwise": _elementwise}[row.role]
+    return _BY_ROLE[row.role]
 
 
 DEPTH_RULES: RuleTable[Rule] = RuleTable("depth", _derive)
