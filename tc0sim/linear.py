@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tc0sim.errors import ConfigError
-from tc0sim.expr import LIMIT, MAX_NESTING, TokenCursor
+from tc0sim.expr import MAX_NESTING, TokenCursor
+from tc0sim.limits import MAX_NUMBER_DIGITS
 
 
 class _Parser(TokenCursor):
@@ -45,8 +46,8 @@ class _Parser(TokenCursor):
         if self.token.kind != "int":
             return None
         token = self.advance()
-        if len(token.text) > 16 or int(token.text) > LIMIT:
-            raise self.error(f"count {token.text[:20]}{'…' if len(token.text) > 20 else ''} is above 10^15", token.pos)
+        if len(token.text) > MAX_NUMBER_DIGITS:
+            raise self.error(f"count {token.text[:20]}… has more than {MAX_NUMBER_DIGITS} digits", token.pos)
         return int(token.text)
 
     def term(self) -> list[int]:
