@@ -21,7 +21,7 @@ from tc0sim.errors import ConfigError
 from tc0sim.expr import LIMIT, Expr, parse
 from tc0sim.ir.budget import BuildBudget
 from tc0sim.ir.graph import Graph
-from tc0sim.ir.vectors import Vec, parse_linear
+from tc0sim.ir.vectors import Vec, as_vec
 from tc0sim.kinds import Kind, get_kind, kind_names
 from tc0sim.kinds import build as build_kind
 from tc0sim.limits import (
@@ -371,7 +371,7 @@ def _claim(data: dict, source: str) -> Vec | None:
             f"such as \"6 d_std + 6 d_sum + d_exp\", got {_type_name(text)} {_short(text)}"
         )
     try:
-        return parse_linear(text)
+        return as_vec(text)
     except ConfigError as e:
         raise ConfigError(f"{source}: key 'claim': {e}") from None
 

@@ -40,7 +40,8 @@ from tc0sim.expr import LIMIT, parse_number
 from tc0sim.fp import Format
 from tc0sim.ir.budget import active_budget
 from tc0sim.ir.primitives import SYMBOLS
-from tc0sim.ir.vectors import claim_verdict, dot
+from tc0sim.audit.verdict import claim_verdict
+from tc0sim.ir.vectors import dot
 from tc0sim.npzfile import READ_ERRORS, check_member_header
 from tc0sim.limits import MAX_ERROR_CHARS, MAX_PRECISION, MAX_SWEEP_POINTS, MAX_VERIFY_POINTS, MIN_PRECISION
 
