@@ -76,6 +76,28 @@ def test_multinomial_consumes_one_exponential_per_entry() -> None:
     assert np.array_equal(follow, _mt_exponentials(11, 5, skip=6 * 9))
 
 
+def test_seed_is_taken_modulo_2_to_the_32() -> None:
+    assert np.array_equal(torch_rng.official_exponentials(2**32 + 1, (8,), "float64"), _mt_exponentials(1, 8))
+
+
+@pytest.mark.parametrize("batch, words", [(1, 10), (3, 3)])
+def test_label_draw_consumes_the_race_for_one_label_and_one_uniform_per_label_otherwise(batch: int, words: int) -> None:
+    """B = 1: the race over the 10 classes (10 numbers); B > 1: one float64 uniform (two words) per label."""
+    draws = torch_rng.official_draws(9, batch, (1,), 5, classes=10, label=None, dtype="float64")
+    assert np.array_equal(draws.exponentials[0].ravel(), _mt_exponentials(9, batch * 5, skip=words))
+
+
+def test_multinomial_refusals_and_unstable_sort() -> None:
+    """The official code's inputs torch refuses, and the CPU sort's tie order that top-p inherits."""
+    for bad, message in (([[0.5, -0.1]], "element < 0"), ([[0.0, 0.0]], "sum of probabilities"),
+                         ([[math.inf, 1.0]], "inf")):
+        with pytest.raises(RuntimeError, match=message):
+            torch.multinomial(torch.tensor(bad), 1)
+    ties = torch.zeros(1, 17)
+    ties[0, ::3] = 1
+    assert ties.sort(dim=-1).indices.tolist() != ties.sort(dim=-1, stable=True).indices.tolist()
+
+
 # -- the race: argmax(p / q), first index on ties ------------------------------------------------------------
 
 def test_race_ties_go_to_the_first_index() -> None:
