@@ -148,6 +148,21 @@ def test_race_reproduces_seeded_multinomial_over_scales(seed: int, dtype: str, p
         assert index.tolist() == official.tolist()
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_official_draws_follow_multinomial_for_many_seeds(seed: int) -> None:
+    """The stream alone (first argmax in numpy), over random batch sizes, scales and dtypes."""
+    rng = np.random.default_rng(1000 + seed)
+    batch, vocab, dtype = int(rng.integers(1, 4)), int(rng.integers(2, 40)), ["float32", "float64"][seed % 2]
+    scales = tuple(int(x) for x in np.sort(rng.choice(np.arange(1, 6), size=int(rng.integers(1, 4)), replace=False)))
+    draws = torch_rng.official_draws(seed, batch, scales, vocab, classes=13, label=None, dtype=dtype)
+    gen = torch_rng.generator(seed)
+    torch.multinomial(torch.full((1, 13), 1.0 / 13), batch, replacement=True, generator=gen)
+    for pn, q in zip(scales, draws.exponentials):
+        probs = torch.from_numpy(_probs(rng, batch * pn * pn, vocab).astype(dtype))
+        official = torch.multinomial(probs, 1, generator=gen)[:, 0]
+        assert (probs / torch.from_numpy(q).to(probs.dtype)).argmax(dim=-1).tolist() == official.tolist()
+
+
 # -- top-k / top-p / the whole official sampler ---------------------------------------------------------------
 
 def _official_reference(logits: "torch.Tensor", top_k: int, top_p: float, gen: "torch.Generator") -> np.ndarray:
@@ -235,28 +250,32 @@ def test_smooth_constants_are_the_official_floats() -> None:
 
 
 @pytest.mark.parametrize("top_k", [0, 3])
-def test_gumbel_smooth_matches_torch(top_k: int) -> None:
-    n, vocab, seed = 4, 9, 5
-    logits = np.random.default_rng(seed).standard_normal((n, vocab))
-    draws = torch_rng.official_draws(seed, 1, (1, 2), vocab, label=3, dtype="float64", more_smooth=True)
-    gen = torch_rng.generator(seed)  # the official order: multinomial's exponentials, then the Gumbel ones
-    torch.empty(1, vocab, dtype=torch.float64).exponential_(generator=gen)
-    torch.empty(1, 1, vocab, dtype=torch.float64).exponential_(generator=gen)
-    torch.empty(4, vocab, dtype=torch.float64).exponential_(generator=gen)
-    g = -torch.empty(1, 4, vocab, dtype=torch.float64).exponential_(generator=gen).log()
-    assert np.array_equal(draws.gumbels[1], g.reshape(4, vocab).numpy())
-    scale, tau = sampler.smooth_constants(1, 2)
-    x = torch.from_numpy(logits)
-    if top_k:
-        x = x.masked_fill(x < x.topk(top_k, dim=-1).values.amin(dim=-1, keepdim=True), -math.inf)
-    ref = ((x * float(scale) + g.reshape(4, vocab)) / float(tau)).softmax(dim=-1).numpy()
-    b = Builder()
-    lx, gx = b.input("l", (n, vocab)), b.input("g", (n, vocab))
-    _, keep = sampler.masked_weights(b, lx, top_k, 0.0)
-    b.output("soft", sampler.gumbel_smooth(b, lx, gx, keep, scale, tau))
-    soft = evaluate(b.graph, 53, {"l": logits, "g": draws.gumbels[1]}, values="float64")["soft"]
-    assert np.all(np.abs(soft - ref) <= 1e-12 * np.maximum(1.0, np.abs(ref)))
-    assert np.array_equal(soft == 0, ref == 0)
+def test_more_smooth_matches_torch_over_scales(top_k: int) -> None:
+    """Each scale: multinomial on the masked logits, then Gumbel noise from the same generator (float64)."""
+    seed, vocab, scales = 5, 9, (1, 2)
+    rng = np.random.default_rng(seed)
+    draws = torch_rng.official_draws(seed, 1, scales, vocab, label=3, dtype="float64", more_smooth=True)
+    gen = torch_rng.generator(seed)
+    for si, pn in enumerate(scales):
+        n = pn * pn
+        logits = rng.standard_normal((n, vocab))
+        x = torch.from_numpy(logits)
+        if top_k:
+            x = x.masked_fill(x < x.topk(top_k, dim=-1).values.amin(dim=-1, keepdim=True), -math.inf)
+        index_ref = torch.multinomial(x.softmax(dim=-1), 1, generator=gen)[:, 0].numpy()
+        g = -torch.empty(1, n, vocab, dtype=torch.float64).exponential_(generator=gen).log().reshape(n, vocab)
+        scale, tau = sampler.smooth_constants(si, len(scales))
+        soft_ref = ((x * float(scale) + g) / float(tau)).softmax(dim=-1).numpy()
+        b = Builder()
+        soft, index = sampler.official_sample(b, b.input("l", (n, vocab)), b.input("q", (n, vocab)), top_k,
+                                              gumbels=b.input("g", (n, vocab)), scale_index=si, scales=len(scales))
+        b.output("soft", soft)
+        b.output("index", index)
+        out = evaluate(b.graph, 53, {"l": logits, "q": draws.exponentials[si], "g": draws.gumbels[si]}, values="float64")
+        assert np.array_equal(draws.gumbels[si], g.numpy())
+        assert out["index"].astype(np.int64).tolist() == index_ref.tolist()
+        assert np.all(np.abs(out["soft"] - soft_ref) <= 1e-12 * np.maximum(1.0, np.abs(soft_ref)))
+        assert np.array_equal(out["soft"] == 0, soft_ref == 0)
 
 
 # -- the stream's inputs ---------------------------------------------------------------------------------------

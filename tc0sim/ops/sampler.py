@@ -33,7 +33,7 @@ from tc0sim.ir.graph import Builder, Tensor
 REF = "official VAR sampler (FoundationVision/VAR @78b9539 models/helpers.py; torch.multinomial on CPU)"
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)
 def _triangle_indices(vocab: int) -> np.ndarray:
     """Gather indices into ``[upper | lower]`` (each flattened to V² entries): upper where u ≤ v, else lower."""
     flat = np.arange(vocab * vocab, dtype=np.int64).reshape(vocab, vocab)
@@ -128,15 +128,23 @@ def race(b: Builder, probs: Tensor, exponentials: Tensor) -> tuple[Tensor, Tenso
 
 
 def official_sample(b: Builder, logits: Tensor, exponentials: Tensor, top_k: int = 0, top_p: float = 0.0,
+                    gumbels: Tensor | None = None, scale_index: int = 0, scales: int = 1,
                     name: str = "sample") -> tuple[Tensor, Tensor]:
-    """One-hot rows ``[n, V]`` and indices ``[n]``: ``sample_with_top_k_top_p_`` with Exp(1) inputs ``q``."""
+    """Codebook weights ``[n, V]`` and indices ``[n]`` of one scale: ``sample_with_top_k_top_p_`` with
+    Exp(1) inputs ``q``. The weights are the one-hot rows, or with ``gumbels`` (``more_smooth``) the
+    soft rows of ``gumbel_smooth`` at scale ``scale_index`` of ``scales`` (the indices are drawn
+    either way, as in the official code)."""
     n, _ = logits.shape
-    if exponentials.shape != logits.shape:
-        raise ConfigError(f"{name}: exponentials of shape {exponentials.shape}, expected {logits.shape}")
+    for what, t in (("exponentials", exponentials), ("gumbels", gumbels)):
+        if t is not None and t.shape != logits.shape:
+            raise ConfigError(f"{name}: {what} of shape {t.shape}, expected {logits.shape}")
     with b.scope(name, REF):
-        weights, _ = masked_weights(b, logits, top_k, top_p)
+        weights, keep = masked_weights(b, logits, top_k, top_p)
         probs = b.div(weights, b.reshape(b.sum(weights, axis=1), (n, 1)))
-        return race(b, probs, exponentials)
+        onehot, index = race(b, probs, exponentials)
+        if gumbels is None:
+            return onehot, index
+        return gumbel_smooth(b, logits, gumbels, keep, *smooth_constants(scale_index, scales)), index
 
 
 def smooth_constants(scale_index: int, scales: int) -> tuple[Fraction, Fraction]:
