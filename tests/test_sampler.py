@@ -2,8 +2,8 @@
 
 Oracles: torch 2.13.0's own ``torch.multinomial``, ``argmax``, ``topk``, ``sort``, ``softmax`` and
 ``exponential_`` on CPU (float64 at p = 53; float32 at p = 24, where one F_24 division is the IEEE
-binary32 division for these normal-range values), and for the stream itself numpy's MT19937 with the
-reference seeding plus ``math.log1p`` (the facts of docs/samplers.md).
+binary32 division for these normal-range values), and for the stream itself numpy's legacy MT19937
+(``RandomState``, the reference seeding) plus ``math.log1p`` (the facts of docs/samplers.md).
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ def _probs(rng: np.random.Generator, n: int, vocab: int) -> np.ndarray:
 # -- the stream: torch's CPU exponential_ is mt19937 → 53-bit uniform → −log1p(−u) in float64 -----------------
 
 def _mt_exponentials(seed: int, count: int, skip: int = 0) -> np.ndarray:
-    bits = np.random.MT19937(0)
-    bits._legacy_seeding(seed)  # init_genrand(seed), as std::mt19937(seed)
-    words = bits.random_raw(2 * (skip + count))[2 * skip:].astype(np.uint64)
+    # RandomState(seed) is mt19937 seeded by init_genrand(seed), as std::mt19937(seed); randint over the
+    # full 32-bit range returns its raw words
+    words = np.random.RandomState(seed).randint(0, 2**32, size=2 * (skip + count), dtype=np.uint32)
+    words = words[2 * skip:].astype(np.uint64)
     r64 = (words[0::2] << np.uint64(32)) | words[1::2]
     u = (r64 & np.uint64(2**53 - 1)).astype(np.float64) / 2.0**53
     return np.array([-math.log1p(-x) for x in u])
