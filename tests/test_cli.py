@@ -635,7 +635,7 @@ def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch):
 
 def test_eval_charges_each_local_worker_against_the_memory_budget(tmp_path: Path, monkeypatch) -> None:
     """--workers 1000 would start 1000 processes of about 70 MB each: refused before any starts."""
-    from tc0sim.cli import main as cli_main
+    from tc0sim.cli import eval_cmd as cli_main
     from tc0sim.interp import parallel
 
     def no_cluster(workers: int):
