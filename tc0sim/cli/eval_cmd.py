@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,9 @@ import numpy as np
 
 from tc0sim.cli.options import N_OPTION, Count, budget_options, load, one_line
 from tc0sim.cli.output import jsonable, status, unlimited_int_digits
-from tc0sim.errors import BudgetError, ConfigError, Tc0simError
+from tc0sim.engines import PARALLEL_MIN_GATES
+from tc0sim.engines import choices as engine_choices
+from tc0sim.errors import ConfigError, Tc0simError
 from tc0sim.fp import Format
 from tc0sim.ir.budget import active_budget
 from tc0sim.limits import MAX_PRECISION, MIN_PRECISION
@@ -21,10 +22,21 @@ from tc0sim.npzfile import READ_ERRORS, check_member_header
 DEFAULT_MAX_GATES = 5 * 10**7
 """Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
 
-PARALLEL_MIN_GATES = 10_000_000
-"""The MPFR engine starts a local Dask cluster by default from this many gates on: starting and
-closing one takes about 1 s, and the serial engine does about 3·10^6 gates/s (measured with 2
-workers: 7.1·10^6 gates 2.49 s serial against 2.42 s on Dask, 1.7·10^7 gates 5.38 against 4.24 s)."""
+
+class EngineChoice(click.Choice):
+    """--engine: ``auto`` or a name of tc0sim.engines.ENGINES, read when the option is used (an
+    engine added to the table is a choice at once)."""
+
+    def __init__(self) -> None:
+        super().__init__(["auto"])
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return engine_choices()
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass
 
 
 def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
@@ -92,7 +104,7 @@ def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
     "PREFIX= prepends to every name (repeatable, e.g. --weights var_d16.pth --weights vae.=vae.pth).",
 )
 @budget_options
-@click.option("--engine", type=click.Choice(["auto", "fast", "mpfr"]), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); auto: fast where it applies. Same bits.")
+@click.option("--engine", type=EngineChoice(), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); mpfr-dask: MPFR on a Dask cluster (see --workers); auto: fast where it applies. Same bits.")
 @click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates, as many as the budget holds; 0: evaluate in this process).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); it must have a worker within 30 s.")
@@ -109,8 +121,7 @@ def eval_command(
     OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
     and weights not in --inputs are drawn from the file's seed and scale. See docs/cli.md.
     """
-    from tc0sim.interp.evaluate import EvalStats, evaluate, evaluation_bytes
-    from tc0sim.interp.parallel import LOCAL_WORKER_BYTES
+    from tc0sim.engines import EvalStats, evaluate, plan
     from tc0sim.interp.size import size as size_of
 
     suffix = Path(output_path).suffix.lower()
@@ -128,15 +139,10 @@ def eval_command(
             "use smaller dims or raise --max-gates"
         )
     budget = active_budget()
-    needed = evaluation_bytes(graph, p, engine, chunk) if budget is not None else 0
-    workers = _eval_workers(engine, p, gates, workers, scheduler, None if budget is None else budget.max_bytes - needed)
-    needed += (workers or 0) * LOCAL_WORKER_BYTES
-    if budget is not None and needed > budget.max_bytes:
-        on, fewer = (f" on {workers} local workers ({LOCAL_WORKER_BYTES:,} bytes each)", " or give fewer --workers") if workers else ("", "")
-        raise BudgetError(
-            f"evaluating {spec.label(n)} ({gates:,} gates at p={p:,}){on} needs about {needed:,} bytes, "
-            f"above the budget of {budget.max_bytes:,} bytes; raise it with --max-memory{fewer}"
-        )
+    chosen = plan(
+        graph, p, engine, workers, scheduler, chunk, None if budget is None else budget.max_bytes, gates=gates,
+        label=spec.label(n),
+    )
     inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
     if weight_files:
         from tc0sim.cli.weights import load_weights
@@ -144,10 +150,7 @@ def eval_command(
         inputs.update(load_weights(graph, weight_files, spec.kind_info.ignored_weights, supplied=inputs))
     stats = EvalStats()
     with status(f"evaluating {gates:,} gates at p={p}"):
-        outputs = evaluate(
-            graph, p, inputs=inputs, seed=spec.seed, scale=spec.scale, engine=engine, stats=stats,
-            chunk_elements=chunk, workers=workers, scheduler=scheduler, values="native",
-        )
+        outputs = evaluate(graph, inputs, chosen, seed=spec.seed, scale=spec.scale, stats=stats, values="native")
     F = Format(p)
     if suffix == ".json":
         document = {
@@ -181,30 +184,6 @@ def eval_command(
     if show_stats:
         for line in _stats_lines(stats):
             click.echo(line)
-
-
-def _eval_workers(
-    engine: str, p: int, gates: int, workers: int | None, scheduler: str | None, spare: int | None,
-) -> int | None:
-    """Local Dask workers for the MPFR engine: the user's number, else for large graphs one per
-    core, as many as the ``spare`` bytes of the budget hold (None: no cluster, below two)."""
-    from tc0sim.fastfp import supports
-    from tc0sim.interp.parallel import LOCAL_WORKER_BYTES
-
-    uses_mpfr = engine == "mpfr" or not supports(p)
-    for option, given in (("--workers", workers is not None), ("--scheduler", scheduler is not None)):
-        if given and not uses_mpfr:
-            raise ConfigError(f"{option} applies to the MPFR engine; at p={p} the {engine} engine is the fast one (add --engine mpfr)")
-    if workers is not None and scheduler is not None:
-        raise ConfigError("--workers starts a local cluster and --scheduler uses yours: give one of them")
-    if workers == 0 or scheduler is not None or not uses_mpfr:
-        return None
-    if workers is None and gates >= PARALLEL_MIN_GATES:
-        count = os.cpu_count() or 1
-        if spare is not None:
-            count = min(count, max(0, spare) // LOCAL_WORKER_BYTES)
-        return count if count >= 2 else None
-    return workers
 
 
 def _stats_lines(stats: Any) -> list[str]:
