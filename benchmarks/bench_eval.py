@@ -278,7 +278,7 @@ def worker_cpu(client: Any) -> float:
 def parallel_table(args: argparse.Namespace) -> None:
     """Serial MPFR vs warm local clusters of 1 and 2 workers (timed alternately, best of
     ``--parallel-repeat``), on workloads large enough that Dask's per-task cost is amortised."""
-    from tc0sim.interp.parallel import local_cluster
+    from tc0sim.engines.dask import local_cluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     n = 64 if args.quick else 256

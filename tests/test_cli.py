@@ -635,13 +635,17 @@ def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch):
 
 def test_eval_charges_each_local_worker_against_the_memory_budget(tmp_path: Path, monkeypatch) -> None:
     """--workers 1000 would start 1000 processes of about 70 MB each: refused before any starts."""
-    from tc0sim.cli import main as cli_main
-    from tc0sim.interp import parallel
+    import os
+
+    from tc0sim.engines import PARALLEL_MIN_GATES, plan
+    from tc0sim.engines.dask import LOCAL_WORKER_BYTES as each
+    from tc0sim.engines.dask import cluster
+    from tc0sim.modelfile import load_model
 
     def no_cluster(workers: int):
         raise AssertionError("a cluster was started")
 
-    monkeypatch.setattr(parallel, "local_cluster", no_cluster)
+    monkeypatch.setattr(cluster, "local_cluster", no_cluster)
     example = Path(__file__).resolve().parents[1] / "examples" / "matmul.yaml"
     out = tmp_path / "out.json"
     result = run("eval", example, "--engine", "mpfr", "--workers", "1000", "--output", out)
@@ -650,11 +654,12 @@ def test_eval_charges_each_local_worker_against_the_memory_budget(tmp_path: Path
     assert result.exit_code == 2 and "on 3 local workers" in result.output
     assert not out.exists()
 
-    monkeypatch.setattr(cli_main.os, "cpu_count", lambda: 8)
-    big = cli_main.PARALLEL_MIN_GATES
-    each = parallel.LOCAL_WORKER_BYTES
-    assert cli_main._eval_workers("mpfr", 53, big, None, None, None) == 8
-    assert cli_main._eval_workers("mpfr", 53, big, None, None, 3 * each + 1) == 3
-    assert cli_main._eval_workers("mpfr", 53, big, None, None, 2 * each - 1) is None  # one worker is no gain
-    assert cli_main._eval_workers("mpfr", 53, big - 1, None, None, None) is None
-    assert cli_main._eval_workers("mpfr", 53, 1, 5, None, 0) == 5  # the user's number, checked by the caller
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    graph = load_model(example).build(None)
+    big = PARALLEL_MIN_GATES
+    serial = plan(graph, 53, "mpfr", max_memory=10**12).bytes  # the client's values, no worker
+    assert plan(graph, 53, "mpfr", gates=big).workers == 8
+    assert plan(graph, 53, "mpfr", gates=big, max_memory=serial + 3 * each + 1).workers == 3
+    assert plan(graph, 53, "mpfr", gates=big, max_memory=serial + 2 * each - 1).workers is None  # one worker is no gain
+    assert plan(graph, 53, "mpfr", gates=big - 1).workers is None
+    assert plan(graph, 53, "mpfr", workers=5, gates=1).workers == 5  # the user's number

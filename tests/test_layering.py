@@ -8,8 +8,9 @@ The layers, lowest first (a module may import its own layer and the layers below
 3. ops: ``tc0sim.ops`` (operators lowered onto the IR)
 4. models: ``tc0sim.models`` (models built from operators)
 5. catalogue: ``tc0sim.kinds`` (the registry of operators and models), ``tc0sim.modelfile``, ``tc0sim.npzfile``
-6. interp: ``tc0sim.interp`` (depth, size, evaluate, expand, export), ``tc0sim.approx`` (the
-   universal-approximation quantities, read from evaluations)
+6. interp: ``tc0sim.interp`` (depth, size, evaluate, expand, export), ``tc0sim.engines`` (the
+   evaluation engines and their plan), ``tc0sim.approx`` (the universal-approximation
+   quantities, read from evaluations)
 7. audit: ``tc0sim.audit`` (claims and their verdicts)
 8. cli: ``tc0sim.cli``, ``tc0sim.__main__``, ``tc0sim.testing`` (the pytest plugin)
 
@@ -34,7 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ops", ("tc0sim.ops",)),
     ("models", ("tc0sim.models",)),
     ("catalogue", ("tc0sim.kinds", "tc0sim.modelfile", "tc0sim.npzfile")),
-    ("interp", ("tc0sim.interp", "tc0sim.approx")),
+    ("interp", ("tc0sim.interp", "tc0sim.engines", "tc0sim.approx")),
     ("audit", ("tc0sim.audit",)),
     ("cli", ("tc0sim.cli", "tc0sim.__main__", "tc0sim.testing")),
 )

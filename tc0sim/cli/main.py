@@ -8,7 +8,6 @@ an option or an input file that is wrong gives one line ``error: …`` on stderr
 from __future__ import annotations
 
 import gc
-import json
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ import yaml
 
 from tc0sim import polyfit
 from tc0sim.cli.options import Count, budget_options, parse_count
+from tc0sim.cli.options import one_line as _one_line
 from tc0sim.cli.output import (
     FORMATS,
     SUMMARY_ROWS,
@@ -32,43 +32,24 @@ from tc0sim.cli.output import (
     progress,
     status,
     summarised,
-    unlimited_int_digits,
 )
 from tc0sim import __version__
-from tc0sim.errors import BudgetError, ConfigError, Tc0simError
+from tc0sim.errors import ConfigError, Tc0simError
 from tc0sim.expr import LIMIT, parse_number
 from tc0sim.fp import Format
-from tc0sim.ir.budget import active_budget
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.audit.verdict import claim_verdict
 from tc0sim.ir.vectors import dot
-from tc0sim.npzfile import READ_ERRORS, check_member_header
-from tc0sim.limits import MAX_ERROR_CHARS, MAX_PRECISION, MAX_SWEEP_POINTS, MAX_VERIFY_POINTS, MIN_PRECISION
+from tc0sim.limits import MAX_SWEEP_POINTS, MAX_VERIFY_POINTS
 
 DEMO_PRECISIONS = (8, 24, 53, 113)
 DEMO_TERMS = ("1e40", "1", "-1e40", "1/3")
-
-DEFAULT_MAX_GATES = 5 * 10**7
-"""Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
-
-PARALLEL_MIN_GATES = 10_000_000
-"""The MPFR engine starts a local Dask cluster by default from this many gates on: starting and
-closing one takes about 1 s, and the serial engine does about 3·10^6 gates/s (measured with 2
-workers: 7.1·10^6 gates 2.49 s serial against 2.42 s on Dask, 1.7·10^7 gates 5.38 against 4.24 s)."""
 
 VERIFY_POINTS = 2
 """How many extra n values ``tc0sim size`` builds to verify a fitted polynomial."""
 
 EXIT_VIOLATED = 1
 EXIT_BAD_INPUT = 2
-
-
-def _one_line(error: BaseException | str) -> str:
-    text = error if isinstance(error, str) else str(error) or type(error).__name__
-    if isinstance(error, OSError) and error.filename is not None and error.strerror:
-        text = f"{error.filename}: {error.strerror}"
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 class Tc0simGroup(click.Group):
@@ -174,19 +155,10 @@ _FORMAT_OPTION = click.option(
     show_default=True,
     help="Output format: rich tables, JSON or markdown.",
 )
-_N_OPTION = click.option(
-    "--n",
-    "n",
-    type=Count(1),
-    default=None,
-    help="Value of n for dims written as expressions in n (default: the file's 'n:').",
-)
+from tc0sim.cli.options import N_OPTION as _N_OPTION  # noqa: E402
+from tc0sim.cli.options import load as _load  # noqa: E402
 
 
-def _load(model: str) -> Any:
-    from tc0sim.modelfile import load_model
-
-    return load_model(model)
 
 
 def _model_info(spec: Any, model: str, n: int | None) -> dict[str, Any]:
@@ -714,204 +686,6 @@ def _plot(path: str, kind: str, counts: list[dict[str, Any]], coefficients: list
 
 
 # ---------------------------------------------------------------------------------------------
-# eval
-
-
-def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
-    """Arrays of an .npz file, checked against the graph's input names and shapes."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ConfigError(f"--inputs {path}: no such file") from None
-    except READ_ERRORS as e:
-        raise ConfigError(f"--inputs {path}: not a readable .npz archive ({_one_line(e)})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ConfigError(f"--inputs {path}: expected an .npz archive of named arrays, got a single array")
-    arrays: dict[str, np.ndarray] = {}
-    with archive:
-        for name in archive.files:
-            if name not in graph.inputs:
-                raise ConfigError(
-                    f"--inputs {path}: unknown input {name!r}; the model's inputs are {', '.join(graph.inputs)}"
-                )
-            expected = graph.node(graph.inputs[name]).shape
-            check_member_header(path, archive, name, expected)
-            try:
-                array = archive[name]
-            except READ_ERRORS as e:
-                raise ConfigError(f"--inputs {path}: array {name!r} cannot be read ({_one_line(e)})") from None
-            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-                raise ConfigError(f"--inputs {path}: input {name!r} has a value that is not finite")
-            arrays[name] = array
-    return arrays
-
-
-@main.command(name="eval")
-@click.argument("model")
-@click.option(
-    "--precision",
-    "-p",
-    "precision",
-    type=Count(MIN_PRECISION, MAX_PRECISION),
-    default=None,
-    help=f"Significand bits p, {MIN_PRECISION} ≤ p ≤ {MAX_PRECISION:,} (default: the file's 'precision:').",
-)
-@_N_OPTION
-@click.option("--inputs", "inputs_path", default=None, metavar="IN.npz", help="Inputs and weights by name; missing ones are drawn from the file's seed and scale.")
-@click.option(
-    "--output",
-    "output_path",
-    required=True,
-    metavar="OUT.json|OUT.npz",
-    help="Where to write the outputs: .json as exact [m, e] pairs (value m·2^e), .npz as float64 (only when exact).",
-)
-@click.option(
-    "--max-gates",
-    "max_gates",
-    type=Count(0, None, exponent=True),
-    default=DEFAULT_MAX_GATES,
-    show_default=True,
-    help="Refuse to evaluate graphs with more gates than this (e.g. 5e7).",
-)
-@click.option(
-    "--weights",
-    "weight_files",
-    multiple=True,
-    metavar="[PREFIX=]CHECKPOINT",
-    help="Weights by their state_dict names from a PyTorch checkpoint (weights_only) or safetensors file; "
-    "PREFIX= prepends to every name (repeatable, e.g. --weights var_d16.pth --weights vae.=vae.pth).",
-)
-@budget_options
-@click.option("--engine", type=click.Choice(["auto", "fast", "mpfr"]), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); auto: fast where it applies. Same bits.")
-@click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates, as many as the budget holds; 0: evaluate in this process).")
-@click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); it must have a worker within 30 s.")
-@click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
-def eval_command(
-    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
-    weight_files: tuple[str, ...],
-    engine: str, show_stats: bool, workers: int | None, scheduler: str | None, chunk: int | None,
-) -> None:
-    """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
-
-    A value of F_p is m·2^e with p-bit significand m (2^(p−1) ≤ |m| < 2^p, or m = 0). OUT.json
-    holds every output exactly as nested lists of [m, e] integer pairs (any length of m);
-    OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
-    and weights not in --inputs are drawn from the file's seed and scale. See docs/cli.md.
-    """
-    from tc0sim.interp.evaluate import EvalStats, evaluate, evaluation_bytes
-    from tc0sim.interp.parallel import LOCAL_WORKER_BYTES
-    from tc0sim.interp.size import size as size_of
-
-    suffix = Path(output_path).suffix.lower()
-    if suffix not in (".json", ".npz"):
-        raise ConfigError(f"--output {output_path}: expected a .json or .npz file name")
-    spec = _load(model)
-    p = precision if precision is not None else spec.precision
-    if p is None:
-        raise ConfigError(f"{model}: no precision: give --precision P or add a 'precision:' key")
-    graph = spec.build(n)
-    gates = size_of(graph).total
-    if gates > max_gates:
-        raise ConfigError(
-            f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {max_gates:,}; "
-            "use smaller dims or raise --max-gates"
-        )
-    budget = active_budget()
-    needed = evaluation_bytes(graph, p, engine, chunk) if budget is not None else 0
-    workers = _eval_workers(engine, p, gates, workers, scheduler, None if budget is None else budget.max_bytes - needed)
-    needed += (workers or 0) * LOCAL_WORKER_BYTES
-    if budget is not None and needed > budget.max_bytes:
-        on, fewer = (f" on {workers} local workers ({LOCAL_WORKER_BYTES:,} bytes each)", " or give fewer --workers") if workers else ("", "")
-        raise BudgetError(
-            f"evaluating {spec.label(n)} ({gates:,} gates at p={p:,}){on} needs about {needed:,} bytes, "
-            f"above the budget of {budget.max_bytes:,} bytes; raise it with --max-memory{fewer}"
-        )
-    inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
-    if weight_files:
-        from tc0sim.cli.weights import load_weights
-
-        inputs.update(load_weights(graph, weight_files, spec.kind_info.ignored_weights, supplied=inputs))
-    stats = EvalStats()
-    with status(f"evaluating {gates:,} gates at p={p}"):
-        outputs = evaluate(
-            graph, p, inputs=inputs, seed=spec.seed, scale=spec.scale, engine=engine, stats=stats,
-            chunk_elements=chunk, workers=workers, scheduler=scheduler, values="native",
-        )
-    F = Format(p)
-    if suffix == ".json":
-        document = {
-            "format": "tc0sim-eval",
-            "kind": spec.kind,
-            "file": model,
-            "precision": p,
-            "dims": spec.dims_at(n),
-            "seed": spec.seed,
-            "scale": spec.scale,
-            "inputs_file": inputs_path,
-            "outputs": {
-                name: {"shape": list(value.shape), "pairs": F.to_pairs(value)} for name, value in outputs.items()
-            },
-        }
-        with unlimited_int_digits():
-            Path(output_path).write_text(json.dumps(jsonable(document)) + "\n", encoding="utf-8")
-    else:
-        arrays = {}
-        for name, value in outputs.items():
-            try:
-                arrays[name] = F.to_float64_array(value)
-            except Tc0simError as e:
-                raise ConfigError(
-                    f"cannot write {output_path}: output {name!r}: {_one_line(e)}; write .json for exact [m, e] pairs"
-                ) from None
-        with open(output_path, "wb") as handle:
-            np.savez(handle, **arrays)
-    shapes = ", ".join(f"{name}{list(v.shape)}" for name, v in outputs.items())
-    click.echo(f"wrote {output_path}: {shapes} at p={p} ({gates:,} gates)")
-    if show_stats:
-        for line in _stats_lines(stats):
-            click.echo(line)
-
-
-def _eval_workers(
-    engine: str, p: int, gates: int, workers: int | None, scheduler: str | None, spare: int | None,
-) -> int | None:
-    """Local Dask workers for the MPFR engine: the user's number, else for large graphs one per
-    core, as many as the ``spare`` bytes of the budget hold (None: no cluster, below two)."""
-    from tc0sim.fastfp import supports
-    from tc0sim.interp.parallel import LOCAL_WORKER_BYTES
-
-    uses_mpfr = engine == "mpfr" or not supports(p)
-    for option, given in (("--workers", workers is not None), ("--scheduler", scheduler is not None)):
-        if given and not uses_mpfr:
-            raise ConfigError(f"{option} applies to the MPFR engine; at p={p} the {engine} engine is the fast one (add --engine mpfr)")
-    if workers is not None and scheduler is not None:
-        raise ConfigError("--workers starts a local cluster and --scheduler uses yours: give one of them")
-    if workers == 0 or scheduler is not None or not uses_mpfr:
-        return None
-    if workers is None and gates >= PARALLEL_MIN_GATES:
-        count = os.cpu_count() or 1
-        if spare is not None:
-            count = min(count, max(0, spare) // LOCAL_WORKER_BYTES)
-        return count if count >= 2 else None
-    return workers
-
-
-def _stats_lines(stats: Any) -> list[str]:
-    gates = ", ".join(f"{engine} {count:,}" for engine, count in sorted(stats.gates.items())) or "none"
-    lines = [
-        f"engine: {stats.engine}; gates by engine: {gates}",
-        f"certified elements (exp, ⊕, ⊗): {stats.certified:,}; recomputed by MPFR: {stats.recomputed:,}",
-    ]
-    if stats.replayed:
-        lines.append("the Dask cluster failed or a task raised: evaluated again serially in this process")
-    lines.append("time per operator:")
-    for op, seconds in sorted(stats.seconds.items(), key=lambda kv: -kv[1]):
-        lines.append(f"  {op:<24} {seconds:10.4f} s")
-    return lines
-
-
-# ---------------------------------------------------------------------------------------------
 # audit, graph, claims
 
 
@@ -1055,6 +829,10 @@ from tc0sim.cli.threshold_cmd import threshold  # noqa: E402  (the command lives
 
 main.add_command(threshold)
 
+from tc0sim.cli.eval_cmd import eval_command  # noqa: E402  (the command lives in its own module)
+
+main.add_command(eval_command)
+
 from tc0sim.cli.approx import approx as _approx_group  # noqa: E402  (the approx group, issue 16)
 
 main.add_command(_approx_group)
@@ -1062,3 +840,4 @@ main.add_command(_approx_group)
 
 if __name__ == "__main__":
     main()
+

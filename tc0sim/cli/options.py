@@ -17,7 +17,7 @@ import click
 from tc0sim.errors import ConfigError
 from tc0sim.expr import LIMIT, parse_number
 from tc0sim.ir.budget import BuildBudget, budget_scope
-from tc0sim.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_NODES
+from tc0sim.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_NODES, MAX_ERROR_CHARS
 
 MAX_COUNT_DIGITS = 16
 """Most digits of an integer option written in plain digits (10^15 is the largest dim)."""
@@ -86,3 +86,28 @@ def budget_options(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
 
     return run
+
+
+N_OPTION = click.option(
+    "--n",
+    "n",
+    type=Count(1),
+    default=None,
+    help="Value of n for dims written as expressions in n (default: the file's 'n:').",
+)
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error as one line of at most MAX_ERROR_CHARS characters (an OSError as file: reason)."""
+    text = error if isinstance(error, str) else str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def load(model: str) -> Any:
+    """The model file ``model`` (tc0sim.modelfile.load_model)."""
+    from tc0sim.modelfile import load_model
+
+    return load_model(model)

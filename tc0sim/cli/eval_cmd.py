@@ -1,0 +1,200 @@
+"""``tc0sim eval``: bit-exact p-bit evaluation of a model file (docs/cli.md, docs/semantics.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from tc0sim.cli.options import N_OPTION, Count, budget_options, load, one_line
+from tc0sim.cli.output import jsonable, status, unlimited_int_digits
+from tc0sim.engines import PARALLEL_MIN_GATES
+from tc0sim.engines import choices as engine_choices
+from tc0sim.errors import ConfigError, Tc0simError
+from tc0sim.fp import Format
+from tc0sim.ir.budget import active_budget
+from tc0sim.limits import MAX_PRECISION, MIN_PRECISION
+from tc0sim.npzfile import READ_ERRORS, check_member_header
+
+DEFAULT_MAX_GATES = 5 * 10**7
+"""Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
+
+
+class EngineChoice(click.Choice):
+    """--engine: ``auto`` or a name of tc0sim.engines.ENGINES, read when the option is used (an
+    engine added to the table is a choice at once)."""
+
+    def __init__(self) -> None:
+        super().__init__(["auto"])
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return engine_choices()
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass
+
+
+def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
+    """Arrays of an .npz file, checked against the graph's input names and shapes."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ConfigError(f"--inputs {path}: no such file") from None
+    except READ_ERRORS as e:
+        raise ConfigError(f"--inputs {path}: not a readable .npz archive ({one_line(e)})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ConfigError(f"--inputs {path}: expected an .npz archive of named arrays, got a single array")
+    arrays: dict[str, np.ndarray] = {}
+    with archive:
+        for name in archive.files:
+            if name not in graph.inputs:
+                raise ConfigError(
+                    f"--inputs {path}: unknown input {name!r}; the model's inputs are {', '.join(graph.inputs)}"
+                )
+            expected = graph.node(graph.inputs[name]).shape
+            check_member_header(path, archive, name, expected)
+            try:
+                array = archive[name]
+            except READ_ERRORS as e:
+                raise ConfigError(f"--inputs {path}: array {name!r} cannot be read ({one_line(e)})") from None
+            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+                raise ConfigError(f"--inputs {path}: input {name!r} has a value that is not finite")
+            arrays[name] = array
+    return arrays
+
+
+@click.command(name="eval")
+@click.argument("model")
+@click.option(
+    "--precision",
+    "-p",
+    "precision",
+    type=Count(MIN_PRECISION, MAX_PRECISION),
+    default=None,
+    help=f"Significand bits p, {MIN_PRECISION} ≤ p ≤ {MAX_PRECISION:,} (default: the file's 'precision:').",
+)
+@N_OPTION
+@click.option("--inputs", "inputs_path", default=None, metavar="IN.npz", help="Inputs and weights by name; missing ones are drawn from the file's seed and scale.")
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    metavar="OUT.json|OUT.npz",
+    help="Where to write the outputs: .json as exact [m, e] pairs (value m·2^e), .npz as float64 (only when exact).",
+)
+@click.option(
+    "--max-gates",
+    "max_gates",
+    type=Count(0, None, exponent=True),
+    default=DEFAULT_MAX_GATES,
+    show_default=True,
+    help="Refuse to evaluate graphs with more gates than this (e.g. 5e7).",
+)
+@click.option(
+    "--weights",
+    "weight_files",
+    multiple=True,
+    metavar="[PREFIX=]CHECKPOINT",
+    help="Weights by their state_dict names from a PyTorch checkpoint (weights_only) or safetensors file; "
+    "PREFIX= prepends to every name (repeatable, e.g. --weights var_d16.pth --weights vae.=vae.pth).",
+)
+@budget_options
+@click.option("--engine", type=EngineChoice(), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); mpfr-dask: MPFR on a Dask cluster (see --workers); auto: fast where it applies. Same bits.")
+@click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates, as many as the budget holds; 0: evaluate in this process).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); it must have a worker within 30 s.")
+@click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
+def eval_command(
+    model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
+    weight_files: tuple[str, ...],
+    engine: str, show_stats: bool, workers: int | None, scheduler: str | None, chunk: int | None,
+) -> None:
+    """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
+
+    A value of F_p is m·2^e with p-bit significand m (2^(p−1) ≤ |m| < 2^p, or m = 0). OUT.json
+    holds every output exactly as nested lists of [m, e] integer pairs (any length of m);
+    OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
+    and weights not in --inputs are drawn from the file's seed and scale. See docs/cli.md.
+    """
+    from tc0sim.engines import EvalStats, evaluate, plan
+    from tc0sim.interp.size import size as size_of
+
+    suffix = Path(output_path).suffix.lower()
+    if suffix not in (".json", ".npz"):
+        raise ConfigError(f"--output {output_path}: expected a .json or .npz file name")
+    spec = load(model)
+    p = precision if precision is not None else spec.precision
+    if p is None:
+        raise ConfigError(f"{model}: no precision: give --precision P or add a 'precision:' key")
+    graph = spec.build(n)
+    gates = size_of(graph).total
+    if gates > max_gates:
+        raise ConfigError(
+            f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {max_gates:,}; "
+            "use smaller dims or raise --max-gates"
+        )
+    budget = active_budget()
+    chosen = plan(
+        graph, p, engine, workers, scheduler, chunk, None if budget is None else budget.max_bytes, gates=gates,
+        label=spec.label(n),
+    )
+    inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
+    if weight_files:
+        from tc0sim.cli.weights import load_weights
+
+        inputs.update(load_weights(graph, weight_files, spec.kind_info.ignored_weights, supplied=inputs))
+    stats = EvalStats()
+    with status(f"evaluating {gates:,} gates at p={p}"):
+        outputs = evaluate(graph, inputs, chosen, seed=spec.seed, scale=spec.scale, stats=stats, values="native")
+    F = Format(p)
+    if suffix == ".json":
+        document = {
+            "format": "tc0sim-eval",
+            "kind": spec.kind,
+            "file": model,
+            "precision": p,
+            "dims": spec.dims_at(n),
+            "seed": spec.seed,
+            "scale": spec.scale,
+            "inputs_file": inputs_path,
+            "outputs": {
+                name: {"shape": list(value.shape), "pairs": F.to_pairs(value)} for name, value in outputs.items()
+            },
+        }
+        with unlimited_int_digits():
+            Path(output_path).write_text(json.dumps(jsonable(document)) + "\n", encoding="utf-8")
+    else:
+        arrays = {}
+        for name, value in outputs.items():
+            try:
+                arrays[name] = F.to_float64_array(value)
+            except Tc0simError as e:
+                raise ConfigError(
+                    f"cannot write {output_path}: output {name!r}: {one_line(e)}; write .json for exact [m, e] pairs"
+                ) from None
+        with open(output_path, "wb") as handle:
+            np.savez(handle, **arrays)
+    shapes = ", ".join(f"{name}{list(v.shape)}" for name, v in outputs.items())
+    click.echo(f"wrote {output_path}: {shapes} at p={p} ({gates:,} gates)")
+    if show_stats:
+        for line in _stats_lines(stats):
+            click.echo(line)
+
+
+def _stats_lines(stats: Any) -> list[str]:
+    gates = ", ".join(f"{engine} {count:,}" for engine, count in sorted(stats.gates.items())) or "none"
+    lines = [
+        f"engine: {stats.engine}; gates by engine: {gates}",
+        f"certified elements (exp, ⊕, ⊗): {stats.certified:,}; recomputed by MPFR: {stats.recomputed:,}",
+    ]
+    if stats.replayed:
+        lines.append("the Dask cluster failed or a task raised: evaluated again serially in this process")
+    lines.append("time per operator:")
+    for op, seconds in sorted(stats.seconds.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {op:<24} {seconds:10.4f} s")
+    return lines

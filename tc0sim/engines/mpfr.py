@@ -1,0 +1,148 @@
+"""The reference engine: ``EVAL_RULES`` on object arrays of mpfr values, any precision p.
+
+Inputs and constants are rounded to p bits on entry; every compute node applies one F_p array
+operation (gmpy2/MPFR), so every primitive rounds exactly once (VAR Lemma 3.5; docs/semantics.md).
+A map read only by a ⊕/⊗ is computed with it in pieces (docs/semantics.md §2.5). The fast and
+Dask engines hold an ``MpfrRun`` as their fallback and give its bits and errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tc0sim.engines.base import EvalStats, NamedError, NodeEngine, entry, named
+from tc0sim.engines.blocking import (
+    PIECE_ELEMENTS, Deferred, MapFailed, feeders_of_one_reduction, is_map, is_reduction, largest_block, map_reduce,
+)
+from tc0sim.fp import Format
+from tc0sim.ir.exact import constant_value
+from tc0sim.ir.graph import Node
+from tc0sim.ir.primitives import PRIMITIVES, Primitive
+from tc0sim.ir.rules import RuleTable
+from tc0sim.ir.wiring import move
+
+Rule = Callable[[Format, Node, list[np.ndarray]], np.ndarray]
+
+
+def _map(name: str) -> Rule:
+    return lambda F, node, args: F.map(name, *args)
+
+
+def _reduce(name: str) -> Rule:
+    return lambda F, node, args: F.reduce(name, args[0], node.attrs["axes"])
+
+
+def _move(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
+    return move(node, args, lambda: F.zero)
+
+
+def _constant(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
+    return F.asarray(constant_value(node.attrs["value"]))
+
+
+def _derive(row: Primitive) -> Rule | None:
+    """A primitive with an F_p kernel applies it (elementwise or per reduced row); wiring moves."""
+    if row.kernel is not None:
+        return _reduce(row.kernel) if row.role == "reduction" else _map(row.kernel)
+    return _move if row.move is not None else None
+
+
+EVAL_RULES: RuleTable[Rule] = RuleTable("evaluate", _derive)
+EVAL_RULES["constant"] = _constant
+"""One rule per primitive; ``input`` is handled by the node runner itself (it reads the inputs)."""
+
+
+@dataclass(frozen=True)
+class MpfrMemory:
+    """The reference engine's memory model (tc0sim.engines.base.Memory)."""
+
+    p: int
+    chunk: int | None = None
+
+    value_bytes = 100
+    """Bytes of one computed value besides its p/8 bytes of significand (an mpfr object and its
+    allocation; 72 bytes at p = 53 and 192 at p = 1000 by sys.getsizeof); each array slot
+    referring to it is 8 bytes more."""
+
+    pool_bytes = 0
+
+    def fused(self, live: list[Node], keep: set[int]) -> set[int]:
+        """A map read only by a reduction is deferred to it and computed with it in pieces."""
+        return {n.id for n in feeders_of_one_reduction(live, keep, is_map, is_reduction)}
+
+    def bytes_per_value(self) -> tuple[int, int]:
+        return 8, self.value_bytes + self.p // 8
+
+    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
+        """F.map and F.reduce flatten each operand to a list and collect the results in one (8
+        bytes per element each, plus a flattened copy); a fused reduction does so on one piece at
+        a time, whose products are new values (about 170 bytes per element of a piece at p = 24
+        by tracemalloc, values included; 80 bytes of lists are counted)."""
+        slot, value = self.bytes_per_value()
+        if fused:
+            piece = largest_block(shape, tuple(node.attrs.get("axes", ())), self.chunk or PIECE_ELEMENTS)
+            return piece * (80 + slot + value)
+        return 8 * math.prod(shape) * (len(node.inputs) + 2)
+
+
+class MpfrRun:
+    """One evaluation on the reference engine (tc0sim.engines.base.Run)."""
+
+    name = "mpfr"
+
+    def __init__(self, F: Format, stats: EvalStats, chunk_elements: int | None = None) -> None:
+        self.F = F
+        self.stats = stats
+        self.chunk = chunk_elements
+        self.memory = MpfrMemory(F.p, chunk_elements)
+        self.fused: set[int] = set()
+
+    def prepare(self, live: list[Node], keep: set[int]) -> None:
+        self.fused = self.memory.fused(live, keep)
+
+    def entry(self, node: Node, value: Any) -> Any:
+        return entry(self.F, node, value)
+
+    def apply(self, node: Node, args: list[Any]) -> Any:
+        if node.id in self.fused:
+            self.stats.add_gates("mpfr", node)
+            return Deferred(node, args)
+        if args and isinstance(args[0], Deferred):
+            d = args[0]
+            self.stats.add_gates("mpfr", node)
+            try:
+                return map_reduce(self.F, PRIMITIVES[d.node.prim].kernel, PRIMITIVES[node.prim].kernel, d.args,
+                                  tuple(node.attrs["axes"]), self.chunk)
+            except MapFailed as e:
+                raise NamedError(named(d.node, e.error)) from None
+        return self.rule(node, args)
+
+    def rule(self, node: Node, args: list[Any]) -> Any:
+        """``node``'s EVAL_RULES rule on mpfr arrays."""
+        rule = EVAL_RULES.rule(node.prim)
+        self.stats.add_gates("mpfr", node)
+        return rule(self.F, node, args)
+
+    def release(self, value: Any) -> None:
+        """A value no node reads any more (nothing to reuse here)."""
+
+    def result(self, value: Any, values: str) -> np.ndarray:
+        """The caller's representation: object array of mpfr, (``values="float64"``) float64, or
+        (``"native"``) this engine's own arrays (here object arrays of mpfr)."""
+        return self.F.to_float64_array(value) if values == "float64" else value
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _start(F: Format, stats: EvalStats, chunk: int | None, workers: int | None, scheduler: str | None) -> MpfrRun:
+    return MpfrRun(F, stats, chunk)
+
+
+MPFR = NodeEngine("mpfr", _start, MpfrMemory, cluster="mpfr-dask")
+"""The reference engine (any p); with workers or a scheduler its work runs on ``mpfr-dask``."""
