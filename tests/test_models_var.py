@@ -41,7 +41,7 @@ CONFIGS = [
 
 def _reference_args(dims: dict, params: dict) -> dict:
     """The reference's arguments; an int ``scales`` is the paper-free pyramid spelled out by hand."""
-    full = {**get_kind("var").params, **params}
+    full = {**get_kind("var").defaults, **params}
     g = full["g"]
     g = () if g == "identity" else ((g,) if isinstance(g, str) else tuple(g))
     scales = full["scales"]

@@ -410,7 +410,7 @@ def _spec_maker(
     spec: ModelSpec, build_graph: Callable[[Any, dict[str, int], dict[str, Any]], Graph]
 ) -> Callable[[Any], tuple[dict[str, int], Graph]]:
     """At n: the names a precondition reads (``_claim_env``) and the graph ``build_graph`` builds."""
-    defaults = dict(get_kind(spec.kind).params)
+    defaults = get_kind(spec.kind).defaults
 
     def make(n: int | None) -> tuple[dict[str, int], Graph]:
         dims, params = spec.dims_at(n), spec.params_at(n)

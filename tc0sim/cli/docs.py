@@ -73,7 +73,7 @@ def kinds_table() -> str:
     ]
     for name in kind_names():
         kind = KINDS[name]
-        params = ", ".join(f"`{p}` ({v!s})" for p, v in kind.params.items()) or "—"
+        params = ", ".join(f"`{p}` ({v!s})" for p, v in kind.defaults.items()) or "—"
         lines.append(
             "| "
             + " | ".join(
