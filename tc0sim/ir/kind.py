@@ -114,17 +114,29 @@ class Kind:
     def _refusal(
         self, dims: Mapping[str, int], params: dict[str, Any], given: dict[str, Any], budget: BuildBudget, label: str
     ) -> BudgetError:
-        """The estimate's refusal, naming the first given param that alone takes it past the budget
+        """The estimate's refusal, naming every given param that alone takes it past the budget
         (the estimate fits with that param at its default)."""
         assert self.estimate is not None
         nodes, size = self.estimate(dims, params)
         size = max(size, nodes * NODE_BYTES)
-        error = budget.refuse_nodes(nodes, label) if nodes > budget.max_nodes else budget.refuse_bytes(size, label)
-        for name in given:
-            try:
-                fits = self._fits(dims, validate(self, {**given, name: self.defaults[name]}), budget)
-            except ConfigError:
-                continue
-            if fits:
-                return BudgetError(f"param {name!r} = {short(given[name])}: {error}")
-        return error
+        if nodes > budget.max_nodes:
+            what = f"has more than {budget.max_nodes:,} tensor nodes ({_amount(nodes)}), above the build budget; raise it with --max-nodes"
+        else:
+            what = f"needs {_amount(size)} bytes, above the build budget of {budget.max_bytes:,} bytes; raise it with --max-memory"
+        error = BudgetError(f"{label} {what}")
+        blamed = [name for name in given if self._fits_with_default(dims, given, name, budget)]
+        if not blamed:
+            return error
+        said = ", ".join(f"{name!r} = {short(given[name])}" for name in blamed)
+        return BudgetError(f"param{'s' if len(blamed) > 1 else ''} {said}: {error}")
+
+    def _fits_with_default(self, dims: Mapping[str, int], given: dict[str, Any], name: str, budget: BuildBudget) -> bool:
+        try:
+            return self._fits(dims, validate(self, {**given, name: self.defaults[name]}), budget)
+        except ConfigError:
+            return False
+
+
+def _amount(count: int) -> str:
+    """'at least 1,234' or, beyond 10^15, 'more than 10^k'."""
+    return f"at least {count:,}" if count < 10**15 else f"more than 10^{int((count.bit_length() - 1) * 0.30103)}"

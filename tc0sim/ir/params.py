@@ -129,6 +129,7 @@ class ParamType:
     """How a param type reads a raw value (``convert`` raises ``_Bad`` naming what it expects)."""
 
     noun: str
+    """What a value is (of a list: what an entry is)."""
     convert: Callable[[Any], Any]
     ordered: bool = False
     """min/max apply to the value."""
@@ -142,8 +143,8 @@ TYPES: dict[str, ParamType] = {
     "rational": ParamType("exact number (integer, decimal or p/q)", _as_rational, ordered=True),
     "bool": ParamType("true or false", _as_bool),
     "str": ParamType("string", _as_str),
-    "ints": ParamType("list of integers", _as_ints, ordered=True, sequence=True),
-    "any": ParamType("value (checked by the kind)", lambda value: value),
+    "ints": ParamType("integer", _as_ints, ordered=True, sequence=True),
+    "any": ParamType("value (as described)", lambda value: value),
 }
 """Every param type, keyed by the name a ``Param`` gives."""
 
@@ -181,19 +182,18 @@ class Param:
     def rule(self) -> str:
         """The rule a value obeys, in words (for messages, ``tc0sim kinds`` and docs/model_files.md)."""
         kind = TYPES[self.type]
-        parts = [f"one of {', '.join(map(str, self.choices))}" if self.choices else _article(kind.noun)]
-        if kind.sequence:
-            longest = f" to {self.max_len}" if self.max_len is not None else " or more"
-            parts.append(f"of {self.min_len}{longest} entries" + (", strictly increasing" if self.increasing else ""))
-            if self.min is not None or self.max is not None:
-                parts.append("each " + _range(self.min, self.max))
-        elif self.min is not None or self.max is not None:
-            parts.append(_range(self.min, self.max))
-        if self.divisible_by:
-            parts.append(f"divisible by {self.divisible_by}")
-        if self.nullable:
-            parts.append("or null")
-        return " ".join(parts)
+        if self.choices:
+            text = f"one of {', '.join(map(str, self.choices))}"
+        elif kind.sequence:
+            count = f"{self.min_len} to {self.max_len}" if self.max_len is not None else f"{self.min_len} or more"
+            text = f"a list of {count} {kind.noun}s" + (", strictly increasing" if self.increasing else "")
+        else:
+            text = _article(kind.noun)
+        bounds = [_range(self.min, self.max)] if self.min is not None or self.max is not None else []
+        bounds += [f"divisible by {self.divisible_by}"] if self.divisible_by else []
+        if bounds:
+            text += (", each " if kind.sequence else " ") + " and ".join(bounds)
+        return text + (", or null" if self.nullable else "")
 
     def check(self, value: Any) -> Any:
         """The value converted to its type, or ``_Bad`` with the rule it breaks."""

@@ -51,8 +51,10 @@ from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
 from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.kind import Kind, Param
 from tc0sim.ir.params import short
+from tc0sim.limits import MAX_CHANNELS
 from tc0sim.models.common import NamedWeights, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
+from tc0sim.ops.aattc import feature_rank
 from tc0sim.ops.activations import silu
 from tc0sim.ops.constants import cos_sin, real
 from tc0sim.ops.glu import glu
@@ -85,24 +87,24 @@ the sampling settings of their evaluation commands (num_step, cfg, guidance)."""
 
 PARAMS: tuple[Param, ...] = (
     Param("variant", "str", "S", "the released model whose numbers fill the params left null", choices=tuple(VARIANTS)),
-    Param("width", "int", None, "AR transformer width E (null: the variant's)", min=1, nullable=True),
+    Param("width", "int", None, "AR transformer width E (null: the variant's)", min=1, max=MAX_CHANNELS, nullable=True),
     Param("blocks", "int", None, "encoder blocks, and as many decoder blocks (null: the variant's)", min=1, nullable=True),
-    Param("heads", "int", None, "AR attention heads; width/heads divisible by 4 (null: the variant's)", min=1, nullable=True),
-    Param("head_width", "int", None, "flow head width w (null: the variant's)", min=1, nullable=True),
+    Param("heads", "int", None, "AR attention heads; width/heads divisible by 4 (null: the variant's)", min=1, max=MAX_CHANNELS, nullable=True),
+    Param("head_width", "int", None, "flow head width w (null: the variant's)", min=1, max=MAX_CHANNELS, nullable=True),
     Param("head_blocks", "int", None, "flow head blocks (null: the variant's)", min=1, nullable=True),
     Param("cross", "bool", None, "flow head Block_v2 with cross-attention (null: the variant's)", nullable=True),
     Param("steps", "int", None, "Euler steps of the sampler (null: the variant's)", min=2, nullable=True),
     Param("cfg", "rational", None, "classifier-free guidance scale (null: the variant's)", min=1, max=10**6, nullable=True),
     Param("guidance", "rational", None, "guide while t ≤ guidance (null: the variant's)", min=0, max=10**6, nullable=True),
-    Param("head_heads", "int", None, "flow head attention heads (null: head_width // 64)", min=1, nullable=True),
+    Param("head_heads", "int", None, "flow head attention heads (null: head_width // 64)", min=1, max=MAX_CHANNELS, nullable=True),
     Param("mlp_ratio", "real", 4, "GEGLU hidden width int(E · mlp_ratio · 2/3), at least 1", min=1e-9, max=1e6),
     Param("scales", "ints", [1, 2, 4, 8, 16], "token map sides 1 = s_1 < … < s_K", min=1, max=MAX_SIDE, min_len=2,
           max_len=MAX_SCALES, increasing=True),
-    Param("latent_channels", "int", 16, "channels of the flow's latent tokens", min=1),
-    Param("classes", "int", 1000, "class labels (the class embedding has one more row, the null class)", min=1),
-    Param("rope_seq_len", "int", 16, "the RoPE table's sequence length (official: 16)", min=1),
+    Param("latent_channels", "int", 16, "channels of the flow's latent tokens", min=1, max=MAX_CHANNELS),
+    Param("classes", "int", 1000, "class labels (the class embedding has one more row, the null class)", min=1, max=MAX_CHANNELS),
+    Param("rope_seq_len", "int", 16, "the RoPE table's sequence length (official: 16)", min=1, max=MAX_CHANNELS),
     Param("vae", "bool", True, "decode the latent with the KL-16 VAE decoder"),
-    Param("vae_channels", "int", 128, "VAE decoder base channels", min=1),
+    Param("vae_channels", "int", 128, "VAE decoder base channels", min=1, max=MAX_CHANNELS),
     Param("vae_mult", "ints", [1, 1, 2, 2, 4], "VAE decoder channel multipliers (each level but the last upsamples ×2)",
           min=1, max_len=MAX_LEVELS),
     Param("vae_res_blocks", "int", 2, "ResBlocks per VAE decoder level", min=0),
@@ -190,12 +192,17 @@ def _vae_scale(p: Mapping[str, Any]) -> str | None:
 
 def estimate(dims: Mapping[str, int], p: Mapping[str, Any]) -> tuple[int, int]:
     """Lower bounds (nodes, bytes) from validated params: per scale, the AR blocks and the Euler steps
-    (a few nodes each); bytes for the time features of every step and the decoder's resize indices."""
+    and the flow head's blocks (a few nodes each), the decoder's blocks; bytes for the time features of every step, the decoder's
+    resize indices and, with AAttC, its monomial features (one index each)."""
     f = _filled(p)
     k = len(f["scales"])
-    nodes = k * (4 * f["blocks"] + 2 * (f["steps"] - 1))
-    side = f["scales"][-1] * 2 ** (len(f["vae_mult"]) - 1) if f["vae"] else 0
+    levels = len(f["vae_mult"]) if f["vae"] else 0
+    nodes = k * (4 * f["blocks"] + 2 * (f["steps"] - 1) + f["head_blocks"]) + levels * (1 + f["vae_res_blocks"])
+    side = f["scales"][-1] * 2 ** (levels - 1) if levels else 0
     size = CONSTANT_ELEMENT_BYTES * TIME_FEATURES * min(f["steps"], 1001) + INDEX_BYTES * side * side
+    if f["attention"] == "aattc":
+        head = min(f["width"] // f["heads"], f["head_width"] // f["head_heads"])
+        size += INDEX_BYTES * feature_rank(head, f["aattc_degree"])
     return nodes, size
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
 from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.kind import Kind, Param
+from tc0sim.limits import MAX_CHANNELS
 from tc0sim.models.common import NamedWeights, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder, var_decoder_config
 from tc0sim.ops.activations import clamp, gelu_tanh, silu, softmax
@@ -81,21 +82,21 @@ IGNORED_WEIGHTS = (
 PARAMS: tuple[Param, ...] = (
     Param("depth", "int", 16, "transformer blocks (VAR-d16 … d36)", min=1),
     Param("resolution", "int", 256, "image size: picks the official scales when 'scales' is null", choices=tuple(RELEASED_SCALES)),
-    Param("width", "int", None, "model width C (null: 64 · depth)", min=1, nullable=True),
-    Param("heads", "int", None, "attention heads, dividing the width (null: depth)", min=1, nullable=True),
+    Param("width", "int", None, "model width C (null: 64 · depth)", min=1, max=MAX_CHANNELS, nullable=True),
+    Param("heads", "int", None, "attention heads, dividing the width (null: depth)", min=1, max=MAX_CHANNELS, nullable=True),
     Param("mlp_ratio", "real", 4, "FFN hidden width = round(width · mlp_ratio), at least 1", min=1e-9, max=1e6),
     Param("scales", "ints", None, "token map sides pn_1 < … < pn_K (null: the official ones of the resolution)",
           min=1, max=MAX_SIDE, min_len=2, max_len=MAX_SCALES, increasing=True, nullable=True),
-    Param("codebook", "int", 4096, "VQ codebook size V (the logits)", min=1),
-    Param("vae_channels", "int", 32, "latent channels of the codebook vectors", min=1),
-    Param("classes", "int", 1000, "class labels (the class embedding has one more row, the null class)", min=1),
+    Param("codebook", "int", 4096, "VQ codebook size V (the logits)", min=1, max=MAX_CHANNELS),
+    Param("vae_channels", "int", 32, "latent channels of the codebook vectors", min=1, max=MAX_CHANNELS),
+    Param("classes", "int", 1000, "class labels (the class embedding has one more row, the null class)", min=1, max=MAX_CHANNELS),
     Param("shared_aln", "bool", None, "one AdaLN linear shared by the blocks (null: depth = 36)", nullable=True),
     Param("cfg", "real", 1.5, "classifier-free guidance scale", min=-1e6, max=1e6),
     Param("top_k", "int", 900, "top-k sampling (0 or ≥ codebook: off)", min=0),
     Param("top_p", "real", 0.96, "top-p (nucleus) sampling (0: off)", min=0.0, max=1.0),
     Param("phi_count", "int", 4, "Φ convolutions of the quantiser (0: one per scale)", min=0, max=MAX_PHI),
     Param("quant_resi", "real", 0.5, "Φ(h) = (1 − q)·h + q·Conv(h)", min=0.0, max=1.0),
-    Param("decoder_ch", "int", 160, "decoder base channels", min=1),
+    Param("decoder_ch", "int", 160, "decoder base channels", min=1, max=MAX_CHANNELS),
     Param("decoder_levels", "ints", [1, 1, 2, 2, 4], "decoder channel multipliers, one per level (each level but "
           "the last upsamples ×2)", min=1, max_len=MAX_LEVELS),
     Param("decoder_res_blocks", "int", 2, "ResBlocks per decoder level", min=0),
