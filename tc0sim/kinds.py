@@ -17,7 +17,7 @@ from tc0sim.ir.kind import BuildFn, Kind, Param
 from tc0sim.models import MODELS
 from tc0sim.ops import OPERATORS
 
-__all__ = ["BuildFn", "KINDS", "Kind", "Param", "build", "describe", "get_kind", "kind_names", "register"]
+__all__ = ["BuildFn", "KINDS", "Kind", "Param", "build", "describe", "get_kind", "kind_names", "params_markdown", "register"]
 
 KINDS: dict[str, Kind] = {}
 
@@ -75,3 +75,14 @@ def describe() -> list[dict[str, Any]]:
         }
         for kind in (KINDS[name] for name in kind_names())
     ]
+
+
+def params_markdown() -> str:
+    """The markdown table of every param of every kind, read from the schema (docs/model_files.md)."""
+    lines = ["| kind | param | default | rule | meaning |", "|---|---|---|---|---|"]
+    for kind in describe():
+        for p in kind["params"]:
+            cells = (f"`{kind['name']}`", f"`{p['name']}`", "null" if p["default"] is None else f"`{p['default']}`",
+                     p["rule"], p["doc"])
+            lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines)
