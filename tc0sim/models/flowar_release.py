@@ -71,6 +71,8 @@ MAX_SIDE = 4096
 """Largest token map side of ``scales`` (the released models reach 16)."""
 MAX_SCALES = 256
 """Most scales (the released models have 5)."""
+MAX_STEPS = 10_000
+"""Most Euler steps (the released models take 25 or 50; the audit's closed form lists every time point)."""
 MAX_LEVELS = 16
 """Most VAE decoder levels (the released decoder has 5: ×16 upsampling)."""
 
@@ -93,7 +95,7 @@ PARAMS: tuple[Param, ...] = (
     Param("head_width", "int", None, "flow head width w (null: the variant's)", min=1, max=MAX_CHANNELS, nullable=True),
     Param("head_blocks", "int", None, "flow head blocks (null: the variant's)", min=1, nullable=True),
     Param("cross", "bool", None, "flow head Block_v2 with cross-attention (null: the variant's)", nullable=True),
-    Param("steps", "int", None, "Euler steps of the sampler (null: the variant's)", min=2, nullable=True),
+    Param("steps", "int", None, "Euler steps of the sampler (null: the variant's)", min=2, max=MAX_STEPS, nullable=True),
     Param("cfg", "rational", None, "classifier-free guidance scale (null: the variant's)", min=1, max=10**6, nullable=True),
     Param("guidance", "rational", None, "guide while t ≤ guidance (null: the variant's)", min=0, max=10**6, nullable=True),
     Param("head_heads", "int", None, "flow head attention heads (null: head_width // 64)", min=1, max=MAX_CHANNELS, nullable=True),
@@ -168,7 +170,8 @@ def _rope_heads(p: Mapping[str, Any]) -> str | None:
     f = _filled(p)
     for what, w, h in (("width", f["width"], f["heads"]), ("head_width", f["head_width"], f["head_heads"])):
         if w % h or (w // h) % 4:
-            return f"{what} {w} over {h} heads must give a head width divisible by 4 (2-D RoPE)"
+            heads = "heads" if what == "width" else "head_heads"
+            return f"{what} {w} over {h} heads must give a head width divisible by 4 (2-D RoPE; params {what!r}, {heads!r})"
     return None
 
 

@@ -115,7 +115,7 @@ def _shape(p: Mapping[str, Any]) -> tuple[int, int, tuple[int, ...]]:
 
 def _heads_divide(p: Mapping[str, Any]) -> str | None:
     width, heads, _ = _shape(p)
-    return f"{heads} heads do not divide width {width}" if width % heads else None
+    return f"{heads} heads do not divide width {width} (params 'heads', 'width')" if width % heads else None
 
 
 def _hidden(p: Mapping[str, Any]) -> str | None:

@@ -99,6 +99,6 @@ KINDS: tuple[Kind, ...] = (
     Kind("clamp", ("n", "c"), _build_clamp, REF, doc="max(min(x, hi), lo)",
          params=(Param("lo", "rational", -1, "the lower bound (read exactly, a float at its shortest decimal)"),
                  Param("hi", "rational", 1, "the upper bound (read exactly, a float at its shortest decimal)")),
-         rules=(lambda p: f"lo = {p['lo']} exceeds hi = {p['hi']}" if p["lo"] > p["hi"] else None,)),
+         rules=(lambda p: f"param 'lo' = {p['lo']} exceeds param 'hi' = {p['hi']}" if p["lo"] > p["hi"] else None,)),
 )
 """The kinds this module defines (listed by its package's __init__)."""
