@@ -175,7 +175,7 @@ def test_describe_reads_the_schema():
     kinds = {k["name"]: k for k in describe()}
     assert set(kinds) == set(KINDS)
     steps = next(p for p in kinds["flowar_release"]["params"] if p["name"] == "steps")
-    assert steps == {"name": "steps", "type": "int", "default": None, "rule": "an integer ≥ 2, or null",
+    assert steps == {"name": "steps", "type": "int", "default": None, "rule": "an integer in [2, 10000], or null",
                      "doc": steps["doc"]} and steps["doc"]
     assert "| `var_release` | `scales` | null | a list of 2 to 256 integers, strictly increasing" in params_markdown()
 
