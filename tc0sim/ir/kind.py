@@ -17,7 +17,7 @@ from typing import Any
 from tc0sim.errors import BudgetError, ConfigError
 from tc0sim.ir.budget import NODE_BYTES, BudgetedBuilder, BuildBudget, active_budget
 from tc0sim.ir.graph import Builder, Graph, Tensor, paused_gc
-from tc0sim.ir.params import Param, Rule, exact_text, inferred, short, validate
+from tc0sim.ir.params import Param, Rule, inferred, short, validate
 
 BuildFn = Callable[[Builder, dict[str, int], dict[str, Any]], dict[str, Tensor]]
 EstimateFn = Callable[[Mapping[str, int], Mapping[str, Any]], "tuple[int, int]"]
@@ -67,11 +67,11 @@ class Kind:
         budget: BuildBudget | None = None,
         share: bool = False,
     ) -> Graph:
-        """Build the Graph; missing/extra dims and unknown params are ConfigErrors.
+        """Build the Graph; missing/extra dims and params the schema refuses are ConfigErrors.
 
         With a ``budget`` (default: the active ``budget_scope``'s, if any) the build is refused
         (BudgetError) as soon as the graph would exceed it, and before anything is built when
-        ``min_nodes`` already does. With ``share`` the sub-circuits a model builds with
+        the kind's ``estimate`` already does. With ``share`` the sub-circuits a model builds with
         ``Builder.call`` are built once and called (the depth and size interpreters read such
         graphs; ``Graph.flat`` gives the same circuit without calls).
         """

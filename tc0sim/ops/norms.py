@@ -16,7 +16,8 @@ from typing import Any
 
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.ir.kind import Kind, Param, exact_text
+from tc0sim.ir.kind import Kind, Param
+from tc0sim.ir.params import exact_text
 from tc0sim.ops.activations import scalar
 
 REF = "PyTorch LayerNorm / GroupNorm / F.normalize"
