@@ -263,6 +263,8 @@ def test_issue_33_params_are_one_line_refusals_in_every_command(tmp_path):
             assert case["exit"] in (0, 2), case  # the released models' audit reads a closed form, builds nothing
         else:
             assert case["exit"] == 2, case
+        if case["args"][0] == "depth":
+            assert case["seconds"] < 10, case  # refused from the params, before anything grows
         if case["exit"] == 2 and name in ISSUE_33:
             assert ISSUE_33[name] in case["stderr"], case["stderr"]
         if name in ("zero", "urandom"):

@@ -280,4 +280,4 @@ def validate(kind: Schema, raw: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-__all__ = ["Param", "ParamType", "Rule", "TYPES", "exact_text", "inferred", "short", "validate"]
+__all__ = ["Param", "ParamType", "Rule", "Schema", "TYPES", "exact_text", "inferred", "short", "validate"]
