@@ -41,6 +41,11 @@ MAX_SWEEP_POINTS = 100
 MAX_VERIFY_POINTS = 20
 """Most extra n values ``size --verify`` builds."""
 
+MAX_CHANNELS = 2**16
+"""Largest width, head count, channel count, codebook or class count of a released model's params
+(the released models stay below 5,000): the interpreters keep arrays as long as a concatenated axis,
+which the build budget, counting nodes, does not see."""
+
 DEFAULT_MAX_NODES = 10**6
 """Default build budget: tensor nodes of one graph (``--max-nodes`` raises it)."""
 

@@ -193,7 +193,7 @@ def _decoder_layer(j: int, block: str, shape: tuple[int, int, int], kernel: int,
 
 def var_chain(dims: Mapping[str, int], params: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> list[Layer]:
     """The layers of a ``var`` model in order (phase 1 per level, phase 2, each decoder block)."""
-    full = {**get_kind("var").params, **params}
+    full = {**get_kind("var").defaults, **params}
     sizes = parse_scales(full["scales"], dims["h"], dims["w"])
     layers = check_positive_int("var", "layers", full["layers"])
     components = parse_g(full["g"])

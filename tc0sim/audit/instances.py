@@ -181,7 +181,7 @@ def claim_maker(claim_kind: str, dims: Mapping[str, str], params: Mapping[str, A
 
 def spec_maker(spec: ModelSpec, build_graph: Callable[[Any, dict[str, int], dict[str, Any]], Graph]) -> Maker:
     """At n: the names a precondition reads (``claim_env``) and the graph ``build_graph`` builds."""
-    defaults = dict(get_kind(spec.kind).params)
+    defaults = get_kind(spec.kind).defaults
 
     def make(n: int | None) -> tuple[dict[str, int], Graph]:
         dims, params = spec.dims_at(n), spec.params_at(n)

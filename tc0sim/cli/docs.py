@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tc0sim.kinds import params_markdown
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
@@ -73,7 +75,7 @@ def kinds_table() -> str:
     ]
     for name in kind_names():
         kind = KINDS[name]
-        params = ", ".join(f"`{p}` ({v!s})" for p, v in kind.params.items()) or "—"
+        params = ", ".join(f"`{p}` ({v!s})" for p, v in kind.defaults.items()) or "—"
         lines.append(
             "| "
             + " | ".join(
@@ -242,7 +244,7 @@ def _between(name: str, generate: Callable[[], str]) -> Callable[[str], str]:
 
 GENERATED: dict[Path, Callable[[str], str]] = {
     DOCS / "dag.md": _between("primitives", primitives_table),
-    DOCS / "model_files.md": _between("kinds", kinds_table),
+    DOCS / "model_files.md": lambda text: _between("params", params_markdown)(_between("kinds", kinds_table)(text)),
     DOCS / "operators.md": _between("depths", depth_table),
     DOCS / "claims.md": _claims_document,
     DOCS / "models.md": _between("var_release", var_release_section),

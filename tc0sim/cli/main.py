@@ -782,7 +782,7 @@ def kinds(fmt: str) -> None:
     rows, listed = [], []
     for name in kind_names():
         kind = KINDS[name]
-        params = {p: jsonable(v) for p, v in kind.params.items()}
+        params = {p: jsonable(v) for p, v in kind.defaults.items()}
         files = examples.get(name, [])
         rows.append(
             [
