@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tc0sim.cli.main import _size_sections
+from tc0sim.reports.size import size_sections as _size_sections
 from tc0sim.cli.output import SUMMARY_ROWS, summarised
 
 
