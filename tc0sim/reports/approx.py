@@ -9,13 +9,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.limits import DEFAULT_MAX_CHAIN_GATES
-from tc0sim.modelfile import ModelSpec
 from tc0sim.reports.base import FixedReport, Section, as_spec
 from tc0sim.reports.size import no_progress
+
+if TYPE_CHECKING:
+    from tc0sim.modelfile import ModelSpec
 
 
 class SeparatenessReport(FixedReport):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tc0sim.audit.audit import Verdict
-from tc0sim.modelfile import ModelSpec
 from tc0sim.reports.base import Report, Section, as_spec
+
+if TYPE_CHECKING:
+    from tc0sim.audit.audit import Verdict
+    from tc0sim.modelfile import ModelSpec
 
 VIOLATED = "violated"
 

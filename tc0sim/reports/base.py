@@ -12,13 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import fmt as vec_text
-from tc0sim.modelfile import ModelSpec, load_model
+
+if TYPE_CHECKING:
+    from tc0sim.modelfile import ModelSpec
 
 
 @dataclass
@@ -88,6 +90,8 @@ def jsonable(value: Any) -> Any:
 
 def as_spec(model: str | Path | ModelSpec) -> tuple[ModelSpec, str]:
     """A model file path (read and validated) or a ModelSpec, with the name a report gives it."""
+    from tc0sim.modelfile import ModelSpec, load_model
+
     if isinstance(model, ModelSpec):
         return model, model.source
     return load_model(model), str(model)

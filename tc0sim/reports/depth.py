@@ -10,18 +10,20 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tc0sim.errors import ConfigError
-from tc0sim.interp.depth import DepthResult
-from tc0sim.ir.graph import Graph
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import claim_verdict, dot
-from tc0sim.modelfile import ModelSpec
 from tc0sim.reports.base import (
     PATH_HEADERS, Report, Section, as_spec, exact_text, group_dicts, group_rows, jsonable, vec_dict, vec_text,
 )
 from tc0sim.reports.size import size_sections
+
+if TYPE_CHECKING:
+    from tc0sim.interp.depth import DepthResult
+    from tc0sim.ir.graph import Graph
+    from tc0sim.modelfile import ModelSpec
 
 Vec = tuple[int, ...]
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.graph import Graph
-from tc0sim.modelfile import ModelSpec
 from tc0sim.reports.base import Report, Section, as_spec
+
+if TYPE_CHECKING:
+    from tc0sim.ir.graph import Graph
+    from tc0sim.modelfile import ModelSpec
 
 SUFFIXES = (".graphml", ".dot", ".json")
 

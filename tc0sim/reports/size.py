@@ -8,12 +8,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tc0sim import polyfit
 from tc0sim.errors import ConfigError
-from tc0sim.modelfile import ModelSpec
 from tc0sim.reports.base import SUMMARY_ROWS, Report, Section, as_spec, exact_text, summarised
+
+if TYPE_CHECKING:
+    from tc0sim.modelfile import ModelSpec
 
 VERIFY_POINTS = 2
 """How many extra n values ``size_report`` builds by default to verify a fitted polynomial."""
