@@ -9,6 +9,7 @@ over these reports is tested in test_cli.py.
 from __future__ import annotations
 
 import json
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -365,3 +366,39 @@ def test_threshold_report_writes_and_verifies(tmp_path):
     assert isinstance(report.sections()[0], Section)
     with pytest.raises(Tc0simError, match="no threshold circuit"):
         threshold_report("nope", 3, str(out))
+
+
+# ------------------------------------------------------------------------------------------ approx
+
+
+def test_separateness_report_of_two_tokens(tmp_path):
+    import numpy as np
+
+    from tc0sim.reports import separateness_report
+
+    # tokens (3, 4) and (0, 1): norms 5 and 1, distance √18 (Definition 5.2's γ_min, γ_max, δ)
+    path = tmp_path / "emb.npz"
+    np.savez(path, E=np.array([[[3.0, 4.0], [0.0, 1.0]]]))
+    report = separateness_report(str(path), key="E")
+    data = report.as_dict()
+    assert (data["gamma_min"], data["gamma_max"], data["vocabulary"]) == (1.0, 5.0, 2)
+    assert data["delta"] == math.sqrt(18) and data["kappa"] == 5.0
+    (section,) = report.sections()
+    assert [row[0] for row in section.rows] == ["gamma_min", "gamma_max", "delta", "vocabulary", "distinct_within_sequences", "kappa"]
+    with pytest.raises(Tc0simError, match="no array 'X'"):
+        separateness_report(str(path))
+
+
+def test_contextual_report_sweeps_the_precision(tmp_path):
+    import numpy as np
+
+    from tc0sim.reports import contextual_report
+
+    path = tmp_path / "emb.npz"
+    np.savez(path, X=np.array([[[1.0, 0.5], [-0.25, 2.0], [0.75, -1.0]], [[0.5, 0.5], [2.0, -0.5], [1.0, 1.0]]]))
+    spec = model(tmp_path, "kind: attention\ndims: {n: 3, d: 2}\nprecision: 24\nseed: 0\nscale: 0.5\n", "att.yaml")
+    report = contextual_report(spec, str(path), sweep="20..22")
+    assert report.as_dict()["sweep"]["precisions"] == [20, 21, 22]
+    assert [row[0] for row in report.sections()[1].rows] == [20, 21, 22]
+    with pytest.raises(Tc0simError, match="no precision"):
+        contextual_report(model(tmp_path, "kind: attention\ndims: {n: 3, d: 2}\n", "bare.yaml"), str(path))
