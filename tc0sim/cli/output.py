@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
-from tc0sim.reports.base import SUMMARY_ROWS, Report, Section, jsonable, summarised
+from tc0sim.reports.base import SUMMARY_ROWS, Report, Section, jsonable, no_progress, no_status, summarised
 
 FORMATS = ("text", "json", "markdown")
 __all__ = ["FORMATS", "SUMMARY_ROWS", "Section", "emit", "jsonable", "progress", "show", "status", "summarised",
@@ -125,7 +125,8 @@ def unlimited_int_digits() -> Iterator[None]:
 def progress(description: str, total: int) -> Iterator[Any]:
     """A rich progress bar on stderr when stderr is a terminal; otherwise a silent stand-in."""
     if not sys.stderr.isatty():
-        yield _Quiet()
+        with no_progress(description, total) as quiet:
+            yield quiet
         return
     from rich.progress import Progress
 
@@ -137,13 +138,8 @@ def progress(description: str, total: int) -> Iterator[Any]:
 def status(message: str) -> Any:
     """A rich spinner on stderr while a long step runs, only when stderr is a terminal."""
     if not sys.stderr.isatty():
-        return nullcontext()
+        return no_status(message)
     return _console(sys.stderr).status(message)
-
-
-class _Quiet:
-    def advance(self, label: str = "") -> None:
-        """Nothing: stderr is not a terminal."""
 
 
 class _Bar:

@@ -6,15 +6,14 @@ perturbation chain of Lemmas 6.3–6.5 and Theorem 6.6."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.limits import DEFAULT_MAX_CHAIN_GATES
-from tc0sim.reports.base import FixedReport, Section, as_spec
-from tc0sim.reports.size import no_progress
+from tc0sim.reports.base import FixedReport, Section, as_spec, no_progress, no_status
 
 if TYPE_CHECKING:
     from tc0sim.modelfile import ModelSpec
@@ -124,7 +123,7 @@ def perturbation_report(
     degree: int = 2,
     reference: int = 256,
     max_gates: int = DEFAULT_MAX_CHAIN_GATES,
-    status: Callable[[str], AbstractContextManager[Any]] = lambda message: nullcontext(),
+    status: Callable[[str], AbstractContextManager[Any]] = no_status,
 ) -> PerturbationReport:
     """Per-layer errors and Lipschitz bounds of a ``var`` model whose layers are replaced by p-bit
     evaluation (or aattc of degree ``degree``), against Lemmas 6.3–6.5 and Theorem 6.6."""

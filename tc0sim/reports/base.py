@@ -9,6 +9,7 @@ JSON values the same way for every report.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import fmt as vec_text
+from tc0sim.ir.vectors import to_dict
 
 if TYPE_CHECKING:
     from tc0sim.modelfile import ModelSpec
@@ -55,6 +56,21 @@ class FixedReport(Report):
 
     def as_dict(self) -> dict[str, Any]:
         return self.data
+
+
+class _Quiet:
+    def advance(self, label: str = "") -> None:
+        """Nothing to show."""
+
+
+def no_progress(description: str, total: int) -> AbstractContextManager[Any]:
+    """A report's default progress hook (``progress(description, total)`` yields a bar with ``advance``): silent."""
+    return nullcontext(_Quiet())
+
+
+def no_status(message: str) -> AbstractContextManager[Any]:
+    """A report's default status hook (a spinner while a long step runs): silent."""
+    return nullcontext()
 
 
 SUMMARY_ROWS = 12
@@ -99,7 +115,7 @@ def as_spec(model: str | Path | ModelSpec) -> tuple[ModelSpec, str]:
 
 def vec_dict(v: tuple[int, ...]) -> dict[str, int]:
     """A depth vector as {symbol: count} over every symbol."""
-    return {s: int(c) for s, c in zip(SYMBOLS, v)}
+    return to_dict(v, full=True)
 
 
 def exact_text(x: Any) -> str:

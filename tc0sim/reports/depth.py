@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +16,7 @@ from tc0sim.errors import ConfigError
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import claim_verdict, dot
 from tc0sim.reports.base import (
-    PATH_HEADERS, Report, Section, as_spec, exact_text, group_dicts, group_rows, jsonable, vec_dict, vec_text,
+    PATH_HEADERS, Report, Section, as_spec, exact_text, group_dicts, group_rows, jsonable, no_status, vec_dict, vec_text,
 )
 from tc0sim.reports.size import size_sections
 
@@ -90,11 +90,7 @@ class DepthReport(Report):
     def as_dict(self) -> dict[str, Any]:
         spec, result, n = self.spec, self.result, self.n
         depth: dict[str, Any] = {
-            "critical": [vec_dict(v) for v in result.critical],
-            "linear": [vec_text(v) for v in result.critical],
-            "per_symbol": dict(result.per_symbol),
-            "exact": bool(result.exact),
-            "inexact_reasons": list(result.inexact_reasons),
+            **result.as_dict(),  # critical, linear, per_symbol, exact, inexact_reasons
             "tensor_nodes": result.analysed_nodes,
             "witness": [self._witness_json(v, groups) for v, groups in self.witnesses],
             "at": None,
@@ -205,7 +201,7 @@ def depth_report(
     memory_budget: int | None = None,
     allow_upper_bound: bool = False,
     threshold: bool = False,
-    status: Callable[[str], AbstractContextManager[Any]] = lambda message: nullcontext(),
+    status: Callable[[str], AbstractContextManager[Any]] = no_status,
     started: float | None = None,
 ) -> DepthReport:
     """The exact critical depth of ``model`` at ``n`` (refused above ``memory_budget`` bytes unless

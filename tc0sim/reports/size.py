@@ -4,7 +4,7 @@ on further points, and the weight scalars the circuit reads; and the size tables
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -12,23 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from tc0sim import polyfit
 from tc0sim.errors import ConfigError
-from tc0sim.reports.base import SUMMARY_ROWS, Report, Section, as_spec, exact_text, summarised
+from tc0sim.reports.base import SUMMARY_ROWS, Report, Section, as_spec, exact_text, no_progress, summarised
 
 if TYPE_CHECKING:
     from tc0sim.modelfile import ModelSpec
 
 VERIFY_POINTS = 2
 """How many extra n values ``size_report`` builds by default to verify a fitted polynomial."""
-
-
-class _Quiet:
-    def advance(self, label: str = "") -> None:
-        """Nothing to show."""
-
-
-def no_progress(description: str, total: int) -> AbstractContextManager[Any]:
-    """The default progress of a report: nothing shown."""
-    return nullcontext(_Quiet())
 
 
 def size_sections(report: dict[str, Any], full: bool = False) -> list[Section]:
