@@ -4,16 +4,13 @@ checked against the depth interpreter, and Theorem 4.9's preconditions are judge
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 
 import pytest
-from click.testing import CliRunner
 
 from tc0sim.audit.flowar_release import (
     FORMS, HELD_OUT, _config, closed_form, euler_steps, fit_depth, theorem_4_9, unguided_steps, vae_depth,
 )
-from tc0sim.cli.main import main
 from tc0sim.interp.depth import depth
 from tc0sim.ir.graph import Builder
 from tc0sim.ir.vectors import add, pareto_max
@@ -63,12 +60,14 @@ def test_theorem_4_9_preconditions_per_variant(variant):
     assert any("erf" in t for t in verdict["outside_primitives"])
 
 
-def test_cli_audit_of_a_released_file(tmp_path):
+def test_audit_of_a_released_file(tmp_path):
+    from tc0sim.reports import audit_report
+
     path = tmp_path / "h.yaml"
     path.write_text("kind: flowar_release\nvariant: H\n")
-    result = CliRunner().invoke(main, ["audit", str(path), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    (verdict,) = json.loads(result.stdout)["claims"]
+    report = audit_report([path])
+    assert not report.violated
+    (verdict,) = report.as_dict()["claims"]
     assert verdict["id"] == "FlowAR-T4.9" and verdict["verdict"] == "precondition"
     assert "d_erf" in verdict["computed"] and any("K = O(1): fails" in n for n in verdict["notes"])
 

@@ -7,12 +7,14 @@ The layers, lowest first (a module may import its own layer and the layers below
 2. ir: ``tc0sim.ir`` (primitives, shapes, moves, rule tables, vectors, graph, kinds' record)
 3. ops: ``tc0sim.ops`` (operators lowered onto the IR)
 4. models: ``tc0sim.models`` (models built from operators)
-5. catalogue: ``tc0sim.kinds`` (the registry of operators and models), ``tc0sim.modelfile``, ``tc0sim.npzfile``
+5. catalogue: ``tc0sim.kinds`` (the registry of operators and models), ``tc0sim.modelfile``, ``tc0sim.npzfile``,
+   ``tc0sim.io`` (.npz inputs and checkpoints bound to a graph)
 6. interp: ``tc0sim.interp`` (depth, size, evaluate, expand, export), ``tc0sim.engines`` (the
    evaluation engines and their plan), ``tc0sim.approx`` (the universal-approximation
    quantities, read from evaluations)
 7. audit: ``tc0sim.audit`` (claims and their verdicts)
-8. cli: ``tc0sim.cli``, ``tc0sim.__main__``, ``tc0sim.testing`` (the pytest plugin)
+8. reports: ``tc0sim.reports`` (one report per command: ``sections()`` and ``as_dict()``)
+9. cli: ``tc0sim.cli``, ``tc0sim.__main__``, ``tc0sim.testing`` (the pytest plugin)
 
 Every import statement counts, also those inside functions or under ``TYPE_CHECKING``: a lazy
 import is still a dependency. A new module or subpackage must be given a layer here.
@@ -34,9 +36,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ir", ("tc0sim.ir",)),
     ("ops", ("tc0sim.ops",)),
     ("models", ("tc0sim.models",)),
-    ("catalogue", ("tc0sim.kinds", "tc0sim.modelfile", "tc0sim.npzfile")),
+    ("catalogue", ("tc0sim.kinds", "tc0sim.modelfile", "tc0sim.npzfile", "tc0sim.io")),
     ("interp", ("tc0sim.interp", "tc0sim.engines", "tc0sim.approx")),
     ("audit", ("tc0sim.audit",)),
+    ("reports", ("tc0sim.reports",)),
     ("cli", ("tc0sim.cli", "tc0sim.__main__", "tc0sim.testing")),
 )
 
@@ -114,6 +117,18 @@ def test_imports_point_down(module):
     assert not upward, f"{module} ({LAYERS[layer_of(module)][0]}) imports higher layers: " + ", ".join(
         f"{t} ({LAYERS[layer_of(t)][0]})" for t in upward
     )
+
+
+def test_no_module_outside_the_cli_imports_it():
+    """The command line is a thin layer over the library: nothing below it imports ``tc0sim.cli``."""
+    outside = [m for m in MODULES if not m.startswith("tc0sim.cli") and m != "tc0sim.__main__"]
+    importers = sorted(m for m in outside if any(t.startswith("tc0sim.cli") for t in GRAPH.successors(m)))
+    assert not importers, f"modules importing tc0sim.cli: {importers}"
+
+
+def test_the_cli_main_module_is_short():
+    """The group, its shared options and error handling; every command has a module of its own (issue 28)."""
+    assert len(MODULES["tc0sim.cli.main"].read_text(encoding="utf-8").splitlines()) <= 400
 
 
 def test_ir_and_fp_import_nothing_above_them():

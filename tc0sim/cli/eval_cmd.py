@@ -9,15 +9,16 @@ from typing import Any
 import click
 import numpy as np
 
-from tc0sim.cli.options import N_OPTION, Count, budget_options, load, one_line
+from tc0sim.cli.options import N_OPTION, Count, budget_options, load
+from tc0sim.errors import one_line
 from tc0sim.cli.output import jsonable, status, unlimited_int_digits
 from tc0sim.engines import PARALLEL_MIN_GATES
 from tc0sim.engines import choices as engine_choices
 from tc0sim.errors import ConfigError, Tc0simError
 from tc0sim.fp import Format
+from tc0sim.io.inputs import read_inputs
 from tc0sim.ir.budget import active_budget
 from tc0sim.limits import MAX_PRECISION, MIN_PRECISION
-from tc0sim.npzfile import READ_ERRORS, check_member_header
 
 DEFAULT_MAX_GATES = 5 * 10**7
 """Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
@@ -37,35 +38,6 @@ class EngineChoice(click.Choice):
     @choices.setter
     def choices(self, value: Any) -> None:
         pass
-
-
-def _read_inputs(path: str, graph: Any) -> dict[str, np.ndarray]:
-    """Arrays of an .npz file, checked against the graph's input names and shapes."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ConfigError(f"--inputs {path}: no such file") from None
-    except READ_ERRORS as e:
-        raise ConfigError(f"--inputs {path}: not a readable .npz archive ({one_line(e)})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ConfigError(f"--inputs {path}: expected an .npz archive of named arrays, got a single array")
-    arrays: dict[str, np.ndarray] = {}
-    with archive:
-        for name in archive.files:
-            if name not in graph.inputs:
-                raise ConfigError(
-                    f"--inputs {path}: unknown input {name!r}; the model's inputs are {', '.join(graph.inputs)}"
-                )
-            expected = graph.node(graph.inputs[name]).shape
-            check_member_header(path, archive, name, expected)
-            try:
-                array = archive[name]
-            except READ_ERRORS as e:
-                raise ConfigError(f"--inputs {path}: array {name!r} cannot be read ({one_line(e)})") from None
-            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-                raise ConfigError(f"--inputs {path}: input {name!r} has a value that is not finite")
-            arrays[name] = array
-    return arrays
 
 
 @click.command(name="eval")
@@ -143,11 +115,11 @@ def eval_command(
         graph, p, engine, workers, scheduler, chunk, None if budget is None else budget.max_bytes, gates=gates,
         label=spec.label(n),
     )
-    inputs = _read_inputs(inputs_path, graph) if inputs_path else {}
+    inputs = read_inputs(inputs_path, graph) if inputs_path else {}
     if weight_files:
-        from tc0sim.cli.weights import load_weights
+        from tc0sim.io import bind_weights
 
-        inputs.update(load_weights(graph, weight_files, spec.kind_info.ignored_weights, supplied=inputs))
+        inputs.update(bind_weights(graph, weight_files, spec.kind_info.ignored_weights, supplied=inputs))
     stats = EvalStats()
     with status(f"evaluating {gates:,} gates at p={p}"):
         outputs = evaluate(graph, inputs, chosen, seed=spec.seed, scale=spec.scale, stats=stats, values="native")
