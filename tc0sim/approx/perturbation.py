@@ -453,10 +453,11 @@ class GrowthCounterexample:
 
 
 def growth_counterexample(scale: int = 1000, shift: Fraction = Fraction(1, 128), reference: int = REFERENCE_PRECISION) -> GrowthCounterexample:
-    """u_1 = identity, v_1 = X ↦ X + E (‖E‖ = shift), u_2 = v_2 = Attn with tokens (1, 0), (0, 1),
+    """u_1 = X ↦ X + E (‖E‖ = shift), v_1 = identity, u_2 = v_2 = Attn with tokens (1, 0), (0, 1),
     W_Q W_Kᵀ = scale·[[1, 1], [0, 0]] (the first row's two scores tie) and W_V = I.
 
-    Attn meets the growth bound with K_2 = √n‖W_V‖ = √2 (and v_1 on inputs of norm ≥ 1), yet a
+    Attn meets the growth bound with K_2 = √n‖W_V‖ = √2 and v_1 = identity meets it on every input
+    (the printed lemma bounds the growth of the v_i only, so no domain restriction is needed), yet a
     perturbation of size ``shift`` breaks the tie and moves the output by about 0.7 ≫ K_2·shift.
     """
     b = Builder()

@@ -32,7 +32,20 @@ from tc0sim.interp.evaluate import random_inputs
 from tc0sim.kinds import build
 from tc0sim.modelfile import from_mapping
 
-Check = tuple[str, str, str, list[str]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A measurement's verdict, claimed and computed text and notes; ``corrected``: for a claim false as
+    printed, the corrected reading and its verdict ({"reading", "verdict"})."""
+
+    verdict: str
+    claimed: str
+    computed: str
+    notes: list[str]
+    corrected: dict[str, str] | None = None
+
+
 Reports = tuple[tuple[str, PerturbationReport], ...]
 VAR_INSTANCE = {"dims": {"h": 4, "w": 4, "c": 2}, "params": {"scales": 3, "layers": 1, "g": "ffn", "decoder": ["resnet", "attn", "up"]}}
 SEEDS = (0, 1, 2)
@@ -41,6 +54,12 @@ WEIGHT_SCALE = 0.5
 CONTEXT_SEQUENCES = 8
 SWEEP = tuple(range(2, 33))
 """Precisions swept for Lemma 5.4's instance."""
+INSTANCE_FIXED = (
+    f"perturbation chains: var h = w = 4, c = 2, {VAR_INSTANCE['params']['scales']} scales, "
+    f"{VAR_INSTANCE['params']['layers']} layer, seeds {', '.join(map(str, SEEDS))}, weight scale {WEIGHT_SCALE}, "
+    f"replaced at p = {PRECISION} bits and by aattc (g = 2)",
+)
+"""What the measured instances hold fixed (every approx verdict lists it)."""
 
 
 @lru_cache(maxsize=1)
@@ -77,7 +96,7 @@ def check_two_layers(reports: Reports | None = None) -> Check:
     ratios = [row.two_layer_bound / row.two_layer_measured for _, r in reports for row in r.rows if row.two_layer_measured]
     failures = _failures(reports, "Lemma 6.3")
     computed = f"{len(ratios)} layer pairs with a nonzero error; bound/measured {_spread(ratios)}"
-    return _verdict(failures), "||f o g - tau o Phi|| <= K_1 eps_1 + eps_2", computed, failures
+    return Check(_verdict(failures), "||f o g - tau o Phi|| <= K_1 eps_1 + eps_2", computed, failures)
 
 
 def _lipschitz_reading(reports: Reports) -> tuple[list[str], str]:
@@ -93,24 +112,28 @@ def check_one_layer() -> Check:
     example = growth_counterexample()
     failures, summary = _lipschitz_reading(_reports())
     notes = [
-        f"printed hypothesis: attention on tokens (1, 0), (0, 1) with W_Q W_K^T = 1000 [[1, 1], [0, 0]], W_V = I "
-        f"meets ||v(x)|| <= K_2 ||x|| with K_2 = {example.k2_growth:.6g} (so does the replaced layer v_1(x) = x + E, "
-        f"||E|| = eps, on inputs of norm >= eps/(K_2 - 1) = {example.epsilon / (example.k2_growth - 1):.3g}, u_1 = identity); "
-        f"on the input of norm sqrt(2) the shift of eps = {example.epsilon:.6g} moves the output by "
-        f"{example.measured:.6g} > K_2 eps = {example.printed_bound:.6g}: the printed lemma fails",
-        f"with the stated Lipschitz bound instead, L eps = {example.lipschitz_bound:.6g} >= {example.measured:.6g}",
-        f"Lipschitz reading on the var chains: {summary}",
+        f"printed hypothesis (a growth bound ||v_i(x)|| <= K_2 ||x||): n = 2, j = 1, u_1(x) = x + E with ||E|| = "
+        f"eps = {example.epsilon:.6g}, v_1 = identity (growth 1 <= K_2, on every input), u_2 = v_2 = attention on "
+        f"tokens (1, 0), (0, 1) with W_Q W_K^T = 1000 [[1, 1], [0, 0]], W_V = I, which meets the growth bound with "
+        f"K_2 = sqrt(n) ||W_V|| = {example.k2_growth:.6g}; the shift E breaks the tie of the first row's two scores "
+        f"and moves the output by {example.measured:.6g} > K_2 eps = {example.printed_bound:.6g}: the printed lemma "
+        "fails (its proof's second step uses linearity, which attention does not have)",
+        f"corrected reading (v_i K_2-Lipschitz, the authors' intent): the same instance gives L eps = "
+        f"{example.lipschitz_bound:.6g} >= {example.measured:.6g}; on the var chains: {summary}",
     ] + failures
-    violated = example.measured > example.printed_bound or bool(failures)
+    printed = example.measured > example.printed_bound
+    corrected = {"reading": "v_i K_2-Lipschitz (||v_i(x) - v_i(y)|| <= K_2 ||x - y||)",
+                 "verdict": "violated" if failures or example.measured > example.lipschitz_bound else "slack"}
     computed = f"counterexample: {example.measured:.4g} > K_2^(n-j) eps = {example.printed_bound:.4g}"
-    return ("violated" if violated else "slack"), "<= K_2^(n-j) eps", computed, notes
+    return Check("violated as printed" if printed else corrected["verdict"], "<= K_2^(n-j) eps", computed, notes,
+                 corrected if printed else None)
 
 
 def check_one_layer_lipschitz(reports: Reports) -> Check:
     """Lemma 6.4 read with Lipschitz constants, on one model file's chains."""
     failures, summary = _lipschitz_reading(reports)
     notes = ["read with Lipschitz constants; as printed (a growth bound) the lemma is false: see the registry audit"]
-    return _verdict(failures), "<= prod_{i>j} L_i eps_j", summary, notes + failures
+    return Check(_verdict(failures), "<= prod_{i>j} L_i eps_j", summary, notes + failures)
 
 
 def check_telescoping(reports: Reports | None = None) -> Check:
@@ -119,7 +142,7 @@ def check_telescoping(reports: Reports | None = None) -> Check:
     failures = _failures(reports, "Lemma 6.5")
     ratios = [r.telescoped / r.measured for _, r in reports if r.measured]
     computed = f"{len(reports)} chains; sum of hybrid differences / end-to-end error {_spread(ratios, 4)}"
-    return _verdict(failures), "<= sum of the hybrid differences", computed, failures
+    return Check(_verdict(failures), "<= sum of the hybrid differences", computed, failures)
 
 
 def check_universality(reports: Reports | None = None) -> Check:
@@ -134,7 +157,7 @@ def check_universality(reports: Reports | None = None) -> Check:
     ] + failures
     ratios = [r.ratio for _, r in reports if r.ratio]
     computed = f"{len(reports)} chains; bound/measured {_spread(ratios)}"
-    return _verdict(failures), "sum_j eps_j prod_{i>j} L_i", computed, notes
+    return Check(_verdict(failures), "sum_j eps_j prod_{i>j} L_i", computed, notes)
 
 
 def _context_instance() -> np.ndarray:
@@ -186,9 +209,9 @@ def check_contextual() -> Check:
         f"(least p with delta > 0: {seeded.smallest_positive_p()})",
         f"W_V = 0 at p = 24: achieved delta = {zero.at_p.delta:.6g}: read for all weights the lemma fails",
     ]
-    return "unchecked", "(gamma_max + eps/4, exp(-5 eps^-1 |V|^4 d kappa gamma_max log L))", "existential in the weights", notes + [
+    return Check("unchecked", "(gamma_max + eps/4, exp(-5 eps^-1 |V|^4 d kappa gamma_max log L))", "existential in the weights", notes + [
         "the weights the lemma promises come from a construction tc0sim does not build"
-    ] + _grid_notes()
+    ] + _grid_notes())
 
 
 def check_resamplers() -> Check:
@@ -202,7 +225,7 @@ def check_resamplers() -> Check:
         + ": above 2 (what a constant map gains from 4x the tokens) once the map has an interior (the negative lobes "
         "of the kernel overshoot), so Phi_up enlarges errors in the Frobenius norm",
     ]
-    return "unchecked", "||f o g - tau o Phi_down|| <= K_1 eps_1 + eps_2", "no FlowAR chain measured", notes
+    return Check("unchecked", "||f o g - tau o Phi_down|| <= K_1 eps_1 + eps_2", "no FlowAR chain measured", notes)
 
 
 @dataclass(frozen=True)
@@ -212,15 +235,22 @@ class Measure:
 
     own: Callable[[], Check]
     on_file: Callable[[Reports], Check] | None = None
+    fixed: tuple[str, ...] = ()
+    """What the registry's instances of this measurement hold fixed."""
 
 
+CONTEXT_FIXED = (f"{CONTEXT_SEQUENCES} sequences of 3 distinct tokens out of 5 seeded tokens in R^2; one attention "
+                 f"layer, seed 0, weight scale {WEIGHT_SCALE}; p = 24 and p = {SWEEP[0]}..{SWEEP[-1]}",
+                 f"Lemma C.1's grid at d = {GRID[0]}, delta = 1/{GRID[1]}, L_0 = {GRID[2]}")
 MEASURES: dict[str, Measure] = {
-    "resamplers": Measure(check_resamplers),
-    "contextual": Measure(check_contextual),
-    "two_layers": Measure(check_two_layers, check_two_layers),
-    "one_layer": Measure(check_one_layer, check_one_layer_lipschitz),
-    "telescoping": Measure(check_telescoping, check_telescoping),
-    "universality": Measure(check_universality, check_universality),
+    "resamplers": Measure(check_resamplers, fixed=("area down-sampling by r = 2, 3, 4 from 4r x 4r; bicubic up by 2 from "
+                                                    "1x1 .. 8x8",)),
+    "contextual": Measure(check_contextual, fixed=CONTEXT_FIXED),
+    "two_layers": Measure(check_two_layers, check_two_layers, INSTANCE_FIXED),
+    "one_layer": Measure(check_one_layer, check_one_layer_lipschitz,
+                         ("the counterexample: n = 2 layers, j = 1, tokens (1, 0), (0, 1), eps = 1/128",) + INSTANCE_FIXED),
+    "telescoping": Measure(check_telescoping, check_telescoping, INSTANCE_FIXED),
+    "universality": Measure(check_universality, check_universality, INSTANCE_FIXED),
 }
 """A claim's ``measure`` → its measurement (the claim files name them; tc0sim.audit.checkers.approx)."""
 
