@@ -28,23 +28,12 @@ from tc0sim.approx.contextual import contextual
 from tc0sim.approx.lipschitz import area_matrix, bicubic_matrix, resampler_norm
 from tc0sim.approx.perturbation import PerturbationReport, growth_counterexample, model_perturbation, perturbation
 from tc0sim.approx.separateness import separateness
+from tc0sim.audit import error_checks
+from tc0sim.audit.construction_checks import GRID, _grid_instance, check_grid_constants, check_neurons
+from tc0sim.audit.record import Check
 from tc0sim.interp.evaluate import random_inputs
 from tc0sim.kinds import build
 from tc0sim.modelfile import from_mapping
-
-
-
-@dataclass(frozen=True)
-class Check:
-    """A measurement's verdict, claimed and computed text and notes; ``corrected``: for a claim false as
-    printed, the corrected reading and its verdict ({"reading", "verdict"})."""
-
-    verdict: str
-    claimed: str
-    computed: str
-    notes: list[str]
-    corrected: dict[str, str] | None = None
-
 
 Reports = tuple[tuple[str, PerturbationReport], ...]
 VAR_INSTANCE = {"dims": {"h": 4, "w": 4, "c": 2}, "params": {"scales": 3, "layers": 1, "g": "ffn", "decoder": ["resnet", "attn", "up"]}}
@@ -166,17 +155,6 @@ def _context_instance() -> np.ndarray:
     return np.stack([vocab[rng.permutation(5)[:3]] for _ in range(CONTEXT_SEQUENCES)])
 
 
-GRID = (2, 4, 3)
-"""Lemma C.1's quantized grid: d, 1/δ, L_0 = h_r w_r."""
-
-
-def _grid_instance(d: int, steps: int, tokens: int) -> np.ndarray:
-    """Lemma C.1's grid [δ:δ:1]^d × [1+δ:δ:2]^d × … : token k has entries in k + {δ, 2δ, …, 1}; one
-    sequence per point of the unit grid, so that every grid token occurs."""
-    points = np.array(list(itertools.product(range(1, steps + 1), repeat=d)), dtype=np.float64) / steps
-    return np.stack([np.stack([k + point for k in range(tokens)]) for point in points])
-
-
 def _grid_notes() -> list[str]:
     d, steps, tokens = GRID
     sep = separateness(_grid_instance(d, steps, tokens))
@@ -251,6 +229,16 @@ MEASURES: dict[str, Measure] = {
                          ("the counterexample: n = 2 layers, j = 1, tokens (1, 0), (0, 1), eps = 1/128",) + INSTANCE_FIXED),
     "telescoping": Measure(check_telescoping, check_telescoping, INSTANCE_FIXED),
     "universality": Measure(check_universality, check_universality, INSTANCE_FIXED),
+    "neurons": Measure(check_neurons, fixed=("grids d, L_0, 1/delta = (1, 1, 4), (1, 2, 3), (2, 1, 3), (2, 2, 2), "
+                                             "(1, 3, 2); neuron counts at d = L_0 = 2, C = 1, alpha = 2",)),
+    "grid_constants": Measure(check_grid_constants, fixed=(f"the grid d = {GRID[0]}, delta = 1/{GRID[1]}, L_0 = {GRID[2]}",)),
+    "mlp_error": Measure(error_checks.check_mlp, fixed=("mlp n = 4, c = d = 3",) + error_checks.FIXED),
+    "aattc_error": Measure(error_checks.check_aattc, fixed=("attention and aattc n = 4, d = 2, g = 2",) + error_checks.FIXED),
+    "ffn_error": Measure(error_checks.check_ffn, fixed=("ffn n = 4, c = 3",) + error_checks.FIXED),
+    "upsample_error": Measure(error_checks.check_upsample, fixed=("upsample 4x4 -> 8x8, c = 1; norms at 2, 4, 8",)
+                              + error_checks.FIXED),
+    "flow_error": Measure(error_checks.check_flow, fixed=("layernorm on x = (0, 1e-6), x' = (1e-6, 0); flow matching "
+                                                          "h = w = c = 2, t = 1/2",) + error_checks.FIXED),
 }
 """A claim's ``measure`` → its measurement (the claim files name them; tc0sim.audit.checkers.approx)."""
 

@@ -175,6 +175,20 @@ class Verdict:
         }
 
 
+@dataclass(frozen=True)
+class Check:
+    """A measurement's verdict, claimed and computed text and notes (``tc0sim.audit.approx_checks``);
+    ``corrected``: for a claim false as printed, the corrected reading and its verdict ({"reading", "verdict"});
+    ``statuses``: the status of hypotheses (by the precondition's text) the measurement decides."""
+
+    verdict: str
+    claimed: str
+    computed: str
+    notes: list[str]
+    corrected: dict[str, str] | None = None
+    statuses: dict[str, str] = field(default_factory=dict)
+
+
 OwnCheck = Callable[[Claim, Sequence[int], "int | None"], Verdict]
 """Audit one claim at its own instances: (claim, the n sweep, gates_p) → verdict."""
 

@@ -48,7 +48,10 @@ def _verdict(claim: Claim, measured: Check, fixed: Sequence[str]) -> Verdict:
     verdict = Verdict(claim.id, check.verdict, check.claimed, check.computed, list(check.notes), claim=claim)
     verdict.corrected = check.corrected
     verdict.held_fixed = list(fixed)
-    return finish(claim, verdict)
+    finish(claim, verdict)
+    for h in verdict.hypotheses:
+        h["status"] = check.statuses.get(h["text"], h["status"])
+    return verdict
 
 
 def own(claim: Claim, ns: Sequence[int] = DEFAULT_NS, gates_p: int | None = None) -> Verdict:

@@ -15,11 +15,11 @@ written from; the lemma, theorem or definition number is the citation):
   Yingyu Liang, Zhenmei Shi, Zhao Song, arXiv:2501.04299 (main result Theorem 5.11);
 * FlowAR — *On Computational Limits of FlowAR Models: Expressivity and Efficiency*, Yang Cao,
   Chengyue Gong, Yekun Ke, Xiaoyu Li, Yingyu Liang, Zhizhou Sha, Zhenmei Shi, Zhao Song,
-  arXiv:2502.16490 (Theorem 4.9; fast FlowAR in Section 5);
+  arXiv:2502.16490 (Theorem 4.9; fast FlowAR in Section 5; the error lemmas D.3–D.7, measured);
 * Universality — *Fundamental Limits of Visual Autoregressive Transformers: Universal Approximation
   Abilities*, Yifang Chen, Xiaoyu Li, Yingyu Liang, Zhenmei Shi, Zhao Song, ICML 2025
   (arXiv:2502.06167, first titled *Universal Approximation of Visual Autoregressive Transformers*):
-  Definitions 5.2–5.3, Lemmas 5.4, 6.3–6.5, Theorem 6.6, Corollaries 7.1–7.2 (ids ``UA-…``).
+  Definitions 5.2–5.3, Lemmas 5.4, 6.1, 6.3–6.5, C.1, Theorem 6.6, Corollaries 7.1–7.3 (ids ``UA-…``).
 
 Conventions:
 
