@@ -256,7 +256,9 @@ def _held_fixed(claim: Claim, verdict: Verdict) -> list[str]:
     """What the claim's own instances hold fixed: constant dims, the kind's default params, the n range."""
     out = [f"{k} = {t}" for k, t in claim.dims.items() if "n" not in str(t)]
     if claim.kind is not None:
-        out += [f"{k} = {v}" for k, v in get_kind(claim.kind).params.items()]
+        kind = get_kind(claim.kind)
+        defaults = getattr(kind, "defaults", kind.params)  # main's schema Kinds (issue 33) expose .defaults
+        out += [f"{k} = {v}" for k, v in dict(defaults).items()]
     if verdict.ns:
         out.append(f"n ∈ {{{', '.join(map(str, verdict.ns))}}}")
     if claim.fixed:
