@@ -490,9 +490,9 @@ def test_universality_claims_registered_and_audited() -> None:
         assert claim.title and claim.statement and claim.note and claim.kind is None and claim.depth is None
     verdicts = {v.id: v for v in audit_claims(UA_IDS)}
     assert verdicts["UA-L6.4"].verdict == "violated as printed" and verdicts["UA-L6.4"].corrected["verdict"] == "slack"
-    assert {verdicts[i].verdict for i in ("UA-L6.3", "UA-L6.5")} == {"by construction"}
+    assert {verdicts[i].verdict for i in ("UA-L6.3", "UA-L6.5", "UA-C7.1")} == {"by construction"}
     assert verdicts["UA-T6.6"].verdict == "unchecked" and "existence statement" in verdicts["UA-T6.6"].notes[0]
-    for i in ("UA-D5.2", "UA-D5.3", "UA-L5.4", "UA-L6.1", "UA-C7.1", "UA-C7.2", "UA-C7.3"):
+    for i in ("UA-D5.2", "UA-D5.3", "UA-L5.4", "UA-L6.1", "UA-C7.2", "UA-C7.3"):
         assert verdicts[i].verdict == "unchecked" and verdicts[i].notes
     assert any("W_V = 0" in note and "delta = 0" in note for note in verdicts["UA-L5.4"].notes)
 

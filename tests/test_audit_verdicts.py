@@ -229,3 +229,15 @@ def test_every_failing_registry_claim_names_its_corrected_reading() -> None:
     for verdict in audit_claims():
         if verdict.verdict == "violated as printed":
             assert verdict.corrected and verdict.corrected["reading"] and verdict.corrected["verdict"] in VERDICTS
+
+
+def test_corollary_7_1_on_flowar_chains() -> None:
+    """Φ_down by 2 averages 2 × 2 blocks: as a matrix its rows are orthogonal with four entries 1/4, so its
+    operator norm is √4/4 = 1/2 (1/r). The two-layer bound then holds on every chain, by construction."""
+    from tc0sim.approx.flowar_chain import chain_weights, down_chain
+
+    (down, attention) = down_chain(4, 2, 2, chain_weights(4, 2, 0, 0.5))
+    assert down.lipschitz(1.0) == pytest.approx(0.5, rel=1e-12) and attention.attention
+    verdict = audit_claim(get("UA-C7.1"))
+    assert verdict.verdict == "by construction" and "FlowAR two-layer chains" in verdict.computed
+    assert audit_claim(get("UA-C7.2")).verdict == "unchecked"

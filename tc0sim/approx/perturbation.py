@@ -308,13 +308,15 @@ def perturbation(
     degree: int = 2,
     reference: int = REFERENCE_PRECISION,
     instance: Mapping[str, Any] | None = None,
+    chain: list[Layer] | None = None,
 ) -> PerturbationReport:
-    """Measure the chain's errors and check Lemmas 6.3, 6.4, 6.5 and Theorem 6.6 on them."""
+    """Measure the chain's errors and check Lemmas 6.3, 6.4, 6.5 and Theorem 6.6 on them (the chain of
+    the ``var`` model of dims, params and weights, or the given ``chain`` fed ``weights["X_init"]``)."""
     if replace not in REPLACEMENTS:
         raise ConfigError(f"unknown replacement {replace!r}; expected one of {', '.join(REPLACEMENTS)}")
     if reference < max(p, 53):
         raise ConfigError(f"the reference precision {reference} must be at least max(p, 53) = {max(p, 53)}")
-    chain = var_chain(dims, params, weights)
+    chain = chain if chain is not None else var_chain(dims, params, weights)
     exact_graphs = [layer.graph(_attention) for layer in chain]
     if replace == "aattc":
         attend = aattc_attend(taylor_degree(degree))

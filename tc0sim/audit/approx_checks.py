@@ -1,13 +1,18 @@
 """Audit checks of the universal-approximation claims on seeded instances (tc0sim.approx).
 
-Each check returns ``(verdict, claimed, computed, notes)`` for the audit engine. The instances:
+Each check returns a ``tc0sim.audit.record.Check`` (verdict, claimed, computed, notes, and for a claim
+false as printed the corrected reading) for the audit engine. The instances:
 
 * perturbation (Lemmas 6.3–6.5, Theorem 6.6): the ``var`` model of :data:`VAR_INSTANCE` with
   weights drawn from seeds :data:`SEEDS`, replaced at p = :data:`PRECISION` bits and by aattc;
 * Lemma 6.4 as printed: :func:`tc0sim.approx.perturbation.growth_counterexample`;
 * Lemma 5.4: :data:`CONTEXT_SEQUENCES` sequences of 3 distinct tokens out of 5 (seeded), one
   attention layer with seeded weights, and the same layer with W_V = 0; and the separateness of
-  Lemma C.1's quantized grid (:data:`GRID`), to which the paper applies the lemma.
+  Lemma C.1's quantized grid (:data:`GRID`), to which the paper applies the lemma;
+* Corollary 7.1: FlowAR's Φ_down then one attention layer (:data:`DOWN_CHAIN`,
+  ``tc0sim.approx.flowar_chain``), measured like the var chains;
+* FlowAR's error lemmas D.3–D.7 (``tc0sim.audit.error_checks``) and the construction claims of
+  Lemmas 6.1 and C.1 (``tc0sim.audit.construction_checks``), registered in :data:`MEASURES`.
 
 A bound holds on every instance → ``slack`` (the ratio bound/measured is given); a bound fails on
 one → ``violated`` with the instance named.
@@ -25,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.approx.contextual import contextual
+from tc0sim.approx.flowar_chain import chain_weights, down_chain
 from tc0sim.approx.lipschitz import area_matrix, bicubic_matrix, resampler_norm
 from tc0sim.approx.perturbation import PerturbationReport, growth_counterexample, model_perturbation, perturbation
 from tc0sim.approx.separateness import separateness
@@ -192,18 +198,47 @@ def check_contextual() -> Check:
     ] + _grid_notes())
 
 
-def check_resamplers() -> Check:
-    """Corollary 7.1 is not measured; the operator norms of the resamplers it and Lemma 6.3 compose with are."""
+def _resampler_notes() -> list[str]:
+    """The operator norms of the resamplers Corollary 7.1 and Lemma 6.3 compose with."""
     down = [(r, resampler_norm(area_matrix, (4 * r, 4 * r), (4, 4))) for r in (2, 3, 4)]
     up = [(a, resampler_norm(bicubic_matrix, (a, a), (2 * a, 2 * a))) for a in (1, 2, 4, 8)]
-    notes = [
+    return [
         "area down-sampling by r: operator norm " + ", ".join(f"{v:.6g} (r = {r})" for r, v in down) + ", i.e. 1/r",
         "bicubic up-sampling by 2 (Keys a = -0.75, borders clamped): "
         + ", ".join(f"{v:.6g} ({a}x{a} -> {2 * a}x{2 * a})" for a, v in up)
         + ": above 2 (what a constant map gains from 4x the tokens) once the map has an interior (the negative lobes "
         "of the kernel overshoot), so Phi_up enlarges errors in the Frobenius norm",
     ]
-    return Check("unchecked", "||f o g - tau o Phi_down|| <= K_1 eps_1 + eps_2", "no FlowAR chain measured", notes)
+
+
+DOWN_CHAIN = {"h": 4, "c": 2, "r": 2}
+"""Corollary 7.1's FlowAR instance: Φ_down by r on an h × h × c map, then one attention layer."""
+
+
+@lru_cache(maxsize=1)
+def _down_reports() -> Reports:
+    out = []
+    for seed in SEEDS:
+        weights = chain_weights(DOWN_CHAIN["h"], DOWN_CHAIN["c"], seed, WEIGHT_SCALE)
+        for replace in ("precision", "aattc"):
+            chain = down_chain(DOWN_CHAIN["h"], DOWN_CHAIN["c"], DOWN_CHAIN["r"], weights)
+            label = f"Phi_down then attention, seed {seed}, " + (f"p = {PRECISION}" if replace == "precision" else "aattc g = 2")
+            out.append((label, perturbation({}, {}, weights, PRECISION, replace=replace, chain=chain)))
+    return tuple(out)
+
+
+def check_down_chain() -> Check:
+    """Corollary 7.1 on FlowAR's τ ∘ Φ_down: the two-layer bound K_1 ε_1 + ε_2 against the measured error."""
+    reports = _down_reports()
+    rows = [(label, r.rows[0]) for label, r in reports]
+    failures = [f"{label}: {row.two_layer_measured:.6g} > {row.two_layer_bound:.6g}" for label, row in rows
+                if row.two_layer_measured is not None and row.two_layer_measured > row.two_layer_bound * (1 + 1e-9)]
+    ratios = [row.two_layer_bound / row.two_layer_measured for _, row in rows if row.two_layer_measured]
+    notes = [f"{label}: eps_1 = {row.epsilon:.3g} (Phi_down), K_1 = {row.lipschitz_next:.4g} (attention on the ball), "
+             f"measured {row.two_layer_measured:.3g}, bound {row.two_layer_bound:.3g}" for label, row in rows]
+    computed = f"{len(rows)} FlowAR two-layer chains; bound/measured {_spread(ratios)}"
+    return Check(_verdict(failures), "||f o g - tau o Phi_down|| <= K_1 eps_1 + eps_2", computed,
+                 notes + failures + _resampler_notes())
 
 
 @dataclass(frozen=True)
@@ -221,8 +256,10 @@ CONTEXT_FIXED = (f"{CONTEXT_SEQUENCES} sequences of 3 distinct tokens out of 5 s
                  f"layer, seed 0, weight scale {WEIGHT_SCALE}; p = 24 and p = {SWEEP[0]}..{SWEEP[-1]}",
                  f"Lemma C.1's grid at d = {GRID[0]}, delta = 1/{GRID[1]}, L_0 = {GRID[2]}")
 MEASURES: dict[str, Measure] = {
-    "resamplers": Measure(check_resamplers, fixed=("area down-sampling by r = 2, 3, 4 from 4r x 4r; bicubic up by 2 from "
-                                                    "1x1 .. 8x8",)),
+    "down_chain": Measure(check_down_chain, fixed=(
+        f"Phi_down by r = {DOWN_CHAIN['r']} on a {DOWN_CHAIN['h']} x {DOWN_CHAIN['h']} x {DOWN_CHAIN['c']} map, then one "
+        f"attention layer; seeds {', '.join(map(str, SEEDS))}, weight scale {WEIGHT_SCALE}, replaced at p = {PRECISION} "
+        "bits and by aattc (g = 2)", "resampler norms: area by r = 2, 3, 4 from 4r x 4r; bicubic up by 2 from 1x1 .. 8x8")),
     "contextual": Measure(check_contextual, fixed=CONTEXT_FIXED),
     "two_layers": Measure(check_two_layers, check_two_layers, INSTANCE_FIXED),
     "one_layer": Measure(check_one_layer, check_one_layer_lipschitz,
