@@ -112,6 +112,8 @@ def _markdown(verdicts: Sequence[Verdict]) -> str:
 def _beside(v: Verdict) -> str:
     """What the summary table writes beside the verdict word: the scope, the corrected reading's verdict."""
     extra = [v.scope] if v.scope else []
+    if v.growth:
+        extra.append("at fixed " + ", ".join(str(g.get("varied", g["quantity"])) for g in v.growth))
     if v.corrected:
         extra.append(f"corrected reading: {v.corrected['verdict']}")
     return f" ({'; '.join(extra)})" if extra else ""
@@ -223,6 +225,12 @@ is given), **violated** that an instance breaks it (the instance is given), and
   a bug;
 - **unchecked** — definitions and existence statements ("there exists a transformer …"): no
   measurement decides them; what was measured is given as a note.
+
+A model as released (a `var_release` or `flowar_release` file, checker `release`) is one fixed
+circuit: each concrete precondition of its theorem is evaluated under every reading of n (tokens,
+pixels, side), and the verdict is **precondition** when no reading satisfies them together, else
+**unchecked** — a fixed configuration cannot decide an asymptotic hypothesis, and the depth's growth
+along the official scale lists is given instead.
 
 Exit status: `tc0sim audit` exits with status 1 when some verdict is **violated** or **violated as
 printed** — it follows the claim *as printed*, not the corrected reading (`tc0sim.audit.audit.FAILING`).
