@@ -113,7 +113,7 @@ def _beside(v: Verdict) -> str:
     """What the summary table writes beside the verdict word: the scope, the corrected reading's verdict."""
     extra = [v.scope] if v.scope else []
     if v.growth:
-        extra.append("at fixed " + ", ".join(str(g.get("varied", g["quantity"])) for g in v.growth))
+        extra += [f"+{g['per_unit']} per added {g['quantity']}" for g in v.growth if g.get("per_unit")]
     if v.corrected:
         extra.append(f"corrected reading: {v.corrected['verdict']}")
     return f" ({'; '.join(extra)})" if extra else ""
