@@ -241,3 +241,15 @@ def test_corollary_7_1_on_flowar_chains() -> None:
     verdict = audit_claim(get("UA-C7.1"))
     assert verdict.verdict == "by construction" and "FlowAR two-layer chains" in verdict.computed
     assert audit_claim(get("UA-C7.2")).verdict == "unchecked"
+
+
+@pytest.mark.parametrize("field,message", [
+    ("  nature: maybe\n", "nature 'maybe' is not one of bound, construction, existence"),
+    ("  growth:\n  - {quantity: scale, param: scales, at: [1, 2, 3], n: 4}\n", "growth is measured for an O(1) depth claim"),
+])
+def test_schema_refuses_a_bad_nature_or_growth(field: str, message: str) -> None:
+    from tc0sim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="TEST-SHALLOW") as error:
+        parse(TOO_SHALLOW + field, "<test>")
+    assert message in str(error.value)
