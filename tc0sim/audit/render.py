@@ -16,6 +16,8 @@ from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import Vec, add, as_vec
 from tc0sim.ir.vectors import fmt as fmt_vec
 
+NONE_STATED = "none stated"
+NOTHING_HELD = "nothing (no instance is audited)"
 PATH_GROUPS = 16
 """A displayed path with more operator groups is merged to shorter scope prefixes."""
 
@@ -83,10 +85,8 @@ def _context(v: Verdict) -> list[str]:
     lines = []
     if v.corrected:
         lines.append(f"corrected reading ({v.corrected['reading']}): {v.corrected['verdict']}")
-    if v.hypotheses:
-        lines.append("hypotheses: " + "; ".join(_hypothesis_text(h) for h in v.hypotheses))
-    if v.held_fixed:
-        lines.append("held fixed: " + "; ".join(v.held_fixed))
+    lines.append("hypotheses: " + ("; ".join(_hypothesis_text(h) for h in v.hypotheses) or NONE_STATED))
+    lines.append("held fixed: " + ("; ".join(v.held_fixed) or NOTHING_HELD))
     lines += [f"growth: {g['text']}" for g in v.growth]
     return lines
 
@@ -136,8 +136,9 @@ def _markdown_details(v: Verdict) -> list[str]:
     if v.hypotheses:
         out.append("- Hypotheses:")
         out += [f"  - {_hypothesis_text(h)}" for h in v.hypotheses]
-    if v.held_fixed:
-        out.append("- Held fixed: " + "; ".join(v.held_fixed) + ".")
+    else:
+        out.append(f"- Hypotheses: {NONE_STATED}.")
+    out.append("- Held fixed: " + ("; ".join(v.held_fixed) or NOTHING_HELD) + ".")
     if v.growth:
         out.append("- Growth in what is held fixed:")
         out += [f"  - {g['text']}" for g in v.growth]
