@@ -95,7 +95,7 @@ def _bounded(name: str, claimed: str, measured: list[tuple[Fraction, Fraction]],
     ratios = [float(bound(e) / m) for e, m in measured if m]
     computed = f"{name}: bound/measured from {min(ratios):.4g} to {max(ratios):.4g}" if ratios else "no nonzero error"
     return Check("violated" if failures else "slack", claimed, computed, [_ratios(measured, bound), *notes, *failures],
-                 statuses=INSTANCE_HYPOTHESES)
+                 statuses=dict(INSTANCE_HYPOTHESES))
 
 
 def check_mlp() -> Check:
@@ -111,9 +111,11 @@ def check_ffn() -> Check:
     """Lemma D.5: ‖FFN(X′) − FFN(X)‖∞ ≤ (1 + c² R²) ε (the proof's last line before the O)."""
     c = 3
     measured = gaps(build("ffn", {"n": 4, "c": c}, {}))
-    return _bounded("ffn n = 4, c = 3 (ReLU, residual)", "||FFN(X') - FFN(X)||_inf <= O(c^2 R^2) eps",
-                    measured, lambda e: (1 + c * c * R * R) * e,
-                    ["compared with the proof's explicit eps + c^2 R^2 eps (the O hides constant 1)"])
+    check = _bounded("ffn n = 4, c = 3 (ReLU, residual)", "||FFN(X') - FFN(X)||_inf <= O(c^2 R^2) eps",
+                     measured, lambda e: (1 + c * c * R * R) * e,
+                     ["compared with the proof's explicit eps + c^2 R^2 eps (the O hides constant 1)"])
+    check.statuses["sigma is ReLU"] = "holds: tc0sim's ffn applies relu"
+    return check
 
 
 def upsample_norm(h: int) -> Fraction:
@@ -138,6 +140,7 @@ def check_upsample() -> Check:
                      ["phi_up is linear, so the O hides its l_inf operator norm: " + ", ".join(
                          f"{float(v):.6g} = {v} ({h}x{h} -> {2 * h}x{2 * h})" for h, v in norms.items())
                       + "; the same at every size with an interior: a constant, as claimed"])
+    check.statuses["a = 2"] = "holds: the upsample kind at r = 2"
     return check
 
 
@@ -175,7 +178,7 @@ def _without_delta(name: str, claimed: str, measured: list[tuple[Fraction, Fract
                  "verdict": "violated" if corrected_failures else "slack"}
     computed = f"{name}: error/eps from {float(measured[0][1] / measured[0][0]):.3g} to {float(measured[-1][1] / measured[-1][0]):.3g}"
     return Check("violated as printed" if printed else "slack", claimed, computed, notes, corrected if printed else None,
-                 INSTANCE_HYPOTHESES)
+                 dict(INSTANCE_HYPOTHESES))
 
 
 @lru_cache(maxsize=1)
@@ -193,8 +196,11 @@ def check_aattc() -> Check:
     measured, delta = aattc_measure()
     k, g, c = feature_rank(2, DEFAULT_DEGREE), DEFAULT_DEGREE, 2
     constant = Fraction(k * R ** (g + 1) * c)
-    return _without_delta("attention n = 4, d = 2, g = 2", "||AAttC(X') - Attn(X)||_inf <= O(k R^{g+1} c) eps",
-                          measured, delta, constant, [f"k = {k} (rank C(d+g, g)), g = {g}, c = d = 2, R = {R}"])
+    check = _without_delta("attention n = 4, d = 2, g = 2", "||AAttC(X') - Attn(X)||_inf <= O(k R^{g+1} c) eps",
+                           measured, delta, constant, [f"k = {k} (rank C(d+g, g)), g = {g}, c = d = 2, R = {R}"])
+    check.statuses["U, V of rank k from a degree-g polynomial approximation of exp"] = (
+        f"holds: tc0sim's aattc factors the degree-{g} Taylor polynomial of exp, rank k = {k}")
+    return check
 
 
 LN_HYPOTHESIS = "LN does not exacerbate errors: ||LN(X') - LN(X)||_inf <= eps"
@@ -244,7 +250,7 @@ def check_flow() -> Check:
         + " for eps = 2^-7 .. 2^-27: it grows as 1/eps (AAttC's own error, as in Lemma D.4), so the conclusion "
         "O(k R^{g+6} c^3) eps fails on this instance too",
     ]
-    refuted = {**INSTANCE_HYPOTHESES, "t in [0, 1]": "holds: t = 1/2",
+    refuted = {**INSTANCE_HYPOTHESES, "t in [0, 1]": f"holds: t = {FLOW_T}",
                LN_HYPOTHESIS: f"false: x = (0, 1e-6), x' = (1e-6, 0) give ||LN(x') - LN(x)||_inf = {float(moved):.6g}"}
     return Check("precondition", "||FNN(FF^t, X', t) - NN(F^t, X, t)||_inf <= O(k R^{g+6} c^3) eps",
                  f"hypothesis refuted: ||LN(x') - LN(x)||_inf = {float(moved):.3g} at eps = 1e-6", notes, statuses=refuted)
