@@ -20,7 +20,6 @@ one → ``violated`` with the instance named.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
