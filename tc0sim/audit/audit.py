@@ -4,8 +4,13 @@
 * ``tight`` — every Pareto-maximal critical vector is ≤ the claimed vector and one equals it
   (for an O(1) claim: the critical set is identical at every n of the sweep);
 * ``slack`` — every critical vector is ≤ the claim and none equals it (the slack is reported);
+  for a measured bound: it holds on every instance;
+* ``by construction`` — a measured bound that the claim's own hypotheses guarantee (the triangle
+  inequality at the same point): it held, and could only have failed through a bug;
 * ``violated`` — some critical vector is not ≤ the claim (its witness path, by operator, is
   reported), or the O(1) depth changes along the sweep;
+* ``violated as printed`` — the claim as printed fails on an instance, but holds under a stated
+  corrected reading (the corrected reading and its verdict are reported beside it);
 * ``precondition`` — an audited instance breaks a machine-checkable precondition (named);
 * ``unchecked`` — nothing on a DAG to compare (the registry's reason, or too few instances).
 
@@ -25,7 +30,15 @@ from tc0sim.audit.claims import CLAIMS, Claim, get
 from tc0sim.audit.instances import DEFAULT_NS, MIN_SWEEP, VERIFY_POINTS, operation_count
 from tc0sim.audit.record import Verdict, steps_total
 
-VERDICTS = ("tight", "slack", "violated", "precondition", "unchecked")
+VERDICTS = ("tight", "slack", "by construction", "violated", "violated as printed", "precondition", "unchecked")
+
+FAILING = frozenset({"violated", "violated as printed"})
+"""The verdicts that make ``tc0sim audit`` exit with status 1: it follows the claim as printed."""
+
+
+def fails(verdicts: Iterable[Verdict]) -> bool:
+    """Whether some verdict finds the claim false as printed (the audit's exit status 1)."""
+    return any(v.verdict in FAILING for v in verdicts)
 
 
 def audit_claim(claim: Claim, ns: Sequence[int] = DEFAULT_NS, gates_p: int | None = None) -> Verdict:
@@ -61,5 +74,5 @@ def audit_model(
     return [v for name, group in groups.items() if group for v in CHECKERS[name].on_file(group, spec, ns, gates_p)]
 
 
-__all__ = ["VERDICTS", "DEFAULT_NS", "MIN_SWEEP", "VERIFY_POINTS", "Verdict", "audit_claim", "audit_claims", "audit_model",
+__all__ = ["VERDICTS", "FAILING", "fails", "DEFAULT_NS", "MIN_SWEEP", "VERIFY_POINTS", "Verdict", "audit_claim", "audit_claims", "audit_model",
            "operation_count", "steps_total"]

@@ -15,6 +15,7 @@ from tc0sim.errors import ConfigError
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import ZERO, Vec, as_vec, from_dict
 from tc0sim.ir.vectors import fmt as fmt_vec
+from tc0sim.kinds import get_kind
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,26 @@ class Precondition:
 
     text: str
     check: str | None
+
+
+@dataclass(frozen=True)
+class Growth:
+    """A quantity an O(1) claim's instances hold fixed, and the values its depth is measured at.
+
+    ``param`` or ``dim`` names what varies (a param or a dim of the claim's kind), ``at`` its values (the
+    first two fit the growth per added unit, the rest verify it), ``n`` the size the kind is built at.
+    """
+
+    quantity: str
+    at: tuple[int, ...]
+    n: int
+    param: str | None = None
+    dim: str | None = None
+
+
+NATURES = frozenset({"bound", "existence", "construction"})
+"""What a measured claim states: a bound to test, an existence statement (a measurement cannot decide
+it), or a bound its own hypotheses guarantee by construction (a measurement can only find a bug)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,8 @@ class Claim:
     fixed: str = ""
     measure: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    nature: str = "bound"
+    growth: tuple[Growth, ...] = ()
 
     def __post_init__(self) -> None:
         """Schema check: known depth symbols with positive counts, and a kind for every sweep."""
@@ -75,6 +98,13 @@ class Claim:
                 raise ConfigError(f"claim {self.id}: depth {vector!r} needs positive counts of {', '.join(SYMBOLS)}")
         if self.dims and self.kind is None:
             raise ConfigError(f"claim {self.id}: dims without a kind to build")
+        if self.nature not in NATURES:
+            raise ConfigError(f"claim {self.id}: nature {self.nature!r} is not one of {', '.join(sorted(NATURES))}")
+        if self.growth and (self.kind is None or not self.depth_o1):
+            raise ConfigError(f"claim {self.id}: growth is measured for an O(1) depth claim with a kind")
+        for g in self.growth:
+            if (g.param is None) == (g.dim is None) or len(g.at) < 3:
+                raise ConfigError(f"claim {self.id}: growth {g.quantity!r} needs one of param or dim and at least 3 values")
 
     def on_files(self) -> dict[str, str]:
         """Model-file kind → checker name: the claim's own kind by its own check, then ``files``."""
@@ -100,7 +130,13 @@ def claimed_depth(claim: Claim) -> str | None:
 
 @dataclass
 class Verdict:
-    """The audit of one claim: verdict, claimed and computed depth, notes, slack and path."""
+    """The audit of one claim: verdict, claimed and computed depth, notes, slack and path.
+
+    ``hypotheses``: each precondition with its status on the audited instances; ``held_fixed``: what
+    the instances hold fixed; ``growth``: for an O(1) verdict, the depth per added unit of each held
+    quantity; ``corrected``: for ``violated as printed``, the corrected reading and its verdict;
+    ``scope``: what the verdict is about when it is less than the claim (e.g. a runtime exponent).
+    """
 
     id: str
     verdict: str
@@ -113,6 +149,11 @@ class Verdict:
     witness: list[tuple[str, Vec]] = field(default_factory=list)
     size_polynomial: str | None = None
     claim: Claim | None = field(default=None, repr=False, compare=False)
+    hypotheses: list[dict[str, str]] = field(default_factory=list)
+    held_fixed: list[str] = field(default_factory=list)
+    growth: list[dict[str, Any]] = field(default_factory=list)
+    corrected: dict[str, str] | None = None
+    scope: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: id, verdict, claimed, computed, notes, and the slack, path and ns."""
@@ -126,7 +167,26 @@ class Verdict:
             "path": [{"operator": where, "depth": fmt_vec(v)} for where, v in self.path],
             "ns": list(self.ns),
             "size_polynomial": self.size_polynomial,
+            "scope": self.scope,
+            "corrected": self.corrected,
+            "hypotheses": list(self.hypotheses),
+            "held_fixed": list(self.held_fixed),
+            "growth": list(self.growth),
         }
+
+
+@dataclass(frozen=True)
+class Check:
+    """A measurement's verdict, claimed and computed text and notes (``tc0sim.audit.approx_checks``);
+    ``corrected``: for a claim false as printed, the corrected reading and its verdict ({"reading", "verdict"});
+    ``statuses``: the status of hypotheses (by the precondition's text) the measurement decides."""
+
+    verdict: str
+    claimed: str
+    computed: str
+    notes: list[str]
+    corrected: dict[str, str] | None = None
+    statuses: dict[str, str] = field(default_factory=dict)
 
 
 OwnCheck = Callable[[Claim, Sequence[int], "int | None"], Verdict]
@@ -183,9 +243,38 @@ def _steps_note(claim: Claim) -> str | None:
     return f"the proof's steps do NOT add up: they sum to {fmt_vec(total)}, the stated total is {fmt_vec(stated)}"
 
 
+def hypothesis(text: str, check: str | None, status: str) -> dict[str, str]:
+    """One hypothesis of a verdict: the precondition, its machine check (or empty) and its status."""
+    return {"text": text, "check": check or "", "status": status}
+
+
+UNDECIDED = "not machine-checkable"
+"""The status of a precondition no instance can decide (an asymptotic or existential hypothesis)."""
+
+
+def _held_fixed(claim: Claim, verdict: Verdict) -> list[str]:
+    """What the claim's own instances hold fixed: constant dims, the kind's default params, the n range."""
+    out = [f"{k} = {t}" for k, t in claim.dims.items() if "n" not in str(t)]
+    if claim.kind is not None:
+        kind = get_kind(claim.kind)
+        defaults = kind.defaults
+        out += [f"{k} = {v}" for k, v in dict(defaults).items()]
+    if verdict.ns:
+        out.append(f"n ∈ {{{', '.join(map(str, verdict.ns))}}}")
+    if claim.fixed:
+        out.append(claim.fixed)
+    return out
+
+
 def finish(claim: Claim, verdict: Verdict) -> Verdict:
-    """The verdict with the note on the proof's steps (every checker's verdict ends here)."""
+    """The verdict with the note on the proof's steps, its hypotheses and what was held fixed (every
+    checker's verdict ends here; a checker that set them keeps its own)."""
     note = _steps_note(claim)
     if note:
         verdict.notes.append(note)
+    if not verdict.hypotheses:
+        verdict.hypotheses = [hypothesis(p.text, p.check, UNDECIDED if p.check is None else "not evaluated")
+                              for p in claim.preconditions]
+    if not verdict.held_fixed:
+        verdict.held_fixed = _held_fixed(claim, verdict)
     return verdict

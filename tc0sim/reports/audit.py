@@ -13,9 +13,6 @@ if TYPE_CHECKING:
     from tc0sim.audit.audit import Verdict
     from tc0sim.modelfile import ModelSpec
 
-VIOLATED = "violated"
-
-
 @dataclass
 class AuditReport(Report):
     """Verdicts, and the kinds of the model files audited (empty for the registry's own audit)."""
@@ -25,8 +22,10 @@ class AuditReport(Report):
 
     @property
     def violated(self) -> bool:
-        """Whether a claim is violated (the command's exit status 1)."""
-        return any(v.verdict == VIOLATED for v in self.verdicts)
+        """Whether a claim is violated as printed (the command's exit status 1; ``tc0sim.audit.audit.fails``)."""
+        from tc0sim.audit.audit import fails
+
+        return fails(self.verdicts)
 
     @property
     def empty_note(self) -> str | None:

@@ -19,6 +19,9 @@ from tc0sim.audit.record import Checker, Claim, Verdict, finish
 from tc0sim.errors import Tc0simError
 from tc0sim.ir.graph import Graph
 
+SCOPE = "exponent at fixed d, c, g"
+"""What a runtime verdict is about: the operation count's exponent in n with the widths and degree held."""
+
 _RUNTIME_EXPONENT = re.compile(r"n\^\{?\s*(\d+)\s*(\+\s*o\(1\))?\s*\}?")
 
 
@@ -67,9 +70,11 @@ def own(claim: Claim, ns: Sequence[int] = DEFAULT_NS, gates_p: int | None = None
         f"count (each gate once, a ⊕ of fan-in k as k operations) is {verdict.size_polynomial}, degree "
         f"{degree}, verified at n = {', '.join(map(str, verified))}"
     )
+    verdict.scope = SCOPE
     verdict.notes.append(
         "checkable: the polynomial exponent at fixed widths; not checkable: the o(1) term, c = O(log n) "
-        "(a fixed c only bounds it), the cost of one F_p operation (poly(p)), and the approximation error"
+        "(a fixed c only bounds it), the cost of one F_p operation (poly(p)), and the approximation error "
+        "(a fixed-degree AAttC does not reach delta = 1/poly(n))"
     )
     if degree > exponent:
         verdict.verdict = "violated"

@@ -16,7 +16,8 @@ from tc0sim import polyfit
 from tc0sim.audit.instances import (
     DEFAULT_NS, Instance, Maker, claim_maker, divisors, size_fit, spec_maker, sweep,
 )
-from tc0sim.audit.record import Checker, Claim, Verdict, claimed_text, finish
+from tc0sim.audit.growth import growth
+from tc0sim.audit.record import UNDECIDED, Checker, Claim, Verdict, claimed_text, finish, hypothesis
 from tc0sim.errors import Tc0simError
 from tc0sim.expr import parse_comparison
 from tc0sim.interp.depth import DepthResult, depth
@@ -35,11 +36,14 @@ def grouped_path(result: DepthResult, v: Vec) -> list[tuple[str, Vec]]:
     return [(where, w) for where, w in result.by_operator(result.witness(v)) if w != ZERO]
 
 
-def _preconditions(claim: Claim, instances: Sequence[Instance], notes: list[str]) -> list[str]:
-    """The failures of machine-checkable preconditions at the audited instances."""
+def _preconditions(claim: Claim, instances: Sequence[Instance], notes: list[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """The failures of machine-checkable preconditions at the audited instances, and every
+    precondition's status (a hypothesis of the verdict)."""
     failures: list[str] = []
+    hypotheses: list[dict[str, str]] = []
     for pre in claim.preconditions:
         if pre.check is None:
+            hypotheses.append(hypothesis(pre.text, None, UNDECIDED))
             continue
         failing: list[str] = []
         unknown: list[str] = []
@@ -57,7 +61,10 @@ def _preconditions(claim: Claim, instances: Sequence[Instance], notes: list[str]
             failures.append(f"precondition '{pre.text}' [{pre.check}] fails at " + ", ".join(failing))
         if unknown:
             notes.append(f"precondition '{pre.text}' [{pre.check}] not checkable at " + "; ".join(unknown))
-    return failures
+        status = ("fails at " + ", ".join(failing)) if failing else (
+            "not checkable at " + "; ".join(unknown) if unknown else "holds at every audited instance")
+        hypotheses.append(hypothesis(pre.text, pre.check, status))
+    return failures, hypotheses
 
 
 def _vector_verdict(claim_vec: Vec, instances: Sequence[Instance], verdict: Verdict) -> None:
@@ -168,7 +175,7 @@ def _audit(
     if not instances:
         verdict.notes.append("no instance could be built")
         return finish(claim, verdict)
-    failures = _preconditions(claim, instances, verdict.notes)
+    failures, verdict.hypotheses = _preconditions(claim, instances, verdict.notes)
     if claim.depth is not None:
         _vector_verdict(as_vec(claim.depth), instances, verdict)
         if claim.depth_o1 and swept and len(instances) > 1:
@@ -178,6 +185,8 @@ def _audit(
             )
     elif claim.depth_o1:
         _constant_verdict(instances, verdict, swept)
+        if swept and claim.growth:
+            verdict.growth = growth(claim)
     else:
         verdict.computed = critical_text(instances[-1].depth.critical)
         verdict.notes.append("the claim states no depth")

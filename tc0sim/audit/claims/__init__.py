@@ -15,11 +15,11 @@ written from; the lemma, theorem or definition number is the citation):
   Yingyu Liang, Zhenmei Shi, Zhao Song, arXiv:2501.04299 (main result Theorem 5.11);
 * FlowAR — *On Computational Limits of FlowAR Models: Expressivity and Efficiency*, Yang Cao,
   Chengyue Gong, Yekun Ke, Xiaoyu Li, Yingyu Liang, Zhizhou Sha, Zhenmei Shi, Zhao Song,
-  arXiv:2502.16490 (Theorem 4.9; fast FlowAR in Section 5);
+  arXiv:2502.16490 (Theorem 4.9; fast FlowAR in Section 5; the error lemmas D.3–D.7, measured);
 * Universality — *Fundamental Limits of Visual Autoregressive Transformers: Universal Approximation
   Abilities*, Yifang Chen, Xiaoyu Li, Yingyu Liang, Zhenmei Shi, Zhao Song, ICML 2025
   (arXiv:2502.06167, first titled *Universal Approximation of Visual Autoregressive Transformers*):
-  Definitions 5.2–5.3, Lemmas 5.4, 6.3–6.5, Theorem 6.6, Corollaries 7.1–7.2 (ids ``UA-…``).
+  Definitions 5.2–5.3, Lemmas 5.4, 6.1, 6.3–6.5, C.1, Theorem 6.6, Corollaries 7.1–7.3 (ids ``UA-…``).
 
 Conventions:
 
@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 
 from tc0sim.audit.checkers import CHECKERS
-from tc0sim.audit.record import Claim, Precondition, ProofStep, claimed_depth
+from tc0sim.audit.record import Claim, Growth, Precondition, ProofStep, claimed_depth
 from tc0sim.errors import ConfigError
 from tc0sim.ir.primitives import SYMBOLS
 
@@ -90,10 +90,13 @@ def _records(fields: Mapping[str, tuple[Callable[[Any], bool], bool]]) -> Callab
 _VECTOR = _mapping(_text, _count)
 _PRECONDITION = {"text": (_text, True), "check": (lambda v: v is None or _text(v), False)}
 _STEP = {"text": (_text, True), "depth": (_VECTOR, False)}
+_GROWTH = {"quantity": (_text, True), "at": (lambda v: isinstance(v, list) and all(_count(x) for x in v), True),
+           "n": (_count, True), "param": (_text, False), "dim": (_text, False)}
 
 _STRING = (_text, "a string")
 FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    **{name: _STRING for name in ("id", "ref", "title", "statement", "measure", "fixed", "runtime", "size", "unchecked", "note")},
+    **{name: _STRING for name in ("id", "ref", "title", "statement", "measure", "fixed", "runtime", "size", "unchecked", "note",
+                                   "nature")},
     "check": (_text, "a checker name"),
     "kind": (_text, "a kind name"),
     "dims": (_mapping(_text, lambda v: _text(v) or _count(v)), "a mapping of dim names to expressions in n"),
@@ -103,6 +106,7 @@ FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "preconditions": (_records(_PRECONDITION), "a list of {text, check} (check an expression or null)"),
     "steps": (_records(_STEP), "a list of {text, depth}"),
     "files": (_mapping(_text, _text), "a mapping of model-file kinds to checker names"),
+    "growth": (_records(_GROWTH), "a list of {quantity, param or dim, at: [values], n}"),
 }
 """A claim entry's fields: the check of its value and what the check wants, for the error."""
 
@@ -138,6 +142,7 @@ def _claim(entry: Mapping[str, Any], paper: str) -> Claim:
     values["dims"] = {k: str(v) for k, v in values.get("dims", {}).items()}
     values["preconditions"] = tuple(Precondition(p["text"], p.get("check")) for p in values.get("preconditions", ()))
     values["steps"] = tuple(ProofStep(s["text"], dict(s.get("depth", {}))) for s in values.get("steps", ()))
+    values["growth"] = tuple(Growth(**{**g, "at": tuple(g["at"])}) for g in values.get("growth", ()))
     claim = Claim(paper=paper, **values)
     for name in {claim.check, *claim.files.values()}:
         if CHECKERS[name].validate is not None:
