@@ -194,8 +194,8 @@ CONCAT = wiring("concat", None, shapes.concat_shape, moves.concat, "join along o
 BROADCAST = wiring("broadcast", 1, shapes.broadcast_to_shape, moves.broadcast, "numpy broadcast_to")
 GATHER = wiring("gather", 1, shapes.gather_shape, moves.gather, "numpy take with static indices")
 PAD = wiring("pad", 1, shapes.pad_shape, moves.pad, "zero padding")
-CALL = structure("call", None, "apply a shared sub-circuit (attr ``fn``) to its inputs; shape (), no value of its own")
-RESULT = structure("result", 1, "output ``index`` of the call it reads")
+CALL = structure("call", None, "apply a shared sub-circuit (attr `fn`) to its inputs; shape (), no value of its own")
+RESULT = structure("result", 1, "output `index` of the call it reads")
 
 BUILTIN: tuple[Primitive, ...] = (
     ADD, SUB, MUL, DIV, MAX, MIN, COMPARE, RELU, EXP, SQRT, ERF, SUM, PROD, NEG,
