@@ -284,3 +284,29 @@ def test_a_format_made_earlier_sees_kernels_defined_and_removed_later():
         assert F.to_fraction(F.apply("cube", three_halves)) == round_fraction(Fraction(27, 8), 8)
     with pytest.raises(MissingKernelError):
         F.apply("cube", F.one)
+
+
+def test_rows_compare_by_identity_and_refuse_names():
+    """A node holds its row; a name string is for the edges only (comparing with one is an error)."""
+    import copy
+    import pickle
+
+    from tc0sim.ir.primitives import ADD, PAD
+
+    b = Builder()
+    node = b.graph.node(b.pad(b.input("X", (2,)), [(1, 0)]).node)
+    assert node.prim is PAD and node.prim != ADD and node.prim.name == "pad" and primitive("pad") is PAD
+    with pytest.raises(TypeError, match="pad"):
+        node.prim == "pad"  # noqa: B015
+    assert pickle.loads(pickle.dumps(node)).prim is PAD and copy.deepcopy(PAD) is PAD
+    with pytest.raises(TypeError, match="keyed by Primitive"):
+        SIZE_RULES["pad"] = SIZE_RULES[PAD]
+    with pytest.raises(TypeError, match="keyed by Primitive"):
+        SIZE_RULES.rule("pad")
+
+
+def test_a_scratch_primitive_is_removed_even_when_its_block_fails():
+    with pytest.raises(RuntimeError, match="inside"):
+        with scratch_primitive(elementwise("cube", "d_cube", 1, "rounded", "round_p(a^3)")):
+            raise RuntimeError("inside")
+    assert "cube" not in PRIMITIVES and SYMBOLS == BASE_SYMBOLS
