@@ -50,7 +50,7 @@ MOVE, CONSTANT = "move", "constant"
 MAPS = frozenset({EXACT, ROUNDED, CERTIFIED})
 REDUCTIONS = frozenset({SUM, PROD})
 
-ZERO_FILLING = frozenset({moves.pad})
+ZERO_FILLING = moves.CREATING
 """Move rules that put zeros among the moved elements (their range may hold a zero)."""
 
 
