@@ -52,7 +52,7 @@ from tc0sim.interp.evaluate import EvalStats, evaluate, random_inputs  # noqa: E
 from tc0sim.interp.size import size  # noqa: E402
 from tc0sim.ir.exact import constant_value  # noqa: E402
 from tc0sim.ir.graph import Graph  # noqa: E402
-from tc0sim.ir.primitives import PRIMITIVES  # noqa: E402
+from tc0sim.ir.primitives import CONSTANT, INPUT  # noqa: E402
 from tc0sim.ir.wiring import move  # noqa: E402
 from tc0sim.kinds import build  # noqa: E402
 from tc0sim.modelfile import load_model  # noqa: E402
@@ -71,11 +71,11 @@ def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.n
     """The DAG in plain float64: one numpy call per node, no rounding to p bits."""
     values: dict[int, np.ndarray] = {}
     for node in graph.flat().live():
-        row = PRIMITIVES[node.prim]
+        row = node.prim
         args = [values[i] for i in node.inputs]
-        if node.prim == "input":
+        if row is INPUT:
             values[node.id] = np.asarray(inputs[node.name], dtype=np.float64)
-        elif node.prim == "constant":
+        elif row is CONSTANT:
             values[node.id] = np.vectorize(float, otypes=[np.float64])(constant_value(node.attrs["value"]))
         elif row.kernel in ("sum", "prod"):
             values[node.id] = (np.sum if row.kernel == "sum" else np.prod)(args[0], axis=node.attrs["axes"])
@@ -130,7 +130,7 @@ def bare_seconds(graph: Graph, rates: dict[str, float]) -> float:
     """The workload's gates at bare gmpy2 rates (a ⊕ of fan-in k costs k terms)."""
     total = 0.0
     for node in graph.flat().live():
-        row = PRIMITIVES[node.prim]
+        row = node.prim
         if row.is_wiring:
             continue
         if row.kernel in ("sum", "prod"):

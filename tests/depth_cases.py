@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from tc0sim.ir.graph import Builder, Node
-from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+from tc0sim.ir.primitives import SYMBOLS
 
 from reference import depth_vector
 
@@ -26,7 +26,7 @@ def path_vector(path: list[Node]) -> tuple[int, ...]:
     """The vector of a path, counted by hand from the primitive table."""
     counts = dict.fromkeys(SYMBOLS, 0)
     for node in path:
-        symbol = PRIMITIVES[node.prim].symbol
+        symbol = node.prim.symbol
         if symbol:
             counts[symbol] += 1
     return tuple(counts[s] for s in SYMBOLS)
@@ -177,7 +177,7 @@ def scalar_ids(graph, g: nx.DiGraph):
     """Where each tensor node's elements start in the scalar expansion, and the shared zero of pad."""
     offsets, zero = {}, None
     for i, data in g.nodes(data=True):
-        if graph.node(data["tensor"]).prim == "pad":
+        if graph.node(data["tensor"]).prim.name == "pad":
             zero = i
         else:
             offsets.setdefault(data["tensor"], i)
@@ -189,9 +189,9 @@ def assert_scalar_path(graph, g: nx.DiGraph, elements) -> None:
     offsets, zero = scalar_ids(graph, g)
     ids = []
     for node, position in elements:
-        if node.prim == "pad" and position is None:
+        if node.prim.name == "pad" and position is None:
             ids.append(zero)
-        elif not PRIMITIVES[node.prim].is_wiring or "source" in PRIMITIVES[node.prim].properties:
+        elif not node.prim.is_wiring or "source" in node.prim.properties:
             ids.append(offsets[node.id] + (int(np.ravel_multi_index(position, node.shape)) if node.shape else 0))
     assert g.in_degree(ids[0]) == 0
     assert all(g.has_edge(a, c) for a, c in zip(ids, ids[1:]))

@@ -11,7 +11,7 @@ from tc0sim.interp.depth import DEPTH_RULES, depth
 from tc0sim.interp.expand import expand, scalar_count, scalar_depth, scalar_depth_by_node, scalar_size
 from tc0sim.interp.size import size
 from tc0sim.ir.graph import Builder
-from tc0sim.ir.primitives import SYMBOLS
+from tc0sim.ir.primitives import EXP, SYMBOLS
 from tc0sim.modelfile import load_model
 
 from reference_depth_dense import dense_depth
@@ -85,7 +85,7 @@ def test_huge_nodes_cost_nothing_and_stay_exact():
 def test_missing_rule_is_an_error(monkeypatch):
     b = Builder()
     b.output("out", b.exp(b.input("x", (2,))))
-    monkeypatch.delitem(DEPTH_RULES, "exp")
+    monkeypatch.delitem(DEPTH_RULES, EXP)
     with pytest.raises(MissingRuleError, match="depth.*exp"):
         depth(b.graph)
 

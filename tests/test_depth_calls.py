@@ -21,7 +21,7 @@ def replay(b: Builder, graph, args: dict, weight) -> dict:
     """Build ``graph`` again on ``b``: its inputs named ``cat…`` become weights, the others arguments."""
     mapped = {}
     for node in graph.nodes:
-        if node.prim == "input":
+        if node.prim.name == "input":
             mapped[node.id] = weight(node.name, node.shape) if node.name.startswith("cat") else args[node.name]
             continue
         mapped[node.id] = b.node(node.prim, [mapped[i] for i in node.inputs], node._name, **node.attrs)
@@ -33,7 +33,7 @@ def callers(draw):
     """A graph calling a random body 1–4 times; each argument a fresh input, a previous result of its
     shape, or a tensor whose elements have different depths (part exp'd, or padded)."""
     body = draw(random_graphs())
-    params = {n.name: n.shape for n in body.nodes if n.prim == "input" and not n.name.startswith("cat")}
+    params = {n.name: n.shape for n in body.nodes if n.prim.name == "input" and not n.name.startswith("cat")}
     b = Builder(share=True)
     made: list = []
     for k in range(draw(st.integers(1, 4))):
@@ -150,8 +150,8 @@ def test_a_call_argument_no_used_result_reads_is_not_live():
     x, y = b.input("x", (2,)), b.input("y", (2,))
     out = b.call("body", body, {"x": x, "y": b.exp(y)}, lambda n, s: None)
     b.output("out", out["used"])
-    live = {n.prim for n in b.graph.live()}
-    assert "sqrt" not in {n.prim for n, _, _ in b.graph.occurrences()}
+    live = {n.prim.name for n in b.graph.live()}
+    assert "sqrt" not in {n.prim.name for n, _, _ in b.graph.occurrences()}
     assert size(b.graph).as_dict() == size(b.graph.flat()).as_dict()
     assert size(b.graph).total == 2 and depth(b.graph).critical == [v(d_exp=1)]
     assert live == {"input", "call", "result"}  # the exp feeding y is dead

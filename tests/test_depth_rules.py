@@ -54,7 +54,7 @@ def test_pad_zeros_have_depth_zero():
     result2 = depth(b2.graph)
     assert result2.critical == [v(d_std=1)]
     path = result2.witness(v(d_std=1))
-    assert [n.prim for n in path] == ["pad", "slice", "relu"]
+    assert [n.prim.name for n in path] == ["pad", "slice", "relu"]
 
 
 def test_reduction_groups_elements_by_the_classes_they_read():
@@ -91,14 +91,12 @@ def test_a_move_rule_without_a_factored_rule_is_exact_and_its_witness_a_scalar_p
     factors its classes, the witness moves element ids through it."""
     from tc0sim.ir import primitives
 
-    row = primitives.define(
-        primitives.wiring("reverse", 1, primitives.shapes.same_shape, lambda node, arrays, fill: arrays[0][::-1], "flip axis 0")
-    )
-    try:
+    reverse = primitives.wiring("reverse", 1, primitives.shapes.same_shape, lambda node, arrays, fill: arrays[0][::-1], "flip axis 0")
+    with primitives.scratch_primitive(reverse) as row:
         b = Builder()
         x = b.input("X", (4, 2))
         mixed = b.concat([b.sqrt(b.slice(x, 0, 0, 3)), b.exp(b.slice(x, 0, 3, 4))], axis=0)  # rows: sqrt ×3, exp
-        flipped = b.node("reverse", [mixed])  # rows: exp, sqrt ×3
+        flipped = b.node(row, [mixed])  # rows: exp, sqrt ×3
         b.output("out", b.relu(b.slice(flipped, 0, 0, 2)))
         result = depth(b.graph)
         g = expand(b.graph)
@@ -107,9 +105,7 @@ def test_a_move_rule_without_a_factored_rule_is_exact_and_its_witness_a_scalar_p
             elements = result.witness_elements(crit)
             assert_scalar_path(b.graph, g, elements)
         exp_path = result.witness_elements(v(d_std=1, d_exp=1))
-        assert [(n.prim, p) for n, p in exp_path][1:4] == [("slice", (0, 0)), ("exp", (0, 0)), ("concat", (3, 0))]
-    finally:
-        primitives.undefine(row.name)
+        assert [(n.prim.name, p) for n, p in exp_path][1:4] == [("slice", (0, 0)), ("exp", (0, 0)), ("concat", (3, 0))]
 
 
 def test_a_move_rule_that_creates_elements_gives_them_depth_zero():
@@ -123,18 +119,15 @@ def test_a_move_rule_that_creates_elements_gives_them_depth_zero():
     def front_zero(node, arrays, fill):
         return np.pad(arrays[0], [(1, 0)] + [(0, 0)] * (arrays[0].ndim - 1), constant_values=fill())
 
-    row = primitives.define(primitives.wiring("front_zero", 1, front_zero_shape, front_zero, "a zero row first"))
-    try:
+    with primitives.scratch_primitive(primitives.wiring("front_zero", 1, front_zero_shape, front_zero, "a zero row first")) as row:
         b = Builder()
-        out = b.relu(b.node("front_zero", [b.exp(b.input("x", (2,)))]))
+        out = b.relu(b.node(row, [b.exp(b.input("x", (2,)))]))
         b.output("out", out)
         result = depth(b.graph)
         g = expand(b.graph)
         assert result.element_depths(out.node) == [[v(d_std=1)], [v(d_std=1, d_exp=1)], [v(d_std=1, d_exp=1)]]
         assert result.critical == scalar_depth(g) == [v(d_std=1, d_exp=1)]
         assert_scalar_path(b.graph, g, result.witness_elements(v(d_std=1, d_exp=1)))
-    finally:
-        primitives.undefine(row.name)
 
 
 def test_every_built_in_wiring_primitive_has_a_factored_rule():

@@ -13,6 +13,7 @@ from tc0sim.engines.dask.cluster import local_cluster
 from tc0sim.engines.dask.wire import Pairs, aligned, float_terms, from_pairs, to_pairs
 from tc0sim.engines.dask.worker import region_wire
 from tc0sim.ir.graph import Builder
+from tc0sim.ir.primitives import BROADCAST, RESHAPE
 from tc0sim.kinds import build
 
 distributed = pytest.importorskip("distributed")
@@ -230,8 +231,8 @@ def test_a_task_reads_only_the_blocks_of_its_region_through_reshape_and_broadcas
 
     value = np.arange(20 * 6, dtype=np.int64).reshape(20, 6)
     held = _blocked(value, rows)
-    reshaped = held.moved(Node(1, "reshape", (20, 1, 6), (0,), {"shape": (20, 1, 6)}, (), "r"))
-    wide = reshaped.moved(Node(2, "broadcast", (2, 20, 5, 6), (1,), {"shape": (2, 20, 5, 6)}, (), "b"))
+    reshaped = held.moved(Node(1, RESHAPE, (20, 1, 6), (0,), {"shape": (20, 1, 6)}, (), "r"))
+    wide = reshaped.moved(Node(2, BROADCAST, (2, 20, 5, 6), (1,), {"shape": (2, 20, 5, 6)}, (), "b"))
     expected = np.broadcast_to(value.reshape(20, 1, 6), (2, 20, 5, 6))
     for lo, hi in [(0, 20), (4, 9), (19, 20), (6, 7)]:
         index = (slice(None), slice(lo, hi), slice(1, 4), slice(None))
@@ -240,7 +241,7 @@ def test_a_task_reads_only_the_blocks_of_its_region_through_reshape_and_broadcas
         m = region_wire(region, places, parts)[0][0]
         assert origin == (0, lo, 0, 0) and shape == (2, 20, 5, 6)
         assert np.array_equal(np.broadcast_to(m, expected[index].shape), expected[index])
-    assert held.moved(Node(3, "reshape", (6, 20), (0,), {"shape": (6, 20)}, (), "t")) is None, "not a unit-axis reshape"
+    assert held.moved(Node(3, RESHAPE, (6, 20), (0,), {"shape": (6, 20)}, (), "t")) is None, "not a unit-axis reshape"
 
 
 @pytest.mark.parametrize("map_prim, reduce_prim, axes", [

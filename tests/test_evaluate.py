@@ -12,6 +12,7 @@ from tc0sim.errors import ConfigError, MissingRuleError
 from tc0sim.fp import DivisionByZero, Format, FpOverflow, NegativeSqrt
 from tc0sim.interp.evaluate import evaluate, evaluation_bytes, random_inputs
 from tc0sim.ir.graph import Builder, Node
+from tc0sim.ir.primitives import Primitive
 
 
 def exact(F: Format, arr: np.ndarray) -> list:
@@ -106,7 +107,7 @@ def test_primitive_without_rule_is_an_error() -> None:
     b = Builder()
     x = b.input("X", (1,))
     b.output("y", b.exp(x))
-    b.graph.nodes[-1] = Node(1, "frobnicate", (1,), (0,), {}, (), "frobnicate1")
+    b.graph.nodes[-1] = Node(1, Primitive("frobnicate", "d_std", 1, frozenset({"elementwise"}), "not defined"), (1,), (0,), {}, (), "frobnicate1")
     with pytest.raises(MissingRuleError, match="'evaluate'.*'frobnicate'"):
         evaluate(b.graph, 8, {"X": [0.5]})
 

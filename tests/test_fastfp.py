@@ -27,6 +27,7 @@ from tc0sim.fastfp import MAX_FAST_P, Kernels
 from tc0sim.fp import ExpOverflow, Format, FpArithmeticError, FpOverflow, FpUnderflow, NotRepresentableError
 from tc0sim.interp.evaluate import EvalStats, evaluate
 from tc0sim.ir.graph import Builder
+from tc0sim.ir.primitives import EXP, MIN
 from tc0sim.kinds import build
 from tc0sim.modelfile import load_model
 from test_examples import RELEASED_SIZE
@@ -233,7 +234,7 @@ def test_binary32_exp_certified_or_retried_matches_mpfr(p: int, monkeypatch: pyt
 
     seen = []
     spy = lambda x, out: seen.append(x.size) or np.exp(x, out=out)  # noqa: E731
-    monkeypatch.setitem(FAST_RULES, "exp", dataclasses.replace(FAST_RULES["exp"], single=spy))
+    monkeypatch.setitem(FAST_RULES, EXP, dataclasses.replace(FAST_RULES[EXP], single=spy))
     lo, hi = exponent_range(p)
     top, bottom = min(hi * math.log(2), 80) * 0.95, max(lo * math.log(2), -80) * 0.95
     x = Kernels(p).rounded(np.random.default_rng([8, p]).uniform(bottom, top, N if p in (8, 11) else N // 10))
@@ -254,7 +255,7 @@ def test_binary32_exp_is_not_used_where_its_certificate_is_too_wide(monkeypatch:
     def fails(x, out):
         raise AssertionError("the binary32 exp was used")
 
-    monkeypatch.setitem(FAST_RULES, "exp", dataclasses.replace(FAST_RULES["exp"], single=fails))
+    monkeypatch.setitem(FAST_RULES, EXP, dataclasses.replace(FAST_RULES[EXP], single=fails))
     x = Kernels(15).rounded(np.linspace(-80, 80, 1001))
     with gmpy2.context(precision=15, emin=-2000, emax=2000):
         bits_equal(run_map("exp", 15, x), np.array([float(gmpy2.exp(gmpy2.mpfr(v, 15))) for v in x.tolist()]))
@@ -528,32 +529,24 @@ def test_cli_engine_and_stats(tmp_path: Path) -> None:
 
 def test_fast_kernels_agree_with_the_primitive_table() -> None:
     from tc0sim.engines.fast.rules import CERTIFIED, EXACT, FAST_RULES, REDUCTIONS, ROUNDED
-    from tc0sim.ir.primitives import PRIMITIVES
-
-    for name, rule in FAST_RULES.items():
+    for row, rule in FAST_RULES.items():
         if rule.family in {ROUNDED, CERTIFIED} | REDUCTIONS:
-            assert "rounded" in PRIMITIVES[name].properties, name
+            assert "rounded" in row.properties, row.name
         if rule.family == EXACT:
-            assert "exact" in PRIMITIVES[name].properties, name
+            assert "exact" in row.properties, row.name
         if rule.family in REDUCTIONS:
-            assert PRIMITIVES[name].role == "reduction", name
+            assert row.role == "reduction", row.name
 
 
-def test_a_primitive_without_fast_kernel_is_evaluated_by_mpfr() -> None:
-    from tc0sim.ir.primitives import PRIMITIVES
-
+def test_a_primitive_without_fast_kernel_is_evaluated_by_mpfr(monkeypatch: pytest.MonkeyPatch) -> None:
     b = Builder()
     x = b.input("x", (3,))
     b.output("y", b.min(b.exp(x), b.max(x, x)))
     stats = EvalStats()
-    row = PRIMITIVES["min"]
     from tc0sim.engines.fast import FAST_RULES
 
-    saved = FAST_RULES.pop(row.name)
-    try:
-        out = evaluate(b.graph, 11, {"x": np.array([0.5, -1.0, 2.0])}, stats=stats)
-    finally:
-        FAST_RULES[row.name] = saved
+    monkeypatch.delitem(FAST_RULES, MIN)
+    out = evaluate(b.graph, 11, {"x": np.array([0.5, -1.0, 2.0])}, stats=stats)
     assert stats.gates["mpfr"] == 3 and stats.gates["fast"] == 6
     assert [float(v) for v in out["y"]] == [0.5, -1.0, 2.0]
 
@@ -701,7 +694,7 @@ def test_quotient_constants_are_rounded_by_the_kernels(p: int, monkeypatch: pyte
     b.output("y", b.constant(np.array(values, dtype=object)))
     spy = []
     original = FastRun.rule
-    monkeypatch.setattr(FastRun, "rule", lambda self, node, args: spy.append(node.prim) or original(self, node, args))
+    monkeypatch.setattr(FastRun, "rule", lambda self, node, args: spy.append(node.prim.name) or original(self, node, args))
     got = evaluate(b.graph, p, {}, engine="fast")["y"]
     F = Format(p)
     assert [F.to_fraction(v) for v in got] == [round_fraction(v, p) for v in values]

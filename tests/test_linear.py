@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.primitives import SYMBOLS
-from tc0sim.ir.vectors import ZERO, fmt
+from tc0sim.ir.vectors import fmt, zero
 from tc0sim.linear import parse_linear
 from reference import depth_vector as V
 
@@ -18,7 +18,7 @@ from reference import depth_vector as V
         ("6*d_std + 2 d_sum", V(6, 2, 0, 0, 0)),
         ("3(d_std + d_sum) + d_exp", V(3, 3, 0, 1, 0)),
         ("3 * (d_std + 2(d_sum + d_prod))", V(3, 6, 6, 0, 0)),
-        ("0", ZERO),
+        ("0", zero()),
         ("d_std + d_std", V(2, 0, 0, 0, 0)),
         ("  26 d_std+12 d_sum + 2 d_sqrt + d_exp ", V(26, 12, 0, 1, 2)),
     ],
@@ -28,7 +28,7 @@ def test_parse_linear(text, expected):
 
 
 def test_parse_linear_round_trips_fmt():
-    for v in [V(5, 2, 0, 0, 1), V(1, 0, 0, 1, 0), ZERO, V(0, 7, 3, 0, 0)]:
+    for v in [V(5, 2, 0, 0, 1), V(1, 0, 0, 1, 0), zero(), V(0, 7, 3, 0, 0)]:
         assert parse_linear(fmt(v), SYMBOLS) == v
 
 

@@ -166,7 +166,7 @@ def test_an_integer_scales_is_the_geometric_pyramid_ending_at_the_final_map(h: i
 
 
 def graph_shapes(graph) -> list[tuple[str, tuple[int, ...]]]:
-    return [(node.prim, node.shape) for node in graph.nodes]
+    return [(node.prim.name, node.shape) for node in graph.nodes]
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ from tc0sim.errors import Tc0simError
 from tc0sim.interp.depth import DepthResult, depth
 from tc0sim.interp.size import fan_in
 from tc0sim.ir.graph import Graph
-from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.kinds import build, get_kind
 from tc0sim.modelfile import ModelSpec, from_mapping
 
@@ -63,9 +62,9 @@ def operation_count(graph: Graph) -> int:
     """Sequential operations to evaluate the graph: one per gate, k per ⊕/⊗ gate of fan-in k."""
     total = 0
     for node, where, times in graph.occurrences():
-        if PRIMITIVES[node.prim].is_wiring:
+        if node.prim.is_wiring:
             continue
-        reads = fan_in(node, where) if "reduction" in PRIMITIVES[node.prim].properties else 1
+        reads = fan_in(node, where) if "reduction" in node.prim.properties else 1
         total += times * node.size * reads
     return total
 

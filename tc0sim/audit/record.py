@@ -13,7 +13,7 @@ from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.primitives import SYMBOLS
-from tc0sim.ir.vectors import ZERO, Vec, as_vec, from_dict
+from tc0sim.ir.vectors import Vec, as_vec, from_dict, zero
 from tc0sim.ir.vectors import fmt as fmt_vec
 from tc0sim.kinds import get_kind
 
@@ -223,7 +223,7 @@ def steps_total(claim: Claim) -> Vec | None:
     steps = [s for s in claim.steps if s.depth]
     if not steps:
         return None
-    total = ZERO
+    total = zero()
     for step in steps:
         total = tuple(a + b for a, b in zip(total, as_vec(step.depth)))  # type: ignore[assignment]
     return total

@@ -240,7 +240,7 @@ def audit_release(params: Mapping[str, Any]) -> dict[str, Any]:
     graph = build("var_release", {}, dict(params), share=True)
     result = depth(graph)
     counted = size(graph).by_primitive  # once: a size inside the comprehension ran once per occurrence
-    used = {n.prim for n, _, _ in graph.occurrences() if n.prim in counted}
+    used = {n.prim.name for n, _, _ in graph.occurrences() if n.prim.name in counted}
     form = closed_forms()[cfg.shared_aln]
     k, layers = len(cfg.scales), cfg.depth
     return {
@@ -280,7 +280,7 @@ def released_rows(forms: Mapping[bool, ClosedForm], configs: Sequence[tuple[int,
         cfg = parse_config({"depth": layers, "resolution": resolution})
         form = forms[cfg.shared_aln]
         k = len(cfg.scales)
-        used = {n.prim for n, _, _ in graph.occurrences() if n.prim in report.by_primitive}
+        used = {n.prim.name for n, _, _ in graph.occurrences() if n.prim.name in report.by_primitive}
         rows.append(
             ReleasedRow(
                 f"VAR-d{layers}" + ("-s" if cfg.shared_aln else ""), layers, resolution, parameters(graph), report.total,

@@ -97,13 +97,14 @@ def kinds_table() -> str:
 
 def primitives_table() -> str:
     """The primitive table as the rows of ``tc0sim.ir.primitives`` declare it."""
-    from tc0sim.ir.primitives import PRIMITIVES
+    from tc0sim.ir.primitives import CALL, PRIMITIVES
 
     lines = ["| primitive | role | arity | symbol | F_p result | meaning |", "|---|---|---|---|---|---|"]
     for row in PRIMITIVES.values():
         rounding = "rounds once" if "rounded" in row.properties else "exact" if "exact" in row.properties else "—"
         arity = "any" if row.arity is None else str(row.arity)
-        cells = (f"`{row.name}`", row.role, arity, row.symbol or "— (depth 0, size 0)", rounding, row.doc)
+        cost = "— (its body's depth and size)" if row is CALL else "— (depth 0, size 0)"
+        cells = (f"`{row.name}`", row.role, arity, row.symbol or cost, rounding, row.doc)
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.moves import VIEWS, reshape, same_place
-from tc0sim.ir.primitives import PRIMITIVES
+from tc0sim.ir.primitives import INPUT
 
 VALUES = ("mpfr", "float64", "native")
 """Representations of an evaluation's outputs (see tc0sim.engines.evaluate)."""
@@ -43,7 +43,7 @@ class EvalStats:
     """Evaluations the Dask engine ran again serially (a task raised, or the cluster failed)."""
 
     def add_gates(self, engine: str, node: Node) -> None:
-        if not PRIMITIVES[node.prim].is_wiring:
+        if not node.prim.is_wiring:
             self.gates[engine] = self.gates.get(engine, 0) + node.size
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def run_nodes(run: Run, live: list[Node], keep: set[int], given: Mapping[str, An
     results: dict[int, Any] = {}
     for node in live:
         start = time.perf_counter()
-        if node.prim == "input":  # the graph's own input primitive: its value is given
+        if node.prim is INPUT:  # the graph's own input primitive: its value is given
             results[node.id] = run.entry(node, given[node.name])
         else:
             try:
@@ -190,7 +190,7 @@ def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
     holders: dict[int, int] = {}  # array owner -> live values keeping it
     held = peak = freed = 0
     for node in live:
-        row = PRIMITIVES[node.prim]
+        row = node.prim
         moves = row.kernel is None and row.move is not None
         view = moves and (row.move in VIEWS or (row.move is reshape and dense[node.inputs[0]]))
         work = 0

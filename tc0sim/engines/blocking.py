@@ -12,7 +12,6 @@ import numpy as np
 
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.graph import Node
-from tc0sim.ir.primitives import PRIMITIVES
 
 PIECE_ELEMENTS = 1 << 14
 """Elements of a fused map (a matmul's products) the MPFR engines compute at once: the product
@@ -46,8 +45,7 @@ def feeders_of_one_reduction(
 
 def _has_kernel(role: str) -> Callable[[Node], bool]:
     def test(node: Node) -> bool:
-        row = PRIMITIVES.get(node.prim)
-        return row is not None and row.role == role and row.kernel is not None
+        return node.prim.role == role and node.prim.kernel is not None
     return test
 
 

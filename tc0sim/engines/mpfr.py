@@ -22,7 +22,7 @@ from tc0sim.engines.blocking import (
 from tc0sim.fp import Format
 from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Node
-from tc0sim.ir.primitives import PRIMITIVES, Primitive
+from tc0sim.ir.primitives import CONSTANT, Primitive
 from tc0sim.ir.rules import RuleTable
 from tc0sim.ir.wiring import move
 
@@ -53,7 +53,7 @@ def _derive(row: Primitive) -> Rule | None:
 
 
 EVAL_RULES: RuleTable[Rule] = RuleTable("evaluate", _derive)
-EVAL_RULES["constant"] = _constant
+EVAL_RULES[CONSTANT] = _constant
 """One rule per primitive; ``input`` is handled by the node runner itself (it reads the inputs)."""
 
 
@@ -116,7 +116,7 @@ class MpfrRun:
             d = args[0]
             self.stats.add_gates("mpfr", node)
             try:
-                return map_reduce(self.F, PRIMITIVES[d.node.prim].kernel, PRIMITIVES[node.prim].kernel, d.args,
+                return map_reduce(self.F, d.node.prim.kernel, node.prim.kernel, d.args,
                                   tuple(node.attrs["axes"]), self.chunk)
             except MapFailed as e:
                 raise NamedError(named(d.node, e.error)) from None
@@ -124,7 +124,7 @@ class MpfrRun:
 
     def rule(self, node: Node, args: list[Any]) -> Any:
         """``node``'s EVAL_RULES rule on mpfr arrays."""
-        rule = EVAL_RULES.rule(node.prim)
+        rule = EVAL_RULES[node.prim]
         self.stats.add_gates("mpfr", node)
         return rule(self.F, node, args)
 

@@ -29,13 +29,6 @@ def zero() -> Vec:
     return (0,) * len(SYMBOLS)
 
 
-def __getattr__(name: str) -> Vec:
-    """``ZERO``: the zero vector of the current symbols (computed on access, so never stale)."""
-    if name == "ZERO":
-        return zero()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _index(symbol: str) -> int | None:
     try:
         return SYMBOLS.index(symbol)

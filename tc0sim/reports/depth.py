@@ -127,7 +127,7 @@ class DepthReport(Report):
             "linear": vec_text(v),
             "by_operator": group_dicts(groups),
             "path": [
-                {"id": node.id, "prim": node.prim, "name": node.name, "operator": node.scope_path or "(top)"}
+                {"id": node.id, "prim": node.prim.name, "name": node.name, "operator": node.scope_path or "(top)"}
                 for node in self.result.witness(v)
             ]
             if self.full_path

@@ -23,7 +23,7 @@ from tc0sim.expr import parse_comparison
 from tc0sim.interp.depth import DepthResult, depth
 from tc0sim.interp.size import size
 from tc0sim.ir.primitives import SYMBOLS
-from tc0sim.ir.vectors import ZERO, Vec, as_vec, leq, pareto_max, sub, to_dict
+from tc0sim.ir.vectors import Vec, as_vec, leq, pareto_max, sub, to_dict, zero
 from tc0sim.ir.vectors import fmt as fmt_vec
 
 
@@ -33,7 +33,7 @@ def critical_text(vectors: Iterable[Vec]) -> str:
 
 def grouped_path(result: DepthResult, v: Vec) -> list[tuple[str, Vec]]:
     """The witness path of ``v`` grouped by operator, without the operators that add no depth."""
-    return [(where, w) for where, w in result.by_operator(result.witness(v)) if w != ZERO]
+    return [(where, w) for where, w in result.by_operator(result.witness(v)) if w != zero()]
 
 
 def _preconditions(claim: Claim, instances: Sequence[Instance], notes: list[str]) -> tuple[list[str], list[dict[str, str]]]:

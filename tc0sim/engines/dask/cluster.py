@@ -19,7 +19,6 @@ from tc0sim.errors import ConfigError, Tc0simError
 from tc0sim.fastfp import compact
 from tc0sim.ir import moves
 from tc0sim.ir.graph import Node
-from tc0sim.ir.primitives import PRIMITIVES
 
 TASKS_IN_FLIGHT = 2
 """Tasks submitted to a worker and not yet finished: one running, one waiting, so a worker does
@@ -71,7 +70,7 @@ class Remote:
         if self.layout is None or not self.futures:
             return None
         distinct, indexes, shapes = self.layout
-        move_rule = getattr(PRIMITIVES.get(node.prim), "move", None)
+        move_rule = node.prim.move
         if move_rule is moves.broadcast:
             k = len(node.shape) - len(distinct)
             unit = (slice(0, 1),) * k

@@ -37,7 +37,6 @@ from tc0sim.engines.dask.worker import region_wire, run_block, run_node, collect
 from tc0sim.engines.mpfr import MpfrMemory, MpfrRun
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.graph import Node
-from tc0sim.ir.primitives import PRIMITIVES
 
 MAX_TASK_ELEMENTS = 1 << 20
 """Default largest number of elements (of the product tensor, if fused) per task (its mpfr
@@ -136,8 +135,8 @@ class DaskRun:
             return self._blocks(node, None, args)
         if any(isinstance(a, Remote) for a in args):
             return self._whole(node, args)
-        row = PRIMITIVES.get(node.prim)
-        if row is not None and row.kernel is None and row.move is not None and args and all(isinstance(a, Pairs) for a in args):
+        row = node.prim
+        if row.kernel is None and row.move is not None and args and all(isinstance(a, Pairs) for a in args):
             self.stats.add_gates("mpfr", node)
             return moved_pairs(node, args)
         try:
@@ -264,7 +263,7 @@ class DaskRun:
 
 
 def _kernel(node: Node | None) -> str | None:
-    return PRIMITIVES[node.prim].kernel if node is not None else None
+    return node.prim.kernel if node is not None else None
 
 
 

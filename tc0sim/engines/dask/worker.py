@@ -15,7 +15,6 @@ from tc0sim.engines.mpfr import EVAL_RULES
 from tc0sim.fastfp import compact
 from tc0sim.fp import Format
 from tc0sim.ir.graph import Node
-from tc0sim.ir.primitives import PRIMITIVES
 
 _FORMATS: dict[int, Format] = {}
 _OPERANDS: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
@@ -122,7 +121,7 @@ def run_node(p: int, clock: tuple[str, str], node: Node, operands: list[Operand]
     node reading values on the cluster) applies the serial engine's rule."""
     start = time.process_time()
     F = _format(p)
-    row = PRIMITIVES[node.prim]
+    row = node.prim
     if row.kernel is None and row.move is not None:
         moved = moved_pairs(node, [Pairs(*_wire(o)).each(lambda a, s=o[1]: np.broadcast_to(a, s)) for o in operands])
         moved = moved.each(compact)
@@ -130,6 +129,6 @@ def run_node(p: int, clock: tuple[str, str], node: Node, operands: list[Operand]
         return moved.m, moved.e
     args = [_objects(p, operand, tuple(slice(None) for _ in operand[1])) for operand in operands]
     try:
-        return to_pairs(F, EVAL_RULES.rule(node.prim)(F, node, args))
+        return to_pairs(F, EVAL_RULES[node.prim](F, node, args))
     finally:
         _timed(clock, start)

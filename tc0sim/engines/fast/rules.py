@@ -20,7 +20,8 @@ import numpy as np
 
 from tc0sim.fastfp import Kernels
 from tc0sim.ir import moves
-from tc0sim.ir.primitives import PRIMITIVES, Primitive
+from tc0sim.ir import primitives as P
+from tc0sim.ir.primitives import Primitive
 from tc0sim.ir.rules import RuleTable
 
 Range = tuple[float, float, bool, bool]
@@ -49,7 +50,7 @@ MOVE, CONSTANT = "move", "constant"
 MAPS = frozenset({EXACT, ROUNDED, CERTIFIED})
 REDUCTIONS = frozenset({SUM, PROD})
 
-ZERO_FILLING = frozenset({moves.pad})
+ZERO_FILLING = moves.CREATING
 """Move rules that put zeros among the moved elements (their range may hold a zero)."""
 
 
@@ -135,46 +136,44 @@ FAST_RULES: RuleTable[FastRule] = RuleTable("fast", _derive)
 """The fast engine's rule per primitive (entries below; none: the reference engine's rule)."""
 
 
-def fast_map(name: str, fn: Callable[..., np.ndarray], certified: bool = False, **facts: object) -> FastRule:
+def fast_map(row: Primitive, fn: Callable[..., np.ndarray], certified: bool = False, **facts: object) -> FastRule:
     """An elementwise rule: family EXACT or ROUNDED from the row's property, CERTIFIED for a
     'rounded' primitive whose numpy function is not correctly rounded."""
-    row = PRIMITIVES[name]
     family = EXACT if "exact" in row.properties else CERTIFIED if certified else ROUNDED
-    FAST_RULES[name] = FastRule(family, row.kernel, fn, **facts)  # type: ignore[arg-type]
-    return FAST_RULES[name]
+    FAST_RULES[row] = FastRule(family, row.kernel, fn, **facts)  # type: ignore[arg-type]
+    return FAST_RULES[row]
 
 
-def fast_reduction(name: str, family: str, range: RangeRule, **facts: object) -> FastRule:
+def fast_reduction(row: Primitive, family: str, range: RangeRule, **facts: object) -> FastRule:
     """A reduction rule (a row of role 'reduction', rounded once)."""
-    row = PRIMITIVES[name]
-    assert row.role == "reduction" and "rounded" in row.properties, name
-    FAST_RULES[name] = FastRule(family, row.kernel, range=range, **facts)  # type: ignore[arg-type]
-    return FAST_RULES[name]
+    assert row.role == "reduction" and "rounded" in row.properties, row.name
+    FAST_RULES[row] = FastRule(family, row.kernel, range=range, **facts)  # type: ignore[arg-type]
+    return FAST_RULES[row]
 
 
-FAST_RULES["constant"] = FastRule(CONSTANT)
+FAST_RULES[P.CONSTANT] = FastRule(CONSTANT)
 
-fast_map("add", np.add, exact_zero=lambda a, b: a == -b, safe=_safe_add,
+fast_map(P.ADD, np.add, exact_zero=lambda a, b: a == -b, safe=_safe_add,
          range=lambda r, p, k: (min(r[0][0], r[1][0]) * 2.0 ** -(p + 1), 2 * (r[0][1] + r[1][1]), True, True))
-fast_map("sub", np.subtract, exact_zero=lambda a, b: a == b, safe=_safe_add,
+fast_map(P.SUB, np.subtract, exact_zero=lambda a, b: a == b, safe=_safe_add,
          range=lambda r, p, k: (min(r[0][0], r[1][0]) * 2.0 ** -(p + 1), 2 * (r[0][1] + r[1][1]), True, True))
-fast_map("mul", np.multiply, exact_zero=lambda a, b: (a == 0) | (b == 0), safe=_safe_mul, product=True,
+fast_map(P.MUL, np.multiply, exact_zero=lambda a, b: (a == 0) | (b == 0), safe=_safe_mul, product=True,
          range=lambda r, p, k: (r[0][0] * r[1][0] / 2, 2 * r[0][1] * r[1][1], r[0][2] or r[1][2], r[0][3] or r[1][3]))
-fast_map("div", np.divide, exact_zero=lambda a, b: (a == 0) & (b != 0), safe=_safe_div,
+fast_map(P.DIV, np.divide, exact_zero=lambda a, b: (a == 0) & (b != 0), safe=_safe_div,
          range=lambda r, p, k: (r[0][0] / r[1][1] / 2 if r[1][1] else 0.0, 2 * r[0][1] / r[1][0] if r[1][0] else math.inf,
                                 r[0][2], r[0][3] or r[1][3]))
-fast_map("sqrt", np.sqrt, exact_zero=lambda a: a == 0, safe=lambda K, r: not r[0][3],
+fast_map(P.SQRT, np.sqrt, exact_zero=lambda a: a == 0, safe=lambda K, r: not r[0][3],
          range=lambda r, p, k: (math.sqrt(r[0][0]) / 2, 2 * math.sqrt(r[0][1]), r[0][2], False))
-fast_map("exp", np.exp, certified=True, single=np.exp, exact_zero=lambda a: np.zeros(a.shape, dtype=bool),
+fast_map(P.EXP, np.exp, certified=True, single=np.exp, exact_zero=lambda a: np.zeros(a.shape, dtype=bool),
          safe=_safe_exp, range=_exp_range)
-fast_map("max", np.maximum, range=lambda r, p, k: union(r))
-fast_map("min", np.minimum, range=lambda r, p, k: union(r))
-fast_map("relu", lambda a: np.maximum(a, 0.0), range=lambda r, p, k: (r[0][0], r[0][1], True, False))
-fast_map("neg", np.negative, range=lambda r, p, k: (r[0][0], r[0][1], r[0][2], True))
-fast_map("compare", lambda a, b: (a < b).astype(np.float64), range=lambda r, p, k: (1.0, 1.0, True, False))
-fast_reduction("sum", SUM, safe=_safe_add,
+fast_map(P.MAX, np.maximum, range=lambda r, p, k: union(r))
+fast_map(P.MIN, np.minimum, range=lambda r, p, k: union(r))
+fast_map(P.RELU, lambda a: np.maximum(a, 0.0), range=lambda r, p, k: (r[0][0], r[0][1], True, False))
+fast_map(P.NEG, np.negative, range=lambda r, p, k: (r[0][0], r[0][1], r[0][2], True))
+fast_map(P.COMPARE, lambda a, b: (a < b).astype(np.float64), range=lambda r, p, k: (1.0, 1.0, True, False))
+fast_reduction(P.SUM, SUM, safe=_safe_add,
                range=lambda r, p, k: (r[0][0] * 2.0 ** -(p + 1), 2 * k * r[0][1], True, r[0][3]))
-fast_reduction("prod", PROD,
+fast_reduction(P.PROD, PROD,
                range=lambda r, p, k: (r[0][0] ** k / 2 if r[0][0] < math.inf else 0.0,
                                       2 * r[0][1] ** k if k < 1000 else math.inf, r[0][2], r[0][3]))
 """Range rules: a ⊕ of fan-in k of multiples of 2^L is a multiple of 2^L, hence its non-zero

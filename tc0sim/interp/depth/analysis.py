@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tc0sim.errors import DepthBudgetError
-from tc0sim.interp.depth.calls import classes, parameter_states, result_states
+from tc0sim.interp.depth.calls import Results, classes, parameter_states, result_states
 from tc0sim.interp.depth.result import Body, DepthResult
 from tc0sim.interp.depth.rules import DEPTH_RULES, upper_bound
 from tc0sim.interp.depth.state import DEFAULT_MEMORY_BUDGET, ZERO_ID, Context, State
-from tc0sim.ir.graph import CALL, RESULT, Function, Graph, Node, paused_gc
-from tc0sim.ir.primitives import SYMBOLS
+from tc0sim.ir.graph import Function, Graph, Node, paused_gc
+from tc0sim.ir.primitives import CALL, RESULT, SYMBOLS
 from tc0sim.ir.vectors import Number, maximal
 
 
@@ -40,37 +40,31 @@ def depth(graph: Graph, memory_budget: int = DEFAULT_MEMORY_BUDGET, allow_upper_
 def _run(graph: Graph, ctx: Context, params: Mapping[int, State]) -> dict[int, State]:
     """The state of every live node (``params``: the given states of a body's parameters)."""
     states: dict[int, State] = {}
-    results: dict[int, list[State]] = {}
     for node in graph.live():
         if node.id in params:
             states[node.id] = params[node.id]
             continue
         ctx.node = node
-        if node.prim == CALL:  # an argument no used result reads is not live: it counts as depth 0
-            ins = [states[i] if i in states else ctx.uniform(len(graph.nodes[i].shape), ZERO_ID) for i in node.inputs]
-            results[node.id] = _call(node, ins, ctx)
-            continue
-        if node.prim == RESULT:
-            state = results[node.inputs[0]][node.attrs["index"]]
-        else:
-            ins = [states[i] for i in node.inputs]
-            rule = DEPTH_RULES.get(node.prim) or DEPTH_RULES.rule(node.prim)
-            try:
-                state = rule(node, ins, [graph.nodes[i].shape for i in node.inputs], ctx)
-            except DepthBudgetError as error:
-                if not ctx.allow_upper_bound:
-                    raise
-                state = upper_bound(node, ins, ctx)
-                ctx.fallbacks.add(node.id)
-                ctx.reasons.append(f"{error}; node-level union used")
+        ins = [states.get(i) for i in node.inputs]  # None: an argument of a call that no used result reads
+        rule = DEPTH_RULES[node.prim]
+        try:
+            state = rule(node, ins, [graph.nodes[i].shape for i in node.inputs], ctx)
+        except DepthBudgetError as error:
+            if not ctx.allow_upper_bound:
+                raise
+            state = upper_bound(node, ins, ctx)
+            ctx.fallbacks.add(node.id)
+            ctx.reasons.append(f"{error}; node-level union used")
         ctx.kept += state.nbytes
         states[node.id] = state
     return states
 
 
-def _call(node: Node, ins: list[State], ctx: Context) -> list[State]:
-    """The states of a call's results: its body's (analysed once per signature) with the
-    arguments' sets substituted for the argument classes."""
+def _call(node: Node, ins: list[State | None], shapes: list[tuple[int, ...]], ctx: Context) -> Results:
+    """The depth rule of ``call``: the states of its results, its body's (analysed once per
+    signature) with the arguments' sets substituted for the argument classes. An argument no used
+    result reads is not live: it counts as depth 0."""
+    ins = [ctx.uniform(len(shape), ZERO_ID) if state is None else state for state, shape in zip(ins, shapes)]
     fn: Function = node.attrs["fn"]
     signature, sets = classes(ins)
     key = (fn, signature)
@@ -78,7 +72,16 @@ def _call(node: Node, ins: list[State], ctx: Context) -> list[State]:
     if body is None:
         body = ctx.bodies[key] = _analyse_body(fn, ins, sets, ctx)
     ctx.calls[node.id] = (body, sets)
-    return result_states(fn, body, sets, ctx)
+    return Results(result_states(fn, body, sets, ctx))
+
+
+def _result(node: Node, ins: list[Results], shapes: list[tuple[int, ...]], ctx: Context) -> State:
+    """The depth rule of ``result``: the state of result ``index`` of the call it reads."""
+    return ins[0][node.attrs["index"]]
+
+
+DEPTH_RULES[CALL] = _call
+DEPTH_RULES[RESULT] = _result
 
 
 def _analyse_body(fn: Function, ins: list[State], sets: tuple[int, ...], ctx: Context) -> Body:

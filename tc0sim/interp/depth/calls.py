@@ -22,6 +22,12 @@ from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import PARETO_NUMPY, Vec, maximal, maximal_rows
 
 
+class Results(tuple):
+    """A call node's state: the states of its results, in result order (it holds no array of its own)."""
+
+    nbytes = 0
+
+
 def classes(ins: list[State]) -> tuple[tuple, tuple[int, ...]]:
     """The call's signature and the outer set of each argument class, in the body's numbering.
 

@@ -20,8 +20,8 @@ import numpy as np
 from tc0sim.interp.depth.rules import CREATING_MOVES
 from tc0sim.interp.depth.state import PSet, State
 from tc0sim.interp.paths import PathGroup, group_path
-from tc0sim.ir.graph import RESULT, Graph, Node
-from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+from tc0sim.ir.graph import Graph, Node
+from tc0sim.ir.primitives import RESULT, SYMBOLS
 from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, to_dict
 from tc0sim.ir.wiring import origin
 
@@ -32,6 +32,7 @@ class DepthResult:
 
     graph: Graph
     states: dict[int, State]
+    """Every live node's state (a call node's: its results' states, ``calls.Results``)."""
     critical: list[Vec]
     sets: list[PSet] = field(default_factory=list, repr=False)
     exact: bool = True
@@ -44,9 +45,10 @@ class DepthResult:
 
     @property
     def analysed_nodes(self) -> int:
-        """Tensor nodes analysed: this graph's live nodes and, once each, those of every shared body."""
+        """Tensor nodes analysed: this graph's live nodes but its calls and, once each, those of
+        every shared body."""
         bodies = {id(body): body for body, _ in self.calls.values()}
-        return len(self.states) + sum(body.result.analysed_nodes for body in bodies.values())
+        return len(self.states) - len(self.calls) + sum(body.result.analysed_nodes for body in bodies.values())
 
     @property
     def per_symbol(self) -> dict[str, int]:
@@ -113,7 +115,7 @@ class DepthResult:
         path: list[tuple[Node, tuple[int, ...] | None]] = []
         while True:
             node = self.graph.node(node_id)
-            if node.prim == RESULT:
+            if node.prim is RESULT:
                 call = self.graph.node(node.inputs[0])
                 inner, leaves = self._through_call(call, node.attrs["index"], position, v)
                 path.extend(inner)
@@ -122,7 +124,7 @@ class DepthResult:
                 slot, position, v = leaves
                 node_id = call.inputs[slot]
                 continue
-            prim = PRIMITIVES[node.prim]
+            prim = node.prim
             if prim.symbol is None:
                 rest = v
             else:
@@ -178,7 +180,7 @@ class DepthResult:
 
     def _gate_step(self, node: Node, shapes: list[tuple[int, ...]], position: tuple[int, ...], rest: Vec):
         """The operand element a gate's element reads whose set contains ``rest``."""
-        if "reduction" not in PRIMITIVES[node.prim].properties:
+        if "reduction" not in node.prim.properties:
             for slot, i in enumerate(node.inputs):
                 if rest in self._set_at(i, position):
                     return slot, position, rest

@@ -42,7 +42,7 @@ from tc0sim.interp.rules import RuleTable
 from tc0sim.ir import moves
 from tc0sim.ir.graph import Node
 from tc0sim.ir.moves import MoveRule
-from tc0sim.ir.primitives import PRIMITIVES, Primitive
+from tc0sim.ir.primitives import Primitive
 from tc0sim.ir.vectors import maximal
 from tc0sim.ir.wiring import move
 
@@ -60,7 +60,7 @@ def _source(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: Co
 
 def _elementwise(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: Context) -> State:
     """Each output element reads the same position of every operand (shapes are equal)."""
-    symbol = PRIMITIVES[node.prim].symbol
+    symbol = node.prim.symbol
     if node.size == 0:
         return _empty(node, ctx)
     if all(s.uniform for s in ins):
@@ -93,7 +93,7 @@ def _elementwise(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ct
 
 def _reduction(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: Context) -> State:
     """Each output element reads every element along the reduced axes (one gate of fan-in k)."""
-    symbol = PRIMITIVES[node.prim].symbol
+    symbol = node.prim.symbol
     (state,) = ins
     axes = node.attrs["axes"]
     if node.size == 0:
@@ -287,7 +287,7 @@ def _concat(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: Co
     return canonical(labels, np.concatenate(pieces, axis=axis))
 
 
-CREATING_MOVES: frozenset[MoveRule] = frozenset({moves.pad})
+CREATING_MOVES: frozenset[MoveRule] = moves.CREATING
 """Move rules that create elements (pad's zeros): a created element is a constant, of depth 0."""
 
 _FACTORED: dict[MoveRule, Callable[[Node, State, tuple[int, ...], Context], State]] = {
@@ -310,7 +310,7 @@ WIRING_BY_MOVE: dict[MoveRule, Rule] = {
 def _moved_densely(node: Node, state: State, shape: tuple[int, ...], ctx: Context) -> State:
     """A move rule without a factored rule: expand the classes, move them (a new element is a
     constant: {0}), factor the result (exact; costs the node's element count, within the budget)."""
-    ctx.need(math.prod(shape) + node.size * 3, f"the expanded classes of {node.prim} (no factored rule)")
+    ctx.need(math.prod(shape) + node.size * 3, f"the expanded classes of {node.prim.name} (no factored rule)")
     index = [np.zeros(d, dtype=np.int64) if lab is None else lab for lab, d in zip(state.labels, shape)]
     dense = state.core[np.ix_(*index)] if index else state.core
     labels, core = factor_dense(np.ascontiguousarray(move(node, [dense], lambda: ZERO_ID)))
@@ -322,7 +322,7 @@ _MOVED_DENSELY = _unary_wiring(_moved_densely, creates=True)
 
 def _dense_wiring(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: Context) -> State:
     if len(ins) != 1:
-        raise MissingRuleError("depth", node.prim)  # wiring of several operands needs its own rule
+        raise MissingRuleError("depth", node.prim.name)  # wiring of several operands needs its own rule
     return _MOVED_DENSELY(node, ins, shapes, ctx)
 
 
@@ -334,7 +334,7 @@ def _derive(row: Primitive) -> Rule | None:
     """A row's depth rule: by its role; for wiring, by its move rule (none without one)."""
     if row.role == "wiring":
         return WIRING_BY_MOVE.get(row.move, _dense_wiring if row.move is not None else None)
-    return _BY_ROLE[row.role]
+    return _BY_ROLE.get(row.role)
 
 
 DEPTH_RULES: RuleTable[Rule] = RuleTable("depth", _derive)
@@ -343,7 +343,7 @@ DEPTH_RULES: RuleTable[Rule] = RuleTable("depth", _derive)
 def upper_bound(node: Node, ins: list[State], ctx: Context) -> State:
     """The node-level union of the operands' sets (one set for every element): an upper bound."""
     ids = frozenset(i for s in ins for i in s.ids())
-    row = PRIMITIVES[node.prim]
+    row = node.prim
     if row.symbol is None:
         ids = ids | {ZERO_ID} if row.move in CREATING_MOVES else ids
         set_id = ctx.intern(frozenset(maximal({v for i in ids for v in ctx.sets[i]})))

@@ -21,7 +21,7 @@ import numpy as np
 
 from tc0sim.errors import DepthBudgetError
 from tc0sim.ir.graph import Node
-from tc0sim.ir.primitives import SYMBOLS
+from tc0sim.ir.primitives import INPUT, SYMBOLS
 from tc0sim.ir.vectors import PARETO_NUMPY, maximal, maximal_rows
 
 
@@ -81,7 +81,7 @@ class Context:
         self.cores: dict[tuple[int, int], np.ndarray] = {}
         self.budget = memory_budget
         self.kept = 0
-        self.node: Node = Node(-1, "input", (), (), {}, (), "")
+        self.node: Node = Node(-1, INPUT, (), (), {}, (), "")
         self.reasons: list[str] = []
         self.fallbacks: set[int] = set()
         self.allow_upper_bound = allow_upper_bound
@@ -141,7 +141,7 @@ class Context:
         if self.kept + wanted > self.budget:
             node = self.node
             raise DepthBudgetError(
-                f"exact depth refused at node {node.id} ({node.prim} {node.name!r} in operator "
+                f"exact depth refused at node {node.id} ({node.prim.name} {node.name!r} in operator "
                 f"{node.scope_path or '(top)'}, shape {node.shape}): {what} needs {_mb(wanted)} with {_mb(self.kept)} "
                 f"kept, above the memory budget of {_mb(self.budget)} (raise the budget with --memory-budget, "
                 "or accept an upper bound with --allow-upper-bound)"
