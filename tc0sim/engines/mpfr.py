@@ -144,5 +144,10 @@ def _start(F: Format, stats: EvalStats, chunk: int | None, workers: int | None, 
     return MpfrRun(F, stats, chunk)
 
 
-MPFR = NodeEngine("mpfr", _start, MpfrMemory, cluster="mpfr-dask")
+MPFR_RATE = 1e6
+"""Gates per second of the reference engine, for the plan's time estimate: 1.8·10^6 on a 24³·2
+matmul at p = 53 and 7·10^5 on the official VAE decoder (1.3·10^8 gates in about 3 min), one core
+of the 2-core build machine under load; an estimate, not a promise."""
+
+MPFR = NodeEngine("mpfr", _start, MpfrMemory, cluster="mpfr-dask", rate=MPFR_RATE)
 """The reference engine (any p); with workers or a scheduler its work runs on ``mpfr-dask``."""

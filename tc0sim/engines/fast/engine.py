@@ -242,5 +242,10 @@ def _start(F: Format, stats: EvalStats, chunk: int | None, workers: int | None, 
     return FastRun(F, stats, chunk)
 
 
-FAST = NodeEngine("fast", _start, FastMemory, _limit)
+FAST_RATE = 5e7
+"""Gates per second of the fast engine, for the plan's time estimate: 5.9-7.9·10^7 on whole
+released architectures at p = 8 and 2.5·10^8 on a 128³·2 matmul at p = 24, one core of the
+2-core build machine; small or MPFR-heavy graphs (erf, ranges beyond binary64) are slower."""
+
+FAST = NodeEngine("fast", _start, FastMemory, _limit, rate=FAST_RATE)
 """The fast engine (p <= 25): binary64 with certified single rounding, the same bits as MPFR."""
