@@ -15,6 +15,7 @@ Only the standard library and click are imported here; rich is imported by the b
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import tempfile
@@ -85,11 +86,11 @@ def check_output(path: str, suffixes: tuple[str, ...]) -> str:
         raise ConfigError(f"--output {path}: expected a {' or '.join(suffixes)} file name")
     folder = Path(path).parent
     if not folder.is_dir():
-        raise ConfigError(f"--output {path}: the directory {str(folder)!r} does not exist")
+        raise ConfigError(f"--output {path}: the directory {str(folder)!r} does not exist ({os.strerror(errno.ENOENT)})")
     if Path(path).is_dir():
         raise ConfigError(f"--output {path}: is a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"--output {path}: the directory {str(folder)!r} is not writable")
+        raise ConfigError(f"--output {path}: the directory {str(folder)!r} is not writable ({os.strerror(errno.EACCES)})")
     return suffix
 
 
