@@ -204,3 +204,20 @@ def test_ctrl_c_during_a_dask_evaluation_shuts_the_workers_down(tmp_path: Path) 
         time.sleep(0.2)
     assert not _group_alive(proc.pid), "a worker process outlived the command"
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", [[], ["eval"], ["depth"], ["size"], ["audit"], ["graph"], ["kinds"], ["claims"],
+                                     ["demo"], ["threshold"], ["approx"], ["approx", "perturbation"]])
+def test_help_imports_neither_numpy_nor_the_engines(command: list[str]) -> None:
+    """`tc0sim --help` and each command's help start without numpy, the engines or the reports
+    (issue 31: numpy alone took 0.17 s of start-up)."""
+    code = (
+        "import sys\nfrom tc0sim.cli.main import main\n"
+        f"try:\n    main({command + ['--help']!r}, prog_name='tc0sim')\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules if m == 'numpy' or m.startswith(('tc0sim.engines', 'tc0sim.reports', 'tc0sim.ir')))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout and done.stdout.rstrip().splitlines()[-1] == "HEAVY []"
