@@ -193,3 +193,32 @@ def test_a_large_graph_gets_a_local_cluster_within_the_budget_only_when_asked(mo
     assert plan(graph, 53, gates=big, cluster_from=None).engine == "mpfr"
     with pytest.raises(BudgetError, match=r"evaluating M \(160 gates at p=53\) on 4 local workers"):
         plan(graph, 53, workers=4, max_memory=serial + 3 * each, label="M")
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("example, p, engine", [
+    ("matmul.yaml", 24, "fast"), ("matmul.yaml", 53, "mpfr"), ("conv2d.yaml", 24, "fast"), ("conv2d.yaml", 60, "mpfr"),
+    ("attention.yaml", 24, "fast"), ("layernorm.yaml", 30, "mpfr"),
+])
+def test_the_progress_hook_counts_every_gate_once(example: str, p: int, engine: str) -> None:
+    """The hook is told positive gate counts whose running total rises to the graph's size; for
+    matmul X[4, 4]·Y[4, 8] that is 4·4·8 products and 4·8 sums (counted by hand)."""
+    graph = load_model(MATMUL.parent / example).build(None)
+    told: list[int] = []
+    engines.evaluate(graph, None, plan(graph, p, engine), progress=told.append)
+    assert told and all(isinstance(g, int) and g > 0 for g in told)
+    assert sum(told) == size(graph).total
+    if example == "matmul.yaml":
+        assert sum(told) == 4 * 4 * 8 + 4 * 8
+
+
+def test_the_progress_hook_may_stop_an_evaluation() -> None:
+    class Stop(Exception):
+        pass
+
+    def stop(gates: int) -> None:
+        raise Stop()
+
+    with pytest.raises(Stop):
+        engines.evaluate(matmul(), None, plan(matmul(), 53, "mpfr"), progress=stop)
