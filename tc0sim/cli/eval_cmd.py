@@ -192,8 +192,9 @@ def write_outputs(path: str, suffix: str, outputs: dict[str, Any], p: int, about
     refused when a value is not one), written complete or not at all."""
     import numpy as np
 
-    from tc0sim.cli.output import jsonable, unlimited_int_digits
+    from tc0sim.cli.output import unlimited_int_digits
     from tc0sim.fp import Format
+    from tc0sim.reports.base import jsonable
 
     F = Format(p)
     if suffix == ".json":

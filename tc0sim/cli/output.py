@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from tc0sim.reports.base import Report, Section
 
 FORMATS = ("text", "json", "markdown")
-__all__ = ["FORMATS", "SUMMARY_ROWS", "Section", "emit", "jsonable", "progress", "show", "status", "summarised",
-           "unlimited_int_digits"]
+__all__ = ["FORMATS", "SUMMARY_ROWS", "emit", "progress", "show", "status", "unlimited_int_digits"]
 
 NON_TERMINAL_WIDTH = 160
 """Rich's line width when stdout is not a terminal (rich would otherwise assume 80)."""
@@ -87,15 +86,6 @@ def render_markdown(sections: Sequence[Section]) -> str:
         if section.lines:
             out.append("")
     return "\n".join(out).rstrip() + "\n"
-
-
-def __getattr__(name: str) -> Any:
-    """``Section``, ``jsonable`` and ``summarised`` of tc0sim.reports.base, imported when asked for."""
-    if name in ("Section", "jsonable", "summarised"):
-        from tc0sim.reports import base
-
-        return getattr(base, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def show(fmt: str, report: Report) -> None:
