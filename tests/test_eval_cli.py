@@ -134,17 +134,16 @@ def test_the_output_path_is_checked_before_evaluating(tmp_path: Path, monkeypatc
     assert result.exit_code == 2 and message in result.output
 
 
-def test_an_unwritable_directory_is_refused_before_evaluating(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who may write anywhere")
-        result = run("eval", MATMUL, "--output", locked / "out.json")
-        assert result.exit_code == 2 and "is not writable" in result.output
-    finally:
-        locked.chmod(0o700)
+def test_an_unwritable_directory_is_refused_before_evaluating(tmp_path: Path, monkeypatch) -> None:
+    """(Permissions are simulated: the tests may run as root, who may write anywhere.)"""
+    from tc0sim.cli import longrun
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    real = os.access
+    monkeypatch.setattr(longrun.os, "access", lambda path, mode: False if Path(path) == folder else real(path, mode))
+    result = run("eval", MATMUL, "--output", folder / "out.json")
+    assert result.exit_code == 2 and "is not writable" in result.output and os.listdir(folder) == []
 
 
 def _start_eval(tmp_path: Path, *extra: str) -> subprocess.Popen:

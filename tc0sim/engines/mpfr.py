@@ -32,7 +32,14 @@ Rule = Callable[[Format, Node, list[np.ndarray]], np.ndarray]
 
 
 def _map(name: str) -> Rule:
-    return lambda F, node, args: F.map(name, *args)
+    """``F.map`` in pieces of PIECE_ELEMENTS (the same values and first error): a signal (Ctrl-C)
+    is acted on between pieces, not after the whole node, and the lists F.map makes stay small."""
+    def rule(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
+        try:
+            return map_reduce(F, name, None, args, ())
+        except MapFailed as e:
+            raise e.error from None
+    return rule
 
 
 def _reduce(name: str) -> Rule:
