@@ -71,3 +71,9 @@ default: the hybrids cost about m²/2 layer evaluations at 256 bits (``--max-gat
 MAX_ARCHIVE_VALUES = 10**8
 """Most values of one array of an .npz archive read by ``tc0sim approx`` (checked on its header)."""
 
+VERIFY_POINTS = 2
+"""How many extra n values ``size_report`` builds by default to verify a fitted polynomial (here,
+not in tc0sim.reports, so that ``tc0sim size --help`` shows it without importing the reports)."""
+
+SUMMARY_ROWS = 12
+"""A long table keeps this many rows at each end; the rows between are summarised in one row."""

@@ -494,7 +494,7 @@ def test_eval_charges_each_local_worker_against_the_memory_budget(tmp_path: Path
     """--workers 1000 would start 1000 processes of about 70 MB each: refused before any starts."""
     import os
 
-    from tc0sim.engines import PARALLEL_MIN_GATES, plan
+    from tc0sim.engines import plan
     from tc0sim.engines.dask import LOCAL_WORKER_BYTES as each
     from tc0sim.engines.dask import cluster
     from tc0sim.modelfile import load_model
@@ -513,10 +513,10 @@ def test_eval_charges_each_local_worker_against_the_memory_budget(tmp_path: Path
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     graph = load_model(example).build(None)
-    big = PARALLEL_MIN_GATES
+    big = 10**7  # a local cluster only when asked for (cluster_from): the default stays in this process
     serial = plan(graph, 53, "mpfr", max_memory=10**12).bytes  # the client's values, no worker
-    assert plan(graph, 53, "mpfr", gates=big).workers == 8
-    assert plan(graph, 53, "mpfr", gates=big, max_memory=serial + 3 * each + 1).workers == 3
-    assert plan(graph, 53, "mpfr", gates=big, max_memory=serial + 2 * each - 1).workers is None  # one worker is no gain
-    assert plan(graph, 53, "mpfr", gates=big - 1).workers is None
+    assert plan(graph, 53, "mpfr", gates=big, cluster_from=big).workers == 8
+    assert plan(graph, 53, "mpfr", gates=big, max_memory=serial + 3 * each + 1, cluster_from=big).workers == 3
+    assert plan(graph, 53, "mpfr", gates=big, max_memory=serial + 2 * each - 1, cluster_from=big).workers is None
+    assert plan(graph, 53, "mpfr", gates=big - 1, cluster_from=big).workers is None
     assert plan(graph, 53, "mpfr", workers=5, gates=1).workers == 5  # the user's number

@@ -14,7 +14,6 @@ import click
 from tc0sim.cli.options import EXIT_VIOLATED, format_option
 from tc0sim.cli.output import progress, show, status
 from tc0sim.limits import DEFAULT_MAX_CHAIN_GATES, MAX_PRECISION, MIN_PRECISION
-from tc0sim.reports.approx import contextual_report, perturbation_report, separateness_report
 
 _FORMAT = format_option("Output format.")
 
@@ -30,6 +29,8 @@ def approx() -> None:
 @_FORMAT
 def separateness(embeddings: str, key: str, fmt: str) -> None:
     """Definition 5.2: γ_min, γ_max, δ, |V|, distinctness within sequences, κ (exact, then rounded)."""
+    from tc0sim.reports.approx import separateness_report
+
     show(fmt, separateness_report(embeddings, key))
 
 
@@ -42,6 +43,8 @@ def separateness(embeddings: str, key: str, fmt: str) -> None:
 @_FORMAT
 def contextual(model: str, embeddings: str, precision: int | None, weights_path: str | None, sweep: str | None, fmt: str) -> None:
     """Definition 5.3's achieved (γ, δ) of MODEL's attention layer at p bits, next to Lemma 5.4's."""
+    from tc0sim.reports.approx import contextual_report
+
     show(fmt, contextual_report(model, embeddings, precision, weights_path, sweep, progress=progress))
 
 
@@ -56,6 +59,8 @@ def contextual(model: str, embeddings: str, precision: int | None, weights_path:
 @_FORMAT
 def perturbation(model: str, precision: int | None, n: int | None, replace: str, degree: int, reference: int, max_gates: int, fmt: str) -> None:
     """Per-layer errors and Lipschitz bounds of a var model against Lemmas 6.3–6.5 and Theorem 6.6."""
+    from tc0sim.reports.approx import perturbation_report
+
     report = perturbation_report(model, precision, n, replace, degree, reference, max_gates, status=status)
     show(fmt, report)
     if report.violations:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from tc0sim.cli.options import EXIT_VIOLATED, FORMAT_OPTION, budget_options
-from tc0sim.reports.audit import audit_report
 
 
 @click.command()
@@ -22,6 +21,8 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], gates_p: int | No
     whose kind matches each file's kind, at the file's dims. With --gates-precision P each verdict
     also gives the depth with tc0sim's threshold circuits at p = P (docs/threshold.md).
     """
+    from tc0sim.reports.audit import audit_report
+
     report = audit_report(models, claim_ids, gates_p)
     if report.empty_note and fmt != "json":
         click.echo(report.empty_note)

@@ -6,7 +6,6 @@ import click
 
 from tc0sim.cli.options import FORMAT_OPTION
 from tc0sim.cli.output import show
-from tc0sim.reports.claims import claims_report
 
 
 @click.command()
@@ -17,4 +16,6 @@ def claims(fmt: str) -> None:
     VAR refers to "Circuit Complexity Bounds for Visual Autoregressive Model" (arXiv:2501.04299),
     FlowAR to "On Computational Limits of FlowAR Models: Expressivity and Efficiency" (arXiv:2502.16490).
     """
+    from tc0sim.reports.claims import claims_report
+
     show(fmt, claims_report())

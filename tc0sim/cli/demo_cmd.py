@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from tc0sim.reports.demo import demo_report
 
 DEMO_WIDTH = 200
 
@@ -14,6 +13,8 @@ def demo() -> None:
     """Show one-rounding iterated addition (VAR Lemma 3.5 Part 3) against left-to-right."""
     from rich.console import Console
     from rich.table import Table
+
+    from tc0sim.reports.demo import demo_report
 
     (section,) = demo_report().sections()
     table = Table(title=section.title)

@@ -7,10 +7,12 @@ import time
 import click
 
 from tc0sim.cli.options import FORMAT_OPTION, N_OPTION, budget_options, parse_bytes, parse_count_or_all, parse_symbol_values
-from tc0sim.cli.output import SUMMARY_ROWS, show, status
-from tc0sim.ir.primitives import SYMBOLS
-from tc0sim.reports.base import exact_text
-from tc0sim.reports.depth import depth_report
+from tc0sim.cli.output import show, status
+from tc0sim.limits import SUMMARY_ROWS
+
+HELP_SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt", "d_erf")
+"""The depth symbols named by ``--help``, written out so that help imports no numpy (the table,
+tc0sim.ir.primitives.SYMBOLS, does); tests/test_cli.py checks that help names every symbol."""
 
 
 @click.command()
@@ -21,7 +23,7 @@ from tc0sim.reports.depth import depth_report
     "assignments",
     multiple=True,
     metavar="SYMBOL=VALUE",
-    help=f"Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3; SYMBOL is one of {', '.join(SYMBOLS)}. "
+    help=f"Concrete gate depth of a symbol (repeatable), e.g. --set d_std=3; SYMBOL is one of {', '.join(HELP_SYMBOLS)}. "
     "VALUE is an integer, decimal or p/q ≥ 0. Unspecified symbols are 1.",
 )
 @click.option(
@@ -88,6 +90,9 @@ def depth(
     --plot draws the path that is critical at the --set values (every symbol 1 by default).
     With --gates threshold also the concrete threshold-circuit depth and size (docs/threshold.md).
     """
+    from tc0sim.reports.base import exact_text
+    from tc0sim.reports.depth import depth_report
+
     started = time.perf_counter()
     budget = parse_bytes(memory_budget, "--memory-budget")
     values = parse_symbol_values(assignments) if assignments else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from tc0sim.cli.options import N_OPTION, budget_options
-from tc0sim.reports.graph import graph_report
 
 
 @click.command()
@@ -15,5 +14,7 @@ from tc0sim.reports.graph import graph_report
 @budget_options
 def graph(model: str, n: int | None, output_path: str) -> None:
     """Export the tensor-level DAG of MODEL (a YAML model file) as GraphML, DOT or JSON; DOT marks the critical path."""
+    from tc0sim.reports.graph import graph_report
+
     for line in graph_report(model, output_path, n).lines():
         click.echo(line)

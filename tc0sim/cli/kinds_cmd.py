@@ -6,7 +6,6 @@ import click
 
 from tc0sim.cli.options import FORMAT_OPTION
 from tc0sim.cli.output import show
-from tc0sim.reports.kinds import kinds_report
 
 
 @click.command()
@@ -17,4 +16,6 @@ def kinds(fmt: str) -> None:
     A model file is a YAML mapping such as `kind: matmul`, `dims: {n1: 2, d: 3, n2: 2}`, with the
     kind's params at the top level or under `params:` (docs/model_files.md).
     """
+    from tc0sim.reports.kinds import kinds_report
+
     show(fmt, kinds_report())

@@ -1,9 +1,11 @@
 """The ``tc0sim`` command line (docs/cli.md): the group, its shared options and error handling.
 
 Each command lives in its own module (``depth_cmd``, ``size_cmd``, …) and is parse → one call of
-``tc0sim.reports`` → print. Exit status: 0 on success, 1 when an audit finds a violated claim, 2 on
+``tc0sim.reports`` → print; a module imports numpy, the engines and the reports inside its command,
+so ``--help`` starts fast. Exit status: 0 on success, 1 when an audit finds a violated claim, 2 on
 bad input — a model file, an option or an input file that is wrong gives one line ``error: …`` on
-stderr and no traceback (click's own usage errors also exit 2).
+stderr and no traceback (click's own usage errors also exit 2) — and 130 / 143 when Ctrl-C / SIGTERM
+stopped the command (one line ``error: interrupted``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import sys
 from typing import Any
 
 import click
-import yaml
 
 from tc0sim.cli.approx_cmd import approx
 from tc0sim.cli.audit_cmd import audit
@@ -23,6 +24,7 @@ from tc0sim.cli.demo_cmd import demo
 from tc0sim.cli.depth_cmd import depth
 from tc0sim.cli.graph_cmd import graph
 from tc0sim.cli.kinds_cmd import kinds
+from tc0sim.cli.longrun import exit_status, on_sigterm
 from tc0sim.cli.options import EXIT_BAD_INPUT, EXIT_VIOLATED
 from tc0sim.cli.size_cmd import size
 from tc0sim.cli.threshold_cmd import threshold
@@ -37,12 +39,16 @@ def _one_line(error: BaseException | str) -> str:
 
 class Tc0simGroup(click.Group):
     """A click group that turns tc0sim's deliberate errors and click's usage errors into one line
-    ``error: …`` and exit status 2."""
+    ``error: …`` and exit status 2, and an interruption (Ctrl-C, SIGTERM) into ``error:
+    interrupted`` and exit status 128 + the signal's number, after every ``finally`` has run."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (Tc0simError, yaml.YAMLError, OSError) as error:
+        except KeyboardInterrupt as interrupt:
+            click.echo("error: interrupted", err=True)
+            ctx.exit(exit_status(interrupt))
+        except (Tc0simError, OSError) as error:
             click.echo(f"error: {_one_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except (MemoryError, RecursionError) as error:  # a safety net: the limits above should come first
@@ -55,6 +61,12 @@ class Tc0simGroup(click.Group):
         except click.UsageError as error:
             command = f"tc0sim {error.ctx.info_name} --help" if error.ctx and error.ctx.parent else "tc0sim --help"
             click.echo(f"error: {_one_line(error.format_message())} (see '{command}')", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except Exception as error:
+            yaml = sys.modules.get("yaml")  # a model file's YAMLError (yaml is imported by the command that reads one)
+            if yaml is None or not isinstance(error, yaml.YAMLError):
+                raise
+            click.echo(f"error: {_one_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
 
 
@@ -82,6 +94,7 @@ def console() -> None:
     The process then ends without tearing down numpy, rich and the rest (a tenth of a second),
     unless a Dask cluster was started, whose clean-up runs at exit."""
     gc.disable()
+    on_sigterm()
     try:
         main(prog_name="tc0sim")
     except SystemExit as done:

@@ -19,8 +19,6 @@ import click
 from tc0sim.cli.output import FORMATS
 from tc0sim.errors import ConfigError
 from tc0sim.expr import LIMIT, parse_number
-from tc0sim.ir.budget import BuildBudget, budget_scope
-from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_NODES, MAX_SWEEP_POINTS
 
 EXIT_VIOLATED = 1
@@ -90,6 +88,8 @@ def budget_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @functools.wraps(command)
     def run(*args: Any, max_nodes: int, max_memory: int, **kwargs: Any) -> Any:
+        from tc0sim.ir.budget import BuildBudget, budget_scope  # here: --help imports no numpy
+
         with budget_scope(BuildBudget(max_nodes, max_memory)):
             return command(*args, **kwargs)
 
@@ -139,6 +139,8 @@ def parse_count_or_all(text: str, option: str) -> int | None:
 
 def parse_symbol_values(assignments: tuple[str, ...]) -> dict[str, Fraction]:
     """--set d_std=3 …: the symbols given, each a non-negative exact value (the others count 1)."""
+    from tc0sim.ir.primitives import SYMBOLS
+
     values: dict[str, Fraction] = {}
     for item in assignments:
         name, sep, raw = item.partition("=")

@@ -3,7 +3,8 @@
 A report (``tc0sim.reports``) gives a list of ``Section`` (a title and either a table or lines of
 text) for the human formats and a plain dict for JSON; ``emit`` prints the one the user asked for
 on stdout.
-Text goes through rich: tables on a terminal, no colour when stdout is not a terminal.
+Text goes through rich: tables on a terminal, no colour when stdout is not a terminal. The report
+layer (and numpy) is imported when a report is printed, not by ``--help``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tc0sim.reports.base import SUMMARY_ROWS, Report, Section, jsonable, no_progress, no_status, summarised
+from tc0sim.limits import SUMMARY_ROWS
+
+if TYPE_CHECKING:
+    from tc0sim.reports.base import Report, Section
 
 FORMATS = ("text", "json", "markdown")
-__all__ = ["FORMATS", "SUMMARY_ROWS", "Section", "emit", "jsonable", "progress", "show", "status", "summarised",
-           "unlimited_int_digits"]
+__all__ = ["FORMATS", "SUMMARY_ROWS", "emit", "progress", "show", "status", "unlimited_int_digits"]
 
 NON_TERMINAL_WIDTH = 160
 """Rich's line width when stdout is not a terminal (rich would otherwise assume 80)."""
@@ -95,6 +98,8 @@ def show(fmt: str, report: Report) -> None:
 
 def emit(fmt: str, sections: Sequence[Section], data: dict[str, Any]) -> None:
     """Print the report in format ``fmt`` (text, json or markdown) on stdout."""
+    from tc0sim.reports.base import jsonable
+
     with unlimited_int_digits():
         if fmt == "json":
             sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
@@ -125,6 +130,8 @@ def unlimited_int_digits() -> Iterator[None]:
 def progress(description: str, total: int) -> Iterator[Any]:
     """A rich progress bar on stderr when stderr is a terminal; otherwise a silent stand-in."""
     if not sys.stderr.isatty():
+        from tc0sim.reports.base import no_progress
+
         with no_progress(description, total) as quiet:
             yield quiet
         return
@@ -138,6 +145,8 @@ def progress(description: str, total: int) -> Iterator[Any]:
 def status(message: str) -> Any:
     """A rich spinner on stderr while a long step runs, only when stderr is a terminal."""
     if not sys.stderr.isatty():
+        from tc0sim.reports.base import no_status
+
         return no_status(message)
     return _console(sys.stderr).status(message)
 

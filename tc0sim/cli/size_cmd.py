@@ -6,8 +6,7 @@ import click
 
 from tc0sim.cli.options import FORMAT_OPTION, Count, budget_options, parse_n_list
 from tc0sim.cli.output import progress, show
-from tc0sim.limits import MAX_VERIFY_POINTS
-from tc0sim.reports.size import VERIFY_POINTS, size_report
+from tc0sim.limits import MAX_VERIFY_POINTS, VERIFY_POINTS
 
 
 @click.command()
@@ -36,6 +35,7 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
 
         require_matplotlib("--plot")
     from tc0sim.modelfile import load_model
+    from tc0sim.reports.size import size_report
 
     spec = load_model(model)
     points = parse_n_list(n_list) if n_list is not None else None

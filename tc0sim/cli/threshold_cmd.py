@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from tc0sim.cli.output import FORMATS, show
-from tc0sim.reports.threshold import threshold_report
 
 
 @click.command()
@@ -22,6 +21,8 @@ def threshold(prim: str, p: int, k: int | None, output_path: str, samples: int, 
     complement, MSB first); outputs are the result in that encoding and an error bit (range error,
     division by zero, sqrt of a negative; compare: the single bit a < b). See docs/threshold.md.
     """
+    from tc0sim.reports.threshold import threshold_report
+
     report = threshold_report(prim, p, output_path, k, samples)
     show(fmt, report)
     if report.mismatches:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tc0sim.engines.base import VALUES, Engine, EvalStats, complete_inputs, random_inputs
+from tc0sim.engines.base import VALUES, Engine, EvalStats, Progress, complete_inputs, random_inputs
 from tc0sim.engines.dask import DASK
 from tc0sim.engines.fast import FAST
 from tc0sim.engines.mpfr import EVAL_RULES, MPFR
@@ -30,14 +30,9 @@ AUTO = "auto"
 REFERENCE = MPFR.name
 """The engine every other one agrees with, bit for bit and error for error."""
 
-PARALLEL_MIN_GATES = 10_000_000
-"""The MPFR engine starts a local Dask cluster by default from this many gates on: starting and
-closing one takes about 1 s, and the serial engine does about 3·10^6 gates/s (measured with 2
-workers: 7.1·10^6 gates 2.49 s serial against 2.42 s on Dask, 1.7·10^7 gates 5.38 against 4.24 s)."""
-
 __all__ = [
-    "AUTO", "ENGINES", "EVAL_RULES", "PARALLEL_MIN_GATES", "REFERENCE", "VALUES", "EvalStats", "Plan", "choices", "evaluate",
-    "plan", "random_inputs",
+    "AUTO", "ENGINES", "EVAL_RULES", "REFERENCE", "VALUES", "EvalStats", "Plan", "Progress", "choices", "evaluate", "plan",
+    "random_inputs",
 ]
 
 
@@ -45,8 +40,9 @@ __all__ = [
 class Plan:
     """How an evaluation runs: the engine's name, the precision, local Dask workers (None: none
     started) or a scheduler's address, the blocking (``chunk``: elements of a product block or
-    task; None: the engine's default), the estimated peak bytes (None: no budget was given) and
-    the graph's gates (None: not counted)."""
+    task; None: the engine's default), the estimated peak bytes (None: no budget was given), the
+    graph's gates (None: not counted) and the estimated seconds (gates over the engine's
+    measured ``rate``; None: gates not counted)."""
 
     engine: str
     p: int
@@ -55,6 +51,7 @@ class Plan:
     chunk: int | None = None
     bytes: int | None = None
     gates: int | None = None
+    seconds: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,15 +85,17 @@ def _gates(graph: Graph, gates: int | None) -> int:
 def plan(
     graph: Graph, p: int, engine: str = AUTO, workers: int | None = None, scheduler: str | None = None,
     chunk: int | None = None, max_memory: int | None = None, *, gates: int | None = None,
-    cluster_from: int | None = PARALLEL_MIN_GATES, label: str = "the graph",
+    cluster_from: int | None = None, label: str = "the graph",
 ) -> Plan:
     """The engine, workers and blocking for evaluating ``graph`` at precision p, within
     ``max_memory`` bytes (None: unchecked; BudgetError above it). ``engine`` is ``auto`` (the
     first engine of ENGINES that supports p), or a name of ENGINES; workers (0: this process) or
-    a scheduler's address move the reference engine's work onto Dask. With neither, a graph of
-    at least ``cluster_from`` gates (None: never) gets a local cluster of one worker per core,
-    as many as the budget holds (none below two). ``gates`` saves counting them again;
-    ``label`` names the graph in the budget's error."""
+    a scheduler's address move the reference engine's work onto Dask. With neither, the work
+    stays in this process: a local cluster was measured up to 10 times slower on a loaded 2-core
+    machine (issue 31); a caller may opt in with ``cluster_from``, from which many gates a graph
+    gets a local cluster of one worker per core, as many as the budget holds (none below two).
+    ``gates`` saves counting them again (and gives the time estimate); ``label`` names the graph
+    in the budget's error."""
     if engine not in choices():
         raise ConfigError(f"unknown engine {engine!r}; expected one of {', '.join(choices())}")
     if engine != AUTO and (reason := ENGINES[engine].supports(p, graph)) is not None:
@@ -141,17 +140,19 @@ def plan(
                 f"evaluating {label} ({counted:,} gates at p={p:,}){on} needs about {needed:,} bytes, "
                 f"above the budget of {max_memory:,} bytes; raise it with --max-memory{fewer}"
             )
-    return Plan(name, p, workers, scheduler, chunk, needed, counted)
+    seconds = counted / ENGINES[name].rate if counted is not None else None
+    return Plan(name, p, workers, scheduler, chunk, needed, counted, seconds)
 
 
 def evaluate(
     graph: Graph, inputs: Mapping[str, Any] | None, chosen: Plan, *, seed: int = 0, scale: float = 1.0,
-    stats: EvalStats | None = None, values: str = "mpfr",
+    stats: EvalStats | None = None, values: str = "mpfr", progress: Progress | None = None,
 ) -> dict[str, np.ndarray]:
     """Every output of ``graph`` at the plan's precision on the plan's engine. Inputs not given
     are drawn (``random_inputs(graph, seed, scale)``). ``values``: object arrays of mpfr
     (``mpfr``), float64 arrays of the same values (``float64``; NotRepresentableError if one is
-    not), or the engine's own arrays (``native``); ``stats`` (an EvalStats) is filled in."""
+    not), or the engine's own arrays (``native``); ``stats`` (an EvalStats) is filled in;
+    ``progress`` is told the gates of each node as it is done (they add up to the gate count)."""
     if values not in VALUES:
         raise ConfigError(f"values={values!r}: expected one of {', '.join(VALUES)}")
     graph = graph.flat()  # a shared body is evaluated at each of its calls
@@ -160,5 +161,5 @@ def evaluate(
     stats.engine = chosen.engine
     return ENGINES[chosen.engine].evaluate(
         graph, given, chosen.p, stats=stats, chunk=chosen.chunk, workers=chosen.workers, scheduler=chosen.scheduler,
-        values=values,
+        values=values, progress=progress,
     )

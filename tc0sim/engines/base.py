@@ -27,6 +27,10 @@ from tc0sim.ir.primitives import INPUT
 VALUES = ("mpfr", "float64", "native")
 """Representations of an evaluation's outputs (see tc0sim.engines.evaluate)."""
 
+Progress = Callable[[int], None]
+"""Told the gates of each node as it is done (wiring and inputs count none): the calls of one
+evaluation add up to its gate count. It may raise (e.g. a time limit) to stop the evaluation."""
+
 
 @dataclass
 class EvalStats:
@@ -57,6 +61,8 @@ class Engine(Protocol):
     """An evaluation engine: one module-like object, listed once in ``tc0sim.engines.ENGINES``."""
 
     name: str
+    rate: float
+    """Gates per second, measured once on the build machine: the plan's time estimate."""
 
     def supports(self, p: int, graph: Graph | None = None) -> str | None:
         """None if the engine evaluates ``graph`` at precision p, else the reason it does not."""
@@ -66,9 +72,10 @@ class Engine(Protocol):
 
     def evaluate(
         self, graph: Graph, inputs: Mapping[str, Any], p: int, *, stats: EvalStats, chunk: int | None = None,
-        workers: int | None = None, scheduler: str | None = None, values: str = "mpfr",
+        workers: int | None = None, scheduler: str | None = None, values: str = "mpfr", progress: Progress | None = None,
     ) -> dict[str, np.ndarray]:
-        """Every output of the flat ``graph`` from every input's value, in the ``values`` representation."""
+        """Every output of the flat ``graph`` from every input's value, in the ``values``
+        representation; ``progress`` is told each node's gates as it is done."""
 
 
 class Memory(Protocol):
@@ -149,10 +156,13 @@ def entry(F: Format, node: Node, value: Any) -> np.ndarray:
         raise type(e)(f"input {node.name!r}: {e}") from None
 
 
-def run_nodes(run: Run, live: list[Node], keep: set[int], given: Mapping[str, Any], stats: EvalStats) -> dict[int, Any]:
+def run_nodes(
+    run: Run, live: list[Node], keep: set[int], given: Mapping[str, Any], stats: EvalStats,
+    progress: Progress | None = None,
+) -> dict[int, Any]:
     """Every live node in order on ``run`` (prepared first); a value is released after its last
     reader unless it is in ``keep``. Returns the kept values; an arithmetic error is raised as a
-    NamedError (prefixed with its node)."""
+    NamedError (prefixed with its node). ``progress`` is told each computing node's gates."""
     run.prepare(live, keep)
     last_use = {i: node.id for node in live for i in node.inputs}
     results: dict[int, Any] = {}
@@ -169,6 +179,8 @@ def run_nodes(run: Run, live: list[Node], keep: set[int], given: Mapping[str, An
         for i in set(node.inputs):
             if last_use.get(i) == node.id and i not in keep:
                 run.release(results.pop(i))
+        if progress is not None and not node.prim.is_wiring:
+            progress(node.size)
     return results
 
 
@@ -226,7 +238,8 @@ class NodeEngine:
     workers, scheduler)`` makes the ``Run`` of one evaluation, ``memory(p, chunk)`` its memory
     model; ``limit(p)`` says why a precision is not supported (None: it is). ``cluster`` names
     the engine that runs this one's work on a Dask cluster (given workers or a scheduler);
-    ``worker_bytes`` (a cluster engine) is charged per local worker process against the budget."""
+    ``worker_bytes`` (a cluster engine) is charged per local worker process against the budget;
+    ``rate`` is the gates per second the plan's time estimate divides by (measured, an estimate)."""
 
     name: str
     start: Callable[..., Run]
@@ -234,6 +247,7 @@ class NodeEngine:
     limit: Callable[[int], str | None] = lambda p: None
     cluster: str | None = None
     worker_bytes: int | None = None
+    rate: float = 1e6
 
     def supports(self, p: int, graph: Graph | None = None) -> str | None:
         return self.limit(p)
@@ -244,12 +258,12 @@ class NodeEngine:
 
     def evaluate(
         self, graph: Graph, inputs: Mapping[str, Any], p: int, *, stats: EvalStats, chunk: int | None = None,
-        workers: int | None = None, scheduler: str | None = None, values: str = "mpfr",
+        workers: int | None = None, scheduler: str | None = None, values: str = "mpfr", progress: Progress | None = None,
     ) -> dict[str, np.ndarray]:
         run = self.start(Format(p), stats, chunk, workers, scheduler)
         try:
             try:
-                results = run_nodes(run, graph.live(), set(graph.outputs.values()), inputs, stats)
+                results = run_nodes(run, graph.live(), set(graph.outputs.values()), inputs, stats, progress)
             except NamedError as e:
                 raise e.error from None
             return {name: run.result(results[nid], values) for name, nid in graph.outputs.items()}

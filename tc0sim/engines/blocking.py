@@ -1,17 +1,20 @@
 """Blocking shared by the engines: index blocks cut along kept axes, and a map fused with its
-⊕/⊗ computed piece by piece (docs/semantics.md §2.5), never holding the whole product tensor."""
+⊕/⊗ computed piece by piece (docs/semantics.md §2.5), never holding the whole product tensor,
+also when the ⊕ has further terms joined to the products by a concat (a bias: conv2d, linear;
+VAR Lemma 5.6)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.graph import Node
+from tc0sim.ir.moves import concat, reshape
 
 PIECE_ELEMENTS = 1 << 14
 """Elements of a fused map (a matmul's products) the MPFR engines compute at once: the product
@@ -21,10 +24,13 @@ block computed whole took 1.6 times as long per element here)."""
 
 @dataclass
 class Deferred:
-    """An elementwise node evaluated later, in blocks, by its only consumer (a reduction)."""
+    """An elementwise node evaluated later, in blocks, by its only consumer (a reduction); with
+    ``extra``, the reduction's further terms (shape: its output's, then the terms' axis), joined
+    to the map's values along their reduced axes, which are the trailing ones."""
 
     node: Node
     args: list[Any]
+    extra: Any = None
 
 
 def feeders_of_one_reduction(
@@ -41,6 +47,61 @@ def feeders_of_one_reduction(
         for node in live
         if is_map(node) and node.id not in keep and len(users.get(node.id, [])) == 1 and is_reduction(users[node.id][0])
     ]
+
+
+def joined_feeders(
+    live: list[Node], keep: set[int], is_map: Callable[[Node], bool], is_reduction: Callable[[Node], bool]
+) -> list[tuple[Node, ...]]:
+    """(map, [reshape,] concat) chains a reduction may also evaluate fused: ``⊕(concat([map or
+    reshape(map), T], last axis))`` over that last axis, each node read only by the next (none an
+    output), the map's leading axes the ⊕'s output axes and its trailing ones the terms (merged
+    by the reshape): the ⊕ of the map's values and T's, e.g. conv2d's and linear's products and bias."""
+    users: dict[int, list[Node]] = {}
+    for node in live:
+        for i in node.inputs:
+            users.setdefault(i, []).append(node)
+    by_id = {node.id: node for node in live}
+
+    def read_only_by(node: Node, reader: Node) -> bool:
+        return node.id not in keep and [u.id for u in users.get(node.id, [])] == [reader.id]
+
+    chains = []
+    for red in live:
+        if not is_reduction(red) or not red.inputs or tuple(red.attrs.get("axes", ())) != (len(red.shape),):
+            continue
+        join = by_id[red.inputs[0]]
+        if join.prim.move is not concat or len(join.inputs) != 2 or not read_only_by(join, red):
+            continue
+        first = by_id[join.inputs[0]]
+        merged = first.prim.move is reshape and read_only_by(first, join)
+        source = by_id[first.inputs[0]] if merged else first
+        if is_map(source) and read_only_by(source, first if merged else join) and source.shape[: len(red.shape)] == red.shape:
+            chains.append((source, first, join) if merged else (source, join))
+    return chains
+
+
+def defer(node: Node, args: list[Any]) -> Deferred:
+    """The value of a node fused into its reduction: a map's own Deferred; a reshape merging the
+    reduced axes passes its operand's on (the reduction reads them whole); a concat adds its
+    second operand as further terms (``joined_feeders``)."""
+    move = node.prim.move
+    if move is None:
+        return Deferred(node, args)
+    if move is reshape:
+        return args[0]
+    return replace(args[0], extra=args[1])
+
+
+def reduced_axes(node: Node, d: Deferred) -> tuple[int, ...]:
+    """The axes of the deferred map ``d`` that its reduction ``node`` sums or multiplies over."""
+    return tuple(node.attrs["axes"]) if d.extra is None else tuple(range(len(node.shape), len(d.node.shape)))
+
+
+def join_terms(values: np.ndarray, extra: Any, index: tuple[slice, ...]) -> np.ndarray:
+    """A block of a map's values (the reduction's output axes first, then the terms') with the
+    further terms of those outputs (``extra[index]``) joined after them along one last axis."""
+    kept = extra.ndim - 1
+    return np.concatenate([values.reshape(values.shape[:kept] + (-1,)), extra[index]], axis=-1)
 
 
 def _has_kernel(role: str) -> Callable[[Node], bool]:
@@ -87,11 +148,12 @@ class MapFailed(Exception):
 
 def map_reduce(
     F: Format, map_kernel: str | None, reduce_kernel: str | None, args: list[np.ndarray], axes: tuple[int, ...],
-    budget: int | None = None,
+    budget: int | None = None, extra: np.ndarray | None = None,
 ) -> np.ndarray:
     """``F.reduce(reduce_kernel, F.map(map_kernel, *args), axes)`` (either kernel may be None) in
     pieces of at most ``budget`` map elements (PIECE_ELEMENTS) cut along the kept axes, so the
-    map's values are never held whole. Same values, and the same error as the whole computation:
+    map's values are never held whole; with ``extra`` (further terms, ``Deferred.extra``) each
+    output's ⊕ also takes its row of them. Same values, and the same error as the whole computation:
     the map's first failing element in row-major order (raised as MapFailed), else the
     reduction's first failing output element."""
     budget = budget or PIECE_ELEMENTS
@@ -108,8 +170,11 @@ def map_reduce(
         if not reduce_kernel:
             out[out_piece] = values
         elif reduce_error is None:  # after one, the pieces left are only checked for map errors
+            if extra is not None:
+                values = join_terms(values, extra, out_piece)
             try:
-                out[out_piece] = F.reduce(reduce_kernel, values, axes, origin=starts(out_piece))
+                out[out_piece] = F.reduce(reduce_kernel, values, axes if extra is None else (len(kept),),
+                                          origin=starts(out_piece))
             except FpArithmeticError as e:
                 reduce_error = e
     if reduce_error is not None:

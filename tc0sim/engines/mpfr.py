@@ -2,7 +2,8 @@
 
 Inputs and constants are rounded to p bits on entry; every compute node applies one F_p array
 operation (gmpy2/MPFR), so every primitive rounds exactly once (VAR Lemma 3.5; docs/semantics.md).
-A map read only by a ⊕/⊗ is computed with it in pieces (docs/semantics.md §2.5). The fast and
+A map read only by a ⊕/⊗, or joined to its further terms (a bias) by a concat the ⊕ alone reads,
+is computed with it in pieces (docs/semantics.md §2.5). The fast and
 Dask engines hold an ``MpfrRun`` as their fallback and give its bits and errors.
 """
 
@@ -17,7 +18,8 @@ import numpy as np
 
 from tc0sim.engines.base import EvalStats, NamedError, NodeEngine, entry, named
 from tc0sim.engines.blocking import (
-    PIECE_ELEMENTS, Deferred, MapFailed, feeders_of_one_reduction, is_map, is_reduction, largest_block, map_reduce,
+    PIECE_ELEMENTS, Deferred, MapFailed, defer, feeders_of_one_reduction, is_map, is_reduction, joined_feeders,
+    largest_block, map_reduce, reduced_axes,
 )
 from tc0sim.fp import Format
 from tc0sim.ir.exact import constant_value
@@ -30,7 +32,14 @@ Rule = Callable[[Format, Node, list[np.ndarray]], np.ndarray]
 
 
 def _map(name: str) -> Rule:
-    return lambda F, node, args: F.map(name, *args)
+    """``F.map`` in pieces of PIECE_ELEMENTS (the same values and first error): a signal (Ctrl-C)
+    is acted on between pieces, not after the whole node, and the lists F.map makes stay small."""
+    def rule(F: Format, node: Node, args: list[np.ndarray]) -> np.ndarray:
+        try:
+            return map_reduce(F, name, None, args, ())
+        except MapFailed as e:
+            raise e.error from None
+    return rule
 
 
 def _reduce(name: str) -> Rule:
@@ -72,8 +81,10 @@ class MpfrMemory:
     pool_bytes = 0
 
     def fused(self, live: list[Node], keep: set[int]) -> set[int]:
-        """A map read only by a reduction is deferred to it and computed with it in pieces."""
-        return {n.id for n in feeders_of_one_reduction(live, keep, is_map, is_reduction)}
+        """A map read only by a reduction, or joined to its further terms (``joined_feeders``),
+        is deferred to it and computed with it in pieces."""
+        joined = {n.id for chain in joined_feeders(live, keep, is_map, is_reduction) for n in chain}
+        return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_map, is_reduction)}
 
     def bytes_per_value(self) -> tuple[int, int]:
         return 8, self.value_bytes + self.p // 8
@@ -111,13 +122,13 @@ class MpfrRun:
     def apply(self, node: Node, args: list[Any]) -> Any:
         if node.id in self.fused:
             self.stats.add_gates("mpfr", node)
-            return Deferred(node, args)
+            return defer(node, args)
         if args and isinstance(args[0], Deferred):
             d = args[0]
             self.stats.add_gates("mpfr", node)
             try:
                 return map_reduce(self.F, d.node.prim.kernel, node.prim.kernel, d.args,
-                                  tuple(node.attrs["axes"]), self.chunk)
+                                  reduced_axes(node, d), self.chunk, d.extra)
             except MapFailed as e:
                 raise NamedError(named(d.node, e.error)) from None
         return self.rule(node, args)
@@ -144,5 +155,10 @@ def _start(F: Format, stats: EvalStats, chunk: int | None, workers: int | None, 
     return MpfrRun(F, stats, chunk)
 
 
-MPFR = NodeEngine("mpfr", _start, MpfrMemory, cluster="mpfr-dask")
+MPFR_RATE = 1e6
+"""Gates per second of the reference engine, for the plan's time estimate: 1.8·10^6 on a 24³·2
+matmul at p = 53 and 7·10^5 on the official VAE decoder (1.3·10^8 gates in about 3 min), one core
+of the 2-core build machine under load; an estimate, not a promise."""
+
+MPFR = NodeEngine("mpfr", _start, MpfrMemory, cluster="mpfr-dask", rate=MPFR_RATE)
 """The reference engine (any p); with workers or a scheduler its work runs on ``mpfr-dask``."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from tc0sim.ir.vectors import fmt as vec_text
 from tc0sim.ir.vectors import to_dict
+from tc0sim.limits import SUMMARY_ROWS
 
 if TYPE_CHECKING:
     from tc0sim.modelfile import ModelSpec
@@ -71,10 +72,6 @@ def no_progress(description: str, total: int) -> AbstractContextManager[Any]:
 def no_status(message: str) -> AbstractContextManager[Any]:
     """A report's default status hook (a spinner while a long step runs): silent."""
     return nullcontext()
-
-
-SUMMARY_ROWS = 12
-"""A long table keeps this many rows at each end; the rows between are summarised in one row."""
 
 
 def summarised(

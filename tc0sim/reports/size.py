@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from tc0sim import polyfit
 from tc0sim.errors import ConfigError
+from tc0sim.limits import VERIFY_POINTS
 from tc0sim.reports.base import SUMMARY_ROWS, Report, Section, as_spec, exact_text, no_progress, summarised
 
 if TYPE_CHECKING:
     from tc0sim.modelfile import ModelSpec
-
-VERIFY_POINTS = 2
-"""How many extra n values ``size_report`` builds by default to verify a fitted polynomial."""
 
 
 def size_sections(report: dict[str, Any], full: bool = False) -> list[Section]:

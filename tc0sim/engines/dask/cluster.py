@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import threading
 import uuid
 from collections import deque
@@ -122,15 +123,22 @@ in the client's process and 4.9 % in two workers; these take 1.3 % and 0.9 %."""
 def local_cluster(workers: int) -> Any:
     """A Dask LocalCluster of single-threaded worker processes, quiet (its HTTP server on a free
     port, no logs below CRITICAL: a failing task is replayed serially and reported once, by the
-    client)."""
+    client). The workers ignore SIGINT (inherited while they start): Ctrl-C reaches a terminal's
+    whole process group, and only the client is to act on it, by closing the cluster."""
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set(QUIET_WORKERS):
-        return LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-            silence_logs=logging.CRITICAL,
-        )
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        with dask.config.set(QUIET_WORKERS):
+            return LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                silence_logs=logging.CRITICAL,
+            )
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
 
 
 def connect(address: str) -> Any:

@@ -34,7 +34,7 @@ from tc0sim.engines.dask import cluster as dask_cluster
 from tc0sim.engines.dask.cluster import ClusterFailed, ClusterStartError, Feeder, Remote, Task, _compact
 from tc0sim.engines.dask.wire import Pairs, float_pairs, from_pairs, moved_pairs, to_pairs
 from tc0sim.engines.dask.worker import region_wire, run_block, run_node, collect_seconds
-from tc0sim.engines.mpfr import MpfrMemory, MpfrRun
+from tc0sim.engines.mpfr import MPFR_RATE, MpfrMemory, MpfrRun
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.graph import Node
 
@@ -271,6 +271,7 @@ def _start(F: Format, stats: EvalStats, chunk: int | None, workers: int | None, 
     return DaskRun(F, stats, workers=workers, scheduler=scheduler, chunk_elements=chunk)
 
 
-DASK = NodeEngine("mpfr-dask", _start, MpfrMemory, worker_bytes=LOCAL_WORKER_BYTES)
+DASK = NodeEngine("mpfr-dask", _start, MpfrMemory, worker_bytes=LOCAL_WORKER_BYTES, rate=MPFR_RATE)
 """The MPFR engine on Dask: the reference engine's values in the client (its memory model), plus
-LOCAL_WORKER_BYTES per local worker process."""
+LOCAL_WORKER_BYTES per local worker process. Its time estimate is the serial engine's: on the
+2-core build machine under load, 2 workers were up to 10 times slower than in-process (issue 31)."""

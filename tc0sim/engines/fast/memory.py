@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tc0sim.engines.blocking import feeders_of_one_reduction, largest_block
+from tc0sim.engines.blocking import feeders_of_one_reduction, joined_feeders, largest_block
 from tc0sim.engines.fast.rules import FAST_RULES, MAPS, REDUCTIONS
 from tc0sim.engines.mpfr import MpfrMemory
 from tc0sim.ir.graph import Node
@@ -120,8 +120,12 @@ class FastMemory:
         return MpfrMemory(self.p, self.block)
 
     def fused(self, live: list[Node], keep: set[int]) -> set[int]:
-        """A fast map larger than a block, read only by a fast reduction, is computed with it."""
-        return {n.id for n in feeders_of_one_reduction(live, keep, is_fast_map, is_fast_reduction) if n.size > self.block}
+        """A fast map larger than a block, read only by a fast reduction or joined to its further
+        terms (``joined_feeders``: a bias), is computed with it."""
+        joined = {n.id for chain in joined_feeders(live, keep, is_fast_map, is_fast_reduction) if chain[0].size > self.block
+                  for n in chain}
+        return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_fast_map, is_fast_reduction)
+                         if n.size > self.block}
 
     def bytes_per_value(self) -> tuple[int, int]:
         return 8, 0  # a float64 per value
@@ -129,7 +133,8 @@ class FastMemory:
     def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
         """The work arrays of a node's blocks (bit patterns, flags, binary32 copies, products of a
         fused map and numpy's temporaries: 48 bytes per element of the largest block), and a
-        fused map's operands transposed (at most a copy of each). A primitive without a fast
+        fused map's operands transposed (at most a copy of each) unless the reduced axes are
+        already the trailing ones (always so with further terms joined). A primitive without a fast
         rule (erf) runs the MPFR rule on mpfr copies of its operands and result."""
         rule = FAST_RULES.get(node.prim)
         if rule is None or rule.family not in MAPS | REDUCTIONS:
@@ -137,4 +142,5 @@ class FastMemory:
             copies = math.prod(shape) * len(node.inputs) + node.size
             return self.fallback.work_bytes(node, shape, False, 0) + copies * mpfr_value
         axes = tuple(node.attrs.get("axes", ())) if rule.family in REDUCTIONS else ()
-        return 48 * largest_block(shape, axes, self.block) + (operand_bytes if fused else 0)
+        trailing = axes == tuple(range(len(shape) - len(axes), len(shape)))
+        return 48 * largest_block(shape, axes, self.block) + (operand_bytes if fused and not trailing else 0)

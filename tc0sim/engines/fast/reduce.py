@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.engines.base import NamedError, named
-from tc0sim.engines.blocking import Deferred, blocks, starts
+from tc0sim.engines.blocking import Deferred, blocks, join_terms, reduced_axes, starts
 from tc0sim.engines.fast.maps import MAX_FLOAT, Error
 from tc0sim.engines.fast.memory import _MEMORY, buffer
 from tc0sim.engines.fast.rules import FAST_RULES, SUM, UNKNOWN, FastRule, Range
@@ -47,6 +47,32 @@ def _abs_product_sums(
 
 
 
+EXTRA_TERMS_MAX = 1 << 10
+"""Most further terms per output whose Σ|t| is added to a product bound (``_with_extra_abs_sums``)."""
+
+
+def _with_extra_abs_sums(products: np.ndarray, extra: np.ndarray) -> np.ndarray | None:
+    """Upper bounds on Σ|terms| of a ⊕ of products (bounded by ``products``) and further terms
+    ``extra`` (per output, along the last axis): their binary64 Σ|t| (relative error at most
+    γ_{t−1} < 2^-42 for t <= 2^10) added to the bound, then the sum's rounding and both errors
+    covered by a factor 1 + 2^-40. None (Σ|terms| summed in each block) for more terms."""
+    if extra.shape[-1] > EXTRA_TERMS_MAX:
+        return None
+    with np.errstate(all="ignore"):
+        return (products + np.abs(extra).sum(axis=-1)) * (1 + 2.0**-40)
+
+
+def _joined(
+    terms: np.ndarray, t_extras: dict[int, Any], extra: np.ndarray, out_index: tuple[slice, ...]
+) -> tuple[np.ndarray, dict[int, Any], tuple[int, ...]]:
+    """A block of a map's terms with the further terms of its outputs joined after them along one
+    last axis; the MPFR values of terms (by flat index) moved to their places in the joined block."""
+    joined = join_terms(terms, extra, out_index)
+    k, width = terms.size // max(1, math.prod(joined.shape[:-1])), joined.shape[-1]
+    moved = {(i // k) * width + i % k: v for i, v in t_extras.items()} if k else {}
+    return joined, moved, joined.shape
+
+
 class Reductions:
     """⊕/⊗ nodes of a ``FastRun`` (its K, F, stats, ranges and chunk)."""
 
@@ -71,7 +97,7 @@ class Reductions:
         return (K.in_range(r) & K.certify_absolute(y, bound)) | zero
 
     def _reduce(self, node: Node, x: Any) -> np.ndarray:
-        if isinstance(x, Deferred) and any(a.dtype == object for a in x.args):
+        if isinstance(x, Deferred) and any(a.dtype == object for a in [*x.args, *([] if x.extra is None else [x.extra])]):
             x = self._materialize(x)
         if not isinstance(x, Deferred) and x.dtype == object:
             return self.floats_or_objects(self.rule(node, [x]))
@@ -81,18 +107,23 @@ class Reductions:
         if m_node is not None:
             self.stats.add_gates("fast", m_node)
         shape = m_node.shape if m_node is not None else x.shape
-        axes = tuple(node.attrs["axes"])
+        extra = x.extra if isinstance(x, Deferred) else None
+        axes = reduced_axes(node, x) if isinstance(x, Deferred) else tuple(node.attrs["axes"])
         kept = [i for i in range(len(shape)) if i not in axes]
         safe = self._safe(m_rule, m_args, m_node.inputs) if m_rule is not None and m_node is not None else False
         abs_sums: np.ndarray | float | str | None = None
         k = math.prod(shape[a] for a in axes)
         terms_range = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)
         rule = FAST_RULES[node.prim]
-        if rule.family == SUM and not terms_range[3]:
+        if extra is not None:  # further terms joined (a bias): their Σ|t| added, else summed in each block
+            terms_range = UNKNOWN
+        if extra is None and rule.family == SUM and not terms_range[3]:
             abs_sums = NONNEGATIVE
         elif safe and m_rule is not None and m_rule.product and len(m_args) == 2 and k > 2:
             bounds = [self.ranges.get(i, UNKNOWN) for i in m_node.inputs]
             abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p, bounds)
+            if abs_sums is not None and extra is not None:
+                abs_sums = _with_extra_abs_sums(abs_sums, extra)
         if abs_sums is None:
             abs_sums = k * terms_range[1] if k * terms_range[1] < MAX_FLOAT / 4 else None
         perm = kept + list(axes)
@@ -109,7 +140,7 @@ class Reductions:
             if found[2] is None and found[3] is None:
                 return self._with_extras(found[0], found[1])
         out, extras, map_error, red_error = self._reduce_in_blocks(
-            node, rule, m_node, m_rule, m_args, shape, axes, kept, safe, abs_sums, terms_range
+            node, rule, m_node, m_rule, m_args, shape, axes, kept, safe, abs_sums, terms_range, extra
         )
         if map_error is not None:
             raise NamedError(named(m_node, map_error[1]))
@@ -120,11 +151,12 @@ class Reductions:
     def _reduce_in_blocks(
         self, node: Node, rule: FastRule, m_node: Node | None, m_rule: FastRule | None, m_args: list[np.ndarray],
         shape: tuple[int, ...], axes: tuple[int, ...], kept: list[int], safe: bool,
-        abs_sums: np.ndarray | float | str | None, terms_range: Range,
+        abs_sums: np.ndarray | float | str | None, terms_range: Range, extra: np.ndarray | None = None,
     ) -> tuple[np.ndarray, dict[int, Any], Error | None, Error | None]:
         """A ⊕/⊗ node (of map ``m_node`` of ``m_args`` if fused, else of ``m_args[0]``, whose values
         lie in ``terms_range``) in blocks cut along the kept axes: values (NaN where MPFR values
-        are in extras), extras, first errors."""
+        are in extras), extras, first errors. ``extra``: further float64 terms of each output
+        (``Deferred.extra``), joined after the map's (its reduced axes are then the trailing ones)."""
         out = _MEMORY.output(node.shape)
         out_flat = out.reshape(-1)
         extras: dict[int, Any] = {}
@@ -148,8 +180,10 @@ class Reductions:
                 continue
             out_index = tuple(index[a] for a in kept)
             out_starts = starts(out_index)
+            if extra is not None:
+                terms, t_extras, block_shape = _joined(terms, t_extras, extra, out_index)
             values, v_extras, red_error = self._reduce_block(
-                rule, terms, t_extras, block_shape, axes, kept, out_starts,
+                rule, terms, t_extras, block_shape, axes if extra is None else (len(kept),), kept, out_starts,
                 abs_sums[out_index].reshape(-1) if isinstance(abs_sums, np.ndarray) else abs_sums,
                 pair_safe,
             )
