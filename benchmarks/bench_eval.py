@@ -21,12 +21,14 @@ Ratios: MPFR / fast (target >= 30) and fast / numpy (target <= 5). "recomputed" 
 gates the fast engine sent to MPFR (target < 1 %). Peak memory of the fast matmul 512³ is the
 maximum resident set of a child process that runs only that evaluation (target < 1 GB).
 
-Dask (``--parallel-only`` alone, ``--skip-parallel`` without it): the MPFR engine serial and on
-warm 1- and 2-worker local clusters, 1 and 2 workers timed alternately (best of
-``--parallel-repeat``, default 7; the ratio of the best times and of each pair of runs, min /
-median / max), with the workers' CPU seconds per wall second of each run and two controls
-of what the machine allows (target: 2 workers >= 1.7x faster than 1). On Linux the share of CPU
-time the hypervisor stole from this virtual machine during the table and the whole run is printed.
+Dask (``--parallel-only`` alone, ``--skip-parallel`` without it): the default plan (the MPFR
+engine in this process: no cluster is started unless --workers or --scheduler asks) against the
+MPFR engine on a warm 2-worker local cluster, timed alternately (best of ``--parallel-repeat``,
+default 7; the ratio of the best times and of each pair of runs, min / median / max), and on a
+cold one as ``--workers 2`` starts and closes it (one run), with the workers' CPU seconds per
+wall second (target: the default never slower than Dask by more than 10 %). On Linux the share
+of CPU time the hypervisor stole from this virtual machine during the table and the whole run is
+printed.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from tc0sim.interp.evaluate import EvalStats, evaluate, random_inputs  # noqa: E
 from tc0sim.interp.size import size  # noqa: E402
 from tc0sim.ir.exact import constant_value  # noqa: E402
 from tc0sim.ir.graph import Graph  # noqa: E402
-from tc0sim.ir.primitives import PRIMITIVES  # noqa: E402
+from tc0sim.ir.primitives import CONSTANT, INPUT  # noqa: E402
 from tc0sim.ir.wiring import move  # noqa: E402
 from tc0sim.kinds import build  # noqa: E402
 from tc0sim.modelfile import load_model  # noqa: E402
@@ -71,11 +73,11 @@ def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.n
     """The DAG in plain float64: one numpy call per node, no rounding to p bits."""
     values: dict[int, np.ndarray] = {}
     for node in graph.flat().live():
-        row = PRIMITIVES[node.prim]
+        row = node.prim
         args = [values[i] for i in node.inputs]
-        if node.prim == "input":
+        if row is INPUT:
             values[node.id] = np.asarray(inputs[node.name], dtype=np.float64)
-        elif node.prim == "constant":
+        elif row is CONSTANT:
             values[node.id] = np.vectorize(float, otypes=[np.float64])(constant_value(node.attrs["value"]))
         elif row.kernel in ("sum", "prod"):
             values[node.id] = (np.sum if row.kernel == "sum" else np.prod)(args[0], axis=node.attrs["axes"])
@@ -130,7 +132,7 @@ def bare_seconds(graph: Graph, rates: dict[str, float]) -> float:
     """The workload's gates at bare gmpy2 rates (a ⊕ of fan-in k costs k terms)."""
     total = 0.0
     for node in graph.flat().live():
-        row = PRIMITIVES[node.prim]
+        row = node.prim
         if row.is_wiring:
             continue
         if row.kernel in ("sum", "prod"):
@@ -234,24 +236,6 @@ def available_cores() -> float:
     return 2 * one / two
 
 
-def _busy(seconds: float) -> float:
-    start = time.process_time()
-    while time.process_time() - start < seconds:
-        pass
-    return seconds
-
-
-def dask_control(clients: dict[int, Any], tasks: int = 8, seconds: float = 0.25) -> float:
-    """Wall time of ``tasks`` CPU-bound tasks on the 1-worker cluster over that on the 2-worker
-    one: the best 1-worker / 2-worker ratio the machine allows at this moment (2.0 if idle)."""
-    walls = {}
-    for workers, client in clients.items():
-        t0 = time.perf_counter()
-        client.gather(client.map(_busy, [seconds] * tasks, pure=False))
-        walls[workers] = time.perf_counter() - t0
-    return walls[1] / walls[2]
-
-
 def cpu_ticks() -> tuple[int, int] | None:
     """(stolen, total) CPU ticks of this machine so far, from Linux's /proc/stat (None elsewhere):
     stolen is time the hypervisor ran something else on this virtual machine's cores."""
@@ -276,62 +260,64 @@ def worker_cpu(client: Any) -> float:
 
 
 def parallel_table(args: argparse.Namespace) -> None:
-    """Serial MPFR vs warm local clusters of 1 and 2 workers (timed alternately, best of
-    ``--parallel-repeat``), on workloads large enough that Dask's per-task cost is amortised."""
-    from tc0sim.interp.parallel import local_cluster
+    """The default plan (``tc0sim.engines.plan`` with no option: the MPFR engine in this process)
+    against the MPFR engine on Dask with 2 workers, in the same run: a warm 2-worker cluster, timed
+    alternately with the default (best of ``--parallel-repeat``), and a cold one as ``eval
+    --workers 2`` starts and closes it (one run). The default must never be slower than either by
+    more than 10 % (issue 31); the bits are asserted equal."""
+    from distributed import Client
+
+    from tc0sim import engines
+    from tc0sim.engines.dask import local_cluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     n = 64 if args.quick else 256
     cases = [(f"matmul {n}³", build("matmul", {"n1": n, "d": n, "n2": n})),
              (f"attention n={n} d=64", build("attention", {"n": n, "d": 64}))]
     print(f"\ncores available to this run (two CPU-bound processes vs one): {available_cores():.2f}")
-    from distributed import Client
-
-    clusters, clients = {}, {}
-    for workers in (1, 2):
-        cluster = local_cluster(workers)
-        clusters[workers] = cluster
-        clients[workers] = Client(cluster)
-        warm = build("matmul", {"n1": 8, "d": 8, "n2": 8})
-        evaluate(warm, 53, engine="mpfr", scheduler=cluster.scheduler_address)
-    print(f"control, CPU-bound tasks on the same clusters (1 worker / 2 workers): {dask_control(clients):.2f}")
+    cluster = local_cluster(2)
+    client = Client(cluster)
+    evaluate(build("matmul", {"n1": 8, "d": 8, "n2": 8}), 53, engine="mpfr", scheduler=cluster.scheduler_address)
     ticks = cpu_ticks()
-    print("| workload | gates | p | MPFR serial s | Dask 1 worker s | Dask 2 workers s | 1 worker / 2 workers "
-          "| per pair of runs (min / median / max) | worker CPU s per wall s (1 / 2 workers) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| workload | gates | p | default plan | default s | Dask 2 workers warm s | default / warm "
+          "| per pair of runs (min / median / max) | Dask 2 workers cold s (start, close) | default / cold "
+          "| worker CPU s per wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     try:
         for label, graph in cases:
             inputs = inputs_for(graph)
             for p in (53, 113):
-                t_serial, ref = best(lambda: evaluate(graph, p, inputs, engine="mpfr"), 1)
-                last: dict[int, dict[str, Any]] = {}
-                cpu: dict[int, list[float]] = {1: [], 2: []}
+                chosen = engines.plan(graph, p)
+                last: dict[str, dict[str, Any]] = {}
+                cpu: list[float] = []
 
-                def on(workers: int) -> Callable[[], None]:
-                    def run() -> None:
-                        before = worker_cpu(clients[workers])
-                        last[workers] = evaluate(graph, p, inputs, engine="mpfr", scheduler=clusters[workers].scheduler_address)
-                        cpu[workers].append(worker_cpu(clients[workers]) - before)
-                    return run
+                def default() -> None:
+                    last["default"] = engines.evaluate(graph, inputs, chosen)
 
-                walls = dict(zip((1, 2), pair_times(on(1), on(2), args.parallel_repeat)))
-                one, two = min(walls[1]), min(walls[2])
-                busy = {w: [c / t for c, t in zip(cpu[w], walls[w])] for w in (1, 2)}
+                def warm() -> None:
+                    before = worker_cpu(client)
+                    last["warm"] = evaluate(graph, p, inputs, engine="mpfr", scheduler=cluster.scheduler_address)
+                    cpu.append(worker_cpu(client) - before)
+
+                walls = pair_times(default, warm, args.parallel_repeat)
+                t_cold, last["cold"] = best(lambda: evaluate(graph, p, inputs, engine="mpfr", workers=2), 1)
                 F = Format(p)
-                for out in last.values():
-                    assert all(F.to_pairs(out[k]) == F.to_pairs(ref[k]) for k in ref), "Dask changed the bits"
-                pairs = sorted(a / b for a, b in zip(walls[1], walls[2]))
-                print(f"| {label} | {size(graph).total:,} | {p} | {t_serial:.2f} | {one:.2f} | {two:.2f} | {one / two:.2f} "
-                      f"| {pairs[0]:.2f} / {statistics.median(pairs):.2f} / {pairs[-1]:.2f} "
-                      f"| {max(busy[1]):.2f} / {max(busy[2]):.2f} |", flush=True)
-        print(f"control after the table (1 worker / 2 workers): {dask_control(clients):.2f}")
+                for name in ("warm", "cold"):
+                    assert all(F.to_pairs(last[name][k]) == F.to_pairs(last["default"][k]) for k in last["default"]), \
+                        f"Dask ({name}) changed the bits"
+                mine, theirs = min(walls[0]), min(walls[1])
+                pairs = sorted(a / b for a, b in zip(walls[0], walls[1]))
+                where = f"{chosen.engine}, " + ("in this process" if not chosen.workers and not chosen.scheduler else
+                                                f"{chosen.workers} workers")
+                busy = max(c / t for c, t in zip(cpu, walls[1]))
+                print(f"| {label} | {size(graph).total:,} | {p} | {where} | {mine:.2f} | {theirs:.2f} | {mine / theirs:.2f} "
+                      f"| {pairs[0]:.2f} / {statistics.median(pairs):.2f} / {pairs[-1]:.2f} | {t_cold:.2f} "
+                      f"| {mine / t_cold:.2f} | {busy:.2f} |", flush=True)
         print(f"hypervisor steal during the table: {steal_since(ticks)}")
     finally:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # closing clusters logs at INFO
-        for client in clients.values():
-            client.close()
-        for cluster in clusters.values():
-            cluster.close()
+        client.close()
+        cluster.close()
     print(f"cores available after the table: {available_cores():.2f}")
 
 

@@ -1,5 +1,7 @@
 """The error hierarchy: every error tc0sim raises on purpose derives from Tc0simError."""
 
+from tc0sim.limits import MAX_ERROR_CHARS
+
 
 class Tc0simError(Exception):
     """Base class of every deliberate tc0sim error (bad input, arithmetic fault, bad graph)."""
@@ -40,3 +42,14 @@ class BudgetError(ConfigError):
 
 class DepthBudgetError(Tc0simError):
     """The exact depth analysis was refused: a step would exceed the memory budget."""
+
+
+def one_line(error: BaseException | str, limit: int | None = None) -> str:
+    """An error as one line of text: an OSError as ``file: reason``, whitespace collapsed, cut to
+    ``limit`` characters (default ``tc0sim.limits.MAX_ERROR_CHARS``) with an ellipsis."""
+    limit = MAX_ERROR_CHARS if limit is None else limit
+    text = error if isinstance(error, str) else str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

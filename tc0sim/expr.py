@@ -58,8 +58,9 @@ def _describe(token: Token) -> str:
     return "end of expression" if token.kind == "end" else f"{token.text!r}"
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split ``text`` into tokens; any other character is a ConfigError naming it and its position."""
+def tokenize(text: str, what: str = "expression") -> list[Token]:
+    """Split ``text`` into tokens; any other character is a ConfigError naming it, its position and
+    ``what`` the text is (an expression, or a linear form: ``tc0sim.linear``)."""
     tokens: list[Token] = []
     i = 0
     while i < len(text):
@@ -81,8 +82,8 @@ def tokenize(text: str) -> list[Token]:
             continue
         symbol = next((s for s in _SYMBOLS if text.startswith(s, i)), None)
         if symbol is None:
-            hint = " (use // for integer division)" if ch == "/" else ""
-            raise ConfigError(f"unexpected character {ch!r} at position {i} in expression {text!r}{hint}")
+            hint = " (use // for integer division)" if ch == "/" and what == "expression" else ""
+            raise ConfigError(f"unexpected character {ch!r} at position {i} in {what} {text!r}{hint}")
         tokens.append(Token("op", symbol, i))
         i += len(symbol)
     tokens.append(Token("end", "", len(text)))
@@ -161,18 +162,15 @@ class Comparison:
         return _COMPARISONS[self.op](self.left.eval(env), self.right.eval(env))
 
 
-class _Parser:
-    def __init__(self, text: str, allowed: Iterable[str]):
-        if not isinstance(text, str):
-            raise ConfigError(f"an expression must be a string, got {text!r}")
-        if len(text) > MAX_LENGTH:
-            raise ConfigError(f"expression is longer than {MAX_LENGTH} characters")
+class TokenCursor:
+    """The tokens of a text and the parser's place in them (shared by the parsers of expressions
+    and of linear forms, ``tc0sim.linear``); ``nesting`` counts open parentheses."""
+
+    def __init__(self, text: str, what: str = "expression"):
         self.text = text
-        self.allowed = tuple(allowed)
-        self.tokens = tokenize(text)
+        self.tokens = tokenize(text, what)
         self.index = 0
         self.nesting = 0
-        self.names: set[str] = set()
 
     @property
     def token(self) -> Token:
@@ -182,6 +180,17 @@ class _Parser:
         token = self.tokens[self.index]
         self.index += 1
         return token
+
+
+class _Parser(TokenCursor):
+    def __init__(self, text: str, allowed: Iterable[str]):
+        if not isinstance(text, str):
+            raise ConfigError(f"an expression must be a string, got {text!r}")
+        if len(text) > MAX_LENGTH:
+            raise ConfigError(f"expression is longer than {MAX_LENGTH} characters")
+        super().__init__(text)
+        self.allowed = tuple(allowed)
+        self.names: set[str] = set()
 
     def error(self, expected: str, token: Token | None = None) -> ConfigError:
         token = token or self.token

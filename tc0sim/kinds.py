@@ -14,11 +14,11 @@ from tc0sim.errors import ConfigError
 from tc0sim.frontends import FRONTENDS
 from tc0sim.ir.budget import BuildBudget
 from tc0sim.ir.graph import Graph
-from tc0sim.ir.kind import BuildFn, Kind
+from tc0sim.ir.kind import BuildFn, Kind, Param
 from tc0sim.models import MODELS
 from tc0sim.ops import OPERATORS
 
-__all__ = ["BuildFn", "KINDS", "Kind", "build", "get_kind", "kind_names", "register"]
+__all__ = ["BuildFn", "KINDS", "Kind", "Param", "build", "describe", "get_kind", "kind_names", "params_markdown", "register"]
 
 KINDS: dict[str, Kind] = {}
 
@@ -60,3 +60,30 @@ def build(
     repeated sub-circuits once (``Kind.graph``).
     """
     return get_kind(name).graph(dims, params, budget, share)
+
+
+def describe() -> list[dict[str, Any]]:
+    """Every kind as plain data, sorted by name: name, model or operator, dims, doc, reference and
+    its params (name, type, default, rule, doc), read from the schema (``tc0sim kinds``, the docs)."""
+    return [
+        {
+            "name": kind.name,
+            "model": kind.model,
+            "dims": list(kind.dims),
+            "doc": kind.doc,
+            "ref": kind.ref,
+            "params": [p.describe() for p in kind.params],
+        }
+        for kind in (KINDS[name] for name in kind_names())
+    ]
+
+
+def params_markdown() -> str:
+    """The markdown table of every param of every kind, read from the schema (docs/model_files.md)."""
+    lines = ["| kind | param | default | rule | meaning |", "|---|---|---|---|---|"]
+    for kind in describe():
+        for p in kind["params"]:
+            cells = (f"`{kind['name']}`", f"`{p['name']}`", "null" if p["default"] is None else f"`{p['default']}`",
+                     p["rule"], p["doc"])
+            lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines)

@@ -41,6 +41,11 @@ MAX_SWEEP_POINTS = 100
 MAX_VERIFY_POINTS = 20
 """Most extra n values ``size --verify`` builds."""
 
+MAX_CHANNELS = 2**16
+"""Largest width, head count, channel count, codebook or class count of a released model's params
+(the released models stay below 5,000): the interpreters keep arrays as long as a concatenated axis,
+which the build budget, counting nodes, does not see."""
+
 DEFAULT_MAX_NODES = 10**6
 """Default build budget: tensor nodes of one graph (``--max-nodes`` raises it)."""
 
@@ -66,3 +71,9 @@ default: the hybrids cost about m²/2 layer evaluations at 256 bits (``--max-gat
 MAX_ARCHIVE_VALUES = 10**8
 """Most values of one array of an .npz archive read by ``tc0sim approx`` (checked on its header)."""
 
+VERIFY_POINTS = 2
+"""How many extra n values ``size_report`` builds by default to verify a fitted polynomial (here,
+not in tc0sim.reports, so that ``tc0sim size --help`` shows it without importing the reports)."""
+
+SUMMARY_ROWS = 12
+"""A long table keeps this many rows at each end; the rows between are summarised in one row."""

@@ -10,7 +10,9 @@ or at the top level of the file, not both.
 from __future__ import annotations
 
 import math
+import os
 import reprlib
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,8 @@ from tc0sim.errors import ConfigError
 from tc0sim.expr import LIMIT, Expr, parse
 from tc0sim.ir.budget import BuildBudget
 from tc0sim.ir.graph import Graph
-from tc0sim.ir.vectors import Vec, parse_linear
-from tc0sim.kinds import Kind, get_kind, kind_names
+from tc0sim.ir.vectors import Vec, as_vec
+from tc0sim.kinds import Kind, Param, get_kind, kind_names
 from tc0sim.kinds import build as build_kind
 from tc0sim.limits import (
     MAX_FILE_BYTES,
@@ -276,11 +278,40 @@ class ModelSpec:
         return f"{self.kind} ({', '.join(f'{k}={v}' for k, v in dims.items())})"
 
 
+MAX_FILE_READ = 4 * MAX_FILE_BYTES
+"""Most bytes read from a model file (a UTF-8 character is at most 4 bytes): a longer regular file is
+refused from its size, a device or pipe (``/dev/zero``) once that many bytes have been read."""
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, at most ``MAX_FILE_READ`` of them (more: a ConfigError). Opened without
+    blocking, so a FIFO with no writer reads as empty instead of waiting."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(path)
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_READ:
+            raise ConfigError(f"{path}: the model file is {info.st_size:,} bytes, more than the limit of {MAX_FILE_READ:,}")
+        os.set_blocking(fd, True)
+        chunks, total = [], 0
+        while total <= MAX_FILE_READ:
+            chunk = os.read(fd, min(1 << 16, MAX_FILE_READ + 1 - total))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            total += len(chunk)
+        kind = "file" if stat.S_ISREG(info.st_mode) else "device or pipe"
+        raise ConfigError(f"{path}: the model {kind} gives more than {MAX_FILE_READ:,} bytes (the limit); not read further")
+    finally:
+        os.close(fd)
+
+
 def load_model(path: str | Path) -> ModelSpec:
-    """Read and validate the model file at ``path`` (YAML, safe_load only)."""
+    """Read and validate the model file at ``path`` (at most ``MAX_FILE_READ`` bytes; YAML, safe_load only)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_bounded(path).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such model file") from None
     except IsADirectoryError:
@@ -333,9 +364,10 @@ def from_mapping(data: Any, source: str = "<model>") -> ModelSpec:
     except ConfigError:
         raise ConfigError(f"{source}: key 'kind': unknown kind {_short(kind_name)}; expected one of {_kind_names()}") from None
 
-    unknown = [k for k in data if k not in TOP_LEVEL_KEYS and k not in kind.params]
+    names = kind.defaults
+    unknown = [k for k in data if k not in TOP_LEVEL_KEYS and k not in names]
     if unknown:
-        allowed = list(TOP_LEVEL_KEYS) + [p for p in kind.params if p not in TOP_LEVEL_KEYS]
+        allowed = list(TOP_LEVEL_KEYS) + [p for p in names if p not in TOP_LEVEL_KEYS]
         raise ConfigError(f"{source}: unknown key {_short(unknown[0])}; expected one of {', '.join(allowed)}")
 
     spec = ModelSpec(kind=kind.name, dims={}, source=source)
@@ -373,7 +405,7 @@ def _claim(data: dict, source: str) -> Vec | None:
             f"such as \"6 d_std + 6 d_sum + d_exp\", got {_type_name(text)} {_short(text)}"
         )
     try:
-        return parse_linear(text)
+        return as_vec(text)
     except ConfigError as e:
         raise ConfigError(f"{source}: key 'claim': {e}") from None
 
@@ -482,6 +514,7 @@ def _dims(data: dict, kind: Kind, source: str) -> dict[str, int | Expr]:
 
 
 def _params(data: dict, kind: Kind, source: str) -> dict[str, Any]:
+    schema = {p.name: p for p in kind.params}
     given: dict[str, Any] = {}
     if "params" in data:
         params = data["params"]
@@ -490,32 +523,35 @@ def _params(data: dict, kind: Kind, source: str) -> dict[str, Any]:
         if not isinstance(params, dict):
             raise ConfigError(f"{source}: key 'params': expected a mapping, got {_type_name(params)}")
         for key, value in params.items():
-            if key not in kind.params:
+            if key not in schema:
                 raise ConfigError(
                     f"{source}: key 'params.{_clip(key)}': kind {kind.name!r} has no such param; "
-                    f"expected {', '.join(kind.params) or 'none'}"
+                    f"expected {', '.join(schema) or 'none'}"
                 )
             given[key] = (value, f"params.{key}")
-    for key in kind.params:
+    for key in schema:
         if key in data and key not in TOP_LEVEL_KEYS:
             if key in given:
                 raise ConfigError(f"{source}: key {key!r} is given both at the top level and under 'params'")
             given[key] = (data[key], key)
-    return {key: _param_value(value, kind.params[key], where, source) for key, (value, where) in given.items()}
+    return {key: _param_value(value, schema[key], where, source) for key, (value, where) in given.items()}
 
 
-def _param_value(value: Any, default: Any, key: str, source: str) -> Any:
-    """Check a param against its default: booleans stay booleans, integers may be expressions in n.
+def _param_value(value: Any, param: Param, key: str, source: str) -> Any:
+    """Read a param's integer expressions in n: an ``int`` param (or, for an ``any`` param with an
+    integer default, like ``var``'s ``scales``) may be one, and so may an entry of an ``ints`` list.
 
-    Other values go to the kind unchanged; its build validates them (e.g. a flow time "1/3").
+    The value is checked against the kind's schema when the model is built (``Kind.validate``, at n).
     """
-    if isinstance(default, bool):
+    if param.type == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: key {key!r}: expected true or false, got {_type_name(value)} {_short(value)}")
         return value
-    if _is_int(default) and (_is_int(value) or isinstance(value, str)):
+    whole = param.type == "int" or (param.type == "any" and _is_int(param.default))
+    if whole and (_is_int(value) or isinstance(value, str)):
         return _int_param(value, key, source)
-    if isinstance(default, (list, tuple)) and isinstance(value, list) and all(_is_int(v) for v in default):
+    listed = param.type == "ints" or (param.type == "any" and isinstance(param.default, list) and all(_is_int(v) for v in param.default))
+    if listed and isinstance(value, list):
         return [_int_param(v, f"{key}[{i}]", source) if isinstance(v, str) else v for i, v in enumerate(value)]
     return value
 

@@ -15,8 +15,8 @@ from functools import lru_cache
 import numpy as np
 
 from tc0sim.interp.rules import by_role
+from tc0sim.ir.primitives import CONCAT, PAD
 from tc0sim.ir.graph import Graph, Node
-from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.vectors import Vec, add, pareto_max, unit, zero
 from tc0sim.ir.wiring import move
 
@@ -101,7 +101,7 @@ def _source(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: No
 
 def _elementwise(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: None) -> State:
     """Each output element reads the same position of every operand (shapes are equal)."""
-    symbol = PRIMITIVES[node.prim].symbol
+    symbol = node.prim.symbol
     if node.size == 0:
         return State([EMPTY_SET])
     mapped = [s for s in ins if s.classes is not None]
@@ -127,7 +127,7 @@ def _elementwise(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ct
 
 def _reduction(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: None) -> State:
     """Each output element reads every element along the reduced axes (one gate of fan-in k)."""
-    symbol = PRIMITIVES[node.prim].symbol
+    symbol = node.prim.symbol
     (state,) = ins
     axes = node.attrs["axes"]
     if node.size == 0:
@@ -189,8 +189,8 @@ def _concat(node: Node, ins: list[State], shapes: list[tuple[int, ...]], ctx: No
 
 
 DENSE_RULES = by_role(_source, _reduction, _elementwise, _moved, interpreter="dense depth")
-DENSE_RULES["pad"] = _pad
-DENSE_RULES["concat"] = _concat
+DENSE_RULES[PAD] = _pad
+DENSE_RULES[CONCAT] = _concat
 
 
 def dense_depth(graph: Graph) -> tuple[list[Vec], dict[int, list[list[Vec]]]]:

@@ -460,7 +460,8 @@ def test_perturbation_cli(tmp_path) -> None:
     audited = runner.invoke(main, ["audit", str(model), "--format", "json"])
     assert audited.exit_code == 0, audited.output
     verdicts = {v["id"]: v["verdict"] for v in json.loads(audited.output)["claims"]}
-    assert {verdicts[i] for i in ("UA-L6.3", "UA-L6.4", "UA-L6.5", "UA-T6.6")} == {"slack"}
+    assert {verdicts[i] for i in ("UA-L6.3", "UA-L6.5")} == {"by construction"}
+    assert verdicts["UA-L6.4"] == "slack" and verdicts["UA-T6.6"] == "unchecked"
     norm = tmp_path / "ln.yaml"
     norm.write_text(
         "kind: var\nprecision: 16\ndims: {h: 2, w: 2, c: 3}\nscales: [1, 2]\ng: [ln, ffn]\ndecoder: [resnet]\nseed: 2\nscale: 0.5\n"
@@ -478,7 +479,8 @@ def test_perturbation_cli(tmp_path) -> None:
 
 # ---------------------------------------------------------------------------------- registry
 
-UA_IDS = ("UA-D5.2", "UA-D5.3", "UA-L5.4", "UA-L6.3", "UA-L6.4", "UA-L6.5", "UA-T6.6", "UA-C7.1", "UA-C7.2")
+UA_IDS = ("UA-D5.2", "UA-D5.3", "UA-L5.4", "UA-L6.1", "UA-L6.3", "UA-L6.4", "UA-L6.5", "UA-T6.6", "UA-C7.1", "UA-C7.2",
+          "UA-C7.3", "UA-LC.1")
 
 
 def test_universality_claims_registered_and_audited() -> None:
@@ -487,9 +489,10 @@ def test_universality_claims_registered_and_audited() -> None:
     for claim in claims.values():
         assert claim.title and claim.statement and claim.note and claim.kind is None and claim.depth is None
     verdicts = {v.id: v for v in audit_claims(UA_IDS)}
-    assert verdicts["UA-L6.4"].verdict == "violated"
-    assert {verdicts[i].verdict for i in ("UA-L6.3", "UA-L6.5", "UA-T6.6")} == {"slack"}
-    for i in ("UA-D5.2", "UA-D5.3", "UA-L5.4", "UA-C7.1", "UA-C7.2"):
+    assert verdicts["UA-L6.4"].verdict == "violated as printed" and verdicts["UA-L6.4"].corrected["verdict"] == "slack"
+    assert {verdicts[i].verdict for i in ("UA-L6.3", "UA-L6.5", "UA-C7.1")} == {"by construction"}
+    assert verdicts["UA-T6.6"].verdict == "unchecked" and "existence statement" in verdicts["UA-T6.6"].notes[0]
+    for i in ("UA-D5.2", "UA-D5.3", "UA-L5.4", "UA-L6.1", "UA-C7.2", "UA-C7.3"):
         assert verdicts[i].verdict == "unchecked" and verdicts[i].notes
     assert any("W_V = 0" in note and "delta = 0" in note for note in verdicts["UA-L5.4"].notes)
 

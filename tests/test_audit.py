@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tc0sim.audit.audit import Verdict, audit_claim, audit_claims, audit_model, operation_count
+from tc0sim.audit.audit import FAILING, Verdict, audit_claim, audit_claims, audit_model, operation_count
 from tc0sim.audit.render import render
 from tc0sim import polyfit
 from tc0sim.audit.claims import CLAIMS, Claim, Precondition, ProofStep, get
@@ -67,6 +67,7 @@ def claim(**overrides: Any) -> Claim:
         ref="Lemma T",
         title="synthetic",
         statement="a synthetic claim",
+        check="sweep",
         depth=None,
         depth_o1=False,
         size="poly(n)",
@@ -216,7 +217,7 @@ def test_o1_claim_on_one_instance_is_unchecked() -> None:
 
 
 def test_claim_without_kind_is_unchecked_with_the_reason() -> None:
-    verdict = audit_claim(claim(kind=None, dims={}, depth_o1=True, unchecked="about one gate"))
+    verdict = audit_claim(claim(check="unchecked", kind=None, dims={}, depth_o1=True, unchecked="about one gate"))
     assert verdict.verdict == "unchecked"
     assert verdict.notes[0] == "about one gate"
 
@@ -291,7 +292,7 @@ def test_operation_count_counts_sum_fan_in() -> None:
 
 def test_runtime_proxy_compares_the_exponent() -> None:
     """A runtime claim n^{2+o(1)} on matmul n×n×n (2n^3 operations) is violated; n^{3+o(1)} is tight."""
-    proxy = {"kind": "matmul", "dims": {"n1": "n", "d": "n", "n2": "n"}, "fixed": "nothing"}
+    proxy = {"check": "runtime", "kind": "matmul", "dims": {"n1": "n", "d": "n", "n2": "n"}, "fixed": "nothing"}
     low = audit_claim(claim(id="TEST-RT", runtime="O(n^{2+o(1)})", **proxy), SMALL_NS)
     assert low.verdict == "violated"
     assert low.size_polynomial == "2 n^3"
@@ -381,6 +382,11 @@ def test_every_registry_claim_with_a_kind_builds() -> None:
 
 
 def test_no_registry_claim_is_violated() -> None:
-    """Only Lemma 6.4 of the universal-approximation paper, false as printed (a counterexample is
-    evaluated), is violated."""
-    assert [x.id for x in audit_claims() if x.verdict == "violated"] == ["UA-L6.4"]
+    """Only claims false as printed but holding under a stated corrected reading fail: FlowAR Lemma D.4
+    (without AAttC's own error), UA Lemma 6.4 (growth for Lipschitz) and Lemma C.1's grid constants."""
+    failing = {x.id: (x.verdict, x.corrected["verdict"]) for x in audit_claims() if x.verdict in FAILING}
+    assert failing == {
+        "FlowAR-LD.4": ("violated as printed", "slack"),
+        "UA-L6.4": ("violated as printed", "slack"),
+        "UA-LC.1": ("violated as printed", "tight"),
+    }

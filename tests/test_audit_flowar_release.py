@@ -4,16 +4,13 @@ checked against the depth interpreter, and Theorem 4.9's preconditions are judge
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 
 import pytest
-from click.testing import CliRunner
 
 from tc0sim.audit.flowar_release import (
     FORMS, HELD_OUT, _config, closed_form, euler_steps, fit_depth, theorem_4_9, unguided_steps, vae_depth,
 )
-from tc0sim.cli.main import main
 from tc0sim.interp.depth import depth
 from tc0sim.ir.graph import Builder
 from tc0sim.ir.vectors import add, pareto_max
@@ -58,19 +55,29 @@ def test_vae_depth_adds_to_the_sampler_and_ignores_channels():
 @pytest.mark.parametrize("variant", ["S", "L", "H"])
 def test_theorem_4_9_preconditions_per_variant(variant):
     verdict = theorem_4_9(variant)
-    assert verdict["verdict"] == "precondition"
-    assert verdict["failed"] == ["c ≤ n", "K = O(1)"]
+    assert verdict["readings"] == {"side": 16, "tokens": 1 + 4 + 16 + 64 + 256, "pixels": (16 * 16) ** 2}  # KL-16 VAE
+    holds = {p["text"]: p["holds"] for p in verdict["preconditions"]}
+    assert holds["h = w = n"] == {"side": True, "tokens": False, "pixels": False}
+    assert holds["c ≤ n"] == {"side": False, "tokens": False, "pixels": True}  # widths ≥ 768 > 341 tokens
+    assert holds["K = O(1)"] is None and holds["p ≤ poly(n)"] is None  # not decidable on a fixed configuration
+    assert verdict["verdict"] == "precondition" and verdict["joint"] == [] and verdict["failed"] == []
+    assert "fixed configuration: asymptotic hypotheses are not decidable" in verdict["summary"]
     assert any("erf" in t for t in verdict["outside_primitives"])
 
 
-def test_cli_audit_of_a_released_file(tmp_path):
+def test_audit_of_a_released_file(tmp_path):
+    from tc0sim.reports import audit_report
+
     path = tmp_path / "h.yaml"
     path.write_text("kind: flowar_release\nvariant: H\n")
-    result = CliRunner().invoke(main, ["audit", str(path), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    (verdict,) = json.loads(result.stdout)["claims"]
+    report = audit_report([path])
+    assert not report.violated
+    (verdict,) = report.as_dict()["claims"]
     assert verdict["id"] == "FlowAR-T4.9" and verdict["verdict"] == "precondition"
-    assert "d_erf" in verdict["computed"] and any("K = O(1): fails" in n for n in verdict["notes"])
+    assert "d_erf" in verdict["computed"] and not any("K = O(1): fails" in n for n in verdict["notes"])
+    status = {h["text"]: h["status"] for h in verdict["hypotheses"]}
+    assert status["K = O(1)"].startswith("not machine-checkable") and status["c ≤ n"].startswith("holds for n = pixels")
+    assert any("no reading of n satisfies" in n and "each added scale adds" in n for n in verdict["notes"])
 
 
 def test_closed_form_equals_the_direct_depth_of_flowar_s():

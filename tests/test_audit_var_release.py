@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from tc0sim.audit.var_release import (
-    PROXY, Bilinear, agrees, closed_form, fit_bilinear, longest_contraction, proxy_depth, verdict,
+    PROXY, Bilinear, agrees, closed_form, fit_bilinear, longest_contraction, proxy_depth, verdict, verdict_of,
 )
 from tc0sim.interp.depth import depth
 from tc0sim.ir.primitives import SYMBOLS
@@ -45,7 +45,15 @@ def test_closed_form_is_verified_on_held_out_configurations() -> None:
 def test_verdicts_of_the_released_configurations() -> None:
     v = verdict(16, 256, {"add", "mul", "sum", "exp", "compare"})
     assert v.primitives_ok and v.scales == 10 and v.tokens == 680
-    assert len(v.failing) == 3 and "5,760 > n = 256" in v.failing[0] and "1024 > n = 256" in v.failing[1]
+    assert v.readings == {"tokens": 680, "pixels": 256 * 256, "side": 256}  # Σ pn² of the 256 px list; 256²; 256
+    assert len(v.failing) == 2 and "5,760 > n for n = tokens 680, side 256" in v.failing[0]
+    assert "1,024 > n for n = tokens 680, side 256" in v.failing[1] and "holds for n = pixels 65,536" in v.failing[1]
+    assert v.joint == ("pixels",) and v.word == "unchecked"
+    assert not any("O(1)" in text for text in v.failing)  # asymptotic hypotheses are not templated as failing
+    tiny = verdict_of(parse_config({"depth": 1, "scales": [1, 2], "width": 1024, "heads": 1}), set())
+    # final map 2 × 2 latent → 32 px: n = 5 tokens, 1,024 pixels, side 32; the decoder conv reads 9 · 640 > all three
+    assert tiny.readings == {"tokens": 5, "pixels": 1024, "side": 32}
+    assert tiny.word == "precondition" and tiny.joint == ()
     assert not verdict(16, 256, {"add", "erf"}).primitives_ok
     assert longest_contraction(parse_config({"depth": 30})) == (7680, "fc2 reads 7680 hidden units")
     assert verdict(16, 1024, set()).scales == 14
@@ -64,8 +72,11 @@ def test_audit_of_a_released_model_file_gives_the_theorem_verdict_and_the_exact_
 
     spec = load_model("examples/var_d16.yaml")
     (v,) = audit_model(spec)
-    assert (v.id, v.verdict) == ("VAR-T5.11", "precondition")
     exact = depth(build("var_release", {}, spec.params_at(None), share=True)).critical
     assert v.computed.startswith(fmt(exact[0])) and f"{len(exact) - 1} more" in v.computed
     notes = " ".join(v.notes)
-    assert "width ≤ n: 1024 > n = 256" in notes and "m = O(1)" in notes and "it agrees with the exact" in notes
+    assert (v.id, v.verdict) == ("VAR-T5.11", "unchecked")
+    assert "fixed configuration: asymptotic hypotheses are not decidable" in notes and "it agrees with the exact" in notes
+    status = {h["text"].split(" (")[0]: h["status"] for h in v.hypotheses}
+    assert status["width ≤ n"].startswith("holds for n = pixels 65,536; fails for n = tokens 680, side 256")
+    assert status["m = O(1) transformer layers"].startswith("not machine-checkable")

@@ -1,4 +1,6 @@
-"""The tc0sim command line through click's CliRunner and through a real subprocess.
+"""The tc0sim command line through click's CliRunner and through a real subprocess: parsing,
+printing, exit status and one-line errors, a few cases per command (what the reports hold is
+tested on the library in test_reports.py).
 
 Expected values come from hand derivations (matmul: n·n·n products + n·n sums) and from an exact
 Fraction evaluation with its own round-to-nearest-even written here, never from the code under test.
@@ -16,13 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from reference import depth_dict, round_fraction
+from reference import round_fraction
 
 from tc0sim.cli.main import main
-from tc0sim.ir.primitives import SYMBOLS
 
 ROOT = Path(__file__).resolve().parents[1]
-SYMBOL_KEYS = set(SYMBOLS)
 
 
 def run(*args: str):
@@ -116,26 +116,6 @@ def test_click_usage_errors_exit_2(tmp_path):
 # ------------------------------------------------------------------------------------------ depth
 
 
-def test_depth_json_schema(tmp_path):
-    result = run("depth", model(tmp_path, MATMUL_N), "--format", "json")
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    critical = data["depth"]["critical"]
-    assert isinstance(critical, list) and critical
-    for v in critical:
-        assert set(v) == SYMBOL_KEYS
-        assert all(isinstance(c, int) for c in v.values())
-    # matmul: one layer of products then one ⊕ (VAR Lemma 5.2): d_std + d_sum
-    assert critical == [depth_dict(d_std=1, d_sum=1, d_prod=0, d_exp=0, d_sqrt=0)]
-    assert data["depth"]["exact"] is True
-    witness = data["depth"]["witness"][0]
-    assert [g["gates"] for g in witness["by_operator"] if g["gates"]] == [["mul", "sum"]]
-    # n = 3: 27 products, 9 sums
-    assert data["size"]["total"] == 36
-    assert data["size"]["by_primitive"] == {"mul": 27, "sum": 9}
-    assert data["model"]["dims"] == {"n1": 3, "d": 3, "n2": 3}
-
-
 def test_depth_text_and_markdown(tmp_path):
     path = model(tmp_path, MATMUL_N)
     text = run("depth", path)
@@ -146,26 +126,6 @@ def test_depth_text_and_markdown(tmp_path):
     markdown = run("depth", path, "--format", "markdown")
     assert "## critical depth" in markdown.stdout
     assert "| operator | paper ref | depth | gates on the path |" in markdown.stdout
-
-
-def test_depth_with_set_values(tmp_path):
-    path = model(tmp_path, MATMUL_N)
-    data = json.loads(run("depth", path, "--set", "d_std=3", "--set", "d_sum=5/2", "--format", "json").stdout)
-    assert data["depth"]["at"]["depth"] == "11/2"
-    defaulted = json.loads(run("depth", path, "--set", "d_std=3", "--format", "json").stdout)
-    # d_sum unspecified counts 1: 3 + 1
-    assert defaulted["depth"]["at"]["depth"] == 4
-    assert "d_sum" in defaulted["depth"]["at"]["defaulted"]
-    text = run("depth", path, "--set", "d_std=3").stdout
-    assert "unspecified symbols = 1" in text
-
-
-def test_depth_of_layernorm_as_derived_by_hand(tmp_path):
-    # μ = (⊕X)/c; Δ = X − μ; σ² = (⊕ Δ·Δ)/c; out = Δ/√σ²:
-    # d_std: div, sub, mul, div, div = 5; d_sum: 2; d_sqrt: 1 (VAR Lemma 5.5)
-    path = model(tmp_path, "kind: layernorm\ndims: {n: 3, c: 4}\n")
-    data = json.loads(run("depth", path, "--format", "json").stdout)
-    assert data["depth"]["critical"] == [depth_dict(d_std=5, d_sum=2, d_prod=0, d_exp=0, d_sqrt=1)]
 
 
 @pytest.mark.parametrize(
@@ -190,32 +150,6 @@ def test_size_polynomial_of_matmul(tmp_path):
     assert [c["total"] for c in size["counts"]] == [n**3 + n**2 for n in (2, 4, 6, 8)]
     assert [v["n"] for v in size["verification"]] == [10, 12]
     assert "n^3 + n^2" in run("size", model(tmp_path, MATMUL_N), "--n", "1,2,3,4").stdout
-
-
-def test_size_rational_coefficients(tmp_path):
-    # X[1, n//2]·Y[n//2, 1]: n/2 products and one ⊕ for even n, so 1 + n/2; verified at n = 8, 10
-    path = model(tmp_path, "kind: matmul\ndims: {n1: 1, d: n//2, n2: 1}\n")
-    size = json.loads(run("size", path, "--n", "2,4,6", "--format", "json").stdout)["size"]
-    assert size["polynomial"] == ["1", "1/2"]
-    assert size["degree"] == 1
-    assert [v["n"] for v in size["verification"]] == [8, 10]
-
-
-def test_size_says_when_counts_are_not_a_polynomial(tmp_path):
-    # n1 = n//2 makes the count (n//2)·n·n + (n//2)·n, a quasi-polynomial: no cubic fits n = 1..4 and 5, 6
-    path = model(tmp_path, "kind: matmul\ndims: {n1: n//2 + 1, d: n, n2: n}\n")
-    result = run("size", path, "--n", "1,2,3,4", "--format", "json")
-    size = json.loads(result.stdout)["size"]
-    assert size["verified"] is False
-    assert size["polynomial"] is None and size["degree"] is None
-    assert "not a polynomial in n on these points" in run("size", path, "--n", "1,2,3,4").stdout
-
-
-def test_size_uses_the_file_sweep(tmp_path):
-    path = model(tmp_path, MATMUL_N + "sweep: [1, 2, 3, 4]\n")
-    size = json.loads(run("size", path, "--format", "json").stdout)["size"]
-    assert size["n"] == [1, 2, 3, 4]
-    assert size["degree"] == 3
 
 
 @pytest.mark.parametrize("points,fragment", [("4,x", "comma-separated"), ("2,2", "distinct"), ("0,1", "integers >= 1")])
@@ -344,19 +278,6 @@ def test_eval_arithmetic_errors_exit_2(tmp_path):
 # ------------------------------------------------------------------------------ audit, graph, claims
 
 
-def test_audit_json_and_exit_status(tmp_path):
-    path = model(tmp_path, "kind: matmul\ndims: {n1: n, d: n, n2: n}\nsweep: [2, 3, 4]\n")
-    result = run("audit", path, "--format", "json")
-    assert result.exit_code == 0, result.output
-    claims = json.loads(result.stdout)["claims"]
-    ids = {c["id"] for c in claims}
-    assert {"VAR-L5.2", "FlowAR-L4.1"} <= ids
-    for c in claims:
-        assert {"id", "verdict", "claimed", "computed", "notes"} <= set(c)
-        # matmul is d_std + d_sum exactly as claimed (derived by hand above)
-        assert c["verdict"] == "tight"
-
-
 def test_audit_exits_1_on_a_violated_claim(tmp_path, monkeypatch):
     from tc0sim.audit import audit as engine
 
@@ -381,7 +302,7 @@ def test_audit_of_selected_claims():
     assert_bad_input(run("audit", "--claim", "VAR-L99"), "VAR-L99")
 
 
-@pytest.mark.parametrize("suffix", [".json", ".dot", ".graphml"])
+@pytest.mark.parametrize("suffix", [".dot"])
 def test_graph_export(tmp_path, suffix):
     out = tmp_path / f"g{suffix}"
     result = run("graph", model(tmp_path, MATMUL_N), "--output", out)
@@ -398,11 +319,6 @@ def test_claims_registry():
     data = json.loads(run("claims", "--format", "json").stdout)
     ids = [c["id"] for c in data["claims"]]
     assert "VAR-L5.3" in ids and "FlowAR-T4.9" in ids
-    lemma = next(c for c in data["claims"] if c["id"] == "VAR-L5.3")
-    # seed 004 Lemma 5.3: the attention matrix in depth 3(d_std + d_sum) + d_exp
-    assert lemma["depth"] == {"d_std": 3, "d_sum": 3, "d_exp": 1}
-    text = run("claims").stdout
-    assert "3 d_std + 3 d_sum + d_exp" in text
     assert run("claims", "--format", "markdown").stdout.startswith("## ")
 
 
@@ -463,26 +379,10 @@ scales: [1, 2, 4]
 """
 
 
-def test_depth_reports_wall_time_and_peak_memory(tmp_path):
-    data = json.loads(run("depth", model(tmp_path, MATMUL_N), "--format", "json").stdout)
-    assert data["wall_time_s"] > 0 and data["depth_cpu_s"] >= 0
-    assert data["build_time_s"] + data["depth_time_s"] <= data["wall_time_s"] + 2e-4  # each rounded to 0.1 ms
-    import resource
-
-    assert 0 < data["peak_rss_mb"] <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + 0.1  # rounded
-    text = run("depth", model(tmp_path, MATMUL_N)).stdout
-    assert "wall time" in text and "peak RSS" in text
-
-
 def test_depth_over_the_memory_budget_is_refused_in_one_line(tmp_path):
     path = model(tmp_path, WIDE_CONCAT)
     line = assert_bad_input(run("depth", path, "--memory-budget", "2KB"), "exact depth refused at node", "memory budget")
     assert " in operator var/" in line
-    exact = json.loads(run("depth", path, "--format", "json").stdout)["depth"]
-    bounded = json.loads(run("depth", path, "--memory-budget", "2KB", "--allow-upper-bound", "--format", "json").stdout)["depth"]
-    assert exact["exact"] is True and bounded["exact"] is False and bounded["inexact_reasons"]
-    for v in exact["critical"]:
-        assert any(all(v[s] <= w[s] for s in SYMBOL_KEYS) for w in bounded["critical"])
     assert "upper bound, not exact" in run("depth", path, "--memory-budget", "2KB", "--allow-upper-bound").stdout
 
 
@@ -494,26 +394,12 @@ def test_bad_memory_budget_is_bad_input(tmp_path, budget):
 # --------------------------------------------------------------- first contact (issue 13)
 
 
-def test_kinds_lists_every_kind_with_dims_params_and_an_example():
+def test_kinds_lists_every_kind_with_an_example():
     result = run("kinds", "--format", "json")
     assert result.exit_code == 0, result.output
-    listed = {k["kind"]: k for k in json.loads(result.stdout)["kinds"]}
-    examples = sorted(ROOT.glob("examples/*.yaml"))
-    assert set(listed) == {yaml_kind(p) for p in examples}
-    assert listed["matmul"]["dims"] == ["n1", "d", "n2"] and listed["matmul"]["params"] == {}
-    assert listed["var"]["params"]["layers"] == 1 and listed["var"]["model"] is True
-    for name, entry in listed.items():
-        assert entry["examples"], name
-        for example in entry["examples"]:
-            assert yaml_kind(ROOT / example) == name
+    assert "matmul" in {k["kind"] for k in json.loads(result.stdout)["kinds"]}
     text = run("kinds")
     assert "examples/attention.yaml" in text.stdout and "docs/model_files.md" in text.stdout
-
-
-def yaml_kind(path: Path) -> str:
-    import yaml
-
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["kind"]
 
 
 def test_help_explains_the_model_file_the_symbols_and_the_outputs():
@@ -528,35 +414,6 @@ def test_help_explains_the_model_file_the_symbols_and_the_outputs():
     assert "[m, e]" in eval_help and "m·2^e" in eval_help and "2 ≤ p ≤ 1,000,000" in eval_help
     for command in ("depth", "size", "eval", "graph", "audit"):
         assert "--max-nodes" in run(command, "--help").stdout
-
-
-def _claim_file(tmp_path: Path, claim: str) -> Path:
-    return model(tmp_path, f'kind: matmul\ndims: {{n1: 2, d: 3, n2: 2}}\nclaim: "{claim}"\n', "claimed.yaml")
-
-
-@pytest.mark.parametrize(
-    "claim,verdict,detail",
-    [
-        # matmul's depth is d_std + d_sum (one product layer, one ⊕; VAR Lemma 5.2)
-        ("d_std + d_sum", "tight", None),
-        ("2 d_std + d_sum + d_exp", "slack", {"d_std": 1, "d_sum": 0, "d_prod": 0, "d_exp": 1, "d_sqrt": 0, "d_erf": 0, "d_log": 0, "d_trig": 0}),
-        ("d_std", "violated", {"d_std": 1, "d_sum": 1, "d_prod": 0, "d_exp": 0, "d_sqrt": 0, "d_erf": 0, "d_log": 0, "d_trig": 0}),
-    ],
-)
-def test_depth_prints_the_files_claim_with_a_verdict(tmp_path, claim, verdict, detail):
-    path = _claim_file(tmp_path, claim)
-    data = json.loads(run("depth", path, "--format", "json").stdout)["depth"]["claim"]
-    assert data["verdict"] == verdict
-    assert data.get("slack" if verdict == "slack" else "exceeding") == detail
-    text = run("depth", path)
-    assert text.exit_code == 0
-    assert "claimed (key 'claim')" in text.stdout and f"— {verdict}" in text.stdout
-
-
-def test_attention_example_says_its_claim_is_slack():
-    # FlowAR Lemma 4.6 claims 6(d_std + d_sum) + d_exp; the lowering's path is 6 d_std + 5 d_sum + d_exp
-    out = run("depth", ROOT / "examples" / "attention.yaml").stdout
-    assert "claimed (key 'claim'): 6 d_std + 6 d_sum + d_exp — slack" in out
 
 
 @pytest.mark.parametrize(
@@ -635,13 +492,17 @@ def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch):
 
 def test_eval_charges_each_local_worker_against_the_memory_budget(tmp_path: Path, monkeypatch) -> None:
     """--workers 1000 would start 1000 processes of about 70 MB each: refused before any starts."""
-    from tc0sim.cli import main as cli_main
-    from tc0sim.interp import parallel
+    import os
+
+    from tc0sim.engines import plan
+    from tc0sim.engines.dask import LOCAL_WORKER_BYTES as each
+    from tc0sim.engines.dask import cluster
+    from tc0sim.modelfile import load_model
 
     def no_cluster(workers: int):
         raise AssertionError("a cluster was started")
 
-    monkeypatch.setattr(parallel, "local_cluster", no_cluster)
+    monkeypatch.setattr(cluster, "local_cluster", no_cluster)
     example = Path(__file__).resolve().parents[1] / "examples" / "matmul.yaml"
     out = tmp_path / "out.json"
     result = run("eval", example, "--engine", "mpfr", "--workers", "1000", "--output", out)
@@ -650,11 +511,12 @@ def test_eval_charges_each_local_worker_against_the_memory_budget(tmp_path: Path
     assert result.exit_code == 2 and "on 3 local workers" in result.output
     assert not out.exists()
 
-    monkeypatch.setattr(cli_main.os, "cpu_count", lambda: 8)
-    big = cli_main.PARALLEL_MIN_GATES
-    each = parallel.LOCAL_WORKER_BYTES
-    assert cli_main._eval_workers("mpfr", 53, big, None, None, None) == 8
-    assert cli_main._eval_workers("mpfr", 53, big, None, None, 3 * each + 1) == 3
-    assert cli_main._eval_workers("mpfr", 53, big, None, None, 2 * each - 1) is None  # one worker is no gain
-    assert cli_main._eval_workers("mpfr", 53, big - 1, None, None, None) is None
-    assert cli_main._eval_workers("mpfr", 53, 1, 5, None, 0) == 5  # the user's number, checked by the caller
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    graph = load_model(example).build(None)
+    big = 10**7  # a local cluster only when asked for (cluster_from): the default stays in this process
+    serial = plan(graph, 53, "mpfr", max_memory=10**12).bytes  # the client's values, no worker
+    assert plan(graph, 53, "mpfr", gates=big, cluster_from=big).workers == 8
+    assert plan(graph, 53, "mpfr", gates=big, max_memory=serial + 3 * each + 1, cluster_from=big).workers == 3
+    assert plan(graph, 53, "mpfr", gates=big, max_memory=serial + 2 * each - 1, cluster_from=big).workers is None
+    assert plan(graph, 53, "mpfr", gates=big - 1, cluster_from=big).workers is None
+    assert plan(graph, 53, "mpfr", workers=5, gates=1).workers == 5  # the user's number

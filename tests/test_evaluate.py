@@ -12,6 +12,7 @@ from tc0sim.errors import ConfigError, MissingRuleError
 from tc0sim.fp import DivisionByZero, Format, FpOverflow, NegativeSqrt
 from tc0sim.interp.evaluate import evaluate, evaluation_bytes, random_inputs
 from tc0sim.ir.graph import Builder, Node
+from tc0sim.ir.primitives import Primitive
 
 
 def exact(F: Format, arr: np.ndarray) -> list:
@@ -106,7 +107,7 @@ def test_primitive_without_rule_is_an_error() -> None:
     b = Builder()
     x = b.input("X", (1,))
     b.output("y", b.exp(x))
-    b.graph.nodes[-1] = Node(1, "frobnicate", (1,), (0,), {}, (), "frobnicate1")
+    b.graph.nodes[-1] = Node(1, Primitive("frobnicate", "d_std", 1, frozenset({"elementwise"}), "not defined"), (1,), (0,), {}, (), "frobnicate1")
     with pytest.raises(MissingRuleError, match="'evaluate'.*'frobnicate'"):
         evaluate(b.graph, 8, {"X": [0.5]})
 
@@ -128,7 +129,7 @@ def _matmul_graph(n1: int, d: int, n2: int, products_out: bool = False):
 def test_the_mpfr_engine_sums_products_in_pieces_never_holding_them_whole(monkeypatch) -> None:
     """A product read only by a ⊕ is computed with it, PIECE_ELEMENTS (here 20) at a time; every
     product is rounded once and every sum is the exact sum rounded once (exact-rational oracle)."""
-    from tc0sim.interp import evaluate as evaluate_module
+    from tc0sim.engines import blocking as evaluate_module
 
     monkeypatch.setattr(evaluate_module, "PIECE_ELEMENTS", 20)
     sizes: list[int] = []
@@ -160,7 +161,7 @@ def test_errors_of_products_summed_in_pieces_are_those_of_the_unfused_order(monk
     """The serial order computes every product before any sum: the first failing product in
     row-major order is raised even when a piece read earlier fails later in that order or in its
     sum; otherwise the first failing sum, named by its output element in the whole node."""
-    from tc0sim.interp import evaluate as evaluate_module
+    from tc0sim.engines import blocking as evaluate_module
 
     monkeypatch.setattr(evaluate_module, "PIECE_ELEMENTS", 18)  # pieces (i, :, 2j:2j+2) of (5, 9, 7)
     xs, ws = np.ones((5, 9)), np.ones((9, 7))
@@ -186,9 +187,9 @@ def _measured_peak(graph, p: int, engine: str) -> int:
     """tracemalloc's peak over one evaluation, the fast engine's work arrays and pool emptied first."""
     import tracemalloc
 
-    import tc0sim.interp.fast as fast
+    from tc0sim.engines.fast import memory
 
-    fast._MEMORY.__init__()
+    memory._MEMORY.__init__()
     inputs = random_inputs(graph, 0, 0.3)
     tracemalloc.start()
     try:

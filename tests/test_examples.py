@@ -1,4 +1,5 @@
-"""Every file of examples/ runs through depth, size (its sweep), eval (its precision) and audit."""
+"""Every file of examples/ runs through depth, size (its sweep), eval (its precision) and audit (the
+reports called as a library; eval through the command line)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tc0sim.cli.main import main
 from tc0sim.kinds import KINDS
 from tc0sim.kinds import kind_names
 from tc0sim.modelfile import load_model
+from tc0sim.reports import audit_report, depth_report, size_report
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FILES = sorted(EXAMPLES.glob("*.yaml"))
@@ -54,21 +56,15 @@ def test_example_runs_through_every_command(path, tmp_path):
         assert spec.kind in KINDS and not spec.uses_n
         return
     if path.stem in RELEASED_SIZE:
-        size = run("size", path, "--format", "json")
-        assert size.exit_code == 0, size.output
-        assert json.loads(size.stdout)["parameters"]["total"] > 0
+        assert size_report(path).as_dict()["parameters"]["total"] > 0
         return
 
-    depth = run("depth", path, "--format", "json")
-    assert depth.exit_code == 0, depth.output
-    data = json.loads(depth.stdout)
+    data = depth_report(path).as_dict()
     assert data["depth"]["critical"] and data["depth"]["exact"]
     assert data["size"]["total"] > 0
     assert data["model"]["kind"] == spec.kind
 
-    size = run("size", path, "--format", "json")
-    assert size.exit_code == 0, size.output
-    polynomial = json.loads(size.stdout)["size"]
+    polynomial = size_report(path).as_dict()["size"]
     assert polynomial["verified"], f"{path.name}: counts not a polynomial on its sweep {spec.sweep}"
     assert polynomial["degree"] >= (1 if spec.uses_n else 0)
 
@@ -79,10 +75,9 @@ def test_example_runs_through_every_command(path, tmp_path):
     assert document["precision"] == spec.precision
     assert "out" in document["outputs"] or not KINDS[spec.kind].dims
 
-    audited = run("audit", path, "--format", "json")
-    assert audited.exit_code in (0, 1), audited.output
-    verdicts = json.loads(audited.stdout)["claims"]
-    assert (audited.exit_code == 1) == any(v["verdict"] == "violated" for v in verdicts)
+    audited = audit_report([path])
+    verdicts = audited.as_dict()["claims"]
+    assert audited.violated == any(v["verdict"] == "violated" for v in verdicts)
     if spec.kind in OPERATORS and spec.kind not in ("flow", "flow_bezier", "aattc"):  # the papers' operators
         assert verdicts, f"no claim audits {spec.kind}"
     if spec.kind not in ("flowar_release", "var_release"):  # released models audit Theorems 4.9 / 5.11, whose preconditions they fail

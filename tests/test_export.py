@@ -38,7 +38,7 @@ def assert_same_graph(a, b):
     assert a.inputs == b.inputs and a.outputs == b.outputs
     assert len(a.nodes) == len(b.nodes)
     for m, n in zip(a.nodes, b.nodes):
-        assert (m.id, m.prim, m.shape, m.inputs, m.scope, m.name) == (n.id, n.prim, n.shape, n.inputs, n.scope, n.name)
+        assert (m.id, m.prim.name, m.shape, m.inputs, m.scope, m.name) == (n.id, n.prim.name, n.shape, n.inputs, n.scope, n.name)
         assert m.attrs.keys() == n.attrs.keys()
         for key in m.attrs:
             u, v = m.attrs[key], n.attrs[key]
@@ -74,7 +74,7 @@ def test_graphml_is_readable_by_networkx(tmp_path):
     to_graphml(g, path)
     read = nx.read_graphml(path)
     assert read.number_of_nodes() == len(g.nodes)
-    exp_node = next(n for n in g.nodes if n.prim == "exp")
+    exp_node = next(n for n in g.nodes if n.prim.name == "exp")
     data = read.nodes[str(exp_node.id)]
     assert data["prim"] == "exp" and data["symbol"] == "d_exp" and data["scope"] == "attention"
     assert data["size"] == 4

@@ -10,6 +10,7 @@ Oracles, none of them tc0sim code:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +27,7 @@ from tc0sim.fastfp import MAX_FAST_P, Kernels
 from tc0sim.fp import ExpOverflow, Format, FpArithmeticError, FpOverflow, FpUnderflow, NotRepresentableError
 from tc0sim.interp.evaluate import EvalStats, evaluate
 from tc0sim.ir.graph import Builder
+from tc0sim.ir.primitives import EXP, MIN
 from tc0sim.kinds import build
 from tc0sim.modelfile import load_model
 from test_examples import RELEASED_SIZE
@@ -228,10 +230,11 @@ def test_numpy_exp_error_is_far_inside_the_assumed_bound() -> None:
 def test_binary32_exp_certified_or_retried_matches_mpfr(p: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """|x| <= 80 at p <= 14: the engine starts from numpy's binary32 exp (a spy counts its
     elements), retries its uncertified elements in binary64, and gives MPFR's bits."""
-    import tc0sim.interp.fast as fast
+    from tc0sim.engines.fast import FAST_RULES
 
     seen = []
-    monkeypatch.setitem(fast.SINGLE_MAPS, "exp", lambda x, out: seen.append(x.size) or np.exp(x, out=out))
+    spy = lambda x, out: seen.append(x.size) or np.exp(x, out=out)  # noqa: E731
+    monkeypatch.setitem(FAST_RULES, EXP, dataclasses.replace(FAST_RULES[EXP], single=spy))
     lo, hi = exponent_range(p)
     top, bottom = min(hi * math.log(2), 80) * 0.95, max(lo * math.log(2), -80) * 0.95
     x = Kernels(p).rounded(np.random.default_rng([8, p]).uniform(bottom, top, N if p in (8, 11) else N // 10))
@@ -247,9 +250,12 @@ def test_binary32_exp_certified_or_retried_matches_mpfr(p: int, monkeypatch: pyt
 
 
 def test_binary32_exp_is_not_used_where_its_certificate_is_too_wide(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tc0sim.interp.fast as fast
+    from tc0sim.engines.fast import FAST_RULES
 
-    monkeypatch.setitem(fast.SINGLE_MAPS, "exp", None)  # calling it would fail
+    def fails(x, out):
+        raise AssertionError("the binary32 exp was used")
+
+    monkeypatch.setitem(FAST_RULES, EXP, dataclasses.replace(FAST_RULES[EXP], single=fails))
     x = Kernels(15).rounded(np.linspace(-80, 80, 1001))
     with gmpy2.context(precision=15, emin=-2000, emax=2000):
         bits_equal(run_map("exp", 15, x), np.array([float(gmpy2.exp(gmpy2.mpfr(v, 15))) for v in x.tolist()]))
@@ -522,33 +528,25 @@ def test_cli_engine_and_stats(tmp_path: Path) -> None:
 
 
 def test_fast_kernels_agree_with_the_primitive_table() -> None:
-    from tc0sim.interp.fast import EXACT_MAPS, REDUCTIONS, ROUNDED_MAPS, TRANSCENDENTAL_MAPS
-    from tc0sim.ir.primitives import PRIMITIVES
+    from tc0sim.engines.fast.rules import CERTIFIED, EXACT, FAST_RULES, REDUCTIONS, ROUNDED
+    for row, rule in FAST_RULES.items():
+        if rule.family in {ROUNDED, CERTIFIED} | REDUCTIONS:
+            assert "rounded" in row.properties, row.name
+        if rule.family == EXACT:
+            assert "exact" in row.properties, row.name
+        if rule.family in REDUCTIONS:
+            assert row.role == "reduction", row.name
 
-    kernels = {row.kernel: row for row in PRIMITIVES.values() if row.kernel is not None}
-    for name in set(ROUNDED_MAPS) | set(TRANSCENDENTAL_MAPS) | set(REDUCTIONS):
-        assert "rounded" in kernels[name].properties, name
-    for name in EXACT_MAPS:
-        assert "exact" in kernels[name].properties, name
 
-
-def test_a_primitive_without_fast_kernel_is_evaluated_by_mpfr() -> None:
-    from tc0sim.ir.primitives import PRIMITIVES
-
+def test_a_primitive_without_fast_kernel_is_evaluated_by_mpfr(monkeypatch: pytest.MonkeyPatch) -> None:
     b = Builder()
     x = b.input("x", (3,))
     b.output("y", b.min(b.exp(x), b.max(x, x)))
     stats = EvalStats()
-    row = PRIMITIVES["min"]
-    from tc0sim.interp import fast
+    from tc0sim.engines.fast import FAST_RULES
 
-    saved = fast.EXACT_MAPS.pop(row.kernel)
-    try:
-        fast.FAST_MAPS.discard(row.kernel)
-        out = evaluate(b.graph, 11, {"x": np.array([0.5, -1.0, 2.0])}, stats=stats)
-    finally:
-        fast.EXACT_MAPS[row.kernel] = saved
-        fast.FAST_MAPS.add(row.kernel)
+    monkeypatch.delitem(FAST_RULES, MIN)
+    out = evaluate(b.graph, 11, {"x": np.array([0.5, -1.0, 2.0])}, stats=stats)
     assert stats.gates["mpfr"] == 3 and stats.gates["fast"] == 6
     assert [float(v) for v in out["y"]] == [0.5, -1.0, 2.0]
 
@@ -686,7 +684,7 @@ def test_quotient_constants_are_rounded_by_the_kernels(p: int, monkeypatch: pyte
     """Constants n/d with integers |n|, d < 2^p (pooling and interpolation weights): the fast
     engine's binary64 quotient rounded once more equals round_p(n/d) (exact rationals), without
     the MPFR rule (a spy fails it); an integer of 2^p or more still goes to MPFR."""
-    import tc0sim.interp.fast as fast
+    from tc0sim.engines.fast.engine import FastRun
 
     top = min(1 << p, 1 << 9)
     values = [Fraction(n, d) for d in range(1, top, 7) for n in range(-top + 1, top, 5) if Fraction(n, d) != 0]
@@ -695,8 +693,8 @@ def test_quotient_constants_are_rounded_by_the_kernels(p: int, monkeypatch: pyte
     b = Builder()
     b.output("y", b.constant(np.array(values, dtype=object)))
     spy = []
-    original = fast.FastEngine.rule
-    monkeypatch.setattr(fast.FastEngine, "rule", lambda self, node, args: spy.append(node.prim) or original(self, node, args))
+    original = FastRun.rule
+    monkeypatch.setattr(FastRun, "rule", lambda self, node, args: spy.append(node.prim.name) or original(self, node, args))
     got = evaluate(b.graph, p, {}, engine="fast")["y"]
     F = Format(p)
     assert [F.to_fraction(v) for v in got] == [round_fraction(v, p) for v in values]
@@ -862,16 +860,18 @@ def test_fused_sums_of_squares_match_the_exact_oracle(p: int) -> None:
 
 
 def test_a_released_array_is_reused_only_when_nothing_else_holds_it() -> None:
-    from tc0sim.interp import fast
+    from tc0sim.engines.blocking import Deferred
+    from tc0sim.engines.fast import memory as fast
+    from tc0sim.engines.fast.engine import FastRun
 
-    engine = fast.FastEngine(Format(8), EvalStats())
+    engine = FastRun(Format(8), EvalStats())
     memory = fast._MEMORY
     memory.free.clear()
     memory.pooled = 0
     size = fast.POOL_MIN_BYTES // 8
     held = {"a": np.ones(size), "b": np.ones(size), "c": np.ones(size), "d": np.ones(size)}
     view = held["a"].reshape(-1)[1:]
-    deferred = fast.Deferred(None, [held["b"]])  # type: ignore[arg-type]
+    deferred = Deferred(None, [held["b"]])  # type: ignore[arg-type]
     named = held["c"]
     for key in ("a", "b", "c"):
         engine.release(held.pop(key))
@@ -887,7 +887,7 @@ def test_a_released_array_is_reused_only_when_nothing_else_holds_it() -> None:
 def test_examples_with_every_output_array_pooled_keep_the_bits(path: Path, monkeypatch) -> None:
     """Every freed array reused (not only those of 1 MB and more), evaluated twice so that the
     second evaluation runs in memory freed by the first: the same bits as the MPFR engine."""
-    from tc0sim.interp import fast
+    from tc0sim.engines.fast import memory as fast
 
     monkeypatch.setattr(fast, "POOL_MIN_BYTES", 8)
     spec = load_model(path)

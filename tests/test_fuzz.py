@@ -338,7 +338,7 @@ def _markdown_path_rows(markdown: str) -> list[list[str]]:
 
 
 def test_regression_long_witness_path_is_summarised(regressions):
-    from tc0sim.ir.vectors import parse_linear
+    from tc0sim.linear import parse_linear
 
     text = regressions["long_decoder_text"]
     assert text["exit"] == 0 and len(text["stdout"].splitlines()) < 200, len(text["stdout"].splitlines())
@@ -355,5 +355,5 @@ def test_regression_long_witness_path_is_summarised(regressions):
     assert f"{len(skipped):,} more operator segments" in middle[0]
     symbols = list(witness["vector"])
     expected = tuple(sum(g["depth"][s] for g in skipped) for s in symbols)
-    assert parse_linear(middle[2]) == expected
+    assert parse_linear(middle[2], symbols) == expected
     assert middle[3] == f"{sum(len(g['gates']) for g in skipped):,} gates"

@@ -9,7 +9,7 @@ from tc0sim.interp.depth import depth
 from tc0sim.interp.expand import expand
 from tc0sim.interp.size import SIZE_RULES, size
 from tc0sim.ir.graph import Builder, Node
-from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS, Primitive, primitive
+from tc0sim.ir.primitives import ADD, CALL, PRIMITIVES, RESULT, SYMBOLS, Primitive, primitive
 from tc0sim.kinds import build
 from reference import depth_vector as V
 
@@ -53,9 +53,9 @@ def test_unknown_primitive_and_wrong_arity():
     b = Builder()
     x = b.input("x", (2,))
     with pytest.raises(GraphError, match="unknown primitive 'nope'"):
-        b.node("nope", [x])
+        b.node(primitive("nope"), [x])
     with pytest.raises(GraphError, match="add takes 2"):
-        b.node("add", [x])
+        b.node(ADD, [x])
 
 
 def test_builder_broadcasts_with_explicit_wiring_nodes():
@@ -63,7 +63,7 @@ def test_builder_broadcasts_with_explicit_wiring_nodes():
     x, bias = b.input("x", (4, 3)), b.input("b", (3,))
     out = b.add(x, bias)
     assert out.shape == (4, 3)
-    prims = [n.prim for n in b.graph.nodes]
+    prims = [n.prim.name for n in b.graph.nodes]
     assert prims == ["input", "input", "reshape", "broadcast", "add"]
 
 
@@ -84,21 +84,24 @@ def test_live_ignores_dead_branches():
     assert dead.node not in {n.id for n in b.graph.live()}
 
 
+FAKE = Primitive("fake", "d_std", 1, frozenset({"elementwise"}), "test")
+"""A row that is not in the primitive table (as one a graph could carry after its scratch block)."""
+
+
 def _with_fake_primitive():
     b = Builder()
     x = b.input("x", (2,))
     b.output("out", x)
     g = b.graph
-    g.nodes.append(Node(len(g.nodes), "fake", (2,), (x.node,), {}, (), "fake"))
+    g.nodes.append(Node(len(g.nodes), FAKE, (2,), (x.node,), {}, (), "fake"))
     g.outputs["out"] = len(g.nodes) - 1
     return g
 
 
 @pytest.mark.parametrize("interpreter, run", [("depth", depth), ("size", size), ("expand", expand)])
 def test_a_primitive_without_rule_is_a_missing_rule_error(monkeypatch, interpreter, run):
-    monkeypatch.setitem(PRIMITIVES, "fake", Primitive("fake", "d_std", 1, frozenset({"elementwise"}), "test"))
     if interpreter == "expand":  # expansion counts gates first: let the size interpreter know the primitive
-        monkeypatch.setitem(SIZE_RULES, "fake", lambda node, graph: node.size)
+        monkeypatch.setitem(SIZE_RULES, FAKE, lambda node, graph: node.size)
     with pytest.raises(MissingRuleError) as info:
         run(_with_fake_primitive())
     assert info.value.interpreter == interpreter and info.value.primitive == "fake"
@@ -188,8 +191,8 @@ def test_a_plain_builder_builds_a_call_in_place():
                 b.max(x, x)
         x = y
     b.output("out", x)
-    assert [(n.prim, n.shape, n.inputs, n.scope_path, n.name) for n in plain.nodes] == [
-        (n.prim, n.shape, n.inputs, n.scope_path, n.name) for n in b.graph.nodes
+    assert [(n.prim.name, n.shape, n.inputs, n.scope_path, n.name) for n in plain.nodes] == [
+        (n.prim.name, n.shape, n.inputs, n.scope_path, n.name) for n in b.graph.nodes
     ]
     assert not plain.has_calls and plain.flat() is plain
 
@@ -197,21 +200,21 @@ def test_a_plain_builder_builds_a_call_in_place():
 def test_a_sharing_builder_builds_each_body_once_per_argument_shapes():
     b = _caller(True)
     graph = b.graph
-    calls = [n for n in graph.nodes if n.prim == "call"]
+    calls = [n for n in graph.nodes if n.prim.name == "call"]
     assert len(calls) == 3 and len({id(n.attrs["fn"]) for n in calls}) == 1
     fn = calls[0].attrs["fn"]
     assert list(fn.graph.inputs) == ["x", "bias"] and [fn.graph.node(i).attrs["role"] for i in fn.graph.inputs.values()] == ["param", "weight"]
     b.call("body", _body, {"x": b.input("wide", (4, 3))}, lambda n, s: b.input("wide.bias", s, role="weight"))
-    assert len({id(n.attrs["fn"]) for n in b.graph.nodes if n.prim == "call"}) == 2  # another shape, another body
+    assert len({id(n.attrs["fn"]) for n in b.graph.nodes if n.prim.name == "call"}) == 2  # another shape, another body
     flat = graph.flat()
     plain = _caller(False).graph
     def key(n):  # a weight input is made where the call is, not inside the body: its scope differs
-        return (n.prim, "" if n.prim == "input" else n.scope_path, str(n._name))
+        return (n.prim.name, "" if n.prim.name == "input" else n.scope_path, str(n._name))
 
     assert sorted(map(key, flat.live())) == sorted(map(key, plain.live()))
     assert set(flat.inputs) == {"x", "b0.bias", "b1.bias", "b2.bias", "wide", "wide.bias"}
-    assert {n.prim for n, _, _ in graph.occurrences()} == {"input", "exp", "add"}  # max feeds no used result
-    assert sum(times for n, _, times in graph.occurrences() if n.prim == "exp") == 3
+    assert {n.prim.name for n, _, _ in graph.occurrences()} == {"input", "exp", "add"}  # max feeds no used result
+    assert sum(times for n, _, times in graph.occurrences() if n.prim.name == "exp") == 3
 
 
 def test_a_body_weight_asked_with_two_shapes_is_refused():
@@ -223,9 +226,12 @@ def test_a_body_weight_asked_with_two_shapes_is_refused():
         b.call("body", body, {"x": b.input("x", (2,))}, lambda n, s: None)
 
 
-def test_call_nodes_have_no_primitive_rule():
-    """call and result are structure: an interpreter that meets them unflattened refuses by name."""
+def test_call_and_result_are_structure_rows():
+    """call and result are rows of role 'structure': an interpreter of flat graphs refuses them by name."""
+    from tc0sim.interp.evaluate import EVAL_RULES
+
     graph = _caller(True).graph
     with pytest.raises(MissingRuleError, match="call"):
-        SIZE_RULES.rule("call")
-    assert {n.prim for n in graph.nodes} >= {"call", "result"} and "call" not in PRIMITIVES
+        EVAL_RULES.rule(CALL)
+    assert {n.prim for n in graph.nodes} >= {CALL, RESULT} and CALL.role == RESULT.role == "structure"
+    assert PRIMITIVES["call"] is CALL and "call" not in {n.prim.name for n in graph.flat().nodes}

@@ -9,14 +9,15 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
-from reference_flowar_release import FlowARRef, KLDecoder
-from reference_var import randomize, state_arrays
-from tc0sim.fp import Format
-from tc0sim.interp.evaluate import evaluate
-from tc0sim.kinds import build
-from tc0sim.models.flowar_release import VAE_PREFIX, VARIANTS, guided, parameters, time_index, time_points
+torch = pytest.importorskip("torch")
+
+from reference_flowar_release import FlowARRef, KLDecoder  # noqa: E402
+from reference_var import randomize, state_arrays  # noqa: E402
+from tc0sim.fp import Format  # noqa: E402
+from tc0sim.interp.evaluate import evaluate  # noqa: E402
+from tc0sim.kinds import build  # noqa: E402
+from tc0sim.models.flowar_release import VAE_PREFIX, VARIANTS, guided, parameters, time_index, time_points  # noqa: E402
 
 OFFICIAL = {  # flowar_small/large/huge and the flow heads of the README run commands
     "S": dict(width=768, blocks=6, heads=12, head_width=1024, head_blocks=2, cross=False),

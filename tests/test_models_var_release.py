@@ -171,12 +171,10 @@ def test_safetensors_weights_and_clear_errors(tmp_path) -> None:
     assert nofile.exit_code == 2 and "no such file" in nofile.output
 
 
-def test_size_json_reports_parameters() -> None:
-    import json
+def test_size_report_gives_parameters() -> None:
+    from tc0sim.reports import size_report
 
-    result = _cli(["size", "examples/var_d16.yaml", "--format", "json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = size_report("examples/var_d16.yaml").as_dict()
     assert data["parameters"]["transformer"] == hand_count(16, RELEASED_SCALES[256], shared=False)
     assert set(data["parameters"]) == {"transformer", "vae_decoder", "quantiser", "total", "by_component"}
 

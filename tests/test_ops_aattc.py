@@ -139,7 +139,7 @@ def test_depth_agrees_with_independent_longest_path():
     g = nx.DiGraph()
     for node in graph.live():
         for i in node.inputs:
-            g.add_edge(i, node.id, w=weights.get(node.prim, 0))
+            g.add_edge(i, node.id, w=weights.get(node.prim.name, 0))
     longest = nx.dag_longest_path_length(g, weight="w")
     value, _ = depth(graph).at({"d_std": 2, "d_sum": 7, "d_prod": 11, "d_exp": 13, "d_sqrt": 17})
     assert longest == value == 4 * 2 + 3 * 7 + 11

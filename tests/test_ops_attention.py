@@ -116,7 +116,7 @@ def test_scopes_name_the_lemmas() -> None:
         "attention/attention_matrix",
         "attention/attention_matrix/matmul",
     }
-    exps = [n for n in g.live() if n.prim == "exp"]
+    exps = [n for n in g.live() if n.prim.name == "exp"]
     assert exps and all(n.scope[-1].name == "attention_matrix" and "Lemma 5.3" in n.scope[-1].ref for n in exps)
     assert all("Lemma 4.6" in n.scope[0].ref for n in g.live() if n.scope)
 

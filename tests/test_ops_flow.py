@@ -138,7 +138,7 @@ def test_flow_bezier_depth_and_size():
 def test_nodes_carry_the_paper_reference():
     for kind, ref in (("flow", "Definition B.10"), ("flow_bezier", "Definition B.11")):
         graph = build(kind, DIMS)
-        compute = [n for n in graph.live() if n.prim not in ("input", "constant", "reshape", "broadcast", "concat")]
+        compute = [n for n in graph.live() if n.prim.name not in ("input", "constant", "reshape", "broadcast", "concat")]
         assert compute and all(n.scope[0].name == kind and ref in n.scope[0].ref for n in compute)
 
 

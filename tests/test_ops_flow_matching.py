@@ -101,7 +101,7 @@ def test_paper_claim_holds_with_slack():
 def test_critical_path_starts_at_ft_not_at_the_modulation_branch():
     result = depth(build("flow_matching", DIMS))
     path = result.witness(_hand_critical())
-    assert path[0].prim == "input" and path[0].name == "Ft"
+    assert path[0].prim.name == "input" and path[0].name == "Ft"
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_depth_agrees_with_independent_longest_path(values):
     g = nx.DiGraph()
     for node in graph.live():
         for i in node.inputs:
-            g.add_edge(i, node.id, w=values[weight[node.prim]] if node.prim in weight else 0)
+            g.add_edge(i, node.id, w=values[weight[node.prim.name]] if node.prim.name in weight else 0)
     longest = nx.dag_longest_path_length(g, weight="w")
     expected = 23 * values["d_std"] + 9 * values["d_sum"] + 2 * values["d_sqrt"] + values["d_exp"]
     assert longest == expected == depth(graph).at(values)[0]

@@ -8,21 +8,22 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import torch
-from torch.nn import functional as TF
 
-from reference import erf_p, round_fraction
-from reference_flowar_release import rope_apply
-from tc0sim.fp import Format
-from tc0sim.interp.depth import depth
-from tc0sim.interp.evaluate import evaluate
-from tc0sim.ir.graph import Builder
-from tc0sim.ir.vectors import vec
-from tc0sim.ops.glu import gelu, glu
-from tc0sim.ops.linear import linear
-from tc0sim.ops.mha import merge_heads, modulate, sdpa, split_heads
-from tc0sim.ops.rmsnorm import rms_norm
-from tc0sim.ops.rope import rope, rope_tables
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+from reference import erf_p, round_fraction  # noqa: E402
+from reference_flowar_release import rope_apply  # noqa: E402
+from tc0sim.fp import Format  # noqa: E402
+from tc0sim.interp.depth import depth  # noqa: E402
+from tc0sim.interp.evaluate import evaluate  # noqa: E402
+from tc0sim.ir.graph import Builder  # noqa: E402
+from tc0sim.ir.vectors import vec  # noqa: E402
+from tc0sim.ops.glu import gelu, glu  # noqa: E402
+from tc0sim.ops.linear import linear  # noqa: E402
+from tc0sim.ops.mha import merge_heads, modulate, sdpa, split_heads  # noqa: E402
+from tc0sim.ops.rmsnorm import rms_norm  # noqa: E402
+from tc0sim.ops.rope import rope, rope_tables  # noqa: E402
 
 F53 = Format(53)
 RNG = np.random.default_rng(12)

@@ -61,7 +61,7 @@ def test_size_and_depth(n1: int, d: int, n2: int) -> None:
 
 def test_scope_names_the_lemma() -> None:
     g = build("matmul", {"n1": 2, "d": 2, "n2": 2})
-    compute = [n for n in g.live() if n.prim in ("mul", "sum")]
+    compute = [n for n in g.live() if n.prim.name in ("mul", "sum")]
     assert compute and all(n.scope[-1].name == "matmul" and "Lemma 5.2" in n.scope[-1].ref for n in compute)
 
 

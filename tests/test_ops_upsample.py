@@ -93,7 +93,7 @@ def test_size_and_depth(h: int, w: int, c: int, r: int) -> None:
 def test_scope_names_the_lemma() -> None:
     g = build("upsample", {"h": 2, "w": 2, "c": 1, "r": 2})
     assert set(size(g).by_operator) == {"upsample"}
-    assert all("Lemma 5.1" in n.scope[-1].ref for n in g.live() if n.prim in ("mul", "sum"))
+    assert all("Lemma 5.1" in n.scope[-1].ref for n in g.live() if n.prim.name in ("mul", "sum"))
 
 
 def test_bad_input_shapes() -> None:

@@ -607,13 +607,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_depth_gates_threshold_for_mlp():
-    from click.testing import CliRunner
+    from tc0sim.reports import depth_report
 
-    from tc0sim.cli.main import main
-
-    result = CliRunner().invoke(main, ["depth", str(EXAMPLES / "mlp.yaml"), "--gates", "threshold", "--format", "json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)["threshold"]
+    data = depth_report(EXAMPLES / "mlp.yaml", threshold=True).as_dict()["threshold"]
     p = data["precision"]
     add_depth, sum_depth = F.build("add", p).stats().depth, F.build("sum", p, 2).stats().depth
     assert data["symbol_values"] == {"d_std": add_depth, "d_sum": sum_depth}
@@ -621,28 +617,24 @@ def test_depth_gates_threshold_for_mlp():
 
 
 def test_audit_names_the_threshold_depth():
-    from click.testing import CliRunner
+    from tc0sim.reports import audit_report
 
-    from tc0sim.cli.main import main
-
-    result = CliRunner().invoke(main, ["audit", str(EXAMPLES / "mlp.yaml"), "--gates-precision", "5", "--format", "json"])
-    assert result.exit_code == 0, result.output
+    report = audit_report([EXAMPLES / "mlp.yaml"], gates_p=5)
+    assert not report.violated
     depth = 2 * F.build("add", 5).stats().depth + F.build("sum", 5, 2).stats().depth
-    notes = [n for v in json.loads(result.output)["claims"] for n in v["notes"] if "these circuits" in n]
+    notes = [n for v in report.as_dict()["claims"] for n in v["notes"] if "these circuits" in n]
     assert notes and all(f"depth = {depth} gates at p = 5" in n for n in notes)
 
 
 def test_audit_gives_layernorm_a_number_with_div_and_sqrt():
     """Layer norm (5 d_std + 2 d_sum + d_sqrt, with div in d_std): every symbol now has a circuit."""
-    from click.testing import CliRunner
+    from tc0sim.reports import audit_report
 
-    from tc0sim.cli.main import main
-
-    result = CliRunner().invoke(main, ["audit", str(EXAMPLES / "layernorm.yaml"), "--gates-precision", "5", "--format", "json"])
-    assert result.exit_code == 0, result.output
+    report = audit_report([EXAMPLES / "layernorm.yaml"], gates_p=5)
+    assert not report.violated
     d_std = max(F.build(prim, 5).stats().depth for prim in ("sub", "mul", "div"))
     depth = 5 * d_std + 2 * F.build("sum", 5, 2).stats().depth + F.build("sqrt", 5).stats().depth
-    notes = [n for v in json.loads(result.output)["claims"] for n in v["notes"] if "these circuits" in n]
+    notes = [n for v in report.as_dict()["claims"] for n in v["notes"] if "these circuits" in n]
     assert notes and all(f"depth = {depth} gates at p = 5" in n and "symbolic" not in n for n in notes)
 
 
@@ -711,7 +703,7 @@ def test_models_with_div_sqrt_exp_compiled_to_one_circuit_equal_eval(model, p, p
 
     spec = load_model(EXAMPLES / model)
     graph = spec.build(4)
-    assert prims <= {node.prim for node in graph.live()}
+    assert prims <= {node.prim.name for node in graph.live()}
     compiled = compile_graph(graph, p)
     wants = check_draws_against_evaluate(graph, compiled, p, spec.scale, range(300, 320))
     assert any(w is not None for w in wants)
@@ -725,7 +717,7 @@ def test_audit_gives_attention_a_number_with_exp():
     from tc0sim.cli.main import main
     from tc0sim.interp.depth import depth
     from tc0sim.interp.threshold import node_arity
-    from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+    from tc0sim.ir.primitives import SYMBOLS
     from tc0sim.modelfile import load_model
 
     result = CliRunner().invoke(main, ["audit", str(EXAMPLES / "attention.yaml"), "--gates-precision", "4", "--format", "json"])
@@ -736,10 +728,10 @@ def test_audit_gives_attention_a_number_with_exp():
     graph = load_model(EXAMPLES / "attention.yaml").build(n)
     values: dict[str, int] = {}
     for node in graph.live():
-        row = PRIMITIVES[node.prim]
+        row = node.prim
         if row.is_wiring or row.role == "source":
             continue
-        d = F.build(node.prim, 4, node_arity(graph, node)).stats().depth
+        d = F.build(node.prim.name, 4, node_arity(graph, node)).stats().depth
         values[row.symbol] = max(values.get(row.symbol, 0), d)
     assert "d_exp" in values
     want = max(sum(c * values.get(s, 0) for s, c in zip(SYMBOLS, v)) for v in depth(graph).critical)
@@ -776,15 +768,13 @@ def test_threshold_command_writes_and_verifies(tmp_path):
 
 
 @pytest.mark.parametrize("prim", ["div", "sqrt", "exp"])
-def test_threshold_command_says_depth_is_not_constant(tmp_path, prim):
-    from click.testing import CliRunner
-
-    from tc0sim.cli.main import main
+def test_threshold_report_says_depth_is_not_constant(tmp_path, prim):
+    from tc0sim.reports import threshold_report
 
     out = tmp_path / f"{prim}.json"
-    result = CliRunner().invoke(main, ["threshold", prim, "--precision", "3", "--output", str(out), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    report = threshold_report(prim, 3, str(out))
+    assert report.mismatches == 0
+    data = report.as_dict()
     assert data["verification"]["mismatches"] == 0 and data["verification"]["method"].startswith("exhaustive")
     assert "not constant" in data["depth_note"] and "Hesse" in data["depth_note"]
     assert data["depth"] == Circuit.read(out).stats().depth

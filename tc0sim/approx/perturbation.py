@@ -193,7 +193,7 @@ def _decoder_layer(j: int, block: str, shape: tuple[int, int, int], kernel: int,
 
 def var_chain(dims: Mapping[str, int], params: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> list[Layer]:
     """The layers of a ``var`` model in order (phase 1 per level, phase 2, each decoder block)."""
-    full = {**get_kind("var").params, **params}
+    full = {**get_kind("var").defaults, **params}
     sizes = parse_scales(full["scales"], dims["h"], dims["w"])
     layers = check_positive_int("var", "layers", full["layers"])
     components = parse_g(full["g"])
@@ -308,13 +308,15 @@ def perturbation(
     degree: int = 2,
     reference: int = REFERENCE_PRECISION,
     instance: Mapping[str, Any] | None = None,
+    chain: list[Layer] | None = None,
 ) -> PerturbationReport:
-    """Measure the chain's errors and check Lemmas 6.3, 6.4, 6.5 and Theorem 6.6 on them."""
+    """Measure the chain's errors and check Lemmas 6.3, 6.4, 6.5 and Theorem 6.6 on them (the chain of
+    the ``var`` model of dims, params and weights, or the given ``chain`` fed ``weights["X_init"]``)."""
     if replace not in REPLACEMENTS:
         raise ConfigError(f"unknown replacement {replace!r}; expected one of {', '.join(REPLACEMENTS)}")
     if reference < max(p, 53):
         raise ConfigError(f"the reference precision {reference} must be at least max(p, 53) = {max(p, 53)}")
-    chain = var_chain(dims, params, weights)
+    chain = chain if chain is not None else var_chain(dims, params, weights)
     exact_graphs = [layer.graph(_attention) for layer in chain]
     if replace == "aattc":
         attend = aattc_attend(taylor_degree(degree))
@@ -453,10 +455,11 @@ class GrowthCounterexample:
 
 
 def growth_counterexample(scale: int = 1000, shift: Fraction = Fraction(1, 128), reference: int = REFERENCE_PRECISION) -> GrowthCounterexample:
-    """u_1 = identity, v_1 = X ↦ X + E (‖E‖ = shift), u_2 = v_2 = Attn with tokens (1, 0), (0, 1),
+    """u_1 = X ↦ X + E (‖E‖ = shift), v_1 = identity, u_2 = v_2 = Attn with tokens (1, 0), (0, 1),
     W_Q W_Kᵀ = scale·[[1, 1], [0, 0]] (the first row's two scores tie) and W_V = I.
 
-    Attn meets the growth bound with K_2 = √n‖W_V‖ = √2 (and v_1 on inputs of norm ≥ 1), yet a
+    Attn meets the growth bound with K_2 = √n‖W_V‖ = √2 and v_1 = identity meets it on every input
+    (the printed lemma bounds the growth of the v_i only, so no domain restriction is needed), yet a
     perturbation of size ``shift`` breaks the tie and moves the output by about 0.7 ≫ K_2·shift.
     """
     b = Builder()

@@ -11,7 +11,6 @@ rounding to float64 (see :mod:`tc0sim.approx.exact`).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -20,8 +19,8 @@ import numpy as np
 
 from tc0sim.approx.exact import DyadicRows, min_distance, sqrt_fraction
 from tc0sim.errors import ConfigError
-from tc0sim.limits import MAX_APPROX_TOKENS, MAX_ARCHIVE_VALUES
-from tc0sim.npzfile import READ_ERRORS, member_header
+from tc0sim.limits import MAX_APPROX_TOKENS
+from tc0sim.io.inputs import read_archive
 
 
 @dataclass(frozen=True)
@@ -138,33 +137,6 @@ def separateness(x: Any) -> Separateness:
 
 def _row_float(rows: DyadicRows, i: int) -> tuple[float, ...]:
     return tuple(m / (1 << rows.shift) for m in rows.ints[i])
-
-
-def read_archive(path: str, option: str) -> dict[str, np.ndarray]:
-    """Every array of an .npz archive (no pickles); each member's header is checked (a real dtype, at
-    most MAX_ARCHIVE_VALUES values) before its data is read; one ConfigError line otherwise."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ConfigError(f"{option} {path}: no such file") from None
-    except READ_ERRORS as e:
-        raise ConfigError(f"{option} {path}: not a readable .npz archive ({' '.join(str(e).split())})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ConfigError(f"{option} {path}: expected an .npz archive of named arrays, got a single array")
-    out = {}
-    with archive:
-        for name in archive.files:
-            shape, dtype = member_header(path, archive, name, option)
-            if dtype.kind not in "iuf" or math.prod(shape) > MAX_ARCHIVE_VALUES:
-                raise ConfigError(
-                    f"{option} {path}: array {name!r} ({dtype}, shape {shape}) must hold real numbers, at most "
-                    f"{MAX_ARCHIVE_VALUES:,} of them"
-                )
-            try:
-                out[name] = archive[name]
-            except READ_ERRORS as e:
-                raise ConfigError(f"{option} {path}: array {name!r} cannot be read ({' '.join(str(e).split())})") from None
-    return out
 
 
 def load_embeddings(path: str, key: str = "X") -> np.ndarray:

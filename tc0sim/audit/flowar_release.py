@@ -214,36 +214,66 @@ OUTSIDE_FEATURES = (
 """Structures of the released model that the paper's FlowAR (its Definition B.13) does not have."""
 
 
+ASYMPTOTIC = ("p ≤ poly(n)", "K = O(1)", "d_std, d_⊕, d_sqrt, d_exp = O(1)")
+"""Theorem 4.9's hypotheses that no single configuration decides."""
+
+
+def readings(cfg: FlowARReleaseConfig) -> dict[str, int]:
+    """The readings of n on a configuration: the latent side (the paper's h = w = n), the tokens of all
+    scales, the pixels of the decoded image (the VAE decoder up-samples by 2 per level after the first)."""
+    side = cfg.scales[-1]
+    image = side * 2 ** (len(cfg.vae.ch_mult) - 1) if cfg.vae else side
+    return {"side": side, "tokens": cfg.tokens, "pixels": image * image}
+
+
+def scale_growth(cfg: FlowARReleaseConfig, form: DepthForm | None = None) -> str:
+    """What each added scale adds to the depth (the closed form's derivative in K at this L, B, S, u)."""
+    form = form or closed_form(cfg.cross)
+    L, B = cfg.blocks, cfg.head_blocks
+    S, u = euler_steps(cfg.steps), unguided_steps(cfg.steps, cfg.guidance)
+    derivative = (0, 1, L, S, B * S, S, u)
+    added = pareto_max(tuple(sum(c[t][i] * derivative[t] for t in range(len(TERMS))) for i in range(len(SYMBOLS)))
+                       for c in form.coefficients)
+    K = len(cfg.scales)
+    return (f"each added scale adds {' | '.join(fmt(v) for v in added)} (closed form at L = {L}, B = {B}, S = {S}, "
+            f"u = {u}); the released scale list doubles up to the latent side, K = log2(side) + 1 = {K}, so K grows "
+            "with the resolution")
+
+
 def theorem_4_9(variant: str | None = None, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The verdict of Theorem 4.9 on a released configuration: each precondition and what is outside it."""
+    """The verdict of Theorem 4.9 on a released configuration: each concrete precondition under each
+    reading of n, the asymptotic ones as not decidable, and what is outside the paper's model."""
     cfg = parse_config(dict(params or {"variant": variant}))
+    n_of = readings(cfg)
     side = cfg.scales[-1]
     widest = max(cfg.width, cfg.head_width, cfg.hidden(cfg.width), cfg.hidden(cfg.head_width))
+    concrete = (
+        ("h = w = n", {r: side == n for r, n in n_of.items()}, f"the final latent is {side} × {side}"),
+        ("c ≤ n", {r: widest <= n for r, n in n_of.items()},
+         f"latent channels c = {cfg.latent_channels}, but the attention/MLP widths reach {widest}; the paper's layers are c × c"),
+    )
     preconditions = [
-        {"text": "h = w = n", "holds": True,
-         "why": f"the final latent is {side} × {side}: n = {side} (a released model is one fixed n)"},
-        {"text": "c ≤ n", "holds": widest <= side,
-         "why": f"latent channels c = {cfg.latent_channels}, but the attention/MLP widths reach {widest} > n = {side}; "
-                "the paper's layers are c × c"},
-        {"text": "K = O(1)", "holds": False,
-         "why": f"K = {len(cfg.scales)} = log2(n) + 1: the scales double up to the latent side, so K grows with n"},
-        {"text": "p ≤ poly(n)", "holds": True, "why": "the released model runs in float32 / bfloat16 (p = 24 or 8)"},
-        {"text": "d_std, d_⊕, d_sqrt, d_exp = O(1)", "holds": True, "why": "each primitive's gate depth is a constant"},
-    ]
+        {"text": text, "holds": holds, "why": why} for text, holds, why in concrete
+    ] + [{"text": text, "holds": None, "why": "fixed configuration: not decidable"} for text in ASYMPTOTIC]
     used = sorted({PRIMITIVES[n].symbol for n in PRIMITIVES if PRIMITIVES[n].symbol} - set(PAPER_SYMBOLS))
     outside_primitives = ["erf (d_erf): the exact GELU of every MLP; no lemma of the paper covers it"] if "d_erf" in used else []
-    failed = [p["text"] for p in preconditions if not p["holds"]]
+    failed = [p["text"] for p in preconditions if p["holds"] is not None and not any(p["holds"].values())]
+    joint = [r for r in n_of if all(p["holds"][r] for p in preconditions if p["holds"] is not None)]
+    growth = scale_growth(cfg)
     return {
         "claim": "FlowAR-T4.9",
-        "verdict": "precondition",
+        "verdict": "unchecked" if joint else "precondition",
         "failed": failed,
+        "readings": n_of,
+        "joint": joint,
         "preconditions": preconditions,
         "outside_primitives": outside_primitives,
         "outside_structures": list(OUTSIDE_FEATURES),
+        "growth": growth,
         "summary": (
-            f"Theorem 4.9 does not apply: {', '.join(failed)} fail; the circuit uses erf, outside the paper's "
-            "primitives; the fixed released circuit is trivially of constant depth and size, which says nothing "
-            "about a family."
+            ("" if joint else "no reading of n satisfies the concrete hypotheses together; ")
+            + f"fixed configuration: asymptotic hypotheses are not decidable; the growth along the official scale "
+            f"lists is: {growth}"
         ),
     }
 
@@ -275,5 +305,5 @@ def audit_release(params: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-__all__ = ["audit_release", "gate_exponents", "TERMS", "DepthForm", "fit_depth", "released_depth", "theorem_4_9", "vae_depth", "euler_steps",
+__all__ = ["ASYMPTOTIC", "readings", "scale_growth", "audit_release", "gate_exponents", "TERMS", "DepthForm", "fit_depth", "released_depth", "theorem_4_9", "vae_depth", "euler_steps",
            "unguided_steps"]

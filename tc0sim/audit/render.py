@@ -16,6 +16,8 @@ from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import Vec, add, as_vec
 from tc0sim.ir.vectors import fmt as fmt_vec
 
+NONE_STATED = "none stated"
+NOTHING_HELD = "nothing (no instance is audited)"
 PATH_GROUPS = 16
 """A displayed path with more operator groups is merged to shorter scope prefixes."""
 
@@ -61,13 +63,32 @@ def _text(verdicts: Sequence[Verdict]) -> str:
     for column in ("id", "verdict", "claimed", "computed", "notes"):
         table.add_column(column, overflow="fold")
     for v in verdicts:
-        notes = list(v.notes)
+        notes = [*_context(v), *v.notes]
         if v.path:
             notes.insert(0, "path: " + _path_text(v.path))
-        table.add_row(v.id, v.verdict, v.claimed, v.computed, "\n".join(notes))
+        word = v.verdict + (f" ({v.scope})" if v.scope else "")
+        if v.corrected:
+            word += f"\ncorrected reading: {v.corrected['verdict']}"
+        table.add_row(v.id, word, v.claimed, v.computed, "\n".join(notes))
     buffer = io.StringIO()
     Console(file=buffer, width=160, color_system=None, force_terminal=False).print(table)
     return buffer.getvalue()
+
+
+def _hypothesis_text(h: dict[str, str]) -> str:
+    check = f" [{h['check']}]" if h["check"] else ""
+    return f"{h['text']}{check}: {h['status']}"
+
+
+def _context(v: Verdict) -> list[str]:
+    """What a verdict rests on, one line each: hypotheses, what was held fixed, the growth, the corrected reading."""
+    lines = []
+    if v.corrected:
+        lines.append(f"corrected reading ({v.corrected['reading']}): {v.corrected['verdict']}")
+    lines.append("hypotheses: " + ("; ".join(_hypothesis_text(h) for h in v.hypotheses) or NONE_STATED))
+    lines.append("held fixed: " + ("; ".join(v.held_fixed) or NOTHING_HELD))
+    lines += [f"growth: {g['text']}" for g in v.growth]
+    return lines
 
 
 def _cell(text: str) -> str:
@@ -79,13 +100,23 @@ def _markdown(verdicts: Sequence[Verdict]) -> str:
     for v in verdicts:
         ref = f"{v.claim.paper} {v.claim.ref}" if v.claim else ""
         lines.append(
-            f"| [{v.id}](#{_anchor(v.id)}) | {_cell(ref)} | **{v.verdict}** | {_cell(v.claimed)} | {_cell(v.computed)} |"
+            f"| [{v.id}](#{_anchor(v.id)}) | {_cell(ref)} | **{v.verdict}**{_beside(v)} | {_cell(v.claimed)} | {_cell(v.computed)} |"
         )
     counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICTS}
     lines += ["", "Verdicts: " + ", ".join(f"{counts[name]} {name}" for name in VERDICTS if counts[name]) + ".", ""]
     for v in verdicts:
         lines += _markdown_details(v)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _beside(v: Verdict) -> str:
+    """What the summary table writes beside the verdict word: the scope, the corrected reading's verdict."""
+    extra = [v.scope] if v.scope else []
+    if v.growth:
+        extra += [f"+{g['per_unit']} per added {g['quantity']}" for g in v.growth if g.get("per_unit")]
+    if v.corrected:
+        extra.append(f"corrected reading: {v.corrected['verdict']}")
+    return f" ({'; '.join(extra)})" if extra else ""
 
 
 def _anchor(claim_id: str) -> str:
@@ -98,7 +129,19 @@ def _markdown_details(v: Verdict) -> list[str]:
     out = [f'<a id="{_anchor(v.id)}"></a>', f"### {title}", ""]
     if claim:
         out += [f"*{claim.paper}, {claim.ref}.* {claim.statement}", ""]
-    out.append(f"- **Verdict: {v.verdict}.** Claimed: {v.claimed}. Computed: {v.computed}.")
+    scope = f" ({v.scope})" if v.scope else ""
+    out.append(f"- **Verdict: {v.verdict}{scope}.** Claimed: {v.claimed}. Computed: {v.computed}.")
+    if v.corrected:
+        out.append(f"- Corrected reading ({v.corrected['reading']}): **{v.corrected['verdict']}**.")
+    if v.hypotheses:
+        out.append("- Hypotheses:")
+        out += [f"  - {_hypothesis_text(h)}" for h in v.hypotheses]
+    else:
+        out.append(f"- Hypotheses: {NONE_STATED}.")
+    out.append("- Held fixed: " + ("; ".join(v.held_fixed) or NOTHING_HELD) + ".")
+    if v.growth:
+        out.append("- Growth in what is held fixed:")
+        out += [f"  - {g['text']}" for g in v.growth]
     if v.slack:
         out.append(f"- Slack: {fmt_vec(as_vec(v.slack)) if all(k in SYMBOLS for k in v.slack) else v.slack}.")
     if v.path:
@@ -113,11 +156,6 @@ def _markdown_details(v: Verdict) -> list[str]:
         out.append(f"- Built as `{claim.kind}` with {dims}" + (f" at n = {', '.join(map(str, v.ns))}." if v.ns else "."))
     elif v.ns:
         out.append(f"- Audited at n = {', '.join(map(str, v.ns))}.")
-    if claim and claim.preconditions:
-        out.append("- Preconditions:")
-        for pre in claim.preconditions:
-            check = f"checked as `{pre.check}`" if pre.check else "not machine-checkable"
-            out.append(f"  - {pre.text} ({check})")
     if claim and claim.steps:
         out.append("- Proof steps:")
         for step in claim.steps:
@@ -144,11 +182,14 @@ def _markdown_details(v: Verdict) -> list[str]:
 
 CLAIMS_HEADER = """# The papers' claims, audited
 
-<!-- Generated by `python -m tc0sim.cli.docs` from tc0sim/audit/claims.py; do not edit by hand. -->
+<!-- Generated by `python -m tc0sim.cli.docs` from the claim files tc0sim/audit/claims/*.yaml; do not edit by hand. -->
 
 This file is generated: regenerate it with `python -m tc0sim.cli.docs` (a test fails when it is stale).
-Every claim of the registry (`tc0sim claims`) is audited by `tc0sim.audit.audit.audit_claims()`:
-the claim's kind is built at its dims for n = {ns} (n that do not build are skipped; further n are
+Every claim of the registry (`tc0sim claims`; one YAML file per paper in `tc0sim/audit/claims/`) is
+audited by `tc0sim.audit.audit.audit_claims()` with the checker its `check` field names (`sweep`,
+`runtime`, `approx`, `unchecked`; one module each in `tc0sim/audit/checkers/`, and `release` for
+the released models' files; how to add a claim or a checker: docs/dag.md). A `sweep` claim's
+kind is built at its dims for n = {ns} (n that do not build are skipped; further n are
 tried when fewer than {min_sweep} build), and the depth interpreter's Pareto-maximal critical
 vectors are compared with the claim. Verdicts:
 
@@ -160,15 +201,40 @@ vectors are compared with the claim. Verdicts:
 - **precondition** — an audited instance breaks a machine-checkable precondition (named);
 - **unchecked** — nothing on a DAG to compare (the reason is given).
 
-Sizes are exact gate counts fitted as polynomials in n with rationals and verified on {verify}
-further points. Runtime claims (FlowAR Lemmas 5.2, 5.5, 5.6) are compared through the operation
-count of a proxy lowering at fixed widths (a ⊕ of fan-in k counts k operations).
+Every verdict lists its **hypotheses** (each precondition with its status: holds at every audited
+instance, fails at the instances named, or not machine-checkable — an asymptotic or existential
+hypothesis no fixed instance decides) and what its instances **held fixed** (constant dims, the
+kind's default params, the n range). An O(1) verdict means constant in n *with those quantities
+held*: it reports the depth's **growth** per added scale, layer or kernel row, fitted on two values
+and verified on two more (e.g. VAR Theorem 5.11 below). Runtime verdicts (FlowAR Lemmas 5.2, 5.5,
+5.6) are about the **exponent at fixed d, c, g**: the operation count of a proxy lowering at fixed
+widths (a ⊕ of fan-in k counts k operations) fitted as a polynomial in n.
 
-The universal-approximation claims (ids `UA-…`; docs/approx.md) are not depth claims: their bounds
-are checked on seeded instances by `tc0sim.approx` — **slack** means the bound holds on every
-instance (the ratio of bound to measured error is given), **violated** that an instance breaks it
-(the instance is given); definitions and existence statements are **unchecked**, with what was
-measured in the notes.
+Sizes are exact gate counts fitted as polynomials in n with rationals and verified on {verify}
+further points.
+
+The universal-approximation claims (ids `UA-…`; docs/approx.md) and FlowAR's error lemmas D.3–D.7
+are not depth claims: their bounds are checked on seeded instances evaluated with tc0sim's own
+operators — **slack** means the bound holds on every instance (the ratio of bound to measured error
+is given), **violated** that an instance breaks it (the instance is given), and
+
+- **violated as printed** — the claim as printed fails on an instance, but a stated corrected
+  reading (e.g. Lipschitz for the printed growth bound of UA Lemma 6.4) holds: the corrected
+  reading and its verdict are given beside it;
+- **by construction** — a bound the claim's own hypotheses guarantee (the triangle inequality on
+  errors measured at the same point, UA Lemmas 6.3 and 6.5): it held, and could only fail through
+  a bug;
+- **unchecked** — definitions and existence statements ("there exists a transformer …"): no
+  measurement decides them; what was measured is given as a note.
+
+A model as released (a `var_release` or `flowar_release` file, checker `release`) is one fixed
+circuit: each concrete precondition of its theorem is evaluated under every reading of n (tokens,
+pixels, side), and the verdict is **precondition** when no reading satisfies them together, else
+**unchecked** — a fixed configuration cannot decide an asymptotic hypothesis, and the depth's growth
+along the official scale lists is given instead.
+
+Exit status: `tc0sim audit` exits with status 1 when some verdict is **violated** or **violated as
+printed** — it follows the claim *as printed*, not the corrected reading (`tc0sim.audit.audit.FAILING`).
 
 """
 

@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tc0sim.kinds import params_markdown
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
@@ -73,7 +75,7 @@ def kinds_table() -> str:
     ]
     for name in kind_names():
         kind = KINDS[name]
-        params = ", ".join(f"`{p}` ({v!s})" for p, v in kind.params.items()) or "—"
+        params = ", ".join(f"`{p}` ({v!s})" for p, v in kind.defaults.items()) or "—"
         lines.append(
             "| "
             + " | ".join(
@@ -95,13 +97,14 @@ def kinds_table() -> str:
 
 def primitives_table() -> str:
     """The primitive table as the rows of ``tc0sim.ir.primitives`` declare it."""
-    from tc0sim.ir.primitives import PRIMITIVES
+    from tc0sim.ir.primitives import CALL, PRIMITIVES
 
     lines = ["| primitive | role | arity | symbol | F_p result | meaning |", "|---|---|---|---|---|---|"]
     for row in PRIMITIVES.values():
         rounding = "rounds once" if "rounded" in row.properties else "exact" if "exact" in row.properties else "—"
         arity = "any" if row.arity is None else str(row.arity)
-        cells = (f"`{row.name}`", row.role, arity, row.symbol or "— (depth 0, size 0)", rounding, row.doc)
+        cost = "— (its body's depth and size)" if row is CALL else "— (depth 0, size 0)"
+        cells = (f"`{row.name}`", row.role, arity, row.symbol or cost, rounding, row.doc)
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -242,7 +245,7 @@ def _between(name: str, generate: Callable[[], str]) -> Callable[[str], str]:
 
 GENERATED: dict[Path, Callable[[str], str]] = {
     DOCS / "dag.md": _between("primitives", primitives_table),
-    DOCS / "model_files.md": _between("kinds", kinds_table),
+    DOCS / "model_files.md": lambda text: _between("params", params_markdown)(_between("kinds", kinds_table)(text)),
     DOCS / "operators.md": _between("depths", depth_table),
     DOCS / "claims.md": _claims_document,
     DOCS / "models.md": _between("var_release", var_release_section),

@@ -1,66 +1,30 @@
 """Rendering of command reports as rich text tables, markdown or JSON.
 
-A command builds a list of ``Section`` (a title and either a table or lines of text) for the
-human formats and a plain dict for JSON; ``emit`` prints the one the user asked for on stdout.
-Text goes through rich: tables on a terminal, no colour when stdout is not a terminal.
+A report (``tc0sim.reports``) gives a list of ``Section`` (a title and either a table or lines of
+text) for the human formats and a plain dict for JSON; ``emit`` prints the one the user asked for
+on stdout.
+Text goes through rich: tables on a terminal, no colour when stdout is not a terminal. The report
+layer (and numpy) is imported when a report is printed, not by ``--help``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from tc0sim.limits import SUMMARY_ROWS
+
+if TYPE_CHECKING:
+    from tc0sim.reports.base import Report, Section
 
 FORMATS = ("text", "json", "markdown")
+__all__ = ["FORMATS", "SUMMARY_ROWS", "emit", "progress", "show", "status", "unlimited_int_digits"]
+
 NON_TERMINAL_WIDTH = 160
 """Rich's line width when stdout is not a terminal (rich would otherwise assume 80)."""
-
-
-@dataclass
-class Section:
-    """A titled block of a report: a table (``headers`` + ``rows``) and/or free ``lines``."""
-
-    title: str
-    headers: Sequence[str] = ()
-    rows: list[Sequence[Any]] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
-
-
-SUMMARY_ROWS = 12
-"""A long table keeps this many rows at each end; the rows between are summarised in one row."""
-
-
-def summarised(
-    rows: list[Any], middle: Callable[[list[Any]], Any], keep: int = SUMMARY_ROWS, full: bool = False
-) -> list[Any]:
-    """``rows`` unchanged when ``full`` or short; otherwise the first and last ``keep`` rows around
-    ``middle(rest)``. Every long table of a report goes through here (one flag, ``--full-path``, lifts it)."""
-    if full or len(rows) <= 2 * keep + 1:
-        return rows
-    return rows[:keep] + [middle(rows[keep:-keep])] + rows[-keep:]
-
-
-def jsonable(value: Any) -> Any:
-    """Convert Fractions (to "p/q" strings, or ints), numpy scalars, tuples and sets for json.dumps."""
-    if isinstance(value, bool) or value is None or isinstance(value, (str, int, float)):
-        return value
-    if isinstance(value, Fraction):
-        return value.numerator if value.denominator == 1 else str(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    return str(value)
 
 
 def _console(stream: Any = None) -> Any:
@@ -124,8 +88,18 @@ def render_markdown(sections: Sequence[Section]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def show(fmt: str, report: Report) -> None:
+    """Print ``report`` in format ``fmt``: its sections, or (json) its ``as_dict()``."""
+    if fmt == "json":
+        emit(fmt, [], report.as_dict())
+    else:
+        emit(fmt, report.sections(), {})
+
+
 def emit(fmt: str, sections: Sequence[Section], data: dict[str, Any]) -> None:
     """Print the report in format ``fmt`` (text, json or markdown) on stdout."""
+    from tc0sim.reports.base import jsonable
+
     with unlimited_int_digits():
         if fmt == "json":
             sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
@@ -156,7 +130,10 @@ def unlimited_int_digits() -> Iterator[None]:
 def progress(description: str, total: int) -> Iterator[Any]:
     """A rich progress bar on stderr when stderr is a terminal; otherwise a silent stand-in."""
     if not sys.stderr.isatty():
-        yield _Quiet()
+        from tc0sim.reports.base import no_progress
+
+        with no_progress(description, total) as quiet:
+            yield quiet
         return
     from rich.progress import Progress
 
@@ -168,13 +145,10 @@ def progress(description: str, total: int) -> Iterator[Any]:
 def status(message: str) -> Any:
     """A rich spinner on stderr while a long step runs, only when stderr is a terminal."""
     if not sys.stderr.isatty():
-        return nullcontext()
+        from tc0sim.reports.base import no_status
+
+        return no_status(message)
     return _console(sys.stderr).status(message)
-
-
-class _Quiet:
-    def advance(self, label: str = "") -> None:
-        """Nothing: stderr is not a terminal."""
 
 
 class _Bar:

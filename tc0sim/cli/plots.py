@@ -78,3 +78,24 @@ def scaling_plot(out: str, series: dict[str, list[tuple[int, int, int]]]) -> Non
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
+
+
+def size_plot(out: str, kind: str, counts: Sequence[dict[str, Any]], coefficients: Sequence[Any] | None) -> None:
+    """Gate counts against n, with the fitted polynomial (``coefficients``, constant first) when verified."""
+    import numpy as np
+
+    from tc0sim import polyfit
+
+    plt = _pyplot()
+    xs = [c["n"] for c in counts]
+    fig, ax = plt.subplots()
+    ax.plot(xs, [c["total"] for c in counts], "o", label="gates (counted)")
+    if coefficients is not None:
+        grid = np.linspace(min(xs), max(xs), 200)
+        ax.plot(grid, [float(sum(float(c) * x**i for i, c in enumerate(coefficients))) for x in grid], label=polyfit.text(coefficients))
+    ax.set_xlabel("n")
+    ax.set_ylabel("gates")
+    ax.set_title(f"size of {kind}")
+    ax.legend()
+    fig.savefig(out)
+    plt.close(fig)

@@ -1,7 +1,2 @@
-"""The interpreters of the tensor DAG (depth, size, evaluate, expand, export).
-
-Importing the package registers the evaluate engines of tc0sim.interp.fast and
-tc0sim.interp.parallel with tc0sim.interp.evaluate.
-"""
-
-from tc0sim.interp import fast, parallel  # noqa: F401
+"""The interpreters of the tensor DAG (depth, size, evaluate, expand, export); the evaluation
+engines themselves are in tc0sim.engines."""

@@ -21,7 +21,7 @@ import numpy as np
 from tc0sim.errors import ExpansionLimitError
 from tc0sim.interp.size import size
 from tc0sim.ir.graph import Graph, Node
-from tc0sim.ir.primitives import PRIMITIVES
+from tc0sim.ir.moves import CREATING
 from tc0sim.ir.rules import by_role
 from tc0sim.ir.vectors import Vec, pareto_max, unit, zero
 from tc0sim.ir.wiring import move
@@ -115,8 +115,8 @@ def _bulk_digraph(ex: _Expansion) -> nx.DiGraph:
         if kind == "zero":
             attrs = {"prim": "constant", "symbol": "", "scope": node.scope_path, "tensor": node.id, "kind": "source"}
         else:
-            symbol = PRIMITIVES[node.prim].symbol or ""
-            attrs = {"prim": node.prim, "symbol": symbol, "scope": node.scope_path, "tensor": node.id, "kind": kind}
+            symbol = node.prim.symbol or ""
+            attrs = {"prim": node.prim.name, "symbol": symbol, "scope": node.scope_path, "tensor": node.id, "kind": kind}
         g._node.update((i, attrs.copy()) for i in range(start, stop))
     if ex.edge_src:
         keys = np.concatenate(ex.edge_src) * count + np.concatenate(ex.edge_dst)
@@ -142,8 +142,8 @@ def scalar_count(graph: Graph) -> tuple[int, int]:
     """(gates, source elements) of the scalar expansion, read from shapes only."""
     graph = graph.flat()
     live = graph.live()
-    sources = sum(n.size for n in live if "source" in PRIMITIVES[n.prim].properties)
-    zero = int(any(n.prim == "pad" for n in live))
+    sources = sum(n.size for n in live if "source" in n.prim.properties)
+    zero = int(any(n.prim.move in CREATING for n in live))
     return size(graph).total, sources + zero
 
 
@@ -165,7 +165,7 @@ def expand(graph: Graph, max_gates: int = DEFAULT_MAX_GATES) -> nx.DiGraph:
     ex = _Expansion(graph)
     ids: dict[int, np.ndarray] = {}
     for node in graph.live():
-        rule = EXPAND_RULES.rule(node.prim)
+        rule = EXPAND_RULES[node.prim]
         ids[node.id] = rule(node, [ids[i] for i in node.inputs], ex)
 
     collecting = gc.isenabled()

@@ -87,7 +87,7 @@ def to_json(graph: Graph, depth_result: DepthResult | None = None) -> dict[str, 
         "nodes": [
             {
                 "id": n.id,
-                "prim": n.prim,
+                "prim": n.prim.name,
                 "name": n.name,
                 "shape": list(n.shape),
                 "inputs": list(n.inputs),
@@ -107,17 +107,18 @@ def from_json(data: dict[str, Any]) -> Graph:
         raise GraphError(f"not a {FORMAT} version {VERSION} document")
     graph = Graph()
     for position, item in enumerate(data["nodes"]):
-        prim, node_id = item["prim"], item["id"]
-        if prim not in PRIMITIVES:
-            raise GraphError(f"node {node_id}: unknown primitive {prim!r}")
+        name, node_id = item["prim"], item["id"]
+        prim = PRIMITIVES.get(name) if isinstance(name, str) else None
+        if prim is None or prim.role == "structure":  # a flat graph has no call or result
+            raise GraphError(f"node {node_id}: unknown primitive {name!r}")
         if node_id != position or any(not 0 <= i < position for i in item["inputs"]):
             raise GraphError(f"node {node_id}: nodes must be numbered in topological order")
         attrs = {k: _decode(v) for k, v in item["attrs"].items()}
         inputs = tuple(int(i) for i in item["inputs"])
         shape = tuple(int(d) for d in item["shape"])
-        computed = tuple(SHAPE_RULES.rule(prim)([graph.nodes[i].shape for i in inputs], attrs))
+        computed = tuple(SHAPE_RULES[prim]([graph.nodes[i].shape for i in inputs], attrs))
         if computed != shape:
-            raise GraphError(f"node {node_id} ({prim}): recorded shape {shape} but operands give {computed}")
+            raise GraphError(f"node {node_id} ({name}): recorded shape {shape} but operands give {computed}")
         scope = tuple(Scope(name, ref) for name, ref in item["scope"])
         graph.nodes.append(Node(node_id, prim, shape, inputs, attrs, scope, item["name"]))
     graph.inputs = {k: int(v) for k, v in data["inputs"].items()}
@@ -139,8 +140,8 @@ def to_graphml(graph: Graph, path: str | Path, depth_result: DepthResult | None 
     for n in graph.nodes:
         g.add_node(
             n.id,
-            prim=n.prim,
-            symbol=PRIMITIVES[n.prim].symbol or "",
+            prim=n.prim.name,
+            symbol=n.prim.symbol or "",
             shape="x".join(map(str, n.shape)) or "scalar",
             size=n.size,
             scope=n.scope_path,
@@ -183,9 +184,9 @@ def to_dot(graph: Graph, path: str | Path, depth_result: DepthResult | None = No
 
     def node_line(n: Node, indent: str) -> str:
         shape = "×".join(map(str, n.shape)) or "scalar"
-        label = _quote(f"{n.prim} {shape}", n.name, *([n.scope_path] if n.scope else []))
+        label = _quote(f"{n.prim.name} {shape}", n.name, *([n.scope_path] if n.scope else []))
         style = ', color=red, penwidth=3, fontcolor=red, style=bold' if n.id in on_path else ""
-        if PRIMITIVES[n.prim].is_wiring and n.id not in on_path:
+        if n.prim.is_wiring and n.id not in on_path:
             style = ", style=dashed"
         return f"{indent}n{n.id} [label={label}{style}];"
 

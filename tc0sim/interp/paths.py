@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tc0sim.ir.graph import Node
-from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.vectors import Vec, add, unit, zero
 
 
@@ -32,10 +31,10 @@ def group_path(path: Sequence[Node]) -> list[PathGroup]:
         where = node.scope_path or "(top)"
         if not groups or groups[-1].operator != where:
             groups.append(PathGroup(where, node.scope[-1].ref if node.scope else "", zero()))
-        symbol = PRIMITIVES[node.prim].symbol
+        symbol = node.prim.symbol
         if symbol is not None:
             groups[-1].depth = add(groups[-1].depth, unit(symbol))
-            groups[-1].gates.append(node.prim)
+            groups[-1].gates.append(node.prim.name)
     return groups
 
 

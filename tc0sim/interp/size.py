@@ -8,23 +8,51 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tc0sim.ir.graph import CALL, RESULT, Graph, Node
-from tc0sim.ir.primitives import PRIMITIVES
+from tc0sim.ir.graph import Graph, Node
+from tc0sim.ir.primitives import CALL, PRIMITIVES
 from tc0sim.ir.rules import RuleTable
 
 
-def _gates(node: Node, graph: Graph) -> int:
+@dataclass
+class Counting:
+    """What a size rule reads besides its node: the graph, each live call's used results, the
+    counts of the bodies met so far (by body and used results) and the report being filled."""
+
+    graph: Graph
+    used: dict[int, frozenset[int]]
+    memo: dict
+    report: SizeReport
+
+
+SizeRule = Callable[[Node, Counting], int]
+"""A size rule: (node, counting) -> the gates the node itself counts."""
+
+
+def _gates(node: Node, where: Counting) -> int:
     return node.size
 
 
-def _no_gates(node: Node, graph: Graph) -> int:
+def _no_gates(node: Node, where: Counting) -> int:
     return 0
 
 
-SIZE_RULES: RuleTable = RuleTable("size", lambda row: _no_gates if row.is_wiring else _gates)
-"""A gate per element of every compute node; wiring and sources count 0."""
+def _call(node: Node, where: Counting) -> int:
+    """A call counts its body's gates (only those its used results need) under the call's scopes,
+    each body once per set of used results; the call node itself is no gate."""
+    fn = node.attrs["fn"]
+    key = (fn, where.used[node.id])
+    if key not in where.memo:
+        where.memo[key] = _count(fn.graph, fn.outputs_named(where.used[node.id]), where.memo)
+    _add(where.report, where.memo[key], node.scope_path)
+    return 0
+
+
+SIZE_RULES: RuleTable[SizeRule] = RuleTable("size", lambda row: _no_gates if row.is_wiring else _gates)
+"""A gate per element of every compute node; wiring, sources and a call's result count 0."""
+SIZE_RULES[CALL] = _call
 
 
 def _reductions() -> dict[str, int]:
@@ -72,24 +100,17 @@ def _count(graph: Graph, outputs: list[str] | None, memo: dict) -> SizeReport:
     """Gate counts of the part of ``graph`` that ``outputs`` need (scope paths relative, '' at top)."""
     report = SizeReport()
     live, used = graph.live_and_used(outputs)
+    where = Counting(graph, used, memo, report)
     for node in live:
-        if node.prim == RESULT:
-            continue
-        if node.prim == CALL:
-            fn = node.attrs["fn"]
-            key = (fn, used[node.id])
-            if key not in memo:
-                memo[key] = _count(fn.graph, fn.outputs_named(used[node.id]), memo)
-            _add(report, memo[key], node.scope_path)
-            continue
-        gates = SIZE_RULES.rule(node.prim)(node, graph)
+        gates = SIZE_RULES[node.prim](node, where)
         if not gates:
             continue
+        name = node.prim.name  # the report is keyed by name (JSON)
         report.total += gates
-        report.by_primitive[node.prim] += gates
+        report.by_primitive[name] += gates
         report.by_operator[node.scope_path] += gates
-        if node.prim in report.max_fan_in:
-            report.max_fan_in[node.prim] = max(report.max_fan_in[node.prim], fan_in(node, graph))
+        if name in report.max_fan_in:
+            report.max_fan_in[name] = max(report.max_fan_in[name], fan_in(node, graph))
     return report
 
 

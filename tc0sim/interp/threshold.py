@@ -25,7 +25,7 @@ from typing import Any
 from tc0sim.errors import ConfigError
 from tc0sim.interp.depth import DepthResult
 from tc0sim.ir.graph import Graph, Node
-from tc0sim.ir.primitives import PRIMITIVES, SYMBOLS
+from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.threshold.circuit import Stats
 from tc0sim.threshold.fp_circuits import (ARITY, EXP_GUARD_BITS, MAX_COUNT_WIRES, MAX_PROD_BITS, PRIMS, REDUCTIONS,
                                           count, sum_wires_estimate)
@@ -43,7 +43,7 @@ def circuit_stats(prim: str, p: int, k: int) -> Stats:
 
 def node_arity(graph: Graph, node: Node) -> int:
     """Operands per gate: the reduced extent for a reduction, the primitive's arity otherwise."""
-    row = PRIMITIVES[node.prim]
+    row = node.prim
     if row.role == "reduction":
         shape = graph.node(node.inputs[0]).shape
         return math.prod(shape[a] for a in node.attrs["axes"])
@@ -96,32 +96,33 @@ def account(graph: Graph, result: DepthResult, p: int) -> ThresholdAccount:
     acc = ThresholdAccount(precision=p)
     deepest: dict[str, tuple[int, str]] = {}
     for node, where, times in graph.occurrences():
-        row = PRIMITIVES[node.prim]
+        row = node.prim
         if row.is_wiring or row.role == "source":
             continue
         k = node_arity(where, node)
-        if node.prim not in PRIMS or node.prim == "neg":
-            acc.unresolved[row.symbol] = f"no threshold circuit for {node.prim}"
+        name = row.name  # the threshold circuits are keyed by primitive name
+        if name not in PRIMS or name == "neg":
+            acc.unresolved[row.symbol] = f"no threshold circuit for {name}"
             continue
-        if node.prim == "exp" and p not in EXP_GUARD_BITS:
+        if name == "exp" and p not in EXP_GUARD_BITS:
             acc.unresolved[row.symbol] = (f"exp at p = {p}: its circuit is certified only for "
                                           f"p = {min(EXP_GUARD_BITS)}..{max(EXP_GUARD_BITS)}")
             continue
-        if node.prim == "sum" and sum_wires_estimate(p, k) > MAX_COUNT_WIRES:
+        if name == "sum" and sum_wires_estimate(p, k) > MAX_COUNT_WIRES:
             acc.unresolved[row.symbol] = (f"sum of {k} terms at p = {p}: its circuit (about "
                                           f"{sum_wires_estimate(p, k):.2g} wires) is beyond the {MAX_COUNT_WIRES:.2g} "
                                           f"wires tc0sim counts")
             continue
-        if node.prim == "prod" and k * p > MAX_PROD_BITS // 2:
+        if name == "prod" and k * p > MAX_PROD_BITS // 2:
             acc.unresolved[row.symbol] = f"prod of {k} terms at p = {p}: its circuit is not built here (too large)"
             continue
-        key = (node.prim, k if node.prim in REDUCTIONS else ARITY.get(node.prim, 2))
+        key = (name, k if name in REDUCTIONS else ARITY.get(name, 2))
         if key not in acc.circuits:
-            acc.circuits[key] = circuit_stats(node.prim, p, key[1])
+            acc.circuits[key] = circuit_stats(name, p, key[1])
         stats = acc.circuits[key]
         acc.gates += times * node.size * stats.gates
         acc.wires += times * node.size * stats.wires
-        label = node.prim + (f" of {k} terms" if node.prim in REDUCTIONS else "")
+        label = name + (f" of {k} terms" if name in REDUCTIONS else "")
         if stats.depth > deepest.get(row.symbol, (-1, ""))[0]:
             deepest[row.symbol] = (stats.depth, label)
     for symbol, (d, label) in deepest.items():

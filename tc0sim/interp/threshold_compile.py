@@ -18,7 +18,7 @@ from tc0sim.fp import Format
 from tc0sim.interp.threshold import node_arity
 from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Graph
-from tc0sim.ir.primitives import PRIMITIVES
+from tc0sim.ir.primitives import CONSTANT, INPUT, NEG
 from tc0sim.ir.wiring import move
 from tc0sim.threshold.builder import ONE, ZERO, Builder
 from tc0sim.threshold.circuit import Circuit
@@ -58,7 +58,7 @@ def compile_graph(graph: Graph, p: int, max_gates: int = 2_000_000) -> CompiledM
     b = Builder()
     width = operand_bits(p)
     live = graph.live()
-    inputs = [(n.name, n.shape) for n in live if n.prim == "input"]
+    inputs = [(n.name, n.shape) for n in live if n.prim is INPUT]
     bits = b.inputs(sum(math.prod(s) for _, s in inputs) * width)
     operands: list[list[int]] = [encode_const(0, 0, p)]
     """Operand literal lists; operand 0 is the zero that padding fills in."""
@@ -67,30 +67,31 @@ def compile_graph(graph: Graph, p: int, max_gates: int = 2_000_000) -> CompiledM
     values: dict[int, np.ndarray] = {}
     cursor = 0
     for node in live:
-        row = PRIMITIVES[node.prim]
-        if node.prim == "input":
+        row = node.prim
+        if row is INPUT:
             ids = np.arange(len(operands), len(operands) + node.size).reshape(node.shape)
             for _ in range(node.size):
                 operands.append(bits[cursor:cursor + width])
                 cursor += width
             values[node.id] = ids
             continue
-        if node.prim == "constant":
+        if row is CONSTANT:
             consts = F.asarray(constant_value(node.attrs["value"])).reshape(-1)
             ids = np.arange(len(operands), len(operands) + len(consts)).reshape(node.shape)
             operands.extend(encode_const(*F.to_pair(x), p) for x in consts)
             values[node.id] = ids
             continue
         args = [values[i] for i in node.inputs]
-        if row.is_wiring and node.prim != "neg":
+        if row.is_wiring and row is not NEG:
             values[node.id] = move(node, args, lambda: 0)
             continue
-        if node.prim not in PRIMS:
-            raise ConfigError(f"no threshold circuit for {node.prim} (node {node.name}): cannot compile this model")
+        name = row.name  # the threshold circuits are keyed by primitive name
+        if name not in PRIMS:
+            raise ConfigError(f"no threshold circuit for {name} (node {node.name}): cannot compile this model")
         k = node_arity(graph, node)
-        key = (node.prim, k if node.prim in REDUCTIONS else 0)
+        key = (name, k if name in REDUCTIONS else 0)
         if key not in cache:
-            cache[key] = build(node.prim, p, k if node.prim in REDUCTIONS else 2)
+            cache[key] = build(name, p, k if name in REDUCTIONS else 2)
         if row.role == "reduction":
             arr = args[0]
             axes = list(node.attrs["axes"])

@@ -6,8 +6,8 @@ node that would take the graph past ``BuildBudget.max_nodes`` tensor nodes or pa
 arrays a node holds (gather indices at their numpy size, exact constants at
 ``CONSTANT_ELEMENT_BYTES`` per element). An operator that computes an index or constant array
 before handing it to the builder calls ``b.reserve(elements, bytes_each, what)`` first, so a
-huge array is refused before it is allocated. A kind may also declare ``min_nodes(dims, params)``,
-a lower bound on its node count (see ``tc0sim.kinds``), which is checked before anything is built.
+huge array is refused before it is allocated. A kind may also declare ``estimate(dims, params)``,
+lower bounds on its nodes and bytes (see ``tc0sim.ir.kind``), which are checked before anything is built.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class BudgetedBuilder(Builder):
 def repeat_count(value: Any) -> int:
     """How many times a repetition param repeats (an int, or a list's length); 1 for anything else.
 
-    Used by the kinds' ``min_nodes`` before their params are validated, so it never raises.
+    Used by the ``var`` kind's ``estimate`` on its ``scales`` (a count or a list), so it never raises.
     """
     if isinstance(value, bool):
         return 1

@@ -19,7 +19,8 @@ import numpy as np
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.exact import ConstantCache, LazyConstant
-from tc0sim.ir.primitives import PRIMITIVES, Primitive, watch
+from tc0sim.ir.primitives import (BROADCAST, BUILTIN, CALL, CONCAT, CONSTANT, GATHER, INPUT, PAD, RESHAPE, RESULT, SLICE,
+                                  TRANSPOSE, Primitive, is_defined)
 from tc0sim.ir.rules import RuleTable
 from tc0sim.ir.shapes import Shape, ShapeRule, broadcast_shapes, norm_axes
 
@@ -39,17 +40,18 @@ class Scope:
 
 
 class Node:
-    """One tensor-level node: ``prim`` applied to ``inputs``, producing an array of ``shape``.
+    """One tensor-level node: ``prim`` (a ``Primitive`` row) applied to ``inputs``, producing an
+    array of ``shape``.
 
     Nodes compare by identity: their attrs may hold numpy arrays. A node built without a name is
-    named ``f"{prim}{id}"`` when asked (the name is not stored, to keep big graphs small)."""
+    named ``f"{prim.name}{id}"`` when asked (the name is not stored, to keep big graphs small)."""
 
     __slots__ = ("id", "prim", "shape", "inputs", "attrs", "scope", "_name", "_scope_path")
 
     def __init__(
         self,
         id: int,
-        prim: str,
+        prim: Primitive,
         shape: Shape,
         inputs: tuple[int, ...],
         attrs: dict[str, Any],
@@ -67,14 +69,14 @@ class Node:
 
     @property
     def name(self) -> str:
-        return f"{self.prim}{self.id}" if self._name is None else self._name
+        return f"{self.prim.name}{self.id}" if self._name is None else self._name
 
     @name.setter
     def name(self, value: str) -> None:
         self._name = value
 
     def __repr__(self) -> str:
-        return f"Node(id={self.id}, prim={self.prim!r}, shape={self.shape}, inputs={self.inputs}, name={self.name!r})"
+        return f"Node(id={self.id}, prim={self.prim.name!r}, shape={self.shape}, inputs={self.inputs}, name={self.name!r})"
 
     @property
     def size(self) -> int:
@@ -139,19 +141,19 @@ class Graph:
         return users
 
     def to_networkx(self) -> nx.DiGraph:
-        """The node-level graph as a networkx DiGraph (node attributes: prim, shape, scope, name)."""
+        """The node-level graph as a networkx DiGraph (node attributes: prim (the name), shape, scope, name)."""
         import networkx as nx
 
         g = nx.DiGraph()
         for n in self.nodes:
-            g.add_node(n.id, prim=n.prim, shape=n.shape, scope=n.scope_path, name=n.name)
+            g.add_node(n.id, prim=n.prim.name, shape=n.shape, scope=n.scope_path, name=n.name)
             g.add_edges_from((i, n.id) for i in n.inputs)
         return g
 
     @property
     def has_calls(self) -> bool:
         """True when some node calls a shared sub-circuit (``Builder.call`` in a sharing builder)."""
-        return any(n.prim == CALL for n in self.nodes)
+        return any(n.prim is CALL for n in self.nodes)
 
     def flat(self) -> Graph:
         """The same circuit with every call replaced by a copy of its body (``self`` if there is none).
@@ -179,10 +181,10 @@ class Graph:
         def visit(graph: Graph, outputs: Iterable[str] | None, times: int) -> None:
             live, used = graph.live_and_used(outputs)
             for node in live:
-                if node.prim == CALL:
+                if node.prim is CALL:
                     key = (node.attrs["fn"], used[node.id])
                     pending[key] = pending.get(key, 0) + times
-                elif node.prim != RESULT:
+                elif node.prim is not RESULT:
                     out.append((node, graph, times))
 
         visit(self, None, 1)
@@ -197,7 +199,7 @@ class Graph:
         live = self.live(outputs)
         used: dict[int, set[int]] = {}
         for node in live:
-            if node.prim == RESULT:
+            if node.prim is RESULT:
                 used.setdefault(node.inputs[0], set()).add(node.attrs["index"])
         return live, {call: frozenset(results) for call, results in used.items()}
 
@@ -211,10 +213,10 @@ class Graph:
         for node in reversed(self.nodes):
             if not needed[node.id]:
                 continue
-            if node.prim == RESULT:
+            if node.prim is RESULT:
                 used.setdefault(node.inputs[0], set()).add(node.attrs["index"])
                 needed[node.inputs[0]] = 1
-            elif node.prim == CALL:
+            elif node.prim is CALL:
                 reads = node.attrs["fn"].reads(frozenset(used[node.id]))
                 for slot, i in enumerate(node.inputs):
                     if slot in reads:
@@ -226,11 +228,6 @@ class Graph:
 
 
 _SERIALS = itertools.count()
-
-CALL, RESULT = "call", "result"
-"""Structure, not primitives: a ``call`` node applies a shared sub-circuit (``Function``) to its
-inputs (shape ``()``, no value of its own); ``result`` node i (attr ``index``) is its i-th output."""
-
 
 @dataclass(eq=False)
 class Function:
@@ -269,12 +266,12 @@ def _inline(
         if node.id in mapped:
             ids[chain + (node.id,)] = mapped[node.id]
             continue
-        if node.prim == RESULT:
+        if node.prim is RESULT:
             mapped[node.id] = results[node.inputs[0]][node.attrs["index"]]
             continue
         inputs = tuple(mapped[i] for i in node.inputs)
         scope = prefix + node.scope
-        if node.prim == CALL:
+        if node.prim is CALL:
             body: Graph = node.attrs["fn"].graph
             inner = _inline(body, out, dict(zip(body.inputs.values(), inputs)), scope, chain + (node.id,), ids)
             results[node.id] = [inner[i] for i in body.outputs.values()]
@@ -308,8 +305,9 @@ def paused_gc() -> Iterator[None]:
 class Builder:
     """Appends nodes to a Graph; operators call ``b.mul(x, y)``, ``b.sum(x, axis=...)`` etc.
 
-    The methods of the elementwise and reduction primitives are made from their rows of the
-    primitive table (``_install_builder_method``); sources and wiring are written here. Binary operators broadcast their operands numpy-style by inserting explicit ``broadcast``
+    The methods of the built-in elementwise and reduction primitives are made from their rows of
+    the primitive table, once (``_builder_method``); sources and wiring are written here; any row
+    (a scratch one too) is applied with ``b.node(row, operands, **attrs)``. Binary operators broadcast their operands numpy-style by inserting explicit ``broadcast``
     wiring nodes. ``with b.scope(name, ref=...)`` tags every node built inside with the operator.
     """
 
@@ -379,7 +377,7 @@ class Builder:
             sub.output(out_name, t)
         return Function(name, sub.graph)
 
-    def _append(self, prim: str, shape: Shape, inputs: tuple[int, ...], attrs: dict[str, Any], name: str | None) -> int:
+    def _append(self, prim: Primitive, shape: Shape, inputs: tuple[int, ...], attrs: dict[str, Any], name: str | None) -> int:
         nodes = self.graph.nodes
         nodes.append(Node(len(nodes), prim, shape, inputs, attrs, self._scopes, name))
         return len(nodes) - 1
@@ -397,20 +395,21 @@ class Builder:
     def _where(self) -> str:
         return "/".join(s.name for s in self._scopes) or "(top)"
 
-    def node(self, prim: str, inputs: Sequence[Tensor], name: str | None = None, **attrs: Any) -> Tensor:
-        """Append a node after checking its primitive, arity and shapes."""
-        p = PRIMITIVES.get(prim)
-        if p is None:
-            raise GraphError(f"unknown primitive {prim!r}")
-        if p.arity is not None and len(inputs) != p.arity:
-            raise GraphError(f"{prim} takes {p.arity} operand(s), got {len(inputs)}")
-        rule = SHAPE_RULES.get(prim) or SHAPE_RULES.rule(prim)
+    def node(self, prim: Primitive, inputs: Sequence[Tensor], name: str | None = None, **attrs: Any) -> Tensor:
+        """Append a node after checking its primitive (a defined row), arity and shapes."""
+        if not isinstance(prim, Primitive):
+            raise TypeError(f"Builder.node takes a Primitive row (tc0sim.ir.primitives), not {prim!r}")
+        if not is_defined(prim):
+            raise GraphError(f"unknown primitive {prim.name!r}")
+        if prim.arity is not None and len(inputs) != prim.arity:
+            raise GraphError(f"{prim.name} takes {prim.arity} operand(s), got {len(inputs)}")
+        rule = SHAPE_RULES[prim]
         try:
             shape = tuple(map(int, rule([t.shape for t in inputs], attrs)))
             if shape and min(shape) < 0:
                 raise GraphError(f"negative dimension in {shape}")
         except GraphError as e:
-            raise GraphError(f"{prim} in operator {self._where()}: {e}") from None
+            raise GraphError(f"{prim.name} in operator {self._where()}: {e}") from None
         nodes = self.graph.nodes
         nid = len(nodes)
         nodes.append(Node(nid, prim, shape, tuple([t.node for t in inputs]), attrs, self._scopes, name))
@@ -424,19 +423,19 @@ class Builder:
         shape = tuple(int(d) for d in shape)
         if any(d < 0 for d in shape):
             raise GraphError(f"input {name!r} has negative dimension in {shape}")
-        t = self.node("input", [], name=name, shape=shape, role=role)
+        t = self.node(INPUT, [], name=name, shape=shape, role=role)
         self.graph.inputs[name] = t.node
         return t
 
     def constant(self, value: Any, name: str | None = None) -> Tensor:
         """A constant fixed at build time, held exactly (rounded to p bits when evaluated)."""
         exact = self._constants.exact(value)
-        return self.node("constant", [], name=name, shape=exact.shape, value=exact)
+        return self.node(CONSTANT, [], name=name, shape=exact.shape, value=exact)
 
     def lazy_constant(self, shape: Sequence[int], compute: Callable[[], Any], name: str | None = None) -> Tensor:
         """A constant of the given shape whose value ``compute()`` gives when an interpreter first reads it."""
         shape = tuple(int(d) for d in shape)
-        return self.node("constant", [], name=name, shape=shape, value=LazyConstant(shape, compute, self._constants))
+        return self.node(CONSTANT, [], name=name, shape=shape, value=LazyConstant(shape, compute, self._constants))
 
     def reserve(self, elements: int, bytes_each: int, what: str) -> None:
         """Called before allocating an array of ``elements``; a plain Builder has no budget to check."""
@@ -447,34 +446,34 @@ class Builder:
         self.graph.outputs[name] = x.node
 
     # computation
-    def _binary(self, prim: str, x: Tensor, y: Tensor) -> Tensor:
+    def _binary(self, prim: Primitive, x: Tensor, y: Tensor) -> Tensor:
         if x.shape == y.shape:
             return self.node(prim, [x, y])
         try:
             shape = broadcast_shapes(x.shape, y.shape)
         except GraphError as e:
-            raise GraphError(f"{prim} in operator {self._where()}: {e}") from None
+            raise GraphError(f"{prim.name} in operator {self._where()}: {e}") from None
         return self.node(prim, [self.broadcast(x, shape), self.broadcast(y, shape)])
 
     # wiring
     def reshape(self, x: Tensor, shape: Sequence[int]) -> Tensor:
         shape = tuple(int(d) for d in shape)
-        return x if shape == x.shape else self.node("reshape", [x], shape=shape)
+        return x if shape == x.shape else self.node(RESHAPE, [x], shape=shape)
 
     def transpose(self, x: Tensor, perm: Sequence[int]) -> Tensor:
         perm = tuple(int(a) for a in perm)
-        return x if perm == tuple(range(x.ndim)) else self.node("transpose", [x], perm=perm)
+        return x if perm == tuple(range(x.ndim)) else self.node(TRANSPOSE, [x], perm=perm)
 
     def slice(self, x: Tensor, axis: int, start: int, stop: int, step: int = 1) -> Tensor:
         if not -x.ndim <= axis < x.ndim:
             raise GraphError(f"slice axis {axis} out of range for shape {x.shape}")
-        return self.node("slice", [x], axis=axis % x.ndim, start=int(start), stop=int(stop), step=int(step))
+        return self.node(SLICE, [x], axis=axis % x.ndim, start=int(start), stop=int(stop), step=int(step))
 
     def concat(self, xs: Sequence[Tensor], axis: int = 0) -> Tensor:
         if len(xs) == 1:
             return xs[0]
         nd = xs[0].ndim if xs else 0
-        return self.node("concat", list(xs), axis=axis % nd if nd else axis)
+        return self.node(CONCAT, list(xs), axis=axis % nd if nd else axis)
 
     def broadcast(self, x: Tensor, shape: Sequence[int]) -> Tensor:
         shape = tuple(int(d) for d in shape)
@@ -484,19 +483,19 @@ class Builder:
             x = self.reshape(x, (1,) * (len(shape) - x.ndim) + x.shape)
             if shape == x.shape:
                 return x
-        return self.node("broadcast", [x], shape=shape)
+        return self.node(BROADCAST, [x], shape=shape)
 
     def gather(self, x: Tensor, indices: Any, axis: int = 0) -> Tensor:
         """``numpy.take(x, indices, axis)`` with indices fixed at build time."""
         idx = np.asarray(indices, dtype=np.int64)
         if not -x.ndim <= axis < x.ndim:
             raise GraphError(f"gather axis {axis} out of range for shape {x.shape}")
-        return self.node("gather", [x], axis=axis % x.ndim, indices=idx)
+        return self.node(GATHER, [x], axis=axis % x.ndim, indices=idx)
 
     def pad(self, x: Tensor, widths: Sequence[tuple[int, int]]) -> Tensor:
         """Zero padding: ``widths[i] = (before, after)`` for axis i."""
         w = tuple((int(a), int(b)) for a, b in widths)
-        return x if all(a == b == 0 for a, b in w) else self.node("pad", [x], widths=w)
+        return x if all(a == b == 0 for a, b in w) else self.node(PAD, [x], widths=w)
 
 
 def _builder_method(row: Primitive) -> Callable[..., Tensor] | None:
@@ -505,19 +504,19 @@ def _builder_method(row: Primitive) -> Callable[..., Tensor] | None:
     if row.role == "reduction":
 
         def reduce(self: Builder, x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
-            return self.node(name, [x], axes=norm_axes(axis, x.ndim))
+            return self.node(row, [x], axes=norm_axes(axis, x.ndim))
 
         method = reduce
     elif "elementwise" in row.properties and row.arity == 2:
 
         def binary(self: Builder, x: Tensor, y: Tensor) -> Tensor:
-            return self._binary(name, x, y)
+            return self._binary(row, x, y)
 
         method = binary
     elif "elementwise" in row.properties and row.arity == 1:
 
         def unary(self: Builder, x: Tensor) -> Tensor:
-            return self.node(name, [x])
+            return self.node(row, [x])
 
         method = unary
     else:
@@ -527,24 +526,8 @@ def _builder_method(row: Primitive) -> Callable[..., Tensor] | None:
     return method
 
 
-_GENERATED: set[str] = set()
-
-
-def _install_builder_method(name: str, row: Primitive | None) -> None:
-    """Give Builder a method per elementwise/reduction primitive (``b.add``, ``b.sum``, ...)."""
-    if row is None:
-        if name in _GENERATED:
-            delattr(Builder, name)
-            _GENERATED.discard(name)
-        return
-    method = _builder_method(row)
-    if method is not None:
-        if hasattr(Builder, name) and name not in _GENERATED:
-            raise GraphError(f"primitive {name!r} would replace the Builder method of the same name")
-        setattr(Builder, name, method)
-        _GENERATED.add(name)
-
-
-for _row in PRIMITIVES.values():
-    _install_builder_method(_row.name, _row)
-watch(_install_builder_method)
+for _row in BUILTIN:  # b.add, b.sum, ...: one method per built-in elementwise/reduction row, made once
+    _method = _builder_method(_row)
+    if _method is not None:
+        assert not hasattr(Builder, _row.name), _row.name
+        setattr(Builder, _row.name, _method)

@@ -58,6 +58,9 @@ def pad(node: Node, arrays: list[np.ndarray], fill: Fill) -> np.ndarray:
     return np.pad(arrays[0], node.attrs["widths"], constant_values=fill())
 
 
+CREATING: frozenset[MoveRule] = frozenset({pad})
+"""Move rules that create elements (pad's zeros): a created element is a constant, of depth 0."""
+
 VIEWS: frozenset[MoveRule] = frozenset({same_place, transpose, slice_axis, broadcast})
 """Move rules whose result is a numpy view of the operand (no new array, and the operand's array
 stays alive while the view does). ``reshape`` is a view too when the operand is C-contiguous;

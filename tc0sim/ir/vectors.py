@@ -17,7 +17,8 @@ from typing import Union
 import numpy as np
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.primitives import SYMBOLS
+from tc0sim.ir.primitives import QUIET_SYMBOLS, SYMBOLS
+from tc0sim.linear import parse_linear
 
 Vec = tuple[int, ...]
 Number = Union[int, float, Fraction]
@@ -26,13 +27,6 @@ Number = Union[int, float, Fraction]
 def zero() -> Vec:
     """The zero vector (one 0 per symbol)."""
     return (0,) * len(SYMBOLS)
-
-
-def __getattr__(name: str) -> Vec:
-    """``ZERO``: the zero vector of the current symbols (computed on access, so never stale)."""
-    if name == "ZERO":
-        return zero()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _index(symbol: str) -> int | None:
@@ -68,9 +62,9 @@ def from_dict(counts: Mapping[str, int]) -> Vec:
 
 
 def to_dict(v: Vec, full: bool = False) -> dict[str, int]:
-    """{symbol: count}; zeros omitted unless ``full``."""
+    """{symbol: count}; zeros omitted unless ``full`` (even then, those of ``QUIET_SYMBOLS``)."""
     check(v)
-    return {s: c for s, c in zip(SYMBOLS, v) if full or c}
+    return {s: c for s, c in zip(SYMBOLS, v) if c or (full and s not in QUIET_SYMBOLS)}
 
 
 def unit(symbol: str) -> Vec:
@@ -182,108 +176,12 @@ def fmt(v: Vec) -> str:
 
 
 def as_vec(claim: Vec | Mapping[str, int] | str) -> Vec:
-    """A vector from a vector, a {symbol: count} dict or a linear form string."""
+    """A vector from a vector, a {symbol: count} dict or a linear form string such as
+    '6 d_std + 6 d_sum + d_exp' (``tc0sim.linear``; a ConfigError giving the position if malformed)."""
     if isinstance(claim, str):
-        return parse_linear(claim)
+        return parse_linear(claim, SYMBOLS)
     if isinstance(claim, Mapping):
         return from_dict(claim)
     v = tuple(int(c) for c in claim)
     check(v)
     return v
-
-
-class _Parser:
-    """Recursive descent over: expr := term ('+' term)*; term := [INT ['*']] (SYMBOL | '(' expr ')') | INT."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.pos = 0
-
-    def error(self, message: str, pos: int | None = None) -> ConfigError:
-        at = self.pos if pos is None else pos
-        return ConfigError(f"{message} at position {at} in linear form {self.text!r}")
-
-    def skip(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
-
-    def peek(self) -> str:
-        self.skip()
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def integer(self) -> int | None:
-        self.skip()
-        start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos].isdigit():
-            self.pos += 1
-        return int(self.text[start : self.pos]) if self.pos > start else None
-
-    def word(self) -> tuple[str, int]:
-        self.skip()
-        start = self.pos
-        while self.pos < len(self.text) and (self.text[self.pos].isalnum() or self.text[self.pos] == "_"):
-            self.pos += 1
-        return self.text[start : self.pos], start
-
-    def expr(self) -> list[int]:
-        total = self.term()
-        while self.peek() == "+":
-            self.pos += 1
-            total = [a + b for a, b in zip(total, self.term())]
-        return total
-
-    def term(self) -> list[int]:
-        coefficient = self.integer()
-        has_star = False
-        if coefficient is not None and self.peek() == "*":
-            self.pos += 1
-            has_star = True
-        nxt = self.peek()
-        if nxt == "(":
-            self.pos += 1
-            inner = self.expr()
-            if self.peek() != ")":
-                raise self.error("expected ')'")
-            self.pos += 1
-            factor = 1 if coefficient is None else coefficient
-            return [factor * c for c in inner]
-        if nxt.isalpha() or nxt == "_":
-            name, start = self.word()
-            position = _index(name)
-            if position is None:
-                raise self.error(f"unknown depth symbol {name!r} (expected one of {', '.join(SYMBOLS)})", start)
-            out = [0] * len(SYMBOLS)
-            out[position] = 1 if coefficient is None else coefficient
-            return out
-        if coefficient is None:
-            raise self.error(f"expected a count, a symbol or '(' but found {nxt!r}" if nxt else "unexpected end")
-        if has_star:
-            raise self.error("expected a symbol or '(' after '*'")
-        if coefficient != 0:
-            raise self.error(f"constant term {coefficient} has no depth symbol")
-        return [0] * len(SYMBOLS)
-
-
-def parse_linear(text: str) -> Vec:
-    """Parse '6 d_std + 6 d_sum + d_exp', '6*d_std + 2 d_sum', '3(d_std + d_sum) + d_exp', '0'.
-
-    A hand-written parser (never eval); garbage or an unknown symbol is a ConfigError giving the
-    position.
-    """
-    parser = _Parser(text)
-    result = parser.expr()
-    if parser.peek():
-        raise parser.error(f"unexpected {parser.peek()!r}")
-    return tuple(result)
-
-
-def claim_verdict(critical: Iterable[Vec], claim: Vec) -> tuple[str, Vec | None]:
-    """``tight`` (every critical vector ≤ claim, one equal), ``slack`` (all ≤, none equal; with the
-    smallest slack claim − v), or ``violated`` (with the first critical vector not ≤ the claim)."""
-    vectors = list(critical)
-    bad = [v for v in vectors if not leq(v, claim)]
-    if bad:
-        return "violated", bad[0]
-    if claim in vectors:
-        return "tight", None
-    return "slack", min((sub(claim, v) for v in vectors), key=lambda s: (sum(s), s))

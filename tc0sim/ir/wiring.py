@@ -23,14 +23,14 @@ MOVE_RULES: RuleTable[MoveRule] = RuleTable("wiring", lambda p: p.move)
 
 def move(node: Node, arrays: list[np.ndarray], fill: Fill = lambda: 0) -> np.ndarray:
     """Apply the wiring node to ``arrays`` (values, class ids or gate ids)."""
-    return MOVE_RULES.rule(node.prim)(node, arrays, fill)
+    return MOVE_RULES[node.prim](node, arrays, fill)
 
 
 def _origin_by_moving_ids(node: Node, shapes: list[tuple[int, ...]], position: Position) -> tuple[int, Position] | None:
     """The origin of an element under a move rule without its own inverse: move the operand's
     element ids (one operand; -1 for new elements) and read the id at the position."""
     if len(shapes) != 1:
-        raise MissingRuleError("wiring origin", node.prim)
+        raise MissingRuleError("wiring origin", node.prim.name)
     ids = np.arange(math.prod(shapes[0]), dtype=np.int64).reshape(shapes[0])
     found = int(move(node, [ids], lambda: -1)[position])
     return None if found < 0 else (0, tuple(int(x) for x in np.unravel_index(found, shapes[0])))
@@ -45,4 +45,4 @@ ORIGIN_RULES: RuleTable[Origin] = RuleTable(
 def origin(node: Node, shapes: list[tuple[int, ...]], position: Position) -> tuple[int, Position] | None:
     """Where element ``position`` of the wiring node comes from: (operand slot, position), or None
     for one of pad's zeros."""
-    return ORIGIN_RULES.rule(node.prim)(node, shapes, position)
+    return ORIGIN_RULES[node.prim](node, shapes, position)

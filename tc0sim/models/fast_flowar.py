@@ -12,8 +12,8 @@ from fractions import Fraction
 from typing import Any
 
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.ir.kind import Kind
-from tc0sim.models.flowar import DEFAULT_PARAMS, Attend, build_flowar, min_nodes, parse_config
+from tc0sim.ir.kind import Kind, Param
+from tc0sim.models.flowar import PARAMS, Attend, build_flowar, estimate, parse_config
 from tc0sim.ops.aattc import DEFAULT_DEGREE, aattc, taylor_degree
 from tc0sim.ops.flow_matching import flow_matching
 
@@ -30,10 +30,7 @@ def approximate_attention(degree: int) -> Attend:
 
 
 def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
-    try:
-        degree = taylor_degree(params["g"])
-    except ValueError as e:
-        raise type(e)(f"fast_flowar: param 'g': {e}") from None
+    degree = params["g"]
     config = parse_config("fast_flowar", dims, {k: v for k, v in params.items() if k != "g"})
     attend = approximate_attention(degree)
 
@@ -50,10 +47,11 @@ KINDS: tuple[Kind, ...] = (
         ("h", "w", "c"),
         _build,
         REF,
-        params={**DEFAULT_PARAMS, "g": DEFAULT_DEGREE},
+        params=(*PARAMS, Param("g", "any", DEFAULT_DEGREE, "the degree of AAttC's polynomial kernel (an integer ≥ 1)",
+                               parse=taylor_degree)),
         model=True,
         doc="fast FlowAR: FlowAR with every attention (transformer and flow matching) replaced by AAttC of degree g",
-        min_nodes=min_nodes,
+        estimate=estimate,
     ),
 )
 """The kinds this module defines (listed by its package's __init__)."""

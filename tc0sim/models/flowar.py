@@ -23,9 +23,8 @@ from typing import Any
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.ir.budget import repeat_count
-from tc0sim.ir.kind import Kind
-from tc0sim.models.common import check_positive_int, tokens, weight
+from tc0sim.ir.kind import Kind, Param
+from tc0sim.models.common import tokens, weight
 from tc0sim.ops.attention import attention
 from tc0sim.ops.downsample import downsample
 from tc0sim.ops.ffn import ffn
@@ -37,7 +36,18 @@ REF = "FlowAR Definition B.13 / Theorem 4.9"
 FLOWS = {"linear": flow, "bezier": flow_bezier}
 """The flow of Definition B.10 (linear) and the high-order flow of Definition B.11 (quadratic Bézier)."""
 MODES = ("inference", "training")
-DEFAULT_PARAMS: dict[str, Any] = {"K": 2, "a": 2, "t": "1/2", "flow": "linear", "layers": 1, "mode": "inference"}
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("K", "int", 2, "the number of scales", min=1),
+    Param("a", "int", 2, "the scale base: scale i has factor r_i = a^(K−i) (Definition B.3)", min=1),
+    Param("t", "any", "1/2", "the flow time t_i in [0, 1] of every scale, or a list of K of them"),
+    Param("flow", "str", "linear", "the flow: linear (Definition B.10) or bezier (Definition B.11)", choices=tuple(FLOWS), noun="flow type"),
+    Param("layers", "int", 1, "transformer blocks FFN ∘ Attn per scale", min=1),
+    Param("mode", "str", "inference", "inference (Definition B.13) or training (teacher forcing, B.9)", choices=MODES, noun="mode"),
+)
+"""The params of ``flowar`` (``fast_flowar`` adds the degree g)."""
+DEFAULT_PARAMS: dict[str, Any] = {p.name: p.default for p in PARAMS}
 
 Attend = Callable[[Builder, Tensor, Tensor, Tensor, Tensor], Tensor]
 """An attention layer ``attend(b, X, W_Q, W_K, W_V)`` on a token matrix X[n, c]."""
@@ -60,8 +70,7 @@ class FlowARConfig:
 
 def parse_config(kind: str, dims: dict[str, int], params: dict[str, Any]) -> FlowARConfig:
     """Validate the params of a FlowAR-like kind against its dims {h, w, c}."""
-    scales = check_positive_int(kind, "K", params["K"])
-    base = check_positive_int(kind, "a", params["a"])
+    scales, base = params["K"], params["a"]
     h, w = dims["h"], dims["w"]
     coarsest = base ** (scales - 1)
     for axis, size in (("h", h), ("w", w)):
@@ -83,12 +92,7 @@ def parse_config(kind: str, dims: dict[str, int], params: dict[str, Any]) -> Flo
             times.append(flow_time(value))
         except ConfigError as e:
             raise ConfigError(f"{kind}: flow time t_{i}: {e}") from None
-    if params["flow"] not in FLOWS:
-        raise ConfigError(f"{kind}: unknown flow type {params['flow']!r}; expected one of {', '.join(FLOWS)}")
-    if params["mode"] not in MODES:
-        raise ConfigError(f"{kind}: unknown mode {params['mode']!r}; expected one of {', '.join(MODES)}")
-    layers = check_positive_int(kind, "layers", params["layers"])
-    return FlowARConfig(kind, sizes, dims["c"], tuple(times), params["flow"], layers, params["mode"])
+    return FlowARConfig(kind, sizes, dims["c"], tuple(times), params["flow"], params["layers"], params["mode"])
 
 
 def _transformer_block(b: Builder, x: Tensor, layer: int, attend: Attend) -> Tensor:
@@ -140,9 +144,9 @@ MIN_BLOCK_NODES = 30
 """At least this many tensor nodes per transformer layer and scale (measured: 68 for flowar, 81 for fast_flowar)."""
 
 
-def min_nodes(dims: Mapping[str, int], params: Mapping[str, Any]) -> int:
-    """A lower bound on the tensor nodes of FlowAR or fast FlowAR: K scales × ``layers`` blocks."""
-    return MIN_BLOCK_NODES * repeat_count(params["K"]) * repeat_count(params["layers"])
+def estimate(dims: Mapping[str, int], params: Mapping[str, Any]) -> tuple[int, int]:
+    """Lower bounds (nodes, bytes) of FlowAR or fast FlowAR: K scales × ``layers`` blocks (bytes: per node)."""
+    return MIN_BLOCK_NODES * params["K"] * params["layers"], 0
 
 
 def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
@@ -157,10 +161,10 @@ KINDS: tuple[Kind, ...] = (
         ("h", "w", "c"),
         _build,
         REF,
-        params=DEFAULT_PARAMS,
+        params=PARAMS,
         model=True,
         doc="FlowAR inference: per scale, aggregation (up-sampling), FFN∘Attn, flow, flow matching",
-        min_nodes=min_nodes,
+        estimate=estimate,
     ),
 )
 """The kinds this module defines (listed by its package's __init__)."""

@@ -39,7 +39,7 @@ noise is an input.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -47,11 +47,14 @@ from typing import Any
 import gmpy2
 import numpy as np
 
-from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
-from tc0sim.ir.kind import Kind
+from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
+from tc0sim.ir.kind import Kind, Param
+from tc0sim.ir.params import short
+from tc0sim.limits import MAX_CHANNELS
 from tc0sim.models.common import NamedWeights, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
+from tc0sim.ops.aattc import feature_rank
 from tc0sim.ops.activations import silu
 from tc0sim.ops.constants import cos_sin, real
 from tc0sim.ops.glu import glu
@@ -64,6 +67,14 @@ from tc0sim.ops.rope import rope, rope_tables
 REF = "FlowAR (arXiv 2412.15205), released code"
 VAE_PREFIX = "vae."
 HEAD_PREFIX = "flownet."
+MAX_SIDE = 4096
+"""Largest token map side of ``scales`` (the released models reach 16)."""
+MAX_SCALES = 256
+"""Most scales (the released models have 5)."""
+MAX_STEPS = 10_000
+"""Most Euler steps (the released models take 25 or 50; the audit's closed form lists every time point)."""
+MAX_LEVELS = 16
+"""Most VAE decoder levels (the released decoder has 5: ×16 upsampling)."""
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "S": {"width": 768, "blocks": 6, "heads": 12, "head_width": 1024, "head_blocks": 2, "cross": False,
@@ -76,12 +87,36 @@ VARIANTS: dict[str, dict[str, Any]] = {
 """The released variants: ``flowar_small/large/huge`` with the flow heads of their run commands and
 the sampling settings of their evaluation commands (num_step, cfg, guidance)."""
 
-COMMON: dict[str, Any] = {
-    "head_heads": None, "mlp_ratio": 4, "scales": [1, 2, 4, 8, 16], "latent_channels": 16, "classes": 1000,
-    "rope_seq_len": 16, "vae": True, "vae_channels": 128, "vae_mult": [1, 1, 2, 2, 4], "vae_res_blocks": 2,
-    "vae_scale": "0.2325", "attention": "exact", "aattc_degree": 2,
-}
-DEFAULTS: dict[str, Any] = {"variant": "S", **{k: None for k in VARIANTS["S"]}, **COMMON}
+PARAMS: tuple[Param, ...] = (
+    Param("variant", "str", "S", "the released model whose numbers fill the params left null", choices=tuple(VARIANTS)),
+    Param("width", "int", None, "AR transformer width E (null: the variant's)", min=1, max=MAX_CHANNELS, nullable=True),
+    Param("blocks", "int", None, "encoder blocks, and as many decoder blocks (null: the variant's)", min=1, nullable=True),
+    Param("heads", "int", None, "AR attention heads; width/heads divisible by 4 (null: the variant's)", min=1, max=MAX_CHANNELS, nullable=True),
+    Param("head_width", "int", None, "flow head width w (null: the variant's)", min=1, max=MAX_CHANNELS, nullable=True),
+    Param("head_blocks", "int", None, "flow head blocks (null: the variant's)", min=1, nullable=True),
+    Param("cross", "bool", None, "flow head Block_v2 with cross-attention (null: the variant's)", nullable=True),
+    Param("steps", "int", None, "Euler steps of the sampler (null: the variant's)", min=2, max=MAX_STEPS, nullable=True),
+    Param("cfg", "rational", None, "classifier-free guidance scale (null: the variant's)", min=1, max=10**6, nullable=True),
+    Param("guidance", "rational", None, "guide while t ≤ guidance (null: the variant's)", min=0, max=10**6, nullable=True),
+    Param("head_heads", "int", None, "flow head attention heads (null: head_width // 64)", min=1, max=MAX_CHANNELS, nullable=True),
+    Param("mlp_ratio", "real", 4, "GEGLU hidden width int(E · mlp_ratio · 2/3), at least 1", min=1e-9, max=1e6),
+    Param("scales", "ints", [1, 2, 4, 8, 16], "token map sides 1 = s_1 < … < s_K", min=1, max=MAX_SIDE, min_len=2,
+          max_len=MAX_SCALES, increasing=True),
+    Param("latent_channels", "int", 16, "channels of the flow's latent tokens", min=1, max=MAX_CHANNELS),
+    Param("classes", "int", 1000, "class labels (the class embedding has one more row, the null class)", min=1, max=MAX_CHANNELS),
+    Param("rope_seq_len", "int", 16, "the RoPE table's sequence length (official: 16)", min=1, max=MAX_CHANNELS),
+    Param("vae", "bool", True, "decode the latent with the KL-16 VAE decoder"),
+    Param("vae_channels", "int", 128, "VAE decoder base channels", min=1, max=MAX_CHANNELS),
+    Param("vae_mult", "ints", [1, 1, 2, 2, 4], "VAE decoder channel multipliers (each level but the last upsamples ×2)",
+          min=1, max_len=MAX_LEVELS),
+    Param("vae_res_blocks", "int", 2, "ResBlocks per VAE decoder level", min=0),
+    Param("vae_scale", "rational", "0.2325", "the latent is divided by it before decoding (> 0)", min=0, max=10**6),
+    Param("attention", "str", "exact", "exact (softmax, as released) or aattc (polynomial, FlowAR Section 5)",
+          choices=("exact", "aattc")),
+    Param("aattc_degree", "int", 2, "degree of AAttC's polynomial (with attention: aattc)", min=1),
+)
+"""The params of ``flowar_release``; null means "the variant's number"."""
+DEFAULTS: dict[str, Any] = {p.name: p.default for p in PARAMS}
 TIME_FEATURES = 256
 MAX_PERIOD = 10000
 ATTENTIONS = ("exact", "aattc")
@@ -122,63 +157,70 @@ class FlowARReleaseConfig:
         return int(width * self.mlp_ratio * 2 / 3.0)
 
 
-def _int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"flowar_release: param {name!r} must be an integer ≥ {minimum}, got {value!r}")
-    return value
+def _filled(p: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated params with the nulls filled from the variant (and head_heads = head_width // 64)."""
+    out = {**p, **{k: v for k, v in VARIANTS[p["variant"]].items() if p[k] is None}}
+    out["cfg"], out["guidance"] = Fraction(out["cfg"]), Fraction(out["guidance"])
+    if out["head_heads"] is None:
+        out["head_heads"] = max(out["head_width"] // 64, 1)
+    return out
 
 
-def _number(name: str, value: Any, minimum: Fraction = Fraction(0)) -> Fraction:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        x = Fraction(str(value))
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise ConfigError(f"flowar_release: param {name!r} must be a number, got {value!r}") from None
-    if x < minimum:
-        raise ConfigError(f"flowar_release: param {name!r} must be ≥ {minimum}, got {value!r}")
-    return x
-
-
-def _int_list(name: str, value: Any) -> tuple[int, ...]:
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f"flowar_release: param {name!r} must be a non-empty list of integers, got {value!r}")
-    return tuple(_int(f"{name}[{i}]", v) for i, v in enumerate(value))
-
-
-def parse_config(params: dict[str, Any]) -> FlowARReleaseConfig:
-    """Fill the variant's numbers into the params left at None and validate everything."""
-    variant = params.get("variant", "S")
-    if variant not in VARIANTS:
-        raise ConfigError(f"flowar_release: param 'variant' must be one of {', '.join(VARIANTS)}, got {variant!r}")
-    p = {**DEFAULTS, **{k: v for k, v in VARIANTS[variant].items()}, **{k: v for k, v in params.items() if v is not None}}
-    width, heads = _int("width", p["width"]), _int("heads", p["heads"])
-    head_width = _int("head_width", p["head_width"])
-    head_heads = _int("head_heads", p["head_heads"] if p["head_heads"] is not None else max(head_width // 64, 1))
-    for what, w, h in (("width", width, heads), ("head_width", head_width, head_heads)):
+def _rope_heads(p: Mapping[str, Any]) -> str | None:
+    f = _filled(p)
+    for what, w, h in (("width", f["width"], f["heads"]), ("head_width", f["head_width"], f["head_heads"])):
         if w % h or (w // h) % 4:
-            raise ConfigError(f"flowar_release: {what} {w} over {h} heads must give a head width divisible by 4 (2-D RoPE)")
-    scales = _int_list("scales", p["scales"])
-    if scales[0] != 1 or len(scales) < 2 or any(a >= b for a, b in zip(scales, scales[1:])):
-        raise ConfigError(f"flowar_release: param 'scales' must start at 1 and increase strictly (at least two), got {list(scales)}")
-    if not isinstance(p["cross"], bool) or not isinstance(p["vae"], bool):
-        raise ConfigError("flowar_release: params 'cross' and 'vae' must be true or false")
-    mlp_ratio = p["mlp_ratio"]
-    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
-        raise ConfigError(f"flowar_release: param 'mlp_ratio' must be a positive number, got {mlp_ratio!r}")
-    if p["attention"] not in ATTENTIONS:
-        raise ConfigError(f"flowar_release: param 'attention' must be one of {', '.join(ATTENTIONS)}, got {p['attention']!r}")
-    latent = _int("latent_channels", p["latent_channels"])
+            heads = "heads" if what == "width" else "head_heads"
+            return f"{what} {w} over {h} heads must give a head width divisible by 4 (2-D RoPE; params {what!r}, {heads!r})"
+    return None
+
+
+def _first_scale(p: Mapping[str, Any]) -> str | None:
+    return None if p["scales"][0] == 1 else f"param 'scales' must start at 1 (the class token), got {short(p['scales'])}"
+
+
+def _hidden(p: Mapping[str, Any]) -> str | None:
+    f = _filled(p)
+    for what in ("width", "head_width"):
+        if int(f[what] * f["mlp_ratio"] * 2 / 3.0) < 1:
+            return f"param 'mlp_ratio' = {f['mlp_ratio']!r} makes the {what} {f[what]} MLP hidden width 0; it must be ≥ 1"
+    return None
+
+
+def _vae_scale(p: Mapping[str, Any]) -> str | None:
+    if p["vae_scale"] == 0:
+        return "param 'vae_scale' must be > 0: the official sampler divides the latent by it before decoding"
+    return None
+
+
+def estimate(dims: Mapping[str, int], p: Mapping[str, Any]) -> tuple[int, int]:
+    """Lower bounds (nodes, bytes) from validated params: per scale, the AR blocks and the Euler steps
+    and the flow head's blocks (a few nodes each), the decoder's blocks; bytes for the time features of every step, the decoder's
+    resize indices and, with AAttC, its monomial features (one index each)."""
+    f = _filled(p)
+    k = len(f["scales"])
+    levels = len(f["vae_mult"]) if f["vae"] else 0
+    nodes = k * (4 * f["blocks"] + 2 * (f["steps"] - 1) + f["head_blocks"]) + levels * (1 + f["vae_res_blocks"])
+    side = f["scales"][-1] * 2 ** (levels - 1) if levels else 0
+    size = CONSTANT_ELEMENT_BYTES * TIME_FEATURES * min(f["steps"], 1001) + INDEX_BYTES * side * side
+    if f["attention"] == "aattc":
+        head = min(f["width"] // f["heads"], f["head_width"] // f["head_heads"])
+        size += INDEX_BYTES * feature_rank(head, f["aattc_degree"])
+    return nodes, size
+
+
+def parse_config(params: Mapping[str, Any]) -> FlowARReleaseConfig:
+    """Fill the variant's numbers into the params left at None; everything validated by the schema."""
+    p = _filled(KINDS[0].validate(params))
+    latent = p["latent_channels"]
     vae = None
     if p["vae"]:
-        vae = DecoderConfig(_int("vae_channels", p["vae_channels"]), _int_list("vae_mult", p["vae_mult"]),
-                            _int("vae_res_blocks", p["vae_res_blocks"], 0), latent, 3, frozenset(), True, False, 32,
-                            (latent, 1))
+        vae = DecoderConfig(p["vae_channels"], tuple(p["vae_mult"]), p["vae_res_blocks"], latent, 3, frozenset(), True,
+                            False, 32, (latent, 1))
     return FlowARReleaseConfig(
-        width, _int("blocks", p["blocks"]), heads, head_width, _int("head_blocks", p["head_blocks"]), head_heads,
-        p["cross"], float(mlp_ratio), scales, latent, _int("classes", p["classes"]), _int("steps", p["steps"], 2),
-        _number("cfg", p["cfg"], Fraction(1)), _number("guidance", p["guidance"]), _int("rope_seq_len", p["rope_seq_len"]),
-        vae, _number("vae_scale", p["vae_scale"]) or Fraction(1), p["attention"], _int("aattc_degree", p["aattc_degree"]))
+        p["width"], p["blocks"], p["heads"], p["head_width"], p["head_blocks"], p["head_heads"], p["cross"],
+        p["mlp_ratio"], tuple(p["scales"]), latent, p["classes"], p["steps"], p["cfg"], p["guidance"],
+        p["rope_seq_len"], vae, p["vae_scale"], p["attention"], p["aattc_degree"])
 
 
 # --- the official sampler's schedule ------------------------------------------------------------
@@ -512,7 +554,9 @@ KINDS: tuple[Kind, ...] = (
         (),
         _build,
         REF,
-        params=DEFAULTS,
+        params=PARAMS,
+        rules=(_rope_heads, _first_scale, _hidden, _vae_scale),
+        estimate=estimate,
         model=True,
         doc="FlowAR-S/L/H as released: AR transformer (RMSNorm, AdaLN, 2-D RoPE, GEGLU) with KV cache, "
         "per-scale flow head with Euler sampling and CFG, KL-16 VAE decoder",

@@ -25,7 +25,7 @@ from typing import Any
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.budget import repeat_count
-from tc0sim.ir.kind import Kind
+from tc0sim.ir.kind import Kind, Param
 from tc0sim.models.common import check_positive_int, split_maps, tokens, weight
 from tc0sim.ops.attention import attention
 from tc0sim.ops.conv2d import conv2d
@@ -199,10 +199,7 @@ def decoder_block(
 
 def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
     sizes = parse_scales(params["scales"], dims["h"], dims["w"])
-    layers = check_positive_int("var", "layers", params["layers"])
-    components = parse_g(params["g"])
-    kernel_size = check_positive_int("var", "kernel", params["kernel"])
-    blocks = parse_decoder(params["decoder"])
+    layers, components, kernel_size, blocks = params["layers"], params["g"], params["kernel"], params["decoder"]
     c = dims["c"]
     with b.scope("var", REF):
         x_init = b.input("X_init", (1, 1, c))
@@ -228,11 +225,20 @@ KINDS: tuple[Kind, ...] = (
         ("h", "w", "c"),
         _build,
         "VAR Section 4, Theorem 5.11",
-        params={"scales": 3, "layers": 1, "g": "ffn", "kernel": 3, "decoder": ["resnet", "attn", "up"]},
+        params=(
+            Param("scales", "any", 3, "K, the number of levels (geometric pyramid), or the list of sizes "
+                  "(an integer or a pair [h, w] each) from 1 to the final map h × w"),
+            Param("layers", "int", 1, "transformer layers g_i ∘ Attn_i per level", min=1),
+            Param("g", "any", "ffn", f"g_i: one of {', '.join(G_COMPONENTS)}, 'identity' or a list of them", parse=parse_g),
+            Param("kernel", "int", 3, "convolution kernel size of phase 2 and the decoder", min=1),
+            Param("decoder", "any", ["resnet", "attn", "up"], f"the decoder blocks, a list among {', '.join(DECODER_BLOCKS)}",
+                  parse=parse_decoder),
+        ),
         model=True,
         doc="VAR: pyramid transformer (Φ_up, Attn, g per level), feature-map reconstruction, VQ-VAE decoder",
-        min_nodes=lambda dims, params: MIN_BLOCK_NODES * repeat_count(params["scales"]) * repeat_count(params["layers"])
-        + MIN_DECODER_NODES * len(params["decoder"] if isinstance(params["decoder"], (list, tuple)) else ()),
+        estimate=lambda dims, params: (
+            MIN_BLOCK_NODES * repeat_count(params["scales"]) * params["layers"] + MIN_DECODER_NODES * len(params["decoder"]), 0
+        ),
     ),
 )
 """The kinds this module defines (listed by its package's __init__)."""

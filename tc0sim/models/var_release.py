@@ -32,16 +32,17 @@ VQ-VAE's under ``vae.`` as in ``vae_ch160v4096z32.pth``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
-from tc0sim.ir.kind import Kind
+from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
+from tc0sim.ir.kind import Kind, Param
+from tc0sim.limits import MAX_CHANNELS
 from tc0sim.models.common import NamedWeights, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder, var_decoder_config
 from tc0sim.ops.activations import clamp, gelu_tanh, silu, softmax
@@ -57,6 +58,14 @@ RELEASED_SCALES: dict[int, tuple[int, ...]] = {
 }
 """The official ``patch_nums`` for each resolution."""
 RELEASED_DEPTHS = (16, 20, 24, 30, 36)
+MAX_SIDE = 4096
+"""Largest token map side of ``scales`` (the released models reach 64)."""
+MAX_SCALES = 256
+"""Most scales (the released models have up to 14)."""
+MAX_PHI = 4096
+"""Most Φ convolutions (the released models have 4)."""
+MAX_LEVELS = 16
+"""Most decoder levels (the released decoder has 5: ×16 upsampling)."""
 MAX_SCALE_MUL = Fraction(float(np.float32(math.log(100))))
 """``torch.log(torch.tensor(100)).item()``: ln 100 rounded to float32, the clamp of the attention scale."""
 VAE_PREFIX = "vae."
@@ -70,28 +79,62 @@ IGNORED_WEIGHTS = (
 )
 """Tensors of the official checkpoints that inference does not read (training buffers, the encoder)."""
 
-DEFAULTS: dict[str, Any] = {
-    "depth": 16,
-    "resolution": 256,
-    "width": None,
-    "heads": None,
-    "mlp_ratio": 4,
-    "scales": None,
-    "codebook": 4096,
-    "vae_channels": 32,
-    "classes": 1000,
-    "shared_aln": None,
-    "cfg": 1.5,
-    "top_k": 900,
-    "top_p": 0.96,
-    "phi_count": 4,
-    "quant_resi": 0.5,
-    "decoder_ch": 160,
-    "decoder_levels": [1, 1, 2, 2, 4],
-    "decoder_res_blocks": 2,
-    "decoder_groups": 32,
-}
-"""Params of ``var_release``; None means "from depth/resolution as the official code derives it"."""
+PARAMS: tuple[Param, ...] = (
+    Param("depth", "int", 16, "transformer blocks (VAR-d16 … d36)", min=1),
+    Param("resolution", "int", 256, "image size: picks the official scales when 'scales' is null", choices=tuple(RELEASED_SCALES)),
+    Param("width", "int", None, "model width C (null: 64 · depth)", min=1, max=MAX_CHANNELS, nullable=True),
+    Param("heads", "int", None, "attention heads, dividing the width (null: depth)", min=1, max=MAX_CHANNELS, nullable=True),
+    Param("mlp_ratio", "real", 4, "FFN hidden width = round(width · mlp_ratio), at least 1", min=1e-9, max=1e6),
+    Param("scales", "ints", None, "token map sides pn_1 < … < pn_K (null: the official ones of the resolution)",
+          min=1, max=MAX_SIDE, min_len=2, max_len=MAX_SCALES, increasing=True, nullable=True),
+    Param("codebook", "int", 4096, "VQ codebook size V (the logits)", min=1, max=MAX_CHANNELS),
+    Param("vae_channels", "int", 32, "latent channels of the codebook vectors", min=1, max=MAX_CHANNELS),
+    Param("classes", "int", 1000, "class labels (the class embedding has one more row, the null class)", min=1, max=MAX_CHANNELS),
+    Param("shared_aln", "bool", None, "one AdaLN linear shared by the blocks (null: depth = 36)", nullable=True),
+    Param("cfg", "real", 1.5, "classifier-free guidance scale", min=-1e6, max=1e6),
+    Param("top_k", "int", 900, "top-k sampling (0 or ≥ codebook: off)", min=0),
+    Param("top_p", "real", 0.96, "top-p (nucleus) sampling (0: off)", min=0.0, max=1.0),
+    Param("phi_count", "int", 4, "Φ convolutions of the quantiser (0: one per scale)", min=0, max=MAX_PHI),
+    Param("quant_resi", "real", 0.5, "Φ(h) = (1 − q)·h + q·Conv(h)", min=0.0, max=1.0),
+    Param("decoder_ch", "int", 160, "decoder base channels", min=1, max=MAX_CHANNELS),
+    Param("decoder_levels", "ints", [1, 1, 2, 2, 4], "decoder channel multipliers, one per level (each level but "
+          "the last upsamples ×2)", min=1, max_len=MAX_LEVELS),
+    Param("decoder_res_blocks", "int", 2, "ResBlocks per decoder level", min=0),
+    Param("decoder_groups", "int", 32, "GroupNorm groups, dividing every decoder channel count", min=1),
+)
+"""The params of ``var_release``; null means "derived as the official code derives it"."""
+DEFAULTS: dict[str, Any] = {p.name: p.default for p in PARAMS}
+
+
+def _shape(p: Mapping[str, Any]) -> tuple[int, int, tuple[int, ...]]:
+    """(width, heads, scales) of validated params, the nulls derived as the official ``build_vae_var``."""
+    width = 64 * p["depth"] if p["width"] is None else p["width"]
+    heads = p["depth"] if p["heads"] is None else p["heads"]
+    return width, heads, tuple(RELEASED_SCALES[p["resolution"]] if p["scales"] is None else p["scales"])
+
+
+def _heads_divide(p: Mapping[str, Any]) -> str | None:
+    width, heads, _ = _shape(p)
+    return f"{heads} heads do not divide width {width} (params 'heads', 'width')" if width % heads else None
+
+
+def _hidden(p: Mapping[str, Any]) -> str | None:
+    width = _shape(p)[0]
+    if round(width * p["mlp_ratio"]) < 1:
+        return f"param 'mlp_ratio' = {p['mlp_ratio']!r} makes the FFN hidden width round({width} · {p['mlp_ratio']!r}) = 0; it must be ≥ 1"
+    return None
+
+
+def estimate(dims: Mapping[str, int], p: Mapping[str, Any]) -> tuple[int, int]:
+    """Lower bounds (nodes, bytes) from validated params: a few nodes per block and scale; bytes for the
+    codebook's exact constants, the token gather and the decoder's resize indices (each at least one
+    index per output pixel and channel group)."""
+    _, _, scales = _shape(p)
+    tokens = sum(pn * pn for pn in scales)
+    side = scales[-1] * 2 ** (len(p["decoder_levels"]) - 1)
+    nodes = 2 * p["depth"] * len(scales) + len(p["decoder_levels"]) * (1 + p["decoder_res_blocks"])
+    size = CONSTANT_ELEMENT_BYTES * p["codebook"] + INDEX_BYTES * (tokens + p["phi_count"] + side * side)
+    return nodes, size
 
 
 @dataclass(frozen=True)
@@ -123,59 +166,16 @@ class VarConfig:
         return self.scales[-1] * self.decoder.upsampling
 
 
-def _int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"var_release: param {name!r} must be an integer ≥ {minimum}, got {value!r}")
-    return value
-
-
-def _number(name: str, value: Any, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise ConfigError(f"var_release: param {name!r} must be a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
-
-
-def _int_list(name: str, value: Any) -> tuple[int, ...]:
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f"var_release: param {name!r} must be a non-empty list of integers, got {value!r}")
-    return tuple(_int(f"{name}[{i}]", v) for i, v in enumerate(value))
-
-
-def parse_config(params: dict[str, Any]) -> VarConfig:
-    """The configuration the official ``build_vae_var`` makes, with any number overridden."""
-    p = {**DEFAULTS, **params}
-    depth = _int("depth", p["depth"])
-    if p["scales"] is None:
-        if p["resolution"] not in RELEASED_SCALES:
-            raise ConfigError(f"var_release: param 'resolution' must be one of 256, 512, 1024, got {p['resolution']!r}")
-        scales = RELEASED_SCALES[p["resolution"]]
-    else:
-        scales = _int_list("scales", p["scales"])
-        if any(a >= b for a, b in zip(scales, scales[1:])) or len(scales) < 2:
-            raise ConfigError(f"var_release: param 'scales' must be at least two strictly increasing sizes, got {list(scales)}")
-    width = _int("width", 64 * depth if p["width"] is None else p["width"])
-    heads = _int("heads", depth if p["heads"] is None else p["heads"])
-    if width % heads:
-        raise ConfigError(f"var_release: {heads} heads do not divide width {width}")
-    mlp_ratio = _number("mlp_ratio", p["mlp_ratio"], 1e-9, 1e6)
-    codebook, vae_channels, classes = (_int(k, p[k]) for k in ("codebook", "vae_channels", "classes"))
-    shared = depth == 36 if p["shared_aln"] is None else p["shared_aln"]
-    if not isinstance(shared, bool):
-        raise ConfigError(f"var_release: param 'shared_aln' must be true or false, got {shared!r}")
-    top_k = _int("top_k", p["top_k"], minimum=0)
-    top_p = _number("top_p", p["top_p"], 0.0, 1.0)
-    phi_count = _int("phi_count", p["phi_count"], minimum=0)
-    decoder = var_decoder_config(
-        _int("decoder_ch", p["decoder_ch"]),
-        _int_list("decoder_levels", p["decoder_levels"]),
-        _int("decoder_res_blocks", p["decoder_res_blocks"], minimum=0),
-        vae_channels,
-        _int("decoder_groups", p["decoder_groups"]),
-    )
+def parse_config(params: Mapping[str, Any]) -> VarConfig:
+    """The configuration the official ``build_vae_var`` makes, with any number overridden (validated)."""
+    p = KINDS[0].validate(params)
+    width, heads, scales = _shape(p)
+    shared = p["depth"] == 36 if p["shared_aln"] is None else p["shared_aln"]
+    decoder = var_decoder_config(p["decoder_ch"], p["decoder_levels"], p["decoder_res_blocks"], p["vae_channels"],
+                                 p["decoder_groups"])
     return VarConfig(
-        depth, width, heads, round(width * mlp_ratio), tuple(scales), codebook, vae_channels, classes, shared,
-        _number("cfg", p["cfg"], -1e6, 1e6), top_k, top_p, phi_count, _number("quant_resi", p["quant_resi"], 0.0, 1.0),
-        decoder,
+        p["depth"], width, heads, round(width * p["mlp_ratio"]), scales, p["codebook"], p["vae_channels"], p["classes"],
+        shared, p["cfg"], p["top_k"], p["top_p"], p["phi_count"], p["quant_resi"], decoder,
     )
 
 
@@ -436,7 +436,9 @@ KINDS: tuple[Kind, ...] = (
         (),
         _build,
         REF,
-        params=DEFAULTS,
+        params=PARAMS,
+        rules=(_heads_divide, _hidden),
+        estimate=estimate,
         model=True,
         doc="VAR-d{depth} as released: AdaLN transformer with KV cache over scales, CFG, top-k/top-p sampling, "
         "residual quantiser, VQ-VAE decoder",

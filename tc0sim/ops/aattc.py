@@ -23,7 +23,7 @@ import numpy as np
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.ir.kind import Kind
+from tc0sim.ir.kind import Kind, Param
 from tc0sim.ops.matmul import matmul
 
 REF = "FlowAR Definition 5.1 / Lemma 5.2 (Alman & Song 2023)"
@@ -167,7 +167,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
 
 KINDS: tuple[Kind, ...] = (
     Kind(
-        "aattc", ("n", "d"), _build, REF, params={"g": DEFAULT_DEGREE},
+        "aattc", ("n", "d"), _build, REF, params=(Param("g", "any", DEFAULT_DEGREE, "the degree of the polynomial kernel (an integer ≥ 1)", parse=taylor_degree),),
         doc="(U1 (U2ᵀ V)) / (U1 (U2ᵀ 1)), U1 = φ1(XW_Q), U2 = φ2(XW_K), rank C(d+g, g)",
     ),
 )

@@ -21,9 +21,8 @@ from typing import Any
 import gmpy2
 import numpy as np
 
-from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.ir.kind import Kind
+from tc0sim.ir.kind import Kind, Param
 from tc0sim.ops.constants import real
 
 REF = "exact identities onto exp, div, max, min"
@@ -88,12 +87,7 @@ def _unary_kind(fn: Any, doc: str) -> Kind:
 
 
 def _build_clamp(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
-    try:
-        lo, hi = Fraction(str(params["lo"])), Fraction(str(params["hi"]))
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"clamp: params lo, hi must be numbers, got {params['lo']!r}, {params['hi']!r}") from None
-    if lo > hi:
-        raise ConfigError(f"clamp: lo = {lo} exceeds hi = {hi}")
+    lo, hi = params["lo"], params["hi"]
     return {"out": clamp(b, b.input("X", (dims["n"], dims["c"])), lo, hi)}
 
 
@@ -102,6 +96,9 @@ KINDS: tuple[Kind, ...] = (
     _unary_kind(silu, "SiLU: x / (1 + e^(−x))"),
     _unary_kind(gelu_tanh, "tanh-GELU: x / (1 + e^(−2z)), z = √(2/π)(x + 0.044715x³)"),
     _unary_kind(softmax, "e^x / ⊕ e^x per row (no max shift)"),
-    Kind("clamp", ("n", "c"), _build_clamp, REF, params={"lo": -1, "hi": 1}, doc="max(min(x, hi), lo)"),
+    Kind("clamp", ("n", "c"), _build_clamp, REF, doc="max(min(x, hi), lo)",
+         params=(Param("lo", "rational", -1, "the lower bound (read exactly, a float at its shortest decimal)"),
+                 Param("hi", "rational", 1, "the upper bound (read exactly, a float at its shortest decimal)")),
+         rules=(lambda p: f"param 'lo' = {p['lo']} exceeds param 'hi' = {p['hi']}" if p["lo"] > p["hi"] else None,)),
 )
 """The kinds this module defines (listed by its package's __init__)."""

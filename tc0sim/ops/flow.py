@@ -18,7 +18,7 @@ from typing import Any
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.expr import parse_number
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.ir.kind import Kind
+from tc0sim.ir.kind import Kind, Param
 
 REF_LINEAR = "FlowAR Definition B.10"
 REF_BEZIER = "FlowAR Definition B.11"
@@ -44,6 +44,11 @@ def flow_time(t: Any) -> Fraction:
     if not 0 <= value <= 1:
         raise ConfigError(f"flow time t={value} outside [0, 1]")
     return value
+
+
+TIME = Param("t", "any", DEFAULT_T, "the flow time t in [0, 1]: a number or a ratio such as 1/3 (read exactly)",
+             parse=flow_time)
+"""The param of the flow kinds (and of ``flow_matching``)."""
 
 
 def _check_pair(name: str, yhat: Tensor, f0: Tensor) -> None:
@@ -96,11 +101,11 @@ def _build_bezier(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> d
 
 KINDS: tuple[Kind, ...] = (
     Kind(
-        "flow", ("h", "w", "c"), _build_linear, REF_LINEAR, params={"t": DEFAULT_T},
+        "flow", ("h", "w", "c"), _build_linear, REF_LINEAR, params=(TIME,),
         doc="F^t = (t·Yhat) + ((1−t)·F0)",
     ),
     Kind(
-        "flow_bezier", ("h", "w", "c"), _build_bezier, REF_BEZIER, params={"t": DEFAULT_T},
+        "flow_bezier", ("h", "w", "c"), _build_bezier, REF_BEZIER, params=(TIME,),
         doc="C = (F0+Yhat)/2; F^t = ⊕((1−t)²·F0, 2t(1−t)·C, t²·Yhat)",
     ),
 )

@@ -17,7 +17,7 @@ from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
 from tc0sim.ops.attention import attention
-from tc0sim.ops.flow import DEFAULT_T, flow_time
+from tc0sim.ops.flow import TIME, flow_time
 from tc0sim.ops.layernorm import layernorm
 from tc0sim.ops.mlp import mlp
 
@@ -99,7 +99,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
 
 KINDS: tuple[Kind, ...] = (
     Kind(
-        "flow_matching", ("h", "w", "c"), _build, REF, params={"t": DEFAULT_T},
+        "flow_matching", ("h", "w", "c"), _build, REF, params=(TIME,),
         doc="F'' = MLP(γ2·LN(Attn(γ1·LN(Ft)+β1)·α1)+β2)·α2 with α,β,γ = MLP(Yhat+t)",
     ),
 )

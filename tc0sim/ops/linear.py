@@ -12,7 +12,7 @@ from typing import Any
 
 from tc0sim.errors import GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.ir.kind import Kind
+from tc0sim.ir.kind import Kind, Param
 from tc0sim.ops.conv2d import conv2d
 
 REF = "PyTorch nn.Linear / nn.Conv2d"
@@ -53,7 +53,7 @@ KINDS: tuple[Kind, ...] = (
         ("n", "d_in", "d_out"),
         _build,
         REF,
-        params={"bias": True},
+        params=(Param("bias", "bool", True, "whether the layer adds a bias b"),),
         doc="nn.Linear: y_o = ⊕(x_i·W_oi, b_o), W stored [out, in]",
     ),
 )

@@ -16,7 +16,8 @@ from typing import Any
 
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.ir.graph import Builder, Tensor
-from tc0sim.ir.kind import Kind
+from tc0sim.ir.kind import Kind, Param
+from tc0sim.ir.params import exact_text
 from tc0sim.ops.activations import scalar
 
 REF = "PyTorch LayerNorm / GroupNorm / F.normalize"
@@ -75,34 +76,38 @@ def exact_eps(kind: str, value: Any) -> Fraction:
     return eps
 
 
+def _eps(kind: str, default: float) -> Param:
+    """The eps param: a number ≥ 0, a float taken at its exact binary value, a text such as 1e-6 exactly."""
+    return Param("eps", "any", default, "added to the variance (or the norm's floor): a number ≥ 0, exact",
+                 parse=lambda v: exact_eps(kind, exact_text(v) if isinstance(v, str) else v))
+
+
 def _build_layer_norm(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
-    return {"out": layer_norm(b, b.input("X", (dims["n"], dims["c"])), exact_eps("layer_norm", params["eps"]))}
+    return {"out": layer_norm(b, b.input("X", (dims["n"], dims["c"])), params["eps"])}
 
 
 def _build_group_norm(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
     h, w, c = dims["h"], dims["w"], dims["c"]
     groups = params["groups"]
-    if isinstance(groups, bool) or not isinstance(groups, int):
-        raise ConfigError(f"group_norm: param 'groups' must be an integer, got {groups!r}")
     x = b.input("X", (h, w, c))
     weight, bias = b.input("weight", (c,), role="weight"), b.input("bias", (c,), role="weight")
-    return {"out": group_norm(b, x, weight, bias, groups, exact_eps("group_norm", params["eps"]))}
+    return {"out": group_norm(b, x, weight, bias, groups, params["eps"])}
 
 
 def _build_l2(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
-    return {"out": l2_normalize(b, b.input("X", (dims["n"], dims["c"])), exact_eps("l2_normalize", params["eps"]))}
+    return {"out": l2_normalize(b, b.input("X", (dims["n"], dims["c"])), params["eps"])}
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("layer_norm", ("n", "c"), _build_layer_norm, REF, params={"eps": 1e-6}, doc="(x − μ) ÷ √(σ² + eps) per row, no affine"),
+    Kind("layer_norm", ("n", "c"), _build_layer_norm, REF, params=(_eps("layer_norm", 1e-6),), doc="(x − μ) ÷ √(σ² + eps) per row, no affine"),
     Kind(
         "group_norm",
         ("h", "w", "c"),
         _build_group_norm,
         REF,
-        params={"groups": 32, "eps": 1e-6},
+        params=(Param("groups", "int", 32, "the channel groups (they divide c)", min=1), _eps("group_norm", 1e-6)),
         doc="GroupNorm of a map [h, w, c]: statistics per channel group, then ·weight + bias",
     ),
-    Kind("l2_normalize", ("n", "c"), _build_l2, REF, params={"eps": 1e-12}, doc="x ÷ max(‖x‖₂, eps) per row"),
+    Kind("l2_normalize", ("n", "c"), _build_l2, REF, params=(_eps("l2_normalize", 1e-12),), doc="x ÷ max(‖x‖₂, eps) per row"),
 )
 """The kinds this module defines (listed by its package's __init__)."""

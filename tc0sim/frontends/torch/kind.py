@@ -24,6 +24,7 @@ from tc0sim.errors import ConfigError
 from tc0sim.expr import parse
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ir.kind import Kind
+from tc0sim.ir.params import Param
 
 REF = "torch.export → core ATen → primitives (docs/torch.md)"
 DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "bool")
@@ -44,9 +45,49 @@ def locate(params: Mapping[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
+def _module_spec(spec: str) -> str:
+    """``module``: ``file.py:factory`` or ``package.module:factory`` ("" until given; the build refuses it)."""
+    if spec and (spec.count(":") < 1 or not spec.rpartition(":")[2].isidentifier()):
+        raise ValueError(f"must be 'file.py:factory' or 'package.module:factory', got {spec[:80]!r}")
+    return spec
+
+
+def _kwargs(value: Any) -> dict[str, Any]:
+    """``kwargs``: a mapping of the factory's keyword argument names to values."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k.isidentifier() for k in value):
+        raise ValueError("must map the factory's keyword argument names to values")
+    return value
+
+
+def _inputs(value: Any) -> dict[str, Any]:
+    """``inputs``: forward's argument names to ``{shape: [...], dtype: ...}`` (sizes or expressions in the dims)."""
+    if not isinstance(value, dict):
+        raise ValueError("must map forward's argument names to {shape: [...], dtype: ...}")
+    for name, spec in value.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"an input name must be an identifier, got {str(name)[:40]!r}")
+        if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list) or set(spec) - {"shape", "dtype"}:
+            raise ValueError(f"inputs.{name}: expected {{shape: [...], dtype: ...}}")
+        if not all(isinstance(e, (int, str)) and not isinstance(e, bool) for e in spec["shape"]):
+            raise ValueError(f"inputs.{name}.shape: expected sizes or expressions in the dims")
+        if spec.get("dtype") is not None and spec["dtype"] not in DTYPES:
+            raise ValueError(f"inputs.{name}.dtype: expected one of {', '.join(DTYPES)}")
+    return value
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("module", "str", "", "the factory, 'file.py:factory' (relative to the model file) or 'package.module:factory'; "
+          "its file is imported and run", parse=_module_spec),
+    Param("kwargs", "any", {}, "keyword arguments of the factory (a mapping)", parse=_kwargs),
+    Param("inputs", "any", {}, "forward's arguments: {name: {shape: [sizes or expressions in the dims], dtype: ...}}",
+          parse=_inputs),
+)
+"""The kind's schema; its dims are open (any names the model file gives, used by the input shapes)."""
+
+
 def _factory(spec: Any) -> Any:
-    if not isinstance(spec, str) or spec.count(":") < 1 or not spec.rpartition(":")[2].isidentifier():
-        raise ConfigError(f"kind 'torch': param 'module' must be 'file.py:factory' or 'package.module:factory', got {spec!r}")
+    if not spec:
+        raise ConfigError("kind 'torch': param 'module' must be given ('file.py:factory' or 'package.module:factory')")
     where, _, name = spec.rpartition(":")
     try:
         if where.endswith(".py"):
@@ -178,7 +219,7 @@ KINDS: tuple[Kind, ...] = (
         (),
         _build,
         REF,
-        params={"module": "", "kwargs": {}, "inputs": {}},
+        params=PARAMS,
         model=True,
         doc="any torch.nn.Module from a factory (the user's Python code is imported and run), traced by torch.export",
         ignored_weights=("*num_batches_tracked",),

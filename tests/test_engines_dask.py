@@ -9,8 +9,11 @@ import pytest
 
 from tc0sim.fp import ExpOverflow, Format
 from tc0sim.interp.evaluate import EvalStats, evaluate
-from tc0sim.interp.parallel import Pairs, aligned, float_terms, from_pairs, local_cluster, region_wire, to_pairs
+from tc0sim.engines.dask.cluster import local_cluster
+from tc0sim.engines.dask.wire import Pairs, aligned, float_terms, from_pairs, to_pairs
+from tc0sim.engines.dask.worker import region_wire
 from tc0sim.ir.graph import Builder
+from tc0sim.ir.primitives import BROADCAST, RESHAPE
 from tc0sim.kinds import build
 
 distributed = pytest.importorskip("distributed")
@@ -25,7 +28,7 @@ def scheduler():
 
 @pytest.fixture(autouse=True)
 def every_node_on_the_cluster(monkeypatch):
-    from tc0sim.interp import parallel
+    from tc0sim.engines.dask import engine as parallel
 
     monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1)
 
@@ -157,7 +160,7 @@ def test_inputs_kept_as_pairs_through_wiring_give_the_serial_bits(scheduler, p: 
 
 
 def test_float_pairs_are_exact() -> None:
-    from tc0sim.interp.parallel import float_pairs
+    from tc0sim.engines.dask.wire import float_pairs
 
     x = np.array([5e-324, -0.0, 1.7976931348623157e308, -1.5, 2.0**-1060, 0.1])
     m, e = float_pairs(x)
@@ -167,7 +170,7 @@ def test_float_pairs_are_exact() -> None:
 def test_a_cluster_error_before_a_client_error_is_the_one_raised(scheduler, monkeypatch) -> None:
     """exp overflows on the cluster; a later node in the client divides by zero. The serial
     engine stops at exp, so the Dask engine must too (its tasks finish after the client's node)."""
-    from tc0sim.interp import parallel
+    from tc0sim.engines.dask import engine as parallel
 
     monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 32)
     b = Builder()
@@ -192,7 +195,7 @@ def test_a_cluster_error_before_a_client_error_is_the_one_raised(scheduler, monk
 def test_small_nodes_reading_cluster_values_run_there_with_the_serial_bits(scheduler, monkeypatch) -> None:
     """With the default threshold, softmax-like row sums (small) of a large exp (on the cluster)
     and a broadcast division run as whole-node tasks; bits and per-operator seconds are kept."""
-    from tc0sim.interp import parallel
+    from tc0sim.engines.dask import engine as parallel
 
     monkeypatch.setattr(parallel, "MIN_PARALLEL_ELEMENTS", 1 << 14)
     b = Builder()
@@ -212,7 +215,7 @@ def test_small_nodes_reading_cluster_values_run_there_with_the_serial_bits(sched
 
 def _blocked(value: np.ndarray, rows: int):
     """``value`` (integers) held as row blocks of at most ``rows`` rows, the Wires standing in for futures."""
-    from tc0sim.interp.parallel import Remote
+    from tc0sim.engines.dask.cluster import Remote
 
     n = value.shape[0]
     indexes = [(slice(i, min(i + rows, n)), *(slice(0, d) for d in value.shape[1:])) for i in range(0, n, rows)]
@@ -228,8 +231,8 @@ def test_a_task_reads_only_the_blocks_of_its_region_through_reshape_and_broadcas
 
     value = np.arange(20 * 6, dtype=np.int64).reshape(20, 6)
     held = _blocked(value, rows)
-    reshaped = held.moved(Node(1, "reshape", (20, 1, 6), (0,), {"shape": (20, 1, 6)}, (), "r"))
-    wide = reshaped.moved(Node(2, "broadcast", (2, 20, 5, 6), (1,), {"shape": (2, 20, 5, 6)}, (), "b"))
+    reshaped = held.moved(Node(1, RESHAPE, (20, 1, 6), (0,), {"shape": (20, 1, 6)}, (), "r"))
+    wide = reshaped.moved(Node(2, BROADCAST, (2, 20, 5, 6), (1,), {"shape": (2, 20, 5, 6)}, (), "b"))
     expected = np.broadcast_to(value.reshape(20, 1, 6), (2, 20, 5, 6))
     for lo, hi in [(0, 20), (4, 9), (19, 20), (6, 7)]:
         index = (slice(None), slice(lo, hi), slice(1, 4), slice(None))
@@ -238,7 +241,7 @@ def test_a_task_reads_only_the_blocks_of_its_region_through_reshape_and_broadcas
         m = region_wire(region, places, parts)[0][0]
         assert origin == (0, lo, 0, 0) and shape == (2, 20, 5, 6)
         assert np.array_equal(np.broadcast_to(m, expected[index].shape), expected[index])
-    assert held.moved(Node(3, "reshape", (6, 20), (0,), {"shape": (6, 20)}, (), "t")) is None, "not a unit-axis reshape"
+    assert held.moved(Node(3, RESHAPE, (6, 20), (0,), {"shape": (6, 20)}, (), "t")) is None, "not a unit-axis reshape"
 
 
 @pytest.mark.parametrize("map_prim, reduce_prim, axes", [
@@ -247,8 +250,8 @@ def test_a_task_reads_only_the_blocks_of_its_region_through_reshape_and_broadcas
 def test_a_block_computed_in_pieces_gives_the_bits_of_the_whole(monkeypatch, map_prim, reduce_prim, axes) -> None:
     """run_block cuts its block into pieces of PIECE_ELEMENTS (here 7, so most pieces are ragged;
     ``b`` travels unbroadcast); every output element is still the serial Format operation's."""
-    from tc0sim.interp import evaluate as evaluate_module
-    from tc0sim.interp import parallel
+    from tc0sim.engines import blocking as evaluate_module
+    from tc0sim.engines.dask import worker as parallel
 
     monkeypatch.setattr(evaluate_module, "PIECE_ELEMENTS", 7)
     F = Format(53)
@@ -270,7 +273,7 @@ def test_the_local_clusters_workers_run_with_the_quiet_settings(scheduler) -> No
     """The settings reach the worker processes (a Nanny passes the parent's config to its worker)."""
     import dask
 
-    from tc0sim.interp.parallel import QUIET_WORKERS
+    from tc0sim.engines.dask.cluster import QUIET_WORKERS
 
     with distributed.Client(scheduler) as client:
         seen = client.run(lambda: {key: dask.config.get(key) for key in QUIET_WORKERS})
@@ -297,7 +300,7 @@ def test_an_unreachable_scheduler_or_one_without_workers_is_a_config_error(monke
     import socket
 
     from tc0sim.errors import ConfigError
-    from tc0sim.interp import parallel
+    from tc0sim.engines.dask import cluster as parallel
 
     monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 2)
     graph = build("matmul", {"n1": 2, "d": 2, "n2": 2})
@@ -312,7 +315,7 @@ def test_an_unreachable_scheduler_or_one_without_workers_is_a_config_error(monke
 
 
 def test_a_local_cluster_that_cannot_start_is_one_clear_error(monkeypatch) -> None:
-    from tc0sim.interp import parallel
+    from tc0sim.engines.dask import cluster as parallel
 
     def failing(workers: int):
         raise RuntimeError("Nanny failed to start.")
@@ -325,7 +328,7 @@ def test_a_local_cluster_that_cannot_start_is_one_clear_error(monkeypatch) -> No
 
 def test_workers_zero_evaluates_in_this_process_and_a_negative_count_is_refused(monkeypatch) -> None:
     from tc0sim.errors import ConfigError
-    from tc0sim.interp import parallel
+    from tc0sim.engines.dask import cluster as parallel
 
     def no_cluster(workers: int):
         raise AssertionError("a cluster was started")
@@ -359,7 +362,7 @@ def test_the_feeder_keeps_each_worker_two_deep_lets_a_free_worker_take_the_other
     first node, then takes b's share from its end; of the second node's row blocks, a first does
     those whose rows it computed (0-3 and 6-7, not its static half 0-3 then b's from the end),
     then takes those of b's rows, from the end."""
-    from tc0sim.interp.parallel import TASKS_IN_FLIGHT, Feeder, Remote, Task
+    from tc0sim.engines.dask.cluster import TASKS_IN_FLIGHT, Feeder, Remote, Task
 
     submitted: list[tuple[str, str]] = []
     futures_made: dict[str, _FakeFuture] = {}
@@ -395,7 +398,7 @@ def test_the_feeder_keeps_each_worker_two_deep_lets_a_free_worker_take_the_other
 def test_a_submission_that_raises_marks_the_feeder_failed_and_stops_the_wait() -> None:
     """A closed client raises on submit: the feeder stops feeding and ``wait`` says so (the
     engine then replays the evaluation serially) instead of waiting for a future forever."""
-    from tc0sim.interp.parallel import Feeder, Task
+    from tc0sim.engines.dask.cluster import Feeder, Task
 
     def submit(task, address):
         raise RuntimeError("client closed")
@@ -410,7 +413,7 @@ def test_the_feeder_places_a_block_by_the_rows_it_reads_not_by_a_value_every_blo
     """A block of S·V reads one row block of S (computed on a) and all of V (computed on b,
     more elements): it goes to a, since every block reads V whole and V says nothing about
     where a block belongs. A block reading only whole values goes to its home share."""
-    from tc0sim.interp.parallel import Feeder, Remote, Task
+    from tc0sim.engines.dask.cluster import Feeder, Remote, Task
 
     feeder = Feeder(["a", "b"], lambda task, address: None)
     rows = [(slice(i, i + 1), slice(0, 4)) for i in range(8)]

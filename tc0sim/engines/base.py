@@ -1,0 +1,274 @@
+"""What every evaluation engine shares (docs/semantics.md §2.4-2.5, docs/dag.md "Engines").
+
+An ``Engine`` is an object with a name, ``supports(p, graph)`` (None, or why not), a memory
+model ``memory_bytes(graph, p, chunk)`` and ``evaluate(graph, inputs, p, ...)``; ``ENGINES`` in
+tc0sim.engines lists them. The engines of this package are ``NodeEngine`` records: they compose
+the node runner below (``run_nodes``: every live node in order, values released after their last
+reader) with a ``Run`` made per evaluation and a ``Memory`` model read by ``peak_bytes``. Every
+engine rounds each primitive once (VAR Lemma 3.5), so all give the same bits and errors.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from tc0sim.errors import ConfigError
+from tc0sim.fp import Format, FpArithmeticError
+from tc0sim.ir.graph import Graph, Node
+from tc0sim.ir.moves import VIEWS, reshape, same_place
+from tc0sim.ir.primitives import INPUT
+
+VALUES = ("mpfr", "float64", "native")
+"""Representations of an evaluation's outputs (see tc0sim.engines.evaluate)."""
+
+Progress = Callable[[int], None]
+"""Told the gates of each node as it is done (wiring and inputs count none): the calls of one
+evaluation add up to its gate count. It may raise (e.g. a time limit) to stop the evaluation."""
+
+
+@dataclass
+class EvalStats:
+    """What an evaluation did: gates per engine, certificates, MPFR recomputations, time per operator."""
+
+    gates: dict[str, int] = field(default_factory=dict)
+    certified: int = 0
+    """Elements of exp / ⊕ / ⊗ whose binary64 value was certified to round like the exact result."""
+    recomputed: int = 0
+    """Elements of fast-engine nodes recomputed by MPFR (uncertified, or outside binary64's range)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    engine: str = ""
+    replayed: int = 0
+    """Evaluations the Dask engine ran again serially (a task raised, or the cluster failed)."""
+
+    def add_gates(self, engine: str, node: Node) -> None:
+        if not node.prim.is_wiring:
+            self.gates[engine] = self.gates.get(engine, 0) + node.size
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine, "gates": dict(self.gates), "certified": self.certified,
+            "recomputed": self.recomputed, "replayed": self.replayed, "seconds": dict(self.seconds),
+        }
+
+
+class Engine(Protocol):
+    """An evaluation engine: one module-like object, listed once in ``tc0sim.engines.ENGINES``."""
+
+    name: str
+    rate: float
+    """Gates per second, measured once on the build machine: the plan's time estimate."""
+
+    def supports(self, p: int, graph: Graph | None = None) -> str | None:
+        """None if the engine evaluates ``graph`` at precision p, else the reason it does not."""
+
+    def memory_bytes(self, graph: Graph, p: int, chunk: int | None) -> int:
+        """An upper bound on the bytes an evaluation holds at once in this process."""
+
+    def evaluate(
+        self, graph: Graph, inputs: Mapping[str, Any], p: int, *, stats: EvalStats, chunk: int | None = None,
+        workers: int | None = None, scheduler: str | None = None, values: str = "mpfr", progress: Progress | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Every output of the flat ``graph`` from every input's value, in the ``values``
+        representation; ``progress`` is told each node's gates as it is done."""
+
+
+class Memory(Protocol):
+    """An engine's memory model, read by ``peak_bytes`` (no evaluation is started)."""
+
+    pool_bytes: int
+    """Bytes of freed arrays the engine may keep for reuse."""
+
+    def fused(self, live: list[Node], keep: set[int]) -> set[int]:
+        """Map nodes the engine computes with their only reader (a reduction), piece by piece."""
+
+    def bytes_per_value(self) -> tuple[int, int]:
+        """(bytes per array slot, bytes per computed value beyond its slot)."""
+
+    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
+        """Bytes of temporaries while ``node`` is computed on operands of ``shape``."""
+
+
+class Run(Protocol):
+    """One evaluation on one engine: the hooks ``run_nodes`` calls."""
+
+    def prepare(self, live: list[Node], keep: set[int]) -> None: ...
+
+    def entry(self, node: Node, value: Any) -> Any: ...
+
+    def apply(self, node: Node, args: list[Any]) -> Any: ...
+
+    def release(self, value: Any) -> None: ...
+
+    def result(self, value: Any, values: str) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+class NamedError(Exception):
+    """Carries an arithmetic error already prefixed with the node that raised it."""
+
+    def __init__(self, error: FpArithmeticError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def named(node: Node, error: FpArithmeticError) -> FpArithmeticError:
+    """The error re-raised with the node name and its operator scope."""
+    return type(error)(f"node {node.name} in operator {node.scope_path or '(top)'}: {error}")
+
+
+def random_inputs(graph: Graph, seed: int = 0, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Draw every input as normal(0, 1)·scale in float64, one stream per (seed, input name)."""
+    out = {}
+    for name, nid in graph.inputs.items():
+        rng = np.random.default_rng([int(seed), zlib.crc32(name.encode())])
+        out[name] = rng.standard_normal(graph.node(nid).shape) * float(scale)
+    return out
+
+
+def complete_inputs(graph: Graph, inputs: Mapping[str, Any] | None, seed: int, scale: float) -> dict[str, Any]:
+    """The caller's inputs, checked against the graph's; then the graph's own values (``Graph.defaults``,
+    e.g. a traced module's parameters) for inputs not given, and every input still missing drawn
+    (``random_inputs``)."""
+    given = dict(inputs or {})
+    unknown = sorted(set(given) - set(graph.inputs))
+    if unknown:
+        raise ConfigError(f"unknown input(s) {', '.join(unknown)}; the graph takes {', '.join(graph.inputs)}")
+    given.update({name: value for name, value in graph.defaults.items() if name not in given})
+    missing = [name for name in graph.inputs if name not in given]
+    if missing:
+        drawn = random_inputs(graph, seed, scale)
+        given.update({name: drawn[name] for name in missing})
+    return given
+
+
+def entry(F: Format, node: Node, value: Any) -> np.ndarray:
+    """An input's value rounded to F_p on entry (object array of mpfr), its shape checked."""
+    arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+    if arr.shape != node.shape:
+        raise ConfigError(f"input {node.name!r} has shape {arr.shape}, expected {node.shape}")
+    try:
+        return F.asarray(arr)
+    except FpArithmeticError as e:
+        raise type(e)(f"input {node.name!r}: {e}") from None
+
+
+def run_nodes(
+    run: Run, live: list[Node], keep: set[int], given: Mapping[str, Any], stats: EvalStats,
+    progress: Progress | None = None,
+) -> dict[int, Any]:
+    """Every live node in order on ``run`` (prepared first); a value is released after its last
+    reader unless it is in ``keep``. Returns the kept values; an arithmetic error is raised as a
+    NamedError (prefixed with its node). ``progress`` is told each computing node's gates."""
+    run.prepare(live, keep)
+    last_use = {i: node.id for node in live for i in node.inputs}
+    results: dict[int, Any] = {}
+    for node in live:
+        start = time.perf_counter()
+        if node.prim is INPUT:  # the graph's own input primitive: its value is given
+            results[node.id] = run.entry(node, given[node.name])
+        else:
+            try:
+                results[node.id] = run.apply(node, [results[i] for i in node.inputs])
+            except FpArithmeticError as e:
+                raise NamedError(named(node, e)) from None
+        stats.seconds[node.operator] = stats.seconds.get(node.operator, 0.0) + time.perf_counter() - start
+        for i in set(node.inputs):
+            if last_use.get(i) == node.id and i not in keep:
+                run.release(results.pop(i))
+        if progress is not None and not node.prim.is_wiring:
+            progress(node.size)
+    return results
+
+
+def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
+    """An upper bound on the bytes of values ``run_nodes`` holds at once on an engine with this
+    ``memory`` model, from the shapes alone: it replays run_nodes' order and releases. A computed
+    node's array costs a slot and a value per element; a copying move (concat, gather, pad, a
+    reshape that numpy copies) only slots, as its values are its operand's objects; a view
+    (ir.moves.VIEWS, a reshape of a C-contiguous array) nothing, but keeps its operand's array
+    alive; a map fused into its reduction keeps its operands alive, and its reduction holds one
+    piece of products (``work_bytes``). Plus the engine's reuse pool, at most what was freed."""
+    fused = memory.fused(live, keep)
+    slot, value = memory.bytes_per_value()
+    last_use = {i: node.id for node in live for i in node.inputs}
+    shapes = {node.id: node.shape for node in live}
+    arrays: dict[int, set[int]] = {}  # node -> the arrays its value keeps alive (by owner id)
+    dense: dict[int, bool] = {}  # node -> its value is a C-contiguous array
+    cost: dict[int, int] = {}  # array owner -> bytes
+    holders: dict[int, int] = {}  # array owner -> live values keeping it
+    held = peak = freed = 0
+    for node in live:
+        row = node.prim
+        moves = row.kernel is None and row.move is not None
+        view = moves and (row.move in VIEWS or (row.move is reshape and dense[node.inputs[0]]))
+        work = 0
+        if node.id in fused or view:
+            arrays[node.id] = set().union(*(arrays[i] for i in node.inputs))
+            dense[node.id] = view and row.move in (reshape, same_place) and dense[node.inputs[0]]
+        else:
+            arrays[node.id] = {node.id}
+            dense[node.id] = True
+            cost[node.id] = node.size * (slot if moves else slot + value)
+            held += cost[node.id]
+            if not moves and node.inputs:
+                is_fused = node.inputs[0] in fused
+                operand_bytes = sum(cost[owner] for owner in arrays[node.inputs[0]]) if is_fused else 0
+                shape = shapes[node.inputs[0]] if row.role == "reduction" else node.shape
+                work = memory.work_bytes(node, shape, is_fused, operand_bytes)
+        for owner in arrays[node.id]:
+            holders[owner] = holders.get(owner, 0) + 1
+        peak = max(peak, held + work + min(freed, memory.pool_bytes))
+        for i in set(node.inputs):
+            if last_use.get(i) == node.id and i not in keep:
+                for owner in arrays.pop(i):
+                    holders[owner] -= 1
+                    if holders[owner] == 0:
+                        held -= cost[owner]
+                        freed += cost[owner]
+    return peak
+
+
+@dataclass(frozen=True)
+class NodeEngine:
+    """An engine made of the node runner and two per-engine parts: ``start(F, stats, chunk,
+    workers, scheduler)`` makes the ``Run`` of one evaluation, ``memory(p, chunk)`` its memory
+    model; ``limit(p)`` says why a precision is not supported (None: it is). ``cluster`` names
+    the engine that runs this one's work on a Dask cluster (given workers or a scheduler);
+    ``worker_bytes`` (a cluster engine) is charged per local worker process against the budget;
+    ``rate`` is the gates per second the plan's time estimate divides by (measured, an estimate)."""
+
+    name: str
+    start: Callable[..., Run]
+    memory: Callable[[int, int | None], Memory]
+    limit: Callable[[int], str | None] = lambda p: None
+    cluster: str | None = None
+    worker_bytes: int | None = None
+    rate: float = 1e6
+
+    def supports(self, p: int, graph: Graph | None = None) -> str | None:
+        return self.limit(p)
+
+    def memory_bytes(self, graph: Graph, p: int, chunk: int | None = None) -> int:
+        graph = graph.flat()
+        return peak_bytes(self.memory(p, chunk), graph.live(), set(graph.outputs.values()))
+
+    def evaluate(
+        self, graph: Graph, inputs: Mapping[str, Any], p: int, *, stats: EvalStats, chunk: int | None = None,
+        workers: int | None = None, scheduler: str | None = None, values: str = "mpfr", progress: Progress | None = None,
+    ) -> dict[str, np.ndarray]:
+        run = self.start(Format(p), stats, chunk, workers, scheduler)
+        try:
+            try:
+                results = run_nodes(run, graph.live(), set(graph.outputs.values()), inputs, stats, progress)
+            except NamedError as e:
+                raise e.error from None
+            return {name: run.result(results[nid], values) for name, nid in graph.outputs.items()}
+        finally:
+            run.close()

@@ -1,0 +1,146 @@
+"""The fast engine's memory: work arrays and a pool of freed node outputs per thread, and its
+memory model (tc0sim.engines.base.Memory) read by ``peak_bytes``."""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tc0sim.engines.blocking import feeders_of_one_reduction, joined_feeders, largest_block
+from tc0sim.engines.fast.rules import FAST_RULES, MAPS, REDUCTIONS
+from tc0sim.engines.mpfr import MpfrMemory
+from tc0sim.ir.graph import Node
+
+DEFAULT_CHUNK = 1 << 18
+"""Default largest number of elements of a fused product block (2 MB of float64: a block's
+work arrays stay in cache and are reused, which matters more than the number of numpy calls)."""
+
+POOL_BYTES = 1 << 28
+"""Most bytes of freed node outputs kept for reuse (per thread, across evaluations)."""
+
+POOL_MIN_BYTES = 1 << 20
+"""Smaller arrays are left to numpy's allocator."""
+
+
+class _Memory(threading.local):
+    """Work arrays and freed node outputs of this thread's evaluations. The first write to fresh
+    memory costs a page fault per 4 kB page, which on the build machine made an 8 MB array up
+    to 10x slower to fill than memory used before; reusing arrays avoids it."""
+
+    def __init__(self) -> None:
+        self.work: dict[str, np.ndarray] = {}
+        self.free: dict[int, list[np.ndarray]] = {}
+        self.pooled = 0
+
+    def output(self, shape: tuple[int, ...]) -> np.ndarray:
+        """An uninitialised C-contiguous float64 array of ``shape`` (a freed one if there is)."""
+        nbytes = 8 * math.prod(shape)
+        arrays = self.free.get(nbytes)
+        if arrays:
+            self.pooled -= nbytes
+            array = arrays.pop()
+            array.shape = shape  # in place: the array stays the owner of its memory
+            return array
+        return np.empty(shape, dtype=np.float64)
+
+    def give(self, array: np.ndarray) -> None:
+        if self.pooled + array.nbytes <= POOL_BYTES:
+            self.free.setdefault(array.nbytes, []).append(array)
+            self.pooled += array.nbytes
+
+
+_MEMORY = _Memory()
+
+
+def _unshared_refs(value: Any) -> int:
+    return sys.getrefcount(value)
+
+
+def _refs_of_a_temporary(value: Any) -> int:
+    """The same call path as ``release`` (a temporary passed on to _unshared_refs)."""
+    return _unshared_refs(value)
+
+
+_UNSHARED = _refs_of_a_temporary(np.empty(1))
+"""The reference count release sees for an array held by nothing else (no view, no other
+value): measured once on this interpreter, along the same call path, rather than assumed."""
+
+
+def buffer(slot: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A reusable work array (allocating a fresh large array per block costs page faults): one
+    flat array per slot and thread, grown when needed, viewed with the shape asked for."""
+    n = math.prod(shape)
+    work = _MEMORY.work
+    buf = work.get(slot)
+    if buf is None or buf.size < n or buf.dtype != dtype:
+        buf = work[slot] = np.empty(max(n, 1), dtype=dtype)
+    return buf[:n].reshape(shape)
+
+
+def release(value: Any) -> None:
+    """A node's value no node reads any more: kept for reuse if nothing else holds it (no view
+    of it, no deferred node, not an output), checked by its reference count."""
+    if (isinstance(value, np.ndarray) and value.dtype == np.float64 and value.base is None
+            and value.flags.c_contiguous and value.flags.writeable and value.nbytes >= POOL_MIN_BYTES
+            and _unshared_refs(value) <= _UNSHARED):
+        _MEMORY.give(value)
+
+
+def is_fast_map(node: Node) -> bool:
+    rule = FAST_RULES.get(node.prim)
+    return rule is not None and rule.family in MAPS
+
+
+def is_fast_reduction(node: Node) -> bool:
+    rule = FAST_RULES.get(node.prim)
+    return rule is not None and rule.family in REDUCTIONS
+
+
+@dataclass(frozen=True)
+class FastMemory:
+    """The fast engine's memory model: a float64 per value, its reuse pool, its work arrays; the
+    reference engine's model (``fallback``) for primitives without a fast rule."""
+
+    p: int
+    chunk: int | None = None
+
+    pool_bytes = POOL_BYTES
+
+    @property
+    def block(self) -> int:
+        return max(1, int(self.chunk or DEFAULT_CHUNK))
+
+    @property
+    def fallback(self) -> MpfrMemory:
+        return MpfrMemory(self.p, self.block)
+
+    def fused(self, live: list[Node], keep: set[int]) -> set[int]:
+        """A fast map larger than a block, read only by a fast reduction or joined to its further
+        terms (``joined_feeders``: a bias), is computed with it."""
+        joined = {n.id for chain in joined_feeders(live, keep, is_fast_map, is_fast_reduction) if chain[0].size > self.block
+                  for n in chain}
+        return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_fast_map, is_fast_reduction)
+                         if n.size > self.block}
+
+    def bytes_per_value(self) -> tuple[int, int]:
+        return 8, 0  # a float64 per value
+
+    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
+        """The work arrays of a node's blocks (bit patterns, flags, binary32 copies, products of a
+        fused map and numpy's temporaries: 48 bytes per element of the largest block), and a
+        fused map's operands transposed (at most a copy of each) unless the reduced axes are
+        already the trailing ones (always so with further terms joined). A primitive without a fast
+        rule (erf) runs the MPFR rule on mpfr copies of its operands and result."""
+        rule = FAST_RULES.get(node.prim)
+        if rule is None or rule.family not in MAPS | REDUCTIONS:
+            mpfr_value = sum(self.fallback.bytes_per_value())
+            copies = math.prod(shape) * len(node.inputs) + node.size
+            return self.fallback.work_bytes(node, shape, False, 0) + copies * mpfr_value
+        axes = tuple(node.attrs.get("axes", ())) if rule.family in REDUCTIONS else ()
+        trailing = axes == tuple(range(len(shape) - len(axes), len(shape)))
+        return 48 * largest_block(shape, axes, self.block) + (operand_bytes if fused and not trailing else 0)
