@@ -45,33 +45,37 @@ def locate(params: Mapping[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
+def _refused(param: str, text: str) -> ConfigError:
+    return ConfigError(f"torch: param {param!r} {text}" if text.startswith("must") else f"torch: param {param!r}: {text}")
+
+
 def _module_spec(spec: str) -> str:
     """``module``: ``file.py:factory`` or ``package.module:factory`` ("" until given; the build refuses it)."""
     if spec and (spec.count(":") < 1 or not spec.rpartition(":")[2].isidentifier()):
-        raise ValueError(f"must be 'file.py:factory' or 'package.module:factory', got {spec[:80]!r}")
+        raise _refused("module", f"must be 'file.py:factory' or 'package.module:factory', got {spec[:80]!r}")
     return spec
 
 
 def _kwargs(value: Any) -> dict[str, Any]:
     """``kwargs``: a mapping of the factory's keyword argument names to values."""
     if not isinstance(value, dict) or not all(isinstance(k, str) and k.isidentifier() for k in value):
-        raise ValueError("must map the factory's keyword argument names to values")
+        raise _refused("kwargs", "must be a mapping of the factory's keyword argument names to values")
     return value
 
 
 def _inputs(value: Any) -> dict[str, Any]:
     """``inputs``: forward's argument names to ``{shape: [...], dtype: ...}`` (sizes or expressions in the dims)."""
     if not isinstance(value, dict):
-        raise ValueError("must map forward's argument names to {shape: [...], dtype: ...}")
+        raise _refused("inputs", "must map forward's argument names to {shape: [...], dtype: ...}")
     for name, spec in value.items():
         if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"an input name must be an identifier, got {str(name)[:40]!r}")
+            raise _refused("inputs", f"an input name must be an identifier, got {str(name)[:40]!r}")
         if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list) or set(spec) - {"shape", "dtype"}:
-            raise ValueError(f"inputs.{name}: expected {{shape: [...], dtype: ...}}")
+            raise _refused("inputs", f"inputs.{name}: expected {{shape: [...], dtype: ...}}")
         if not all(isinstance(e, (int, str)) and not isinstance(e, bool) for e in spec["shape"]):
-            raise ValueError(f"inputs.{name}.shape: expected sizes or expressions in the dims")
+            raise _refused("inputs", f"inputs.{name}.shape: expected sizes or expressions in the dims")
         if spec.get("dtype") is not None and spec["dtype"] not in DTYPES:
-            raise ValueError(f"inputs.{name}.dtype: expected one of {', '.join(DTYPES)}")
+            raise _refused("inputs", f"inputs.{name}.dtype: expected one of {', '.join(DTYPES)}")
     return value
 
 
