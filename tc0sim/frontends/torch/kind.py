@@ -50,8 +50,8 @@ def _refused(param: str, text: str) -> ConfigError:
 
 
 def _module_spec(spec: str) -> str:
-    """``module``: ``file.py:factory`` or ``package.module:factory`` ("" until given; the build refuses it)."""
-    if spec and (spec.count(":") < 1 or not spec.rpartition(":")[2].isidentifier()):
+    """``module``: ``file.py:factory`` or ``package.module:factory`` (null until given: the build refuses it)."""
+    if spec.count(":") < 1 or not spec.rpartition(":")[2].isidentifier():
         raise _refused("module", f"must be 'file.py:factory' or 'package.module:factory', got {spec[:80]!r}")
     return spec
 
@@ -80,8 +80,8 @@ def _inputs(value: Any) -> dict[str, Any]:
 
 
 PARAMS: tuple[Param, ...] = (
-    Param("module", "str", "", "the factory, 'file.py:factory' (relative to the model file) or 'package.module:factory'; "
-          "its file is imported and run", parse=_module_spec),
+    Param("module", "str", None, "the factory, 'file.py:factory' (relative to the model file) or 'package.module:factory'; "
+          "its file is imported and run (required)", nullable=True, parse=_module_spec),
     Param("kwargs", "any", {}, "keyword arguments of the factory (a mapping)", parse=_kwargs),
     Param("inputs", "any", {}, "forward's arguments: {name: {shape: [sizes or expressions in the dims], dtype: ...}}",
           parse=_inputs),
