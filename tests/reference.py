@@ -505,7 +505,8 @@ def depth_vector(*counts: int) -> tuple[int, ...]:
 
 
 def depth_dict(**counts: int) -> dict[str, int]:
-    """The full {symbol: count} dict of a depth vector (every symbol of the table, 0 if not given)."""
-    from tc0sim.ir.primitives import SYMBOLS
+    """The full {symbol: count} dict of a depth vector (every symbol of the table, 0 if not given;
+    a quiet symbol, as d_log, only if given)."""
+    from tc0sim.ir.primitives import QUIET_SYMBOLS, SYMBOLS
 
-    return {s: counts.get(s, 0) for s in SYMBOLS}
+    return {s: counts.get(s, 0) for s in SYMBOLS if counts.get(s) or s not in QUIET_SYMBOLS}

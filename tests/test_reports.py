@@ -17,14 +17,14 @@ import pytest
 from reference import depth_dict
 
 from tc0sim.errors import Tc0simError
-from tc0sim.ir.primitives import SYMBOLS
+from tc0sim.ir.primitives import QUIET_SYMBOLS, SYMBOLS
 from tc0sim.reports import (
     audit_report, claims_report, demo_report, depth_report, graph_report, kinds_report, size_report, threshold_report,
 )
 from tc0sim.reports.base import SUMMARY_ROWS, Section
 
 ROOT = Path(__file__).resolve().parents[1]
-SYMBOL_KEYS = set(SYMBOLS)
+SYMBOL_KEYS = set(SYMBOLS) - QUIET_SYMBOLS
 MATMUL_N = "kind: matmul\nprecision: 8\ndims: {n1: n, d: n, n2: n}\nn: 3\n"
 
 

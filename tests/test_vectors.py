@@ -101,3 +101,9 @@ def test_numpy_pareto_filter_equals_the_definition(vectors, block):
     assert maximal(set(vectors)) == _brute_maximal(vectors)
     if vectors:
         assert sorted(set(map(tuple, maximal_rows(np.array(vectors), block).tolist()))) == _brute_maximal(vectors)
+
+
+def test_a_full_dict_names_a_quiet_symbol_only_where_it_counts():
+    # d_log and d_trig (log, sin, cos: traced models only) stay out of circuits that never use them
+    assert to_dict(vec(d_std=1), full=True) == {"d_std": 1, "d_sum": 0, "d_prod": 0, "d_exp": 0, "d_sqrt": 0, "d_erf": 0}
+    assert to_dict(vec(d_log=2), full=True) == {"d_std": 0, "d_sum": 0, "d_prod": 0, "d_exp": 0, "d_sqrt": 0, "d_erf": 0, "d_log": 2}
