@@ -6,14 +6,16 @@ non-negative value of the symbols. ``assert_depth_equals`` passes when the criti
 exactly the one vector claimed. A failure is an AssertionError that prints the offending critical
 vector and its witness path grouped by operator (with the paper reference of each operator).
 
-``model`` may be a Graph, a ModelSpec, the path of a model file, or a ``(kind, dims, params)``
-tuple. The plugin (entry point ``tc0sim`` in the ``pytest11`` group) provides the fixtures
+``model`` may be a Graph, a ModelSpec, the path of a model file, a ``(kind, dims, params)``
+tuple, or a traced module: ``(module, example_inputs[, dims])`` with a ``torch.nn.Module``
+(``tc0sim.trace``, docs/torch.md). The plugin (entry point ``tc0sim`` in the ``pytest11`` group) provides the fixtures
 ``tc0sim_build`` and ``tc0sim_depth`` and a report-header line.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TYPE_CHECKING
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
     from tc0sim.ir.vectors import Vec
 
 ModelLike = Any
-"""A Graph, a ModelSpec, a model-file path (str or Path) or a (kind, dims[, params]) tuple."""
+"""A Graph, a ModelSpec, a model-file path (str or Path), a (kind, dims[, params]) tuple or a
+(torch.nn.Module, example_inputs[, dims]) tuple."""
 
 
 def as_graph(model: ModelLike, n: int | None = None) -> Graph:
@@ -45,9 +48,20 @@ def as_graph(model: ModelLike, n: int | None = None) -> Graph:
         kind, dims = model[0], model[1]
         params = model[2] if len(model) == 3 else None
         return build(kind, dims, params)
+    if isinstance(model, tuple) and len(model) in (2, 3) and _is_module(model[0]):
+        from tc0sim.frontends.torch import trace
+
+        return trace(*model)
     raise TypeError(
-        f"expected a Graph, a ModelSpec, a model-file path or a (kind, dims, params) tuple, got {model!r}"
+        "expected a Graph, a ModelSpec, a model-file path, a (kind, dims, params) tuple or a "
+        f"(torch.nn.Module, example_inputs[, dims]) tuple, got {model!r}"
     )
+
+
+def _is_module(obj: Any) -> bool:
+    """A torch.nn.Module (PyTorch already imported: a module object means it is)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 def describe_path(result: DepthResult, v: Vec) -> str:

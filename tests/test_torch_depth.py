@@ -120,3 +120,14 @@ def test_embedding_lookup_equals_the_exact_oracle_at_p8():
     result, _ = run(torch.nn.Embedding.from_pretrained(table), [tokens], p=P, values="mpfr")
     got = np.vectorize(F8.to_fraction, otypes=[object])(result["out"])
     assert (got == fr(table)[tokens.numpy()]).all()
+
+
+def test_the_pytest_helpers_take_a_traced_module():
+    # matmul is one product layer then one ⊕ (VAR Lemma 5.2): d_std + d_sum; the helpers trace the module
+    from tc0sim.testing import assert_depth_at_most, assert_depth_equals
+
+    module, inputs = HAND_BUILT["matmul"][:2]
+    assert_depth_equals((module, tuple(inputs)), "d_std + d_sum")
+    assert_depth_at_most((module, tuple(inputs), None), "2 d_std + d_sum")
+    with pytest.raises(AssertionError, match="depth exceeds the claim"):
+        assert_depth_at_most((module, tuple(inputs)), "d_std")

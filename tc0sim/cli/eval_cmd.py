@@ -100,7 +100,8 @@ def eval_command(
     A value of F_p is m·2^e with p-bit significand m (2^(p−1) ≤ |m| < 2^p, or m = 0). OUT.json
     holds every output exactly as nested lists of [m, e] integer pairs (any length of m);
     OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
-    and weights not in --inputs are drawn from the file's seed and scale. Ctrl-C or SIGTERM stop
+    and weights not in --inputs are drawn from the file's seed and scale (a `kind: torch` file's
+    weights are the module's own; the file imports and runs the Python code it names). Ctrl-C or SIGTERM stop
     it (exit 130 or 143) and leave no output file. See docs/cli.md.
     """
     from tc0sim.engines import EvalStats, evaluate, plan

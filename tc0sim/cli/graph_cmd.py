@@ -13,7 +13,10 @@ from tc0sim.cli.options import N_OPTION, budget_options
 @click.option("--output", "output_path", required=True, metavar="FILE.graphml|FILE.dot|FILE.json", help="Export file; the format follows the suffix.")
 @budget_options
 def graph(model: str, n: int | None, output_path: str) -> None:
-    """Export the tensor-level DAG of MODEL (a YAML model file) as GraphML, DOT or JSON; DOT marks the critical path."""
+    """Export the tensor-level DAG of MODEL (a YAML model file) as GraphML, DOT or JSON; DOT marks the critical path.
+
+    A `kind: torch` file imports and runs the Python code it names (docs/torch.md).
+    """
     from tc0sim.reports.graph import graph_report
 
     for line in graph_report(model, output_path, n).lines():

@@ -78,7 +78,8 @@ def main() -> None:
     Every command but `claims`, `kinds` and `demo` reads MODEL, a YAML model file naming a kind
     (an operator or a model), its dims and params: start from one in examples/ (e.g.
     `tc0sim depth examples/attention.yaml`), list the kinds with `tc0sim kinds`, and see
-    docs/model_files.md and docs/cli.md. The claims audited are those of "Circuit Complexity
+    docs/model_files.md and docs/cli.md. A `kind: torch` model file names a Python factory of a
+    torch.nn.Module: reading it imports and runs that Python code (docs/torch.md). The claims audited are those of "Circuit Complexity
     Bounds for Visual Autoregressive Model" (Ke, Li, Liang, Shi, Song; arXiv:2501.04299) and "On
     Computational Limits of FlowAR Models: Expressivity and Efficiency" (Cao, Gong, Ke, Li,
     Liang, Sha, Shi, Song; arXiv:2502.16490).

@@ -28,7 +28,8 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
 
     The polynomial (rational coefficients, degree ≤ #points − 1) is fitted on the given points and
     verified on further points spaced like them; when it fails, the counts are not a polynomial in n
-    on these points and the command says so.
+    on these points and the command says so. A `kind: torch` file imports and runs the Python code
+    it names (docs/torch.md).
     """
     if plot_path is not None:
         from tc0sim.cli.plots import require_matplotlib
