@@ -1,0 +1,363 @@
+"""F_p for 26 <= p <= 53 on float64 arrays: binary64, error-free transformations, certificates.
+
+Every F_p value with p <= 53 inside binary64's normal range is exactly a float64. A primitive is
+computed in binary64 (s = RN_53(x) of its exact result x) and rounded to p bits on the int64 bit
+view. Rounding twice is wrong only where s lies exactly on a p-bit midpoint while x != s; there,
+and only there, the sign of x − s is computed exactly by an error-free transformation (TwoSum for
+± [Knuth, TAOCP 2, §4.2.2], Dekker's product with Veltkamp's split for ×, ÷ and √ [T. J. Dekker,
+"A floating-point technique for extending the available precision", Numer. Math. 18, 1971]) and
+breaks the tie. For p = 53 the binary64 result itself is the answer. ⊕ and ⊗ are a double-double
+(hi, lo) with a rigorous error bound B, certified when no p-bit midpoint lies within B of hi + lo;
+exp is numpy's binary64 exp certified the same way. Proofs: docs/semantics_fast53.md.
+
+Every method returns (values, flagged): flagged elements (values NaN) are outside binary64's
+normal range, outside the window where the transformations are proved exact, or uncertified; the
+caller recomputes them with MPFR (``tc0sim.fp.Format``), which gives the value or the error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["MIN_P", "MAX_P", "EXP_RELATIVE_ERROR", "PLAIN_SUM_LIMIT", "Kernels53", "supports"]
+
+MIN_P, MAX_P = 26, 53
+"""The precisions served here (p <= 25 has tc0sim.fastfp; above 53 a value is not a float64)."""
+
+EXP_RELATIVE_ERROR = 2.0**-40
+"""Bound assumed on numpy exp's relative error, as in tc0sim.fastfp (documented <= 1 ulp)."""
+
+PLAIN_SUM_LIMIT = 44
+"""A ⊕ of k terms first tries the plain binary64 sum when p + log2(k) <= this (beyond it the
+bound 2·k·u·Σ|t| covers most p-bit midpoint gaps and certifies almost nothing)."""
+
+U = 2.0**-53
+SPLIT_MAX = 2.0**995
+"""Largest |operand| of Veltkamp's split (134217729·a must not overflow)."""
+PRODUCT_MIN = 2.0**-900
+"""Smallest |a·b| for Dekker's product: ulp(a)·ulp(b) >= 2^-1007, so no step underflows."""
+
+_ABS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
+_EXP_FIELD = np.int64(0x7FF0_0000_0000_0000)
+_FRACTION = np.int64(0x000F_FFFF_FFFF_FFFF)
+_LO_BITS = int(np.float64(2.0**-1022).view(np.int64)) + 1
+_HI_BITS = int(np.float64(np.finfo(np.float64).max).view(np.int64))
+_VELTKAMP = 134217729.0  # 2^27 + 1
+
+
+def supports(p: int) -> bool:
+    """Whether these kernels are proven for precision p."""
+    return MIN_P <= p <= MAX_P
+
+
+# --- error-free transformations (exact for binary64 operands, no overflow) ---------------------
+
+
+def two_sum_error(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """a + b − s exactly, for s = fl(a + b) (Knuth's TwoSum; exact in any range, also subnormal)."""
+    bb = s - a
+    return (a - (s - bb)) + (b - bb)
+
+
+def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Veltkamp's split: a = hi + lo exactly, each with at most 26 significant bits."""
+    c = _VELTKAMP * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def product_error(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """a·b − s exactly, for s = fl(a·b), |a|, |b| <= SPLIT_MAX and |a·b| >= PRODUCT_MIN (Dekker)."""
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return (((ah * bh - s) + ah * bl) + al * bh) + al * bl
+
+
+def _within(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    m = np.abs(x)
+    return (m >= lo) & (m <= hi)
+
+
+def _guarded(ok: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The residual r where its transformation is proven exact, NaN (flag) elsewhere."""
+    return np.where(ok, r, np.nan)
+
+
+# --- the residual x − s at a midpoint, by primitive: its sign breaks the tie -------------------
+
+Residual = Callable[..., np.ndarray]
+
+RESIDUALS: dict[str, Residual] = {
+    "add": lambda s, a, b: two_sum_error(a, b, s),
+    "sub": lambda s, a, b: two_sum_error(a, -b, s),
+    "mul": lambda s, a, b: _guarded(
+        _within(a, 0.0, SPLIT_MAX) & _within(b, 0.0, SPLIT_MAX) & _within(s, PRODUCT_MIN, SPLIT_MAX),
+        product_error(a, b, s)),
+    # a/b − q has the sign of (a − q·b)·sign(b); a − h is exact (Sterbenz), l = q·b − h exact.
+    "div": lambda s, a, b: _guarded(
+        _within(a, PRODUCT_MIN, SPLIT_MAX) & _within(b, 0.0, SPLIT_MAX) & _within(s, PRODUCT_MIN, SPLIT_MAX),
+        ((a - s * b) - product_error(s, b, s * b)) * np.sign(b)),
+    # √a − s has the sign of a − s²; a − h is exact (Sterbenz), l = s² − h exact.
+    "sqrt": lambda s, a: _guarded(
+        _within(a, PRODUCT_MIN, SPLIT_MAX), (a - s * s) - product_error(s, s, s * s)),
+}
+"""sign(x − s) for the exact result x and s = fl(x), at the elements where s is a p-bit midpoint;
+NaN where the operands leave the window in which the transformation is proved exact."""
+
+BINARY64: dict[str, Callable[..., np.ndarray]] = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "sqrt": np.sqrt,
+}
+"""The correctly rounded binary64 operation of each basic primitive (IEEE 754)."""
+
+EXACT_ZERO: dict[str, Callable[..., np.ndarray]] = {
+    "add": lambda a, b: a == -b, "sub": lambda a, b: a == b, "mul": lambda a, b: (a == 0) | (b == 0),
+    "div": lambda a, b: (a == 0) & (b != 0), "sqrt": lambda a: a == 0, "exp": lambda a: np.zeros(a.shape, bool),
+}
+"""Where a zero result is the exact result (a zero is never 'in range')."""
+
+
+class Kernels53:
+    """The binary64 kernels of F_p for one precision 26 <= p <= 53."""
+
+    def __init__(self, p: int) -> None:
+        if not supports(p):
+            raise ValueError(f"the double-double kernels support {MIN_P} <= p <= {MAX_P}, got {p}")
+        self.p = p
+        self.s = 53 - p
+        self.half = (1 << self.s) >> 1
+        self.low_mask = np.int64((1 << self.s) - 1)
+        self.keep_mask = np.int64(~((1 << self.s) - 1))
+        self.delta_min_bits = (p + 2) << 52
+        """Bits of 2^(p+1-1023): |r| at least this keeps 2^(E_r − p − 1) normal."""
+
+    # --- rounding and range ----------------------------------------------------------------
+
+    def in_range(self, r: np.ndarray) -> np.ndarray:
+        """True where |r| is a finite binary64 value above 2^-1022 (F_p's range is wider for
+        p >= 11, so every such p-bit value is in F_p's range); zeros and NaN are False."""
+        a = r.view(np.int64) & _ABS
+        a -= _LO_BITS
+        return a.view(np.uint64) <= np.uint64(_HI_BITS - _LO_BITS)
+
+    def _round_resolved(self, s: np.ndarray, residual: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """Round the C-contiguous s = RN_53(x) to p bits in place, ties to even, where
+        ``residual(i)`` gives a value with the sign of x − s at the flat indices i where s is a
+        p-bit midpoint (0: x = s, a true tie; NaN: unknown). Returns the unknown indices."""
+        b = s.reshape(-1).view(np.int64)
+        mid = np.flatnonzero((b & self.low_mask) == self.half)
+        t = np.right_shift(b, self.s)
+        t &= 1
+        t += self.half - 1
+        unknown = mid[:0]
+        if mid.size:
+            res = residual(mid)
+            away = (res > 0) == (s.reshape(-1)[mid] > 0)
+            t[mid] = np.where(res == 0, t[mid], self.half - 1 + away)
+            unknown = mid[np.isnan(res)]
+        b += t
+        b &= self.keep_mask
+        return unknown
+
+    def round(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """round_p of arbitrary binary64 values (one rounding of an exact input); subnormal,
+        non-finite and overflowing elements are flagged."""
+        r = np.array(x, dtype=np.float64, order="C", copy=True)
+        if self.p < 53:
+            self._round_resolved(r, lambda i: np.zeros(i.size))
+        return self._finish(r, r != 0, np.zeros(0, np.int64))
+
+    def _finish(self, r: np.ndarray, nonzero: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flagged = ~self.in_range(r) & nonzero
+        flagged.reshape(-1)[unknown] = True
+        r[flagged] = np.nan
+        return r, flagged
+
+    # --- elementwise primitives ------------------------------------------------------------
+
+    def map(self, prim: str, *args: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(prim(*args)) elementwise for the basic primitives and exp (broadcasting)."""
+        if prim == "exp":
+            return self.exp(args[0])
+        args = tuple(np.asarray(a, dtype=np.float64) for a in args)
+        shape = np.broadcast_shapes(*(a.shape for a in args))
+        s = np.empty(shape)
+        with np.errstate(all="ignore"):
+            BINARY64[prim](*args, out=s)
+
+            def residual(i: np.ndarray) -> np.ndarray:
+                where = np.unravel_index(i, shape)
+                return RESIDUALS[prim](s.reshape(-1)[i], *(np.broadcast_to(a, shape)[where] for a in args))
+
+            unknown = self._round_resolved(s, residual) if self.p < 53 else np.zeros(0, np.int64)
+            ok = self.in_range(s)
+            nonzero = np.ones(shape, bool)
+            if not ok.all():
+                bad = np.flatnonzero(~ok.reshape(-1))
+                where = np.unravel_index(bad, shape)
+                zero = EXACT_ZERO[prim](*(np.broadcast_to(a, shape)[where] for a in args))
+                nonzero.reshape(-1)[bad[zero]] = False  # s is the exact (signed) zero
+        return self._finish(s, nonzero, unknown)
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(a + b)."""
+        return self.map("add", a, b)
+
+    def sub(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(a − b)."""
+        return self.map("sub", a, b)
+
+    def mul(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(a·b)."""
+        return self.map("mul", a, b)
+
+    def div(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(a/b); b = 0 is flagged (MPFR raises DivisionByZero)."""
+        return self.map("div", a, b)
+
+    def sqrt(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(√a); a < 0 is flagged (MPFR raises NegativeSqrt)."""
+        return self.map("sqrt", a)
+
+    # --- certified rounding of an approximation --------------------------------------------
+
+    def certified_round(
+        self, hi: np.ndarray, lo: np.ndarray, bound: np.ndarray, exact: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(x) for reals x with |x − (hi + lo)| <= bound, hi = RN_53(hi + lo): the values
+        r = round_p(hi + lo) and where they are certain (``exact``: x = hi + lo). Certain when
+        no p-bit midpoint lies within bound of hi + lo: |(hi − r) + lo| + bound < 2^(E_r − p)
+        (half that when |r| is a power of two), E_r the binary exponent of r."""
+        r = np.array(hi, dtype=np.float64, order="C", copy=True)
+        lo_flat = np.ascontiguousarray(lo, dtype=np.float64).reshape(-1)
+        if self.p < 53:
+            self._round_resolved(r, lambda i: lo_flat[i])
+        with np.errstate(all="ignore"):
+            w = np.abs((hi - r) + lo)
+            rb = r.view(np.int64) & _ABS
+            delta_bits = (rb & _EXP_FIELD) - (self.p << 52)
+            delta_bits -= ((rb & _FRACTION) == 0).astype(np.int64) << 52
+            delta = delta_bits.view(np.float64)
+            certain = ((w + bound) < delta - delta * 2.0**-50) & (rb >= self.delta_min_bits)
+            ok = self.in_range(r) & (certain | exact) | (exact & (hi == 0))
+        r[~ok] = np.nan
+        return r, ~ok
+
+    def exp(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(e^x) from numpy's exp, certified with EXP_RELATIVE_ERROR (p <= 38 certifies
+        most elements; e^0 = 1 is exact); the rest is flagged."""
+        x = np.asarray(x, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            y = np.exp(x)
+            bound = y * (2 * EXP_RELATIVE_ERROR)  # >= ε·e^x/(1 − ε); a power of two scaling is exact
+        return self.certified_round(y, np.zeros_like(y), bound, x == 0)
+
+    # --- reductions ------------------------------------------------------------------------
+
+    @staticmethod
+    def _rows(x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, tuple[int, ...]]:
+        """x with the reduced axes last, as a C-contiguous (outputs, k) array, and the out shape."""
+        x = np.asarray(x, dtype=np.float64)
+        axes = [a % x.ndim for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)]
+        kept = [i for i in range(x.ndim) if i not in axes]
+        out_shape = tuple(x.shape[i] for i in kept)
+        k = math.prod(x.shape[a] for a in axes)
+        return np.ascontiguousarray(x.transpose(kept + axes)).reshape(math.prod(out_shape), k), out_shape
+
+    def sum(self, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(exact Σ) over ``axis`` (⊕, VAR Lemma 3.5 Part 3): the plain binary64 sum where
+        it certifies (small p), then a compensated pairwise sum on the other rows."""
+        rows, out_shape = self._rows(x, axis)
+        n, k = rows.shape
+        r = np.zeros(n)
+        flagged = np.zeros(n, bool)
+        todo = np.arange(n)
+        if k == 0:
+            return r.reshape(out_shape), flagged.reshape(out_shape)
+        if self.p + math.log2(k) <= PLAIN_SUM_LIMIT and k > 2:
+            with np.errstate(all="ignore"):
+                y = rows.sum(axis=1)
+                bound = np.abs(rows).sum(axis=1) * (2.0 * k * U)  # >= γ_(k−1)·Σ|t| (Higham §4.2)
+            r, flagged = self.certified_round(y, np.zeros(n), bound, np.zeros(n, bool))
+            todo = np.flatnonzero(flagged)
+        if todo.size:
+            hi, lo, bound, exact = compensated_sum(rows[todo])
+            r[todo], flagged[todo] = self.certified_round(hi, lo, bound, exact)
+        return r.reshape(out_shape), flagged.reshape(out_shape)
+
+    def prod(self, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(exact Π) over ``axis`` (⊗, one rounding): a normalised double-double product."""
+        rows, out_shape = self._rows(x, axis)
+        n, k = rows.shape
+        with np.errstate(all="ignore"):
+            h, l, e, bound = dd_product(rows)
+            scaled, flagged = self.certified_round(h, l, bound, np.full(n, k <= 2))
+            r = np.ldexp(scaled, np.clip(e, -4000, 4000).astype(np.int32))
+        zero = (rows == 0).any(axis=1)
+        flagged = (flagged | ~self.in_range(r)) & ~zero
+        r[zero] = 0.0
+        r[flagged] = np.nan
+        return r.reshape(out_shape), flagged.reshape(out_shape)
+
+    def reduce(self, prim: str, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """⊕ ("sum") or ⊗ ("prod") over ``axis``."""
+        return REDUCTIONS[prim](self, x, axis)
+
+
+REDUCTIONS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"sum": Kernels53.sum, "prod": Kernels53.prod}
+
+
+def compensated_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of a 2-d array: (hi, lo, bound, exact) with hi + lo within bound of the exact sum.
+
+    A pairwise tree of TwoSums (each exact) leaves the root S and errors e_j with Σt = S + Σe_j;
+    C sums the e_j along the same tree, each e_j through at most 2L − 1 additions (L levels), so
+    |C − Σe_j| <= γ_(2L−1)·Σ|e_j| (Higham §4.2), and Σ|e_j| <= A/(1 − γ_(2L−1)) for A, the
+    same tree's sum of |e_j|. (hi, lo) = TwoSum(S, C). Exact when A = 0 or L = 1."""
+    s = rows
+    c = np.zeros_like(rows)
+    a = np.zeros_like(rows)
+    levels = 0
+    with np.errstate(all="ignore"):
+        while s.shape[1] > 1:
+            h = s.shape[1] // 2
+            s1, s2 = s[:, :h], s[:, h:2 * h]
+            top = s1 + s2
+            err = two_sum_error(s1, s2, top)
+            c_new = (c[:, :h] + c[:, h:2 * h]) + err
+            a_new = (a[:, :h] + a[:, h:2 * h]) + np.abs(err)
+            s = np.concatenate([top, s[:, 2 * h:]], axis=1)
+            c = np.concatenate([c_new, c[:, 2 * h:]], axis=1)
+            a = np.concatenate([a_new, a[:, 2 * h:]], axis=1)
+            levels += 1
+        big_s, big_c, big_a = s[:, 0], c[:, 0], a[:, 0]
+        hi = big_s + big_c
+        lo = two_sum_error(big_s, big_c, hi)
+        bound = big_a * (2 * levels * U * (1 + 2.0**-20))
+    return hi, lo, bound, (big_a == 0) | (levels <= 1)
+
+
+def dd_product(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: (h, l, e, bound) with Π rows = (h + l)·2^e·(1 + θ), |θ·(h + l)| <= bound.
+
+    Significands m_i in [1/2, 1) (frexp) are multiplied into a double-double kept in [1/2, 1):
+    (ph, pl) = exact h·m (Dekker), (h, l) = TwoSum(ph, fl(pl + fl(l·m))), a relative error of
+    at most 3.0001·u² per step; hence |θ| <= 3.0002·(k − 1)·u² for k·u² tiny (bound 4·k·u²·|h|)."""
+    n, k = rows.shape
+    mant, exps = np.frexp(rows)
+    e = exps.sum(axis=1, dtype=np.int64)
+    h = mant[:, 0].copy() if k else np.ones(n)
+    l = np.zeros(n)
+    for i in range(1, k):
+        m = mant[:, i]
+        ph = h * m
+        pl = product_error(h, m, ph)
+        v = pl + l * m
+        h = ph + v
+        l = two_sum_error(ph, v, h)
+        h, shift = np.frexp(h)
+        l = np.ldexp(l, -shift)
+        e += shift
+    return h, l, e, np.abs(h) * (4 * k * U * U)
