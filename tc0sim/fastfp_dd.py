@@ -165,9 +165,10 @@ class Kernels53:
         """round_p of arbitrary binary64 values (one rounding of an exact input); subnormal,
         non-finite and overflowing elements are flagged."""
         r = np.array(x, dtype=np.float64, order="C", copy=True)
+        nonzero = r != 0
         if self.p < 53:
             self._round_resolved(r, lambda i: np.zeros(i.size))
-        return self._finish(r, r != 0, np.zeros(0, np.int64))
+        return self._finish(r, nonzero, np.zeros(0, np.int64))
 
     def _finish(self, r: np.ndarray, nonzero: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flagged = ~self.in_range(r) & nonzero
@@ -227,20 +228,23 @@ class Kernels53:
         self, hi: np.ndarray, lo: np.ndarray, bound: np.ndarray, exact: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """round_p(x) for reals x with |x − (hi + lo)| <= bound, hi = RN_53(hi + lo): the values
-        r = round_p(hi + lo) and where they are certain (``exact``: x = hi + lo). Certain when
-        no p-bit midpoint lies within bound of hi + lo: |(hi − r) + lo| + bound < 2^(E_r − p)
-        (half that when |r| is a power of two), E_r the binary exponent of r."""
+        r = round_p(hi + lo) and where they are certain (``exact``: x = hi + lo). Certain when no
+        p-bit midpoint lies within bound of z = hi + lo: with m the midpoint next to r on z's side,
+        |(|hi| − m) ± lo| > bound (|hi| − m computed exactly as (|hi| − |r|) ∓ δ), and the other one at least δ/2 >= 2·bound away
+        (δ = 2^(E_r − p), half of r's p-bit ulp; below a power of two the midpoint is δ/2 away)."""
         r = np.array(hi, dtype=np.float64, order="C", copy=True)
         lo_flat = np.ascontiguousarray(lo, dtype=np.float64).reshape(-1)
         if self.p < 53:
             self._round_resolved(r, lambda i: lo_flat[i])
         with np.errstate(all="ignore"):
-            w = np.abs((hi - r) + lo)
+            sign = np.where(r < 0, -1.0, 1.0)
+            away = ((hi - r) + lo) * sign > 0  # z lies beyond |r|, away from zero
             rb = r.view(np.int64) & _ABS
-            delta_bits = (rb & _EXP_FIELD) - (self.p << 52)
-            delta_bits -= ((rb & _FRACTION) == 0).astype(np.int64) << 52
-            delta = delta_bits.view(np.float64)
-            certain = ((w + bound) < delta - delta * 2.0**-50) & (rb >= self.delta_min_bits)
+            delta = ((rb & _EXP_FIELD) - (self.p << 52)).view(np.float64)
+            toward = np.where((rb & _FRACTION) == 0, delta * 0.5, delta)
+            offset = (np.abs(hi) - np.abs(r)) - np.where(away, delta, -toward)  # |hi| − m, exact
+            dist = np.abs(offset + lo * sign)
+            certain = (dist > bound + bound * 2.0**-50) & (bound < toward * 0.25) & (rb >= self.delta_min_bits)
             ok = self.in_range(r) & (certain | exact) | (exact & (hi == 0))
         r[~ok] = np.nan
         return r, ~ok
@@ -282,9 +286,11 @@ class Kernels53:
                 bound = np.abs(rows).sum(axis=1) * (2.0 * k * U)  # >= γ_(k−1)·Σ|t| (Higham §4.2)
             r, flagged = self.certified_round(y, np.zeros(n), bound, np.zeros(n, bool))
             todo = np.flatnonzero(flagged)
-        if todo.size:
-            hi, lo, bound, exact = compensated_sum(rows[todo])
-            r[todo], flagged[todo] = self.certified_round(hi, lo, bound, exact)
+        for stage in SUM_STAGES:
+            if not todo.size:
+                break
+            r[todo], flagged[todo] = self.certified_round(*stage(rows[todo]))
+            todo = todo[flagged[todo]]
         return r.reshape(out_shape), flagged.reshape(out_shape)
 
     def prod(self, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -306,37 +312,76 @@ class Kernels53:
         return REDUCTIONS[prim](self, x, axis)
 
 
-REDUCTIONS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"sum": Kernels53.sum, "prod": Kernels53.prod}
+
+
+def extracted_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of a 2-d array: (hi, lo, bound, exact) with hi + lo within bound of the exact sum.
+
+    Error-free extraction (S. M. Rump, T. Ogita, S. Oishi, "Accurate floating-point summation
+    part I: faithful rounding", SIAM J. Sci. Comput. 31(1), 2008, ExtractVector): with σ a power
+    of two >= 2k·max|t|, q = (σ + t) − σ is exact, a multiple of u·σ, and t − q is exact with
+    |t − q| <= u·σ; the q sum exactly in any order (partial sums are multiples of u·σ below σ).
+    The remainders are summed in binary64, within γ_(k−1)·Σ|t − q| <= 2·k·u·A of their sum (A their
+    computed Σ|t − q|, k·u <= 2^-10). Exact when A = 0, or when every remainder is a multiple of
+    2^L and A < 2^(L+52) (then every partial sum is a binary64 number)."""
+    n, k = rows.shape
+    with np.errstate(all="ignore"):
+        _, e = np.frexp(np.abs(rows).max(axis=1))
+        sigma = np.ldexp(1.0, e + math.ceil(math.log2(2 * k)))[:, None]
+        q = (rows + sigma) - sigma
+        rest = rows - q
+        exact_part = q.sum(axis=1)
+        part = rest.sum(axis=1)
+        a = np.abs(rest).sum(axis=1)
+        hi = exact_part + part
+        lo = two_sum_error(exact_part, part, hi)
+        bound = a * (2 * k * U) if k * U <= 2.0**-10 else np.full(n, np.inf)
+        exact = (a == 0) & np.isfinite(sigma[:, 0])
+        loose = np.flatnonzero(~exact)
+        if loose.size:
+            _, exps = np.frexp(rest[loose])
+            low = np.where(rest[loose] != 0, exps, 4096).min(axis=1) - 53
+            exact[loose] = a[loose] * (1 + 2.0**-9) < np.ldexp(1.0, np.clip(low + 52, -1100, 1100))
+    return hi, lo, bound, exact & np.isfinite(hi)
 
 
 def compensated_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per row of a 2-d array: (hi, lo, bound, exact) with hi + lo within bound of the exact sum.
 
-    A pairwise tree of TwoSums (each exact) leaves the root S and errors e_j with Σt = S + Σe_j;
-    C sums the e_j along the same tree, each e_j through at most 2L − 1 additions (L levels), so
-    |C − Σe_j| <= γ_(2L−1)·Σ|e_j| (Higham §4.2), and Σ|e_j| <= A/(1 − γ_(2L−1)) for A, the
-    same tree's sum of |e_j|. (hi, lo) = TwoSum(S, C). Exact when A = 0 or L = 1."""
+    A pairwise tree of TwoSums (each exact) leaves the root S and errors e_j with Σt = S + Σe_j.
+    C sums the e_j along the same tree with TwoSums too, so Σe_j = C + Σf_j exactly, f_j the
+    errors of C's own additions; A sums |f_j| along the tree (each through at most 3L additions,
+    L levels), so |Σf_j| <= A/(1 − γ_3L) <= A·(1 + 2^-40) for L < 2^11. (hi, lo) = TwoSum(S, C).
+    Exact when A = 0. Handles cancellation far beyond extracted_sum's reach."""
     s = rows
     c = np.zeros_like(rows)
     a = np.zeros_like(rows)
-    levels = 0
     with np.errstate(all="ignore"):
         while s.shape[1] > 1:
             h = s.shape[1] // 2
             s1, s2 = s[:, :h], s[:, h:2 * h]
             top = s1 + s2
             err = two_sum_error(s1, s2, top)
-            c_new = (c[:, :h] + c[:, h:2 * h]) + err
-            a_new = (a[:, :h] + a[:, h:2 * h]) + np.abs(err)
+            c1, c2 = c[:, :h], c[:, h:2 * h]
+            c12 = c1 + c2
+            f1 = two_sum_error(c1, c2, c12)
+            c_new = c12 + err
+            f2 = two_sum_error(c12, err, c_new)
+            a_new = ((a[:, :h] + a[:, h:2 * h]) + np.abs(f1)) + np.abs(f2)
             s = np.concatenate([top, s[:, 2 * h:]], axis=1)
             c = np.concatenate([c_new, c[:, 2 * h:]], axis=1)
             a = np.concatenate([a_new, a[:, 2 * h:]], axis=1)
-            levels += 1
         big_s, big_c, big_a = s[:, 0], c[:, 0], a[:, 0]
         hi = big_s + big_c
         lo = two_sum_error(big_s, big_c, hi)
-        bound = big_a * (2 * levels * U * (1 + 2.0**-20))
-    return hi, lo, bound, (big_a == 0) | (levels <= 1)
+        bound = big_a + big_a * 2.0**-40
+    return hi, lo, bound, (big_a == 0) & np.isfinite(hi)
+
+
+SUM_STAGES = (extracted_sum, compensated_sum)
+"""The double-double sums tried in turn on the rows not yet certified."""
+
+REDUCTIONS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"sum": Kernels53.sum, "prod": Kernels53.prod}
 
 
 def dd_product(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
