@@ -35,10 +35,6 @@ PLAIN_SUM_LIMIT = 44
 bound 2·k·u·Σ|t| covers most p-bit midpoint gaps and certifies almost nothing)."""
 
 U = 2.0**-53
-SPLIT_MAX = 2.0**995
-"""Largest |operand| of Veltkamp's split (134217729·a must not overflow)."""
-PRODUCT_MIN = 2.0**-900
-"""Smallest |a·b| for Dekker's product: ulp(a)·ulp(b) >= 2^-1007, so no step underflows."""
 
 _ABS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 _EXP_FIELD = np.int64(0x7FF0_0000_0000_0000)
@@ -70,42 +66,54 @@ def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def product_error(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """a·b − s exactly, for s = fl(a·b), |a|, |b| <= SPLIT_MAX and |a·b| >= PRODUCT_MIN (Dekker)."""
+    """a·b − s exactly, for s = fl(a·b) with a, b in [1/4, 4) (Dekker: no step over- or underflows)."""
     ah, al = _split(a)
     bh, bl = _split(b)
     return (((ah * bh - s) + ah * bl) + al * bh) + al * bl
 
 
-def _within(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    m = np.abs(x)
-    return (m >= lo) & (m <= hi)
+def _unit(x: np.ndarray, even: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """x = m·2^e with m in [1/2, 1) (in [1/2, 2) and e even if ``even``); exact."""
+    m, e = np.frexp(x)
+    if even:
+        odd = (e & 1).astype(bool)
+        m, e = np.where(odd, 2 * m, m), np.where(odd, e - 1, e)
+    return m, e
 
 
-def _guarded(ok: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """The residual r where its transformation is proven exact, NaN (flag) elsewhere."""
-    return np.where(ok, r, np.nan)
+def _mul_residual(s: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    (ma, ea), (mb, eb) = _unit(a), _unit(b)
+    s1 = np.ldexp(s, -(ea + eb))
+    return product_error(ma, mb, s1)
 
 
-# --- the residual x − s at a midpoint, by primitive: its sign breaks the tie -------------------
+def _div_residual(s: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a/b − q has the sign of (a − q·b)·sign(b); a − h is exact (Sterbenz), l = q·b − h exact."""
+    (ma, ea), (mb, eb) = _unit(a), _unit(b)
+    q = np.ldexp(s, -(ea - eb))
+    h = q * mb
+    return ((ma - h) - product_error(q, mb, h)) * np.sign(mb)
 
-Residual = Callable[..., np.ndarray]
 
-RESIDUALS: dict[str, Residual] = {
+def _sqrt_residual(s: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """√a − s has the sign of a − s²; a − h is exact (Sterbenz), l = s² − h exact."""
+    ma, ea = _unit(a, even=True)
+    s1 = np.ldexp(s, -(ea // 2))
+    h = s1 * s1
+    return (ma - h) - product_error(s1, s1, h)
+
+
+RESIDUALS: dict[str, Callable[..., np.ndarray]] = {
     "add": lambda s, a, b: two_sum_error(a, b, s),
     "sub": lambda s, a, b: two_sum_error(a, -b, s),
-    "mul": lambda s, a, b: _guarded(
-        _within(a, 0.0, SPLIT_MAX) & _within(b, 0.0, SPLIT_MAX) & _within(s, PRODUCT_MIN, SPLIT_MAX),
-        product_error(a, b, s)),
-    # a/b − q has the sign of (a − q·b)·sign(b); a − h is exact (Sterbenz), l = q·b − h exact.
-    "div": lambda s, a, b: _guarded(
-        _within(a, PRODUCT_MIN, SPLIT_MAX) & _within(b, 0.0, SPLIT_MAX) & _within(s, PRODUCT_MIN, SPLIT_MAX),
-        ((a - s * b) - product_error(s, b, s * b)) * np.sign(b)),
-    # √a − s has the sign of a − s²; a − h is exact (Sterbenz), l = s² − h exact.
-    "sqrt": lambda s, a: _guarded(
-        _within(a, PRODUCT_MIN, SPLIT_MAX), (a - s * s) - product_error(s, s, s * s)),
+    "mul": _mul_residual,
+    "div": _div_residual,
+    "sqrt": _sqrt_residual,
 }
-"""sign(x − s) for the exact result x and s = fl(x), at the elements where s is a p-bit midpoint;
-NaN where the operands leave the window in which the transformation is proved exact."""
+"""A value with the sign of x − s, for the exact result x and s = fl(x) a normal binary64 number
+(where s is a p-bit midpoint). Operands are first scaled by powers of two into [1/2, 2) (exact,
+and s with them, since s is normal and lands in [1/4, 2)), so that Dekker's product never over-
+or underflows."""
 
 BINARY64: dict[str, Callable[..., np.ndarray]] = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "sqrt": np.sqrt,
@@ -142,24 +150,21 @@ class Kernels53:
         a -= _LO_BITS
         return a.view(np.uint64) <= np.uint64(_HI_BITS - _LO_BITS)
 
-    def _round_resolved(self, s: np.ndarray, residual: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    def _round_resolved(self, s: np.ndarray, residual: Callable[[np.ndarray], np.ndarray]) -> None:
         """Round the C-contiguous s = RN_53(x) to p bits in place, ties to even, where
         ``residual(i)`` gives a value with the sign of x − s at the flat indices i where s is a
-        p-bit midpoint (0: x = s, a true tie; NaN: unknown). Returns the unknown indices."""
+        p-bit midpoint (0: x = s, a true tie)."""
         b = s.reshape(-1).view(np.int64)
         mid = np.flatnonzero((b & self.low_mask) == self.half)
         t = np.right_shift(b, self.s)
         t &= 1
         t += self.half - 1
-        unknown = mid[:0]
         if mid.size:
             res = residual(mid)
             away = (res > 0) == (s.reshape(-1)[mid] > 0)
             t[mid] = np.where(res == 0, t[mid], self.half - 1 + away)
-            unknown = mid[np.isnan(res)]
         b += t
         b &= self.keep_mask
-        return unknown
 
     def round(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """round_p of arbitrary binary64 values (one rounding of an exact input); subnormal,
@@ -168,11 +173,10 @@ class Kernels53:
         nonzero = r != 0
         if self.p < 53:
             self._round_resolved(r, lambda i: np.zeros(i.size))
-        return self._finish(r, nonzero, np.zeros(0, np.int64))
+        return self._finish(r, nonzero)
 
-    def _finish(self, r: np.ndarray, nonzero: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _finish(self, r: np.ndarray, nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flagged = ~self.in_range(r) & nonzero
-        flagged.reshape(-1)[unknown] = True
         r[flagged] = np.nan
         return r, flagged
 
@@ -192,7 +196,8 @@ class Kernels53:
                 where = np.unravel_index(i, shape)
                 return RESIDUALS[prim](s.reshape(-1)[i], *(np.broadcast_to(a, shape)[where] for a in args))
 
-            unknown = self._round_resolved(s, residual) if self.p < 53 else np.zeros(0, np.int64)
+            if self.p < 53:
+                self._round_resolved(s, residual)
             ok = self.in_range(s)
             nonzero = np.ones(shape, bool)
             if not ok.all():
@@ -200,7 +205,7 @@ class Kernels53:
                 where = np.unravel_index(bad, shape)
                 zero = EXACT_ZERO[prim](*(np.broadcast_to(a, shape)[where] for a in args))
                 nonzero.reshape(-1)[bad[zero]] = False  # s is the exact (signed) zero
-        return self._finish(s, nonzero, unknown)
+        return self._finish(s, nonzero)
 
     def add(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """round_p(a + b)."""
