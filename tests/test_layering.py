@@ -29,8 +29,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tc0sim"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("numbers", ("tc0sim", "tc0sim.errors", "tc0sim.limits", "tc0sim.fp", "tc0sim.fastfp", "tc0sim.fastfp_dd", "tc0sim.expr",
-                 "tc0sim.polyfit",
-                 "tc0sim.threshold")),
+                 "tc0sim.polyfit", "tc0sim.threshold")),
     ("ir", ("tc0sim.ir",)),
     ("ops", ("tc0sim.ops",)),
     ("models", ("tc0sim.models",)),
