@@ -153,13 +153,18 @@ class Kernels53:
     def _round_resolved(self, s: np.ndarray, residual: Callable[[np.ndarray], np.ndarray]) -> None:
         """Round the C-contiguous s = RN_53(x) to p bits in place, ties to even, where
         ``residual(i)`` gives a value with the sign of x − s at the flat indices i where s is a
-        p-bit midpoint (0: x = s, a true tie)."""
+        p-bit midpoint (0: x = s, a true tie), or at every element for i = None."""
         b = s.reshape(-1).view(np.int64)
-        mid = np.flatnonzero((b & self.low_mask) == self.half)
+        at_mid = (b & self.low_mask) == self.half
         t = np.right_shift(b, self.s)
         t &= 1
         t += self.half - 1
-        if mid.size:
+        mid = np.flatnonzero(at_mid)
+        if 8 * mid.size > b.size:  # p near 53: cheaper on every element than gathered
+            res = residual(None)
+            up = np.where(res == 0, t, self.half - 1 + ((res > 0) == (s.reshape(-1) > 0)))
+            t = np.where(at_mid, up, t)
+        elif mid.size:
             res = residual(mid)
             away = (res > 0) == (s.reshape(-1)[mid] > 0)
             t[mid] = np.where(res == 0, t[mid], self.half - 1 + away)
@@ -172,7 +177,7 @@ class Kernels53:
         r = np.array(x, dtype=np.float64, order="C", copy=True)
         nonzero = r != 0
         if self.p < 53:
-            self._round_resolved(r, lambda i: np.zeros(i.size))
+            self._round_resolved(r, lambda i: np.zeros(r.size if i is None else i.size))
         return self._finish(r, nonzero)
 
     def _finish(self, r: np.ndarray, nonzero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +197,9 @@ class Kernels53:
         with np.errstate(all="ignore"):
             BINARY64[prim](*args, out=s)
 
-            def residual(i: np.ndarray) -> np.ndarray:
+            def residual(i: np.ndarray | None) -> np.ndarray:
+                if i is None:
+                    return RESIDUALS[prim](s.reshape(-1), *(np.broadcast_to(a, shape).reshape(-1) for a in args))
                 where = np.unravel_index(i, shape)
                 return RESIDUALS[prim](s.reshape(-1)[i], *(np.broadcast_to(a, shape)[where] for a in args))
 
@@ -240,7 +247,7 @@ class Kernels53:
         r = np.array(hi, dtype=np.float64, order="C", copy=True)
         lo_flat = np.ascontiguousarray(lo, dtype=np.float64).reshape(-1)
         if self.p < 53:
-            self._round_resolved(r, lambda i: lo_flat[i])
+            self._round_resolved(r, lambda i: lo_flat if i is None else lo_flat[i])
         with np.errstate(all="ignore"):
             sign = np.where(r < 0, -1.0, 1.0)
             away = ((hi - r) + lo) * sign > 0  # z lies beyond |r|, away from zero
@@ -327,8 +334,7 @@ def extracted_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     of two >= 2k·max|t|, q = (σ + t) − σ is exact, a multiple of u·σ, and t − q is exact with
     |t − q| <= u·σ; the q sum exactly in any order (partial sums are multiples of u·σ below σ).
     The remainders are summed in binary64, within γ_(k−1)·Σ|t − q| <= 2·k·u·A of their sum (A their
-    computed Σ|t − q|, k·u <= 2^-10). Exact when A = 0, or when every remainder is a multiple of
-    2^L and A < 2^(L+52) (then every partial sum is a binary64 number)."""
+    computed Σ|t − q|, k·u <= 2^-10). Exact when A = 0."""
     n, k = rows.shape
     with np.errstate(all="ignore"):
         _, e = np.frexp(np.abs(rows).max(axis=1))
@@ -341,13 +347,7 @@ def extracted_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         hi = exact_part + part
         lo = two_sum_error(exact_part, part, hi)
         bound = a * (2 * k * U) if k * U <= 2.0**-10 else np.full(n, np.inf)
-        exact = (a == 0) & np.isfinite(sigma[:, 0])
-        loose = np.flatnonzero(~exact)
-        if loose.size:
-            _, exps = np.frexp(rest[loose])
-            low = np.where(rest[loose] != 0, exps, 4096).min(axis=1) - 53
-            exact[loose] = a[loose] * (1 + 2.0**-9) < np.ldexp(1.0, np.clip(low + 52, -1100, 1100))
-    return hi, lo, bound, exact & np.isfinite(hi)
+    return hi, lo, bound, (a == 0) & np.isfinite(sigma[:, 0]) & np.isfinite(hi)
 
 
 def compensated_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -405,3 +405,18 @@ def test_precisions_served() -> None:
     assert [p for p in range(2, 70) if supports(p)] == list(range(MIN_P, MAX_P + 1))
     with pytest.raises(ValueError):
         Kernels53(25)
+
+
+@pytest.mark.parametrize("p", [40, 52])
+def test_broadcast_operands(p: int) -> None:
+    """Operands broadcast against each other (a column times a row), as the engine passes them."""
+    rng = np.random.default_rng([13, p])
+    a = random_fp(rng, p, rng.integers(-5, 5, (300, 1)))
+    b = random_fp(rng, p, rng.integers(-5, 5, (1, 200)))
+    F, K = Format(p), Kernels53(p)
+    for prim in ("add", "mul", "div"):
+        r, flagged = K.map(prim, a, b)
+        assert r.shape == (300, 200)
+        full = [np.ascontiguousarray(np.broadcast_to(x, r.shape)) for x in (a, b)]
+        check_fast(r, flagged, oracle_map(F, prim, *full))
+        assert not flagged.any()
