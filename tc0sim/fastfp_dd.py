@@ -139,7 +139,7 @@ class Kernels53:
         self.low_mask = np.int64((1 << self.s) - 1)
         self.keep_mask = np.int64(~((1 << self.s) - 1))
         self.delta_min_bits = (p + 2) << 52
-        """Bits of 2^(p+1-1023): |r| at least this keeps 2^(E_r − p − 1) normal."""
+        """Bits of 2^(p + 2 − 1023): |r| at least this keeps δ/2 = 2^(E_r − p − 1) normal."""
 
     # --- rounding and range ----------------------------------------------------------------
 
