@@ -293,15 +293,16 @@ class Kernels53:
         if k == 0:
             return r.reshape(out_shape), flagged.reshape(out_shape)
         if self.p + math.log2(k) <= PLAIN_SUM_LIMIT and k > 2:
+            terms, along = _reducible(rows)
             with np.errstate(all="ignore"):
-                y = rows.sum(axis=1)
-                bound = np.abs(rows).sum(axis=1) * (2.0 * k * U)  # >= γ_(k−1)·Σ|t| (Higham §4.2)
+                y = terms.sum(axis=along)
+                bound = np.abs(terms).sum(axis=along) * (2.0 * k * U)  # >= γ_(k−1)·Σ|t| (Higham §4.2)
             r, flagged = self.certified_round(y, np.zeros(n), bound, np.zeros(n, bool))
             todo = np.flatnonzero(flagged)
         for stage in SUM_STAGES:
             if not todo.size:
                 break
-            r[todo], flagged[todo] = self.certified_round(*stage(rows[todo]))
+            r[todo], flagged[todo] = self.certified_round(*stage(rows if todo.size == n else rows[todo]))
             todo = todo[flagged[todo]]
         return r.reshape(out_shape), flagged.reshape(out_shape)
 
@@ -326,6 +327,13 @@ class Kernels53:
 
 
 
+def _reducible(rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rows laid out for fast row reductions, and the axis to reduce: numpy reduces a short
+    contiguous axis one row at a time, so short rows are transposed once (the sums here hold
+    in any order of summation)."""
+    return (np.ascontiguousarray(rows.T), 0) if rows.shape[1] <= 64 else (rows, 1)
+
+
 def extracted_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per row of a 2-d array: (hi, lo, bound, exact) with hi + lo within bound of the exact sum.
 
@@ -333,21 +341,22 @@ def extracted_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     part I: faithful rounding", SIAM J. Sci. Comput. 31(1), 2008, ExtractVector): with σ a power
     of two >= 2k·max|t|, q = (σ + t) − σ is exact, a multiple of u·σ, and t − q is exact with
     |t − q| <= u·σ; the q sum exactly in any order (partial sums are multiples of u·σ below σ).
-    The remainders are summed in binary64, within γ_(k−1)·Σ|t − q| <= 2·k·u·A of their sum (A their
-    computed Σ|t − q|, k·u <= 2^-10). Exact when A = 0."""
+    The remainders are summed in binary64, within γ_(k−1)·Σ|t − q| <= γ_(k−1)·k·u·σ <= 2·k²·u²·σ
+    of their sum (k·u <= 2^-10). Exact ties are left to compensated_sum, which detects them."""
     n, k = rows.shape
+    x, axis = _reducible(rows)
     with np.errstate(all="ignore"):
-        _, e = np.frexp(np.abs(rows).max(axis=1))
-        sigma = np.ldexp(1.0, e + math.ceil(math.log2(2 * k)))[:, None]
-        q = (rows + sigma) - sigma
-        rest = rows - q
-        exact_part = q.sum(axis=1)
-        part = rest.sum(axis=1)
-        a = np.abs(rest).sum(axis=1)
+        _, e = np.frexp(np.maximum(x.max(axis=axis), -x.min(axis=axis)))
+        sigma = np.ldexp(1.0, e + math.ceil(math.log2(2 * k)))
+        q = x + np.expand_dims(sigma, axis)
+        q -= np.expand_dims(sigma, axis)
+        rest = np.subtract(x, q)
+        exact_part = q.sum(axis=axis)
+        part = rest.sum(axis=axis)
         hi = exact_part + part
         lo = two_sum_error(exact_part, part, hi)
-        bound = a * (2 * k * U) if k * U <= 2.0**-10 else np.full(n, np.inf)
-    return hi, lo, bound, (a == 0) & np.isfinite(sigma[:, 0]) & np.isfinite(hi)
+        bound = sigma * (2.0 * k * k * U * U) if k * U <= 2.0**-10 else np.full(n, np.inf)
+    return hi, lo, bound, np.zeros(n, bool)
 
 
 def compensated_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
