@@ -198,18 +198,6 @@ def near_midpoint_products(p: int, rng: np.random.Generator, n: int) -> tuple[np
     return np.ldexp(a, rng.integers(-300, 300, n).astype(np.int32)), np.ldexp(b, rng.integers(-300, 300, n).astype(np.int32))
 
 
-@pytest.mark.parametrize("p", PRECISIONS)
-def test_products_on_and_near_midpoints(p: int) -> None:
-    rng = np.random.default_rng([4, p])
-    a, b = near_midpoint_products(p, rng, 4000)
-    out, flagged = Kernels53(p).mul(a, b)
-    assert not flagged.any()
-    exact_check(p, "mul", out, flagged, a, b)
-    if 28 <= p < 53:  # M + c·d with |c·d| < 2^(2p−55): binary64 gives the midpoint M
-        s = np.abs(a * b)
-        assert ((s.view(np.int64) & ((1 << (53 - p)) - 1)) == 1 << (52 - p)).all()
-
-
 def near_midpoint_quotients(p: int, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """A/B = 2^-t·(M ± 1/(2B)) with M a p-bit midpoint: 2^(t+1)·A ≡ ±1 (mod B), A, B p-bit, B odd."""
     out_a, out_b = [], []
@@ -228,15 +216,22 @@ def near_midpoint_quotients(p: int, rng: np.random.Generator, n: int) -> tuple[n
     return np.ldexp(np.array(out_a, dtype=np.float64), scale), np.ldexp(np.array(out_b, dtype=np.float64), -scale)
 
 
+NEAR_MIDPOINTS = {"mul": (near_midpoint_products, np.multiply, 4000), "div": (near_midpoint_quotients, np.divide, 2000)}
+
+
 @pytest.mark.parametrize("p", PRECISIONS)
-def test_quotients_near_midpoints(p: int) -> None:
-    rng = np.random.default_rng([5, p])
-    a, b = near_midpoint_quotients(p, rng, 2000)
-    out, flagged = Kernels53(p).div(a, b)
+@pytest.mark.parametrize("prim", ["mul", "div"])
+def test_products_and_quotients_on_and_near_midpoints(prim: str, p: int) -> None:
+    """Exact ties (products only) and exact results a few units of 2^(−2p) off a midpoint,
+    which binary64 rounds onto the midpoint itself (checked for 28 <= p < 53)."""
+    make, numpy_op, n = NEAR_MIDPOINTS[prim]
+    rng = np.random.default_rng([4, p, len(prim)])
+    a, b = make(p, rng, n)
+    out, flagged = Kernels53(p).map(prim, a, b)
     assert not flagged.any()
-    exact_check(p, "div", out, flagged, a, b)
+    exact_check(p, prim, out, flagged, a, b)
     if 28 <= p < 53:
-        s = np.abs(a / b)
+        s = np.abs(numpy_op(a, b))
         assert ((s.view(np.int64) & ((1 << (53 - p)) - 1)) == 1 << (52 - p)).all()
 
 
