@@ -1,18 +1,13 @@
 """F_p for 26 <= p <= 53 on float64 arrays: binary64, error-free transformations, certificates.
 
-Every F_p value with p <= 53 inside binary64's normal range is exactly a float64. A primitive is
-computed in binary64 (s = RN_53(x) of its exact result x) and rounded to p bits on the int64 bit
-view. Rounding twice is wrong only where s lies exactly on a p-bit midpoint while x != s; there,
-and only there, the sign of x − s is computed exactly by an error-free transformation (TwoSum for
-± [Knuth, TAOCP 2, §4.2.2], Dekker's product with Veltkamp's split for ×, ÷ and √ [T. J. Dekker,
-"A floating-point technique for extending the available precision", Numer. Math. 18, 1971]) and
-breaks the tie. For p = 53 the binary64 result itself is the answer. ⊕ and ⊗ are a double-double
-(hi, lo) with a rigorous error bound B, certified when no p-bit midpoint lies within B of hi + lo;
-exp is numpy's binary64 exp certified the same way. Proofs: docs/semantics_fast53.md.
-
-Every method returns (values, flagged): flagged elements (values NaN) are outside binary64's
-normal range, outside the window where the transformations are proved exact, or uncertified; the
-caller recomputes them with MPFR (``tc0sim.fp.Format``), which gives the value or the error.
+A basic primitive is computed in binary64 (s = RN_53 of the exact result x) and rounded to p bits
+on the bit pattern; that double rounding is wrong only where s is exactly a p-bit midpoint and
+x != s, and there the sign of x − s, computed exactly by TwoSum or Dekker's product, breaks the tie
+(for p = 53, s is the answer). ⊕ and ⊗ are double-doubles with rigorous error bounds, exp is
+numpy's, both certified when no p-bit midpoint lies within the bound. Proofs and references:
+docs/semantics_fast53.md. Every method returns (values, flagged): flagged elements (NaN) are out
+of binary64's normal range or uncertified, and the caller recomputes them with MPFR
+(``tc0sim.fp.Format``), which gives the value or raises the error.
 """
 
 from __future__ import annotations
@@ -122,7 +117,7 @@ BINARY64: dict[str, Callable[..., np.ndarray]] = {
 
 EXACT_ZERO: dict[str, Callable[..., np.ndarray]] = {
     "add": lambda a, b: a == -b, "sub": lambda a, b: a == b, "mul": lambda a, b: (a == 0) | (b == 0),
-    "div": lambda a, b: (a == 0) & (b != 0), "sqrt": lambda a: a == 0, "exp": lambda a: np.zeros(a.shape, bool),
+    "div": lambda a, b: (a == 0) & (b != 0), "sqrt": lambda a: a == 0,
 }
 """Where a zero result is the exact result (a zero is never 'in range')."""
 
@@ -214,26 +209,6 @@ class Kernels53:
                 nonzero.reshape(-1)[bad[zero]] = False  # s is the exact (signed) zero
         return self._finish(s, nonzero)
 
-    def add(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(a + b)."""
-        return self.map("add", a, b)
-
-    def sub(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(a − b)."""
-        return self.map("sub", a, b)
-
-    def mul(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(a·b)."""
-        return self.map("mul", a, b)
-
-    def div(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(a/b); b = 0 is flagged (MPFR raises DivisionByZero)."""
-        return self.map("div", a, b)
-
-    def sqrt(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(√a); a < 0 is flagged (MPFR raises NegativeSqrt)."""
-        return self.map("sqrt", a)
-
     # --- certified rounding of an approximation --------------------------------------------
 
     def certified_round(
@@ -241,9 +216,9 @@ class Kernels53:
     ) -> tuple[np.ndarray, np.ndarray]:
         """round_p(x) for reals x with |x − (hi + lo)| <= bound, hi = RN_53(hi + lo): the values
         r = round_p(hi + lo) and where they are certain (``exact``: x = hi + lo). Certain when no
-        p-bit midpoint lies within bound of z = hi + lo: with m the midpoint next to r on z's side,
-        |(|hi| − m) ± lo| > bound (|hi| − m computed exactly as (|hi| − |r|) ∓ δ), and the other one at least δ/2 >= 2·bound away
-        (δ = 2^(E_r − p), half of r's p-bit ulp; below a power of two the midpoint is δ/2 away)."""
+        p-bit midpoint lies within bound of z = hi + lo: the one next to r on z's side, m, is
+        farther (|hi| − m computed exactly as (|hi| − |r|) ∓ δ, δ = 2^(E_r − p), or δ/2 below a
+        power of two, δ_t), and bound < δ_t/4 keeps the other one out of reach (docs, Theorem 2)."""
         r = np.array(hi, dtype=np.float64, order="C", copy=True)
         lo_flat = np.ascontiguousarray(lo, dtype=np.float64).reshape(-1)
         if self.p < 53:
