@@ -17,7 +17,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["MIN_P", "MAX_P", "EXP_RELATIVE_ERROR", "PLAIN_SUM_LIMIT", "Kernels53", "supports"]
+from tc0sim.ddarith import U, compensated_sum, dd_exp, dd_product, extracted_sum, product_error, reducible, two_sum_error
+
+__all__ = ["MIN_P", "MAX_P", "EXP_RELATIVE_ERROR", "NUMPY_EXP_MAX_P", "PLAIN_SUM_LIMIT", "Kernels53", "supports"]
 
 MIN_P, MAX_P = 26, 53
 """The precisions served here (p <= 25 has tc0sim.fastfp; above 53 a value is not a float64)."""
@@ -25,46 +27,24 @@ MIN_P, MAX_P = 26, 53
 EXP_RELATIVE_ERROR = 2.0**-40
 """Bound assumed on numpy exp's relative error, as in tc0sim.fastfp (documented <= 1 ulp)."""
 
+NUMPY_EXP_MAX_P = 32
+"""Up to this p numpy's exp is tried first (it leaves about 2^(p−39) of the elements uncertified,
+which the double-double exp then takes); above it the double-double exp does all of them."""
+
 PLAIN_SUM_LIMIT = 44
 """A ⊕ of k terms first tries the plain binary64 sum when p + log2(k) <= this (beyond it the
 bound 2·k·u·Σ|t| covers most p-bit midpoint gaps and certifies almost nothing)."""
-
-U = 2.0**-53
 
 _ABS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 _EXP_FIELD = np.int64(0x7FF0_0000_0000_0000)
 _FRACTION = np.int64(0x000F_FFFF_FFFF_FFFF)
 _LO_BITS = int(np.float64(2.0**-1022).view(np.int64)) + 1
 _HI_BITS = int(np.float64(np.finfo(np.float64).max).view(np.int64))
-_VELTKAMP = 134217729.0  # 2^27 + 1
 
 
 def supports(p: int) -> bool:
     """Whether these kernels are proven for precision p."""
     return MIN_P <= p <= MAX_P
-
-
-# --- error-free transformations (exact for binary64 operands, no overflow) ---------------------
-
-
-def two_sum_error(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """a + b − s exactly, for s = fl(a + b) (Knuth's TwoSum; exact in any range, also subnormal)."""
-    bb = s - a
-    return (a - (s - bb)) + (b - bb)
-
-
-def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Veltkamp's split: a = hi + lo exactly, each with at most 26 significant bits."""
-    c = _VELTKAMP * a
-    hi = c - (c - a)
-    return hi, a - hi
-
-
-def product_error(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """a·b − s exactly, for s = fl(a·b) with a, b in [1/4, 4) (Dekker: no step over- or underflows)."""
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    return (((ah * bh - s) + ah * bl) + al * bh) + al * bl
 
 
 def _unit(x: np.ndarray, even: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -237,13 +217,22 @@ class Kernels53:
         return r, ~ok
 
     def exp(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(e^x) from numpy's exp, certified with EXP_RELATIVE_ERROR (p <= 38 certifies
-        most elements; e^0 = 1 is exact); the rest is flagged."""
+        """round_p(e^x): numpy's exp certified with EXP_RELATIVE_ERROR for p <= NUMPY_EXP_MAX_P,
+        the double-double exp (ddarith.dd_exp, error <= 2^-71) for the rest; e^0 = 1 is exact."""
         x = np.asarray(x, dtype=np.float64)
-        with np.errstate(all="ignore"):
-            y = np.exp(x)
-            bound = y * (2 * EXP_RELATIVE_ERROR)  # >= ε·e^x/(1 − ε); a power of two scaling is exact
-        return self.certified_round(y, np.zeros_like(y), bound, x == 0)
+        zero = x == 0
+        if self.p <= NUMPY_EXP_MAX_P:
+            with np.errstate(all="ignore"):
+                y = np.exp(x)
+                bound = y * (2 * EXP_RELATIVE_ERROR)  # >= ε·e^x/(1 − ε); a power of two scaling is exact
+            r, flagged = self.certified_round(y, np.zeros_like(y), bound, zero)
+        else:
+            r, flagged = np.empty(x.shape), np.ones(x.shape, bool)
+        todo = np.flatnonzero(flagged.reshape(-1))
+        if todo.size:
+            hi, lo, bound = dd_exp(x.reshape(-1)[todo])
+            r.reshape(-1)[todo], flagged.reshape(-1)[todo] = self.certified_round(hi, lo, bound, zero.reshape(-1)[todo])
+        return r, flagged
 
     # --- reductions ------------------------------------------------------------------------
 
@@ -268,7 +257,7 @@ class Kernels53:
         if k == 0:
             return r.reshape(out_shape), flagged.reshape(out_shape)
         if self.p + math.log2(k) <= PLAIN_SUM_LIMIT and k > 2:
-            terms, along = _reducible(rows)
+            terms, along = reducible(rows)
             with np.errstate(all="ignore"):
                 y = terms.sum(axis=along)
                 bound = np.abs(terms).sum(axis=along) * (2.0 * k * U)  # >= γ_(k−1)·Σ|t| (Higham §4.2)
@@ -302,96 +291,7 @@ class Kernels53:
 
 
 
-def _reducible(rows: np.ndarray) -> tuple[np.ndarray, int]:
-    """Rows laid out for fast row reductions, and the axis to reduce: numpy reduces a short
-    contiguous axis one row at a time, so short rows are transposed once (the sums here hold
-    in any order of summation)."""
-    return (np.ascontiguousarray(rows.T), 0) if rows.shape[1] <= 64 else (rows, 1)
-
-
-def extracted_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of a 2-d array: (hi, lo, bound, exact) with hi + lo within bound of the exact sum.
-
-    Error-free extraction (S. M. Rump, T. Ogita, S. Oishi, "Accurate floating-point summation
-    part I: faithful rounding", SIAM J. Sci. Comput. 31(1), 2008, ExtractVector): with σ a power
-    of two >= 2k·max|t|, q = (σ + t) − σ is exact, a multiple of u·σ, and t − q is exact with
-    |t − q| <= u·σ; the q sum exactly in any order (partial sums are multiples of u·σ below σ).
-    The remainders are summed in binary64, within γ_(k−1)·Σ|t − q| <= γ_(k−1)·k·u·σ <= 2·k²·u²·σ
-    of their sum (k·u <= 2^-10). Exact ties are left to compensated_sum, which detects them."""
-    n, k = rows.shape
-    x, axis = _reducible(rows)
-    with np.errstate(all="ignore"):
-        _, e = np.frexp(np.maximum(x.max(axis=axis), -x.min(axis=axis)))
-        sigma = np.ldexp(1.0, e + math.ceil(math.log2(2 * k)))
-        q = x + np.expand_dims(sigma, axis)
-        q -= np.expand_dims(sigma, axis)
-        rest = np.subtract(x, q)
-        exact_part = q.sum(axis=axis)
-        part = rest.sum(axis=axis)
-        hi = exact_part + part
-        lo = two_sum_error(exact_part, part, hi)
-        bound = sigma * (2.0 * k * k * U * U) if k * U <= 2.0**-10 else np.full(n, np.inf)
-    return hi, lo, bound, np.zeros(n, bool)
-
-
-def compensated_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of a 2-d array: (hi, lo, bound, exact) with hi + lo within bound of the exact sum.
-
-    A pairwise tree of TwoSums (each exact) leaves the root S and errors e_j with Σt = S + Σe_j.
-    C sums the e_j along the same tree with TwoSums too, so Σe_j = C + Σf_j exactly, f_j the
-    errors of C's own additions; A sums |f_j| along the tree (each through at most 3L additions,
-    L levels), so |Σf_j| <= A/(1 − γ_3L) <= A·(1 + 2^-40) for L < 2^11. (hi, lo) = TwoSum(S, C).
-    Exact when A = 0. Handles cancellation far beyond extracted_sum's reach."""
-    s = rows
-    c = np.zeros_like(rows)
-    a = np.zeros_like(rows)
-    with np.errstate(all="ignore"):
-        while s.shape[1] > 1:
-            h = s.shape[1] // 2
-            s1, s2 = s[:, :h], s[:, h:2 * h]
-            top = s1 + s2
-            err = two_sum_error(s1, s2, top)
-            c1, c2 = c[:, :h], c[:, h:2 * h]
-            c12 = c1 + c2
-            f1 = two_sum_error(c1, c2, c12)
-            c_new = c12 + err
-            f2 = two_sum_error(c12, err, c_new)
-            a_new = ((a[:, :h] + a[:, h:2 * h]) + np.abs(f1)) + np.abs(f2)
-            s = np.concatenate([top, s[:, 2 * h:]], axis=1)
-            c = np.concatenate([c_new, c[:, 2 * h:]], axis=1)
-            a = np.concatenate([a_new, a[:, 2 * h:]], axis=1)
-        big_s, big_c, big_a = s[:, 0], c[:, 0], a[:, 0]
-        hi = big_s + big_c
-        lo = two_sum_error(big_s, big_c, hi)
-        bound = big_a + big_a * 2.0**-40
-    return hi, lo, bound, (big_a == 0) & np.isfinite(hi)
-
-
 SUM_STAGES = (extracted_sum, compensated_sum)
 """The double-double sums tried in turn on the rows not yet certified."""
 
 REDUCTIONS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"sum": Kernels53.sum, "prod": Kernels53.prod}
-
-
-def dd_product(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: (h, l, e, bound) with Π rows = (h + l)·2^e·(1 + θ), |θ·(h + l)| <= bound.
-
-    Significands m_i in [1/2, 1) (frexp) are multiplied into a double-double kept in [1/2, 1):
-    (ph, pl) = exact h·m (Dekker), (h, l) = TwoSum(ph, fl(pl + fl(l·m))), a relative error of
-    at most 3.0001·u² per step; hence |θ| <= 3.0002·(k − 1)·u² for k·u² tiny (bound 4·k·u²·|h|)."""
-    n, k = rows.shape
-    mant, exps = np.frexp(rows)
-    e = exps.sum(axis=1, dtype=np.int64)
-    h = mant[:, 0].copy() if k else np.ones(n)
-    l = np.zeros(n)
-    for i in range(1, k):
-        m = mant[:, i]
-        ph = h * m
-        pl = product_error(h, m, ph)
-        v = pl + l * m
-        h = ph + v
-        l = two_sum_error(ph, v, h)
-        h, shift = np.frexp(h)
-        l = np.ldexp(l, -shift)
-        e += shift
-    return h, l, e, np.abs(h) * (4 * k * U * U)

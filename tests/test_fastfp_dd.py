@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from reference import round_fraction, sqrt_p
 
+from tc0sim.ddarith import dd_exp
 from tc0sim.fastfp_dd import MAX_P, MIN_P, Kernels53, supports
 from tc0sim.fp import Format, FpArithmeticError
 
@@ -106,14 +107,28 @@ def test_basic_primitives_match_mpfr_on_random_tuples(prim: str, p: int) -> None
 
 @pytest.mark.parametrize("p", PRECISIONS)
 def test_exp_certified_or_flagged_matches_mpfr(p: int) -> None:
-    n = 200_000
+    n = N_53 if p == 53 else 200_000
     (x,) = random_operands("exp", p, n, seed=2)
     x[:10] = 0.0
     r, flagged = Kernels53(p).exp(x)
     check_fast(r, flagged, oracle_map(Format(p), "exp", x))
     assert not flagged[:10].any() and (r[:10] == 1).all()
-    if p <= 32:  # about 2^(p−39) of the elements lie within the bound of a midpoint
-        assert flagged.mean() < 0.02
+    assert flagged.mean() < 1e-4  # about 2^(p−70) lie within the double-double's bound of a midpoint
+
+
+def test_double_double_exp_error_is_inside_its_bound() -> None:
+    """Against MPFR's e^x at 300 bits: random arguments over binary64's range, arguments next to
+    multiples of ln2/64 (the reduction's worst cancellation), tiny and extreme ones."""
+    rng = np.random.default_rng(14)
+    near = np.rint(rng.uniform(-700, 700, 3000) * 64 / math.log(2)) * math.log(2) / 64
+    x = np.concatenate([rng.uniform(-708, 709.7, 5000), near, np.nextafter(near, 0), [0.0, 2.0**-1074, -1e-300, 709.78, -708.39]])
+    hi, lo, bound = dd_exp(x)
+    ctx = gmpy2.context(precision=300)
+    for v, h, l, b in zip(x.tolist(), hi.tolist(), lo.tolist(), bound.tolist()):
+        e = ctx.exp(v)
+        assert abs(ctx.sub(ctx.sub(e, h), l)) <= b, v
+        assert abs(l) <= math.ulp(h) / 2 and b <= abs(h) * 2.0**-70 + 2.0**-1074
+    assert np.isinf(dd_exp(np.array([710.0, -746.0, 800.0]))[2]).all()
 
 
 @pytest.mark.parametrize("p", PRECISIONS)
@@ -254,10 +269,10 @@ def test_range_limits_are_flagged_and_recomputed(p: int) -> None:
     r, flagged = K.map("sqrt", x)
     check(r, flagged, mpfr_result(F, "sqrt", x))
     assert flagged.tolist() == [True, False, False, False, False]
-    x = np.array([710.0, -745.5, 700.0, 1e-300, -708.0])
+    x = np.array([710.0, -745.5, 700.0, 1e-300, -708.0, -685.0])
     r, flagged = K.exp(x)
     check(r, flagged, mpfr_result(F, "exp", x))
-    assert flagged[0] and flagged[1]
+    assert flagged.tolist() == [True, True, False, False, True, p > 32]  # e^-685 < 2^(p+2−1023): flagged
 
 
 @pytest.mark.parametrize("p", PRECISIONS)
