@@ -167,7 +167,7 @@ def dd_exp(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ok = np.abs(x) <= 746
         xs = np.where(ok, x, 0.0)
         n = np.rint(xs * _INV_STEP)
-        r1 = xs - n * _L1  # exact: n·L1 is exact and within a factor 2 of x (Sterbenz)
+        r1 = xs - n * _L1  # exact (n·L1 has <= 49 bits; Sterbenz for |n| >= 2, docs for n = ±1)
         t2 = n * _L2
         rh = r1 - t2
         rl = two_sum_error(r1, -t2, rh) - n * _L3

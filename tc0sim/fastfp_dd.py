@@ -3,8 +3,8 @@
 A basic primitive is computed in binary64 (s = RN_53 of the exact result x) and rounded to p bits
 on the bit pattern; that double rounding is wrong only where s is exactly a p-bit midpoint and
 x != s, and there the sign of x − s, computed exactly by TwoSum or Dekker's product, breaks the tie
-(for p = 53, s is the answer). ⊕ and ⊗ are double-doubles with rigorous error bounds, exp is
-numpy's, both certified when no p-bit midpoint lies within the bound. Proofs and references:
+(for p = 53, s is the answer). ⊕, ⊗ and exp are double-doubles with rigorous error bounds
+(tc0sim.ddarith), certified when no p-bit midpoint lies within the bound. Proofs and references:
 docs/semantics_fast53.md. Every method returns (values, flagged): flagged elements (NaN) are out
 of binary64's normal range or uncertified, and the caller recomputes them with MPFR
 (``tc0sim.fp.Format``), which gives the value or raises the error.
@@ -126,7 +126,7 @@ class Kernels53:
         return a.view(np.uint64) <= np.uint64(_HI_BITS - _LO_BITS)
 
     def _round_resolved(self, s: np.ndarray, residual: Callable[[np.ndarray], np.ndarray]) -> None:
-        """Round the C-contiguous s = RN_53(x) to p bits in place, ties to even, where
+        """Round the C-contiguous s, |x − s| <= ulp_53(s)/2, to p bits in place as x, where
         ``residual(i)`` gives a value with the sign of x − s at the flat indices i where s is a
         p-bit midpoint (0: x = s, a true tie), or at every element for i = None."""
         b = s.reshape(-1).view(np.int64)
@@ -194,7 +194,7 @@ class Kernels53:
     def certified_round(
         self, hi: np.ndarray, lo: np.ndarray, bound: np.ndarray, exact: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(x) for reals x with |x − (hi + lo)| <= bound, hi = RN_53(hi + lo): the values
+        """round_p(x) for reals x with |x − (hi + lo)| <= bound, |lo| <= ulp(hi)/2: the values
         r = round_p(hi + lo) and where they are certain (``exact``: x = hi + lo). Certain when no
         p-bit midpoint lies within bound of z = hi + lo: the one next to r on z's side, m, is
         farther (|hi| − m computed exactly as (|hi| − |r|) ∓ δ, δ = 2^(E_r − p), or δ/2 below a
