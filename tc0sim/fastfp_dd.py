@@ -204,7 +204,7 @@ class Kernels53:
         if self.p < 53:
             self._round_resolved(r, lambda i: lo_flat if i is None else lo_flat[i])
         with np.errstate(all="ignore"):
-            sign = np.where(r < 0, -1.0, 1.0)
+            sign = np.copysign(1.0, r)
             away = ((hi - r) + lo) * sign > 0  # z lies beyond |r|, away from zero
             rb = r.view(np.int64) & _ABS
             delta = ((rb & _EXP_FIELD) - (self.p << 52)).view(np.float64)
@@ -248,7 +248,7 @@ class Kernels53:
 
     def sum(self, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """round_p(exact Σ) over ``axis`` (⊕, VAR Lemma 3.5 Part 3): the plain binary64 sum where
-        it certifies (small p), then a compensated pairwise sum on the other rows."""
+        it certifies (small p), then each of SUM_STAGES on the rows still uncertified."""
         rows, out_shape = self._rows(x, axis)
         n, k = rows.shape
         r = np.zeros(n)
@@ -287,8 +287,6 @@ class Kernels53:
     def reduce(self, prim: str, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """⊕ ("sum") or ⊗ ("prod") over ``axis``."""
         return REDUCTIONS[prim](self, x, axis)
-
-
 
 
 SUM_STAGES = (extracted_sum, compensated_sum)
