@@ -13,7 +13,10 @@ import math
 import gmpy2
 import numpy as np
 
-__all__ = ["U", "two_sum_error", "split", "product_error", "square_error", "extracted_sum", "compensated_sum", "dd_product", "dd_exp"]
+__all__ = [
+    "U", "two_sum_error", "split", "product_error", "square_error", "extracted_sum", "compensated_sum", "dd_product",
+    "dd_exp",
+]
 
 U = 2.0**-53
 """Unit roundoff of binary64."""
