@@ -72,7 +72,7 @@ def test_the_joined_chain_is_found_and_fused_on_both_engines() -> None:
     graph = build("conv2d", dict(zip(CONV, (5, 4, 3, 2, 3, 3)))).flat()
     live, keep = graph.live(), set(graph.outputs.values())
     (chain,) = blocking.joined_feeders(live, keep, blocking.is_map, blocking.is_reduction)
-    assert [n.prim for n in chain] == ["mul", "reshape", "concat"]
+    assert [n.prim.name for n in chain] == ["mul", "reshape", "concat"]
     assert {n.id for n in chain} <= MpfrMemory(24).fused(live, keep)
     assert {n.id for n in chain} <= fast_memory.FastMemory(24, 7).fused(live, keep)
 
