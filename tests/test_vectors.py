@@ -107,3 +107,18 @@ def test_a_full_dict_names_a_quiet_symbol_only_where_it_counts():
     # d_log and d_trig (log, sin, cos: traced models only) stay out of circuits that never use them
     assert to_dict(vec(d_std=1), full=True) == {"d_std": 1, "d_sum": 0, "d_prod": 0, "d_exp": 0, "d_sqrt": 0, "d_erf": 0}
     assert to_dict(vec(d_log=2), full=True) == {"d_std": 0, "d_sum": 0, "d_prod": 0, "d_exp": 0, "d_sqrt": 0, "d_erf": 0, "d_log": 2}
+    assert to_dict(vec(d_std=1), full=True, also={"d_trig"}) == {**depth_dict(d_std=1), "d_trig": 0}
+
+
+def test_a_depth_report_names_a_quiet_symbol_in_every_vector_once_one_uses_it():
+    from tc0sim.interp.depth import depth
+    from tc0sim.ir.graph import Builder
+
+    b = Builder()
+    x = b.input("x", (2,))
+    b.output("a", b.sin(x))
+    b.output("b", b.exp(x))
+    data = depth(b.graph).as_dict()
+    # two incomparable paths, one sin (d_trig) and one exp (d_exp); no log anywhere
+    assert sorted(data["critical"], key=lambda d: d["d_exp"]) == [depth_dict(d_trig=1), depth_dict(d_exp=1) | {"d_trig": 0}]
+    assert data["per_symbol"] == depth_dict(d_exp=1, d_trig=1)

@@ -65,7 +65,8 @@ symbol of the rows below in row order (a row with a new symbol is all it takes).
 QUIET_SYMBOLS = frozenset({"d_log", "d_trig"})
 """Symbols of the primitives only traced models use (log; sin and cos): a full {symbol: count}
 dict (``tc0sim.ir.vectors.to_dict``, the reports' JSON) names them only where they count, so a
-report of a circuit without them reads exactly as before they were added."""
+report of a circuit without them reads exactly as before they were added; a report of several
+vectors names one in all of them once one counts it (``to_dict(v, full=True, also=used(vectors))``)."""
 
 ROLES = ("elementwise", "reduction", "source", "wiring", "structure")
 """Role words: the by-role rule construction (``tc0sim.ir.rules.by_role``) reads them. A

@@ -10,7 +10,7 @@ non-negative value of the symbols exactly when every maximal vector is ``leq`` t
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from fractions import Fraction
 from typing import Union
 
@@ -61,10 +61,16 @@ def from_dict(counts: Mapping[str, int]) -> Vec:
     return tuple(out)
 
 
-def to_dict(v: Vec, full: bool = False) -> dict[str, int]:
-    """{symbol: count}; zeros omitted unless ``full`` (even then, those of ``QUIET_SYMBOLS``)."""
+def to_dict(v: Vec, full: bool = False, also: Collection[str] = ()) -> dict[str, int]:
+    """{symbol: count}; zeros omitted unless ``full`` (even then, those of ``QUIET_SYMBOLS`` not
+    in ``also``: a report of several vectors passes the quiet symbols any of them uses, ``used``)."""
     check(v)
-    return {s: c for s, c in zip(SYMBOLS, v) if c or (full and s not in QUIET_SYMBOLS)}
+    return {s: c for s, c in zip(SYMBOLS, v) if c or (full and (s not in QUIET_SYMBOLS or s in also))}
+
+
+def used(vectors: Iterable[Vec]) -> set[str]:
+    """The symbols with a non-zero count in some vector."""
+    return {s for v in vectors for s, c in zip(SYMBOLS, v) if c}
 
 
 def unit(symbol: str) -> Vec:

@@ -22,7 +22,7 @@ from tc0sim.interp.depth.state import PSet, State
 from tc0sim.interp.paths import PathGroup, group_path
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import QUIET_SYMBOLS, RESULT, SYMBOLS
-from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, to_dict
+from tc0sim.ir.vectors import Number, Vec, as_vec, dot, fmt, leq, to_dict, used
 from tc0sim.ir.wiring import origin
 
 
@@ -236,11 +236,13 @@ class DepthResult:
         return [(group.operator, group.depth) for group in group_path(path)]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: critical vectors (full dicts and linear forms), per-symbol maxima, exactness."""
+        """JSON-ready: critical vectors (full dicts and linear forms), per-symbol maxima, exactness;
+        a quiet symbol (d_log, d_trig) is named only when some critical vector counts it."""
+        shown = used(self.critical)
         return {
-            "critical": [to_dict(v, full=True) for v in self.critical],
+            "critical": [to_dict(v, full=True, also=shown) for v in self.critical],
             "linear": [fmt(v) for v in self.critical],
-            "per_symbol": {s: c for s, c in self.per_symbol.items() if c or s not in QUIET_SYMBOLS},
+            "per_symbol": {s: c for s, c in self.per_symbol.items() if s in shown or s not in QUIET_SYMBOLS},
             "exact": self.exact,
             "inexact_reasons": list(self.inexact_reasons),
         }
