@@ -505,8 +505,15 @@ def depth_vector(*counts: int) -> tuple[int, ...]:
 
 
 def depth_dict(**counts: int) -> dict[str, int]:
-    """The full {symbol: count} dict of a depth vector (every symbol of the table, 0 if not given;
-    a quiet symbol, as d_log, only if given)."""
-    from tc0sim.ir.primitives import QUIET_SYMBOLS, SYMBOLS
+    """The full {symbol: count} dict of a depth vector (every symbol of the table, 0 if not given)."""
+    from tc0sim.ir.primitives import SYMBOLS
 
-    return {s: counts.get(s, 0) for s in SYMBOLS if counts.get(s) or s not in QUIET_SYMBOLS}
+    return {s: counts.get(s, 0) for s in SYMBOLS}
+
+
+def report_dict(**counts: int) -> dict[str, int]:
+    """The {symbol: count} dict a report's JSON gives for a depth vector: every symbol of the table,
+    0 if not given, but a quiet one (d_log, d_trig: only traced models use them) only if given."""
+    from tc0sim.ir.primitives import QUIET_SYMBOLS
+
+    return {s: c for s, c in depth_dict(**counts).items() if s in counts or s not in QUIET_SYMBOLS}

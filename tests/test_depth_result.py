@@ -9,7 +9,7 @@ from tc0sim.errors import ConfigError
 from tc0sim.interp.depth import depth, depth_numeric
 from tc0sim.ir.graph import Builder
 
-from reference import depth_dict
+from reference import depth_dict, report_dict
 from depth_cases import assert_is_path, path_vector, two_branch_graph, v
 
 
@@ -60,8 +60,8 @@ def test_as_dict_is_json_ready():
 
     d = depth(two_branch_graph()).as_dict()
     assert json.loads(json.dumps(d))["critical"] == [
-        depth_dict(d_std=1, d_sum=0, d_prod=0, d_exp=2, d_sqrt=0),
-        depth_dict(d_std=1, d_sum=2, d_prod=0, d_exp=0, d_sqrt=0),
+        report_dict(d_std=1, d_sum=0, d_prod=0, d_exp=2, d_sqrt=0),
+        report_dict(d_std=1, d_sum=2, d_prod=0, d_exp=0, d_sqrt=0),
     ]
 
 

@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from reference import depth_dict
+from reference import report_dict
 
 from tc0sim.errors import Tc0simError
 from tc0sim.ir.primitives import QUIET_SYMBOLS, SYMBOLS
@@ -62,7 +62,7 @@ def test_depth_json_schema(tmp_path):
         assert set(v) == SYMBOL_KEYS
         assert all(isinstance(c, int) for c in v.values())
     # matmul: one layer of products then one ⊕ (VAR Lemma 5.2): d_std + d_sum
-    assert critical == [depth_dict(d_std=1, d_sum=1, d_prod=0, d_exp=0, d_sqrt=0)]
+    assert critical == [report_dict(d_std=1, d_sum=1, d_prod=0, d_exp=0, d_sqrt=0)]
     assert data["depth"]["exact"] is True
     witness = data["depth"]["witness"][0]
     assert [g["gates"] for g in witness["by_operator"] if g["gates"]] == [["mul", "sum"]]
@@ -101,7 +101,7 @@ def test_depth_of_layernorm_as_derived_by_hand(tmp_path):
     # d_std: div, sub, mul, div, div = 5; d_sum: 2; d_sqrt: 1 (VAR Lemma 5.5)
     path = model(tmp_path, "kind: layernorm\ndims: {n: 3, c: 4}\n")
     data = depth_report(path).as_dict()
-    assert data["depth"]["critical"] == [depth_dict(d_std=5, d_sum=2, d_prod=0, d_exp=0, d_sqrt=1)]
+    assert data["depth"]["critical"] == [report_dict(d_std=5, d_sum=2, d_prod=0, d_exp=0, d_sqrt=1)]
 
 
 def test_depth_accepts_a_model_spec_and_n(tmp_path):

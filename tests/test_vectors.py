@@ -19,7 +19,7 @@ from tc0sim.ir.vectors import (
     vec,
     zero,
 )
-from reference import depth_vector as V, depth_dict
+from reference import depth_vector as V, report_dict
 
 
 def test_vec_orders_counts_by_symbol():
@@ -38,7 +38,7 @@ def test_vec_rejects_unknown_symbol_and_negative_count():
 def test_to_dict_omits_zeros_unless_full():
     v = V(2, 0, 0, 1, 0)
     assert to_dict(v) == {"d_std": 2, "d_exp": 1}
-    assert to_dict(v, full=True) == depth_dict(d_std=2, d_sum=0, d_prod=0, d_exp=1, d_sqrt=0)
+    assert to_dict(v, full=True) == report_dict(d_std=2, d_sum=0, d_prod=0, d_exp=1, d_sqrt=0)
     assert from_dict(to_dict(v)) == v
 
 
@@ -107,7 +107,7 @@ def test_a_full_dict_names_a_quiet_symbol_only_where_it_counts():
     # d_log and d_trig (log, sin, cos: traced models only) stay out of circuits that never use them
     assert to_dict(vec(d_std=1), full=True) == {"d_std": 1, "d_sum": 0, "d_prod": 0, "d_exp": 0, "d_sqrt": 0, "d_erf": 0}
     assert to_dict(vec(d_log=2), full=True) == {"d_std": 0, "d_sum": 0, "d_prod": 0, "d_exp": 0, "d_sqrt": 0, "d_erf": 0, "d_log": 2}
-    assert to_dict(vec(d_std=1), full=True, also={"d_trig"}) == {**depth_dict(d_std=1), "d_trig": 0}
+    assert to_dict(vec(d_std=1), full=True, also={"d_trig"}) == {**report_dict(d_std=1), "d_trig": 0}
 
 
 def test_a_depth_report_names_a_quiet_symbol_in_every_vector_once_one_uses_it():
@@ -120,5 +120,5 @@ def test_a_depth_report_names_a_quiet_symbol_in_every_vector_once_one_uses_it():
     b.output("b", b.exp(x))
     data = depth(b.graph).as_dict()
     # two incomparable paths, one sin (d_trig) and one exp (d_exp); no log anywhere
-    assert sorted(data["critical"], key=lambda d: d["d_exp"]) == [depth_dict(d_trig=1), depth_dict(d_exp=1) | {"d_trig": 0}]
-    assert data["per_symbol"] == depth_dict(d_exp=1, d_trig=1)
+    assert sorted(data["critical"], key=lambda d: d["d_exp"]) == [report_dict(d_trig=1), report_dict(d_exp=1) | {"d_trig": 0}]
+    assert data["per_symbol"] == report_dict(d_exp=1, d_trig=1)
