@@ -71,3 +71,32 @@ default: the hybrids cost about m²/2 layer evaluations at 256 bits (``--max-gat
 MAX_ARCHIVE_VALUES = 10**8
 """Most values of one array of an .npz archive read by ``tc0sim approx`` (checked on its header)."""
 
+
+MAX_MEMORY_BUDGET = 2**50
+"""Largest ``depth --memory-budget`` (1 PiB): any larger size is a typing slip, not a machine."""
+
+MAX_WORKERS = 1024
+"""Most local Dask worker processes ``eval --workers`` starts."""
+
+MAX_CHUNK = 10**12
+"""Largest ``eval --chunk`` (product elements held at once)."""
+
+MAX_WITNESSES = 10**6
+"""Most witness paths ``depth --witnesses`` asks for (``all`` takes every critical vector)."""
+
+MAX_APPROX_DEGREE = 16
+"""Largest polynomial degree g of ``approx perturbation --replace aattc``: the aattc kernel has
+C(d+g, g) monomials, so its graph grows faster than any build budget sees before it is built."""
+
+MAX_REFERENCE_PRECISION = 4096
+"""Largest ``approx perturbation --reference`` (bits); the reference is also evaluated at twice it."""
+
+MAX_APPROX_MAGNITUDE = 2.0**500
+"""Largest |value| of embeddings ``tc0sim approx`` reads: every norm, distance and ratio then stays
+a finite float64 after its one rounding (beyond it a norm can exceed the float64 range)."""
+
+MAX_THRESHOLD_SAMPLES = 70_000
+"""Most seeded cases ``threshold --samples`` verifies (the exhaustive verification's own limit)."""
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+"""The picture formats ``--plot`` writes (by the file name's suffix)."""

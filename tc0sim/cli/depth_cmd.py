@@ -6,9 +6,18 @@ import time
 
 import click
 
-from tc0sim.cli.options import FORMAT_OPTION, N_OPTION, budget_options, parse_bytes, parse_count_or_all, parse_symbol_values
+from tc0sim.cli.options import (
+    FORMAT_OPTION,
+    N_OPTION,
+    budget_options,
+    check_plot,
+    parse_bytes,
+    parse_count_or_all,
+    parse_symbol_values,
+)
 from tc0sim.cli.output import SUMMARY_ROWS, show, status
 from tc0sim.ir.primitives import SYMBOLS
+from tc0sim.limits import MAX_MEMORY_BUDGET, MAX_WITNESSES
 from tc0sim.reports.base import exact_text
 from tc0sim.reports.depth import depth_report
 
@@ -47,7 +56,7 @@ from tc0sim.reports.depth import depth_report
     default="2GB",
     show_default=True,
     metavar="SIZE",
-    help="Memory the exact depth analysis may use, e.g. 500MB, 2GB (binary units; a bare number is bytes); "
+    help="Memory the exact depth analysis may use, e.g. 500MB, 2GB (binary units; a bare number is bytes; at most 1 PiB); "
     "a step that needs more is refused with exit status 2. (--max-memory bounds the graph build.)",
 )
 @click.option(
@@ -62,7 +71,7 @@ from tc0sim.reports.depth import depth_report
     help="threshold: replace the symbols by the depths of tc0sim's threshold circuits at the model's precision.",
 )
 @FORMAT_OPTION
-@click.option("--plot", "plot_path", default=None, metavar="OUT.png", help="Draw the critical path's gates by operator, stacked by symbol (needs matplotlib).")
+@click.option("--plot", "plot_path", default=None, metavar="OUT.png", help="Draw the critical path's gates by operator, stacked by symbol, as .png, .pdf or .svg (needs matplotlib).")
 @budget_options
 def depth(
     model: str,
@@ -89,13 +98,11 @@ def depth(
     With --gates threshold also the concrete threshold-circuit depth and size (docs/threshold.md).
     """
     started = time.perf_counter()
-    budget = parse_bytes(memory_budget, "--memory-budget")
+    budget = parse_bytes(memory_budget, "--memory-budget", MAX_MEMORY_BUDGET)
     values = parse_symbol_values(assignments) if assignments else None
     if plot_path is not None:
-        from tc0sim.cli.plots import require_matplotlib
-
-        require_matplotlib("--plot")
-    witnesses = parse_count_or_all(witness_count, "--witnesses")
+        check_plot(plot_path)
+    witnesses = parse_count_or_all(witness_count, "--witnesses", MAX_WITNESSES)
     report = depth_report(
         model, n, values, witnesses, full_path, budget, allow_upper_bound, gates == "threshold", status=status, started=started
     )

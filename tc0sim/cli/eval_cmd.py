@@ -9,16 +9,15 @@ from typing import Any
 import click
 import numpy as np
 
-from tc0sim.cli.options import N_OPTION, Count, budget_options, load
-from tc0sim.errors import one_line
+from tc0sim.cli.options import N_OPTION, Count, budget_options, check_output, check_scheduler, load
 from tc0sim.cli.output import jsonable, status, unlimited_int_digits
 from tc0sim.engines import PARALLEL_MIN_GATES
 from tc0sim.engines import choices as engine_choices
-from tc0sim.errors import ConfigError, Tc0simError
+from tc0sim.errors import ConfigError
 from tc0sim.fp import Format
 from tc0sim.io.inputs import read_inputs
 from tc0sim.ir.budget import active_budget
-from tc0sim.limits import MAX_PRECISION, MIN_PRECISION
+from tc0sim.limits import MAX_CHUNK, MAX_PRECISION, MAX_WORKERS, MIN_PRECISION
 
 DEFAULT_MAX_GATES = 5 * 10**7
 """Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
@@ -57,7 +56,8 @@ class EngineChoice(click.Choice):
     "output_path",
     required=True,
     metavar="OUT.json|OUT.npz",
-    help="Where to write the outputs: .json as exact [m, e] pairs (value m·2^e), .npz as float64 (only when exact).",
+    help="Where to write the outputs: .json as exact [m, e] pairs (value m·2^e), .npz as float64 arrays where "
+    "exact, else NAME.m and NAME.e arrays (docs/cli.md); `tc0sim show OUT` prints them.",
 )
 @click.option(
     "--max-gates",
@@ -78,9 +78,9 @@ class EngineChoice(click.Choice):
 @budget_options
 @click.option("--engine", type=EngineChoice(), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); mpfr-dask: MPFR on a Dask cluster (see --workers); auto: fast where it applies. Same bits.")
 @click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates, as many as the budget holds; 0: evaluate in this process).")
+@click.option("--workers", type=Count(0, MAX_WORKERS), default=None, help=f"MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates, as many as the budget holds; 0: evaluate in this process).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); it must have a worker within 30 s.")
-@click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
+@click.option("--chunk", "chunk", type=Count(1, MAX_CHUNK), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
 def eval_command(
     model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
     weight_files: tuple[str, ...],
@@ -90,15 +90,15 @@ def eval_command(
 
     A value of F_p is m·2^e with p-bit significand m (2^(p−1) ≤ |m| < 2^p, or m = 0). OUT.json
     holds every output exactly as nested lists of [m, e] integer pairs (any length of m);
-    OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
-    and weights not in --inputs are drawn from the file's seed and scale. See docs/cli.md.
+    OUT.npz holds an output as a float64 array when every value is exactly one, else as arrays
+    NAME.m and NAME.e (value m·2^e). Inputs and weights not in --inputs are drawn from the
+    file's seed and scale. See docs/cli.md.
     """
     from tc0sim.engines import EvalStats, evaluate, plan
     from tc0sim.interp.size import size as size_of
 
-    suffix = Path(output_path).suffix.lower()
-    if suffix not in (".json", ".npz"):
-        raise ConfigError(f"--output {output_path}: expected a .json or .npz file name")
+    suffix = check_output(output_path, "--output", (".json", ".npz")).suffix.lower()
+    check_scheduler(scheduler)
     spec = load(model)
     p = precision if precision is not None else spec.precision
     if p is None:
@@ -141,16 +141,10 @@ def eval_command(
         with unlimited_int_digits():
             Path(output_path).write_text(json.dumps(jsonable(document)) + "\n", encoding="utf-8")
     else:
-        arrays = {}
-        for name, value in outputs.items():
-            try:
-                arrays[name] = F.to_float64_array(value)
-            except Tc0simError as e:
-                raise ConfigError(
-                    f"cannot write {output_path}: output {name!r}: {one_line(e)}; write .json for exact [m, e] pairs"
-                ) from None
+        from tc0sim.io.outputs import eval_arrays
+
         with open(output_path, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **eval_arrays(outputs, F))
     shapes = ", ".join(f"{name}{list(v.shape)}" for name, v in outputs.items())
     click.echo(f"wrote {output_path}: {shapes} at p={p} ({gates:,} gates)")
     if show_stats:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from tc0sim.cli.options import N_OPTION, budget_options
-from tc0sim.reports.graph import graph_report
+from tc0sim.cli.options import N_OPTION, budget_options, check_output
+from tc0sim.reports.graph import SUFFIXES, graph_report
 
 
 @click.command()
@@ -15,5 +15,6 @@ from tc0sim.reports.graph import graph_report
 @budget_options
 def graph(model: str, n: int | None, output_path: str) -> None:
     """Export the tensor-level DAG of MODEL (a YAML model file) as GraphML, DOT or JSON; DOT marks the critical path."""
+    check_output(output_path, "--output", SUFFIXES)
     for line in graph_report(model, output_path, n).lines():
         click.echo(line)

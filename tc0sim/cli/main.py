@@ -24,6 +24,7 @@ from tc0sim.cli.depth_cmd import depth
 from tc0sim.cli.graph_cmd import graph
 from tc0sim.cli.kinds_cmd import kinds
 from tc0sim.cli.options import EXIT_BAD_INPUT, EXIT_VIOLATED
+from tc0sim.cli.show_cmd import show
 from tc0sim.cli.size_cmd import size
 from tc0sim.cli.threshold_cmd import threshold
 from tc0sim import __version__
@@ -33,6 +34,15 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_VIOLATED", "console", "main"]
 
 def _one_line(error: BaseException | str) -> str:
     return one_line(error)
+
+
+def _subcommands(ctx: click.Context | None) -> list[str]:
+    """The command names below the root of ``ctx`` (``['approx', 'perturbation']``)."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return names
 
 
 class Tc0simGroup(click.Group):
@@ -53,7 +63,7 @@ class Tc0simGroup(click.Group):
             )
             ctx.exit(EXIT_BAD_INPUT)
         except click.UsageError as error:
-            command = f"tc0sim {error.ctx.info_name} --help" if error.ctx and error.ctx.parent else "tc0sim --help"
+            command = " ".join(["tc0sim", *_subcommands(error.ctx), "--help"])
             click.echo(f"error: {_one_line(error.format_message())} (see '{command}')", err=True)
             ctx.exit(EXIT_BAD_INPUT)
 
@@ -100,7 +110,7 @@ def console() -> None:
 
 from tc0sim.cli.eval_cmd import eval_command  # noqa: E402  (the command lives in its own module)
 
-for _command in (depth, size, eval_command, audit, graph, kinds, claims, demo, threshold, approx):
+for _command in (depth, size, eval_command, show, audit, graph, kinds, claims, demo, threshold, approx):
     main.add_command(_command)
 
 

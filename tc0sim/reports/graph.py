@@ -45,10 +45,13 @@ def graph_report(model: str | Path | ModelSpec, output: str, n: int | None = Non
     """Build ``model`` at ``n`` and write its DAG to ``output`` (the format follows the suffix)."""
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.export import write
+    from tc0sim.io.outputs import atomic_path
 
     if Path(output).suffix.lower() not in SUFFIXES:
         raise ConfigError(f"--output {output}: expected a .graphml, .dot or .json file name")
     spec, _ = as_spec(model)
     built = spec.build(n)
-    write(built, output, depth_result=depth_of(built))
+    result = depth_of(built)
+    with atomic_path(output) as temporary:
+        write(built, temporary, depth_result=result)
     return GraphReport(spec.label(n), output, built)

@@ -59,6 +59,7 @@ def threshold_report(prim: str, p: int, output: str, k: int | None = None, sampl
     """Build the threshold circuit of ``prim`` at precision ``p`` (``k`` terms of sum or prod),
     write it to ``output`` (.json) and verify it against MPFR, exhaustively up to VERIFY_LIMIT cases."""
     from tc0sim.threshold.fp_circuits import ARITY, DEPTH_NOTES, PRIMS, REDUCTIONS, build
+    from tc0sim.io.outputs import atomic_path
     from tc0sim.threshold.verify import verify
 
     if prim not in PRIMS:
@@ -74,6 +75,7 @@ def threshold_report(prim: str, p: int, output: str, k: int | None = None, sampl
     if not output.endswith(".json"):
         raise ConfigError(f"--output {output}: expected a .json file name")
     circuit = build(prim, p, k)
-    circuit.write(output)
+    with atomic_path(output) as temporary:
+        circuit.write(temporary)
     check = verify(prim, p, k, circuit, limit=VERIFY_LIMIT, samples=samples)
     return ThresholdReport(prim, p, k, output, circuit, circuit.stats(), check, DEPTH_NOTES.get(prim))
