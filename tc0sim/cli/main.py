@@ -36,6 +36,15 @@ def _one_line(error: BaseException | str) -> str:
     return one_line(error)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that nothing more (not even the final flush) meets the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def _subcommands(ctx: click.Context | None) -> list[str]:
     """The command names below the root of ``ctx`` (``['approx', 'perturbation']``)."""
     names: list[str] = []
@@ -52,6 +61,9 @@ class Tc0simGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # `tc0sim … | head`: the reader has gone; stop quietly
+            _silence_stdout()
+            ctx.exit(0)
         except (Tc0simError, yaml.YAMLError, OSError) as error:
             click.echo(f"error: {_one_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)

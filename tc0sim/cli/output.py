@@ -8,6 +8,7 @@ Text goes through rich: tables on a terminal, no colour when stdout is not a ter
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -29,13 +30,19 @@ def _console(stream: Any = None) -> Any:
 
     stream = stream or sys.stdout
     terminal = hasattr(stream, "isatty") and stream.isatty()
-    return Console(
+    console = Console(
         file=stream,
         width=None if terminal else NON_TERMINAL_WIDTH,
         no_color=not terminal,
         highlight=False,
         soft_wrap=False,
     )
+    console.on_broken_pipe = _broken_pipe  # rich would exit 1; the command group stops quietly with 0
+    return console
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 
 
 def render_text(sections: Sequence[Section]) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
-
 import numpy as np
 
 from tc0sim.reports.base import FixedReport, Section
