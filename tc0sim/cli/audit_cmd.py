@@ -27,5 +27,7 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], gates_p: int | No
         click.echo(report.empty_note)
         return
     click.echo(report.render(fmt).rstrip("\n"))
+    if fmt != "json":
+        click.echo(("- " if fmt == "markdown" else "") + report.summary())
     if report.violated:
         click.get_current_context().exit(EXIT_VIOLATED)

@@ -48,6 +48,7 @@ def _broken_pipe() -> None:
 def render_text(sections: Sequence[Section]) -> None:
     """Print the sections on stdout as rich tables."""
     from rich.table import Table
+    from rich.text import Text
 
     console = _console()
     for section in sections:
@@ -56,9 +57,9 @@ def render_text(sections: Sequence[Section]) -> None:
         if section.headers:
             table = Table(show_lines=False)
             for header in section.headers:
-                table.add_column(str(header), overflow="fold")
+                table.add_column(Text(str(header)), overflow="fold")
             for row in section.rows:
-                table.add_row(*(str(c) for c in row))
+                table.add_row(*(Text(str(c)) for c in row))  # plain text: '[resnet, attn]' is not markup
             console.print(table)
             for line in section.lines:
                 console.print(line, markup=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,11 +26,19 @@ class GraphReport(Report):
     graph: Graph
 
     def lines(self) -> list[str]:
-        """What the command prints: the file written, then one line per input."""
-        out = [f"wrote {self.output}: {len(self.graph.live())} live nodes of {self.label}"]
+        """What the command prints: the file written, one line per input that is not a weight, and
+        the weights summed up (a released model has hundreds)."""
+        out = [f"wrote {self.output}: {len(self.graph.live()):,} live nodes of {self.label}"]
+        weights, scalars = 0, 0
         for name, node_id in self.graph.inputs.items():
             node = self.graph.node(node_id)
-            out.append(f"  {node.attrs.get('role', 'input')} {name}{list(node.shape)}")
+            role = node.attrs.get("role", "input")
+            if role == "weight":
+                weights, scalars = weights + 1, scalars + math.prod(node.shape)
+            else:
+                out.append(f"  {role} {name}{list(node.shape)}")
+        if weights:
+            out.append(f"  {weights:,} weight tensors, {scalars:,} scalars (listed in the file written)")
         return out
 
     def sections(self) -> list[Section]:
