@@ -88,8 +88,9 @@ def depth(
     """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
 
     MODEL is a YAML model file naming a kind, its dims and params (see examples/ and
-    docs/model_files.md; `tc0sim kinds` lists the kinds). The depth is a linear form in the gate
-    depths d_std, d_sum, d_prod, d_exp, d_sqrt; with --set it is also one number (unspecified
+    docs/model_files.md; `tc0sim kinds` lists the kinds). The depth is a linear form in the six gate
+    depths d_std, d_sum, d_prod, d_exp, d_sqrt, d_erf (a summary of its per-symbol maxima and its
+    value with every symbol 1 comes first); with --set it is also one number (unspecified
     symbols count 1) with the path realising it. When the file has a `claim:` key, the claimed
     depth is printed beside the computed one as tight, slack or violated. The analysis is exact
     (within --memory-budget, else refused); the report ends with the wall time of the command
