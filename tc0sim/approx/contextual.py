@@ -251,11 +251,10 @@ def contextual(
 
 def parse_range(text: str, low: int = MIN_PRECISION, high: int = MAX_APPROX_SWEEP_PRECISION) -> list[int]:
     """'2..64' → [2, …, 64]; a ConfigError for anything else or a range outside [low, high]."""
-    start, sep, stop = text.partition("..")
-    try:
-        a, b = int(start), int(stop)
-    except ValueError:
-        raise ConfigError(f"--sweep-precision {text!r}: expected A..B with integers, e.g. 2..64") from None
+    start, sep, stop = (part.strip() for part in text.partition(".."))
+    if not all(p.isascii() and p.isdigit() and len(p) <= 16 for p in (start, stop)):
+        raise ConfigError(f"--sweep-precision {text[:40]!r}: expected A..B with integers in digits 0-9, e.g. 2..64")
+    a, b = int(start), int(stop)
     if not sep or a > b or a < low or b > high:
         raise ConfigError(f"--sweep-precision {text!r}: expected A..B with {low} <= A <= B <= {high}")
     return list(range(a, b + 1))

@@ -41,11 +41,12 @@ def check_output_path(path: str | Path, option: str, suffixes: Sequence[str]) ->
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in suffixes:
-        found = f"{suffix!r}" if suffix else "no suffix"
-        raise ConfigError(f"{option} {path}: {found}; expected a file name ending in {', '.join(suffixes)}")
+        choices = " or ".join([", ".join(suffixes[:-1]), suffixes[-1]] if len(suffixes) > 1 else list(suffixes))
+        found = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise ConfigError(f"{option} {path}: expected a {choices} file name ({found})")
     parent = target.parent
     if not parent.is_dir():
-        raise ConfigError(f"{option} {path}: the directory {str(parent)!r} does not exist")
+        raise ConfigError(f"{option} {path}: directory {str(parent)!r}: No such file or directory")
     if target.is_dir():
         raise ConfigError(f"{option} {path}: is a directory")
     if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
