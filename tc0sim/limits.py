@@ -91,10 +91,6 @@ C(d+g, g) monomials, so its graph grows faster than any build budget sees before
 MAX_REFERENCE_PRECISION = 4096
 """Largest ``approx perturbation --reference`` (bits); the reference is also evaluated at twice it."""
 
-MAX_APPROX_MAGNITUDE = 2.0**500
-"""Largest |value| of embeddings ``tc0sim approx`` reads: every norm, distance and ratio then stays
-a finite float64 after its one rounding (beyond it a norm can exceed the float64 range)."""
-
 MAX_THRESHOLD_SAMPLES = 70_000
 """Most seeded cases ``threshold --samples`` verifies (the exhaustive verification's own limit)."""
 
