@@ -62,7 +62,12 @@ MAX_APPROX_EVALUATIONS = 200_000
 """Most bit-exact layer evaluations (sequences × precisions) of one ``approx contextual`` report."""
 
 MAX_APPROX_SWEEP_PRECISION = 4096
-"""Largest p of ``approx contextual --sweep-precision``."""
+"""Largest p of ``approx contextual`` (``--precision`` and ``--sweep-precision``): δ > 0 needs a few
+hundred bits at most, and an exp at 10^6 bits costs a good part of a second."""
+
+MAX_APPROX_GATES = 5 * 10**7
+"""Most gate evaluations (sequences × precisions × gates of the layer) of one ``approx contextual``
+report, as ``eval``'s default gate limit."""
 
 DEFAULT_MAX_CHAIN_GATES = 200_000
 """Largest ``var`` model (gates) ``approx perturbation`` and the audit cut into a layer chain by

@@ -16,6 +16,7 @@ from tc0sim.cli.output import progress, show, status
 from tc0sim.limits import (
     DEFAULT_MAX_CHAIN_GATES,
     MAX_APPROX_DEGREE,
+    MAX_APPROX_SWEEP_PRECISION,
     MAX_PRECISION,
     MAX_REFERENCE_PRECISION,
     MIN_PRECISION,
@@ -42,7 +43,7 @@ def separateness(embeddings: str, key: str, fmt: str) -> None:
 @approx.command()
 @click.argument("model")
 @click.option("--embeddings", "embeddings", required=True, metavar="EMB.npz", help="Sequences X (N, n, d) to evaluate.")
-@click.option("--precision", "-p", "precision", type=Count(MIN_PRECISION, MAX_PRECISION), default=None, help=f"Significand bits p, {MIN_PRECISION} ≤ p ≤ {MAX_PRECISION:,} (default: the file's 'precision:').")
+@click.option("--precision", "-p", "precision", type=Count(MIN_PRECISION, MAX_APPROX_SWEEP_PRECISION), default=None, help=f"Significand bits p, {MIN_PRECISION} ≤ p ≤ {MAX_APPROX_SWEEP_PRECISION} (default: the file's 'precision:').")
 @click.option("--weights", "weights_path", default=None, metavar="W.npz", help="W_Q, W_K, W_V by name; missing ones are drawn from the file's seed and scale.")
 @click.option("--sweep-precision", "sweep", default=None, metavar="A..B", help="Also evaluate at every p in A..B and report the least p with delta > 0.")
 @_FORMAT
