@@ -210,3 +210,18 @@ def test_closed_pipe_ends_quietly(tmp_path):
     stderr = process.stderr.read()
     assert process.wait(timeout=60) == 0
     assert stderr == b""
+
+
+def test_stats_count_the_gates_of_the_wrote_line(tmp_path):
+    """var_small at p = 24 (fast engine): a 0-d map node was counted twice by --stats (7,904,534
+    against the 7,904,531 gates of the size interpreter on the `wrote` line)."""
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    result = CliRunner().invoke(main, ["eval", str(ROOT / "examples" / "var_small.yaml"), "--precision", "24",
+                                       "--output", str(tmp_path / "o.json"), "--stats"])
+    assert result.exit_code == 0, result.output
+    wrote, stats = result.stdout.splitlines()[:2]
+    total = wrote.rsplit("(", 1)[1].split(" gates")[0]
+    assert stats.endswith(f"gates by engine: fast {total}"), (wrote, stats)
