@@ -85,10 +85,10 @@ class Tc0simGroup(click.Group):
 def main() -> None:
     """tc0sim: circuit-complexity simulator and depth accountant for VAR and FlowAR.
 
-    Every command but `claims`, `kinds` and `demo` reads MODEL, a YAML model file naming a kind
+    `depth`, `size`, `eval`, `audit`, `graph` and `approx` read MODEL, a YAML model file naming a kind
     (an operator or a model), its dims and params: start from one in examples/ (e.g.
     `tc0sim depth examples/attention.yaml`), list the kinds with `tc0sim kinds`, and see
-    docs/model_files.md and docs/cli.md. The claims audited are those of "Circuit Complexity
+    docs/model_files.md and docs/cli.md; `tc0sim show OUT` prints what `eval` wrote. The claims audited are those of "Circuit Complexity
     Bounds for Visual Autoregressive Model" (Ke, Li, Liang, Shi, Song; arXiv:2501.04299) and "On
     Computational Limits of FlowAR Models: Expressivity and Efficiency" (Cao, Gong, Ke, Li,
     Liang, Sha, Shi, Song; arXiv:2502.16490).
