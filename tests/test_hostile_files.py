@@ -225,3 +225,27 @@ def test_stats_count_the_gates_of_the_wrote_line(tmp_path):
     wrote, stats = result.stdout.splitlines()[:2]
     total = wrote.rsplit("(", 1)[1].split(" gates")[0]
     assert stats.endswith(f"gates by engine: fast {total}"), (wrote, stats)
+
+
+def test_show_prints_significands_of_any_length(tmp_path):
+    """At p = 15000 a significand has about 4,500 digits, beyond Python's default 4,300."""
+    model = tmp_path / "m.yaml"
+    model.write_text("kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\n", encoding="utf-8")
+    np.savez(tmp_path / "in.npz", X=np.array([[1.0 / 3.0]]), Y=np.array([[0.1]]))
+    cases = [["eval", model, "--inputs", tmp_path / "in.npz", "--precision", "15000", "--output", tmp_path / f"o.{s}"]
+             for s in ("npz", "json")]
+    cases += [["show", tmp_path / f"o.{s}", "--format", "json"] for s in ("npz", "json")]
+    report = run_batch(cases, tmp_path)
+    for case in report:
+        assert_clean(case)
+        assert case["exit"] == 0, case
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        (m, e), = json.loads(report[2]["stdout"])["outputs"]["out"]["pairs"]
+        assert json.loads(report[3]["stdout"])["outputs"]["out"]["pairs"] == [[m, e]]
+    finally:
+        sys.set_int_max_str_digits(previous)
+    assert m.bit_length() == 15000
+    # one product of the float64 inputs, rounded once to 15000 bits (exact: 53 + 53 bits suffice)
+    assert Fraction(m) * Fraction(2) ** e == Fraction(1.0 / 3.0) * Fraction(0.1)

@@ -143,8 +143,9 @@ def eval_command(
     else:
         from tc0sim.io.outputs import eval_arrays
 
+        arrays = eval_arrays(outputs, F)
         with open(output_path, "wb") as handle:
-            np.savez(handle, **eval_arrays(outputs, F))
+            np.savez(handle, **arrays)
     shapes = ", ".join(f"{name}{list(v.shape)}" for name, v in outputs.items())
     click.echo(f"wrote {output_path}: {shapes} at p={p} ({gates:,} gates)")
     if show_stats:

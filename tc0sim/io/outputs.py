@@ -29,7 +29,7 @@ import numpy as np
 
 from tc0sim.errors import ConfigError, Tc0simError
 from tc0sim.io.inputs import read_archive
-from tc0sim.limits import MAX_ARCHIVE_VALUES, MAX_PRECISION
+from tc0sim.limits import MAX_PRECISION
 
 INT64_BITS = 62
 """Significands of at most this many bits are stored as int64 (with the sign, well inside 2^63)."""
@@ -92,8 +92,9 @@ def eval_arrays(outputs: Mapping[str, np.ndarray], fmt: Any) -> dict[str, np.nda
             pass
         shape = tuple(np.shape(value))
         pairs = np.asarray(fmt.to_pairs(value), dtype=object).reshape(-1, 2)
-        arrays[f"{name}.m"] = _integers([int(m) for m in pairs[:, 0]], shape)
-        arrays[f"{name}.e"] = _integers([int(e) for e in pairs[:, 1]], shape)
+        with decimal_digits():
+            arrays[f"{name}.m"] = _integers([int(m) for m in pairs[:, 0]], shape)
+            arrays[f"{name}.e"] = _integers([int(e) for e in pairs[:, 1]], shape)
     return arrays
 
 
@@ -129,15 +130,15 @@ class Output:
                 out.append((num, -(den.bit_length() - 1)))
             return out
         assert self.m is not None and self.e is not None
-        with _digits(MAX_PRECISION):
+        with decimal_digits():
             return list(zip(_whole(self.path, self.name + ".m", self.m.ravel()[:count].tolist()),
                             _whole(self.path, self.name + ".e", self.e.ravel()[:count].tolist())))
 
 
 @contextmanager
-def _digits(bits: int) -> Iterator[None]:
-    """Let decimal text of integers of up to ``bits`` bits be read inside the block (Python's own
-    limit is 4300 digits; a significand at p = 10^6 has 301,030)."""
+def decimal_digits(bits: int = MAX_PRECISION) -> Iterator[None]:
+    """Let integers of up to ``bits`` bits be converted to and from decimal text inside the block
+    (Python's own limit is 4300 digits; a significand at p = 10^6 has 301,030)."""
     previous = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(max(previous, bits * 302 // 1000 + 2))
     try:
@@ -174,6 +175,9 @@ def read_eval_arrays(path: str | Path) -> dict[str, Output]:
 MAX_OUTPUT_FILE_BYTES = 2**30
 """Largest eval output file ``tc0sim show`` reads."""
 
+MAX_JSON_RANK = 32
+"""Most axes of an output in an eval .json file (``show``)."""
+
 
 def _flatten(nested: Any, depth: int, out: list[Any]) -> None:
     if depth == 0:
@@ -192,24 +196,25 @@ def read_eval_json(path: str | Path) -> dict[str, Output]:
         raise ConfigError(f"{path}: no such file")
     if target.stat().st_size > MAX_OUTPUT_FILE_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_OUTPUT_FILE_BYTES:,} bytes")
-    try:
-        with _digits(MAX_PRECISION):
-            document = json.loads(target.read_text(encoding="utf-8"))
+    try:  # integers stay decimal text until shown: no digit limit, no quadratic conversion of unshown values
+        document = json.loads(target.read_text(encoding="utf-8"), parse_int=str)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise ConfigError(f"{path}: not a tc0sim eval JSON file ({type(e).__name__})") from None
     if not isinstance(document, dict) or document.get("format") != "tc0sim-eval" or not isinstance(document.get("outputs"), dict):
         raise ConfigError(f"{path}: not a tc0sim eval output (expected 'format: tc0sim-eval' and 'outputs')")
     out: dict[str, Output] = {}
     for name, entry in document["outputs"].items():
-        shape = entry.get("shape") if isinstance(entry, dict) else None
-        if not isinstance(shape, list) or not all(isinstance(d, int) and 0 <= d <= MAX_ARCHIVE_VALUES for d in shape):
-            raise ConfigError(f"{path}: output {name!r} has no valid 'shape'")
+        raw = entry.get("shape") if isinstance(entry, dict) else None
+        if (not isinstance(raw, list) or len(raw) > MAX_JSON_RANK
+                or not all(isinstance(d, str) and d.isdigit() and len(d) <= 9 for d in raw)):
+            raise ConfigError(f"{path}: output {name!r} has no valid 'shape' (a list of at most {MAX_JSON_RANK} sizes)")
+        shape = [int(d) for d in raw]
         flat: list[Any] = []
         try:
             _flatten(entry.get("pairs"), len(shape), flat)
         except ConfigError:
             raise ConfigError(f"{path}: output {name!r}: the pairs do not match the shape {shape}") from None
-        if len(flat) != math.prod(shape) or not all(isinstance(p, list) and len(p) == 2 and all(type(v) is int for v in p) for p in flat):
+        if len(flat) != math.prod(shape) or not all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in flat):
             raise ConfigError(f"{path}: output {name!r}: expected {math.prod(shape)} integer [m, e] pairs")
         m = np.array([p[0] for p in flat] + [None], dtype=object)[:-1].reshape(shape)
         e = np.array([p[1] for p in flat] + [None], dtype=object)[:-1].reshape(shape)

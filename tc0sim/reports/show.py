@@ -27,14 +27,15 @@ def approximate(m: int, e: int) -> str:
 
 def show_report(path: str, limit: int | None = 20) -> ShowReport:
     """The first ``limit`` values (all: None) of every output of the eval file ``path``."""
-    from tc0sim.io.outputs import read_output
+    from tc0sim.io.outputs import decimal_digits, read_output
 
     sections, data = [], {"file": path, "outputs": {}}
     for name, output in read_output(path).items():
         total = math.prod(output.shape)
         pairs = output.pairs(limit)
         indices = [list(map(int, i)) for i in itertools.islice(np.ndindex(*output.shape), len(pairs))]
-        rows = [[str(i), f"{m}·2^{e}", approximate(m, e)] for i, (m, e) in zip(indices, pairs)]
+        with decimal_digits():
+            rows = [[str(i), f"{m}·2^{e}", approximate(m, e)] for i, (m, e) in zip(indices, pairs)]
         stored = "float64" if output.floats is not None else "m, e"
         section = Section(f"{name} {list(output.shape)} ({stored})", ("index", "exact m·2^e", "≈"), rows)
         if len(pairs) < total:
