@@ -249,3 +249,26 @@ def test_show_prints_significands_of_any_length(tmp_path):
     assert m.bit_length() == 15000
     # one product of the float64 inputs, rounded once to 15000 bits (exact: 53 + 53 bits suffice)
     assert Fraction(m) * Fraction(2) ** e == Fraction(1.0 / 3.0) * Fraction(0.1)
+
+
+def test_safetensors_tensors_are_read_only_when_a_weight_needs_them(tmp_path):
+    """An integer buffer the kind ignores (a training counter) does not refuse the file; the same
+    buffer under a weight's name does, by name; a rank beyond numpy's is refused on the header."""
+    from safetensors.numpy import save_file
+
+    from tc0sim.errors import ConfigError
+    from tc0sim.io import bind_weights
+    from tc0sim.modelfile import load_model
+
+    graph = load_model(MLP).build()
+    w, b = np.array(W, dtype=np.float32), np.array(B, dtype=np.float32)
+    save_file({"W": w, "b": b, "extra.count": np.array([7], dtype=np.int64)}, str(tmp_path / "ok.safetensors"))
+    bound = bind_weights(graph, [tmp_path / "ok.safetensors"], ignored=["extra.*"])
+    assert bound["W"].tolist() == W and bound["b"].tolist() == B
+    save_file({"W": w.astype(np.int64), "b": b}, str(tmp_path / "int.safetensors"))
+    with pytest.raises(ConfigError, match=r"tensor 'W' has dtype I64"):
+        bind_weights(graph, [tmp_path / "int.safetensors"])
+    header = json.dumps({"W": {"dtype": "F32", "shape": [1] * 100, "data_offsets": [0, 4]}}).encode()
+    (tmp_path / "rank.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
+    with pytest.raises(ConfigError, match="at most 32 axes"):
+        bind_weights(graph, [tmp_path / "rank.safetensors"])

@@ -22,6 +22,7 @@ import math
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +63,47 @@ def _torch_load(path: Path) -> Mapping[str, Any]:
 SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2"}
 """The safetensors dtypes read (as little-endian numpy dtypes; bfloat16 as its raw 16 bits)."""
 
+SAFETENSORS_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8,
+                        "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8, "C128": 16}
+"""Bytes per element of every safetensors dtype (to check a tensor's place in the file; only
+SAFETENSORS_DTYPES are read as weights)."""
+
 MAX_SAFETENSORS_HEADER = 100 * 2**20
 """Longest JSON header of a safetensors file read (the format's own limit is 100 MB)."""
+
+MAX_RANK = 32
+"""Most axes of a checkpoint tensor."""
 
 
 def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
     """bfloat16 values given as their 16 raw bits: a bfloat16 is the top half of a float32, so
     shifting the bits up gives the same value exactly."""
     return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+@dataclass(frozen=True)
+class SafeTensor:
+    """A tensor of a safetensors file, checked against the file but read only when a weight needs it."""
+
+    path: Path
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    offset: int
+    nbytes: int
+
+    def read(self) -> np.ndarray:
+        """The values (bfloat16 converted exactly to float32); a dtype that is not a real float is refused."""
+        if self.dtype not in SAFETENSORS_DTYPES:
+            raise ConfigError(f"--weights {self.path}: tensor {self.name!r} has dtype {self.dtype}, expected a real "
+                              f"floating point dtype ({', '.join(SAFETENSORS_DTYPES)})")
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(self.nbytes)
+        if len(data) != self.nbytes:
+            raise ConfigError(f"--weights {self.path}: tensor {self.name!r} is cut short")
+        array = np.frombuffer(data, dtype=np.dtype(SAFETENSORS_DTYPES[self.dtype])).reshape(self.shape)
+        return bfloat16_to_float32(array) if self.dtype == "BF16" else array
 
 
 def _safetensors_load(path: Path) -> Mapping[str, Any]:
@@ -91,27 +125,22 @@ def _safetensors_load(path: Path) -> Mapping[str, Any]:
             header = json.loads(handle.read(length).decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise bad("the header is not JSON") from None
-        if not isinstance(header, dict):
-            raise bad("the header is not a JSON object")
-        start, out = 8 + length, {}
-        for name, entry in header.items():
-            if name == "__metadata__":
-                continue
-            if not (isinstance(entry, dict) and isinstance(entry.get("dtype"), str) and isinstance(entry.get("shape"), list)
-                    and all(type(d) is int and d >= 0 for d in entry["shape"])
-                    and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
-                    and all(type(o) is int for o in entry["data_offsets"])):
-                raise bad(f"tensor {name!r} has no valid dtype, shape and data_offsets")
-            dtype, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
-            if dtype not in SAFETENSORS_DTYPES:
-                raise ConfigError(f"--weights {path}: tensor {name!r} has dtype {dtype}, expected a real floating point "
-                                  f"dtype ({', '.join(SAFETENSORS_DTYPES)})")
-            item = np.dtype(SAFETENSORS_DTYPES[dtype])
-            if not 0 <= begin <= end <= size - start or end - begin != math.prod(shape) * item.itemsize:
-                raise bad(f"tensor {name!r}: its data_offsets do not match its shape or the file")
-            handle.seek(start + begin)
-            array = np.frombuffer(handle.read(end - begin), dtype=item).reshape(shape)
-            out[name] = bfloat16_to_float32(array) if dtype == "BF16" else array
+    if not isinstance(header, dict):
+        raise bad("the header is not a JSON object")
+    start, out = 8 + length, {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not (isinstance(entry, dict) and entry.get("dtype") in SAFETENSORS_ITEMSIZE
+                and isinstance(entry.get("shape"), list) and len(entry["shape"]) <= MAX_RANK
+                and all(type(d) is int and d >= 0 for d in entry["shape"])
+                and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
+                and all(type(o) is int for o in entry["data_offsets"])):
+            raise bad(f"tensor {name!r} has no valid dtype, shape (at most {MAX_RANK} axes) and data_offsets")
+        dtype, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
+        if not 0 <= begin <= end <= size - start or end - begin != math.prod(shape) * SAFETENSORS_ITEMSIZE[dtype]:
+            raise bad(f"tensor {name!r}: its data_offsets do not match its shape or the file")
+        out[name] = SafeTensor(path, name, dtype, shape, start + begin, end - begin)
     return out
 
 
@@ -135,6 +164,8 @@ def _refused_layout(value: Any) -> str | None:
 def _as_float64(path: Path, name: str, value: Any) -> np.ndarray:
     """A tensor (torch or numpy) as a float64 array; float32/float16/bfloat16 convert exactly. Only
     dense, materialised, real floating tensors are accepted."""
+    if isinstance(value, SafeTensor):
+        value = value.read()
     if hasattr(value, "detach"):
         reason = _refused_layout(value)
         if reason is not None:
