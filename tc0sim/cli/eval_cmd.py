@@ -13,10 +13,10 @@ from typing import IO, Any
 
 import click
 
-from tc0sim.cli.longrun import LONG_SECONDS, check_output, duration, progress_bar, size_text, time_limit, write_complete
-from tc0sim.cli.options import N_OPTION, Count, budget_options, load
-from tc0sim.errors import ConfigError, Tc0simError, one_line
-from tc0sim.limits import MAX_PRECISION, MIN_PRECISION
+from tc0sim.cli.longrun import LONG_SECONDS, duration, progress_bar, size_text, time_limit, write_complete
+from tc0sim.cli.options import N_OPTION, Count, budget_options, check_output, check_scheduler, load
+from tc0sim.errors import ConfigError
+from tc0sim.limits import MAX_CHUNK, MAX_PRECISION, MAX_WORKERS, MIN_PRECISION
 
 DEFAULT_MAX_GATES = 5 * 10**7
 """Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
@@ -61,7 +61,8 @@ class EngineChoice(click.Choice):
     default=None,
     metavar="OUT.json|OUT.npz",
     help="Where to write the outputs (required unless --dry-run): .json as exact [m, e] pairs (value m·2^e), "
-    ".npz as float64 (only when exact). Written under a temporary name and renamed when complete.",
+    ".npz as float64 arrays where exact, else NAME.m and NAME.e arrays (docs/cli.md); `tc0sim show OUT` prints "
+    "them. Written under a temporary name and renamed when complete.",
 )
 @click.option(
     "--max-gates",
@@ -82,9 +83,9 @@ class EngineChoice(click.Choice):
 @budget_options
 @click.option("--engine", type=EngineChoice(), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); mpfr-dask: MPFR on a Dask cluster (see --workers); auto: fast where it applies. Same bits.")
 @click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default and 0: evaluate in this process).")
+@click.option("--workers", type=Count(0, MAX_WORKERS), default=None, help="MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default and 0: evaluate in this process).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); it must have a worker within 30 s.")
-@click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
+@click.option("--chunk", "chunk", type=Count(1, MAX_CHUNK), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Print the plan (engine, workers, gates, estimated time and memory) and exit without evaluating.")
 @click.option("--quiet", "-q", "quiet", is_flag=True, help="No plan line and no progress bar on stderr.")
 @click.option("--max-seconds", "max_seconds", type=click.FloatRange(min=0, min_open=True), default=None, metavar="S",
@@ -99,9 +100,10 @@ def eval_command(
 
     A value of F_p is m·2^e with p-bit significand m (2^(p−1) ≤ |m| < 2^p, or m = 0). OUT.json
     holds every output exactly as nested lists of [m, e] integer pairs (any length of m);
-    OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
-    and weights not in --inputs are drawn from the file's seed and scale. Ctrl-C or SIGTERM stop
-    it (exit 130 or 143) and leave no output file. See docs/cli.md.
+    OUT.npz holds an output as a float64 array when every value is exactly one, else as arrays
+    NAME.m and NAME.e (value m·2^e). Inputs and weights not in --inputs are drawn from the
+    file's seed and scale. Ctrl-C or SIGTERM stop it (exit 130 or 143) and leave no output
+    file. See docs/cli.md.
     """
     from tc0sim.engines import EvalStats, evaluate, plan
     from tc0sim.interp.size import size as size_of
@@ -110,7 +112,8 @@ def eval_command(
 
     if output_path is None and not dry_run:
         raise click.UsageError("Missing option '--output' (or give --dry-run).")
-    suffix = check_output(output_path, (".json", ".npz")) if output_path is not None else None
+    suffix = check_output(output_path, "--output", (".json", ".npz")).suffix.lower() if output_path is not None else None
+    check_scheduler(scheduler)
     spec = load(model)
     p = precision if precision is not None else spec.precision
     if p is None:
@@ -188,8 +191,8 @@ def plan_lines(chosen: Any) -> list[str]:
 
 
 def write_outputs(path: str, suffix: str, outputs: dict[str, Any], p: int, about: dict[str, Any]) -> None:
-    """The outputs as exact [m, e] pairs (.json, with ``about`` the run) or float64 arrays (.npz,
-    refused when a value is not one), written complete or not at all."""
+    """The outputs as exact [m, e] pairs (.json, with ``about`` the run) or .npz arrays
+    (``tc0sim.io.outputs.eval_arrays``), written complete or not at all."""
     import numpy as np
 
     from tc0sim.cli.output import unlimited_int_digits
@@ -208,14 +211,9 @@ def write_outputs(path: str, suffix: str, outputs: dict[str, Any], p: int, about
             text = json.dumps(jsonable(document)) + "\n"
         write_complete(path, lambda handle: handle.write(text.encode("utf-8")))
         return
-    arrays = {}
-    for name, value in outputs.items():
-        try:
-            arrays[name] = F.to_float64_array(value)
-        except Tc0simError as e:
-            raise ConfigError(
-                f"cannot write {path}: output {name!r}: {one_line(e)}; write .json for exact [m, e] pairs"
-            ) from None
+    from tc0sim.io.outputs import eval_arrays
+
+    arrays = eval_arrays(outputs, F)
 
     def save(handle: IO[bytes]) -> None:
         np.savez(handle, **arrays)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from tc0sim.cli.options import N_OPTION, budget_options
+from tc0sim.cli.options import N_OPTION, budget_options, check_output
+from tc0sim.limits import GRAPH_SUFFIXES
 
 
 @click.command()
@@ -16,5 +17,6 @@ def graph(model: str, n: int | None, output_path: str) -> None:
     """Export the tensor-level DAG of MODEL (a YAML model file) as GraphML, DOT or JSON; DOT marks the critical path."""
     from tc0sim.reports.graph import graph_report
 
+    check_output(output_path, "--output", GRAPH_SUFFIXES)
     for line in graph_report(model, output_path, n).lines():
         click.echo(line)
