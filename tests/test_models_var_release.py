@@ -100,7 +100,7 @@ def test_small_instance_matches_float64_torch(seed: int, shared: bool) -> None:
     torch, RV, var, vae, uniform = _small_reference(seed, shared)
     label = 3
     want = RV.infer(var, vae, label, torch.from_numpy(uniform), SMALL["cfg"], SMALL["top_k"], SMALL["top_p"])
-    graph = build("var_release", {}, {**SMALL, "shared_aln": shared})
+    graph = build("var_release", {}, {**SMALL, "shared_aln": shared, "sampler": "inverse_cdf"})
     weights = {**RV.state_arrays(var), **RV.state_arrays(vae, "vae.")}
     inputs = {k: v for k, v in weights.items() if k in graph.inputs}
     inputs["class_onehot"] = np.eye(10)[label]
@@ -138,7 +138,9 @@ def test_eval_with_the_reference_state_dicts(tmp_path) -> None:
     inputs = tmp_path / "in.npz"
     np.savez(inputs, class_onehot=np.eye(10)[7], uniform=uniform)
     out = tmp_path / "out.npz"
-    result = _cli(["eval", "examples/var_small.yaml", "--workers", "0", "--weights", str(var_file), "--weights", f"vae.={vae_file}",
+    model = tmp_path / "var_small_inverse_cdf.yaml"
+    model.write_text(open("examples/var_small.yaml", encoding="utf-8").read() + "sampler: inverse_cdf\n", encoding="utf-8")
+    result = _cli(["eval", str(model), "--workers", "0", "--weights", str(var_file), "--weights", f"vae.={vae_file}",
                    "--inputs", str(inputs), "--output", str(out)])
     assert result.exit_code == 0, result.output
     got = np.load(out)
