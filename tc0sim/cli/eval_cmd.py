@@ -56,8 +56,9 @@ class EngineChoice(click.Choice):
     "--output",
     "output_path",
     required=True,
-    metavar="OUT.json|OUT.npz",
-    help="Where to write the outputs: .json as exact [m, e] pairs (value m·2^e), .npz as float64 (only when exact).",
+    metavar="OUT.json|OUT.npz|OUT.png",
+    help="Where to write the outputs: .json as exact [m, e] pairs (value m·2^e), .npz as float64 (only when exact); "
+    ".png: a released model's image as the official code saves it (8-bit RGB; a batch as a grid, 8 to a row).",
 )
 @click.option(
     "--max-gates",
@@ -80,11 +81,15 @@ class EngineChoice(click.Choice):
 @click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help=f"MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default: one per core for graphs of at least {PARALLEL_MIN_GATES:,} gates, as many as the budget holds; 0: evaluate in this process).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); it must have a worker within 30 s.")
+@click.option("--torch-seed", "torch_seed", type=click.IntRange(0, 2**64 - 1), default=None, metavar="N",
+              help="Released models: draw the sampler's random inputs (and a drawn label) from torch's CPU generator "
+              "seeded N, in the official order (needs PyTorch), as the official sampler with g_seed=N.")
 @click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
 def eval_command(
     model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
     weight_files: tuple[str, ...],
     engine: str, show_stats: bool, workers: int | None, scheduler: str | None, chunk: int | None,
+    torch_seed: int | None = None,
 ) -> None:
     """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
 
@@ -97,8 +102,8 @@ def eval_command(
     from tc0sim.interp.size import size as size_of
 
     suffix = Path(output_path).suffix.lower()
-    if suffix not in (".json", ".npz"):
-        raise ConfigError(f"--output {output_path}: expected a .json or .npz file name")
+    if suffix not in (".json", ".npz", ".png"):
+        raise ConfigError(f"--output {output_path}: expected a .json, .npz or .png file name")
     spec = load(model)
     p = precision if precision is not None else spec.precision
     if p is None:
@@ -115,7 +120,11 @@ def eval_command(
         graph, p, engine, workers, scheduler, chunk, None if budget is None else budget.max_bytes, gates=gates,
         label=spec.label(n),
     )
+    if suffix == ".png":
+        _official(spec, "--output .png")  # a kind without an official image is refused before evaluating
     inputs = read_inputs(inputs_path, graph) if inputs_path else {}
+    if torch_seed is not None:
+        _add_seeded(inputs, spec, n, p, torch_seed)
     if weight_files:
         from tc0sim.io import bind_weights
 
@@ -124,7 +133,9 @@ def eval_command(
     with status(f"evaluating {gates:,} gates at p={p}"):
         outputs = evaluate(graph, inputs, chosen, seed=spec.seed, scale=spec.scale, stats=stats, values="native")
     F = Format(p)
-    if suffix == ".json":
+    if suffix == ".png":
+        _write_image(spec, outputs, output_path)
+    elif suffix == ".json":
         document = {
             "format": "tc0sim-eval",
             "kind": spec.kind,
@@ -156,6 +167,40 @@ def eval_command(
     if show_stats:
         for line in _stats_lines(stats):
             click.echo(line)
+
+
+def _official(spec: Any, what: str) -> Any:
+    """The kind's entry of tc0sim.models.official.OFFICIAL, or the refusal naming the option."""
+    from tc0sim.models.official import OFFICIAL
+
+    found = OFFICIAL.get(spec.kind)
+    if found is None:
+        raise ConfigError(f"{what}: kind {spec.kind!r} is not a released model (only {', '.join(OFFICIAL)})")
+    return found
+
+
+def _add_seeded(inputs: dict[str, Any], spec: Any, n: int | None, p: int, seed: int) -> None:
+    """--torch-seed: the official random inputs, refusing one also given by --inputs."""
+    seeded = _official(spec, "--torch-seed").seeded
+    if seeded is None:
+        raise ConfigError(f"--torch-seed: kind {spec.kind!r} has no official random stream wired yet")
+    drawn = seeded(spec.params_at(n), seed, p)
+    both = sorted(set(drawn) & set(inputs))
+    if both:
+        raise ConfigError(f"input(s) {', '.join(both)} given by --inputs are drawn by --torch-seed; give one or the other")
+    inputs.update(drawn)
+
+
+def _write_image(spec: Any, outputs: dict[str, Any], path: str) -> None:
+    """--output .png: the kind's image output in 8 bits as the official code saves it (a batch as a grid)."""
+    from tc0sim.io.png import grid, write_png
+
+    official = _official(spec, "--output .png")
+    image = np.vectorize(float, otypes=[np.float64])(outputs[official.image])
+    if image.shape[-1] != 3:
+        raise ConfigError(f"--output .png: output {official.image!r} of shape {list(image.shape)} is not an RGB image")
+    rgb = official.to_bytes(image)
+    write_png(path, grid(rgb) if rgb.ndim == 4 else rgb)
 
 
 def _stats_lines(stats: Any) -> list[str]:

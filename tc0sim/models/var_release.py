@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
 from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.domains import domain_input
@@ -50,6 +51,7 @@ from tc0sim.ops.activations import clamp, gelu_tanh, silu, softmax
 from tc0sim.ops.linear import conv2d_torch, linear
 from tc0sim.ops.norms import l2_normalize, layer_norm
 from tc0sim.ops.resize import area, bicubic
+from tc0sim.ops import torch_rng
 from tc0sim.ops.sampler import check_top_k, official_sample
 
 REF = "VAR as released (arXiv 2404.02905; official autoregressive_infer_cfg)"
@@ -520,6 +522,30 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"image": stack(images), "indices": tokens_out, "f_hat": stack(f_hat)}
 
 
+def draw_dtype(p: int) -> str:
+    """The dtype of the official run that p reproduces: float32 (the released model on CPU) for p ≤ 24,
+    float64 (the model in double) above; torch draws its Exp(1) numbers in the probs' dtype."""
+    return "float32" if p <= 24 else "float64"
+
+
+def official_inputs(params: Mapping[str, Any], seed: int, p: int) -> dict[str, np.ndarray]:
+    """The random inputs of ``autoregressive_infer_cfg(B, label_B, g_seed=seed, more_smooth)``, drawn from
+    torch's own CPU generator in the official order (``torch_rng.official_draws``), in ``draw_dtype(p)``:
+    ``exponentials`` (and ``gumbels``) stacked scale by scale, and ``class_onehot`` when the label is drawn."""
+    cfg = parse_config(params)
+    if cfg.sampler != "official":
+        raise ConfigError("a torch seed draws the official sampler's inputs; this model has sampler: inverse_cdf")
+    draws = torch_rng.official_draws(seed, cfg.batch, cfg.scales, cfg.codebook, cfg.classes, cfg.label, draw_dtype(p),
+                                     cfg.more_smooth)
+    out = {"exponentials": np.concatenate(draws.exponentials, axis=0)}
+    if draws.gumbels is not None:
+        out["gumbels"] = np.concatenate(draws.gumbels, axis=0)
+    if cfg.label is None:
+        onehot = np.eye(cfg.classes)[draws.labels]
+        out["class_onehot"] = onehot[0] if cfg.batch == 1 else onehot
+    return out
+
+
 def component_of(name: str) -> tuple[str, str]:
     """(group, component) of a weight name: transformer / vae_decoder / quantiser and its module."""
     if name.startswith(f"{VAE_PREFIX}quantize."):
@@ -562,5 +588,5 @@ def released_configs() -> list[tuple[int, int]]:
     return [(16, 256), (20, 256), (24, 256), (30, 256), (36, 512)]
 
 
-__all__: Sequence[str] = ["VarConfig", "parse_config", "sample", "parameters", "component_of", "phi_names",
+__all__: Sequence[str] = ["VarConfig", "parse_config", "sample", "official_inputs", "draw_dtype", "parameters", "component_of", "phi_names",
                           "released_configs", "RELEASED_SCALES", "IGNORED_WEIGHTS"]
