@@ -101,7 +101,7 @@ def check(node: Node, value: Any) -> None:
     good = np.asarray(dom.ok(arr), dtype=bool)
     if not good.all():
         at = tuple(int(i) for i in np.argwhere(~good)[0])
-        raise ConfigError(f"input {node.name!r} must hold {dom.says}; element {list(at)} is {arr[at]!r}")
+        raise ConfigError(f"input {node.name!r} must hold {dom.says}; element {list(at)} is {arr[at]}")
     wrong = None if dom.rows is None else dom.rows(arr)
     if wrong:
         raise ConfigError(f"input {node.name!r} must hold {dom.says}; {wrong}")
