@@ -170,8 +170,8 @@ def eval_command(
 
 
 def _official(spec: Any, what: str) -> Any:
-    """The kind's entry of tc0sim.models.official.OFFICIAL, or the refusal naming the option."""
-    from tc0sim.models.official import OFFICIAL
+    """The kind's entry of tc0sim.models.OFFICIAL, or the refusal naming the option."""
+    from tc0sim.models import OFFICIAL
 
     found = OFFICIAL.get(spec.kind)
     if found is None:

@@ -45,7 +45,7 @@ from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.domains import domain_input
 from tc0sim.ir.kind import Kind, Param
 from tc0sim.limits import MAX_CHANNELS
-from tc0sim.models.common import NamedWeights, weight_groups
+from tc0sim.models.common import NamedWeights, Official, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder, var_decoder_config
 from tc0sim.ops.activations import clamp, gelu_tanh, silu, softmax
 from tc0sim.ops.linear import conv2d_torch, linear
@@ -544,6 +544,16 @@ def official_inputs(params: Mapping[str, Any], seed: int, p: int) -> dict[str, n
         onehot = np.eye(cfg.classes)[draws.labels]
         out["class_onehot"] = onehot[0] if cfg.batch == 1 else onehot
     return out
+
+
+def image_bytes(unit: np.ndarray) -> np.ndarray:
+    """The image output (in [0, 1]: ``add_(1).mul_(0.5)`` is in the circuit) in 8 bits as torchvision's
+    ``save_image``: ``mul(255).add_(0.5).clamp_(0, 255)``, then truncation to uint8."""
+    return np.floor(np.clip(unit * 255 + 0.5, 0, 255)).astype(np.uint8)
+
+
+OFFICIAL = Official(official_inputs, "image", image_bytes)
+"""The official random stream and saved image of ``var_release``."""
 
 
 def component_of(name: str) -> tuple[str, str]:
