@@ -86,15 +86,20 @@ def top_p_keep(b: Builder, less: Tensor, weights: Tensor, top_p: float) -> Tenso
     """``keep[n, v]``: 0 where the ascending cumulative probability ``cum_v ≤ 1 − top_p`` and v is not last.
 
     ``before[u, v] = [u precedes or is v]`` in ascending order with ties by index: ``1 − [l_v < l_u]``
-    for u ≤ v, ``[l_u < l_v]`` for u > v.
+    for u ≤ v, ``[l_u < l_v]`` for u > v; that is ``[u ≤ v] + G[u, v]`` with the wiring-only
+    ``G = −[l_v < l_u]`` (u ≤ v), ``[l_u < l_v]`` (u > v). So ``cum_v = ⊕_u (p_u·[u ≤ v] ‖ p_u·G[u, v])``:
+    one ⊕ of 2V exact terms, the value of ``⊕_u p_u·before[u, v]``; v is last iff ``⊕_u before[u, v] = V``,
+    i.e. ``⊕_u G[u, v] > V − v − 3/2``. (Every element of G has the same depth: the depth interpreter
+    keeps the V × V pattern factored.)
     """
     n, vocab = weights.shape
     with b.scope("top_p", REF):
-        one = b.constant(1)
-        probs = b.div(weights, b.reshape(b.sum(weights, axis=1), (n, 1)))
-        before = by_triangle(b, b.sub(one, b.transpose(less, (0, 2, 1))), less)
-        cum = b.sum(b.mul(b.reshape(probs, (n, vocab, 1)), before), axis=1)
-        last = b.compare(b.constant(Fraction(2 * vocab - 1, 2)), b.sum(before, axis=1))
+        probs = b.reshape(b.div(weights, b.reshape(b.sum(weights, axis=1), (n, 1))), (n, vocab, 1))
+        signed = by_triangle(b, b.neg(b.transpose(less, (0, 2, 1))), less)
+        upto = by_triangle(b, b.broadcast(b.constant(1), (1, vocab, vocab)), b.broadcast(b.constant(0), (1, vocab, vocab)))
+        cum = b.sum(b.concat([b.mul(probs, upto), b.mul(probs, signed)], axis=1), axis=1)
+        bound = b.constant((vocab - np.arange(vocab) - Fraction(3, 2)).reshape(1, vocab))
+        last = b.compare(bound, b.sum(signed, axis=1))
         above = b.compare(b.constant(Fraction(1 - top_p)), cum)  # 1 − top_p as the code's float64
         return b.max(above, last)
 
