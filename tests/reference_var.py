@@ -249,13 +249,14 @@ def run(var: VAR, vae: VQVAE, labels: torch.Tensor, cfg: float, draw) -> dict:
     cond_in = var.shared_ada_lin(cond).view(-1, 1, 6, c) if hasattr(var, "shared_ada_lin") else cond
     big, cvae = scales[-1], vae.quantize.embedding.weight.shape[1]
     f_hat = torch.zeros(B, cvae, big, big, dtype=torch.float64)
-    cur, indices = 0, []
+    cur, indices, head = 0, [], []
     for si, pn in enumerate(scales):
         cur += pn * pn
         for blk in var.blocks:
             x = blk(x, cond_in)
         scale, shift = var.head_nm.ada_lin(cond).view(-1, 1, 2, c).unbind(2)
         logits = var.head(F.layer_norm(x, (c,), eps=1e-6) * (scale + 1) + shift)
+        head.append(logits.numpy().copy())
         t = cfg * (si / (K - 1))
         idx, h = draw(si, (1 + t) * logits[:B] - t * logits[B:])
         indices.append(idx)
@@ -269,7 +270,7 @@ def run(var: VAR, vae: VQVAE, labels: torch.Tensor, cfg: float, draw) -> dict:
             x = (var.word_embed(tok) + lvl_pos[:, cur : cur + nxt * nxt]).repeat(2, 1, 1)
     image = vae.decoder(vae.post_quant_conv(f_hat)).clamp(-1, 1).add(1).mul(0.5)
     return {"image": image.permute(0, 2, 3, 1).numpy(), "indices": torch.cat(indices, dim=1).numpy(),
-            "f_hat": f_hat.permute(0, 2, 3, 1).numpy()}
+            "f_hat": f_hat.permute(0, 2, 3, 1).numpy(), "logits": head}
 
 
 def infer(var: VAR, vae: VQVAE, label: int, u: torch.Tensor, cfg: float, top_k: int, top_p: float) -> dict:
@@ -280,7 +281,7 @@ def infer(var: VAR, vae: VQVAE, label: int, u: torch.Tensor, cfg: float, top_k: 
         idx = sample_rows(guided[0], u[starts[si] : starts[si + 1]], top_k, top_p)
         return idx[None], vae.quantize.embedding(idx)[None]
 
-    return {k: v[0] for k, v in run(var, vae, torch.tensor([label]), cfg, draw).items()}
+    return {k: v[0] for k, v in run(var, vae, torch.tensor([label]), cfg, draw).items() if k != "logits"}
 
 
 def sample_with_top_k_top_p_(logits_BlV: torch.Tensor, top_k: int, top_p: float, rng: torch.Generator) -> torch.Tensor:

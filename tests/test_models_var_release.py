@@ -267,12 +267,14 @@ def test_torch_seed_reproduces_the_official_loop_through_the_cli(tmp_path, g_see
     var_file, vae_file = _write_checkpoints(tmp_path, var, vae, torch)
     out = tmp_path / "out.npz"
     result = _cli(["eval", "examples/var_small.yaml", "--workers", "0", "--precision", "53", "--torch-seed", str(g_seed),
-                   "--weights", str(var_file), "--weights", f"vae.={vae_file}", "--output", str(out)])
+                   "--weights", str(var_file), "--weights", f"vae.={vae_file}", "--output", str(out), "--probe", "scale*/head"])
     assert result.exit_code == 0, result.output
     got = np.load(out)
     assert got["indices"].tolist() == want["indices"][0].tolist()
     assert len(set(want["indices"][0].tolist())) > 2  # the sampler really varies
     np.testing.assert_allclose(got["image"], want["image"][0], rtol=1e-10, atol=1e-10)
+    for si, logits in enumerate(want["logits"]):  # --probe 'scale*/head': each scale's logits, both CFG halves
+        np.testing.assert_allclose(got[f"var_release/scale{si + 1}/head"], logits, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize(

@@ -84,12 +84,15 @@ class EngineChoice(click.Choice):
 @click.option("--torch-seed", "torch_seed", type=click.IntRange(0, 2**64 - 1), default=None, metavar="N",
               help="Released models: draw the sampler's random inputs (and a drawn label) from torch's CPU generator "
               "seeded N, in the official order (needs PyTorch), as the official sampler with g_seed=N.")
+@click.option("--probe", "probes", multiple=True, metavar="GLOB",
+              help="Also write the value of every operator scope matching GLOB (e.g. 'scale*/head', 'scale*/quantiser'), "
+              "named by its scope path: the scope's last node (repeatable; .json or .npz output).")
 @click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
 def eval_command(
     model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str, max_gates: int,
     weight_files: tuple[str, ...],
     engine: str, show_stats: bool, workers: int | None, scheduler: str | None, chunk: int | None,
-    torch_seed: int | None = None,
+    torch_seed: int | None = None, probes: tuple[str, ...] = (),
 ) -> None:
     """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
 
@@ -103,12 +106,14 @@ def eval_command(
 
     suffix = Path(output_path).suffix.lower()
     if suffix not in (".json", ".npz", ".png"):
-        raise ConfigError(f"--output {output_path}: expected a .json, .npz or .png file name")
+        raise ConfigError(f"--output {output_path}: expected a .json or .npz file name (or .png: a released model's image)")
     spec = load(model)
     p = precision if precision is not None else spec.precision
     if p is None:
         raise ConfigError(f"{model}: no precision: give --precision P or add a 'precision:' key")
     graph = spec.build(n)
+    if probes:
+        _add_probes(graph, probes, suffix)
     gates = size_of(graph).total
     if gates > max_gates:
         raise ConfigError(
@@ -189,6 +194,28 @@ def _add_seeded(inputs: dict[str, Any], spec: Any, n: int | None, p: int, seed: 
     if both:
         raise ConfigError(f"input(s) {', '.join(both)} given by --inputs are drawn by --torch-seed; give one or the other")
     inputs.update(drawn)
+
+
+def _add_probes(graph: Any, patterns: tuple[str, ...], suffix: str) -> None:
+    """--probe: make the last node of every outermost scope whose path (or a path suffix after '/')
+    matches a pattern an output named by that path."""
+    import fnmatch
+
+    if suffix == ".png":
+        raise ConfigError("--probe writes to a .json or .npz output, not a .png image")
+    found: dict[str, int] = {}
+    for node in graph.nodes:
+        parts = node.scope_path.split("/") if node.scope_path else []
+        for depth in range(1, len(parts) + 1):  # the outermost matching scope
+            path = "/".join(parts[:depth])
+            if any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(path, f"*/{g}") for g in patterns):
+                found[path] = node.id  # nodes are in creation order: the last one is the scope's result
+                break
+    if not found:
+        raise ConfigError(f"--probe {' '.join(patterns)}: no operator scope matches (scopes are paths such as "
+                          "'var_release/scale2/head'; see tc0sim depth --full-path)")
+    for path, nid in found.items():
+        graph.outputs.setdefault(path, nid)
 
 
 def _write_image(spec: Any, outputs: dict[str, Any], path: str) -> None:
