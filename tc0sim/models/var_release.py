@@ -19,7 +19,8 @@ Peng, Wang; arXiv 2404.02905). The circuit follows the released implementation's
 * head: ``head(LN(x)(1 + s) + b)`` with ``s, b`` from ``head_nm.ada_lin``; logits over the codebook.
 * guidance: ``(1 + t)·logits_cond − t·logits_uncond`` with ``t = cfg · (k − 1)/(K − 1)`` at scale k
   (both constants are the float64 values the code computes).
-* sampling, with one uniform ``u ∈ [0, 1)`` per token as a circuit input (see ``sample``).
+* sampling: the official sampler (``tc0sim.ops.sampler.official_sample``: the exponential race of
+  ``torch.multinomial`` on Exp(1) inputs), or by inverse CDF on one uniform per token (``sampler: inverse_cdf``).
 * residual quantiser: the sampled rows of the codebook form an ``pn_k × pn_k`` map; except at the last
   scale it is resized bicubically to ``pn_K × pn_K``; then ``Φ(h) = ½h + ½Conv3×3(h)`` with the Φ
   picked for scale k by the code's nearest-tick rule; ``f_hat`` accumulates the results.
@@ -52,7 +53,7 @@ from tc0sim.ops.linear import conv2d_torch, linear
 from tc0sim.ops.norms import l2_normalize, layer_norm
 from tc0sim.ops.resize import area, bicubic
 from tc0sim.ops import torch_rng
-from tc0sim.ops.sampler import check_top_k, official_sample
+from tc0sim.ops.sampler import check_top_k, index_triangle, inverse_cdf_sample, official_sample
 
 REF = "VAR as released (arXiv 2404.02905; official autoregressive_infer_cfg)"
 RELEASED_SCALES: dict[int, tuple[int, ...]] = {
@@ -357,53 +358,6 @@ def _block(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, blk: 
     return out["x"]
 
 
-def sample(b: Builder, logits: Tensor, uniform: Tensor, top_k: int, top_p: float, tri: Tensor) -> tuple[Tensor, Tensor]:
-    """One-hot rows [n, V] and indices [n] sampled from ``logits`` [n, V] with one uniform per row.
-
-    The official ``sample_with_top_k_top_p_`` as comparisons and sums (``G[u, v] = [l_u < l_v]``):
-
-    1. top-k: keep v iff ``⊕_u [l_v < l_u] < k`` (all ties with the k-th largest kept, as
-       ``logits < kth_value`` removes); weights ``w_v = keep_v · e^(l_v)``.
-    2. top-p: ``p = w / ⊕w``; in ascending logit order with ties broken by index (``before[u, v] =
-       G[u, v] + [l_u = l_v]·[u ≤ v]``), ``cum_v = ⊕_u p_u·before[u, v]``; v is dropped iff
-       ``cum_v ≤ 1 − top_p`` and v is not last in that order (``⊕_u before[u, v] < V``).
-    3. inverse CDF in index order: ``P_v = ⊕_{u ≤ v} w_u``, ``sel_v = [u·P_(V−1) < P_v]`` (and
-       ``sel_(V−1) = 1``); the sample is the first v with ``sel_v = 1``: ``onehot = sel − sel shifted``,
-       ``index = V − ⊕ sel``.
-
-    ``tri[u, v] = [u ≤ v]`` is computed once for the circuit. top_k = 0 or ≥ V and top_p = 0 disable
-    their steps, as in the official code. PyTorch's own multinomial draws differently, so only the
-    distribution (not the random stream) matches the official sampler.
-    """
-    n, vocab = logits.shape
-    one = b.constant(1)
-    with b.scope("sample", REF):
-        weights = b.exp(logits)
-        if 0 < top_k < vocab or top_p > 0:
-            less = b.compare(b.reshape(logits, (n, vocab, 1)), b.reshape(logits, (n, 1, vocab)))  # [n, u, v]
-        if 0 < top_k < vocab:
-            with b.scope("top_k", REF):
-                above = b.sum(less, axis=2)  # for v: ⊕_u [l_v < l_u]
-                weights = b.mul(weights, b.compare(above, b.constant(Fraction(2 * top_k - 1, 2))))
-        if top_p > 0:
-            with b.scope("top_p", REF):
-                probs = b.div(weights, b.reshape(b.sum(weights, axis=1), (n, 1)))
-                equal = b.sub(b.sub(one, less), b.transpose(less, (0, 2, 1)))
-                before = b.add(less, b.mul(equal, tri))
-                cum = b.sum(b.mul(b.reshape(probs, (n, vocab, 1)), before), axis=1)
-                last = b.compare(b.constant(Fraction(2 * vocab - 1, 2)), b.sum(before, axis=1))
-                low = b.sub(one, b.compare(b.sub(one, b.constant(top_p)), cum))
-                weights = b.mul(weights, b.sub(one, b.mul(low, b.sub(one, last))))
-        with b.scope("inverse_cdf", REF):
-            prefix = b.sum(b.mul(b.reshape(weights, (n, vocab, 1)), tri), axis=1)
-            target = b.mul(b.reshape(uniform, (n, 1)), b.slice(prefix, 1, vocab - 1, vocab))
-            sel = b.concat([b.slice(b.compare(target, prefix), 1, 0, vocab - 1), b.broadcast(b.reshape(one, (1, 1)), (n, 1))], axis=1)
-            shifted = b.concat([b.broadcast(b.reshape(b.constant(0), (1, 1)), (n, 1)), b.slice(sel, 1, 0, vocab - 1)], axis=1)
-            onehot = b.sub(sel, shifted)
-            index = b.sub(b.constant(vocab), b.sum(sel, axis=1))
-    return onehot, index
-
-
 def _conditioning(b: Builder, w: NamedWeights, cfg: VarConfig) -> Tensor:
     """``class_emb`` rows [2B, C]: the B labels, then B null rows (``label_B``, then the null class).
 
@@ -431,14 +385,13 @@ class _Sampler:
             self.gumbels = domain_input(b, "gumbels", (rows, vocab), "gumbel") if cfg.more_smooth else None
         else:
             self.noise = domain_input(b, "uniform", (rows,), "unit")
-            index_range = b.constant(np.arange(vocab).reshape(vocab, 1))
-            self.tri = b.compare(index_range, b.constant((np.arange(vocab) + Fraction(1, 2)).reshape(1, vocab)))
+            self.tri = index_triangle(b, vocab)
 
     def __call__(self, guided: Tensor, si: int, start: int, stop: int) -> tuple[Tensor, Tensor]:
         """Codebook weights [B·pn², V] and indices [B·pn²] of scale ``si`` (rows ``start:stop`` of the inputs)."""
         b, cfg = self.b, self.cfg
         if cfg.sampler == "inverse_cdf":
-            return sample(b, guided, b.slice(self.noise, 0, start, stop), cfg.top_k, cfg.top_p, self.tri)
+            return inverse_cdf_sample(b, guided, b.slice(self.noise, 0, start, stop), cfg.top_k, cfg.top_p, self.tri)
         gumbels = None if self.gumbels is None else b.slice(self.gumbels, 0, start, stop)
         return official_sample(b, guided, b.slice(self.noise, 0, start, stop), cfg.top_k, cfg.top_p, gumbels=gumbels,
                                scale_index=si, scales=len(cfg.scales))
@@ -598,5 +551,5 @@ def released_configs() -> list[tuple[int, int]]:
     return [(16, 256), (20, 256), (24, 256), (30, 256), (36, 512)]
 
 
-__all__: Sequence[str] = ["VarConfig", "parse_config", "sample", "official_inputs", "draw_dtype", "parameters", "component_of", "phi_names",
+__all__: Sequence[str] = ["VarConfig", "parse_config", "official_inputs", "draw_dtype", "parameters", "component_of", "phi_names",
                           "released_configs", "RELEASED_SCALES", "IGNORED_WEIGHTS"]
