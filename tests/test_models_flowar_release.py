@@ -228,3 +228,22 @@ def test_flowar_inputs_have_domains():
         build("flowar_release", {}, dict(SMALL, label=3))
     with pytest.raises(ConfigError, match="classes"):
         build("flowar_release", {}, dict(SMALL, classes=1001))
+
+
+def test_png_output_is_the_official_8_bit_image(tmp_path):
+    """``--output .png`` decodes (matplotlib's reader) to MAR/FlowAR's saver restated in torch:
+    ``round(clip((x + 1)/2 · 255, 0, 255))`` (half to even) of the ``out`` output, RGB."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    png, npz = tmp_path / "f.png", tmp_path / "f.npz"
+    for out in (png, npz):
+        result = CliRunner().invoke(main, ["eval", "examples/flowar_release.yaml", "--n", "3", "--output", str(out)])
+        assert result.exit_code == 0, result.output
+    image = torch.from_numpy(np.load(npz)["out"])
+    want = torch.round(((image + 1) / 2 * 255).clamp(0, 255)).to(torch.uint8).numpy()
+    got = np.round(plt.imread(png) * 255).astype(np.uint8)
+    assert got.shape == (6, 6, 3) and np.array_equal(got, want)
+    assert len(np.unique(got)) > 3
