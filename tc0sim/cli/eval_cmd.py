@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from tc0sim.cli.options import N_OPTION, Count, budget_options, load
+from tc0sim.cli.released import add_probes, add_seeded, official, write_image
 from tc0sim.errors import one_line
 from tc0sim.cli.output import jsonable, status, unlimited_int_digits
 from tc0sim.engines import PARALLEL_MIN_GATES
@@ -113,7 +114,7 @@ def eval_command(
         raise ConfigError(f"{model}: no precision: give --precision P or add a 'precision:' key")
     graph = spec.build(n)
     if probes:
-        _add_probes(graph, probes, suffix)
+        add_probes(graph, probes, suffix)
     gates = size_of(graph).total
     if gates > max_gates:
         raise ConfigError(
@@ -126,10 +127,10 @@ def eval_command(
         label=spec.label(n),
     )
     if suffix == ".png":
-        _official(spec, "--output .png")  # a kind without an official image is refused before evaluating
+        official(spec, "--output .png")  # a kind without an official image is refused before evaluating
     inputs = read_inputs(inputs_path, graph) if inputs_path else {}
     if torch_seed is not None:
-        _add_seeded(inputs, spec, n, p, torch_seed)
+        add_seeded(inputs, spec, n, p, torch_seed)
     if weight_files:
         from tc0sim.io import bind_weights
 
@@ -139,7 +140,7 @@ def eval_command(
         outputs = evaluate(graph, inputs, chosen, seed=spec.seed, scale=spec.scale, stats=stats, values="native")
     F = Format(p)
     if suffix == ".png":
-        _write_image(spec, outputs, output_path)
+        write_image(spec, outputs, output_path)
     elif suffix == ".json":
         document = {
             "format": "tc0sim-eval",
@@ -172,62 +173,6 @@ def eval_command(
     if show_stats:
         for line in _stats_lines(stats):
             click.echo(line)
-
-
-def _official(spec: Any, what: str) -> Any:
-    """The kind's entry of tc0sim.models.OFFICIAL, or the refusal naming the option."""
-    from tc0sim.models import OFFICIAL
-
-    found = OFFICIAL.get(spec.kind)
-    if found is None:
-        raise ConfigError(f"{what}: kind {spec.kind!r} is not a released model (only {', '.join(OFFICIAL)})")
-    return found
-
-
-def _add_seeded(inputs: dict[str, Any], spec: Any, n: int | None, p: int, seed: int) -> None:
-    """--torch-seed: the official random inputs, refusing one also given by --inputs."""
-    seeded = _official(spec, "--torch-seed").seeded
-    if seeded is None:
-        raise ConfigError(f"--torch-seed: kind {spec.kind!r} has no official random stream wired yet")
-    drawn = seeded(spec.params_at(n), seed, p)
-    both = sorted(set(drawn) & set(inputs))
-    if both:
-        raise ConfigError(f"input(s) {', '.join(both)} given by --inputs are drawn by --torch-seed; give one or the other")
-    inputs.update(drawn)
-
-
-def _add_probes(graph: Any, patterns: tuple[str, ...], suffix: str) -> None:
-    """--probe: make the last node of every outermost scope whose path (or a path suffix after '/')
-    matches a pattern an output named by that path."""
-    import fnmatch
-
-    if suffix == ".png":
-        raise ConfigError("--probe writes to a .json or .npz output, not a .png image")
-    found: dict[str, int] = {}
-    for node in graph.nodes:
-        parts = node.scope_path.split("/") if node.scope_path else []
-        for depth in range(1, len(parts) + 1):  # the outermost matching scope
-            path = "/".join(parts[:depth])
-            if any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(path, f"*/{g}") for g in patterns):
-                found[path] = node.id  # nodes are in creation order: the last one is the scope's result
-                break
-    if not found:
-        raise ConfigError(f"--probe {' '.join(patterns)}: no operator scope matches (scopes are paths such as "
-                          "'var_release/scale2/head'; see tc0sim depth --full-path)")
-    for path, nid in found.items():
-        graph.outputs.setdefault(path, nid)
-
-
-def _write_image(spec: Any, outputs: dict[str, Any], path: str) -> None:
-    """--output .png: the kind's image output in 8 bits as the official code saves it (a batch as a grid)."""
-    from tc0sim.io.png import grid, write_png
-
-    official = _official(spec, "--output .png")
-    image = np.vectorize(float, otypes=[np.float64])(outputs[official.image])
-    if image.shape[-1] != 3:
-        raise ConfigError(f"--output .png: output {official.image!r} of shape {list(image.shape)} is not an RGB image")
-    rgb = official.to_bytes(image)
-    write_png(path, grid(rgb) if rgb.ndim == 4 else rgb)
 
 
 def _stats_lines(stats: Any) -> list[str]:
