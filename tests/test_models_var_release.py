@@ -374,6 +374,12 @@ def test_torch_seed_and_png_output_errors(tmp_path) -> None:
     model.write_text(open("examples/var_small.yaml", encoding="utf-8").read() + "sampler: inverse_cdf\n", encoding="utf-8")
     result = _cli(["eval", str(model), "--torch-seed", "1", "--output", out])
     assert result.exit_code == 2 and "sampler: inverse_cdf" in result.output and "Traceback" not in result.output
+    given = tmp_path / "q.npz"
+    np.savez(given, exponentials=np.ones((21, 16)))
+    result = _cli(["eval", "examples/var_small.yaml", "--torch-seed", "1", "--inputs", str(given), "--output", out])
+    assert result.exit_code == 2 and "exponentials given by --inputs are drawn by --torch-seed" in result.output
+    result = _cli(["eval", "examples/var_small.yaml", "--probe", "scale*/head", "--output", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "--probe writes to a .json or .npz output" in result.output
 
 
 def test_png_output_is_the_official_8_bit_image(tmp_path) -> None:
