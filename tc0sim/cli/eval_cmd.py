@@ -17,6 +17,7 @@ from tc0sim.cli.longrun import LONG_SECONDS, duration, progress_bar, size_text, 
 from tc0sim.cli.options import N_OPTION, Count, budget_options, check_output, check_scheduler, load
 from tc0sim.errors import ConfigError
 from tc0sim.limits import MAX_CHUNK, MAX_PRECISION, MAX_WORKERS, MIN_PRECISION
+from tc0sim.cli.released import add_probes, add_seeded, official, write_image
 
 DEFAULT_MAX_GATES = 5 * 10**7
 """Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
@@ -59,10 +60,11 @@ class EngineChoice(click.Choice):
     "--output",
     "output_path",
     default=None,
-    metavar="OUT.json|OUT.npz",
+    metavar="OUT.json|OUT.npz|OUT.png",
     help="Where to write the outputs (required unless --dry-run): .json as exact [m, e] pairs (value m·2^e), "
-    ".npz as float64 arrays where exact, else NAME.m and NAME.e arrays (docs/cli.md); `tc0sim show OUT` prints "
-    "them. Written under a temporary name and renamed when complete.",
+    ".npz as float64 arrays where exact, else NAME.m and NAME.e arrays (docs/cli.md; `tc0sim show OUT` prints "
+    "them); .png: a released model's image as the official code saves it (8-bit RGB; a batch as a grid, 8 to a "
+    "row). Written under a temporary name and renamed when complete.",
 )
 @click.option(
     "--max-gates",
@@ -90,11 +92,18 @@ class EngineChoice(click.Choice):
 @click.option("--quiet", "-q", "quiet", is_flag=True, help="No plan line and no progress bar on stderr.")
 @click.option("--max-seconds", "max_seconds", type=click.FloatRange(min=0, min_open=True), default=None, metavar="S",
               help="Refuse when the estimated time is above S seconds, and stop (exit 2, nothing written) if the evaluation runs longer.")
+@click.option("--torch-seed", "torch_seed", type=click.IntRange(0, 2**64 - 1), default=None, metavar="N",
+              help="Released models: draw the sampler's random inputs (and a drawn label) from torch's CPU generator "
+              "seeded N, in the official order (needs PyTorch), as the official sampler with g_seed=N.")
+@click.option("--probe", "probes", multiple=True, metavar="GLOB",
+              help="Also write the value of every operator scope matching GLOB (e.g. 'scale*/head', 'scale*/quantiser'), "
+              "named by its scope path: the scope's last node (repeatable; .json or .npz output).")
 def eval_command(
     model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str | None, max_gates: int,
     weight_files: tuple[str, ...],
     engine: str, show_stats: bool, workers: int | None, scheduler: str | None, chunk: int | None,
     dry_run: bool, quiet: bool, max_seconds: float | None,
+    torch_seed: int | None = None, probes: tuple[str, ...] = (),
 ) -> None:
     """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
 
@@ -112,13 +121,16 @@ def eval_command(
 
     if output_path is None and not dry_run:
         raise click.UsageError("Missing option '--output' (or give --dry-run).")
-    suffix = check_output(output_path, "--output", (".json", ".npz")).suffix.lower() if output_path is not None else None
+    suffix = (check_output(output_path, "--output", (".json", ".npz", ".png")).suffix.lower()
+              if output_path is not None else None)
     check_scheduler(scheduler)
     spec = load(model)
     p = precision if precision is not None else spec.precision
     if p is None:
         raise ConfigError(f"{model}: no precision: give --precision P or add a 'precision:' key")
     graph = spec.build(n)
+    if probes:
+        add_probes(graph, probes, suffix)
     gates = size_of(graph).total
     if gates > max_gates:
         raise ConfigError(
@@ -130,6 +142,8 @@ def eval_command(
         graph, p, engine, workers, scheduler, chunk, None if budget is None else budget.max_bytes, gates=gates,
         label=spec.label(n),
     )
+    if suffix == ".png":
+        official(spec, "--output .png")  # a kind without an official image is refused before evaluating
     if dry_run:
         for line in plan_lines(chosen):
             click.echo(line)
@@ -141,6 +155,8 @@ def eval_command(
     if long and not quiet:
         click.echo(f"plan: {plan_summary(chosen)}", err=True)
     inputs = read_inputs(inputs_path, graph) if inputs_path else {}
+    if torch_seed is not None:
+        add_seeded(inputs, spec, n, p, torch_seed)
     if weight_files:
         from tc0sim.io import bind_weights
 
@@ -149,10 +165,13 @@ def eval_command(
     with progress_bar(gates, long and not quiet, sys.stderr) as tally, time_limit(max_seconds, tally.so_far):
         outputs = evaluate(graph, inputs, chosen, seed=spec.seed, scale=spec.scale, stats=stats, values="native",
                            progress=tally)
-        write_outputs(str(output_path), str(suffix), outputs, p, {
-            "kind": spec.kind, "file": model, "precision": p, "dims": spec.dims_at(n), "seed": spec.seed,
-            "scale": spec.scale, "inputs_file": inputs_path,
-        })
+        if suffix == ".png":
+            write_image(spec, outputs, str(output_path))
+        else:
+            write_outputs(str(output_path), str(suffix), outputs, p, {
+                "kind": spec.kind, "file": model, "precision": p, "dims": spec.dims_at(n), "seed": spec.seed,
+                "scale": spec.scale, "inputs_file": inputs_path,
+            })
     shapes = ", ".join(f"{name}{list(v.shape)}" for name, v in outputs.items())
     click.echo(f"wrote {output_path}: {shapes} at p={p} ({gates:,} gates)")
     if show_stats:
