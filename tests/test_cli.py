@@ -275,7 +275,7 @@ def test_eval_refuses_big_graphs_and_bad_options(tmp_path):
     assert_bad_input(run("eval", path, "--max-gates", "15", "--output", tmp_path / "o.json"), "16 gates", "--max-gates")
     big = model(tmp_path, "kind: matmul\nprecision: 8\ndims: {n1: 1000, d: 1000, n2: 1000}\n", "big.yaml")
     assert_bad_input(run("eval", big, "--output", tmp_path / "o.json"), "1,001,000,000 gates", "50,000,000")
-    assert_bad_input(run("eval", path, "--output", tmp_path / "o.txt"), ".json or .npz")
+    assert_bad_input(run("eval", path, "--output", tmp_path / "o.txt"), ".json, .npz or .png")
     assert_bad_input(run("eval", path, "--precision", "1", "--output", tmp_path / "o.json"), "--precision", "at least 2")
     no_precision = model(tmp_path, "kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\n", "np.yaml")
     assert_bad_input(run("eval", no_precision, "--output", tmp_path / "o.json"), "no precision")

@@ -119,8 +119,8 @@ def _umask() -> int:
 
 @pytest.mark.parametrize("output, message", [
     ("missing_dir/out.json", "does not exist"),
-    ("out.txt", "expected a .json or .npz file name"),
-    (".", "expected a .json or .npz"),
+    ("out.txt", "expected a .json, .npz or .png file name"),
+    (".", "expected a .json, .npz or .png"),
 ])
 def test_the_output_path_is_checked_before_evaluating(tmp_path: Path, monkeypatch, output, message) -> None:
     from tc0sim import engines

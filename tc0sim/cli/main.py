@@ -75,8 +75,8 @@ class Tc0simGroup(click.Group):
             ctx.exit(EXIT_BAD_INPUT)
         except (MemoryError, RecursionError) as error:  # a safety net: the limits above should come first
             click.echo(
-                f"error: out of {'memory' if isinstance(error, MemoryError) else 'stack'} "
-                "before the build budget refused the model; use smaller dims or params, or a smaller --max-memory",
+                f"error: out of {'memory' if isinstance(error, MemoryError) else 'stack'}: the work needed more "
+                "than this machine has, though the build budget's estimate let it start; use smaller dims or params",
                 err=True,
             )
             ctx.exit(EXIT_BAD_INPUT)
