@@ -76,7 +76,8 @@ class Tc0simGroup(click.Group):
         except (MemoryError, RecursionError) as error:  # a safety net: the limits above should come first
             click.echo(
                 f"error: out of {'memory' if isinstance(error, MemoryError) else 'stack'}: the work needed more "
-                "than this machine has, though the build budget's estimate let it start; use smaller dims or params",
+                "than this machine has, which the build budget's estimate (--max-memory) did not foresee; use smaller "
+                "dims or params",
                 err=True,
             )
             ctx.exit(EXIT_BAD_INPUT)
