@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from tc0sim.cli.options import EXIT_VIOLATED, Count, budget_options, format_option
+from tc0sim.cli.options import EXIT_VIOLATED, Count, budget_options, format_option, limit_option
 from tc0sim.cli.output import progress, show, status
 from tc0sim.limits import (
     DEFAULT_MAX_CHAIN_GATES,
@@ -63,7 +63,7 @@ def contextual(model: str, embeddings: str, precision: int | None, weights_path:
 @click.option("--replace", type=click.Choice(("precision", "aattc")), default="precision", show_default=True, help="What replaces the exact layers: p-bit evaluation, or aattc for every attention.")
 @click.option("--degree", type=Count(1, MAX_APPROX_DEGREE), default=2, show_default=True, help=f"Polynomial degree g of aattc, 1 ≤ g ≤ {MAX_APPROX_DEGREE}.")
 @click.option("--reference", type=Count(53, MAX_REFERENCE_PRECISION), default=256, show_default=True, help=f"Precision that stands in for exact arithmetic, 53 ≤ p ≤ {MAX_REFERENCE_PRECISION}.")
-@click.option("--max-gates", "max_gates", type=Count(1, None, exponent=True), default=DEFAULT_MAX_CHAIN_GATES, show_default=True, help="Refuse models with more gates than this (e.g. 5e5).")
+@limit_option("--max-gates", 1, DEFAULT_MAX_CHAIN_GATES, "Refuse models with more gates than this (e.g. 5e5).")
 @_FORMAT
 @budget_options
 def perturbation(model: str, precision: int | None, n: int | None, replace: str, degree: int, reference: int, max_gates: int, fmt: str) -> None:

@@ -14,7 +14,7 @@ from typing import IO, Any
 import click
 
 from tc0sim.cli.longrun import LONG_SECONDS, duration, progress_bar, size_text, time_limit, write_complete
-from tc0sim.cli.options import N_OPTION, Count, budget_options, check_output, check_scheduler, load
+from tc0sim.cli.options import N_OPTION, Count, budget_options, check_output, check_scheduler, limit_option, load
 from tc0sim.errors import ConfigError
 from tc0sim.limits import MAX_CHUNK, MAX_PRECISION, MAX_WORKERS, MIN_PRECISION
 from tc0sim.cli.released import add_probes, add_seeded, official, write_image
@@ -66,14 +66,7 @@ class EngineChoice(click.Choice):
     "them); .png: a released model's image as the official code saves it (8-bit RGB; a batch as a grid, 8 to a "
     "row). Written under a temporary name and renamed when complete.",
 )
-@click.option(
-    "--max-gates",
-    "max_gates",
-    type=Count(0, None, exponent=True),
-    default=DEFAULT_MAX_GATES,
-    show_default=True,
-    help="Refuse to evaluate graphs with more gates than this (e.g. 5e7).",
-)
+@limit_option("--max-gates", 0, DEFAULT_MAX_GATES, "Refuse to evaluate graphs with more gates than this (e.g. 5e7).")
 @click.option(
     "--weights",
     "weight_files",

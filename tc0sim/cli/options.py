@@ -71,25 +71,19 @@ class Count(click.ParamType):
         return "N"
 
 
+def limit_option(flag: str, minimum: int, default: int, help: str) -> Callable[..., Any]:
+    """A ``--max-…`` count option (``5e7`` and ``50000000`` alike), its default shown in --help."""
+    return click.option(flag, flag.lstrip("-").replace("-", "_"), type=Count(minimum, None, exponent=True),
+                        default=default, show_default=True, help=help)
+
+
 def budget_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add --max-nodes/--max-memory and run the command with that build budget active."""
 
-    @click.option(
-        "--max-nodes",
-        "max_nodes",
-        type=Count(1, None, exponent=True),
-        default=DEFAULT_MAX_NODES,
-        show_default=True,
-        help="Build budget: refuse a graph with more tensor nodes than this (e.g. 5e6).",
-    )
-    @click.option(
-        "--max-memory",
-        "max_memory",
-        type=Count(1, None, exponent=True),
-        default=DEFAULT_MAX_BYTES,
-        show_default=True,
-        help="Build budget: refuse a graph (or an evaluation) estimated to need more bytes than this (e.g. 8e9).",
-    )
+    @limit_option("--max-nodes", 1, DEFAULT_MAX_NODES,
+                  "Build budget: refuse a graph with more tensor nodes than this (e.g. 5e6).")
+    @limit_option("--max-memory", 1, DEFAULT_MAX_BYTES,
+                  "Build budget: refuse a graph (or an evaluation) estimated to need more bytes than this (e.g. 8e9).")
     @functools.wraps(command)
     def run(*args: Any, max_nodes: int, max_memory: int, **kwargs: Any) -> Any:
         from tc0sim.ir.budget import BuildBudget, budget_scope  # here: --help imports no numpy
