@@ -1,5 +1,7 @@
 """The error hierarchy: every error tc0sim raises on purpose derives from Tc0simError."""
 
+import unicodedata
+
 from tc0sim.limits import MAX_ERROR_CHARS
 
 
@@ -44,12 +46,22 @@ class DepthBudgetError(Tc0simError):
     """The exact depth analysis was refused: a step would exceed the memory budget."""
 
 
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+"""Unicode categories escaped in an error line: controls (ESC, BEL), format characters (bidi
+overrides), line and paragraph separators, surrogates, private-use and unassigned characters."""
+
+
+def _escaped(text: str) -> str:
+    return "".join(ascii(ch)[1:-1] if unicodedata.category(ch) in UNSAFE_CATEGORIES else ch for ch in text)
+
+
 def one_line(error: BaseException | str, limit: int | None = None) -> str:
-    """An error as one line of text: an OSError as ``file: reason``, whitespace collapsed, cut to
+    """An error as one line of text: an OSError as ``file: reason``, whitespace collapsed, control
+    and format characters escaped (``\\x1b``; text from a file never drives the terminal), cut to
     ``limit`` characters (default ``tc0sim.limits.MAX_ERROR_CHARS``) with an ellipsis."""
     limit = MAX_ERROR_CHARS if limit is None else limit
     text = error if isinstance(error, str) else str(error) or type(error).__name__
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         text = f"{error.filename}: {error.strerror}"
-    text = " ".join(text.split())
+    text = _escaped(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"

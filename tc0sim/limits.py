@@ -62,7 +62,12 @@ MAX_APPROX_EVALUATIONS = 200_000
 """Most bit-exact layer evaluations (sequences × precisions) of one ``approx contextual`` report."""
 
 MAX_APPROX_SWEEP_PRECISION = 4096
-"""Largest p of ``approx contextual --sweep-precision``."""
+"""Largest p of ``approx contextual`` (``--precision`` and ``--sweep-precision``): δ > 0 needs a few
+hundred bits at most, and an exp at 10^6 bits costs a good part of a second."""
+
+MAX_APPROX_GATES = 5 * 10**7
+"""Most gate evaluations (sequences × precisions × gates of the layer) of one ``approx contextual``
+report, as ``eval``'s default gate limit."""
 
 DEFAULT_MAX_CHAIN_GATES = 200_000
 """Largest ``var`` model (gates) ``approx perturbation`` and the audit cut into a layer chain by
@@ -77,3 +82,37 @@ not in tc0sim.reports, so that ``tc0sim size --help`` shows it without importing
 
 SUMMARY_ROWS = 12
 """A long table keeps this many rows at each end; the rows between are summarised in one row."""
+
+MAX_MEMORY_BUDGET = 2**50
+"""Largest ``depth --memory-budget`` (1 PiB): any larger size is a typing slip, not a machine."""
+
+MAX_WORKERS = 1024
+"""Most local Dask worker processes ``eval --workers`` starts."""
+
+MAX_CHUNK = 10**12
+"""Largest ``eval --chunk`` (product elements held at once)."""
+
+MAX_WITNESSES = 10**6
+"""Most witness paths ``depth --witnesses`` asks for (``all`` takes every critical vector)."""
+
+MAX_APPROX_DEGREE = 16
+"""Largest polynomial degree g of ``approx perturbation --replace aattc``: the aattc kernel has
+C(d+g, g) monomials, so its graph grows faster than any build budget sees before it is built."""
+
+MAX_REFERENCE_PRECISION = 4096
+"""Largest ``approx perturbation --reference`` (bits); the reference is also evaluated at twice it."""
+
+MAX_THRESHOLD_SAMPLES = 70_000
+"""Most seeded cases ``threshold --samples`` verifies (the exhaustive verification's own limit)."""
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+"""The picture formats ``--plot`` writes (by the file name's suffix)."""
+
+MAX_THRESHOLD_PRECISION = 24
+"""Largest p ``tc0sim threshold`` builds (the sum circuit grows as k²·p²; p = 24 already takes seconds)."""
+
+MAX_THRESHOLD_ARITY = 64
+"""Most terms of a ``tc0sim threshold`` sum or prod circuit."""
+
+GRAPH_SUFFIXES = (".graphml", ".dot", ".json")
+"""The export formats ``tc0sim graph --output`` writes (by the file name's suffix)."""

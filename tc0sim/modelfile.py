@@ -270,12 +270,12 @@ class ModelSpec:
             raise ConfigError(f"{self.source}: {e}") from None
 
     def label(self, n: int | None = None) -> str:
-        """'attention (n=6, d=4)' — the kind and its dims at n."""
+        """'attention (n=6, d=4)' — the kind and its dims at n; the kind alone when it has no dims."""
         try:
             dims = self.dims_at(n)
         except ConfigError:
             dims = {k: str(v) for k, v in self.dims.items()}
-        return f"{self.kind} ({', '.join(f'{k}={v}' for k, v in dims.items())})"
+        return f"{self.kind} ({', '.join(f'{k}={v}' for k, v in dims.items())})" if dims else self.kind
 
 
 MAX_FILE_READ = 4 * MAX_FILE_BYTES

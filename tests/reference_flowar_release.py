@@ -187,11 +187,14 @@ class FlowNet(nn.Module):
 
 class FlowARRef(nn.Module):
     def __init__(self, width: int, blocks: int, heads: int, head_width: int, head_blocks: int, cross: bool,
-                 scales=(1, 2, 4, 8, 16), channels: int = 16, classes: int = 1000, head_heads: int | None = None) -> None:
+                 scales=(1, 2, 4, 8, 16), channels: int = 16, classes: int = 1000, head_heads: int | None = None,
+                 upsample_side: int = 16) -> None:
+        """The official modules: a 1001-row class table (null class 1000) whatever the classes, flow head
+        heads head_width // 64, the sampler's bicubic next-scale target 16 × 16 (``upsample_side``)."""
         super().__init__()
-        self.scales, self.channels, self.classes = list(scales), channels, classes
+        self.scales, self.channels, self.classes, self.upsample_side = list(scales), channels, classes, upsample_side
         tokens = sum(s * s for s in scales)
-        self.class_emb = nn.Embedding(classes + 1, width)
+        self.class_emb = nn.Embedding(1000 + 1, width)
         self.z_proj = nn.Linear(channels, width)
         self.z_proj_ln = RMSNorm(width, True)
         self.encoder_pos_embed_learned = nn.Parameter(torch.zeros(1, tokens, width))
@@ -223,7 +226,7 @@ class FlowARRef(nn.Module):
 
     def sample(self, label: int, noises, uncond_noises, steps: int, cfg: float, guidance: float):
         """The conditional latent [1, 16, s, s] and each scale's conditional sample [s², 16]."""
-        labels = torch.tensor([label, self.classes])
+        labels = torch.tensor([1000 if label < 0 else label, 1000])
         cond = self.class_emb(labels)
         x = cond.unsqueeze(1)
         starts = [0]
@@ -249,7 +252,7 @@ class FlowARRef(nn.Module):
             if k == len(self.scales) - 1:
                 break
             m = sample.repeat(2, 1, 1).permute(0, 2, 1).reshape(2, self.channels, s, s)
-            big = self.scales[-1]
+            big = self.upsample_side
             m = F.interpolate(F.interpolate(m, (big, big), mode="bicubic"), (self.scales[k + 1],) * 2, mode="area")
             x = self.z_proj(m.reshape(2, self.channels, -1).permute(0, 2, 1))
         side = self.scales[-1]

@@ -1,10 +1,15 @@
 """A float64 PyTorch implementation of released VAR's inference, written for the tests from the
 architecture (not from tc0sim's lowering): the VQ-VAE decoder, the multi-scale residual quantiser and
 the VAR transformer with classifier-free guidance and the sampler tc0sim documents (top-k, top-p,
-inverse CDF on one uniform per token). Module and parameter names follow the official state_dict.
+inverse CDF on one uniform per token). ``infer_official`` restates the official
+``autoregressive_infer_cfg`` sampling loop (FoundationVision/VAR @78b9539: ``sample_with_top_k_top_p_``,
+``gumbel_softmax_with_rng``, a seeded generator, the label draw). Module and parameter names follow the
+official state_dict.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -115,32 +120,36 @@ class VQVAE(nn.Module):
     """post_quant_conv, decoder and the quantiser's codebook and Φ convolutions (plus two unused tensors
     of the official checkpoint: quant_conv and the ema_vocab_hit_SV buffer)."""
 
-    def __init__(self, vocab: int, cvae: int, ch: int, ch_mult: tuple, nrb: int, groups: int, phis: int, scales: int) -> None:
+    def __init__(self, vocab: int, cvae: int, ch: int, ch_mult: tuple, nrb: int, groups: int, phis: int, scales: int,
+                 quant_resi: float = 0.5) -> None:
         super().__init__()
+        self.resi = abs(quant_resi)
         self.quant_conv = nn.Conv2d(cvae, cvae, 3, padding=1)
         self.post_quant_conv = nn.Conv2d(cvae, cvae, 3, padding=1)
         self.decoder = Decoder(ch, ch_mult, nrb, cvae, groups, {len(ch_mult) - 1})
         self.quantize = nn.Module()
         self.quantize.embedding = nn.Embedding(vocab, cvae)
         self.quantize.quant_resi = nn.Module()
-        self.quantize.quant_resi.qresi_ls = nn.ModuleList(nn.Conv2d(cvae, cvae, 3, padding=1) for _ in range(phis))
+        self.quantize.quant_resi.qresi_ls = nn.ModuleList(
+            nn.Conv2d(cvae, cvae, 3, padding=1) if self.resi > 1e-6 else nn.Identity() for _ in range(phis))
         self.quantize.register_buffer("ema_vocab_hit_SV", torch.zeros(scales, vocab))
 
     def phi(self, si: int, k: int, h: torch.Tensor) -> torch.Tensor:
         n = len(self.quantize.quant_resi.qresi_ls)
         ticks = np.linspace(1 / 3 / n, 1 - 1 / 3 / n, n) if n == 4 else np.linspace(1 / 2 / n, 1 - 1 / 2 / n, n)
         conv = self.quantize.quant_resi.qresi_ls[int(np.argmin(np.abs(ticks - si / (k - 1))))]
-        return h * 0.5 + conv(h) * 0.5
+        return conv(h) if isinstance(conv, nn.Identity) else h.mul(1 - self.resi) + conv(h).mul_(self.resi)
 
 
 class Attn(nn.Module):
-    def __init__(self, c: int, heads: int) -> None:
+    def __init__(self, c: int, heads: int, l2_norm: bool = True) -> None:
         super().__init__()
-        self.heads = heads
+        self.heads, self.l2_norm, self.scale = heads, l2_norm, 1 if l2_norm else 0.25 / math.sqrt(c // heads)
         self.mat_qkv = nn.Linear(c, 3 * c, bias=False)
         self.q_bias, self.v_bias = nn.Parameter(torch.zeros(c)), nn.Parameter(torch.zeros(c))
         self.register_buffer("zero_k_bias", torch.zeros(c))
-        self.scale_mul_1H11 = nn.Parameter(torch.zeros(1, heads, 1, 1))
+        if l2_norm:
+            self.scale_mul_1H11 = nn.Parameter(torch.zeros(1, heads, 1, 1))
         self.proj = nn.Linear(c, c)
         self.cache: list = []
 
@@ -148,20 +157,21 @@ class Attn(nn.Module):
         bsz, n, c = x.shape
         qkv = F.linear(x, self.mat_qkv.weight, torch.cat((self.q_bias, self.zero_k_bias, self.v_bias)))
         q, k, v = qkv.view(bsz, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        q = F.normalize(q, dim=-1) * self.scale_mul_1H11.clamp_max(torch.log(torch.tensor(100)).item()).exp()
-        k = F.normalize(k, dim=-1)
+        if self.l2_norm:
+            q = F.normalize(q, dim=-1) * self.scale_mul_1H11.clamp_max(torch.log(torch.tensor(100)).item()).exp()
+            k = F.normalize(k, dim=-1)
         self.cache.append((k, v))
         keys = torch.cat([kk for kk, _ in self.cache], dim=2)
         values = torch.cat([vv for _, vv in self.cache], dim=2)
-        att = torch.softmax(q @ keys.transpose(-1, -2), dim=-1)
+        att = torch.softmax(q.mul(self.scale) @ keys.transpose(-1, -2), dim=-1)
         return self.proj((att @ values).transpose(1, 2).reshape(bsz, n, c))
 
 
 class Block(nn.Module):
-    def __init__(self, c: int, heads: int, hidden: int, shared: bool) -> None:
+    def __init__(self, c: int, heads: int, hidden: int, shared: bool, l2_norm: bool = True) -> None:
         super().__init__()
         self.c = c
-        self.attn = Attn(c, heads)
+        self.attn = Attn(c, heads, l2_norm)
         self.ffn = nn.Module()
         self.ffn.fc1, self.ffn.fc2 = nn.Linear(c, hidden), nn.Linear(hidden, c)
         if shared:
@@ -183,18 +193,18 @@ class Block(nn.Module):
 
 class VAR(nn.Module):
     def __init__(self, depth: int, c: int, heads: int, hidden: int, scales: tuple, vocab: int, cvae: int, classes: int,
-                 shared: bool = False) -> None:
+                 shared: bool = False, l2_norm: bool = True) -> None:
         super().__init__()
         self.c, self.scales, self.classes, self.vocab = c, scales, classes, vocab
         L = sum(pn * pn for pn in scales)
         self.word_embed = nn.Linear(cvae, c)
         self.class_emb = nn.Embedding(classes + 1, c)
-        self.pos_start = nn.Parameter(torch.zeros(1, 1, c))
+        self.pos_start = nn.Parameter(torch.zeros(1, scales[0] ** 2, c))
         self.pos_1LC = nn.Parameter(torch.zeros(1, L, c))
         self.lvl_embed = nn.Embedding(len(scales), c)
         if shared:
             self.shared_ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(c, 6 * c))
-        self.blocks = nn.ModuleList(Block(c, heads, hidden, shared) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(c, heads, hidden, shared, l2_norm) for _ in range(depth))
         self.head_nm = nn.Module()
         self.head_nm.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(c, 2 * c))
         self.head = nn.Linear(c, vocab)
@@ -226,38 +236,94 @@ def sample_rows(logits: torch.Tensor, u: torch.Tensor, top_k: int, top_p: float)
 
 
 @torch.no_grad()
-def infer(var: VAR, vae: VQVAE, label: int, u: torch.Tensor, cfg: float, top_k: int, top_p: float) -> dict:
-    """The official autoregressive_infer_cfg (batch 1, CFG batch 2) with the documented sampler."""
-    c, scales, K = var.c, var.scales, len(var.scales)
+def run(var: VAR, vae: VQVAE, labels: torch.Tensor, cfg: float, draw) -> dict:
+    """The official autoregressive_infer_cfg loop (batch B = len(labels), CFG batch 2B);
+    ``draw(si, guided [B, n, V])`` gives the indices [B, n] and the codebook input [B, n, Cvae]."""
+    c, scales, K, B = var.c, var.scales, len(var.scales), len(labels)
     for blk in var.blocks:
         blk.attn.cache = []
-    cond = var.class_emb(torch.tensor([label, var.classes]))
+    cond = var.class_emb(torch.cat((labels, torch.full_like(labels, var.classes))))
     lvl_pos = var.lvl_embed(var.lvl_1L) + var.pos_1LC
-    x = cond.unsqueeze(1) + var.pos_start.expand(2, 1, -1) + lvl_pos[:, :1]
+    first = scales[0] ** 2
+    x = cond.unsqueeze(1).expand(2 * B, first, -1) + var.pos_start.expand(2 * B, first, -1) + lvl_pos[:, :first]
     cond_in = var.shared_ada_lin(cond).view(-1, 1, 6, c) if hasattr(var, "shared_ada_lin") else cond
-    big = scales[-1]
-    f_hat = torch.zeros(1, vae.quantize.embedding.weight.shape[1], big, big, dtype=torch.float64)
-    cur, indices = 0, []
+    big, cvae = scales[-1], vae.quantize.embedding.weight.shape[1]
+    f_hat = torch.zeros(B, cvae, big, big, dtype=torch.float64)
+    cur, indices, head = 0, [], []
     for si, pn in enumerate(scales):
         cur += pn * pn
         for blk in var.blocks:
             x = blk(x, cond_in)
         scale, shift = var.head_nm.ada_lin(cond).view(-1, 1, 2, c).unbind(2)
         logits = var.head(F.layer_norm(x, (c,), eps=1e-6) * (scale + 1) + shift)
+        head.append(logits.numpy().copy())
         t = cfg * (si / (K - 1))
-        guided = (1 + t) * logits[0] - t * logits[1]
-        idx = sample_rows(guided, u[cur - pn * pn : cur], top_k, top_p)
+        idx, h = draw(si, (1 + t) * logits[:B] - t * logits[B:])
         indices.append(idx)
-        h = vae.quantize.embedding(idx).T.reshape(1, -1, pn, pn)
+        h = h.transpose(1, 2).reshape(B, cvae, pn, pn)
         if si != K - 1:
             h = F.interpolate(h, size=(big, big), mode="bicubic")
         f_hat = f_hat + vae.phi(si, K, h)
         if si != K - 1:
             nxt = scales[si + 1]
-            tok = F.interpolate(f_hat, size=(nxt, nxt), mode="area").view(1, -1, nxt * nxt).transpose(1, 2)
+            tok = F.interpolate(f_hat, size=(nxt, nxt), mode="area").view(B, -1, nxt * nxt).transpose(1, 2)
             x = (var.word_embed(tok) + lvl_pos[:, cur : cur + nxt * nxt]).repeat(2, 1, 1)
     image = vae.decoder(vae.post_quant_conv(f_hat)).clamp(-1, 1).add(1).mul(0.5)
-    return {"image": image[0].permute(1, 2, 0).numpy(), "indices": torch.cat(indices).numpy(), "f_hat": f_hat[0].permute(1, 2, 0).numpy()}
+    return {"image": image.permute(0, 2, 3, 1).numpy(), "indices": torch.cat(indices, dim=1).numpy(),
+            "f_hat": f_hat.permute(0, 2, 3, 1).numpy(), "logits": head}
 
 
-__all__ = ["Decoder", "VQVAE", "VAR", "infer", "sample_rows", "randomize", "state_arrays", "count"]
+def infer(var: VAR, vae: VQVAE, label: int, u: torch.Tensor, cfg: float, top_k: int, top_p: float) -> dict:
+    """Batch 1 with the documented inverse-CDF sampler, one uniform per token."""
+    starts = np.cumsum([0] + [pn * pn for pn in var.scales])
+
+    def draw(si: int, guided: torch.Tensor) -> tuple:
+        idx = sample_rows(guided[0], u[starts[si] : starts[si + 1]], top_k, top_p)
+        return idx[None], vae.quantize.embedding(idx)[None]
+
+    return {k: v[0] for k, v in run(var, vae, torch.tensor([label]), cfg, draw).items() if k != "logits"}
+
+
+def sample_with_top_k_top_p_(logits_BlV: torch.Tensor, top_k: int, top_p: float, rng: torch.Generator) -> torch.Tensor:
+    """The official sampler (models/helpers.py), in place on the logits, one sample per row."""
+    B, l, V = logits_BlV.shape
+    if top_k > 0:
+        idx_to_remove = logits_BlV < logits_BlV.topk(top_k, largest=True, sorted=False, dim=-1)[0].amin(dim=-1, keepdim=True)
+        logits_BlV.masked_fill_(idx_to_remove, -torch.inf)
+    if top_p > 0:
+        sorted_logits, sorted_idx = logits_BlV.sort(dim=-1, descending=False)
+        sorted_idx_to_remove = sorted_logits.softmax(dim=-1).cumsum_(dim=-1) <= (1 - top_p)
+        sorted_idx_to_remove[..., -1:] = False
+        logits_BlV.masked_fill_(sorted_idx_to_remove.scatter(sorted_idx.ndim - 1, sorted_idx, sorted_idx_to_remove), -torch.inf)
+    return torch.multinomial(logits_BlV.softmax(dim=-1).view(-1, V), num_samples=1, replacement=True, generator=rng).view(B, l, 1)
+
+
+def gumbel_softmax_with_rng(logits: torch.Tensor, tau: float, rng: torch.Generator) -> torch.Tensor:
+    """The official soft Gumbel-softmax with a generator (hard=False, dim=-1)."""
+    gumbels = -torch.empty_like(logits, memory_format=torch.legacy_contiguous_format).exponential_(generator=rng).log()
+    return ((logits + gumbels) / tau).softmax(-1)
+
+
+def infer_official(var: VAR, vae: VQVAE, B: int, label_B: int | None, g_seed: int, cfg: float, top_k: int, top_p: float,
+                   more_smooth: bool = False) -> dict:
+    """autoregressive_infer_cfg(B, label_B, g_seed, cfg, top_k, top_p, more_smooth) in float64."""
+    rng = torch.Generator().manual_seed(g_seed)
+    if label_B is None:
+        uniform_prob = torch.full((1, var.classes), fill_value=1.0 / var.classes, dtype=torch.float32)
+        labels = torch.multinomial(uniform_prob, num_samples=B, replacement=True, generator=rng).reshape(B)
+    else:
+        labels = torch.full((B,), fill_value=var.classes if label_B < 0 else label_B)
+    K = len(var.scales)
+
+    def draw(si: int, logits: torch.Tensor) -> tuple:
+        idx = sample_with_top_k_top_p_(logits, top_k, top_p, rng)[:, :, 0]
+        if not more_smooth:
+            return idx, vae.quantize.embedding(idx)
+        ratio = si / (K - 1)
+        soft = gumbel_softmax_with_rng(logits.mul(1 + ratio), max(0.27 * (1 - ratio * 0.95), 0.005), rng)
+        return idx, soft @ vae.quantize.embedding.weight.unsqueeze(0)
+
+    return {**run(var, vae, labels, cfg, draw), "labels": labels.numpy()}
+
+
+__all__ = ["Decoder", "VQVAE", "VAR", "infer", "infer_official", "run", "sample_rows", "randomize", "state_arrays", "count"]

@@ -218,12 +218,26 @@ def test_eval_npz_matches_json_when_representable(tmp_path):
             assert Fraction(float(values[i, j])) == pair_value(pairs[i][j])
 
 
-def test_eval_npz_refuses_values_that_are_not_float64(tmp_path):
-    # at p = 113 a sum of products of 53-bit inputs needs more than 53 significand bits
+def test_eval_npz_holds_exact_pairs_when_not_float64(tmp_path):
+    # at p = 113 a sum of products of 53-bit inputs needs more than 53 significand bits: the .npz
+    # then holds out.m and out.e (value m·2^e), checked against exact rationals rounded once each
+    x = np.array([[0.1, -1.7, 3.25], [2.0 / 3.0, 1e-3, -5.5]])
+    y = np.array([[1.1, 0.3], [-2.9, 7.0], [0.01, -0.45]])
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, X=x, Y=y)
     out = tmp_path / "out.npz"
-    line = assert_bad_input(run("eval", model(tmp_path, TINY), "--precision", "113", "--output", out), "not exactly a float64")
-    assert ".json" in line
-    assert not out.exists()
+    result = run("eval", model(tmp_path, TINY), "--inputs", inputs, "--precision", "113", "--output", out)
+    assert result.exit_code == 0, result.output
+    with np.load(out) as archive:
+        assert sorted(archive.files) == ["out.e", "out.m"]
+        m, e = archive["out.m"], archive["out.e"]
+    p = 113
+    xr = [[round_fraction(Fraction(v), p) for v in row] for row in x.tolist()]
+    yr = [[round_fraction(Fraction(v), p) for v in row] for row in y.tolist()]
+    for i in range(2):
+        for j in range(2):
+            expected = round_fraction(sum((round_fraction(xr[i][k] * yr[k][j], p) for k in range(3)), Fraction(0)), p)
+            assert pair_value((int(m[i, j]), int(e[i, j]))) == expected
 
 
 def test_eval_draws_missing_inputs_from_the_seed(tmp_path):
@@ -261,7 +275,7 @@ def test_eval_refuses_big_graphs_and_bad_options(tmp_path):
     assert_bad_input(run("eval", path, "--max-gates", "15", "--output", tmp_path / "o.json"), "16 gates", "--max-gates")
     big = model(tmp_path, "kind: matmul\nprecision: 8\ndims: {n1: 1000, d: 1000, n2: 1000}\n", "big.yaml")
     assert_bad_input(run("eval", big, "--output", tmp_path / "o.json"), "1,001,000,000 gates", "50,000,000")
-    assert_bad_input(run("eval", path, "--output", tmp_path / "o.txt"), ".json or .npz")
+    assert_bad_input(run("eval", path, "--output", tmp_path / "o.txt"), ".json, .npz or .png")
     assert_bad_input(run("eval", path, "--precision", "1", "--output", tmp_path / "o.json"), "--precision", "at least 2")
     no_precision = model(tmp_path, "kind: matmul\ndims: {n1: 1, d: 1, n2: 1}\n", "np.yaml")
     assert_bad_input(run("eval", no_precision, "--output", tmp_path / "o.json"), "no precision")

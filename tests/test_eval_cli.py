@@ -119,8 +119,8 @@ def _umask() -> int:
 
 @pytest.mark.parametrize("output, message", [
     ("missing_dir/out.json", "does not exist"),
-    ("out.txt", "expected a .json or .npz file name"),
-    (".", "expected a .json or .npz"),
+    ("out.txt", "expected a .json, .npz or .png file name"),
+    (".", "expected a .json, .npz or .png"),
 ])
 def test_the_output_path_is_checked_before_evaluating(tmp_path: Path, monkeypatch, output, message) -> None:
     from tc0sim import engines
@@ -136,12 +136,12 @@ def test_the_output_path_is_checked_before_evaluating(tmp_path: Path, monkeypatc
 
 def test_an_unwritable_directory_is_refused_before_evaluating(tmp_path: Path, monkeypatch) -> None:
     """(Permissions are simulated: the tests may run as root, who may write anywhere.)"""
-    from tc0sim.cli import longrun
+    from tc0sim.io import outputs
 
     folder = tmp_path / "locked"
     folder.mkdir()
     real = os.access
-    monkeypatch.setattr(longrun.os, "access", lambda path, mode: False if Path(path) == folder else real(path, mode))
+    monkeypatch.setattr(outputs.os, "access", lambda path, mode: False if Path(path) == folder else real(path, mode))
     result = run("eval", MATMUL, "--output", folder / "out.json")
     assert result.exit_code == 2 and "is not writable" in result.output and os.listdir(folder) == []
 

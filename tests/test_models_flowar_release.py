@@ -86,10 +86,10 @@ SMALL = dict(width=16, blocks=1, heads=2, head_width=16, head_heads=2, head_bloc
              classes=3, cfg="3", guidance="0.9", vae_channels=32, vae_mult=[1], vae_res_blocks=0)
 
 
-def small_case(cross: bool, seed: int):
-    cfg = dict(SMALL, cross=cross)
+def small_case(cross: bool, seed: int, upsample_side: int = 16, **params):
+    cfg = dict(SMALL, cross=cross, **params)
     torch.manual_seed(seed)
-    ref = FlowARRef(16, 1, 2, 16, 1, cross, scales=(1, 2, 4), channels=16, classes=3, head_heads=2)
+    ref = FlowARRef(16, 1, 2, 16, 1, cross, scales=(1, 2, 4), channels=16, classes=3, head_heads=2, upsample_side=upsample_side)
     randomize(ref, seed, scale=0.25)
     vae = KLDecoder(32, (1,), 0)
     randomize(vae, seed + 1, scale=0.1)
@@ -179,3 +179,71 @@ def test_shared_blocks_and_flow_heads_give_the_inlined_circuit(cross):
     assert any(g.operator.endswith("velocity/head_block/mlp") for g in groups)
     a, b = evaluate(plain, 24, inputs, values="float64"), evaluate(shared, 24, inputs, values="float64")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_latent_side_option_and_integer_label_agree_with_float64_torch():
+    """``next_scale: latent`` (bicubic to s_K = 4 as in training, against the reference resizing to 4)
+    and ``label: 1`` (a gather of class row 1; no class input) give the reference's samples; the
+    official 16 × 16 target gives different ones at these scales."""
+    cfg, inputs, samples, _ = small_case(False, seed=5, upsample_side=4, next_scale="latent", label=1, vae=False)
+    del inputs["class_onehot"]
+    graph = build("flowar_release", {}, cfg)
+    assert "class_onehot" not in graph.inputs and graph.node(graph.inputs["class_emb.weight"]).shape == (1001, 16)
+    inputs = {k: v for k, v in inputs.items() if k in graph.inputs}
+    F = Format(53)
+    out = evaluate(graph, 53, inputs)
+    for k, s in enumerate((1, 2, 4)):
+        got, want = F.to_float64_array(out[f"sample.{k + 1}"]).reshape(s * s, 16), samples[k].numpy()
+        assert np.allclose(got, want, rtol=1e-9, atol=1e-9 * np.abs(want).max()), (k, np.abs(got - want).max())
+    official = evaluate(build("flowar_release", {}, dict(cfg, next_scale="sampler")), 53, inputs)
+    assert not np.allclose(F.to_float64_array(official["sample.3"]), F.to_float64_array(out["sample.3"]))
+
+
+def test_flow_head_keeps_ratio_4_and_the_class_table_has_1001_rows():
+    """Parameter counts of the official modules (the reference's FlowNet has MLP ratio 4 and the 1001-row
+    class table whatever the classes): at mlp_ratio 2 only the AR blocks shrink."""
+    ref = FlowARRef(16, 1, 2, 16, 1, True, scales=(1, 2, 4), channels=16, classes=3, head_heads=2)
+    params = dict(SMALL, cross=True, vae=False)
+    four, two = (parameters(build("flowar_release", {}, dict(params, mlp_ratio=r))) for r in (4, 2))
+    head = sum(p.numel() for p in ref.flownet.parameters())
+    assert four["flow_head"] == two["flow_head"] == head
+    assert four["transformer"] == sum(p.numel() for n, p in ref.named_parameters() if not n.startswith("flownet."))
+    glu_per_block = 3 * 16 * (int(16 * 4 * 2 / 3) - int(16 * 2 * 2 / 3)) + (int(16 * 4 * 2 / 3) - int(16 * 2 * 2 / 3)) * 2
+    assert four["transformer"] - two["transformer"] == 2 * glu_per_block  # one encoder and one decoder block
+    assert four["by_component"]["transformer/class_emb"] == 1001 * 16
+
+
+def test_flowar_inputs_have_domains():
+    from tc0sim.errors import ConfigError
+    from tc0sim.interp.evaluate import random_inputs
+
+    graph = build("flowar_release", {}, dict(SMALL, cross=False, vae=False))
+    drawn = random_inputs(graph, seed=2, scale=7.0)
+    noise = np.concatenate([drawn[f"noise.{k}"].ravel() for k in (1, 2, 3)])
+    assert abs(noise.std() - 1) < 0.25  # standard normal noise, not scaled by the weights' scale
+    assert drawn["class_onehot"].sum() == 1 and set(drawn["class_onehot"].tolist()) == {0.0, 1.0}
+    with pytest.raises(ConfigError, match="input 'class_onehot' must hold one-hot rows"):
+        evaluate(graph, 24, {"class_onehot": np.array([0.0, 0.0, 0.0])})
+    with pytest.raises(ConfigError, match="'label' = 3 is not a class"):
+        build("flowar_release", {}, dict(SMALL, label=3))
+    with pytest.raises(ConfigError, match="classes"):
+        build("flowar_release", {}, dict(SMALL, classes=1001))
+
+
+def test_png_output_is_the_official_8_bit_image(tmp_path):
+    """``--output .png`` decodes (matplotlib's reader) to MAR/FlowAR's saver restated in torch:
+    ``round(clip((x + 1)/2 · 255, 0, 255))`` (half to even) of the ``out`` output, RGB."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from click.testing import CliRunner
+
+    from tc0sim.cli.main import main
+
+    png, npz = tmp_path / "f.png", tmp_path / "f.npz"
+    for out in (png, npz):
+        result = CliRunner().invoke(main, ["eval", "examples/flowar_release.yaml", "--n", "3", "--output", str(out)])
+        assert result.exit_code == 0, result.output
+    image = torch.from_numpy(np.load(npz)["out"])
+    want = torch.round(((image + 1) / 2 * 255).clamp(0, 255)).to(torch.uint8).numpy()
+    got = np.round(plt.imread(png) * 255).astype(np.uint8)
+    assert got.shape == (6, 6, 3) and np.array_equal(got, want)
+    assert len(np.unique(got)) > 3

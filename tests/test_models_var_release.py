@@ -100,7 +100,7 @@ def test_small_instance_matches_float64_torch(seed: int, shared: bool) -> None:
     torch, RV, var, vae, uniform = _small_reference(seed, shared)
     label = 3
     want = RV.infer(var, vae, label, torch.from_numpy(uniform), SMALL["cfg"], SMALL["top_k"], SMALL["top_p"])
-    graph = build("var_release", {}, {**SMALL, "shared_aln": shared})
+    graph = build("var_release", {}, {**SMALL, "shared_aln": shared, "sampler": "inverse_cdf"})
     weights = {**RV.state_arrays(var), **RV.state_arrays(vae, "vae.")}
     inputs = {k: v for k, v in weights.items() if k in graph.inputs}
     inputs["class_onehot"] = np.eye(10)[label]
@@ -138,7 +138,9 @@ def test_eval_with_the_reference_state_dicts(tmp_path) -> None:
     inputs = tmp_path / "in.npz"
     np.savez(inputs, class_onehot=np.eye(10)[7], uniform=uniform)
     out = tmp_path / "out.npz"
-    result = _cli(["eval", "examples/var_small.yaml", "--workers", "0", "--weights", str(var_file), "--weights", f"vae.={vae_file}",
+    model = tmp_path / "var_small_inverse_cdf.yaml"
+    model.write_text(open("examples/var_small.yaml", encoding="utf-8").read() + "sampler: inverse_cdf\n", encoding="utf-8")
+    result = _cli(["eval", str(model), "--workers", "0", "--weights", str(var_file), "--weights", f"vae.={vae_file}",
                    "--inputs", str(inputs), "--output", str(out)])
     assert result.exit_code == 0, result.output
     got = np.load(out)
@@ -225,3 +227,177 @@ def test_blocks_as_shared_bodies_give_the_inlined_circuit(params):
     assert "var_release/scale2/adaln_block/attention/softmax" in {g.operator for g in result.witness_groups(crit)}
     a, b = evaluate(plain, 24, seed=5, scale=0.05, values="float64"), evaluate(shared, 24, seed=5, scale=0.05, values="float64")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------------------------------------
+# the official sampler with torch's own random stream (issue 30)
+
+OFFICIAL_ARCH = dict(depth=2, width=64, heads=2, codebook=16, vae_channels=8, classes=10, decoder_ch=16,
+                     decoder_levels=[1, 2], decoder_res_blocks=1, decoder_groups=4, top_k=5, top_p=0.9, cfg=1.5)
+
+
+def _official_pair(seed: int, scales=(1, 2, 4), l2_norm: bool = True, quant_resi: float = 0.5):
+    """A small official-architecture VAR and VQ-VAE with random float64 weights, and their arrays by name."""
+    torch = pytest.importorskip("torch")
+    import reference_var as RV
+
+    var = RV.VAR(2, 64, 2, 256, tuple(scales), 16, 8, 10, l2_norm=l2_norm)
+    vae = RV.VQVAE(16, 8, 16, (1, 2), 1, 4, 4, len(scales), quant_resi=quant_resi)
+    RV.randomize(var, seed, scale=0.1)
+    RV.randomize(vae, seed + 1)
+    return torch, RV, var, vae, {**RV.state_arrays(var), **RV.state_arrays(vae, "vae.")}
+
+
+def _seeded_eval(params: dict, arrays: dict, g_seed: int) -> dict:
+    from tc0sim.models.var_release import official_inputs
+
+    graph = build("var_release", {}, params)
+    inputs = {k: v for k, v in arrays.items() if k in graph.inputs}
+    inputs.update(official_inputs(params, g_seed, 53))
+    assert set(inputs) == set(graph.inputs)
+    return {k: np.vectorize(float, otypes=[np.float64])(v) for k, v in evaluate(graph, 53, inputs).items()}
+
+
+@pytest.mark.parametrize("g_seed", [0, 1, 2024])
+def test_torch_seed_reproduces_the_official_loop_through_the_cli(tmp_path, g_seed: int) -> None:
+    """tc0sim eval examples/var_small.yaml --torch-seed s at p = 53: the tokens (and the drawn class) of the
+    official autoregressive_infer_cfg(B=1, label_B=None, g_seed=s) run in float64 on the same weights."""
+    torch, RV, var, vae, _ = _official_pair(10 + g_seed)
+    want = RV.infer_official(var, vae, 1, None, g_seed, 1.5, 5, 0.9)
+    var_file, vae_file = _write_checkpoints(tmp_path, var, vae, torch)
+    out = tmp_path / "out.npz"
+    result = _cli(["eval", "examples/var_small.yaml", "--workers", "0", "--precision", "53", "--torch-seed", str(g_seed),
+                   "--weights", str(var_file), "--weights", f"vae.={vae_file}", "--output", str(out), "--probe", "scale*/head"])
+    assert result.exit_code == 0, result.output
+    got = np.load(out)
+    assert got["indices"].tolist() == want["indices"][0].tolist()
+    assert len(set(want["indices"][0].tolist())) > 2  # the sampler really varies
+    np.testing.assert_allclose(got["image"], want["image"][0], rtol=1e-10, atol=1e-10)
+    for si, logits in enumerate(want["logits"]):  # --probe 'scale*/head': each scale's logits, both CFG halves
+        np.testing.assert_allclose(got[f"var_release/scale{si + 1}/head"], logits, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "extra, label, arch",
+    [
+        ({"batch": 2}, None, {}),
+        ({"batch": 3, "label": 4}, 4, {}),
+        ({"label": -1}, -1, {}),
+        ({"more_smooth": True, "label": 2}, 2, {}),
+        ({"scales": [2, 3, 4], "label": 1}, 1, {"scales": (2, 3, 4)}),
+        ({"attn_l2_norm": False, "label": 5}, 5, {"l2_norm": False}),
+        ({"quant_resi": 0.0, "label": 6}, 6, {"quant_resi": 0.0}),
+        ({"quant_resi": -0.25, "label": 6, "top_k": 16, "top_p": 0.0}, 6, {"quant_resi": -0.25}),
+    ],
+    ids=["batch2_random_labels", "batch3_label", "unconditional", "more_smooth", "first_scale_2", "no_l2_norm",
+         "identity_phi", "negative_resi_no_masks"],
+)
+def test_official_options_match_the_official_loop(extra: dict, label, arch: dict) -> None:
+    """Each official option against the float64 restatement of the official loop, same seed, p = 53."""
+    params = {**OFFICIAL_ARCH, "scales": [1, 2, 4], **extra}
+    torch, RV, var, vae, arrays = _official_pair(3, **arch)
+    want = RV.infer_official(var, vae, params.get("batch", 1), label, 5, 1.5, params["top_k"], params["top_p"],
+                             more_smooth=params.get("more_smooth", False))
+    got = _seeded_eval(params, arrays, 5)
+    batch = params.get("batch", 1)
+    squeeze = (lambda a: a[0]) if batch == 1 else (lambda a: a)
+    assert got["indices"].tolist() == squeeze(want["indices"]).tolist()
+    np.testing.assert_allclose(got["f_hat"], squeeze(want["f_hat"]), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got["image"], squeeze(want["image"]), rtol=1e-10, atol=1e-10)
+    if batch > 1:
+        assert len({tuple(r) for r in want["indices"].tolist()}) > 1  # the images differ
+
+
+def test_official_option_weights_follow_the_official_modules() -> None:
+    torch, RV, var, vae, arrays = _official_pair(0, l2_norm=False, quant_resi=0.0)
+    graph = build("var_release", {}, {**OFFICIAL_ARCH, "scales": [1, 2, 4], "attn_l2_norm": False, "quant_resi": 0.0})
+    weights = {k for k in graph.inputs if graph.node(graph.inputs[k]).attrs.get("role") == "weight"}
+    official = {k for k, v in arrays.items() if "ema_vocab" not in k and not k.startswith("vae.quant_conv.") and not k.startswith("vae.encoder")}
+    official -= {"lvl_1L", "attn_bias_for_masking"} | {k for k in official if k.endswith("zero_k_bias")}
+    assert weights == official
+    assert not any("scale_mul_1H11" in k or "quant_resi" in k for k in weights)
+    del torch
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"top_k": 17}, "exceeds the codebook size 16"),
+        ({"label": 10}, "is not a class"),
+        ({"sampler": "inverse_cdf", "more_smooth": True}, "needs sampler: official"),
+        ({"sampler": "gibbs"}, "sampler"),
+    ],
+)
+def test_official_option_errors(params: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build("var_release", {}, {**OFFICIAL_ARCH, "scales": [1, 2, 4], **params})
+
+
+def test_inputs_outside_their_domain_are_one_error_line(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    base = ["eval", "examples/var_small.yaml", "--workers", "0", "--output", str(tmp_path / "o.npz"), "--inputs"]
+    cases = [
+        ({"class_onehot": np.eye(10)[2] * 0.5}, "input 'class_onehot' must hold one-hot rows"),
+        ({"class_onehot": np.eye(10)[2] + np.eye(10)[3]}, "input 'class_onehot' must hold one-hot rows"),
+        ({"exponentials": -rng.random((21, 16))}, "input 'exponentials' must hold an Exp(1) number q > 0"),
+    ]
+    for arrays, message in cases:
+        path = tmp_path / "in.npz"
+        np.savez(path, **arrays)
+        result = _cli(base + [str(path)])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+    graph = build("var_release", {}, {**OFFICIAL_ARCH, "scales": [1, 2, 4], "sampler": "inverse_cdf", "label": 0})
+    with pytest.raises(ConfigError, match=r"input 'uniform' must hold a uniform in \[0, 1\); element \[3\] is 1.0"):
+        evaluate(graph, 24, {"uniform": np.where(np.arange(21) == 3, 1.0, 0.5)}, scale=0.1)
+
+
+def test_missing_inputs_are_drawn_from_their_domains() -> None:
+    from tc0sim.interp.evaluate import random_inputs
+
+    graph = build("var_release", {}, {**OFFICIAL_ARCH, "scales": [1, 2, 4], "batch": 3})
+    drawn = random_inputs(graph, seed=1, scale=5.0)
+    onehot, q = drawn["class_onehot"], drawn["exponentials"]
+    assert onehot.shape == (3, 10) and set(onehot.ravel().tolist()) == {0.0, 1.0} and onehot.sum(axis=1).tolist() == [1, 1, 1]
+    assert q.shape == (63, 16) and q.min() > 0 and abs(q.mean() - 1) < 0.2  # Exp(1), not scaled by 5
+    graph = build("var_release", {}, {**OFFICIAL_ARCH, "scales": [1, 2, 4], "sampler": "inverse_cdf"})
+    u = random_inputs(graph, seed=1, scale=5.0)["uniform"]
+    assert u.min() >= 0 and u.max() < 1
+
+
+def test_torch_seed_and_png_output_errors(tmp_path) -> None:
+    out = str(tmp_path / "o.json")
+    result = _cli(["eval", "examples/matmul.yaml", "--torch-seed", "1", "--output", out])
+    assert result.exit_code == 2 and "--torch-seed: kind 'matmul' is not a released model" in result.output
+    result = _cli(["eval", "examples/matmul.yaml", "--output", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "--output .png: kind 'matmul' is not a released model" in result.output
+    model = tmp_path / "icdf.yaml"
+    model.write_text(open("examples/var_small.yaml", encoding="utf-8").read() + "sampler: inverse_cdf\n", encoding="utf-8")
+    result = _cli(["eval", str(model), "--torch-seed", "1", "--output", out])
+    assert result.exit_code == 2 and "sampler: inverse_cdf" in result.output and "Traceback" not in result.output
+    given = tmp_path / "q.npz"
+    np.savez(given, exponentials=np.ones((21, 16)))
+    result = _cli(["eval", "examples/var_small.yaml", "--torch-seed", "1", "--inputs", str(given), "--output", out])
+    assert result.exit_code == 2 and "exponentials given by --inputs are drawn by --torch-seed" in result.output
+    result = _cli(["eval", "examples/var_small.yaml", "--probe", "scale*/head", "--output", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "--probe writes to a .json or .npz output" in result.output
+
+
+def test_png_output_is_the_official_8_bit_image(tmp_path) -> None:
+    """The PNG decodes (matplotlib's reader, an independent decoder) to torchvision's save_image bytes of
+    the image output, restated in torch: ``mul(255).add_(0.5).clamp_(0, 255)`` to uint8; a batch of 3 as
+    make_grid(nrow=8, padding=0): the images side by side."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    torch = pytest.importorskip("torch")
+    for batch in (1, 3):
+        model = tmp_path / f"b{batch}.yaml"
+        model.write_text(open("examples/var_small.yaml", encoding="utf-8").read() + f"batch: {batch}\n", encoding="utf-8")
+        png, npz = tmp_path / f"b{batch}.png", tmp_path / f"b{batch}.npz"
+        for out in (png, npz):
+            result = _cli(["eval", str(model), "--precision", "24", "--output", str(out)])
+            assert result.exit_code == 0, result.output
+        image = torch.from_numpy(np.load(npz)["image"]).reshape(batch, 8, 8, 3)
+        want = torch.cat(list(image), dim=1).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()
+        got = np.round(plt.imread(png) * 255).astype(np.uint8)
+        assert got.shape == (8, 8 * batch, 3)
+        assert np.array_equal(got, want)
+        assert len(np.unique(got)) > 10

@@ -187,9 +187,11 @@ def test_describe_reads_the_schema():
     "kind, params",
     [
         ("var_release", {"depth": 2, "width": 32, "heads": 2, "scales": [1, 2, 3], "codebook": 16, "vae_channels": 4,
-                         "classes": 5, "decoder_ch": 8, "decoder_levels": [1, 2], "decoder_res_blocks": 1, "decoder_groups": 4}),
+                         "classes": 5, "decoder_ch": 8, "decoder_levels": [1, 2], "decoder_res_blocks": 1, "decoder_groups": 4,
+                             "top_k": 5}),
         ("var_release", {"depth": 1, "width": 16, "heads": 1, "scales": [1, 4], "codebook": 64, "vae_channels": 4,
-                         "classes": 2, "decoder_ch": 8, "decoder_levels": [1, 1, 2], "decoder_groups": 8, "phi_count": 0}),
+                         "classes": 2, "decoder_ch": 8, "decoder_levels": [1, 1, 2], "decoder_groups": 8, "phi_count": 0,
+                             "top_k": 64}),
         ("flowar_release", {"width": 32, "heads": 2, "blocks": 1, "head_width": 32, "head_heads": 2, "head_blocks": 2,
                             "scales": [1, 2], "steps": 4, "classes": 3, "latent_channels": 4, "vae": False}),
         ("flowar_release", {"width": 32, "heads": 2, "blocks": 2, "head_width": 32, "head_heads": 2, "head_blocks": 1,

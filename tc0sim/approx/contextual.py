@@ -28,8 +28,9 @@ from tc0sim.approx.exact import DyadicRows, min_distance, sqrt_fraction
 from tc0sim.approx.separateness import Separateness, check_embeddings, separateness, vocabulary
 from tc0sim.errors import ConfigError
 from tc0sim.fp import FpArithmeticError
-from tc0sim.limits import MAX_APPROX_EVALUATIONS, MAX_APPROX_SWEEP_PRECISION, MIN_PRECISION
+from tc0sim.limits import MAX_APPROX_EVALUATIONS, MAX_APPROX_GATES, MAX_APPROX_SWEEP_PRECISION, MIN_PRECISION
 from tc0sim.interp.evaluate import evaluate, random_inputs
+from tc0sim.interp.size import size
 from tc0sim.ir.graph import Graph
 
 ATTENTION_KINDS = ("attention", "aattc")
@@ -232,7 +233,15 @@ def contextual(
     runs = arr.shape[0] * (1 + len(sweep))
     if runs > MAX_APPROX_EVALUATIONS:
         raise ConfigError(f"{arr.shape[0]} sequences at {1 + len(sweep)} precisions are {runs:,} evaluations, above {MAX_APPROX_EVALUATIONS:,}")
+    if p > MAX_APPROX_SWEEP_PRECISION:
+        raise ConfigError(f"precision {p:,}: the contextual mapping is evaluated at p <= {MAX_APPROX_SWEEP_PRECISION}")
     graph = attention_graph(spec, arr.shape[1], arr.shape[2])
+    gates = size(graph).total
+    if runs * gates > MAX_APPROX_GATES:
+        raise ConfigError(
+            f"{runs:,} evaluations of {gates:,} gates are {runs * gates:,} gate evaluations, above the "
+            f"{MAX_APPROX_GATES:,} of one contextual report; use fewer or shorter sequences"
+        )
     w = layer_weights(graph, spec, weights)
     sep = separateness(arr)
     vocab = vocabulary(arr)
@@ -251,11 +260,10 @@ def contextual(
 
 def parse_range(text: str, low: int = MIN_PRECISION, high: int = MAX_APPROX_SWEEP_PRECISION) -> list[int]:
     """'2..64' → [2, …, 64]; a ConfigError for anything else or a range outside [low, high]."""
-    start, sep, stop = text.partition("..")
-    try:
-        a, b = int(start), int(stop)
-    except ValueError:
-        raise ConfigError(f"--sweep-precision {text!r}: expected A..B with integers, e.g. 2..64") from None
+    start, sep, stop = (part.strip() for part in text.partition(".."))
+    if not all(p.isascii() and p.isdigit() and len(p) <= 16 for p in (start, stop)):
+        raise ConfigError(f"--sweep-precision {text[:40]!r}: expected A..B with integers in digits 0-9, e.g. 2..64")
+    a, b = int(start), int(stop)
     if not sep or a > b or a < low or b > high:
         raise ConfigError(f"--sweep-precision {text!r}: expected A..B with {low} <= A <= B <= {high}")
     return list(range(a, b + 1))

@@ -101,6 +101,7 @@ def sqrt_float(num: int, den: int) -> float:
     ``r = ⌊√(num·4^k/den)⌋`` with r ≥ 2^64; when the root is not exact it lies strictly inside
     ``(r, r + 1)·2^−k``, an interval that contains no rounding boundary of the 53-bit format, so
     rounding ``(r + 1/2)·2^−k`` (Python's int/int division rounds correctly) gives the answer.
+    A root beyond the float64 range rounds to infinity (IEEE 754 round to nearest).
     """
     if num < 0 or den <= 0:
         raise ConfigError(f"sqrt_float needs num >= 0 and den > 0, got {num}/{den}")
@@ -114,9 +115,12 @@ def sqrt_float(num: int, den: int) -> float:
         if r.bit_length() > SQRT_GUARD_BITS:
             break
         k += SQRT_GUARD_BITS
-    if r * r == t and t * den == scaled:
-        return r / (1 << k)
-    return (2 * r + 1) / (1 << (k + 1))
+    try:
+        if r * r == t and t * den == scaled:
+            return r / (1 << k)
+        return (2 * r + 1) / (1 << (k + 1))
+    except OverflowError:  # Python's int/int division refuses what round to nearest makes infinite
+        return math.inf
 
 
 def sqrt_fraction(x: Fraction) -> float:

@@ -32,7 +32,7 @@ TERMS = ("1", "K", "K·L", "K·S", "K·B·S", "(K−1)·S", "(K−1)·u")
 """The terms of the closed form."""
 PAPER_SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt")
 """The gate depths the FlowAR paper's lemmas use (Lemmas 3.9–3.11): a primitive of another symbol is outside them."""
-TINY = {"width": 8, "heads": 2, "head_width": 8, "head_heads": 2, "classes": 2, "vae": False}
+TINY = {"width": 8, "heads": 2, "head_width": 8, "head_heads": 2, "classes": 2, "vae": False, "next_scale": "latent"}
 FIT_POINTS = tuple(
     {"K": K, "L": L, "B": B, "steps": steps, "guidance": g}
     for K, L, B, steps, g in ((2, 1, 1, 2, "1"), (3, 1, 1, 2, "1"), (2, 2, 1, 2, "1"), (2, 1, 2, 2, "1"), (2, 1, 1, 4, "1"),

@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import click
 
-from tc0sim.cli.options import EXIT_VIOLATED, format_option
+from tc0sim.cli.options import EXIT_VIOLATED, Count, budget_options, format_option, limit_option
 from tc0sim.cli.output import progress, show, status
-from tc0sim.limits import DEFAULT_MAX_CHAIN_GATES, MAX_PRECISION, MIN_PRECISION
+from tc0sim.limits import (
+    DEFAULT_MAX_CHAIN_GATES,
+    MAX_APPROX_DEGREE,
+    MAX_APPROX_SWEEP_PRECISION,
+    MAX_PRECISION,
+    MAX_REFERENCE_PRECISION,
+    MIN_PRECISION,
+)
 
 _FORMAT = format_option("Output format.")
 
@@ -37,10 +44,11 @@ def separateness(embeddings: str, key: str, fmt: str) -> None:
 @approx.command()
 @click.argument("model")
 @click.option("--embeddings", "embeddings", required=True, metavar="EMB.npz", help="Sequences X (N, n, d) to evaluate.")
-@click.option("--precision", "-p", "precision", type=click.IntRange(MIN_PRECISION, MAX_PRECISION), default=None, help="Significand bits p (default: the file's 'precision:').")
+@click.option("--precision", "-p", "precision", type=Count(MIN_PRECISION, MAX_APPROX_SWEEP_PRECISION), default=None, help=f"Significand bits p, {MIN_PRECISION} ≤ p ≤ {MAX_APPROX_SWEEP_PRECISION} (default: the file's 'precision:').")
 @click.option("--weights", "weights_path", default=None, metavar="W.npz", help="W_Q, W_K, W_V by name; missing ones are drawn from the file's seed and scale.")
 @click.option("--sweep-precision", "sweep", default=None, metavar="A..B", help="Also evaluate at every p in A..B and report the least p with delta > 0.")
 @_FORMAT
+@budget_options
 def contextual(model: str, embeddings: str, precision: int | None, weights_path: str | None, sweep: str | None, fmt: str) -> None:
     """Definition 5.3's achieved (γ, δ) of MODEL's attention layer at p bits, next to Lemma 5.4's."""
     from tc0sim.reports.approx import contextual_report
@@ -50,13 +58,14 @@ def contextual(model: str, embeddings: str, precision: int | None, weights_path:
 
 @approx.command()
 @click.argument("model")
-@click.option("--precision", "-p", "precision", type=click.IntRange(MIN_PRECISION, MAX_PRECISION), default=None, help="Significand bits p of the replaced layers (default: the file's 'precision:').")
-@click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Value of n for dims written in n (default: the file's 'n:').")
+@click.option("--precision", "-p", "precision", type=Count(MIN_PRECISION, MAX_PRECISION), default=None, help=f"Significand bits p of the replaced layers, {MIN_PRECISION} ≤ p ≤ {MAX_PRECISION:,} (default: the file's 'precision:').")
+@click.option("--n", "n", type=Count(1), default=None, help="Value of n for dims written in n (default: the file's 'n:').")
 @click.option("--replace", type=click.Choice(("precision", "aattc")), default="precision", show_default=True, help="What replaces the exact layers: p-bit evaluation, or aattc for every attention.")
-@click.option("--degree", type=click.IntRange(min=1), default=2, show_default=True, help="Polynomial degree g of aattc.")
-@click.option("--reference", type=click.IntRange(53, MAX_PRECISION), default=256, show_default=True, help="Precision that stands in for exact arithmetic.")
-@click.option("--max-gates", "max_gates", type=click.IntRange(min=1), default=DEFAULT_MAX_CHAIN_GATES, show_default=True, help="Refuse models with more gates than this.")
+@click.option("--degree", type=Count(1, MAX_APPROX_DEGREE), default=2, show_default=True, help=f"Polynomial degree g of aattc, 1 ≤ g ≤ {MAX_APPROX_DEGREE}.")
+@click.option("--reference", type=Count(53, MAX_REFERENCE_PRECISION), default=256, show_default=True, help=f"Precision that stands in for exact arithmetic, 53 ≤ p ≤ {MAX_REFERENCE_PRECISION}.")
+@limit_option("--max-gates", 1, DEFAULT_MAX_CHAIN_GATES, "Refuse models with more gates than this (e.g. 5e5).")
 @_FORMAT
+@budget_options
 def perturbation(model: str, precision: int | None, n: int | None, replace: str, degree: int, reference: int, max_gates: int, fmt: str) -> None:
     """Per-layer errors and Lipschitz bounds of a var model against Lemmas 6.3–6.5 and Theorem 6.6."""
     from tc0sim.reports.approx import perturbation_report

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from tc0sim.cli.options import EXIT_VIOLATED, FORMAT_OPTION, budget_options
+from tc0sim.cli.options import EXIT_VIOLATED, FORMAT_OPTION, Count, budget_options
 
 
 @click.command()
 @click.argument("models", nargs=-1)
 @click.option("--claim", "claim_ids", multiple=True, metavar="ID", help="Audit only this claim (repeatable), e.g. --claim FlowAR-L4.6.")
-@click.option("--gates-precision", "gates_p", type=click.IntRange(2, 24), default=None, metavar="P",
+@click.option("--gates-precision", "gates_p", type=Count(2, 24), default=None, metavar="P",
               help="Also give each claim's depth with the threshold circuits at precision P.")
 @FORMAT_OPTION
 @budget_options
@@ -28,5 +28,7 @@ def audit(models: tuple[str, ...], claim_ids: tuple[str, ...], gates_p: int | No
         click.echo(report.empty_note)
         return
     click.echo(report.render(fmt).rstrip("\n"))
+    if fmt != "json":
+        click.echo(("- " if fmt == "markdown" else "") + report.summary())
     if report.violated:
         click.get_current_context().exit(EXIT_VIOLATED)

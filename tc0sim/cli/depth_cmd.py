@@ -6,9 +6,17 @@ import time
 
 import click
 
-from tc0sim.cli.options import FORMAT_OPTION, N_OPTION, budget_options, parse_bytes, parse_count_or_all, parse_symbol_values
+from tc0sim.cli.options import (
+    FORMAT_OPTION,
+    N_OPTION,
+    budget_options,
+    check_plot,
+    parse_bytes,
+    parse_count_or_all,
+    parse_symbol_values,
+)
 from tc0sim.cli.output import show, status
-from tc0sim.limits import SUMMARY_ROWS
+from tc0sim.limits import MAX_MEMORY_BUDGET, MAX_WITNESSES, SUMMARY_ROWS
 
 HELP_SYMBOLS = ("d_std", "d_sum", "d_prod", "d_exp", "d_sqrt", "d_erf", "d_log", "d_trig")
 """The depth symbols named by ``--help``, written out so that help imports no numpy (the table,
@@ -49,7 +57,7 @@ tc0sim.ir.primitives.SYMBOLS, does); tests/test_cli.py checks that help names ev
     default="2GB",
     show_default=True,
     metavar="SIZE",
-    help="Memory the exact depth analysis may use, e.g. 500MB, 2GB (binary units; a bare number is bytes); "
+    help="Memory the exact depth analysis may use, e.g. 500MB, 2GB (binary units; a bare number is bytes; at most 1 PiB); "
     "a step that needs more is refused with exit status 2. (--max-memory bounds the graph build.)",
 )
 @click.option(
@@ -64,7 +72,7 @@ tc0sim.ir.primitives.SYMBOLS, does); tests/test_cli.py checks that help names ev
     help="threshold: replace the symbols by the depths of tc0sim's threshold circuits at the model's precision.",
 )
 @FORMAT_OPTION
-@click.option("--plot", "plot_path", default=None, metavar="OUT.png", help="Draw the critical path's gates by operator, stacked by symbol (needs matplotlib).")
+@click.option("--plot", "plot_path", default=None, metavar="OUT.png", help="Draw the critical path's gates by operator, stacked by symbol, as .png, .pdf or .svg (needs matplotlib).")
 @budget_options
 def depth(
     model: str,
@@ -81,9 +89,10 @@ def depth(
     """Critical depth of MODEL: Pareto-maximal path vectors, the witness path by operator, and size.
 
     MODEL is a YAML model file naming a kind, its dims and params (see examples/ and
-    docs/model_files.md; `tc0sim kinds` lists the kinds); a `kind: torch` file imports and runs
-    the Python code it names (docs/torch.md). The depth is a linear form in the gate
-    depths d_std, d_sum, d_prod, d_exp, d_sqrt; with --set it is also one number (unspecified
+    docs/model_files.md; `tc0sim kinds` lists the kinds; a `kind: torch` file imports and runs the
+    Python code it names, docs/torch.md). The depth is a linear form in the gate depths d_std,
+    d_sum, d_prod, d_exp, d_sqrt, d_erf, and d_log, d_trig where a traced model uses them (a
+    summary of its per-symbol maxima and its value with every symbol 1 comes first); with --set it is also one number (unspecified
     symbols count 1) with the path realising it. When the file has a `claim:` key, the claimed
     depth is printed beside the computed one as tight, slack or violated. The analysis is exact
     (within --memory-budget, else refused); the report ends with the wall time of the command
@@ -95,13 +104,11 @@ def depth(
     from tc0sim.reports.depth import depth_report
 
     started = time.perf_counter()
-    budget = parse_bytes(memory_budget, "--memory-budget")
+    budget = parse_bytes(memory_budget, "--memory-budget", MAX_MEMORY_BUDGET)
     values = parse_symbol_values(assignments) if assignments else None
     if plot_path is not None:
-        from tc0sim.cli.plots import require_matplotlib
-
-        require_matplotlib("--plot")
-    witnesses = parse_count_or_all(witness_count, "--witnesses")
+        check_plot(plot_path)
+    witnesses = parse_count_or_all(witness_count, "--witnesses", MAX_WITNESSES)
     report = depth_report(
         model, n, values, witnesses, full_path, budget, allow_upper_bound, gates == "threshold", status=status, started=started
     )

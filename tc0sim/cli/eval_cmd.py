@@ -13,10 +13,11 @@ from typing import IO, Any
 
 import click
 
-from tc0sim.cli.longrun import LONG_SECONDS, check_output, duration, progress_bar, size_text, time_limit, write_complete
-from tc0sim.cli.options import N_OPTION, Count, budget_options, load
-from tc0sim.errors import ConfigError, Tc0simError, one_line
-from tc0sim.limits import MAX_PRECISION, MIN_PRECISION
+from tc0sim.cli.longrun import LONG_SECONDS, duration, progress_bar, size_text, time_limit, write_complete
+from tc0sim.cli.options import N_OPTION, Count, budget_options, check_output, check_scheduler, limit_option, load
+from tc0sim.errors import ConfigError
+from tc0sim.limits import MAX_CHUNK, MAX_PRECISION, MAX_WORKERS, MIN_PRECISION
+from tc0sim.cli.released import add_probes, add_seeded, official, write_image
 
 DEFAULT_MAX_GATES = 5 * 10**7
 """Largest number of gates ``tc0sim eval`` evaluates unless --max-gates says otherwise."""
@@ -59,18 +60,13 @@ class EngineChoice(click.Choice):
     "--output",
     "output_path",
     default=None,
-    metavar="OUT.json|OUT.npz",
+    metavar="OUT.json|OUT.npz|OUT.png",
     help="Where to write the outputs (required unless --dry-run): .json as exact [m, e] pairs (value m·2^e), "
-    ".npz as float64 (only when exact). Written under a temporary name and renamed when complete.",
+    ".npz as float64 arrays where exact, else NAME.m and NAME.e arrays (docs/cli.md; `tc0sim show OUT` prints "
+    "them); .png: a released model's image as the official code saves it (8-bit RGB; a batch as a grid, 8 to a "
+    "row). Written under a temporary name and renamed when complete.",
 )
-@click.option(
-    "--max-gates",
-    "max_gates",
-    type=Count(0, None, exponent=True),
-    default=DEFAULT_MAX_GATES,
-    show_default=True,
-    help="Refuse to evaluate graphs with more gates than this (e.g. 5e7).",
-)
+@limit_option("--max-gates", 0, DEFAULT_MAX_GATES, "Refuse to evaluate graphs with more gates than this (e.g. 5e7).")
 @click.option(
     "--weights",
     "weight_files",
@@ -82,27 +78,35 @@ class EngineChoice(click.Choice):
 @budget_options
 @click.option("--engine", type=EngineChoice(), default="auto", show_default=True, help="fast: binary64 with certified single rounding (p <= 25); mpfr: gmpy2/MPFR (any p); mpfr-dask: MPFR on a Dask cluster (see --workers); auto: fast where it applies. Same bits.")
 @click.option("--stats", "show_stats", is_flag=True, help="Print gates per engine, certified and recomputed elements, and time per operator.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default and 0: evaluate in this process).")
+@click.option("--workers", type=Count(0, MAX_WORKERS), default=None, help="MPFR engine: number of local Dask worker processes, each charged 100 MB against --max-memory (default and 0: evaluate in this process).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="MPFR engine: run on the Dask cluster at ADDRESS (e.g. tcp://host:8786); it must have a worker within 30 s.")
-@click.option("--chunk", "chunk", type=click.IntRange(min=1), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
+@click.option("--chunk", "chunk", type=Count(1, MAX_CHUNK), default=None, help="Largest number of product elements held at once per block (fast and serial MPFR engines) or per task (Dask).")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Print the plan (engine, workers, gates, estimated time and memory) and exit without evaluating.")
 @click.option("--quiet", "-q", "quiet", is_flag=True, help="No plan line and no progress bar on stderr.")
 @click.option("--max-seconds", "max_seconds", type=click.FloatRange(min=0, min_open=True), default=None, metavar="S",
               help="Refuse when the estimated time is above S seconds, and stop (exit 2, nothing written) if the evaluation runs longer.")
+@click.option("--torch-seed", "torch_seed", type=click.IntRange(0, 2**64 - 1), default=None, metavar="N",
+              help="Released models: draw the sampler's random inputs (and a drawn label) from torch's CPU generator "
+              "seeded N, in the official order (needs PyTorch), as the official sampler with g_seed=N.")
+@click.option("--probe", "probes", multiple=True, metavar="GLOB",
+              help="Also write the value of every operator scope matching GLOB (e.g. 'scale*/head', 'scale*/quantiser'), "
+              "named by its scope path: the scope's last node (repeatable; .json or .npz output).")
 def eval_command(
     model: str, precision: int | None, n: int | None, inputs_path: str | None, output_path: str | None, max_gates: int,
     weight_files: tuple[str, ...],
     engine: str, show_stats: bool, workers: int | None, scheduler: str | None, chunk: int | None,
     dry_run: bool, quiet: bool, max_seconds: float | None,
+    torch_seed: int | None = None, probes: tuple[str, ...] = (),
 ) -> None:
     """Bit-exact evaluation of MODEL (a YAML model file) in p-bit floating point; every primitive rounds once.
 
     A value of F_p is m·2^e with p-bit significand m (2^(p−1) ≤ |m| < 2^p, or m = 0). OUT.json
     holds every output exactly as nested lists of [m, e] integer pairs (any length of m);
-    OUT.npz holds float64 arrays and is refused when a value is not exactly a float64. Inputs
-    and weights not in --inputs are drawn from the file's seed and scale (a `kind: torch` file's
-    weights are the module's own; the file imports and runs the Python code it names). Ctrl-C or SIGTERM stop
-    it (exit 130 or 143) and leave no output file. See docs/cli.md.
+    OUT.npz holds an output as a float64 array when every value is exactly one, else as arrays
+    NAME.m and NAME.e (value m·2^e). Inputs and weights not in --inputs are drawn from the
+    file's seed and scale (a `kind: torch` file's weights are the module's own; the file imports
+    and runs the Python code it names). Ctrl-C or SIGTERM stop it (exit 130 or 143) and leave no
+    output file. See docs/cli.md.
     """
     from tc0sim.engines import EvalStats, evaluate, plan
     from tc0sim.interp.size import size as size_of
@@ -111,12 +115,16 @@ def eval_command(
 
     if output_path is None and not dry_run:
         raise click.UsageError("Missing option '--output' (or give --dry-run).")
-    suffix = check_output(output_path, (".json", ".npz")) if output_path is not None else None
+    suffix = (check_output(output_path, "--output", (".json", ".npz", ".png")).suffix.lower()
+              if output_path is not None else None)
+    check_scheduler(scheduler)
     spec = load(model)
     p = precision if precision is not None else spec.precision
     if p is None:
         raise ConfigError(f"{model}: no precision: give --precision P or add a 'precision:' key")
     graph = spec.build(n)
+    if probes:
+        add_probes(graph, probes, suffix)
     gates = size_of(graph).total
     if gates > max_gates:
         raise ConfigError(
@@ -128,6 +136,8 @@ def eval_command(
         graph, p, engine, workers, scheduler, chunk, None if budget is None else budget.max_bytes, gates=gates,
         label=spec.label(n),
     )
+    if suffix == ".png":
+        official(spec, "--output .png")  # a kind without an official image is refused before evaluating
     if dry_run:
         for line in plan_lines(chosen):
             click.echo(line)
@@ -139,6 +149,8 @@ def eval_command(
     if long and not quiet:
         click.echo(f"plan: {plan_summary(chosen)}", err=True)
     inputs = read_inputs(inputs_path, graph) if inputs_path else {}
+    if torch_seed is not None:
+        add_seeded(inputs, spec, n, p, torch_seed)
     if weight_files:
         from tc0sim.io import bind_weights
 
@@ -147,10 +159,13 @@ def eval_command(
     with progress_bar(gates, long and not quiet, sys.stderr) as tally, time_limit(max_seconds, tally.so_far):
         outputs = evaluate(graph, inputs, chosen, seed=spec.seed, scale=spec.scale, stats=stats, values="native",
                            progress=tally)
-        write_outputs(str(output_path), str(suffix), outputs, p, {
-            "kind": spec.kind, "file": model, "precision": p, "dims": spec.dims_at(n), "seed": spec.seed,
-            "scale": spec.scale, "inputs_file": inputs_path,
-        })
+        if suffix == ".png":
+            write_image(spec, outputs, str(output_path))
+        else:
+            write_outputs(str(output_path), str(suffix), outputs, p, {
+                "kind": spec.kind, "file": model, "precision": p, "dims": spec.dims_at(n), "seed": spec.seed,
+                "scale": spec.scale, "inputs_file": inputs_path,
+            })
     shapes = ", ".join(f"{name}{list(v.shape)}" for name, v in outputs.items())
     click.echo(f"wrote {output_path}: {shapes} at p={p} ({gates:,} gates)")
     if show_stats:
@@ -189,8 +204,8 @@ def plan_lines(chosen: Any) -> list[str]:
 
 
 def write_outputs(path: str, suffix: str, outputs: dict[str, Any], p: int, about: dict[str, Any]) -> None:
-    """The outputs as exact [m, e] pairs (.json, with ``about`` the run) or float64 arrays (.npz,
-    refused when a value is not one), written complete or not at all."""
+    """The outputs as exact [m, e] pairs (.json, with ``about`` the run) or .npz arrays
+    (``tc0sim.io.outputs.eval_arrays``), written complete or not at all."""
     import numpy as np
 
     from tc0sim.cli.output import unlimited_int_digits
@@ -209,14 +224,9 @@ def write_outputs(path: str, suffix: str, outputs: dict[str, Any], p: int, about
             text = json.dumps(jsonable(document)) + "\n"
         write_complete(path, lambda handle: handle.write(text.encode("utf-8")))
         return
-    arrays = {}
-    for name, value in outputs.items():
-        try:
-            arrays[name] = F.to_float64_array(value)
-        except Tc0simError as e:
-            raise ConfigError(
-                f"cannot write {path}: output {name!r}: {one_line(e)}; write .json for exact [m, e] pairs"
-            ) from None
+    from tc0sim.io.outputs import eval_arrays
+
+    arrays = eval_arrays(outputs, F)
 
     def save(handle: IO[bytes]) -> None:
         np.savez(handle, **arrays)

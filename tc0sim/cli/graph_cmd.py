@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from tc0sim.cli.options import N_OPTION, budget_options
+from tc0sim.cli.options import N_OPTION, budget_options, check_output
+from tc0sim.limits import GRAPH_SUFFIXES
 
 
 @click.command()
@@ -19,5 +20,6 @@ def graph(model: str, n: int | None, output_path: str) -> None:
     """
     from tc0sim.reports.graph import graph_report
 
+    check_output(output_path, "--output", GRAPH_SUFFIXES)
     for line in graph_report(model, output_path, n).lines():
         click.echo(line)

@@ -15,14 +15,10 @@ Only the standard library and click are imported here; rich is imported by the b
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import IO, Any
 
 from tc0sim.errors import ConfigError, Tc0simError
@@ -80,38 +76,14 @@ def time_limit(seconds: float | None, what: Callable[[], str] = lambda: "") -> I
         signal.signal(signal.SIGALRM, previous)
 
 
-def check_output(path: str, suffixes: tuple[str, ...]) -> str:
-    """The output file's suffix (one of ``suffixes``), once its directory exists and is writable
-    (checked before any work is done)."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in suffixes:
-        raise ConfigError(f"--output {path}: expected a {' or '.join(suffixes)} file name")
-    folder = Path(path).parent
-    if not folder.is_dir():
-        raise ConfigError(f"--output {path}: the directory {str(folder)!r} does not exist ({os.strerror(errno.ENOENT)})")
-    if Path(path).is_dir():
-        raise ConfigError(f"--output {path}: is a directory")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"--output {path}: the directory {str(folder)!r} is not writable ({os.strerror(errno.EACCES)})")
-    return suffix
-
-
 def write_complete(path: str, write: Callable[[IO[bytes]], None]) -> None:
-    """``write(handle)`` into a temporary file next to ``path``, renamed to ``path`` when done;
-    on any error or interruption the temporary file is removed and ``path`` is untouched."""
-    target = Path(path)
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False)
-    try:
-        with handle:
-            write(handle)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(handle.name, 0o666 & ~mask)  # as open() would have made it (mkstemp makes 0600)
-        os.replace(handle.name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
+    """``write(handle)`` into a temporary file next to ``path``, renamed to ``path`` when done
+    (``tc0sim.io.outputs.atomic_path``); on any error or interruption the temporary file is removed
+    and ``path`` is untouched."""
+    from tc0sim.io.outputs import atomic_path
+
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        write(handle)
 
 
 def duration(seconds: float) -> str:

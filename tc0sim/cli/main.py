@@ -26,6 +26,7 @@ from tc0sim.cli.graph_cmd import graph
 from tc0sim.cli.kinds_cmd import kinds
 from tc0sim.cli.longrun import exit_status, on_sigterm
 from tc0sim.cli.options import EXIT_BAD_INPUT, EXIT_VIOLATED
+from tc0sim.cli.show_cmd import show
 from tc0sim.cli.size_cmd import size
 from tc0sim.cli.threshold_cmd import threshold
 from tc0sim import __version__
@@ -35,6 +36,24 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_VIOLATED", "console", "main"]
 
 def _one_line(error: BaseException | str) -> str:
     return one_line(error)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that nothing more (not even the final flush) meets the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _subcommands(ctx: click.Context | None) -> list[str]:
+    """The command names below the root of ``ctx`` (``['approx', 'perturbation']``)."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return names
 
 
 class Tc0simGroup(click.Group):
@@ -48,18 +67,22 @@ class Tc0simGroup(click.Group):
         except KeyboardInterrupt as interrupt:
             click.echo("error: interrupted", err=True)
             ctx.exit(exit_status(interrupt))
+        except BrokenPipeError:  # `tc0sim … | head`: the reader has gone; stop quietly
+            _silence_stdout()
+            ctx.exit(0)
         except (Tc0simError, OSError) as error:
             click.echo(f"error: {_one_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except (MemoryError, RecursionError) as error:  # a safety net: the limits above should come first
             click.echo(
-                f"error: out of {'memory' if isinstance(error, MemoryError) else 'stack'} "
-                "before the build budget refused the model; use smaller dims or params, or a smaller --max-memory",
+                f"error: out of {'memory' if isinstance(error, MemoryError) else 'stack'}: the work needed more "
+                "than this machine has, which the build budget's estimate (--max-memory) did not foresee; use smaller "
+                "dims or params",
                 err=True,
             )
             ctx.exit(EXIT_BAD_INPUT)
         except click.UsageError as error:
-            command = f"tc0sim {error.ctx.info_name} --help" if error.ctx and error.ctx.parent else "tc0sim --help"
+            command = " ".join(["tc0sim", *_subcommands(error.ctx), "--help"])
             click.echo(f"error: {_one_line(error.format_message())} (see '{command}')", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except Exception as error:
@@ -75,11 +98,12 @@ class Tc0simGroup(click.Group):
 def main() -> None:
     """tc0sim: circuit-complexity simulator and depth accountant for VAR and FlowAR.
 
-    Every command but `claims`, `kinds` and `demo` reads MODEL, a YAML model file naming a kind
+    `depth`, `size`, `eval`, `audit`, `graph` and `approx` read MODEL, a YAML model file naming a kind
     (an operator or a model), its dims and params: start from one in examples/ (e.g.
     `tc0sim depth examples/attention.yaml`), list the kinds with `tc0sim kinds`, and see
-    docs/model_files.md and docs/cli.md. A `kind: torch` model file names a Python factory of a
-    torch.nn.Module: reading it imports and runs that Python code (docs/torch.md). The claims audited are those of "Circuit Complexity
+    docs/model_files.md and docs/cli.md; `tc0sim show OUT` prints what `eval` wrote. A `kind:
+    torch` model file names a Python factory of a torch.nn.Module: reading it imports and runs
+    that Python code (docs/torch.md). The claims audited are those of "Circuit Complexity
     Bounds for Visual Autoregressive Model" (Ke, Li, Liang, Shi, Song; arXiv:2501.04299) and "On
     Computational Limits of FlowAR Models: Expressivity and Efficiency" (Cao, Gong, Ke, Li,
     Liang, Sha, Shi, Song; arXiv:2502.16490).
@@ -114,7 +138,7 @@ def console() -> None:
 
 from tc0sim.cli.eval_cmd import eval_command  # noqa: E402  (the command lives in its own module)
 
-for _command in (depth, size, eval_command, audit, graph, kinds, claims, demo, threshold, approx):
+for _command in (depth, size, eval_command, show, audit, graph, kinds, claims, demo, threshold, approx):
     main.add_command(_command)
 
 

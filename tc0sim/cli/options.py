@@ -1,8 +1,11 @@
 """Option types of the command line: every number is parsed by tc0sim's own parsers, within limits.
 
-click's INT accepts any digit Python's ``int`` does (``'١٢'``) and any size; these types accept
-ASCII digits only, within a stated range, and give click's one-line "Invalid value for '--x'"
-error otherwise. ``budget_options`` adds ``--max-nodes`` and ``--max-memory`` to a command and runs
+click's INT accepts any digit Python's ``int`` does (``'١٢'``) and any size; ``Count`` (whole
+numbers, through ``parse_count``) and ``parse_bytes`` (sizes) accept ASCII digits only, within a
+stated range (the ranges are in docs/cli.md), and give one line "Invalid value for '--x'" or
+``error: …`` otherwise; every numeric option of every command goes through one of them.
+``check_output`` and ``check_plot`` check a file a command will write before any work;
+``check_scheduler`` a Dask scheduler address. ``budget_options`` adds ``--max-nodes`` and ``--max-memory`` to a command and runs
 it inside ``budget_scope`` so that every graph it builds is bounded. The options and parsers shared
 by several commands (``--format``, ``--n``, sizes, ``--set``) are here too.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,7 +23,7 @@ import click
 from tc0sim.cli.output import FORMATS
 from tc0sim.errors import ConfigError
 from tc0sim.expr import LIMIT, parse_number
-from tc0sim.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_NODES, MAX_SWEEP_POINTS
+from tc0sim.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_NODES, MAX_SWEEP_POINTS, PLOT_SUFFIXES
 
 EXIT_VIOLATED = 1
 """Exit status of a command that found a violated claim or a failing bound."""
@@ -67,25 +71,19 @@ class Count(click.ParamType):
         return "N"
 
 
+def limit_option(flag: str, minimum: int, default: int, help: str) -> Callable[..., Any]:
+    """A ``--max-…`` count option (``5e7`` and ``50000000`` alike), its default shown in --help."""
+    return click.option(flag, flag.lstrip("-").replace("-", "_"), type=Count(minimum, None, exponent=True),
+                        default=default, show_default=True, help=help)
+
+
 def budget_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add --max-nodes/--max-memory and run the command with that build budget active."""
 
-    @click.option(
-        "--max-nodes",
-        "max_nodes",
-        type=Count(1, None, exponent=True),
-        default=DEFAULT_MAX_NODES,
-        show_default=True,
-        help="Build budget: refuse a graph with more tensor nodes than this (e.g. 5e6).",
-    )
-    @click.option(
-        "--max-memory",
-        "max_memory",
-        type=Count(1, None, exponent=True),
-        default=DEFAULT_MAX_BYTES,
-        show_default=True,
-        help="Build budget: refuse a graph (or an evaluation) estimated to need more bytes than this (e.g. 8e9).",
-    )
+    @limit_option("--max-nodes", 1, DEFAULT_MAX_NODES,
+                  "Build budget: refuse a graph with more tensor nodes than this (e.g. 5e6).")
+    @limit_option("--max-memory", 1, DEFAULT_MAX_BYTES,
+                  "Build budget: refuse a graph (or an evaluation) estimated to need more bytes than this (e.g. 8e9).")
     @functools.wraps(command)
     def run(*args: Any, max_nodes: int, max_memory: int, **kwargs: Any) -> Any:
         from tc0sim.ir.budget import BuildBudget, budget_scope  # here: --help imports no numpy
@@ -114,27 +112,31 @@ _BYTE_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20,
                "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
 
 
-def parse_bytes(text: str, option: str) -> int:
-    """'2GB', '500MB', '1.5G', '4096' (bytes) -> bytes; units are binary (1 MB = 2^20 bytes)."""
+def parse_bytes(text: str, option: str, maximum: int | None = None) -> int:
+    """'2GB', '500MB', '1.5G', '4096' (bytes) -> bytes in [1, maximum]; units are binary (1 MB =
+    2^20 bytes); the number is read by ``parse_number`` (ASCII digits, bounded exponent)."""
     raw = text.strip().upper().replace(" ", "")
     number = raw.rstrip("KMGTIB")
     unit = raw[len(number) :]
     try:
-        value = Fraction(number) * _BYTE_UNITS[unit]
-    except (KeyError, ValueError, ZeroDivisionError):
-        raise ConfigError(f"{option} {text!r}: expected a size such as 500MB or 2GB") from None
+        value = parse_number(number) * _BYTE_UNITS[unit]
+    except (KeyError, ConfigError):
+        raise ConfigError(f"{option} {text[:40]!r}: expected a size such as 500MB or 2GB (digits 0-9)") from None
     if value <= 0:
-        raise ConfigError(f"{option} {text!r}: the size must be positive")
+        raise ConfigError(f"{option} {text[:40]!r}: the size must be positive")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{option} {text[:40]!r}: above the limit of {maximum:,} bytes")
     return int(value)
 
 
-def parse_count_or_all(text: str, option: str) -> int | None:
-    """A non-negative count, or None for 'all'; garbage is a ConfigError."""
+def parse_count_or_all(text: str, option: str, maximum: int | None = None) -> int | None:
+    """A count in [0, maximum] in ASCII digits, or None for 'all'; anything else is a ConfigError."""
     if text == "all":
         return None
-    if not text.isdigit():
-        raise ConfigError(f"{option}: expected a non-negative integer or 'all', got {text!r}")
-    return int(text)
+    try:
+        return parse_count(text, 0, maximum)
+    except ConfigError as e:
+        raise ConfigError(f"{option}: {e}; expected a non-negative integer or 'all'") from None
 
 
 def parse_symbol_values(assignments: tuple[str, ...]) -> dict[str, Fraction]:
@@ -182,3 +184,38 @@ def load(model: str) -> Any:
     from tc0sim.modelfile import load_model
 
     return load_model(model)
+
+
+def check_output(path: str, option: str, suffixes: tuple[str, ...]) -> Path:
+    """``path`` checked before any work (``tc0sim.io.outputs.check_output_path``): a suffix of
+    ``suffixes``, an existing writable directory; else a ConfigError naming ``option``."""
+    from tc0sim.io.outputs import check_output_path
+
+    return check_output_path(path, option, suffixes)
+
+
+def check_plot(path: str, option: str = "--plot") -> Path:
+    """A ``--plot`` file checked before any work: .png, .pdf or .svg, writable, matplotlib installed."""
+    target = check_output(path, option, PLOT_SUFFIXES)
+    from tc0sim.cli.plots import require_matplotlib
+
+    require_matplotlib(option)
+    return target
+
+
+SCHEDULER_SCHEMES = ("tcp://",)
+"""The Dask transports ``--scheduler`` accepts: tls:// and ucx:// need a security or transport
+configuration that tc0sim does not pass."""
+
+
+def check_scheduler(address: str | None) -> str | None:
+    """A ``--scheduler`` address: ``tcp://HOST:PORT`` (or ``HOST:PORT``); other transports refused."""
+    if address is None:
+        return None
+    scheme, sep, _ = address.partition("://")
+    if sep and f"{scheme.lower()}://" not in SCHEDULER_SCHEMES:
+        raise ConfigError(
+            f"--scheduler {address[:60]!r}: the {scheme[:20]!r} transport is not supported; "
+            "give a tcp://HOST:PORT address (tls:// and ucx:// need a configuration tc0sim does not pass)"
+        )
+    return address

@@ -9,6 +9,7 @@ layer (and numpy) is imported when a report is printed, not by ``--help``.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -32,18 +33,25 @@ def _console(stream: Any = None) -> Any:
 
     stream = stream or sys.stdout
     terminal = hasattr(stream, "isatty") and stream.isatty()
-    return Console(
+    console = Console(
         file=stream,
         width=None if terminal else NON_TERMINAL_WIDTH,
         no_color=not terminal,
         highlight=False,
         soft_wrap=False,
     )
+    console.on_broken_pipe = _broken_pipe  # rich would exit 1; the command group stops quietly with 0
+    return console
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 
 
 def render_text(sections: Sequence[Section]) -> None:
     """Print the sections on stdout as rich tables."""
     from rich.table import Table
+    from rich.text import Text
 
     console = _console()
     for section in sections:
@@ -52,9 +60,9 @@ def render_text(sections: Sequence[Section]) -> None:
         if section.headers:
             table = Table(show_lines=False)
             for header in section.headers:
-                table.add_column(str(header), overflow="fold")
+                table.add_column(Text(str(header)), overflow="fold")
             for row in section.rows:
-                table.add_row(*(str(c) for c in row))
+                table.add_row(*(Text(str(c)) for c in row))  # plain text: '[resnet, attn]' is not markup
             console.print(table)
             for line in section.lines:
                 console.print(line, markup=False)

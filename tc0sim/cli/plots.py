@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tc0sim.errors import ConfigError
+from tc0sim.io.outputs import atomic_path
 from tc0sim.ir.primitives import SYMBOLS
 
 
@@ -15,6 +16,12 @@ def require_matplotlib(option: str) -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise ConfigError(f"{option} needs matplotlib, which is not installed (pip install matplotlib)") from None
+
+
+def _save(fig: Any, out: str) -> None:
+    """Write the figure to ``out`` atomically, in the format its suffix names."""
+    with atomic_path(out) as temporary:
+        fig.savefig(temporary, format=temporary.suffix[1:].lower())
 
 
 def _pyplot() -> Any:
@@ -55,7 +62,7 @@ def depth_plot(out: str, title: str, groups: Sequence[Any]) -> None:
     ax.tick_params(axis="x", labelrotation=60, labelsize=8)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out)
+    _save(fig, out)
     plt.close(fig)
 
 
@@ -76,7 +83,7 @@ def scaling_plot(out: str, series: dict[str, list[tuple[int, int, int]]]) -> Non
     right.set_yscale("log")
     fig.suptitle("VAR as released: depth and size along the official scale lists")
     fig.tight_layout()
-    fig.savefig(out)
+    _save(fig, out)
     plt.close(fig)
 
 
@@ -97,5 +104,5 @@ def size_plot(out: str, kind: str, counts: Sequence[dict[str, Any]], coefficient
     ax.set_ylabel("gates")
     ax.set_title(f"size of {kind}")
     ax.legend()
-    fig.savefig(out)
+    _save(fig, out)
     plt.close(fig)

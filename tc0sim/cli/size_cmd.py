@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tc0sim.cli.options import FORMAT_OPTION, Count, budget_options, parse_n_list
+from tc0sim.cli.options import FORMAT_OPTION, Count, budget_options, check_plot, parse_n_list
 from tc0sim.cli.output import progress, show
 from tc0sim.limits import MAX_VERIFY_POINTS, VERIFY_POINTS
 
@@ -13,7 +13,7 @@ from tc0sim.limits import MAX_VERIFY_POINTS, VERIFY_POINTS
 @click.argument("model")
 @click.option("--n", "n_list", default=None, metavar="N1,N2,…", help="The n values to count at, e.g. 4,8,16,32 (default: the file's 'sweep:').")
 @FORMAT_OPTION
-@click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot the gate counts against n (needs matplotlib).")
+@click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot the gate counts against n as .png, .pdf or .svg (needs matplotlib).")
 @click.option(
     "--verify",
     "verify_count",
@@ -32,9 +32,7 @@ def size(model: str, n_list: str | None, fmt: str, plot_path: str | None, verify
     it names (docs/torch.md).
     """
     if plot_path is not None:
-        from tc0sim.cli.plots import require_matplotlib
-
-        require_matplotlib("--plot")
+        check_plot(plot_path)
     from tc0sim.modelfile import load_model
     from tc0sim.reports.size import size_report
 

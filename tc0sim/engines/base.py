@@ -20,6 +20,7 @@ import numpy as np
 
 from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
+from tc0sim.ir import domains
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.moves import VIEWS, reshape, same_place
 from tc0sim.ir.primitives import INPUT
@@ -124,11 +125,12 @@ def named(node: Node, error: FpArithmeticError) -> FpArithmeticError:
 
 
 def random_inputs(graph: Graph, seed: int = 0, scale: float = 1.0) -> dict[str, np.ndarray]:
-    """Draw every input as normal(0, 1)·scale in float64, one stream per (seed, input name)."""
+    """Draw every input from its domain (``tc0sim.ir.domains``; weights and activations as
+    normal(0, 1)·scale) in float64, one stream per (seed, input name)."""
     out = {}
     for name, nid in graph.inputs.items():
         rng = np.random.default_rng([int(seed), zlib.crc32(name.encode())])
-        out[name] = rng.standard_normal(graph.node(nid).shape) * float(scale)
+        out[name] = domains.draw(graph.node(nid), rng, scale)
     return out
 
 
@@ -140,6 +142,8 @@ def complete_inputs(graph: Graph, inputs: Mapping[str, Any] | None, seed: int, s
     unknown = sorted(set(given) - set(graph.inputs))
     if unknown:
         raise ConfigError(f"unknown input(s) {', '.join(unknown)}; the graph takes {', '.join(graph.inputs)}")
+    for name, value in given.items():
+        domains.check(graph.node(graph.inputs[name]), value)
     given.update({name: value for name, value in graph.defaults.items() if name not in given})
     missing = [name for name in graph.inputs if name not in given]
     if missing:

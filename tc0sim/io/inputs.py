@@ -46,14 +46,16 @@ def _member(path: str, archive: Any, name: str, option: str, describe: Callable[
         raise ConfigError(f"{option} {path}: array {name!r} cannot be read ({describe(e)})") from None
 
 
-def read_archive(path: str, option: str) -> dict[str, np.ndarray]:
-    """Every array of an .npz archive (no pickles); each member's header is checked (a real dtype, at
-    most MAX_ARCHIVE_VALUES values) before its data is read; one ConfigError line otherwise."""
+def read_archive(path: str, option: str, kinds: str = "iuf") -> dict[str, np.ndarray]:
+    """Every array of an .npz archive (no pickles); each member's header is checked (a dtype of
+    ``kinds``, real numbers by default; at most MAX_ARCHIVE_VALUES values) before its data is read;
+    one ConfigError line otherwise."""
     out = {}
     with _archive(path, option, _collapsed) as archive:
         for name in archive.files:
             shape, dtype = member_header(path, archive, name, option)
-            if dtype.kind not in "iuf" or math.prod(shape) > MAX_ARCHIVE_VALUES:
+            values = math.prod(shape)
+            if dtype.kind not in kinds or values > MAX_ARCHIVE_VALUES or values * dtype.itemsize > 8 * MAX_ARCHIVE_VALUES:
                 raise ConfigError(
                     f"{option} {path}: array {name!r} ({dtype}, shape {shape}) must hold real numbers, at most "
                     f"{MAX_ARCHIVE_VALUES:,} of them"

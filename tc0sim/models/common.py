@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
@@ -79,3 +82,16 @@ def split_maps(b: Builder, x: Tensor, sizes: Sequence[tuple[int, int]]) -> list[
         maps.append(b.reshape(b.slice(x, 0, start, start + h * w), (h, w, x.shape[1])))
         start += h * w
     return maps
+
+
+@dataclass(frozen=True)
+class Official:
+    """What the official code does around a released model's circuit (``tc0sim eval``).
+
+    ``seeded(params, seed, p)``: the circuit's random inputs as the official sampler draws them from
+    ``torch.Generator().manual_seed(seed)`` (``--torch-seed``; None: not wired); ``image``: the output
+    holding the image, and ``to_bytes`` its 8-bit values as the official code saves them (``--output .png``)."""
+
+    seeded: Callable[[Mapping[str, Any], int, int], dict[str, np.ndarray]] | None
+    image: str
+    to_bytes: Callable[[np.ndarray], np.ndarray]

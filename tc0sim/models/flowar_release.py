@@ -4,16 +4,18 @@ Matching", arXiv 2412.15205): the whole class-conditional sampling circuit of Fl
 Per scale k = 1 … K (sizes s_k, default 1, 2, 4, 8, 16; N_k = s_k² tokens), for the conditional and
 the unconditional (null-class) half of the classifier-free-guidance batch at once:
 
-* input: scale 1 reads the class embedding (one row of ``class_emb``, 1001 × E); scale k ≥ 2 reads the
-  previous sample resized bicubically to s_K × s_K, area-averaged to s_k × s_k, and ``z_proj``
-  (Linear 16 → E);
+* input: scale 1 reads the class embedding (one row of ``class_emb``, always 1001 × E, the null class
+  row 1000); scale k ≥ 2 reads the previous sample resized bicubically to 16 × 16 (the official
+  sampler's fixed size; ``next_scale: latent``: s_K × s_K as in training), area-averaged to s_k × s_k,
+  and ``z_proj`` (Linear 16 → E);
 * AR transformer: ``+ encoder_pos``, ``z_proj_ln`` (RMSNorm with weight), ``blocks`` encoder blocks,
   ``encoder_norm``; ``decoder_embed`` (Linear E → E), ``+ decoder_pos``, ``blocks`` decoder blocks,
   ``decoder_norm``, ``+ diffusion_pos``: the condition z_k [N_k, E]. A block is
   ``x += γ1·Attn(RMSNorm(x)(1 + s1) + b1)``; ``x += γ2·MLP(RMSNorm(x)(1 + s2) + b2)`` with
   ``γ1, γ2, s1, s2, b1, b2`` from ``Linear(SiLU(class embedding))``; attention has a biased qkv, 2-D
   RoPE on q and k, scale 1/√d and sees the keys and values of every scale so far (the KV cache);
-  the MLP is a GEGLU (exact, erf-based GELU) of hidden width ⌊8E/3⌋;
+  the MLP is a GEGLU (exact, erf-based GELU) of hidden width ⌊8E/3⌋ (``mlp_ratio`` 4; the flow head's
+  blocks keep ratio 4 whatever ``mlp_ratio``);
 * flow head (``flownet``, width w): Euler steps from the noise x = ε_k (a circuit input) on the time
   points of the official schedule; each step evaluates the velocity net on the time embedding
   (``(t·1000)`` truncated → 256 cos/sin features → Linear, SiLU, Linear) and z_k, with
@@ -49,10 +51,11 @@ import numpy as np
 
 from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
 from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
+from tc0sim.ir.domains import domain_input
 from tc0sim.ir.kind import Kind, Param
 from tc0sim.ir.params import short
 from tc0sim.limits import MAX_CHANNELS
-from tc0sim.models.common import NamedWeights, weight_groups
+from tc0sim.models.common import NamedWeights, Official, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
 from tc0sim.ops.aattc import feature_rank
 from tc0sim.ops.activations import silu
@@ -73,6 +76,12 @@ MAX_SCALES = 256
 """Most scales (the released models have 5)."""
 MAX_STEPS = 10_000
 """Most Euler steps (the released models take 25 or 50; the audit's closed form lists every time point)."""
+NULL_CLASS = 1000
+"""The official class table has 1001 rows whatever the classes; row 1000 is the null class."""
+SAMPLER_SIDE = 16
+"""The official sampler resizes every sample bicubically to 16 × 16 before the next scale's area resize."""
+HEAD_MLP_RATIO = 4.0
+"""The flow head's blocks keep the official MLP ratio 4 (``mlp_ratio`` sets the AR blocks only)."""
 MAX_LEVELS = 16
 """Most VAE decoder levels (the released decoder has 5: ×16 upsampling)."""
 
@@ -98,12 +107,19 @@ PARAMS: tuple[Param, ...] = (
     Param("steps", "int", None, "Euler steps of the sampler (null: the variant's)", min=2, max=MAX_STEPS, nullable=True),
     Param("cfg", "rational", None, "classifier-free guidance scale (null: the variant's)", min=1, max=10**6, nullable=True),
     Param("guidance", "rational", None, "guide while t ≤ guidance (null: the variant's)", min=0, max=10**6, nullable=True),
-    Param("head_heads", "int", None, "flow head attention heads (null: head_width // 64)", min=1, max=MAX_CHANNELS, nullable=True),
-    Param("mlp_ratio", "real", 4, "GEGLU hidden width int(E · mlp_ratio · 2/3), at least 1", min=1e-9, max=1e6),
+    Param("head_heads", "int", None, "flow head attention heads (null: head_width // 64, the official head dim 64)",
+          min=1, max=MAX_CHANNELS, nullable=True),
+    Param("mlp_ratio", "real", 4, "AR blocks' GEGLU hidden width int(E · mlp_ratio · 2/3), at least 1 (the flow head "
+          "keeps ratio 4, as the official head)", min=1e-9, max=1e6),
     Param("scales", "ints", [1, 2, 4, 8, 16], "token map sides 1 = s_1 < … < s_K", min=1, max=MAX_SIDE, min_len=2,
           max_len=MAX_SCALES, increasing=True),
     Param("latent_channels", "int", 16, "channels of the flow's latent tokens", min=1, max=MAX_CHANNELS),
-    Param("classes", "int", 1000, "class labels (the class embedding has one more row, the null class)", min=1, max=MAX_CHANNELS),
+    Param("classes", "int", 1000, "class labels 0 … classes − 1 (the class table always has the official 1001 rows, "
+          "the null class 1000)", min=1, max=NULL_CLASS),
+    Param("label", "int", None, "class label; negative: the null class; null: the input 'class_onehot'",
+          min=-MAX_CHANNELS, max=NULL_CLASS - 1, nullable=True),
+    Param("next_scale", "str", "sampler", "bicubic target of the next scale's input: sampler: 16 × 16 as the official "
+          "sampler hard-codes; latent: the last scale's side (as in training)", choices=("sampler", "latent")),
     Param("rope_seq_len", "int", 16, "the RoPE table's sequence length (official: 16)", min=1, max=MAX_CHANNELS),
     Param("vae", "bool", True, "decode the latent with the KL-16 VAE decoder"),
     Param("vae_channels", "int", 128, "VAE decoder base channels", min=1, max=MAX_CHANNELS),
@@ -147,14 +163,22 @@ class FlowARReleaseConfig:
     vae_scale: Fraction
     attention: str = "exact"
     aattc_degree: int = 2
+    label: int | None = None
+    next_scale: str = "sampler"
 
     @property
     def tokens(self) -> int:
         return sum(s * s for s in self.scales)
 
-    def hidden(self, width: int) -> int:
-        """timm SwiGLU hidden width ``int(width · mlp_ratio · 2/3.)`` (float arithmetic, as the code)."""
-        return int(width * self.mlp_ratio * 2 / 3.0)
+    def hidden(self, width: int, ratio: float | None = None) -> int:
+        """timm SwiGLU hidden width ``int(width · ratio · 2/3.)`` (float arithmetic, as the code; ratio:
+        ``mlp_ratio``)."""
+        return int(width * (self.mlp_ratio if ratio is None else ratio) * 2 / 3.0)
+
+    @property
+    def upsample_side(self) -> int:
+        """The side of the bicubic next-scale target (``next_scale``)."""
+        return SAMPLER_SIDE if self.next_scale == "sampler" else self.scales[-1]
 
 
 def _filled(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,9 +205,14 @@ def _first_scale(p: Mapping[str, Any]) -> str | None:
 
 def _hidden(p: Mapping[str, Any]) -> str | None:
     f = _filled(p)
-    for what in ("width", "head_width"):
-        if int(f[what] * f["mlp_ratio"] * 2 / 3.0) < 1:
-            return f"param 'mlp_ratio' = {f['mlp_ratio']!r} makes the {what} {f[what]} MLP hidden width 0; it must be ≥ 1"
+    if int(f["width"] * f["mlp_ratio"] * 2 / 3.0) < 1:
+        return f"param 'mlp_ratio' = {f['mlp_ratio']!r} makes the width {f['width']} MLP hidden width 0; it must be ≥ 1"
+    return None
+
+
+def _label_is_class(p: Mapping[str, Any]) -> str | None:
+    if p["label"] is not None and p["label"] >= p["classes"]:
+        return f"param 'label' = {p['label']} is not a class (0 … {p['classes'] - 1}, negative: the null class)"
     return None
 
 
@@ -220,7 +249,7 @@ def parse_config(params: Mapping[str, Any]) -> FlowARReleaseConfig:
     return FlowARReleaseConfig(
         p["width"], p["blocks"], p["heads"], p["head_width"], p["head_blocks"], p["head_heads"], p["cross"],
         p["mlp_ratio"], tuple(p["scales"]), latent, p["classes"], p["steps"], p["cfg"], p["guidance"],
-        p["rope_seq_len"], vae, p["vae_scale"], p["attention"], p["aattc_degree"])
+        p["rope_seq_len"], vae, p["vae_scale"], p["attention"], p["aattc_degree"], p["label"], p["next_scale"])
 
 
 # --- the official sampler's schedule ------------------------------------------------------------
@@ -440,7 +469,7 @@ class _Circuit:
             cross = self.attention(query, args["cross_k"], args["cross_v"], cfg.head_heads, side)
             h = b.add(h, w.linear(cross, "crossattn.proj", wid))
         normed = modulate(b, rms_norm(b, h), scale2, shift2)
-        mlp = glu(b, normed, cfg.hidden(wid), lambda t, n, o: w.linear(t, n, o), name="mlp")
+        mlp = glu(b, normed, cfg.hidden(wid, HEAD_MLP_RATIO), lambda t, n, o: w.linear(t, n, o), name="mlp")
         return {"h": b.add(h, b.mul(mlp, gamma2))}
 
     def head_conditioning(self, z: Tensor, side: int) -> dict[str, Any]:
@@ -488,11 +517,14 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     two = 2 if cfg.cfg != 1 else 1
     outputs: dict[str, Tensor] = {}
     with b.scope("flowar_release", REF):
-        label = b.input("class_onehot", (cfg.classes,))
-        table = w("class_emb.weight", (cfg.classes + 1, e))
+        table = w("class_emb.weight", (NULL_CLASS + 1, e))
         with b.scope("class_embedding", REF):
-            cond = linear(b, label, b.transpose(b.slice(table, 0, 0, cfg.classes), (1, 0)), name="class_emb")
-            rows = [b.reshape(cond, (1, e))] + ([b.slice(table, 0, cfg.classes, cfg.classes + 1)] if two == 2 else [])
+            if cfg.label is None:
+                label = domain_input(b, "class_onehot", (cfg.classes,), "onehot")
+                cond = linear(b, label, b.transpose(b.slice(table, 0, 0, cfg.classes), (1, 0)), name="class_emb")
+            else:
+                cond = b.gather(table, np.array([NULL_CLASS if cfg.label < 0 else cfg.label]), axis=0)
+            rows = [b.reshape(cond, (1, e))] + ([b.slice(table, 0, NULL_CLASS, NULL_CLASS + 1)] if two == 2 else [])
             cond = b.reshape(b.concat(rows, axis=0), (two, 1, e))
         enc_mods, dec_mods = fb.ar_modulations(cond, "encoder_blocks"), fb.ar_modulations(cond, "decoder_blocks")
         positions = {n: w(f"{n}_pos_embed_learned", (1, cfg.tokens, e)) for n in ("encoder", "decoder", "diffusion")}
@@ -503,7 +535,8 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
             with b.scope(f"scale{k + 1}", REF):
                 if k > 0:
                     with b.scope("next_scale_input", REF):
-                        m = bicubic(b, b.reshape(sample, (cfg.scales[k - 1],) * 2 + (ch,)), cfg.scales[-1], cfg.scales[-1])
+                        big = cfg.upsample_side
+                        m = bicubic(b, b.reshape(sample, (cfg.scales[k - 1],) * 2 + (ch,)), big, big)
                         m = b.reshape(area(b, m, side, side), (1, side * side, ch))
                         x = w.linear(m, "z_proj", e)
                 pos = {n: b.slice(t, 1, starts[k], starts[k + 1]) for n, t in positions.items()}
@@ -518,7 +551,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
                         h = fb.ar_block(h, f"decoder_blocks.{j}", dec_mods[j], caches["decoder"][j], side)
                     z = b.add(rms_norm(b, h, w("decoder_norm.weight", (e,))), pos["diffusion"])
                 with b.scope("flow_head", REF):
-                    noise = b.input(f"noise.{k + 1}", (1, side * side, ch))
+                    noise = domain_input(b, f"noise.{k + 1}", (1, side * side, ch), "noise")
                     sample = fb.sample(z, noise, k)
                 outputs[f"sample.{k + 1}"] = b.reshape(sample, (side, side, ch))
         latent = outputs[f"sample.{len(cfg.scales)}"]
@@ -548,6 +581,16 @@ IGNORED_WEIGHTS = ("mask", "*.rope.freqs", f"{VAE_PREFIX}encoder.*", f"{VAE_PREF
 """Checkpoint tensors the sampling circuit does not read: the training attention mask and the RoPE
 frequency buffers (the circuit holds its own rotary tables), and the KL-16 encoder."""
 
+def image_bytes(image: np.ndarray) -> np.ndarray:
+    """The decoded image in 8 bits as the official evaluation saves it (MAR's saver): ``(x + 1)/2``,
+    ``np.round(np.clip(·255, 0, 255))`` (half to even); its ``[:, :, ::-1]`` to BGR for ``cv2.imwrite``
+    is undone by the writer, so the file holds these RGB values."""
+    return np.round(np.clip((image + 1) / 2 * 255, 0, 255)).astype(np.uint8)
+
+
+OFFICIAL = Official(None, "out", image_bytes)
+"""The saved image of ``flowar_release`` (its torch random stream is not wired: noise is an input)."""
+
 KINDS: tuple[Kind, ...] = (
     Kind(
         "flowar_release",
@@ -555,7 +598,7 @@ KINDS: tuple[Kind, ...] = (
         _build,
         REF,
         params=PARAMS,
-        rules=(_rope_heads, _first_scale, _hidden, _vae_scale),
+        rules=(_rope_heads, _first_scale, _hidden, _vae_scale, _label_is_class),
         estimate=estimate,
         model=True,
         doc="FlowAR-S/L/H as released: AR transformer (RMSNorm, AdaLN, 2-D RoPE, GEGLU) with KV cache, "

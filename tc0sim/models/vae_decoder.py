@@ -142,9 +142,11 @@ def _attn_block(w: _Weights, x: Tensor, name: str, cfg: DecoderConfig) -> Tensor
         return w.b.call(("vae_attn_block", cfg.fused_qkv, cfg.groups), body, {"x": x}, w.under(name))["x"]
 
 
-def vae_decoder(b: Builder, z: Tensor, cfg: DecoderConfig, prefix: str = "") -> Tensor:
-    """Decode a latent map z[h, w, z_channels] (or post_quant's input channels) to [h·2^(L−1), w·2^(L−1), out_ch]."""
-    w = _Weights(b, prefix)
+def vae_decoder(b: Builder, z: Tensor, cfg: DecoderConfig, prefix: str = "", source: WeightSource | None = None) -> Tensor:
+    """Decode a latent map z[h, w, z_channels] (or post_quant's input channels) to [h·2^(L−1), w·2^(L−1), out_ch].
+    ``source`` (default: new inputs named ``prefix + name``) gives the weights, e.g. one source shared by
+    the images of a batch."""
+    w = _Weights(b, prefix, source)
     levels = len(cfg.ch_mult)
     with b.scope("vae_decoder", REF):
         h = z

@@ -19,7 +19,8 @@ Peng, Wang; arXiv 2404.02905). The circuit follows the released implementation's
 * head: ``head(LN(x)(1 + s) + b)`` with ``s, b`` from ``head_nm.ada_lin``; logits over the codebook.
 * guidance: ``(1 + t)·logits_cond − t·logits_uncond`` with ``t = cfg · (k − 1)/(K − 1)`` at scale k
   (both constants are the float64 values the code computes).
-* sampling, with one uniform ``u ∈ [0, 1)`` per token as a circuit input (see ``sample``).
+* sampling: the official sampler (``tc0sim.ops.sampler.official_sample``: the exponential race of
+  ``torch.multinomial`` on Exp(1) inputs), or by inverse CDF on one uniform per token (``sampler: inverse_cdf``).
 * residual quantiser: the sampled rows of the codebook form an ``pn_k × pn_k`` map; except at the last
   scale it is resized bicubically to ``pn_K × pn_K``; then ``Φ(h) = ½h + ½Conv3×3(h)`` with the Φ
   picked for scale k by the code's nearest-tick rule; ``f_hat`` accumulates the results.
@@ -39,16 +40,20 @@ from typing import Any
 
 import numpy as np
 
+from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
 from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
+from tc0sim.ir.domains import domain_input
 from tc0sim.ir.kind import Kind, Param
 from tc0sim.limits import MAX_CHANNELS
-from tc0sim.models.common import NamedWeights, weight_groups
+from tc0sim.models.common import NamedWeights, Official, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder, var_decoder_config
 from tc0sim.ops.activations import clamp, gelu_tanh, silu, softmax
 from tc0sim.ops.linear import conv2d_torch, linear
 from tc0sim.ops.norms import l2_normalize, layer_norm
 from tc0sim.ops.resize import area, bicubic
+from tc0sim.ops import torch_rng
+from tc0sim.ops.sampler import check_top_k, index_triangle, inverse_cdf_sample, official_sample
 
 REF = "VAR as released (arXiv 2404.02905; official autoregressive_infer_cfg)"
 RELEASED_SCALES: dict[int, tuple[int, ...]] = {
@@ -64,6 +69,10 @@ MAX_SCALES = 256
 """Most scales (the released models have up to 14)."""
 MAX_PHI = 4096
 """Most Φ convolutions (the released models have 4)."""
+MAX_BATCH = 4096
+"""Most images per call."""
+IDENTITY_RESI = 1e-6
+"""The official quantiser makes Φ the identity when |quant_resi| ≤ 1e-6."""
 MAX_LEVELS = 16
 """Most decoder levels (the released decoder has 5: ×16 upsampling)."""
 MAX_SCALE_MUL = Fraction(float(np.float32(math.log(100))))
@@ -92,15 +101,23 @@ PARAMS: tuple[Param, ...] = (
     Param("classes", "int", 1000, "class labels (the class embedding has one more row, the null class)", min=1, max=MAX_CHANNELS),
     Param("shared_aln", "bool", None, "one AdaLN linear shared by the blocks (null: depth = 36)", nullable=True),
     Param("cfg", "real", 1.5, "classifier-free guidance scale", min=-1e6, max=1e6),
-    Param("top_k", "int", 900, "top-k sampling (0 or ≥ codebook: off)", min=0),
+    Param("top_k", "int", 900, "top-k sampling (0: off; at most the codebook size, as the official topk)", min=0),
     Param("top_p", "real", 0.96, "top-p (nucleus) sampling (0: off)", min=0.0, max=1.0),
     Param("phi_count", "int", 4, "Φ convolutions of the quantiser (0: one per scale)", min=0, max=MAX_PHI),
-    Param("quant_resi", "real", 0.5, "Φ(h) = (1 − q)·h + q·Conv(h)", min=0.0, max=1.0),
+    Param("quant_resi", "real", 0.5, "Φ(h) = (1 − |q|)·h + |q|·Conv(h); |q| ≤ 1e-6: Φ is the identity (no weights)",
+          min=-1.0, max=1.0),
     Param("decoder_ch", "int", 160, "decoder base channels", min=1, max=MAX_CHANNELS),
     Param("decoder_levels", "ints", [1, 1, 2, 2, 4], "decoder channel multipliers, one per level (each level but "
           "the last upsamples ×2)", min=1, max_len=MAX_LEVELS),
     Param("decoder_res_blocks", "int", 2, "ResBlocks per decoder level", min=0),
     Param("decoder_groups", "int", 32, "GroupNorm groups, dividing every decoder channel count", min=1),
+    Param("sampler", "str", "official", "official: torch.multinomial's exponential race on Exp(1) inputs "
+          "'exponentials'; inverse_cdf: one uniform per token (input 'uniform')", choices=("official", "inverse_cdf")),
+    Param("more_smooth", "bool", False, "the official Gumbel-softmax codebook input (input 'gumbels'; official sampler)"),
+    Param("label", "int", None, "class label; negative: the null class (unconditional); null: drawn at random, "
+          "the input 'class_onehot' (official label_B None)", min=-MAX_CHANNELS, max=MAX_CHANNELS, nullable=True),
+    Param("batch", "int", 1, "images B per call (the CFG batch is 2B)", min=1, max=MAX_BATCH),
+    Param("attn_l2_norm", "bool", True, "q and k L2-normalised with a learned per-head scale (else scale 0.25/√head_dim)"),
 )
 """The params of ``var_release``; null means "derived as the official code derives it"."""
 DEFAULTS: dict[str, Any] = {p.name: p.default for p in PARAMS}
@@ -122,6 +139,24 @@ def _hidden(p: Mapping[str, Any]) -> str | None:
     width = _shape(p)[0]
     if round(width * p["mlp_ratio"]) < 1:
         return f"param 'mlp_ratio' = {p['mlp_ratio']!r} makes the FFN hidden width round({width} · {p['mlp_ratio']!r}) = 0; it must be ≥ 1"
+    return None
+
+
+def _label_is_class(p: Mapping[str, Any]) -> str | None:
+    if p["label"] is not None and p["label"] >= p["classes"]:
+        return f"param 'label' = {p['label']} is not a class (0 … {p['classes'] - 1}, negative: the null class)"
+    return None
+
+
+def _top_k_in_codebook(p: Mapping[str, Any]) -> str | None:
+    if p["top_k"] > p["codebook"]:
+        return f"param 'top_k' = {p['top_k']} exceeds the codebook size {p['codebook']} (the official topk raises)"
+    return None
+
+
+def _smooth_needs_official(p: Mapping[str, Any]) -> str | None:
+    if p["more_smooth"] and p["sampler"] != "official":
+        return "param 'more_smooth' needs sampler: official (its Gumbel path reads the official masks)"
     return None
 
 
@@ -156,6 +191,16 @@ class VarConfig:
     phi_count: int
     quant_resi: float
     decoder: DecoderConfig
+    sampler: str = "official"
+    more_smooth: bool = False
+    label: int | None = None
+    batch: int = 1
+    attn_l2_norm: bool = True
+
+    @property
+    def phi_identity(self) -> bool:
+        """The official ``nn.Identity()`` in place of every Φ (|quant_resi| ≤ 1e-6)."""
+        return abs(self.quant_resi) <= IDENTITY_RESI
 
     @property
     def tokens(self) -> int:
@@ -175,7 +220,8 @@ def parse_config(params: Mapping[str, Any]) -> VarConfig:
                                  p["decoder_groups"])
     return VarConfig(
         p["depth"], width, heads, round(width * p["mlp_ratio"]), scales, p["codebook"], p["vae_channels"], p["classes"],
-        shared, p["cfg"], p["top_k"], p["top_p"], p["phi_count"], p["quant_resi"], decoder,
+        shared, p["cfg"], p["top_k"], p["top_p"], p["phi_count"], p["quant_resi"], decoder, p["sampler"],
+        p["more_smooth"], p["label"], p["batch"], p["attn_l2_norm"],
     )
 
 
@@ -198,7 +244,9 @@ def phi_names(cfg: VarConfig) -> list[str]:
 
 
 def phi_tables(cfg: VarConfig) -> list[str]:
-    """The state_dict prefixes of every Φ of the quantiser's table."""
+    """The state_dict prefixes of every Φ of the quantiser's table (none when Φ is the identity)."""
+    if cfg.phi_identity:
+        return []
     if cfg.phi_count == 1:
         return [f"{VAE_PREFIX}quantize.quant_resi.qresi"]
     table = "quant_resi.qresi_ls" if cfg.phi_count else "quant_resi"
@@ -215,28 +263,31 @@ class _Block:
     scale2: Tensor
     shift1: Tensor
     shift2: Tensor
-    q_scale: Tensor
+    q_scale: Tensor | None
+    """exp(min(s_h, ln 100)) per head (None without ``attn_l2_norm``)."""
 
 
 def _split(b: Builder, mod: Tensor, parts: int) -> list[Tensor]:
-    """[2, parts, C] → ``parts`` tensors [2, 1, C]."""
+    """[2B, parts, C] → ``parts`` tensors [2B, 1, C]."""
     return [b.slice(mod, 1, i, i + 1) for i in range(parts)]
 
 
 def _modulations(b: Builder, w: NamedWeights, cfg: VarConfig, cond: Tensor) -> list[_Block]:
-    c, one = cfg.width, b.constant(1)
+    c, one, rows = cfg.width, b.constant(1), cond.shape[0]
     with b.scope("adaln", REF):
         act = silu(b, cond)
-        shared = b.reshape(w.linear(act, "shared_ada_lin.1", 6 * c), (2, 6, c)) if cfg.shared_aln else None
+        shared = b.reshape(w.linear(act, "shared_ada_lin.1", 6 * c), (rows, 6, c)) if cfg.shared_aln else None
         blocks = []
         for j in range(cfg.depth):
             if shared is not None:
                 mod = b.add(shared, b.reshape(w(f"blocks.{j}.ada_gss", (1, 1, 6, c)), (1, 6, c)))
             else:
-                mod = b.reshape(w.linear(act, f"blocks.{j}.ada_lin.1", 6 * c), (2, 6, c))
+                mod = b.reshape(w.linear(act, f"blocks.{j}.ada_lin.1", 6 * c), (rows, 6, c))
             g1, g2, s1, s2, h1, h2 = _split(b, mod, 6)
-            log_scale = b.reshape(w(f"blocks.{j}.attn.scale_mul_1H11", (1, cfg.heads, 1, 1)), (1, cfg.heads, 1, 1))
-            q_scale = b.exp(b.min(log_scale, b.constant(MAX_SCALE_MUL)))
+            q_scale = None
+            if cfg.attn_l2_norm:
+                log_scale = b.reshape(w(f"blocks.{j}.attn.scale_mul_1H11", (1, cfg.heads, 1, 1)), (1, cfg.heads, 1, 1))
+                q_scale = b.exp(b.min(log_scale, b.constant(MAX_SCALE_MUL)))
             blocks.append(_Block(g1, g2, b.add(s1, one), b.add(s2, one), h1, h2, q_scale))
         return blocks
 
@@ -247,7 +298,7 @@ def _modulate(b: Builder, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
 
 
 def _heads(b: Builder, x: Tensor, heads: int) -> Tensor:
-    """[2, n, C] → [2, H, n, C/H]."""
+    """[2B, n, C] → [2B, H, n, C/H]."""
     two, n, c = x.shape
     return b.transpose(b.reshape(x, (two, n, heads, c // heads)), (0, 2, 1, 3))
 
@@ -259,10 +310,13 @@ def _attention(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, blk: _Blo
         bias = b.concat([w("attn.q_bias", (c,)), b.broadcast(b.constant(0), (c,)), w("attn.v_bias", (c,))])
         qkv = linear(b, x, w("attn.mat_qkv.weight", (3 * c, c)), bias, name="mat_qkv")
         q, k, v = (_heads(b, b.slice(qkv, 2, i * c, (i + 1) * c), cfg.heads) for i in range(3))
-        q = b.mul(l2_normalize(b, q), blk.q_scale)
-        cache[0].append(l2_normalize(b, k))
+        if blk.q_scale is None:  # the official slow_attn: query.mul(0.25 / √head_dim), keys as they are
+            q = b.mul(q, b.constant(Fraction(0.25 / math.sqrt(c // cfg.heads))))
+        else:
+            q, k = b.mul(l2_normalize(b, q), blk.q_scale), l2_normalize(b, k)
+        cache[0].append(k)
         cache[1].append(v)
-        keys, values = b.concat(cache[0], axis=2), b.concat(cache[1], axis=2)  # [2, H, L_k, hd]
+        keys, values = b.concat(cache[0], axis=2), b.concat(cache[1], axis=2)  # [2B, H, L_k, hd]
         hd, seen = c // cfg.heads, keys.shape[2]
         logits = b.sum(b.mul(b.reshape(q, (two, cfg.heads, n, 1, hd)), b.reshape(keys, (two, cfg.heads, 1, seen, hd))), axis=4)
         weights = softmax(b, logits)
@@ -279,7 +333,7 @@ def _block_body(cfg: VarConfig) -> Callable[[Builder, dict[str, Tensor], WeightS
 
     def body(b: Builder, args: dict[str, Tensor], weight: WeightSource) -> dict[str, Tensor]:
         w = NamedWeights(b, weight)
-        blk = _Block(*(args[f] for f in _BLOCK_FIELDS))
+        blk = _Block(*(args.get(f) for f in _BLOCK_FIELDS))
         seen = sum(1 for name in args if name.startswith("k"))
         cache = [[args[f"k{i}"] for i in range(seen)], [args[f"v{i}"] for i in range(seen)]]
         x = args["x"]
@@ -294,7 +348,7 @@ def _block_body(cfg: VarConfig) -> Callable[[Builder, dict[str, Tensor], WeightS
 
 def _block(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, blk: _Block, cache: list[list[Tensor]]) -> Tensor:
     """Block j on one scale's tokens (a shared body: the same circuit for every block of a scale)."""
-    args = {"x": x, **{f: getattr(blk, f) for f in _BLOCK_FIELDS}}
+    args = {"x": x, **{f: getattr(blk, f) for f in _BLOCK_FIELDS if getattr(blk, f) is not None}}
     args.update({f"k{i}": t for i, t in enumerate(cache[0])})
     args.update({f"v{i}": t for i, t in enumerate(cache[1])})
     with b.scope("adaln_block", f"block {j}; {REF}"):
@@ -304,83 +358,84 @@ def _block(b: Builder, w: NamedWeights, cfg: VarConfig, x: Tensor, j: int, blk: 
     return out["x"]
 
 
-def sample(b: Builder, logits: Tensor, uniform: Tensor, top_k: int, top_p: float, tri: Tensor) -> tuple[Tensor, Tensor]:
-    """One-hot rows [n, V] and indices [n] sampled from ``logits`` [n, V] with one uniform per row.
+def _conditioning(b: Builder, w: NamedWeights, cfg: VarConfig) -> Tensor:
+    """``class_emb`` rows [2B, C]: the B labels, then B null rows (``label_B``, then the null class).
 
-    The official ``sample_with_top_k_top_p_`` as comparisons and sums (``G[u, v] = [l_u < l_v]``):
+    An integer label is a gather of its row (a negative one: the null row); with ``label: null`` the
+    classes are the input ``class_onehot`` (one-hot rows, as the official code draws them)."""
+    c, n, batch = cfg.width, cfg.classes, cfg.batch
+    class_emb = w("class_emb.weight", (n + 1, c))
+    with b.scope("conditioning", REF):
+        if cfg.label is None:
+            onehot = domain_input(b, "class_onehot", (n,) if batch == 1 else (batch, n), "onehot")
+            cond = linear(b, b.reshape(onehot, (batch, n)), b.transpose(b.slice(class_emb, 0, 0, n), (1, 0)), name="class_emb")
+        else:
+            cond = b.gather(class_emb, np.full(batch, n if cfg.label < 0 else cfg.label), axis=0)
+        return b.concat([cond, b.gather(class_emb, np.full(batch, n), axis=0)], axis=0)
 
-    1. top-k: keep v iff ``⊕_u [l_v < l_u] < k`` (all ties with the k-th largest kept, as
-       ``logits < kth_value`` removes); weights ``w_v = keep_v · e^(l_v)``.
-    2. top-p: ``p = w / ⊕w``; in ascending logit order with ties broken by index (``before[u, v] =
-       G[u, v] + [l_u = l_v]·[u ≤ v]``), ``cum_v = ⊕_u p_u·before[u, v]``; v is dropped iff
-       ``cum_v ≤ 1 − top_p`` and v is not last in that order (``⊕_u before[u, v] < V``).
-    3. inverse CDF in index order: ``P_v = ⊕_{u ≤ v} w_u``, ``sel_v = [u·P_(V−1) < P_v]`` (and
-       ``sel_(V−1) = 1``); the sample is the first v with ``sel_v = 1``: ``onehot = sel − sel shifted``,
-       ``index = V − ⊕ sel``.
 
-    ``tri[u, v] = [u ≤ v]`` is computed once for the circuit. top_k = 0 or ≥ V and top_p = 0 disable
-    their steps, as in the official code. PyTorch's own multinomial draws differently, so only the
-    distribution (not the random stream) matches the official sampler.
-    """
-    n, vocab = logits.shape
-    one = b.constant(1)
-    with b.scope("sample", REF):
-        weights = b.exp(logits)
-        if 0 < top_k < vocab or top_p > 0:
-            less = b.compare(b.reshape(logits, (n, vocab, 1)), b.reshape(logits, (n, 1, vocab)))  # [n, u, v]
-        if 0 < top_k < vocab:
-            with b.scope("top_k", REF):
-                above = b.sum(less, axis=2)  # for v: ⊕_u [l_v < l_u]
-                weights = b.mul(weights, b.compare(above, b.constant(Fraction(2 * top_k - 1, 2))))
-        if top_p > 0:
-            with b.scope("top_p", REF):
-                probs = b.div(weights, b.reshape(b.sum(weights, axis=1), (n, 1)))
-                equal = b.sub(b.sub(one, less), b.transpose(less, (0, 2, 1)))
-                before = b.add(less, b.mul(equal, tri))
-                cum = b.sum(b.mul(b.reshape(probs, (n, vocab, 1)), before), axis=1)
-                last = b.compare(b.constant(Fraction(2 * vocab - 1, 2)), b.sum(before, axis=1))
-                low = b.sub(one, b.compare(b.sub(one, b.constant(top_p)), cum))
-                weights = b.mul(weights, b.sub(one, b.mul(low, b.sub(one, last))))
-        with b.scope("inverse_cdf", REF):
-            prefix = b.sum(b.mul(b.reshape(weights, (n, vocab, 1)), tri), axis=1)
-            target = b.mul(b.reshape(uniform, (n, 1)), b.slice(prefix, 1, vocab - 1, vocab))
-            sel = b.concat([b.slice(b.compare(target, prefix), 1, 0, vocab - 1), b.broadcast(b.reshape(one, (1, 1)), (n, 1))], axis=1)
-            shifted = b.concat([b.broadcast(b.reshape(b.constant(0), (1, 1)), (n, 1)), b.slice(sel, 1, 0, vocab - 1)], axis=1)
-            onehot = b.sub(sel, shifted)
-            index = b.sub(b.constant(vocab), b.sum(sel, axis=1))
-    return onehot, index
+class _Sampler:
+    """The sampler's inputs and one scale's draw (``sampler: official`` or ``inverse_cdf``)."""
+
+    def __init__(self, b: Builder, cfg: VarConfig) -> None:
+        self.b, self.cfg, rows, vocab = b, cfg, cfg.batch * cfg.tokens, cfg.codebook
+        check_top_k(cfg.top_k, vocab)
+        if cfg.sampler == "official":
+            self.noise = domain_input(b, "exponentials", (rows, vocab), "exponential")
+            self.gumbels = domain_input(b, "gumbels", (rows, vocab), "gumbel") if cfg.more_smooth else None
+        else:
+            self.noise = domain_input(b, "uniform", (rows,), "unit")
+            self.tri = index_triangle(b, vocab)
+
+    def __call__(self, guided: Tensor, si: int, start: int, stop: int) -> tuple[Tensor, Tensor]:
+        """Codebook weights [B·pn², V] and indices [B·pn²] of scale ``si`` (rows ``start:stop`` of the inputs)."""
+        b, cfg = self.b, self.cfg
+        if cfg.sampler == "inverse_cdf":
+            return inverse_cdf_sample(b, guided, b.slice(self.noise, 0, start, stop), cfg.top_k, cfg.top_p, self.tri)
+        gumbels = None if self.gumbels is None else b.slice(self.gumbels, 0, start, stop)
+        return official_sample(b, guided, b.slice(self.noise, 0, start, stop), cfg.top_k, cfg.top_p, gumbels=gumbels,
+                               scale_index=si, scales=len(cfg.scales))
+
+
+def _phi(b: Builder, w: NamedWeights, cfg: VarConfig, h: Tensor, name: str) -> Tensor:
+    """``Φ(h) = (1 − |q|)·h + |q|·Conv3×3(h)``, or h when Φ is the identity."""
+    if cfg.phi_identity:
+        return h
+    ratio, cv = abs(cfg.quant_resi), cfg.vae_channels
+    conv = conv2d_torch(b, h, w(f"{name}.weight", (cv, cv, 3, 3)), w(f"{name}.bias", (cv,)), name="phi")
+    return b.add(b.mul(h, b.constant(Fraction(1 - ratio))), b.mul(conv, b.constant(Fraction(ratio))))
 
 
 def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
     cfg = parse_config(params)
-    c, vocab, cv, big = cfg.width, cfg.codebook, cfg.vae_channels, cfg.scales[-1]
+    c, vocab, cv, big, batch = cfg.width, cfg.codebook, cfg.vae_channels, cfg.scales[-1], cfg.batch
     starts = np.cumsum([0] + [pn * pn for pn in cfg.scales]).tolist()
+    first = cfg.scales[0] ** 2
     w = NamedWeights(b)
     with b.scope("var_release", REF):
-        label = b.input("class_onehot", (cfg.classes,))
-        uniform = b.input("uniform", (cfg.tokens,))
-        class_emb = w("class_emb.weight", (cfg.classes + 1, c))
+        cond = _conditioning(b, w, cfg)
+        sampler = _Sampler(b, cfg)
         with b.scope("conditioning", REF):
-            cond = linear(b, label, b.transpose(b.slice(class_emb, 0, 0, cfg.classes), (1, 0)), name="class_emb")
-            cond = b.concat([b.reshape(cond, (1, c)), b.slice(class_emb, 0, cfg.classes, cfg.classes + 1)], axis=0)
             levels = np.repeat(np.arange(len(cfg.scales)), [pn * pn for pn in cfg.scales])
             lvl_pos = b.add(b.gather(w("lvl_embed.weight", (len(cfg.scales), c)), levels, axis=0),
                             b.reshape(w("pos_1LC", (1, cfg.tokens, c)), (cfg.tokens, c)))
-            x = b.add(b.add(b.reshape(cond, (2, 1, c)), b.reshape(w("pos_start", (1, 1, c)), (1, 1, c))), b.slice(lvl_pos, 0, 0, 1))
+            x = b.add(b.add(b.reshape(cond, (2 * batch, 1, c)), b.reshape(w("pos_start", (1, first, c)), (1, first, c))),
+                      b.slice(lvl_pos, 0, 0, first))
         blocks = _modulations(b, w, cfg, cond)
         with b.scope("head_adaln", REF):
-            head_scale, head_shift = _split(b, b.reshape(w.linear(silu(b, cond), "head_nm.ada_lin.1", 2 * c), (2, 2, c)), 2)
+            head_mod = b.reshape(w.linear(silu(b, cond), "head_nm.ada_lin.1", 2 * c), (2 * batch, 2, c))
+            head_scale, head_shift = _split(b, head_mod, 2)
             head_scale = b.add(head_scale, b.constant(1))
         codebook = b.transpose(w(f"{VAE_PREFIX}quantize.embedding.weight", (vocab, cv)), (1, 0))
-        index_range = b.constant(np.arange(vocab).reshape(vocab, 1))
-        tri = b.compare(index_range, b.constant((np.arange(vocab) + Fraction(1, 2)).reshape(1, vocab)))
         phis = phi_names(cfg)
         for name in dict.fromkeys(phi_tables(cfg)):  # every Φ of the table is a weight, read or not
             w(f"{name}.weight", (cv, cv, 3, 3)), w(f"{name}.bias", (cv,))
         caches: list[list[list[Tensor]]] = [[[], []] for _ in range(cfg.depth)]
-        f_hat, indices = None, []
+        f_hat: list[Tensor | None] = [None] * batch
+        indices = []
         last = len(cfg.scales) - 1
         for si, pn in enumerate(cfg.scales):
+            n = pn * pn
             with b.scope(f"scale{si + 1}", REF):
                 for j in range(cfg.depth):
                     x = _block(b, w, cfg, x, j, blocks[j], caches[j])
@@ -388,28 +443,70 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
                     logits = w.linear(_modulate(b, x, head_scale, head_shift), "head", vocab)
                 with b.scope("guidance", REF):
                     t = cfg.cfg * (si / last)
-                    guided = b.sub(b.mul(b.constant(Fraction(1 + t)), b.reshape(b.slice(logits, 0, 0, 1), (pn * pn, vocab))),
-                                   b.mul(b.constant(Fraction(t)), b.reshape(b.slice(logits, 0, 1, 2), (pn * pn, vocab))))
-                onehot, index = sample(b, guided, b.slice(uniform, 0, starts[si], starts[si + 1]), cfg.top_k, cfg.top_p, tri)
-                indices.append(index)
+                    guided = b.sub(b.mul(b.constant(Fraction(1 + t)), b.reshape(b.slice(logits, 0, 0, batch), (batch * n, vocab))),
+                                   b.mul(b.constant(Fraction(t)), b.reshape(b.slice(logits, 0, batch, 2 * batch), (batch * n, vocab))))
+                weights, index = sampler(guided, si, batch * starts[si], batch * starts[si + 1])
+                indices.append(b.reshape(index, (batch, n)))
                 with b.scope("quantiser", REF):
-                    h = b.reshape(linear(b, onehot, codebook, name="codebook"), (pn, pn, cv))
-                    if si != last:
-                        h = bicubic(b, h, big, big)
-                    conv = conv2d_torch(b, h, w(f"{phis[si]}.weight", (cv, cv, 3, 3)), w(f"{phis[si]}.bias", (cv,)), name="phi")
-                    h = b.add(b.mul(h, b.constant(Fraction(1 - cfg.quant_resi))), b.mul(conv, b.constant(Fraction(cfg.quant_resi))))
-                    f_hat = h if f_hat is None else b.add(f_hat, h)
-                    if si == last:
-                        break
-                    nxt = cfg.scales[si + 1]
-                    tokens = b.reshape(area(b, f_hat, nxt, nxt), (nxt * nxt, cv))
+                    rows = linear(b, weights, codebook, name="codebook")
+                    nxt = None if si == last else cfg.scales[si + 1]
+                    tokens = []
+                    for i in range(batch):
+                        h = b.reshape(b.slice(rows, 0, i * n, (i + 1) * n), (pn, pn, cv))
+                        h = _phi(b, w, cfg, h if si == last else bicubic(b, h, big, big), phis[si])
+                        f_hat[i] = h if f_hat[i] is None else b.add(f_hat[i], h)
+                        if nxt is not None:
+                            tokens.append(b.reshape(area(b, f_hat[i], nxt, nxt), (nxt * nxt, cv)))
+                if nxt is None:
+                    break
                 with b.scope("word_embed", REF):
-                    x = b.add(w.linear(tokens, "word_embed", c), b.slice(lvl_pos, 0, starts[si + 1], starts[si + 2]))
-                    x = b.broadcast(b.reshape(x, (1, nxt * nxt, c)), (2, nxt * nxt, c))
-        image = vae_decoder(b, f_hat, cfg.decoder, prefix=VAE_PREFIX)
-        with b.scope("output", REF):
-            image = b.mul(b.add(clamp(b, image, -1, 1), b.constant(1)), b.constant(Fraction(1, 2)))
-    return {"image": image, "indices": b.concat(indices, axis=0), "f_hat": f_hat}
+                    x = b.reshape(w.linear(b.concat(tokens, axis=0), "word_embed", c), (batch, nxt * nxt, c))
+                    x = b.add(x, b.slice(lvl_pos, 0, starts[si + 1], starts[si + 2]))
+                    x = b.concat([x, x], axis=0)  # the CFG batch: the same tokens in both halves
+        images = []
+        for i in range(batch):
+            image = vae_decoder(b, f_hat[i], cfg.decoder, source=w.under(VAE_PREFIX))
+            with b.scope("output", REF):
+                images.append(b.mul(b.add(clamp(b, image, -1, 1), b.constant(1)), b.constant(Fraction(1, 2))))
+    tokens_out = b.concat(indices, axis=1)
+    if batch == 1:  # one image: no batch axis
+        return {"image": images[0], "indices": b.reshape(tokens_out, (cfg.tokens,)), "f_hat": f_hat[0]}
+    stack = lambda ts: b.concat([b.reshape(t, (1, *t.shape)) for t in ts], axis=0)  # noqa: E731
+    return {"image": stack(images), "indices": tokens_out, "f_hat": stack(f_hat)}
+
+
+def draw_dtype(p: int) -> str:
+    """The dtype of the official run that p reproduces: float32 (the released model on CPU) for p ≤ 24,
+    float64 (the model in double) above; torch draws its Exp(1) numbers in the probs' dtype."""
+    return "float32" if p <= 24 else "float64"
+
+
+def official_inputs(params: Mapping[str, Any], seed: int, p: int) -> dict[str, np.ndarray]:
+    """The random inputs of ``autoregressive_infer_cfg(B, label_B, g_seed=seed, more_smooth)``, drawn from
+    torch's own CPU generator in the official order (``torch_rng.official_draws``), in ``draw_dtype(p)``:
+    ``exponentials`` (and ``gumbels``) stacked scale by scale, and ``class_onehot`` when the label is drawn."""
+    cfg = parse_config(params)
+    if cfg.sampler != "official":
+        raise ConfigError("a torch seed draws the official sampler's inputs; this model has sampler: inverse_cdf")
+    draws = torch_rng.official_draws(seed, cfg.batch, cfg.scales, cfg.codebook, cfg.classes, cfg.label, draw_dtype(p),
+                                     cfg.more_smooth)
+    out = {"exponentials": np.concatenate(draws.exponentials, axis=0)}
+    if draws.gumbels is not None:
+        out["gumbels"] = np.concatenate(draws.gumbels, axis=0)
+    if cfg.label is None:
+        onehot = np.eye(cfg.classes)[draws.labels]
+        out["class_onehot"] = onehot[0] if cfg.batch == 1 else onehot
+    return out
+
+
+def image_bytes(unit: np.ndarray) -> np.ndarray:
+    """The image output (in [0, 1]: ``add_(1).mul_(0.5)`` is in the circuit) in 8 bits as torchvision's
+    ``save_image``: ``mul(255).add_(0.5).clamp_(0, 255)``, then truncation to uint8."""
+    return np.floor(np.clip(unit * 255 + 0.5, 0, 255)).astype(np.uint8)
+
+
+OFFICIAL = Official(official_inputs, "image", image_bytes)
+"""The official random stream and saved image of ``var_release``."""
 
 
 def component_of(name: str) -> tuple[str, str]:
@@ -437,7 +534,7 @@ KINDS: tuple[Kind, ...] = (
         _build,
         REF,
         params=PARAMS,
-        rules=(_heads_divide, _hidden),
+        rules=(_heads_divide, _hidden, _label_is_class, _top_k_in_codebook, _smooth_needs_official),
         estimate=estimate,
         model=True,
         doc="VAR-d{depth} as released: AdaLN transformer with KV cache over scales, CFG, top-k/top-p sampling, "
@@ -454,5 +551,5 @@ def released_configs() -> list[tuple[int, int]]:
     return [(16, 256), (20, 256), (24, 256), (30, 256), (36, 512)]
 
 
-__all__: Sequence[str] = ["VarConfig", "parse_config", "sample", "parameters", "component_of", "phi_names",
+__all__: Sequence[str] = ["VarConfig", "parse_config", "official_inputs", "draw_dtype", "parameters", "component_of", "phi_names",
                           "released_configs", "RELEASED_SCALES", "IGNORED_WEIGHTS"]

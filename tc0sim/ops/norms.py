@@ -69,7 +69,7 @@ def exact_eps(kind: str, value: Any) -> Fraction:
     """A non-negative exact eps from a number (a float is taken at its exact binary value)."""
     try:
         eps = Fraction(value)
-    except (TypeError, ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         raise ConfigError(f"{kind}: param 'eps' must be a number, got {value!r}") from None
     if isinstance(value, bool) or eps < 0:
         raise ConfigError(f"{kind}: param 'eps' must be a number ≥ 0, got {value!r}")

@@ -16,7 +16,8 @@ numbers are explicit circuit inputs (``tc0sim.ops.torch_rng`` draws them from to
 * ``more_smooth``: ``softmax((l·(1 + ratio) + g)/τ)`` over the kept entries with Gumbel noise
   ``g = −log E`` as an input (``gumbel_softmax_with_rng``).
 
-Every function takes rows ``[n, V]``.
+Every function takes rows ``[n, V]``. ``inverse_cdf_sample`` is the other sampler of ``var_release``
+(``sampler: inverse_cdf``): the same masks, then the inverse CDF on one uniform per row.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import numpy as np
 from tc0sim.errors import ConfigError
 from tc0sim.ir.graph import Builder, Tensor
 
+VAR_REF = "VAR as released (arXiv 2404.02905; official autoregressive_infer_cfg)"
+"""The scope reference of the inverse-CDF sampler (the ``var_release`` model's, as before it moved here)."""
 REF = "official VAR sampler (FoundationVision/VAR @78b9539 models/helpers.py; torch.multinomial on CPU)"
 
 
@@ -86,15 +89,20 @@ def top_p_keep(b: Builder, less: Tensor, weights: Tensor, top_p: float) -> Tenso
     """``keep[n, v]``: 0 where the ascending cumulative probability ``cum_v ≤ 1 − top_p`` and v is not last.
 
     ``before[u, v] = [u precedes or is v]`` in ascending order with ties by index: ``1 − [l_v < l_u]``
-    for u ≤ v, ``[l_u < l_v]`` for u > v.
+    for u ≤ v, ``[l_u < l_v]`` for u > v; that is ``[u ≤ v] + G[u, v]`` with the wiring-only
+    ``G = −[l_v < l_u]`` (u ≤ v), ``[l_u < l_v]`` (u > v). So ``cum_v = ⊕_u (p_u·[u ≤ v] ‖ p_u·G[u, v])``:
+    one ⊕ of 2V exact terms, the value of ``⊕_u p_u·before[u, v]``; v is last iff ``⊕_u before[u, v] = V``,
+    i.e. ``⊕_u G[u, v] > V − v − 3/2``. (Every element of G has the same depth: the depth interpreter
+    keeps the V × V pattern factored.)
     """
     n, vocab = weights.shape
     with b.scope("top_p", REF):
-        one = b.constant(1)
-        probs = b.div(weights, b.reshape(b.sum(weights, axis=1), (n, 1)))
-        before = by_triangle(b, b.sub(one, b.transpose(less, (0, 2, 1))), less)
-        cum = b.sum(b.mul(b.reshape(probs, (n, vocab, 1)), before), axis=1)
-        last = b.compare(b.constant(Fraction(2 * vocab - 1, 2)), b.sum(before, axis=1))
+        probs = b.reshape(b.div(weights, b.reshape(b.sum(weights, axis=1), (n, 1))), (n, vocab, 1))
+        signed = by_triangle(b, b.neg(b.transpose(less, (0, 2, 1))), less)
+        upto = by_triangle(b, b.broadcast(b.constant(1), (1, vocab, vocab)), b.broadcast(b.constant(0), (1, vocab, vocab)))
+        cum = b.sum(b.concat([b.mul(probs, upto), b.mul(probs, signed)], axis=1), axis=1)
+        bound = b.constant((vocab - np.arange(vocab) - Fraction(3, 2)).reshape(1, vocab))
+        last = b.compare(bound, b.sum(signed, axis=1))
         above = b.compare(b.constant(Fraction(1 - top_p)), cum)  # 1 − top_p as the code's float64
         return b.max(above, last)
 
@@ -172,5 +180,58 @@ def gumbel_smooth(b: Builder, logits: Tensor, gumbels: Tensor, keep: Tensor | No
         return b.div(e, b.reshape(b.sum(e, axis=1), (n, 1)))
 
 
-__all__: Sequence[str] = ["first_argmax", "pairwise_less", "by_triangle", "top_k_keep", "top_p_keep", "check_top_k",
+def index_triangle(b: Builder, vocab: int) -> Tensor:
+    """``tri[u, v] = [u ≤ v]`` as V² compares of constants (the inverse-CDF sampler's prefix sums)."""
+    index_range = b.constant(np.arange(vocab).reshape(vocab, 1))
+    return b.compare(index_range, b.constant((np.arange(vocab) + Fraction(1, 2)).reshape(1, vocab)))
+
+
+def inverse_cdf_sample(b: Builder, logits: Tensor, uniform: Tensor, top_k: int, top_p: float, tri: Tensor) -> tuple[Tensor, Tensor]:
+    """One-hot rows [n, V] and indices [n] sampled from ``logits`` [n, V] with one uniform per row.
+
+    The official ``sample_with_top_k_top_p_`` as comparisons and sums (``G[u, v] = [l_u < l_v]``):
+
+    1. top-k: keep v iff ``⊕_u [l_v < l_u] < k`` (all ties with the k-th largest kept, as
+       ``logits < kth_value`` removes); weights ``w_v = keep_v · e^(l_v)``.
+    2. top-p: ``p = w / ⊕w``; in ascending logit order with ties broken by index (``before[u, v] =
+       G[u, v] + [l_u = l_v]·[u ≤ v]``), ``cum_v = ⊕_u p_u·before[u, v]``; v is dropped iff
+       ``cum_v ≤ 1 − top_p`` and v is not last in that order (``⊕_u before[u, v] < V``).
+    3. inverse CDF in index order: ``P_v = ⊕_{u ≤ v} w_u``, ``sel_v = [u·P_(V−1) < P_v]`` (and
+       ``sel_(V−1) = 1``); the sample is the first v with ``sel_v = 1``: ``onehot = sel − sel shifted``,
+       ``index = V − ⊕ sel``.
+
+    ``tri[u, v] = [u ≤ v]`` (``index_triangle``) is computed once for the circuit. top_k = 0 or ≥ V and top_p = 0 disable
+    their steps, as in the official code. PyTorch's own multinomial draws differently, so only the
+    distribution (not the random stream) matches the official sampler.
+    """
+    n, vocab = logits.shape
+    one = b.constant(1)
+    with b.scope("sample", VAR_REF):
+        weights = b.exp(logits)
+        if 0 < top_k < vocab or top_p > 0:
+            less = b.compare(b.reshape(logits, (n, vocab, 1)), b.reshape(logits, (n, 1, vocab)))  # [n, u, v]
+        if 0 < top_k < vocab:
+            with b.scope("top_k", REF):
+                above = b.sum(less, axis=2)  # for v: ⊕_u [l_v < l_u]
+                weights = b.mul(weights, b.compare(above, b.constant(Fraction(2 * top_k - 1, 2))))
+        if top_p > 0:
+            with b.scope("top_p", REF):
+                probs = b.div(weights, b.reshape(b.sum(weights, axis=1), (n, 1)))
+                equal = b.sub(b.sub(one, less), b.transpose(less, (0, 2, 1)))
+                before = b.add(less, b.mul(equal, tri))
+                cum = b.sum(b.mul(b.reshape(probs, (n, vocab, 1)), before), axis=1)
+                last = b.compare(b.constant(Fraction(2 * vocab - 1, 2)), b.sum(before, axis=1))
+                low = b.sub(one, b.compare(b.sub(one, b.constant(top_p)), cum))
+                weights = b.mul(weights, b.sub(one, b.mul(low, b.sub(one, last))))
+        with b.scope("inverse_cdf", REF):
+            prefix = b.sum(b.mul(b.reshape(weights, (n, vocab, 1)), tri), axis=1)
+            target = b.mul(b.reshape(uniform, (n, 1)), b.slice(prefix, 1, vocab - 1, vocab))
+            sel = b.concat([b.slice(b.compare(target, prefix), 1, 0, vocab - 1), b.broadcast(b.reshape(one, (1, 1)), (n, 1))], axis=1)
+            shifted = b.concat([b.broadcast(b.reshape(b.constant(0), (1, 1)), (n, 1)), b.slice(sel, 1, 0, vocab - 1)], axis=1)
+            onehot = b.sub(sel, shifted)
+            index = b.sub(b.constant(vocab), b.sum(sel, axis=1))
+    return onehot, index
+
+
+__all__: Sequence[str] = ["index_triangle", "inverse_cdf_sample", "first_argmax", "pairwise_less", "by_triangle", "top_k_keep", "top_p_keep", "check_top_k",
                           "masked_weights", "race", "official_sample", "smooth_constants", "gumbel_smooth"]

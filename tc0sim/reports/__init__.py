@@ -15,6 +15,7 @@ _HOMES = {
     "depth": ("DepthReport", "depth_report"),
     "graph": ("GraphReport", "graph_report"),
     "kinds": ("KindsReport", "kinds_report"),
+    "show": ("ShowReport", "show_report"),
     "size": ("SizeReport", "size_report"),
     "threshold": ("ThresholdReport", "threshold_report"),
 }
@@ -32,6 +33,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AuditReport", "ClaimsReport", "DemoReport", "DepthReport", "GraphReport", "KindsReport", "Report", "Section",
-    "SizeReport", "ThresholdReport", "audit_report", "claims_report", "contextual_report", "demo_report", "depth_report",
-    "graph_report", "kinds_report", "perturbation_report", "separateness_report", "size_report", "threshold_report",
+    "ShowReport", "SizeReport", "ThresholdReport", "audit_report", "claims_report", "contextual_report", "demo_report", "depth_report",
+    "graph_report", "kinds_report", "perturbation_report", "separateness_report", "show_report", "size_report", "threshold_report",
 ]

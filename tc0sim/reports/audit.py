@@ -34,6 +34,14 @@ class AuditReport(Report):
             return None
         return f"no claim of the registry is about kind {', '.join(self.kinds)}: nothing to audit"
 
+    def summary(self) -> str:
+        """One line of verdict counts, e.g. ``42 claims audited: 30 tight, 10 slack, 2 violated``."""
+        counts: dict[str, int] = {}
+        for v in self.verdicts:
+            counts[v.verdict] = counts.get(v.verdict, 0) + 1
+        parts = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return f"{len(self.verdicts)} claim{'s' if len(self.verdicts) != 1 else ''} audited: {parts or 'none'}"
+
     def render(self, fmt: str) -> str:
         """The verdicts as the audit's own rich table, markdown or JSON (``tc0sim.audit.render``)."""
         from tc0sim.audit.render import render
@@ -55,7 +63,10 @@ def audit_report(
     files, every claim about each file's kind at the file's dims; with ``gates_p`` each verdict
     also gives the depth with the threshold circuits at that precision."""
     from tc0sim.audit import audit as engine
+    from tc0sim.audit.claims import get
 
+    for claim_id in claims:
+        get(claim_id)  # an unknown id is a ConfigError naming it, with or without model files
     if not models:
         return AuditReport(engine.audit_claims(list(claims) if claims else None, gates_p=gates_p))
     verdicts, kinds = [], []

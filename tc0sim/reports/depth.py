@@ -92,6 +92,7 @@ class DepthReport(Report):
         spec, result, n = self.spec, self.result, self.n
         depth: dict[str, Any] = {
             **result.as_dict(),  # critical, linear, per_symbol, exact, inexact_reasons
+            "all_ones": max((sum(v) for v in result.critical), default=0),
             "tensor_nodes": result.analysed_nodes,
             "witness": [self._witness_json(v, groups) for v, groups in self.witnesses],
             "at": None,
@@ -139,6 +140,10 @@ class DepthReport(Report):
         header = Section(f"{spec.label(self.n)} — {self.file}")
         if spec.description:
             header.lines.append(spec.description)
+        maxima = result.per_symbol
+        ones = max((sum(v) for v in result.critical), default=0)
+        summary = Section("depth summary", ("", *SYMBOLS), [["most on one path", *(str(maxima[s]) for s in SYMBOLS)]])
+        summary.lines.append(f"depth with every symbol = 1: {ones}; {len(result.critical)} Pareto-maximal vector(s) below")
         critical = Section("critical depth", ("#", "depth (linear form)", *SYMBOLS))
         for i, v in enumerate(result.critical, 1):
             critical.rows.append([str(i), vec_text(v), *(str(c) for c in v)])
@@ -152,7 +157,7 @@ class DepthReport(Report):
         if spec.claim is not None:
             verdict, detail = self._claim()
             critical.lines.append(f"claimed (key 'claim'): {vec_text(spec.claim)} — {claim_words(verdict, detail, spec.claim)}")
-        sections = [header, critical]
+        sections = [header, summary, critical]
         if self.values is not None:
             values, best, number = self._at()
             given = ", ".join(f"{s}={exact_text(values[s])}" for s in SYMBOLS)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tc0sim.errors import ConfigError
+from tc0sim.limits import GRAPH_SUFFIXES
 from tc0sim.reports.base import Report, Section, as_spec
 
 if TYPE_CHECKING:
     from tc0sim.ir.graph import Graph
     from tc0sim.modelfile import ModelSpec
 
-SUFFIXES = (".graphml", ".dot", ".json")
+SUFFIXES = GRAPH_SUFFIXES
 
 
 @dataclass
@@ -25,11 +27,19 @@ class GraphReport(Report):
     graph: Graph
 
     def lines(self) -> list[str]:
-        """What the command prints: the file written, then one line per input."""
-        out = [f"wrote {self.output}: {len(self.graph.live())} live nodes of {self.label}"]
+        """What the command prints: the file written, one line per input that is not a weight, and
+        the weights summed up (a released model has hundreds)."""
+        out = [f"wrote {self.output}: {len(self.graph.live()):,} live nodes of {self.label}"]
+        weights, scalars = 0, 0
         for name, node_id in self.graph.inputs.items():
             node = self.graph.node(node_id)
-            out.append(f"  {node.attrs.get('role', 'input')} {name}{list(node.shape)}")
+            role = node.attrs.get("role", "input")
+            if role == "weight":
+                weights, scalars = weights + 1, scalars + math.prod(node.shape)
+            else:
+                out.append(f"  {role} {name}{list(node.shape)}")
+        if weights:
+            out.append(f"  {weights:,} weight tensors, {scalars:,} scalars (listed in the file written)")
         return out
 
     def sections(self) -> list[Section]:
@@ -45,10 +55,13 @@ def graph_report(model: str | Path | ModelSpec, output: str, n: int | None = Non
     """Build ``model`` at ``n`` and write its DAG to ``output`` (the format follows the suffix)."""
     from tc0sim.interp.depth import depth as depth_of
     from tc0sim.interp.export import write
+    from tc0sim.io.outputs import atomic_path
 
     if Path(output).suffix.lower() not in SUFFIXES:
         raise ConfigError(f"--output {output}: expected a .graphml, .dot or .json file name")
     spec, _ = as_spec(model)
     built = spec.build(n)
-    write(built, output, depth_result=depth_of(built))
+    result = depth_of(built)
+    with atomic_path(output) as temporary:
+        write(built, temporary, depth_result=result)
     return GraphReport(spec.label(n), output, built)

@@ -13,37 +13,33 @@ from typing import TYPE_CHECKING, Any
 from tc0sim import polyfit
 from tc0sim.errors import ConfigError
 from tc0sim.limits import VERIFY_POINTS
-from tc0sim.reports.base import SUMMARY_ROWS, Report, Section, as_spec, exact_text, no_progress, summarised
+from tc0sim.reports.base import SUMMARY_ROWS, Report, Section, as_spec, exact_text, no_progress
 
 if TYPE_CHECKING:
     from tc0sim.modelfile import ModelSpec
 
 
 def size_sections(report: dict[str, Any], full: bool = False) -> list[Section]:
-    """The gate counts by primitive and by operator (``Size.as_dict()``); unless ``full``, a long
-    by-operator table keeps its first and last rows and sums up those between in one row."""
+    """The gate counts by primitive and by operator (``Size.as_dict()``), most gates first; unless
+    ``full``, a long by-operator table keeps its largest rows and sums up the rest in one row that
+    says what share of the gates it holds."""
     by_prim = Section(
         f"size: {report['total']:,} gates",
         ("primitive", "gates"),
-        [[name, f"{count:,}"] for name, count in report["by_primitive"].items()],
+        [[name, f"{count:,}"] for name, count in sorted(report["by_primitive"].items(), key=lambda kv: (-kv[1], kv[0]))],
     )
     fan = {k: v for k, v in report.get("max_fan_in", {}).items() if v}
     if fan:
         by_prim.lines.append("largest fan-in: " + ", ".join(f"{k} {v:,}" for k, v in fan.items()))
-    items = list(report["by_operator"].items())
-    by_op = Section(
-        "size by operator",
-        ("operator", "gates"),
-        summarised(
-            [[op, f"{c:,}"] for op, c in items],
-            lambda skipped: [
-                f"… {len(skipped):,} more operators (--full-path lists them) …",
-                f"{sum(c for _, c in items[SUMMARY_ROWS : SUMMARY_ROWS + len(skipped)]):,}",
-            ],
-            full=full,
-        ),
-    )
-    return [by_prim, by_op]
+    items = sorted(report["by_operator"].items(), key=lambda kv: (-kv[1], kv[0]))
+    total = sum(c for _, c in items)
+    rows = [[op, f"{c:,}"] for op, c in items]
+    shown = 2 * SUMMARY_ROWS
+    if not full and len(rows) > shown + 1:
+        hidden = sum(c for _, c in items[shown:])
+        share = f"{100 * hidden / total:.1f} %" if total else "0 %"
+        rows = rows[:shown] + [[f"… {len(items) - shown:,} more operators, {share} of the gates (--full-path lists them) …", f"{hidden:,}"]]
+    return [by_prim, Section("size by operator (most gates first)", ("operator", "gates"), rows)]
 
 
 def parameter_section(parameters: dict[str, Any], n: int | None) -> Section:

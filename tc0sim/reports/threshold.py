@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tc0sim.errors import ConfigError
+from tc0sim.limits import MAX_THRESHOLD_ARITY, MAX_THRESHOLD_PRECISION
 from tc0sim.reports.base import Report, Section
 
-MAX_PRECISION = 24
-"""Largest p built (the sum circuit grows as k²·p²; p = 24 already takes seconds)."""
-MAX_ARITY = 64
+MAX_PRECISION = MAX_THRESHOLD_PRECISION
+MAX_ARITY = MAX_THRESHOLD_ARITY
 VERIFY_LIMIT = 70_000
 """Up to this many operand tuples a circuit is verified exhaustively, else on a seeded sample."""
 
@@ -59,6 +59,7 @@ def threshold_report(prim: str, p: int, output: str, k: int | None = None, sampl
     """Build the threshold circuit of ``prim`` at precision ``p`` (``k`` terms of sum or prod),
     write it to ``output`` (.json) and verify it against MPFR, exhaustively up to VERIFY_LIMIT cases."""
     from tc0sim.threshold.fp_circuits import ARITY, DEPTH_NOTES, PRIMS, REDUCTIONS, build
+    from tc0sim.io.outputs import atomic_path
     from tc0sim.threshold.verify import verify
 
     if prim not in PRIMS:
@@ -74,6 +75,7 @@ def threshold_report(prim: str, p: int, output: str, k: int | None = None, sampl
     if not output.endswith(".json"):
         raise ConfigError(f"--output {output}: expected a .json file name")
     circuit = build(prim, p, k)
-    circuit.write(output)
+    with atomic_path(output) as temporary:
+        circuit.write(temporary)
     check = verify(prim, p, k, circuit, limit=VERIFY_LIMIT, samples=samples)
     return ThresholdReport(prim, p, k, output, circuit, circuit.stats(), check, DEPTH_NOTES.get(prim))

@@ -41,11 +41,11 @@ class Maps:
 
     def _map_full(self, node: Node, rule: FastRule, args: list[np.ndarray]) -> np.ndarray:
         """An elementwise node, in blocks of at most ``chunk`` elements (work arrays stay small)."""
-        self.stats.add_gates("fast", node)
         shape = node.shape
-        if not shape:
+        if not shape:  # counted once, as its (1,)-shaped stand-in
             return self._map_full(Node(node.id, node.prim, (1,), node.inputs, node.attrs, node.scope, node.name),
                                   rule, [np.reshape(a, (1,)) for a in args]).reshape(())
+        self.stats.add_gates("fast", node)
         safe = self._safe(rule, args, node.inputs)
         single = self._single(rule, node.inputs)
         out = _MEMORY.output(shape)
