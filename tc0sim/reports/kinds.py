@@ -48,7 +48,7 @@ def kinds_report() -> KindsReport:
             [
                 name,
                 "model" if kind.model else "operator",
-                ", ".join(kind.dims) or "—",
+                ", ".join(kind.dims) or ("any (the file names them)" if kind.open_dims else "—"),
                 ", ".join(f"{p}={_param_text(v)}" for p, v in params.items()) or "—",
                 ", ".join(files) or "—",
                 kind.ref,
