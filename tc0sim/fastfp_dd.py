@@ -5,7 +5,7 @@ on the bit pattern; that double rounding is wrong only where s is exactly a p-bi
 x != s, and there the sign of x − s, computed exactly by TwoSum or Dekker's product, breaks the tie
 (for p = 53, s is the answer). ⊕, ⊗ and exp are double-doubles with rigorous error bounds
 (tc0sim.ddarith), certified when no p-bit midpoint lies within the bound. Proofs and references:
-docs/semantics_fast53.md. Every method returns (values, flagged): flagged elements (NaN) are out
+docs/semantics.md §2.7. Every method returns (values, flagged): flagged elements (NaN) are out
 of binary64's normal range or uncertified, and the caller recomputes them with MPFR
 (``tc0sim.fp.Format``), which gives the value or raises the error.
 """
@@ -115,6 +115,14 @@ class Kernels53:
         self.keep_mask = np.int64(~((1 << self.s) - 1))
         self.delta_min_bits = (p + 2) << 52
         """Bits of 2^(p + 2 − 1023): |r| at least this keeps δ/2 = 2^(E_r − p − 1) normal."""
+
+    maps = frozenset(BINARY64) | {"exp"}
+    """The elementwise primitives ``map`` computes (by kernel name)."""
+
+    def magnitudes_safe(self, lo: float, hi: float) -> bool:
+        """No interval proof is used at these precisions (every result is range-checked):
+        the answer to tc0sim.fastfp.Kernels.magnitudes_safe is always no."""
+        return False
 
     # --- rounding and range ----------------------------------------------------------------
 
