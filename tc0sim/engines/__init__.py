@@ -1,7 +1,7 @@
 """The evaluation engines as one table, and the one plan the CLI and the API share (docs/dag.md, "Engines").
 
 ``ENGINES`` maps each engine's name to the engine (tc0sim.engines.base.Engine): the reference
-MPFR engine, the fast engine (p <= 25) and the MPFR engine on Dask. ``plan`` chooses the engine,
+MPFR engine, the fast engine (p <= 53) and the MPFR engine on Dask. ``plan`` chooses the engine,
 the workers and the blocking, and checks the memory budget; ``evaluate(graph, inputs, plan)``
 runs it. Adding an engine is one module plus one entry here (docs/dag.md, "How to add an engine").
 """
