@@ -170,13 +170,15 @@ class Kernels53:
 
     # --- elementwise primitives ------------------------------------------------------------
 
-    def map(self, prim: str, *args: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(prim(*args)) elementwise for the basic primitives and exp (broadcasting)."""
+    def map(self, prim: str, *args: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(prim(*args)) elementwise for the basic primitives and exp (broadcasting); the
+        values written into ``out`` (C-contiguous, the broadcast shape) if given, except for exp."""
         if prim == "exp":
             return self.exp(args[0])
         args = tuple(np.asarray(a, dtype=np.float64) for a in args)
         shape = np.broadcast_shapes(*(a.shape for a in args))
-        s = np.empty(shape)
+        s = np.empty(shape) if out is None else out
+        assert s.shape == shape and s.flags.c_contiguous
         with np.errstate(all="ignore"):
             BINARY64[prim](*args, out=s)
 
@@ -189,13 +191,16 @@ class Kernels53:
             if self.p < 53:
                 self._round_resolved(s, residual)
             ok = self.in_range(s)
-            nonzero = np.ones(shape, bool)
-            if not ok.all():
-                bad = np.flatnonzero(~ok.reshape(-1))
-                where = np.unravel_index(bad, shape)
-                zero = EXACT_ZERO[prim](*(np.broadcast_to(a, shape)[where] for a in args))
-                nonzero.reshape(-1)[bad[zero]] = False  # s is the exact (signed) zero
-        return self._finish(s, nonzero)
+            flagged = np.zeros(shape, bool)
+            if ok.all():
+                return s, flagged
+            bad = np.flatnonzero(~ok.reshape(-1))
+            where = np.unravel_index(bad, shape)
+            zero = EXACT_ZERO[prim](*(np.broadcast_to(a, shape)[where] for a in args))
+            bad = bad[~zero]  # elsewhere s is the exact (signed) zero
+            flagged.reshape(-1)[bad] = True
+            s.reshape(-1)[bad] = np.nan
+        return s, flagged
 
     # --- certified rounding of an approximation --------------------------------------------
 

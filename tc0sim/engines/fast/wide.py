@@ -57,9 +57,11 @@ class Wide:
             out[...] = rule.fn(*args)
             return out, {}, None
         if rule.kernel in self.K.maps:
+            direct = out.flags.c_contiguous and rule.family != CERTIFIED  # exp returns its own array
             with np.errstate(all="ignore"):
-                r, flagged = self.K.map(rule.kernel, *args)
-            out[...] = r
+                r, flagged = self.K.map(rule.kernel, *args, out=out if direct else None)
+            if not direct:
+                out[...] = r
         else:
             flagged = np.ones(out.shape, dtype=bool)
         idx = np.flatnonzero(flagged.reshape(-1))
