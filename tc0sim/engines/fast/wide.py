@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from tc0sim.engines.fast.maps import Error
-from tc0sim.engines.fast.rules import CERTIFIED, EXACT, FastRule
+from tc0sim.engines.fast.rules import CERTIFIED, EXACT, UNKNOWN, FastRule, Range
 from tc0sim.fastfp_dd import Kernels53
 from tc0sim.ir import primitives as P
+from tc0sim.ir.graph import Node
 
 
 class Wide:
@@ -36,6 +37,12 @@ class Wide:
         by the exact residual), or None if one is out of range."""
         r, flagged = self.K.map(P.DIV.kernel, n, d)
         return None if flagged.any() else r
+
+    def _record(self, node: Node, value: Any, derived: Range | None = None) -> Any:
+        """Bounds are kept as derived, never measured: at these precisions no step reads them
+        to skip a check (``_safe`` is False, Kernels53 checks every element)."""
+        self.ranges[node.id] = derived if derived is not None else UNKNOWN
+        return value
 
     def _safe(self, rule: FastRule | None, args: list[np.ndarray], inputs: tuple[int, ...]) -> bool:
         """No interval proof at these precisions: every result is range-checked by Kernels53."""
