@@ -74,8 +74,8 @@ def extracted_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         sigma = np.ldexp(1.0, e + math.ceil(math.log2(2 * k)))
         q = x + np.expand_dims(sigma, axis)
         q -= np.expand_dims(sigma, axis)
-        rest = np.subtract(x, q)
         exact_part = q.sum(axis=axis)
+        rest = np.subtract(x, q, out=q)  # q is summed: its memory takes the remainders
         part = rest.sum(axis=axis)
         hi = exact_part + part
         lo = two_sum_error(exact_part, part, hi)

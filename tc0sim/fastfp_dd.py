@@ -113,6 +113,7 @@ class Kernels53:
         self.half = (1 << self.s) >> 1
         self.low_mask = np.int64((1 << self.s) - 1)
         self.keep_mask = np.int64(~((1 << self.s) - 1))
+        self._work = np.empty(0, dtype=np.int64)
         self.delta_min_bits = (p + 2) << 52
         """Bits of 2^(p + 2 − 1023): |r| at least this keeps δ/2 = 2^(E_r − p − 1) normal."""
 
@@ -129,9 +130,18 @@ class Kernels53:
     def in_range(self, r: np.ndarray) -> np.ndarray:
         """True where |r| is a finite binary64 value above 2^-1022 (F_p's range is wider for
         p >= 11, so every such p-bit value is in F_p's range); zeros and NaN are False."""
-        a = r.view(np.int64) & _ABS
+        r = np.asarray(r)
+        a = np.bitwise_and(r.view(np.int64), _ABS, out=self._scratch(r.shape))
         a -= _LO_BITS
         return a.view(np.uint64) <= np.uint64(_HI_BITS - _LO_BITS)
+
+    def _scratch(self, shape: tuple[int, ...]) -> np.ndarray:
+        """An int64 work array of ``shape``, reused from call to call: a fresh large array costs a
+        page fault per 4 kB page on its first write (a Kernels53 serves one thread)."""
+        n = math.prod(shape)
+        if self._work.size < n:
+            self._work = np.empty(n, dtype=np.int64)
+        return self._work[:n].reshape(shape)
 
     def _round_resolved(self, s: np.ndarray, residual: Callable[[np.ndarray], np.ndarray]) -> None:
         """Round the C-contiguous s, |x − s| <= ulp_53(s)/2, to p bits in place as x, where
