@@ -150,6 +150,8 @@ def test_the_engine_choices_are_auto_and_the_table(tmp_path: Path) -> None:
     (24, "mpfr", None, None, ("mpfr", None, None)),
     (24, "mpfr", 2, None, ("mpfr-dask", 2, None)),
     (64, "auto", 0, None, ("mpfr", None, None)),
+    (53, "auto", 0, None, ("fast", None, None)),
+    (24, "fast", 0, None, ("fast", None, None)),
     (64, "auto", None, "tcp://127.0.0.1:1", ("mpfr-dask", None, "tcp://127.0.0.1:1")),
     (53, "mpfr-dask", None, None, ("mpfr-dask", 8, None)),
     (53, "mpfr-dask", 3, None, ("mpfr-dask", 3, None)),

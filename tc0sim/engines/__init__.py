@@ -105,7 +105,9 @@ def plan(
     on_cluster = _worker_bytes(ENGINES[name]) is not None
     if workers is not None and workers < 0:
         raise ConfigError(f"workers={workers}: expected 0 (this process) or more")
-    for option, given in (("--workers", workers is not None), ("--scheduler", scheduler is not None)):
+    # --workers 0 (this process) suits every in-process engine: scripts that pass it for the MPFR
+    # engine keep working where auto now picks the fast one (p <= 53).
+    for option, given in (("--workers", bool(workers)), ("--scheduler", scheduler is not None)):
         if given and cluster is None and not on_cluster:
             raise ConfigError(f"{option} applies to the MPFR engine; at p={p} the {engine} engine is the {name} one "
                               f"(add --engine {REFERENCE})")

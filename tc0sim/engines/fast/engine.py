@@ -5,8 +5,8 @@ binary64's normal range, p >= 10) an object array of mpfr values, which is conve
 float64 as soon as it fits. Kernels compute each primitive in binary64 and round once
 (tc0sim.fastfp for p <= 25; tc0sim.fastfp_dd for 26 <= p <= 53, by the ``Wide`` steps; the run's
 class per precision is ``VARIANTS``); elements without a proof or certificate are recomputed by
-MPFR, whose errors are raised unchanged. What the engine knows of each primitive is its entry in ``FAST_RULES``; a primitive
-without one is evaluated by the reference engine (an ``MpfrRun`` the run holds as its fallback).
+MPFR, whose errors are raised unchanged. What the engine knows of each primitive is its entry in
+``FAST_RULES``; a primitive without one is evaluated by the reference engine (an ``MpfrRun`` the run holds as its fallback).
 
 An elementwise node whose only consumer is a ⊕/⊗ (e.g. the products of a matmul), or which a
 concat joins to the ⊕'s further terms (a bias), is not held whole: it is evaluated with the
@@ -27,11 +27,11 @@ from tc0sim.engines.base import EvalStats, NamedError, NodeEngine, named
 from tc0sim.engines.blocking import Deferred, defer, join_terms
 from tc0sim.engines.fast.maps import MAX_FLOAT, MIN_NORMAL, Maps
 from tc0sim.engines.fast.memory import _MEMORY, FastMemory, buffer, release
-from tc0sim.engines.fast.reduce import Reductions
-from tc0sim.engines.fast.wide import Wide
-from tc0sim.engines.fast.rules import CONSTANT, FAST_RULES, MAPS, MOVE, REDUCTIONS, UNKNOWN, FastRule, Range, range_of
-from tc0sim.engines.mpfr import MpfrRun
 from tc0sim import fastfp, fastfp_dd
+from tc0sim.engines.fast.reduce import Reductions
+from tc0sim.engines.fast.rules import CONSTANT, FAST_RULES, MAPS, MOVE, REDUCTIONS, UNKNOWN, FastRule, Range, range_of
+from tc0sim.engines.fast.wide import Wide
+from tc0sim.engines.mpfr import MpfrRun
 from tc0sim.fastfp import Kernels, magnitude_range
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.exact import constant_value

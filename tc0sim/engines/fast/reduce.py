@@ -267,7 +267,9 @@ class Reductions:
         out_block = tuple(block_shape[a] for a in kept)
         perm = kept + list(axes)
         rows = _gather(terms, flagged, perm, out_block, k).tolist()
-        positions = _gather(np.arange(terms.size).reshape(block_shape), flagged, perm, out_block, k).tolist() if t_extras else None
+        positions = None
+        if t_extras:
+            positions = _gather(np.arange(terms.size).reshape(block_shape), flagged, perm, out_block, k).tolist()
         op = getattr(self.F, rule.kernel)  # the row's F_p kernel (sum, prod)
         mp = self._mp
         extras: dict[int, Any] = {}
