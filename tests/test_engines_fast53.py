@@ -211,3 +211,25 @@ def test_auto_picks_the_fast_engine_up_to_p53() -> None:
     assert [plan(graph, p).engine for p in (2, 25, 26, 53, 54)] == ["fast"] * 4 + ["mpfr"]
     assert ENGINES["fast"].supports(53) is None and "got p=54" in ENGINES["fast"].supports(54)
     assert ENGINES["fast"].memory_bytes(graph, 53) >= ENGINES["fast"].memory_bytes(graph, 25)
+
+
+@pytest.mark.parametrize("p", [40, 52, 53])
+def test_memory_estimate_bounds_the_measured_peak(p: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's estimate (Variant.work_bytes per element of a block) is above what tracemalloc
+    measures for a fused matmul (products in blocks of 2^18) and a layer norm, from an empty pool."""
+    import tracemalloc
+
+    from tc0sim.engines.fast import memory
+
+    for name, empty in (("free", {}), ("work", {}), ("pooled", 0)):  # this thread's pool and work arrays
+        monkeypatch.setattr(memory._MEMORY, name, empty)
+    for kind, dims in (("matmul", {"n1": 128, "d": 128, "n2": 128}), ("layernorm", {"n": 256, "c": 512})):
+        graph = build(kind, dims)
+        inputs = {name: np.random.default_rng(38).standard_normal(graph.node(i).shape) for name, i in graph.inputs.items()}
+        tracemalloc.start()
+        try:
+            evaluate(graph, p, inputs, engine="fast", values="native")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak <= ENGINES["fast"].memory_bytes(graph, p) <= 6 * peak, kind
