@@ -7,5 +7,6 @@ python benchmarks/bench_expand.py
 python benchmarks/bench_approx.py
 python benchmarks/bench_depth.py
 python benchmarks/bench_eval.py
+python benchmarks/bench_fast53.py
 python benchmarks/bench_released.py --plain
 python benchmarks/bench_build.py

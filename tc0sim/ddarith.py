@@ -3,7 +3,7 @@
 TwoSum (O. Møller, BIT 5, 1965; D. E. Knuth, TAOCP vol. 2, §4.2.2), Dekker's product with
 Veltkamp's split (T. J. Dekker, Numerische Mathematik 18, 1971), and from them the double-double
 sums, products and exponential of tc0sim.fastfp_dd, each with a rigorous error bound (proofs in
-docs/semantics_fast53.md). Every function is vectorised over rows or elements.
+docs/semantics.md §2.7). Every function is vectorised over rows or elements.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ def extracted_sum(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         sigma = np.ldexp(1.0, e + math.ceil(math.log2(2 * k)))
         q = x + np.expand_dims(sigma, axis)
         q -= np.expand_dims(sigma, axis)
-        rest = np.subtract(x, q)
         exact_part = q.sum(axis=axis)
+        rest = np.subtract(x, q, out=q)  # q is summed: its memory takes the remainders
         part = rest.sum(axis=axis)
         hi = exact_part + part
         lo = two_sum_error(exact_part, part, hi)
@@ -162,7 +162,7 @@ def _exp_constants() -> tuple[float, tuple[float, float, float], np.ndarray, np.
 _INV_STEP, (_L1, _L2, _L3), _TH, _TL = _exp_constants()
 _TAYLOR = [1.0 / math.factorial(i) for i in range(7, 2, -1)]  # 1/7!, ..., 1/3! for Horner
 EXP_DD_RELATIVE_ERROR = 2.0**-71
-"""Bound on dd_exp's relative error (the budget in docs/semantics_fast53.md gives 2^-73.3)."""
+"""Bound on dd_exp's relative error (the budget in docs/semantics.md §2.7 gives 2^-73.3)."""
 
 
 def dd_exp(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

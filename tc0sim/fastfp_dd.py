@@ -5,7 +5,7 @@ on the bit pattern; that double rounding is wrong only where s is exactly a p-bi
 x != s, and there the sign of x − s, computed exactly by TwoSum or Dekker's product, breaks the tie
 (for p = 53, s is the answer). ⊕, ⊗ and exp are double-doubles with rigorous error bounds
 (tc0sim.ddarith), certified when no p-bit midpoint lies within the bound. Proofs and references:
-docs/semantics_fast53.md. Every method returns (values, flagged): flagged elements (NaN) are out
+docs/semantics.md §2.7. Every method returns (values, flagged): flagged elements (NaN) are out
 of binary64's normal range or uncertified, and the caller recomputes them with MPFR
 (``tc0sim.fp.Format``), which gives the value or raises the error.
 """
@@ -113,17 +113,35 @@ class Kernels53:
         self.half = (1 << self.s) >> 1
         self.low_mask = np.int64((1 << self.s) - 1)
         self.keep_mask = np.int64(~((1 << self.s) - 1))
+        self._work = np.empty(0, dtype=np.int64)
         self.delta_min_bits = (p + 2) << 52
         """Bits of 2^(p + 2 − 1023): |r| at least this keeps δ/2 = 2^(E_r − p − 1) normal."""
+
+    maps = frozenset(BINARY64) | {"exp"}
+    """The elementwise primitives ``map`` computes (by kernel name)."""
+
+    def magnitudes_safe(self, lo: float, hi: float) -> bool:
+        """No interval proof is used at these precisions (every result is range-checked):
+        the answer to tc0sim.fastfp.Kernels.magnitudes_safe is always no."""
+        return False
 
     # --- rounding and range ----------------------------------------------------------------
 
     def in_range(self, r: np.ndarray) -> np.ndarray:
         """True where |r| is a finite binary64 value above 2^-1022 (F_p's range is wider for
         p >= 11, so every such p-bit value is in F_p's range); zeros and NaN are False."""
-        a = r.view(np.int64) & _ABS
+        r = np.asarray(r)
+        a = np.bitwise_and(r.view(np.int64), _ABS, out=self._scratch(r.shape))
         a -= _LO_BITS
         return a.view(np.uint64) <= np.uint64(_HI_BITS - _LO_BITS)
+
+    def _scratch(self, shape: tuple[int, ...]) -> np.ndarray:
+        """An int64 work array of ``shape``, reused from call to call: a fresh large array costs a
+        page fault per 4 kB page on its first write (a Kernels53 serves one thread)."""
+        n = math.prod(shape)
+        if self._work.size < n:
+            self._work = np.empty(n, dtype=np.int64)
+        return self._work[:n].reshape(shape)
 
     def _round_resolved(self, s: np.ndarray, residual: Callable[[np.ndarray], np.ndarray]) -> None:
         """Round the C-contiguous s, |x − s| <= ulp_53(s)/2, to p bits in place as x, where
@@ -162,13 +180,15 @@ class Kernels53:
 
     # --- elementwise primitives ------------------------------------------------------------
 
-    def map(self, prim: str, *args: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(prim(*args)) elementwise for the basic primitives and exp (broadcasting)."""
+    def map(self, prim: str, *args: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(prim(*args)) elementwise for the basic primitives and exp (broadcasting); the
+        values written into ``out`` (C-contiguous, the broadcast shape) if given, except for exp."""
         if prim == "exp":
             return self.exp(args[0])
         args = tuple(np.asarray(a, dtype=np.float64) for a in args)
         shape = np.broadcast_shapes(*(a.shape for a in args))
-        s = np.empty(shape)
+        s = np.empty(shape) if out is None else out
+        assert s.shape == shape and s.flags.c_contiguous
         with np.errstate(all="ignore"):
             BINARY64[prim](*args, out=s)
 
@@ -181,13 +201,16 @@ class Kernels53:
             if self.p < 53:
                 self._round_resolved(s, residual)
             ok = self.in_range(s)
-            nonzero = np.ones(shape, bool)
-            if not ok.all():
-                bad = np.flatnonzero(~ok.reshape(-1))
-                where = np.unravel_index(bad, shape)
-                zero = EXACT_ZERO[prim](*(np.broadcast_to(a, shape)[where] for a in args))
-                nonzero.reshape(-1)[bad[zero]] = False  # s is the exact (signed) zero
-        return self._finish(s, nonzero)
+            flagged = np.zeros(shape, bool)
+            if ok.all():
+                return s, flagged
+            bad = np.flatnonzero(~ok.reshape(-1))
+            where = np.unravel_index(bad, shape)
+            zero = EXACT_ZERO[prim](*(np.broadcast_to(a, shape)[where] for a in args))
+            bad = bad[~zero]  # elsewhere s is the exact (signed) zero
+            flagged.reshape(-1)[bad] = True
+            s.reshape(-1)[bad] = np.nan
+        return s, flagged
 
     # --- certified rounding of an approximation --------------------------------------------
 

@@ -114,7 +114,7 @@ def test_a_new_engine_is_planned_like_the_others(toy) -> None:
         plan(graph, 53, "toy", max_memory=1000)
     with pytest.raises(ConfigError, match="--workers applies to the MPFR engine; at p=53 the toy engine is the toy one"):
         plan(graph, 53, "toy", workers=2)
-    assert plan(graph, 53).engine == "mpfr", "auto still takes the first engine that supports p"
+    assert plan(graph, 60).engine == "mpfr", "auto still takes the first engine that supports p"
 
 
 def test_a_new_engine_runs_an_example_through_the_cli(toy, tmp_path: Path) -> None:
@@ -144,11 +144,15 @@ def test_the_engine_choices_are_auto_and_the_table(tmp_path: Path) -> None:
 @pytest.mark.parametrize("p, engine, workers, scheduler, expected", [
     (24, "auto", None, None, ("fast", None, None)),
     (25, "fast", None, None, ("fast", None, None)),
-    (26, "auto", None, None, ("mpfr", None, None)),
+    (26, "auto", None, None, ("fast", None, None)),
+    (53, "auto", None, None, ("fast", None, None)),
+    (54, "auto", None, None, ("mpfr", None, None)),
     (24, "mpfr", None, None, ("mpfr", None, None)),
     (24, "mpfr", 2, None, ("mpfr-dask", 2, None)),
-    (53, "auto", 0, None, ("mpfr", None, None)),
-    (53, "auto", None, "tcp://127.0.0.1:1", ("mpfr-dask", None, "tcp://127.0.0.1:1")),
+    (64, "auto", 0, None, ("mpfr", None, None)),
+    (53, "auto", 0, None, ("fast", None, None)),
+    (24, "fast", 0, None, ("fast", None, None)),
+    (64, "auto", None, "tcp://127.0.0.1:1", ("mpfr-dask", None, "tcp://127.0.0.1:1")),
     (53, "mpfr-dask", None, None, ("mpfr-dask", 8, None)),
     (53, "mpfr-dask", 3, None, ("mpfr-dask", 3, None)),
 ])
@@ -160,7 +164,8 @@ def test_plan_chooses_the_engine_and_workers(monkeypatch, p, engine, workers, sc
 
 @pytest.mark.parametrize("p, engine, workers, scheduler, message", [
     (53, "gpu", None, None, "unknown engine 'gpu'; expected one of auto, fast, mpfr, mpfr-dask"),
-    (26, "fast", None, None, "the fast engine supports p <= 25 (53 >= 2p + 2), got p=26; use --engine mpfr or auto"),
+    (54, "fast", None, None, "the fast engine supports 2 <= p <= 53 (p-bit values are float64 values), got p=54; use --engine mpfr or auto"),
+    (53, "auto", 2, None, "--workers applies to the MPFR engine; at p=53 the auto engine is the fast one (add --engine mpfr)"),
     (24, "auto", 2, None, "--workers applies to the MPFR engine; at p=24 the auto engine is the fast one (add --engine mpfr)"),
     (24, "fast", None, "tcp://h:1", "--scheduler applies to the MPFR engine; at p=24 the fast engine is the fast one"),
     (53, "mpfr", 2, "tcp://h:1", "--workers starts a local cluster and --scheduler uses yours: give one of them"),
@@ -182,17 +187,17 @@ def test_a_large_graph_gets_a_local_cluster_within_the_budget_only_when_asked(mo
 
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     graph = matmul()
-    serial = plan(graph, 53, max_memory=10**12).bytes
-    assert serial == ENGINES["mpfr"].memory_bytes(graph, 53, None)
+    serial = plan(graph, 64, max_memory=10**12).bytes
+    assert serial == ENGINES["mpfr"].memory_bytes(graph, 64, None)
     big = 10**7
-    assert plan(graph, 53, gates=10**12, max_memory=10**15).engine == "mpfr"
-    assert plan(graph, 53, gates=big - 1, cluster_from=big).engine == "mpfr"
-    chosen = plan(graph, 53, gates=big, max_memory=serial + 5 * each, cluster_from=big)
+    assert plan(graph, 64, gates=10**12, max_memory=10**15).engine == "mpfr"
+    assert plan(graph, 64, gates=big - 1, cluster_from=big).engine == "mpfr"
+    chosen = plan(graph, 64, gates=big, max_memory=serial + 5 * each, cluster_from=big)
     assert (chosen.engine, chosen.workers, chosen.bytes) == ("mpfr-dask", 5, serial + 5 * each)
-    assert plan(graph, 53, gates=big, max_memory=serial + 2 * each - 1, cluster_from=big).engine == "mpfr"
-    assert plan(graph, 53, gates=big, cluster_from=None).engine == "mpfr"
-    with pytest.raises(BudgetError, match=r"evaluating M \(160 gates at p=53\) on 4 local workers"):
-        plan(graph, 53, workers=4, max_memory=serial + 3 * each, label="M")
+    assert plan(graph, 64, gates=big, max_memory=serial + 2 * each - 1, cluster_from=big).engine == "mpfr"
+    assert plan(graph, 64, gates=big, cluster_from=None).engine == "mpfr"
+    with pytest.raises(BudgetError, match=r"evaluating M \(160 gates at p=64\) on 4 local workers"):
+        plan(graph, 64, workers=4, max_memory=serial + 3 * each, label="M")
 
 
 # --- progress -----------------------------------------------------------------------------------

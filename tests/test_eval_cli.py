@@ -37,11 +37,11 @@ def matmul_gates(n: int) -> int:
 
 def test_dry_run_prints_the_plan_and_evaluates_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
-    result = run("eval", MATMUL, "--n", 40, "--precision", 53, "--dry-run", "--output", out)
+    result = run("eval", MATMUL, "--n", 40, "--precision", 64, "--dry-run", "--output", out)
     assert result.exit_code == 0, result.output
     fields = dict(line.split(": ", 1) for line in result.output.splitlines()[1:])
     assert result.output.startswith("dry run: nothing evaluated\n")
-    assert fields["engine"] == "mpfr" and fields["workers"] == "none (this process)" and fields["precision"] == "53"
+    assert fields["engine"] == "mpfr" and fields["workers"] == "none (this process)" and fields["precision"] == "64"
     assert fields["gates"] == f"{matmul_gates(40):,}"
     assert "an estimate" in fields["estimated time"] and "gates per second" in fields["estimated time"]
     assert fields["estimated peak memory"].endswith("bytes; an estimate)")
@@ -57,9 +57,9 @@ def test_a_large_graph_stays_in_this_process_unless_workers_are_given(monkeypatc
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     graph = load_model(MATMUL).build(None)
-    chosen = plan(graph, 53, gates=10**12, max_memory=10**15)
+    chosen = plan(graph, 64, gates=10**12, max_memory=10**15)
     assert (chosen.engine, chosen.workers, chosen.scheduler) == ("mpfr", None, None)
-    assert plan(graph, 53, workers=2, gates=10**12).engine == "mpfr-dask"
+    assert plan(graph, 64, workers=2, gates=10**12).engine == "mpfr-dask"
 
 
 def test_the_time_estimate_is_gates_over_the_engine_rate() -> None:
@@ -67,7 +67,7 @@ def test_the_time_estimate_is_gates_over_the_engine_rate() -> None:
     from tc0sim.modelfile import load_model
 
     graph = load_model(MATMUL).build(None)
-    for p, engine in ((24, "fast"), (53, "mpfr")):
+    for p, engine in ((24, "fast"), (64, "mpfr")):
         chosen = plan(graph, p, gates=3 * 10**9)
         assert chosen.engine == engine and chosen.seconds == pytest.approx(3e9 / ENGINES[engine].rate)
     assert plan(graph, 53).seconds is None  # gates not counted: no estimate
@@ -75,7 +75,7 @@ def test_the_time_estimate_is_gates_over_the_engine_rate() -> None:
 
 def test_max_seconds_refuses_a_long_estimate_up_front(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
-    result = run("eval", MATMUL, "--n", 200, "-p", 53, "--max-seconds", "0.5", "--output", out)
+    result = run("eval", MATMUL, "--n", 200, "-p", 64, "--max-seconds", "0.5", "--output", out)
     assert result.exit_code == 2 and "above --max-seconds 0.5" in result.output and not out.exists()
 
 

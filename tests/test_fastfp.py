@@ -496,12 +496,12 @@ def test_engine_choice_and_errors() -> None:
     stats = EvalStats()
     evaluate(graph, 24, stats=stats)
     assert stats.engine == "fast" and set(stats.gates) == {"fast"}
-    evaluate(graph, 26, stats=stats)
+    evaluate(graph, 54, stats=stats)
     assert stats.engine == "mpfr"
     from tc0sim.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="fast engine supports p <= 25"):
-        evaluate(graph, 26, engine="fast")
+    with pytest.raises(ConfigError, match="fast engine supports 2 <= p <= 53"):
+        evaluate(graph, 54, engine="fast")
     with pytest.raises(ConfigError, match="unknown engine"):
         evaluate(graph, 8, engine="gpu")
 
@@ -516,7 +516,7 @@ def test_cli_engine_and_stats(tmp_path: Path) -> None:
         assert "gates by engine" in result.output and "time per operator" in result.output
         outs.append(out.read_text())
     assert outs[0] == outs[1] == outs[2]
-    bad = CliRunner().invoke(main, ["eval", str(example), "--output", str(tmp_path / "x.json"), "--engine", "fast", "-p", "40"])
+    bad = CliRunner().invoke(main, ["eval", str(example), "--output", str(tmp_path / "x.json"), "--engine", "fast", "-p", "60"])
     assert bad.exit_code == 2 and "fast engine supports" in bad.output
     bad = CliRunner().invoke(main, ["eval", str(example), "--output", str(tmp_path / "x.json"), "--workers", "2"])
     assert bad.exit_code == 2 and "--workers applies to the MPFR engine" in bad.output

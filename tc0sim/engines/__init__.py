@@ -1,7 +1,7 @@
 """The evaluation engines as one table, and the one plan the CLI and the API share (docs/dag.md, "Engines").
 
 ``ENGINES`` maps each engine's name to the engine (tc0sim.engines.base.Engine): the reference
-MPFR engine, the fast engine (p <= 25) and the MPFR engine on Dask. ``plan`` chooses the engine,
+MPFR engine, the fast engine (p <= 53) and the MPFR engine on Dask. ``plan`` chooses the engine,
 the workers and the blocking, and checks the memory budget; ``evaluate(graph, inputs, plan)``
 runs it. Adding an engine is one module plus one entry here (docs/dag.md, "How to add an engine").
 """
@@ -105,7 +105,9 @@ def plan(
     on_cluster = _worker_bytes(ENGINES[name]) is not None
     if workers is not None and workers < 0:
         raise ConfigError(f"workers={workers}: expected 0 (this process) or more")
-    for option, given in (("--workers", workers is not None), ("--scheduler", scheduler is not None)):
+    # --workers 0 (this process) suits every in-process engine: scripts that pass it for the MPFR
+    # engine keep working where auto now picks the fast one (p <= 53).
+    for option, given in (("--workers", bool(workers)), ("--scheduler", scheduler is not None)):
         if given and cluster is None and not on_cluster:
             raise ConfigError(f"{option} applies to the MPFR engine; at p={p} the {engine} engine is the {name} one "
                               f"(add --engine {REFERENCE})")

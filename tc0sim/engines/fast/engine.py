@@ -1,11 +1,12 @@
-"""The fast engine: F_p (p <= 25) on float64 arrays, same bits as the reference engine.
+"""The fast engine: F_p (p <= 53) on float64 arrays, same bits as the reference engine.
 
 A node's value is a float64 array holding F_p values exactly, or (after an excursion outside
 binary64's normal range, p >= 10) an object array of mpfr values, which is converted back to
-float64 as soon as it fits. Kernels (tc0sim.fastfp) compute each primitive in binary64 and round
-once; elements without a proof or certificate are recomputed by MPFR, whose errors are raised
-unchanged. What the engine knows of each primitive is its entry in ``FAST_RULES``; a primitive
-without one is evaluated by the reference engine (an ``MpfrRun`` the run holds as its fallback).
+float64 as soon as it fits. Kernels compute each primitive in binary64 and round once
+(tc0sim.fastfp for p <= 25; tc0sim.fastfp_dd for 26 <= p <= 53, by the ``Wide`` steps; the run's
+class per precision is ``VARIANTS``); elements without a proof or certificate are recomputed by
+MPFR, whose errors are raised unchanged. What the engine knows of each primitive is its entry in
+``FAST_RULES``; a primitive without one is evaluated by the reference engine (an ``MpfrRun`` the run holds as its fallback).
 
 An elementwise node whose only consumer is a ⊕/⊗ (e.g. the products of a matmul), or which a
 concat joins to the ⊕'s further terms (a bias), is not held whole: it is evaluated with the
@@ -15,6 +16,8 @@ reduction in blocks of at most ``chunk_elements`` elements.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gmpy2
@@ -24,10 +27,12 @@ from tc0sim.engines.base import EvalStats, NamedError, NodeEngine, named
 from tc0sim.engines.blocking import Deferred, defer, join_terms
 from tc0sim.engines.fast.maps import MAX_FLOAT, MIN_NORMAL, Maps
 from tc0sim.engines.fast.memory import _MEMORY, FastMemory, buffer, release
+from tc0sim import fastfp, fastfp_dd
 from tc0sim.engines.fast.reduce import Reductions
 from tc0sim.engines.fast.rules import CONSTANT, FAST_RULES, MAPS, MOVE, REDUCTIONS, UNKNOWN, FastRule, Range, range_of
+from tc0sim.engines.fast.wide import Wide
 from tc0sim.engines.mpfr import MpfrRun
-from tc0sim.fastfp import MAX_FAST_P, Kernels, magnitude_range, supports
+from tc0sim.fastfp import Kernels, magnitude_range
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Node
@@ -38,6 +43,8 @@ class FastRun(Maps, Reductions):
     """One evaluation: binary64 kernels where proven or certified, MPFR elsewhere (same bits)."""
 
     name = "fast"
+    kernels: Callable[[int], Any] = Kernels
+    """The kernels of one precision (tc0sim.fastfp.Kernels: p <= 25)."""
 
     def __init__(self, F: Format, stats: EvalStats, chunk_elements: int | None = None) -> None:
         self.F = F
@@ -46,7 +53,7 @@ class FastRun(Maps, Reductions):
         self.chunk = self.memory.block
         self.fallback = MpfrRun(F, stats, self.chunk)
         self.fused: set[int] = set()
-        self.K = Kernels(F.p)
+        self.K = self.kernels(F.p)
         self._mp = lambda v: gmpy2.mpfr(v, F.p)
         self.ranges: dict[int, Range] = {}
 
@@ -102,16 +109,8 @@ class FastRun(Maps, Reductions):
             x = arr.astype(np.float64)
             exact = arr.dtype.kind == "f" or not arr.size or np.abs(arr).max() <= 2**53
             if exact and np.isfinite(x).all():
-                r = np.ascontiguousarray(x)
+                r, flagged = self._round_entry(np.ascontiguousarray(x))
                 flat = r.reshape(-1)
-                work = np.empty(min(self.chunk, flat.size), dtype=np.int64)
-                parts = []
-                for start in range(0, flat.size, self.chunk):
-                    part = flat[start:start + self.chunk]
-                    nonzero = part != 0  # before rounding: a subnormal may round to 0
-                    part = self.K.round_inplace(part, work[: part.size])
-                    parts.append(np.flatnonzero(~self.K.in_range(part) & nonzero) + start)
-                flagged = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
                 extras: dict[int, Any] = {}
                 for i in flagged.tolist():
                     try:
@@ -121,6 +120,19 @@ class FastRun(Maps, Reductions):
                 self.stats.recomputed += len(flagged)
                 return self._record(node, self._with_extras(r, extras))
         return self._record(node, self.floats_or_objects(self.fallback.entry(node, value)))
+
+    def _round_entry(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The exact float64 values r rounded to p bits in place, by blocks, and the flat indices
+        of the elements MPFR must round (non-zero, and not an in-range F_p value after rounding)."""
+        flat = r.reshape(-1)
+        work = np.empty(min(self.chunk, flat.size), dtype=np.int64)
+        parts = []
+        for start in range(0, flat.size, self.chunk):
+            part = flat[start:start + self.chunk]
+            nonzero = part != 0  # before rounding: a subnormal may round to 0
+            part = self.K.round_inplace(part, work[: part.size])
+            parts.append(np.flatnonzero(~self.K.in_range(part) & nonzero) + start)
+        return r, (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
 
     def _round_safe_copy(self, x: np.ndarray) -> np.ndarray:
         """x (float64, every non-zero |x| proved safe) rounded to p bits into a new array, by blocks."""
@@ -192,7 +204,7 @@ class FastRun(Maps, Reductions):
         (then the MPFR rule rounds the constant). A quotient is Python's correctly rounded
         binary64 n / d rounded again: n and d are F_p values, so the double rounding of a
         division is innocuous (docs/semantics.md §2.2)."""
-        floats = []
+        nums, dens = [], []
         small = 1 << self.K.p
         for f in np.asarray(constant_value(node.attrs["value"]), dtype=object).ravel().tolist():
             n, d = getattr(f, "numerator", None), getattr(f, "denominator", None)
@@ -203,14 +215,22 @@ class FastRun(Maps, Reductions):
                     x = math.ldexp(n, 1 - d.bit_length())
                 except OverflowError:
                     return None
+                num, den = x, 1
             elif abs(n) < small and d < small:
-                x = n / d
+                x, num, den = n / d, n, d
             else:
                 return None
             if n != 0 and abs(x) < MIN_NORMAL:  # subnormal, or below them (ldexp gives 0.0)
                 return None
-            floats.append(x)
-        r = self.K.rounded(np.array(floats, dtype=np.float64)).reshape(node.shape)
+            nums.append(num)
+            dens.append(den)
+        r = self._round_quotients(np.array(nums, dtype=np.float64), np.array(dens, dtype=np.float64))
+        return None if r is None else r.reshape(node.shape)
+
+    def _round_quotients(self, n: np.ndarray, d: np.ndarray) -> np.ndarray | None:
+        """round_p(n / d) for F_p values n, d > 0 (d = 1: a dyadic constant), or None if one is
+        out of range: binary64's n / d rounded again (innocuous double rounding for p <= 25)."""
+        r = self.K.rounded(n / d)
         return r if bool((self.K.in_range(r) | (r == 0)).all()) else None
 
     def _shape(self, node_id: int) -> tuple[int, ...]:
@@ -243,12 +263,50 @@ class FastRun(Maps, Reductions):
         return self.floats_or_objects(out)
 
 
+class WideRun(Wide, FastRun):
+    """One evaluation at 26 <= p <= 53: the double-double kernels' steps (``Wide``) in a FastRun."""
+
+    kernels = fastfp_dd.Kernels53
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The fast engine at the precisions ``supports`` accepts: the run's class, and the work
+    bytes per element of a node's largest block (its kernels' temporaries, measured)."""
+
+    supports: Callable[[int], bool]
+    run: type[FastRun]
+    work_bytes: int
+
+
+VARIANTS = (Variant(fastfp.supports, FastRun, 48), Variant(fastfp_dd.supports, WideRun, 144))
+"""The fast engine's variants by precision, the first whose ``supports(p)`` holds. Work bytes,
+against tracemalloc's peak on a fused 128³ matmul and a 256 × 512 layer norm: with 48 the
+estimate is 2.2–2.5 times the peak at p = 24; p = 52 (midpoint residuals on every element, the
+sums' extraction) needs about 126, and with 144 the estimate is 1.1–1.2 times the peak there,
+3.6–4.9 times at p = 40 and 53."""
+
+LIMIT = "the fast engine supports 2 <= p <= 53 (p-bit values are float64 values)"
+
+
+def variant(p: int) -> Variant | None:
+    """The variant serving precision p (None: the fast engine does not)."""
+    return next((v for v in VARIANTS if v.supports(p)), None)
+
+
 def _limit(p: int) -> str | None:
-    return None if supports(p) else f"the fast engine supports p <= {MAX_FAST_P} (53 >= 2p + 2), got p={p}"
+    return None if variant(p) is not None else f"{LIMIT}, got p={p}"
 
 
 def _start(F: Format, stats: EvalStats, chunk: int | None, workers: int | None, scheduler: str | None) -> FastRun:
-    return FastRun(F, stats, chunk)
+    found = variant(F.p)
+    assert found is not None, _limit(F.p)
+    return found.run(F, stats, chunk)
+
+
+def _memory(p: int, chunk: int | None) -> FastMemory:
+    found = variant(p)
+    return FastMemory(p, chunk, found.work_bytes if found is not None else VARIANTS[-1].work_bytes)
 
 
 FAST_RATE = 5e7
@@ -256,5 +314,5 @@ FAST_RATE = 5e7
 released architectures at p = 8 and 2.5·10^8 on a 128³·2 matmul at p = 24, one core of the
 2-core build machine; small or MPFR-heavy graphs (erf, ranges beyond binary64) are slower."""
 
-FAST = NodeEngine("fast", _start, FastMemory, _limit, rate=FAST_RATE)
-"""The fast engine (p <= 25): binary64 with certified single rounding, the same bits as MPFR."""
+FAST = NodeEngine("fast", _start, _memory, _limit, rate=FAST_RATE)
+"""The fast engine (p <= 53): binary64 with certified single rounding, the same bits as MPFR."""

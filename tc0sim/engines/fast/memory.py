@@ -108,6 +108,8 @@ class FastMemory:
 
     p: int
     chunk: int | None = None
+    work: int = 48
+    """Work bytes per element of a node's largest block (the kernels' temporaries)."""
 
     pool_bytes = POOL_BYTES
 
@@ -132,7 +134,7 @@ class FastMemory:
 
     def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
         """The work arrays of a node's blocks (bit patterns, flags, binary32 copies, products of a
-        fused map and numpy's temporaries: 48 bytes per element of the largest block), and a
+        fused map and numpy's temporaries: ``work`` bytes per element of the largest block), and a
         fused map's operands transposed (at most a copy of each) unless the reduced axes are
         already the trailing ones (always so with further terms joined). A primitive without a fast
         rule (erf) runs the MPFR rule on mpfr copies of its operands and result."""
@@ -143,4 +145,4 @@ class FastMemory:
             return self.fallback.work_bytes(node, shape, False, 0) + copies * mpfr_value
         axes = tuple(node.attrs.get("axes", ())) if rule.family in REDUCTIONS else ()
         trailing = axes == tuple(range(len(shape) - len(axes), len(shape)))
-        return 48 * largest_block(shape, axes, self.block) + (operand_bytes if fused and not trailing else 0)
+        return self.work * largest_block(shape, axes, self.block) + (operand_bytes if fused and not trailing else 0)

@@ -246,23 +246,30 @@ class Reductions:
         self.stats.certified += n_ok
         if n_ok == n_out:
             return r.reshape(out_block), {}, None
-        perm = kept + list(axes)
-
-        def gather(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
-            """Rows idx of a block-shaped array, in the MPFR engine's term order (a small copy)."""
-            t = np.transpose(a, perm)
-            return t.reshape(1, k)[idx] if not out_block else t[np.unravel_index(idx, out_block)].reshape(len(idx), k)
-
         flagged = np.flatnonzero(~ok)
         if rule.family == SUM and not t_extras:
-            candidates = gather(terms, flagged)
+            candidates = _gather(terms, flagged, kept + list(axes), out_block, k)
             with np.errstate(all="ignore"):
                 again = self._sum_certified(y[flagged], r[flagged], np.abs(candidates).sum(axis=1), k)
             again |= K.exact_sum_rows(candidates) & (K.in_range(r[flagged]) | (y[flagged] == 0))
             self.stats.certified += int(again.sum())
             flagged = flagged[~again]
-        rows = gather(terms, flagged).tolist()
-        positions = gather(np.arange(terms.size).reshape(block_shape), flagged).tolist() if t_extras else None
+        return self._recompute_rows(rule, terms, t_extras, block_shape, axes, kept, out_starts, r, flagged)
+
+    def _recompute_rows(
+        self, rule: FastRule, terms: np.ndarray, t_extras: dict[int, Any], block_shape: tuple[int, ...],
+        axes: tuple[int, ...], kept: list[int], out_starts: tuple[int, ...], r: np.ndarray, flagged: np.ndarray,
+    ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
+        """The ``flagged`` outputs (flat indices into the block's outputs ``r``) of a ⊕/⊗ block
+        by MPFR from the same terms (``t_extras``: terms held as mpfr), in output order; the
+        first error ends the block."""
+        k = math.prod(block_shape[a] for a in axes)
+        out_block = tuple(block_shape[a] for a in kept)
+        perm = kept + list(axes)
+        rows = _gather(terms, flagged, perm, out_block, k).tolist()
+        positions = None
+        if t_extras:
+            positions = _gather(np.arange(terms.size).reshape(block_shape), flagged, perm, out_block, k).tolist()
         op = getattr(self.F, rule.kernel)  # the row's F_p kernel (sum, prod)
         mp = self._mp
         extras: dict[int, Any] = {}
@@ -279,4 +286,10 @@ class Reductions:
                 return r.reshape(out_block), extras, (0, type(e)(f"{e} (element {g})"))
             self._store(r, extras, i, v)
         return r.reshape(out_block), extras, None
+
+
+def _gather(a: np.ndarray, idx: np.ndarray, perm: list[int], out_block: tuple[int, ...], k: int) -> np.ndarray:
+    """Rows idx of a block-shaped array, in the MPFR engine's term order (a small copy)."""
+    t = np.transpose(a, perm)
+    return t.reshape(1, k)[idx] if not out_block else t[np.unravel_index(idx, out_block)].reshape(len(idx), k)
 
