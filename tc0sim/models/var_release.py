@@ -150,7 +150,7 @@ def _label_is_class(p: Mapping[str, Any]) -> str | None:
 
 def _top_k_in_codebook(p: Mapping[str, Any]) -> str | None:
     if p["top_k"] > p["codebook"]:
-        return f"param 'top_k' = {p['top_k']} exceeds the codebook size {p['codebook']} (the official topk raises)"
+        return f"param 'top_k' = {p['top_k']} exceeds the codebook size {p['codebook']} (param 'codebook'; the official topk raises)"
     return None
 
 
