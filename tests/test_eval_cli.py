@@ -220,3 +220,18 @@ def test_help_imports_neither_numpy_nor_the_engines(command: list[str]) -> None:
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "Usage:" in done.stdout and done.stdout.rstrip().splitlines()[-1] == "HEAVY []"
+
+
+def test_the_time_estimate_follows_the_precision(tmp_path: Path) -> None:
+    """At p = 10^6 one MPFR gate costs milliseconds (gmpy2's mul and div grow like p^1.4), so a few
+    thousand gates are refused by --max-seconds up front, not run for hours (issue 33's softmax)."""
+    from tc0sim.engines import plan
+    from tc0sim.interp.size import size
+    from tc0sim.modelfile import load_model
+
+    graph = load_model(str(MATMUL)).build(None)
+    gates = size(graph).total
+    small, huge = plan(graph, 53, "mpfr", gates=gates), plan(graph, 10**6, "mpfr", gates=gates)
+    assert small.gates == huge.gates and huge.seconds > 10**4 * small.seconds
+    result = run("eval", MATMUL, "--precision", "1000000", "--max-seconds", "60", "--output", tmp_path / "o.json")
+    assert result.exit_code == 2 and "--max-seconds" in result.output and not (tmp_path / "o.json").exists()

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tc0sim.engines.base import VALUES, Engine, EvalStats, Progress, complete_inputs, random_inputs
+from tc0sim.engines.base import VALUES, Engine, EvalStats, Progress, complete_inputs, precision_slowdown, random_inputs
 from tc0sim.engines.dask import DASK
 from tc0sim.engines.fast import FAST
 from tc0sim.engines.mpfr import EVAL_RULES, MPFR
@@ -142,7 +142,7 @@ def plan(
                 f"evaluating {label} ({counted:,} gates at p={p:,}){on} needs about {needed:,} bytes, "
                 f"above the budget of {max_memory:,} bytes; raise it with --max-memory{fewer}"
             )
-    seconds = counted / ENGINES[name].rate if counted is not None else None
+    seconds = counted / ENGINES[name].rate * precision_slowdown(p) if counted is not None else None
     return Plan(name, p, workers, scheduler, chunk, needed, counted, seconds)
 
 
