@@ -10,3 +10,4 @@ python benchmarks/bench_eval.py
 python benchmarks/bench_fast53.py
 python benchmarks/bench_released.py --plain
 python benchmarks/bench_build.py
+python benchmarks/bench_torch.py  # needs the torch extra
