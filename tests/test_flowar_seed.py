@@ -109,3 +109,27 @@ def test_torch_seed_refuses_noise_also_given(tmp_path) -> None:
     result = _cli(["eval", "examples/flowar_release.yaml", "--torch-seed", "1", "--inputs", str(given),
                    "--output", str(tmp_path / "o.json")])
     assert result.exit_code == 2 and "noise.1 given by --inputs are drawn by --torch-seed" in result.output
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", 1e-6), ("float64", 1e-13)])
+def test_torch_normal_sampler_as_docs_samplers_states(dtype: str, tol: float) -> None:
+    """docs/samplers.md (FlowAR, 6): from 16 values on, ``randn`` turns the uniforms ``rand`` draws from the same
+    state into Box–Muller pairs (i, i + 8) per block of 16, redraws the last 16 of a size not a multiple of 16
+    from fresh uniforms, and consumes the words of ``rand`` of that size; float32 and float64 differ by O(1)."""
+    dt = getattr(torch, dtype)
+    gen = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+
+    def box_muller(u: np.ndarray) -> np.ndarray:
+        r = np.sqrt(-2 * np.log(1 - u[:8]))
+        return np.concatenate([r * np.cos(2 * np.pi * u[8:]), r * np.sin(2 * np.pi * u[8:])])
+
+    normal = torch.randn(36, generator=gen(), dtype=dt).double().numpy()
+    uniform = torch.rand(52, generator=gen(), dtype=dt).double().numpy()
+    np.testing.assert_allclose(normal[:16], box_muller(uniform[:16]), rtol=0, atol=tol)
+    np.testing.assert_allclose(normal[16:20], box_muller(uniform[16:32])[:4], rtol=0, atol=tol)  # the rest overwritten:
+    np.testing.assert_allclose(normal[20:], box_muller(uniform[36:52]), rtol=0, atol=tol)  # the tail, redrawn
+    a, b = gen(), gen()
+    torch.randn(32, generator=a, dtype=dt), torch.rand(32, generator=b, dtype=dt)
+    assert torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
+    other = torch.float64 if dtype == "float32" else torch.float32
+    assert np.abs(torch.randn(16, generator=gen(), dtype=other).double().numpy() - normal[:16]).max() > 0.1
