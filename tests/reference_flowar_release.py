@@ -5,12 +5,17 @@ code), not from tc0sim's lowering. Module and parameter names follow the officia
 It runs the official control flow literally: the batch of two (conditional, null class) through the AR
 transformer with a KV cache, the Euler sampler on both halves (each with its own noise) until guidance
 starts, then on the conditional state twice, and the next-scale input from the conditional sample.
+Without given noise (``sample_seeded``) it draws the noise where ``sample_tokens`` does: after
+``torch.manual_seed(seed)``, one ``torch.randn([z.shape[0], z.shape[1], 16])`` per scale on the global
+CPU generator, in the default dtype (float64 here, the model run in double).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
+import mpmath
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -141,12 +146,25 @@ class BlockV2(nn.Module):
         return x + self.mlp(self.norm3(x) * (s2 + 1) + b2) * g2
 
 
+@functools.lru_cache(maxsize=None)
+def exact_time_features(index: int) -> tuple[float, ...]:
+    """[cos(n f_j), sin(n f_j)], f_j = 10000^(−j/128), by mpmath at 40 digits, each rounded once to float64."""
+    with mpmath.workdps(40):
+        args = [index * mpmath.power(10000, mpmath.mpf(-j) / 128) for j in range(128)]
+        return tuple(float(mpmath.cos(a)) for a in args) + tuple(float(mpmath.sin(a)) for a in args)
+
+
 class TimestepEmbedder(nn.Module):
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, exact: bool = False) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(256, width), nn.SiLU(), nn.Linear(width, width))
+        self.exact = exact
 
     def forward(self, index):
+        """Float64 features (the float64 frequency times n ≤ 1000: about 1e-13 off), or with ``exact`` the
+        correctly rounded ones."""
+        if self.exact:
+            return self.mlp(torch.tensor([exact_time_features(int(n)) for n in index], dtype=torch.float64))
         freqs = torch.exp(-math.log(10000) * torch.arange(128, dtype=torch.float64) / 128)
         args = index[:, None].to(torch.float64) * freqs[None]
         return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
@@ -225,7 +243,8 @@ class FlowARRef(nn.Module):
         return x
 
     def sample(self, label: int, noises, uncond_noises, steps: int, cfg: float, guidance: float):
-        """The conditional latent [1, 16, s, s] and each scale's conditional sample [s², 16]."""
+        """The conditional latent [1, 16, s, s] and each scale's conditional sample [s², 16]; with
+        ``noises`` None, each scale's noise is drawn from torch's global generator as the official loop."""
         labels = torch.tensor([1000 if label < 0 else label, 1000])
         cond = self.class_emb(labels)
         x = cond.unsqueeze(1)
@@ -245,7 +264,10 @@ class FlowARRef(nn.Module):
                 h = blk(h, cond)
             z = self.decoder_norm(h) + self.diffusion_pos_embed_learned[:, a:e]
             scaled_cfg = (cfg - 1) * k / (len(self.scales) - 1) + 1
-            noise = torch.cat([noises[k], uncond_noises[k]])
+            if noises is None:  # models/flowar.py: randn([z.shape[0], z.shape[1], 16]) on the CPU, then .cuda()
+                noise = torch.randn([z.shape[0], z.shape[1], 16])
+            else:
+                noise = torch.cat([noises[k], uncond_noises[k]])
             out = self.euler(noise, z, steps, scaled_cfg, guidance)
             sample = out[:1]
             samples.append(sample[0])
@@ -260,6 +282,18 @@ class FlowARRef(nn.Module):
         return latent, samples
 
 
+def sample_seeded(model: FlowARRef, label: int, seed: int, steps: int, cfg: float, guidance: float):
+    """``torch.manual_seed(seed)`` then the official loop drawing its own noise, with the default dtype
+    float64 (so that ``randn`` draws in double, as a float64 run of the official code); restored after."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        torch.manual_seed(seed)
+        return model.sample(label, None, None, steps, cfg, guidance)
+    finally:
+        torch.set_default_dtype(previous)
+
+
 class KLDecoder(nn.Module):
     """The KL-16 autoencoder's decoding path: post_quant_conv 1×1, then the LDM decoder."""
 
@@ -272,4 +306,4 @@ class KLDecoder(nn.Module):
         return self.decoder(self.post_quant_conv(latent / 0.2325))
 
 
-__all__ = ["FlowARRef", "KLDecoder", "rope_apply"]
+__all__ = ["FlowARRef", "KLDecoder", "rope_apply", "sample_seeded"]

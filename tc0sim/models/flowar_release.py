@@ -36,7 +36,7 @@ AR blocks, the time embeddings and the SiLU(t) modulations, which do not depend 
 cross-attention keys and values, which do not depend on the step) are computed once. The
 unconditional half's own flow state never reaches the output (the official sampler discards it
 when guidance starts, and scale 1 is never guided), so it is not built and only the conditional
-noise is an input.
+noise is an input; ``official_inputs`` draws it from a torch seed as the official sampler does.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from tc0sim.ir.params import short
 from tc0sim.limits import MAX_CHANNELS
 from tc0sim.models.common import NamedWeights, Official, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
+from tc0sim.ops import torch_rng
 from tc0sim.ops.aattc import feature_rank
 from tc0sim.ops.activations import silu
 from tc0sim.ops.constants import cos_sin, real
@@ -509,6 +510,11 @@ class _Circuit:
         return x
 
 
+def noise_name(k: int) -> str:
+    """The input holding the conditional flow noise of scale index k (0-based): ``noise.{k + 1}``."""
+    return f"noise.{k + 1}"
+
+
 def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str, Tensor]:
     cfg = parse_config(params)
     fb = _Circuit(b, cfg)
@@ -551,7 +557,7 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
                         h = fb.ar_block(h, f"decoder_blocks.{j}", dec_mods[j], caches["decoder"][j], side)
                     z = b.add(rms_norm(b, h, w("decoder_norm.weight", (e,))), pos["diffusion"])
                 with b.scope("flow_head", REF):
-                    noise = domain_input(b, f"noise.{k + 1}", (1, side * side, ch), "noise")
+                    noise = domain_input(b, noise_name(k), (1, side * side, ch), "noise")
                     sample = fb.sample(z, noise, k)
                 outputs[f"sample.{k + 1}"] = b.reshape(sample, (side, side, ch))
         latent = outputs[f"sample.{len(cfg.scales)}"]
@@ -588,8 +594,18 @@ def image_bytes(image: np.ndarray) -> np.ndarray:
     return np.round(np.clip((image + 1) / 2 * 255, 0, 255)).astype(np.uint8)
 
 
-OFFICIAL = Official(None, "out", image_bytes)
-"""The saved image of ``flowar_release`` (its torch random stream is not wired: noise is an input)."""
+def official_inputs(params: Mapping[str, Any], seed: int, p: int) -> dict[str, np.ndarray]:
+    """The noise inputs of ``torch.manual_seed(seed); sample_tokens(num_steps, guidance, cfg, labels)``:
+    each scale's ``torch.randn([2, s², C])`` (``[1, s², C]`` at cfg 1) on torch's CPU generator in
+    ``torch_rng.draw_dtype(p)``, its conditional row as ``noise.k`` (docs/samplers.md). The label is not
+    random in the official code: it stays the param or the input ``class_onehot``."""
+    cfg = parse_config(params)
+    draws = torch_rng.flowar_noise(seed, 1, cfg.scales, cfg.latent_channels, cfg.cfg != 1, torch_rng.draw_dtype(p))
+    return {noise_name(k): d for k, d in enumerate(draws)}
+
+
+OFFICIAL = Official(official_inputs, "out", image_bytes)
+"""The official random stream (the flow noise) and saved image of ``flowar_release``."""
 
 KINDS: tuple[Kind, ...] = (
     Kind(
@@ -610,4 +626,4 @@ KINDS: tuple[Kind, ...] = (
 """The kinds this module defines (listed by its package's __init__)."""
 
 __all__ = ["FlowARReleaseConfig", "VARIANTS", "parse_config", "time_points", "time_index", "guided",
-           "guidance_scale", "time_features", "component_of", "parameters"]
+           "guidance_scale", "time_features", "noise_name", "official_inputs", "component_of", "parameters"]

@@ -475,10 +475,8 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     return {"image": stack(images), "indices": tokens_out, "f_hat": stack(f_hat)}
 
 
-def draw_dtype(p: int) -> str:
-    """The dtype of the official run that p reproduces: float32 (the released model on CPU) for p ≤ 24,
-    float64 (the model in double) above; torch draws its Exp(1) numbers in the probs' dtype."""
-    return "float32" if p <= 24 else "float64"
+draw_dtype = torch_rng.draw_dtype
+"""float32 for p ≤ 24, float64 above: torch draws its Exp(1) numbers in the probs' dtype, the model's."""
 
 
 def official_inputs(params: Mapping[str, Any], seed: int, p: int) -> dict[str, np.ndarray]:

@@ -1,4 +1,5 @@
-"""The random inputs of the official VAR sampler, drawn from torch's own CPU generator (docs/samplers.md).
+"""The random inputs of the official VAR and FlowAR samplers, drawn from torch's own CPU generator
+(docs/samplers.md).
 
 ``autoregressive_infer_cfg(B, label_B, g_seed)`` of the released VAR code (FoundationVision/VAR
 @78b9539, models/var.py) seeds one ``torch.Generator`` and consumes it in this order:
@@ -10,7 +11,11 @@
 3. with ``more_smooth``, right after step 2 of the same scale, ``exponential_`` over ``(B, pn_k², V)``
    and ``g = −log E`` in that dtype (``gumbel_softmax_with_rng``).
 
-This module replays that order by calling the same torch functions on a generator seeded alike, so
+FlowAR's ``sample_tokens`` (wangqiang9/FlowAR @5745a96, models/flowar.py) draws nothing but the
+flow noise: at each scale k, ``torch.randn([B', s_k², 16])`` on the global CPU generator, with
+``B' = 2B`` (conditional rows, then the null-class rows) when ``cfg != 1`` and ``B' = B`` otherwise.
+
+This module replays those orders by calling the same torch functions on a generator seeded alike, so
 the numbers are torch's own. torch is imported only when a function here is called.
 """
 
@@ -43,6 +48,12 @@ def generator(seed: int) -> Any:
     return _torch().Generator().manual_seed(int(seed))
 
 
+def draw_dtype(p: int) -> str:
+    """The dtype of the official run that precision p reproduces: float32 (the released models) for
+    p ≤ 24, float64 (the model run in double) above; the draws follow it (docs/samplers.md)."""
+    return "float32" if p <= 24 else "float64"
+
+
 def _dtype(dtype: str) -> Any:
     if dtype not in DTYPES:
         raise ConfigError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
@@ -68,6 +79,22 @@ def official_exponentials(seed: int, shape: Sequence[int] | Sequence[Sequence[in
     if all(isinstance(d, (int, np.integer)) for d in shape):
         return exponentials(gen, shape, dtype)  # type: ignore[arg-type]
     return [exponentials(gen, s, dtype) for s in shape]  # type: ignore[union-attr]
+
+
+def normals(gen: Any, shape: Sequence[int], dtype: str = "float32") -> np.ndarray:
+    """``torch.randn(shape, generator=gen)`` in ``dtype`` (torch's own normal sampler), as float64."""
+    return _torch().randn(tuple(shape), generator=gen, dtype=_dtype(dtype)).numpy().astype(np.float64)
+
+
+def flowar_noise(seed: int, batch: int, scales: Sequence[int], channels: int = 16, guided: bool = True,
+                 dtype: str = "float32") -> list[np.ndarray]:
+    """The flow noise of FlowAR's ``sample_tokens`` after ``torch.manual_seed(seed)``: per scale one
+    ``randn([B', s², channels])`` in turn (``B' = 2B`` with guidance, ``cfg != 1``; else B), of which
+    the conditional rows ``[B, s², channels]`` are returned (the null-class rows never reach the image)."""
+    if batch < 1 or channels < 1 or not scales:
+        raise ConfigError("flowar_noise: batch and channels must be positive and scales non-empty")
+    gen, rows = generator(seed), 2 * batch if guided else batch
+    return [normals(gen, (rows, s * s, channels), dtype)[:batch] for s in scales]
 
 
 @dataclass(frozen=True)
@@ -101,5 +128,5 @@ def official_draws(seed: int, batch: int, scales: Sequence[int], vocab: int, cla
     return OfficialDraws(labels.astype(np.int64), qs, gs)
 
 
-__all__: Sequence[str] = ["DTYPES", "generator", "exponentials", "gumbels", "official_exponentials", "OfficialDraws",
-                          "official_draws"]
+__all__: Sequence[str] = ["DTYPES", "generator", "draw_dtype", "exponentials", "gumbels", "official_exponentials",
+                          "normals", "flowar_noise", "OfficialDraws", "official_draws"]
