@@ -86,8 +86,9 @@ class EngineChoice(click.Choice):
 @click.option("--max-seconds", "max_seconds", type=click.FloatRange(min=0, min_open=True), default=None, metavar="S",
               help="Refuse when the estimated time is above S seconds, and stop (exit 2, nothing written) if the evaluation runs longer.")
 @click.option("--torch-seed", "torch_seed", type=click.IntRange(0, 2**64 - 1), default=None, metavar="N",
-              help="Released models: draw the sampler's random inputs (and a drawn label) from torch's CPU generator "
-              "seeded N, in the official order (needs PyTorch), as the official sampler with g_seed=N.")
+              help="Released models: draw the random inputs from torch's CPU generator seeded N, in the official order "
+              "(needs PyTorch): VAR's sampler numbers (and a drawn label) as autoregressive_infer_cfg(g_seed=N), "
+              "FlowAR's noise as torch.manual_seed(N) before sample_tokens.")
 @click.option("--probe", "probes", multiple=True, metavar="GLOB",
               help="Also write the value of every operator scope matching GLOB (e.g. 'scale*/head', 'scale*/quantiser'), "
               "named by its scope path: the scope's last node (repeatable; .json or .npz output).")
