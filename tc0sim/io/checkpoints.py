@@ -245,15 +245,9 @@ def bind_weights(
                 continue
             found[name], sources[name] = _as_float64(path, name, value), path
     missing = [n for n in wanted if n not in found and n not in set(supplied)]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing: {_listing(missing)}")
-    if extra:
-        problems.append(f"{len(extra)} not read by the circuit: {_listing(extra)}")
-    if misshaped:
-        problems.append(f"{len(misshaped)} with the wrong shape: {_listing(misshaped)}")
-    if twice:
-        problems.append(f"{len(twice)} given twice: {_listing(twice)}")
+    kinds = (("missing", missing), ("not read by the circuit", extra), ("with the wrong shape", misshaped),
+             ("given twice", twice))
+    problems = [f"{len(names)} {what}: {_listing(names)}" for what, names in kinds if names]
     if problems:
         raise ConfigError("--weights: the checkpoint(s) do not fit the circuit's weights: " + "; ".join(problems))
     return found
