@@ -71,6 +71,9 @@ class BudgetedBuilder(Builder):
         self.nodes = 0
         """Nodes and bytes built so far, shared bodies included (kept on the root builder)."""
         self.root = self
+        self._charged: dict[int, np.ndarray] = {}
+        """Attribute arrays already counted, by identity (kept alive here so an id is not reused):
+        an array that several nodes share, such as a cached gather index, is held once."""
 
     def child(self) -> Builder:
         """A shared body's builder: its nodes and bytes count against this builder's budget."""
@@ -85,7 +88,10 @@ class BudgetedBuilder(Builder):
             raise self.budget.refuse_bytes(wanted, f"{self.label} ({what})")
 
     def node(self, prim: str, inputs: Sequence[Tensor], name: str | None = None, **attrs: Any) -> Tensor:
-        self._charge(NODE_BYTES + sum(_array_bytes(v) for v in attrs.values() if isinstance(v, np.ndarray)))
+        charged = self.root._charged
+        new = {id(v): v for v in attrs.values() if isinstance(v, np.ndarray) and id(v) not in charged}
+        self._charge(NODE_BYTES + sum(_array_bytes(v) for v in new.values()))
+        charged.update(new)
         return super().node(prim, inputs, name, **attrs)
 
     def _append(self, prim: str, shape: tuple[int, ...], inputs: tuple[int, ...], attrs: dict[str, Any], name: str | None) -> int:
