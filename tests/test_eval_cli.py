@@ -235,3 +235,13 @@ def test_the_time_estimate_follows_the_precision(tmp_path: Path) -> None:
     assert small.gates == huge.gates and huge.seconds > 10**4 * small.seconds
     result = run("eval", MATMUL, "--precision", "1000000", "--max-seconds", "5", "--output", tmp_path / "o.json")
     assert result.exit_code == 2 and "--max-seconds" in result.output and not (tmp_path / "o.json").exists()
+
+
+def test_a_dry_run_shows_the_plan_of_a_run_the_limits_would_refuse() -> None:
+    """--dry-run is how a user learns what a real image would cost: it prints the plan even above
+    --max-gates and --max-memory, and says the run would be refused (exit 0, nothing written)."""
+    result = run("eval", MATMUL, "--dry-run", "--max-gates", "10", "--max-memory", "7000")
+    assert result.exit_code == 0, result.output
+    assert "gates: 160" in result.output and "estimated peak memory" in result.output
+    assert "a run would be refused: " in result.output and "--max-gates" in result.output
+    assert "above --max-memory 7,000" in result.output

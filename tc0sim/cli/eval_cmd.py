@@ -127,21 +127,24 @@ def eval_command(
     if probes:
         add_probes(graph, probes, suffix)
     gates = size_of(graph).total
-    if gates > max_gates:
-        raise ConfigError(
-            f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {max_gates:,}; "
-            "use smaller dims or raise --max-gates"
-        )
+    too_many = (f"{spec.label(n)} has {gates:,} gates, above the evaluation limit of {max_gates:,}; "
+                "use smaller dims or raise --max-gates") if gates > max_gates else None
+    if too_many and not dry_run:
+        raise ConfigError(too_many)
     budget = active_budget()
-    chosen = plan(
-        graph, p, engine, workers, scheduler, chunk, None if budget is None else budget.max_bytes, gates=gates,
-        label=spec.label(n),
+    max_bytes = None if budget is None else budget.max_bytes
+    chosen = plan(  # a dry run shows the plan of a run the limits would refuse, and says so
+        graph, p, engine, workers, scheduler, chunk, 2**62 if dry_run else max_bytes, gates=gates, label=spec.label(n),
     )
     if suffix == ".png":
         official(spec, "--output .png")  # a kind without an official image is refused before evaluating
     if dry_run:
         for line in plan_lines(chosen):
             click.echo(line)
+        over_memory = max_bytes is not None and chosen.bytes is not None and chosen.bytes > max_bytes
+        for refusal in (too_many, f"the estimated peak memory is above --max-memory {max_bytes:,}" if over_memory else None):
+            if refusal:
+                click.echo(f"a run would be refused: {refusal}")
         return
     if max_seconds is not None and chosen.seconds is not None and chosen.seconds > max_seconds:
         raise ConfigError(f"{spec.label(n)}: the evaluation is estimated at {duration(chosen.seconds)}, above "

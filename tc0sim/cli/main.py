@@ -11,6 +11,7 @@ stopped the command (one line ``error: interrupted``).
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 from typing import Any
@@ -65,6 +66,9 @@ class Tc0simGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as interrupt:
+            # a Dask client cut short leaves futures whose "exception was never retrieved" asyncio
+            # would log at exit, tracebacks included: the one line below is all the user gets
+            logging.getLogger("asyncio").disabled = True
             click.echo("error: interrupted", err=True)
             ctx.exit(exit_status(interrupt))
         except BrokenPipeError:  # `tc0sim … | head`: the reader has gone; stop quietly

@@ -21,8 +21,10 @@ first error (or gives its values). Nodes that read only values held in the clien
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import sys
 import uuid
 from typing import Any
 
@@ -105,6 +107,10 @@ class DaskRun:
         """A value no node reads any more (values on the cluster are the workers')."""
 
     def close(self) -> None:
+        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            # interrupted (Ctrl-C, SIGTERM): the gathers cut short leave futures whose "exception was
+            # never retrieved" asyncio would log with tracebacks; the command says "interrupted" once
+            logging.getLogger("asyncio").disabled = True
         self._collect_seconds()
         self.client.close()
         if self.cluster is not None:
