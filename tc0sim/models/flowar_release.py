@@ -37,6 +37,8 @@ cross-attention keys and values, which do not depend on the step) are computed o
 unconditional half's own flow state never reaches the output (the official sampler discards it
 when guidance starts, and scale 1 is never guided), so it is not built and only the conditional
 noise is an input; ``official_inputs`` draws it from a torch seed as the official sampler does.
+``batch: B`` samples B images as the official code does on B labels: the CFG batch is 2B (the labels'
+rows, then B null-class rows), each image with its own resizes and VAE decoder (one set of weights).
 """
 
 from __future__ import annotations
