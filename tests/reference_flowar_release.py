@@ -242,10 +242,13 @@ class FlowARRef(nn.Module):
             x = x + (t_next - t_cur) * d
         return x
 
-    def sample(self, label: int, noises, uncond_noises, steps: int, cfg: float, guidance: float):
+    def sample(self, label, noises, uncond_noises, steps: int, cfg: float, guidance: float):
         """The conditional latent [1, 16, s, s] and each scale's conditional sample [s², 16]; with
-        ``noises`` None, each scale's noise is drawn from torch's global generator as the official loop."""
-        labels = torch.tensor([1000 if label < 0 else label, 1000])
+        ``noises`` None, each scale's noise is drawn from torch's global generator as the official loop.
+        ``label`` a list of B labels: latents [B, 16, s, s] and samples [B, s², 16] (the batch of 2B)."""
+        batch = None if isinstance(label, int) else len(label)
+        rows = [label] if batch is None else list(label)
+        labels = torch.tensor([1000 if r < 0 else r for r in rows] + [1000] * len(rows))
         cond = self.class_emb(labels)
         x = cond.unsqueeze(1)
         starts = [0]
@@ -269,16 +272,16 @@ class FlowARRef(nn.Module):
             else:
                 noise = torch.cat([noises[k], uncond_noises[k]])
             out = self.euler(noise, z, steps, scaled_cfg, guidance)
-            sample = out[:1]
-            samples.append(sample[0])
+            sample = out[:len(rows)]
+            samples.append(sample[0] if batch is None else sample)
             if k == len(self.scales) - 1:
                 break
-            m = sample.repeat(2, 1, 1).permute(0, 2, 1).reshape(2, self.channels, s, s)
+            m = sample.repeat(2, 1, 1).permute(0, 2, 1).reshape(2 * len(rows), self.channels, s, s)
             big = self.upsample_side
             m = F.interpolate(F.interpolate(m, (big, big), mode="bicubic"), (self.scales[k + 1],) * 2, mode="area")
-            x = self.z_proj(m.reshape(2, self.channels, -1).permute(0, 2, 1))
+            x = self.z_proj(m.reshape(2 * len(rows), self.channels, -1).permute(0, 2, 1))
         side = self.scales[-1]
-        latent = samples[-1].reshape(1, side, side, self.channels).permute(0, 3, 1, 2)
+        latent = samples[-1].reshape(len(rows), side, side, self.channels).permute(0, 3, 1, 2)
         return latent, samples
 
 

@@ -232,7 +232,8 @@ def test_flowar_inputs_have_domains():
 
 def test_png_output_is_the_official_8_bit_image(tmp_path):
     """``--output .png`` decodes (matplotlib's reader) to MAR/FlowAR's saver restated in torch:
-    ``round(clip((x + 1)/2 · 255, 0, 255))`` (half to even) of the ``out`` output, RGB."""
+    ``round(clip((x + 1)/2 · 255, 0, 255))`` (half to even) of the ``out`` output, RGB; ``batch: 2`` as
+    make_grid(nrow=8, padding=0): the images side by side."""
     plt = pytest.importorskip("matplotlib.pyplot")
     from click.testing import CliRunner
 
@@ -247,3 +248,14 @@ def test_png_output_is_the_official_8_bit_image(tmp_path):
     got = np.round(plt.imread(png) * 255).astype(np.uint8)
     assert got.shape == (6, 6, 3) and np.array_equal(got, want)
     assert len(np.unique(got)) > 3
+    model = tmp_path / "b2.yaml"
+    model.write_text(open("examples/flowar_release.yaml", encoding="utf-8").read() + "batch: 2\n", encoding="utf-8")
+    png, npz = tmp_path / "b2.png", tmp_path / "b2.npz"
+    for out in (png, npz):
+        result = CliRunner().invoke(main, ["eval", str(model), "--n", "3", "--output", str(out)])
+        assert result.exit_code == 0, result.output
+    image = torch.from_numpy(np.load(npz)["out"])
+    assert image.shape == (2, 6, 6, 3)
+    want = torch.round(((torch.cat(list(image), dim=1) + 1) / 2 * 255).clamp(0, 255)).to(torch.uint8).numpy()
+    got = np.round(plt.imread(png) * 255).astype(np.uint8)
+    assert got.shape == (6, 12, 3) and np.array_equal(got, want)

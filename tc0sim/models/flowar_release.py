@@ -37,6 +37,8 @@ cross-attention keys and values, which do not depend on the step) are computed o
 unconditional half's own flow state never reaches the output (the official sampler discards it
 when guidance starts, and scale 1 is never guided), so it is not built and only the conditional
 noise is an input; ``official_inputs`` draws it from a torch seed as the official sampler does.
+``batch: B`` samples B images as the official code does on B labels: the CFG batch is 2B (the labels'
+rows, then B null-class rows), each image with its own resizes and VAE decoder (one set of weights).
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ HEAD_MLP_RATIO = 4.0
 """The flow head's blocks keep the official MLP ratio 4 (``mlp_ratio`` sets the AR blocks only)."""
 MAX_LEVELS = 16
 """Most VAE decoder levels (the released decoder has 5: ×16 upsampling)."""
+MAX_BATCH = 4096
+"""Most images per call (``batch``)."""
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "S": {"width": 768, "blocks": 6, "heads": 12, "head_width": 1024, "head_blocks": 2, "cross": False,
@@ -119,6 +123,8 @@ PARAMS: tuple[Param, ...] = (
           "the null class 1000)", min=1, max=NULL_CLASS),
     Param("label", "int", None, "class label; negative: the null class; null: the input 'class_onehot'",
           min=-MAX_CHANNELS, max=NULL_CLASS - 1, nullable=True),
+    Param("batch", "int", 1, "images B per call, all of the label (or rows of 'class_onehot'); the CFG batch is 2B",
+          min=1, max=MAX_BATCH),
     Param("next_scale", "str", "sampler", "bicubic target of the next scale's input: sampler: 16 × 16 as the official "
           "sampler hard-codes; latent: the last scale's side (as in training)", choices=("sampler", "latent")),
     Param("rope_seq_len", "int", 16, "the RoPE table's sequence length (official: 16)", min=1, max=MAX_CHANNELS),
@@ -166,6 +172,7 @@ class FlowARReleaseConfig:
     aattc_degree: int = 2
     label: int | None = None
     next_scale: str = "sampler"
+    batch: int = 1
 
     @property
     def tokens(self) -> int:
@@ -225,12 +232,12 @@ def _vae_scale(p: Mapping[str, Any]) -> str | None:
 
 def estimate(dims: Mapping[str, int], p: Mapping[str, Any]) -> tuple[int, int]:
     """Lower bounds (nodes, bytes) from validated params: per scale, the AR blocks and the Euler steps
-    and the flow head's blocks (a few nodes each), the decoder's blocks; bytes for the time features of every step, the decoder's
+    and the flow head's blocks (a few nodes each), the decoder's blocks (one decoder per image); bytes for the time features of every step, the decoder's
     resize indices and, with AAttC, its monomial features (one index each)."""
     f = _filled(p)
     k = len(f["scales"])
     levels = len(f["vae_mult"]) if f["vae"] else 0
-    nodes = k * (4 * f["blocks"] + 2 * (f["steps"] - 1) + f["head_blocks"]) + levels * (1 + f["vae_res_blocks"])
+    nodes = k * (4 * f["blocks"] + 2 * (f["steps"] - 1) + f["head_blocks"]) + f["batch"] * levels * (1 + f["vae_res_blocks"])
     side = f["scales"][-1] * 2 ** (levels - 1) if levels else 0
     size = CONSTANT_ELEMENT_BYTES * TIME_FEATURES * min(f["steps"], 1001) + INDEX_BYTES * side * side
     if f["attention"] == "aattc":
@@ -250,7 +257,7 @@ def parse_config(params: Mapping[str, Any]) -> FlowARReleaseConfig:
     return FlowARReleaseConfig(
         p["width"], p["blocks"], p["heads"], p["head_width"], p["head_blocks"], p["head_heads"], p["cross"],
         p["mlp_ratio"], tuple(p["scales"]), latent, p["classes"], p["steps"], p["cfg"], p["guidance"],
-        p["rope_seq_len"], vae, p["vae_scale"], p["attention"], p["aattc_degree"], p["label"], p["next_scale"])
+        p["rope_seq_len"], vae, p["vae_scale"], p["attention"], p["aattc_degree"], p["label"], p["next_scale"], p["batch"])
 
 
 # --- the official sampler's schedule ------------------------------------------------------------
@@ -488,21 +495,25 @@ class _Circuit:
                     out["kv"].append((rope(b, split_heads(b, k, cfg.head_heads), cos, sin), split_heads(b, v, cfg.head_heads)))
         return out
 
+    def twice(self, x: Tensor) -> Tensor:
+        """The CFG batch of x [B, …]: [2B, …], the same rows in both halves (the official ``repeat(2, 1, 1)``)."""
+        return self.b.broadcast(x, (2,) + x.shape[1:]) if x.shape[0] == 1 else self.b.concat([x, x], axis=0)
+
     def sample(self, z: Tensor, noise: Tensor, k: int) -> Tensor:
-        """The Euler sampler of scale index k on noise [1, N, 16]: the conditional sample [1, N, 16]."""
-        b, cfg = self.b, self.cfg
+        """The Euler sampler of scale index k on noise [B, N, 16]: the conditional samples [B, N, 16]."""
+        b, cfg, batch = self.b, self.cfg, self.cfg.batch
         side = cfg.scales[k]
         both = self.head_conditioning(z, side)
-        first = {"c": b.slice(both["c"], 0, 0, 1), "kv": [tuple(b.slice(t, 0, 0, 1) for t in kv) for kv in both["kv"]]}
+        first = {"c": b.slice(both["c"], 0, 0, batch), "kv": [tuple(b.slice(t, 0, 0, batch) for t in kv) for kv in both["kv"]]}
         points = time_points(cfg.steps)
         g = guidance_scale(cfg.cfg, k, len(cfg.scales))
         x = noise
         for i, (t, t_next) in enumerate(zip(points[:-1], points[1:])):
             with b.scope(f"step{i + 1}", REF):
                 index = time_index(t)
-                if z.shape[0] == 2 and guided(cfg.cfg, k, len(cfg.scales), t, cfg.guidance):
-                    v = self.velocity(b.broadcast(x, (2,) + x.shape[1:]), index, both, side)
-                    v_cond, v_uncond = b.slice(v, 0, 0, 1), b.slice(v, 0, 1, 2)
+                if z.shape[0] == 2 * batch and guided(cfg.cfg, k, len(cfg.scales), t, cfg.guidance):
+                    v = self.velocity(self.twice(x), index, both, side)
+                    v_cond, v_uncond = b.slice(v, 0, 0, batch), b.slice(v, 0, batch, 2 * batch)
                     v = b.add(v_uncond, b.mul(b.constant(g), b.sub(v_cond, v_uncond)))
                 else:
                     v = self.velocity(x, index, first, side)
@@ -520,18 +531,21 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     fb = _Circuit(b, cfg)
     w, e, ch = fb.w, cfg.width, cfg.latent_channels
     starts = np.cumsum([0] + [s * s for s in cfg.scales]).tolist()
-    two = 2 if cfg.cfg != 1 else 1
+    two, batch = 2 if cfg.cfg != 1 else 1, cfg.batch
+    lead = () if batch == 1 else (batch,)  # one image: no batch axis
     outputs: dict[str, Tensor] = {}
     with b.scope("flowar_release", REF):
         table = w("class_emb.weight", (NULL_CLASS + 1, e))
         with b.scope("class_embedding", REF):
             if cfg.label is None:
-                label = domain_input(b, "class_onehot", (cfg.classes,), "onehot")
+                label = domain_input(b, "class_onehot", lead + (cfg.classes,), "onehot")
                 cond = linear(b, label, b.transpose(b.slice(table, 0, 0, cfg.classes), (1, 0)), name="class_emb")
             else:
-                cond = b.gather(table, np.array([NULL_CLASS if cfg.label < 0 else cfg.label]), axis=0)
-            rows = [b.reshape(cond, (1, e))] + ([b.slice(table, 0, NULL_CLASS, NULL_CLASS + 1)] if two == 2 else [])
-            cond = b.reshape(b.concat(rows, axis=0), (two, 1, e))
+                cond = b.gather(table, np.full(batch, NULL_CLASS if cfg.label < 0 else cfg.label), axis=0)
+            rows = [b.reshape(cond, (batch, e))]
+            if two == 2:
+                rows.append(b.broadcast(b.slice(table, 0, NULL_CLASS, NULL_CLASS + 1), (batch, e)))
+            cond = b.reshape(b.concat(rows, axis=0), (two * batch, 1, e))
         enc_mods, dec_mods = fb.ar_modulations(cond, "encoder_blocks"), fb.ar_modulations(cond, "decoder_blocks")
         positions = {n: w(f"{n}_pos_embed_learned", (1, cfg.tokens, e)) for n in ("encoder", "decoder", "diffusion")}
         caches = {stack: [[[], []] for _ in range(cfg.blocks)] for stack in ("encoder", "decoder")}
@@ -541,10 +555,13 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
             with b.scope(f"scale{k + 1}", REF):
                 if k > 0:
                     with b.scope("next_scale_input", REF):
-                        big = cfg.upsample_side
-                        m = bicubic(b, b.reshape(sample, (cfg.scales[k - 1],) * 2 + (ch,)), big, big)
-                        m = b.reshape(area(b, m, side, side), (1, side * side, ch))
-                        x = w.linear(m, "z_proj", e)
+                        big, rows = cfg.upsample_side, []
+                        for i in range(batch):
+                            row = sample if batch == 1 else b.slice(sample, 0, i, i + 1)
+                            m = bicubic(b, b.reshape(row, (cfg.scales[k - 1],) * 2 + (ch,)), big, big)
+                            rows.append(b.reshape(area(b, m, side, side), (1, side * side, ch)))
+                        x = w.linear(b.concat(rows, axis=0) if batch > 1 else rows[0], "z_proj", e)
+                        x = fb.twice(x) if batch > 1 and two == 2 else x
                 pos = {n: b.slice(t, 1, starts[k], starts[k + 1]) for n, t in positions.items()}
                 with b.scope("encoder", REF):
                     h = rms_norm(b, b.add(x, pos["encoder"]), w("z_proj_ln.weight", (e,)))
@@ -557,14 +574,19 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
                         h = fb.ar_block(h, f"decoder_blocks.{j}", dec_mods[j], caches["decoder"][j], side)
                     z = b.add(rms_norm(b, h, w("decoder_norm.weight", (e,))), pos["diffusion"])
                 with b.scope("flow_head", REF):
-                    noise = domain_input(b, noise_name(k), (1, side * side, ch), "noise")
+                    noise = domain_input(b, noise_name(k), (batch, side * side, ch), "noise")
                     sample = fb.sample(z, noise, k)
-                outputs[f"sample.{k + 1}"] = b.reshape(sample, (side, side, ch))
+                outputs[f"sample.{k + 1}"] = b.reshape(sample, lead + (side, side, ch))
         latent = outputs[f"sample.{len(cfg.scales)}"]
         image = None
         if cfg.vae is not None:
             with b.scope("vae", REF):
-                image = vae_decoder(b, b.div(latent, b.constant(cfg.vae_scale)), cfg.vae, prefix=VAE_PREFIX)
+                if batch == 1:
+                    image = vae_decoder(b, b.div(latent, b.constant(cfg.vae_scale)), cfg.vae, prefix=VAE_PREFIX)
+                else:  # one decoder per image, one set of weights
+                    images = [vae_decoder(b, b.div(b.reshape(b.slice(latent, 0, i, i + 1), latent.shape[1:]), b.constant(cfg.vae_scale)),
+                                          cfg.vae, source=w.under(VAE_PREFIX)) for i in range(batch)]
+                    image = b.concat([b.reshape(t, (1, *t.shape)) for t in images], axis=0)
     return {"out": latent if image is None else image, "latent": latent, **outputs}
 
 
@@ -596,11 +618,11 @@ def image_bytes(image: np.ndarray) -> np.ndarray:
 
 def official_inputs(params: Mapping[str, Any], seed: int, p: int) -> dict[str, np.ndarray]:
     """The noise inputs of ``torch.manual_seed(seed); sample_tokens(num_steps, guidance, cfg, labels)``:
-    each scale's ``torch.randn([2, s², C])`` (``[1, s², C]`` at cfg 1) on torch's CPU generator in
-    ``torch_rng.draw_dtype(p)``, its conditional row as ``noise.k`` (docs/samplers.md). The label is not
+    each scale's ``torch.randn([2B, s², C])`` (``[B, s², C]`` at cfg 1) on torch's CPU generator in
+    ``torch_rng.draw_dtype(p)``, its conditional rows [B, s², C] as ``noise.k`` (docs/samplers.md). The label is not
     random in the official code: it stays the param or the input ``class_onehot``."""
     cfg = parse_config(params)
-    draws = torch_rng.flowar_noise(seed, 1, cfg.scales, cfg.latent_channels, cfg.cfg != 1, torch_rng.draw_dtype(p))
+    draws = torch_rng.flowar_noise(seed, cfg.batch, cfg.scales, cfg.latent_channels, cfg.cfg != 1, torch_rng.draw_dtype(p))
     return {noise_name(k): d for k, d in enumerate(draws)}
 
 
