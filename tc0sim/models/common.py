@@ -95,3 +95,11 @@ class Official:
     seeded: Callable[[Mapping[str, Any], int, int], dict[str, np.ndarray]] | None
     image: str
     to_bytes: Callable[[np.ndarray], np.ndarray]
+
+
+def label_is_class(p: Mapping[str, Any]) -> str | None:
+    """The released kinds' cross-param rule: a ``label`` names one of the ``classes`` (a negative
+    label is the null class, None a drawn one, as the official samplers take them)."""
+    if p["label"] is not None and p["label"] >= p["classes"]:
+        return f"param 'label' = {p['label']} is not a class (0 … {p['classes'] - 1}, negative: the null class)"
+    return None

@@ -57,7 +57,7 @@ from tc0sim.ir.domains import domain_input
 from tc0sim.ir.kind import Kind, Param
 from tc0sim.ir.params import short
 from tc0sim.limits import MAX_CHANNELS
-from tc0sim.models.common import NamedWeights, Official, weight_groups
+from tc0sim.models.common import NamedWeights, Official, label_is_class, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder
 from tc0sim.ops import torch_rng
 from tc0sim.ops.aattc import feature_rank
@@ -215,12 +215,6 @@ def _hidden(p: Mapping[str, Any]) -> str | None:
     f = _filled(p)
     if int(f["width"] * f["mlp_ratio"] * 2 / 3.0) < 1:
         return f"param 'mlp_ratio' = {f['mlp_ratio']!r} makes the width {f['width']} MLP hidden width 0; it must be ≥ 1"
-    return None
-
-
-def _label_is_class(p: Mapping[str, Any]) -> str | None:
-    if p["label"] is not None and p["label"] >= p["classes"]:
-        return f"param 'label' = {p['label']} is not a class (0 … {p['classes'] - 1}, negative: the null class)"
     return None
 
 
@@ -636,7 +630,7 @@ KINDS: tuple[Kind, ...] = (
         _build,
         REF,
         params=PARAMS,
-        rules=(_rope_heads, _first_scale, _hidden, _vae_scale, _label_is_class),
+        rules=(_rope_heads, _first_scale, _hidden, _vae_scale, label_is_class),
         estimate=estimate,
         model=True,
         doc="FlowAR-S/L/H as released: AR transformer (RMSNorm, AdaLN, 2-D RoPE, GEGLU) with KV cache, "

@@ -46,7 +46,7 @@ from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.domains import domain_input
 from tc0sim.ir.kind import Kind, Param
 from tc0sim.limits import MAX_CHANNELS
-from tc0sim.models.common import NamedWeights, Official, weight_groups
+from tc0sim.models.common import NamedWeights, Official, label_is_class, weight_groups
 from tc0sim.models.vae_decoder import DecoderConfig, vae_decoder, var_decoder_config
 from tc0sim.ops.activations import clamp, gelu_tanh, silu, softmax
 from tc0sim.ops.linear import conv2d_torch, linear
@@ -139,12 +139,6 @@ def _hidden(p: Mapping[str, Any]) -> str | None:
     width = _shape(p)[0]
     if round(width * p["mlp_ratio"]) < 1:
         return f"param 'mlp_ratio' = {p['mlp_ratio']!r} makes the FFN hidden width round({width} · {p['mlp_ratio']!r}) = 0; it must be ≥ 1"
-    return None
-
-
-def _label_is_class(p: Mapping[str, Any]) -> str | None:
-    if p["label"] is not None and p["label"] >= p["classes"]:
-        return f"param 'label' = {p['label']} is not a class (0 … {p['classes'] - 1}, negative: the null class)"
     return None
 
 
@@ -532,7 +526,7 @@ KINDS: tuple[Kind, ...] = (
         _build,
         REF,
         params=PARAMS,
-        rules=(_heads_divide, _hidden, _label_is_class, _top_k_in_codebook, _smooth_needs_official),
+        rules=(_heads_divide, _hidden, label_is_class, _top_k_in_codebook, _smooth_needs_official),
         estimate=estimate,
         model=True,
         doc="VAR-d{depth} as released: AdaLN transformer with KV cache over scales, CFG, top-k/top-p sampling, "
