@@ -35,9 +35,6 @@ from tc0sim.errors import Tc0simError, one_line
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_VIOLATED", "console", "main"]
 
-def _one_line(error: BaseException | str) -> str:
-    return one_line(error)
-
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so that nothing more (not even the final flush) meets the closed pipe."""
@@ -75,7 +72,7 @@ class Tc0simGroup(click.Group):
             _silence_stdout()
             ctx.exit(0)
         except (Tc0simError, OSError) as error:
-            click.echo(f"error: {_one_line(error)}", err=True)
+            click.echo(f"error: {one_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except (MemoryError, RecursionError) as error:  # a safety net: the limits above should come first
             click.echo(
@@ -87,13 +84,13 @@ class Tc0simGroup(click.Group):
             ctx.exit(EXIT_BAD_INPUT)
         except click.UsageError as error:
             command = " ".join(["tc0sim", *_subcommands(error.ctx), "--help"])
-            click.echo(f"error: {_one_line(error.format_message())} (see '{command}')", err=True)
+            click.echo(f"error: {one_line(error.format_message())} (see '{command}')", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except Exception as error:
             yaml = sys.modules.get("yaml")  # a model file's YAMLError (yaml is imported by the command that reads one)
             if yaml is None or not isinstance(error, yaml.YAMLError):
                 raise
-            click.echo(f"error: {_one_line(error)}", err=True)
+            click.echo(f"error: {one_line(error)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
 
 
