@@ -41,6 +41,15 @@ RANDOM: frozenset[Any] = frozenset({
 """Random ops: not lowered; their numbers must be inputs of the circuit."""
 
 
+def folded_buffer(spec: Any, value: torch.Tensor) -> bool:
+    """A floating buffer that is structure, not a weight: non-persistent (not in the state_dict, so
+    no checkpoint binds it) or holding ±∞/NaN (an additive −∞ attention mask, which F_p cannot
+    hold as a weight value). It is folded like an integer buffer."""
+    if getattr(spec, "persistent", True) is False:
+        return True
+    return value.device.type != "meta" and not bool(torch.isfinite(value).all())
+
+
 def constant_nodes(nodes: Iterable[Node], constant_inputs: set[Node]) -> set[Node]:
     """The nodes whose values torch can compute at trace time (placeholders in ``constant_inputs``)."""
     found = set(constant_inputs)

@@ -43,6 +43,16 @@ def _weight_value(program: torch.export.ExportedProgram, target: str) -> torch.T
     return program.constants[target] if found is None else found
 
 
+def _named_leaves(example: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """forward's inputs flattened as torch.export does, each under its argument's own name
+    (``cond_BD``, not the placeholder's lower-cased one); a nested argument's leaves as name_0, name_1, …"""
+    out = []
+    for key, value in example.items():
+        leaves = torch.utils._pytree.tree_leaves(value)
+        out += [(key if len(leaves) == 1 else f"{key}_{i}", leaf) for i, leaf in enumerate(leaves)]
+    return out
+
+
 def _check_supported(nodes: list[Node], constant: set[Node]) -> None:
     """One ConfigError listing every op that reads circuit values and has no lowering, and every random op."""
     missing: Counter = Counter()
@@ -88,24 +98,24 @@ def lower_into(program: torch.export.ExportedProgram, example: Mapping[str, Any]
     nodes = list(graph.nodes)
     env: dict[Node, Any] = {}
     constant_inputs: set[Node] = set()
-    leaves = iter(v for v in torch.utils._pytree.tree_leaves(dict(example)))
+    leaves = iter(_named_leaves(example))
     placeholders = [n for n in nodes if n.op == "placeholder"]
     for node, spec in zip(placeholders, program.graph_signature.input_specs):
         if spec.kind == InputKind.USER_INPUT:
-            value = next(leaves)
+            name, value = next(leaves)
             if isinstance(value, torch.Tensor):
-                env[node] = b.input(node.name, tuple(value.shape))
+                env[node] = b.input(name, tuple(value.shape))
                 if not value.is_floating_point() and value.device.type != "meta":
-                    b.graph.defaults[node.name] = to_numpy(value)
+                    b.graph.defaults[name] = to_numpy(value)
                 continue
         elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
             value = _weight_value(program, spec.target)
-            if value.is_floating_point():
+            if value.is_floating_point() and not (spec.kind == InputKind.BUFFER and fold.folded_buffer(spec, value)):
                 env[node] = b.input(spec.target, tuple(value.shape), role="weight")
                 if value.device.type != "meta":  # a module on the meta device has shapes only
                     b.graph.defaults[spec.target] = to_numpy(value)
                 continue
-        elif spec.kind == InputKind.CONSTANT_TENSOR:
+        elif spec.kind in (InputKind.CONSTANT_TENSOR, InputKind.CUSTOM_OBJ):  # a generator: its random ops are reported
             value = program.constants[spec.target]
         else:
             raise ConfigError(f"cannot lower the traced module: input {node.name} of kind {spec.kind.name}")

@@ -330,7 +330,9 @@ def sdpa(lw: Lowering, q: Any, k: Any, v: Any, attn_mask: Any = None, dropout_p:
         scores = add(lw, scores, bias)
     if isinstance(scores, Masked):
         scores, keep = scores.value, scores.keep
-    weights = lw.b.mul(lw.b.exp(scores), lw.b.broadcast(keep, scores.shape))
+    weights = lw.b.exp(scores)
+    if keep is not None:
+        weights = lw.b.mul(weights, lw.b.broadcast(keep, scores.shape))
     total = lw.b.sum(weights, axis=r + 1)
     mixed = lw.b.sum(lw.b.mul(lw.b.reshape(weights, (*lead, n, m, 1)), lw.b.reshape(vt, (*lead, 1, m, e))), axis=r + 1)
     return lw.b.div(mixed, lw.b.reshape(total, (*lead, n, 1)))
