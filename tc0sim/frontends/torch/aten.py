@@ -151,6 +151,7 @@ LOWERINGS: dict[Any, Rule] = {
     aten.addmm.default: nn.addmm,
     aten.convolution.default: nn.convolution,
     aten.avg_pool2d.default: nn.avg_pool2d,
+    aten._adaptive_avg_pool2d.default: nn.adaptive_avg_pool2d,
     aten.max_pool2d_with_indices.default: nn.max_pool2d,
     aten._native_batch_norm_legit_no_training.default: nn.batch_norm,
     aten._native_batch_norm_legit.no_stats: nn.batch_statistics_norm,

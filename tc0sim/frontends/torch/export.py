@@ -17,6 +17,7 @@ import torch
 from torch._decomp import get_decompositions
 
 from tc0sim.errors import ConfigError
+from tc0sim.frontends.torch.compat import tracing
 
 aten = torch.ops.aten
 
@@ -82,7 +83,8 @@ def export_program(
     was_training = module.training
     module.eval()
     try:
-        program = torch.export.export(module, (), kwargs=dict(inputs), dynamic_shapes=dynamic, strict=False)
+        with tracing():
+            program = torch.export.export(module, (), kwargs=dict(inputs), dynamic_shapes=dynamic, strict=False)
         return program.run_decompositions(decompositions())
     except ConfigError:
         raise

@@ -150,6 +150,26 @@ def avg_pool2d(lw: Lowering, x: Any, kernel_size: Sequence[int], stride: Sequenc
     return y if t.ndim == 4 else lw.b.reshape(y, y.shape[1:])
 
 
+def _adaptive_windows(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """torch's adaptive windows [⌊i·size/out⌋, ⌈(i+1)·size/out⌉) as [k, out] indices (size = a zero) and counts."""
+    start = np.arange(out) * size // out
+    end = -(-(np.arange(out) + 1) * size // out)
+    k = int((end - start).max())
+    rows = start[None, :] + np.arange(k)[:, None]
+    return np.where(rows < end[None, :], rows, size), end - start
+
+
+def adaptive_avg_pool2d(lw: Lowering, x: Any, output_size: Sequence[int]) -> Tensor:
+    """``F.interpolate(mode='area')`` and adaptive average pooling: one ⊕ per window ÷ its pixel count."""
+    t = lw.tensor(x)
+    batched = t if t.ndim == 4 else lw.b.reshape(t, (1,) + t.shape)
+    (rows, count_h), (cols, count_w) = (_adaptive_windows(d, int(o)) for d, o in zip(batched.shape[2:], output_size))
+    padded = lw.b.pad(batched, ((0, 0), (0, 0), (0, 1), (0, 1)))
+    win = lw.b.gather(lw.b.gather(padded, rows, axis=2), cols, axis=4)  # [N, C, kh, Ho, kw, Wo]
+    y = lw.b.div(lw.b.sum(win, axis=(2, 4)), lw.constant((count_h[:, None] * count_w[None, :])[None, None]))
+    return y if t.ndim == 4 else lw.b.reshape(y, y.shape[1:])
+
+
 def max_pool2d(lw: Lowering, x: Any, kernel_size: Sequence[int], stride: Sequence[int] = (), padding: Any = 0,
                dilation: Any = 1, ceil_mode: bool = False) -> Lazy:
     """A balanced max tree over each window; window positions in the padding read the nearest

@@ -307,7 +307,8 @@ def to_copy(lw: Lowering, x: Any, dtype: torch.dtype | None = None, **_: Any) ->
         return x
     if lw.arg_dtype(0) == torch.bool and dtype in (torch.int64, torch.int32, torch.uint8):
         return x
-    raise GraphError(f"{lw.where()}: a cast of circuit values to {dtype} has no lowering")
+    raise GraphError(f"{lw.where()}: a cast of circuit values to {dtype} has no lowering (an integer part has no exact "
+                     "circuit of the primitives at every precision); compute it outside and pass it as an integer input of forward")
 
 
 def identity(lw: Lowering, x: Any, *_: Any, **__: Any) -> Any:
