@@ -64,6 +64,11 @@ LOWERINGS: dict[Any, Rule] = {
     aten.triu.default: shape.static_move(aten.triu.default),
     aten.diagonal.default: shape.static_move(aten.diagonal.default),
     aten.unfold.default: shape.static_move(aten.unfold.default),
+    aten.slice_scatter.default: shape.static_scatter(aten.slice_scatter.default),
+    aten.select_scatter.default: shape.static_scatter(aten.select_scatter.default),
+    aten.diagonal_scatter.default: shape.static_scatter(aten.diagonal_scatter.default),
+    aten.index_put.default: shape.index_put,
+    aten.copy.default: shape.copy,
     aten.index.Tensor: nn.index,
     aten.embedding.default: nn.embedding,
     # elementwise

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from tc0sim.errors import GraphError
+from tc0sim.frontends.torch import pointwise as pw
 from tc0sim.frontends.torch.values import Lowering, Masked
 from tc0sim.ir.graph import Tensor
 
@@ -172,9 +173,7 @@ def static_move(op: Any) -> Rule:
     """A move whose other arguments are static (folded): ``op(x, *args)`` as one gather."""
 
     def rule(lw: Lowering, x: Any, *args: Any, **kwargs: Any) -> Tensor:
-        if any(isinstance(a, Tensor) for a in args) or any(
-            isinstance(a, (list, tuple)) and any(isinstance(i, Tensor) for i in a) for a in args
-        ):
+        if not _static(args):
             raise GraphError(f"{lw.where()}: indices computed from circuit values (a data-dependent gather) "
                              "have no lowering here; an embedding lookup does (docs/torch.md)")
         return gathered(lw, x, lambda numbers: op(numbers, *args, **kwargs))
@@ -182,3 +181,63 @@ def static_move(op: Any) -> Rule:
     rule.__name__ = rule.__qualname__ = f"static_{getattr(op, '__name__', 'move')}"
     rule.__doc__ = f"``{op}`` with static arguments, as one gather."
     return rule
+
+
+def _static(args: Sequence[Any]) -> bool:
+    return not any(isinstance(a, Tensor) or (isinstance(a, (list, tuple)) and any(isinstance(i, Tensor) for i in a))
+                   for a in args)
+
+
+def static_scatter(op: Any) -> Rule:
+    """``op(x, src, *args)`` writing ``src`` into a copy of ``x`` at static places (``slice_scatter``,
+    ``index_put`` with folded indices, …): one gather from x's elements followed by src's, found by
+    running ``op`` on the numbers 1…N of x and N+1…N+M of src."""
+
+    def rule(lw: Lowering, x: Any, src: Any, *args: Any, **kwargs: Any) -> Tensor:
+        if not _static(args):
+            raise GraphError(f"{lw.where()}: a write at places computed from circuit values has no lowering")
+        t_, v = lw.tensor(x), lw.tensor(src)
+        n, m = math.prod(t_.shape), math.prod(v.shape)
+        numbers = torch.arange(n + m, dtype=torch.int64)
+        where = op(numbers[:n].reshape(t_.shape), numbers[n:].reshape(v.shape), *args, **kwargs).numpy()
+        flat = lw.b.concat([lw.b.reshape(t_, (n,)), lw.b.reshape(v, (m,))], 0)
+        return lw.b.gather(flat, where, axis=0)
+
+    rule.__name__ = rule.__qualname__ = f"static_{getattr(op, '__name__', 'scatter')}"
+    rule.__doc__ = f"``{op}`` at static places, as one gather."
+    return rule
+
+
+def copy(lw: Lowering, x: Any, src: Any, non_blocking: bool = False) -> Tensor:
+    """``copy`` (what an in-place write becomes after functionalisation): src broadcast to x's shape."""
+    return lw.b.broadcast(lw.operands(x, src)[1], lw.tensor(x).shape)
+
+
+_PUT = static_scatter(lambda x, values, indices: torch.ops.aten.index_put.default(x, indices, values))
+
+
+def index_put(lw: Lowering, x: Any, indices: Sequence[Any], values: Any, accumulate: bool = False) -> Tensor:
+    """``x[indices] = values`` with folded indices, one gather; ``+=`` (accumulate) has no lowering."""
+    if accumulate:
+        raise GraphError(f"{lw.where()}: index_put with accumulate=True (x[i] += v) has no lowering")
+    if len(indices) == 1 and isinstance(indices[0], Tensor) and _is_bool(lw, 0) and math.prod(_shape(values)) == 1:
+        return _where_mask(lw, indices[0], values, x)
+    return _PUT(lw, x, values, list(indices))
+
+
+def _shape(v: Any) -> tuple[int, ...]:
+    return tuple(getattr(v, "shape", ()))
+
+
+def _is_bool(lw: Lowering, i: int) -> bool:
+    """Whether the node's i-th index (of its list argument 1) is a bool tensor."""
+    index = lw.node.args[1][i] if lw.node is not None else None
+    return getattr(getattr(index, "meta", {}).get("val"), "dtype", None) == torch.bool
+
+
+def _where_mask(lw: Lowering, mask: Tensor, value: Any, x: Any) -> Tensor:
+    """``x[mask] = value`` for a circuit-valued bool mask over x's leading axes: ``where(mask, value, x)``."""
+    t_ = lw.tensor(x)
+    keep = lw.b.broadcast(lw.b.reshape(mask, mask.shape + (1,) * (t_.ndim - mask.ndim)), t_.shape)
+    value = value if isinstance(value, (int, float)) else lw.b.reshape(lw.tensor(value), (1,) * t_.ndim)
+    return pw.where(lw, keep, value, t_)
