@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from tc0sim.frontends.torch import nn, pointwise as pw, reduce, shape
+from tc0sim.frontends.torch import nn, order, pointwise as pw, reduce, shape
 
 aten = torch.ops.aten
 Rule = Callable[..., Any]
@@ -149,6 +149,16 @@ LOWERINGS: dict[Any, Rule] = {
     aten.all.dims: reduce.logical("min"),
     aten.all.default: reduce.logical("min"),
     aten.cumsum.default: reduce.cumsum,
+    aten.max.default: reduce.extreme("max"),
+    aten.min.default: reduce.extreme("min"),
+    # order (rank counting: values and indices)
+    aten.sort.default: order.sort,
+    aten.sort.stable: order.sort_stable,
+    aten.topk.default: order.topk,
+    aten.argmax.default: order.arg(True),
+    aten.argmin.default: order.arg(False),
+    aten.max.dim: order.extreme_with_index("max"),
+    aten.min.dim: order.extreme_with_index("min"),
     aten.linalg_vector_norm.default: reduce.vector_norm,
     # matrices, convolution, normalisation, attention, pooling
     aten.mm.default: nn.mm,
