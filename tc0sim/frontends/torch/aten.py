@@ -126,6 +126,8 @@ LOWERINGS: dict[Any, Rule] = {
     aten.rsqrt.default: pw.rsqrt,
     aten.reciprocal.default: pw.reciprocal,
     aten.pow.Tensor_Scalar: pw.pow_scalar,
+    aten.pow.Scalar: pw.pow_base,
+    aten.exp2.default: lambda lw, x: pw.pow_base(lw, 2, x),
     aten.sigmoid.default: pw.sigmoid,
     aten.silu.default: pw.silu,
     aten.tanh.default: pw.tanh,

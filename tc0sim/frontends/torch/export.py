@@ -52,8 +52,12 @@ def named_inputs(module: torch.nn.Module, example_inputs: Sequence[Any] | Mappin
         return dict(example_inputs)
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
+    signature = inspect.signature(module.forward)
+    if any(p.kind == p.VAR_POSITIONAL for p in signature.parameters.values()):
+        raise ConfigError(f"{type(module).__name__}.forward takes *args; its arguments are traced by name: "
+                          "wrap it in a module whose forward names them")
     try:
-        bound = inspect.signature(module.forward).bind(*example_inputs)
+        bound = signature.bind(*example_inputs)
     except TypeError as e:
         raise ConfigError(f"the example inputs do not fit {type(module).__name__}.forward: {e}") from None
     return dict(bound.arguments)
@@ -85,7 +89,7 @@ def export_program(
     try:
         with tracing():
             program = torch.export.export(module, (), kwargs=dict(inputs), dynamic_shapes=dynamic, strict=False)
-        return program.run_decompositions(decompositions())
+            return program.run_decompositions(decompositions())
     except ConfigError:
         raise
     except Exception as e:  # torch raises many types (UserError, GuardOnDataDependentSymNode, ...)

@@ -156,6 +156,8 @@ def _outputs(lw: Lowering, node: Node, program: torch.export.ExportedProgram, en
     out = {}
     for i, value in enumerate(values):
         value = env[value] if isinstance(value, Node) else value
+        if not isinstance(value, (Tensor, Masked, torch.Tensor)):
+            raise ConfigError(f"output {i} of forward is {type(value).__name__} {str(value)[:40]!r}, not a tensor")
         if isinstance(value, Masked):
             raise GraphError(f"output {i} holds −∞ scores, which F_p cannot represent")
         out["out" if len(values) == 1 else f"out{i}"] = lw.tensor(value)

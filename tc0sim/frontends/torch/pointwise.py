@@ -277,6 +277,16 @@ def pow_scalar(lw: Lowering, x: Any, exponent: Any) -> Tensor:
     return result if e > 0 else reciprocal(lw, result)
 
 
+def pow_base(lw: Lowering, base: Any, exponent: Any) -> Tensor:
+    """b^x for a number b > 0: e^(x · ln b), ln b a ``log`` gate of the constant (three roundings); b = 1 gives 1."""
+    t = lw.tensor(exponent)
+    if not isinstance(base, (int, float)) or base <= 0:
+        raise GraphError(f"{lw.where()}: {base}^x has no lowering (a base ≤ 0)")
+    if base == 1:
+        return lw.b.broadcast(_one(lw, t), t.shape)
+    return lw.b.exp(lw.b.mul(t, lw.b.log(activations.scalar(lw.b, base, t))))
+
+
 def sigmoid(lw: Lowering, x: Any) -> Tensor:
     """1 / (1 + e^(−x)) (``ops.activations.sigmoid``)."""
     return activations.sigmoid(lw.b, lw.tensor(x))
