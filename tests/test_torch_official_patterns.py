@@ -290,22 +290,24 @@ def fails():
 '''
 
 
-@pytest.mark.parametrize(
-    "body,words",
-    [
-        ("module: ugly.py:fails\ninputs: {x: {shape: [2]}}", "fails(**kwargs) failed: ValueError: boom"),
-        ("module: missing.py:make\ninputs: {x: {shape: [2]}}", "missing.py does not exist"),
-        ("module: ugly.py:make\nkwargs: {what: none}\ninputs: {x: {shape: [2]}}", "output 0 of forward is NoneType"),
-        ("module: ugly.py:make\nkwargs: {what: str}\ninputs: {x: {shape: [2]}}", "output 1 of forward is str 'label', not a tensor"),
-        ("module: ugly.py:make\nkwargs: {what: branch}\ninputs: {x: {shape: [2]}}", "failed: GuardOnDataDependentSymNode"),
-        ("module: ugly.py:make\ninputs: {x: {shape: [2]}, y: {shape: [2]}}", "inputs.y: Out.forward takes x"),
-        ("module: ugly.py:make\ninputs: {x: {shape: [n]}}\ndims: {m: 3}", "unknown name 'n'"),
-    ],
-)
-def test_ugly_model_files_are_one_error_line_and_exit_2(tmp_path, body, words):
+BAD = {  # model-file body → words of its one error line
+    "the factory raises": ("module: ugly.py:fails\ninputs: {x: {shape: [2]}}", "fails(**kwargs) failed: ValueError: boom"),
+    "no such file": ("module: missing.py:make\ninputs: {x: {shape: [2]}}", "missing.py does not exist"),
+    "forward returns None": ("module: ugly.py:make\nkwargs: {what: none}\ninputs: {x: {shape: [2]}}", "output 0 of forward is NoneType"),
+    "forward returns a string": ("module: ugly.py:make\nkwargs: {what: str}\ninputs: {x: {shape: [2]}}",
+                                 "output 1 of forward is str 'label', not a tensor"),
+    "a branch on values": ("module: ugly.py:make\nkwargs: {what: branch}\ninputs: {x: {shape: [2]}}", "failed: GuardOnDataDependentSymNode"),
+    "an input forward lacks": ("module: ugly.py:make\ninputs: {x: {shape: [2]}, y: {shape: [2]}}", "inputs.y: Out.forward takes x"),
+    "a shape in a dim not given": ("module: ugly.py:make\ninputs: {x: {shape: [n]}}\ndims: {m: 3}", "unknown name 'n'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_ugly_model_files_are_one_error_line_and_exit_2(tmp_path, case):
+    body, words = BAD[case]
     (tmp_path / "ugly.py").write_text(UGLY, encoding="utf-8")
-    model = tmp_path / "model.yaml"
-    model.write_text(f"kind: torch\n{body}\nprecision: 24\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["depth", str(model)])
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], result.output
+    (tmp_path / "model.yaml").write_text(f"kind: torch\n{body}\nprecision: 24\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["depth", str(tmp_path / "model.yaml")])
+    assert result.exit_code == 2, result.output
+    assert [line for line in result.output.splitlines() if line.strip()] == [result.output.strip()]
+    assert result.output.startswith("error: ") and words in result.output
