@@ -4,6 +4,7 @@ depth where it is derived by hand from docs/torch.md, and every refusal one clea
 
 from __future__ import annotations
 
+import json
 import math
 from unittest import mock
 
@@ -311,3 +312,26 @@ def test_ugly_model_files_are_one_error_line_and_exit_2(tmp_path, case):
     assert result.exit_code == 2, result.output
     assert [line for line in result.output.splitlines() if line.strip()] == [result.output.strip()]
     assert result.output.startswith("error: ") and words in result.output
+
+
+CHATTY = '''
+import torch
+
+class Chatty(torch.nn.Module):
+    def forward(self, x):
+        print("forward runs")
+        return x * 2
+
+def make():
+    print("[constructor] ==== as VAR prints ====")
+    return Chatty()
+'''
+
+
+def test_what_the_users_code_prints_does_not_mix_with_a_json_report(tmp_path):
+    (tmp_path / "chatty.py").write_text(CHATTY, encoding="utf-8")
+    (tmp_path / "model.yaml").write_text("kind: torch\nmodule: chatty.py:make\ninputs: {x: {shape: [3]}}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["depth", str(tmp_path / "model.yaml"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["depth"]["linear"] == ["d_std"]
+    assert "[constructor]" in result.stderr

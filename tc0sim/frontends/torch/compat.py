@@ -4,16 +4,18 @@ Research code often moves tensors it creates to the GPU by hand (FlowAR's rotary
 ``torch.arange(n).cuda()``). A circuit has no devices, and tc0sim traces on the CPU: while a module is
 exported without CUDA, ``Tensor.cuda`` returns the tensor itself, as it would on a one-device machine.
 What torch prints of its own before an export fails (logged tracebacks, the partial graph written
-to stderr) is silenced — the failure is still reported, on one line — and so are deprecation warnings.
+to stderr) is silenced — the failure is still reported, on one line — and so are deprecation warnings;
+what the traced code prints goes to stderr, so that a report on stdout (``--format json``) stays whole.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import sys
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, redirect_stderr
+from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_stdout
 from typing import Any
 from unittest import mock
 
@@ -32,14 +34,14 @@ HUSHED = (FutureWarning, DeprecationWarning)
 
 @contextmanager
 def tracing() -> Iterator[None]:
-    """``Tensor.cuda`` as the identity when this PyTorch has no CUDA; stderr, ``QUIET`` loggers and ``HUSHED``
-    warnings silenced."""
+    """``Tensor.cuda`` as the identity when this PyTorch has no CUDA; stdout to stderr, stderr, ``QUIET``
+    loggers and ``HUSHED`` warnings silenced."""
     loggers = [logging.getLogger(name) for name in QUIET]
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings(), redirect_stderr(io.StringIO()), \
+        with warnings.catch_warnings(), redirect_stdout(sys.stderr), redirect_stderr(io.StringIO()), \
                 (nullcontext() if torch.cuda.is_available() else mock.patch.object(torch.Tensor, "cuda", _same)):
             for category in HUSHED:
                 warnings.simplefilter("ignore", category)

@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from contextlib import redirect_stdout
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,8 @@ def _module(params: Mapping[str, Any]) -> Any:
     key = (str(params.get("module")), repr(sorted(kwargs.items())))
     if key not in _MODULES:
         try:
-            _MODULES[key] = _factory(params.get("module"))(**kwargs)
+            with redirect_stdout(sys.stderr):  # the user's prints must not mix with a report (--format json)
+                _MODULES[key] = _factory(params.get("module"))(**kwargs)
         except ConfigError:
             raise
         except Exception as e:
