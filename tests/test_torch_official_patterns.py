@@ -249,6 +249,12 @@ def test_a_sampler_with_a_generator_is_reported_as_random():
         trace(Sampler(), (torch.zeros(2, 4),))
 
 
+def test_casts_to_bool_and_widening_integer_casts_are_lowered():
+    x = randn(2, 5)
+    x[0, 1] = 0
+    agrees(wrap(lambda a: a.bool().double() + (a > 0).long() * 3 + (a < 0).int().long(), 1), [x])
+
+
 def test_a_cast_of_circuit_values_to_integers_says_what_to_do():
     with pytest.raises(GraphError, match="pass it as an integer input of forward"):
         trace(wrap(lambda t: (t * 1000).long().float(), 1), (torch.zeros(2),))

@@ -16,8 +16,8 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from contextlib import redirect_stdout
 from collections.abc import Mapping
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 

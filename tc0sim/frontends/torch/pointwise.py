@@ -311,14 +311,22 @@ def gelu(lw: Lowering, x: Any, approximate: str = "none") -> Tensor:
     return activations.gelu_tanh(lw.b, t) if approximate == "tanh" else glu.gelu(lw.b, t)
 
 
+WIDENING = {torch.bool: {torch.uint8, torch.int32, torch.int64}, torch.uint8: {torch.int32, torch.int64},
+            torch.int32: {torch.int64}}
+"""Integer casts that keep every value (the identity on the circuit's integers)."""
+
+
 def to_copy(lw: Lowering, x: Any, dtype: torch.dtype | None = None, **_: Any) -> Any:
-    """A cast between floating dtypes is the identity on F_p values; to an integer or bool it has no lowering."""
-    if dtype is None or dtype.is_floating_point or (isinstance(x, Tensor) and lw.arg_dtype(0) == dtype):
+    """A cast between floating dtypes, or a widening integer cast, is the identity on F_p values; to
+    bool it is [x ≠ 0]; from floating values to an integer it has no lowering."""
+    source = lw.arg_dtype(0)
+    if dtype is None or dtype.is_floating_point or source == dtype or dtype in WIDENING.get(source, ()):
         return x
-    if lw.arg_dtype(0) == torch.bool and dtype in (torch.int64, torch.int32, torch.uint8):
-        return x
-    raise GraphError(f"{lw.where()}: a cast of circuit values to {dtype} has no lowering (an integer part has no exact "
-                     "circuit of the primitives at every precision); compute it outside and pass it as an integer input of forward")
+    if dtype == torch.bool:
+        return ne(lw, x, 0)
+    raise GraphError(f"{lw.where()}: a cast of circuit values from {source} to {dtype} has no lowering (an integer part "
+                     "has no exact circuit of the primitives at every precision); compute it outside and pass it as an "
+                     "integer input of forward")
 
 
 def identity(lw: Lowering, x: Any, *_: Any, **__: Any) -> Any:
