@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 from unittest import mock
 
 import pytest
@@ -16,11 +17,14 @@ import numpy as np  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from torch import nn  # noqa: E402
+import reference as R  # noqa: E402
 from torch_cases import reference, run, wrap  # noqa: E402
 
 from tc0sim.cli.main import main  # noqa: E402
 from tc0sim.errors import ConfigError, GraphError  # noqa: E402
+from tc0sim.fp import Format  # noqa: E402
 from tc0sim.frontends.torch import trace  # noqa: E402
+from tc0sim.interp.evaluate import evaluate  # noqa: E402
 from tc0sim.interp.depth import depth  # noqa: E402
 from tc0sim.ir.vectors import vec  # noqa: E402
 
@@ -341,3 +345,31 @@ def test_what_the_users_code_prints_does_not_mix_with_a_json_report(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["depth"]["linear"] == ["d_std"]
     assert "[constructor]" in result.stderr
+
+
+def _fractions(values, p):
+    fmt = Format(p)
+    return np.vectorize(fmt.to_fraction, otypes=[object])(values)
+
+
+@pytest.mark.parametrize("p", [5, 11])
+def test_area_pooling_at_small_p_is_one_rounded_sum_then_one_rounded_division(p):
+    x = randn(1, 1, 5, 7, seed=p)
+    graph = trace(wrap(lambda a: F.interpolate(a, size=(3, 2), mode="area"), 1).double(), (x,))
+    got = _fractions(evaluate(graph, p, inputs={"a": x.numpy()})["out"], p)
+    rounded = R.to_fractions(x.numpy(), p)[0, 0]
+    for i, j in np.ndindex(3, 2):  # torch's own windows: the pixels a one-hot input reaches output (i, j) from
+        window = [(r, c) for r, c in np.ndindex(5, 7)
+                  if F.adaptive_avg_pool2d(torch.eye(35, dtype=torch.float64)[7 * r + c].view(1, 1, 5, 7), (3, 2))[0, 0, i, j] != 0]
+        total = R.round_fraction(sum((rounded[rc] for rc in window), Fraction(0)), p)
+        assert got[0, 0, i, j] == R.round_fraction(total / len(window), p)
+
+
+@pytest.mark.parametrize("p", [4, 24])
+def test_sorted_values_and_indices_are_exact_at_small_p(p):
+    x = torch.tensor([[1.5, -2.0, 1.5, 0.5, -2.0, 3.0], [0.0, 0.0, -1.0, 2.5, 2.5, 0.0]], dtype=torch.float64)
+    graph = trace(wrap(lambda a: torch.sort(a, stable=True, descending=True, dim=-1), 1).double(), (x,))
+    out = evaluate(graph, p, inputs={"a": x.numpy()})
+    order = np.argsort(-x.numpy(), axis=-1, kind="stable")
+    assert _fractions(out["out0"], p).tolist() == np.take_along_axis(R.to_fractions(x.numpy(), p), order, -1).tolist()
+    assert _fractions(out["out1"], p).tolist() == order.tolist()

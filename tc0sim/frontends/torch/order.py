@@ -8,7 +8,8 @@ would (constant depth, n² comparisons per row). For a row x₀ … x_{n−1} so
 (the elements above x_i, and the equal ones before it: ties keep their index order, so the ranks are
 a permutation of 0 … n−1); increasing order swaps the comparisons. Then [rank_i = k] is the one-hot
 of ``nn.lookup`` and the k-th value is ⊕_i [rank_i = k]·x_i, its index ⊕_i [rank_i = k]·i. Every
-step is exact while the integers up to n are in F_p (as for a lookup): depth 5 d_std + 2 d_sum.
+step is exact while every k ± ½ (k < n) is in F_p, i.e. p ≥ the bit length of 2n − 1 (as for a
+lookup): depth 5 d_std + 2 d_sum.
 """
 
 from __future__ import annotations
