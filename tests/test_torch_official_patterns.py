@@ -289,9 +289,15 @@ class Out(torch.nn.Module):
             return x * 2, "label"
         if self.what == "branch":
             return x if x.sum() > 0 else -x
-        if self.what == "cuda":
-            return x * torch.arange(x.shape[-1]).cuda()
         return x
+
+
+class Masked(torch.nn.Module):
+    def forward(self, x, attn_bias):  # VAR's blocks take attn_bias=None at inference
+        return x * 2 if attn_bias is None else x + attn_bias
+
+def masked():
+    return Masked()
 
 def make(what="x"):
     return Out(what)
@@ -373,3 +379,14 @@ def test_sorted_values_and_indices_are_exact_at_small_p(p):
     order = np.argsort(-x.numpy(), axis=-1, kind="stable")
     assert _fractions(out["out0"], p).tolist() == np.take_along_axis(R.to_fractions(x.numpy(), p), order, -1).tolist()
     assert _fractions(out["out1"], p).tolist() == order.tolist()
+
+
+def test_an_input_given_as_null_is_passed_as_none(tmp_path):
+    (tmp_path / "ugly.py").write_text(UGLY, encoding="utf-8")
+    (tmp_path / "model.yaml").write_text("kind: torch\nmodule: ugly.py:masked\ninputs: {x: {shape: [3]}, attn_bias: null}\n",
+                                         encoding="utf-8")
+    result = CliRunner().invoke(main, ["depth", str(tmp_path / "model.yaml"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["depth"]["linear"] == ["d_std"]  # x · 2, not x + attn_bias (also d_std) ...
+    sized = CliRunner().invoke(main, ["size", str(tmp_path / "model.yaml"), "--format", "json"])
+    assert "mul" in sized.stdout and '"add"' not in sized.stdout  # ... as the size's only product shows

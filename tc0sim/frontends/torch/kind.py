@@ -3,7 +3,7 @@
     kind: torch
     module: path/to/file.py:make_model      # relative to the model file, or package.module:make_model
     kwargs: {depth: 2, width: 64}           # passed to the factory
-    inputs: {x: {shape: [1, n, 64]}, label: {shape: [1], dtype: int64}}
+    inputs: {x: {shape: [1, n, 64]}, label: {shape: [1], dtype: int64}, mask: null}
     dims: {n: 16}                           # any names; shapes may use them (integer expressions)
 
 The factory's Python file is imported and run: it is the user's own code, trusted as such.
@@ -71,6 +71,8 @@ def _inputs(value: Any) -> dict[str, Any]:
     for name, spec in value.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise _refused("inputs", f"an input name must be an identifier, got {str(name)[:40]!r}")
+        if spec is None:  # forward's argument passed as None (an optional mask, a cache)
+            continue
         if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list) or set(spec) - {"shape", "dtype"}:
             raise _refused("inputs", f"inputs.{name}: expected {{shape: [...], dtype: ...}}")
         if not all(isinstance(e, (int, str)) and not isinstance(e, bool) for e in spec["shape"]):
@@ -155,6 +157,9 @@ def example_inputs(inputs: Any, dims: Mapping[str, int], default_dtype: Any) -> 
         raise ConfigError("kind 'torch': param 'inputs' must map forward's argument names to {shape: [...], dtype: ...}")
     out = {}
     for name, spec in inputs.items():
+        if spec is None:
+            out[name] = None
+            continue
         if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list) or set(spec) - {"shape", "dtype"}:
             raise ConfigError(f"kind 'torch': inputs.{name}: expected {{shape: [...], dtype: ...}}, got {spec!r}")
         dtype = spec.get("dtype")
@@ -189,7 +194,7 @@ def symbolic_axes(inputs: Mapping[str, Any], dims: Mapping[str, int]) -> dict[st
     expression in the dims or a dim is below 2 (then the program is exported at each size)."""
     axes: dict[str, dict[int, str]] = {}
     for name, spec in inputs.items():
-        for axis, entry in enumerate(spec["shape"]):
+        for axis, entry in enumerate(spec["shape"] if spec else ()):
             if isinstance(entry, str) and entry.strip() in dims and dims[entry.strip()] >= 2:
                 axes.setdefault(name, {})[axis] = entry.strip()
             elif isinstance(entry, str):
@@ -202,7 +207,7 @@ def _program(module: Any, inputs: Mapping[str, Any], dims: Mapping[str, int], ex
     accepts them as ``Dim``s), else once per size."""
     from tc0sim.frontends.torch.export import export_program
 
-    dtypes = repr([(n, t.dtype) for n, t in example.items()])
+    dtypes = repr([(n, getattr(t, "dtype", None)) for n, t in example.items()])
     axes = symbolic_axes(inputs, dims)
     if axes is not None:
         key = (id(module), dtypes, repr(sorted(inputs.items())))
@@ -213,7 +218,7 @@ def _program(module: Any, inputs: Mapping[str, Any], dims: Mapping[str, int], ex
                 _PROGRAMS[key] = None
         if _PROGRAMS[key] is not None:
             return _PROGRAMS[key]
-    key = (id(module), dtypes, repr([tuple(t.shape) for t in example.values()]))
+    key = (id(module), dtypes, repr([tuple(getattr(t, "shape", ())) for t in example.values()]))
     if key not in _PROGRAMS:
         _PROGRAMS[key] = export_program(module, example)
     return _PROGRAMS[key]
