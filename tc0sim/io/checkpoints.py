@@ -63,6 +63,9 @@ def _torch_load(path: Path) -> Mapping[str, Any]:
 SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2"}
 """The safetensors dtypes read (as little-endian numpy dtypes; bfloat16 as its raw 16 bits)."""
 
+INTEGER_DTYPES = {"I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?"}
+"""Integer safetensors dtypes, read only to compare an entry the circuit folded (an index buffer)."""
+
 SAFETENSORS_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8,
                         "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8, "C128": 16}
 """Bytes per element of every safetensors dtype (to check a tensor's place in the file; only
@@ -97,13 +100,23 @@ class SafeTensor:
         if self.dtype not in SAFETENSORS_DTYPES:
             raise ConfigError(f"--weights {self.path}: tensor {self.name!r} has dtype {self.dtype}, expected a real "
                               f"floating point dtype ({', '.join(SAFETENSORS_DTYPES)})")
+        array = self._array(SAFETENSORS_DTYPES[self.dtype])
+        return bfloat16_to_float32(array) if self.dtype == "BF16" else array
+
+    def values(self) -> np.ndarray | None:
+        """The values of a floating or integer tensor (None for other dtypes): for comparing an entry
+        the circuit folded, not for binding."""
+        if self.dtype in SAFETENSORS_DTYPES:
+            return self.read()
+        return self._array(INTEGER_DTYPES[self.dtype]) if self.dtype in INTEGER_DTYPES else None
+
+    def _array(self, dtype: str) -> np.ndarray:
         with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             data = handle.read(self.nbytes)
         if len(data) != self.nbytes:
             raise ConfigError(f"--weights {self.path}: tensor {self.name!r} is cut short")
-        array = np.frombuffer(data, dtype=np.dtype(SAFETENSORS_DTYPES[self.dtype])).reshape(self.shape)
-        return bfloat16_to_float32(array) if self.dtype == "BF16" else array
+        return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(self.shape)
 
 
 def _safetensors_load(path: Path) -> Mapping[str, Any]:
@@ -217,6 +230,27 @@ def _listing(names: Sequence[str]) -> str:
     return shown + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
 
 
+def _entry_values(value: Any) -> np.ndarray | None:
+    """A checkpoint entry's values of any real or integer dtype (None when they cannot be read)."""
+    if isinstance(value, SafeTensor):
+        return value.values()
+    if hasattr(value, "detach"):  # a torch tensor; bfloat16 widened exactly
+        value = value.detach().cpu()
+        return (value.float() if str(value.dtype) == "torch.bfloat16" else value).numpy()
+    return np.asarray(value)
+
+
+def _same_value(value: Any, folded: Any) -> bool:
+    """True when a checkpoint entry holds exactly the values folded at trace time (same shape; NaN
+    equal to NaN, ∞ to ∞)."""
+    got, want = _entry_values(value), np.asarray(folded)
+    if got is None or got.shape != want.shape:
+        return False
+    if got.dtype.kind in "fc" or want.dtype.kind in "fc":
+        return bool(np.array_equal(got.astype(np.float64), want.astype(np.float64), equal_nan=True))
+    return bool(np.array_equal(got, want))
+
+
 def bind_weights(
     graph: Graph, paths: Iterable[str | Path], ignored: Sequence[str] = (), supplied: Iterable[str] = ()
 ) -> dict[str, np.ndarray]:
@@ -227,11 +261,15 @@ def bind_weights(
     wanted = {name: graph.node(nid).shape for name, nid in graph.inputs.items() if graph.node(nid).attrs.get("role") == "weight"}
     found: dict[str, np.ndarray] = {}
     sources: dict[str, Path] = {}
-    extra, misshaped, twice = [], [], []
+    extra, misshaped, twice, refolded = [], [], [], []
     for arg in paths:
         prefix, path = parse_weight_arg(str(arg))
         for raw, value in read_checkpoint(path).items():
             name = prefix + str(raw)
+            if name in graph.folded:
+                if not _same_value(value, graph.folded[name]):
+                    refolded.append(name)
+                continue
             if name not in wanted:
                 if not any(fnmatch.fnmatchcase(name, pattern) for pattern in ignored):
                     extra.append(name)
@@ -246,7 +284,9 @@ def bind_weights(
             found[name], sources[name] = _as_float64(path, name, value), path
     missing = [n for n in wanted if n not in found and n not in set(supplied)]
     kinds = (("missing", missing), ("not read by the circuit", extra), ("with the wrong shape", misshaped),
-             ("given twice", twice))
+             ("given twice", twice),
+             ("folded into the circuit at trace time with other values (load the checkpoint into the module "
+              "in its factory)", refolded))
     problems = [f"{len(names)} {what}: {_listing(names)}" for what, names in kinds if names]
     if problems:
         raise ConfigError("--weights: the checkpoint(s) do not fit the circuit's weights: " + "; ".join(problems))

@@ -122,6 +122,10 @@ class Graph:
     defaults: dict[str, Any] = field(default_factory=dict)
     """Values of inputs known when the graph was built (a traced module's own parameters, by
     name): evaluation uses them for the inputs it is not given (docs/torch.md)."""
+    folded: dict[str, Any] = field(default_factory=dict)
+    """State entries folded into constants when the graph was built (a traced module's integer
+    buffers and ±∞ masks), by name: a checkpoint may hold them, and binding checks that it holds
+    these very values (docs/torch.md)."""
 
     def node(self, node_id: int) -> Node:
         return self.nodes[node_id]
@@ -170,6 +174,7 @@ class Graph:
         out.inputs = {name: mapped[i] for name, i in self.inputs.items()}
         out.outputs = {name: mapped[i] for name, i in self.outputs.items()}
         out.defaults = self.defaults
+        out.folded = self.folded
         return out, ids
 
     def occurrences(self) -> list[tuple[Node, Graph, int]]:

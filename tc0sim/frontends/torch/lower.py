@@ -115,6 +115,8 @@ def lower_into(program: torch.export.ExportedProgram, example: Mapping[str, Any]
                 if value.device.type != "meta":  # a module on the meta device has shapes only
                     b.graph.defaults[spec.target] = to_numpy(value)
                 continue
+            if value.device.type != "meta":  # folded: a checkpoint holding it must hold these values
+                b.graph.folded[spec.target] = to_numpy(value)
         elif spec.kind in (InputKind.CONSTANT_TENSOR, InputKind.CUSTOM_OBJ):  # a generator: its random ops are reported
             value = program.constants[spec.target]
         else:
