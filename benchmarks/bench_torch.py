@@ -38,11 +38,11 @@ def _factory(file: str):
     return module.make_model
 
 
-def run_one(name: str, tokens: int) -> dict:
+def run_one(name: str, tokens: int, plain: bool = False) -> dict:
     """Trace, depth and size of one workload in this process; times in seconds, peak RSS in MB."""
     import torch
 
-    from tc0sim import trace
+    from tc0sim.frontends.torch.lower import trace
     from tc0sim.interp.depth import depth
     from tc0sim.interp.size import size
     from tc0sim.ir.vectors import fmt
@@ -52,7 +52,7 @@ def run_one(name: str, tokens: int) -> dict:
         model = _factory(file)(**kwargs)
         example = (torch.zeros(1, tokens, dtype=torch.int64),) if file == "llama.py" else (torch.zeros(1, 3, 224, 224),)
     start = time.perf_counter()
-    graph = trace(model, example)
+    graph = trace(model, example, repeat=not plain)
     traced = time.perf_counter()
     result = depth(graph)
     deep = time.perf_counter()
