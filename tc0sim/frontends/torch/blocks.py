@@ -2,9 +2,10 @@
 
 A transformer repeats one block class dozens of times; ``torch.export`` and the core-ATen
 decomposition cost the same per block, so a 32-layer model pays 32 times for one program. Here
-the blocks are found (``repeated``), made opaque while the whole module is exported (each call
-becomes one ``tc0sim_blocks::call`` node whose outputs have the shapes the block's own forward gives),
-and each distinct (block, argument shapes) is exported once by itself (``body``). The lowering
+the blocks are found (``repeated``), made opaque while the whole module is exported (``opaque``:
+each call becomes one ``tc0sim_blocks::call`` node, ``block_op()``, whose outputs have the shapes
+the block's own forward gives), and each distinct (block, arguments) is exported once by itself
+(``export_bodies``). The lowering
 replays that program at every call (lower.py), with the instance's weights under its state_dict
 names and its module path as the scopes' prefix: the graph is the one the plain export gives.
 
@@ -21,6 +22,7 @@ mutates its inputs or buffers, symbolic sizes — and the module is exported the
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -159,7 +161,7 @@ class Blocks:
 
     calls: dict[int, Call] = field(default_factory=dict)
     outputs: dict[tuple, list[tuple]] = field(default_factory=dict)
-    """Body key → (shape, strides, dtype) of each output leaf; ``out_specs`` their pytree spec."""
+    """Body key → (shape, strides, dtype, device) of each output leaf; ``out_specs`` their pytree spec."""
     out_specs: dict[tuple, Any] = field(default_factory=dict)
     bodies: dict[tuple, torch.export.ExportedProgram] = field(default_factory=dict)
 
@@ -183,11 +185,9 @@ def _find(call: int) -> Blocks:
     raise RuntimeError(f"tc0sim_blocks::call {call} outside its trace")
 
 
-def _op() -> Any:
-    """The opaque op ``tc0sim_blocks::call(call, tensors) -> tensors`` (defined once per process)."""
-    found = getattr(torch.ops, "tc0sim_blocks", None)
-    if found is not None and hasattr(found, "call"):
-        return found.call.default
+@functools.cache
+def block_op() -> Any:
+    """The opaque op ``tc0sim_blocks::call(call, tensors) -> tensors`` of a block call (defined once per process)."""
 
     @torch.library.custom_op("tc0sim_blocks::call", mutates_args=())
     def call(call: int, args: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -197,15 +197,9 @@ def _op() -> Any:
     @call.register_fake
     def _(call: int, args: list[torch.Tensor]) -> list[torch.Tensor]:
         blocks = _find(call)
-        device = args[0].device
-        return [torch.empty_strided(s, st, dtype=d, device=device) for s, st, d in blocks.outputs[blocks.calls[call].key]]
+        return [torch.empty_strided(s, st, dtype=d, device=v) for s, st, d, v in blocks.outputs[blocks.calls[call].key]]
 
     return torch.ops.tc0sim_blocks.call.default
-
-
-def OP() -> Any:
-    """The op overload of a block call in exported programs."""
-    return _op()
 
 
 def _leaf_key(leaf: Any) -> tuple:
@@ -222,7 +216,7 @@ def _wrapper(blocks: Blocks, module: nn.Module, path: str, group: int) -> Callab
     """The block's forward while exporting: one op reading the block's first floating parameter
     (the anchor: the call then reads a weight, so it is never folded) and the call's tensors."""
     forward = type(module).forward
-    op = _op()
+    op = block_op()
     anchor = next(name for name, p in module.named_parameters() if p.is_floating_point())
 
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -237,7 +231,7 @@ def _wrapper(blocks: Blocks, module: nn.Module, path: str, group: int) -> Callab
                 raise NotRepeatable("a block output that is not a tensor")
             if any(o._is_view() or any(o is t for t in tensors) for o in out_leaves):
                 raise NotRepeatable("a block output that is a view of its input")
-            blocks.outputs[key] = [(tuple(o.shape), tuple(o.stride()), o.dtype) for o in out_leaves]
+            blocks.outputs[key] = [(tuple(o.shape), tuple(o.stride()), o.dtype, o.device) for o in out_leaves]
             blocks.out_specs[key] = out_spec
         n = next(_NUMBERS)
         blocks.calls[n] = Call(module, path, type(module).__name__, key, spec,
@@ -249,7 +243,7 @@ def _wrapper(blocks: Blocks, module: nn.Module, path: str, group: int) -> Callab
 
 @contextmanager
 def opaque(module: nn.Module, chosen: dict[str, int]) -> Iterator[Blocks]:
-    """While inside, every chosen block's call is one opaque op (``OP()``) recorded in the Blocks."""
+    """While inside, every chosen block's call is one opaque op (``block_op()``) recorded in the Blocks."""
     blocks = Blocks()
     patched = [module.get_submodule(path) for path in chosen]
     for sub, (path, group) in zip(patched, chosen.items()):

@@ -9,6 +9,7 @@ have), and ``FORCED`` ops that core ATen keeps are decomposed further, into inde
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +37,9 @@ FORCED = (
 """Core ATen ops decomposed further: their index arithmetic folds, leaving gathers and ⊕/⊗."""
 
 
-def decompositions() -> Any:
-    """torch's core-ATen table without ``KEPT``, with ``FORCED``."""
+@functools.cache
+def _table() -> Any:
+    """Made once per process: torch builds it by walking every registered op."""
     table = torch.export.default_decompositions()
     for op in KEPT:
         if op in table:
@@ -45,6 +47,11 @@ def decompositions() -> Any:
     for op, fn in get_decompositions(list(FORCED)).items():
         table[op] = fn
     return table
+
+
+def decompositions() -> Any:
+    """torch's core-ATen table without ``KEPT``, with ``FORCED`` (a copy: run_decompositions may change it)."""
+    return _table().copy()
 
 
 def named_inputs(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from tc0sim.frontends.torch import blocks as rep, fold
 from tc0sim.frontends.torch.aten import LOWERINGS
 from tc0sim.frontends.torch.export import Program, export_program, named_inputs
 from tc0sim.frontends.torch.values import Lazy, Lowering, Masked, module_path, module_type, to_numpy
-from tc0sim.ir.graph import Builder, Graph, Tensor
+from tc0sim.ir.graph import Builder, Graph, Tensor, paused_gc
 
 SHOWN_PATHS = 3
 """How many module paths an unsupported-op report names per op."""
@@ -43,7 +43,8 @@ def trace(module: torch.nn.Module, example_inputs: Sequence[Any] | Mapping[str, 
     """Export ``module`` on ``example_inputs`` and lower it (``tc0sim.frontends.torch.trace``);
     ``repeat=False`` exports every block (no repeated-block export, ``blocks.py``)."""
     inputs = named_inputs(module, example_inputs)
-    return lower(export_program(module, inputs, dims, repeat=repeat), inputs, builder)
+    with paused_gc():  # torch.export and the build allocate many objects; a collection walks them all
+        return lower(export_program(module, inputs, dims, repeat=repeat), inputs, builder)
 
 
 def _weight_value(program: torch.export.ExportedProgram, target: str) -> torch.Tensor:
@@ -56,7 +57,7 @@ def _problems(nodes: list[Node], constant: set[Node], prefix: str = "") -> tuple
     missing: Counter = Counter()
     random: Counter = Counter()
     where: dict[Any, list[str]] = {}
-    block_op = rep.OP()
+    block_op = rep.block_op()
     for node in nodes:
         if node.op == "call_function" and node not in constant and node.target not in (operator.getitem, block_op):
             table = random if node.target in fold.RANDOM else missing if node.target not in LOWERINGS else None
@@ -171,7 +172,7 @@ class _Replay:
             if node.op == "call_function":
                 if node in constant:
                     env[node] = fold.run(node, env.__getitem__)
-                elif node.target is rep.OP():
+                elif node.target is rep.block_op():
                     env[node] = self._call(node, env)
                 else:
                     env[node] = self._lower_node(node, env, prefix, kind)
@@ -207,7 +208,7 @@ class _Replay:
         reads a weight the outer program does not have under the instance's name."""
         seen = set()
         for node in nodes:
-            if node.op == "call_function" and node.target is rep.OP() and node not in constant:
+            if node.op == "call_function" and node.target is rep.block_op() and node not in constant:
                 call = self.blocks.calls[node.args[0]]
                 key = call.key
                 body = self.blocks.bodies[key]
