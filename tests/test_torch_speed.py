@@ -5,14 +5,18 @@ plain export."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
 import numpy as np  # noqa: E402
-from test_torch_models import close, example  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+from test_torch_models import EXAMPLES, close, example  # noqa: E402
 from torch import nn  # noqa: E402
 
+from tc0sim.cli.main import main  # noqa: E402
 from tc0sim.errors import ConfigError  # noqa: E402
 from tc0sim.frontends.torch.blocks import repeated  # noqa: E402
 from tc0sim.frontends.torch.export import export_program, named_inputs  # noqa: E402
@@ -186,3 +190,34 @@ def test_meta_device_model_traces_fast():
     fast, plain, _ = both(model, (tokens,))
     assert_same_graph(fast, plain)
     assert fast.defaults.keys() == {"tokens"}
+
+
+META_FACTORY = f'''
+import importlib.util, torch
+spec = importlib.util.spec_from_file_location("meta_vit", {str(EXAMPLES / 'vit.py')!r})
+vit = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(vit)
+
+def make(device):
+    with torch.device(device):
+        return vit.make_model(depth=3, width=16, heads=2, patch=4, image=8, classes=5)
+'''
+
+
+def test_model_file_of_a_meta_device_module(tmp_path):
+    """The kind traces a module made on the meta device on meta inputs (a conv reads the image):
+    the same gates and depth as the module made on the CPU, traced the plain way."""
+    (tmp_path / "meta.py").write_text(META_FACTORY)
+    runner = CliRunner()
+    got = {}
+    for device in ("meta", "cpu"):
+        model = tmp_path / f"{device}.yaml"
+        model.write_text(f"kind: torch\nmodule: meta.py:make\nkwargs: {{device: {device}}}\n"
+                         "inputs: {image: {shape: [1, 3, 8, 8]}}\n")
+        sized = runner.invoke(main, ["size", str(model), "--format", "json"])
+        assert sized.exit_code == 0, sized.output
+        got[device] = json.loads(sized.stdout)["size"]
+    cpu = example("vit").make_model(depth=3, width=16, heads=2, patch=4, image=8, classes=5)
+    plain = trace(cpu, (torch.zeros(1, 3, 8, 8),), repeat=False)
+    assert got["meta"] == got["cpu"]
+    assert [c["total"] for c in got["meta"]["counts"]] == [size(plain).total]
