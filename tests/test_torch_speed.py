@@ -142,12 +142,20 @@ class Mutating(Block):
 
 def test_which_blocks_are_repeated():
     assert set(repeated(Stack([Block() for _ in range(3)]))) == {"blocks.0", "blocks.1", "blocks.2"}
-    odd = Stack([Block(), Block(eps=1e-6), Block(), Block(width=4)])
-    assert set(repeated(odd)) == {"blocks.0", "blocks.2"}  # another eps, another width: not the same function
-    assert repeated(Stack([Indexed(i) for i in range(3)])) == {}  # an attribute that differs
+    odd = Stack([Block(), Block(eps=1e-6), Block(), Block(width=4)])  # another eps (read), another width
+    assert set(repeated(odd)) == {"blocks.0", "blocks.1", "blocks.2"} and repeated(odd)["blocks.1"][1] == {("norm", "eps")}
+    assert set(repeated(odd, soft=False)) == {"blocks.0", "blocks.2"}
+    indexed = repeated(Stack([Indexed(i) for i in range(3)]))  # differs in a number: repeated if forward never reads it
+    assert set(indexed) == {"blocks.0", "blocks.1", "blocks.2"} and indexed["blocks.1"][1] == {("", "index")}
+    assert repeated(Stack([Indexed(i / 2) for i in range(3)] + [Indexed([3])])).keys() == {"blocks.0", "blocks.1", "blocks.2"}
     hooked = Stack([Block() for _ in range(3)])
     hooked.blocks[1].register_forward_hook(lambda *a: None)
     assert set(repeated(hooked)) == {"blocks.0", "blocks.2"}
+    three = nn.Sequential(*odd.blocks[:3]).double().eval()
+    x = torch.randn(1, 3, 8, dtype=torch.float64)
+    program = export_program(three, {"input": x})  # eps is read: the equal blocks only
+    assert program.blocks is not None and {c.path for c in program.blocks.calls.values()} == {"0", "2"}
+    assert_same_graph(lower(program, {"input": x}), trace(three, (x,), repeat=False))
     tied = Stack([Block() for _ in range(3)])
     tied.blocks[1].fc.weight = tied.blocks[0].fc.weight
     assert repeated(tied) == {}
@@ -158,13 +166,51 @@ def test_which_blocks_are_repeated():
     assert repeated(own) == {}
 
 
-def test_refused_blocks_fall_back_to_the_plain_export():
+@pytest.mark.parametrize("make", [Mutating, Indexed], ids=["mutates its input", "reads its index"])
+def test_refused_blocks_fall_back_to_the_plain_export(make):
     torch.manual_seed(0)
-    model = Stack([Mutating() for _ in range(3)]).double().eval()
+    model = Stack([make(i) if make is Indexed else make() for i in range(3)]).double().eval()
     x = torch.randn(1, 3, 8, dtype=torch.float64)
     inputs = named_inputs(model, (x,))
-    assert export_program(model, inputs).blocks is None  # the body mutates its input: plain export
+    assert export_program(model, inputs).blocks is None
     assert_same_graph(trace(model, (x,)), trace(model, (x,), repeat=False))
+    assert type(model.blocks[0]) is make and type(model.blocks[0].fc) is nn.Linear  # classes restored
+
+
+class Cached(nn.Module):
+    """A layer index as transformers' decoder layers keep it: read only when a cache is given."""
+
+    def __init__(self, index):
+        super().__init__()
+        self.inner = Block()
+        self.inner.layer_idx = index
+
+    def forward(self, x, cache=None):
+        if cache is not None:
+            x = x + cache[self.inner.layer_idx]
+        return self.inner(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.layers = nn.ModuleList(Cached(i) for i in range(n))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_blocks_differing_in_an_attribute_forward_does_not_read():
+    torch.manual_seed(0)
+    model = Decoder(3).double().eval()
+    x = torch.randn(1, 3, 8, dtype=torch.float64)
+    assert repeated(model)["layers.2"][1] == {("inner", "layer_idx")}
+    fast, plain, program = both(model, (x,))
+    assert len(program.blocks.bodies) == 1
+    assert_same_graph(fast, plain)
+    check_values(fast, plain, model, (x,), ["x"])
 
 
 class Noisy(Block):
@@ -221,3 +267,33 @@ def test_model_file_of_a_meta_device_module(tmp_path):
     plain = trace(cpu, (torch.zeros(1, 3, 8, 8),), repeat=False)
     assert got["meta"] == got["cpu"]
     assert [c["total"] for c in got["meta"]["counts"]] == [size(plain).total]
+
+
+class Layer(Block):
+    """Returns a tuple as transformers' layers do: the hidden state, None, and an output nobody reads."""
+
+    def forward(self, x, position=None, output_attentions=False):
+        h = super().forward(x) + position[0] * position[1]
+        return h, None, h * 3
+
+
+class Layers(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.layers = nn.ModuleList(Layer() for _ in range(n))
+
+    def forward(self, x):
+        position = (x * 2, x + 1)
+        for layer in self.layers:
+            x, _, _ = layer(x, position=position)
+        return x
+
+
+def test_tuple_outputs_none_and_unread_results():
+    torch.manual_seed(0)
+    model = Layers(3).double().eval()
+    x = torch.randn(1, 3, 8, dtype=torch.float64)
+    fast, plain, program = both(model, (x,))
+    assert len(program.blocks.bodies) == 1
+    assert_same_graph(fast, plain)  # h * 3 is built by neither
+    check_values(fast, plain, model, (x,), ["x"])

@@ -11,11 +11,11 @@ names and its module path as the scopes' prefix: the graph is the one the plain 
 
 A child of an ``nn.ModuleList``, ``nn.Sequential`` or ``nn.ModuleDict`` that has submodules of its
 own and a floating parameter is treated as repeated only when at least two such children are
-*the same function*: same class and forward (no per-instance
-``forward``), no hooks, the same parameter and buffer names, shapes and dtypes, equal integer
-buffers and tensor attributes (by value; a meta tensor has none, so it differs), every other
-attribute equal (numbers, strings, containers of them) or the very same object, recursively over
-their submodules. Anything else — a tied or shared module or parameter, a call with an argument
+*the same function*: same class and forward (no per-instance ``forward``), no hooks, the same
+parameter and buffer names, shapes and dtypes, equal integer buffers and tensor attributes (by
+value; a meta tensor has none, so it differs), every other attribute equal (numbers, strings,
+containers of them) or the very same object, recursively over their submodules — except plain
+attributes (a layer index) that forward never reads (``watching``). Anything else — a tied or shared module or parameter, a call with an argument
 that is not a tensor or a plain constant, an output that is a view of an input, a block that
 mutates its inputs or buffers, symbolic sizes — and the module is exported the plain way.
 """
@@ -51,9 +51,16 @@ STATE = frozenset({"_parameters", "_buffers", "_modules"})
 CONSTANTS = (bool, int, float, str, type(None), torch.dtype, torch.device, torch.memory_format, torch.layout)
 """Non-tensor call arguments a block program may specialise on (part of its key)."""
 
+PLAIN = (bool, int, float, str, type(None))
+"""Attributes that may differ between repeated blocks if forward never reads them (a layer index)."""
+
 
 class NotRepeatable(Exception):
     """Raised while exporting: the fast path does not apply; the plain export is used instead."""
+
+
+class ReadsDifference(NotRepeatable):
+    """A block's forward reads an attribute that differs within its group."""
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -84,24 +91,29 @@ def _same_tensor_slot(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
     return a.is_floating_point() or _same_value(a, b)
 
 
-def same_function(a: nn.Module, b: nn.Module) -> bool:
-    """True when ``a`` and ``b`` compute the same function of (inputs, parameters, floating buffers)."""
+def same_function(a: nn.Module, b: nn.Module, soft: set[tuple[str, str]] | None = None, where: str = "") -> bool:
+    """True when ``a`` and ``b`` compute the same function of (inputs, parameters, floating buffers).
+
+    With ``soft``, an attribute that is a plain constant in both (a number, string, bool, None) but
+    differs (a layer index) is added to it as (submodule path, name) instead: the blocks are the
+    same function only if their forward never reads it (``watching``)."""
     if type(a) is not type(b) or "forward" in vars(a) or "forward" in vars(b):
         return False
     da, db = vars(a), vars(b)
     if list(da) != list(db) or any(da.get(h) or db.get(h) for h in HOOKS):
         return False
     for key in da:
-        if key in HOOKS or key in STATE:
+        if key in HOOKS or key in STATE or _same_value(da[key], db[key]):
             continue
-        if not _same_value(da[key], db[key]):
+        if soft is None or not isinstance(da[key], PLAIN) or not isinstance(db[key], PLAIN) or key.startswith("_"):
             return False
-    slots = (("_parameters", _same_tensor_slot), ("_buffers", _same_tensor_slot), ("_modules", _same_child))
-    return all(list(da[k]) == list(db[k]) and all(rule(da[k][n], db[k][n]) for n in da[k]) for k, rule in slots)
-
-
-def _same_child(a: nn.Module | None, b: nn.Module | None) -> bool:
-    return a is b if a is None or b is None else same_function(a, b)
+        soft.add((where, key))
+    if not all(list(da[k]) == list(db[k]) and all(_same_tensor_slot(da[k][n], db[k][n]) for n in da[k])
+               for k in ("_parameters", "_buffers")):
+        return False
+    return list(da["_modules"]) == list(db["_modules"]) and all(
+        (x is y) if x is None or y is None else same_function(x, y, soft, f"{where}.{n}" if where else n)
+        for n, x, y in ((n, da["_modules"][n], db["_modules"][n]) for n in da["_modules"]))
 
 
 def _hooked() -> bool:
@@ -111,8 +123,10 @@ def _hooked() -> bool:
     return any(getattr(m, name, None) for name in dir(m) if name.startswith("_global_") and name.endswith("hooks"))
 
 
-def repeated(module: nn.Module) -> dict[str, int]:
-    """The outermost repeated blocks: module path → group number (groups of ≥ 2 equal blocks)."""
+def repeated(module: nn.Module, soft: bool = True) -> dict[str, tuple[int, frozenset[tuple[str, str]]]]:
+    """The outermost repeated blocks: module path → (group number, the attributes that differ in
+    the group and must not be read, as (submodule path, name)); groups of ≥ 2 blocks. Without
+    ``soft``, blocks must not differ in any attribute."""
     names: dict[int, list[str]] = {}
     for name, sub in module.named_modules(remove_duplicate=False):
         names.setdefault(id(sub), []).append(name)
@@ -120,8 +134,9 @@ def repeated(module: nn.Module) -> dict[str, int]:
                                                    module.named_buffers(remove_duplicate=False))]
     if _hooked() or len(set(weights)) != len(weights) or any(len(v) > 1 for v in names.values()):
         return {}
-    chosen: dict[str, int] = {}
+    chosen: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {}
     groups: list[nn.Module] = []
+    differ: list[set[tuple[str, str]]] = []
     for name, container in module.named_modules():
         if not isinstance(container, CONTAINERS) or any(name == c or name.startswith(c + ".") for c in chosen):
             continue
@@ -129,17 +144,50 @@ def repeated(module: nn.Module) -> dict[str, int]:
         for child_name, child in container.named_children():
             if next(child.children(), None) is None or not any(p.is_floating_point() for p in child.parameters()):
                 continue  # a leaf layer (Linear, Conv2d, ...): exporting it alone costs more than it saves
+            path = f"{name}.{child_name}" if name else child_name
             for g in range(len(groups)):
-                if same_function(groups[g], child):
-                    found.setdefault(g, []).append(f"{name}.{child_name}" if name else child_name)
+                differs: set[tuple[str, str]] | None = set() if soft else None
+                if same_function(groups[g], child, differs):
+                    found.setdefault(g, []).append(path)
+                    differ[g] |= differs or set()
                     break
             else:
                 groups.append(child)
-                found[len(groups) - 1] = [f"{name}.{child_name}" if name else child_name]
+                differ.append(set())
+                found[len(groups) - 1] = [path]
         for g, paths in found.items():
             if len(paths) >= 2:
-                chosen.update((p, g) for p in paths)
+                chosen.update((p, (g, frozenset(differ[g]))) for p in paths)
     return chosen
+
+
+@contextmanager
+def watching(module: nn.Module, watched: frozenset[tuple[str, str]]) -> Iterator[set[str]]:
+    """Inside, a read of a watched attribute of ``module``'s submodules is logged (their classes are
+    swapped for subclasses that log it; the originals are restored after)."""
+    log: set[str] = set()
+    swapped: list[tuple[nn.Module, type]] = []
+    by_path: dict[str, set[str]] = {}
+    for path, attr in watched:
+        by_path.setdefault(path, set()).add(attr)
+    try:
+        for path, attrs in by_path.items():
+            sub = module.get_submodule(path)
+            cls = type(sub)
+
+            def getattribute(self: Any, name: str, _attrs: set[str] = attrs, _cls: type = cls, _path: str = path) -> Any:
+                if name in _attrs:
+                    log.add(f"{_path}.{name}" if _path else name)
+                return _cls.__getattribute__(self, name)
+
+            tracked = type(cls.__name__, (cls,), {"__getattribute__": getattribute, "__module__": cls.__module__,
+                                                  "__qualname__": cls.__qualname__})
+            swapped.append((sub, cls))
+            sub.__class__ = tracked
+        yield log
+    finally:
+        for sub, cls in swapped:
+            sub.__class__ = cls
 
 
 @dataclass
@@ -153,6 +201,8 @@ class Call:
     spec: Any
     """The pytree spec of ``(args, kwargs)``; ``constants`` holds the non-tensor leaves (None at tensors)."""
     constants: list[Any]
+    watched: frozenset[tuple[str, str]] = frozenset()
+    """Attributes that differ within the block's group: its forward must not read them."""
 
 
 @dataclass
@@ -161,7 +211,8 @@ class Blocks:
 
     calls: dict[int, Call] = field(default_factory=dict)
     outputs: dict[tuple, list[tuple]] = field(default_factory=dict)
-    """Body key → (shape, strides, dtype, device) of each output leaf; ``out_specs`` their pytree spec."""
+    """Body key → (shape, strides, dtype, device) of each tensor output; ``out_specs`` the outputs'
+    pytree spec and which of its leaves are None."""
     out_specs: dict[tuple, Any] = field(default_factory=dict)
     bodies: dict[tuple, torch.export.ExportedProgram] = field(default_factory=dict)
 
@@ -212,7 +263,7 @@ def _leaf_key(leaf: Any) -> tuple:
     raise NotRepeatable(f"a block argument of type {type(leaf).__name__}")
 
 
-def _wrapper(blocks: Blocks, module: nn.Module, path: str, group: int) -> Callable[..., Any]:
+def _wrapper(blocks: Blocks, module: nn.Module, path: str, group: int, watched: frozenset[tuple[str, str]]) -> Callable[..., Any]:
     """The block's forward while exporting: one op reading the block's first floating parameter
     (the anchor: the call then reads a weight, so it is never folded) and the call's tensors."""
     forward = type(module).forward
@@ -224,30 +275,35 @@ def _wrapper(blocks: Blocks, module: nn.Module, path: str, group: int) -> Callab
         key = (group, str(spec), tuple(_leaf_key(leaf) for leaf in leaves))
         tensors = [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)]
         if key not in blocks.outputs:
-            with disable_proxy_modes_tracing():
+            with disable_proxy_modes_tracing(), watching(module, watched) as read:
                 out = forward(module, *args, **kwargs)
+            if read:
+                raise ReadsDifference(f"the blocks differ in {', '.join(sorted(read))}, which forward reads")
             out_leaves, out_spec = pytree.tree_flatten(out)
-            if not out_leaves or not all(isinstance(o, torch.Tensor) for o in out_leaves):
-                raise NotRepeatable("a block output that is not a tensor")
-            if any(o._is_view() or any(o is t for t in tensors) for o in out_leaves):
+            outs = [o for o in out_leaves if o is not None]
+            if not outs or not all(isinstance(o, torch.Tensor) for o in outs):
+                raise NotRepeatable("a block output that is not a tensor (or None)")
+            if any(o._is_view() or any(o is t for t in tensors) for o in outs):
                 raise NotRepeatable("a block output that is a view of its input")
-            blocks.outputs[key] = [(tuple(o.shape), tuple(o.stride()), o.dtype, o.device) for o in out_leaves]
-            blocks.out_specs[key] = out_spec
+            blocks.outputs[key] = [(tuple(o.shape), tuple(o.stride()), o.dtype, o.device) for o in outs]
+            blocks.out_specs[key] = (out_spec, [o is None for o in out_leaves])
         n = next(_NUMBERS)
         blocks.calls[n] = Call(module, path, type(module).__name__, key, spec,
-                               [None if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves])
-        return pytree.tree_unflatten(list(op(n, [module.get_parameter(anchor), *tensors])), blocks.out_specs[key])
+                               [None if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves], watched)
+        results = iter(op(n, [module.get_parameter(anchor), *tensors]))
+        out_spec, nones = blocks.out_specs[key]
+        return pytree.tree_unflatten([None if none else next(results) for none in nones], out_spec)
 
     return call
 
 
 @contextmanager
-def opaque(module: nn.Module, chosen: dict[str, int]) -> Iterator[Blocks]:
+def opaque(module: nn.Module, chosen: dict[str, tuple[int, frozenset[tuple[str, str]]]]) -> Iterator[Blocks]:
     """While inside, every chosen block's call is one opaque op (``block_op()``) recorded in the Blocks."""
     blocks = Blocks()
     patched = [module.get_submodule(path) for path in chosen]
-    for sub, (path, group) in zip(patched, chosen.items()):
-        sub.forward = _wrapper(blocks, sub, path, group)
+    for sub, (path, (group, watched)) in zip(patched, chosen.items()):
+        sub.forward = _wrapper(blocks, sub, path, group, watched)
     try:
         with active(blocks):
             yield blocks
@@ -271,8 +327,8 @@ def example(key_leaf: tuple) -> Any:
     if key_leaf[0] != "tensor":
         return key_leaf[1]
     _, shape, stride, dtype, device = key_leaf
-    return torch.empty_strided(shape, stride, dtype=dtype, device=device).zero_() if device != "meta" else \
-        torch.empty_strided(shape, stride, dtype=dtype, device="meta")
+    tensor = torch.empty_strided(shape, stride, dtype=dtype, device=device)
+    return tensor if device == "meta" else tensor.zero_()
 
 
 def export_bodies(blocks: Blocks, export: Callable[[nn.Module, tuple, dict], torch.export.ExportedProgram]) -> None:
@@ -281,7 +337,10 @@ def export_bodies(blocks: Blocks, export: Callable[[nn.Module, tuple, dict], tor
         if call.key in blocks.bodies:
             continue
         args, kwargs = pytree.tree_unflatten([example(leaf) for leaf in call.key[2]], call.spec)
-        program = export(call.module, args, kwargs)
+        with watching(call.module, call.watched) as read:
+            program = export(call.module, args, kwargs)
+        if read:
+            raise ReadsDifference(f"the blocks differ in {', '.join(sorted(read))}, which forward reads")
         if any(spec.kind != OutputKind.USER_OUTPUT for spec in program.graph_signature.output_specs):
             raise NotRepeatable("a block that mutates its inputs or buffers")
         blocks.bodies[call.key] = program

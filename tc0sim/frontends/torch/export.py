@@ -99,19 +99,24 @@ def _exported(module: torch.nn.Module, args: tuple, kwargs: Mapping[str, Any], d
 
 
 def _repeated(module: torch.nn.Module, inputs: Mapping[str, Any]) -> Program | None:
-    """The program with each repeated block exported once (``blocks.py``); None when it does not apply."""
-    chosen = rep.repeated(module)
-    if not chosen:
-        return None
-    try:
-        with rep.opaque(module, chosen) as blocks:
-            program = _exported(module, (), inputs)
-        if not blocks.calls:
+    """The program with each repeated block exported once (``blocks.py``); None when it does not
+    apply. Blocks that differ in an attribute forward reads are tried again without such groups."""
+    for soft in (True, False):
+        chosen = rep.repeated(module, soft)
+        if not chosen:
             return None
-        rep.export_bodies(blocks, lambda block, args, kwargs: _exported(block, args, kwargs))
-    except Exception:  # whatever the reason (NotRepeatable, an export error): the plain way decides
-        return None
-    return Program(program, blocks, module, inputs)
+        try:
+            with rep.opaque(module, chosen) as blocks:
+                program = _exported(module, (), inputs)
+            if not blocks.calls:
+                return None
+            rep.export_bodies(blocks, lambda block, args, kwargs: _exported(block, args, kwargs))
+        except rep.ReadsDifference:
+            continue
+        except Exception:  # whatever the reason (NotRepeatable, an export error): the plain way decides
+            return None
+        return Program(program, blocks, module, inputs)
+    return None
 
 
 def export_program(

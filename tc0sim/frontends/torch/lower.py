@@ -22,7 +22,7 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
-from torch.export.graph_signature import InputKind, OutputKind
+from torch.export.graph_signature import InputKind, OutputKind, TensorArgument
 from torch.fx import Node
 from torch.fx.node import map_arg
 
@@ -92,6 +92,17 @@ def _check_supported(nodes: list[Node], constant: set[Node]) -> None:
 
 def _joined(prefix: str, path: str) -> str:
     return f"{prefix}.{path}" if prefix and path else prefix or path
+
+
+def _ancestors(nodes: list[Node]) -> set[Node]:
+    """The nodes and every node they read, transitively."""
+    found, pending = set(), list(nodes)
+    while pending:
+        node = pending.pop()
+        if node not in found:
+            found.add(node)
+            pending.extend(node.all_input_nodes)
+    return found
 
 
 def lower(program: Program | torch.export.ExportedProgram, example: Mapping[str, Any], builder: Builder | None = None) -> Graph:
@@ -224,12 +235,15 @@ class _Replay:
                         raise rep.NotRepeatable("a body op without a lowering")
 
     def _call(self, node: Node, env: dict[Node, Any]) -> tuple[Any, ...]:
-        """Replay the body of a block call: its outputs, in the order of the op's results."""
+        """Replay the body of a block call: its outputs, in the order of the op's results (None for
+        a result nobody reads: as in the plain export, nothing only it needs is built)."""
         call = self.blocks.calls[node.args[0]]
         body = self.blocks.bodies[call.key]
         leaves = self.blocks.arguments(node.args[0], [env[a] for a in node.args[1]])
         fixed = tuple(not isinstance(v, (Tensor, Masked)) for v in leaves)
         nodes = list(body.graph_module.graph.nodes)
+        results = [v for v, spec in zip(nodes[-1].args[0], body.graph_signature.output_specs) if isinstance(spec.arg, TensorArgument)]
+        read = {user.args[1] for user in node.users if user.target is operator.getitem}
         users = iter(leaves)
         benv: dict[Node, Any] = {}
         for bnode, spec in zip([n for n in nodes if n.op == "placeholder"], body.graph_signature.input_specs):
@@ -241,8 +255,9 @@ class _Replay:
                 name = _joined(call.path, spec.target)
                 value = _weight_value(body, spec.target)
                 benv[bnode] = self.weights[name] if value.is_floating_point() else value
-        values = self._run(nodes, benv, self._body_constant(call.key, fixed), call.path, call.kind)
-        return tuple(v for v, spec in zip(values, body.graph_signature.output_specs))
+        needed = _ancestors([r for i, r in enumerate(results) if i in read and isinstance(r, Node)])
+        self._run([n for n in nodes if n in needed], benv, self._body_constant(call.key, fixed), call.path, call.kind)
+        return tuple(benv.get(r) if isinstance(r, Node) else r for r in results)
 
     def _lower_node(self, node: Node, env: dict[Node, Any], prefix: str, kind: str) -> Any:
         args = map_arg(node.args, env.__getitem__)
