@@ -52,6 +52,12 @@ def _weight_value(program: torch.export.ExportedProgram, target: str) -> torch.T
     return program.constants[target] if found is None else found
 
 
+def _is_weight(program: torch.export.ExportedProgram, spec: Any) -> bool:
+    """A parameter or buffer that becomes a weight input (floating); any other state is folded.
+    The one rule for the outer program and for every body of a repeated block."""
+    return spec.kind in (InputKind.PARAMETER, InputKind.BUFFER) and _weight_value(program, spec.target).is_floating_point()
+
+
 def _problems(nodes: list[Node], constant: set[Node], prefix: str = "") -> tuple[Counter, Counter, dict[Any, list[str]]]:
     """The ops that read circuit values and have no lowering, the random ops, and their module paths."""
     missing: Counter = Counter()
@@ -151,7 +157,7 @@ class _Replay:
                     continue
             elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
                 value = _weight_value(program, spec.target)
-                if value.is_floating_point():
+                if _is_weight(program, spec):
                     made.append((node, spec.target, value, "weight"))
                     continue
                 self.weights[spec.target] = value
@@ -203,7 +209,7 @@ class _Replay:
                 if spec.kind == InputKind.USER_INPUT:
                     if next(users):
                         inputs.add(node)
-                elif spec.kind == InputKind.CONSTANT_TENSOR or not _weight_value(body, spec.target).is_floating_point():
+                elif not _is_weight(body, spec):
                     inputs.add(node)
             found = self._constant[(key, fixed)] = fold.constant_nodes(nodes, inputs)
         return found
@@ -223,8 +229,7 @@ class _Replay:
                 call = self.blocks.calls[node.args[0]]
                 key = call.key
                 body = self.blocks.bodies[key]
-                if any(_joined(call.path, s.target) not in weights for s in body.graph_signature.input_specs
-                       if s.kind in (InputKind.PARAMETER, InputKind.BUFFER) and _weight_value(body, s.target).is_floating_point()):
+                if any(_joined(call.path, s.target) not in weights for s in body.graph_signature.input_specs if _is_weight(body, s)):
                     raise rep.NotRepeatable("a block weight the outer program does not have")
                 fixed = self._fixed(node, lambda arg: arg in constant)
                 if (key, fixed) not in seen:
@@ -252,9 +257,7 @@ class _Replay:
             elif spec.kind == InputKind.CONSTANT_TENSOR:
                 benv[bnode] = body.constants[spec.target]
             else:
-                name = _joined(call.path, spec.target)
-                value = _weight_value(body, spec.target)
-                benv[bnode] = self.weights[name] if value.is_floating_point() else value
+                benv[bnode] = self.weights[_joined(call.path, spec.target)] if _is_weight(body, spec) else _weight_value(body, spec.target)
         needed = _ancestors([r for i, r in enumerate(results) if i in read and isinstance(r, Node)])
         self._run([n for n in nodes if n in needed], benv, self._body_constant(call.key, fixed), call.path, call.kind)
         return tuple(benv.get(r) if isinstance(r, Node) else r for r in results)
