@@ -1,7 +1,8 @@
 """The export interpreter: the tensor-level DAG as GraphML, DOT or JSON (docs/cli.md, ``tc0sim graph``).
 
-JSON round-trips exactly (``from_json(to_json(g))`` has the same nodes, attributes, inputs and
-outputs): constants are "p/q" strings, gather indices nested lists, tuples tagged. GraphML goes
+JSON round-trips exactly (``from_json(to_json(g))`` has the same nodes, attributes, inputs,
+outputs and input defaults): constants are "p/q" strings, gather indices nested lists, tuples
+tagged, default values of floating inputs hexadecimal float64 strings. GraphML goes
 through networkx with string/int attributes; DOT is written by hand with one cluster per operator
 scope and the first critical path in bold red.
 """
@@ -66,6 +67,22 @@ def _decode(value: Any) -> Any:
     raise GraphError(f"unknown tagged value {value!r} in graph JSON")
 
 
+def _encode_default(name: str, value: Any) -> Any:
+    """An input's default value: a float64 array as hexadecimal strings (exact), others as attributes."""
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        return {"floats": [float(v).hex() for v in array.astype(np.float64).reshape(-1)], "shape": list(array.shape)}
+    if array.dtype.kind in "iub":
+        return _encode(array.astype(np.int64))
+    raise GraphError(f"cannot export the default value of input {name!r} (dtype {array.dtype})")
+
+
+def _decode_default(value: Any) -> Any:
+    if isinstance(value, dict) and "floats" in value:
+        return np.array([float.fromhex(v) for v in value["floats"]], dtype=np.float64).reshape(tuple(value["shape"]))
+    return _decode(value)
+
+
 def critical_path(depth_result: DepthResult | None) -> list[int]:
     """Node ids of the witness of the first critical vector ([] without a depth result)."""
     if depth_result is None or not depth_result.critical:
@@ -98,6 +115,7 @@ def to_json(graph: Graph, depth_result: DepthResult | None = None) -> dict[str, 
         ],
         "inputs": dict(graph.inputs),
         "outputs": dict(graph.outputs),
+        "defaults": {name: _encode_default(name, v) for name, v in graph.defaults.items()},
     }
 
 
@@ -123,6 +141,11 @@ def from_json(data: dict[str, Any]) -> Graph:
         graph.nodes.append(Node(node_id, prim, shape, inputs, attrs, scope, item["name"]))
     graph.inputs = {k: int(v) for k, v in data["inputs"].items()}
     graph.outputs = {k: int(v) for k, v in data["outputs"].items()}
+    graph.defaults = {k: _decode_default(v) for k, v in data.get("defaults", {}).items()}
+    for name, value in graph.defaults.items():
+        node = graph.inputs.get(name)
+        if node is None or tuple(np.shape(value)) != graph.nodes[node].shape:
+            raise GraphError(f"default value of {name!r}: no input of that name and shape {tuple(np.shape(value))}")
     return graph
 
 

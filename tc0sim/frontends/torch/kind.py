@@ -149,8 +149,9 @@ def _size(entry: Any, dims: Mapping[str, int], where: str) -> int:
     raise ConfigError(f"kind 'torch': {where}: expected a size ≥ 0 or an expression in the dims {', '.join(dims) or '(none)'}, got {entry!r}")
 
 
-def example_inputs(inputs: Any, dims: Mapping[str, int], default_dtype: Any) -> dict[str, Any]:
-    """Example tensors of the declared shapes and dtypes (zeros: only shapes matter to the trace)."""
+def example_inputs(inputs: Any, dims: Mapping[str, int], default_dtype: Any, device: Any = None) -> dict[str, Any]:
+    """Example tensors of the declared shapes and dtypes (zeros: only shapes matter to the trace), on
+    ``device`` (the module's: a module made on the meta device is traced on meta inputs)."""
     import torch
 
     if not isinstance(inputs, dict) or not inputs:
@@ -166,7 +167,7 @@ def example_inputs(inputs: Any, dims: Mapping[str, int], default_dtype: Any) -> 
         if dtype is not None and dtype not in DTYPES:
             raise ConfigError(f"kind 'torch': inputs.{name}.dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
         shape = [_size(s, dims, f"inputs.{name}.shape[{i}]") for i, s in enumerate(spec["shape"])]
-        out[name] = torch.zeros(shape, dtype=getattr(torch, dtype) if dtype else default_dtype)
+        out[name] = torch.zeros(shape, dtype=getattr(torch, dtype) if dtype else default_dtype, device=device)
     return out
 
 
@@ -181,7 +182,8 @@ def _build(b: Builder, dims: dict[str, int], params: dict[str, Any]) -> dict[str
     if not isinstance(module, torch.nn.Module):
         raise ConfigError(f"kind 'torch': {params['module']} returned {type(module).__name__}, not a torch.nn.Module")
     floating = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
-    example = example_inputs(params.get("inputs"), dims, floating)
+    device = next((t.device for t in (*module.parameters(), *module.buffers()) if t.device.type == "meta"), None)
+    example = example_inputs(params.get("inputs"), dims, floating, device)
     accepted = inspect.signature(module.forward).parameters
     unknown = [name for name in example if name not in accepted]
     if unknown and not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
