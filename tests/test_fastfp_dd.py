@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from reference import round_fraction, sqrt_p
 
-from tc0sim.ddarith import dd_exp
+from tc0sim.ddjit import dd_exp
 from tc0sim.fastfp_dd import MAX_P, MIN_P, Kernels53, supports
 from tc0sim.fp import Format, FpArithmeticError
 
