@@ -20,6 +20,7 @@ import numpy as np
 __all__ = ["EXP_DD_RELATIVE_ERROR", "certify", "dd_exp", "exp_p", "sum_rows"]
 
 jit = numba.njit(cache=True, nogil=True)
+inline = numba.njit(cache=True, nogil=True, inline="always")
 
 U = 2.0**-53
 _ABS = 0x7FFF_FFFF_FFFF_FFFF
@@ -59,24 +60,24 @@ EXP_MIN_X, EXP_MAX_X = -708.39, 709.78
 binary64, and e^x < 2^1024."""
 
 
-@jit
+@inline
 def _bits(x: float) -> int:
     return np.float64(x).view(np.int64)
 
 
-@jit
+@inline
 def _float(b: int) -> float:
     return np.int64(b).view(np.float64)
 
 
-@jit
+@inline
 def _two_sum_error(a: float, b: float, s: float) -> float:
     """a + b − s exactly, for s = fl(a + b) (Knuth's TwoSum)."""
     bb = s - a
     return (a - (s - bb)) + (b - bb)
 
 
-@jit
+@inline
 def _product_error(a: float, b: float, s: float) -> float:
     """a·b − s exactly, for s = fl(a·b) without over- or underflow (Dekker, Veltkamp's split)."""
     c = _VELTKAMP * a
@@ -88,7 +89,7 @@ def _product_error(a: float, b: float, s: float) -> float:
     return (((ah * bh - s) + ah * bl) + al * bh) + al * bl
 
 
-@jit
+@inline
 def _square_error(a: float, s: float) -> float:
     """a² − s exactly, for s = fl(a²): Dekker's product with its two middle terms added at once."""
     c = _VELTKAMP * a
@@ -97,19 +98,20 @@ def _square_error(a: float, s: float) -> float:
     return ((ah * ah - s) + 2.0 * (ah * al)) + al * al
 
 
-@jit
+@inline
 def _certify(hi: float, lo: float, bound: float, exact: bool, p: int) -> tuple[float, bool]:
     """(round_p(x), certain) for a real x within ``bound`` of hi + lo, |lo| <= ulp(hi)/2
     (``exact``: x = hi + lo). Theorem 1 rounds hi with lo's sign at a midpoint; Theorem 2
-    certifies when no p-bit midpoint lies within bound of hi + lo; NaN where not certain."""
+    certifies when no p-bit midpoint lies within bound of hi + lo; NaN where not certain.
+    Branch-free (``&``, ``|`` and selects), so that loops over it vectorise."""
     shift = 53 - p
     b = _bits(hi)
     if shift:
         half = np.int64(1) << (shift - 1)
-        t = ((b >> shift) & 1) + half - 1
-        if (b & ((np.int64(1) << shift) - 1)) == half and lo != 0.0:
-            t = half if (lo > 0.0) == (hi > 0.0) else half - 1
-        b = (b + t) & ~((np.int64(1) << shift) - 1)
+        low = (np.int64(1) << shift) - 1
+        at_mid = ((b & low) == half) & (lo != 0.0)
+        t = (half if (lo > 0.0) == (hi > 0.0) else half - 1) if at_mid else ((b >> shift) & 1) + half - 1
+        b = (b + t) & ~low
     r = _float(b)
     sign = math.copysign(1.0, r)
     away = ((hi - r) + lo) * sign > 0.0  # hi + lo lies beyond |r|, away from zero
@@ -118,8 +120,8 @@ def _certify(hi: float, lo: float, bound: float, exact: bool, p: int) -> tuple[f
     toward = delta * 0.5 if (rb & _FRACTION) == 0 else delta
     offset = (abs(hi) - abs(r)) - (delta if away else -toward)  # |hi| − m, exact
     dist = abs(offset + lo * sign)
-    certain = dist > bound + bound * 2.0**-50 and bound < toward * 0.25 and rb >= (np.int64(p + 2) << 52)
-    ok = (_LO_BITS <= rb <= _HI_BITS and (certain or exact)) or (exact and hi == 0.0)
+    certain = (dist > bound + bound * 2.0**-50) & (bound < toward * 0.25) & (rb >= (np.int64(p + 2) << 52))
+    ok = ((rb >= _LO_BITS) & (rb <= _HI_BITS) & (certain | exact)) | (exact & (hi == 0.0))
     return (r if ok else np.nan), ok
 
 
@@ -132,13 +134,13 @@ def certify(hi: np.ndarray, lo: np.ndarray, bound: np.ndarray, exact: np.ndarray
         flagged[i] = not ok
 
 
-@jit
+@inline
 def _dd_exp(x: float) -> tuple[float, float, float]:
     """(hi, lo, bound), |e^x − (hi + lo)| <= bound = 2^-71·|hi| + 2^-1074, |lo| <= ulp(hi)/2;
     bound infinite outside [EXP_MIN_X, EXP_MAX_X] (and for NaN). Steps and error budget:
     docs/semantics.md §2.7 (Cody–Waite reduction in three parts, degree-7 Taylor, Tang's table)."""
-    if not EXP_MIN_X <= x <= EXP_MAX_X:
-        return np.nan, np.nan, np.inf
+    inside = (x >= EXP_MIN_X) & (x <= EXP_MAX_X)  # False for NaN
+    x = x if inside else 0.0
     n = (x * _INV_STEP + _SHIFTER) - _SHIFTER
     r1 = x - n * _L1  # exact (docs)
     t2 = n * _L2
@@ -165,7 +167,7 @@ def _dd_exp(x: float) -> tuple[float, float, float]:
     lo = _two_sum_error(ph, pl, hi)
     scale = _float(((ni >> 6) + 1023) << 52)  # 2^k, normal
     hi, lo = hi * scale, lo * scale  # hi exact unless subnormal (then never certified); lo within 2^-1075
-    return hi, lo, abs(hi) * EXP_DD_RELATIVE_ERROR + 2.0**-1074
+    return hi, lo, abs(hi) * EXP_DD_RELATIVE_ERROR + 2.0**-1074 if inside else np.inf
 
 
 @jit
@@ -193,20 +195,24 @@ def exp_p(x: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
         flagged[i] = not ok
 
 
+SMALL_ROW = 32
+"""Rows of at most this many terms are summed by the compensated sum first, all rows at once
+(the loop over rows vectorises); longer rows by the extraction first, a row at a time."""
+
+
 @jit
-def _extracted_row(t: np.ndarray, p: int) -> tuple[float, bool]:
-    """Rump–Ogita–Oishi extraction: σ = 2^⌈log2(2k·max|t|)⌉, q = (σ + t) − σ summed exactly in any
-    order, the remainders t − q within 2·k²·u²·σ; four interleaved accumulators of each."""
+def _extracted_row(t: np.ndarray, p: int, c: int) -> tuple[float, bool]:
+    """Rump–Ogita–Oishi extraction: σ = 2^(E + c) >= 2k·max|t| (2^E > max|t|, 2^c >= 2k), the
+    q = (σ + t) − σ summed exactly in any order, the remainders t − q within 2·k²·u²·σ; four
+    interleaved accumulators of each. No certificate for a zero or non-finite max|t|."""
     k = t.size
-    mu = 0.0
+    top = 0
     for i in range(k):
-        a = abs(t[i])
-        if not a <= 1.7976931348623157e308:  # inf or NaN: no certificate
-            return np.nan, False
-        mu = max(mu, a)
-    sigma = math.ldexp(1.0, math.frexp(mu)[1] + math.ceil(math.log2(2 * k)))
-    if mu == 0.0 or not sigma < np.inf or k * U > 2.0**-10:
+        top = max(top, _bits(t[i]) & _ABS)  # the bits of max|t| (NaN and inf above _HI_BITS)
+    field = (top >> 52) + 1 + c  # σ's biased exponent (for a subnormal max, σ = 2^(c − 1022))
+    if top == 0 or top > _HI_BITS or field > 2046 or k * U > 2.0**-10:
         return np.nan, False
+    sigma = _float(field << 52)
     q0 = q1 = q2 = q3 = r0 = r1 = r2 = r3 = 0.0
     body = k - k % 4
     for i in range(0, body, 4):
@@ -226,34 +232,66 @@ def _extracted_row(t: np.ndarray, p: int) -> tuple[float, bool]:
     return _certify(hi, _two_sum_error(qs, rs, hi), sigma * (2.0 * k * k * U * U), False, p)
 
 
-@jit
-def _compensated_row(t: np.ndarray, p: int) -> tuple[float, bool]:
-    """Sequential TwoSums: Σt = s + Σe exactly; the e summed with TwoSums too, Σe = c + Σf, and
-    a = fl Σ|f| bounds Σ|f| within the factor 1 + g (docs). Exact when a = 0; an exact zero has
-    MPFR's sign (−0 only when every term is −0, which is when the IEEE sum s is −0)."""
-    k = t.size
-    s, c, a = t[0], 0.0, 0.0
-    for i in range(1, k):
-        s1 = s + t[i]
-        e = _two_sum_error(s, t[i], s1)
-        s = s1
-        c1 = c + e
-        a += abs(_two_sum_error(c, e, c1))
-        c = c1
+@inline
+def _compensated_step(s: float, c: float, a: float, t: float) -> tuple[float, float, float]:
+    """One term of the compensated sum: s + t = s' + e and c + e = c' + f exactly (TwoSums);
+    a accumulates |f|."""
+    s1 = s + t
+    e = _two_sum_error(s, t, s1)
+    c1 = c + e
+    return s1, c1, a + abs(_two_sum_error(c, e, c1))
+
+
+@inline
+def _compensated_result(s: float, c: float, a: float, k: int, p: int) -> tuple[float, bool]:
+    """Σt = s + c + Σf, |Σf| <= a·(1 + g) (docs), certified; exact when a = 0. An exact zero has
+    MPFR's sign: −0 only when every term is −0, which is when the IEEE sum s is −0."""
     hi = s + c
     lo = _two_sum_error(s, c, hi)
-    if s == 0.0 and c == 0.0:
-        hi = s
+    hi = s if (s == 0.0) & (c == 0.0) else hi
     g = 2.0**-40 if k <= 2048 else 4.0 * k * U
-    return _certify(hi, lo, a + a * g, a == 0.0 and abs(hi) < np.inf, p)
+    return _certify(hi, lo, a + a * g, (a == 0.0) & (abs(hi) < np.inf), p)
+
+
+@jit
+def _compensated_row(t: np.ndarray, p: int) -> tuple[float, bool]:
+    """The compensated sum of one row, term after term."""
+    s, c, a = t[0], 0.0, 0.0
+    for i in range(1, t.size):
+        s, c, a = _compensated_step(s, c, a, t[i])
+    return _compensated_result(s, c, a, t.size, p)
+
+
+@jit
+def _compensated_columns(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    """The compensated sum of every row at once, a column at a time (vectorised over rows)."""
+    n, k = rows.shape
+    s, c, a = rows[:, 0].copy(), np.zeros(n), np.zeros(n)
+    for j in range(1, k):
+        for i in range(n):
+            s[i], c[i], a[i] = _compensated_step(s[i], c[i], a[i], rows[i, j])
+    for i in range(n):
+        out[i], ok = _compensated_result(s[i], c[i], a[i], k, p)
+        flagged[i] = not ok
 
 
 @jit
 def sum_rows(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
-    """round_p(Σ row) of each row of a C-contiguous (n, k >= 1) array: extraction, then the
-    compensated sum for the rows it leaves; rows neither certifies are flagged (NaN)."""
-    for i in range(rows.shape[0]):
-        r, ok = _extracted_row(rows[i], p)
+    """round_p(Σ row) of each row of a C-contiguous (n, k >= 1) array by the extraction and the
+    compensated sum (the cheaper first, by SMALL_ROW); rows neither certifies are flagged (NaN)."""
+    n, k = rows.shape
+    c = 0
+    while (1 << c) < 2 * k:
+        c += 1
+    if k <= SMALL_ROW:
+        _compensated_columns(rows, p, out, flagged)
+        for i in range(n):
+            if flagged[i]:
+                out[i], ok = _extracted_row(rows[i], p, c)
+                flagged[i] = not ok
+        return
+    for i in range(n):
+        r, ok = _extracted_row(rows[i], p, c)
         if not ok:
             r, ok = _compensated_row(rows[i], p)
         out[i] = r
