@@ -351,6 +351,17 @@ def test_sums_at_the_range_limits(p: int) -> None:
     assert flagged.tolist()[:3] == [True, True, True] and r[3] == 0 and r[4] == 0
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 40])  # rows summed a column at a time (k <= 32) and one by one
+def test_zero_sums_have_mpfr_sign(k: int) -> None:
+    """An exact zero sum is −0 only when every term is −0 (MPFR's mpfr_sum, round to nearest)."""
+    rows = np.array([[-0.0] * k, [0.0] * k, [-0.0] * (k - 1) + [0.0], [1.5] * (k - 1) + [-1.5 * (k - 1)]])
+    for p in (26, 53):
+        r, flagged = Kernels53(p).sum(rows, axis=1)
+        expected = oracle_reduce(Format(p), "sum", rows)
+        assert not flagged.any() and (r == 0).all()
+        assert [math.copysign(1, v) for v in r] == [math.copysign(1, float(v)) for v in expected]
+
+
 @pytest.mark.parametrize("p", PRECISIONS)
 @pytest.mark.parametrize("k", [1, 2, 3, 8, 40])
 def test_products_match_mpfr(p: int, k: int) -> None:
