@@ -17,7 +17,7 @@ import gmpy2
 import numba
 import numpy as np
 
-__all__ = ["EXP_DD_RELATIVE_ERROR", "certify", "dd_exp", "exp_p", "sum_rows"]
+__all__ = ["EXP_DD_RELATIVE_ERROR", "certify", "dd_exp", "exp_p", "round_off_midpoints", "sum_rows"]
 
 jit = numba.njit(cache=True, nogil=True)
 inline = numba.njit(cache=True, nogil=True, inline="always")
@@ -123,6 +123,24 @@ def _certify(hi: float, lo: float, bound: float, exact: bool, p: int) -> tuple[f
     certain = (dist > bound + bound * 2.0**-50) & (bound < toward * 0.25) & (rb >= (np.int64(p + 2) << 52))
     ok = ((rb >= _LO_BITS) & (rb <= _HI_BITS) & (certain | exact)) | (exact & (hi == 0.0))
     return (r if ok else np.nan), ok
+
+
+@jit
+def round_off_midpoints(s: np.ndarray, p: int, at_mid: np.ndarray) -> int:
+    """Round the flat float64 array s (p < 53) to p bits in place, ties to even on the bit
+    pattern (docs §2.1), except where s is exactly a p-bit midpoint: those are left as they are,
+    marked True in ``at_mid`` and counted (Theorem 1 needs their residual's sign)."""
+    shift = 53 - p
+    half = np.int64(1) << (shift - 1)
+    low = (np.int64(1) << shift) - 1
+    count = 0
+    for i in range(s.size):
+        b = _bits(s[i])
+        mid = (b & low) == half
+        at_mid[i] = mid
+        count += 1 if mid else 0
+        s[i] = s[i] if mid else _float((b + ((b >> shift) & 1) + half - 1) & ~low)
+    return count
 
 
 @jit

@@ -133,22 +133,18 @@ class Kernels53:
         """Round the C-contiguous s, |x − s| <= ulp_53(s)/2, to p bits in place as x, where
         ``residual(i)`` gives a value with the sign of x − s at the flat indices i where s is a
         p-bit midpoint (0: x = s, a true tie), or at every element for i = None."""
-        b = s.reshape(-1).view(np.int64)
-        at_mid = (b & self.low_mask) == self.half
-        t = np.right_shift(b, self.s)
-        t &= 1
-        t += self.half - 1
+        flat = s.reshape(-1)
+        at_mid = np.empty(flat.size, bool)
+        count = ddjit.round_off_midpoints(flat, self.p, at_mid)  # one pass; midpoints left
+        if not count:
+            return
         mid = np.flatnonzero(at_mid)
-        if 8 * mid.size > b.size:  # p near 53: cheaper on every element than gathered
-            res = residual(None)
-            up = np.where(res == 0, t, self.half - 1 + ((res > 0) == (s.reshape(-1) > 0)))
-            t = np.where(at_mid, up, t)
-        elif mid.size:
-            res = residual(mid)
-            away = (res > 0) == (s.reshape(-1)[mid] > 0)
-            t[mid] = np.where(res == 0, t[mid], self.half - 1 + away)
-        b += t
-        b &= self.keep_mask
+        # p near 53 (many midpoints): the residual is cheaper on every element than gathered
+        res = residual(None)[mid] if 8 * count > flat.size else residual(mid)
+        b = flat.view(np.int64)
+        bm = b[mid]
+        t = np.where(res == 0, ((bm >> self.s) & 1) + self.half - 1, self.half - 1 + ((res > 0) == (flat[mid] > 0)))
+        b[mid] = (bm + t) & self.keep_mask
 
     def round(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """round_p of arbitrary binary64 values (one rounding of an exact input); subnormal,

@@ -281,14 +281,14 @@ class Variant:
 
 VARIANTS = (
     Variant(fastfp.supports, FastRun, 48),
-    Variant(lambda p: p == fastfp_dd.MAX_P, WideRun, 80),
+    Variant(lambda p: fastfp_dd.MIN_P <= p <= 48 or p == fastfp_dd.MAX_P, WideRun, 96),
     Variant(fastfp_dd.supports, WideRun, 144),
 )
 """The fast engine's variants by precision, the first whose ``supports(p)`` holds. Work bytes,
 against tracemalloc's peak on a fused 128³ matmul and a 256 × 512 layer norm: with 48 the
-estimate is 2.2–2.5 times the peak at p = 24; p = 52 (midpoint residuals on every element)
-needs about 126, and with 144 the estimate is 1.15–1.25 times the peak there, 1.7–4.4 times at
-p = 40; p = 53 (no residuals, fused sums and exp) with 80: 4.1 times."""
+estimate is 2.2–2.5 times the peak at p = 24; with 80, 1.07–5.5 times at 26 <= p <= 48 and 4.1
+times at p = 53 (fused rounding, sums and exp); 50 <= p <= 52 (the midpoint residual on every
+element) need about 126, and with 144 the estimate is 1.23–1.66 times the peak there."""
 
 LIMIT = "the fast engine supports 2 <= p <= 53 (p-bit values are float64 values)"
 
