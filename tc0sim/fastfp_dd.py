@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tc0sim import ddjit
 from tc0sim.ddarith import dd_product, product_error, two_sum_error
 
 __all__ = ["MIN_P", "MAX_P", "Kernels53", "supports"]
@@ -102,6 +101,9 @@ class Kernels53:
         self.low_mask = np.int64((1 << self.s) - 1)
         self.keep_mask = np.int64(~((1 << self.s) - 1))
         self._work = np.empty(0, dtype=np.int64)
+        from tc0sim import ddjit  # numba (0.1 s to import) only for a run at these precisions
+
+        self.jit = ddjit
 
     maps = frozenset(BINARY64) | {"exp"}
     """The elementwise primitives ``map`` computes (by kernel name)."""
@@ -135,7 +137,7 @@ class Kernels53:
         p-bit midpoint (0: x = s, a true tie), or at every element for i = None."""
         flat = s.reshape(-1)
         at_mid = np.empty(flat.size, bool)
-        count = ddjit.round_off_midpoints(flat, self.p, at_mid)  # one pass; midpoints left
+        count = self.jit.round_off_midpoints(flat, self.p, at_mid)  # one pass; midpoints left
         if not count:
             return
         mid = np.flatnonzero(at_mid)
@@ -207,7 +209,7 @@ class Kernels53:
         hi, lo, bound, exact = np.broadcast_arrays(*(np.asarray(a) for a in (hi, lo, bound, exact)))
         flat = [np.ascontiguousarray(a, dtype=t).reshape(-1) for a, t in ((hi, float), (lo, float), (bound, float), (exact, bool))]
         r, flagged = np.empty(hi.shape), np.empty(hi.shape, bool)
-        ddjit.certify(*flat, self.p, r.reshape(-1), flagged.reshape(-1))
+        self.jit.certify(*flat, self.p, r.reshape(-1), flagged.reshape(-1))
         return r, flagged
 
     def exp(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +218,7 @@ class Kernels53:
         x = np.ascontiguousarray(np.broadcast_to(x, out.shape) if out is not None else x, dtype=np.float64)
         r = np.empty(x.shape) if out is None else out
         flagged = np.empty(x.shape, bool)
-        ddjit.exp_p(x.reshape(-1), self.p, r.reshape(-1), flagged.reshape(-1))
+        self.jit.exp_p(x.reshape(-1), self.p, r.reshape(-1), flagged.reshape(-1))
         return r, flagged
 
     # --- reductions ------------------------------------------------------------------------
@@ -238,7 +240,7 @@ class Kernels53:
         n, k = rows.shape
         r, flagged = np.zeros(n), np.zeros(n, bool)
         if k:
-            ddjit.sum_rows(rows, self.p, r, flagged)
+            self.jit.sum_rows(rows, self.p, r, flagged)
         return r.reshape(out_shape), flagged.reshape(out_shape)
 
     def prod(self, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
