@@ -17,7 +17,7 @@ import gmpy2
 import numba
 import numpy as np
 
-__all__ = ["EXP_DD_RELATIVE_ERROR", "certify", "dd_exp", "exp_p", "round_off_midpoints", "sum_rows"]
+__all__ = ["EXP_DD_RELATIVE_ERROR", "add_p", "certify", "dd_exp", "exp_p", "round_midpoints", "round_off_midpoints", "sum_rows"]
 
 jit = numba.njit(cache=True, nogil=True)
 inline = numba.njit(cache=True, nogil=True, inline="always")
@@ -99,20 +99,36 @@ def _square_error(a: float, s: float) -> float:
 
 
 @inline
+def _round_p(s: float, residual: float, p: int) -> float:
+    """round_p(x) for |x − s| <= ulp_53(s)/2, ``residual`` of the sign of x − s (Theorem 1 on the
+    bit pattern: ties to even, except at a midpoint s with x != s, rounded to x's side)."""
+    shift = 53 - p
+    b = _bits(s)
+    if shift:
+        half = np.int64(1) << (shift - 1)
+        low = (np.int64(1) << shift) - 1
+        at_mid = ((b & low) == half) & (residual != 0.0)
+        t = (half if (residual > 0.0) == (s > 0.0) else half - 1) if at_mid else ((b >> shift) & 1) + half - 1
+        b = (b + t) & ~low
+    return _float(b)
+
+
+@jit
+def round_midpoints(s: np.ndarray, mid: np.ndarray, residual: np.ndarray, p: int) -> None:
+    """Round s[mid[j]], a p-bit midpoint, in place by Theorem 1 with residual[j] of the sign of
+    x − s (0: a true tie, to even)."""
+    for j in range(mid.size):
+        s[mid[j]] = _round_p(s[mid[j]], residual[j], p)
+
+
+@inline
 def _certify(hi: float, lo: float, bound: float, exact: bool, p: int) -> tuple[float, bool]:
     """(round_p(x), certain) for a real x within ``bound`` of hi + lo, |lo| <= ulp(hi)/2
     (``exact``: x = hi + lo). Theorem 1 rounds hi with lo's sign at a midpoint; Theorem 2
     certifies when no p-bit midpoint lies within bound of hi + lo; NaN where not certain.
     Branch-free (``&``, ``|`` and selects), so that loops over it vectorise."""
-    shift = 53 - p
-    b = _bits(hi)
-    if shift:
-        half = np.int64(1) << (shift - 1)
-        low = (np.int64(1) << shift) - 1
-        at_mid = ((b & low) == half) & (lo != 0.0)
-        t = (half if (lo > 0.0) == (hi > 0.0) else half - 1) if at_mid else ((b >> shift) & 1) + half - 1
-        b = (b + t) & ~low
-    r = _float(b)
+    r = _round_p(hi, lo, p)
+    b = _bits(r)
     sign = math.copysign(1.0, r)
     away = ((hi - r) + lo) * sign > 0.0  # hi + lo lies beyond |r|, away from zero
     rb = b & _ABS
@@ -141,6 +157,21 @@ def round_off_midpoints(s: np.ndarray, p: int, at_mid: np.ndarray) -> int:
         count += 1 if mid else 0
         s[i] = s[i] if mid else _float((b + ((b >> shift) & 1) + half - 1) & ~low)
     return count
+
+
+@jit
+def add_p(a: np.ndarray, b: np.ndarray, sign: float, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    """round_p(a + sign·b) over flat arrays in one pass (sign ±1: add, sub): the binary64 sum s,
+    rounded by Theorem 1 with TwoSum's exact residual; flagged (NaN) unless normal or an exact
+    zero (a binary64 sum is 0 only when exact, with IEEE 754's sign, which is MPFR's)."""
+    for i in range(out.size):
+        y = b[i] * sign
+        s = a[i] + y
+        r = _round_p(s, _two_sum_error(a[i], y, s), p)
+        rb = _bits(r) & _ABS
+        ok = ((rb >= _LO_BITS) & (rb <= _HI_BITS)) | (s == 0.0)
+        out[i] = r if ok else np.nan
+        flagged[i] = not ok
 
 
 @jit

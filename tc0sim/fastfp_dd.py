@@ -82,6 +82,9 @@ BINARY64: dict[str, Callable[..., np.ndarray]] = {
 }
 """The correctly rounded binary64 operation of each basic primitive (IEEE 754)."""
 
+SIGN_OF_B: dict[str, float] = {"add": 1.0, "sub": -1.0}
+"""The primitives a + (±b) that ``map`` computes in one fused pass, rounding included."""
+
 EXACT_ZERO: dict[str, Callable[..., np.ndarray]] = {
     "add": lambda a, b: a == -b, "sub": lambda a, b: a == b, "mul": lambda a, b: (a == 0) | (b == 0),
     "div": lambda a, b: (a == 0) & (b != 0), "sqrt": lambda a: a == 0,
@@ -97,9 +100,6 @@ class Kernels53:
             raise ValueError(f"the double-double kernels support {MIN_P} <= p <= {MAX_P}, got {p}")
         self.p = p
         self.s = 53 - p
-        self.half = (1 << self.s) >> 1
-        self.low_mask = np.int64((1 << self.s) - 1)
-        self.keep_mask = np.int64(~((1 << self.s) - 1))
         self._work = np.empty(0, dtype=np.int64)
         from tc0sim import ddjit  # numba (0.1 s to import) only for a run at these precisions
 
@@ -143,10 +143,7 @@ class Kernels53:
         mid = np.flatnonzero(at_mid)
         # p near 53 (many midpoints): the residual is cheaper on every element than gathered
         res = residual(None)[mid] if 8 * count > flat.size else residual(mid)
-        b = flat.view(np.int64)
-        bm = b[mid]
-        t = np.where(res == 0, ((bm >> self.s) & 1) + self.half - 1, self.half - 1 + ((res > 0) == (flat[mid] > 0)))
-        b[mid] = (bm + t) & self.keep_mask
+        self.jit.round_midpoints(flat, mid, np.ascontiguousarray(res, dtype=np.float64), self.p)
 
     def round(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """round_p of arbitrary binary64 values (one rounding of an exact input); subnormal,
@@ -173,6 +170,11 @@ class Kernels53:
         shape = np.broadcast_shapes(*(a.shape for a in args))
         s = np.empty(shape) if out is None else out
         assert s.shape == shape and s.flags.c_contiguous
+        if prim in SIGN_OF_B:  # one fused pass (ddjit.add_p)
+            a, b = (np.ascontiguousarray(np.broadcast_to(v, shape)).reshape(-1) for v in args)
+            flagged = np.empty(shape, bool)
+            self.jit.add_p(a, b, SIGN_OF_B[prim], self.p, s.reshape(-1), flagged.reshape(-1))
+            return s, flagged
         with np.errstate(all="ignore"):
             BINARY64[prim](*args, out=s)
 
