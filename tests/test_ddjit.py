@@ -1,4 +1,5 @@
-"""The fused double-double exponential (tc0sim.ddjit.exp_p through Kernels53.exp) against MPFR.
+"""The compiled kernels (tc0sim.ddjit, through Kernels53) against MPFR: the double-double
+exponential above all (exp_p through Kernels53.exp), and the signs of zero sums.
 
 Oracles, none of them the code under test: the MPFR Format of tc0sim.fp on exactly converted
 p-bit arguments, and MPFR at 300 bits for the distance of e^x to the nearest p-bit midpoint.
@@ -10,10 +11,12 @@ the certification floor, F_p's underflow, tiny |x|, ±0 and huge negative argume
 
 from __future__ import annotations
 
+import math
+
 import gmpy2
 import numpy as np
 import pytest
-from test_fastfp_dd import PRECISIONS, check, check_fast, mpfr_result, oracle_map, random_fp
+from test_fastfp_dd import PRECISIONS, check, check_fast, mpfr_result, oracle_map, oracle_reduce, random_fp
 
 from tc0sim.fastfp_dd import Kernels53
 from tc0sim.fp import Format
@@ -97,3 +100,14 @@ def test_exp_writes_into_out_and_broadcasts() -> None:
     r, flagged = K.exp(np.array([0.0, 1.0, -1.0]), out=out)
     assert r is out and not flagged.any()
     assert out.tolist() == [[1.0, float(gmpy2.exp(1)), float(gmpy2.exp(-1))]] * 2
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 40])  # rows summed a column at a time (k <= 32) and one by one
+def test_zero_sums_have_mpfr_sign(k: int) -> None:
+    """An exact zero sum is −0 only when every term is −0 (MPFR's mpfr_sum, round to nearest)."""
+    rows = np.array([[-0.0] * k, [0.0] * k, [-0.0] * (k - 1) + [0.0], [1.5] * (k - 1) + [-1.5 * (k - 1)]])
+    for p in (26, 53):
+        r, flagged = Kernels53(p).sum(rows, axis=1)
+        expected = oracle_reduce(Format(p), "sum", rows)
+        assert not flagged.any() and (r == 0).all()
+        assert [math.copysign(1, v) for v in r] == [math.copysign(1, float(v)) for v in expected]
