@@ -5,7 +5,8 @@ of bench_eval.py (matmul 512³ and 256³, attention, layer norm, the var and flo
 inputs normal(0, 1)·0.3). Per workload and precision, in one process run:
 
 * fast: ``evaluate(engine="fast", values="float64")``, timed alternately with numpy (best of
-  ``--repeat``, more for short workloads, as in bench_eval.py);
+  ``--repeat``, more for short workloads, as in bench_eval.py); a first run, not counted, loads
+  (or compiles) the numba kernels of tc0sim.ddjit;
 * numpy: the same DAG node by node in plain float64 ufuncs, no rounding (bench_eval.numpy_float64);
 * MPFR: ``evaluate(engine="mpfr")``, one run (on the matmuls a slice of the rows, scaled up); the
   fast engine's outputs are checked bit for bit against it where it ran on the whole graph.

@@ -17,27 +17,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tc0sim.ddarith import U, compensated_sum, dd_exp, dd_product, extracted_sum, product_error, reducible, two_sum_error
+from tc0sim.ddarith import dd_product, product_error, two_sum_error
 
-__all__ = ["MIN_P", "MAX_P", "EXP_RELATIVE_ERROR", "NUMPY_EXP_MAX_P", "PLAIN_SUM_LIMIT", "Kernels53", "supports"]
+__all__ = ["MIN_P", "MAX_P", "Kernels53", "supports"]
 
 MIN_P, MAX_P = 26, 53
 """The precisions served here (p <= 25 has tc0sim.fastfp; above 53 a value is not a float64)."""
 
-EXP_RELATIVE_ERROR = 2.0**-40
-"""Bound assumed on numpy exp's relative error, as in tc0sim.fastfp (documented <= 1 ulp)."""
-
-NUMPY_EXP_MAX_P = 32
-"""Up to this p numpy's exp is tried first (it leaves about 2^(p−39) of the elements uncertified,
-which the double-double exp then takes); above it the double-double exp does all of them."""
-
-PLAIN_SUM_LIMIT = 44
-"""A ⊕ of k terms first tries the plain binary64 sum when p + log2(k) <= this (beyond it the
-bound 2·k·u·Σ|t| covers most p-bit midpoint gaps and certifies almost nothing)."""
-
 _ABS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
-_EXP_FIELD = np.int64(0x7FF0_0000_0000_0000)
-_FRACTION = np.int64(0x000F_FFFF_FFFF_FFFF)
 _LO_BITS = int(np.float64(2.0**-1022).view(np.int64)) + 1
 _HI_BITS = int(np.float64(np.finfo(np.float64).max).view(np.int64))
 
@@ -95,6 +82,9 @@ BINARY64: dict[str, Callable[..., np.ndarray]] = {
 }
 """The correctly rounded binary64 operation of each basic primitive (IEEE 754)."""
 
+SIGN_OF_B: dict[str, float] = {"add": 1.0, "sub": -1.0}
+"""The primitives a + (±b) that ``map`` computes in one fused pass, rounding included."""
+
 EXACT_ZERO: dict[str, Callable[..., np.ndarray]] = {
     "add": lambda a, b: a == -b, "sub": lambda a, b: a == b, "mul": lambda a, b: (a == 0) | (b == 0),
     "div": lambda a, b: (a == 0) & (b != 0), "sqrt": lambda a: a == 0,
@@ -110,12 +100,10 @@ class Kernels53:
             raise ValueError(f"the double-double kernels support {MIN_P} <= p <= {MAX_P}, got {p}")
         self.p = p
         self.s = 53 - p
-        self.half = (1 << self.s) >> 1
-        self.low_mask = np.int64((1 << self.s) - 1)
-        self.keep_mask = np.int64(~((1 << self.s) - 1))
         self._work = np.empty(0, dtype=np.int64)
-        self.delta_min_bits = (p + 2) << 52
-        """Bits of 2^(p + 2 − 1023): |r| at least this keeps δ/2 = 2^(E_r − p − 1) normal."""
+        from tc0sim import ddjit  # numba (0.1 s to import) only for a run at these precisions
+
+        self.jit = ddjit
 
     maps = frozenset(BINARY64) | {"exp"}
     """The elementwise primitives ``map`` computes (by kernel name)."""
@@ -147,22 +135,15 @@ class Kernels53:
         """Round the C-contiguous s, |x − s| <= ulp_53(s)/2, to p bits in place as x, where
         ``residual(i)`` gives a value with the sign of x − s at the flat indices i where s is a
         p-bit midpoint (0: x = s, a true tie), or at every element for i = None."""
-        b = s.reshape(-1).view(np.int64)
-        at_mid = (b & self.low_mask) == self.half
-        t = np.right_shift(b, self.s)
-        t &= 1
-        t += self.half - 1
+        flat = s.reshape(-1)
+        at_mid = np.empty(flat.size, bool)
+        count = self.jit.round_off_midpoints(flat, self.p, at_mid)  # one pass; midpoints left
+        if not count:
+            return
         mid = np.flatnonzero(at_mid)
-        if 8 * mid.size > b.size:  # p near 53: cheaper on every element than gathered
-            res = residual(None)
-            up = np.where(res == 0, t, self.half - 1 + ((res > 0) == (s.reshape(-1) > 0)))
-            t = np.where(at_mid, up, t)
-        elif mid.size:
-            res = residual(mid)
-            away = (res > 0) == (s.reshape(-1)[mid] > 0)
-            t[mid] = np.where(res == 0, t[mid], self.half - 1 + away)
-        b += t
-        b &= self.keep_mask
+        # p near 53 (many midpoints): the residual is cheaper on every element than gathered
+        res = residual(None)[mid] if 8 * count > flat.size else residual(mid)
+        self.jit.round_midpoints(flat, mid, np.ascontiguousarray(res, dtype=np.float64), self.p)
 
     def round(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """round_p of arbitrary binary64 values (one rounding of an exact input); subnormal,
@@ -182,13 +163,18 @@ class Kernels53:
 
     def map(self, prim: str, *args: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """round_p(prim(*args)) elementwise for the basic primitives and exp (broadcasting); the
-        values written into ``out`` (C-contiguous, the broadcast shape) if given, except for exp."""
+        values written into ``out`` (C-contiguous, the broadcast shape) if given."""
         if prim == "exp":
-            return self.exp(args[0])
+            return self.exp(args[0], out=out)
         args = tuple(np.asarray(a, dtype=np.float64) for a in args)
         shape = np.broadcast_shapes(*(a.shape for a in args))
         s = np.empty(shape) if out is None else out
         assert s.shape == shape and s.flags.c_contiguous
+        if prim in SIGN_OF_B:  # one fused pass (ddjit.add_p)
+            a, b = (np.ascontiguousarray(np.broadcast_to(v, shape)).reshape(-1) for v in args)
+            flagged = np.empty(shape, bool)
+            self.jit.add_p(a, b, SIGN_OF_B[prim], self.p, s.reshape(-1), flagged.reshape(-1))
+            return s, flagged
         with np.errstate(all="ignore"):
             BINARY64[prim](*args, out=s)
 
@@ -222,39 +208,19 @@ class Kernels53:
         p-bit midpoint lies within bound of z = hi + lo: the one next to r on z's side, m, is
         farther (|hi| − m computed exactly as (|hi| − |r|) ∓ δ, δ = 2^(E_r − p), or δ/2 below a
         power of two, δ_t), and bound < δ_t/4 keeps the other one out of reach (docs, Theorem 2)."""
-        r = np.array(hi, dtype=np.float64, order="C", copy=True)
-        lo_flat = np.ascontiguousarray(lo, dtype=np.float64).reshape(-1)
-        if self.p < 53:
-            self._round_resolved(r, lambda i: lo_flat if i is None else lo_flat[i])
-        with np.errstate(all="ignore"):
-            sign = np.copysign(1.0, r)
-            away = ((hi - r) + lo) * sign > 0  # z lies beyond |r|, away from zero
-            rb = r.view(np.int64) & _ABS
-            delta = ((rb & _EXP_FIELD) - (self.p << 52)).view(np.float64)
-            toward = np.where((rb & _FRACTION) == 0, delta * 0.5, delta)
-            offset = (np.abs(hi) - np.abs(r)) - np.where(away, delta, -toward)  # |hi| − m, exact
-            dist = np.abs(offset + lo * sign)
-            certain = (dist > bound + bound * 2.0**-50) & (bound < toward * 0.25) & (rb >= self.delta_min_bits)
-            ok = self.in_range(r) & (certain | exact) | (exact & (hi == 0))
-        r[~ok] = np.nan
-        return r, ~ok
+        hi, lo, bound, exact = np.broadcast_arrays(*(np.asarray(a) for a in (hi, lo, bound, exact)))
+        flat = [np.ascontiguousarray(a, dtype=t).reshape(-1) for a, t in ((hi, float), (lo, float), (bound, float), (exact, bool))]
+        r, flagged = np.empty(hi.shape), np.empty(hi.shape, bool)
+        self.jit.certify(*flat, self.p, r.reshape(-1), flagged.reshape(-1))
+        return r, flagged
 
-    def exp(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(e^x): numpy's exp certified with EXP_RELATIVE_ERROR for p <= NUMPY_EXP_MAX_P,
-        the double-double exp (ddarith.dd_exp, error <= 2^-71) for the rest; e^0 = 1 is exact."""
-        x = np.asarray(x, dtype=np.float64)
-        zero = x == 0
-        if self.p <= NUMPY_EXP_MAX_P:
-            with np.errstate(all="ignore"):
-                y = np.exp(x)
-                bound = y * (2 * EXP_RELATIVE_ERROR)  # >= ε·e^x/(1 − ε); a power of two scaling is exact
-            r, flagged = self.certified_round(y, np.zeros_like(y), bound, zero)
-        else:
-            r, flagged = np.empty(x.shape), np.ones(x.shape, bool)
-        todo = np.flatnonzero(flagged.reshape(-1))
-        if todo.size:
-            hi, lo, bound = dd_exp(x.reshape(-1)[todo])
-            r.reshape(-1)[todo], flagged.reshape(-1)[todo] = self.certified_round(hi, lo, bound, zero.reshape(-1)[todo])
+    def exp(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(e^x) in one fused pass (tc0sim.ddjit.exp_p): the double-double exp, error
+        <= 2^-71, certified by Theorem 2; e^0 = 1 is exact. Written into ``out`` if given."""
+        x = np.ascontiguousarray(np.broadcast_to(x, out.shape) if out is not None else x, dtype=np.float64)
+        r = np.empty(x.shape) if out is None else out
+        flagged = np.empty(x.shape, bool)
+        self.jit.exp_p(x.reshape(-1), self.p, r.reshape(-1), flagged.reshape(-1))
         return r, flagged
 
     # --- reductions ------------------------------------------------------------------------
@@ -270,27 +236,13 @@ class Kernels53:
         return np.ascontiguousarray(x.transpose(kept + axes)).reshape(math.prod(out_shape), k), out_shape
 
     def sum(self, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(exact Σ) over ``axis`` (⊕, VAR Lemma 3.5 Part 3): the plain binary64 sum where
-        it certifies (small p), then each of SUM_STAGES on the rows still uncertified."""
+        """round_p(exact Σ) over ``axis`` (⊕, VAR Lemma 3.5 Part 3), one fused pass per row
+        (tc0sim.ddjit.sum_rows: certified extraction, then a compensated sum where it cancels)."""
         rows, out_shape = self._rows(x, axis)
         n, k = rows.shape
-        r = np.zeros(n)
-        flagged = np.zeros(n, bool)
-        todo = np.arange(n)
-        if k == 0:
-            return r.reshape(out_shape), flagged.reshape(out_shape)
-        if self.p + math.log2(k) <= PLAIN_SUM_LIMIT and k > 2:
-            terms, along = reducible(rows)
-            with np.errstate(all="ignore"):
-                y = terms.sum(axis=along)
-                bound = np.abs(terms).sum(axis=along) * (2.0 * k * U)  # >= γ_(k−1)·Σ|t| (Higham §4.2)
-            r, flagged = self.certified_round(y, np.zeros(n), bound, np.zeros(n, bool))
-            todo = np.flatnonzero(flagged)
-        for stage in SUM_STAGES:
-            if not todo.size:
-                break
-            r[todo], flagged[todo] = self.certified_round(*stage(rows if todo.size == n else rows[todo]))
-            todo = todo[flagged[todo]]
+        r, flagged = np.zeros(n), np.zeros(n, bool)
+        if k:
+            self.jit.sum_rows(rows, self.p, r, flagged)
         return r.reshape(out_shape), flagged.reshape(out_shape)
 
     def prod(self, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -311,8 +263,5 @@ class Kernels53:
         """⊕ ("sum") or ⊗ ("prod") over ``axis``."""
         return REDUCTIONS[prim](self, x, axis)
 
-
-SUM_STAGES = (extracted_sum, compensated_sum)
-"""The double-double sums tried in turn on the rows not yet certified."""
 
 REDUCTIONS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"sum": Kernels53.sum, "prod": Kernels53.prod}

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from reference import round_fraction, sqrt_p
 
-from tc0sim.ddarith import dd_exp
+from tc0sim.ddjit import dd_exp
 from tc0sim.fastfp_dd import MAX_P, MIN_P, Kernels53, supports
 from tc0sim.fp import Format, FpArithmeticError
 
@@ -302,11 +302,11 @@ def test_random_sums_match_mpfr(p: int, k: int) -> None:
 
 @pytest.mark.parametrize("p", PRECISIONS)
 @pytest.mark.parametrize("big_exps, max_flagged", [((20, 30), 0.01), ((50, 60), 1.0)])
-def test_sums_with_catastrophic_cancellation(p: int, big_exps: tuple[int, int], max_flagged: float) -> None:
+@pytest.mark.parametrize("k", [16, 40])  # rows of 24 terms (summed a column at a time) and of 60
+def test_sums_with_catastrophic_cancellation(p: int, big_exps: tuple[int, int], max_flagged: float, k: int) -> None:
     """Large terms that cancel exactly, shuffled among small ones: the plain binary64 sum is
     useless; the compensated sums certify a cancellation of 2^40, and what they leave is flagged."""
-    rng = np.random.default_rng([9, p, big_exps[0]])
-    n, k = 500, 40
+    rng, n = np.random.default_rng([9, p, big_exps[0], k]), 500
     big = random_fp(rng, p, rng.integers(*big_exps, (n, k // 2)))
     small = random_fp(rng, p, rng.integers(-20, 0, (n, k // 2)))
     rows = np.concatenate([big, -big[:, ::-1], small], axis=1)

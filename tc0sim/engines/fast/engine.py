@@ -279,12 +279,18 @@ class Variant:
     work_bytes: int
 
 
-VARIANTS = (Variant(fastfp.supports, FastRun, 48), Variant(fastfp_dd.supports, WideRun, 144))
+VARIANTS = (
+    Variant(fastfp.supports, FastRun, 48),
+    Variant(lambda p: fastfp_dd.MIN_P <= p <= 48 or p == fastfp_dd.MAX_P, WideRun, 96),
+    Variant(fastfp_dd.supports, WideRun, 144),
+)
 """The fast engine's variants by precision, the first whose ``supports(p)`` holds. Work bytes,
 against tracemalloc's peak on a fused 128³ matmul and a 256 × 512 layer norm: with 48 the
-estimate is 2.2–2.5 times the peak at p = 24; p = 52 (midpoint residuals on every element, the
-sums' extraction) needs about 126, and with 144 the estimate is 1.1–1.2 times the peak there,
-3.6–4.9 times at p = 40 and 53."""
+estimate is 2.2–2.5 times the peak at p = 24; with 96, 3.9–4.9 times at 26 <= p <= 48 and at
+p = 53 (one-pass rounding, sums and exp); 50 <= p <= 52 (the midpoint residual on every
+element) need about 126, and with 144 the estimate is 1.23–1.66 times the peak there. Measured
+after numba has loaded the kernels, which the first call of a process does once (about 30 MB of
+Python objects, compiling or reading its cache)."""
 
 LIMIT = "the fast engine supports 2 <= p <= 53 (p-bit values are float64 values)"
 

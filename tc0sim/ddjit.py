@@ -1,0 +1,347 @@
+"""Fused one-pass kernels of F_p for 26 <= p <= 53 (numbers layer, compiled by numba).
+
+Certified rounding of a double-double (Theorem 2 of docs/semantics.md §2.7), the certified
+double-double exponential (after P. T. P. Tang, ACM TOMS 15(2), 1989) and the certified ⊕ of a
+row (error-free extraction after S. M. Rump, T. Ogita, S. Oishi, SIAM J. Sci. Comput. 31(1), 2008,
+then a compensated sum whose bound follows its own errors), each one loop over the elements.
+Compiled with numba's defaults: IEEE binary64 arithmetic, no fast-math, so no contraction into
+FMA and no reassociation; every operation rounds once, as the proofs assume. ``cache=True``
+keeps the machine code on disk for the next process; ``nogil`` lets threads run blocks side by side.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gmpy2
+import numba
+import numpy as np
+
+__all__ = ["EXP_DD_RELATIVE_ERROR", "add_p", "certify", "dd_exp", "exp_p", "round_midpoints", "round_off_midpoints", "sum_rows"]
+
+jit = numba.njit(cache=True, nogil=True)
+inline = numba.njit(cache=True, nogil=True, inline="always")
+
+U = 2.0**-53
+_ABS = 0x7FFF_FFFF_FFFF_FFFF
+_EXP_FIELD = 0x7FF0_0000_0000_0000
+_FRACTION = 0x000F_FFFF_FFFF_FFFF
+_LO_BITS = int(np.float64(2.0**-1022).view(np.int64)) + 1
+_HI_BITS = int(np.float64(np.finfo(np.float64).max).view(np.int64))
+_VELTKAMP = 134217729.0  # 2^27 + 1
+_SHIFTER = 1.5 * 2.0**52  # fl(v + 1.5·2^52) − 1.5·2^52 = rint(v) (ties to even) for |v| < 2^51
+
+
+def _truncated(v: float, bits: int) -> float:
+    """v with its significand cut to ``bits`` bits."""
+    return float(np.int64(np.float64(v).view(np.int64) & ~np.int64((1 << (53 - bits)) - 1)).view(np.float64))
+
+
+def _exp_constants() -> tuple[float, tuple[float, float, float], np.ndarray, np.ndarray]:
+    """64/ln 2; ln 2/64 = L1 + L2 + L3 (L1, L2 of 32 bits, so N·L1 and N·L2 are exact for
+    |N| < 2^21); 2^(j/64) = TH[j] + TL[j] to 2^-105 relative (MPFR at 200 bits)."""
+    ctx = gmpy2.context(precision=200)
+    step = ctx.div(ctx.log(2), 64)
+    l1 = _truncated(float(step), 32)
+    l2 = _truncated(float(ctx.sub(step, l1)), 32)
+    l3 = float(ctx.sub(ctx.sub(step, l1), l2))
+    powers = [ctx.exp2(ctx.div(j, 64)) for j in range(64)]
+    th = np.array([float(v) for v in powers])
+    tl = np.array([float(ctx.sub(v, h)) for v, h in zip(powers, th)])
+    return float(ctx.div(64, ctx.log(2))), (l1, l2, l3), th, tl
+
+
+_INV_STEP, (_L1, _L2, _L3), _TH, _TL = _exp_constants()
+_T7, _T6, _T5, _T4, _T3 = (1.0 / math.factorial(i) for i in range(7, 2, -1))  # Horner, 1/7! first
+EXP_DD_RELATIVE_ERROR = 2.0**-71
+"""Bound on dd_exp's relative error (the budget in docs/semantics.md §2.7 gives 2^-73.3)."""
+EXP_MIN_X, EXP_MAX_X = -708.39, 709.78
+"""dd_exp's arguments: N = 64k + j with −1022 <= k <= 1023 (|N| <= 65535), so 2^k is a normal
+binary64, and e^x < 2^1024."""
+
+
+@inline
+def _bits(x: float) -> int:
+    return np.float64(x).view(np.int64)
+
+
+@inline
+def _float(b: int) -> float:
+    return np.int64(b).view(np.float64)
+
+
+@inline
+def _two_sum_error(a: float, b: float, s: float) -> float:
+    """a + b − s exactly, for s = fl(a + b) (Knuth's TwoSum)."""
+    bb = s - a
+    return (a - (s - bb)) + (b - bb)
+
+
+@inline
+def _product_error(a: float, b: float, s: float) -> float:
+    """a·b − s exactly, for s = fl(a·b) without over- or underflow (Dekker, Veltkamp's split)."""
+    c = _VELTKAMP * a
+    ah = c - (c - a)
+    al = a - ah
+    c = _VELTKAMP * b
+    bh = c - (c - b)
+    bl = b - bh
+    return (((ah * bh - s) + ah * bl) + al * bh) + al * bl
+
+
+@inline
+def _square_error(a: float, s: float) -> float:
+    """a² − s exactly, for s = fl(a²): Dekker's product with its two middle terms added at once."""
+    c = _VELTKAMP * a
+    ah = c - (c - a)
+    al = a - ah
+    return ((ah * ah - s) + 2.0 * (ah * al)) + al * al
+
+
+@inline
+def _round_p(s: float, residual: float, p: int) -> float:
+    """round_p(x) for |x − s| <= ulp_53(s)/2, ``residual`` of the sign of x − s (Theorem 1 on the
+    bit pattern: ties to even, except at a midpoint s with x != s, rounded to x's side)."""
+    shift = 53 - p
+    b = _bits(s)
+    if shift:
+        half = np.int64(1) << (shift - 1)
+        low = (np.int64(1) << shift) - 1
+        at_mid = ((b & low) == half) & (residual != 0.0)
+        t = (half if (residual > 0.0) == (s > 0.0) else half - 1) if at_mid else ((b >> shift) & 1) + half - 1
+        b = (b + t) & ~low
+    return _float(b)
+
+
+@jit
+def round_midpoints(s: np.ndarray, mid: np.ndarray, residual: np.ndarray, p: int) -> None:
+    """Round s[mid[j]], a p-bit midpoint, in place by Theorem 1 with residual[j] of the sign of
+    x − s (0: a true tie, to even)."""
+    for j in range(mid.size):
+        s[mid[j]] = _round_p(s[mid[j]], residual[j], p)
+
+
+@inline
+def _certify(hi: float, lo: float, bound: float, exact: bool, p: int) -> tuple[float, bool]:
+    """(round_p(x), certain) for a real x within ``bound`` of hi + lo, |lo| <= ulp(hi)/2
+    (``exact``: x = hi + lo). Theorem 1 rounds hi with lo's sign at a midpoint; Theorem 2
+    certifies when no p-bit midpoint lies within bound of hi + lo; NaN where not certain.
+    Branch-free (``&``, ``|`` and selects), so that loops over it vectorise."""
+    r = _round_p(hi, lo, p)
+    b = _bits(r)
+    sign = math.copysign(1.0, r)
+    away = ((hi - r) + lo) * sign > 0.0  # hi + lo lies beyond |r|, away from zero
+    rb = b & _ABS
+    delta = _float((rb & _EXP_FIELD) - (np.int64(p) << 52))
+    toward = delta * 0.5 if (rb & _FRACTION) == 0 else delta
+    offset = (abs(hi) - abs(r)) - (delta if away else -toward)  # |hi| − m, exact
+    dist = abs(offset + lo * sign)
+    certain = (dist > bound + bound * 2.0**-50) & (bound < toward * 0.25) & (rb >= (np.int64(p + 2) << 52))
+    ok = ((rb >= _LO_BITS) & (rb <= _HI_BITS) & (certain | exact)) | (exact & (hi == 0.0))
+    return (r if ok else np.nan), ok
+
+
+@jit
+def round_off_midpoints(s: np.ndarray, p: int, at_mid: np.ndarray) -> int:
+    """Round the flat float64 array s (p < 53) to p bits in place, ties to even on the bit
+    pattern (docs §2.1), except where s is exactly a p-bit midpoint: those are left as they are,
+    marked True in ``at_mid`` and counted (Theorem 1 needs their residual's sign)."""
+    shift = 53 - p
+    half = np.int64(1) << (shift - 1)
+    low = (np.int64(1) << shift) - 1
+    count = 0
+    for i in range(s.size):
+        b = _bits(s[i])
+        mid = (b & low) == half
+        at_mid[i] = mid
+        count += 1 if mid else 0
+        s[i] = s[i] if mid else _float((b + ((b >> shift) & 1) + half - 1) & ~low)
+    return count
+
+
+@jit
+def add_p(a: np.ndarray, b: np.ndarray, sign: float, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    """round_p(a + sign·b) over flat arrays in one pass (sign ±1: add, sub): the binary64 sum s,
+    rounded by Theorem 1 with TwoSum's exact residual; flagged (NaN) unless normal or an exact
+    zero (a binary64 sum is 0 only when exact, with IEEE 754's sign, which is MPFR's)."""
+    for i in range(out.size):
+        y = b[i] * sign
+        s = a[i] + y
+        r = _round_p(s, _two_sum_error(a[i], y, s), p)
+        rb = _bits(r) & _ABS
+        ok = ((rb >= _LO_BITS) & (rb <= _HI_BITS)) | (s == 0.0)
+        out[i] = r if ok else np.nan
+        flagged[i] = not ok
+
+
+@jit
+def certify(hi: np.ndarray, lo: np.ndarray, bound: np.ndarray, exact: np.ndarray, p: int,
+            out: np.ndarray, flagged: np.ndarray) -> None:
+    """``_certify`` over flat arrays: values into ``out``, uncertain elements True in ``flagged``."""
+    for i in range(hi.size):
+        out[i], ok = _certify(hi[i], lo[i], bound[i], exact[i], p)
+        flagged[i] = not ok
+
+
+@inline
+def _dd_exp(x: float) -> tuple[float, float, float]:
+    """(hi, lo, bound), |e^x − (hi + lo)| <= bound = 2^-71·|hi| + 2^-1074, |lo| <= ulp(hi)/2;
+    bound infinite outside [EXP_MIN_X, EXP_MAX_X] (and for NaN). Steps and error budget:
+    docs/semantics.md §2.7 (Cody–Waite reduction in three parts, degree-7 Taylor, Tang's table)."""
+    inside = (x >= EXP_MIN_X) & (x <= EXP_MAX_X)  # False for NaN
+    x = x if inside else 0.0
+    n = (x * _INV_STEP + _SHIFTER) - _SHIFTER
+    r1 = x - n * _L1  # exact (docs)
+    t2 = n * _L2
+    rh = r1 - t2
+    rl = _two_sum_error(r1, -t2, rh) - n * _L3
+    s = rh + rl
+    rl = _two_sum_error(rh, rl, s)
+    rh = s
+    h2 = rh * rh
+    half = h2 * 0.5
+    m = _square_error(rh, h2) * 0.5 + rh * rl
+    q = _T3 + rh * (_T4 + rh * (_T5 + rh * (_T6 + rh * _T7)))
+    tail = ((rh * rh) * rh) * q
+    s1 = 1.0 + rh
+    s2 = s1 + half
+    small = (((_two_sum_error(1.0, rh, s1) + _two_sum_error(s1, half, s2)) + rl) + m) + tail
+    eh = s2 + small
+    el = _two_sum_error(s2, small, eh)
+    ni = np.int64(n)
+    th, tl = _TH[ni & 63], _TL[ni & 63]
+    ph = th * eh
+    pl = _product_error(th, eh, ph) + (th * el + tl * eh)
+    hi = ph + pl
+    lo = _two_sum_error(ph, pl, hi)
+    scale = _float(((ni >> 6) + 1023) << 52)  # 2^k, normal
+    hi, lo = hi * scale, lo * scale  # hi exact unless subnormal (then never certified); lo within 2^-1075
+    return hi, lo, abs(hi) * EXP_DD_RELATIVE_ERROR + 2.0**-1074 if inside else np.inf
+
+
+@jit
+def _dd_exp_loop(x: np.ndarray, hi: np.ndarray, lo: np.ndarray, bound: np.ndarray) -> None:
+    for i in range(x.size):
+        hi[i], lo[i], bound[i] = _dd_exp(x[i])
+
+
+def dd_exp(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hi, lo, bound) of ``_dd_exp`` per element of a float64 array (for tests and callers
+    that certify themselves); bound is infinite where no certificate is attempted."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    hi, lo, bound = np.empty(x.shape), np.empty(x.shape), np.empty(x.shape)
+    _dd_exp_loop(x.reshape(-1), hi.reshape(-1), lo.reshape(-1), bound.reshape(-1))
+    return hi, lo, bound
+
+
+@jit
+def exp_p(x: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    """round_p(e^x) over a flat array in one pass: the double-double exp certified by Theorem 2
+    (e^0 = 1 exact; e^x for x != 0 is transcendental, never a midpoint)."""
+    for i in range(x.size):
+        hi, lo, bound = _dd_exp(x[i])
+        out[i], ok = _certify(hi, lo, bound, x[i] == 0.0, p)
+        flagged[i] = not ok
+
+
+SMALL_ROW = 32
+"""Rows of at most this many terms are summed by the compensated sum first, all rows at once
+(the loop over rows vectorises); longer rows by the extraction first, a row at a time."""
+
+
+@jit
+def _extracted_row(t: np.ndarray, p: int, c: int) -> tuple[float, bool]:
+    """Rump–Ogita–Oishi extraction: σ = 2^(E + c) >= 2k·max|t| (2^E > max|t|, 2^c >= 2k), the
+    q = (σ + t) − σ summed exactly in any order, the remainders t − q within 2·k²·u²·σ; four
+    interleaved accumulators of each. No certificate for a zero or non-finite max|t|."""
+    k = t.size
+    top = 0
+    for i in range(k):
+        top = max(top, _bits(t[i]) & _ABS)  # the bits of max|t| (NaN and inf above _HI_BITS)
+    field = (top >> 52) + 1 + c  # σ's biased exponent (for a subnormal max, σ = 2^(c − 1022))
+    if top == 0 or top > _HI_BITS or field > 2046 or k * U > 2.0**-10:
+        return np.nan, False
+    sigma = _float(field << 52)
+    q0 = q1 = q2 = q3 = r0 = r1 = r2 = r3 = 0.0
+    body = k - k % 4
+    for i in range(0, body, 4):
+        a0 = (sigma + t[i]) - sigma
+        a1 = (sigma + t[i + 1]) - sigma
+        a2 = (sigma + t[i + 2]) - sigma
+        a3 = (sigma + t[i + 3]) - sigma
+        q0, q1, q2, q3 = q0 + a0, q1 + a1, q2 + a2, q3 + a3
+        r0, r1, r2, r3 = r0 + (t[i] - a0), r1 + (t[i + 1] - a1), r2 + (t[i + 2] - a2), r3 + (t[i + 3] - a3)
+    for i in range(body, k):
+        a0 = (sigma + t[i]) - sigma
+        q0 += a0
+        r0 += t[i] - a0
+    qs = (q0 + q1) + (q2 + q3)
+    rs = (r0 + r1) + (r2 + r3)
+    hi = qs + rs
+    return _certify(hi, _two_sum_error(qs, rs, hi), sigma * (2.0 * k * k * U * U), False, p)
+
+
+@inline
+def _compensated_step(s: float, c: float, a: float, t: float) -> tuple[float, float, float]:
+    """One term of the compensated sum: s + t = s' + e and c + e = c' + f exactly (TwoSums);
+    a accumulates |f|."""
+    s1 = s + t
+    e = _two_sum_error(s, t, s1)
+    c1 = c + e
+    return s1, c1, a + abs(_two_sum_error(c, e, c1))
+
+
+@inline
+def _compensated_result(s: float, c: float, a: float, k: int, p: int) -> tuple[float, bool]:
+    """Σt = s + c + Σf, |Σf| <= a·(1 + g) (docs), certified; exact when a = 0. An exact zero has
+    MPFR's sign: −0 only when every term is −0, which is when the IEEE sum s is −0."""
+    hi = s + c
+    lo = _two_sum_error(s, c, hi)
+    hi = s if (s == 0.0) & (c == 0.0) else hi
+    g = 2.0**-40 if k <= 2048 else 4.0 * k * U
+    return _certify(hi, lo, a + a * g, (a == 0.0) & (abs(hi) < np.inf), p)
+
+
+@jit
+def _compensated_row(t: np.ndarray, p: int) -> tuple[float, bool]:
+    """The compensated sum of one row, term after term."""
+    s, c, a = t[0], 0.0, 0.0
+    for i in range(1, t.size):
+        s, c, a = _compensated_step(s, c, a, t[i])
+    return _compensated_result(s, c, a, t.size, p)
+
+
+@jit
+def _compensated_columns(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    """The compensated sum of every row at once, a column at a time (vectorised over rows)."""
+    n, k = rows.shape
+    s, c, a = rows[:, 0].copy(), np.zeros(n), np.zeros(n)
+    for j in range(1, k):
+        for i in range(n):
+            s[i], c[i], a[i] = _compensated_step(s[i], c[i], a[i], rows[i, j])
+    for i in range(n):
+        out[i], ok = _compensated_result(s[i], c[i], a[i], k, p)
+        flagged[i] = not ok
+
+
+@jit
+def sum_rows(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    """round_p(Σ row) of each row of a C-contiguous (n, k >= 1) array by the extraction and the
+    compensated sum (the cheaper first, by SMALL_ROW); rows neither certifies are flagged (NaN)."""
+    n, k = rows.shape
+    c = 0
+    while (1 << c) < 2 * k:
+        c += 1
+    if k <= SMALL_ROW:
+        _compensated_columns(rows, p, out, flagged)
+        for i in range(n):
+            if flagged[i]:
+                out[i], ok = _extracted_row(rows[i], p, c)
+                flagged[i] = not ok
+        return
+    for i in range(n):
+        r, ok = _extracted_row(rows[i], p, c)
+        if not ok:
+            r, ok = _compensated_row(rows[i], p)
+        out[i] = r
+        flagged[i] = not ok
