@@ -10,6 +10,7 @@ engine rounds each primitive once (VAR Lemma 3.5), so all give the same bits and
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tc0sim.engines.streams import Streams, block_node, cut, row_ranges
 from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir import domains
@@ -165,30 +167,101 @@ def entry(F: Format, node: Node, value: Any) -> np.ndarray:
 
 def run_nodes(
     run: Run, live: list[Node], keep: set[int], given: Mapping[str, Any], stats: EvalStats,
-    progress: Progress | None = None,
+    progress: Progress | None = None, streamed: bool = True,
 ) -> dict[int, Any]:
     """Every live node in order on ``run`` (prepared first); a value is released after its last
     reader unless it is in ``keep``. Returns the kept values; an arithmetic error is raised as a
-    NamedError (prefixed with its node). ``progress`` is told each computing node's gates."""
+    NamedError (prefixed with its node). ``progress`` is told each computing node's gates. With
+    ``streamed``, a run whose memory model plans streams (tc0sim.engines.streams) holds no value
+    of a streamed node: each exit of one is computed in blocks of rows from its cone."""
     run.prepare(live, keep)
-    last_use = {i: node.id for node in live for i in node.inputs}
+    streams = _streams(getattr(run, "memory", None), live, keep) if streamed else None
+    if streams is not None and streams.streamed:
+        run.fused = set(streams.fused)  # type: ignore[attr-defined]
+        last_use = streams.last_use
+    else:
+        streams, last_use = None, {i: node.id for node in live for i in node.inputs}
+    releases = _released_after(last_use)
+    counted: set[int] = set()
     results: dict[int, Any] = {}
     for node in live:
         start = time.perf_counter()
-        if node.prim is INPUT:  # the graph's own input primitive: its value is given
+        if streams is not None and node.id in streams.streamed:
+            pass  # computed by its exits, block by block
+        elif node.prim is INPUT:  # the graph's own input primitive: its value is given
             results[node.id] = run.entry(node, given[node.name])
         else:
             try:
-                results[node.id] = run.apply(node, [results[i] for i in node.inputs])
+                if streams is not None and node.id in streams.cones:
+                    results[node.id] = _stream_exit(run, streams, node, results, stats, counted)
+                else:
+                    results[node.id] = run.apply(node, [results[i] for i in node.inputs])
             except FpArithmeticError as e:
                 raise NamedError(named(node, e)) from None
         stats.seconds[node.operator] = stats.seconds.get(node.operator, 0.0) + time.perf_counter() - start
-        for i in set(node.inputs):
-            if last_use.get(i) == node.id and i not in keep:
-                run.release(results.pop(i))
+        for i in releases.get(node.id, ()):
+            if i not in keep and (value := results.pop(i, None)) is not None:
+                run.release(value)
         if progress is not None and not node.prim.is_wiring:
             progress(node.size)
     return results
+
+
+def _released_after(last_use: dict[int, int]) -> dict[int, list[int]]:
+    """The values released after each node: those it is the last to read."""
+    after: dict[int, list[int]] = {}
+    for i, node in last_use.items():
+        after.setdefault(node, []).append(i)
+    return after
+
+
+def _streams(memory: Any, live: list[Node], keep: set[int]) -> Streams | None:
+    plan = getattr(memory, "streams", None)
+    return plan(live, keep) if plan is not None else None
+
+
+def _stream_exit(
+    run: Run, streams: Streams, node: Node, results: dict[int, Any], stats: EvalStats, counted: set[int]
+) -> Any:
+    """An exit of streams (tc0sim.engines.streams), block of rows by block: its cone evaluated on
+    those rows of the held operands, values released after their last reader in the cone. A
+    streamed node computed again for a later exit is not counted again in ``stats``."""
+    cone = streams.cones[node.id]
+    last = {i: n.id for n in cone for i in n.inputs}
+    parts = []
+    for start, stop in row_ranges(node.shape[0], streams.rows[node.id]):
+        values: dict[int, Any] = {}
+        with _scratch(run):
+            for member in cone:
+                piece = block_node(member, stop - start)
+                args = [values[i] if i in values else cut(results[i], _shape_of(results[i]), member, start, stop)
+                        for i in member.inputs]
+                saved = _counts(stats) if member.id in counted else None
+                values[member.id] = run.apply(piece, args)
+                if saved is not None:
+                    stats.gates, stats.certified, stats.recomputed = saved
+                for i in set(member.inputs):
+                    if i in values and last.get(i) == member.id:
+                        run.release(values.pop(i))
+            parts.append(values.pop(node.id))
+    counted.update(n.id for n in cone[:-1])
+    stack = getattr(run, "stack", None)
+    return stack(node, parts) if stack is not None else np.concatenate(parts)
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    return tuple(np.shape(value))
+
+
+def _counts(stats: EvalStats) -> tuple[dict[str, int], int, int]:
+    return dict(stats.gates), stats.certified, stats.recomputed
+
+
+def _scratch(run: Run) -> Any:
+    """What a run learns of values while it computes one block of rows stays with that block
+    (the fast engine's bounds of operands: ``Run.scratch``); nothing for a run without it."""
+    scratch = getattr(run, "scratch", None)
+    return scratch() if scratch is not None else contextlib.nullcontext()
 
 
 def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
@@ -198,13 +271,28 @@ def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
     reshape that numpy copies) only slots, as its values are its operand's objects; a view
     (ir.moves.VIEWS, a reshape of a C-contiguous array) nothing, but keeps its operand's array
     alive; a map fused into its reduction keeps its operands alive, and its reduction holds one
-    piece of products (``work_bytes``). Plus the engine's reuse pool, at most what was freed."""
-    fused = memory.fused(live, keep)
+    piece of products (``work_bytes``); a streamed node nothing, and its exit its own value, its
+    blocks (as many bytes again) and the peak of one block of its cone, replayed the same way on
+    its rows. Plus the engine's reuse pool, at most what was freed."""
+    streams = _streams(memory, live, keep)
+    if streams is None or not streams.streamed:
+        streams = Streams(fused=frozenset(memory.fused(live, keep)),
+                          last_use={i: node.id for node in live for i in node.inputs})
+    peak, _ = _replay(memory, live, keep, streams, frozenset(), pooled=True)
+    return peak
+
+
+def _replay(
+    memory: Memory, live: list[Node], keep: set[int], streams: Streams, given: frozenset[int], pooled: bool
+) -> tuple[int, int]:
+    """(peak bytes, bytes freed) of ``live`` run in order (``peak_bytes``); ``given``: operands
+    outside ``live``, rows of held values (views, free)."""
+    fused = streams.fused
     slot, value = memory.bytes_per_value()
-    last_use = {i: node.id for node in live for i in node.inputs}
+    releases = _released_after(streams.last_use)
     shapes = {node.id: node.shape for node in live}
-    arrays: dict[int, set[int]] = {}  # node -> the arrays its value keeps alive (by owner id)
-    dense: dict[int, bool] = {}  # node -> its value is a C-contiguous array
+    arrays: dict[int, set[int]] = {i: set() for i in given}  # node -> the arrays its value keeps alive (by owner id)
+    dense: dict[int, bool] = {i: False for i in given}  # node -> its value is a C-contiguous array
     cost: dict[int, int] = {}  # array owner -> bytes
     holders: dict[int, int] = {}  # array owner -> live values keeping it
     held = peak = freed = 0
@@ -213,7 +301,20 @@ def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
         moves = row.kernel is None and row.move is not None
         view = moves and (row.move in VIEWS or (row.move is reshape and dense[node.inputs[0]]))
         work = 0
-        if node.id in fused or view:
+        if node.id in streams.streamed:
+            arrays[node.id], dense[node.id] = set(), False
+        elif node.id in streams.cones:
+            arrays[node.id], dense[node.id] = {node.id}, True
+            cost[node.id] = node.size * (slot + value)
+            held += cost[node.id]
+            cone, rows = streams.cones[node.id], streams.rows[node.id]
+            inner = Streams(last_use={i: n.id for n in cone for i in n.inputs})
+            outside = frozenset(i for n in cone for i in n.inputs) - {n.id for n in cone}
+            block, block_freed = _replay(memory, [block_node(n, min(rows, n.shape[0])) for n in cone], {node.id},
+                                         inner, outside, pooled=False)
+            work = cost[node.id] + block
+            freed += block_freed
+        elif node.id in fused or view:
             arrays[node.id] = set().union(*(arrays[i] for i in node.inputs))
             dense[node.id] = view and row.move in (reshape, same_place) and dense[node.inputs[0]]
         else:
@@ -224,19 +325,19 @@ def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
             if not moves and node.inputs:
                 is_fused = node.inputs[0] in fused
                 operand_bytes = sum(cost[owner] for owner in arrays[node.inputs[0]]) if is_fused else 0
-                shape = shapes[node.inputs[0]] if row.role == "reduction" else node.shape
+                shape = shapes.get(node.inputs[0], node.shape) if row.role == "reduction" else node.shape
                 work = memory.work_bytes(node, shape, is_fused, operand_bytes)
         for owner in arrays[node.id]:
             holders[owner] = holders.get(owner, 0) + 1
-        peak = max(peak, held + work + min(freed, memory.pool_bytes))
-        for i in set(node.inputs):
-            if last_use.get(i) == node.id and i not in keep:
+        peak = max(peak, held + work + (min(freed, memory.pool_bytes) if pooled else 0))
+        for i in releases.get(node.id, ()):
+            if i not in keep and i in arrays:
                 for owner in arrays.pop(i):
                     holders[owner] -= 1
                     if holders[owner] == 0:
                         held -= cost[owner]
                         freed += cost[owner]
-    return peak
+    return peak, freed
 
 
 def precision_slowdown(p: int) -> float:

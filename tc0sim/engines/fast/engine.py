@@ -15,8 +15,10 @@ reduction in blocks of at most ``chunk_elements`` elements.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +71,22 @@ class FastRun(Maps, Reductions):
 
     def close(self) -> None:
         """Nothing to release (the work arrays and pool stay for the next evaluation)."""
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[None]:
+        """Bounds learnt on a block of rows (tc0sim.engines.streams) are that block's: forgotten after it."""
+        whole = self.ranges
+        self.ranges = collections.ChainMap({}, whole)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            self.ranges = whole
+
+    def stack(self, node: Node, parts: list[Any]) -> Any:
+        """A streamed exit's value from its blocks of rows, its bounds measured on the whole."""
+        if all(p.dtype != object for p in parts):
+            return self._record(node, np.concatenate(parts))
+        return self._record(node, self.floats_or_objects(np.concatenate([self.objects(p) for p in parts])))
 
     # --- representations ---------------------------------------------------------------------
 

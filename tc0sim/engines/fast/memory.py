@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tc0sim.engines.blocking import feeders_of_one_reduction, joined_feeders, largest_block
+from tc0sim.engines.streams import Streams, plan_for
 from tc0sim.engines.fast.rules import FAST_RULES, MAPS, REDUCTIONS
 from tc0sim.engines.mpfr import MpfrMemory
 from tc0sim.ir.graph import Node
@@ -128,6 +129,10 @@ class FastMemory:
                   for n in chain}
         return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_fast_map, is_fast_reduction)
                          if n.size > self.block}
+
+    def streams(self, live: list[Node], keep: set[int]) -> Streams:
+        """Large values never held whole (tc0sim.engines.streams), at this model's block."""
+        return plan_for(live, keep, self.fused(live, keep), self.block)
 
     def bytes_per_value(self) -> tuple[int, int]:
         return 8, 0  # a float64 per value
