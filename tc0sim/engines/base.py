@@ -173,7 +173,9 @@ def run_nodes(
     reader unless it is in ``keep``. Returns the kept values; an arithmetic error is raised as a
     NamedError (prefixed with its node). ``progress`` is told each computing node's gates. With
     ``streamed``, a run whose memory model plans streams (tc0sim.engines.streams) holds no value
-    of a streamed node: each exit of one is computed in blocks of rows from its cone."""
+    of a streamed node: each exit of one is computed in blocks of rows from its cone; if that
+    raises, the evaluation is run again unstreamed (values held whole), which raises the error
+    of the node order."""
     run.prepare(live, keep)
     streams = _streams(getattr(run, "memory", None), live, keep) if streamed else None
     if streams is not None and streams.streamed:
@@ -197,11 +199,13 @@ def run_nodes(
                 else:
                     results[node.id] = run.apply(node, [results[i] for i in node.inputs])
             except FpArithmeticError as e:
+                if streams is not None:  # blocks change which error comes first: the unstreamed order decides
+                    run_nodes(run, live, keep, given, stats, None, streamed=False)
                 raise NamedError(named(node, e)) from None
         stats.seconds[node.operator] = stats.seconds.get(node.operator, 0.0) + time.perf_counter() - start
         for i in releases.get(node.id, ()):
-            if i not in keep and (value := results.pop(i, None)) is not None:
-                run.release(value)
+            if i not in keep and i in results:
+                run.release(results.pop(i))  # no other reference: the fast engine pools an unshared array
         if progress is not None and not node.prim.is_wiring:
             progress(node.size)
     return results
@@ -273,20 +277,41 @@ def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
     alive; a map fused into its reduction keeps its operands alive, and its reduction holds one
     piece of products (``work_bytes``); a streamed node nothing, and its exit its own value, its
     blocks (as many bytes again) and the peak of one block of its cone, replayed the same way on
-    its rows. Plus the engine's reuse pool, at most what was freed."""
+    its rows. Plus the engine's reuse pool as it fills and empties (``Pool``)."""
     streams = _streams(memory, live, keep)
     if streams is None or not streams.streamed:
         streams = Streams(fused=frozenset(memory.fused(live, keep)),
                           last_use={i: node.id for node in live for i in node.inputs})
-    peak, _ = _replay(memory, live, keep, streams, frozenset(), pooled=True)
-    return peak
+    return _replay(memory, live, keep, streams, frozenset(), Pool(memory))
+
+
+class Pool:
+    """The model of an engine's pool of freed arrays (tc0sim.engines.fast.memory): a freed array
+    of at least ``pool_min_bytes`` joins it while it holds at most ``pool_bytes``; a new node
+    output of the same size takes one from it."""
+
+    def __init__(self, memory: Memory) -> None:
+        self.limit, self.least = memory.pool_bytes, getattr(memory, "pool_min_bytes", 0)
+        self.sizes: dict[int, int] = {}
+        self.bytes = 0
+
+    def give(self, size: int) -> None:
+        if size >= self.least and self.bytes + size <= self.limit:
+            self.sizes[size] = self.sizes.get(size, 0) + 1
+            self.bytes += size
+
+    def take(self, size: int) -> None:
+        if self.sizes.get(size):
+            self.sizes[size] -= 1
+            self.bytes -= size
 
 
 def _replay(
-    memory: Memory, live: list[Node], keep: set[int], streams: Streams, given: frozenset[int], pooled: bool
-) -> tuple[int, int]:
-    """(peak bytes, bytes freed) of ``live`` run in order (``peak_bytes``); ``given``: operands
-    outside ``live``, rows of held values (views, free)."""
+    memory: Memory, live: list[Node], keep: set[int], streams: Streams, given: frozenset[int], pool: Pool,
+    outer: int = 0,
+) -> int:
+    """The peak bytes of ``live`` run in order (``peak_bytes``); ``given``: operands outside
+    ``live``, rows of held values (views, free); ``outer``: bytes held around this run."""
     fused = streams.fused
     slot, value = memory.bytes_per_value()
     releases = _released_after(streams.last_use)
@@ -295,7 +320,7 @@ def _replay(
     dense: dict[int, bool] = {i: False for i in given}  # node -> its value is a C-contiguous array
     cost: dict[int, int] = {}  # array owner -> bytes
     holders: dict[int, int] = {}  # array owner -> live values keeping it
-    held = peak = freed = 0
+    held = peak = 0
     for node in live:
         row = node.prim
         moves = row.kernel is None and row.move is not None
@@ -306,14 +331,12 @@ def _replay(
         elif node.id in streams.cones:
             arrays[node.id], dense[node.id] = {node.id}, True
             cost[node.id] = node.size * (slot + value)
-            held += cost[node.id]
             cone, rows = streams.cones[node.id], streams.rows[node.id]
             inner = Streams(last_use={i: n.id for n in cone for i in n.inputs})
             outside = frozenset(i for n in cone for i in n.inputs) - {n.id for n in cone}
-            block, block_freed = _replay(memory, [block_node(n, min(rows, n.shape[0])) for n in cone], {node.id},
-                                         inner, outside, pooled=False)
-            work = cost[node.id] + block
-            freed += block_freed
+            blocks = [block_node(n, min(rows, n.shape[0])) for n in cone]
+            work = _replay(memory, blocks, {node.id}, inner, outside, pool, outer + held + cost[node.id]) - outer - held
+            held += cost[node.id]
         elif node.id in fused or view:
             arrays[node.id] = set().union(*(arrays[i] for i in node.inputs))
             dense[node.id] = view and row.move in (reshape, same_place) and dense[node.inputs[0]]
@@ -322,6 +345,8 @@ def _replay(
             dense[node.id] = True
             cost[node.id] = node.size * (slot if moves else slot + value)
             held += cost[node.id]
+            if not moves:
+                pool.take(cost[node.id])
             if not moves and node.inputs:
                 is_fused = node.inputs[0] in fused
                 operand_bytes = sum(cost[owner] for owner in arrays[node.inputs[0]]) if is_fused else 0
@@ -329,15 +354,15 @@ def _replay(
                 work = memory.work_bytes(node, shape, is_fused, operand_bytes)
         for owner in arrays[node.id]:
             holders[owner] = holders.get(owner, 0) + 1
-        peak = max(peak, held + work + (min(freed, memory.pool_bytes) if pooled else 0))
+        peak = max(peak, outer + held + work + pool.bytes)
         for i in releases.get(node.id, ()):
             if i not in keep and i in arrays:
                 for owner in arrays.pop(i):
                     holders[owner] -= 1
                     if holders[owner] == 0:
                         held -= cost[owner]
-                        freed += cost[owner]
-    return peak, freed
+                        pool.give(cost[owner])
+    return peak
 
 
 def precision_slowdown(p: int) -> float:

@@ -113,6 +113,7 @@ class FastMemory:
     """Work bytes per element of a node's largest block (the kernels' temporaries)."""
 
     pool_bytes = POOL_BYTES
+    pool_min_bytes = POOL_MIN_BYTES
 
     @property
     def block(self) -> int:
