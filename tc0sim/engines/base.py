@@ -277,12 +277,13 @@ def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
     alive; a map fused into its reduction keeps its operands alive, and its reduction holds one
     piece of products (``work_bytes``); a streamed node nothing, and its exit its own value, its
     blocks (as many bytes again) and the peak of one block of its cone, replayed the same way on
-    its rows. Plus the engine's reuse pool as it fills and empties (``Pool``)."""
+    its rows. Plus the engine's reuse pool as it fills and empties (``Pool``), and what the
+    engine's first evaluation allocates besides values (``start_bytes``, if the model says)."""
     streams = _streams(memory, live, keep)
     if streams is None or not streams.streamed:
         streams = Streams(fused=frozenset(memory.fused(live, keep)),
                           last_use={i: node.id for node in live for i in node.inputs})
-    return _replay(memory, live, keep, streams, frozenset(), Pool(memory))
+    return getattr(memory, "start_bytes", 0) + _replay(memory, live, keep, streams, frozenset(), Pool(memory))
 
 
 class Pool:

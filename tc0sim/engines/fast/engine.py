@@ -289,20 +289,15 @@ class WideRun(Wide, FastRun):
 
 @dataclass(frozen=True)
 class Variant:
-    """The fast engine at the precisions ``supports`` accepts: the run's class, and the work
-    bytes per element of a node's largest block (its kernels' temporaries, measured)."""
+    """The fast engine at the precisions ``supports`` accepts: the run's class (its memory model's
+    work bytes per element: tc0sim.engines.fast.memory.WORK_BYTES)."""
 
     supports: Callable[[int], bool]
     run: type[FastRun]
-    work_bytes: int
 
 
-VARIANTS = (Variant(fastfp.supports, FastRun, 48), Variant(fastfp_dd.supports, WideRun, 144))
-"""The fast engine's variants by precision, the first whose ``supports(p)`` holds. Work bytes,
-against tracemalloc's peak on a fused 128³ matmul and a 256 × 512 layer norm: with 48 the
-estimate is 2.2–2.5 times the peak at p = 24; p = 52 (midpoint residuals on every element, the
-sums' extraction) needs about 126, and with 144 the estimate is 1.1–1.2 times the peak there,
-3.6–4.9 times at p = 40 and 53."""
+VARIANTS = (Variant(fastfp.supports, FastRun), Variant(fastfp_dd.supports, WideRun))
+"""The fast engine's variants by precision, the first whose ``supports(p)`` holds."""
 
 LIMIT = "the fast engine supports 2 <= p <= 53 (p-bit values are float64 values)"
 
@@ -323,8 +318,7 @@ def _start(F: Format, stats: EvalStats, chunk: int | None, workers: int | None, 
 
 
 def _memory(p: int, chunk: int | None) -> FastMemory:
-    found = variant(p)
-    return FastMemory(p, chunk, found.work_bytes if found is not None else VARIANTS[-1].work_bytes)
+    return FastMemory(p, chunk)
 
 
 FAST_RATE = 5e7

@@ -28,6 +28,19 @@ POOL_MIN_BYTES = 1 << 20
 """Smaller arrays are left to numpy's allocator."""
 
 
+WORK_BYTES = ((25, 24), (49, 32), (52, 144), (53, 32))
+"""Work bytes per element of a node's largest block, by precision (the first row whose p bound
+holds): the kernels' temporaries, measured as the peak resident set of a fused 256³ matmul and a
+512 × 256 layer norm in a child process (benchmarks/memory_peaks.py). At 50 <= p <= 52 the
+double-double path resolves a midpoint residual on most elements (38 MB against 13 MB at p = 49
+for the matmul); p = 53 is binary64's own rounding."""
+
+
+def work_bytes(p: int) -> int:
+    """``WORK_BYTES`` at precision p (its last row above 53)."""
+    return next((b for top, b in WORK_BYTES if p <= top), WORK_BYTES[-1][1])
+
+
 class _Memory(threading.local):
     """Work arrays and freed node outputs of this thread's evaluations. The first write to fresh
     memory costs a page fault per 4 kB page, which on the build machine made an 8 MB array up
@@ -109,11 +122,15 @@ class FastMemory:
 
     p: int
     chunk: int | None = None
-    work: int = 48
-    """Work bytes per element of a node's largest block (the kernels' temporaries)."""
+    work: int | None = None
+    """Work bytes per element of a node's largest block (the kernels' temporaries; None:
+    ``WORK_BYTES`` at p)."""
 
     pool_bytes = POOL_BYTES
     pool_min_bytes = POOL_MIN_BYTES
+    start_bytes = 1 << 20
+    """What a first evaluation allocates besides values (the precision's kernels, work arrays'
+    first pages): 0.6-1.0 MB measured on graphs of under 20 kB of values (benchmarks/memory_peaks.py)."""
 
     @property
     def block(self) -> int:
@@ -151,4 +168,5 @@ class FastMemory:
             return self.fallback.work_bytes(node, shape, False, 0) + copies * mpfr_value
         axes = tuple(node.attrs.get("axes", ())) if rule.family in REDUCTIONS else ()
         trailing = axes == tuple(range(len(shape) - len(axes), len(shape)))
-        return self.work * largest_block(shape, axes, self.block) + (operand_bytes if fused and not trailing else 0)
+        per_element = self.work if self.work is not None else work_bytes(self.p)
+        return per_element * largest_block(shape, axes, self.block) + (operand_bytes if fused and not trailing else 0)
