@@ -59,7 +59,8 @@ def measure(path: str, overrides: dict[str, Any] | None = None, n: int | None = 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-VAR_D16_SMALL = {"scales": [1, 2], "decoder_levels": [1, 2], "decoder_ch": 32, "depth": 1, "scale": 0.02}
+VAR_D16_SMALL = {"scales": [1, 2], "decoder_levels": [1, 2], "decoder_ch": 32, "depth": 1, "width": 1024, "heads": 16,
+                 "scale": 0.02}
 """VAR-d16's width (1024), codebook (4096 × 32) and sampler (top-k 900, top-p 0.96), two scales,
 one block, a two-level decoder of 32 channels, weights drawn at scale 0.02 (at p = 8 the default
 scale overflows exp in the MLP): the released architecture scaled down."""

@@ -151,6 +151,14 @@ def plan_for(live: list[Node], keep: set[int], fused: set[int], block: int) -> S
     return plan_streams(live, keep, fused, STREAMED_FROM * block, ROWS_BUDGET * block)
 
 
+def released_after(last_use: dict[int, int]) -> dict[int, list[int]]:
+    """The values released after each node: those it is the last to read."""
+    after: dict[int, list[int]] = {}
+    for i, node in last_use.items():
+        after.setdefault(node, []).append(i)
+    return after
+
+
 def block_node(node: Node, rows: int) -> Node:
     """``node`` restricted to ``rows`` leading rows (same id, inputs and scope; a shaped move's
     target shape cut likewise)."""
