@@ -7,6 +7,8 @@ peak is VmHWM minus the resident set before it; the estimate is the engine's ``m
 
     python benchmarks/memory_peaks.py            # the table of docs/benchmarks.md
     python benchmarks/memory_peaks.py --quick    # a few small rows
+    python benchmarks/memory_peaks.py --only scaled   # the rows whose label holds "scaled"
+    python benchmarks/memory_peaks.py --skip scaled
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ VAR_D16_SMALL = {"scales": [1, 2], "decoder_levels": [1, 2], "decoder_ch": 32, "
 one block, a two-level decoder of 32 channels, weights drawn at scale 0.02 (at p = 8 the default
 scale overflows exp in the MLP): the released architecture scaled down."""
 
+FLOWAR_S_SMALL = {"scales": [1, 2], "blocks": 1, "steps": 2, "vae_channels": 32, "vae_mult": [1, 2], "vae_res_blocks": 1,
+                  "scale": 0.05}
+"""FlowAR-S's width, heads and flow head, two scales, one block, two flow steps, a small VAE."""
+
 ROWS: list[tuple[str, str, dict[str, Any], int | None]] = [
     ("attention n=128 d=64", "examples/attention.yaml", {"dims": {"n": 128, "d": 64}}, None),
     ("matmul 256", "examples/matmul.yaml", {}, 256),
@@ -75,6 +81,7 @@ ROWS: list[tuple[str, str, dict[str, Any], int | None]] = [
     ("fast_flowar (example)", "examples/fast_flowar.yaml", {}, None),
     ("var_small", "examples/var_small.yaml", {}, None),
     ("flowar_release n=3", "examples/flowar_release.yaml", {}, 3),
+    ("FlowAR-S scaled (scales 1, 2)", "examples/flowar_s.yaml", FLOWAR_S_SMALL, None),
     ("VAR-d16 scaled (scales 1, 2)", "examples/var_d16.yaml", VAR_D16_SMALL, None),
     ("VAR-d16 scaled (scales 1, 2, 3, 4)", "examples/var_d16.yaml", {**VAR_D16_SMALL, "scales": [1, 2, 3, 4]}, None),
 ]
@@ -85,14 +92,16 @@ QUICK = ["attention n=128 d=64", "matmul 256", "var_small"]
 
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
+    only = argv[argv.index("--only") + 1] if "--only" in argv else ""
+    skip = argv[argv.index("--skip") + 1] if "--skip" in argv else None
     print("| graph | p | engine | estimate (MB) | measured (MB) | estimate / measured |")
     print("|---|---|---|---|---|---|")
     for label, path, overrides, n in ROWS:
-        if quick and label not in QUICK:
+        if (quick and label not in QUICK) or only not in label or (skip is not None and skip in label):
             continue
         for p in (8, 53):
             for engine in ("fast", "mpfr"):
-                if engine == "mpfr" and "VAR-d16" in label:
+                if engine == "mpfr" and "scaled" in label:
                     continue  # minutes per row on the reference engine
                 try:
                     r = measure(path, overrides, n, p, engine)
