@@ -129,3 +129,17 @@ def test_conv2d_streams_nothing() -> None:
     memory = ENGINES["fast"].memory(24, STREAMING_CHUNK)
     streams = memory.streams(flat.live(), set(flat.outputs.values()))
     assert streams.fused and not (streams.streamed & streams.fused)
+
+
+def test_the_dask_model_holds_what_the_dask_engine_holds() -> None:
+    """mpfr-dask does not fuse a bias chain (products joined to the bias by a concat): its model
+    holds the product tensor (an mpfr value and a slot per product), where the reference engine's
+    model, which fuses the chain, holds one piece of it; neither streams."""
+    graph = build("linear", {"n": 64, "d_in": 64, "d_out": 64})
+    flat = graph.flat()
+    live, keep = flat.live(), set(flat.outputs.values())
+    products = 64 * 64 * 64
+    dask = ENGINES["mpfr-dask"].memory(24, None)
+    assert not dask.fused(live, keep) and not dask.streams(live, keep).streamed
+    assert ENGINES["mpfr-dask"].memory_bytes(graph, 24) >= products * (8 + 100)
+    assert ENGINES["mpfr"].memory_bytes(graph, 24) < products * (8 + 100) / 4
