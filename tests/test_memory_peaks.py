@@ -28,7 +28,9 @@ CASES = [
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc/self/clear_refs")
 @pytest.mark.parametrize("path, overrides, n, p, engine", CASES)
-def test_the_estimate_is_within_twice_the_measured_peak(path: str, overrides: dict, n: int | None, p: int, engine: str) -> None:
+def test_the_estimate_is_within_twice_the_measured_peak(
+    path: str, overrides: dict, n: int | None, p: int, engine: str
+) -> None:
     r = memory_peaks.measure(path, overrides, n, p, engine, python=sys.executable)
     assert r["engine"] == engine
     assert r["measured"] / 2 <= r["estimate"] <= 2 * r["measured"], r

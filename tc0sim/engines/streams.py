@@ -101,10 +101,10 @@ def plan_streams(live: list[Node], keep: set[int], fused: set[int], threshold: i
     while changed:  # every reader works row by row on the same rows, exits are small, fused maps stay out
         changed = False
         for nid in list(chosen):
-            node = by_id[nid]
-            near_fused = nid in fused or any(i in fused for i in node.inputs) or any(r.id in fused for r in readers.get(nid, []))
-            exits_small = all(r.id in chosen or r.size <= threshold for r in readers.get(nid, []))
-            if near_fused or not exits_small or not all(local(r) and r.shape[0] == node.shape[0] for r in readers.get(nid, [])):
+            node, its = by_id[nid], readers.get(nid, [])
+            near_fused = nid in fused or any(i in fused for i in node.inputs) or any(r.id in fused for r in its)
+            exits_small = all(r.id in chosen or r.size <= threshold for r in its)
+            if near_fused or not exits_small or not all(local(r) and r.shape[0] == node.shape[0] for r in its):
                 chosen.discard(nid)
                 changed = True
     if not chosen:
