@@ -143,3 +143,11 @@ def test_the_dask_model_holds_what_the_dask_engine_holds() -> None:
     assert not dask.fused(live, keep) and not dask.streams(live, keep).streamed
     assert ENGINES["mpfr-dask"].memory_bytes(graph, 24) >= products * (8 + 100)
     assert ENGINES["mpfr"].memory_bytes(graph, 24) < products * (8 + 100) / 4
+
+
+def test_every_move_rule_says_whether_it_keeps_rows() -> None:
+    """ROW_LOCAL has one entry per move rule of tc0sim.ir.moves (a new move must say)."""
+    from tc0sim.engines.streams import ROW_LOCAL
+    from tc0sim.ir.moves import ORIGINS
+
+    assert set(ROW_LOCAL) == set(ORIGINS)
