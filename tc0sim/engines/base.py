@@ -83,7 +83,11 @@ class Engine(Protocol):
 
 
 class Run(Protocol):
-    """One evaluation on one engine: the hooks ``run_nodes`` calls."""
+    """One evaluation on one engine: the hooks ``run_nodes`` calls. A run that streams
+    (tc0sim.engines.streams) holds its memory model as ``memory`` (with ``streams(live, keep)``)
+    and its fused nodes as ``fused``, and may give ``stack(node, parts)`` (an exit's value from its
+    row blocks; default: numpy's concatenate) and ``scratch()`` (a context within which facts it
+    learns of values belong to one row block)."""
 
     def prepare(self, live: list[Node], keep: set[int]) -> None: ...
 
