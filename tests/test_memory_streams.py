@@ -15,7 +15,7 @@ from tc0sim.fp import FpArithmeticError
 from tc0sim.interp.size import size
 from tc0sim.ir.graph import Builder, Graph
 from tc0sim.kinds import build
-from tc0sim.ops.sampler import official_sample
+from tc0sim.ops.sampler import index_triangle, inverse_cdf_sample, official_sample
 
 STREAMING_CHUNK = 2
 """A block of 2 elements: values above 128 elements (STREAMED_FROM blocks) are streamed."""
@@ -30,6 +30,15 @@ def _sampler(n: int, vocab: int, top_k: int, top_p: float) -> Graph:
     return b.graph
 
 
+def _inverse_cdf(n: int, vocab: int, top_k: int, top_p: float) -> Graph:
+    b = Builder()
+    logits, uniform = b.input("logits", (n, vocab)), b.input("uniform", (n,))
+    onehot, index = inverse_cdf_sample(b, logits, uniform, top_k, top_p, index_triangle(b, vocab))
+    b.output("onehot", onehot)
+    b.output("index", index)
+    return b.graph
+
+
 def _sampler_inputs(n: int, vocab: int, seed: int) -> dict[str, np.ndarray]:
     """Logits on a grid of halves (many ties, which the masks and the race break by index) and
     Exp(1) numbers, some equal within a row (ties in the race)."""
@@ -37,7 +46,7 @@ def _sampler_inputs(n: int, vocab: int, seed: int) -> dict[str, np.ndarray]:
     logits = rng.integers(-4, 5, size=(n, vocab)) / 2.0
     exps = rng.exponential(size=(n, vocab))
     exps[:, 1] = exps[:, 0]
-    return {"logits": logits, "exponentials": exps}
+    return {"logits": logits, "exponentials": exps, "uniform": rng.uniform(size=n)}
 
 
 def _streamed(graph: Graph, engine: str, p: int, chunk: int | None) -> frozenset[int]:
@@ -47,18 +56,19 @@ def _streamed(graph: Graph, engine: str, p: int, chunk: int | None) -> frozenset
 
 @pytest.mark.parametrize("p", [8, 24, 53])
 @pytest.mark.parametrize("engine", ["fast", "mpfr"])
-def test_the_streamed_sampler_gives_the_reference_bits(p: int, engine: str) -> None:
-    """top-k, top-p and the race of the official sampler, streamed, against the reference
-    engine holding every value (its default pieces stream nothing this small)."""
+@pytest.mark.parametrize("sampler", [_sampler, _inverse_cdf])
+def test_the_streamed_sampler_gives_the_reference_bits(p: int, engine: str, sampler) -> None:
+    """top-k, top-p and the race of the official sampler (or the inverse CDF), streamed, against
+    the reference engine holding every value (its default pieces stream nothing this small)."""
     n, vocab = 5, 12
-    graph = _sampler(n, vocab, top_k=7, top_p=0.8)
+    graph = sampler(n, vocab, top_k=7, top_p=0.8)
     streamed = _streamed(graph, engine, p, STREAMING_CHUNK)
     flat = graph.flat()
     comparisons = {node.id for node in flat.live() if node.prim.name == "compare" and node.shape == (n, vocab, vocab)}
     assert comparisons and comparisons <= streamed
     assert not _streamed(graph, "mpfr", p, None)
     for seed in range(3):
-        inputs = _sampler_inputs(n, vocab, seed)
+        inputs = {k: v for k, v in _sampler_inputs(n, vocab, seed).items() if k in graph.inputs}
         want = engines.evaluate(graph, inputs, plan(graph, p, "mpfr"))
         stats = EvalStats()
         got = engines.evaluate(graph, inputs, plan(graph, p, engine, chunk=STREAMING_CHUNK), stats=stats)

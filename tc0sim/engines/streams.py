@@ -25,6 +25,15 @@ STREAMED_FROM = 64
 the fast engine's 2^24 elements (128 MB of float64), so that smaller values, whose recomputation
 would cost time for little memory, stay held."""
 
+ROW_LIMIT = 256
+"""A node is streamed only if one of its rows has at most this many engine blocks of elements (the
+fast engine's 2^26: a row of the sampler's concatenated V × 2V terms at V = 4096 is 2^25): a
+value of two huge rows (a classifier-free-guidance batch of a product tensor) gains nothing."""
+
+MIN_ROWS = 4
+"""A node is streamed only if it has at least this many rows: a block of one of two rows (a
+classifier-free-guidance batch) would save too little for the exit's copies and recomputation."""
+
 ROWS_BUDGET = 16
 """An exit's block of rows holds at most this many engine blocks of any cone node (at least one row)."""
 
@@ -84,9 +93,12 @@ class Streams:
     last_use: dict[int, int] = field(default_factory=dict)
 
 
-def plan_streams(live: list[Node], keep: set[int], fused: set[int], threshold: int, budget: int) -> Streams:
-    """Which nodes of ``live`` are streamed (module docstring): larger than ``threshold`` elements;
-    an exit's blocks hold at most ``budget`` elements of any cone node (at least one row)."""
+def plan_streams(
+    live: list[Node], keep: set[int], fused: set[int], threshold: int, budget: int, row_limit: int
+) -> Streams:
+    """Which nodes of ``live`` are streamed (module docstring): larger than ``threshold`` elements,
+    at least MIN_ROWS rows of at most ``row_limit`` elements each; an exit's blocks hold at most ``budget`` elements of any cone
+    node (at least one row)."""
     by_id = {node.id: node for node in live}
     readers: dict[int, list[Node]] = {}
     for node in live:
@@ -96,19 +108,28 @@ def plan_streams(live: list[Node], keep: set[int], fused: set[int], threshold: i
     def local(node: Node) -> bool:
         return row_local(node, [by_id[i].shape for i in node.inputs])
 
-    chosen = {node.id for node in live if node.size > threshold and node.id not in keep and local(node)}
+    # A map fused with the one ⊕/⊗ it feeds (not a bias chain's) may be streamed when it reads a
+    # stream (a matmul's products, which read held values, stay fused), or read or feed one while
+    # small; it is then computed as an ordinary node. A bias chain stays fused.
+    single = {f for f in fused if len(readers.get(f, [])) == 1 and readers[f][0].id not in fused}
+    chained = set(fused) - single
+    chosen = {node.id for node in live if node.size > threshold and node.id not in keep and local(node)
+              and node.shape[0] >= MIN_ROWS and node.size // node.shape[0] <= row_limit}
     changed = True
-    while changed:  # every reader works row by row on the same rows, exits are small, fused maps stay out
+    while changed:  # every reader works row by row on the same rows, exits are small, bias chains stay out
         changed = False
         for nid in list(chosen):
             node, its = by_id[nid], readers.get(nid, [])
-            near_fused = nid in fused or any(i in fused for i in node.inputs) or any(r.id in fused for r in its)
+            near_chain = nid in chained or any(i in chained for i in node.inputs) or any(r.id in chained for r in its)
             exits_small = all(r.id in chosen or r.size <= threshold for r in its)
-            if near_fused or not exits_small or not all(local(r) and r.shape[0] == node.shape[0] for r in its):
+            fused_small = all(i in chosen or by_id[i].size <= threshold for i in node.inputs if i in single)
+            downstream = nid not in single or any(i in chosen for i in node.inputs)
+            if (near_chain or not exits_small or not fused_small or not downstream
+                    or not all(local(r) and r.shape[0] == node.shape[0] for r in its)):
                 chosen.discard(nid)
                 changed = True
-    if not chosen:
-        return Streams(fused=frozenset(fused), last_use={i: node.id for node in live for i in node.inputs})
+    near = chosen | {i for nid in chosen for i in by_id[nid].inputs} | {r.id for nid in chosen for r in readers.get(nid, [])}
+    fused = set(fused) - (single & near)
     exits = [node for node in live if node.id not in chosen and any(i in chosen for i in node.inputs)]
     cones, rows = {}, {}
     for ex in exits:
@@ -147,8 +168,8 @@ def _release_points(live: list[Node], streamed: set[int]) -> dict[int, int]:
 
 
 def plan_for(live: list[Node], keep: set[int], fused: set[int], block: int) -> Streams:
-    """``plan_streams`` at an engine's block size (STREAMED_FROM, ROWS_BUDGET)."""
-    return plan_streams(live, keep, fused, STREAMED_FROM * block, ROWS_BUDGET * block)
+    """``plan_streams`` at an engine's block size (STREAMED_FROM, ROWS_BUDGET, ROW_LIMIT)."""
+    return plan_streams(live, keep, fused, STREAMED_FROM * block, ROWS_BUDGET * block, ROW_LIMIT * block)
 
 
 def released_after(last_use: dict[int, int]) -> dict[int, list[int]]:
