@@ -109,8 +109,9 @@ def plan_streams(
         return row_local(node, [by_id[i].shape for i in node.inputs])
 
     # A map fused with the one ⊕/⊗ it feeds (not a bias chain's) may be streamed when it reads a
-    # stream (a matmul's products, which read held values, stay fused), or read or feed one while
-    # small; it is then computed as an ordinary node. A bias chain stays fused.
+    # streamed computed value (a matmul's products, which read broadcasts of held values, stay
+    # fused), or read or feed a stream while small; it is then computed as an ordinary node. A bias
+    # chain stays fused.
     single = {f for f in fused if len(readers.get(f, [])) == 1 and readers[f][0].id not in fused}
     chained = set(fused) - single
     chosen = {node.id for node in live if node.size > threshold and node.id not in keep and local(node)
@@ -123,7 +124,7 @@ def plan_streams(
             near_chain = nid in chained or any(i in chained for i in node.inputs) or any(r.id in chained for r in its)
             exits_small = all(r.id in chosen or r.size <= threshold for r in its)
             fused_small = all(i in chosen or by_id[i].size <= threshold for i in node.inputs if i in single)
-            downstream = nid not in single or any(i in chosen for i in node.inputs)
+            downstream = nid not in single or any(i in chosen and by_id[i].prim.kernel is not None for i in node.inputs)
             if (near_chain or not exits_small or not fused_small or not downstream
                     or not all(local(r) and r.shape[0] == node.shape[0] for r in its)):
                 chosen.discard(nid)
