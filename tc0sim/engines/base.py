@@ -4,12 +4,14 @@ An ``Engine`` is an object with a name, ``supports(p, graph)`` (None, or why not
 model ``memory_bytes(graph, p, chunk)`` and ``evaluate(graph, inputs, p, ...)``; ``ENGINES`` in
 tc0sim.engines lists them. The engines of this package are ``NodeEngine`` records: they compose
 the node runner below (``run_nodes``: every live node in order, values released after their last
-reader) with a ``Run`` made per evaluation and a ``Memory`` model read by ``peak_bytes``. Every
+reader, large row-local values streamed: tc0sim.engines.streams) with a ``Run`` made per
+evaluation and a ``Memory`` model read by ``peak_bytes`` (tc0sim.engines.peak). Every
 engine rounds each primitive once (VAR Lemma 3.5), so all give the same bits and errors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -18,11 +20,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tc0sim.engines.peak import Memory, peak_bytes, planned_streams
+from tc0sim.engines.streams import Streams, block_node, cut, released_after, row_ranges
 from tc0sim.errors import ConfigError
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir import domains
 from tc0sim.ir.graph import Graph, Node
-from tc0sim.ir.moves import VIEWS, reshape, same_place
 from tc0sim.ir.primitives import INPUT
 
 VALUES = ("mpfr", "float64", "native")
@@ -79,24 +82,12 @@ class Engine(Protocol):
         representation; ``progress`` is told each node's gates as it is done."""
 
 
-class Memory(Protocol):
-    """An engine's memory model, read by ``peak_bytes`` (no evaluation is started)."""
-
-    pool_bytes: int
-    """Bytes of freed arrays the engine may keep for reuse."""
-
-    def fused(self, live: list[Node], keep: set[int]) -> set[int]:
-        """Map nodes the engine computes with their only reader (a reduction), piece by piece."""
-
-    def bytes_per_value(self) -> tuple[int, int]:
-        """(bytes per array slot, bytes per computed value beyond its slot)."""
-
-    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
-        """Bytes of temporaries while ``node`` is computed on operands of ``shape``."""
-
-
 class Run(Protocol):
-    """One evaluation on one engine: the hooks ``run_nodes`` calls."""
+    """One evaluation on one engine: the hooks ``run_nodes`` calls. A run that streams
+    (tc0sim.engines.streams) holds its memory model as ``memory`` (with ``streams(live, keep)``)
+    and its fused nodes as ``fused``, and may give ``stack(node, parts)`` (an exit's value from its
+    row blocks; default: numpy's concatenate) and ``scratch()`` (a context within which facts it
+    learns of values belong to one row block)."""
 
     def prepare(self, live: list[Node], keep: set[int]) -> None: ...
 
@@ -165,78 +156,92 @@ def entry(F: Format, node: Node, value: Any) -> np.ndarray:
 
 def run_nodes(
     run: Run, live: list[Node], keep: set[int], given: Mapping[str, Any], stats: EvalStats,
-    progress: Progress | None = None,
+    progress: Progress | None = None, streamed: bool = True,
 ) -> dict[int, Any]:
     """Every live node in order on ``run`` (prepared first); a value is released after its last
     reader unless it is in ``keep``. Returns the kept values; an arithmetic error is raised as a
-    NamedError (prefixed with its node). ``progress`` is told each computing node's gates."""
+    NamedError (prefixed with its node). ``progress`` is told each computing node's gates. With
+    ``streamed``, a run whose memory model plans streams (tc0sim.engines.streams) holds no value
+    of a streamed node: each exit of one is computed in blocks of rows from its cone; if that
+    raises, the evaluation is run again unstreamed (values held whole), which raises the error
+    of the node order."""
     run.prepare(live, keep)
-    last_use = {i: node.id for node in live for i in node.inputs}
+    streams = planned_streams(getattr(run, "memory", None), live, keep) if streamed else None
+    if streams is not None and streams.streamed:
+        run.fused = set(streams.fused)  # type: ignore[attr-defined]
+        last_use = streams.last_use
+    else:
+        streams, last_use = None, {i: node.id for node in live for i in node.inputs}
+    releases = released_after(last_use)
+    counted: set[int] = set()
     results: dict[int, Any] = {}
     for node in live:
         start = time.perf_counter()
-        if node.prim is INPUT:  # the graph's own input primitive: its value is given
+        if streams is not None and node.id in streams.streamed:
+            pass  # computed by its exits, block by block
+        elif node.prim is INPUT:  # the graph's own input primitive: its value is given
             results[node.id] = run.entry(node, given[node.name])
         else:
             try:
-                results[node.id] = run.apply(node, [results[i] for i in node.inputs])
+                if streams is not None and node.id in streams.cones:
+                    results[node.id] = _stream_exit(run, streams, node, results, stats, counted)
+                else:
+                    results[node.id] = run.apply(node, [results[i] for i in node.inputs])
             except FpArithmeticError as e:
+                if streams is not None:  # blocks change which error comes first: the unstreamed order decides
+                    run_nodes(run, live, keep, given, stats, None, streamed=False)
                 raise NamedError(named(node, e)) from None
         stats.seconds[node.operator] = stats.seconds.get(node.operator, 0.0) + time.perf_counter() - start
-        for i in set(node.inputs):
-            if last_use.get(i) == node.id and i not in keep:
-                run.release(results.pop(i))
+        for i in releases.get(node.id, ()):
+            if i not in keep and i in results:
+                run.release(results.pop(i))  # no other reference: the fast engine pools an unshared array
         if progress is not None and not node.prim.is_wiring:
             progress(node.size)
     return results
 
 
-def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
-    """An upper bound on the bytes of values ``run_nodes`` holds at once on an engine with this
-    ``memory`` model, from the shapes alone: it replays run_nodes' order and releases. A computed
-    node's array costs a slot and a value per element; a copying move (concat, gather, pad, a
-    reshape that numpy copies) only slots, as its values are its operand's objects; a view
-    (ir.moves.VIEWS, a reshape of a C-contiguous array) nothing, but keeps its operand's array
-    alive; a map fused into its reduction keeps its operands alive, and its reduction holds one
-    piece of products (``work_bytes``). Plus the engine's reuse pool, at most what was freed."""
-    fused = memory.fused(live, keep)
-    slot, value = memory.bytes_per_value()
-    last_use = {i: node.id for node in live for i in node.inputs}
-    shapes = {node.id: node.shape for node in live}
-    arrays: dict[int, set[int]] = {}  # node -> the arrays its value keeps alive (by owner id)
-    dense: dict[int, bool] = {}  # node -> its value is a C-contiguous array
-    cost: dict[int, int] = {}  # array owner -> bytes
-    holders: dict[int, int] = {}  # array owner -> live values keeping it
-    held = peak = freed = 0
-    for node in live:
-        row = node.prim
-        moves = row.kernel is None and row.move is not None
-        view = moves and (row.move in VIEWS or (row.move is reshape and dense[node.inputs[0]]))
-        work = 0
-        if node.id in fused or view:
-            arrays[node.id] = set().union(*(arrays[i] for i in node.inputs))
-            dense[node.id] = view and row.move in (reshape, same_place) and dense[node.inputs[0]]
-        else:
-            arrays[node.id] = {node.id}
-            dense[node.id] = True
-            cost[node.id] = node.size * (slot if moves else slot + value)
-            held += cost[node.id]
-            if not moves and node.inputs:
-                is_fused = node.inputs[0] in fused
-                operand_bytes = sum(cost[owner] for owner in arrays[node.inputs[0]]) if is_fused else 0
-                shape = shapes[node.inputs[0]] if row.role == "reduction" else node.shape
-                work = memory.work_bytes(node, shape, is_fused, operand_bytes)
-        for owner in arrays[node.id]:
-            holders[owner] = holders.get(owner, 0) + 1
-        peak = max(peak, held + work + min(freed, memory.pool_bytes))
-        for i in set(node.inputs):
-            if last_use.get(i) == node.id and i not in keep:
-                for owner in arrays.pop(i):
-                    holders[owner] -= 1
-                    if holders[owner] == 0:
-                        held -= cost[owner]
-                        freed += cost[owner]
-    return peak
+def _stream_exit(
+    run: Run, streams: Streams, node: Node, results: dict[int, Any], stats: EvalStats, counted: set[int]
+) -> Any:
+    """An exit of streams (tc0sim.engines.streams), block of rows by block: its cone evaluated on
+    those rows of the held operands, values released after their last reader in the cone. A
+    streamed node computed again for a later exit is not counted again in ``stats``."""
+    cone = streams.cones[node.id]
+    last = {i: n.id for n in cone for i in n.inputs}
+    parts = []
+    for start, stop in row_ranges(node.shape[0], streams.rows[node.id]):
+        values: dict[int, Any] = {}
+        with _scratch(run):
+            for member in cone:
+                piece = block_node(member, stop - start)
+                args = [values[i] if i in values else cut(results[i], _shape_of(results[i]), member, start, stop)
+                        for i in member.inputs]
+                saved = _counts(stats) if member.id in counted else None
+                values[member.id] = run.apply(piece, args)
+                if saved is not None:
+                    stats.gates, stats.certified, stats.recomputed = saved
+                for i in set(member.inputs):
+                    if i in values and last.get(i) == member.id:
+                        run.release(values.pop(i))
+            parts.append(values.pop(node.id))
+    counted.update(n.id for n in cone[:-1])
+    stack = getattr(run, "stack", None)
+    return stack(node, parts) if stack is not None else np.concatenate(parts)
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    return tuple(np.shape(value))
+
+
+def _counts(stats: EvalStats) -> tuple[dict[str, int], int, int]:
+    return dict(stats.gates), stats.certified, stats.recomputed
+
+
+def _scratch(run: Run) -> Any:
+    """What a run learns of values while it computes one block of rows stays with that block
+    (the fast engine's bounds of operands: ``Run.scratch``); nothing for a run without it."""
+    scratch = getattr(run, "scratch", None)
+    return scratch() if scratch is not None else contextlib.nullcontext()
 
 
 def precision_slowdown(p: int) -> float:

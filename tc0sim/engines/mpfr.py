@@ -21,6 +21,7 @@ from tc0sim.engines.blocking import (
     PIECE_ELEMENTS, Deferred, MapFailed, defer, feeders_of_one_reduction, is_map, is_reduction, joined_feeders,
     largest_block, map_reduce, reduced_axes,
 )
+from tc0sim.engines.streams import Streams, plan_for
 from tc0sim.fp import Format
 from tc0sim.ir.exact import constant_value
 from tc0sim.ir.graph import Node
@@ -85,6 +86,10 @@ class MpfrMemory:
         is deferred to it and computed with it in pieces."""
         joined = {n.id for chain in joined_feeders(live, keep, is_map, is_reduction) for n in chain}
         return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_map, is_reduction)}
+
+    def streams(self, live: list[Node], keep: set[int]) -> Streams:
+        """Large values never held whole (tc0sim.engines.streams), at this model's piece size."""
+        return plan_for(live, keep, self.fused(live, keep), self.chunk or PIECE_ELEMENTS)
 
     def bytes_per_value(self) -> tuple[int, int]:
         return 8, self.value_bytes + self.p // 8

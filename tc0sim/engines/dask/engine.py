@@ -26,6 +26,7 @@ import math
 import os
 import sys
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from tc0sim.engines.dask.cluster import ClusterFailed, ClusterStartError, Feeder
 from tc0sim.engines.dask.wire import Pairs, float_pairs, from_pairs, moved_pairs, to_pairs
 from tc0sim.engines.dask.worker import region_wire, run_block, run_node, collect_seconds
 from tc0sim.engines.mpfr import MPFR_RATE, MpfrMemory, MpfrRun
+from tc0sim.engines.streams import Streams
 from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.ir.graph import Node
 
@@ -118,8 +120,7 @@ class DaskRun:
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.live, self.keep = live, keep
-        feeders = feeders_of_one_reduction(live, keep, is_map, is_reduction)
-        self.fused = {n.id for n in feeders if n.size >= MIN_PARALLEL_ELEMENTS}
+        self.fused = DaskMemory(self.F.p).fused(live, keep)
 
     def entry(self, node: Node, value: Any) -> Any:
         """A float64 input at p >= 53 is exactly F_p (F_p's range contains binary64's): kept as pairs."""
@@ -277,7 +278,22 @@ def _start(F: Format, stats: EvalStats, chunk: int | None, workers: int | None, 
     return DaskRun(F, stats, workers=workers, scheduler=scheduler, chunk_elements=chunk)
 
 
-DASK = NodeEngine("mpfr-dask", _start, MpfrMemory, worker_bytes=LOCAL_WORKER_BYTES, rate=MPFR_RATE)
-"""The MPFR engine on Dask: the reference engine's values in the client (its memory model), plus
+@dataclass(frozen=True)
+class DaskMemory(MpfrMemory):
+    """The client's memory on Dask: the reference engine's model of what this engine does. A
+    map read only by a ⊕/⊗ is fused from MIN_PARALLEL_ELEMENTS up (smaller ones are held); a
+    bias chain (``joined_feeders``) is not fused, and nothing is streamed (every value is held,
+    on the cluster or in the client)."""
+
+    def fused(self, live: list[Node], keep: set[int]) -> set[int]:
+        feeders = feeders_of_one_reduction(live, keep, is_map, is_reduction)
+        return {n.id for n in feeders if n.size >= MIN_PARALLEL_ELEMENTS}
+
+    def streams(self, live: list[Node], keep: set[int]) -> Streams:
+        return Streams(fused=frozenset(self.fused(live, keep)), last_use={i: n.id for n in live for i in n.inputs})
+
+
+DASK = NodeEngine("mpfr-dask", _start, DaskMemory, worker_bytes=LOCAL_WORKER_BYTES, rate=MPFR_RATE)
+"""The MPFR engine on Dask: the reference engine's values in the client (``DaskMemory``), plus
 LOCAL_WORKER_BYTES per local worker process. Its time estimate is the serial engine's: on the
 2-core build machine under load, 2 workers were up to 10 times slower than in-process (issue 31)."""

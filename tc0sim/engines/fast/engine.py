@@ -15,8 +15,10 @@ reduction in blocks of at most ``chunk_elements`` elements.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +71,22 @@ class FastRun(Maps, Reductions):
 
     def close(self) -> None:
         """Nothing to release (the work arrays and pool stay for the next evaluation)."""
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[None]:
+        """Bounds learnt on a block of rows (tc0sim.engines.streams) are that block's: forgotten after it."""
+        whole = self.ranges
+        self.ranges = collections.ChainMap({}, whole)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            self.ranges = whole
+
+    def stack(self, node: Node, parts: list[Any]) -> Any:
+        """A streamed exit's value from its blocks of rows, its bounds measured on the whole."""
+        if all(p.dtype != object for p in parts):
+            return self._record(node, np.concatenate(parts))
+        return self._record(node, self.floats_or_objects(np.concatenate([self.objects(p) for p in parts])))
 
     # --- representations ---------------------------------------------------------------------
 
@@ -271,26 +289,15 @@ class WideRun(Wide, FastRun):
 
 @dataclass(frozen=True)
 class Variant:
-    """The fast engine at the precisions ``supports`` accepts: the run's class, and the work
-    bytes per element of a node's largest block (its kernels' temporaries, measured)."""
+    """The fast engine at the precisions ``supports`` accepts: the run's class (its memory model's
+    work bytes per element: tc0sim.engines.fast.memory.WORK_BYTES)."""
 
     supports: Callable[[int], bool]
     run: type[FastRun]
-    work_bytes: int
 
 
-VARIANTS = (
-    Variant(fastfp.supports, FastRun, 48),
-    Variant(lambda p: fastfp_dd.MIN_P <= p <= 48 or p == fastfp_dd.MAX_P, WideRun, 96),
-    Variant(fastfp_dd.supports, WideRun, 144),
-)
-"""The fast engine's variants by precision, the first whose ``supports(p)`` holds. Work bytes,
-against tracemalloc's peak on a fused 128³ matmul and a 256 × 512 layer norm: with 48 the
-estimate is 2.2–2.5 times the peak at p = 24; with 96, 3.9–4.9 times at 26 <= p <= 48 and at
-p = 53 (one-pass rounding, sums and exp); 50 <= p <= 52 (the midpoint residual on every
-element) need about 126, and with 144 the estimate is 1.23–1.66 times the peak there. Measured
-after numba has loaded the kernels, which the first call of a process does once (about 30 MB of
-Python objects, compiling or reading its cache)."""
+VARIANTS = (Variant(fastfp.supports, FastRun), Variant(fastfp_dd.supports, WideRun))
+"""The fast engine's variants by precision, the first whose ``supports(p)`` holds."""
 
 LIMIT = "the fast engine supports 2 <= p <= 53 (p-bit values are float64 values)"
 
@@ -311,8 +318,7 @@ def _start(F: Format, stats: EvalStats, chunk: int | None, workers: int | None, 
 
 
 def _memory(p: int, chunk: int | None) -> FastMemory:
-    found = variant(p)
-    return FastMemory(p, chunk, found.work_bytes if found is not None else VARIANTS[-1].work_bytes)
+    return FastMemory(p, chunk)
 
 
 FAST_RATE = 5e7

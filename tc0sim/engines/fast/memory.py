@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from tc0sim.engines.blocking import feeders_of_one_reduction, joined_feeders, largest_block
+from tc0sim.engines.streams import Streams, plan_for
 from tc0sim.engines.fast.rules import FAST_RULES, MAPS, REDUCTIONS
+from tc0sim import fastfp_dd
 from tc0sim.engines.mpfr import MpfrMemory
 from tc0sim.ir.graph import Node
 
@@ -25,6 +27,19 @@ POOL_BYTES = 1 << 28
 
 POOL_MIN_BYTES = 1 << 20
 """Smaller arrays are left to numpy's allocator."""
+
+
+WORK_BYTES = ((25, 24), (49, 32), (52, 144), (53, 32))
+"""Work bytes per element of a node's largest block, by precision (the first row whose p bound
+holds): the kernels' temporaries, measured as the peak resident set of a fused 256³ matmul and a
+512 × 256 layer norm in a child process (benchmarks/memory_peaks.py). At 50 <= p <= 52 the
+double-double path resolves a midpoint residual on most elements (38 MB against 13 MB at p = 49
+for the matmul); p = 53 is binary64's own rounding."""
+
+
+def work_bytes(p: int) -> int:
+    """``WORK_BYTES`` at precision p (its last row above 53)."""
+    return next((b for top, b in WORK_BYTES if p <= top), WORK_BYTES[-1][1])
 
 
 class _Memory(threading.local):
@@ -101,6 +116,16 @@ def is_fast_reduction(node: Node) -> bool:
     return rule is not None and rule.family in REDUCTIONS
 
 
+JIT_BYTES = 110 << 20
+"""Resident memory of importing numba and loading the compiled kernels from numba's cache: 106 MB
+measured on the build machine (60 MB the import, 46 MB the first kernels)."""
+
+
+def uses_jit(p: int) -> bool:
+    """True when the fast engine's kernels at p are compiled ones (tc0sim/ddjit.py, 26 <= p <= 53)."""
+    return fastfp_dd.supports(p)
+
+
 @dataclass(frozen=True)
 class FastMemory:
     """The fast engine's memory model: a float64 per value, its reuse pool, its work arrays; the
@@ -108,10 +133,18 @@ class FastMemory:
 
     p: int
     chunk: int | None = None
-    work: int = 48
-    """Work bytes per element of a node's largest block (the kernels' temporaries)."""
+    work: int | None = None
+    """Work bytes per element of a node's largest block (the kernels' temporaries; None:
+    ``WORK_BYTES`` at p)."""
 
     pool_bytes = POOL_BYTES
+    pool_min_bytes = POOL_MIN_BYTES
+    @property
+    def start_bytes(self) -> int:
+        """What a first evaluation allocates besides values: the work arrays' first pages (0.6-1.0
+        MB measured on graphs of under 20 kB of values, benchmarks/memory_peaks.py) and, the first
+        time a process runs compiled kernels, numba and its cached machine code (``JIT_BYTES``)."""
+        return (1 << 20) + (JIT_BYTES if uses_jit(self.p) and "numba" not in sys.modules else 0)
 
     @property
     def block(self) -> int:
@@ -129,6 +162,10 @@ class FastMemory:
         return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_fast_map, is_fast_reduction)
                          if n.size > self.block}
 
+    def streams(self, live: list[Node], keep: set[int]) -> Streams:
+        """Large values never held whole (tc0sim.engines.streams), at this model's block."""
+        return plan_for(live, keep, self.fused(live, keep), self.block)
+
     def bytes_per_value(self) -> tuple[int, int]:
         return 8, 0  # a float64 per value
 
@@ -145,4 +182,5 @@ class FastMemory:
             return self.fallback.work_bytes(node, shape, False, 0) + copies * mpfr_value
         axes = tuple(node.attrs.get("axes", ())) if rule.family in REDUCTIONS else ()
         trailing = axes == tuple(range(len(shape) - len(axes), len(shape)))
-        return self.work * largest_block(shape, axes, self.block) + (operand_bytes if fused and not trailing else 0)
+        per_element = self.work if self.work is not None else work_bytes(self.p)
+        return per_element * largest_block(shape, axes, self.block) + (operand_bytes if fused and not trailing else 0)
