@@ -10,6 +10,7 @@ import numpy as np
 
 from tc0sim.engines.base import NamedError, named
 from tc0sim.engines.blocking import Deferred, blocks, join_terms, reduced_axes, starts
+from tc0sim import fastfp
 from tc0sim.engines.fast.maps import MAX_FLOAT, Error
 from tc0sim.engines.fast.memory import _MEMORY, buffer
 from tc0sim.engines.fast.rules import FAST_RULES, SUM, UNKNOWN, FastRule, Range
@@ -46,6 +47,9 @@ def _abs_product_sums(
     )
 
 
+
+DOT_MIN_TERMS = 8
+"""Fewer products per output are left to the numpy path (the fused kernel's per-output cost dominates)."""
 
 EXTRA_TERMS_MAX = 1 << 10
 """Most further terms per output whose Σ|t| is added to a product bound (``_with_extra_abs_sums``)."""
@@ -124,6 +128,10 @@ class Reductions:
             abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p, bounds)
             if abs_sums is not None and extra is not None:
                 abs_sums = _with_extra_abs_sums(abs_sums, extra)
+        if m_rule is not None and m_rule.product and rule.family == SUM and k >= DOT_MIN_TERMS and fastfp.supports(self.K.p):
+            fused = self._dot_reduce(node, m_args, shape, kept, extra, safe)
+            if fused is not None:
+                return fused
         if abs_sums is None:
             abs_sums = k * terms_range[1] if k * terms_range[1] < MAX_FLOAT / 4 else None
         perm = kept + list(axes)
@@ -147,6 +155,40 @@ class Reductions:
         if red_error is not None:
             raise red_error[1]
         return self._with_extras(out, extras)
+
+    def _dot_reduce(
+        self, node: Node, args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], extra: np.ndarray | None,
+        safe: bool,
+    ) -> np.ndarray | None:
+        """A ⊕ of p-bit products (and ``extra`` terms) by the fused kernel on every core
+        (tc0sim.engines.fast.jit_dot): outputs certified as in _sum_certified, or exact, the rest
+        summed by MPFR in output order. None (the numpy path decides) when a product is out of
+        range or the kernel does not apply."""
+        from tc0sim.engines.fast import jit_dot  # numba: imported (and the kernel loaded) on first use
+
+        K = self.K
+        found = jit_dot.dot_sums(K, args, shape, kept, extra, check=not safe)
+        if found is None or found[2].any():
+            return None
+        y, abs_sums, _, mats = found
+        k = mats[0].shape[1] + mats[4].shape[1]
+        with np.errstate(all="ignore"):
+            r = K.rounded(y)
+            ok = self._sum_certified(y, r, abs_sums, k)
+        self.stats.certified += int(ok.sum())
+        extras: dict[int, Any] = {}
+        for i in np.flatnonzero(~ok).tolist():
+            row = jit_dot.terms(K, mats, node.shape, i)
+            if K.exact_sum_rows(row[None])[0] and (y[i] == 0 or K.in_range(r[i : i + 1])[0]):
+                self.stats.certified += 1
+                continue
+            self.stats.recomputed += 1
+            try:
+                v = self.F.sum([self._mp(t) for t in row.tolist()])
+            except FpArithmeticError as e:
+                raise type(e)(f"{e} (element {element_index(i, node.shape, None)})") from None
+            self._store(r, extras, i, v)
+        return self._with_extras(r.reshape(node.shape), extras)
 
     def _reduce_in_blocks(
         self, node: Node, rule: FastRule, m_node: Node | None, m_rule: FastRule | None, m_args: list[np.ndarray],
