@@ -52,18 +52,21 @@ def rounded(t: float, s: int, half_less: int, keep: int) -> float:
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def out_of_range(r: float, x: float, y: float, lo: int, span: int) -> bool:
+    """r is not a non-zero in-range F_p value (unsigned test on |r|'s bits), and x·y != 0."""
     a = np.uint64((bits_of(r) & 0x7FFF_FFFF_FFFF_FFFF) - lo)
-    return a > np.uint64(span) and x != 0.0 and y != 0.0
+    return (a > np.uint64(span)) & (x != 0.0) & (y != 0.0)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc"})
 def _dot_sums(
     A: np.ndarray, B: np.ndarray, E: np.ndarray, dims: np.ndarray, sa: np.ndarray, sb: np.ndarray, se: np.ndarray,
     s: int, half_less: int, keep: int, lo: int, span: int, check: bool,
     y: np.ndarray, abs_sum: np.ndarray, bad: np.ndarray,
 ) -> None:
+    """Every output n: row ra of A times row rb of B (indices from n's index in ``dims`` and the
+    row strides), each product rounded, summed and |summed| (additions reassociated: any order
+    is certified alike), then row re of E; ``check``: flag an out-of-range product."""
     n_out, k, t, m = y.shape[0], A.shape[1], E.shape[1], dims.shape[0]
-    body = k - k % 8
     for n in numba.prange(n_out):
         ra, rb, re, rest = np.int64(0), np.int64(0), np.int64(0), np.int64(n)
         for d in range(m - 1, -1, -1):
@@ -73,43 +76,13 @@ def _dot_sums(
             rb += i * sb[d]
             re += i * se[d]
         a, b = A[ra], B[rb]
-        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-        q0 = q1 = q2 = q3 = q4 = q5 = q6 = q7 = 0.0
-        flag = False
-        for j in range(0, body, 8):
-            r0 = rounded(a[j] * b[j], s, half_less, keep)
-            r1 = rounded(a[j + 1] * b[j + 1], s, half_less, keep)
-            r2 = rounded(a[j + 2] * b[j + 2], s, half_less, keep)
-            r3 = rounded(a[j + 3] * b[j + 3], s, half_less, keep)
-            r4 = rounded(a[j + 4] * b[j + 4], s, half_less, keep)
-            r5 = rounded(a[j + 5] * b[j + 5], s, half_less, keep)
-            r6 = rounded(a[j + 6] * b[j + 6], s, half_less, keep)
-            r7 = rounded(a[j + 7] * b[j + 7], s, half_less, keep)
-            s0 += r0
-            s1 += r1
-            s2 += r2
-            s3 += r3
-            s4 += r4
-            s5 += r5
-            s6 += r6
-            s7 += r7
-            q0 += abs(r0)
-            q1 += abs(r1)
-            q2 += abs(r2)
-            q3 += abs(r3)
-            q4 += abs(r4)
-            q5 += abs(r5)
-            q6 += abs(r6)
-            q7 += abs(r7)
-        total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-        absolute = ((q0 + q1) + (q2 + q3)) + ((q4 + q5) + (q6 + q7))
-        for j in range(body, k):
+        total, absolute, flag = 0.0, 0.0, False
+        for j in range(k):
             r = rounded(a[j] * b[j], s, half_less, keep)
             total += r
             absolute += abs(r)
-        if check:
-            for j in range(k):
-                flag |= out_of_range(rounded(a[j] * b[j], s, half_less, keep), a[j], b[j], lo, span)
+            if check:
+                flag |= out_of_range(r, a[j], b[j], lo, span)
         for j in range(t):
             total += E[re, j]
             absolute += abs(E[re, j])
