@@ -179,7 +179,9 @@ class Reductions:
         extras: dict[int, Any] = {}
         for i in np.flatnonzero(~ok).tolist():
             row = jit_dot.terms(K, mats, node.shape, i)
-            if K.exact_sum_rows(row[None])[0] and (y[i] == 0 or K.in_range(r[i : i + 1])[0]):
+            with np.errstate(all="ignore"):
+                exact = K.exact_sum_rows(row[None])[0]
+            if exact and (y[i] == 0 or K.in_range(r[i : i + 1])[0]):
                 self.stats.certified += 1
                 continue
             self.stats.recomputed += 1
