@@ -24,13 +24,13 @@ PRECISIONS = [2, 8, 11, 24, 25]
 def kernel_calls(monkeypatch) -> list[int]:
     """Counts the fused kernel's calls (each test checks that it really ran)."""
     calls: list[int] = []
-    original = jit_dot.dot_sums
+    original = jit_dot.Dot.sums
 
     def counted(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(jit_dot, "dot_sums", counted)
+    monkeypatch.setattr(jit_dot.Dot, "sums", counted)
     return calls
 
 
@@ -203,7 +203,7 @@ def test_rounding_on_the_bit_pattern_is_ties_to_even_at_every_p() -> None:
         a = _p_bit(rng, p, (400,), spread)
         b = _p_bit(rng, p, (400,), spread)
         b[:50] = 1.5  # a·1.5 has p + 1 bits: a tie at p bits for every odd significand of a
-        y, abs_sum, bad, _ = jit_dot.dot_sums(_kernels(p), [a[:, None], b[:, None]], (400, 1), [0], None, True)
+        y, abs_sum, bad = jit_dot.Dot([a[:, None], b[:, None]], (400, 1), [0], None).sums(_kernels(p), check=True)
         expected = [R.round_fraction(Fraction(u) * Fraction(v), p) for u, v in zip(a, b)]
         assert [Fraction(v) for v in y] == expected and not bad.any(), p
         assert list(abs_sum) == [abs(v) for v in y]

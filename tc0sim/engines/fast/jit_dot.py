@@ -26,7 +26,8 @@ from numba.extending import intrinsic
 from tc0sim.fastfp import Kernels, compact
 
 MATERIALISED = 1 << 16
-"""Elements an operand's rows may add beyond twice its distinct elements."""
+"""Elements an operand's rows (or the extra terms) may add beyond twice its distinct elements
+(four times the outputs): beyond that the numpy path is left to it."""
 
 
 
@@ -59,81 +60,94 @@ def out_of_range(r: float, x: float, y: float, lo: int, span: int) -> bool:
 
 @numba.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc"})
 def _dot_sums(
-    A: np.ndarray, B: np.ndarray, E: np.ndarray, dims: np.ndarray, sa: np.ndarray, sb: np.ndarray, se: np.ndarray,
+    A: np.ndarray, B: np.ndarray, E: np.ndarray, nb: int, na: int, nbb: int, ti: int, tj: int,
     s: int, half_less: int, keep: int, lo: int, span: int, check: bool,
     y: np.ndarray, abs_sum: np.ndarray, bad: np.ndarray,
 ) -> None:
-    """Every output n: row ra of A times row rb of B (indices from n's index in ``dims`` and the
-    row strides), each product rounded, summed and |summed| (additions reassociated: any order
-    is certified alike), then row re of E; ``check``: flag an out-of-range product."""
-    n_out, k, t, m = y.shape[0], A.shape[1], E.shape[1], dims.shape[0]
-    for n in numba.prange(n_out):
-        ra, rb, re, rest = np.int64(0), np.int64(0), np.int64(0), np.int64(n)
-        for d in range(m - 1, -1, -1):
-            i = rest % dims[d]
-            rest //= dims[d]
-            ra += i * sa[d]
-            rb += i * sb[d]
-            re += i * se[d]
-        a, b = A[ra], B[rb]
-        total, absolute, flag = 0.0, 0.0, False
-        for j in range(k):
-            r = rounded(a[j] * b[j], s, half_less, keep)
-            total += r
-            absolute += abs(r)
-            if check:
-                flag |= out_of_range(r, a[j], b[j], lo, span)
-        for j in range(t):
-            total += E[re, j]
-            absolute += abs(E[re, j])
-        y[n] = total
-        abs_sum[n] = absolute
-        bad[n] = flag
+    """Output (g, i, j) of a batched A·Bᵀ: row g·na + i of A times row g·nbb + j of B, each product
+    rounded, summed and |summed| (additions reassociated: any order is certified alike), then
+    row (g·na + i)·nbb + j of E; ``check``: flag an out-of-range product. Tiles of ti × tj
+    outputs keep their rows in the core's cache; one tile per parallel iteration."""
+    k, t = A.shape[1], E.shape[1]
+    tiles_i, tiles_j = (na + ti - 1) // ti, (nbb + tj - 1) // tj
+    for w in numba.prange(nb * tiles_i * tiles_j):
+        g, rest = w // (tiles_i * tiles_j), w % (tiles_i * tiles_j)
+        i0, j0 = (rest // tiles_j) * ti, (rest % tiles_j) * tj
+        for i in range(i0, min(na, i0 + ti)):
+            a = A[g * na + i]
+            for j in range(j0, min(nbb, j0 + tj)):
+                b = B[g * nbb + j]
+                n = (g * na + i) * nbb + j
+                total, absolute, flag = 0.0, 0.0, False
+                for q in range(k):
+                    r = rounded(a[q] * b[q], s, half_less, keep)
+                    total += r
+                    absolute += abs(r)
+                    if check:
+                        flag |= out_of_range(r, a[q], b[q], lo, span)
+                for q in range(t):
+                    total += E[n, q]
+                    absolute += abs(E[n, q])
+                y[n] = total
+                abs_sum[n] = absolute
+                bad[n] = flag
 
 
-def _rows(c: np.ndarray, kept: int, reduced: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """A compact operand (kept axes first, each full or 1) as a C-contiguous matrix of rows (one
-    per distinct kept index, the reduced axes materialised along the row) and its row stride per
-    kept axis (0 where the operand is broadcast)."""
-    lead = c.shape[:kept]
-    rows = np.ascontiguousarray(np.broadcast_to(c, lead + reduced)).reshape(math.prod(lead), math.prod(reduced))
-    strides = [math.prod(lead[i + 1:]) if lead[i] > 1 else 0 for i in range(kept)]
-    return rows, np.array(strides, dtype=np.int64)
+TILE_BYTES = 1 << 17
+"""Bytes of each operand's rows in one tile (two tiles' rows stay in a core's 1 MB L2 cache)."""
 
 
-def dot_sums(
-    K: Kernels, args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], extra: np.ndarray | None, check: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]] | None:
-    """Per output of ⊕(round_p(a·b) over the non-kept axes of ``shape``, then the ``extra``
-    terms): binary64 sum, binary64 Σ|t|, the flag of an out-of-range product (with ``check``),
-    and the operands' row matrices followed by the extra terms' (for the exact recomputation
-    of an output: ``terms``). None where an operand's rows would be much larger than its
-    distinct elements (broadcast along the reduced axes: the numpy path is better there)."""
-    reduced_axes = [a for a in range(len(shape)) if a not in kept]
-    perm = kept + reduced_axes
-    out_shape = tuple(shape[a] for a in kept)
-    reduced = tuple(shape[a] for a in reduced_axes)
-    compacts = [compact(np.broadcast_to(a, shape)).transpose(perm) for a in args]
-    lead = [math.prod(c.shape[: len(kept)]) * math.prod(reduced) for c in compacts]
-    if any(n > 2 * c.size + MATERIALISED for n, c in zip(lead, compacts)):
-        return None
-    mats = [_rows(c, len(kept), reduced) for c in compacts]
-    if extra is None:
-        extra = np.zeros(out_shape + (0,))
-    e = compact(np.broadcast_to(extra, out_shape + extra.shape[-1:]))
-    E, se = _rows(e, len(kept), extra.shape[-1:])
-    n = math.prod(out_shape)
-    y, abs_sum, bad = np.empty(n), np.empty(n), np.empty(n, dtype=np.bool_)
-    (A, sa), (B, sb) = mats
-    _dot_sums(A, B, E, np.array(out_shape, dtype=np.int64), sa, sb, se, K.s, K.half - 1, int(K.keep_mask),
-              K.lo_bits, K.hi_bits - K.lo_bits, check, y, abs_sum, bad)
-    return y, abs_sum, bad, [A, sa, B, sb, E, se]
+class Dot:
+    """A ⊕ of p-bit products a·b over the non-kept axes of ``shape`` (then ``extra`` terms per
+    output) as a batched A·Bᵀ: the kept axes grouped as batch (both operands vary), rows of A
+    (B broadcast) and rows of B (A broadcast), in that order (``order``)."""
 
+    def __init__(self, args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], extra: np.ndarray | None) -> None:
+        reduced = [a for a in range(len(shape)) if a not in kept]
+        self.out_shape = tuple(shape[a] for a in kept)
+        ca, cb = (compact(np.broadcast_to(x, shape)) for x in args)
+        varies = lambda c, i: c.shape[kept[i]] > 1  # noqa: E731
+        batch = [i for i in range(len(kept)) if varies(ca, i) and varies(cb, i)]
+        b_rows = [i for i in range(len(kept)) if varies(cb, i) and not varies(ca, i)]
+        a_rows = [i for i in range(len(kept)) if i not in batch and i not in b_rows]
+        self.order = batch + a_rows + b_rows
+        size = lambda axes: math.prod(self.out_shape[i] for i in axes)  # noqa: E731
+        self.nb, self.na, self.nbb = size(batch), size(a_rows), size(b_rows)
+        self.k = math.prod(shape[a] for a in reduced)
+        axes = [kept[i] for i in self.order] + reduced
+        lead = [self.out_shape[i] for i in self.order]
+        a_lead = lead[: len(batch) + len(a_rows)] + [1] * len(b_rows)
+        b_lead = lead[: len(batch)] + [1] * len(a_rows) + lead[len(batch) + len(a_rows):]
+        tail = [shape[a] for a in reduced]
+        self.fits = all(math.prod(m) * self.k <= 2 * c.size + MATERIALISED for m, c in ((a_lead, ca), (b_lead, cb)))
+        t = 0 if extra is None else extra.shape[-1]
+        self.fits = self.fits and (t == 0 or t * math.prod(lead) <= 4 * math.prod(lead) + MATERIALISED)
+        if not self.fits:
+            return
+        self.A = np.ascontiguousarray(np.broadcast_to(ca.transpose(axes), a_lead + tail)).reshape(self.nb * self.na, self.k)
+        self.B = np.ascontiguousarray(np.broadcast_to(cb.transpose(axes), b_lead + tail)).reshape(self.nb * self.nbb, self.k)
+        n = math.prod(lead)
+        self.E = np.zeros((n, 0)) if extra is None else np.ascontiguousarray(
+            np.broadcast_to(extra, self.out_shape + (t,)).transpose(self.order + [len(kept)])).reshape(n, t)
 
-def terms(K: Kernels, mats: list[np.ndarray], out_shape: tuple[int, ...], n: int) -> np.ndarray:
-    """The terms of output ``n`` (flat index) exactly as the kernel sums them: the rounded
-    products, then the extra terms."""
-    A, sa, B, sb, E, se = mats
-    index = np.array(np.unravel_index(n, out_shape), dtype=np.int64) if out_shape else np.zeros(0, dtype=np.int64)
-    products = K.rounded(A[int(index @ sa)] * B[int(index @ sb)])
-    return np.concatenate([products, E[int(index @ se)]])
+    def sums(self, K: Kernels, check: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per output in row-major order: binary64 sum, binary64 Σ|t| and (``check``) the flag of an
+        out-of-range product, computed on every core."""
+        n = self.E.shape[0]
+        y, abs_sum, bad = np.empty(n), np.empty(n), np.empty(n, dtype=np.bool_)
+        rows = max(1, TILE_BYTES // (8 * max(1, self.k)))
+        _dot_sums(self.A, self.B, self.E, self.nb, self.na, self.nbb, min(rows, 64), min(rows, 64),
+                  K.s, K.half - 1, int(K.keep_mask), K.lo_bits, K.hi_bits - K.lo_bits, check, y, abs_sum, bad)
+        back = np.argsort(self.order)
+        lead = [self.out_shape[i] for i in self.order]
+        return tuple(np.ascontiguousarray(v.reshape(lead).transpose(back)).reshape(-1) for v in (y, abs_sum, bad))
+
+    def terms(self, K: Kernels, i: int) -> np.ndarray:
+        """The terms of output ``i`` (row-major flat index) as the kernel sums them: the rounded
+        products, then the extra terms."""
+        index = np.unravel_index(i, self.out_shape) if self.out_shape else ()
+        lead = [self.out_shape[o] for o in self.order]
+        n = int(np.ravel_multi_index([index[o] for o in self.order], lead)) if lead else 0
+        g, ia, ib = n // (self.na * self.nbb), (n // self.nbb) % self.na, n % self.nbb
+        products = K.rounded(self.A[g * self.na + ia] * self.B[g * self.nbb + ib])
+        return np.concatenate([products, self.E[n]])

@@ -117,8 +117,12 @@ class Reductions:
         safe = self._safe(m_rule, m_args, m_node.inputs) if m_rule is not None and m_node is not None else False
         abs_sums: np.ndarray | float | str | None = None
         k = math.prod(shape[a] for a in axes)
-        terms_range = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)
         rule = FAST_RULES[node.prim]
+        if m_rule is not None and m_rule.product and rule.family == SUM and k >= DOT_MIN_TERMS and fastfp.supports(self.K.p):
+            fused = self._dot_reduce(node, m_args, shape, kept, extra, safe)
+            if fused is not None:
+                return fused
+        terms_range = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)
         if extra is not None:  # further terms joined (a bias): their Σ|t| added, else summed in each block
             terms_range = UNKNOWN
         if extra is None and rule.family == SUM and not terms_range[3]:
@@ -128,10 +132,6 @@ class Reductions:
             abs_sums = _abs_product_sums(m_args, shape, kept, self.K.p, bounds)
             if abs_sums is not None and extra is not None:
                 abs_sums = _with_extra_abs_sums(abs_sums, extra)
-        if m_rule is not None and m_rule.product and rule.family == SUM and k >= DOT_MIN_TERMS and fastfp.supports(self.K.p):
-            fused = self._dot_reduce(node, m_args, shape, kept, extra, safe)
-            if fused is not None:
-                return fused
         if abs_sums is None:
             abs_sums = k * terms_range[1] if k * terms_range[1] < MAX_FLOAT / 4 else None
         perm = kept + list(axes)
@@ -167,18 +167,20 @@ class Reductions:
         from tc0sim.engines.fast import jit_dot  # numba: imported (and the kernel loaded) on first use
 
         K = self.K
-        found = jit_dot.dot_sums(K, args, shape, kept, extra, check=not safe)
-        if found is None or found[2].any():
+        dot = jit_dot.Dot(args, shape, kept, extra)
+        if not dot.fits:
             return None
-        y, abs_sums, _, mats = found
-        k = mats[0].shape[1] + mats[4].shape[1]
+        y, abs_sums, bad = dot.sums(K, check=not safe)
+        if bad.any():
+            return None
+        k = dot.k + dot.E.shape[1]
         with np.errstate(all="ignore"):
             r = K.rounded(y)
             ok = self._sum_certified(y, r, abs_sums, k)
         self.stats.certified += int(ok.sum())
         extras: dict[int, Any] = {}
         for i in np.flatnonzero(~ok).tolist():
-            row = jit_dot.terms(K, mats, node.shape, i)
+            row = dot.terms(K, i)
             with np.errstate(all="ignore"):
                 exact = K.exact_sum_rows(row[None])[0]
             if exact and (y[i] == 0 or K.in_range(r[i : i + 1])[0]):
