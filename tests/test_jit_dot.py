@@ -4,6 +4,7 @@ the range limits, zeros of both signs, tiny values; one thread and two give the 
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numba
@@ -203,10 +204,35 @@ def test_rounding_on_the_bit_pattern_is_ties_to_even_at_every_p() -> None:
         a = _p_bit(rng, p, (400,), spread)
         b = _p_bit(rng, p, (400,), spread)
         b[:50] = 1.5  # a·1.5 has p + 1 bits: a tie at p bits for every odd significand of a
-        y, abs_sum, bad = jit_dot.Dot([a[:, None], b[:, None]], (400, 1), [0], None).sums(_kernels(p), check=True)
+        y, abs_sum, exact, bad = jit_dot.Dot([a[:, None], b[:, None]], (400, 1), [0], None).sums(_kernels(p), check=True)
         expected = [R.round_fraction(Fraction(u) * Fraction(v), p) for u, v in zip(a, b)]
         assert [Fraction(v) for v in y] == expected and not bad.any(), p
-        assert list(abs_sum) == [abs(v) for v in y]
+        assert list(abs_sum) == [abs(v) for v in y] and exact.all()
+
+
+@pytest.mark.parametrize("p", [8, 24])
+def test_the_exactness_certificate_holds_for_any_order(p: int) -> None:
+    """Rows the kernel calls exact have the exact rational sum as their binary64 sum in every
+    order tried; rows of terms spanning more than 52 bits above the smallest ulp are not exact."""
+    rng = np.random.default_rng(p)
+    K = _kernels(p)
+    a = _p_bit(rng, p, (300, 24), (-4, 4))
+    a[150:, 0] = np.ldexp(a[150:, 0], rng.integers(40 - p, 56 - p, 150))  # spans around 53 - p bits
+    a[:100, 0] = 2.0**60  # 60 + p bits above the other terms' ulps: never exact
+    a[100:150] = 0.0
+    b = np.ones((1, 24))
+    y, abs_sum, exact, _ = jit_dot.Dot([a, b], (300, 24), [0], None).sums(K, check=False)
+    assert not exact[:100].any() and exact[100:150].all() and exact[150:].any()
+    for i in range(300):  # the certificate's own definition, on exact rationals
+        nonzero = [Fraction(t) for t in a[i] if t != 0]
+        ulps = [Fraction(2) ** (R.floor_log2(abs(t)) - p + 1) for t in nonzero]
+        assert exact[i] == (not nonzero or sum(map(abs, nonzero)) < min(ulps) * 2**52), i
+    for i in np.flatnonzero(exact):
+        terms = a[i].tolist()
+        true = sum(map(Fraction, terms), Fraction(0))
+        assert Fraction(y[i]) == true
+        for order in (terms[::-1], sorted(terms), sorted(terms, key=abs)):
+            assert Fraction(math.fsum(order)) == true and Fraction(sum(order)) == true
 
 
 def _kernels(p: int):

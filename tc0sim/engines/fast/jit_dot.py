@@ -58,16 +58,28 @@ def out_of_range(r: float, x: float, y: float, lo: int, span: int) -> bool:
     return (a > np.uint64(span)) & (x != 0.0) & (y != 0.0)
 
 
+NO_TERM = np.int64(0x7FF0_0000_0000_0000)
+"""``low`` of an output without a non-zero term (the bits of +inf, above every finite term)."""
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def magnitude_bits(r: float) -> int:
+    """The bits of |r| (monotone in |r|), NO_TERM for a zero."""
+    b = bits_of(r) & 0x7FFF_FFFF_FFFF_FFFF
+    return b if b != 0 else NO_TERM
+
+
 @numba.njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc"})
 def _dot_sums(
     A: np.ndarray, B: np.ndarray, E: np.ndarray, nb: int, na: int, nbb: int, ti: int, tj: int,
     s: int, half_less: int, keep: int, lo: int, span: int, check: bool,
-    y: np.ndarray, abs_sum: np.ndarray, bad: np.ndarray,
+    y: np.ndarray, abs_sum: np.ndarray, low: np.ndarray, bad: np.ndarray,
 ) -> None:
     """Output (g, i, j) of a batched A·Bᵀ: row g·na + i of A times row g·nbb + j of B, each product
     rounded, summed and |summed| (additions reassociated: any order is certified alike), then
-    row (g·na + i)·nbb + j of E; ``check``: flag an out-of-range product. Tiles of ti × tj
-    outputs keep their rows in the core's cache; one tile per parallel iteration."""
+    row (g·na + i)·nbb + j of E; ``low``: the bits of the smallest non-zero |term| (NO_TERM if
+    none); ``check``: flag an out-of-range product. Tiles of ti × tj outputs keep their rows in
+    the core's cache; one tile per parallel iteration."""
     k, t = A.shape[1], E.shape[1]
     tiles_i, tiles_j = (na + ti - 1) // ti, (nbb + tj - 1) // tj
     for w in numba.prange(nb * tiles_i * tiles_j):
@@ -78,18 +90,21 @@ def _dot_sums(
             for j in range(j0, min(nbb, j0 + tj)):
                 b = B[g * nbb + j]
                 n = (g * na + i) * nbb + j
-                total, absolute, flag = 0.0, 0.0, False
+                total, absolute, smallest, flag = 0.0, 0.0, NO_TERM, False
                 for q in range(k):
                     r = rounded(a[q] * b[q], s, half_less, keep)
                     total += r
                     absolute += abs(r)
+                    smallest = min(smallest, magnitude_bits(r))
                     if check:
                         flag |= out_of_range(r, a[q], b[q], lo, span)
                 for q in range(t):
                     total += E[n, q]
                     absolute += abs(E[n, q])
+                    smallest = min(smallest, magnitude_bits(E[n, q]))
                 y[n] = total
                 abs_sum[n] = absolute
+                low[n] = smallest
                 bad[n] = flag
 
 
@@ -130,17 +145,19 @@ class Dot:
         self.E = np.zeros((n, 0)) if extra is None else np.ascontiguousarray(
             np.broadcast_to(extra, self.out_shape + (t,)).transpose(self.order + [len(kept)])).reshape(n, t)
 
-    def sums(self, K: Kernels, check: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per output in row-major order: binary64 sum, binary64 Σ|t| and (``check``) the flag of an
-        out-of-range product, computed on every core."""
+    def sums(self, K: Kernels, check: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per output in row-major order: binary64 sum, binary64 Σ|t|, whether that sum is exact
+        (``exact``) and (``check``) the flag of an out-of-range product, computed on every core."""
         n = self.E.shape[0]
-        y, abs_sum, bad = np.empty(n), np.empty(n), np.empty(n, dtype=np.bool_)
+        y, abs_sum, low, bad = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.bool_)
         rows = max(1, TILE_BYTES // (8 * max(1, self.k)))
         _dot_sums(self.A, self.B, self.E, self.nb, self.na, self.nbb, min(rows, 64), min(rows, 64),
-                  K.s, K.half - 1, int(K.keep_mask), K.lo_bits, K.hi_bits - K.lo_bits, check, y, abs_sum, bad)
+                  K.s, K.half - 1, int(K.keep_mask), K.lo_bits, K.hi_bits - K.lo_bits, check, y, abs_sum, low, bad)
         back = np.argsort(self.order)
         lead = [self.out_shape[i] for i in self.order]
-        return tuple(np.ascontiguousarray(v.reshape(lead).transpose(back)).reshape(-1) for v in (y, abs_sum, bad))
+        y, abs_sum, ok, bad = (np.ascontiguousarray(v.reshape(lead).transpose(back)).reshape(-1)
+                               for v in (y, abs_sum, exact(K.p, abs_sum, low), bad))
+        return y, abs_sum, ok, bad
 
     def terms(self, K: Kernels, i: int) -> np.ndarray:
         """The terms of output ``i`` (row-major flat index) as the kernel sums them: the rounded
@@ -151,3 +168,13 @@ class Dot:
         g, ia, ib = n // (self.na * self.nbb), (n // self.nbb) % self.na, n % self.nbb
         products = K.rounded(self.A[g * self.na + ia] * self.B[g * self.nbb + ib])
         return np.concatenate([products, self.E[n]])
+
+
+def exact(p: int, abs_sum: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """True where a binary64 sum of p-bit terms is exact in any order: every term is a multiple of
+    2^L, L = E − p + 1 for the smallest non-zero |term| in [2^E, 2^(E+1)), and Σ|t| < 2^(L+52), so
+    every partial sum is a multiple of 2^L below 2^(L+52), a float64 (docs/semantics.md §2.4).
+    On exponent fields: Σ|t| (normal, or 0 when no term is non-zero) has a field below E's + 53 − p.
+    Σ|t| computed in binary64 is exact in that case, and >= 2^(L+52) otherwise (monotone rounding)."""
+    fields = abs_sum.view(np.int64) >> 52
+    return (low == NO_TERM) | (fields - (low >> 52) < 53 - p)

@@ -161,8 +161,8 @@ class Reductions:
         safe: bool,
     ) -> np.ndarray | None:
         """A ⊕ of p-bit products (and ``extra`` terms) by the fused kernel on every core
-        (tc0sim.engines.fast.jit_dot): outputs certified as in _sum_certified, or exact, the rest
-        summed by MPFR in output order. None (the numpy path decides) when a product is out of
+        (tc0sim.engines.fast.jit_dot): outputs certified as in _sum_certified, or whose binary64
+        sum is exact (jit_dot.exact), the rest summed by MPFR in output order. None (the numpy path decides) when a product is out of
         range or the kernel does not apply."""
         from tc0sim.engines.fast import jit_dot  # numba: imported (and the kernel loaded) on first use
 
@@ -170,25 +170,19 @@ class Reductions:
         dot = jit_dot.Dot(args, shape, kept, extra)
         if not dot.fits:
             return None
-        y, abs_sums, bad = dot.sums(K, check=not safe)
+        y, abs_sums, exact, bad = dot.sums(K, check=not safe)
         if bad.any():
             return None
         k = dot.k + dot.E.shape[1]
         with np.errstate(all="ignore"):
             r = K.rounded(y)
-            ok = self._sum_certified(y, r, abs_sums, k)
+            ok = self._sum_certified(y, r, abs_sums, k) | (exact & (K.in_range(r) | (y == 0)))
         self.stats.certified += int(ok.sum())
         extras: dict[int, Any] = {}
         for i in np.flatnonzero(~ok).tolist():
-            row = dot.terms(K, i)
-            with np.errstate(all="ignore"):
-                exact = K.exact_sum_rows(row[None])[0]
-            if exact and (y[i] == 0 or K.in_range(r[i : i + 1])[0]):
-                self.stats.certified += 1
-                continue
             self.stats.recomputed += 1
             try:
-                v = self.F.sum([self._mp(t) for t in row.tolist()])
+                v = self.F.sum([self._mp(t) for t in dot.terms(K, i).tolist()])
             except FpArithmeticError as e:
                 raise type(e)(f"{e} (element {element_index(i, node.shape, None)})") from None
             self._store(r, extras, i, v)
