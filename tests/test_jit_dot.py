@@ -1,5 +1,5 @@
-"""The fused product-sum kernel of the fast engine (tc0sim.engines.fast.jit_dot, docs/semantics.md
-§2.8) against the MPFR engine and exact rationals: ties at p bits, near-midpoints, cancellation,
+"""The fused product-sum kernel of the fast engine (tc0sim.engines.fast.jit_dot, docs/fuseddot.md
+(to be docs/semantics.md §2.8) against the MPFR engine and exact rationals: ties at p bits, near-midpoints, cancellation,
 the range limits, zeros of both signs, tiny values; one thread and two give the same bits."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fused product-sum kernels (numba) for the fast engine at p <= 25: a ⊕ of p-bit products
 (matmul, linear, conv2d; VAR Lemmas 5.2 and 5.6), with further terms joined (a bias), in one pass
-per output on every core (docs/semantics.md §2.8).
+per output on every core (docs/fuseddot.md, to be §2.8 of docs/semantics.md).
 
 Per output, one loop over its terms: the product x·y of two F_p values (exact in binary64: at most
 2p <= 50 significant bits) rounded once to p bits on its bit pattern (ties to even, fastfp's
