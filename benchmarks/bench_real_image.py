@@ -39,6 +39,7 @@ from tc0sim.engines.blocking import blocks, feeders_of_one_reduction, is_map, is
 from tc0sim.ir.exact import constant_value  # noqa: E402
 from tc0sim.ir.graph import Graph  # noqa: E402
 from tc0sim.ir.primitives import CONSTANT, INPUT  # noqa: E402
+from tc0sim.interp.size import size  # noqa: E402
 from tc0sim.ir.wiring import move  # noqa: E402
 from tc0sim.modelfile import load_model, loads_model  # noqa: E402
 
@@ -122,8 +123,7 @@ def row(name: str, p: int, repeat: int, full: bool) -> None:
     graph = spec.build()
     inputs = random_inputs(graph, seed=0, scale=0.02)
     chosen = plan(graph, p, "fast", max_memory=8 * 10**9)
-    gates = chosen.gates
-    full_gates = plan(load_model(full_file).build(), p, "fast", max_memory=10**15).gates
+    gates, full_gates = size(graph).total, size(load_model(full_file).build()).total
     load_before = os.getloadavg()
     last: list[EvalStats] = []
 
@@ -133,6 +133,7 @@ def row(name: str, p: int, repeat: int, full: bool) -> None:
 
     fast_times, numpy_times = pair_times(fast, lambda: numpy_float64(graph, inputs), repeat)
     t_fast, t_numpy = min(fast_times), min(numpy_times)
+    print(f"{name} p={p}: fast {fast_times}, numpy {numpy_times}", file=sys.stderr, flush=True)
     rate = gates / t_fast
     print(f"| {label if not full else name + ' (full image)'} | {gates:,} | {p} | {t_fast:.1f} | {rate:.3g} | "
           f"{t_numpy:.1f} | {t_fast / t_numpy:.2f} | {full_gates / rate / 60:.1f} min | "
