@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -141,13 +142,66 @@ def row(name: str, p: int, repeat: int, full: bool) -> None:
           f"{' / '.join(f'{v:.1f}' for v in os.getloadavg())} |", flush=True)
 
 
+KERNEL_WORKLOADS = {
+    "matmul 512³": ("matmul", {"n1": 512, "d": 512, "n2": 512}),
+    "conv2d 64×64×128→128, 3×3": ("conv2d", {"h": 64, "w": 64, "c": 128, "k": 128, "hk": 3, "wk": 3}),
+    "linear 1360×1024→4096": ("linear", {"n": 1360, "d_in": 1024, "d_out": 4096}),
+}
+"""Single layers for the fused kernel against the numpy path (linear: VAR-d16's last scale, with cfg)."""
+
+
+def kernel_rows(precisions: list[int], repeat: int) -> None:
+    """The fused kernel (two threads, one thread) against the engine's numpy path on single layers:
+    the same evaluation with the kernel switched off (``reduce.DOT_MIN_TERMS`` above every fan-in)."""
+    import numba
+
+    from tc0sim.engines.fast import reduce
+    from tc0sim.kinds import build
+
+    print("| layer | gates | p | kernel, 2 threads s | kernel, 1 thread s | numpy path s | gates/s (2 threads) | speed-up | load before → after |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, (kind, dims) in KERNEL_WORKLOADS.items():
+        graph = build(kind, dims)
+        inputs = random_inputs(graph, seed=0, scale=0.3)
+        gates = size(graph).total
+        for p in precisions:
+            chosen = plan(graph, p, "fast")
+            load_before = os.getloadavg()
+            on = reduce.DOT_MIN_TERMS
+
+            def run(threads: int, kernel: bool) -> None:
+                numba.set_num_threads(threads)
+                reduce.DOT_MIN_TERMS = on if kernel else 1 << 62
+                try:
+                    evaluate(graph, inputs, chosen, values="native")
+                finally:
+                    reduce.DOT_MIN_TERMS = on
+                    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+            run(2, True)  # compiled or loaded once
+            times: list[list[float]] = [[], [], []]
+            for _ in range(repeat):  # the three side by side, alternately
+                for out, (threads, kernel) in zip(times, ((2, True), (1, True), (2, False))):
+                    t = time.perf_counter()
+                    run(threads, kernel)
+                    out.append(time.perf_counter() - t)
+            t2, t1, t0 = (min(t) for t in times)
+            print(f"| {label} | {gates:,} | {p} | {t2:.3f} | {t1:.3f} | {t0:.3f} | {gates / t2:.3g} | {t0 / t2:.1f}× | "
+                  f"{' / '.join(f'{v:.1f}' for v in load_before)} → {' / '.join(f'{v:.1f}' for v in os.getloadavg())} |",
+                  flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kernels", action="store_true", help="single layers: the fused kernel against the numpy path")
     parser.add_argument("--workloads", default="var_d16,flowar_s")
     parser.add_argument("--precisions", default="8,11,24,53")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--full", action="store_true", help="the full images (minutes to hours each)")
     args = parser.parse_args()
+    if args.kernels:
+        kernel_rows([int(v) for v in args.precisions.split(",") if int(v) <= 25], max(args.repeat, 3))
+        return
     print("| workload | gates | p | fast s | fast gates/s | numpy s | fast/numpy | full image (projected) | recomputed | load 1/5/15 min before → after |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.workloads.split(","):
