@@ -3,7 +3,7 @@
 Wiring that only moves elements and the ``constant`` source get their rule from their row; a
 compute primitive gets one by a family constructor (``fast_map``, ``fast_reduction``) whose
 family follows the row's properties ('exact' or 'rounded', role 'reduction'). A primitive without
-an entry (erf, log, sin, cos; a scratch row) is evaluated by the reference engine's rule: the coverage
+an entry (log, sin, cos; a scratch row) is evaluated by the reference engine's rule: the coverage
 test (tests/test_engines_fast.py) lists every primitive against this table.
 
 Ranges: bounds on a node's values, propagated by interval arithmetic with a factor 2 for every
