@@ -4,12 +4,13 @@ per output on every core (docs/fuseddot.md, to be §2.8 of docs/semantics.md).
 
 Per output, one loop over its terms: the product x·y of two F_p values (exact in binary64: at most
 2p <= 50 significant bits) rounded once to p bits on its bit pattern (ties to even, fastfp's
-rounding), then added to a binary64 sum and to a binary64 Σ|t|. Neither sum is the result: the
-caller certifies each output against the bound 2·k·u·Σ|t| (docs/semantics.md §2.4, valid for any
-order of summation) and recomputes the rest exactly, so the bits never depend on the order, the
-lanes or the threads. With ``check``, a product whose rounded value is not a non-zero in-range
-F_p value and whose operands are both non-zero (over- or underflow) marks its output; the caller
-then evaluates the node by the numpy path, which raises the MPFR engine's error in its order.
+rounding), then added to a binary64 sum and to a binary64 Σ|t|, beside the smallest non-zero
+|term|. Neither sum is the result: the caller certifies each output against the bound 2·k·u·Σ|t|
+(docs/semantics.md §2.4) or as an exact sum (``exact``), both valid for any order of summation,
+and recomputes the rest exactly, so the bits never depend on the order, the lanes or the threads.
+With ``check``, a product whose rounded value is not a non-zero in-range F_p value and whose
+operands are both non-zero (over- or underflow) marks its output; the caller then evaluates the
+node by the numpy path, which raises the MPFR engine's error in its order.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ MATERIALISED = 1 << 16
 (four times the outputs): beyond that the numpy path is left to it."""
 
 
-
 @intrinsic
 def bits_of(typingctx: Any, x: Any) -> Any:
+    """The int64 bit pattern of a float64 (a bitcast, no conversion)."""
+
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         return builder.bitcast(args[0], ir.IntType(64))
     return types.int64(types.float64), codegen
@@ -40,6 +42,8 @@ def bits_of(typingctx: Any, x: Any) -> Any:
 
 @intrinsic
 def float_of(typingctx: Any, b: Any) -> Any:
+    """The float64 of an int64 bit pattern."""
+
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         return builder.bitcast(args[0], ir.DoubleType())
     return types.float64(types.int64), codegen
@@ -47,6 +51,7 @@ def float_of(typingctx: Any, b: Any) -> Any:
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def rounded(t: float, s: int, half_less: int, keep: int) -> float:
+    """t (zero or normal) rounded to p = 53 − s bits, ties to even (tc0sim.fastfp.Kernels.round_inplace)."""
     b = bits_of(t)
     return float_of((b + (half_less + ((b >> s) & 1))) & keep)
 

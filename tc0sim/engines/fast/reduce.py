@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from tc0sim import fastfp
 from tc0sim.engines.base import NamedError, named
 from tc0sim.engines.blocking import Deferred, blocks, join_terms, reduced_axes, starts
-from tc0sim import fastfp
 from tc0sim.engines.fast.maps import MAX_FLOAT, Error
 from tc0sim.engines.fast.memory import _MEMORY, buffer
 from tc0sim.engines.fast.rules import FAST_RULES, SUM, UNKNOWN, FastRule, Range
@@ -161,9 +161,9 @@ class Reductions:
         safe: bool,
     ) -> np.ndarray | None:
         """A ⊕ of p-bit products (and ``extra`` terms) by the fused kernel on every core
-        (tc0sim.engines.fast.jit_dot): outputs certified as in _sum_certified, or whose binary64
-        sum is exact (jit_dot.exact), the rest summed by MPFR in output order. None (the numpy path decides) when a product is out of
-        range or the kernel does not apply."""
+        (tc0sim.engines.fast.jit_dot; docs/fuseddot.md): outputs certified as in _sum_certified,
+        or whose binary64 sum is exact (jit_dot.exact), the rest summed by MPFR in output order.
+        None (the numpy path decides) when a product is out of range or the kernel does not apply."""
         from tc0sim.engines.fast import jit_dot  # numba: imported (and the kernel loaded) on first use
 
         K = self.K
