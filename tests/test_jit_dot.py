@@ -296,3 +296,23 @@ def test_examples_are_bit_identical_across_engines_with_the_kernel(path: Path) -
         pytest.skip("too many gates to evaluate with MPFR here")
     for p in (8, 24):
         _same_as_mpfr(graph, {}, p, chunk=257)
+
+
+def _fork_child_sum() -> float:
+    graph = _matmul(64, 96, 80)
+    inputs = {"X": np.full((64, 96), 0.5), "Y": np.full((96, 80), 0.25)}
+    return float(engines.evaluate(graph, inputs, plan(graph, 8, "fast", chunk=1024), values="float64")["out"].sum())
+
+
+def test_a_forked_child_runs_the_kernel_after_its_parent(kernel_calls: list[int]) -> None:
+    """The kernel's thread pool survives fork (GNU OpenMP's would terminate the child), and
+    threads calling it at once take turns."""
+    import multiprocessing
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = 64 * 80 * 96 * 0.125
+    assert _fork_child_sum() == expected and kernel_calls
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_fork_child_sum).get(timeout=60) == expected
+    with ThreadPoolExecutor(4) as threads:
+        assert list(threads.map(lambda _: _fork_child_sum(), range(4))) == [expected] * 4

@@ -16,6 +16,7 @@ node by the numpy path, which raises the MPFR engine's error in its order.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numba
@@ -25,6 +26,15 @@ from numba import types
 from numba.extending import intrinsic
 
 from tc0sim.fastfp import Kernels, compact
+
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+"""numba's own thread pool, unless the user chose a layer: GNU OpenMP (numba's default choice
+here) terminates a forked child that runs a parallel kernel its parent ran; workqueue does not.
+workqueue must not be entered by two threads at once, hence ``_LAUNCH``."""
+
+_LAUNCH = threading.Lock()
+"""One parallel kernel at a time in this process (its threads do the work; a second caller waits)."""
 
 MATERIALISED = 1 << 16
 """Elements an operand's rows (or the extra terms) may add beyond twice its distinct elements
@@ -156,8 +166,9 @@ class Dot:
         n = self.E.shape[0]
         y, abs_sum, low, bad = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.bool_)
         rows = max(1, TILE_BYTES // (8 * max(1, self.k)))
-        _dot_sums(self.A, self.B, self.E, self.nb, self.na, self.nbb, min(rows, 64), min(rows, 64),
-                  K.s, K.half - 1, int(K.keep_mask), K.lo_bits, K.hi_bits - K.lo_bits, check, y, abs_sum, low, bad)
+        with _LAUNCH:
+            _dot_sums(self.A, self.B, self.E, self.nb, self.na, self.nbb, min(rows, 64), min(rows, 64),
+                      K.s, K.half - 1, int(K.keep_mask), K.lo_bits, K.hi_bits - K.lo_bits, check, y, abs_sum, low, bad)
         back = np.argsort(self.order)
         lead = [self.out_shape[i] for i in self.order]
         y, abs_sum, ok, bad = (np.ascontiguousarray(v.reshape(lead).transpose(back)).reshape(-1)
