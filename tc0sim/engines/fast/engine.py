@@ -203,7 +203,7 @@ class FastRun(Maps, Reductions):
                 derived = self._derived_range(node, rule, k)
         elif rule is not None and rule.family == CONSTANT and (floats := self._constant(node)) is not None:
             return self._record(node, floats)
-        else:  # no fast rule (erf), or operands held as mpfr: the reference engine's rule
+        else:  # no fast rule (log, sin, cos), or operands held as mpfr: the reference engine's rule
             return self._record(node, self.floats_or_objects(self.rule(node, [self.objects(a) for a in args])))
         return self._record(node, value, derived if value.dtype != object else UNKNOWN)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tc0sim import fastfp
 from tc0sim.engines.base import NamedError, named
 from tc0sim.engines.blocking import Deferred, blocks, join_terms, reduced_axes, starts
 from tc0sim.engines.fast.maps import MAX_FLOAT, Error
@@ -46,6 +47,9 @@ def _abs_product_sums(
     )
 
 
+
+DOT_MIN_TERMS = 8
+"""Fewer products per output are left to the numpy path (the fused kernel's per-output cost dominates)."""
 
 EXTRA_TERMS_MAX = 1 << 10
 """Most further terms per output whose Σ|t| is added to a product bound (``_with_extra_abs_sums``)."""
@@ -113,8 +117,12 @@ class Reductions:
         safe = self._safe(m_rule, m_args, m_node.inputs) if m_rule is not None and m_node is not None else False
         abs_sums: np.ndarray | float | str | None = None
         k = math.prod(shape[a] for a in axes)
-        terms_range = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)
         rule = FAST_RULES[node.prim]
+        if m_rule is not None and m_rule.product and rule.family == SUM and k >= DOT_MIN_TERMS and fastfp.supports(self.K.p):
+            fused = self._dot_reduce(node, m_args, shape, kept, extra, safe)
+            if fused is not None:
+                return fused
+        terms_range = self.ranges.get(m_node.id if m_node is not None else node.inputs[0], UNKNOWN)
         if extra is not None:  # further terms joined (a bias): their Σ|t| added, else summed in each block
             terms_range = UNKNOWN
         if extra is None and rule.family == SUM and not terms_range[3]:
@@ -147,6 +155,38 @@ class Reductions:
         if red_error is not None:
             raise red_error[1]
         return self._with_extras(out, extras)
+
+    def _dot_reduce(
+        self, node: Node, args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], extra: np.ndarray | None,
+        safe: bool,
+    ) -> np.ndarray | None:
+        """A ⊕ of p-bit products (and ``extra`` terms) by the fused kernel on every core
+        (tc0sim.engines.fast.jit_dot; docs/fuseddot.md): outputs certified as in _sum_certified,
+        or whose binary64 sum is exact (jit_dot.exact), the rest summed by MPFR in output order.
+        None (the numpy path decides) when a product is out of range or the kernel does not apply."""
+        from tc0sim.engines.fast import jit_dot  # numba: imported (and the kernel loaded) on first use
+
+        K = self.K
+        dot = jit_dot.Dot(args, shape, kept, extra)
+        if not dot.fits:
+            return None
+        y, abs_sums, exact, bad = dot.sums(K, check=not safe)
+        if bad.any():
+            return None
+        k = dot.k + dot.E.shape[1]
+        with np.errstate(all="ignore"):
+            r = K.rounded(y)
+            ok = self._sum_certified(y, r, abs_sums, k) | (exact & (K.in_range(r) | (y == 0)))
+        self.stats.certified += int(ok.sum())
+        extras: dict[int, Any] = {}
+        for i in np.flatnonzero(~ok).tolist():
+            self.stats.recomputed += 1
+            try:
+                v = self.F.sum([self._mp(t) for t in dot.terms(K, i).tolist()])
+            except FpArithmeticError as e:
+                raise type(e)(f"{e} (element {element_index(i, node.shape, None)})") from None
+            self._store(r, extras, i, v)
+        return self._with_extras(r.reshape(node.shape), extras)
 
     def _reduce_in_blocks(
         self, node: Node, rule: FastRule, m_node: Node | None, m_rule: FastRule | None, m_args: list[np.ndarray],

@@ -3,7 +3,7 @@
 Wiring that only moves elements and the ``constant`` source get their rule from their row; a
 compute primitive gets one by a family constructor (``fast_map``, ``fast_reduction``) whose
 family follows the row's properties ('exact' or 'rounded', role 'reduction'). A primitive without
-an entry (erf, log, sin, cos; a scratch row) is evaluated by the reference engine's rule: the coverage
+an entry (log, sin, cos; a scratch row) is evaluated by the reference engine's rule: the coverage
 test (tests/test_engines_fast.py) lists every primitive against this table.
 
 Ranges: bounds on a node's values, propagated by interval arithmetic with a factor 2 for every
@@ -92,6 +92,18 @@ def _exp_range(r: list[Range], p: int, k: int) -> Range:
     return (math.exp(-top) / 2 if top < 700 else 0.0, math.exp(top) * 2 if top < 700 else math.inf, False, False)
 
 
+def _erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """binary64 erf (the C library's, through numba: loaded on first use), certified like exp."""
+    from tc0sim.engines.fast.jit_erf import erf
+
+    return erf(x, out=out)
+
+
+def _erf_range(r: list[Range], p: int, k: int) -> Range:
+    """|erf(x)| <= 1, and >= erf(1)·min(|x|, 1) > 0.84·min(|x|, 1) (erf is odd, increasing, concave for x > 0)."""
+    return (0.4 * min(r[0][0], 1.0), 1.0, r[0][2], r[0][3])
+
+
 def _within(K: Kernels, lo: float, hi: float) -> bool:
     return K.magnitudes_safe(lo, hi) if math.isfinite(hi) else False
 
@@ -166,6 +178,7 @@ fast_map(P.SQRT, np.sqrt, exact_zero=lambda a: a == 0, safe=lambda K, r: not r[0
          range=lambda r, p, k: (math.sqrt(r[0][0]) / 2, 2 * math.sqrt(r[0][1]), r[0][2], False))
 fast_map(P.EXP, np.exp, certified=True, single=np.exp, exact_zero=lambda a: np.zeros(a.shape, dtype=bool),
          safe=_safe_exp, range=_exp_range)
+fast_map(P.ERF, _erf, certified=True, exact_zero=lambda a: a == 0, range=_erf_range)
 fast_map(P.MAX, np.maximum, range=lambda r, p, k: union(r))
 fast_map(P.MIN, np.minimum, range=lambda r, p, k: union(r))
 fast_map(P.RELU, lambda a: np.maximum(a, 0.0), range=lambda r, p, k: (r[0][0], r[0][1], True, False))

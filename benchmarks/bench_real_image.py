@@ -1,0 +1,213 @@
+"""Real-image workloads (issue 31 item 7): the released VAR-d16 and FlowAR-S architectures at
+p = 8, 11, 24, 53 on the fast engine, beside plain numpy float64 doing the same DAG unrounded.
+
+A full image (examples/var_d16.yaml: 5.4·10^11 gates; examples/flowar_s.yaml: 8.3·10^11) takes
+minutes to hours, so each row runs a scaled-down model of the same architecture (same widths,
+depth and decoder, fewer scales: fewer tokens and a smaller image), reports its gates/s, and
+projects the full image's time as its gates over that rate (an estimate: a full image has a larger
+share of big products, which run faster than the rest). ``--full`` runs the full image instead.
+
+* fast: ``evaluate(plan(graph, p, "fast"), values="native")`` in this process (``tc0sim eval``'s
+  own call), random weights normal(0, 1)·0.02 (seed 0);
+* numpy: the same DAG node by node in float64 without rounding, a map read only by a ⊕ (products,
+  or products joined to a bias) computed with its ⊕ in blocks of 2^18 elements, as the engines do
+  (the product tensors of these models do not fit in memory): numpy's multiply and ``np.sum``,
+  the C library's erf, one thread, no BLAS.
+
+The two are run alternately, best of ``--repeat`` each; ``os.getloadavg()`` is printed before and
+after each row (the build machine is shared). A run takes 20 s to 2 min per row and precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_eval import NUMPY_KERNELS  # noqa: E402
+from bench_fp import pair_times  # noqa: E402
+
+from tc0sim.engines import EvalStats, evaluate, plan  # noqa: E402
+from tc0sim.engines.base import random_inputs  # noqa: E402
+from tc0sim.engines.blocking import blocks, feeders_of_one_reduction, is_map, is_reduction, join_terms, joined_feeders  # noqa: E402
+from tc0sim.ir.exact import constant_value  # noqa: E402
+from tc0sim.ir.graph import Graph  # noqa: E402
+from tc0sim.ir.primitives import CONSTANT, INPUT  # noqa: E402
+from tc0sim.interp.size import size  # noqa: E402
+from tc0sim.ir.wiring import move  # noqa: E402
+from tc0sim.modelfile import load_model, loads_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WORKLOADS = {
+    "var_d16": ("VAR-d16 (width 1024, 16 blocks, decoder ch 160), scales 1, 2: 32 px",
+                "kind: var_release\ndepth: 16\nscales: [1, 2]\ncfg: 1.5\ntop_k: 900\ntop_p: 0.96\n",
+                ROOT / "examples" / "var_d16.yaml"),
+    "flowar_s": ("FlowAR-S (AR 768 wide, flow head 1024 x 2, 25 steps, KL-16 decoder), scales 1, 2, 4: 64 px",
+                 "kind: flowar_release\nvariant: S\nscales: [1, 2, 4]\n",
+                 ROOT / "examples" / "flowar_s.yaml"),
+}
+"""Scaled-down models of the released architectures, and the full image's model file."""
+
+BLOCK = 1 << 18
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    from tc0sim.engines.fast.jit_erf import erf
+
+    return erf(x)
+
+
+KERNELS = {**NUMPY_KERNELS, "erf": _erf}
+
+
+def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The DAG in plain float64 (no rounding), maps read only by a ⊕ computed with it in blocks."""
+    live = graph.live()
+    outputs = set(graph.outputs.values())
+    joined = {chain[-1].id: chain for chain in joined_feeders(live, outputs, is_map, is_reduction)}
+    fused = {n.id for n in feeders_of_one_reduction(live, outputs, is_map, is_reduction)}
+    fused |= {n.id for chain in joined.values() for n in chain}
+    by_id = {n.id: n for n in live}
+    values: dict[int, np.ndarray] = {}
+    for node in live:
+        row = node.prim
+        if node.id in fused:
+            continue
+        if row is INPUT:
+            values[node.id] = np.asarray(inputs[node.name], dtype=np.float64)
+        elif row is CONSTANT:
+            values[node.id] = np.vectorize(float, otypes=[np.float64])(constant_value(node.attrs["value"]))
+        elif row.kernel in ("sum", "prod") and node.inputs[0] in fused:
+            concat = joined.get(node.inputs[0])
+            source = concat[0] if concat else by_id[node.inputs[0]]
+            extra = values[concat[-1].inputs[1]] if concat else None
+            axes = tuple(range(len(node.shape), len(source.shape))) if concat else tuple(node.attrs["axes"])
+            reducer = np.sum if row.kernel == "sum" else np.prod
+            values[node.id] = _map_reduce(source, [values[i] for i in source.inputs], axes, extra, reducer)
+        elif row.kernel in ("sum", "prod"):
+            values[node.id] = (np.sum if row.kernel == "sum" else np.prod)(values[node.inputs[0]], axis=node.attrs["axes"])
+        elif row.kernel is not None:
+            values[node.id] = KERNELS[row.kernel](*(values[i] for i in node.inputs))
+        else:
+            values[node.id] = move(node, [values[i] for i in node.inputs], lambda: 0.0)
+    return {name: values[nid] for name, nid in graph.outputs.items()}
+
+
+def _map_reduce(source, args: list[np.ndarray], axes: tuple[int, ...], extra: np.ndarray | None, reducer) -> np.ndarray:
+    """⊕ (or ⊗) over ``axes`` of the map ``source`` of ``args`` (then the joined terms ``extra``), in blocks."""
+    shape = source.shape
+    kept = [i for i in range(len(shape)) if i not in axes]
+    out = np.empty([shape[i] for i in kept])
+    fn = KERNELS[source.prim.kernel]
+    for index in blocks(shape, kept, BLOCK):
+        block = fn(*(np.broadcast_to(a, shape)[index] for a in args))
+        out_index = tuple(index[i] for i in kept)
+        if extra is not None:
+            block = join_terms(block, extra, out_index)
+            out[out_index] = reducer(block, axis=-1)
+        else:
+            out[out_index] = reducer(block, axis=axes)
+    return out
+
+
+def row(name: str, p: int, repeat: int, full: bool) -> None:
+    label, text, full_file = WORKLOADS[name]
+    spec = load_model(full_file) if full else loads_model(text, name)
+    graph = spec.build()
+    inputs = random_inputs(graph, seed=0, scale=0.02)
+    chosen = plan(graph, p, "fast", max_memory=8 * 10**9)
+    gates, full_gates = size(graph).total, size(load_model(full_file).build()).total
+    load_before = os.getloadavg()
+    last: list[EvalStats] = []
+
+    def fast() -> None:
+        last[:] = [EvalStats()]
+        evaluate(graph, inputs, chosen, stats=last[0], values="native")
+
+    fast_times, numpy_times = pair_times(fast, lambda: numpy_float64(graph, inputs), repeat)
+    t_fast, t_numpy = min(fast_times), min(numpy_times)
+    print(f"{name} p={p}: fast {fast_times}, numpy {numpy_times}", file=sys.stderr, flush=True)
+    rate = gates / t_fast
+    print(f"| {label if not full else name + ' (full image)'} | {gates:,} | {p} | {t_fast:.1f} | {rate:.3g} | "
+          f"{t_numpy:.1f} | {t_fast / t_numpy:.2f} | {full_gates / rate / 60:.1f} min | "
+          f"{last[0].recomputed:,} | {' / '.join(f'{v:.1f}' for v in load_before)} → "
+          f"{' / '.join(f'{v:.1f}' for v in os.getloadavg())} |", flush=True)
+
+
+KERNEL_WORKLOADS = {
+    "matmul 512³": ("matmul", {"n1": 512, "d": 512, "n2": 512}),
+    "conv2d 64×64×128→128, 3×3": ("conv2d", {"h": 64, "w": 64, "c": 128, "k": 128, "hk": 3, "wk": 3}),
+    "linear 1360×1024→4096": ("linear", {"n": 1360, "d_in": 1024, "d_out": 4096}),
+}
+"""Single layers for the fused kernel against the numpy path (linear: VAR-d16's last scale, with cfg)."""
+
+
+def kernel_rows(precisions: list[int], repeat: int) -> None:
+    """The fused kernel (two threads, one thread) against the engine's numpy path on single layers:
+    the same evaluation with the kernel switched off (``reduce.DOT_MIN_TERMS`` above every fan-in)."""
+    import numba
+
+    from tc0sim.engines.fast import reduce
+    from tc0sim.kinds import build
+
+    print("| layer | gates | p | kernel, 2 threads s | kernel, 1 thread s | numpy path s | gates/s (2 threads) | speed-up | load before → after |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, (kind, dims) in KERNEL_WORKLOADS.items():
+        graph = build(kind, dims)
+        inputs = random_inputs(graph, seed=0, scale=0.3)
+        gates = size(graph).total
+        for p in precisions:
+            chosen = plan(graph, p, "fast")
+            load_before = os.getloadavg()
+            on = reduce.DOT_MIN_TERMS
+
+            def run(threads: int, kernel: bool) -> None:
+                numba.set_num_threads(threads)
+                reduce.DOT_MIN_TERMS = on if kernel else 1 << 62
+                try:
+                    evaluate(graph, inputs, chosen, values="native")
+                finally:
+                    reduce.DOT_MIN_TERMS = on
+                    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+            run(2, True)  # compiled or loaded once
+            times: list[list[float]] = [[], [], []]
+            for _ in range(repeat):  # the three side by side, alternately
+                for out, (threads, kernel) in zip(times, ((2, True), (1, True), (2, False))):
+                    t = time.perf_counter()
+                    run(threads, kernel)
+                    out.append(time.perf_counter() - t)
+            t2, t1, t0 = (min(t) for t in times)
+            print(f"| {label} | {gates:,} | {p} | {t2:.3f} | {t1:.3f} | {t0:.3f} | {gates / t2:.3g} | {t0 / t2:.1f}× | "
+                  f"{' / '.join(f'{v:.1f}' for v in load_before)} → {' / '.join(f'{v:.1f}' for v in os.getloadavg())} |",
+                  flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kernels", action="store_true", help="single layers: the fused kernel against the numpy path")
+    parser.add_argument("--workloads", default="var_d16,flowar_s")
+    parser.add_argument("--precisions", default="8,11,24,53")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--full", action="store_true", help="the full images (minutes to hours each)")
+    args = parser.parse_args()
+    if args.kernels:
+        kernel_rows([int(v) for v in args.precisions.split(",") if int(v) <= 25], max(args.repeat, 3))
+        return
+    print("| workload | gates | p | fast s | fast gates/s | numpy s | fast/numpy | full image (projected) | recomputed | load 1/5/15 min before → after |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.workloads.split(","):
+        for p in (int(v) for v in args.precisions.split(",")):
+            row(name, p, args.repeat, args.full)
+
+
+if __name__ == "__main__":
+    main()
