@@ -50,7 +50,8 @@ def peak_bytes(memory: Memory, live: list[Node], keep: set[int]) -> int:
     if streams is None or not streams.streamed:
         streams = Streams(fused=frozenset(memory.fused(live, keep)),
                           last_use={i: node.id for node in live for i in node.inputs})
-    return getattr(memory, "start_bytes", 0) + _replay(memory, live, keep, streams, frozenset(), Pool(memory))
+    start = memory.start_bytes(live) if hasattr(memory, "start_bytes") else 0
+    return start + _replay(memory, live, keep, streams, frozenset(), Pool(memory))
 
 
 class Pool:

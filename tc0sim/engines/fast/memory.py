@@ -13,10 +13,11 @@ import numpy as np
 
 from tc0sim.engines.blocking import feeders_of_one_reduction, joined_feeders, largest_block
 from tc0sim.engines.streams import Streams, plan_for
-from tc0sim.engines.fast.rules import FAST_RULES, MAPS, REDUCTIONS
+from tc0sim.engines.fast.rules import FAST_RULES, MAPS, REDUCTIONS, SUM
 from tc0sim import fastfp_dd
 from tc0sim.engines.mpfr import MpfrMemory
 from tc0sim.ir.graph import Node
+from tc0sim.ir.primitives import ERF
 
 DEFAULT_CHUNK = 1 << 18
 """Default largest number of elements of a fused product block (2 MB of float64: a block's
@@ -121,9 +122,43 @@ JIT_BYTES = 110 << 20
 measured on the build machine (60 MB the import, 46 MB the first kernels)."""
 
 
-def uses_jit(p: int) -> bool:
-    """True when the fast engine's kernels at p are compiled ones (tc0sim/ddjit.py, 26 <= p <= 53)."""
-    return fastfp_dd.supports(p)
+DOT_MIN_TERMS = 8
+"""Fewer products per output are left to the numpy path (the fused kernel's per-output cost dominates)."""
+
+
+def loads_jit(p: int, live: list[Node]) -> bool:
+    """True when evaluating ``live`` at p runs compiled kernels: every kernel at 26 <= p <= 53
+    (tc0sim/ddjit.py); below, the fused product-sum kernel (jit_dot: a ⊕ of at least DOT_MIN_TERMS
+    products, a bias joined by a concat or not) and erf (jit_erf)."""
+    if fastfp_dd.supports(p):
+        return True
+    by_id = {n.id: n for n in live}
+    for node in live:
+        if node.prim is ERF:
+            return True
+        rule = FAST_RULES.get(node.prim)
+        if rule is None or rule.family != SUM:
+            continue
+        source = by_id.get(node.inputs[0])
+        if source is not None and math.prod(source.shape[a] for a in node.attrs["axes"]) >= DOT_MIN_TERMS \
+                and _fed_by_products(source, by_id):
+            return True
+    return False
+
+
+def _fed_by_products(node: Node, by_id: dict[int, Node]) -> bool:
+    """True when ``node`` is a product map, or wiring (reshape, concat, …) over one."""
+    pending, seen = [node], set()
+    while pending:
+        n = pending.pop()
+        if n is None or n.id in seen:
+            continue
+        seen.add(n.id)
+        if getattr(FAST_RULES.get(n.prim), "product", False):
+            return True
+        if n.prim.role == "wiring":
+            pending.extend(by_id.get(i) for i in n.inputs)
+    return False
 
 
 @dataclass(frozen=True)
@@ -139,12 +174,11 @@ class FastMemory:
 
     pool_bytes = POOL_BYTES
     pool_min_bytes = POOL_MIN_BYTES
-    @property
-    def start_bytes(self) -> int:
+    def start_bytes(self, live: list[Node]) -> int:
         """What a first evaluation allocates besides values: the work arrays' first pages (0.6-1.0
         MB measured on graphs of under 20 kB of values, benchmarks/memory_peaks.py) and, the first
         time a process runs compiled kernels, numba and its cached machine code (``JIT_BYTES``)."""
-        return (1 << 20) + (JIT_BYTES if uses_jit(self.p) and "numba" not in sys.modules else 0)
+        return (1 << 20) + (JIT_BYTES if "numba" not in sys.modules and loads_jit(self.p, live) else 0)
 
     @property
     def block(self) -> int:

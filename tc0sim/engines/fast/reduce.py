@@ -12,7 +12,7 @@ from tc0sim import fastfp
 from tc0sim.engines.base import NamedError, named
 from tc0sim.engines.blocking import Deferred, blocks, join_terms, reduced_axes, starts
 from tc0sim.engines.fast.maps import MAX_FLOAT, Error
-from tc0sim.engines.fast.memory import _MEMORY, buffer
+from tc0sim.engines.fast.memory import _MEMORY, DOT_MIN_TERMS, buffer
 from tc0sim.engines.fast.rules import FAST_RULES, SUM, UNKNOWN, FastRule, Range
 from tc0sim.fastfp import compact, magnitude_range
 from tc0sim.fp import FpArithmeticError, element_index
@@ -46,10 +46,6 @@ def _abs_product_sums(
         [shape[ax] for ax in kept]
     )
 
-
-
-DOT_MIN_TERMS = 8
-"""Fewer products per output are left to the numpy path (the fused kernel's per-output cost dominates)."""
 
 EXTRA_TERMS_MAX = 1 << 10
 """Most further terms per output whose Σ|t| is added to a product bound (``_with_extra_abs_sums``)."""
