@@ -245,3 +245,18 @@ def test_a_dry_run_shows_the_plan_of_a_run_the_limits_would_refuse() -> None:
     assert "gates: 160" in result.output and "estimated peak memory" in result.output
     assert "a run would be refused: " in result.output and "--max-gates" in result.output
     assert "above --max-memory 7,000" in result.output
+
+
+def test_the_fast_engines_time_estimate_counts_products_and_other_gates_apart() -> None:
+    """The plan's estimate: products (mul gates, counted here from the matmul's shape, n·n·2n) at the
+    products' rate, the other gates (the n·2n sums) at the other rate."""
+    from tc0sim.engines import plan
+    from tc0sim.engines.fast import engine as fast
+    from tc0sim.modelfile import load_model
+
+    graph = load_model(MATMUL).build(40)
+    for p in (8, 53):
+        chosen = plan(graph, p, "fast", gates=matmul_gates(40))
+        want = 40 * 40 * 80 / fast.product_rate(p) + 40 * 80 / fast.FAST_RATE
+        assert chosen.seconds is not None and abs(chosen.seconds - want) <= 1e-12 * want
+    assert fast.product_rate(8) > fast.product_rate(53)  # the fused kernel covers p <= 25 only

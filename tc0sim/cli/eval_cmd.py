@@ -200,12 +200,9 @@ def plan_lines(chosen: Any) -> list[str]:
         f"gates: {chosen.gates:,}" if chosen.gates is not None else "gates: not counted",
     ]
     if chosen.seconds is not None:
-        from tc0sim.engines.base import precision_slowdown
-
-        slower = precision_slowdown(chosen.p)
-        at_p = f", each gate {slower:.3g} times slower at p = {chosen.p:,}" if slower > 1 else ""
-        lines.append(f"estimated time: {duration(chosen.seconds)} (an estimate: gates / {ENGINES[chosen.engine].rate:.3g} "
-                     f"gates per second, measured on the build machine{at_p})")
+        engine = ENGINES[chosen.engine]
+        how = engine.explain(chosen.p) if hasattr(engine, "explain") else f"gates / {engine.rate:.3g} gates per second"
+        lines.append(f"estimated time: {duration(chosen.seconds)} (an estimate: {how})")
     if chosen.bytes is not None:
         lines.append(f"estimated peak memory: {size_text(chosen.bytes)} ({chosen.bytes:,} bytes; an estimate)")
     return lines

@@ -142,7 +142,9 @@ def plan(
                 f"evaluating {label} ({counted:,} gates at p={p:,}){on} needs about {needed:,} bytes, "
                 f"above the budget of {max_memory:,} bytes; raise it with --max-memory{fewer}"
             )
-    seconds = counted / ENGINES[name].rate * precision_slowdown(p) if counted is not None else None
+    estimate = getattr(ENGINES[name], "seconds", None)
+    seconds = (None if counted is None else estimate(graph, p, counted) if estimate is not None
+               else counted / ENGINES[name].rate * precision_slowdown(p))
     return Plan(name, p, workers, scheduler, chunk, needed, counted, seconds)
 
 

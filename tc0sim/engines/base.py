@@ -259,7 +259,9 @@ class NodeEngine:
     model; ``limit(p)`` says why a precision is not supported (None: it is). ``cluster`` names
     the engine that runs this one's work on a Dask cluster (given workers or a scheduler);
     ``worker_bytes`` (a cluster engine) is charged per local worker process against the budget;
-    ``rate`` is the gates per second the plan's time estimate divides by (measured, an estimate)."""
+    ``rate`` is the gates per second the plan's time estimate divides by (measured, an estimate);
+    ``product_rate(p)``, if given, the rate of products (``mul`` gates, most of them feeding a ⊕),
+    ``rate`` then that of the other gates."""
 
     name: str
     start: Callable[..., Run]
@@ -268,9 +270,29 @@ class NodeEngine:
     cluster: str | None = None
     worker_bytes: int | None = None
     rate: float = 1e6
+    product_rate: Callable[[int], float] | None = None
 
     def supports(self, p: int, graph: Graph | None = None) -> str | None:
         return self.limit(p)
+
+    def seconds(self, graph: Graph, p: int, gates: int) -> float:
+        """The plan's time estimate for ``gates`` gates of ``graph`` at p (rates measured on the
+        build machine: an estimate)."""
+        if self.product_rate is None:
+            return gates / self.rate * precision_slowdown(p)
+        from tc0sim.interp.size import size
+
+        products = size(graph).by_primitive.get("mul", 0)
+        return products / self.product_rate(p) + (gates - products) / self.rate
+
+    def explain(self, p: int) -> str:
+        """How ``seconds`` estimates, in words for the plan."""
+        if self.product_rate is None:
+            slower = precision_slowdown(p)
+            at_p = f", each gate {slower:.3g} times slower at p = {p:,}" if slower > 1 else ""
+            return f"gates / {self.rate:.3g} gates per second, measured on the build machine{at_p}"
+        return (f"products / {self.product_rate(p):.3g} per second + other gates / {self.rate:.3g} per second, "
+                "measured on the build machine")
 
     def memory_bytes(self, graph: Graph, p: int, chunk: int | None = None) -> int:
         graph = graph.flat()

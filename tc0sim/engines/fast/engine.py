@@ -321,10 +321,18 @@ def _memory(p: int, chunk: int | None) -> FastMemory:
     return FastMemory(p, chunk)
 
 
-FAST_RATE = 5e7
-"""Gates per second of the fast engine, for the plan's time estimate: 5.9-7.9·10^7 on whole
-released architectures at p = 8 and 2.5·10^8 on a 128³·2 matmul at p = 24, one core of the
-2-core build machine; small or MPFR-heavy graphs (erf, ranges beyond binary64) are slower."""
+FAST_RATE = 1e8
+"""Gates per second of the fast engine's gates other than products, for the plan's time estimate:
+elementwise maps, comparisons, ⊕ of maps, exp (1-3·10^8 measured on the examples at p <= 25, one
+core of the 2-core build machine; MPFR-heavy graphs — ranges beyond binary64 — are slower)."""
 
-FAST = NodeEngine("fast", _start, _memory, _limit, rate=FAST_RATE)
+
+def product_rate(p: int) -> float:
+    """Products (mul gates, most of them feeding a ⊕) per second for the plan's time estimate: the
+    fused kernel on both cores at p <= 25 (jit_dot: 7.3·10^9 over a whole FlowAR-S image at p = 8,
+    3.8·10^9 on a 512³ matmul), the double-double path above (3.6·10^8 on a 512³ matmul at p = 53)."""
+    return 5e9 if fastfp.supports(p) else 3.5e8
+
+
+FAST = NodeEngine("fast", _start, _memory, _limit, rate=FAST_RATE, product_rate=product_rate)
 """The fast engine (p <= 53): binary64 with certified single rounding, the same bits as MPFR."""
