@@ -94,9 +94,10 @@ def toy(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
 def test_a_new_engine_runs_an_example_through_the_api(toy) -> None:
     graph = matmul()
     chosen = plan(graph, 53, "toy", max_memory=10**6)
-    assert chosen == Plan("toy", 53, bytes=1234, gates=None)
+    held = 8 * (4 * 4 + 4 * 8)  # the caller's float64 inputs X[4, 4] and Y[4, 8], besides the engine's 1234
+    assert chosen == Plan("toy", 53, bytes=1234 + held, gates=None)
     assert chosen.as_dict() == {"engine": "toy", "p": 53, "workers": None, "scheduler": None, "chunk": None,
-                                "bytes": 1234, "gates": None, "seconds": None}
+                                "bytes": 1234 + held, "gates": None, "seconds": None}
     stats = EvalStats()
     got = engines.evaluate(graph, {}, chosen, seed=3, stats=stats)
     reference = legacy_evaluate(graph, 53, {}, seed=3, engine="mpfr")
@@ -110,7 +111,7 @@ def test_a_new_engine_is_planned_like_the_others(toy) -> None:
     graph = matmul()
     with pytest.raises(ConfigError, match="the toy engine supports p <= 64, got p=80; use --engine mpfr or auto"):
         plan(graph, 80, "toy")
-    with pytest.raises(BudgetError, match="needs about 1,234 bytes, above the budget of 1,000 bytes"):
+    with pytest.raises(BudgetError, match="needs about 1,618 bytes, above the budget of 1,000 bytes"):  # 1234 + 8·48 inputs
         plan(graph, 53, "toy", max_memory=1000)
     with pytest.raises(ConfigError, match="--workers applies to the MPFR engine; at p=53 the toy engine is the toy one"):
         plan(graph, 53, "toy", workers=2)
@@ -188,7 +189,7 @@ def test_a_large_graph_gets_a_local_cluster_within_the_budget_only_when_asked(mo
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     graph = matmul()
     serial = plan(graph, 64, max_memory=10**12).bytes
-    assert serial == ENGINES["mpfr"].memory_bytes(graph, 64, None)
+    assert serial == ENGINES["mpfr"].memory_bytes(graph, 64, None) + 8 * (4 * 4 + 4 * 8)  # and the float64 inputs
     big = 10**7
     assert plan(graph, 64, gates=10**12, max_memory=10**15).engine == "mpfr"
     assert plan(graph, 64, gates=big - 1, cluster_from=big).engine == "mpfr"

@@ -8,6 +8,7 @@ runs it. Adding an engine is one module plus one entry here (docs/dag.md, "How t
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -40,7 +41,8 @@ __all__ = [
 class Plan:
     """How an evaluation runs: the engine's name, the precision, local Dask workers (None: none
     started) or a scheduler's address, the blocking (``chunk``: elements of a product block or
-    task; None: the engine's default), the estimated peak bytes (None: no budget was given), the
+    task; None: the engine's default), the estimated peak bytes (the engine's ``memory_bytes``
+    and the inputs' arrays, ``input_bytes``; None: no budget was given), the
     graph's gates (None: not counted) and the estimated seconds (gates over the engine's
     measured ``rate``; None: gates not counted)."""
 
@@ -55,6 +57,12 @@ class Plan:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def input_bytes(graph: Graph) -> int:
+    """The inputs' float64 arrays, which the caller holds for the whole evaluation (drawn at random
+    or read from a checkpoint): part of the run's peak, not of the engine's ``memory_bytes``."""
+    return 8 * sum(math.prod(graph.node(nid).shape) for nid in graph.inputs.values())
 
 
 def choices() -> tuple[str, ...]:
@@ -115,7 +123,7 @@ def plan(
         raise ConfigError("--workers starts a local cluster and --scheduler uses yours: give one of them")
     if on_cluster and workers == 0:
         raise ConfigError(f"the {name} engine runs on a Dask cluster: give --workers 1 or more, or --scheduler")
-    needed = ENGINES[name].memory_bytes(graph, p, chunk) if max_memory is not None else None
+    needed = ENGINES[name].memory_bytes(graph, p, chunk) + input_bytes(graph) if max_memory is not None else None
     counted = gates
     if cluster is not None and workers is None and scheduler is None and cluster_from is not None:
         counted = _gates(graph, gates)
