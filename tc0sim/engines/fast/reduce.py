@@ -221,8 +221,10 @@ class Reductions:
         pair_safe = terms_range[1] < math.inf and rule.safe is not None and rule.safe(self.K, [terms_range, terms_range])
         single = m_node is not None and self._single(m_rule, m_node.inputs)
         budget = self.chunk
-        if m_node is None and extra is None and rule.family == SUM and self._whole_sum(m_args[0], axes):
-            budget = m_args[0].size  # one compiled pass, no temporaries of the terms' size
+        outputs = math.prod(shape[a] for a in kept)
+        if m_node is None and extra is None and rule.family == SUM and outputs <= self.chunk // 2 and \
+                self._whole_sum(m_args[0], axes):
+            budget = m_args[0].size  # one compiled pass; its temporaries are the outputs' (within a block's)
         for index in blocks(shape, kept, budget):
             block_args = [a[index] for a in m_args]
             if m_node is not None:
