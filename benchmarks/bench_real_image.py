@@ -5,7 +5,10 @@ A full image (examples/var_d16.yaml: 5.4·10^11 gates; examples/flowar_s.yaml: 8
 minutes to hours, so each row runs a scaled-down model of the same architecture (same widths,
 depth and decoder, fewer scales: fewer tokens and a smaller image), reports its gates/s, and
 projects the full image's time as its gates over that rate (an estimate: a full image has a larger
-share of big products, which run faster than the rest). ``--full`` runs the full image instead.
+share of big products, which run faster than the rest), and again part by part (each part's time,
+e.g. the sampler's or the decoder's, scaled by its gates in the full image over the scaled
+model's, the weights' rounding on entry counted once: ``projected_by_part``). The fast run's user and system CPU
+seconds are given (both cores' work counts in user). ``--full`` runs the full image instead.
 
 * fast: ``evaluate(plan(graph, p, "fast"), values="native")`` in this process (``tc0sim eval``'s
   own call), random weights normal(0, 1)·0.02 (seed 0);
@@ -21,7 +24,10 @@ after each row (the build machine is shared). A run takes 20 s to 2 min per row 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
+import resource
 import sys
 import time
 from pathlib import Path
@@ -38,7 +44,7 @@ from tc0sim.engines import EvalStats, evaluate, plan  # noqa: E402
 from tc0sim.engines.base import random_inputs  # noqa: E402
 from tc0sim.engines.blocking import blocks, feeders_of_one_reduction, is_map, is_reduction, join_terms, joined_feeders  # noqa: E402
 from tc0sim.ir.exact import constant_value  # noqa: E402
-from tc0sim.ir.graph import Graph  # noqa: E402
+from tc0sim.ir.graph import Graph, Node  # noqa: E402
 from tc0sim.ir.primitives import CONSTANT, INPUT  # noqa: E402
 from tc0sim.interp.size import size  # noqa: E402
 from tc0sim.ir.wiring import move  # noqa: E402
@@ -118,26 +124,114 @@ def _map_reduce(source, args: list[np.ndarray], axes: tuple[int, ...], extra: np
     return out
 
 
+def part_of(node: Node) -> str:
+    """The model part a node belongs to: its outermost scope below the model's, scales merged
+    (``adaln_block``, ``sample``, ``vae_decoder``, ...)."""
+    names = [s.name for s in node.scope][1:]
+    names = [n for n in names if not re.fullmatch(r"scale\d+", n)]
+    return names[0] if names else "(top)"
+
+
+def gates_by_part(graph: Graph) -> collections.Counter[str]:
+    counts: collections.Counter[str] = collections.Counter()
+    for node in graph.flat().live():
+        if not node.prim.is_wiring:
+            counts[part_of(node)] += node.size
+    return counts
+
+
+def entry_seconds(graph: Graph, inputs: dict[str, np.ndarray], p: int) -> dict[str, float]:
+    """Seconds of rounding each input on entry, on a fast run of their own."""
+    from tc0sim.engines.fast.engine import variant
+    from tc0sim.fp import Format
+
+    found = variant(p)
+    assert found is not None
+    run = found.run(Format(p), EvalStats())
+    seconds: dict[str, float] = {}
+    for name, nid in graph.inputs.items():
+        start = time.perf_counter()
+        run.entry(graph.node(nid), inputs[name])
+        seconds[name] = time.perf_counter() - start
+    return seconds
+
+
+class PartClock:
+    """Seconds per model part of one evaluation, from the progress hook's calls (one per
+    computing node, in node order); the time of the inputs before a node (their rounding on
+    entry, ``entries``) is taken out of it and counted as ``(inputs)``."""
+
+    def __init__(self, graph: Graph, entries: dict[str, float]) -> None:
+        self.live, self.entries = graph.flat().live(), entries
+        self.stamps: list[float] = []
+
+    def start(self) -> None:
+        self.stamps = [time.perf_counter()]
+
+    def __call__(self, gates: int) -> None:
+        self.stamps.append(time.perf_counter())
+
+    def seconds(self) -> dict[str, float]:
+        out: dict[str, float] = collections.defaultdict(float)
+        pending, i = 0.0, 0
+        for node in self.live:
+            if node.prim is INPUT:
+                pending += self.entries[node.name]
+            elif not node.prim.is_wiring:
+                dt = self.stamps[i + 1] - self.stamps[i]
+                i += 1
+                out["(inputs)"] += min(dt, pending)
+                out[part_of(node)] += max(0.0, dt - pending)
+                pending = 0.0
+        assert i == len(self.stamps) - 1, "one progress call per computing node"
+        return out
+
+
+def projected_by_part(seconds: dict[str, float], scaled: collections.Counter[str], full: collections.Counter[str],
+                      rate: float) -> float:
+    """The full image's seconds: each part's time scaled by its gates in the full image over the
+    scaled model's (the sampler's V × V work grows with the tokens, the blocks' and the decoder's
+    products with tokens and pixels, at the scaled model's per-gate rate: an upper estimate, larger
+    products run faster); the inputs' rounding (the same weights) once; parts only in the full
+    image at the whole run's rate."""
+    total = sum(t * (full[part] / scaled[part] if scaled[part] else 1.0) for part, t in seconds.items())
+    return total + sum(n for part, n in full.items() if not scaled[part]) / rate
+
+
 def row(name: str, p: int, repeat: int, full: bool) -> None:
     label, text, full_file = WORKLOADS[name]
     spec = load_model(full_file) if full else loads_model(text, name)
     graph = spec.build()
     inputs = random_inputs(graph, seed=0, scale=0.02)
     chosen = plan(graph, p, "fast", max_memory=8 * 10**9)
-    gates, full_gates = size(graph).total, size(load_model(full_file).build()).total
+    full_graph = load_model(full_file).build()
+    gates, full_gates = size(graph).total, size(full_graph).total
     load_before = os.getloadavg()
     last: list[EvalStats] = []
+    usage: list[tuple[float, float]] = []
+    clocks: list[dict[str, float]] = []
+    clock = PartClock(graph, entry_seconds(graph, inputs, p))
 
     def fast() -> None:
         last[:] = [EvalStats()]
-        evaluate(graph, inputs, chosen, stats=last[0], values="native")
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        clock.start()
+        evaluate(graph, inputs, chosen, stats=last[0], values="native", progress=clock)
+        clocks.append(clock.seconds())
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        usage.append((after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime))
 
     fast_times, numpy_times = pair_times(fast, lambda: numpy_float64(graph, inputs), repeat)
     t_fast, t_numpy = min(fast_times), min(numpy_times)
     print(f"{name} p={p}: fast {fast_times}, numpy {numpy_times}", file=sys.stderr, flush=True)
     rate = gates / t_fast
+    best = fast_times.index(t_fast)
+    by_part = projected_by_part(clocks[best], gates_by_part(graph), gates_by_part(full_graph), rate)
+    print(f"{name} p={p}: seconds by part {dict(clocks[best])}", file=sys.stderr, flush=True)
+    user, system = usage[best]
     print(f"| {label if not full else name + ' (full image)'} | {gates:,} | {p} | {t_fast:.1f} | {rate:.3g} | "
-          f"{t_numpy:.1f} | {t_fast / t_numpy:.2f} | {full_gates / rate / 60:.1f} min | "
+          f"{user:.1f} / {system:.1f} | {t_numpy:.1f} | {t_fast / t_numpy:.2f} | {full_gates / rate / 60:.1f} min | "
+          f"{by_part / 60:.1f} min | "
           f"{last[0].recomputed:,} | {' / '.join(f'{v:.1f}' for v in load_before)} → "
           f"{' / '.join(f'{v:.1f}' for v in os.getloadavg())} |", flush=True)
 
@@ -202,8 +296,9 @@ def main() -> None:
     if args.kernels:
         kernel_rows([int(v) for v in args.precisions.split(",") if int(v) <= 25], max(args.repeat, 3))
         return
-    print("| workload | gates | p | fast s | fast gates/s | numpy s | fast/numpy | full image (projected) | recomputed | load 1/5/15 min before → after |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| workload | gates | p | fast s | fast gates/s | fast user / sys s | numpy s | fast/numpy | full image (projected) | "
+          "full image (by part) | recomputed | load 1/5/15 min before → after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.workloads.split(","):
         for p in (int(v) for v in args.precisions.split(",")):
             row(name, p, args.repeat, args.full)

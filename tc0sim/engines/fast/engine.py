@@ -28,7 +28,7 @@ import numpy as np
 from tc0sim.engines.base import EvalStats, NamedError, NodeEngine, named
 from tc0sim.engines.blocking import Deferred, defer, join_terms
 from tc0sim.engines.fast.maps import MAX_FLOAT, MIN_NORMAL, Maps
-from tc0sim.engines.fast.memory import _MEMORY, FastMemory, buffer, release
+from tc0sim.engines.fast.memory import _MEMORY, FastMemory, buffer, keep_freed_pages, release
 from tc0sim import fastfp, fastfp_dd
 from tc0sim.engines.fast.reduce import Reductions
 from tc0sim.engines.fast.rules import CONSTANT, FAST_RULES, MAPS, MOVE, REDUCTIONS, UNKNOWN, FastRule, Range, range_of
@@ -52,6 +52,7 @@ class FastRun(Maps, Reductions):
         self.F = F
         self.stats = stats
         self.memory = FastMemory(F.p, chunk_elements)
+        keep_freed_pages()
         self.chunk = self.memory.block
         self.fallback = MpfrRun(F, stats, self.chunk)
         self.fused: set[int] = set()

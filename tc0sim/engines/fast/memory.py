@@ -73,6 +73,32 @@ class _Memory(threading.local):
 _MEMORY = _Memory()
 
 
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+"""glibc's mallopt parameters (malloc.h)."""
+
+_KEEPING: list[bool] = []
+
+
+def keep_freed_pages() -> None:
+    """Large arrays from the process heap, their pages kept for the next array (glibc only; once
+    per process): glibc maps every block above 32 MB afresh and unmaps it when freed, so each of
+    the samplers' V × V temporaries (134 MB a row at V = 4096) paid its page faults (the kernel
+    zeroes each page) again, more system time than the arithmetic. The peak resident set stays
+    that of the largest arrays held at once (plus the heap's fragmentation); it is not returned
+    to the system before the process ends."""
+    if _KEEPING or not sys.platform.startswith("linux"):
+        return
+    _KEEPING.append(True)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_MAX, 0)  # no mmap: every block from the heap
+        libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)  # free pages at the heap's top kept (up to 2 GB)
+    except (OSError, AttributeError):  # not glibc: its allocator's own policy
+        pass
+
+
 def _unshared_refs(value: Any) -> int:
     return sys.getrefcount(value)
 

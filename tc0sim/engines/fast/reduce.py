@@ -47,6 +47,9 @@ def _abs_product_sums(
     )
 
 
+JIT_SUM_MIN_TERMS = 1 << 16
+"""Fewest terms in a ⊕ block summed by the compiled pass (below, numpy's sum costs less than a launch)."""
+
 EXTRA_TERMS_MAX = 1 << 10
 """Most further terms per output whose Σ|t| is added to a product bound (``_with_extra_abs_sums``)."""
 
@@ -85,6 +88,23 @@ class Reductions:
         first = tuple(0 if a == pair else slice(None) for a in range(len(block_shape)))
         second = tuple(1 if a == pair else slice(None) for a in range(len(block_shape)))
         return np.add(terms[first], terms[second]).reshape(-1)
+
+    def _axis_sums(self, terms: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Sums, Σ|t| and exactness of a ⊕ block's terms in one compiled pass
+        (tc0sim.engines.fast.jit_sum; p <= 25), or None (numpy's path)."""
+        if not fastfp.supports(self.K.p) or terms.size < JIT_SUM_MIN_TERMS:
+            return None
+        from tc0sim.engines.fast import jit_sum  # numba: imported (and the kernel loaded) on first use
+
+        return jit_sum.axis_sums(terms, axes, self.K.p)
+
+    def _whole_sum(self, terms: np.ndarray, axes: tuple[int, ...]) -> bool:
+        """Whether the held ``terms`` of a ⊕ are summed by the compiled pass in one block."""
+        if not fastfp.supports(self.K.p) or terms.size < JIT_SUM_MIN_TERMS:
+            return False
+        from tc0sim.engines.fast import jit_sum
+
+        return jit_sum.as_runs(terms, axes) is not None
 
     def _sum_certified(self, y: np.ndarray, r: np.ndarray, abs_sums: np.ndarray | float, k: int) -> np.ndarray:
         """True where the binary64 sums y of k terms with Σ|terms| <= abs_sums round like the exact
@@ -200,7 +220,12 @@ class Reductions:
         red_error: Error | None = None
         pair_safe = terms_range[1] < math.inf and rule.safe is not None and rule.safe(self.K, [terms_range, terms_range])
         single = m_node is not None and self._single(m_rule, m_node.inputs)
-        for index in blocks(shape, kept, self.chunk):
+        budget = self.chunk
+        outputs = math.prod(shape[a] for a in kept)
+        if m_node is None and extra is None and rule.family == SUM and outputs <= self.chunk // 2 and \
+                self._whole_sum(m_args[0], axes):
+            budget = m_args[0].size  # one compiled pass; its temporaries are the outputs' (within a block's)
+        for index in blocks(shape, kept, budget):
             block_args = [a[index] for a in m_args]
             if m_node is not None:
                 block_shape = np.broadcast_shapes(*(a.shape for a in block_args))
@@ -247,6 +272,7 @@ class Reductions:
         k = math.prod(block_shape[a] for a in axes)
         n_out = math.prod(block_shape[a] for a in kept)
         out_block = tuple(block_shape[a] for a in kept)
+        checked = False  # every output's Σ|t| and exactness already tried
         if t_extras:
             ok = np.zeros(n_out, dtype=bool)
             r = np.zeros(n_out)
@@ -257,6 +283,12 @@ class Reductions:
                     return K.round_safe_inplace(y, buffer("bits", y.shape, np.int64)).reshape(out_block), {}, None
                 r = K.rounded(y)
                 ok = K.in_range(r) | (y == 0)
+        elif rule.family == SUM and (found := self._axis_sums(terms, axes)) is not None:
+            y, measured, exact = found
+            with np.errstate(all="ignore"):
+                r = K.rounded(y)
+                ok = self._sum_certified(y, r, measured, k) | (exact & (K.in_range(r) | (y == 0)))
+            checked = True
         elif rule.family == SUM:
             with np.errstate(all="ignore"):
                 y = np.asarray(np.sum(terms, axis=axes), dtype=np.float64).reshape(-1)
@@ -283,7 +315,7 @@ class Reductions:
         if n_ok == n_out:
             return r.reshape(out_block), {}, None
         flagged = np.flatnonzero(~ok)
-        if rule.family == SUM and not t_extras:
+        if rule.family == SUM and not t_extras and not checked:
             candidates = _gather(terms, flagged, kept + list(axes), out_block, k)
             with np.errstate(all="ignore"):
                 again = self._sum_certified(y[flagged], r[flagged], np.abs(candidates).sum(axis=1), k)
