@@ -15,6 +15,7 @@ import pytest
 import reference as R
 from tc0sim import engines
 from tc0sim.engines import plan
+from tc0sim.engines.fast import memory as fast_memory
 from tc0sim.engines.fast import jit_dot
 from tc0sim.fp import FpArithmeticError
 from tc0sim.interp.size import size
@@ -35,6 +36,7 @@ def kernel_calls(monkeypatch) -> list[int]:
         return original(*args, **kwargs)
 
     monkeypatch.setattr(jit_dot.Dot, "sums", counted)
+    monkeypatch.setattr(fast_memory, "JIT_COLD_ELEMENTS", 0)  # the kernel for graphs of any size
     return calls
 
 
@@ -316,3 +318,29 @@ def test_a_forked_child_runs_the_kernel_after_its_parent(kernel_calls: list[int]
         assert pool.apply_async(_fork_child_sum).get(timeout=60) == expected
     with ThreadPoolExecutor(4) as threads:
         assert list(threads.map(lambda _: _fork_child_sum(), range(4))) == [expected] * 4
+
+
+def test_a_small_job_in_a_fresh_process_stays_on_numpy_and_a_large_one_is_compiled() -> None:
+    """Loading numba and the cached kernels costs about 0.45 s: a process that has not loaded them
+    evaluates a small graph (the 4 × 4 · 4 × 8 matmul example) without them, and the memory
+    estimate does not charge them; a graph of at least JIT_COLD_ELEMENTS elements uses them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from tc0sim import engines\n"
+        "from tc0sim.engines import plan\n"
+        "from tc0sim.engines.fast import memory\n"
+        "from tc0sim.modelfile import load_model\n"
+        f"graph = load_model({str(Path(__file__).resolve().parents[1] / 'examples' / 'matmul.yaml')!r}).build(None)\n"
+        "assert not memory.loads_jit(8, graph.live())\n"
+        "engines.evaluate(graph, None, plan(graph, 8, 'fast'))\n"
+        "print('numba' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+    big = build("matmul", {"n1": 512, "d": 512, "n2": 512})  # 512³ products: 2^27 elements in one map
+    assert sum(node.size for node in big.live()) >= fast_memory.JIT_COLD_ELEMENTS
+    assert fast_memory.compiled_worthwhile(big.live())

@@ -28,7 +28,7 @@ import numpy as np
 from tc0sim.engines.base import EvalStats, NamedError, NodeEngine, named
 from tc0sim.engines.blocking import Deferred, defer, join_terms
 from tc0sim.engines.fast.maps import MAX_FLOAT, MIN_NORMAL, Maps
-from tc0sim.engines.fast.memory import _MEMORY, FastMemory, buffer, keep_freed_pages, release
+from tc0sim.engines.fast.memory import _MEMORY, FastMemory, buffer, compiled_worthwhile, keep_freed_pages, release
 from tc0sim import fastfp, fastfp_dd
 from tc0sim.engines.fast.reduce import Reductions
 from tc0sim.engines.fast.rules import CONSTANT, FAST_RULES, MAPS, MOVE, REDUCTIONS, UNKNOWN, FastRule, Range, range_of
@@ -56,6 +56,7 @@ class FastRun(Maps, Reductions):
         self.chunk = self.memory.block
         self.fallback = MpfrRun(F, stats, self.chunk)
         self.fused: set[int] = set()
+        self.compiled = True  # prepare() decides for the graph (memory.compiled_worthwhile)
         self.K = self.kernels(F.p)
         self._mp = lambda v: gmpy2.mpfr(v, F.p)
         self.ranges: dict[int, Range] = {}
@@ -65,6 +66,7 @@ class FastRun(Maps, Reductions):
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.nodes = {node.id: node for node in live}
         self.fused = self.memory.fused(live, keep)
+        self.compiled = compiled_worthwhile(live)
 
     def rule(self, node: Node, args: list[Any]) -> Any:
         """The reference engine's rule (on mpfr arrays)."""

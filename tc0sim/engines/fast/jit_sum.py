@@ -1,5 +1,6 @@
 """A ⊕ of float64 terms over one run of adjacent axes (numba, every core): per output the binary64
-sum, the binary64 Σ|t| and the smallest non-zero |term|, in one pass over the terms (docs/varspeed.md).
+sum, the binary64 Σ|t| and the smallest non-zero |term|, in one pass over the terms
+(docs/benchmarks.md, "a VAR-d16 image, where the time goes"; docs/fuseddot.md, the exactness test).
 
 None of these is the result: the caller certifies each output against the bound 2·k·u·Σ|t|
 (docs/semantics.md §2.4) or as an exact sum (tc0sim.engines.fast.jit_dot.exact), both valid for any

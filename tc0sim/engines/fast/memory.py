@@ -152,20 +152,39 @@ DOT_MIN_TERMS = 8
 """Fewer products per output are left to the numpy path (the fused kernel's per-output cost dominates)."""
 
 
+JIT_SUM_MIN_TERMS = 1 << 16
+"""Fewest terms in a ⊕ block summed by the compiled pass (below, numpy's sum costs less than a launch)."""
+
+
+JIT_COLD_ELEMENTS = 1 << 27
+"""Below p = 26 the compiled kernels are optional: a process that has not loaded numba yet uses them
+only for a graph of at least this many elements in all (node outputs, product maps included).
+Loading numba and the cached kernels costs about 0.45 s here, what the numpy path needs for about
+10^8 fused products: a small job (a 256³ matmul, 0.05 s) stays on numpy."""
+
+
+def compiled_worthwhile(live: list[Node]) -> bool:
+    """Whether a run below p = 26 uses the compiled kernels (jit_dot, jit_sum, jit_erf)."""
+    return "numba" in sys.modules or sum(node.size for node in live) >= JIT_COLD_ELEMENTS
+
+
 def loads_jit(p: int, live: list[Node]) -> bool:
     """True when evaluating ``live`` at p runs compiled kernels: every kernel at 26 <= p <= 53
     (tc0sim/ddjit.py); below, the fused product-sum kernel (jit_dot: a ⊕ of at least DOT_MIN_TERMS
-    products, a bias joined by a concat or not) and erf (jit_erf)."""
-    if fastfp_dd.supports(p):
+    products, a bias joined by a concat or not), the compiled ⊕ pass (jit_sum: a ⊕ of at least
+    JIT_SUM_MIN_TERMS terms) and erf (jit_erf)."""
+    if fastfp_dd.supports(p) or any(node.prim is ERF for node in live):  # erf's kernel is always the compiled one
         return True
+    if not compiled_worthwhile(live):
+        return False
     by_id = {n.id: n for n in live}
     for node in live:
-        if node.prim is ERF:
-            return True
         rule = FAST_RULES.get(node.prim)
         if rule is None or rule.family != SUM:
             continue
         source = by_id.get(node.inputs[0])
+        if source is not None and math.prod(source.shape) >= JIT_SUM_MIN_TERMS:
+            return True
         if source is not None and math.prod(source.shape[a] for a in node.attrs["axes"]) >= DOT_MIN_TERMS \
                 and _fed_by_products(source, by_id):
             return True
