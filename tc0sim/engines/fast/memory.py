@@ -3,6 +3,7 @@ memory model (tc0sim.engines.base.Memory) read by ``peak_bytes``."""
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
@@ -76,9 +77,7 @@ _MEMORY = _Memory()
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 """glibc's mallopt parameters (malloc.h)."""
 
-_KEEPING: list[bool] = []
-
-
+@functools.cache  # once per process
 def keep_freed_pages() -> None:
     """Large arrays from the process heap, their pages kept for the next array (glibc only; once
     per process): glibc maps every block above 32 MB afresh and unmaps it when freed, so each of
@@ -86,9 +85,8 @@ def keep_freed_pages() -> None:
     zeroes each page) again, more system time than the arithmetic. The peak resident set stays
     that of the largest arrays held at once (plus the heap's fragmentation); it is not returned
     to the system before the process ends."""
-    if _KEEPING or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return
-    _KEEPING.append(True)
     try:
         import ctypes
 
