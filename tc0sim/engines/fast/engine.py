@@ -56,7 +56,9 @@ class FastRun(Maps, Reductions):
         self.chunk = self.memory.block
         self.fallback = MpfrRun(F, stats, self.chunk)
         self.fused: set[int] = set()
-        self.compiled = True  # prepare() decides for the graph (memory.compiled_worthwhile)
+        self.compiled = fastfp.supports(F.p)
+        """Whether the optional compiled kernels of p <= 25 (jit_dot, jit_sum) run; prepare() decides
+        for the graph (memory.compiled_worthwhile)."""
         self.K = self.kernels(F.p)
         self._mp = lambda v: gmpy2.mpfr(v, F.p)
         self.ranges: dict[int, Range] = {}
@@ -66,7 +68,7 @@ class FastRun(Maps, Reductions):
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.nodes = {node.id: node for node in live}
         self.fused = self.memory.fused(live, keep)
-        self.compiled = compiled_worthwhile(live)
+        self.compiled = fastfp.supports(self.F.p) and compiled_worthwhile(live)
 
     def rule(self, node: Node, args: list[Any]) -> Any:
         """The reference engine's rule (on mpfr arrays)."""

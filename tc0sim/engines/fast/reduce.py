@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from tc0sim import fastfp
 from tc0sim.engines.base import NamedError, named
 from tc0sim.engines.blocking import Deferred, blocks, join_terms, reduced_axes, starts
 from tc0sim.engines.fast.maps import MAX_FLOAT, Error
@@ -89,7 +88,7 @@ class Reductions:
     def _axis_sums(self, terms: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Sums, Σ|t| and exactness of a ⊕ block's terms in one compiled pass
         (tc0sim.engines.fast.jit_sum; p <= 25), or None (numpy's path)."""
-        if not (self.compiled and fastfp.supports(self.K.p)) or terms.size < JIT_SUM_MIN_TERMS:
+        if not self.compiled or terms.size < JIT_SUM_MIN_TERMS:
             return None
         from tc0sim.engines.fast import jit_sum  # numba: imported (and the kernel loaded) on first use
 
@@ -97,7 +96,7 @@ class Reductions:
 
     def _whole_sum(self, terms: np.ndarray, axes: tuple[int, ...]) -> bool:
         """Whether the held ``terms`` of a ⊕ are summed by the compiled pass in one block."""
-        if not (self.compiled and fastfp.supports(self.K.p)) or terms.size < JIT_SUM_MIN_TERMS:
+        if not self.compiled or terms.size < JIT_SUM_MIN_TERMS:
             return False
         from tc0sim.engines.fast import jit_sum
 
@@ -131,8 +130,7 @@ class Reductions:
         abs_sums: np.ndarray | float | str | None = None
         k = math.prod(shape[a] for a in axes)
         rule = FAST_RULES[node.prim]
-        if m_rule is not None and m_rule.product and rule.family == SUM and k >= DOT_MIN_TERMS and self.compiled \
-                and fastfp.supports(self.K.p):
+        if m_rule is not None and m_rule.product and rule.family == SUM and k >= DOT_MIN_TERMS and self.compiled:
             fused = self._dot_reduce(node, m_args, shape, kept, extra, safe)
             if fused is not None:
                 return fused
