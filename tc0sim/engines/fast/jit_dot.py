@@ -165,25 +165,35 @@ class Dot:
         (``exact``) and (``check``) the flag of an out-of-range product, computed on every core."""
         n = self.E.shape[0]
         y, abs_sum, low, bad = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.bool_)
-        rows = max(1, TILE_BYTES // (8 * max(1, self.k)))
         with _LAUNCH:
-            _dot_sums(self.A, self.B, self.E, self.nb, self.na, self.nbb, min(rows, 64), min(rows, 64),
+            _dot_sums(self.A, self.B, self.E, self.nb, self.na, self.nbb, self.tile(), self.tile(),
                       K.s, K.half - 1, int(K.keep_mask), K.lo_bits, K.hi_bits - K.lo_bits, check, y, abs_sum, low, bad)
-        back = np.argsort(self.order)
-        lead = [self.out_shape[i] for i in self.order]
-        y, abs_sum, ok, bad = (np.ascontiguousarray(v.reshape(lead).transpose(back)).reshape(-1)
-                               for v in (y, abs_sum, exact(K.p, abs_sum, low), bad))
+        y, abs_sum, ok, bad = (self.in_output_order(v) for v in (y, abs_sum, exact(K.p, abs_sum, low), bad))
         return y, abs_sum, ok, bad
 
-    def terms(self, K: Kernels, i: int) -> np.ndarray:
-        """The terms of output ``i`` (row-major flat index) as the kernel sums them: the rounded
-        products, then the extra terms."""
+    def tile(self) -> int:
+        """Rows of A (and of B) in one tile: TILE_BYTES of each, at most 64."""
+        return min(64, max(1, TILE_BYTES // (8 * max(1, self.k))))
+
+    def in_output_order(self, v: np.ndarray) -> np.ndarray:
+        """Per-output values computed in the kernel's order (batch, rows of A, rows of B), flat in
+        the node's row-major order."""
+        back = np.argsort(self.order)
+        lead = [self.out_shape[i] for i in self.order]
+        return np.ascontiguousarray(v.reshape(lead).transpose(back)).reshape(-1)
+
+    def rows(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The operand rows and extra terms of output ``i`` (row-major flat index)."""
         index = np.unravel_index(i, self.out_shape) if self.out_shape else ()
         lead = [self.out_shape[o] for o in self.order]
         n = int(np.ravel_multi_index([index[o] for o in self.order], lead)) if lead else 0
         g, ia, ib = n // (self.na * self.nbb), (n // self.nbb) % self.na, n % self.nbb
-        products = K.rounded(self.A[g * self.na + ia] * self.B[g * self.nbb + ib])
-        return np.concatenate([products, self.E[n]])
+        return self.A[g * self.na + ia], self.B[g * self.nbb + ib], self.E[n]
+
+    def terms(self, K: Kernels, i: int) -> np.ndarray:
+        """The terms of output ``i`` as the kernel sums them: the rounded products, then the extra terms."""
+        a, b, e = self.rows(i)
+        return np.concatenate([K.rounded(a * b), e])
 
 
 def exact(p: int, abs_sum: np.ndarray, low: np.ndarray) -> np.ndarray:

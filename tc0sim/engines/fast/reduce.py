@@ -130,7 +130,7 @@ class Reductions:
         abs_sums: np.ndarray | float | str | None = None
         k = math.prod(shape[a] for a in axes)
         rule = FAST_RULES[node.prim]
-        if m_rule is not None and m_rule.product and rule.family == SUM and k >= DOT_MIN_TERMS and self.compiled:
+        if m_rule is not None and m_rule.product and rule.family == SUM and k >= DOT_MIN_TERMS and self._dot_kernel():
             fused = self._dot_reduce(node, m_args, shape, kept, extra, safe)
             if fused is not None:
                 return fused
@@ -168,20 +168,43 @@ class Reductions:
             raise red_error[1]
         return self._with_extras(out, extras)
 
+    def _dot_kernel(self) -> bool:
+        """Whether a ⊕ of products may take the fused kernel (p <= 25: when the run compiles)."""
+        return self.compiled
+
     def _dot_reduce(
         self, node: Node, args: list[np.ndarray], shape: tuple[int, ...], kept: list[int], extra: np.ndarray | None,
         safe: bool,
     ) -> np.ndarray | None:
-        """A ⊕ of p-bit products (and ``extra`` terms) by the fused kernel on every core
-        (tc0sim.engines.fast.jit_dot; docs/fuseddot.md): outputs certified as in _sum_certified,
-        or whose binary64 sum is exact (jit_dot.exact), the rest summed by MPFR in output order.
-        None (the numpy path decides) when a product is out of range or the kernel does not apply."""
+        """A ⊕ of p-bit products (and ``extra`` terms) by a fused kernel on every core
+        (docs/fuseddot.md): the certified outputs from ``_dot_values``, the rest summed by MPFR
+        in output order. None (the unfused path decides) when a product is out of range or the
+        kernel does not apply."""
         from tc0sim.engines.fast import jit_dot  # numba: imported (and the kernel loaded) on first use
 
-        K = self.K
         dot = jit_dot.Dot(args, shape, kept, extra)
         if not dot.fits:
             return None
+        found = self._dot_values(dot, safe)
+        if found is None:
+            return None
+        r, ok = found
+        self.stats.certified += int(ok.sum())
+        extras: dict[int, Any] = {}
+        for i in np.flatnonzero(~ok).tolist():
+            self.stats.recomputed += 1
+            try:
+                v = self.F.sum(self._dot_terms(dot, i))
+            except FpArithmeticError as e:
+                raise type(e)(f"{e} (element {element_index(i, node.shape, None)})") from None
+            self._store(r, extras, i, v)
+        return self._with_extras(r.reshape(node.shape), extras)
+
+    def _dot_values(self, dot: Any, safe: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """p <= 25 (tc0sim.engines.fast.jit_dot): each output's binary64 sum rounded, and where that
+        is the exact sum's rounding — certified as in _sum_certified, or the binary64 sum exact
+        (jit_dot.exact); None when a product is out of range."""
+        K = self.K
         y, abs_sums, exact, bad = dot.sums(K, check=not safe)
         if bad.any():
             return None
@@ -189,16 +212,11 @@ class Reductions:
         with np.errstate(all="ignore"):
             r = K.rounded(y)
             ok = self._sum_certified(y, r, abs_sums, k) | (exact & (K.in_range(r) | (y == 0)))
-        self.stats.certified += int(ok.sum())
-        extras: dict[int, Any] = {}
-        for i in np.flatnonzero(~ok).tolist():
-            self.stats.recomputed += 1
-            try:
-                v = self.F.sum([self._mp(t) for t in dot.terms(K, i).tolist()])
-            except FpArithmeticError as e:
-                raise type(e)(f"{e} (element {element_index(i, node.shape, None)})") from None
-            self._store(r, extras, i, v)
-        return self._with_extras(r.reshape(node.shape), extras)
+        return r, ok
+
+    def _dot_terms(self, dot: Any, i: int) -> list[Any]:
+        """The terms of output ``i`` as MPFR values (the products are exact in binary64, then rounded)."""
+        return [self._mp(t) for t in dot.terms(self.K, i).tolist()]
 
     def _reduce_in_blocks(
         self, node: Node, rule: FastRule, m_node: Node | None, m_rule: FastRule | None, m_args: list[np.ndarray],

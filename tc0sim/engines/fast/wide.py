@@ -80,6 +80,24 @@ class Wide:
         operands = [np.broadcast_to(a, out.shape)[where] for a in args]
         return self._recompute(rule.kernel, out, idx, operands, shape, starts)
 
+    def _dot_kernel(self) -> bool:
+        """A ⊕ of products always takes the fused kernel here (numba is loaded at these precisions)."""
+        return True
+
+    def _dot_values(self, dot: Any, safe: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each output rounded by the fused double-double kernel (tc0sim.engines.fast.jit_dot_dd),
+        and whether it is certified; None when a product leaves the proven range."""
+        from tc0sim.engines.fast import jit_dot_dd
+
+        r, uncertain, bad = jit_dot_dd.rounded_sums(dot, self.K.p)
+        return None if bad.any() else (r, ~uncertain)
+
+    def _dot_terms(self, dot: Any, i: int) -> list[Any]:
+        """The terms of output ``i`` as MPFR values: each product rounded by MPFR, then the extra terms."""
+        a, b, e = dot.rows(i)
+        mul, mp = self.F.mul, self._mp
+        return [mul(mp(x), mp(y)) for x, y in zip(a.tolist(), b.tolist())] + [mp(t) for t in e.tolist()]
+
     def _reduce_block(
         self, rule: FastRule, terms: np.ndarray, t_extras: dict[int, Any], block_shape: tuple[int, ...],
         axes: tuple[int, ...], kept: list[int], out_starts: tuple[int, ...],
