@@ -27,6 +27,7 @@ from tc0sim.engines import input_bytes  # noqa: F401  (re-exported: the caller's
 from tc0sim.engines.base import EvalStats, run_nodes
 from tc0sim.engines.blocking import (Deferred, blocks, defer, feeders_of_one_reduction, is_map, is_reduction,
                                      join_terms, joined_feeders, largest_block, reduced_axes)
+from tc0sim.engines.fast.memory import JIT_BYTES, keep_freed_pages
 from tc0sim.engines.peak import peak_bytes
 from tc0sim.engines.streams import Streams, plan_for
 from tc0sim.ir import primitives as P
@@ -64,11 +65,6 @@ FUSED_BYTES = 32
 numpy's buffers (tracemalloc measured 16 per element on a matmul and up to 28 on conv2d with its
 bias, 2^18-element blocks; tests/test_bench_float64.py checks the estimate against it)."""
 
-JIT_BYTES = 110 << 20
-"""Resident memory of importing numba and loading the erf kernel (the fast engine's measured
-``JIT_BYTES``, tc0sim/engines/fast/memory.py: 106 MB, numba and its first kernels)."""
-
-
 @dataclass(frozen=True)
 class Float64Memory:
     """The baseline's memory model (tc0sim.engines.peak.Memory): 8 bytes per value, no pool, maps
@@ -81,7 +77,8 @@ class Float64Memory:
         """A map larger than a block read only by a ⊕/⊗, or joined to its further terms (a bias)."""
         joined = {n.id for chain in joined_feeders(live, keep, is_map, is_reduction) if chain[0].size > self.block
                   for n in chain}
-        return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_map, is_reduction) if n.size > self.block}
+        single = feeders_of_one_reduction(live, keep, is_map, is_reduction)
+        return joined | {n.id for n in single if n.size > self.block}
 
     def streams(self, live: list[Node], keep: set[int]) -> Streams:
         return plan_for(live, keep, self.fused(live, keep), self.block)
@@ -95,13 +92,16 @@ class Float64Memory:
         return TEMPORARY_BYTES.get(node.prim, 0) * node.size
 
     def start_bytes(self, live: list[Node]) -> int:
-        """numba and the erf kernel, the first time a process runs an erf."""
+        """numba and the erf kernel (the fast engine's measured ``JIT_BYTES``), the first time a process runs an erf."""
         return JIT_BYTES if "numba" not in sys.modules and any(n.prim is P.ERF for n in live) else 0
 
 
 class Float64Run:
     """One unrounded float64 evaluation: the hooks of ``run_nodes`` (tc0sim.engines.base.Run).
-    ``live_arrays`` / ``peak_arrays``: the arrays it made that are alive now / at most at once."""
+    ``live_arrays`` / ``peak_arrays``: the arrays it made that are alive now / at most at once.
+    It sets the fast engine's allocator policy (``keep_freed_pages``: freed pages kept for the next
+    array), without which the scaled FlowAR-S spent 47 s of system time re-faulting freed pages
+    against 0.6 s with it (40-50 s of user time either way, on a loaded machine)."""
 
     name = "float64"
 
@@ -110,6 +110,7 @@ class Float64Run:
         self.memory = Float64Memory(block)
         self.fused: set[int] = set()
         self.live_arrays = self.peak_arrays = 0
+        keep_freed_pages()
 
     def prepare(self, live: list[Node], keep: set[int]) -> None:
         self.fused = self.memory.fused(live, keep)
