@@ -192,6 +192,17 @@ def test_the_estimate_bounds_a_fused_block(kind: str, dims: dict[str, int]) -> N
     assert peak + F.input_bytes(graph) <= F.estimate_bytes(graph) < 8 * products
 
 
+def test_the_full_images_fit_10_gb() -> None:
+    """The full VAR-d16 image (the sampler's 4096 × 4096 maps streamed) and the full FlowAR-S image:
+    the estimate plus the caller's float64 inputs within 10 GB, and the estimate holds at least
+    the largest input (the run reads it whole)."""
+    for path in ("var_d16.yaml", "flowar_s.yaml"):
+        graph = load_model(ROOT / "examples" / path).build(None)
+        estimate = F.estimate_bytes(graph)
+        largest = max(8 * graph.node(i).size for i in graph.inputs.values())
+        assert largest < estimate and estimate + F.input_bytes(graph) <= 10 * 10**9, path
+
+
 class _Holding(F.Float64Run):
     """The baseline holding every value until the end (no liveness, no streams)."""
 
