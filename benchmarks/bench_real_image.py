@@ -178,11 +178,12 @@ NUMPY_HEADER = ("| workload | gates | numpy s | gates/s | user / sys s | peak RS
                 "arrays alive at most | non-finite outputs | load 1/5/15 min before → after |")
 
 
-def numpy_row(name: str, full: bool, dry_run: bool) -> None:
+def numpy_row(name: str, full: bool, dry_run: bool, blas: bool = False) -> None:
     """The float64 baseline alone (benchmarks/float64_dag.py) on one workload, random weights
     normal(0, 1)·0.02 (seed 0, as the fast rows); its memory estimate first: the run's values
     (``estimate_bytes``) and the caller's float64 inputs (``input_bytes``). The peak resident set
-    (``ru_maxrss``) is the process's: the graph, the inputs and the run."""
+    (``ru_maxrss``) is the process's: the graph, the inputs and the run. ``blas``: each ⊕ of
+    products by numpy's einsum (the installed BLAS, its own threads; not the DAG's arithmetic)."""
     label, text, full_file = WORKLOADS[name]
     graph = (load_model(full_file) if full else loads_model(text, name)).build()
     gates, estimate, held = size(graph).total, estimate_bytes(graph), input_bytes(graph)
@@ -192,7 +193,7 @@ def numpy_row(name: str, full: bool, dry_run: bool) -> None:
         return
     inputs = random_inputs(graph, seed=0, scale=0.02)
     load_before = os.getloadavg()
-    run = Float64Run()
+    run = Float64Run(blas=blas)
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     outputs = evaluate_float64(graph, inputs, run=run)
@@ -200,7 +201,8 @@ def numpy_row(name: str, full: bool, dry_run: bool) -> None:
     after = resource.getrusage(resource.RUSAGE_SELF)
     rss = after.ru_maxrss * (1 if sys.platform == "darwin" else 1024)  # kB on Linux, bytes on macOS
     bad = sum(int(np.size(v) - np.isfinite(v).sum()) for v in outputs.values())
-    print(f"| {label if not full else name + ' (full image)'} | {gates:,} | {seconds:.1f} | {gates / seconds:.3g} | "
+    label = (label if not full else name + " (full image)") + (" [BLAS einsum]" if blas else "")
+    print(f"| {label} | {gates:,} | {seconds:.1f} | {gates / seconds:.3g} | "
           f"{after.ru_utime - before.ru_utime:.1f} / {after.ru_stime - before.ru_stime:.1f} | {rss / 2**30:.2f} | "
           f"{(estimate + held) / 2**30:.2f} | {run.peak_arrays:,} | {bad:,} | "
           f"{' / '.join(f'{v:.1f}' for v in load_before)} → {' / '.join(f'{v:.1f}' for v in os.getloadavg())} |",
@@ -265,13 +267,15 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="the full images (minutes to hours each)")
     parser.add_argument("--numpy-only", action="store_true",
                         help="only the plain float64 baseline (one run per workload)")
+    parser.add_argument("--blas", action="store_true",
+                        help="with --numpy-only: each sum of products by numpy's einsum (BLAS, its threads)")
     parser.add_argument("--dry-run", action="store_true", help="with --numpy-only: only the memory estimate")
     args = parser.parse_args()
     if args.numpy_only:
         print(NUMPY_HEADER)
         print("|---|---|---|---|---|---|---|---|---|---|")
         for name in args.workloads.split(","):
-            numpy_row(name, args.full, args.dry_run)
+            numpy_row(name, args.full, args.dry_run, args.blas)
         return
     if args.kernels:
         kernel_rows([int(v) for v in args.precisions.split(",") if int(v) <= 25], max(args.repeat, 3))

@@ -15,6 +15,7 @@ same DAG's arithmetic; only the summation order differs from the engines' exact 
 
 from __future__ import annotations
 
+import math
 import sys
 import weakref
 from collections.abc import Callable, Mapping
@@ -105,8 +106,8 @@ class Float64Run:
 
     name = "float64"
 
-    def __init__(self, block: int = BLOCK) -> None:
-        self.block = block
+    def __init__(self, block: int = BLOCK, blas: bool = False) -> None:
+        self.block, self.blas = block, blas
         self.memory = Float64Memory(block)
         self.fused: set[int] = set()
         self.live_arrays = self.peak_arrays = 0
@@ -144,6 +145,9 @@ class Float64Run:
         """⊕/⊗ of the deferred map ``d`` (then its joined terms) over the reduced axes, in blocks
         of at most ``block`` map elements cut along the kept axes."""
         shape, axes = d.node.shape, reduced_axes(node, d)
+        if self.blas and d.node.prim is P.MUL and node.prim is P.SUM:
+            out = contract(shape, d.args, axes)
+            return out if d.extra is None else out + np.sum(d.extra, axis=-1)
         kept = [i for i in range(len(shape)) if i not in axes]
         out = np.empty(node.shape)
         fn, reducer = KERNELS[d.node.prim], REDUCERS[node.prim]
@@ -175,14 +179,39 @@ class Float64Run:
         """Nothing held."""
 
 
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def contract(shape: tuple[int, ...], args: list[np.ndarray], axes: tuple[int, ...]) -> np.ndarray:
+    """Σ over ``axes`` of a·b, a and b (broadcast to ``shape``) read on their own axes only (those
+    a broadcast did not add) and contracted by ``np.einsum`` (two operands: numpy's tensordot, the
+    installed BLAS's dot products and threads): the ``blas`` option, not the DAG's arithmetic. An
+    axis neither operand has is a constant factor (reduced) or a broadcast (kept) of the result."""
+    ops, subs = [], []
+    for a in args:
+        view = np.broadcast_to(a, shape)
+        own = [i for i, n in enumerate(shape) if view.strides[i] != 0 or n == 1]
+        ops.append(view[tuple(slice(None) if i in own else 0 for i in range(len(shape)))])
+        subs.append("".join(LETTERS[i] for i in own))
+    present = set("".join(subs))
+    kept = [i for i in range(len(shape)) if i not in axes]
+    out = np.einsum(f"{subs[0]},{subs[1]}->{''.join(LETTERS[i] for i in kept if LETTERS[i] in present)}", *ops,
+                    optimize=True)
+    factor = math.prod(shape[i] for i in axes if LETTERS[i] not in present)
+    out = out.reshape([shape[i] if LETTERS[i] in present else 1 for i in kept]) * factor
+    return np.ascontiguousarray(np.broadcast_to(out, [shape[i] for i in kept]))
+
+
 def evaluate_float64(
     graph: Graph, inputs: Mapping[str, Any], *, block: int = BLOCK, streamed: bool = True,
     stats: EvalStats | None = None, progress: Callable[[int], None] | None = None, run: Float64Run | None = None,
+    blas: bool = False,
 ) -> dict[str, np.ndarray]:
     """Every output of ``graph`` in plain float64, unrounded (module docstring); ``streamed=False``
-    holds every value whole (the same values up to summation order)."""
+    holds every value whole (the same values up to summation order); ``blas``: a ⊕ of products
+    contracted by numpy's einsum (``contract``) instead."""
     flat = graph.flat()
-    run = run if run is not None else Float64Run(block)
+    run = run if run is not None else Float64Run(block, blas)
     results = run_nodes(run, flat.live(), set(flat.outputs.values()), inputs, stats or EvalStats(), progress,
                         streamed=streamed)
     return {name: results[nid] for name, nid in flat.outputs.items()}

@@ -145,6 +145,31 @@ def test_a_streamed_released_var_is_the_unstreamed_one() -> None:
         assert close(streamed[name], whole[name]), name
 
 
+@pytest.mark.parametrize("graph", [
+    build("matmul", {"n1": 20, "d": 30, "n2": 10}), build("linear", {"n": 12, "d_in": 20, "d_out": 7}),
+    build("conv2d", {"h": 6, "w": 6, "c": 3, "k": 4, "hk": 3, "wk": 3}), build("attention", {"n": 16, "d": 8}),
+], ids=["matmul", "linear", "conv2d", "attention"])
+def test_the_blas_option_is_the_same_contraction(graph: Graph) -> None:
+    """``blas``: each ⊕ of fused products by numpy's einsum on the operands' own axes, within
+    1e-12 of the products summed in blocks (of 8 elements: every product map fused)."""
+    inputs = random_inputs(graph, seed=8, scale=0.5)
+    got = F.evaluate_float64(graph, inputs, block=8, blas=True)["out"]
+    assert close(got, F.evaluate_float64(graph, inputs, block=8)["out"])
+
+
+@pytest.mark.parametrize("a_shape, b_shape, axes", [
+    ((3, 1, 1), (1, 4, 1), (1, 2)),  # axis 2 in neither operand, reduced: a factor 5
+    ((1, 4, 1), (1, 4, 1), (1,)),  # kept axes 0 and 2 in neither operand: broadcast
+    ((3, 4, 1), (1, 4, 5), (1,)),  # a matmul's products
+])
+def test_contract_reads_the_operands_own_axes(a_shape, b_shape, axes) -> None:
+    shape = (3, 4, 5)
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(size=a_shape), rng.normal(size=b_shape)
+    got = F.contract(shape, [np.broadcast_to(a, shape), np.broadcast_to(b, shape)], axes)
+    assert close(got, np.sum(np.broadcast_to(a, shape) * np.broadcast_to(b, shape), axis=axes))
+
+
 def _traced_peak(fn) -> int:
     tracemalloc.start()
     try:
