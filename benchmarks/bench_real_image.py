@@ -21,7 +21,8 @@ The two are run alternately, best of ``--repeat`` each; ``os.getloadavg()`` is p
 after each row (the build machine is shared). A run takes 20 s to 2 min per row and precision.
 ``--numpy-only`` runs only the float64 baseline (``--full``: on the full image's model file, same
 random weights), printing its memory estimate first (``--dry-run``: only that), then gates, wall and
-CPU seconds, gates/s and the process's peak resident set.
+CPU seconds, gates/s and the process's peak resident set (one workload per process for a
+row's own peak); ``--blas`` adds a labelled variant whose ⊕ of products is numpy's einsum (BLAS).
 """
 
 from __future__ import annotations
