@@ -179,6 +179,20 @@ NUMPY_HEADER = ("| workload | gates | numpy s | gates/s | user / sys s | peak RS
                 "arrays alive at most | non-finite outputs | load 1/5/15 min before → after |")
 
 
+class Tenths:
+    """A progress hook printing the wall seconds at each further tenth of the gates (to stderr)."""
+
+    def __init__(self, name: str, gates: int, start: float) -> None:
+        self.name, self.gates, self.start, self.done, self.next = name, gates, start, 0, 1
+
+    def __call__(self, gates: int) -> None:
+        self.done += gates
+        while self.next <= 9 and self.done * 10 >= self.next * self.gates:
+            print(f"{self.name}: {10 * self.next} % of the gates in {time.perf_counter() - self.start:.0f} s",
+                  file=sys.stderr, flush=True)
+            self.next += 1
+
+
 def numpy_row(name: str, full: bool, dry_run: bool, blas: bool = False) -> None:
     """The float64 baseline alone (benchmarks/float64_dag.py) on one workload, random weights
     normal(0, 1)·0.02 (seed 0, as the fast rows); its memory estimate first: the run's values
@@ -197,7 +211,7 @@ def numpy_row(name: str, full: bool, dry_run: bool, blas: bool = False) -> None:
     run = Float64Run(blas=blas)
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    outputs = evaluate_float64(graph, inputs, run=run)
+    outputs = evaluate_float64(graph, inputs, run=run, progress=Tenths(name, gates, start))
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     rss = after.ru_maxrss * (1 if sys.platform == "darwin" else 1024)  # kB on Linux, bytes on macOS
