@@ -10,7 +10,8 @@ engine's block (2^18 elements), so a full VAR-d16 or FlowAR-S image fits as the 
 A map read only by a ⊕/⊗ (a matmul's products, or products joined to a bias by a concat) is not
 held: it is computed with its reduction in blocks of at most ``block`` map elements (numpy's
 multiply, then ``np.sum`` over the block). One thread, no BLAS: no einsum or matmul, so it is the
-same DAG's arithmetic; only the summation order differs from the engines' exact sums.
+same DAG's arithmetic; only the summation order differs from the engines' exact sums. (The
+``blas`` option, a separate variant, contracts each ⊕ of products with numpy's einsum instead.)
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ FUSED_BYTES = 32
 numpy's buffers (tracemalloc measured 16 per element on a matmul and up to 28 on conv2d with its
 bias, 2^18-element blocks; tests/test_bench_float64.py checks the estimate against it)."""
 
+
 @dataclass(frozen=True)
 class Float64Memory:
     """The baseline's memory model (tc0sim.engines.peak.Memory): 8 bytes per value, no pool, maps
@@ -93,7 +95,7 @@ class Float64Memory:
         return TEMPORARY_BYTES.get(node.prim, 0) * node.size
 
     def start_bytes(self, live: list[Node]) -> int:
-        """numba and the erf kernel (the fast engine's measured ``JIT_BYTES``), the first time a process runs an erf."""
+        """numba and the erf kernel (the fast engine's measured ``JIT_BYTES``), first used by this process."""
         return JIT_BYTES if "numba" not in sys.modules and any(n.prim is P.ERF for n in live) else 0
 
 
