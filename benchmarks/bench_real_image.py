@@ -12,13 +12,17 @@ seconds are given (both cores' work counts in user). ``--full`` runs the full im
 
 * fast: ``evaluate(plan(graph, p, "fast"), values="native")`` in this process (``tc0sim eval``'s
   own call), random weights normal(0, 1)·0.02 (seed 0);
-* numpy: the same DAG node by node in float64 without rounding, a map read only by a ⊕ (products,
-  or products joined to a bias) computed with its ⊕ in blocks of 2^18 elements, as the engines do
-  (the product tensors of these models do not fit in memory): numpy's multiply and ``np.sum``,
-  the C library's erf, one thread, no BLAS.
+* numpy: the same DAG in plain float64 without rounding (benchmarks/float64_dag.py: the engines'
+  node runner, so values are released after their last reader and the sampler's V × V maps are
+  streamed; a map read only by a ⊕ computed with it in blocks of 2^18 elements; numpy's multiply
+  and ``np.sum``, the C library's erf, one thread, no BLAS).
 
 The two are run alternately, best of ``--repeat`` each; ``os.getloadavg()`` is printed before and
 after each row (the build machine is shared). A run takes 20 s to 2 min per row and precision.
+``--numpy-only`` runs only the float64 baseline (``--full``: on the full image's model file, same
+random weights), printing its memory estimate first (``--dry-run``: only that), then gates, wall and
+CPU seconds, gates/s and the process's peak resident set (one workload per process for a
+row's own peak); ``--blas`` adds a labelled variant whose ⊕ of products is numpy's einsum (BLAS).
 """
 
 from __future__ import annotations
@@ -37,17 +41,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_eval import NUMPY_KERNELS  # noqa: E402
 from bench_fp import pair_times  # noqa: E402
+from float64_dag import Float64Run, estimate_bytes, evaluate_float64, input_bytes  # noqa: E402
 
 from tc0sim.engines import EvalStats, evaluate, plan  # noqa: E402
 from tc0sim.engines.base import random_inputs  # noqa: E402
-from tc0sim.engines.blocking import blocks, feeders_of_one_reduction, is_map, is_reduction, join_terms, joined_feeders  # noqa: E402
-from tc0sim.ir.exact import constant_value  # noqa: E402
 from tc0sim.ir.graph import Graph, Node  # noqa: E402
-from tc0sim.ir.primitives import CONSTANT, INPUT  # noqa: E402
+from tc0sim.ir.primitives import INPUT  # noqa: E402
 from tc0sim.interp.size import size  # noqa: E402
-from tc0sim.ir.wiring import move  # noqa: E402
 from tc0sim.modelfile import load_model, loads_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,68 +62,6 @@ WORKLOADS = {
                  ROOT / "examples" / "flowar_s.yaml"),
 }
 """Scaled-down models of the released architectures, and the full image's model file."""
-
-BLOCK = 1 << 18
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    from tc0sim.engines.fast.jit_erf import erf
-
-    return erf(x)
-
-
-KERNELS = {**NUMPY_KERNELS, "erf": _erf}
-
-
-def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The DAG in plain float64 (no rounding), maps read only by a ⊕ computed with it in blocks."""
-    live = graph.live()
-    outputs = set(graph.outputs.values())
-    joined = {chain[-1].id: chain for chain in joined_feeders(live, outputs, is_map, is_reduction)}
-    fused = {n.id for n in feeders_of_one_reduction(live, outputs, is_map, is_reduction)}
-    fused |= {n.id for chain in joined.values() for n in chain}
-    by_id = {n.id: n for n in live}
-    values: dict[int, np.ndarray] = {}
-    for node in live:
-        row = node.prim
-        if node.id in fused:
-            continue
-        if row is INPUT:
-            values[node.id] = np.asarray(inputs[node.name], dtype=np.float64)
-        elif row is CONSTANT:
-            values[node.id] = np.vectorize(float, otypes=[np.float64])(constant_value(node.attrs["value"]))
-        elif row.kernel in ("sum", "prod") and node.inputs[0] in fused:
-            concat = joined.get(node.inputs[0])
-            source = concat[0] if concat else by_id[node.inputs[0]]
-            extra = values[concat[-1].inputs[1]] if concat else None
-            axes = tuple(range(len(node.shape), len(source.shape))) if concat else tuple(node.attrs["axes"])
-            reducer = np.sum if row.kernel == "sum" else np.prod
-            values[node.id] = _map_reduce(source, [values[i] for i in source.inputs], axes, extra, reducer)
-        elif row.kernel in ("sum", "prod"):
-            values[node.id] = (np.sum if row.kernel == "sum" else np.prod)(values[node.inputs[0]], axis=node.attrs["axes"])
-        elif row.kernel is not None:
-            values[node.id] = KERNELS[row.kernel](*(values[i] for i in node.inputs))
-        else:
-            values[node.id] = move(node, [values[i] for i in node.inputs], lambda: 0.0)
-    return {name: values[nid] for name, nid in graph.outputs.items()}
-
-
-def _map_reduce(source, args: list[np.ndarray], axes: tuple[int, ...], extra: np.ndarray | None, reducer) -> np.ndarray:
-    """⊕ (or ⊗) over ``axes`` of the map ``source`` of ``args`` (then the joined terms ``extra``), in blocks."""
-    shape = source.shape
-    kept = [i for i in range(len(shape)) if i not in axes]
-    out = np.empty([shape[i] for i in kept])
-    fn = KERNELS[source.prim.kernel]
-    for index in blocks(shape, kept, BLOCK):
-        block = fn(*(np.broadcast_to(a, shape)[index] for a in args))
-        out_index = tuple(index[i] for i in kept)
-        if extra is not None:
-            block = join_terms(block, extra, out_index)
-            out[out_index] = reducer(block, axis=-1)
-        else:
-            out[out_index] = reducer(block, axis=axes)
-    return out
-
 
 def part_of(node: Node) -> str:
     """The model part a node belongs to: its outermost scope below the model's, scales merged
@@ -221,7 +160,7 @@ def row(name: str, p: int, repeat: int, full: bool) -> None:
         after = resource.getrusage(resource.RUSAGE_SELF)
         usage.append((after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime))
 
-    fast_times, numpy_times = pair_times(fast, lambda: numpy_float64(graph, inputs), repeat)
+    fast_times, numpy_times = pair_times(fast, lambda: evaluate_float64(graph, inputs), repeat)
     t_fast, t_numpy = min(fast_times), min(numpy_times)
     print(f"{name} p={p}: fast {fast_times}, numpy {numpy_times}", file=sys.stderr, flush=True)
     rate = gates / t_fast
@@ -234,6 +173,55 @@ def row(name: str, p: int, repeat: int, full: bool) -> None:
           f"{by_part / 60:.1f} min | "
           f"{last[0].recomputed:,} | {' / '.join(f'{v:.1f}' for v in load_before)} → "
           f"{' / '.join(f'{v:.1f}' for v in os.getloadavg())} |", flush=True)
+
+
+NUMPY_HEADER = ("| workload | gates | numpy s | gates/s | user / sys s | peak RSS GiB | estimate GiB (run + inputs) | "
+                "arrays alive at most | non-finite outputs | load 1/5/15 min before → after |")
+
+
+class Tenths:
+    """A progress hook printing the wall seconds at each further tenth of the gates (to stderr)."""
+
+    def __init__(self, name: str, gates: int, start: float) -> None:
+        self.name, self.gates, self.start, self.done, self.next = name, gates, start, 0, 1
+
+    def __call__(self, gates: int) -> None:
+        self.done += gates
+        while self.next <= 9 and self.done * 10 >= self.next * self.gates:
+            print(f"{self.name}: {10 * self.next} % of the gates in {time.perf_counter() - self.start:.0f} s",
+                  file=sys.stderr, flush=True)
+            self.next += 1
+
+
+def numpy_row(name: str, full: bool, dry_run: bool, blas: bool = False) -> None:
+    """The float64 baseline alone (benchmarks/float64_dag.py) on one workload, random weights
+    normal(0, 1)·0.02 (seed 0, as the fast rows); its memory estimate first: the run's values
+    (``estimate_bytes``) and the caller's float64 inputs (``input_bytes``). The peak resident set
+    (``ru_maxrss``) is the process's: the graph, the inputs and the run. ``blas``: each ⊕ of
+    products by numpy's einsum (the installed BLAS, its own threads; not the DAG's arithmetic)."""
+    label, text, full_file = WORKLOADS[name]
+    graph = (load_model(full_file) if full else loads_model(text, name)).build()
+    gates, estimate, held = size(graph).total, estimate_bytes(graph), input_bytes(graph)
+    print(f"{name}: {gates:,} gates; estimate {estimate:,} bytes of values + {held:,} bytes of inputs "
+          f"= {(estimate + held) / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+    if dry_run:
+        return
+    inputs = random_inputs(graph, seed=0, scale=0.02)
+    load_before = os.getloadavg()
+    run = Float64Run(blas=blas)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    outputs = evaluate_float64(graph, inputs, run=run, progress=Tenths(name, gates, start))
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    rss = after.ru_maxrss * (1 if sys.platform == "darwin" else 1024)  # kB on Linux, bytes on macOS
+    bad = sum(int(np.size(v) - np.isfinite(v).sum()) for v in outputs.values())
+    label = (label if not full else name + " (full image)") + (" [BLAS einsum]" if blas else "")
+    print(f"| {label} | {gates:,} | {seconds:.1f} | {gates / seconds:.3g} | "
+          f"{after.ru_utime - before.ru_utime:.1f} / {after.ru_stime - before.ru_stime:.1f} | {rss / 2**30:.2f} | "
+          f"{(estimate + held) / 2**30:.2f} | {run.peak_arrays:,} | {bad:,} | "
+          f"{' / '.join(f'{v:.1f}' for v in load_before)} → {' / '.join(f'{v:.1f}' for v in os.getloadavg())} |",
+          flush=True)
 
 
 KERNEL_WORKLOADS = {
@@ -292,7 +280,18 @@ def main() -> None:
     parser.add_argument("--precisions", default="8,11,24,53")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--full", action="store_true", help="the full images (minutes to hours each)")
+    parser.add_argument("--numpy-only", action="store_true",
+                        help="only the plain float64 baseline (one run per workload)")
+    parser.add_argument("--blas", action="store_true",
+                        help="with --numpy-only: each sum of products by numpy's einsum (BLAS, its threads)")
+    parser.add_argument("--dry-run", action="store_true", help="with --numpy-only: only the memory estimate")
     args = parser.parse_args()
+    if args.numpy_only:
+        print(NUMPY_HEADER)
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for name in args.workloads.split(","):
+            numpy_row(name, args.full, args.dry_run, args.blas)
+        return
     if args.kernels:
         kernel_rows([int(v) for v in args.precisions.split(",") if int(v) <= 25], max(args.repeat, 3))
         return
