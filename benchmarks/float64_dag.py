@@ -89,7 +89,8 @@ class Float64Memory:
     def bytes_per_value(self) -> tuple[int, int]:
         return 8, 0
 
-    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
+    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int,
+                   nodes: Mapping[int, Node] | None = None) -> int:
         if fused:
             return FUSED_BYTES * largest_block(shape, tuple(node.attrs.get("axes", ())), self.block)
         return TEMPORARY_BYTES.get(node.prim, 0) * node.size

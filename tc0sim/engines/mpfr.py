@@ -10,7 +10,7 @@ Dask engines hold an ``MpfrRun`` as their fallback and give its bits and errors.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +94,8 @@ class MpfrMemory:
     def bytes_per_value(self) -> tuple[int, int]:
         return 8, self.value_bytes + self.p // 8
 
-    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
+    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int,
+                   nodes: Mapping[int, Node] | None = None) -> int:
         """F.map and F.reduce flatten each operand to a list and collect the results in one (8
         bytes per element each, plus a flattened copy); a fused reduction does so on one piece at
         a time, whose products are new values (about 170 bytes per element of a piece at p = 24

@@ -3,6 +3,7 @@ alone, with an engine's ``Memory`` model (docs/memory.md, docs/semantics.md §2.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from tc0sim.engines.streams import Streams, block_node, released_after
@@ -25,8 +26,10 @@ class Memory(Protocol):
     def bytes_per_value(self) -> tuple[int, int]:
         """(bytes per array slot, bytes per computed value beyond its slot)."""
 
-    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
-        """Bytes of temporaries while ``node`` is computed on operands of ``shape``."""
+    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int,
+                   nodes: Mapping[int, Node] | None = None) -> int:
+        """Bytes of temporaries while ``node`` is computed on operands of ``shape`` (``nodes``: the
+        live nodes by id, to see what feeds a fused reduction)."""
 
 
 def planned_streams(memory: Any, live: list[Node], keep: set[int]) -> Streams | None:
@@ -85,6 +88,7 @@ def _replay(
     slot, value = memory.bytes_per_value()
     releases = released_after(streams.last_use)
     shapes = {node.id: node.shape for node in live}
+    by_id = {node.id: node for node in live}
     arrays: dict[int, set[int]] = {i: set() for i in given}  # node -> the arrays its value keeps alive (by owner id)
     dense: dict[int, bool] = {i: False for i in given}  # node -> its value is a C-contiguous array
     cost: dict[int, int] = {}  # array owner -> bytes
@@ -120,7 +124,7 @@ def _replay(
                 is_fused = node.inputs[0] in fused
                 operand_bytes = sum(cost[owner] for owner in arrays[node.inputs[0]]) if is_fused else 0
                 shape = shapes.get(node.inputs[0], node.shape) if row.role == "reduction" else node.shape
-                work = memory.work_bytes(node, shape, is_fused, operand_bytes)
+                work = memory.work_bytes(node, shape, is_fused, operand_bytes, by_id)
         for owner in arrays[node.id]:
             holders[owner] = holders.get(owner, 0) + 1
         peak = max(peak, outer + held + work + pool.bytes)

@@ -25,6 +25,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from tc0sim.engines.fast.memory import MATERIALISED
 from tc0sim.fastfp import Kernels, compact
 
 if numba.config.THREADING_LAYER == "default":
@@ -36,9 +37,6 @@ workqueue must not be entered by two threads at once, hence ``_LAUNCH``."""
 _LAUNCH = threading.Lock()
 """One parallel kernel at a time in this process (its threads do the work; a second caller waits)."""
 
-MATERIALISED = 1 << 16
-"""Elements an operand's rows (or the extra terms) may add beyond twice its distinct elements
-(four times the outputs): beyond that the numpy path is left to it."""
 
 
 @intrinsic

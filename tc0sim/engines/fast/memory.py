@@ -8,6 +8,7 @@ import math
 import sys
 import threading
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -149,6 +150,31 @@ measured on the build machine (60 MB the import, 46 MB the first kernels)."""
 DOT_MIN_TERMS = 8
 """Fewer products per output are left to the numpy path (the fused kernel's per-output cost dominates)."""
 
+MATERIALISED = 1 << 16
+"""Elements the fused kernel's copy of an operand's rows (or of the extra terms) may add beyond
+twice its distinct elements (four times the outputs): beyond that the numpy path is left to it
+(tc0sim.engines.fast.jit_dot.Dot)."""
+
+DOT_OUTPUT_BYTES = 48
+"""Bytes per output of the fused kernel's per-output arrays (values, flags, their copies in the
+node's order), besides the node's value."""
+
+
+def _takes_dot(node: Node, shape: tuple[int, ...], nodes: Mapping[int, Node]) -> bool:
+    """A ⊕ of at least DOT_MIN_TERMS products per output (a bias joined or not): the fused kernel's work."""
+    rule = FAST_RULES.get(node.prim)
+    if rule is None or rule.family != SUM:
+        return False
+    axes = tuple(node.attrs.get("axes", ()))
+    return math.prod(shape[a] for a in axes) >= DOT_MIN_TERMS and _fed_by_products(nodes.get(node.inputs[0]), nodes)
+
+
+def dot_bytes(node: Node, shape: tuple[int, ...], operand_bytes: int) -> int:
+    """The fused product-sum kernel's temporaries: each operand copied into rows (at most twice its
+    elements plus MATERIALISED), the per-output arrays, a buffer of one output's terms per thread."""
+    terms = math.prod(shape[a] for a in node.attrs.get("axes", ()))
+    return 2 * operand_bytes + 2 * 8 * MATERIALISED + DOT_OUTPUT_BYTES * node.size + 2 * 8 * terms
+
 
 JIT_SUM_MIN_TERMS = 1 << 16
 """Fewest terms in a ⊕ block summed by the compiled pass (below, numpy's sum costs less than a launch)."""
@@ -246,13 +272,17 @@ class FastMemory:
     def bytes_per_value(self) -> tuple[int, int]:
         return 8, 0  # a float64 per value
 
-    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int) -> int:
+    def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int,
+                   nodes: Mapping[int, Node] | None = None) -> int:
         """The work arrays of a node's blocks (bit patterns, flags, binary32 copies, products of a
         fused map and numpy's temporaries: ``work`` bytes per element of the largest block), and a
         fused map's operands transposed (at most a copy of each) unless the reduced axes are
         already the trailing ones (always so with further terms joined). A primitive without a fast
-        rule (erf) runs the MPFR rule on mpfr copies of its operands and result."""
+        rule (erf) runs the MPFR rule on mpfr copies of its operands and result. At p >= 26 a ⊕ of
+        products takes the fused kernel (``dot_bytes``)."""
         rule = FAST_RULES.get(node.prim)
+        if fused and nodes is not None and fastfp_dd.supports(self.p) and _takes_dot(node, shape, nodes):
+            return dot_bytes(node, shape, operand_bytes)
         if rule is None or rule.family not in MAPS | REDUCTIONS:
             mpfr_value = sum(self.fallback.bytes_per_value())
             copies = math.prod(shape) * len(node.inputs) + node.size
