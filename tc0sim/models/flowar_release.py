@@ -51,7 +51,8 @@ from typing import Any
 import gmpy2
 import numpy as np
 
-from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
+from tc0sim.ir.dag import WeightSource
+from tc0sim.ir.graph import Builder, Graph, Tensor
 from tc0sim.ir.budget import CONSTANT_ELEMENT_BYTES, INDEX_BYTES
 from tc0sim.ir.domains import domain_input
 from tc0sim.ir.kind import Kind, Param
