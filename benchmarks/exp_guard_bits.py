@@ -7,7 +7,7 @@ every input whose exponent lies in [−(W + p) − 2, 2] (W = p + g; both signs,
 and zero) against tc0sim.fp (MPFR's correctly rounded exp); prints the mismatches per g and stops
 at the first g with none.  Inputs outside that window are settled by the argument in
 docs/threshold.md (e^x rounds to 1 below it; e ≥ 1 always leaves the range), not by simulation.
-The results are the table ``EXP_GUARD_BITS`` of tc0sim/threshold/fp_circuits.py.
+The results are the table ``EXP_GUARD_BITS`` of tc0sim/threshold/fp_exp.py.
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tc0sim import polyfit  # noqa: E402
-from tc0sim.threshold.fp_circuits import EXP_GUARD_BITS, RADIX_BITS, build  # noqa: E402
+from tc0sim.threshold.fp_circuits import build  # noqa: E402
+from tc0sim.threshold.fp_digits import RADIX_BITS  # noqa: E402
+from tc0sim.threshold.fp_exp import EXP_GUARD_BITS  # noqa: E402
 
 BINARY = ("compare", "add", "sub", "mul", "max", "min", "relu")
 PS = tuple(range(2, 13))

@@ -19,7 +19,8 @@ import pytest
 import reference_models as RM
 from click.testing import CliRunner
 
-from tc0sim.approx import perturbation as perturbation_module
+from tc0sim.approx import chain as chain_module
+from tc0sim.approx.chain import var_chain
 from tc0sim.approx.contextual import contextual, lemma_constants, parse_range
 from tc0sim.approx.exact import sqrt_float
 from tc0sim.approx.lipschitz import (
@@ -30,7 +31,7 @@ from tc0sim.approx.lipschitz import (
     rational_spectral_norm,
     resampler_norm,
 )
-from tc0sim.approx.perturbation import _evaluate, growth_counterexample, perturbation, var_chain
+from tc0sim.approx.perturbation import _evaluate, growth_counterexample, perturbation
 from tc0sim.approx.separateness import separateness
 from tc0sim.audit.audit import audit_claims
 from tc0sim.audit.claims import CLAIMS, UA_PAPER
@@ -426,7 +427,7 @@ def test_perturbation_aattc_replacement(seed: int) -> None:
 
 def test_a_failing_bound_is_reported_with_the_instance(monkeypatch) -> None:
     dims, params = SMALL_VAR["dims"], SMALL_VAR["params"]
-    monkeypatch.setattr(perturbation_module, "attention_bound", lambda *args: 0.0)
+    monkeypatch.setattr(chain_module, "attention_bound", lambda *args: 0.0)
     report = perturbation(dims, params, _var_weights(dims, params, 0), 12, instance={"seed": 0})
     assert report.violations and any("Lemma 6.4" in v for v in report.violations)
     assert report.as_dict()["holds"] is False and report.as_dict()["instance"] == {"seed": 0}

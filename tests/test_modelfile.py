@@ -9,7 +9,8 @@ import pytest
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.errors import ConfigError
 from tc0sim.interp.size import size
-from tc0sim.modelfile import TOP_LEVEL_KEYS, ModelSpec, kind_names, load_model, loads_model
+from tc0sim.kinds import kind_names
+from tc0sim.modelfile import TOP_LEVEL_KEYS, ModelSpec, load_model, loads_model
 
 MATMUL = "kind: matmul\nprecision: 8\ndims: {n1: 2, d: 3, n2: 4}\n"
 

@@ -23,6 +23,7 @@ from tc0sim.fp import Format, FpArithmeticError
 from tc0sim.threshold import fp_circuits as F
 from tc0sim.threshold.builder import Builder
 from tc0sim.threshold.circuit import Circuit, CircuitFormatError
+from tc0sim.threshold.fp_exp import EXP_GUARD_BITS
 
 
 # --- the exact integer oracle ----------------------------------------------------------------
@@ -537,7 +538,7 @@ def test_exp_window_at_p8():
     """At p = 8 every input whose exponent lies where e^x is neither 1 nor out of range, a margin
     around it, and the ends of the range."""
     p, hi = 8, 1 << 8
-    w = p + F.EXP_GUARD_BITS[p]
+    w = p + EXP_GUARD_BITS[p]
     cases = [(sg * m, e) for e in list(range(-(w + p) - 2, 3)) + [-hi, -hi + 1, hi - 2, hi - 1]
              for m in range(hi // 2, hi) for sg in (1, -1)] + [(0, 0)]
     out = F.build("exp", p).simulate(np.array([F.encode(m, e, p) for m, e in cases], dtype=np.uint8)).astype(int)
@@ -547,7 +548,7 @@ def test_exp_window_at_p8():
 
 def test_exp_is_refused_where_not_certified():
     with pytest.raises(F.NotCertified):
-        F.build("exp", max(F.EXP_GUARD_BITS) + 1)
+        F.build("exp", max(EXP_GUARD_BITS) + 1)
 
 
 # --- prod -------------------------------------------------------------------------------------
@@ -794,7 +795,7 @@ def test_generated_size_tables_match_the_circuits():
     assert row.split("|")[4].strip() == f"{st.depth} / {st.gates}"  # columns: k, p = 2, 3, 4, …
     exp_section = text.split("## exp")[1].split("##")[0]
     st = F.build("exp", 4).stats()
-    assert f"\n| 4 | {F.EXP_GUARD_BITS[4]} | {st.depth} | {st.gates} | {st.wires} |" in exp_section
+    assert f"\n| 4 | {EXP_GUARD_BITS[4]} | {st.depth} | {st.gates} | {st.wires} |" in exp_section
     recurrence = text.split("## div and sqrt")[1].split("##")[0]
     d, r = F.build("div", 5).stats(), F.build("sqrt", 5).stats()
     assert f"\n| 5 | {d.depth} | {d.gates} | {d.wires} | {r.depth} | {r.gates} | {r.wires} |" in recurrence

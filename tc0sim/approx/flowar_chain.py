@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from tc0sim.approx.chain import Layer, attention_layer
 from tc0sim.approx.lipschitz import area_matrix, resampler_norm
-from tc0sim.approx.perturbation import Layer, _attention_layer
 from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ops.downsample import downsample
 
@@ -32,7 +32,7 @@ def down_chain(h: int, c: int, r: int, weights: Mapping[str, np.ndarray]) -> lis
         return b.reshape(downsample(b, x, side, side), (side * side, c))
 
     down = Layer("phi_down", "phi_down", (h, h, c), build, lambda radius: norm, lambda radius: norm * radius)
-    return [down, _attention_layer("tau", PREFIX, (side * side, c), weights, wrap=False)]
+    return [down, attention_layer("tau", PREFIX, (side * side, c), weights, wrap=False)]
 
 
 def chain_weights(h: int, c: int, seed: int, scale: float) -> dict[str, np.ndarray]:

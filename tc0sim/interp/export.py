@@ -19,7 +19,8 @@ import numpy as np
 
 from tc0sim.errors import ConfigError, GraphError
 from tc0sim.interp.depth import DepthResult
-from tc0sim.ir.graph import SHAPE_RULES, Graph, Node, Scope
+from tc0sim.ir.dag import Graph, Node, Scope
+from tc0sim.ir.graph import SHAPE_RULES
 from tc0sim.ir.primitives import PRIMITIVES
 from tc0sim.ir.vectors import to_dict
 

@@ -27,8 +27,9 @@ from tc0sim.interp.depth import DepthResult
 from tc0sim.ir.graph import Graph, Node
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.threshold.circuit import Stats
-from tc0sim.threshold.fp_circuits import (ARITY, EXP_GUARD_BITS, MAX_COUNT_WIRES, MAX_PROD_BITS, PRIMS, REDUCTIONS,
+from tc0sim.threshold.fp_circuits import (ARITY, MAX_COUNT_WIRES, MAX_PROD_BITS, PRIMS, REDUCTIONS,
                                           count, sum_wires_estimate)
+from tc0sim.threshold.fp_exp import EXP_GUARD_BITS
 
 __all__ = ["ThresholdAccount", "account", "circuit_stats", "node_arity", "MAX_PRECISION"]
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from tc0sim.errors import BudgetError, ConfigError
 from tc0sim.ir.budget import NODE_BYTES, BudgetedBuilder, BuildBudget, active_budget
-from tc0sim.ir.graph import Builder, Graph, Tensor, paused_gc
+from tc0sim.ir.dag import paused_gc
+from tc0sim.ir.graph import Builder, Graph, Tensor
 from tc0sim.ir.params import Param, Rule, inferred, short, validate
 
 BuildFn = Callable[[Builder, dict[str, int], dict[str, Any]], dict[str, Tensor]]

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.graph import Builder, Graph, Tensor, WeightSource
+from tc0sim.ir.dag import WeightSource
+from tc0sim.ir.graph import Builder, Graph, Tensor
 from tc0sim.ops.linear import linear
 
 

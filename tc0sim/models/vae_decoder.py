@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from tc0sim.errors import ConfigError
-from tc0sim.ir.graph import Builder, Tensor, WeightSource
+from tc0sim.ir.dag import WeightSource
+from tc0sim.ir.graph import Builder, Tensor
 from tc0sim.ops.activations import silu, softmax
 from tc0sim.ops.linear import conv2d_torch
 from tc0sim.ops.norms import group_norm

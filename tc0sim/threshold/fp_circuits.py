@@ -8,113 +8,23 @@ rounded result's exponent leaves [−2^p, 2^p) (overflow or underflow: both are 
 division by zero (0/0 too) and on the square root of a negative number, where tc0sim.fp raises.
 When the error bit is 1 the other outputs are unspecified.  ``compare`` outputs the single bit a < b.
 Inputs that are not valid encodings give unspecified outputs.
+
+The encoding and the errors are in ``fp_encoding``, division and square root in ``fp_digits``, exp in
+``fp_exp``; this module has the other primitives, the table ``PRIMS`` and ``build``/``count``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
-import mpmath
-
-from tc0sim.threshold.builder import ONE, ZERO, Builder, Group, Term, counting, neg
-from tc0sim.errors import Tc0simError
+from tc0sim.threshold.builder import ONE, ZERO, Builder, Group, counting, neg
 from tc0sim.threshold.circuit import Circuit, Stats
+from tc0sim.threshold.fp_digits import div, sqrt
+from tc0sim.threshold.fp_encoding import (CircuitTooLarge, NotCertified, Operand, decode, encode, finish, negated,
+                                          operand_bits, operands, values)
+from tc0sim.threshold.fp_exp import exp
 
 __all__ = ["PRIMS", "CircuitTooLarge", "NotCertified", "build", "count", "encode", "decode", "operand_bits", "values"]
-
-
-class CircuitTooLarge(Tc0simError, ValueError):
-    """The requested circuit is beyond the size tc0sim builds."""
-
-
-class NotCertified(Tc0simError, ValueError):
-    """The construction exists but has not been certified exact at this precision (exp above p = 12)."""
-
-
-# --- the encoding ----------------------------------------------------------------------------
-
-
-def operand_bits(p: int) -> int:
-    return 2 * p + 3
-
-
-def encode(m: int, e: int, p: int) -> list[int]:
-    """The 2p+3 bits of ⟨m, e⟩ (zero: z = 1, all else 0)."""
-    if m == 0:
-        return [1] + [0] * (2 * p + 2)
-    mag = abs(m)
-    if not (1 << (p - 1)) <= mag < (1 << p) or not -(1 << p) <= e < (1 << p):
-        raise ValueError(f"⟨{m}, {e}⟩ is not in F_{p}")
-    return ([0, int(m < 0)] + [mag >> i & 1 for i in range(p - 1, -1, -1)]
-            + [(e % (1 << (p + 1))) >> i & 1 for i in range(p, -1, -1)])
-
-
-def decode(bits: Sequence[int], p: int) -> tuple[int, int]:
-    """⟨m, e⟩ from 2p+3 bits; zero gives (0, 0)."""
-    if bits[0]:
-        return (0, 0)
-    mag = 0
-    for b in bits[2:2 + p]:
-        mag = 2 * mag + int(b)
-    e = 0
-    for b in bits[2 + p:3 + 2 * p]:
-        e = 2 * e + int(b)
-    if e >= 1 << p:
-        e -= 1 << (p + 1)
-    return (-mag if bits[1] else mag, e)
-
-
-def values(p: int) -> list[tuple[int, int]]:
-    """Every element of F_p as a pair (zero once, as (0, 0))."""
-    out = [(0, 0)]
-    for e in range(-(1 << p), 1 << p):
-        for mag in range(1 << (p - 1), 1 << p):
-            out += [(mag, e), (-mag, e)]
-    return out
-
-
-@dataclass(frozen=True)
-class Operand:
-    """Literals of one encoded operand; ``mag`` and ``exp`` are LSB first."""
-
-    z: int
-    s: int
-    mag: list[int]
-    exp: list[int]
-
-    def exp_terms(self, p: int, lits: Sequence[int] | None = None) -> list[Term]:
-        """e as a linear form (two's complement: the top bit weighs −2^p)."""
-        lits = self.exp if lits is None else lits
-        return [(x, -(1 << p) if i == p else 1 << i) for i, x in enumerate(lits)]
-
-    def key_terms(self, p: int) -> list[Term]:
-        """K = e·2^p + |m| + 2^(2p)·[non-zero]: 0 for zero, increasing in |value| otherwise."""
-        return ([(x, w << p) for x, w in self.exp_terms(p)] + [(x, 1 << i) for i, x in enumerate(self.mag)]
-                + [(neg(self.z), 1 << (2 * p))])
-
-
-def _operands(b: Builder, p: int, count: int) -> list[Operand]:
-    ops = []
-    for _ in range(count):
-        bits = b.inputs(operand_bits(p))
-        ops.append(Operand(z=bits[0], s=bits[1], mag=bits[2:2 + p][::-1], exp=bits[2 + p:][::-1]))
-    return ops
-
-
-def _negate(terms: Sequence[Term]) -> list[Term]:
-    return [(x, -w) for x, w in terms]
-
-
-def _finish(b: Builder, p: int, nonzero: int, sign: int, mant: Sequence[int],
-            exp_groups: Sequence[Group], exp_const: int, errors: Sequence[int] = ()) -> list[int]:
-    """Output literals: z, s, |m| MSB first, e MSB first (bits of the exponent form), error bit
-    (range error, or any of the ``errors`` literals: division by zero, sqrt of a negative)."""
-    flat = [t for g in exp_groups for t in g]
-    exp_bits = b.bits_of_sum(exp_groups, p + 1, exp_const, enable=[nonzero])
-    over = b.gate_if(flat, (1 << p) - exp_const, [nonzero])
-    under = b.gate_if(_negate(flat), (1 << p) + 1 + exp_const, [nonzero])
-    return [neg(nonzero), sign] + list(mant[::-1]) + exp_bits[::-1] + [b.or_([over, under, *errors])]
 
 
 # --- the primitives --------------------------------------------------------------------------
@@ -123,8 +33,8 @@ def _finish(b: Builder, p: int, nonzero: int, sign: int, mant: Sequence[int],
 def _less(b: Builder, p: int, x: Operand, y: Operand) -> int:
     """x < y (depth 2): sign cases, each one comparison of the keys K (one gate)."""
     kx, ky = x.key_terms(p), y.key_terms(p)
-    both_pos = b.gate_if(ky + _negate(kx), 1, [neg(x.s), neg(y.s)])
-    both_neg = b.gate_if(kx + _negate(ky), 1, [x.s, y.s])
+    both_pos = b.gate_if(ky + negated(kx), 1, [neg(x.s), neg(y.s)])
+    both_neg = b.gate_if(kx + negated(ky), 1, [x.s, y.s])
     neg_pos = b.and_([x.s, neg(y.s)])
     return b.or_([both_pos, both_neg, neg_pos])
 
@@ -136,13 +46,13 @@ def _bits(x: Operand) -> list[int]:
 def compare(p: int, arity: int = 2) -> Circuit:
     """a < b (depth 2)."""
     b = Builder()
-    x, y = _operands(b, p, 2)
+    x, y = operands(b, p, 2)
     return b.circuit([_less(b, p, x, y)])
 
 
 def _select(p: int, larger: bool) -> Circuit:
     b = Builder()
-    x, y = _operands(b, p, 2)
+    x, y = operands(b, p, 2)
     less = _less(b, p, x, y)
     pick_y = less if larger else neg(less)
     return b.circuit(b.mux(pick_y, _bits(y), _bits(x)) + [ZERO])
@@ -161,7 +71,7 @@ def min_(p: int, arity: int = 2) -> Circuit:
 def relu(p: int, arity: int = 1) -> Circuit:
     """max(a, 0), exact (depth 1): a negative operand becomes zero."""
     b = Builder()
-    (x,) = _operands(b, p, 1)
+    (x,) = operands(b, p, 1)
     kept = [b.and_([bit, neg(x.s)]) for bit in x.mag[::-1] + x.exp[::-1]]
     return b.circuit([b.or_([x.z, x.s]), ZERO] + kept + [ZERO])
 
@@ -169,14 +79,14 @@ def relu(p: int, arity: int = 1) -> Circuit:
 def negate(p: int, arity: int = 1) -> Circuit:
     """−a, exact (depth 1: the sign flips unless a is zero; wiring in the DAG, one gate here)."""
     b = Builder()
-    (x,) = _operands(b, p, 1)
+    (x,) = operands(b, p, 1)
     return b.circuit([x.z, b.and_([neg(x.s), neg(x.z)])] + x.mag[::-1] + x.exp[::-1] + [ZERO])
 
 
 def mul(p: int, arity: int = 2) -> Circuit:
     """round_p(a·b): exact product of the significands (depth 3), normalise and round (3), exponent."""
     b = Builder()
-    x, y = _operands(b, p, 2)
+    x, y = operands(b, p, 2)
     nonzero = b.and_([neg(x.z), neg(y.z)])
     partial = [[(b.and_([u, v]), 1 << (i + j))] for i, u in enumerate(x.mag) for j, v in enumerate(y.mag)]
     product = b.bits_of_sum(partial, 2 * p)
@@ -184,7 +94,7 @@ def mul(p: int, arity: int = 2) -> Circuit:
     both = b.and_([x.s, y.s])
     sign = b.gate_if([(x.s, 1), (y.s, 1), (both, -2)], 1, [nonzero])
     groups = [[t] for t in x.exp_terms(p) + y.exp_terms(p)] + lead_groups
-    return b.circuit(_finish(b, p, nonzero, sign, mant, groups, const))
+    return b.circuit(finish(b, p, nonzero, sign, mant, groups, const))
 
 
 ADD_GUARD = 3
@@ -200,20 +110,20 @@ def add(p: int, arity: int = 2, subtract: bool = False) -> Circuit:
     sticky bit, and subtracted when the signs differ (X is then floor of the exact value).  X ≥ 0.
     """
     b = Builder()
-    x, y = _operands(b, p, 2)
+    x, y = operands(b, p, 2)
     if subtract:
         y = Operand(z=y.z, s=neg(y.s), mag=y.mag, exp=y.exp)
     w_low = ADD_GUARD
     far = w_low + p
-    a_big = b.gate(x.key_terms(p) + _negate(y.key_terms(p)), 0)
-    diff = x.exp_terms(p) + _negate(y.exp_terms(p))
+    a_big = b.gate(x.key_terms(p) + negated(y.key_terms(p)), 0)
+    diff = x.exp_terms(p) + negated(y.exp_terms(p))
     same = [[x.s, y.s], [neg(x.s), neg(y.s)]]
     differ = [[x.s, neg(y.s)], [neg(x.s), y.s]]
     columns: dict[int, Group] = {}
     sticky: list[int] = []
     sticky_sub: Group = []
     big: list[Group] = [[] for _ in range(p)]
-    for big_sel, large, small, form in ((a_big, x, y, diff), (neg(a_big), y, x, _negate(diff))):
+    for big_sel, large, small, form in ((a_big, x, y, diff), (neg(a_big), y, x, negated(diff))):
         at_least = [b.gate(form, d) for d in range(far + 1)]
         for i, m in enumerate(large.mag):
             big[i].append((b.and_([big_sel, m]), 1 << (w_low + i)))
@@ -240,7 +150,7 @@ def add(p: int, arity: int = 2, subtract: bool = False) -> Circuit:
     e_big = [[(b.and_([a_big, u]), w), (b.and_([neg(a_big), v]), w)]
              for (u, w), (v, _) in zip(x.exp_terms(p), y.exp_terms(p))]
     exp_groups = e_big + lead_groups
-    return b.circuit(_finish(b, p, nonzero, sign, mant, exp_groups, const - w_low))
+    return b.circuit(finish(b, p, nonzero, sign, mant, exp_groups, const - w_low))
 
 
 def sum_gap(p: int, k: int) -> int:
@@ -263,7 +173,7 @@ def sum_(p: int, arity: int = 2) -> Circuit:
     if k < 1:
         raise ValueError(f"sum needs at least one term, got arity {k}")
     b = Builder()
-    ops = _operands(b, p, k)
+    ops = operands(b, p, k)
     gap = sum_gap(p, k)
     far = 1 << (p + 3)
     before = {}
@@ -285,7 +195,7 @@ def sum_(p: int, arity: int = 2) -> Circuit:
     slot_exp = [[slot(r, lambda x, i=i: x.exp[i]) for i in range(p + 1)] for r in range(k)]
     weight = [(1 << i) if i < p else -(1 << p) for i in range(p + 1)]
     exp_form = [[(a, weight[i]) for i in range(p + 1) for a in slot_exp[r][i]] for r in range(k)]
-    capped = [[b.gate_if(exp_form[r + 1] + _negate(exp_form[r]), c, [slot_nonzero[r]])
+    capped = [[b.gate_if(exp_form[r + 1] + negated(exp_form[r]), c, [slot_nonzero[r]])
                for c in range(1, gap + 2)] for r in range(k - 1)]
     gap_bits = (gap + 1).bit_length()
     capped_bin = [b.bits_of_sum([[(g, 1)] for g in capped[r]], gap_bits) for r in range(k - 1)]
@@ -322,251 +232,7 @@ def sum_(p: int, arity: int = 2) -> Circuit:
         exp_groups.append([(b.and_([top[r], b.or_(slot_exp[r][i])]), weight[i]) for r in range(k)])
     exp_groups += [[(b.and_([capped[r][c], reached[r + 1]]), -1)] for r in range(k - 1) for c in range(gap + 1)]
     sign = b.and_([negative, nonzero])
-    return b.circuit(_finish(b, p, nonzero, sign, mant, exp_groups, const))
-
-
-# --- division and square root: digit recurrences with exact comparisons ------------------------
-
-RADIX_BITS = 3
-"""Result bits decided per level of the div and sqrt digit recurrences (radix 2^3 = 8)."""
-
-
-@dataclass(frozen=True)
-class _Comparison:
-    """A comparison gate [Σ terms ≥ threshold] kept with its linear form, so that an AND with a
-    shallower literal can be built as a copy of the gate with that literal folded in (same depth)."""
-
-    terms: tuple[Term, ...]
-    threshold: int
-    lit: int
-
-
-def _comparison(b: Builder, terms: Sequence[Term], threshold: int) -> _Comparison:
-    return _Comparison(tuple(terms), threshold, b.gate(terms, threshold))
-
-
-def _digit_levels(nbits: int, h: int) -> list[tuple[int, int]]:
-    """(lowest bit, width) of each level of an nbits-bit result, top level first; every level is
-    h bits wide except possibly the top one."""
-    return [(pos, min(h, nbits - pos)) for pos in reversed(range(0, nbits, h))]
-
-
-def _thermometer(levels: Sequence[tuple[int, int]], digit: Callable[[int, int], int]) -> list[list[tuple[int, int]]]:
-    """Coefficients turning thermometer comparisons into Σ_levels digit(v, pos): for the level
-    digit v = Σ_j c_j (c_j = [v ≥ j]), any f(v) = f(0) + Σ_j (f(j) − f(j−1))·c_j.  Returns, per
-    level, (j, coefficient of c_j) for the non-zero coefficients (f(0) = 0 for the uses here)."""
-    return [[(j, digit(j, pos) - digit(j - 1, pos)) for j in range(1, 1 << width)
-             if digit(j, pos) != digit(j - 1, pos)] for pos, width in levels]
-
-
-def _rounded_half(shift: int) -> Callable[[int, int], int]:
-    """The contribution of a digit v at bit pos to floor(F/2^shift) + bit (shift − 1) of F: the
-    nearest integer to F/2^shift when F/2^shift is not a half-integer."""
-    def digit(v: int, pos: int) -> int:
-        field = v << pos
-        return (field >> shift) + ((field >> (shift - 1)) & 1)
-    return digit
-
-
-def div(p: int, arity: int = 2) -> Circuit:
-    """round_p(a / b) by a radix-2^h restoring division with exact comparisons (docs/threshold.md).
-
-    F = floor(|m_a|·2^(p+1) / |m_b|) has p + 2 bits.  Level by level from the top, h bits of F are
-    decided by the thermometer comparisons c_j = [A − P·B ≥ j·2^pos·B] (P the bits decided above,
-    A = |m_a|·2^(p+1), B = |m_b|): one gate each, whose terms P·B are the products of earlier
-    comparisons with the bits of B, each built as a copy of the earlier gate with that input bit
-    folded in, so a level costs one gate layer.  No quotient of two F_p significands is a rounding
-    midpoint, so round_p is F's top p bits plus the next bit: F ≫ 2 + bit 1 when |m_a| ≥ |m_b| (the
-    top bit of F), else F ≫ 1 + bit 0 — a linear form of the comparisons, summed by
-    ``bits_of_sum``.  Depth ⌈(p + 2)/h⌉ + 2.  Division by zero (0/0 too) sets the error bit.
-    """
-    b = Builder()
-    x, y = _operands(b, p, 2)
-    nonzero = b.and_([neg(x.z), neg(y.z)])
-    levels = _digit_levels(p + 2, RADIX_BITS)
-    low_b = y.mag[:-1]
-    """The divisor's bits below its leading one (which is 1 for every non-zero divisor)."""
-    dividend = [(m, 1 << (k + p + 1)) for k, m in enumerate(x.mag)]
-    with_bit: dict[tuple[int, int], int] = {}
-
-    def times_divisor(c: _Comparison, weight: int) -> list[Term]:
-        """weight·c·B, with c ∧ (bit k of B) as copies of c's gate."""
-        out = [(c.lit, weight << (p - 1))]
-        for k, m in enumerate(low_b):
-            if (c.lit, k) not in with_bit:
-                with_bit[c.lit, k] = b.gate_if(c.terms, c.threshold, [m])
-            out.append((with_bit[c.lit, k], weight << k))
-        return out
-
-    digits: list[list[_Comparison]] = []
-    for i, (pos, width) in enumerate(levels):
-        decided = [t for (lpos, _), cs in zip(levels, digits) for c in cs for t in times_divisor(c, -(1 << lpos))]
-        row = []
-        for j in range(1, 1 << width):
-            divisor = [(m, -(j << (pos + k))) for k, m in enumerate(low_b)]
-            row.append(_comparison(b, dividend + decided + divisor, j << (pos + p - 1)))
-        digits.append(row)
-    half = 1 << (levels[0][1] - 1)
-    big = digits[0][half - 1].lit
-    """[F ≥ 2^(p+1)] = [|m_a| ≥ |m_b|]."""
-    low, high = _thermometer(levels, _rounded_half(1)), _thermometer(levels, _rounded_half(2))
-    terms: list[Term] = []
-    for i, row in enumerate(digits):
-        terms += [(row[j - 1].lit, w) for j, w in low[i]]
-        shift = dict(high[i])
-        for j, w in low[i]:
-            shift[j] = shift.get(j, 0) - w
-        for j, w in shift.items():
-            if i == 0:
-                terms.append((row[max(j, half) - 1].lit, w))
-            else:
-                terms.append((b.gate_if(row[j - 1].terms, row[j - 1].threshold, [big]), w))
-    mant = b.bits_of_sum([[t] for t in terms], p, enable=[nonzero])
-    both = b.and_([x.s, y.s])
-    sign = b.gate_if([(x.s, 1), (y.s, 1), (both, -2)], 1, [nonzero])
-    groups = [[t] for t in x.exp_terms(p) + _negate(y.exp_terms(p))] + [[(big, 1)]]
-    return b.circuit(_finish(b, p, nonzero, sign, mant, groups, -p, errors=[y.z]))
-
-
-def sqrt(p: int, arity: int = 1) -> Circuit:
-    """round_p(√a) by a radix-2^h digit recurrence with exact comparisons (docs/threshold.md).
-
-    With s ∈ {p − 1, p} of the parity of e, M = m·2^(s+2) ∈ [2^(2p), 2^(2p+2)) and √a = √M·2^((e−s)/2 − 1);
-    F = floor(√M) ∈ [2^p, 2^(p+1)).  Below its leading one, h bits per level are decided by the
-    thermometer comparisons c_j = [M ≥ (P + j·2^pos)²] (P the bits decided above), one gate each:
-    (P + j·2^pos)² is linear in the earlier comparisons and in their pairwise ANDs — a square of
-    one level's digit v is Σ_j (2j − 1)·c_j, an AND of comparisons of two levels is a copy of the
-    later gate with the earlier one folded in — so a level costs one gate layer.  No square root
-    of an F_p value is a rounding midpoint, so round_p = floor((F + 1)/2).  Depth ⌈p/h⌉ + 2; the
-    error bit is set for a negative operand.
-    """
-    b = Builder()
-    (x,) = _operands(b, p, 1)
-    nonzero = neg(x.z)
-    odd_s = x.exp[0] if p % 2 else neg(x.exp[0])
-    """[s = p]: s has the parity of e."""
-    levels = _digit_levels(p, RADIX_BITS)
-    doubled = [(m, 1 << (k + p + 1)) for k, m in enumerate(x.mag)]
-    m_form = doubled + [(b.and_([odd_s, m]), w) for m, w in doubled]
-    """M = m·2^(p+1)·(1 + [s = p]), for the levels below the first."""
-    parts: list[list[list[int]]] = []
-    """parts[level][j − 1]: exclusive literals whose sum is c_j (two at the first level, one per case)."""
-    forms: list[list[_Comparison]] = []
-    pair: dict[tuple[int, int], int] = {}
-
-    def both(c: _Comparison, earlier: int) -> int:
-        if (c.lit, earlier) not in pair:
-            pair[c.lit, earlier] = b.gate_if(c.terms, c.threshold, [earlier])
-        return pair[c.lit, earlier]
-
-    for i, (pos, width) in enumerate(levels):
-        row_parts, row_forms = [], []
-        for j in range(1, 1 << width):
-            const = (1 << (2 * p)) + (j << (pos + p + 1)) + (j * j << (2 * pos))
-            if i == 0:
-                cases = [([(m, w << 1) for m, w in doubled], odd_s), (doubled, neg(odd_s))]
-                row_parts.append([b.gate_if(form, const, [case]) for form, case in cases])
-                continue
-            terms = list(m_form)
-            for l, (lpos, _) in enumerate(levels[:i]):
-                for jl, lits in enumerate(parts[l], start=1):
-                    weight = (1 << (p + 1 + lpos)) + ((2 * jl - 1) << (2 * lpos)) + (j << (1 + pos + lpos))
-                    terms += [(lit, -weight) for lit in lits]
-                for l2 in range(l + 1, i):
-                    weight = 1 << (1 + lpos + levels[l2][0])
-                    terms += [(both(c2, lit), -weight) for c2 in forms[l2] for lits in parts[l] for lit in lits]
-            c = _comparison(b, terms, const)
-            row_forms.append(c)
-            row_parts.append([c.lit])
-        parts.append(row_parts)
-        forms.append(row_forms)
-    coefficients = _thermometer(levels, _rounded_half(1))
-    terms = [(lit, w) for i, row in enumerate(coefficients) for j, w in row for lit in parts[i][j - 1]]
-    mant = b.bits_of_sum([[t] for t in terms], p, const=1 << (p - 1), enable=[nonzero])
-    half_e = [[(t, w // 2)] for t, w in x.exp_terms(p)[1:]]
-    groups = half_e + [[(odd_s, (p - 1) // 2 - p // 2)]]
-    negative = b.and_([x.s, nonzero])
-    return b.circuit(_finish(b, p, nonzero, ZERO, mant, groups, -((p - 1) // 2), errors=[negative]))
-
-
-# --- exp: fixed-point y = x·log2(e), a chain of table multiplications for 2^frac(y), one rounding ---
-
-EXP_GUARD_BITS: dict[int, int] = {2: 4, 3: 6, 4: 5, 5: 6, 6: 8, 7: 11, 8: 12, 9: 11, 10: 11, 11: 13, 12: 15}
-"""Guard bits g(p) of the exp circuit (fraction bits of y: W = p + g), the least g for which the
-circuit equals correctly rounded exp on every input whose exponent is in [−(W + p) − 2, 2] (every
-smaller g was tried and fails) — found and certified by exhaustive simulation
-(benchmarks/exp_guard_bits.py); exp is built only for these p."""
-EXP_FIRST_TABLE = 8
-"""Bits of frac(y) looked up in the first table (2^8 entries); further tables take EXP_CHUNK bits."""
-EXP_CHUNK = 4
-
-
-def _fixed(value: mpmath.mpf, bits: int) -> int:
-    """round(value·2^bits) as an integer (mpmath at 4·bits + 64 bits of working precision)."""
-    with mpmath.workprec(4 * max(bits, 16) + 64):
-        return int(mpmath.nint(mpmath.ldexp(value, bits)))
-
-
-def exp(p: int, arity: int = 1, guard: int | None = None) -> Circuit:
-    """round_p(e^x): y = x·log2(e) in fixed point, 2^frac(y) by table multiplications, round_p.
-
-    W = p + g fraction bits (``EXP_GUARD_BITS``).  For x = ±m·2^e with e ∈ [−(W + p), 0],
-    Y = Σ_k [bit k of m]·round(log2(e)·2^(e+k+W)) (one AND gate per exponent, bit and sign),
-    S = ±Y in two's complement (``bits_of_sum``): k = S ≫ W, f = S mod 2^W.  2^(f/2^W): the top
-    EXP_FIRST_TABLE bits of f select a table value (one-hot, one linear form), then each further
-    EXP_CHUNK bits multiply it by a table value (the product's ANDs are copies of the previous
-    bits' gates with the one-hot folded in, then ``bits_of_sum`` of the high bits), giving
-    Z ≈ 2^(f/2^W)·2^F; normalise and round Z to p bits, exponent k − F + offset.  Smaller |x|
-    (e < −(W + p)) gives Y = 0 and e^x rounds to 1 exactly (|x| < 2^−W ≤ 2^−(p+2)); e ≥ 1 always
-    overflows or underflows (|x| ≥ 2^p) and sets the error bit, as do the range checks.
-    """
-    g = EXP_GUARD_BITS.get(p) if guard is None else guard
-    if g is None:
-        raise NotCertified(f"the exp circuit is certified (its guard bits found by exhaustive simulation) only for "
-                           f"p = {min(EXP_GUARD_BITS)}..{max(EXP_GUARD_BITS)}, got p = {p}")
-    b = Builder()
-    (x,) = _operands(b, p, 1)
-    w = p + g
-    frac_z = w + 2
-    lowest = -(w + p)
-    log2e = 1 / mpmath.log(2)
-    exp_lits = x.exp
-    width = w + p + 2
-    rows: dict[int, Group] = {}
-    for e in range(max(lowest, -(1 << p)), 1):
-        code = e % (1 << (p + 1))
-        pattern = [lit if code >> i & 1 else neg(lit) for i, lit in enumerate(exp_lits)]
-        for k, m in enumerate(x.mag):
-            c = _fixed(log2e, e + k + w)
-            if c:
-                rows.setdefault(k, []).extend([(b.and_(pattern + [m, neg(x.s)]), c), (b.and_(pattern + [m, x.s]), -c)])
-    s_bits = b.bits_of_sum(list(rows.values()), width)
-    frac, whole = s_bits[:w], s_bits[w:]
-    chunks = [(max(0, w - EXP_FIRST_TABLE), w)]
-    while chunks[-1][0] > 0:
-        top = chunks[-1][0]
-        chunks.append((max(0, top - EXP_CHUNK), top))
-
-    def onehot(lo: int, hi: int) -> list[int]:
-        return b.decode(frac[lo:hi], 1 << (hi - lo))
-
-    def table(lo: int, hi: int, v: int) -> int:
-        return _fixed(mpmath.power(2, mpmath.ldexp(v << lo, -w)), frac_z)
-
-    z_bits = frac_z + 2
-    lo, hi = chunks[0]
-    stage: list[Group] = [[(d, table(lo, hi, v)) for v, d in enumerate(onehot(lo, hi))]]
-    offset = 0
-    """Bit i of Z is bit offset + i of the sum of ``stage``."""
-    for lo, hi in chunks[1:]:
-        stage = [[(b.bits_of_sum(stage, offset + i + 1, enable=[d], first=offset + i)[0], table(lo, hi, v) << i)
-                  for v, d in enumerate(onehot(lo, hi))] for i in range(z_bits)]
-        offset = frac_z
-    z = b.bits_of_sum(stage, offset + z_bits, first=offset)
-    mant, lead_groups, const, _ = b.normalize_round(z, p, nonzero=ONE, min_lead=frac_z - 1)
-    k_groups = [[(lit, -(1 << i) if i == len(whole) - 1 else 1 << i)] for i, lit in enumerate(whole)]
-    big = b.gate_if(x.exp_terms(p), 1, [neg(x.z)])
-    return b.circuit(_finish(b, p, ONE, ZERO, mant, k_groups + lead_groups, const - frac_z, errors=[big]))
+    return b.circuit(finish(b, p, nonzero, sign, mant, exp_groups, const))
 
 
 def prod(p: int, arity: int = 2) -> Circuit:
@@ -578,7 +244,7 @@ def prod(p: int, arity: int = 2) -> Circuit:
     if k < 1:
         raise ValueError(f"prod needs at least one term, got arity {k}")
     b = Builder()
-    ops = _operands(b, p, k)
+    ops = operands(b, p, k)
     nonzero = b.and_([neg(x.z) for x in ops])
     factors = [list(x.mag) for x in ops]
     while len(factors) > 1:
@@ -589,7 +255,7 @@ def prod(p: int, arity: int = 2) -> Circuit:
     mant, lead_groups, const, _ = b.normalize_round(factors[0], p, nonzero=nonzero, min_lead=k * (p - 1))
     sign = b.bits_of_sum([[(x.s, 1)] for x in ops], 1, enable=[nonzero])[0]
     groups = [[t] for x in ops for t in x.exp_terms(p)] + lead_groups
-    return b.circuit(_finish(b, p, nonzero, sign, mant, groups, const))
+    return b.circuit(finish(b, p, nonzero, sign, mant, groups, const))
 
 
 MAX_PROD_BITS = 96

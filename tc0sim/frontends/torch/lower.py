@@ -31,7 +31,8 @@ from tc0sim.frontends.torch import blocks as rep, fold
 from tc0sim.frontends.torch.aten import LOWERINGS
 from tc0sim.frontends.torch.export import Program, export_program, named_inputs
 from tc0sim.frontends.torch.values import Lazy, Lowering, Masked, module_path, module_type, to_numpy
-from tc0sim.ir.graph import Builder, Graph, Tensor, paused_gc
+from tc0sim.ir.dag import paused_gc
+from tc0sim.ir.graph import Builder, Graph, Tensor
 
 SHOWN_PATHS = 3
 """How many module paths an unsupported-op report names per op."""

@@ -16,7 +16,7 @@ from tc0sim.interp.depth.calls import Results, classes, parameter_states, result
 from tc0sim.interp.depth.result import Body, DepthResult
 from tc0sim.interp.depth.rules import DEPTH_RULES, upper_bound
 from tc0sim.interp.depth.state import DEFAULT_MEMORY_BUDGET, ZERO_ID, Context, State
-from tc0sim.ir.graph import Function, Graph, Node, paused_gc
+from tc0sim.ir.dag import Function, Graph, Node, paused_gc
 from tc0sim.ir.primitives import CALL, RESULT, SYMBOLS
 from tc0sim.ir.vectors import Number, maximal
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from tc0sim.interp.depth.result import Body
 from tc0sim.interp.depth.state import EMPTY_ID, ZERO_ID, Context, State, canonical, unique_values
-from tc0sim.ir.graph import Function
+from tc0sim.ir.dag import Function
 from tc0sim.ir.primitives import SYMBOLS
 from tc0sim.ir.vectors import PARETO_NUMPY, Vec, maximal, maximal_rows
 
