@@ -122,3 +122,131 @@ def test_sum_rows_one_and_two_threads(k: int) -> None:
         results.append((out, flagged))
     assert same_bits(results[0][0], results[1][0]) and np.array_equal(results[0][1], results[1][1])
     assert np.signbit(results[0][0][n // 4: n // 2: 2]).all() and results[0][1][n // 2: n // 2 + 8].all()
+
+
+# --- the fast engine: blocks in two halves (tc0sim.engines.fast.pool) ----------------------------
+
+from tc0sim.engines import EvalStats  # noqa: E402
+from tc0sim.engines.fast import pool  # noqa: E402
+from tc0sim.fp import Format, FpArithmeticError  # noqa: E402
+from tc0sim.interp.evaluate import evaluate  # noqa: E402
+from tc0sim.ir.graph import Builder  # noqa: E402
+
+SHAPE = (60, 70)
+
+
+def outcome(graph, p: int, inputs: dict, threads: str, monkeypatch, engine: str = "fast", split: bool = True) -> tuple:
+    """(('ok', pairs by output), certified, recomputed) or (error class, message): the fast engine
+    with every block of at least 64 elements split (threads '2') or none ('1'); or the MPFR engine.
+    ``split``: whether a block is cut in halves on two threads (else: no block to split)."""
+    monkeypatch.setenv(pool.THREADS_ENV, threads)
+    monkeypatch.setattr(pool, "SPLIT_MIN", 64)
+    calls = []
+    side_by_side = pool.side_by_side
+    monkeypatch.setattr(pool, "side_by_side", lambda f, g: calls.append(1) or side_by_side(f, g))
+    stats = EvalStats()
+    try:
+        out = evaluate(graph, p, inputs, engine=engine, stats=stats, chunk_elements=1000)
+    except FpArithmeticError as e:
+        return type(e), str(e)
+    finally:
+        assert bool(calls) == (threads == "2" and engine == "fast" and split)  # halves exactly when asked
+    return ("ok", {k: Format(p).to_pairs(v) for k, v in out.items()}), (stats.certified, stats.recomputed)
+
+
+def elementwise_graph():
+    b = Builder()
+    x, y = b.input("x", SHAPE), b.input("y", SHAPE)
+    b.output("sum", b.add(x, y))
+    b.output("product", b.mul(x, y))
+    b.output("quotient", b.div(x, y))
+    b.output("exp", b.exp(x))
+    b.output("matmul", b.sum(b.mul(b.reshape(x, (60, 70, 1)), b.reshape(y, (1, 70, 60))), axis=1))
+    return b.graph
+
+
+def hard_inputs(p: int, rng: np.random.Generator) -> dict:
+    """p-bit x, y: sums that are exact ties (1 + 2^-p) and near-ties, x = −y (±0 results), products
+    beyond binary64 (F_p holds them for p >= 10: MPFR values among floats), ordinary values."""
+    x = random_fp(rng, p, rng.integers(-8, 5, SHAPE))  # |x| < 32: e^x inside F_8
+    y = random_fp(rng, p, rng.integers(-8, 8, SHAPE))
+    x[:10], y[:10] = 1.0, np.ldexp(1.0 + 2.0 * rng.integers(0, 3, (10, 70)), -p - 1)  # ties and next to them
+    y[10:20] = -x[10:20]
+    x[20:22, 5:9], y[20:22, 5:9] = -0.0, -1.0  # −0·(−1) = +0, −0/(−1) = +0
+    if p >= 10:
+        x[40, 3], y[40, 3] = 2.0**-600, 2.0**-600  # the product is below binary64, inside F_p's range
+        x[55, 60], y[55, 60] = 2.0**-600, -(2.0**1000)  # x/y beyond binary64
+    return {"x": x, "y": y}
+
+
+@pytest.mark.parametrize("p", [8, 24, 40, 53])
+def test_engine_one_and_two_threads_same_bits_as_mpfr(p: int, monkeypatch) -> None:
+    graph, inputs = elementwise_graph(), hard_inputs(p, np.random.default_rng([9, p]))
+    one, two = (outcome(graph, p, inputs, t, monkeypatch) for t in ("1", "2"))
+    assert one == two and one[0][0] == "ok"  # values, certificates and recomputations alike
+    assert one[0] == outcome(graph, p, inputs, "1", monkeypatch, engine="mpfr")[0]
+
+
+@pytest.mark.parametrize("p, prim, big, zero", [(9, "mul", 2.0**300, None), (24, "div", 1.0, 0.0), (40, "div", 3.0, -0.0)])
+def test_engine_first_error_in_element_order(p: int, prim: str, big: float, zero: float | None, monkeypatch) -> None:
+    """Overflows (x·y beyond F_9) or divisions by zero in both halves of a block and in later
+    blocks: the same error, naming the first element in row-major order, on one thread, on two and
+    on the MPFR engine."""
+    rng = np.random.default_rng([10, p])
+    b = Builder()
+    b.output("z", getattr(b, prim)(b.input("x", SHAPE), b.input("y", SHAPE)))
+    for cells in ([(45, 3), (13, 8), (59, 69)], [(31, 0), (30, 69)], [(0, 1)]):
+        x, y = random_fp(rng, p, rng.integers(-4, 4, SHAPE)), random_fp(rng, p, rng.integers(-4, 4, SHAPE))
+        for i, j in cells:
+            x[i, j], y[i, j] = big, (-big if zero is None else zero)
+        results = [outcome(b.graph, p, {"x": x, "y": y}, t, monkeypatch, engine=e) for t, e in
+                   (("1", "fast"), ("2", "fast"), ("1", "mpfr"))]
+        assert results[0] == results[1] == results[2] and issubclass(results[0][0], FpArithmeticError)
+        assert f"element {min(cells)}" in results[0][1], results[0][1]
+
+
+@pytest.mark.parametrize("p", [8, 24, 40])
+def test_entry_rounding_one_and_two_threads(p: int, monkeypatch) -> None:
+    """Inputs of 53 bits rounded once on entry, by blocks in two halves: ties (to even), values a
+    binary64 ulp off a midpoint, ±0, values below binary64's normal range; then one beyond F_8."""
+    rng = np.random.default_rng([11, p])
+    x = random_fp(rng, 53, rng.integers(-30, 30, SHAPE))
+    x[:15] = np.ldexp(np.floor(x[:15] * 2.0**20) + 0.5, -20) if p <= 20 else x[:15]  # exact p-bit ties (p >= 21: random)
+    x[15:20] = np.nextafter(np.ldexp(2.0 * np.arange(5 * 70).reshape(5, 70) + 3.0, -p), np.inf)
+    x[20, :4] = [0.0, -0.0, 2.0**-1070, -(2.0**-1030)]
+    b = Builder()
+    b.output("y", b.neg(b.input("x", SHAPE)))
+    results = [outcome(b.graph, p, {"x": x}, t, monkeypatch, engine=e, split=p <= 25)  # p >= 26: ddjit's threads
+               for t, e in (("1", "fast"), ("2", "fast"), ("1", "mpfr"))]
+    assert results[0] == results[1] and results[0][0] == results[2][0]
+    x[33, 3], x[37, 1] = 2.0**300, 2.0**400
+    errors = [outcome(b.graph, 8, {"x": x}, t, monkeypatch, engine=e) for t, e in (("1", "fast"), ("2", "fast"), ("1", "mpfr"))]
+    assert errors[0] == errors[1] == errors[2] and issubclass(errors[0][0], FpArithmeticError)
+
+
+def test_memory_estimate_bounds_the_peak_with_halves(monkeypatch) -> None:
+    """The plan's estimate covers the pool thread's work arrays: a layer norm and a large
+    elementwise product whose blocks are split (default SPLIT_MIN), tracemalloc's peak over every
+    thread, each thread's work arrays emptied first."""
+    import tracemalloc
+
+    from tc0sim.engines.fast import memory
+    from tc0sim.interp.evaluate import evaluation_bytes, random_inputs
+    from tc0sim.kinds import build
+
+    monkeypatch.setenv(pool.THREADS_ENV, "2")
+    b = Builder()
+    b.output("z", b.exp(b.mul(b.input("x", (1024, 1024)), b.input("y", (1024, 1024)))))
+    for graph in (build("layernorm", {"n": 2048, "c": 512}), b.graph):
+        inputs = random_inputs(graph, 0, 0.3)
+        evaluate(graph, 24, inputs, engine="fast", values="native")
+        memory._MEMORY.__init__()
+        pool.side_by_side(lambda: None, memory._MEMORY.__init__)  # the pool thread's too
+        tracemalloc.start()
+        try:
+            evaluate(graph, 24, inputs, engine="fast", values="native")
+            measured = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        estimate = evaluation_bytes(graph, 24, "fast")
+        assert measured <= estimate <= 2 * measured, (measured, estimate)
