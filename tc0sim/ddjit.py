@@ -42,7 +42,7 @@ LAUNCH = threading.Lock()
 """One parallel kernel at a time in this process (its threads do the work; every parallel
 kernel of tc0sim, here and in tc0sim.engines.fast, runs under it)."""
 
-PARALLEL_MIN = 1 << 15
+PARALLEL_MIN = 1 << 22
 """Fewest elements (rows: elements of all rows) a kernel runs in parallel: below, the launch of
 numba's threads costs more than the second core saves (measured: docs/threads.md)."""
 

@@ -17,7 +17,7 @@ from test_fastfp_dd import random_fp
 
 from tc0sim import ddjit
 
-N = 1 << 17  # above ddjit.PARALLEL_MIN
+N = 1 << 22  # ddjit.PARALLEL_MIN: the parallel loops run
 
 pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
 
@@ -226,8 +226,8 @@ def test_entry_rounding_one_and_two_threads(p: int, monkeypatch) -> None:
 
 def test_memory_estimate_bounds_the_peak_with_halves(monkeypatch) -> None:
     """The plan's estimate covers the pool thread's work arrays: a layer norm and a large
-    elementwise product whose blocks are split (default SPLIT_MIN), tracemalloc's peak over every
-    thread, each thread's work arrays emptied first."""
+    elementwise product whose blocks (2^18 elements, the default) are split, tracemalloc's peak
+    over every thread, each thread's work arrays emptied first."""
     import tracemalloc
 
     from tc0sim.engines.fast import memory
@@ -235,6 +235,7 @@ def test_memory_estimate_bounds_the_peak_with_halves(monkeypatch) -> None:
     from tc0sim.kinds import build
 
     monkeypatch.setenv(pool.THREADS_ENV, "2")
+    monkeypatch.setattr(pool, "SPLIT_MIN", 1 << 18)
     b = Builder()
     b.output("z", b.exp(b.mul(b.input("x", (1024, 1024)), b.input("y", (1024, 1024)))))
     for graph in (build("layernorm", {"n": 2048, "c": 512}), b.graph):

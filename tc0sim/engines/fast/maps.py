@@ -28,8 +28,9 @@ Error = tuple[int, FpArithmeticError]
 class Maps:
     """Elementwise nodes of a ``FastRun`` (its K, F, stats, ranges, chunk and split_min)."""
 
-    split_min: float = pool.SPLIT_MIN
-    """Fewest elements of a block computed as two halves side by side (infinite: one thread)."""
+    split_min: float
+    """Fewest elements of a block computed as two halves side by side (infinite: one thread;
+    set by the run from its memory model, FastMemory.split_min)."""
 
     def _safe(self, rule: FastRule, args: list[np.ndarray], inputs: tuple[int, ...]) -> bool:
         """Whether interval analysis proves every result in range (then no per-element check):

@@ -21,7 +21,7 @@ THREADS_ENV = "TC0SIM_THREADS"
 """Environment variable: 1 keeps every numpy step of the fast engine in the calling thread (numba's
 kernels follow NUMBA_NUM_THREADS); unset, both cores are used where this process may run on two."""
 
-SPLIT_MIN = 1 << 18
+SPLIT_MIN = 1 << 21
 """Fewest elements of a block cut in halves: below, handing a half to the other thread costs more
 than it saves (measured: docs/threads.md)."""
 
