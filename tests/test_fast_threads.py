@@ -16,10 +16,15 @@ import pytest
 from test_fastfp_dd import random_fp
 
 from tc0sim import ddjit
+from tc0sim.engines import EvalStats
+from tc0sim.engines.fast import pool
+from tc0sim.fp import Format, FpArithmeticError
+from tc0sim.interp.evaluate import evaluate
+from tc0sim.ir.graph import Builder
 
-N = 1 << 22  # ddjit.PARALLEL_MIN: the parallel loops run
+N = ddjit.PARALLEL_MIN  # the parallel loops run
 
-pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
+two_numba_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
 
 
 def on_threads(n: int, fn, *args):
@@ -54,6 +59,7 @@ def same_bits(x: np.ndarray, y: np.ndarray) -> bool:
     return np.array_equal(np.asarray(x).view(np.int64), np.asarray(y).view(np.int64))
 
 
+@two_numba_threads
 @pytest.mark.parametrize("p", [26, 40, 52, 53])
 def test_add_p_one_and_two_threads(p: int) -> None:
     a, b = hard_operands(p, np.random.default_rng([5, p]))
@@ -67,6 +73,7 @@ def test_add_p_one_and_two_threads(p: int) -> None:
     assert f1[N * 3 // 8:N * 5 // 8].all() and np.signbit(r1[N // 4:N * 3 // 8]).all()  # overflow, underflow flagged; −0 + −0 = −0
 
 
+@two_numba_threads
 @pytest.mark.parametrize("p", [26, 40, 52])
 def test_round_off_midpoints_one_and_two_threads(p: int) -> None:
     rng = np.random.default_rng([6, p])
@@ -87,6 +94,7 @@ def test_round_off_midpoints_one_and_two_threads(p: int) -> None:
     assert same_bits(*copies)
 
 
+@two_numba_threads
 @pytest.mark.parametrize("p", [26, 53])
 def test_exp_and_certify_one_and_two_threads(p: int) -> None:
     rng = np.random.default_rng([7, p])
@@ -105,6 +113,7 @@ def test_exp_and_certify_one_and_two_threads(p: int) -> None:
     assert same_bits(outs[0][0], outs[0][5])  # exp_p is certify of dd_exp
 
 
+@two_numba_threads
 @pytest.mark.parametrize("k", [3, 16, 300])
 def test_sum_rows_one_and_two_threads(k: int) -> None:
     p = 40
@@ -125,12 +134,6 @@ def test_sum_rows_one_and_two_threads(k: int) -> None:
 
 
 # --- the fast engine: blocks in two halves (tc0sim.engines.fast.pool) ----------------------------
-
-from tc0sim.engines import EvalStats  # noqa: E402
-from tc0sim.engines.fast import pool  # noqa: E402
-from tc0sim.fp import Format, FpArithmeticError  # noqa: E402
-from tc0sim.interp.evaluate import evaluate  # noqa: E402
-from tc0sim.ir.graph import Builder  # noqa: E402
 
 SHAPE = (60, 70)
 
