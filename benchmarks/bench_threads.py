@@ -47,7 +47,7 @@ def setting(name: str) -> None:
 
 
 def elementwise() -> object:
-    """exp(x·y + x) / (1 + y²) on 2048 × 1024 inputs (fresh maps, no reduction)."""
+    """exp(x·y + x) / (y² + e^(−x²)) on 2048 × 1024 inputs (maps only, no reduction)."""
     b = Builder()
     x, y = b.input("x", (2048, 1024)), b.input("y", (2048, 1024))
     b.output("z", b.div(b.exp(b.add(b.mul(x, y), x)), b.add(b.mul(y, y), b.exp(b.neg(b.mul(x, x))))))
