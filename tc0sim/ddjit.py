@@ -7,11 +7,20 @@ then a compensated sum whose bound follows its own errors), each one loop over t
 Compiled with numba's defaults: IEEE binary64 arithmetic, no fast-math, so no contraction into
 FMA and no reassociation; every operation rounds once, as the proofs assume. ``cache=True``
 keeps the machine code on disk for the next process; ``nogil`` lets threads run blocks side by side.
+
+Every loop over elements (or rows) exists twice, serial and parallel (numba ``prange``, the
+workqueue layer): each element's value is computed from its own operands by the same code, so
+the bits do not depend on the threads (docs/threads.md). ``_run`` takes the parallel loop for
+arrays of at least ``PARALLEL_MIN`` elements when ``LAUNCH`` is free (one parallel kernel at a
+time in the process; a caller that finds it taken runs the serial loop in its own thread).
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import gmpy2
 import numba
@@ -21,6 +30,32 @@ __all__ = ["EXP_DD_RELATIVE_ERROR", "add_p", "certify", "dd_exp", "exp_p", "roun
 
 jit = numba.njit(cache=True, nogil=True)
 inline = numba.njit(cache=True, nogil=True, inline="always")
+parallel = numba.njit(cache=True, nogil=True, parallel=True)
+
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+"""numba's own thread pool, unless the user chose a layer: GNU OpenMP (numba's default choice
+here) terminates a forked child that runs a parallel kernel its parent ran; workqueue does not.
+workqueue must not be entered by two threads at once, hence ``LAUNCH``."""
+
+LAUNCH = threading.Lock()
+"""One parallel kernel at a time in this process (its threads do the work; every parallel
+kernel of tc0sim, here and in tc0sim.engines.fast, runs under it)."""
+
+PARALLEL_MIN = 1 << 22
+"""Fewest elements (rows: elements of all rows) a kernel runs in parallel: below, the launch of
+numba's threads costs more than the second core saves (measured: docs/threads.md)."""
+
+
+def _run(serial: Callable[..., Any], parallel_loop: Callable[..., Any], n: int, *args: Any) -> Any:
+    """``parallel_loop(*args)`` on every core for n >= PARALLEL_MIN when LAUNCH is free, else
+    ``serial(*args)`` in this thread (the same values either way)."""
+    if n >= PARALLEL_MIN and numba.get_num_threads() > 1 and LAUNCH.acquire(blocking=False):
+        try:
+            return parallel_loop(*args)
+        finally:
+            LAUNCH.release()
+    return serial(*args)
 
 U = 2.0**-53
 _ABS = 0x7FFF_FFFF_FFFF_FFFF
@@ -114,11 +149,21 @@ def _round_p(s: float, residual: float, p: int) -> float:
 
 
 @jit
-def round_midpoints(s: np.ndarray, mid: np.ndarray, residual: np.ndarray, p: int) -> None:
-    """Round s[mid[j]], a p-bit midpoint, in place by Theorem 1 with residual[j] of the sign of
-    x − s (0: a true tie, to even)."""
+def _round_midpoints(s: np.ndarray, mid: np.ndarray, residual: np.ndarray, p: int) -> None:
     for j in range(mid.size):
         s[mid[j]] = _round_p(s[mid[j]], residual[j], p)
+
+
+@parallel
+def _round_midpoints_parallel(s: np.ndarray, mid: np.ndarray, residual: np.ndarray, p: int) -> None:
+    for j in numba.prange(mid.size):
+        s[mid[j]] = _round_p(s[mid[j]], residual[j], p)
+
+
+def round_midpoints(s: np.ndarray, mid: np.ndarray, residual: np.ndarray, p: int) -> None:
+    """Round s[mid[j]] (distinct indices), a p-bit midpoint, in place by Theorem 1 with
+    residual[j] of the sign of x − s (0: a true tie, to even)."""
+    _run(_round_midpoints, _round_midpoints_parallel, mid.size, s, mid, residual, p)
 
 
 @inline
@@ -141,46 +186,97 @@ def _certify(hi: float, lo: float, bound: float, exact: bool, p: int) -> tuple[f
     return (r if ok else np.nan), ok
 
 
+@inline
+def _round_off(x: float, shift: int, half: int, low: int) -> tuple[float, bool]:
+    """x rounded to 53 − shift bits, ties to even, unless x is exactly a midpoint (then x, True)."""
+    b = _bits(x)
+    mid = (b & low) == half
+    return (x if mid else _float((b + ((b >> shift) & 1) + half - 1) & ~low)), mid
+
+
 @jit
+def _round_off_midpoints(s: np.ndarray, p: int, at_mid: np.ndarray) -> int:
+    shift = 53 - p
+    half, low = np.int64(1) << (shift - 1), (np.int64(1) << shift) - 1
+    count = 0
+    for i in range(s.size):
+        s[i], at_mid[i] = _round_off(s[i], shift, half, low)
+        count += 1 if at_mid[i] else 0
+    return count
+
+
+@parallel
+def _round_off_midpoints_parallel(s: np.ndarray, p: int, at_mid: np.ndarray) -> int:
+    shift = 53 - p
+    half, low = np.int64(1) << (shift - 1), (np.int64(1) << shift) - 1
+    count = 0
+    for i in numba.prange(s.size):
+        s[i], at_mid[i] = _round_off(s[i], shift, half, low)
+        count += 1 if at_mid[i] else 0
+    return count
+
+
 def round_off_midpoints(s: np.ndarray, p: int, at_mid: np.ndarray) -> int:
     """Round the flat float64 array s (p < 53) to p bits in place, ties to even on the bit
     pattern (docs §2.1), except where s is exactly a p-bit midpoint: those are left as they are,
     marked True in ``at_mid`` and counted (Theorem 1 needs their residual's sign)."""
-    shift = 53 - p
-    half = np.int64(1) << (shift - 1)
-    low = (np.int64(1) << shift) - 1
-    count = 0
-    for i in range(s.size):
-        b = _bits(s[i])
-        mid = (b & low) == half
-        at_mid[i] = mid
-        count += 1 if mid else 0
-        s[i] = s[i] if mid else _float((b + ((b >> shift) & 1) + half - 1) & ~low)
-    return count
+    return _run(_round_off_midpoints, _round_off_midpoints_parallel, s.size, s, p, at_mid)
+
+
+@inline
+def _add(a: float, b: float, sign: float, p: int) -> tuple[float, bool]:
+    """round_p(a + sign·b) and whether it is flagged (NaN: neither normal nor an exact zero)."""
+    y = b * sign
+    s = a + y
+    r = _round_p(s, _two_sum_error(a, y, s), p)
+    rb = _bits(r) & _ABS
+    ok = ((rb >= _LO_BITS) & (rb <= _HI_BITS)) | (s == 0.0)
+    return (r if ok else np.nan), not ok
 
 
 @jit
+def _add_p(a: np.ndarray, b: np.ndarray, sign: float, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    for i in range(out.size):
+        out[i], flagged[i] = _add(a[i], b[i], sign, p)
+
+
+@parallel
+def _add_p_parallel(a: np.ndarray, b: np.ndarray, sign: float, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    for i in numba.prange(out.size):
+        out[i], flagged[i] = _add(a[i], b[i], sign, p)
+
+
 def add_p(a: np.ndarray, b: np.ndarray, sign: float, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
     """round_p(a + sign·b) over flat arrays in one pass (sign ±1: add, sub): the binary64 sum s,
     rounded by Theorem 1 with TwoSum's exact residual; flagged (NaN) unless normal or an exact
     zero (a binary64 sum is 0 only when exact, with IEEE 754's sign, which is MPFR's)."""
-    for i in range(out.size):
-        y = b[i] * sign
-        s = a[i] + y
-        r = _round_p(s, _two_sum_error(a[i], y, s), p)
-        rb = _bits(r) & _ABS
-        ok = ((rb >= _LO_BITS) & (rb <= _HI_BITS)) | (s == 0.0)
-        out[i] = r if ok else np.nan
-        flagged[i] = not ok
+    _run(_add_p, _add_p_parallel, out.size, a, b, sign, p, out, flagged)
+
+
+@inline
+def _certified(hi: float, lo: float, bound: float, exact: bool, p: int) -> tuple[float, bool]:
+    r, ok = _certify(hi, lo, bound, exact, p)
+    return r, not ok
 
 
 @jit
+def _certify_loop(hi: np.ndarray, lo: np.ndarray, bound: np.ndarray, exact: np.ndarray, p: int,
+                  out: np.ndarray, flagged: np.ndarray) -> None:
+    for i in range(hi.size):
+        out[i], flagged[i] = _certified(hi[i], lo[i], bound[i], exact[i], p)
+
+
+@parallel
+def _certify_parallel(hi: np.ndarray, lo: np.ndarray, bound: np.ndarray, exact: np.ndarray, p: int,
+                      out: np.ndarray, flagged: np.ndarray) -> None:
+    for i in numba.prange(hi.size):
+        out[i], flagged[i] = _certified(hi[i], lo[i], bound[i], exact[i], p)
+
+
 def certify(hi: np.ndarray, lo: np.ndarray, bound: np.ndarray, exact: np.ndarray, p: int,
             out: np.ndarray, flagged: np.ndarray) -> None:
     """``_certify`` over flat arrays: values into ``out``, uncertain elements True in ``flagged``."""
-    for i in range(hi.size):
-        out[i], ok = _certify(hi[i], lo[i], bound[i], exact[i], p)
-        flagged[i] = not ok
+    _run(_certify_loop, _certify_parallel, hi.size, hi, lo, bound, exact, p, out, flagged)
 
 
 @inline
@@ -225,23 +321,44 @@ def _dd_exp_loop(x: np.ndarray, hi: np.ndarray, lo: np.ndarray, bound: np.ndarra
         hi[i], lo[i], bound[i] = _dd_exp(x[i])
 
 
+@parallel
+def _dd_exp_parallel(x: np.ndarray, hi: np.ndarray, lo: np.ndarray, bound: np.ndarray) -> None:
+    for i in numba.prange(x.size):
+        hi[i], lo[i], bound[i] = _dd_exp(x[i])
+
+
 def dd_exp(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hi, lo, bound) of ``_dd_exp`` per element of a float64 array (for tests and callers
     that certify themselves); bound is infinite where no certificate is attempted."""
     x = np.ascontiguousarray(x, dtype=np.float64)
     hi, lo, bound = np.empty(x.shape), np.empty(x.shape), np.empty(x.shape)
-    _dd_exp_loop(x.reshape(-1), hi.reshape(-1), lo.reshape(-1), bound.reshape(-1))
+    _run(_dd_exp_loop, _dd_exp_parallel, x.size, x.reshape(-1), hi.reshape(-1), lo.reshape(-1), bound.reshape(-1))
     return hi, lo, bound
 
 
+@inline
+def _exp_one(x: float, p: int) -> tuple[float, bool]:
+    hi, lo, bound = _dd_exp(x)
+    r, ok = _certify(hi, lo, bound, x == 0.0, p)
+    return r, not ok
+
+
 @jit
+def _exp_p(x: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    for i in range(x.size):
+        out[i], flagged[i] = _exp_one(x[i], p)
+
+
+@parallel
+def _exp_p_parallel(x: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    for i in numba.prange(x.size):
+        out[i], flagged[i] = _exp_one(x[i], p)
+
+
 def exp_p(x: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
     """round_p(e^x) over a flat array in one pass: the double-double exp certified by Theorem 2
     (e^0 = 1 exact; e^x for x != 0 is transcendental, never a midpoint)."""
-    for i in range(x.size):
-        hi, lo, bound = _dd_exp(x[i])
-        out[i], ok = _certify(hi, lo, bound, x[i] == 0.0, p)
-        flagged[i] = not ok
+    _run(_exp_p, _exp_p_parallel, x.size, x, p, out, flagged)
 
 
 SMALL_ROW = 32
@@ -325,23 +442,45 @@ def _compensated_columns(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.
 
 
 @jit
-def sum_rows(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
-    """round_p(Σ row) of each row of a C-contiguous (n, k >= 1) array by the extraction and the
-    compensated sum (the cheaper first, by SMALL_ROW); rows neither certifies are flagged (NaN)."""
-    n, k = rows.shape
+def _sum_rows(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray, start: int, stop: int) -> None:
+    """``sum_rows`` of rows start..stop (each row's operations the same whatever the range)."""
+    k = rows.shape[1]
     c = 0
     while (1 << c) < 2 * k:
         c += 1
     if k <= SMALL_ROW:
-        _compensated_columns(rows, p, out, flagged)
-        for i in range(n):
+        _compensated_columns(rows[start:stop], p, out[start:stop], flagged[start:stop])
+        for i in range(start, stop):
             if flagged[i]:
                 out[i], ok = _extracted_row(rows[i], p, c)
                 flagged[i] = not ok
         return
-    for i in range(n):
+    for i in range(start, stop):
         r, ok = _extracted_row(rows[i], p, c)
         if not ok:
             r, ok = _compensated_row(rows[i], p)
         out[i] = r
         flagged[i] = not ok
+
+
+ROW_PARTS = 64
+"""Ranges of rows the parallel ⊕ deals out to numba's threads."""
+
+
+@jit
+def _sum_rows_serial(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    _sum_rows(rows, p, out, flagged, 0, rows.shape[0])
+
+
+@parallel
+def _sum_rows_parallel(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    n = rows.shape[0]
+    parts = min(n, ROW_PARTS)
+    for t in numba.prange(parts):
+        _sum_rows(rows, p, out, flagged, t * n // parts, (t + 1) * n // parts)
+
+
+def sum_rows(rows: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    """round_p(Σ row) of each row of a C-contiguous (n, k >= 1) array by the extraction and the
+    compensated sum (the cheaper first, by SMALL_ROW); rows neither certifies are flagged (NaN)."""
+    _run(_sum_rows_serial, _sum_rows_parallel, rows.size, rows, p, out, flagged)

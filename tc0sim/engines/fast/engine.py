@@ -27,6 +27,7 @@ import numpy as np
 
 from tc0sim.engines.base import EvalStats, NamedError, NodeEngine, named
 from tc0sim.engines.blocking import Deferred, defer, join_terms
+from tc0sim.engines.fast import pool
 from tc0sim.engines.fast.maps import MAX_FLOAT, MIN_NORMAL, Maps
 from tc0sim.engines.fast.memory import _MEMORY, FastMemory, buffer, compiled_worthwhile, keep_freed_pages, release
 from tc0sim import fastfp, fastfp_dd
@@ -54,6 +55,7 @@ class FastRun(Maps, Reductions):
         self.memory = FastMemory(F.p, chunk_elements)
         keep_freed_pages()
         self.chunk = self.memory.block
+        self.split_min = self.memory.split_min
         self.fallback = MpfrRun(F, stats, self.chunk)
         self.fused: set[int] = set()
         self.compiled = fastfp.supports(F.p)
@@ -148,24 +150,41 @@ class FastRun(Maps, Reductions):
         """The exact float64 values r rounded to p bits in place, by blocks, and the flat indices
         of the elements MPFR must round (non-zero, and not an in-range F_p value after rounding)."""
         flat = r.reshape(-1)
-        work = np.empty(min(self.chunk, flat.size), dtype=np.int64)
-        parts = []
-        for start in range(0, flat.size, self.chunk):
-            part = flat[start:start + self.chunk]
-            nonzero = part != 0  # before rounding: a subnormal may round to 0
-            part = self.K.round_inplace(part, work[: part.size])
-            parts.append(np.flatnonzero(~self.K.in_range(part) & nonzero) + start)
+
+        def part(begin: int, end: int) -> list[np.ndarray]:
+            work = buffer("bits", (min(self.chunk, end - begin),), np.int64)
+            found = []
+            for start in range(begin, end, self.chunk):
+                piece = flat[start:min(start + self.chunk, end)]
+                nonzero = piece != 0  # before rounding: a subnormal may round to 0
+                piece = self.K.round_inplace(piece, work[: piece.size])
+                found.append(np.flatnonzero(~self.K.in_range(piece) & nonzero) + start)
+            return found
+
+        parts = [found for half in self._in_halves(flat.size, part) for found in half]
         return r, (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
 
     def _round_safe_copy(self, x: np.ndarray) -> np.ndarray:
         """x (float64, every non-zero |x| proved safe) rounded to p bits into a new array, by blocks."""
         src = np.ascontiguousarray(x).reshape(-1)
         out = _MEMORY.output(src.shape)
-        work = buffer("bits", (min(self.chunk, src.size),), np.int64)
-        for start in range(0, src.size, self.chunk):
-            stop = min(start + self.chunk, src.size)
-            self.K.round_safe_into(src[start:stop], out[start:stop], work[: stop - start])
+
+        def part(begin: int, end: int) -> None:
+            work = buffer("bits", (min(self.chunk, end - begin),), np.int64)
+            for start in range(begin, end, self.chunk):
+                stop = min(start + self.chunk, end)
+                self.K.round_safe_into(src[start:stop], out[start:stop], work[: stop - start])
+
+        self._in_halves(src.size, part)
         return out.reshape(x.shape)
+
+    def _in_halves(self, n: int, part: Callable[[int, int], Any]) -> list[Any]:
+        """[part(0, n)], or the two halves' results (cut at a block boundary), side by side when
+        n reaches twice ``split_min`` (tc0sim.engines.fast.pool)."""
+        if n < 2 * self.split_min:
+            return [part(0, n)]
+        cut = max(1, round(n / (2 * self.chunk))) * self.chunk
+        return list(pool.side_by_side(lambda: part(0, cut), lambda: part(cut, n)))
 
     def _rounded_range(self, bounds: Range) -> Range:
         """Bounds of x rounded to p bits from bounds of x (rounding is monotone)."""

@@ -16,7 +16,6 @@ node by the numpy path, which raises the MPFR engine's error in its order.
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import numba
@@ -25,18 +24,9 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from tc0sim.ddjit import LAUNCH as _LAUNCH  # numba's threading layer and the one launch lock
 from tc0sim.engines.fast.memory import MATERIALISED
 from tc0sim.fastfp import Kernels, compact
-
-if numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER = "workqueue"
-"""numba's own thread pool, unless the user chose a layer: GNU OpenMP (numba's default choice
-here) terminates a forked child that runs a parallel kernel its parent ran; workqueue does not.
-workqueue must not be entered by two threads at once, hence ``_LAUNCH``."""
-
-_LAUNCH = threading.Lock()
-"""One parallel kernel at a time in this process (its threads do the work; a second caller waits)."""
-
 
 
 @intrinsic

@@ -4,11 +4,14 @@ recomputed by MPFR in flat order (docs/semantics.md §2.4)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
+from tc0sim.engines.base import EvalStats
 from tc0sim.engines.blocking import blocks, starts
+from tc0sim.engines.fast import pool
 from tc0sim.engines.fast.memory import _MEMORY, buffer
 from tc0sim.engines.fast.rules import CERTIFIED, EXACT, ROUNDED, UNKNOWN, FastRule
 from tc0sim.fastfp import EXP_SINGLE_ARGUMENTS, compact, magnitude_range
@@ -23,7 +26,11 @@ Error = tuple[int, FpArithmeticError]
 
 
 class Maps:
-    """Elementwise nodes of a ``FastRun`` (its K, F, stats, ranges and chunk)."""
+    """Elementwise nodes of a ``FastRun`` (its K, F, stats, ranges, chunk and split_min)."""
+
+    split_min: float
+    """Fewest elements of a block computed as two halves side by side (infinite: one thread;
+    set by the run from its memory model, FastMemory.split_min)."""
 
     def _safe(self, rule: FastRule, args: list[np.ndarray], inputs: tuple[int, ...]) -> bool:
         """Whether interval analysis proves every result in range (then no per-element check):
@@ -66,7 +73,34 @@ class Maps:
     ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
         """One block of an elementwise node of ``shape``, written into the C-contiguous ``out``:
         the values, MPFR values that are not float64 (by flat index in the block), first error.
-        ``single``: a transcendental primitive may start from its binary32 kernel."""
+        ``single``: a transcendental primitive may start from its binary32 kernel. A block of at
+        least ``split_min`` elements is computed as two halves side by side (tc0sim.engines.fast.pool)."""
+        cut = pool.halves(out, args, starts) if out.size >= self.split_min else None
+        if cut is None:
+            return self._map_part(rule, args, safe, shape, starts, out, single)
+        (o1, a1, s1), (o2, a2, s2) = cut
+        twin = self._twin()
+        first, second = pool.side_by_side(lambda: self._map_part(rule, a1, safe, shape, s1, o1, single),
+                                          lambda: twin._map_part(rule, a2, safe, shape, s2, o2, single))
+        self.stats.certified += twin.stats.certified
+        self.stats.recomputed += twin.stats.recomputed
+        return pool.joined(out, first, second, o1.size)
+
+    def _twin(self) -> Maps:
+        """This run for the pool thread: its own counters (added to this run's after each block)
+        and kernels (whose scratch arrays serve one thread); the rest shared, read only."""
+        twin = copy.copy(self)
+        twin.stats = EvalStats()
+        if getattr(self, "_twin_kernels", None) is None:
+            self._twin_kernels = self.kernels(self.K.p)
+        twin.K = self._twin_kernels
+        return twin
+
+    def _map_part(
+        self, rule: FastRule, args: list[np.ndarray], safe: bool, shape: tuple[int, ...], starts: tuple[int, ...],
+        out: np.ndarray, single: bool = False,
+    ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
+        """``_map_block`` in this thread."""
         K = self.K
         assert rule.fn is not None
         if rule.family == EXACT:

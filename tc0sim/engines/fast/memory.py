@@ -15,6 +15,7 @@ import numpy as np
 
 from tc0sim.engines.blocking import feeders_of_one_reduction, joined_feeders, largest_block
 from tc0sim.engines.streams import Streams, plan_for
+from tc0sim.engines.fast import pool
 from tc0sim.engines.fast.rules import FAST_RULES, MAPS, REDUCTIONS, SUM
 from tc0sim import fastfp_dd
 from tc0sim.engines.mpfr import MpfrMemory
@@ -254,6 +255,11 @@ class FastMemory:
         return max(1, int(self.chunk or DEFAULT_CHUNK))
 
     @property
+    def split_min(self) -> float:
+        """Fewest elements of a block computed in two halves side by side (infinite: one thread)."""
+        return pool.SPLIT_MIN if pool.threads() > 1 else math.inf
+
+    @property
     def fallback(self) -> MpfrMemory:
         return MpfrMemory(self.p, self.block)
 
@@ -275,9 +281,10 @@ class FastMemory:
     def work_bytes(self, node: Node, shape: tuple[int, ...], fused: bool, operand_bytes: int,
                    nodes: Mapping[int, Node] | None = None) -> int:
         """The work arrays of a node's blocks (bit patterns, flags, binary32 copies, products of a
-        fused map and numpy's temporaries: ``work`` bytes per element of the largest block), and a
-        fused map's operands transposed (at most a copy of each) unless the reduced axes are
-        already the trailing ones (always so with further terms joined). A primitive without a fast
+        fused map and numpy's temporaries: ``work`` bytes per element of the largest block, half
+        as much again for the pool thread's half when that block is split), and a fused map's
+        operands transposed (at most a copy of each) unless the reduced axes are already the
+        trailing ones (always so with further terms joined). A primitive without a fast
         rule (erf) runs the MPFR rule on mpfr copies of its operands and result. At p >= 26 a ⊕ of
         products takes the fused kernel (``dot_bytes``)."""
         rule = FAST_RULES.get(node.prim)
@@ -290,4 +297,6 @@ class FastMemory:
         axes = tuple(node.attrs.get("axes", ())) if rule.family in REDUCTIONS else ()
         trailing = axes == tuple(range(len(shape) - len(axes), len(shape)))
         per_element = self.work if self.work is not None else work_bytes(self.p)
-        return per_element * largest_block(shape, axes, self.block) + (operand_bytes if fused and not trailing else 0)
+        block = largest_block(shape, axes, self.block)
+        block += block // 2 if block >= self.split_min else 0  # the pool thread's work arrays for its half
+        return per_element * block + (operand_bytes if fused and not trailing else 0)

@@ -52,11 +52,11 @@ class Wide:
         """binary32 exp is never used (its certificate needs p <= 14)."""
         return False
 
-    def _map_block(
+    def _map_part(
         self, rule: FastRule, args: list[np.ndarray], safe: bool, shape: tuple[int, ...], starts: tuple[int, ...],
         out: np.ndarray, single: bool = False,
     ) -> tuple[np.ndarray, dict[int, Any], Error | None]:
-        """One block of an elementwise node written into ``out``: Kernels53's values, its flagged
+        """One block (or half) of an elementwise node written into ``out``: Kernels53's values, its flagged
         elements (and every element of a primitive it has no kernel for) recomputed by MPFR in
         flat order (exact zeros are not flagged)."""
         assert rule.fn is not None
