@@ -54,6 +54,7 @@ U = 2.0**-53
 
 _ABS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 _EXPONENT_FIELD = np.int64(0x7FF0_0000_0000_0000)
+_SIGN = np.int64(-0x8000_0000_0000_0000)
 _MIN_NORMAL_BITS = int(np.float64(2.0**-1022).view(np.int64))
 
 
@@ -114,12 +115,17 @@ class Kernels:
         return self.round_safe_into(x, x, tmp)
 
     def round_safe_into(self, x: np.ndarray, out: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
-        """round_safe_inplace of x written into the C-contiguous ``out`` (x is left unchanged)."""
-        c = np.bitwise_and(x.view(np.int64), _EXPONENT_FIELD, out=tmp)
+        """round_safe_inplace of x written into the C-contiguous ``out`` (x is left unchanged).
+        c carries x's sign (so x + c rounds like |x| + |c|, symmetrically); (x + c) − c of a zero
+        x is +0, so x's sign bit, kept in c, is put back on the result (a no-op for non-zero x,
+        whose rounded value has its sign): −0 stays −0, as MPFR keeps it."""
+        c = np.bitwise_and(x.view(np.int64), _EXPONENT_FIELD | _SIGN, out=tmp)
         c += self.magic
         cf = c.view(np.float64)
         np.add(x, cf, out=out)
         out -= cf
+        c &= _SIGN
+        out.view(np.int64)[...] |= c
         return out
 
     def rounded(self, x: np.ndarray) -> np.ndarray:

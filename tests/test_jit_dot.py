@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import reference as R
+from engine_compare import outcome, p_bit, same_as_mpfr
 from tc0sim import engines
 from tc0sim.engines import plan
 from tc0sim.engines.fast import memory as fast_memory
 from tc0sim.engines.fast import jit_dot
-from tc0sim.fp import FpArithmeticError
 from tc0sim.interp.size import size
 from tc0sim.kinds import build
 from tc0sim.modelfile import load_model
@@ -41,31 +41,11 @@ def kernel_calls(monkeypatch) -> list[int]:
 
 
 def _evaluate(graph, inputs: dict[str, np.ndarray], p: int, engine: str, chunk: int | None = 16):
-    """Outputs as object arrays of mpfr values, or the error (type, message)."""
-    stats = engines.EvalStats()
-    try:
-        return engines.evaluate(graph, inputs, plan(graph, p, engine, chunk=chunk), stats=stats), stats
-    except FpArithmeticError as e:
-        return (type(e), str(e)), stats
+    return outcome(graph, inputs, p, engine, chunk)
 
 
 def _same_as_mpfr(graph, inputs: dict[str, np.ndarray], p: int, chunk: int | None = 16) -> engines.EvalStats:
-    fast, stats = _evaluate(graph, inputs, p, "fast", chunk)
-    mpfr, _ = _evaluate(graph, inputs, p, "mpfr")
-    if isinstance(mpfr, tuple):
-        assert fast == mpfr
-    else:
-        assert isinstance(fast, dict), fast
-        for name in mpfr:
-            assert [Fraction(*v.as_integer_ratio()) for v in fast[name].ravel()] == \
-                   [Fraction(*v.as_integer_ratio()) for v in mpfr[name].ravel()], name
-    return stats
-
-
-def _p_bit(rng: np.random.Generator, p: int, shape: tuple[int, ...], exponents: tuple[int, int]) -> np.ndarray:
-    """Random p-bit values m·2^e (m of exactly p bits, random sign), e uniform in ``exponents``."""
-    m = rng.integers(1 << (p - 1), 1 << p, size=shape) * rng.choice([-1, 1], size=shape)
-    return np.ldexp(m.astype(np.float64), rng.integers(*exponents, size=shape) - p)
+    return same_as_mpfr(graph, inputs, p, chunk)
 
 
 def _matmul(n1: int, d: int, n2: int):
@@ -105,11 +85,11 @@ def test_near_midpoint_sums_match_mpfr(p: int, kernel_calls: list[int]) -> None:
     x[:, 1] = 2.0**-p  # together with x[:, 0] the sum is a midpoint (a tie)
     tiny = 2.0 ** -(p + 40)
     x[1, 2], x[2, 2], x[3, 2:4] = tiny, -tiny, (tiny, -tiny)
-    x[5, 2:] = _p_bit(rng, p, (d - 2,), (-60, -50))
+    x[5, 2:] = p_bit(rng, p, (d - 2,), (-60, -50))
     x[6, 2:4] = (2.0**60, -(2.0**60))  # cancellation far above the result
-    x[7, 2:] = _p_bit(rng, p, (d - 2,), (-2, 2))
+    x[7, 2:] = p_bit(rng, p, (d - 2,), (-2, 2))
     y[:, 1] = -1.0
-    y[:, 2] = _p_bit(rng, p, (d,), (0, 1))
+    y[:, 2] = p_bit(rng, p, (d,), (0, 1))
     assert x[0, 0] + x[0, 1] == midpoint
     graph = _matmul(8, d, 3)
     stats = _same_as_mpfr(graph, {"X": x, "Y": y}, p)
@@ -122,8 +102,8 @@ def test_random_products_with_wide_exponents_match_mpfr(p: int, kernel_calls: li
     very different magnitudes (many rows need the exact recomputation)."""
     rng = np.random.default_rng(200 + p)
     spread = (-20, 20) if p > 2 else (-1, 1)  # F_2 holds exponents e in [-4, 3] only
-    x = _p_bit(rng, p, (9, 33), spread)
-    y = _p_bit(rng, p, (33, 7), spread)
+    x = p_bit(rng, p, (9, 33), spread)
+    y = p_bit(rng, p, (33, 7), spread)
     x[rng.random(x.shape) < 0.2] = 0.0
     y[rng.random(y.shape) < 0.1] = -0.0
     _same_as_mpfr(_matmul(9, 33, 7), {"X": x, "Y": y}, p)
@@ -172,8 +152,8 @@ def test_linear_and_conv2d_with_bias_match_mpfr(p: int, kernel_calls: list[int])
     rng = np.random.default_rng(300 + p)
     clip = 2.0 if p <= 3 else 100.0
     lin = build("linear", {"n": 7, "d_in": 12, "d_out": 5})
-    inputs = {"X": _p_bit(rng, p, (7, 12), (-3, 3)), "weight": _p_bit(rng, p, (5, 12), (-3, 3)),
-              "bias": _p_bit(rng, p, (5,), (-3, 3))}
+    inputs = {"X": p_bit(rng, p, (7, 12), (-3, 3)), "weight": p_bit(rng, p, (5, 12), (-3, 3)),
+              "bias": p_bit(rng, p, (5,), (-3, 3))}
     _same_as_mpfr(lin, {k: np.clip(v, -clip, clip) for k, v in inputs.items()}, p)
     conv = build("conv2d", {"h": 5, "w": 4, "c": 3, "k": 2, "hk": 3, "wk": 3})
     inputs = {"X": rng.integers(-6, 7, size=(5, 4, 3)) / 2.0, "K": rng.integers(-6, 7, size=(2, 3, 3, 3)) / 2.0,
@@ -206,8 +186,8 @@ def test_rounding_on_the_bit_pattern_is_ties_to_even_at_every_p() -> None:
     rng = np.random.default_rng(7)
     for p in range(2, 26):
         spread = (0, 2) if p <= 4 else (-5, 5)  # products inside F_p's range (F_2: [1/8, 24])
-        a = _p_bit(rng, p, (400,), spread)
-        b = _p_bit(rng, p, (400,), spread)
+        a = p_bit(rng, p, (400,), spread)
+        b = p_bit(rng, p, (400,), spread)
         b[:50] = 1.5  # a·1.5 has p + 1 bits: a tie at p bits for every odd significand of a
         y, abs_sum, exact, bad = jit_dot.Dot([a[:, None], b[:, None]], (400, 1), [0], None).sums(_kernels(p), check=True)
         expected = [R.round_fraction(Fraction(u) * Fraction(v), p) for u, v in zip(a, b)]
@@ -221,7 +201,7 @@ def test_the_exactness_certificate_holds_for_any_order(p: int) -> None:
     order tried; rows of terms spanning more than 52 bits above the smallest ulp are not exact."""
     rng = np.random.default_rng(p)
     K = _kernels(p)
-    a = _p_bit(rng, p, (300, 24), (-4, 4))
+    a = p_bit(rng, p, (300, 24), (-4, 4))
     a[150:, 0] = np.ldexp(a[150:, 0], rng.integers(40 - p, 56 - p, 150))  # spans around 53 - p bits
     a[:100, 0] = 2.0**60  # 60 + p bits above the other terms' ulps: never exact
     a[100:150] = 0.0
@@ -261,7 +241,7 @@ def test_erf_certified_or_recomputed_matches_mpfr(p: int) -> None:
     rng = np.random.default_rng(p)
     spread = (-2, 2) if p == 2 else (-40, 8)
     specials = [0.0, -0.0, 5.9, -6.0, 27.0, 2.0**-30] if p > 2 else [0.0, -0.0, 2.0, -1.5]
-    x = np.concatenate([_p_bit(rng, p, (3000,), spread), specials, _p_bit(rng, p, (200,), (-2, 2))])
+    x = np.concatenate([p_bit(rng, p, (3000,), spread), specials, p_bit(rng, p, (200,), (-2, 2))])
     if p >= 11:
         x = np.concatenate([x, [2.0**-1000, -(2.0**-1020), 2.0**1000]])
     graph = _erf_graph(x.size)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import reference as R
+from engine_compare import outcome, p_bit, same_as_mpfr
 from tc0sim import engines
 from tc0sim.engines import plan
 from tc0sim.engines.fast import jit_dot_dd
-from tc0sim.fp import FpArithmeticError
 from tc0sim.kinds import build
 
 PRECISIONS = [26, 32, 40, 52, 53]
@@ -37,32 +37,11 @@ def kernel_calls(monkeypatch) -> list[bool]:
 
 
 def _evaluate(graph, inputs: dict[str, np.ndarray], p: int, engine: str, chunk: int | None = 64):
-    stats = engines.EvalStats()
-    try:
-        return engines.evaluate(graph, inputs, plan(graph, p, engine, chunk=chunk), stats=stats), stats
-    except FpArithmeticError as e:
-        return (type(e), str(e)), stats
+    return outcome(graph, inputs, p, engine, chunk)
 
 
-def _same_as_mpfr(graph, inputs: dict[str, np.ndarray], p: int) -> engines.EvalStats:
-    """The fast engine's values (exact rationals, signs of zeros included) or error are the MPFR engine's."""
-    fast, stats = _evaluate(graph, inputs, p, "fast")
-    mpfr, _ = _evaluate(graph, inputs, p, "mpfr")
-    if isinstance(mpfr, tuple):
-        assert fast == mpfr
-        return stats
-    assert isinstance(fast, dict), fast
-    for name in mpfr:
-        assert [Fraction(*v.as_integer_ratio()) for v in fast[name].ravel()] == \
-               [Fraction(*v.as_integer_ratio()) for v in mpfr[name].ravel()], name
-        assert [v.is_signed() for v in fast[name].ravel()] == [v.is_signed() for v in mpfr[name].ravel()], name
-    return stats
-
-
-def _p_bit(rng: np.random.Generator, p: int, shape: tuple[int, ...], exponents: tuple[int, int]) -> np.ndarray:
-    """Random p-bit values m·2^e (m of exactly p bits, random sign), e uniform in ``exponents``."""
-    m = rng.integers(1 << (p - 1), 1 << p, size=shape, dtype=np.int64) * rng.choice([-1, 1], size=shape)
-    return np.ldexp(m.astype(np.float64), rng.integers(*exponents, size=shape) - p)
+def _same_as_mpfr(graph, inputs: dict[str, np.ndarray], p: int, chunk: int | None = 64) -> engines.EvalStats:
+    return same_as_mpfr(graph, inputs, p, chunk)
 
 
 def _matmul(n1: int, d: int, n2: int):
@@ -101,11 +80,11 @@ def test_near_midpoint_sums_and_cancellation_match_mpfr(p: int, kernel_calls) ->
     x[:, 1] = 2.0**-p  # with x[:, 0]: 1 + 2^-p, the midpoint of 1 and 1 + 2^(1−p)
     tiny = 2.0 ** -(p + 60)
     x[1, 2], x[2, 2], x[3, 2:4] = tiny, -tiny, (tiny, -tiny)
-    x[5, 2:] = _p_bit(rng, p, (d - 2,), (-120, -100))
+    x[5, 2:] = p_bit(rng, p, (d - 2,), (-120, -100))
     x[6, 2:4] = (2.0**90, -(2.0**90))  # cancellation far above the result
-    x[7, 2:] = _p_bit(rng, p, (d - 2,), (-2, 2))
+    x[7, 2:] = p_bit(rng, p, (d - 2,), (-2, 2))
     y[:, 1] = -1.0
-    y[:, 2] = _p_bit(rng, p, (d,), (0, 1))
+    y[:, 2] = p_bit(rng, p, (d,), (0, 1))
     stats = _same_as_mpfr(_matmul(8, d, 3), {"X": x, "Y": y}, p)
     assert kernel_calls and not any(kernel_calls) and stats.certified + stats.recomputed >= 24
 
@@ -115,8 +94,8 @@ def test_random_products_over_wide_exponents_match_mpfr(p: int, kernel_calls) ->
     """Random p-bit operands over 2^±40 (products anywhere in their binades, sums of very
     different magnitudes), zeros of both signs among them."""
     rng = np.random.default_rng(200 + p)
-    x = _p_bit(rng, p, (9, 33), (-40, 40))
-    y = _p_bit(rng, p, (33, 7), (-40, 40))
+    x = p_bit(rng, p, (9, 33), (-40, 40))
+    y = p_bit(rng, p, (33, 7), (-40, 40))
     x[rng.random(x.shape) < 0.2] = 0.0
     y[rng.random(y.shape) < 0.1] = -0.0
     x[0, :], y[:, 0] = -0.0, 0.0  # a row and a column of zeros: sums of ±0 only
@@ -127,8 +106,8 @@ def test_random_products_over_wide_exponents_match_mpfr(p: int, kernel_calls) ->
 @pytest.mark.parametrize("p", [32, 53])
 def test_a_million_random_products_match_mpfr(p: int, kernel_calls) -> None:
     rng = np.random.default_rng(300 + p)
-    x = _p_bit(rng, p, (40, 250), (-3, 3))
-    y = _p_bit(rng, p, (250, 100), (-3, 3))
+    x = p_bit(rng, p, (40, 250), (-3, 3))
+    y = p_bit(rng, p, (250, 100), (-3, 3))
     stats = _same_as_mpfr(_matmul(40, 250, 100), {"X": x, "Y": y}, p)
     assert kernel_calls and not any(kernel_calls) and stats.recomputed <= 40
 
@@ -160,12 +139,12 @@ def test_range_limits_give_mpfr_values_and_errors(p: int, case: str, kernel_call
 def test_linear_and_conv2d_with_bias_match_mpfr(p: int, kernel_calls) -> None:
     rng = np.random.default_rng(400 + p)
     lin = build("linear", {"n": 7, "d_in": 12, "d_out": 5})
-    inputs = {"X": _p_bit(rng, p, (7, 12), (-3, 3)), "weight": _p_bit(rng, p, (5, 12), (-3, 3)),
-              "bias": _p_bit(rng, p, (5,), (-3, 3))}
+    inputs = {"X": p_bit(rng, p, (7, 12), (-3, 3)), "weight": p_bit(rng, p, (5, 12), (-3, 3)),
+              "bias": p_bit(rng, p, (5,), (-3, 3))}
     _same_as_mpfr(lin, inputs, p)
     conv = build("conv2d", {"h": 5, "w": 4, "c": 3, "k": 2, "hk": 3, "wk": 3})
-    inputs = {"X": _p_bit(rng, p, (5, 4, 3), (-2, 2)), "K": _p_bit(rng, p, (2, 3, 3, 3), (-2, 2)),
-              "b": _p_bit(rng, p, (2,), (-2, 2))}
+    inputs = {"X": p_bit(rng, p, (5, 4, 3), (-2, 2)), "K": p_bit(rng, p, (2, 3, 3, 3), (-2, 2)),
+              "b": p_bit(rng, p, (2,), (-2, 2))}
     _same_as_mpfr(conv, inputs, p)
     assert kernel_calls and not any(kernel_calls)
 

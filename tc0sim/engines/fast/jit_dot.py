@@ -61,6 +61,13 @@ def out_of_range(r: float, x: float, y: float, lo: int, span: int) -> bool:
     return (a > np.uint64(span)) & (x != 0.0) & (y != 0.0)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def tile_origin(w: int, tiles_i: int, tiles_j: int, ti: int, tj: int) -> tuple[int, int, int]:
+    """Tile ``w`` of a batched A·Bᵀ cut in tiles of ti × tj outputs: its batch and first rows of A and B."""
+    g, rest = w // (tiles_i * tiles_j), w % (tiles_i * tiles_j)
+    return g, (rest // tiles_j) * ti, (rest % tiles_j) * tj
+
+
 NO_TERM = np.int64(0x7FF0_0000_0000_0000)
 """``low`` of an output without a non-zero term (the bits of +inf, above every finite term)."""
 
@@ -86,14 +93,13 @@ def _dot_sums(
     k, t = A.shape[1], E.shape[1]
     tiles_i, tiles_j = (na + ti - 1) // ti, (nbb + tj - 1) // tj
     for w in numba.prange(nb * tiles_i * tiles_j):
-        g, rest = w // (tiles_i * tiles_j), w % (tiles_i * tiles_j)
-        i0, j0 = (rest // tiles_j) * ti, (rest % tiles_j) * tj
+        g, i0, j0 = tile_origin(w, tiles_i, tiles_j, ti, tj)
         for i in range(i0, min(na, i0 + ti)):
             a = A[g * na + i]
             for j in range(j0, min(nbb, j0 + tj)):
                 b = B[g * nbb + j]
                 n = (g * na + i) * nbb + j
-                total, absolute, smallest, flag = 0.0, 0.0, NO_TERM, False
+                total, absolute, smallest, flag = -0.0, 0.0, NO_TERM, False  # −0, the identity of +: MPFR's sign for a sum of −0 terms
                 for q in range(k):
                     r = rounded(a[q] * b[q], s, half_less, keep)
                     total += r

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from tc0sim.ddjit import _compensated_row, _extracted_row, _product_error, _round_p
-from tc0sim.engines.fast.jit_dot import _LAUNCH, Dot
+from tc0sim.ddjit import LAUNCH, _compensated_row, _extracted_row, _product_error, _round_p
+from tc0sim.engines.fast.jit_dot import Dot, tile_origin
 
 SPLIT_LIMIT = 2.0**995
 """Operands below this in magnitude: Veltkamp's split (2^27 + 1)·x does not overflow."""
@@ -50,8 +50,7 @@ def _dot_rounded(
     tiles_i, tiles_j = (na + ti - 1) // ti, (nbb + tj - 1) // tj
     for w in numba.prange(nb * tiles_i * tiles_j):
         terms = np.empty(k + t)
-        g, rest = w // (tiles_i * tiles_j), w % (tiles_i * tiles_j)
-        i0, j0 = (rest // tiles_j) * ti, (rest % tiles_j) * tj
+        g, i0, j0 = tile_origin(w, tiles_i, tiles_j, ti, tj)
         for i in range(i0, min(na, i0 + ti)):
             a = A[g * na + i]
             for j in range(j0, min(nbb, j0 + tj)):
@@ -85,6 +84,6 @@ def rounded_sums(dot: Dot, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     while (1 << c) < 2 * terms:
         c += 1
     out, uncertain, bad = np.empty(n), np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
-    with _LAUNCH:
+    with LAUNCH:
         _dot_rounded(dot.A, dot.B, dot.E, dot.nb, dot.na, dot.nbb, dot.tile(), dot.tile(), p, c, out, uncertain, bad)
     return dot.in_output_order(out), dot.in_output_order(uncertain), dot.in_output_order(bad)

@@ -32,7 +32,7 @@ def _axis_sums(t: np.ndarray, y: np.ndarray, abs_sum: np.ndarray, low: np.ndarra
         a, b0 = w // tiles, (w % tiles) * LANES
         b1 = min(nb, b0 + LANES)
         if nb == 1:
-            total, absolute, smallest = 0.0, 0.0, NO_TERM
+            total, absolute, smallest = -0.0, 0.0, NO_TERM  # −0: the identity of +, so a sum of −0 terms is −0 (MPFR)
             for q in range(k):
                 v = t[a, q, 0]
                 total += v
@@ -41,7 +41,7 @@ def _axis_sums(t: np.ndarray, y: np.ndarray, abs_sum: np.ndarray, low: np.ndarra
             y[a, 0], abs_sum[a, 0], low[a, 0] = total, absolute, smallest
             continue
         for b in range(b0, b1):
-            y[a, b], abs_sum[a, b], low[a, b] = 0.0, 0.0, NO_TERM
+            y[a, b], abs_sum[a, b], low[a, b] = -0.0, 0.0, NO_TERM
         for q in range(k):
             for b in range(b0, b1):
                 v = t[a, q, b]

@@ -131,7 +131,8 @@ class Maps:
         operands = [np.broadcast_to(a, r.shape)[where] for a in args]
         assert rule.exact_zero is not None
         zero = rule.exact_zero(*operands)
-        r.reshape(-1)[flagged[zero]] = 0.0
+        exact = flagged[zero]  # binary64 computed these zeros exactly, with IEEE 754's sign, which is MPFR's
+        r.reshape(-1)[exact] = np.copysign(0.0, r.reshape(-1)[exact])
         return self._recompute(rule.kernel, r, flagged[~zero], [o[~zero] for o in operands], shape, starts)
 
     def _transcendental(self, rule: FastRule, x: np.ndarray, out: np.ndarray, bits: np.ndarray, single: bool) -> np.ndarray:

@@ -305,7 +305,7 @@ class Reductions:
             checked = True
         elif rule.family == SUM:
             with np.errstate(all="ignore"):
-                y = np.asarray(np.sum(terms, axis=axes), dtype=np.float64).reshape(-1)
+                y = np.asarray(np.sum(terms, axis=axes, initial=-0.0), dtype=np.float64).reshape(-1)  # −0 + x = x; −0 for −0 terms only
                 if abs_sums is NONNEGATIVE:
                     abs_sums = y * (1 + 2.0**-9)
                 elif abs_sums is None:
