@@ -1,0 +1,121 @@
+"""A certified double-double erf for 26 <= p <= 53 (numbers layer, compiled by numba).
+
+erf(x) = (2/√π)·e^(−x²)·S, S = Σ_{n>=0} x·(2x²)^n / (1·3···(2n+1)) (M. Abramowitz, I. A. Stegun,
+*Handbook of Mathematical Functions*, 7.1.6): every term positive for x > 0, so each rounding
+error is relative to the sum. Terms, sum and products are double-doubles whose errors are bounded
+in docs/semantics.md §2.7 ("erf"); the result is rounded by Theorem 2 (``ddjit._certify``) with
+the bound |hi|·2^-69 (the budget gives 2^-70.9), and flagged (NaN) where not certain. Same
+contract as ``ddjit.exp_p``: a flag is recomputed by MPFR, so a flag is always safe.
+"""
+
+from __future__ import annotations
+
+import gmpy2
+import numpy as np
+
+from tc0sim.ddjit import _certify, _dd_exp, _product_error, _square_error, _two_sum_error, inline, jit
+
+__all__ = ["ERF_DD_RELATIVE_ERROR", "ERF_ONE", "ERF_LINEAR", "ERF_MIN", "MAX_TERMS", "erf_p"]
+
+ERF_DD_RELATIVE_ERROR = 2.0**-69
+"""The bound certified, relative to |hi| (the budget in docs/semantics.md §2.7 gives 2^-70.9)."""
+ERF_ONE = 6.0
+"""|x| >= 6: round_p(erf(x)) = ±1 for every p <= 53 (erfc(6) < 2^-55, docs)."""
+ERF_LINEAR = 2.0**-40
+"""|x| < 2^-40: erf(x) = (2/√π)·x·(1 + θ), |θ| <= x²/3 < 2^-81.5 (alternating series)."""
+ERF_MIN = 2.0**-960
+"""|x| below this is flagged (MPFR): (2/√π)·x's Dekker product would underflow."""
+MAX_TERMS = 160
+"""Series terms allowed (|x| < 6 stops by n = 110); an element that needs more is flagged."""
+
+
+def _constants() -> tuple[float, float, np.ndarray, np.ndarray]:
+    """2/√π and 1/(2n+1), n < MAX_TERMS, as normalised double-doubles rounded from MPFR at 200 bits
+    (each within 2^-106 relative)."""
+    ctx = gmpy2.context(precision=200)
+    c = ctx.div(2, ctx.sqrt(ctx.const_pi()))
+    inv = [ctx.div(1, 2 * n + 1) for n in range(MAX_TERMS)]
+    ih = np.array([float(v) for v in inv])
+    il = np.array([float(ctx.sub(v, h)) for v, h in zip(inv, ih)])
+    return float(c), float(ctx.sub(c, float(c))), ih, il
+
+
+_CH, _CL, _IH, _IL = _constants()
+
+
+@inline
+def _mul(ah: float, al: float, bh: float, bl: float) -> tuple[float, float]:
+    """(ah + al)·(bh + bl) as a normalised double-double, relative error <= 8.01·u² (docs):
+    Dekker's exact ah·bh, the cross terms in binary64, al·bl dropped, renormalised by TwoSum."""
+    ph = ah * bh
+    c = _product_error(ah, bh, ph) + (ah * bl + al * bh)
+    hi = ph + c
+    return hi, _two_sum_error(ph, c, hi)
+
+
+@inline
+def _add(ah: float, al: float, bh: float, bl: float) -> tuple[float, float]:
+    """(ah + al) + (bh + bl) for positive double-doubles, normalised, relative error <= 3.01·u²."""
+    s = ah + bh
+    c = _two_sum_error(ah, bh, s) + (al + bl)
+    hi = s + c
+    return hi, _two_sum_error(s, c, hi)
+
+
+@inline
+def _series(a: float, zh: float, zl: float) -> tuple[float, float, bool]:
+    """S for a > 0 and z = 2a² = zh + zl (exact): the terms t_n = t_(n−1)·z·(1/(2n+1)) summed
+    until the tail, <= 2r·t_n once r = z/(2n+3) <= 1/2, is below 2^-81·S; False if MAX_TERMS
+    are not enough."""
+    th, tl, sh, sl = a, 0.0, a, 0.0
+    for n in range(1, MAX_TERMS):
+        d = 2.0 * n + 1.0  # 2(n − 1) + 3 for the tail after t_(n−1)
+        if (2.0 * zh <= d * (1.0 - 2.0**-40)) & (2.0 * zh * th <= d * sh * 2.0**-82):
+            return sh, sl, True
+        th, tl = _mul(th, tl, zh, zl)
+        th, tl = _mul(th, tl, _IH[n], _IL[n])
+        sh, sl = _add(sh, sl, th, tl)
+    return sh, sl, False
+
+
+@inline
+def _erf_abs(a: float) -> tuple[float, float, bool]:
+    """erf(a) for ERF_LINEAR <= a < ERF_ONE as a double-double within 2^-70.9 relative."""
+    h = a * a
+    l = _square_error(a, h)  # a² = h + l exactly
+    sh, sl, ok = _series(a, 2.0 * h, 2.0 * l)
+    eh, el, _ = _dd_exp(-h)  # e^-h within 2^-71 relative (h <= 36: far from underflow)
+    c = el - eh * l  # e^-l = 1 − l + θ, |θ| <= l²: e^(−a²) ≈ (eh + el)·(1 − l)
+    eh2 = eh + c
+    el2 = _two_sum_error(eh, c, eh2)
+    ph, pl = _mul(_CH, _CL, sh, sl)
+    hi, lo = _mul(ph, pl, eh2, el2)
+    return hi, lo, ok
+
+
+@jit
+def erf_p(x: np.ndarray, p: int, out: np.ndarray, flagged: np.ndarray) -> None:
+    """round_p(erf(x)) over a flat array in one pass, certified by Theorem 2; erf(±0) = ±0 and
+    ±1 for |x| >= 6 exact; NaN, ±inf, |x| < ERF_MIN and uncertain elements flagged (NaN)."""
+    for i in range(x.size):
+        v = x[i]
+        a = abs(v)
+        sign = np.float64(1.0) if v > 0.0 else np.float64(-1.0)
+        if v == 0.0:
+            out[i], flagged[i] = v, False
+            continue
+        if (a >= ERF_ONE) & (a < np.inf):
+            out[i], flagged[i] = sign, False
+            continue
+        if not ((a >= ERF_MIN) & (a < ERF_ONE)):  # NaN, inf, tiny
+            out[i], flagged[i] = np.nan, True
+            continue
+        if a < ERF_LINEAR:
+            hi, lo = _mul(_CH, _CL, a, 0.0)
+            ok = True
+        else:
+            hi, lo, ok = _erf_abs(a)
+        r, certain = _certify(hi * sign, lo * sign, abs(hi) * ERF_DD_RELATIVE_ERROR, False, p)
+        ok = ok & certain
+        out[i] = r if ok else np.nan
+        flagged[i] = not ok
