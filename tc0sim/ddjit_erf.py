@@ -113,18 +113,18 @@ def _dd_erf(v: float) -> tuple[float, float, float]:
 
 
 @jit
-def _dd_erf_loop(x: np.ndarray, hi: np.ndarray, lo: np.ndarray, bound: np.ndarray) -> None:
+def _dd_erf_loop(x: np.ndarray, out: np.ndarray) -> None:
     for i in range(x.size):
-        hi[i], lo[i], bound[i] = _dd_erf(x[i])
+        out[0, i], out[1, i], out[2, i] = _dd_erf(x[i])
 
 
 def dd_erf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hi, lo, bound) of ``_dd_erf`` per element of a float64 array (for tests); bound is
     infinite where no certificate is attempted."""
     x = np.ascontiguousarray(x, dtype=np.float64)
-    hi, lo, bound = np.empty(x.shape), np.empty(x.shape), np.empty(x.shape)
-    _dd_erf_loop(x.reshape(-1), hi.reshape(-1), lo.reshape(-1), bound.reshape(-1))
-    return hi, lo, bound
+    out = np.empty((3, *x.shape))
+    _dd_erf_loop(x.reshape(-1), out.reshape(3, -1))
+    return out[0], out[1], out[2]
 
 
 @jit
