@@ -13,7 +13,7 @@ import gmpy2
 import numpy as np
 import pytest
 
-from tc0sim.ddjit_erf import ERF_DD_RELATIVE_ERROR, ERF_LINEAR, ERF_MIN, ERF_ONE, dd_erf, erf_p
+from tc0sim.ddjit_erf import ERF_LINEAR, ERF_MIN, ERF_ONE, dd_erf, erf_p
 from tc0sim.fastfp_dd import Kernels53
 from tc0sim.fp import Format
 from tc0sim.interp.evaluate import EvalStats, evaluate
