@@ -3,7 +3,7 @@
 A basic primitive is computed in binary64 (s = RN_53 of the exact result x) and rounded to p bits
 on the bit pattern; that double rounding is wrong only where s is exactly a p-bit midpoint and
 x != s, and there the sign of x − s, computed exactly by TwoSum or Dekker's product, breaks the tie
-(for p = 53, s is the answer). ⊕, ⊗ and exp are double-doubles with rigorous error bounds
+(for p = 53, s is the answer). ⊕, ⊗, exp and erf are double-doubles with rigorous error bounds
 (tc0sim.ddarith), certified when no p-bit midpoint lies within the bound. Proofs and references:
 docs/semantics.md §2.7. Every method returns (values, flagged): flagged elements (NaN) are out
 of binary64's normal range or uncertified, and the caller recomputes them with MPFR
@@ -101,11 +101,13 @@ class Kernels53:
         self.p = p
         self.s = 53 - p
         self._work = np.empty(0, dtype=np.int64)
-        from tc0sim import ddjit  # numba (0.1 s to import) only for a run at these precisions
+        from tc0sim import ddjit, ddjit_erf  # numba (0.1 s to import) only for a run at these precisions
 
         self.jit = ddjit
+        self.fused = {"exp": ddjit.exp_p, "erf": ddjit_erf.erf_p}
+        """The one-pass certified kernels of one-operand primitives: f(x, p, out, flagged)."""
 
-    maps = frozenset(BINARY64) | {"exp"}
+    maps = frozenset(BINARY64) | {"exp", "erf"}
     """The elementwise primitives ``map`` computes (by kernel name)."""
 
     def magnitudes_safe(self, lo: float, hi: float) -> bool:
@@ -162,10 +164,10 @@ class Kernels53:
     # --- elementwise primitives ------------------------------------------------------------
 
     def map(self, prim: str, *args: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """round_p(prim(*args)) elementwise for the basic primitives and exp (broadcasting); the
-        values written into ``out`` (C-contiguous, the broadcast shape) if given."""
-        if prim == "exp":
-            return self.exp(args[0], out=out)
+        """round_p(prim(*args)) elementwise for the basic primitives, exp and erf (broadcasting);
+        the values written into ``out`` (C-contiguous, the broadcast shape) if given."""
+        if prim in self.fused:
+            return self._fused(prim, args[0], out)
         args = tuple(np.asarray(a, dtype=np.float64) for a in args)
         shape = np.broadcast_shapes(*(a.shape for a in args))
         s = np.empty(shape) if out is None else out
@@ -217,10 +219,19 @@ class Kernels53:
     def exp(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """round_p(e^x) in one fused pass (tc0sim.ddjit.exp_p): the double-double exp, error
         <= 2^-71, certified by Theorem 2; e^0 = 1 is exact. Written into ``out`` if given."""
+        return self._fused("exp", x, out)
+
+    def erf(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """round_p(erf(x)) in one fused pass (tc0sim.ddjit_erf.erf_p): the double-double series,
+        error <= 2^-70.9, certified by Theorem 2; erf(±0) = ±0 and ±1 for |x| >= 6 are exact."""
+        return self._fused("erf", x, out)
+
+    def _fused(self, prim: str, x: np.ndarray, out: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``fused[prim]`` over x (broadcast to ``out``, C-contiguous, if given): (values, flagged)."""
         x = np.ascontiguousarray(np.broadcast_to(x, out.shape) if out is not None else x, dtype=np.float64)
         r = np.empty(x.shape) if out is None else out
         flagged = np.empty(x.shape, bool)
-        self.jit.exp_p(x.reshape(-1), self.p, r.reshape(-1), flagged.reshape(-1))
+        self.fused[prim](x.reshape(-1), self.p, r.reshape(-1), flagged.reshape(-1))
         return r, flagged
 
     # --- reductions ------------------------------------------------------------------------
