@@ -36,12 +36,8 @@ def kernel_calls(monkeypatch) -> list[bool]:
     return calls
 
 
-def _evaluate(graph, inputs: dict[str, np.ndarray], p: int, engine: str, chunk: int | None = 64):
-    return outcome(graph, inputs, p, engine, chunk)
-
-
-def _same_as_mpfr(graph, inputs: dict[str, np.ndarray], p: int, chunk: int | None = 64) -> engines.EvalStats:
-    return same_as_mpfr(graph, inputs, p, chunk)
+CHUNK = 64
+"""Elements per block of the engines' unfused paths (small: many blocks)."""
 
 
 def _matmul(n1: int, d: int, n2: int):
@@ -60,8 +56,8 @@ def test_products_that_tie_at_p_bits_round_to_even_like_mpfr_and_the_exact_ratio
     y[d // 2:, 2] = -3.0
     x[3, d // 2:] = x[3, : d // 2]  # with y[:, 2]: pairwise cancelling products, an exact 0
     graph = _matmul(4, d, 3)
-    _same_as_mpfr(graph, {"X": x, "Y": y}, p)
-    out, _ = _evaluate(graph, {"X": x, "Y": y}, p, "fast")
+    same_as_mpfr(graph, {"X": x, "Y": y}, p, CHUNK)
+    out, _ = outcome(graph, {"X": x, "Y": y}, p, "fast", CHUNK)
     expected = R.Exact(p).matmul(R.to_fractions(x, p), R.to_fractions(y, p))
     assert [Fraction(*v.as_integer_ratio()) for v in out["out"].ravel()] == list(expected.ravel())
     assert out["out"][3, 2] == 0
@@ -85,7 +81,7 @@ def test_near_midpoint_sums_and_cancellation_match_mpfr(p: int, kernel_calls) ->
     x[7, 2:] = p_bit(rng, p, (d - 2,), (-2, 2))
     y[:, 1] = -1.0
     y[:, 2] = p_bit(rng, p, (d,), (0, 1))
-    stats = _same_as_mpfr(_matmul(8, d, 3), {"X": x, "Y": y}, p)
+    stats = same_as_mpfr(_matmul(8, d, 3), {"X": x, "Y": y}, p, CHUNK)
     assert kernel_calls and not any(kernel_calls) and stats.certified + stats.recomputed >= 24
 
 
@@ -99,7 +95,7 @@ def test_random_products_over_wide_exponents_match_mpfr(p: int, kernel_calls) ->
     x[rng.random(x.shape) < 0.2] = 0.0
     y[rng.random(y.shape) < 0.1] = -0.0
     x[0, :], y[:, 0] = -0.0, 0.0  # a row and a column of zeros: sums of ±0 only
-    _same_as_mpfr(_matmul(9, 33, 7), {"X": x, "Y": y}, p)
+    same_as_mpfr(_matmul(9, 33, 7), {"X": x, "Y": y}, p, CHUNK)
     assert kernel_calls and not any(kernel_calls)
 
 
@@ -108,7 +104,7 @@ def test_a_million_random_products_match_mpfr(p: int, kernel_calls) -> None:
     rng = np.random.default_rng(300 + p)
     x = p_bit(rng, p, (40, 250), (-3, 3))
     y = p_bit(rng, p, (250, 100), (-3, 3))
-    stats = _same_as_mpfr(_matmul(40, 250, 100), {"X": x, "Y": y}, p)
+    stats = same_as_mpfr(_matmul(40, 250, 100), {"X": x, "Y": y}, p, CHUNK)
     assert kernel_calls and not any(kernel_calls) and stats.recomputed <= 40
 
 
@@ -130,7 +126,7 @@ def test_range_limits_give_mpfr_values_and_errors(p: int, case: str, kernel_call
     elif case == "sum overflow":
         x[:], y[:] = 2.0**990, 2.0**31  # products 2^1021, in range; their sums are not
     x[3, 0] = 0.0
-    _same_as_mpfr(_matmul(4, 10, 3), {"X": x, "Y": y}, p)
+    same_as_mpfr(_matmul(4, 10, 3), {"X": x, "Y": y}, p, CHUNK)
     assert kernel_calls
     assert any(kernel_calls) == (case in ("huge operands", "huge product", "tiny product"))
 
@@ -141,11 +137,11 @@ def test_linear_and_conv2d_with_bias_match_mpfr(p: int, kernel_calls) -> None:
     lin = build("linear", {"n": 7, "d_in": 12, "d_out": 5})
     inputs = {"X": p_bit(rng, p, (7, 12), (-3, 3)), "weight": p_bit(rng, p, (5, 12), (-3, 3)),
               "bias": p_bit(rng, p, (5,), (-3, 3))}
-    _same_as_mpfr(lin, inputs, p)
+    same_as_mpfr(lin, inputs, p, CHUNK)
     conv = build("conv2d", {"h": 5, "w": 4, "c": 3, "k": 2, "hk": 3, "wk": 3})
     inputs = {"X": p_bit(rng, p, (5, 4, 3), (-2, 2)), "K": p_bit(rng, p, (2, 3, 3, 3), (-2, 2)),
               "b": p_bit(rng, p, (2,), (-2, 2))}
-    _same_as_mpfr(conv, inputs, p)
+    same_as_mpfr(conv, inputs, p, CHUNK)
     assert kernel_calls and not any(kernel_calls)
 
 
