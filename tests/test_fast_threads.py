@@ -254,3 +254,24 @@ def test_memory_estimate_bounds_the_peak_with_halves(monkeypatch) -> None:
             tracemalloc.stop()
         estimate = evaluation_bytes(graph, 24, "fast")
         assert measured <= estimate <= 2 * measured, (measured, estimate)
+
+
+def test_a_bad_thread_setting_is_one_line_and_exit_2(tmp_path) -> None:
+    """TC0SIM_THREADS other than 1 or 2 is refused before any work, on one line, with exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    model = tmp_path / "mm.yaml"
+    model.write_text("kind: matmul\ndims: {n1: 4, d: 4, n2: 4}\n")
+    out = tmp_path / "out.npz"
+    env = {**os.environ, "TC0SIM_THREADS": "many"}
+    done = subprocess.run([sys.executable, "-m", "tc0sim", "eval", str(model), "--precision", "8", "--output", str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: TC0SIM_THREADS='many': expected 1 (one thread) or 2 (both cores), or unset"]
+    assert not out.exists()
+    env["TC0SIM_THREADS"] = "1"
+    done = subprocess.run([sys.executable, "-m", "tc0sim", "eval", str(model), "--precision", "8", "--output", str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and out.exists()

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from tc0sim.errors import ConfigError
+
 T = TypeVar("T")
 
 THREADS_ENV = "TC0SIM_THREADS"
@@ -34,7 +36,9 @@ def threads() -> int:
     cores this process may run on, at most 2."""
     setting = os.environ.get(THREADS_ENV, "").strip()
     if setting:
-        return 1 if setting == "1" else 2
+        if setting not in ("1", "2"):
+            raise ConfigError(f"{THREADS_ENV}={setting!r}: expected 1 (one thread) or 2 (both cores), or unset")
+        return int(setting)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(2, cores)
 
