@@ -101,9 +101,10 @@ class Kernels53:
         self.p = p
         self.s = 53 - p
         self._work = np.empty(0, dtype=np.int64)
-        from tc0sim import ddjit, ddjit_erf  # numba (0.1 s to import) only for a run at these precisions
+        from tc0sim import ddjit, ddjit_erf, ddsum  # numba (0.1 s to import) only for a run at these precisions
 
         self.jit = ddjit
+        self.sums = ddsum
         self.fused = {"exp": ddjit.exp_p, "erf": ddjit_erf.erf_p}
         """The one-pass certified kernels of one-operand primitives: f(x, p, out, flagged)."""
 
@@ -248,12 +249,12 @@ class Kernels53:
 
     def sum(self, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """round_p(exact Σ) over ``axis`` (⊕, VAR Lemma 3.5 Part 3), one fused pass per row
-        (tc0sim.ddjit.sum_rows: certified extraction, then a compensated sum where it cancels)."""
+        (tc0sim.ddsum.sum_rows: certified extraction, then a compensated sum where it cancels)."""
         rows, out_shape = self._rows(x, axis)
         n, k = rows.shape
         r, flagged = np.zeros(n), np.zeros(n, bool)
         if k:
-            self.jit.sum_rows(rows, self.p, r, flagged)
+            self.sums.sum_rows(rows, self.p, r, flagged)
         return r.reshape(out_shape), flagged.reshape(out_shape)
 
     def prod(self, x: np.ndarray, axis: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

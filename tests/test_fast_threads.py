@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from test_fastfp_dd import random_fp
 
-from tc0sim import ddjit
+from tc0sim import ddjit, ddsum
 from tc0sim.engines import EvalStats
 from tc0sim.engines.fast import pool
 from tc0sim.fp import Format, FpArithmeticError
@@ -127,7 +127,7 @@ def test_sum_rows_one_and_two_threads(k: int) -> None:
     results = []
     for threads in (1, 2):
         out, flagged = np.empty(n), np.empty(n, bool)
-        on_threads(threads, ddjit.sum_rows, rows, p, out, flagged)
+        on_threads(threads, ddsum.sum_rows, rows, p, out, flagged)
         results.append((out, flagged))
     assert same_bits(results[0][0], results[1][0]) and np.array_equal(results[0][1], results[1][1])
     assert np.signbit(results[0][0][n // 4: n // 2: 2]).all() and results[0][1][n // 2: n // 2 + 8].all()

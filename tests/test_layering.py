@@ -2,7 +2,7 @@
 
 The layers, lowest first (a module may import its own layer and the layers below it):
 
-1. numbers: ``tc0sim`` (the package root), ``errors``, ``limits``, ``fp``, ``fastfp``, ``fastfp_dd``, ``ddarith``, ``ddjit``, ``ddjit_erf``, ``expr``, ``linear``,
+1. numbers: ``tc0sim`` (the package root), ``errors``, ``limits``, ``fp``, ``fastfp``, ``fastfp_dd``, ``ddarith``, ``ddjit``, ``ddjit_erf``, ``ddsum``, ``expr``, ``linear``,
    ``polyfit``, ``threshold`` (gate-level threshold circuits of the F_p primitives)
 2. ir: ``tc0sim.ir`` (primitives, shapes, moves, rule tables, vectors, graph, kinds' record)
 3. ops: ``tc0sim.ops`` (operators lowered onto the IR), ``tc0sim.frontends`` (circuits traced from
@@ -32,7 +32,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "tc0sim"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("numbers", ("tc0sim", "tc0sim.errors", "tc0sim.limits", "tc0sim.fp", "tc0sim.fastfp", "tc0sim.fastfp_dd", "tc0sim.ddarith", "tc0sim.ddjit", "tc0sim.ddjit_erf",
+    ("numbers", ("tc0sim", "tc0sim.errors", "tc0sim.limits", "tc0sim.fp", "tc0sim.fastfp", "tc0sim.fastfp_dd", "tc0sim.ddarith", "tc0sim.ddjit", "tc0sim.ddjit_erf", "tc0sim.ddsum",
                  "tc0sim.expr", "tc0sim.linear", "tc0sim.polyfit", "tc0sim.threshold")),
     ("ir", ("tc0sim.ir",)),
     ("ops", ("tc0sim.ops", "tc0sim.frontends")),

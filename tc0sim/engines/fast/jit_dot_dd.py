@@ -22,7 +22,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from tc0sim.ddjit import LAUNCH, _compensated_row, _extracted_row, _product_error, _round_p
+from tc0sim.ddjit import LAUNCH, _product_error, _round_p
+from tc0sim.ddsum import compensated_row, extracted_row
 from tc0sim.engines.fast.jit_dot import Dot, tile_origin
 
 SPLIT_LIMIT = 2.0**995
@@ -70,9 +71,9 @@ def _dot_rounded(
                 if flag:
                     out[n], uncertain[n] = np.nan, True
                     continue
-                r, ok = _extracted_row(terms, p, c)
+                r, ok = extracted_row(terms, p, c)
                 if not ok:
-                    r, ok = _compensated_row(terms, p)
+                    r, ok = compensated_row(terms, p)
                 out[n], uncertain[n] = r, not ok
 
 
