@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from tc0sim.engines import input_bytes  # noqa: F401  (re-exported: the caller's inputs)
 from tc0sim.engines.base import EvalStats, run_nodes
-from tc0sim.engines.blocking import (Deferred, blocks, defer, feeders_of_one_reduction, is_map, is_reduction,
-                                     join_terms, joined_feeders, largest_block, reduced_axes)
+from tc0sim.engines.blocking import (Deferred, blocks, defer, fused_maps, is_map, is_reduction, join_terms,
+                                     largest_block, reduced_axes)
 from tc0sim.engines.fast.memory import JIT_BYTES, keep_freed_pages
 from tc0sim.engines.peak import peak_bytes
 from tc0sim.engines.streams import Streams, plan_for
@@ -78,10 +77,7 @@ class Float64Memory:
 
     def fused(self, live: list[Node], keep: set[int]) -> set[int]:
         """A map larger than a block read only by a ⊕/⊗, or joined to its further terms (a bias)."""
-        joined = {n.id for chain in joined_feeders(live, keep, is_map, is_reduction) if chain[0].size > self.block
-                  for n in chain}
-        single = feeders_of_one_reduction(live, keep, is_map, is_reduction)
-        return joined | {n.id for n in single if n.size > self.block}
+        return fused_maps(live, keep, is_map, is_reduction, self.block)
 
     def streams(self, live: list[Node], keep: set[int]) -> Streams:
         return plan_for(live, keep, self.fused(live, keep), self.block)

@@ -85,9 +85,7 @@ def test_an_error_in_the_fused_products_is_the_unfused_error(monkeypatch) -> Non
     messages = {}
     for fused in (True, False):
         if not fused:
-            monkeypatch.setattr(blocking, "joined_feeders", lambda *args: [])
-            monkeypatch.setattr("tc0sim.engines.mpfr.joined_feeders", lambda *args: [])
-            monkeypatch.setattr(fast_memory, "joined_feeders", lambda *args: [])
+            monkeypatch.setattr(blocking, "joined_feeders", lambda *args: [])  # every engine's fused_maps reads it
         for engine, chunk in (("mpfr", 2), ("fast", 2)):
             with pytest.raises(FpArithmeticError) as info:
                 engines.evaluate(graph, inputs, plan(graph, 8, engine, chunk=chunk))

@@ -203,3 +203,15 @@ def largest_block(shape: tuple[int, ...], axes: tuple[int, ...], budget: int) ->
     """Elements of the largest block ``blocks`` cuts (the first: the others are no larger)."""
     first = next(blocks(shape, [i for i in range(len(shape)) if i not in axes], budget))
     return math.prod(len(range(*s.indices(n))) for s, n in zip(first, shape))
+
+
+def fused_maps(
+    live: list[Node], keep: set[int], is_map: Callable[[Node], bool], is_reduction: Callable[[Node], bool],
+    larger_than: int | None = None,
+) -> set[int]:
+    """The maps an engine evaluates with their reduction, block by block: a map read only by a
+    reduction (``feeders_of_one_reduction``) or joined to its further terms with the chain that
+    joins it (``joined_feeders``), only those of more than ``larger_than`` elements if given."""
+    big = (lambda node: True) if larger_than is None else (lambda node: node.size > larger_than)  # noqa: E731
+    joined = {n.id for chain in joined_feeders(live, keep, is_map, is_reduction) if big(chain[0]) for n in chain}
+    return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_map, is_reduction) if big(n)}

@@ -18,8 +18,8 @@ import numpy as np
 
 from tc0sim.engines.base import EvalStats, NamedError, NodeEngine, entry, named
 from tc0sim.engines.blocking import (
-    PIECE_ELEMENTS, Deferred, MapFailed, defer, feeders_of_one_reduction, is_map, is_reduction, joined_feeders,
-    largest_block, map_reduce, reduced_axes,
+    PIECE_ELEMENTS, Deferred, MapFailed, defer, fused_maps, is_map, is_reduction, largest_block, map_reduce,
+    reduced_axes,
 )
 from tc0sim.engines.streams import Streams, plan_for
 from tc0sim.fp import Format
@@ -84,8 +84,7 @@ class MpfrMemory:
     def fused(self, live: list[Node], keep: set[int]) -> set[int]:
         """A map read only by a reduction, or joined to its further terms (``joined_feeders``),
         is deferred to it and computed with it in pieces."""
-        joined = {n.id for chain in joined_feeders(live, keep, is_map, is_reduction) for n in chain}
-        return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_map, is_reduction)}
+        return fused_maps(live, keep, is_map, is_reduction)
 
     def streams(self, live: list[Node], keep: set[int]) -> Streams:
         """Large values never held whole (tc0sim.engines.streams), at this model's piece size."""

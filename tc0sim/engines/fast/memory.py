@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tc0sim.engines.blocking import feeders_of_one_reduction, joined_feeders, largest_block
+from tc0sim.engines.blocking import fused_maps, largest_block
 from tc0sim.engines.streams import Streams, plan_for
 from tc0sim.engines.fast import pool
 from tc0sim.engines.fast.rules import FAST_RULES, MAPS, REDUCTIONS, SUM
@@ -210,8 +210,7 @@ def loads_jit(p: int, live: list[Node]) -> bool:
         source = by_id.get(node.inputs[0])
         if source is not None and math.prod(source.shape) >= JIT_SUM_MIN_TERMS:
             return True
-        if source is not None and math.prod(source.shape[a] for a in node.attrs["axes"]) >= DOT_MIN_TERMS \
-                and _fed_by_products(source, by_id):
+        if source is not None and _takes_dot(node, source.shape, by_id):
             return True
     return False
 
@@ -266,10 +265,7 @@ class FastMemory:
     def fused(self, live: list[Node], keep: set[int]) -> set[int]:
         """A fast map larger than a block, read only by a fast reduction or joined to its further
         terms (``joined_feeders``: a bias), is computed with it."""
-        joined = {n.id for chain in joined_feeders(live, keep, is_fast_map, is_fast_reduction) if chain[0].size > self.block
-                  for n in chain}
-        return joined | {n.id for n in feeders_of_one_reduction(live, keep, is_fast_map, is_fast_reduction)
-                         if n.size > self.block}
+        return fused_maps(live, keep, is_fast_map, is_fast_reduction, self.block)
 
     def streams(self, live: list[Node], keep: set[int]) -> Streams:
         """Large values never held whole (tc0sim.engines.streams), at this model's block."""
