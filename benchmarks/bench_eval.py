@@ -59,15 +59,9 @@ from tc0sim.ir.wiring import move  # noqa: E402
 from tc0sim.kinds import build  # noqa: E402
 from tc0sim.modelfile import load_model  # noqa: E402
 from bench_fp import best_pair, pair_times  # noqa: E402  (one interleaved best-of timer for the benchmarks)
+from float64_dag import KERNELS  # noqa: E402  (each primitive in unrounded binary64)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-NUMPY_KERNELS: dict[str, Callable[..., np.ndarray]] = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "max": np.maximum,
-    "min": np.minimum, "compare": lambda a, b: (a < b).astype(np.float64), "relu": lambda a: np.maximum(a, 0.0),
-    "neg": np.negative, "exp": np.exp, "sqrt": np.sqrt,
-}
-
 
 def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The DAG in plain float64: one numpy call per node, no rounding to p bits."""
@@ -82,7 +76,7 @@ def numpy_float64(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.n
         elif row.kernel in ("sum", "prod"):
             values[node.id] = (np.sum if row.kernel == "sum" else np.prod)(args[0], axis=node.attrs["axes"])
         elif row.kernel is not None:
-            values[node.id] = NUMPY_KERNELS[row.kernel](*args)
+            values[node.id] = KERNELS[row](*args)
         else:
             values[node.id] = move(node, args, lambda: 0.0)
     return {name: values[nid] for name, nid in graph.outputs.items()}

@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_fp import pair_times  # noqa: E402
-from float64_dag import Float64Run, estimate_bytes, evaluate_float64, input_bytes  # noqa: E402
+from float64_dag import Float64Run, estimate_bytes, evaluate_float64  # noqa: E402
 
-from tc0sim.engines import EvalStats, evaluate, plan  # noqa: E402
+from tc0sim.engines import EvalStats, evaluate, input_bytes, plan  # noqa: E402
 from tc0sim.engines.base import random_inputs  # noqa: E402
 from tc0sim.ir.graph import Graph, Node  # noqa: E402
 from tc0sim.ir.primitives import INPUT  # noqa: E402
