@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numba
 import numpy as np
 
 from tc0sim import engines
@@ -41,3 +42,19 @@ def p_bit(rng: np.random.Generator, p: int, shape: tuple[int, ...], exponents: t
     """Random p-bit values m·2^e (m of exactly p bits, random sign), e uniform in ``exponents``."""
     m = rng.integers(1 << (p - 1), 1 << p, size=shape, dtype=np.int64) * rng.choice([-1, 1], size=shape)
     return np.ldexp(m.astype(np.float64), rng.integers(*exponents, size=shape) - p)
+
+
+def same_bits_on_one_and_all_threads(graph, inputs: dict[str, np.ndarray], p: int, chunk: int | None) -> None:
+    """The fast engine's float64 outputs have the same bits on one numba thread and on all of them,
+    and they are the MPFR engine's."""
+    results = []
+    threads = numba.get_num_threads()
+    try:
+        for n in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(n)
+            results.append(engines.evaluate(graph, inputs, plan(graph, p, "fast", chunk=chunk), values="float64"))
+    finally:
+        numba.set_num_threads(threads)
+    mpfr = engines.evaluate(graph, inputs, plan(graph, p, "mpfr"), values="float64")
+    for name, expected in mpfr.items():
+        assert all(np.array_equal(r[name].view(np.int64), expected.view(np.int64)) for r in results), name

@@ -8,12 +8,11 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 
 import reference as R
-from engine_compare import outcome, p_bit, same_as_mpfr
+from engine_compare import outcome, p_bit, same_as_mpfr, same_bits_on_one_and_all_threads
 from tc0sim import engines
 from tc0sim.engines import plan
 from tc0sim.engines.fast import memory as fast_memory
@@ -165,19 +164,8 @@ def test_linear_and_conv2d_with_bias_match_mpfr(p: int, kernel_calls: list[int])
 @pytest.mark.parametrize("p", [8, 24])
 def test_one_thread_and_two_give_the_same_bits(p: int, kernel_calls: list[int]) -> None:
     rng = np.random.default_rng(p)
-    graph = _matmul(64, 96, 80)
     inputs = {"X": rng.normal(size=(64, 96)), "Y": rng.normal(size=(96, 80))}
-    results = []
-    threads = numba.get_num_threads()
-    try:
-        for n in sorted({1, numba.config.NUMBA_NUM_THREADS}):
-            numba.set_num_threads(n)
-            results.append(engines.evaluate(graph, inputs, plan(graph, p, "fast", chunk=1024), values="float64")["out"])
-    finally:
-        numba.set_num_threads(threads)
-    assert all(np.array_equal(r.view(np.int64), results[0].view(np.int64)) for r in results)
-    mpfr = engines.evaluate(graph, inputs, plan(graph, p, "mpfr"), values="float64")["out"]
-    assert np.array_equal(results[0], mpfr)
+    same_bits_on_one_and_all_threads(_matmul(64, 96, 80), inputs, p, 1024)
     assert kernel_calls
 
 

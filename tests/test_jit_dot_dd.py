@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import numba
 import numpy as np
 import pytest
 
 import reference as R
-from engine_compare import outcome, p_bit, same_as_mpfr
-from tc0sim import engines
-from tc0sim.engines import plan
+from engine_compare import outcome, p_bit, same_as_mpfr, same_bits_on_one_and_all_threads
 from tc0sim.engines.fast import jit_dot_dd
 from tc0sim.kinds import build
 
@@ -148,17 +145,6 @@ def test_linear_and_conv2d_with_bias_match_mpfr(p: int, kernel_calls) -> None:
 @pytest.mark.parametrize("p", [32, 53])
 def test_one_thread_and_two_give_the_same_bits(p: int, kernel_calls) -> None:
     rng = np.random.default_rng(p)
-    graph = _matmul(64, 96, 80)
     inputs = {"X": rng.normal(size=(64, 96)), "Y": rng.normal(size=(96, 80))}
-    results = []
-    threads = numba.get_num_threads()
-    try:
-        for n in sorted({1, numba.config.NUMBA_NUM_THREADS}):
-            numba.set_num_threads(n)
-            results.append(engines.evaluate(graph, inputs, plan(graph, p, "fast"), values="float64")["out"])
-    finally:
-        numba.set_num_threads(threads)
-    assert all(np.array_equal(r.view(np.int64), results[0].view(np.int64)) for r in results)
-    mpfr = engines.evaluate(graph, inputs, plan(graph, p, "mpfr"), values="float64")["out"]
-    assert np.array_equal(results[0].view(np.int64), mpfr.view(np.int64))
+    same_bits_on_one_and_all_threads(_matmul(64, 96, 80), inputs, p, None)
     assert kernel_calls
